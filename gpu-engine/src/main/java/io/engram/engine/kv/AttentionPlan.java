@@ -1,0 +1,23 @@
+package io.engram.engine.kv;
+
+import java.util.List;
+
+/**
+ * What each KV head attends to for one forward step, decided by a memory policy. Keys are visible to a query only if
+ * their sequence index is not after the query's (causality by order in the stream, independent of re-assigned
+ * positions), so the current chunk's own block(s) can be listed whole.
+ *
+ * @param spansPerKvHead for each KV head, the spans its query heads attend to, in one softmax
+ * @param queryPositions RoPE position of each query token of the step
+ */
+public record AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositions) {
+
+    /** The same spans for every KV head. */
+    public static AttentionPlan uniform(int kvHeads, List<KvSpan> spans, int[] queryPositions) {
+        return new AttentionPlan(java.util.Collections.nCopies(kvHeads, List.copyOf(spans)), queryPositions);
+    }
+
+    public List<KvSpan> spans(int kvHead) {
+        return spansPerKvHead.get(kvHead);
+    }
+}

@@ -1,0 +1,128 @@
+package io.engram.engine.kv;
+
+import io.engram.engine.backend.Buf;
+import java.util.Arrays;
+
+/**
+ * A fixed-size block of the KV cache: up to {@code capacity} consecutive tokens of one session, for every layer. Keys
+ * are stored UN-rotated; RoPE is applied at attention time with positions chosen by the memory policy, so a block can
+ * be re-positioned when it is retrieved. This is the unit memory policies move, score, store and evict.
+ *
+ * <p>Not thread-safe: a block belongs to one session, used by one engine thread at a time.
+ */
+public final class KvBlock {
+    private final long id;
+    private final long firstSeq;
+    private final int capacity;
+    private final Buf[] keys; // per layer: (capacity, kvHeads*headDim), un-rotated
+    private final Buf[] values; // per layer: (capacity, kvHeads*headDim)
+    private final int[] positions; // (capacity) absolute positions the tokens were written at
+    private final int[] tokens; // (capacity) token ids
+    private final long[] sources; // (capacity) opaque source id per token (provenance), -1 when none
+    private int length;
+
+    /**
+     * @param id block id, unique within its session, increasing with {@code firstSeq}
+     * @param firstSeq sequence index (0-based count of tokens the session had ingested before) of slot 0
+     */
+    public KvBlock(long id, long firstSeq, int capacity, Buf[] keys, Buf[] values) {
+        if (keys.length != values.length || keys.length == 0) {
+            throw new IllegalArgumentException("need one key and one value buffer per layer");
+        }
+        this.id = id;
+        this.firstSeq = firstSeq;
+        this.capacity = capacity;
+        this.keys = keys;
+        this.values = values;
+        this.positions = new int[capacity];
+        this.tokens = new int[capacity];
+        this.sources = new long[capacity];
+        Arrays.fill(sources, -1L);
+    }
+
+    public long id() {
+        return id;
+    }
+
+    public long firstSeq() {
+        return firstSeq;
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Tokens written so far. */
+    public int length() {
+        return length;
+    }
+
+    public boolean isFull() {
+        return length == capacity;
+    }
+
+    public Buf keys(int layer) {
+        return keys[layer];
+    }
+
+    public Buf values(int layer) {
+        return values[layer];
+    }
+
+    public int layers() {
+        return keys.length;
+    }
+
+    public int position(int slot) {
+        return positions[slot];
+    }
+
+    public int token(int slot) {
+        return tokens[slot];
+    }
+
+    public long source(int slot) {
+        return sources[slot];
+    }
+
+    /** Sequence index of a slot. */
+    public long seq(int slot) {
+        return firstSeq + slot;
+    }
+
+    /**
+     * Reserves the next {@code n} slots for tokens at the given positions; the caller then writes their K/V rows into
+     * every layer's buffers at slot {@code length()-n ..}.
+     *
+     * @return the first reserved slot
+     */
+    public int append(int[] tokenIds, int[] tokenPositions, long[] tokenSources, int from, int n) {
+        if (length + n > capacity) {
+            throw new IllegalStateException("block %d has %d of %d slots used; cannot add %d".formatted(id, length, capacity, n));
+        }
+        int slot = length;
+        System.arraycopy(tokenIds, from, tokens, slot, n);
+        System.arraycopy(tokenPositions, from, positions, slot, n);
+        if (tokenSources != null) {
+            System.arraycopy(tokenSources, from, sources, slot, n);
+        }
+        length += n;
+        return slot;
+    }
+
+    /** Restores metadata of a block read back from storage; K/V buffers are filled by the caller. */
+    public void restore(int len, int[] tokenIds, int[] tokenPositions, long[] tokenSources) {
+        if (len > capacity) {
+            throw new IllegalArgumentException("length %d exceeds capacity %d".formatted(len, capacity));
+        }
+        System.arraycopy(tokenIds, 0, tokens, 0, len);
+        System.arraycopy(tokenPositions, 0, positions, 0, len);
+        System.arraycopy(tokenSources, 0, sources, 0, len);
+        length = len;
+    }
+
+    @Override
+    public String toString() {
+        return "KvBlock[id=%d, seq=%d.., %d/%d]".formatted(id, firstSeq, length, capacity);
+    }
+}

@@ -1,0 +1,145 @@
+package io.engram.engine.kv;
+
+import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.Buf;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * One session's working KV cache: a list of {@link KvBlock}s in sequence order, filled token by token. Blocks are
+ * allocated on the engine's backend as they are needed. Memory policies may {@link #detach} whole blocks (to offload
+ * them to the memory store) and {@link #attach} them again.
+ *
+ * <p>Not thread-safe: used by one engine thread at a time.
+ */
+public final class KvCache {
+    private final Backend backend;
+    private final int layers;
+    private final int kvDim;
+    private final int blockSize;
+    private final List<KvBlock> blocks = new ArrayList<>();
+    private long nextSeq;
+    private long nextBlockId;
+
+    public KvCache(Backend backend, int layers, int kvDim, int blockSize) {
+        if (blockSize < 1) {
+            throw new IllegalArgumentException("block size must be positive, got " + blockSize);
+        }
+        this.backend = backend;
+        this.layers = layers;
+        this.kvDim = kvDim;
+        this.blockSize = blockSize;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public int kvDim() {
+        return kvDim;
+    }
+
+    public int layers() {
+        return layers;
+    }
+
+    /** Sequence index the next appended token gets (= tokens ingested so far). */
+    public long nextSeq() {
+        return nextSeq;
+    }
+
+    /** Blocks currently attached, in sequence order. Unmodifiable view. */
+    public List<KvBlock> blocks() {
+        return Collections.unmodifiableList(blocks);
+    }
+
+    /** Tokens held by attached blocks. */
+    public long attachedTokens() {
+        long n = 0;
+        for (KvBlock b : blocks) {
+            n += b.length();
+        }
+        return n;
+    }
+
+    /** Floats of K and V one block holds on the backend. */
+    public long floatsPerBlock() {
+        return 2L * layers * blockSize * kvDim;
+    }
+
+    /** Where a run of appended tokens landed: slots {@code [slot, slot+count)} of {@code block} hold chunk rows {@code [row, row+count)}. */
+    public record Placement(KvBlock block, int slot, int row, int count) {}
+
+    /**
+     * Appends {@code tokens} (with their positions and sources) after the last token, filling the last block and
+     * allocating new ones. The caller writes the K/V rows into the returned placements.
+     */
+    public List<Placement> append(int[] tokens, int[] positions, long[] sources) {
+        List<Placement> out = new ArrayList<>();
+        int row = 0;
+        while (row < tokens.length) {
+            KvBlock last = blocks.isEmpty() ? null : blocks.get(blocks.size() - 1);
+            if (last == null || last.isFull() || last.firstSeq() + last.length() != nextSeq) {
+                last = newBlock(nextSeq);
+                blocks.add(last);
+            }
+            int n = Math.min(tokens.length - row, last.capacity() - last.length());
+            int slot = last.append(tokens, positions, sources, row, n);
+            out.add(new Placement(last, slot, row, n));
+            row += n;
+            nextSeq += n;
+        }
+        return out;
+    }
+
+    private KvBlock newBlock(long firstSeq) {
+        Buf[] k = new Buf[layers];
+        Buf[] v = new Buf[layers];
+        for (int l = 0; l < layers; l++) {
+            k[l] = backend.allocate(blockSize * kvDim);
+            v[l] = backend.allocate(blockSize * kvDim);
+        }
+        return new KvBlock(nextBlockId++, firstSeq, blockSize, k, v);
+    }
+
+    /** Removes a block from the working set (its buffers stay valid for the caller). */
+    public void detach(KvBlock block) {
+        if (!blocks.remove(block)) {
+            throw new IllegalArgumentException(block + " is not attached");
+        }
+    }
+
+    /** Puts a block back in sequence order. */
+    public void attach(KvBlock block) {
+        int i = 0;
+        while (i < blocks.size() && blocks.get(i).firstSeq() < block.firstSeq()) {
+            i++;
+        }
+        blocks.add(i, block);
+    }
+
+    /** Allocates an empty block for restoring stored data (ids and sequence come from the store). */
+    public KvBlock allocateForRestore(long id, long firstSeq) {
+        Buf[] k = new Buf[layers];
+        Buf[] v = new Buf[layers];
+        for (int l = 0; l < layers; l++) {
+            k[l] = backend.allocate(blockSize * kvDim);
+            v[l] = backend.allocate(blockSize * kvDim);
+        }
+        nextBlockId = Math.max(nextBlockId, id + 1);
+        return new KvBlock(id, firstSeq, blockSize, k, v);
+    }
+
+    /** Sets where the next token goes after a restore. */
+    public void resumeAt(long seq) {
+        this.nextSeq = seq;
+    }
+
+    /** Drops every block and starts over at sequence 0. */
+    public void clear() {
+        blocks.clear();
+        nextSeq = 0;
+        nextBlockId = 0;
+    }
+}
