@@ -1,0 +1,14 @@
+package io.engram.engine.generate;
+
+/** Receives each generated token as it is chosen, on the generating thread. */
+@FunctionalInterface
+public interface TokenListener {
+    /**
+     * @param token the token id
+     * @param text the text it adds to the output (possibly empty)
+     * @param logProb natural log-probability of the token under the model (temperature 1)
+     */
+    void onToken(int token, String text, double logProb);
+
+    TokenListener NONE = (t, s, p) -> {};
+}
