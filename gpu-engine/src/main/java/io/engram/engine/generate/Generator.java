@@ -37,6 +37,7 @@ public final class Generator {
         StringBuilder text = new StringBuilder();
         int n = 0;
         Generation.StopReason reason = Generation.StopReason.MAX_TOKENS;
+        int emitted = 0; // chars of text already passed to the listener
         while (n < options.maxNewTokens()) {
             Sampler.Choice c = sampler.next(last[0]);
             if (options.stopAtEos() && model.config().isEos(c.token())) {
@@ -61,21 +62,41 @@ public final class Generator {
             text.append(delta);
             int cut = stopIndex(text, options, before);
             if (cut >= 0) {
-                String emitted = cut > before ? text.substring(before, cut) : "";
                 text.setLength(cut);
-                listener.onToken(c.token(), emitted, c.logProb());
+                listener.onToken(c.token(), text.substring(Math.min(emitted, cut)), c.logProb());
+                emitted = cut;
                 reason = Generation.StopReason.STOP_STRING;
                 break;
             }
-            listener.onToken(c.token(), delta, c.logProb());
+            // hold back a tail that may still grow into a stop string, so listeners never see text that is cut later
+            int safe = text.length() - partialStopSuffix(text, options);
+            listener.onToken(c.token(), safe > emitted ? text.substring(emitted, safe) : "", c.logProb());
+            emitted = Math.max(emitted, safe);
             if (n == options.maxNewTokens()) {
                 break;
             }
             model.forward(cache, new int[] {c.token()}, null, policy, Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
         }
+        if (reason != Generation.StopReason.STOP_STRING && emitted < text.length() && n > 0) {
+            listener.onToken(-1, text.substring(emitted), 0); // flush held-back text; -1: no new token
+        }
         long t2 = System.nanoTime();
         return new Generation(Arrays.copyOf(tokens, n), Arrays.copyOf(lps, n), Arrays.copyOf(ents, n), text.toString(), reason,
                 prompt.length, t1 - t0, t2 - t1);
+    }
+
+    /** Length of the longest suffix of {@code text} that is a proper prefix of a stop string. */
+    private static int partialStopSuffix(StringBuilder text, SamplingOptions o) {
+        int best = 0;
+        for (String s : o.stopStrings()) {
+            for (int k = Math.min(s.length() - 1, text.length()); k > best; k--) {
+                if (text.substring(text.length() - k).equals(s.substring(0, k))) {
+                    best = k;
+                    break;
+                }
+            }
+        }
+        return best;
     }
 
     /** Start of the earliest stop string that ends at or after {@code from}, or -1. */
