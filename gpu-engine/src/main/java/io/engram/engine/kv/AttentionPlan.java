@@ -9,12 +9,21 @@ import java.util.List;
  *
  * @param spansPerKvHead for each KV head, the spans its query heads attend to, in one softmax
  * @param queryPositions RoPE position of each query token of the step
+ * @param observer receives the attention mass per key after each layer's op, or null
  */
-public record AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositions) {
+public record AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositions, AttentionObserver observer) {
+
+    public AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositions) {
+        this(spansPerKvHead, queryPositions, null);
+    }
 
     /** The same spans for every KV head. */
     public static AttentionPlan uniform(int kvHeads, List<KvSpan> spans, int[] queryPositions) {
-        return new AttentionPlan(java.util.Collections.nCopies(kvHeads, List.copyOf(spans)), queryPositions);
+        return new AttentionPlan(java.util.Collections.nCopies(kvHeads, List.copyOf(spans)), queryPositions, null);
+    }
+
+    public AttentionPlan withObserver(AttentionObserver o) {
+        return new AttentionPlan(spansPerKvHead, queryPositions, o);
     }
 
     public List<KvSpan> spans(int kvHead) {

@@ -159,6 +159,7 @@ class BackendParityTest {
             qPos[i] = past + i + 40;
         }
         float[][] outs = new float[2][];
+        List<List<Float>> masses = List.of(new ArrayList<>(), new ArrayList<>());
         int bi = 0;
         for (Backend be : List.<Backend>of(cpu, ref)) {
             List<KvBlock> blocks = new ArrayList<>();
@@ -187,12 +188,29 @@ class BackendParityTest {
             for (int g = 0; g < kvHeads; g++) {
                 perHead.add(g % 2 == 0 ? spans : spans.subList(1, spans.size())); // heads may see different memory
             }
-            AttentionPlan plan = new AttentionPlan(perHead, qPos);
+            List<Float> massOut = masses.get(bi);
+            AttentionPlan plan = new AttentionPlan(perHead, qPos).withObserver((layer, g, span, m, off) -> {
+                for (int j = 0; j < span.length(); j++) {
+                    massOut.add(m[off + j]);
+                }
+            });
             Buf o = be.allocate(n * heads * hd);
             be.attention(0, load(be, q), n, qSeq, plan, rope, shape, (float) (1 / Math.sqrt(hd)), o);
             outs[bi] = new float[n * heads * hd];
             be.read(o, 0, outs[bi++], 0, outs[0].length);
         }
         assertClose("attention", outs[0], outs[1], 1e-5);
+        float[] m0 = new float[masses.get(0).size()], m1 = new float[masses.get(1).size()];
+        for (int i = 0; i < m0.length; i++) {
+            m0[i] = masses.get(0).get(i);
+            m1[i] = masses.get(1).get(i);
+        }
+        assertThat(m0.length).isEqualTo(m1.length).isPositive();
+        assertClose("attention mass", m0, m1, 1e-5);
+        double sum = 0;
+        for (float x : m1) {
+            sum += x;
+        }
+        assertThat(sum).as("each (query, head) distributes mass 1").isCloseTo(n * heads, org.assertj.core.data.Offset.offset(1e-3));
     }
 }

@@ -226,7 +226,13 @@ public final class CpuBackend implements Backend {
                 seqs[g] = sq;
             }
         });
-        // 2. per (query, head): scores, softmax, weighted values
+        // 2. per (query, head): scores, softmax, weighted values; attention mass per key when observed
+        float[][] mass = plan.observer() == null ? null : new float[kvHeads][];
+        if (mass != null) {
+            for (int g = 0; g < kvHeads; g++) {
+                mass[g] = new float[seqs[g].length];
+            }
+        }
         int items = n * shape.heads();
         long work = 0;
         for (int g = 0; g < kvHeads; g++) {
@@ -238,6 +244,7 @@ public final class CpuBackend implements Backend {
             float[] qh = new float[hd];
             float[] acc = new float[hd];
             float[] scores = null;
+            float[][] localMass = mass == null ? null : new float[kvHeads][];
             for (int w = w0; w < w1; w++) {
                 int i = w / shape.heads();
                 int h = w % shape.heads();
@@ -281,8 +288,32 @@ public final class CpuBackend implements Backend {
                     }
                 }
                 System.arraycopy(acc, 0, o, i * shape.qDim() + h * hd, hd);
+                if (localMass != null) {
+                    if (localMass[g] == null) {
+                        localMass[g] = new float[total];
+                    }
+                    Simd.axpy(inv, scores, 0, localMass[g], 0, total);
+                }
+            }
+            if (localMass != null) {
+                synchronized (mass) {
+                    for (int g = 0; g < kvHeads; g++) {
+                        if (localMass[g] != null) {
+                            Simd.addInPlace(mass[g], 0, localMass[g], 0, localMass[g].length);
+                        }
+                    }
+                }
             }
         });
+        if (mass != null) {
+            for (int g = 0; g < kvHeads; g++) {
+                int off = 0;
+                for (KvSpan s : plan.spans(g)) {
+                    plan.observer().observe(layer, g, s, mass[g], off);
+                    off += s.length();
+                }
+            }
+        }
     }
 
     /** A half-open index range worked on by one task. */

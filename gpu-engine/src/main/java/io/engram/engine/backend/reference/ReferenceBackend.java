@@ -151,6 +151,14 @@ public final class ReferenceBackend implements Backend {
         float[] sn = new float[hd / 2];
         float[] qh = new float[hd];
         float[] kh = new float[hd];
+        double[][] mass = new double[shape.kvHeads()][];
+        for (int g = 0; g < shape.kvHeads(); g++) {
+            int total = 0;
+            for (KvSpan s : plan.spans(g)) {
+                total += s.length();
+            }
+            mass[g] = new double[total];
+        }
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < shape.heads(); h++) {
                 int g = h / group;
@@ -201,6 +209,7 @@ public final class ReferenceBackend implements Backend {
                             continue;
                         }
                         double p = scores[k] / sum;
+                        mass[g][k] += p;
                         for (int j = 0; j < hd; j++) {
                             acc[j] += p * vals[slot * kvDim + g * hd + j];
                         }
@@ -208,6 +217,19 @@ public final class ReferenceBackend implements Backend {
                 }
                 for (int j = 0; j < hd; j++) {
                     o[i * shape.qDim() + h * hd + j] = (float) acc[j];
+                }
+            }
+        }
+        if (plan.observer() != null) {
+            for (int g = 0; g < shape.kvHeads(); g++) {
+                float[] m = new float[mass[g].length];
+                for (int j = 0; j < m.length; j++) {
+                    m[j] = (float) mass[g][j];
+                }
+                int off = 0;
+                for (KvSpan s : plan.spans(g)) {
+                    plan.observer().observe(layer, g, s, m, off);
+                    off += s.length();
                 }
             }
         }

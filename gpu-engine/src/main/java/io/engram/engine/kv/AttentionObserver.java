@@ -1,0 +1,15 @@
+package io.engram.engine.kv;
+
+/**
+ * Receives how much attention the keys of a step received: the basis of InfLLM's representative tokens, SirLLM-style
+ * scores and fast attribution. Called once per (layer, KV head, span) at the end of an attention op, on the caller's
+ * thread.
+ */
+@FunctionalInterface
+public interface AttentionObserver {
+    /**
+     * @param mass attention probability of slot {@code span.from()+j} at {@code mass[offset+j]}, summed over the step's
+     *     queries and the query heads that share {@code kvHead}; valid only during the call
+     */
+    void observe(int layer, int kvHead, KvSpan span, float[] mass, int offset);
+}
