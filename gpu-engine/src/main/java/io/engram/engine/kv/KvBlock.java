@@ -121,6 +121,15 @@ public final class KvBlock {
         length = len;
     }
 
+    /** Forgets slots from {@code len} on (their K/V rows are overwritten by later appends). */
+    public void truncate(int len) {
+        if (len < 0 || len > length) {
+            throw new IllegalArgumentException("cannot truncate %s to %d".formatted(this, len));
+        }
+        java.util.Arrays.fill(sources, len, length, -1L);
+        length = len;
+    }
+
     @Override
     public String toString() {
         return "KvBlock[id=%d, seq=%d.., %d/%d]".formatted(id, firstSeq, length, capacity);

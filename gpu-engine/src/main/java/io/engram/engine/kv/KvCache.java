@@ -136,6 +136,25 @@ public final class KvCache {
         this.nextSeq = seq;
     }
 
+    /**
+     * Forgets every token with sequence index {@code seq} or later (e.g. a query and its answer that must not stay in
+     * memory); the next append continues at {@code seq}.
+     */
+    public void truncate(long seq) {
+        if (seq < 0 || seq > nextSeq) {
+            throw new IllegalArgumentException("cannot truncate to %d: the cache ends at %d".formatted(seq, nextSeq));
+        }
+        for (int i = blocks.size() - 1; i >= 0; i--) {
+            KvBlock b = blocks.get(i);
+            if (b.firstSeq() >= seq) {
+                blocks.remove(i);
+            } else if (b.firstSeq() + b.length() > seq) {
+                b.truncate((int) (seq - b.firstSeq()));
+            }
+        }
+        nextSeq = seq;
+    }
+
     /** Drops every block and starts over at sequence 0. */
     public void clear() {
         blocks.clear();

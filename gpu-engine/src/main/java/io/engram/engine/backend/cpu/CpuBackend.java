@@ -228,6 +228,8 @@ public final class CpuBackend implements Backend {
         });
         // 2. per (query, head): scores, softmax, weighted values; attention mass per key when observed
         float[][] mass = plan.observer() == null ? null : new float[kvHeads][];
+        // partial masses per task, merged in range order afterwards so the float sums do not depend on scheduling
+        java.util.concurrent.ConcurrentSkipListMap<Integer, float[][]> partial = new java.util.concurrent.ConcurrentSkipListMap<>();
         if (mass != null) {
             for (int g = 0; g < kvHeads; g++) {
                 mass[g] = new float[seqs[g].length];
@@ -296,16 +298,17 @@ public final class CpuBackend implements Backend {
                 }
             }
             if (localMass != null) {
-                synchronized (mass) {
-                    for (int g = 0; g < kvHeads; g++) {
-                        if (localMass[g] != null) {
-                            Simd.addInPlace(mass[g], 0, localMass[g], 0, localMass[g].length);
-                        }
-                    }
-                }
+                partial.put(w0, localMass);
             }
         });
         if (mass != null) {
+            for (float[][] localMass : partial.values()) {
+                for (int g = 0; g < kvHeads; g++) {
+                    if (localMass[g] != null) {
+                        Simd.addInPlace(mass[g], 0, localMass[g], 0, localMass[g].length);
+                    }
+                }
+            }
             for (int g = 0; g < kvHeads; g++) {
                 int off = 0;
                 for (KvSpan s : plan.spans(g)) {

@@ -3,7 +3,6 @@ package io.engram.engine.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -29,14 +28,14 @@ final class Simd {
                 s2 = FloatVector.fromArray(F, a, aOff + i + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
                 s3 = FloatVector.fromArray(F, a, aOff + i + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
             }
-            s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+            s = sumLanes(s0.add(s1).add(s2.add(s3)));
         }
         if (n - i >= L) {
             FloatVector acc = FloatVector.zero(F);
             for (; i <= n - L; i += L) {
                 acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
             }
-            s += acc.reduceLanes(VectorOperators.ADD);
+            s += sumLanes(acc);
         }
         for (; i < n; i++) {
             s += a[aOff + i] * b[bOff + i];
@@ -57,17 +56,30 @@ final class Simd {
                 s2 = FloatVector.fromMemorySegment(F, seg, o + 8L * L, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
                 s3 = FloatVector.fromMemorySegment(F, seg, o + 12L * L, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
             }
-            s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+            s = sumLanes(s0.add(s1).add(s2.add(s3)));
         }
         if (n - i >= L) {
             FloatVector acc = FloatVector.zero(F);
             for (; i <= n - L; i += L) {
                 acc = FloatVector.fromMemorySegment(F, seg, segOff + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i), acc);
             }
-            s += acc.reduceLanes(VectorOperators.ADD);
+            s += sumLanes(acc);
         }
         for (; i < n; i++) {
             s += seg.get(io.engram.engine.tensor.Quant.F32_LE, segOff + 4L * i) * b[bOff + i];
+        }
+        return s;
+    }
+
+    /**
+     * Sums the lanes left to right. {@code reduceLanes(ADD)} leaves the order unspecified, and it differs between the
+     * interpreter and compiled code: results would change as the JIT warms up, and the KV memory of a replayed stream
+     * would not be bit-identical.
+     */
+    static float sumLanes(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) {
+            s += v.lane(i);
         }
         return s;
     }

@@ -1,0 +1,85 @@
+package io.engram.engine.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.engine.backend.HostBuf;
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.generate.SamplingOptions;
+import io.engram.engine.generate.TokenListener;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.memory.FullAttention;
+import io.engram.engine.model.Model;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.model.synthetic.TinyModels;
+import io.engram.engine.tensor.DType;
+import io.engram.engine.tokenizer.Tokenizers;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SessionEngineTest {
+    @TempDir Path tmp;
+
+    static final List<String> EVENTS = List.of(
+            "The lighthouse keeper wrote in her log every evening.",
+            "The vault code of the old customs house is 7481.",
+            "The children counted 212 gulls and 45 puffins on the cliffs.");
+
+    @Test
+    void ingestTagsProvenanceAnswerCitesOnlyIngestedEventsAndLeavesMemoryUnchanged() {
+        Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
+        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 32, 2, false));
+            SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), new FullAttention(), PromptFormat.PLAIN);
+            KvCache mem = engine.newMemory();
+            int total = 0;
+            for (int i = 0; i < EVENTS.size(); i++) {
+                SessionEngine.Ingested in = engine.ingest(mem, EVENTS.get(i), i);
+                assertThat(in.tokens()).isPositive();
+                assertThat(in.touchedBlocks()).isNotEmpty().allMatch(bl -> mem.blocks().contains(bl));
+                total += in.tokens();
+            }
+            assertThat(mem.nextSeq()).isEqualTo(total);
+            // every token is tagged with its event and a char offset inside that event
+            for (KvBlock bl : mem.blocks()) {
+                for (int s = 0; s < bl.length(); s++) {
+                    int ev = Provenance.eventIndex(bl.source(s));
+                    assertThat(ev).isBetween(0, EVENTS.size() - 1);
+                    assertThat(Provenance.charOffset(bl.source(s))).isBetween(0, EVENTS.get(ev).length());
+                }
+            }
+            float[] before = HostBuf.of(mem.blocks().get(mem.blocks().size() - 1).keys(0)).clone();
+            int lastLen = mem.blocks().get(mem.blocks().size() - 1).length();
+            int blocks = mem.blocks().size();
+
+            Answer a = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
+            assertThat(a.generation().tokens()).hasSize(8);
+            assertThat(a.memoryTokens()).isEqualTo(total);
+            assertThat(a.citations()).isNotEmpty();
+            double sum = 0;
+            for (Citation c : a.citations()) {
+                assertThat(c.eventIndex()).isBetween(0, EVENTS.size() - 1);
+                assertThat(c.charStart()).isBetween(0, c.charEnd());
+                assertThat(c.charEnd()).isLessThanOrEqualTo(EVENTS.get(c.eventIndex()).length() + 1);
+                sum += c.score();
+            }
+            assertThat(sum).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-6));
+            // the question and answer were not kept
+            assertThat(mem.nextSeq()).isEqualTo(total);
+            assertThat(mem.blocks()).hasSize(blocks);
+            KvBlock last = mem.blocks().get(blocks - 1);
+            assertThat(last.length()).isEqualTo(lastLen);
+            float[] after = HostBuf.of(last.keys(0));
+            for (int i = 0; i < lastLen * mem.kvDim(); i++) {
+                assertThat(after[i]).isEqualTo(before[i]);
+            }
+            // asking again gives the same answer (deterministic, memory intact)
+            Answer again = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
+            assertThat(again.generation().tokens()).containsExactly(a.generation().tokens());
+            assertThat(again.citations()).isEqualTo(a.citations());
+        }
+    }
+}
