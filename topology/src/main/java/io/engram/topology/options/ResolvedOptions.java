@@ -147,19 +147,31 @@ public final class ResolvedOptions {
         for (String key : keys) {
             if (!declared.containsKey(key)) {
                 String nearest = declared.keySet().stream()
-                        .max(Comparator.comparingInt(k -> commonPrefix(k, key))).orElse("");
+                        .min(Comparator.comparingInt(k -> editDistance(k, key))).orElse("");
                 throw new ConfigException("unknown option '%s' in %s; did you mean '%s'? (engram config list shows all)"
                         .formatted(key, origin, nearest));
             }
         }
     }
 
-    private static int commonPrefix(String a, String b) {
-        int n = 0;
-        while (n < a.length() && n < b.length() && a.charAt(n) == b.charAt(n)) {
-            n++;
+    /** Levenshtein distance, for "did you mean". */
+    static int editDistance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
         }
-        return n;
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int subst = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                cur[j] = Math.min(subst, Math.min(prev[j] + 1, cur[j - 1] + 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     /** Reads a Java properties file (UTF-8) into a map. */
