@@ -1,0 +1,153 @@
+package io.engram.operators;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.schemas.ContentEvent;
+import io.engram.schemas.ContentKind;
+import io.engram.schemas.ControlAction;
+import io.engram.schemas.ControlEvent;
+import io.engram.schemas.DeadLetter;
+import io.engram.schemas.EngramEvent;
+import io.engram.schemas.EngramSchemas;
+import io.engram.schemas.ErrorClass;
+import io.engram.schemas.GenerationOptions;
+import io.engram.schemas.QueryEvent;
+import io.engram.schemas.SourceCoordinates;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.flink.streaming.api.operators.ProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class EventDecoderTest {
+
+    private static final String TOPIC = "in";
+    private OneInputStreamOperatorTestHarness<RawRecord, EngramEvent> harness;
+    private long offset;
+
+    @BeforeEach
+    void open() throws Exception {
+        EngramSchemas.trustEngramClasses();
+        harness = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(new EventDecoder(new DecoderSettings(1024))));
+        harness.open();
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        harness.close();
+    }
+
+    static EngramEvent content(String session, String text) {
+        return EngramEvent.newBuilder().setSessionId(session).setEventId("e-" + text.length()).setTimestampMs(1L)
+                .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(text)
+                        .setDocumentId("doc").setChunkIndex(0).build())
+                .build();
+    }
+
+    static byte[] encode(EngramEvent e) throws Exception {
+        ByteBuffer b = EngramEvent.getEncoder().encode(e);
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
+    }
+
+    /** Replaces the UTF-8 bytes of {@code marker} in {@code bytes} by as many invalid bytes (lengths stay right). */
+    static byte[] corruptUtf8(byte[] bytes, String marker) {
+        byte[] m = marker.getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i + m.length <= bytes.length; i++) {
+            if (Arrays.equals(bytes, i, i + m.length, m, 0, m.length)) {
+                byte[] out = bytes.clone();
+                Arrays.fill(out, i, i + m.length, (byte) 0xFF);
+                return out;
+            }
+        }
+        throw new IllegalArgumentException("marker not found: " + marker);
+    }
+
+    private RawRecord record(String key, byte[] value) {
+        return new RawRecord(key == null ? null : key.getBytes(StandardCharsets.UTF_8), value, TOPIC, 3, offset++, 99L);
+    }
+
+    private void feed(RawRecord r) throws Exception {
+        harness.processElement(new StreamRecord<>(r, r.timestampMs));
+    }
+
+    private List<DeadLetter> deadLetters() {
+        var queue = harness.getSideOutput(DeadLetters.TAG);
+        return queue == null ? List.of() : queue.stream().map(StreamRecord::getValue).toList();
+    }
+
+    @Test
+    void validEventsPassWithTheirCoordinates() throws Exception {
+        feed(record("s1", encode(content("s1", "hello wörld \uFFFD is a real replacement char"))));
+        EngramEvent query = EngramEvent.newBuilder().setSessionId("s1").setEventId("q").setTimestampMs(2L)
+                .setPayload(new QueryEvent("q-1", "why?", GenerationOptions.newBuilder().build()))
+                .setSource(new SourceCoordinates("forged", 9, 9L)).build();
+        feed(record("s1", encode(query)));
+        feed(record("s1", encode(EngramEvent.newBuilder(query).setEventId("c")
+                .setPayload(new ControlEvent(ControlAction.REQUEST_SUMMARY)).build())));
+
+        List<EngramEvent> out = harness.extractOutputValues();
+        assertThat(out).hasSize(3);
+        assertThat(out).extracting(EngramEvent::getSource)
+                .containsExactly(new SourceCoordinates(TOPIC, 3, 0L), new SourceCoordinates(TOPIC, 3, 1L),
+                        new SourceCoordinates(TOPIC, 3, 2L));
+        assertThat(((ContentEvent) out.getFirst().getPayload()).getText()).contains("wörld");
+        assertThat(deadLetters()).isEmpty();
+    }
+
+    @Test
+    void everyBadRecordBecomesExactlyOneDeadLetter() throws Exception {
+        byte[] good = encode(content("s1", "fine text"));
+        feed(record("s1", null));                                                         // 0 tombstone
+        feed(record("s1", "not avro at all".getBytes(StandardCharsets.UTF_8)));           // 1
+        feed(record("s1", Arrays.copyOf(good, good.length - 4)));                         // 2 truncated body
+        byte[] otherSchema = SourceCoordinates.getEncoder().encode(new SourceCoordinates("t", 0, 0L)).array();
+        feed(record("s1", otherSchema));                                                  // 3
+        feed(record(" ", encode(content(" ", "no session"))));                            // 4
+        feed(record("s2", good));                                                         // 5
+        feed(record(null, good));                                                         // 6
+        feed(record("s1", corruptUtf8(good, "fine")));                                    // 7
+        feed(record("s1", encode(content("s1", "x".repeat(2000)))));                      // 8
+        feed(record("s1", encode(EngramEvent.newBuilder(content("s1", "t")).setPayload(ContentEvent.newBuilder()
+                .setKind(ContentKind.UNKNOWN).setText("t").build()).build())));            // 9
+        feed(record("s1", encode(EngramEvent.newBuilder(content("s1", "t"))
+                .setPayload(new QueryEvent("q", "why", GenerationOptions.newBuilder().setMaxNewTokens(0).build()))
+                .build())));                                                              // 10
+
+        assertThat(harness.extractOutputValues()).isEmpty();
+        List<DeadLetter> letters = deadLetters();
+        assertThat(letters).extracting(DeadLetter::getErrorClass).containsExactly(
+                ErrorClass.UNDECODABLE, ErrorClass.UNDECODABLE, ErrorClass.UNDECODABLE, ErrorClass.UNKNOWN_SCHEMA,
+                ErrorClass.MISSING_SESSION, ErrorClass.KEY_MISMATCH, ErrorClass.KEY_MISMATCH, ErrorClass.INVALID_UTF8,
+                ErrorClass.TOO_LARGE, ErrorClass.UNSUPPORTED, ErrorClass.INVALID_EVENT);
+        for (int i = 0; i < letters.size(); i++) {
+            DeadLetter l = letters.get(i);
+            assertThat(l.getSource()).isEqualTo(new SourceCoordinates(TOPIC, 3, (long) i));
+            assertThat(l.getReason()).startsWith(TOPIC + "-3@" + i + ": ");
+            assertThat(l.getTimestampMs()).isEqualTo(99L);
+        }
+        assertThat(letters.get(3).getReason()).contains("fingerprint");
+        assertThat(letters.get(5).getReason()).contains("'s2'").contains("'s1'");
+        assertThat(letters.get(5).getSessionId()).isEqualTo("s1");
+        assertThat(letters.get(7).getReason()).contains("'payload.text'");
+        assertThat(letters.get(8).getReason()).contains("over the limit of 1024 bytes");
+        assertThat(letters.get(8).getValue().remaining()).isGreaterThan(1024); // the bytes are kept whole
+        assertThat(letters.get(1).getException()).contains("BadHeaderException");
+    }
+
+    @Test
+    void forEventKeepsTheEventReplayable() throws Exception {
+        EngramEvent e = content("s9", "q");
+        e.setSource(new SourceCoordinates(TOPIC, 1, 5L));
+        DeadLetter l = DeadLetters.forEvent(e, ErrorClass.UNKNOWN_SESSION, "no memory for session s9");
+        assertThat(l.getReason()).isEqualTo("in-1@5: no memory for session s9");
+        assertThat(EngramEvent.getDecoder().decode(l.getValue())).isEqualTo(e);
+        assertThat(StandardCharsets.UTF_8.decode(l.getKey()).toString()).isEqualTo("s9");
+    }
+}

@@ -1,0 +1,35 @@
+package io.engram.topology;
+
+import io.engram.topology.options.Option;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/** Settings of the Flink job built by {@link EngramJob}. */
+public final class JobOptions {
+
+    public static final Option<Integer> PARALLELISM = Option.intKey("engram.job.parallelism")
+            .defaultValue(2).check(n -> n > 0, "> 0")
+            .description("Parallelism of every operator of the Flink job.");
+
+    public static final Option<Duration> CHECKPOINT_INTERVAL = Option.durationKey("engram.job.checkpoint-interval")
+            .defaultValue(Duration.ofSeconds(2)).check(d -> d.toMillis() >= 100, ">= 100ms")
+            .description("Checkpoint interval. Outputs become visible to read_committed consumers when the checkpoint "
+                    + "that covers them completes, so this is also the least end-to-end latency.");
+
+    public static final Option<String> CHECKPOINT_DIR = Option.stringKey("engram.job.checkpoint-dir")
+            .noDefault()
+            .description("Where checkpoints go, as a URI (file:///..., s3://...). Unset: checkpoints/ under "
+                    + "engram.data-dir.");
+
+    public static final Option<Path> DATA_DIR = Option.pathKey("engram.data-dir")
+            .defaultValue(Path.of(".engram"))
+            .description("Local directory for the embedded broker's logs, Kafka Streams state and (unless "
+                    + "engram.job.checkpoint-dir is set) checkpoints. Relative paths are against the working directory.");
+
+    public static final Option<Integer> MAX_EVENT_BYTES = Option.intKey("engram.decoder.max-event-bytes")
+            .defaultValue(1 << 20).check(n -> n >= 16, ">= 16")
+            .description("Largest input record value accepted; larger ones go to the dead-letter topic as TOO_LARGE "
+                    + "without being decoded.");
+
+    private JobOptions() {}
+}

@@ -1,0 +1,50 @@
+package io.engram.topology.embedded;
+
+import io.engram.topology.KafkaOptions;
+import io.engram.topology.options.ResolvedOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+
+/** Creates Engram's topics (those that do not exist yet) with the configured partitions and replication. */
+public final class EngramTopics {
+
+    private EngramTopics() {}
+
+    /** The five topic names from the options: input, answers, summaries, attributions, dead letters. */
+    public static List<String> names(ResolvedOptions options) {
+        return List.of(options.get(KafkaOptions.INPUT_TOPIC), options.get(KafkaOptions.ANSWERS_TOPIC),
+                options.get(KafkaOptions.SUMMARIES_TOPIC), options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
+                options.get(KafkaOptions.DEAD_LETTER_TOPIC));
+    }
+
+    /**
+     * @return the topics that were created (existing ones are left as they are)
+     * @throws IllegalStateException naming the bootstrap servers when the cluster cannot be reached in 30 s
+     */
+    public static List<String> createMissing(Admin admin, ResolvedOptions options) {
+        try {
+            Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
+            List<NewTopic> toCreate = new ArrayList<>();
+            for (String name : names(options)) {
+                if (!existing.contains(name)) {
+                    toCreate.add(new NewTopic(name, options.get(KafkaOptions.PARTITIONS),
+                            options.get(KafkaOptions.REPLICATION_FACTOR).shortValue()));
+                }
+            }
+            admin.createTopics(toCreate).all().get(30, TimeUnit.SECONDS);
+            return toCreate.stream().map(NewTopic::name).toList();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while creating topics", e);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("cannot create Engram's topics on "
+                    + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package io.engram.topology.queries;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * HTTP endpoint over the {@link EngramQueries} stores (JDK {@code HttpServer}, JSON via Jackson):
+ *
+ * <ul>
+ *   <li>{@code GET /answers/{queryId}}: 200 with the Answer, 404 if none (yet).
+ *   <li>{@code GET /sessions/{sessionId}/summary}: 200 with the latest Summary, 404 if none.
+ *   <li>{@code GET /health}: 200 when the Streams app is RUNNING, else 503; the body names the state.
+ * </ul>
+ * While stores are unavailable (rebalancing, starting) lookups answer 503. Errors are JSON {@code {"error": ...}}.
+ * Serves only this instance's stores: with several instances a key may live on another one (not handled yet).
+ * Runs on its own two-thread executor; usable once constructed; {@link #close()} stops it.
+ */
+public final class QueryServer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(QueryServer.class);
+    private static final Pattern ANSWER = Pattern.compile("/answers/([^/]+)");
+    private static final Pattern SUMMARY = Pattern.compile("/sessions/([^/]+)/summary");
+
+    private final KafkaStreams streams;
+    private final HttpServer server;
+    private final ExecutorService executor;
+    private final ObjectMapper json = new ObjectMapper();
+
+    /**
+     * Binds and starts serving.
+     *
+     * @param port 0 for any free port; see {@link #port()}
+     * @throws IOException if the address cannot be bound
+     */
+    public QueryServer(KafkaStreams streams, String host, int port) throws IOException {
+        this.streams = streams;
+        this.server = HttpServer.create(new InetSocketAddress(host, port), 0);
+        this.executor = Executors.newFixedThreadPool(2, r -> {
+            Thread t = new Thread(r, "engram-query-http");
+            t.setDaemon(true);
+            return t;
+        });
+        server.setExecutor(executor);
+        server.createContext("/", this::handle);
+        server.start();
+    }
+
+    /** The bound port. */
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
+    /** {@code http://host:port}. */
+    public URI uri() {
+        return URI.create("http://" + server.getAddress().getHostString() + ":" + port());
+    }
+
+    private void handle(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            if (!"GET".equals(exchange.getRequestMethod())) {
+                respond(exchange, 405, error("only GET is served"));
+                return;
+            }
+            String path = exchange.getRequestURI().getRawPath();
+            Matcher m;
+            if (path.equals("/health")) {
+                KafkaStreams.State state = streams.state();
+                ObjectNode body = json.createObjectNode().put("state", state.name());
+                respond(exchange, state == KafkaStreams.State.RUNNING ? 200 : 503, body);
+            } else if ((m = ANSWER.matcher(path)).matches()) {
+                lookup(exchange, EngramQueries.ANSWERS_STORE, decode(m.group(1)), "answer for query");
+            } else if ((m = SUMMARY.matcher(path)).matches()) {
+                lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session");
+            } else {
+                respond(exchange, 404, error("no such resource: " + path
+                        + " (GET /answers/{queryId}, /sessions/{id}/summary, /health)"));
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("query {} failed", exchange.getRequestURI(), e);
+        }
+    }
+
+    private void lookup(HttpExchange exchange, String store, String key, String what) throws IOException {
+        SpecificRecord value;
+        try {
+            ReadOnlyKeyValueStore<String, SpecificRecord> kv = streams.store(
+                    StoreQueryParameters.fromNameAndType(store, QueryableStoreTypes.<String, SpecificRecord>keyValueStore()));
+            value = kv.get(key);
+        } catch (InvalidStateStoreException e) {
+            respond(exchange, 503, error("store " + store + " is not available now (" + streams.state() + "); retry"));
+            return;
+        }
+        if (value == null) {
+            respond(exchange, 404, error("no " + what + " '" + key + "' (yet)"));
+        } else {
+            respond(exchange, 200, AvroJson.toJson(value));
+        }
+    }
+
+    private ObjectNode error(String message) {
+        return json.createObjectNode().put("error", message);
+    }
+
+    private void respond(HttpExchange exchange, int status, ObjectNode body) throws IOException {
+        byte[] bytes = json.writeValueAsBytes(body);
+        exchange.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
+        exchange.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    private static String decode(String segment) {
+        return URLDecoder.decode(segment, StandardCharsets.UTF_8);
+    }
+
+    /** Stops accepting requests, waits up to a second for running ones, and stops the threads. */
+    @Override
+    public void close() {
+        server.stop(1);
+        executor.shutdownNow();
+    }
+}

@@ -1,0 +1,73 @@
+package io.engram.topology.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.topology.SessionStageFactory;
+import java.io.ByteArrayInputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+
+/** The CLI without a broker: option handling, exit codes, stdout/stderr separation. */
+class EngramCliTest {
+
+    final StringWriter out = new StringWriter();
+    final StringWriter err = new StringWriter();
+
+    int run(Map<String, String> env, String... args) {
+        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), env,
+                new ByteArrayInputStream(new byte[0]), false, SessionStageFactory.none(), new CompletableFuture<>());
+        return new EngramCli(ctx).execute(args);
+    }
+
+    @Test
+    void configListShowsValuesWithTheirSource() {
+        int code = run(Map.of("ENGRAM_JOB_PARALLELISM", "3"), "config", "list", "--set", "engram.kafka.topic.input=in-x");
+        assertThat(code).isZero();
+        assertThat(out.toString())
+                .contains("engram.job.parallelism (int, > 0)")
+                .contains("value: 3 [ENVIRONMENT]")
+                .contains("value: in-x [CLI]")
+                .contains("value: engram-answers [DEFAULT]   default: engram-answers   env: ENGRAM_KAFKA_TOPIC_ANSWERS");
+        assertThat(err.toString()).isEmpty();
+    }
+
+    @Test
+    void globalOptionsWorkBeforeTheSubcommandToo() {
+        assertThat(run(Map.of(), "--set", "engram.kafka.topic.input=early", "config", "list")).isZero();
+        assertThat(out.toString()).contains("value: early [CLI]");
+    }
+
+    @Test
+    void unknownOptionIsInvalidInput() {
+        assertThat(run(Map.of(), "config", "list", "--set", "engram.kafka.topik.input=x"))
+                .isEqualTo(ExitCode.INVALID_INPUT.code());
+        assertThat(err.toString()).contains("unknown option 'engram.kafka.topik.input'")
+                .contains("did you mean 'engram.kafka.topic.input'").doesNotContain("at io.engram");
+        assertThat(out.toString()).isEmpty();
+    }
+
+    @Test
+    void badValueAndBadFlagAreInvalidInput() {
+        assertThat(run(Map.of("ENGRAM_JOB_PARALLELISM", "zero"), "config", "list"))
+                .isEqualTo(ExitCode.INVALID_INPUT.code());
+        assertThat(err.toString()).contains("ENGRAM_JOB_PARALLELISM").contains("'zero'");
+        assertThat(run(Map.of(), "produce", "--no-such-flag")).isEqualTo(ExitCode.INVALID_INPUT.code());
+        assertThat(run(Map.of())).isEqualTo(ExitCode.INVALID_INPUT.code());
+    }
+
+    @Test
+    void runWithoutASessionStageIsUnavailableAndStartsNothing() {
+        assertThat(run(Map.of(), "run")).isEqualTo(ExitCode.UNAVAILABLE.code());
+        assertThat(err.toString()).contains("no session stage");
+        assertThat(out.toString()).isEmpty();
+    }
+
+    @Test
+    void produceOfAMissingFileIsInvalidInput() {
+        assertThat(run(Map.of(), "produce", "-s", "s1", "/no/such/file.txt")).isEqualTo(ExitCode.INVALID_INPUT.code());
+        assertThat(err.toString()).contains("no such file: /no/such/file.txt");
+    }
+}
