@@ -34,8 +34,10 @@ final class TinyTokenizers {
             vocab.put(pieces[i], 259 + i);
         }
         ArrayNode merges = model.putArray("merges");
-        merges.add("▁ a").add("a b");
-        merges.addArray().add("▁a").add("b"); // the newer pair form, mixed in on purpose
+        // the newer [a, b] pair form (the byte-level tokenizer below uses legacy "a b" strings)
+        merges.addArray().add("▁").add("a");
+        merges.addArray().add("a").add("b");
+        merges.addArray().add("▁a").add("b");
         ArrayNode added = root.putArray("added_tokens");
         added.add(added(0, "<unk>", true)).add(added(1, "<s>", true)).add(added(2, "</s>", true));
         root.set("normalizer", parse("""
