@@ -19,6 +19,9 @@ final class AddedVocabulary {
         }
     }
 
+    private static final java.util.regex.Pattern WORD_CHAR =
+            java.util.regex.Pattern.compile("\\w", java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+
     private final Matcher raw;
     private final Matcher normalized;
 
@@ -134,8 +137,9 @@ final class AddedVocabulary {
             return out;
         }
 
+        /** Unicode {@code \w} (letters, marks, digits, connector punctuation, joiners), as the reference uses. */
         private static boolean isWordChar(int cp) {
-            return Character.isLetterOrDigit(cp) || cp == '_';
+            return WORD_CHAR.matcher(Character.toString(cp)).matches();
         }
     }
 }
