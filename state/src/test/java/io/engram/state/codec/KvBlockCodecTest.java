@@ -1,0 +1,86 @@
+package io.engram.state.codec;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.engram.engine.backend.HostBuf;
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class KvBlockCodecTest {
+    final CpuBackend backend = new CpuBackend(1, false);
+
+    KvBlock filled(KvCache cache, int n) {
+        SplittableRandom r = new SplittableRandom(3);
+        int[] toks = new int[n];
+        int[] pos = new int[n];
+        long[] src = new long[n];
+        for (int i = 0; i < n; i++) {
+            toks[i] = r.nextInt(500);
+            pos[i] = i;
+            src[i] = ((long) i << 32) | (i * 3);
+        }
+        var placed = cache.append(toks, pos, src);
+        KvBlock b = placed.get(0).block();
+        for (int l = 0; l < cache.layers(); l++) {
+            float[] k = HostBuf.of(b.keys(l));
+            float[] v = HostBuf.of(b.values(l));
+            for (int i = 0; i < n * cache.kvDim(); i++) {
+                k[i] = (float) r.nextGaussian();
+                v[i] = (float) r.nextGaussian();
+            }
+        }
+        return b;
+    }
+
+    @Test
+    void roundTripIsExactForFilledSlots() {
+        KvCache cache = new KvCache(backend, 3, 16, 8);
+        KvBlock b = filled(cache, 5);
+        byte[] bytes = KvBlockCodec.encode(b, backend, 16);
+        KvCache other = new KvCache(backend, 3, 16, 8);
+        KvBlock d = KvBlockCodec.decode(bytes, other, backend, "session s block 0");
+        assertThat(d.id()).isEqualTo(b.id());
+        assertThat(d.firstSeq()).isEqualTo(b.firstSeq());
+        assertThat(d.length()).isEqualTo(5);
+        for (int i = 0; i < 5; i++) {
+            assertThat(d.token(i)).isEqualTo(b.token(i));
+            assertThat(d.position(i)).isEqualTo(b.position(i));
+            assertThat(d.source(i)).isEqualTo(b.source(i));
+        }
+        for (int l = 0; l < 3; l++) {
+            assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 5 * 16)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.keys(l)), 5 * 16));
+            assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 5 * 16)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(l)), 5 * 16));
+        }
+        assertThat(KvBlockCodec.encode(d, backend, 16)).isEqualTo(bytes);
+    }
+
+    @Test
+    void everySingleBitFlipAndEveryTruncationIsDetected() {
+        KvCache cache = new KvCache(backend, 1, 4, 4);
+        byte[] bytes = KvBlockCodec.encode(filled(cache, 3), backend, 4);
+        for (int i = 0; i < bytes.length; i++) {
+            for (int bit = 0; bit < 8; bit++) {
+                byte[] bad = bytes.clone();
+                bad[i] ^= (byte) (1 << bit);
+                assertThatThrownBy(() -> KvBlockCodec.decode(bad, new KvCache(backend, 1, 4, 4), backend, "s/b0"))
+                        .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("s/b0");
+            }
+        }
+        for (int len = 0; len < bytes.length; len++) {
+            byte[] cut = java.util.Arrays.copyOf(bytes, len);
+            assertThatThrownBy(() -> KvBlockCodec.decode(cut, new KvCache(backend, 1, 4, 4), backend, "s/b0"))
+                    .isInstanceOf(CorruptMemoryException.class);
+        }
+    }
+
+    @Test
+    void aBlockOfAnotherModelShapeIsRefused() {
+        byte[] bytes = KvBlockCodec.encode(filled(new KvCache(backend, 2, 8, 4), 2), backend, 8);
+        assertThatThrownBy(() -> KvBlockCodec.decode(bytes, new KvCache(backend, 2, 16, 4), backend, "s/b0"))
+                .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("does not fit");
+    }
+}
