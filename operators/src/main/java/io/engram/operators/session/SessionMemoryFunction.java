@@ -1,0 +1,320 @@
+package io.engram.operators.session;
+
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.generate.SamplingOptions;
+import io.engram.engine.generate.TokenListener;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.memory.FullAttention;
+import io.engram.engine.model.ModelRegistry;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.session.Answer;
+import io.engram.engine.session.Citation;
+import io.engram.engine.session.PromptFormat;
+import io.engram.engine.session.Provenance;
+import io.engram.engine.session.SessionEngine;
+import io.engram.operators.DeadLetters;
+import io.engram.schemas.AnswerTimings;
+import io.engram.schemas.Attribution;
+import io.engram.schemas.ContentEvent;
+import io.engram.schemas.ControlEvent;
+import io.engram.schemas.DeadLetter;
+import io.engram.schemas.EngramEvent;
+import io.engram.schemas.ErrorClass;
+import io.engram.schemas.EventProvenance;
+import io.engram.schemas.GenerationOptions;
+import io.engram.schemas.MemoryStats;
+import io.engram.schemas.QueryEvent;
+import io.engram.schemas.SessionIndex;
+import io.engram.schemas.SourceSegment;
+import io.engram.schemas.Summary;
+import io.engram.schemas.SummaryKind;
+import io.engram.state.codec.CorruptMemoryException;
+import io.engram.state.codec.KvBlockCodec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The per-session memory operator. Content events are ingested into the session's KV memory through the engine
+ * (chunked prefill, every token tagged with its source event); queries are answered over everything the session has
+ * ingested, with citations to the source events; control events reset the session or request a summary.
+ *
+ * <p>State (all keyed by session, in RocksDB): the session index, the KV blocks (encoded by {@link KvBlockCodec}) and
+ * the provenance of every ingested event. The engine's caches are rebuilt from this state, so a restart from a
+ * checkpoint resumes with exactly the memory that was checkpointed. The engine (weights shared per JVM through
+ * {@link ModelRegistry}) is acquired in {@link #open} and released in {@link #close}.
+ *
+ * <p>Bad input (an empty text, a query for a session with no memory, memory that fails its checks) goes to
+ * {@link #DEAD_LETTERS} with the reason; the job keeps running and other sessions are unaffected.
+ */
+public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEvent, io.engram.schemas.Answer> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(SessionMemoryFunction.class);
+
+    public static final OutputTag<Summary> SUMMARIES = new OutputTag<>("engram-summaries", new AvroTypeInfo<>(Summary.class));
+    public static final OutputTag<Attribution> ATTRIBUTIONS =
+            new OutputTag<>("engram-attributions", new AvroTypeInfo<>(Attribution.class));
+    public static final OutputTag<DeadLetter> DEAD_LETTERS =
+            new OutputTag<>("engram-session-dead-letters", new AvroTypeInfo<>(DeadLetter.class));
+
+    static final ValueStateDescriptor<SessionIndex> INDEX =
+            new ValueStateDescriptor<>("engram-session-index", new AvroTypeInfo<>(SessionIndex.class));
+    static final MapStateDescriptor<Long, byte[]> BLOCKS =
+            new MapStateDescriptor<>("engram-kv-blocks", Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+    static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
+            new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
+
+    /** Citations put on an answer. */
+    static final int MAX_CITATIONS = 5;
+
+    private final SessionSettings settings;
+
+    private transient ModelRegistry.Lease model;
+    private transient CpuBackend backend;
+    private transient SessionEngine engine;
+    private transient String modelName;
+    private transient ValueState<SessionIndex> index;
+    private transient MapState<Long, byte[]> blocks;
+    private transient MapState<Integer, EventProvenance> events;
+
+    public SessionMemoryFunction(SessionSettings settings) {
+        this.settings = settings;
+    }
+
+    @Override
+    public void open(OpenContext openContext) {
+        model = ModelRegistry.acquire(Path.of(settings.modelDir()));
+        backend = new CpuBackend(settings.threads(), false);
+        EngineSettings es = new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false);
+        Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
+        engine = new SessionEngine(t, model.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
+        modelName = model.model().config().name();
+        index = getRuntimeContext().getState(INDEX);
+        blocks = getRuntimeContext().getMapState(BLOCKS);
+        events = getRuntimeContext().getMapState(EVENTS);
+        LOG.info("session memory operator {} ready: model {}, backend {}", getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(),
+                modelName, backend.describe());
+    }
+
+    @Override
+    public void close() {
+        if (backend != null) {
+            backend.close();
+        }
+        if (model != null) {
+            model.close();
+        }
+    }
+
+    @Override
+    public void processElement(EngramEvent event, Context ctx, Collector<io.engram.schemas.Answer> out) throws Exception {
+        try {
+            switch (event.getPayload()) {
+                case ContentEvent c -> ingest(event, c);
+                case QueryEvent q -> answer(event, q, out);
+                case ControlEvent c -> control(event, c, ctx);
+                default -> ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, ErrorClass.UNSUPPORTED,
+                        "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled"));
+            }
+        } catch (BadInput e) {
+            ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, e.errorClass, e.getMessage()));
+        } catch (CorruptMemoryException e) {
+            LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
+            ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
+                    "the session's stored memory is damaged and was not used: " + e.getMessage()));
+        }
+    }
+
+    /** Input that cannot be used; becomes a dead letter. */
+    private static final class BadInput extends RuntimeException {
+        final ErrorClass errorClass;
+
+        BadInput(ErrorClass errorClass, String message) {
+            super(message);
+            this.errorClass = errorClass;
+        }
+    }
+
+    private void ingest(EngramEvent event, ContentEvent c) throws Exception {
+        if (c.getText() == null || c.getText().isBlank()) {
+            throw new BadInput(ErrorClass.INVALID_EVENT, "content event has no text");
+        }
+        SessionIndex idx = index.value();
+        KvCache mem = idx == null ? engine.newMemory() : load(event.getSessionId(), idx);
+        int eventIndex = idx == null ? 0 : idx.getEventCount();
+        long firstSeq = mem.nextSeq();
+        SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
+        for (KvBlock b : in.touchedBlocks()) {
+            blocks.put(b.id(), KvBlockCodec.encode(b, backend, mem.kvDim()));
+        }
+        events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
+                .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
+        List<Long> ids = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            ids.add(b.id());
+        }
+        index.update(SessionIndex.newBuilder().setSessionId(event.getSessionId()).setNextSeq(mem.nextSeq()).setBlockIds(ids)
+                .setEventCount(eventIndex + 1).setModel(modelName).setBlockSize(settings.blockSize()).build());
+    }
+
+    private KvCache load(String session, SessionIndex idx) throws Exception {
+        if (!idx.getSessionId().equals(session)) {
+            throw new CorruptMemoryException("index of session " + idx.getSessionId() + " found under key " + session);
+        }
+        if (!idx.getModel().equals(modelName) || idx.getBlockSize() != settings.blockSize()) {
+            throw new BadInput(ErrorClass.UNSUPPORTED, "session memory was built with model %s (block %d); this job runs %s (block %d)"
+                    .formatted(idx.getModel(), idx.getBlockSize(), modelName, settings.blockSize()));
+        }
+        KvCache mem = engine.newMemory();
+        for (long id : idx.getBlockIds()) {
+            byte[] bytes = blocks.get(id);
+            if (bytes == null) {
+                throw new CorruptMemoryException("session " + session + ": block " + id + " is listed in the index but missing");
+            }
+            mem.attach(KvBlockCodec.decode(bytes, mem, backend, "session " + session + " block " + id));
+        }
+        mem.resumeAt(idx.getNextSeq());
+        return mem;
+    }
+
+    private SamplingOptions sampling(GenerationOptions o) {
+        int max = o == null || o.getMaxNewTokens() <= 0 ? Math.min(64, settings.maxNewTokensCap())
+                : Math.min(o.getMaxNewTokens(), settings.maxNewTokensCap());
+        SamplingOptions s = SamplingOptions.greedy(max);
+        if (o == null) {
+            return s;
+        }
+        if (o.getTemperature() > 0) {
+            s = s.withSampling(o.getTemperature(), o.getTopK() == null ? 0 : o.getTopK(), o.getTopP() == null ? 1.0 : o.getTopP(),
+                    o.getSeed() == null ? 0 : o.getSeed());
+        }
+        return o.getStop() == null || o.getStop().isEmpty() ? s : s.withStops(List.of(), List.copyOf(o.getStop()));
+    }
+
+    private void answer(EngramEvent event, QueryEvent q, Collector<io.engram.schemas.Answer> out) throws Exception {
+        SessionIndex idx = index.value();
+        if (idx == null) {
+            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
+                    + ", which has no memory (no content was ingested, or it was reset)");
+        }
+        if (q.getQuestion() == null || q.getQuestion().isBlank()) {
+            throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + " has no question");
+        }
+        SamplingOptions options;
+        try {
+            options = sampling(q.getOptions());
+        } catch (IllegalArgumentException e) {
+            throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + ": " + e.getMessage());
+        }
+        long t0 = System.nanoTime();
+        KvCache mem = load(event.getSessionId(), idx);
+        long t1 = System.nanoTime();
+        Answer a = engine.answer(mem, q.getQuestion(), options, TokenListener.NONE);
+        long t2 = System.nanoTime();
+        out.collect(io.engram.schemas.Answer.newBuilder()
+                .setSessionId(event.getSessionId())
+                .setQueryId(q.getQueryId())
+                .setQuerySource(event.getSource())
+                .setText(a.text())
+                .setPromptTokens(a.generation().promptTokens())
+                .setMemoryTokens((int) Math.min(Integer.MAX_VALUE, a.memoryTokens()))
+                .setGeneratedTokens(a.generation().tokens().length)
+                .setTimings(new AnswerTimings(0L, (t1 - t0) / 1_000_000, a.generation().prefillNanos() / 1_000_000,
+                        a.generation().decodeNanos() / 1_000_000, (t2 - t0) / 1_000_000))
+                .setModel(modelName)
+                .setMemory(new MemoryStats(mem.nextSeq(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4))
+                .setCitations(citations(a.citations(), mem))
+                .setCreatedAtMs(event.getTimestampMs())
+                .build());
+    }
+
+    private List<io.engram.schemas.Citation> citations(List<Citation> cites, KvCache mem) throws Exception {
+        List<io.engram.schemas.Citation> out = new ArrayList<>();
+        for (Citation c : cites) {
+            if (out.size() == MAX_CITATIONS) {
+                break;
+            }
+            EventProvenance p = events.get(c.eventIndex());
+            if (p == null) {
+                throw new CorruptMemoryException("memory cites event " + c.eventIndex() + " which has no provenance");
+            }
+            int rank = out.size() + 1;
+            out.add(new io.engram.schemas.Citation("[" + rank + "]", SourceSegment.newBuilder()
+                    .setSource(p.getSource())
+                    .setEventId(p.getEventId())
+                    .setCharStart(Math.min(c.charStart(), p.getCharLength()))
+                    .setCharEnd(Math.min(c.charEnd(), p.getCharLength()))
+                    .setExcerpt(excerpt(mem, c))
+                    .setScore(c.score())
+                    .setRank(rank)
+                    .build()));
+        }
+        return out;
+    }
+
+    /** The cited passage's text, decoded from the memory's own tokens. */
+    private String excerpt(KvCache mem, Citation c) {
+        List<Integer> ids = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            for (int s = 0; s < b.length(); s++) {
+                long tag = b.source(s);
+                if (tag != Provenance.NONE && Provenance.eventIndex(tag) == c.eventIndex()
+                        && Provenance.charOffset(tag) >= c.charStart() && Provenance.charOffset(tag) < c.charEnd()) {
+                    ids.add(b.token(s));
+                }
+            }
+        }
+        return engine.tokenizer().decode(ids.stream().mapToInt(Integer::intValue).toArray(), true);
+    }
+
+    private void control(EngramEvent event, ControlEvent c, Context ctx) throws Exception {
+        switch (c.getAction()) {
+            case RESET, CLOSE_SESSION -> {
+                index.clear();
+                blocks.clear();
+                events.clear();
+                LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
+            }
+            case REQUEST_SUMMARY -> summarize(event, ctx);
+            default -> throw new BadInput(ErrorClass.UNSUPPORTED, "control action " + c.getAction() + " is not supported");
+        }
+    }
+
+    private void summarize(EngramEvent event, Context ctx) throws Exception {
+        SessionIndex idx = index.value();
+        if (idx == null) {
+            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + event.getSessionId() + ", which has no memory");
+        }
+        KvCache mem = load(event.getSessionId(), idx);
+        Answer a = engine.answer(mem, "Summarize the text above in a few sentences.",
+                SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
+        EventProvenance first = events.get(0);
+        EventProvenance last = events.get(idx.getEventCount() - 1);
+        ctx.output(SUMMARIES, Summary.newBuilder()
+                .setSessionId(event.getSessionId())
+                .setKind(SummaryKind.SESSION)
+                .setFirstEvent(first.getSource())
+                .setLastEvent(last.getSource())
+                .setFirstToken(0L)
+                .setLastToken(idx.getNextSeq() - 1)
+                .setText(a.text())
+                .setModel(modelName)
+                .setCreatedAtMs(event.getTimestampMs())
+                .build());
+    }
+}

@@ -1,0 +1,27 @@
+package io.engram.operators.session;
+
+import java.io.Serializable;
+
+/**
+ * What the session memory operator needs to start: the model and the engine's sizes. Validated here, shipped to the
+ * task managers with the job graph.
+ *
+ * @param modelDir Hugging Face model folder, readable on every task manager
+ * @param blockSize tokens per KV block
+ * @param prefillChunk tokens per forward step while ingesting
+ * @param threads engine worker threads per task slot
+ * @param maxNewTokensCap upper bound on a query's {@code max_new_tokens}
+ * @param summaryMaxTokens tokens generated for a requested summary
+ */
+public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
+        int summaryMaxTokens) implements Serializable {
+
+    public SessionSettings {
+        if (modelDir == null || modelDir.isBlank()) {
+            throw new IllegalArgumentException("a model folder is required (engram.model.dir)");
+        }
+        if (blockSize < 1 || prefillChunk < 1 || threads < 1 || maxNewTokensCap < 1 || summaryMaxTokens < 1) {
+            throw new IllegalArgumentException("block size, prefill chunk, threads and token limits must be positive: " + this);
+        }
+    }
+}
