@@ -59,7 +59,7 @@ public final class EngramCli implements Runnable {
             }
         }, "engram-shutdown"));
         CliContext context = new CliContext(out, err, System.getenv(), System.in, System.console() != null,
-                SessionStageFactory.none(), stop);
+                io.engram.topology.EngineSessionStage::from, stop);
         int code = new EngramCli(context).execute(args);
         stopped.complete(null);
         out.flush();

@@ -1,0 +1,35 @@
+package io.engram.topology;
+
+import io.engram.topology.options.Option;
+import java.nio.file.Path;
+
+/** Settings of the LLM engine inside the session memory operator. */
+public final class EngineOptions {
+
+    public static final Option<Path> MODEL_DIR = Option.pathKey("engram.model.dir")
+            .noDefault()
+            .description("Hugging Face model folder (config.json, model.safetensors, tokenizer.json) the engine loads on "
+                    + "every task manager. Required by the session operator.");
+
+    public static final Option<Integer> BLOCK_SIZE = Option.intKey("engram.engine.block-size")
+            .defaultValue(128).check(n -> n > 0 && n <= 65536, "in [1, 65536]")
+            .description("Tokens per KV block: the unit of memory that is stored, scored, retrieved and evicted whole.");
+
+    public static final Option<Integer> PREFILL_CHUNK = Option.intKey("engram.engine.prefill-chunk")
+            .defaultValue(512).check(n -> n > 0, "> 0")
+            .description("Tokens per forward step while ingesting content (chunked prefill).");
+
+    public static final Option<Integer> THREADS = Option.intKey("engram.engine.threads")
+            .defaultValue(1).check(n -> n > 0, "> 0")
+            .description("CPU worker threads of the engine in each task slot.");
+
+    public static final Option<Integer> MAX_NEW_TOKENS = Option.intKey("engram.engine.max-new-tokens")
+            .defaultValue(256).check(n -> n > 0, "> 0")
+            .description("Upper bound on the tokens generated for one answer, whatever a query asks for.");
+
+    public static final Option<Integer> SUMMARY_TOKENS = Option.intKey("engram.engine.summary-tokens")
+            .defaultValue(96).check(n -> n > 0, "> 0")
+            .description("Tokens generated for a requested session summary.");
+
+    private EngineOptions() {}
+}

@@ -1,0 +1,43 @@
+package io.engram.topology;
+
+import io.engram.operators.session.SessionMemoryFunction;
+import io.engram.operators.session.SessionSettings;
+import io.engram.schemas.Answer;
+import io.engram.schemas.EngramEvent;
+import io.engram.topology.options.ResolvedOptions;
+import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+
+/** The production session stage: {@link SessionMemoryFunction} over the keyed events, with the engine it needs. */
+public final class EngineSessionStage implements SessionStage {
+    private final SessionSettings settings;
+
+    public EngineSessionStage(SessionSettings settings) {
+        this.settings = settings;
+    }
+
+    /** Builds the stage from resolved options. @throws SessionStageFactory.StageUnavailableException without a model */
+    public static EngineSessionStage from(ResolvedOptions o) {
+        var dir = o.find(EngineOptions.MODEL_DIR).orElseThrow(() -> new SessionStageFactory.StageUnavailableException(
+                "no model configured: set " + EngineOptions.MODEL_DIR.key() + " (flag, environment or config file) to a "
+                        + "Hugging Face model folder"));
+        if (!java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) {
+            throw new SessionStageFactory.StageUnavailableException(EngineOptions.MODEL_DIR.key() + "=" + dir
+                    + " is not a model folder (no config.json)");
+        }
+        return new EngineSessionStage(new SessionSettings(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
+                o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS), o.get(EngineOptions.MAX_NEW_TOKENS),
+                o.get(EngineOptions.SUMMARY_TOKENS)));
+    }
+
+    @Override
+    public SessionOutputs apply(KeyedStream<EngramEvent, String> events) {
+        SingleOutputStreamOperator<Answer> answers = events
+                .process(new SessionMemoryFunction(settings), new AvroTypeInfo<>(Answer.class))
+                .uid("engram-session-memory")
+                .name("session memory");
+        return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryFunction.SUMMARIES),
+                answers.getSideOutput(SessionMemoryFunction.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryFunction.DEAD_LETTERS));
+    }
+}
