@@ -118,6 +118,18 @@ public final class GgufWriter {
         return this;
     }
 
+    /** The metadata as it will be written, in order. */
+    public Map<String, GgufMetadata.Value> metadata() {
+        return new LinkedHashMap<>(kv);
+    }
+
+    public GgufWriter removeTensor(String name) {
+        if (!tensors.removeIf(t -> t.name().equals(name))) {
+            throw new IllegalArgumentException("no tensor " + name);
+        }
+        return this;
+    }
+
     /** Byte position, in the last {@link #toBytes()} output, of the u64 data-offset field of tensor {@code name}. */
     public long offsetFieldPosition(String name) {
         Long p = offsetFields.get(name);

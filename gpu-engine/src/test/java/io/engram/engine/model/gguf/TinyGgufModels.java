@@ -195,13 +195,20 @@ public final class TinyGgufModels {
 
     /** Writes {@code weights} (named and shaped as {@link #shapes}) as a GGUF model of {@code spec} to {@code path}. */
     public static Path write(Spec s, Map<String, float[]> weights, DType type, Path path) throws IOException {
+        return writer(s, weights, type).write(path);
+    }
+
+    /**
+     * A writer holding the whole model (metadata, then every tensor; matrices in {@code type}, vectors in F32), for
+     * tests that alter a key or a tensor before writing.
+     */
+    public static GgufWriter writer(Spec s, Map<String, float[]> weights, DType type) {
         GgufWriter w = metadata(s, type);
-        Map<String, long[]> shapes = shapes(s);
-        for (var e : shapes.entrySet()) {
+        for (var e : shapes(s).entrySet()) {
             DType t = e.getValue().length == 2 ? type : DType.F32;
             w.addTensor(e.getKey(), t, e.getValue(), weights.get(e.getKey()));
         }
-        return w.write(path);
+        return w;
     }
 
     /** The metadata llama.cpp needs for {@code spec}, with {@code general.file_type} for {@code type}. */
