@@ -441,7 +441,7 @@ public final class LlamaCppReference implements AutoCloseable {
 
     private static ModelParameters bindingParams(Path gguf, int contextSize) {
         return new ModelParameters().setModel(gguf.toAbsolutePath().toString()).setThreads(2).setCtxSize(contextSize)
-                .setGpuLayers(0).setCacheTypeK(CacheType.F32).setCacheTypeV(CacheType.F32);
+                .setGpuLayers(0).setCacheTypeK(CacheType.F32).setCacheTypeV(CacheType.F32).disableLog();
     }
 
     /** Tokenizes through the binding ({@code LlamaModel.encode}: no BOS, special-token text parsed). */
