@@ -122,7 +122,7 @@ public final class GgufFile implements AutoCloseable {
         long kvCount = r.u64("metadata count");
         // the smallest key-value pair is 13 bytes and the smallest tensor info 32; anything more is a corrupt header
         if (kvCount < 0 || kvCount > r.remaining() / 13) {
-            throw new ModelFormatException(path, "header claims %s metadata entries but only %d bytes follow; corrupt header"
+            throw new ModelFormatException(path, "header claims %s metadata entries but only %d bytes follow; corrupt header or truncated file"
                     .formatted(Long.toUnsignedString(kvCount), r.remaining()));
         }
         Map<String, GgufMetadata.Value> kv = new LinkedHashMap<>();
@@ -137,7 +137,7 @@ public final class GgufFile implements AutoCloseable {
         GgufMetadata metadata = new GgufMetadata(path, kv);
         int alignment = alignment(path, metadata);
         if (tensorCount < 0 || tensorCount > r.remaining() / 32) {
-            throw new ModelFormatException(path, "header claims %s tensors but only %d bytes follow the metadata; corrupt header"
+            throw new ModelFormatException(path, "header claims %s tensors but only %d bytes follow the metadata; corrupt header or truncated file"
                     .formatted(Long.toUnsignedString(tensorCount), r.remaining()));
         }
         List<TensorInfo> infos = new ArrayList<>((int) tensorCount);
