@@ -12,9 +12,23 @@ import java.util.Arrays;
  */
 public final class Generator {
     private final Transformer model;
+    private final int vocabLimit;
 
+    /** A generator that may produce any id of the model's vocabulary. */
     public Generator(Transformer model) {
+        this(model, model.config().vocabSize());
+    }
+
+    /**
+     * A generator that never produces ids at or above {@code vocabLimit}: models often have more embedding rows than
+     * their tokenizer has tokens (padding to a multiple of 64 or 128), and those ids cannot be decoded.
+     */
+    public Generator(Transformer model, int vocabLimit) {
+        if (vocabLimit < 1 || vocabLimit > model.config().vocabSize()) {
+            throw new IllegalArgumentException("vocab limit %d outside [1, %d]".formatted(vocabLimit, model.config().vocabSize()));
+        }
         this.model = model;
+        this.vocabLimit = vocabLimit;
     }
 
     public Generation generate(KvCache cache, int[] prompt, long[] promptSources, MemoryPolicy policy, SamplingOptions options,
@@ -39,6 +53,9 @@ public final class Generator {
         Generation.StopReason reason = Generation.StopReason.MAX_TOKENS;
         int emitted = 0; // chars of text already passed to the listener
         while (n < options.maxNewTokens()) {
+            if (vocabLimit < last[0].length) {
+                java.util.Arrays.fill(last[0], vocabLimit, last[0].length, Float.NEGATIVE_INFINITY);
+            }
             Sampler.Choice c = sampler.next(last[0]);
             if (options.stopAtEos() && model.config().isEos(c.token())) {
                 reason = Generation.StopReason.EOS;

@@ -33,8 +33,10 @@ public final class Sampler {
         double logZ = max + Math.log(z);
         double entropy = 0;
         for (float l : logits) {
-            double lp = l - logZ;
-            entropy -= Math.exp(lp) * lp;
+            if (l != Float.NEGATIVE_INFINITY) { // masked ids carry no probability
+                double lp = l - logZ;
+                entropy -= Math.exp(lp) * lp;
+            }
         }
         return new Choice(token, logits[token] - logZ, entropy);
     }

@@ -118,7 +118,8 @@ public final class SessionEngine {
         };
         StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
         try {
-            Generation g = new Generator(model).generate(memory, prompt, null, observed, options, dec::accept, listener);
+            Generation g = new Generator(model, Math.min(model.config().vocabSize(), tokenizer.vocabSize()))
+                    .generate(memory, prompt, null, observed, options, dec::accept, listener);
             return new Answer(g.text(), g, mark, citations(massByTag, memory));
         } finally {
             memory.truncate(mark);

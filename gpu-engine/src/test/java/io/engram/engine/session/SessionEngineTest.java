@@ -57,6 +57,14 @@ class SessionEngineTest {
 
             Answer a = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
             assertThat(a.generation().tokens()).hasSize(8);
+            // the tiny model has 512 embedding rows but its tokenizer 459 tokens: only decodable ids are generated,
+            // even when hot sampling would pick the padding rows often
+            Answer hot = engine.answer(mem, "Anything?", SamplingOptions.greedy(64).withStopAtEos(false).withSampling(5.0, 0, 1, 1),
+                    TokenListener.NONE);
+            assertThat(hot.generation().tokens()).hasSize(64);
+            for (int id : hot.generation().tokens()) {
+                assertThat(id).isLessThan(engine.tokenizer().vocabSize());
+            }
             assertThat(a.memoryTokens()).isEqualTo(total);
             assertThat(a.citations()).isNotEmpty();
             double sum = 0;

@@ -1,0 +1,254 @@
+package io.engram.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.engine.model.synthetic.TinyModels;
+import io.engram.engine.tensor.DType;
+import io.engram.operators.session.SessionMemoryFunction;
+import io.engram.operators.session.SessionSettings;
+import io.engram.schemas.Answer;
+import io.engram.schemas.Citation;
+import io.engram.schemas.ContentEvent;
+import io.engram.schemas.ContentKind;
+import io.engram.schemas.ControlAction;
+import io.engram.schemas.ControlEvent;
+import io.engram.schemas.DeadLetter;
+import io.engram.schemas.EngramEvent;
+import io.engram.schemas.EngramSchemas;
+import io.engram.schemas.ErrorClass;
+import io.engram.schemas.GenerationOptions;
+import io.engram.schemas.QueryEvent;
+import io.engram.schemas.Summary;
+import io.engram.topology.EngramJob;
+import io.engram.topology.EngramSinks;
+import io.engram.topology.EngramSources;
+import io.engram.topology.KafkaOptions;
+import io.engram.topology.SessionOutputs;
+import io.engram.topology.SessionStage;
+import io.engram.topology.options.ResolvedOptions;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The whole pipeline with the real engine (a tiny generated Llama with GQA), on a real broker and a MiniCluster with
+ * the RocksDB backend, checkpoints and exactly-once sinks: several sessions interleaved, each with its own (and
+ * contradicting) facts; every query answered exactly once, every citation pointing at an event of the query's own
+ * session; a summary on request; a query for an unknown session dead-lettered. Then the same stream with the job
+ * failing mid-stream and restarting from its last checkpoint must produce exactly the same answers, once each.
+ */
+class SessionPipelineIT {
+
+    @RegisterExtension
+    static final KafkaBroker KAFKA = new KafkaBroker();
+
+    static Path model;
+
+    @BeforeAll
+    static void writeModel() throws Exception {
+        EngramSchemas.trustEngramClasses();
+        model = TinyModels.write(KAFKA.newDir("model"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
+    }
+
+    static SessionSettings settings() {
+        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8);
+    }
+
+    /** Fails the task once, after it has processed {@code failAfter} events (test fault injection). */
+    static final class FailOnce extends SessionMemoryFunction {
+        static final AtomicInteger SEEN = new AtomicInteger();
+        static volatile int failAfter = Integer.MAX_VALUE;
+
+        FailOnce(SessionSettings s) {
+            super(s);
+        }
+
+        @Override
+        public void processElement(EngramEvent e, Context ctx, Collector<Answer> out) throws Exception {
+            if (SEEN.incrementAndGet() == failAfter) {
+                throw new IllegalStateException("injected failure after " + failAfter + " events");
+            }
+            super.processElement(e, ctx, out);
+        }
+    }
+
+    static SessionStage stage(boolean injectFailure) {
+        return events -> {
+            SingleOutputStreamOperator<Answer> answers = events
+                    .process(injectFailure ? new FailOnce(settings()) : new SessionMemoryFunction(settings()),
+                            new AvroTypeInfo<>(Answer.class))
+                    .uid("engram-session-memory").name("session memory");
+            return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryFunction.SUMMARIES),
+                    answers.getSideOutput(SessionMemoryFunction.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryFunction.DEAD_LETTERS));
+        };
+    }
+
+    static JobClient start(ResolvedOptions options, boolean injectFailure, Path checkpoints) throws Exception {
+        Configuration conf = EngramJob.flinkConfiguration(options);
+        if (injectFailure) {
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 3);
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(200));
+        } else {
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
+        EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, stage(injectFailure));
+        return env.executeAsync("session-pipeline-it");
+    }
+
+    static ResolvedOptions options() throws Exception {
+        return KAFKA.newOptions(2, Map.of(
+                "engram.job.checkpoint-interval", "300ms",
+                "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString(),
+                "engram.job.parallelism", "2"));
+    }
+
+    static final String[] SESSIONS = {"alice", "bob", "carol"};
+
+    /** The input stream: interleaved content per session (contradicting facts), queries among them. */
+    static List<EngramEvent> stream() {
+        List<EngramEvent> out = new ArrayList<>();
+        for (int round = 0; round < 3; round++) {
+            for (int s = 0; s < SESSIONS.length; s++) {
+                String id = SESSIONS[s];
+                out.add(event(id, id + "-c" + round, ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK)
+                        .setText("In the notes of " + id + ", the vault code is " + (7481 + 111 * s + round)
+                                + ". The keeper counted " + (200 + s * 10 + round) + " gulls on the cliffs.").build()));
+                if (round > 0) {
+                    out.add(event(id, id + "-q" + round, new QueryEvent(id + "-q" + round, "What is the vault code?",
+                            GenerationOptions.newBuilder().setMaxNewTokens(6).setTemperature(0f).setStop(List.of()).build())));
+                }
+            }
+        }
+        out.add(event("bob", "bob-sum", new ControlEvent(ControlAction.REQUEST_SUMMARY)));
+        out.add(event("nobody", "nobody-q", new QueryEvent("nobody-q", "Anyone there?",
+                GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f).setStop(List.of()).build())));
+        return out;
+    }
+
+    static EngramEvent event(String session, String id, Object payload) {
+        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(1000L).setPayload(payload).build();
+    }
+
+    static void produce(ResolvedOptions options, List<EngramEvent> events) throws Exception {
+        try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
+            for (EngramEvent e : events) {
+                ByteBuffer b = EngramEvent.getEncoder().encode(e);
+                byte[] v = new byte[b.remaining()];
+                b.get(v);
+                p.send(new ProducerRecord<>(options.get(KafkaOptions.INPUT_TOPIC), e.getSessionId().getBytes(StandardCharsets.UTF_8), v))
+                        .get(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    static <T> List<T> read(ResolvedOptions options, io.engram.topology.options.Option<String> topic, int n,
+            java.util.function.Function<byte[], T> decode) {
+        try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(topic))) {
+            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(120));
+            // anything beyond n would be a duplicate: poll a little longer to catch it
+            recs.addAll(KafkaBroker.pollUntil(c, r -> false, Duration.ofSeconds(2)));
+            return recs.stream().map(r -> decode.apply(r.value())).toList();
+        }
+    }
+
+    static Answer answer(byte[] b) {
+        try {
+            return Answer.getDecoder().decode(b);
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Runs the stream and returns answer text by query id (asserting exactly-once and isolation on the way). */
+    static Map<String, String> runAndCheck(boolean injectFailure) throws Exception {
+        ResolvedOptions options = options();
+        FailOnce.SEEN.set(0);
+        FailOnce.failAfter = injectFailure ? 11 : Integer.MAX_VALUE;
+        JobClient job = start(options, injectFailure, null);
+        try {
+            List<EngramEvent> events = stream();
+            produce(options, events.subList(0, 8));
+            produce(options, events.subList(8, events.size()));
+            int queries = (int) events.stream().filter(e -> e.getPayload() instanceof QueryEvent && !e.getSessionId().equals("nobody")).count();
+            List<Answer> answers = read(options, KafkaOptions.ANSWERS_TOPIC, queries, SessionPipelineIT::answer);
+            var result = job.getJobExecutionResult();
+            if (result.isDone()) {
+                result.get(1, TimeUnit.SECONDS); // rethrows the job's failure, which says more than a missing answer
+                throw new AssertionError("the job ended early; answers so far: " + answers.size());
+            }
+            Map<String, String> byQuery = new HashMap<>();
+            for (Answer a : answers) {
+                assertThat(byQuery.put(a.getQueryId(), a.getText())).as("exactly one answer for %s", a.getQueryId()).isNull();
+                assertThat(a.getQueryId()).startsWith(a.getSessionId() + "-");
+                assertThat(a.getCitations()).as("citations of %s", a.getQueryId()).isNotEmpty();
+                for (Citation c : a.getCitations()) {
+                    assertThat(c.getSegment().getEventId()).as("answer %s cites only its own session", a.getQueryId())
+                            .startsWith(a.getSessionId() + "-c");
+                    assertThat(c.getSegment().getSource().getTopic()).isEqualTo(options.get(KafkaOptions.INPUT_TOPIC));
+                    assertThat(c.getSegment().getExcerpt()).isNotEmpty();
+                }
+                assertThat(a.getMemoryTokens()).isPositive();
+            }
+            assertThat(byQuery).hasSize(queries);
+            List<Summary> summaries = read(options, KafkaOptions.SUMMARIES_TOPIC, 1, b -> {
+                try {
+                    return Summary.getDecoder().decode(b);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertThat(summaries).singleElement().satisfies(s -> assertThat(s.getSessionId()).isEqualTo("bob"));
+            List<DeadLetter> dead = read(options, KafkaOptions.DEAD_LETTER_TOPIC, 1, b -> {
+                try {
+                    return DeadLetter.getDecoder().decode(b);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertThat(dead).singleElement().satisfies(d -> {
+                assertThat(d.getErrorClass()).isEqualTo(ErrorClass.UNKNOWN_SESSION);
+                assertThat(d.getSessionId()).isEqualTo("nobody");
+            });
+            assertThat(job.getJobStatus().get(10, TimeUnit.SECONDS)).isEqualTo(JobStatus.RUNNING);
+            if (injectFailure) {
+                assertThat(FailOnce.SEEN.get()).as("the failure happened and events were replayed").isGreaterThan(events.size());
+            }
+            return byQuery;
+        } finally {
+            if (!job.getJobExecutionResult().isDone()) {
+                job.cancel().get(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
+    void sessionsAreAnsweredExactlyOnceWithOwnCitationsAndAFailureChangesNothing() throws Exception {
+        Map<String, String> clean = runAndCheck(false);
+        Map<String, String> recovered = runAndCheck(true);
+        assertThat(recovered).as("answers after a failure and restart from the last checkpoint").isEqualTo(clean);
+    }
+}
