@@ -41,6 +41,30 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Opens a model: a Hugging Face folder, or a {@code .gguf} file.
+     *
+     * @throws ModelFormatException when a file is missing, corrupt or unsupported
+     */
+    public static Model open(Path path) {
+        if (Files.isDirectory(path)) {
+            return openHuggingFace(path);
+        }
+        if (Files.isRegularFile(path) && path.getFileName().toString().endsWith(".gguf")) {
+            io.engram.engine.model.gguf.GgufModel g = io.engram.engine.model.gguf.GgufModel.open(path);
+            return new Model(path, g.config(), g.weights(), g);
+        }
+        throw new ModelFormatException(path, "neither a Hugging Face model folder nor a .gguf file");
+    }
+
+    /** The model's tokenizer: tokenizer.json of a folder, or the vocabulary embedded in a GGUF file. */
+    public io.engram.engine.tokenizer.Tokenizer tokenizer() {
+        if (resources instanceof io.engram.engine.model.gguf.GgufModel g) {
+            return io.engram.engine.tokenizer.Tokenizers.fromGguf(g.tokenizer().vocab());
+        }
+        return io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(source);
+    }
+
     public Path source() {
         return source;
     }

@@ -84,4 +84,10 @@ public record GgufTokenizerMetadata(
         }
         return id;
     }
+
+    /** The vocabulary in the form the tokenizer factory takes. */
+    public io.engram.engine.tokenizer.GgufVocab vocab() {
+        return new io.engram.engine.tokenizer.GgufVocab(model, pre, tokens, scores, tokenTypes, merges, bosId, eosId, unkId,
+                addBos, addEos, addSpacePrefix);
+    }
 }

@@ -1,0 +1,91 @@
+package io.engram.topology.cli;
+
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.generate.Generation;
+import io.engram.engine.generate.Generator;
+import io.engram.engine.generate.SamplingOptions;
+import io.engram.engine.memory.FullAttention;
+import io.engram.engine.model.Model;
+import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.tokenizer.StreamingDecoder;
+import io.engram.engine.tokenizer.Tokenizer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code engram generate}: run the engine on a prompt and stream the tokens to stdout. */
+@Command(name = "generate", description = "Generate text from a prompt with Engram's engine, streaming tokens to stdout.")
+public final class GenerateCommand implements Callable<Integer> {
+
+    @ParentCommand
+    EngramCli root;
+
+    @Option(names = "--model", required = true, description = "Hugging Face model folder or .gguf file.")
+    Path model;
+
+    @Option(names = "--prompt", required = true, description = "The prompt text.")
+    String prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "128", description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default), else sampling temperature.")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens (0 = off).")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "Nucleus sampling threshold (1 = off).")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed.")
+    long seed;
+
+    @Option(names = "--stop", description = "Stop string (repeatable).")
+    List<String> stops = List.of();
+
+    @Option(names = "--threads", defaultValue = "2", description = "CPU threads (default ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
+    boolean q8;
+
+    @Override
+    public Integer call() {
+        CliContext ctx = root.context();
+        PrintWriter out = ctx.out();
+        SamplingOptions options;
+        try {
+            options = SamplingOptions.greedy(maxTokens).withSampling(temperature, topK, topP, seed).withStops(List.of(), stops);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+        }
+        try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, q8)) {
+            Tokenizer tok = m.tokenizer();
+            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+            int[] ids = tok.encode(prompt, true);
+            ctx.err().printf("%s: %s, %d layers, hidden %d, vocab %d; %s; prompt %d tokens%n", m.source().getFileName(),
+                    m.config().architecture(), m.config().layers(), m.config().hiddenSize(), m.config().vocabSize(),
+                    backend.describe(), ids.length);
+            StreamingDecoder dec = new StreamingDecoder(tok, true);
+            Generation g = new Generator(t, Math.min(m.config().vocabSize(), tok.vocabSize()))
+                    .generate(t.newCache(), ids, null, new FullAttention(), options, dec::accept, (id, text, lp) -> {
+                        out.print(text);
+                        out.flush();
+                    });
+            out.println();
+            out.flush();
+            ctx.err().printf("%d tokens, stop: %s; prefill %.1f tok/s, decode %.1f tok/s%n", g.tokens().length, g.stopReason(),
+                    ids.length / (g.prefillNanos() / 1e9), g.tokens().length / Math.max(1e-9, g.decodeNanos() / 1e9));
+            return ExitCode.OK.code();
+        } catch (ModelFormatException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+        }
+    }
+}
