@@ -45,6 +45,10 @@ public final class RunCommand implements Callable<Integer> {
     @ParentCommand
     EngramCli root;
 
+    @picocli.CommandLine.Option(names = "--demo", description = "Stream a sample document into session 'demo', ask "
+            + "questions about it, print the answers with citations, then stop.")
+    boolean demo;
+
     @Override
     public Integer call() throws Exception {
         CliContext ctx = root.context();
@@ -60,6 +64,10 @@ public final class RunCommand implements Callable<Integer> {
             ctx.out().printf("  queries: %s (GET /answers/{queryId}, /sessions/{id}/summary, /health)%n",
                     running.queryUri());
             ctx.out().flush();
+            if (demo) {
+                Demo.run(running.options, ctx.out(), ctx.err(), java.time.Duration.ofMinutes(5));
+                return ExitCode.OK.code();
+            }
             ctx.err().println("press Ctrl-C to stop");
             ctx.err().flush();
             ctx.stop().get();
