@@ -25,7 +25,7 @@ final class Outputs {
                 .setQuerySource(new SourceCoordinates("in", 1, 20L)).setText(text)
                 .setPromptTokens(120).setMemoryTokens(4096).setGeneratedTokens(9)
                 .setTimings(new AnswerTimings(1L, 2L, 30L, 40L, 73L)).setModel("test-model")
-                .setMemory(new MemoryStats(4096L, 32, 1_048_576L))
+                .setMemory(new MemoryStats(4096L, 32, 1_048_576L, "0a1b2c3d"))
                 .setCitations(List.of(new Citation("[1]", segment))).setCreatedAtMs(1000L).build();
     }
 

@@ -73,7 +73,7 @@ class SessionPipelineIT {
     }
 
     static SessionSettings settings() {
-        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8);
+        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0);
     }
 
     /** Fails the task once, after it has processed {@code failAfter} events (test fault injection). */
@@ -202,7 +202,10 @@ class SessionPipelineIT {
             }
             Map<String, String> byQuery = new HashMap<>();
             for (Answer a : answers) {
-                assertThat(byQuery.put(a.getQueryId(), a.getText())).as("exactly one answer for %s", a.getQueryId()).isNull();
+                // the answer text and the fingerprint of the memory it was computed over
+                assertThat(byQuery.put(a.getQueryId(), a.getText() + " | memory " + a.getMemory().getFingerprint()))
+                        .as("exactly one answer for %s", a.getQueryId()).isNull();
+                assertThat(a.getMemory().getFingerprint()).hasSize(8);
                 assertThat(a.getQueryId()).startsWith(a.getSessionId() + "-");
                 assertThat(a.getCitations()).as("citations of %s", a.getQueryId()).isNotEmpty();
                 for (Citation c : a.getCitations()) {
@@ -249,6 +252,8 @@ class SessionPipelineIT {
     void sessionsAreAnsweredExactlyOnceWithOwnCitationsAndAFailureChangesNothing() throws Exception {
         Map<String, String> clean = runAndCheck(false);
         Map<String, String> recovered = runAndCheck(true);
-        assertThat(recovered).as("answers after a failure and restart from the last checkpoint").isEqualTo(clean);
+        // same answers over byte-identical memory (CRC32C of every stored block), once each
+        assertThat(recovered).as("answers and memory fingerprints after a failure and restart from the last checkpoint")
+                .isEqualTo(clean);
     }
 }

@@ -31,5 +31,10 @@ public final class EngineOptions {
             .defaultValue(96).check(n -> n > 0, "> 0")
             .description("Tokens generated for a requested session summary.");
 
+    public static final Option<Integer> SUMMARY_INTERVAL = Option.intKey("engram.engine.summary-interval-tokens")
+            .defaultValue(0).check(n -> n >= 0, ">= 0")
+            .description("Emit an EPISODE summary to the summaries topic each time a session has ingested this many new "
+                    + "tokens; 0 emits summaries only when a REQUEST_SUMMARY control event asks.");
+
     private EngineOptions() {}
 }

@@ -28,7 +28,7 @@ public final class EngineSessionStage implements SessionStage {
         }
         return new EngineSessionStage(new SessionSettings(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
                 o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS), o.get(EngineOptions.MAX_NEW_TOKENS),
-                o.get(EngineOptions.SUMMARY_TOKENS)));
+                o.get(EngineOptions.SUMMARY_TOKENS), o.get(EngineOptions.SUMMARY_INTERVAL)));
     }
 
     @Override

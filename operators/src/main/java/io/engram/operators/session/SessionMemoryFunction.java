@@ -91,6 +91,8 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
     private transient ValueState<SessionIndex> index;
     private transient MapState<Long, byte[]> blocks;
     private transient MapState<Integer, EventProvenance> events;
+    /** CRC32C of the blocks of the memory last loaded (see MemoryStats.fingerprint). */
+    private transient String lastFingerprint;
 
     public SessionMemoryFunction(SessionSettings settings) {
         this.settings = settings;
@@ -123,6 +125,7 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
 
     @Override
     public void processElement(EngramEvent event, Context ctx, Collector<io.engram.schemas.Answer> out) throws Exception {
+        ctxForSummaries = ctx;
         try {
             switch (event.getPayload()) {
                 case ContentEvent c -> ingest(event, c);
@@ -137,6 +140,8 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
             ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
                     "the session's stored memory is damaged and was not used: " + e.getMessage()));
+        } finally {
+            ctxForSummaries = null;
         }
     }
 
@@ -149,6 +154,9 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
             this.errorClass = errorClass;
         }
     }
+
+    /** The context of the element being processed, for side outputs from helpers; valid only during processElement. */
+    private transient Context ctxForSummaries;
 
     private void ingest(EngramEvent event, ContentEvent c) throws Exception {
         if (c.getText() == null || c.getText().isBlank()) {
@@ -168,8 +176,17 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
         for (KvBlock b : mem.blocks()) {
             ids.add(b.id());
         }
-        index.update(SessionIndex.newBuilder().setSessionId(event.getSessionId()).setNextSeq(mem.nextSeq()).setBlockIds(ids)
-                .setEventCount(eventIndex + 1).setModel(modelName).setBlockSize(settings.blockSize()).build());
+        SessionIndex updated = SessionIndex.newBuilder().setSessionId(event.getSessionId()).setNextSeq(mem.nextSeq()).setBlockIds(ids)
+                .setEventCount(eventIndex + 1).setModel(modelName).setBlockSize(settings.blockSize())
+                .setSummarizedEvents(idx == null ? 0 : idx.getSummarizedEvents())
+                .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq()).build();
+        int interval = settings.summaryIntervalTokens();
+        if (interval > 0 && mem.nextSeq() - updated.getSummarizedSeq() >= interval) {
+            emitSummary(event, mem, updated, SummaryKind.EPISODE, ctxForSummaries);
+            updated.setSummarizedEvents(updated.getEventCount());
+            updated.setSummarizedSeq(updated.getNextSeq());
+        }
+        index.update(updated);
     }
 
     private KvCache load(String session, SessionIndex idx) throws Exception {
@@ -181,14 +198,17 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
                     .formatted(idx.getModel(), idx.getBlockSize(), modelName, settings.blockSize()));
         }
         KvCache mem = engine.newMemory();
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         for (long id : idx.getBlockIds()) {
             byte[] bytes = blocks.get(id);
             if (bytes == null) {
                 throw new CorruptMemoryException("session " + session + ": block " + id + " is listed in the index but missing");
             }
             mem.attach(KvBlockCodec.decode(bytes, mem, backend, "session " + session + " block " + id));
+            crc.update(bytes);
         }
         mem.resumeAt(idx.getNextSeq());
+        lastFingerprint = "%08x".formatted(crc.getValue());
         return mem;
     }
 
@@ -237,7 +257,8 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
                 .setTimings(new AnswerTimings(0L, (t1 - t0) / 1_000_000, a.generation().prefillNanos() / 1_000_000,
                         a.generation().decodeNanos() / 1_000_000, (t2 - t0) / 1_000_000))
                 .setModel(modelName)
-                .setMemory(new MemoryStats(mem.nextSeq(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4))
+                .setMemory(new MemoryStats(mem.nextSeq(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4,
+                        lastFingerprint))
                 .setCitations(citations(a.citations(), mem))
                 .setCreatedAtMs(event.getTimestampMs())
                 .build());
@@ -300,17 +321,26 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
         if (idx == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + event.getSessionId() + ", which has no memory");
         }
-        KvCache mem = load(event.getSessionId(), idx);
-        Answer a = engine.answer(mem, "Summarize the text above in a few sentences.",
-                SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
-        EventProvenance first = events.get(0);
+        emitSummary(event, load(event.getSessionId(), idx), idx, SummaryKind.SESSION, ctx);
+    }
+
+    /**
+     * A summary generated over the whole memory. An EPISODE summary covers the events since the previous one, a SESSION
+     * summary the whole session.
+     */
+    private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, Context ctx) throws Exception {
+        boolean episode = kind == SummaryKind.EPISODE;
+        String instruction = episode ? "Summarize the most recent part of the text above in a few sentences."
+                : "Summarize the text above in a few sentences.";
+        Answer a = engine.answer(mem, instruction, SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
+        EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
         EventProvenance last = events.get(idx.getEventCount() - 1);
         ctx.output(SUMMARIES, Summary.newBuilder()
                 .setSessionId(event.getSessionId())
-                .setKind(SummaryKind.SESSION)
+                .setKind(kind)
                 .setFirstEvent(first.getSource())
                 .setLastEvent(last.getSource())
-                .setFirstToken(0L)
+                .setFirstToken(episode ? idx.getSummarizedSeq() : 0L)
                 .setLastToken(idx.getNextSeq() - 1)
                 .setText(a.text())
                 .setModel(modelName)

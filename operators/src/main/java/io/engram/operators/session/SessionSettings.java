@@ -11,10 +11,11 @@ import java.io.Serializable;
  * @param prefillChunk tokens per forward step while ingesting
  * @param threads engine worker threads per task slot
  * @param maxNewTokensCap upper bound on a query's {@code max_new_tokens}
- * @param summaryMaxTokens tokens generated for a requested summary
+ * @param summaryMaxTokens tokens generated for a summary
+ * @param summaryIntervalTokens emit an episode summary each time this many new tokens were ingested (0 = only on request)
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-        int summaryMaxTokens) implements Serializable {
+        int summaryMaxTokens, int summaryIntervalTokens) implements Serializable {
 
     public SessionSettings {
         if (modelDir == null || modelDir.isBlank()) {
@@ -22,6 +23,9 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
         if (blockSize < 1 || prefillChunk < 1 || threads < 1 || maxNewTokensCap < 1 || summaryMaxTokens < 1) {
             throw new IllegalArgumentException("block size, prefill chunk, threads and token limits must be positive: " + this);
+        }
+        if (summaryIntervalTokens < 0) {
+            throw new IllegalArgumentException("summary interval must be >= 0 (0 = off), got " + summaryIntervalTokens);
         }
     }
 }

@@ -1,0 +1,124 @@
+package io.engram.operators.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.engine.model.synthetic.TinyModels;
+import io.engram.engine.tensor.DType;
+import io.engram.schemas.Answer;
+import io.engram.schemas.ContentEvent;
+import io.engram.schemas.ContentKind;
+import io.engram.schemas.ControlAction;
+import io.engram.schemas.ControlEvent;
+import io.engram.schemas.DeadLetter;
+import io.engram.schemas.EngramEvent;
+import io.engram.schemas.EngramSchemas;
+import io.engram.schemas.ErrorClass;
+import io.engram.schemas.GenerationOptions;
+import io.engram.schemas.QueryEvent;
+import io.engram.schemas.SourceCoordinates;
+import io.engram.schemas.Summary;
+import io.engram.schemas.SummaryKind;
+import java.nio.file.Path;
+import java.util.List;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The session operator on Flink's keyed test harness: state written and cleared, outputs, snapshot and restore. */
+class SessionMemoryFunctionTest {
+    @TempDir static Path tmp;
+    static Path model;
+    static long offset;
+
+    @BeforeAll
+    static void model() {
+        EngramSchemas.trustEngramClasses();
+        model = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.QWEN2, DType.F32, 42);
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval) throws Exception {
+        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval);
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new SessionMemoryFunction(s)),
+                EngramEvent::getSessionId, Types.STRING);
+        h.setup();
+        return h;
+    }
+
+    static StreamRecord<EngramEvent> ev(String session, String id, Object payload) {
+        return new StreamRecord<>(EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(5L)
+                .setPayload(payload).setSource(new SourceCoordinates("in", 0, offset++)).build());
+    }
+
+    static ContentEvent text(String t) {
+        return ContentEvent.newBuilder().setKind(ContentKind.DIALOGUE_TURN).setText(t).setRole("user").build();
+    }
+
+    static QueryEvent query(String id) {
+        return new QueryEvent(id, "What is the code?", GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f)
+                .setStop(List.of()).build());
+    }
+
+    @Test
+    void answersFromStateSurviveSnapshotAndResetClearsEverything() throws Exception {
+        OperatorSubtaskState snapshot;
+        Answer before;
+        try (var h = harness(0)) {
+            h.open();
+            h.processElement(ev("s1", "s1-c0", text("The vault code is 7481.")));
+            h.processElement(ev("s1", "s1-c1", text("My sister lives in Porto.")));
+            h.processElement(ev("s2", "s2-c0", text("The vault code is 1234.")));
+            h.processElement(ev("s1", "q1", query("q1")));
+            assertThat(h.extractOutputValues()).singleElement().satisfies(a -> {
+                assertThat(a.getSessionId()).isEqualTo("s1");
+                assertThat(a.getGeneratedTokens()).isEqualTo(4);
+                assertThat(a.getCitations()).isNotEmpty().allSatisfy(c -> assertThat(c.getSegment().getEventId()).startsWith("s1-"));
+            });
+            before = h.extractOutputValues().get(0);
+            assertThat(h.numKeyedStateEntries()).isPositive();
+            snapshot = h.snapshot(1L, 1L);
+        }
+        try (var h = harness(0)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.processElement(ev("s1", "q1", query("q1")));
+            Answer after = h.extractOutputValues().get(0);
+            assertThat(after.getText()).isEqualTo(before.getText());
+            assertThat(after.getCitations()).isEqualTo(before.getCitations());
+            assertThat(after.getMemory().getFingerprint()).isEqualTo(before.getMemory().getFingerprint());
+            h.processElement(ev("s1", "r", new ControlEvent(ControlAction.RESET)));
+            h.processElement(ev("s2", "r2", new ControlEvent(ControlAction.CLOSE_SESSION)));
+            assertThat(h.numKeyedStateEntries()).as("reset and close leave no state behind").isZero();
+            h.processElement(ev("s1", "q2", query("q2")));
+            List<DeadLetter> dead = List.copyOf(h.getSideOutput(SessionMemoryFunction.DEAD_LETTERS)).stream().map(StreamRecord::getValue).toList();
+            assertThat(dead).singleElement().satisfies(d -> {
+                assertThat(d.getErrorClass()).isEqualTo(ErrorClass.UNKNOWN_SESSION);
+                assertThat(d.getEventId()).isEqualTo("q2");
+            });
+            assertThat(h.extractOutputValues()).hasSize(1);
+        }
+    }
+
+    @Test
+    void episodeSummariesAtTheConfiguredIntervalAndBadContentIsDeadLettered() throws Exception {
+        try (var h = harness(20)) {
+            h.open();
+            for (int i = 0; i < 6; i++) {
+                h.processElement(ev("s", "c" + i, text("Turn " + i + ": the keeper counted " + (40 + i) + " puffins on the cliffs today.")));
+            }
+            h.processElement(ev("s", "blank", text("   ")));
+            List<Summary> sums = h.getSideOutput(SessionMemoryFunction.SUMMARIES).stream().map(StreamRecord::getValue).toList();
+            assertThat(sums).isNotEmpty().allSatisfy(s -> assertThat(s.getKind()).isEqualTo(SummaryKind.EPISODE));
+            for (int i = 1; i < sums.size(); i++) {
+                assertThat(sums.get(i).getFirstToken()).as("episodes are contiguous").isEqualTo(sums.get(i - 1).getLastToken() + 1);
+            }
+            assertThat(sums.get(0).getFirstToken()).isZero();
+            assertThat(h.getSideOutput(SessionMemoryFunction.DEAD_LETTERS)).singleElement()
+                    .satisfies(r -> assertThat(r.getValue().getErrorClass()).isEqualTo(ErrorClass.INVALID_EVENT));
+        }
+    }
+}
