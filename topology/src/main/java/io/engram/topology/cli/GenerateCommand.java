@@ -56,6 +56,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
 
+    @Option(names = "--chat", description = "Send the prompt as a user message through the model's chat template "
+            + "(tokenizer_config.json of a model folder).")
+    boolean chat;
+
+    @Option(names = "--system", description = "System message for --chat.")
+    String system;
+
     @Override
     public Integer call() {
         CliContext ctx = root.context();
@@ -69,14 +76,30 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, q8)) {
             Tokenizer tok = m.tokenizer();
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
-            int[] ids = tok.encode(prompt, true);
+            String text = prompt;
+            boolean special = true;
+            if (chat) {
+                java.nio.file.Path cfg = model.resolve("tokenizer_config.json");
+                if (!java.nio.file.Files.isRegularFile(cfg)) {
+                    throw new CliException(ExitCode.INVALID_INPUT, "--chat needs a model folder with tokenizer_config.json; " + cfg + " does not exist");
+                }
+                io.engram.engine.tokenizer.chat.ChatTemplate template = io.engram.engine.tokenizer.chat.ChatTemplate.fromTokenizerConfig(cfg);
+                List<io.engram.engine.tokenizer.chat.ChatMessage> messages = new java.util.ArrayList<>();
+                if (system != null) {
+                    messages.add(new io.engram.engine.tokenizer.chat.ChatMessage("system", system));
+                }
+                messages.add(new io.engram.engine.tokenizer.chat.ChatMessage("user", prompt));
+                text = template.render(messages, true);
+                special = false; // the template already wrote the special tokens it wants
+            }
+            int[] ids = tok.encode(text, special);
             ctx.err().printf("%s: %s, %d layers, hidden %d, vocab %d; %s; prompt %d tokens%n", m.source().getFileName(),
                     m.config().architecture(), m.config().layers(), m.config().hiddenSize(), m.config().vocabSize(),
                     backend.describe(), ids.length);
             StreamingDecoder dec = new StreamingDecoder(tok, true);
             Generation g = new Generator(t, Math.min(m.config().vocabSize(), tok.vocabSize()))
-                    .generate(t.newCache(), ids, null, new FullAttention(), options, dec::accept, (id, text, lp) -> {
-                        out.print(text);
+                    .generate(t.newCache(), ids, null, new FullAttention(), options, dec::accept, (id, piece, lp) -> {
+                        out.print(piece);
                         out.flush();
                     });
             out.println();
@@ -84,7 +107,7 @@ public final class GenerateCommand implements Callable<Integer> {
             ctx.err().printf("%d tokens, stop: %s; prefill %.1f tok/s, decode %.1f tok/s%n", g.tokens().length, g.stopReason(),
                     ids.length / (g.prefillNanos() / 1e9), g.tokens().length / Math.max(1e-9, g.decodeNanos() / 1e9));
             return ExitCode.OK.code();
-        } catch (ModelFormatException e) {
+        } catch (ModelFormatException | io.engram.engine.tokenizer.chat.UnsupportedChatTemplateException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
         }
     }
