@@ -18,6 +18,13 @@ final class Simd {
     private Simd() {}
 
     static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        if (n < 2 * L) { // a head of 8 or 16 dims: a vector pass plus a lane sum costs more than the plain loop
+            float s = 0f;
+            for (int i = 0; i < n; i++) {
+                s += a[aOff + i] * b[bOff + i];
+            }
+            return s;
+        }
         int i = 0;
         float s = 0f;
         if (n >= 4 * L) {
@@ -77,9 +84,10 @@ final class Simd {
      * would not be bit-identical.
      */
     static float sumLanes(FloatVector v) {
+        float[] lanes = v.toArray(); // intrinsic store; the small array does not escape
         float s = 0f;
-        for (int i = 0; i < L; i++) {
-            s += v.lane(i);
+        for (float x : lanes) {
+            s += x;
         }
         return s;
     }
@@ -87,6 +95,12 @@ final class Simd {
     /** {@code y[yOff..] += alpha * x[xOff..]} for n values. */
     static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         int i = 0;
+        if (n < L) {
+            for (; i < n; i++) {
+                y[yOff + i] += alpha * x[xOff + i];
+            }
+            return;
+        }
         FloatVector va = FloatVector.broadcast(F, alpha);
         for (; i <= n - L; i += L) {
             FloatVector.fromArray(F, x, xOff + i).fma(va, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
