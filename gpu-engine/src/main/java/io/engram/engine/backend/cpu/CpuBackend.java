@@ -278,7 +278,7 @@ public final class CpuBackend implements Backend {
                 }
                 float sum = 0;
                 for (int t = 0; t < total; t++) {
-                    float e = scores[t] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[t] - max);
+                    float e = scores[t] == Float.NEGATIVE_INFINITY ? 0f : Simd.expNonPositive(scores[t] - max);
                     scores[t] = e;
                     sum += e;
                 }
