@@ -20,6 +20,7 @@ public final class KvBlock {
     private final int[] tokens; // (capacity) token ids
     private final long[] sources; // (capacity) opaque source id per token (provenance), -1 when none
     private int length;
+    private int generation; // changes whenever filled slots may be rewritten (truncate, restore)
 
     /**
      * @param id block id, unique within its session, increasing with {@code firstSeq}
@@ -85,6 +86,14 @@ public final class KvBlock {
         return sources[slot];
     }
 
+    /**
+     * Changes whenever slots below {@link #length()} may have been rewritten ({@link #truncate}, {@link #restore}); caches
+     * derived from the block's keys (rotated copies) must be rebuilt when it changes. Appends do not change it.
+     */
+    public int generation() {
+        return generation;
+    }
+
     /** Sequence index of a slot. */
     public long seq(int slot) {
         return firstSeq + slot;
@@ -119,6 +128,7 @@ public final class KvBlock {
         System.arraycopy(tokenPositions, 0, positions, 0, len);
         System.arraycopy(tokenSources, 0, sources, 0, len);
         length = len;
+        generation++;
     }
 
     /** Forgets slots from {@code len} on (their K/V rows are overwritten by later appends). */
@@ -128,6 +138,7 @@ public final class KvBlock {
         }
         java.util.Arrays.fill(sources, len, length, -1L);
         length = len;
+        generation++;
     }
 
     @Override

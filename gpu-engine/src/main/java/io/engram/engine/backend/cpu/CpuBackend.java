@@ -8,13 +8,20 @@ import io.engram.engine.backend.HostBuf;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RecursiveAction;
 
@@ -178,71 +185,71 @@ public final class CpuBackend implements Backend {
         System.arraycopy(HostBuf.of(src), srcRow * rowLen, HostBuf.of(dst), dstRow * rowLen, rows * rowLen);
     }
 
+    /**
+     * Keys of one span ready for scoring: rotated rows at {@code k[(base + j) * kvDim + g * hd]} and value rows at
+     * {@code v[(vBase + j) * kvDim + g * hd]} for slot {@code from + j}, any KV head g.
+     */
+    private record Segment(float[] k, int base, float[] v, int vBase, int length, KvBlock block, int from) {}
+
+    /** Rotated keys of one block and layer at their stored positions, valid for slots below {@code valid}. */
+    private static final class Rotated {
+        final float[] data;
+        int valid;
+        int generation;
+
+        Rotated(int floats, int generation) {
+            this.data = new float[floats];
+            this.generation = generation;
+        }
+    }
+
+    /**
+     * Rotated copies of stored keys, per (block, layer) key buffer: a decode step rotates only the new token's key
+     * instead of every key in memory. Entries go when their block is no longer referenced.
+     */
+    private final Map<Buf, Rotated> rotatedKeys = Collections.synchronizedMap(new WeakHashMap<>());
+
     @Override
     public void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
             float scale, Buf out) {
         float[] qa = HostBuf.of(q);
         float[] o = HostBuf.of(out);
         int hd = shape.headDim();
+        int kvDim = shape.kvDim();
         int kvHeads = shape.kvHeads();
         int group = shape.heads() / kvHeads;
-        // 1. rotate every attended key once per KV head: (kvHeads)[T_g, hd], with its sequence index
-        float[][] keys = new float[kvHeads][];
-        float[][] vals = new float[kvHeads][];
-        long[][] seqs = new long[kvHeads][];
-        long keyWork = 0;
+        // 1. rotated keys for every span (once, shared by the KV heads that attend to it)
+        Map<KvSpan, Segment> prepared = new HashMap<>();
+        Segment[][] segs = new Segment[kvHeads][];
+        int[] totals = new int[kvHeads];
+        float[] cs = new float[hd / 2];
+        float[] sn = new float[hd / 2];
         for (int g = 0; g < kvHeads; g++) {
-            for (KvSpan s : plan.spans(g)) {
-                keyWork += (long) s.length() * hd;
+            List<KvSpan> spans = plan.spans(g);
+            segs[g] = new Segment[spans.size()];
+            for (int si = 0; si < spans.size(); si++) {
+                KvSpan s = spans.get(si);
+                segs[g][si] = prepared.computeIfAbsent(s, x -> prepare(x, layer, rope, kvDim, hd, cs, sn));
+                totals[g] += s.length();
             }
         }
-        parallelRange(kvHeads, keyWork * 8, (g0, g1) -> {
-            float[] cs = new float[hd / 2];
-            float[] sn = new float[hd / 2];
-            for (int g = g0; g < g1; g++) {
-                List<KvSpan> spans = plan.spans(g);
-                int total = 0;
-                for (KvSpan s : spans) {
-                    total += s.length();
-                }
-                float[] k = new float[total * hd];
-                float[] v = new float[total * hd];
-                long[] sq = new long[total];
-                int t = 0;
-                for (KvSpan s : spans) {
-                    float[] kb = HostBuf.of(s.block().keys(layer));
-                    float[] vb = HostBuf.of(s.block().values(layer));
-                    int kvDim = shape.kvDim();
-                    for (int slot = s.from(); slot < s.to(); slot++, t++) {
-                        System.arraycopy(kb, slot * kvDim + g * hd, k, t * hd, hd);
-                        System.arraycopy(vb, slot * kvDim + g * hd, v, t * hd, hd);
-                        rope.angles(s.positionOf(slot), cs, sn);
-                        rope.rotate(k, t * hd, cs, sn);
-                        sq[t] = s.block().seq(slot);
-                    }
-                }
-                keys[g] = k;
-                vals[g] = v;
-                seqs[g] = sq;
-            }
-        });
         // 2. per (query, head): scores, softmax, weighted values; attention mass per key when observed
         float[][] mass = plan.observer() == null ? null : new float[kvHeads][];
         // partial masses per task, merged in range order afterwards so the float sums do not depend on scheduling
-        java.util.concurrent.ConcurrentSkipListMap<Integer, float[][]> partial = new java.util.concurrent.ConcurrentSkipListMap<>();
+        ConcurrentSkipListMap<Integer, float[][]> partial = new ConcurrentSkipListMap<>();
         if (mass != null) {
             for (int g = 0; g < kvHeads; g++) {
-                mass[g] = new float[seqs[g].length];
+                mass[g] = new float[totals[g]];
             }
         }
         int items = n * shape.heads();
         long work = 0;
         for (int g = 0; g < kvHeads; g++) {
-            work += (long) seqs[g].length * hd * 2 * n * group;
+            work += (long) totals[g] * hd * 2 * n * group;
         }
         parallelRange(items, work, (w0, w1) -> {
-            float[] cs = new float[hd / 2];
-            float[] sn = new float[hd / 2];
+            float[] c = new float[hd / 2];
+            float[] sn2 = new float[hd / 2];
             float[] qh = new float[hd];
             float[] acc = new float[hd];
             float[] scores = null;
@@ -251,42 +258,46 @@ public final class CpuBackend implements Backend {
                 int i = w / shape.heads();
                 int h = w % shape.heads();
                 int g = h / group;
-                float[] k = keys[g];
-                float[] v = vals[g];
-                long[] sq = seqs[g];
-                int total = sq.length;
+                int total = totals[g];
                 if (scores == null || scores.length < total) {
                     scores = new float[Math.max(total, 16)];
                 }
                 System.arraycopy(qa, i * shape.qDim() + h * hd, qh, 0, hd);
-                rope.angles(plan.queryPositions()[i], cs, sn);
-                rope.rotate(qh, 0, cs, sn);
+                rope.angles(plan.queryPositions()[i], c, sn2);
+                rope.rotate(qh, 0, c, sn2);
                 float max = Float.NEGATIVE_INFINITY;
-                for (int t = 0; t < total; t++) {
-                    if (sq[t] > qSeq[i]) {
-                        scores[t] = Float.NEGATIVE_INFINITY;
-                        continue;
-                    }
-                    float s = Simd.dot(qh, 0, k, t * hd, hd) * scale;
-                    scores[t] = s;
-                    if (s > max) {
-                        max = s;
+                int t = 0;
+                for (Segment sg : segs[g]) {
+                    long seq0 = sg.block.seq(sg.from);
+                    for (int j = 0; j < sg.length; j++, t++) {
+                        if (seq0 + j > qSeq[i]) {
+                            scores[t] = Float.NEGATIVE_INFINITY;
+                            continue;
+                        }
+                        float sc = Simd.dot(qh, 0, sg.k, (sg.base + j) * kvDim + g * hd, hd) * scale;
+                        scores[t] = sc;
+                        if (sc > max) {
+                            max = sc;
+                        }
                     }
                 }
                 if (max == Float.NEGATIVE_INFINITY) {
                     throw new BackendException("attention: query %d (seq %d) of layer %d sees no key".formatted(i, qSeq[i], layer));
                 }
                 float sum = 0;
-                for (int t = 0; t < total; t++) {
+                for (t = 0; t < total; t++) {
                     float e = scores[t] == Float.NEGATIVE_INFINITY ? 0f : Simd.expNonPositive(scores[t] - max);
                     scores[t] = e;
                     sum += e;
                 }
-                java.util.Arrays.fill(acc, 0f);
+                Arrays.fill(acc, 0f);
                 float inv = 1f / sum;
-                for (int t = 0; t < total; t++) {
-                    if (scores[t] != 0f) {
-                        Simd.axpy(scores[t] * inv, v, t * hd, acc, 0, hd);
+                t = 0;
+                for (Segment sg : segs[g]) {
+                    for (int j = 0; j < sg.length; j++, t++) {
+                        if (scores[t] != 0f) {
+                            Simd.axpy(scores[t] * inv, sg.v, (sg.vBase + j) * kvDim + g * hd, acc, 0, hd);
+                        }
                     }
                 }
                 System.arraycopy(acc, 0, o, i * shape.qDim() + h * hd, hd);
@@ -317,6 +328,39 @@ public final class CpuBackend implements Backend {
                 }
             }
         }
+    }
+
+    /** Rotated keys of a span: from the per-block cache for stored positions, freshly rotated otherwise. */
+    private Segment prepare(KvSpan s, int layer, RopeTable rope, int kvDim, int hd, float[] cs, float[] sn) {
+        KvBlock b = s.block();
+        float[] raw = HostBuf.of(b.keys(layer));
+        float[] vals = HostBuf.of(b.values(layer));
+        int heads = kvDim / hd;
+        if (s.positions() == KvSpan.Positions.STORED) {
+            Rotated r = rotatedKeys.get(b.keys(layer));
+            if (r == null || r.generation != b.generation()) {
+                r = new Rotated(b.capacity() * kvDim, b.generation());
+                rotatedKeys.put(b.keys(layer), r);
+            }
+            for (int slot = r.valid; slot < b.length(); slot++) {
+                System.arraycopy(raw, slot * kvDim, r.data, slot * kvDim, kvDim);
+                rope.angles(b.position(slot), cs, sn);
+                for (int g = 0; g < heads; g++) {
+                    rope.rotate(r.data, slot * kvDim + g * hd, cs, sn);
+                }
+            }
+            r.valid = Math.max(r.valid, b.length());
+            return new Segment(r.data, s.from(), vals, s.from(), s.length(), b, s.from());
+        }
+        float[] k = new float[s.length() * kvDim];
+        for (int j = 0; j < s.length(); j++) {
+            System.arraycopy(raw, (s.from() + j) * kvDim, k, j * kvDim, kvDim);
+            rope.angles(s.positionOf(s.from() + j), cs, sn);
+            for (int g = 0; g < heads; g++) {
+                rope.rotate(k, j * kvDim + g * hd, cs, sn);
+            }
+        }
+        return new Segment(k, 0, vals, s.from(), s.length(), b, s.from());
     }
 
     /** A half-open index range worked on by one task. */
