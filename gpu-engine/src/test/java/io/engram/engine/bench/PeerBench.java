@@ -18,7 +18,7 @@ public final class PeerBench {
     private PeerBench() {}
 
     public static void main(String[] args) throws Exception {
-        Path gguf = Path.of(args[0]);
+        Path gguf = args[0].startsWith("synthetic:") ? synthetic(args[0]) : Path.of(args[0]);
         int ctx = Integer.parseInt(args[1]);
         int steps = Integer.parseInt(args[2]);
         int threads = Integer.parseInt(args[3]);
@@ -58,6 +58,23 @@ public final class PeerBench {
         row("decode", median(ourDecode), median(cppDecode), threads, ctx, gguf);
         System.out.printf("(llama.cpp decode measured as greedy(ctx, steps+1) minus greedy(ctx, 1); medians of %d runs; JDK %s)%n",
                 runs, Runtime.version());
+    }
+
+    /**
+     * {@code synthetic:HIDDEN:LAYERS:TYPE}: a random Llama (heads of 64, 4 query heads per KV head, FFN 2.75x) written
+     * as GGUF in the given type, for throughput at sizes where weights no longer fit the caches.
+     */
+    static Path synthetic(String spec) throws Exception {
+        String[] p = spec.split(":");
+        int hidden = Integer.parseInt(p[1]);
+        int layers = Integer.parseInt(p[2]);
+        io.engram.engine.tensor.DType type = io.engram.engine.tensor.DType.valueOf(p[3]);
+        int heads = hidden / 64;
+        var s = new io.engram.engine.model.gguf.TinyGgufModels.Spec("bench-h" + hidden + "-l" + layers,
+                io.engram.engine.model.Architecture.LLAMA, hidden, layers, heads, Math.max(1, heads / 4), hidden * 11 / 4 / 32 * 32,
+                2048, true, 7L);
+        Path dir = java.nio.file.Files.createTempDirectory("engram-peerbench");
+        return io.engram.engine.model.gguf.TinyGgufModels.write(s, type, dir);
     }
 
     static void row(String phase, double ours, double peer, int threads, int ctx, Path model) {

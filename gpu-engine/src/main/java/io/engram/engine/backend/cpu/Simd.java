@@ -2,7 +2,9 @@ package io.engram.engine.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -148,5 +150,30 @@ final class Simd {
         float r = x - n * LN2_HI - n * LN2_LO;
         float p = 1f + r * (1f + r * (0.5f + r * (1f / 6 + r * (1f / 24 + r * (1f / 120 + r * (1f / 720))))));
         return p * Float.intBitsToFloat(((int) n + 127) << 23);
+    }
+
+    /** 8 int8 lanes, widened to one float vector of 8 lanes (256-bit); null when the preferred species is not 256-bit. */
+    private static final jdk.incubator.vector.VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
+    private static final jdk.incubator.vector.VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
+
+    /**
+     * Dot product of one Q8_0 row ({@code n/32} blocks of fp16 scale + 32 int8, at byte {@code rowOff}) with
+     * {@code x[xOff..xOff+n)}, without decoding the row to memory: per block, int8 lanes are widened to floats and
+     * multiplied with x in registers, then scaled once by the block's d.
+     */
+    static float dotQ8_0(MemorySegment seg, long rowOff, float[] x, int xOff, int n) {
+        float total = 0f;
+        for (int b = 0; b < n / 32; b++) {
+            long off = rowOff + b * 34L;
+            float d = Float.float16ToFloat(seg.get(io.engram.engine.tensor.Quant.I16_LE, off));
+            FloatVector acc = FloatVector.zero(F256);
+            for (int j = 0; j < 32; j += 8) {
+                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(B64, seg, off + 2 + j, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2F, F256, 0);
+                acc = q.fma(FloatVector.fromArray(F256, x, xOff + b * 32 + j), acc);
+            }
+            total += d * sumLanes(acc);
+        }
+        return total;
     }
 }
