@@ -1,0 +1,86 @@
+package io.engram.topology.cli;
+
+import io.engram.topology.EngramJob;
+import io.engram.topology.EngramSinks;
+import io.engram.topology.EngramSources;
+import io.engram.topology.JobOptions;
+import io.engram.topology.KafkaOptions;
+import io.engram.topology.SessionStage;
+import io.engram.topology.options.ResolvedOptions;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code engram submit}: builds the same job as {@code run} (sources, decoder, session stage, exactly-once sinks,
+ * RocksDB checkpoints) and submits it to a running Flink session cluster through its REST endpoint, with the engram jar
+ * as the job's code. Kafka bootstrap servers, topics, model folder and engine options come from the usual options;
+ * the model folder must exist on every task manager.
+ */
+@Command(name = "submit", description = "Submit the Engram job to a running Flink cluster over its REST API; prints the job id.")
+public final class SubmitCommand implements Callable<Integer> {
+
+    @ParentCommand
+    EngramCli root;
+
+    @Option(names = "--jobmanager", required = true, paramLabel = "URL",
+            description = "REST address of the Flink JobManager, e.g. http://flink-jobmanager:8081.")
+    URI jobManager;
+
+    @Option(names = "--jar", paramLabel = "FILE",
+            description = "The engram jar to ship as the job's code (default: the jar this command runs from).")
+    Path jar;
+
+    @Option(names = "--job-name", defaultValue = "engram", description = "Name of the job on the cluster (default ${DEFAULT-VALUE}).")
+    String jobName;
+
+    @Override
+    public Integer call() throws Exception {
+        CliContext ctx = root.context();
+        ResolvedOptions options = root.options(Map.of());
+        if (jobManager.getHost() == null || jobManager.getPort() < 0) {
+            throw new CliException(ExitCode.INVALID_INPUT, "--jobmanager needs host and port, e.g. http://localhost:8081; got " + jobManager);
+        }
+        Path code = jar != null ? jar : ownJar();
+        if (!Files.isRegularFile(code)) {
+            throw new CliException(ExitCode.INVALID_INPUT, "the job's jar " + code + " does not exist");
+        }
+        SessionStage stage = ctx.sessionStages().create(options);
+        Configuration conf = EngramJob.flinkConfiguration(options);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createRemoteEnvironment(jobManager.getHost(),
+                jobManager.getPort(), conf, code.toAbsolutePath().toString());
+        env.setParallelism(options.get(JobOptions.PARALLELISM));
+        EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, stage);
+        JobClient job;
+        try {
+            job = env.executeAsync(jobName);
+        } catch (Exception e) {
+            throw new CliException(ExitCode.UNAVAILABLE, "submitting to %s failed: %s".formatted(jobManager, e.getMessage()), e);
+        }
+        ctx.err().printf("submitted job '%s' to %s (Kafka %s, input topic %s)%n", jobName, jobManager,
+                options.get(KafkaOptions.BOOTSTRAP_SERVERS), options.get(KafkaOptions.INPUT_TOPIC));
+        ctx.out().println(job.getJobID());
+        ctx.out().flush();
+        return ExitCode.OK.code();
+    }
+
+    private static Path ownJar() {
+        try {
+            Path p = Path.of(SubmitCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (Files.isRegularFile(p) && p.toString().endsWith(".jar")) {
+                return p;
+            }
+            throw new CliException(ExitCode.INVALID_INPUT, "not running from the engram jar (" + p + "); pass --jar topology/target/engram.jar");
+        } catch (java.net.URISyntaxException e) {
+            throw new CliException(ExitCode.INTERNAL, "cannot locate the engram jar: " + e.getMessage(), e);
+        }
+    }
+}
