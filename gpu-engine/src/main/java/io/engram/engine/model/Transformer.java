@@ -8,6 +8,7 @@ import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -112,20 +113,59 @@ public final class Transformer {
     }
 
     private void step(KvCache cache, int[] tokens, long[] sources, MemoryPolicy policy, Logits want, LogitsSink sink) {
-        int n = tokens.length;
+        stepBatch(List.of(new Sequence(cache, tokens, sources, policy, want, sink)));
+    }
+
+    /**
+     * One forward step of several sequences at once (e.g. a decode step of many sessions): their tokens are stacked
+     * so every weight matrix is read once for all of them, while attention runs per sequence over its own cache and
+     * plan. Results equal those of running each sequence alone, bit for bit.
+     *
+     * @param tokens the sequence's tokens of this step (at most one prefill chunk)
+     * @param sources provenance tag per token, or null
+     */
+    public record Sequence(KvCache cache, int[] tokens, long[] sources, MemoryPolicy policy, Logits want, LogitsSink sink) {}
+
+    /** Runs one step for each sequence; see {@link Sequence}. Sequences must use distinct caches. */
+    public void forwardBatch(List<Sequence> batch) {
+        for (Sequence s : batch) {
+            if (s.tokens().length > settings.prefillChunk()) {
+                throw new IllegalArgumentException("a batched step takes at most one prefill chunk (%d tokens) per sequence, got %d"
+                        .formatted(settings.prefillChunk(), s.tokens().length));
+            }
+        }
+        stepBatch(batch);
+    }
+
+    private void stepBatch(List<Sequence> batch) {
+        int seqs = batch.size();
         int hidden = c.hiddenSize();
         int qDim = c.qDim();
         int kvDim = c.kvDim();
         int inter = c.intermediateSize();
-        long firstSeq = cache.nextSeq();
-        int[] positions = new int[n];
-        long[] qSeq = new long[n];
-        for (int i = 0; i < n; i++) {
-            qSeq[i] = firstSeq + i;
-            positions[i] = Math.toIntExact(firstSeq + i);
+        int[] rowStart = new int[seqs + 1]; // rows [rowStart[s], rowStart[s+1]) belong to sequence s
+        for (int s = 0; s < seqs; s++) {
+            rowStart[s + 1] = rowStart[s] + batch.get(s).tokens().length;
         }
-        List<KvCache.Placement> placed = cache.append(tokens, positions, sources);
-        AttentionPlan plan = policy.plan(cache, firstSeq, n, c.kvHeads());
+        int n = rowStart[seqs];
+        int[] allTokens = new int[n];
+        List<List<KvCache.Placement>> placed = new ArrayList<>(seqs);
+        AttentionPlan[] plans = new AttentionPlan[seqs];
+        long[][] qSeq = new long[seqs][];
+        for (int s = 0; s < seqs; s++) {
+            Sequence sq = batch.get(s);
+            int len = sq.tokens().length;
+            System.arraycopy(sq.tokens(), 0, allTokens, rowStart[s], len);
+            long firstSeq = sq.cache().nextSeq();
+            int[] positions = new int[len];
+            qSeq[s] = new long[len];
+            for (int i = 0; i < len; i++) {
+                qSeq[s][i] = firstSeq + i;
+                positions[i] = Math.toIntExact(firstSeq + i);
+            }
+            placed.add(sq.cache().append(sq.tokens(), positions, sq.sources()));
+            plans[s] = sq.policy().plan(sq.cache(), firstSeq, len, c.kvHeads());
+        }
 
         Buf x = backend.allocate(n * hidden); // (n, hidden) residual stream
         Buf xb = backend.allocate(n * hidden); // (n, hidden) normed input of a sub-layer
@@ -136,11 +176,13 @@ public final class Transformer {
         Buf o = backend.allocate(n * hidden); // (n, hidden)
         Buf gate = backend.allocate(n * inter); // (n, intermediate)
         Buf up = backend.allocate(n * inter); // (n, intermediate)
+        Buf qOne = seqs > 1 ? backend.allocate(maxLen(rowStart) * qDim) : q; // one sequence's queries
+        Buf attOne = seqs > 1 ? backend.allocate(maxLen(rowStart) * qDim) : att; // one sequence's attention output
 
-        backend.getRows(embedding, tokens, x);
+        backend.getRows(embedding, allTokens, x);
         for (int l = 0; l < layers.length; l++) {
             Layer L = layers[l];
-            // attention: rmsnorm, q/k/v projections (+ Qwen2 biases), K/V into the cache un-rotated, attention, wo
+            // attention: rmsnorm, q/k/v projections (+ Qwen2 biases), K/V into the caches un-rotated, attention, wo
             backend.rmsNorm(x, L.attnNorm, c.rmsEps(), n, hidden, xb);
             backend.matmul(L.wq, xb, n, q);
             backend.matmul(L.wk, xb, n, k);
@@ -150,11 +192,22 @@ public final class Transformer {
                 backend.addBias(k, L.bk, n);
                 backend.addBias(v, L.bv, n);
             }
-            for (KvCache.Placement p : placed) {
-                backend.copyRows(k, p.row(), p.block().keys(l), p.slot(), p.count(), kvDim);
-                backend.copyRows(v, p.row(), p.block().values(l), p.slot(), p.count(), kvDim);
+            for (int s = 0; s < seqs; s++) {
+                for (KvCache.Placement p : placed.get(s)) {
+                    backend.copyRows(k, rowStart[s] + p.row(), p.block().keys(l), p.slot(), p.count(), kvDim);
+                    backend.copyRows(v, rowStart[s] + p.row(), p.block().values(l), p.slot(), p.count(), kvDim);
+                }
             }
-            backend.attention(l, q, n, qSeq, plan, rope, shape, attnScale, att);
+            for (int s = 0; s < seqs; s++) {
+                int len = rowStart[s + 1] - rowStart[s];
+                if (seqs == 1) {
+                    backend.attention(l, q, len, qSeq[s], plans[s], rope, shape, attnScale, att);
+                } else {
+                    backend.copyRows(q, rowStart[s], qOne, 0, len, qDim);
+                    backend.attention(l, qOne, len, qSeq[s], plans[s], rope, shape, attnScale, attOne);
+                    backend.copyRows(attOne, 0, att, rowStart[s], len, qDim);
+                }
+            }
             backend.matmul(L.wo, att, n, o);
             backend.add(x, o, n * hidden);
             // feed-forward: rmsnorm, SwiGLU, down projection
@@ -165,20 +218,45 @@ public final class Transformer {
             backend.matmul(L.wDown, gate, n, o);
             backend.add(x, o, n * hidden);
         }
-        if (want == Logits.NONE) {
+        // logits of the requested rows of every sequence, in one matmul with the head
+        int[] firstRow = new int[seqs];
+        int rows = 0;
+        for (int s = 0; s < seqs; s++) {
+            int len = rowStart[s + 1] - rowStart[s];
+            Logits want = batch.get(s).want();
+            firstRow[s] = want == Logits.NONE ? len : want == Logits.LAST ? len - 1 : 0;
+            rows += len - firstRow[s];
+        }
+        if (rows == 0) {
             return;
         }
-        int first = want == Logits.LAST ? n - 1 : 0;
-        int rows = n - first;
         Buf tail = backend.allocate(rows * hidden);
-        backend.copyRows(x, first, tail, 0, rows, hidden);
+        int r = 0;
+        for (int s = 0; s < seqs; s++) {
+            int len = rowStart[s + 1] - rowStart[s];
+            backend.copyRows(x, rowStart[s] + firstRow[s], tail, r, len - firstRow[s], hidden);
+            r += len - firstRow[s];
+        }
         backend.rmsNorm(tail, finalNorm, c.rmsEps(), rows, hidden, tail);
         Buf logits = backend.allocate(rows * c.vocabSize());
         backend.matmul(lmHead, tail, rows, logits);
         float[] row = new float[c.vocabSize()];
-        for (int i = 0; i < rows; i++) {
-            backend.read(logits, i * c.vocabSize(), row, 0, c.vocabSize());
-            sink.accept(firstSeq + first + i, row);
+        r = 0;
+        for (int s = 0; s < seqs; s++) {
+            Sequence sq = batch.get(s);
+            int len = rowStart[s + 1] - rowStart[s];
+            for (int i = firstRow[s]; i < len; i++, r++) {
+                backend.read(logits, r * c.vocabSize(), row, 0, c.vocabSize());
+                sq.sink().accept(qSeq[s][i], row);
+            }
         }
+    }
+
+    private static int maxLen(int[] rowStart) {
+        int m = 0;
+        for (int s = 0; s + 1 < rowStart.length; s++) {
+            m = Math.max(m, rowStart[s + 1] - rowStart[s]);
+        }
+        return m;
     }
 }

@@ -81,4 +81,37 @@ class GeneratorTest {
             assertThat(st.tokens()).containsExactly(java.util.Arrays.copyOf(free.tokens(), free.tokens()[0] == third ? 0 : free.tokens()[1] == third ? 1 : 2));
         }
     }
+
+    @Test
+    void aBatchOfGenerationsEqualsEachRunAloneBitForBit() {
+        Path dir = TinyModels.write(tmp.resolve("b"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
+        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(8, 6, 2, false));
+            int[][] prompts = {{5, 9, 100, 42, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {300}, {17, 18, 19, 20}};
+            SamplingOptions[] opts = {
+                SamplingOptions.greedy(9).withStopAtEos(false),
+                SamplingOptions.greedy(20).withStopAtEos(false).withSampling(1.3, 40, 0.9, 11),
+                SamplingOptions.greedy(5).withStopAtEos(false),
+            };
+            Generator gen = new Generator(t);
+            List<Generation> alone = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                alone.add(gen.generate(t.newCache(), prompts[i], null, new FullAttention(), opts[i], fixedText(), TokenListener.NONE));
+            }
+            List<Generator.Request> reqs = new ArrayList<>();
+            List<KvCache> caches = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                KvCache c = t.newCache();
+                caches.add(c);
+                reqs.add(new Generator.Request(c, prompts[i], null, new FullAttention(), opts[i], fixedText(), TokenListener.NONE));
+            }
+            List<Generation> together = gen.generateBatch(reqs);
+            for (int i = 0; i < prompts.length; i++) {
+                assertThat(together.get(i).tokens()).as("request %d tokens", i).containsExactly(alone.get(i).tokens());
+                assertThat(together.get(i).logProbs()).as("request %d log-probs, bit for bit", i).containsExactly(alone.get(i).logProbs());
+                assertThat(together.get(i).text()).isEqualTo(alone.get(i).text());
+                assertThat(caches.get(i).nextSeq()).isEqualTo(prompts[i].length + together.get(i).tokens().length - 1);
+            }
+        }
+    }
 }
