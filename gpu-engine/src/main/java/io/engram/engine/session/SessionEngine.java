@@ -5,7 +5,6 @@ import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.AttentionObserver;
-import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
@@ -94,35 +93,63 @@ public final class SessionEngine {
         return tags;
     }
 
+    /** One question over one session's memory. */
+    public record Query(KvCache memory, String question, SamplingOptions options, TokenListener listener) {}
+
     /**
      * Answers {@code question} over the memory. The question and the answer are not kept: the memory is truncated
      * back to where it was.
      */
     public Answer answer(KvCache memory, String question, SamplingOptions options, TokenListener listener) {
-        long mark = memory.nextSeq();
-        int[] prompt = tokenizer.encode(format.question(question, mark == 0), mark == 0);
-        Map<Long, Double> massByTag = new HashMap<>();
-        AttentionObserver observer = (layer, kvHead, span, mass, off) -> {
-            for (int j = 0; j < span.length(); j++) {
-                int slot = span.from() + j;
-                long tag = span.block().source(slot);
-                // the first tokens of a stream collect attention whatever they say (attention sinks): not evidence
-                if (tag != Provenance.NONE && mass[off + j] > 0 && span.block().seq(slot) >= SINK_TOKENS) {
-                    massByTag.merge(tag, (double) mass[off + j], Double::sum);
+        return answerBatch(List.of(new Query(memory, question, options, listener))).get(0);
+    }
+
+    /**
+     * Answers several questions, each over its own session's memory, in shared forward passes (see
+     * {@link Generator#generateBatch}); each answer equals the one {@link #answer} gives alone. Memories must be
+     * distinct; each is truncated back afterwards.
+     */
+    public List<Answer> answerBatch(List<Query> queries) {
+        List<Generator.Request> requests = new ArrayList<>(queries.size());
+        List<Map<Long, Double>> masses = new ArrayList<>(queries.size());
+        long[] marks = new long[queries.size()];
+        for (int i = 0; i < queries.size(); i++) {
+            Query q = queries.get(i);
+            marks[i] = q.memory().nextSeq();
+            int[] prompt = tokenizer.encode(format.question(q.question(), marks[i] == 0), marks[i] == 0);
+            Map<Long, Double> massByTag = new HashMap<>();
+            masses.add(massByTag);
+            AttentionObserver observer = (layer, kvHead, span, mass, off) -> {
+                for (int j = 0; j < span.length(); j++) {
+                    int slot = span.from() + j;
+                    long tag = span.block().source(slot);
+                    // the first tokens of a stream collect attention whatever they say (attention sinks): not evidence
+                    if (tag != Provenance.NONE && mass[off + j] > 0 && span.block().seq(slot) >= SINK_TOKENS) {
+                        massByTag.merge(tag, (double) mass[off + j], Double::sum);
+                    }
+                }
+            };
+            MemoryPolicy observed = (cache, firstSeq, n, kvHeads) -> policy.plan(cache, firstSeq, n, kvHeads).withObserver(observer);
+            StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
+            requests.add(new Generator.Request(q.memory(), prompt, null, observed, q.options(), dec::accept, q.listener()));
+        }
+        try {
+            List<Generation> gens = new Generator(model, Math.min(model.config().vocabSize(), tokenizer.vocabSize()))
+                    .generateBatch(requests);
+            List<Answer> out = new ArrayList<>(gens.size());
+            for (int i = 0; i < gens.size(); i++) {
+                KvCache mem = queries.get(i).memory();
+                mem.truncate(marks[i]);
+                out.add(new Answer(gens.get(i).text(), gens.get(i), marks[i], citations(masses.get(i), mem)));
+            }
+            return out;
+        } finally {
+            for (int i = 0; i < queries.size(); i++) {
+                KvCache mem = queries.get(i).memory();
+                if (mem.nextSeq() != marks[i]) {
+                    mem.truncate(marks[i]);
                 }
             }
-        };
-        MemoryPolicy observed = (cache, firstSeq, n, kvHeads) -> {
-            AttentionPlan p = policy.plan(cache, firstSeq, n, kvHeads);
-            return p.withObserver(observer);
-        };
-        StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
-        try {
-            Generation g = new Generator(model, Math.min(model.config().vocabSize(), tokenizer.vocabSize()))
-                    .generate(memory, prompt, null, observed, options, dec::accept, listener);
-            return new Answer(g.text(), g, mark, citations(massByTag, memory));
-        } finally {
-            memory.truncate(mark);
         }
     }
 

@@ -90,4 +90,29 @@ class SessionEngineTest {
             assertThat(again.citations()).isEqualTo(a.citations());
         }
     }
+
+    @Test
+    void answersOfABatchOfSessionsEqualTheirAnswersAlone() {
+        Path dir = TinyModels.write(tmp.resolve("b"), TinyModels.Variant.QWEN2, DType.F32, 42);
+        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 32, 2, false));
+            SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), new FullAttention(), PromptFormat.PLAIN);
+            KvCache a = engine.newMemory();
+            KvCache c = engine.newMemory();
+            engine.ingest(a, EVENTS.get(0), 0);
+            engine.ingest(a, EVENTS.get(1), 1);
+            engine.ingest(c, EVENTS.get(2), 0);
+            SamplingOptions o = SamplingOptions.greedy(6).withStopAtEos(false);
+            Answer aloneA = engine.answer(a, "What is the vault code?", o, TokenListener.NONE);
+            Answer aloneC = engine.answer(c, "How many gulls?", o.withSampling(0.8, 0, 1, 3), TokenListener.NONE);
+            List<Answer> both = engine.answerBatch(List.of(
+                    new SessionEngine.Query(a, "What is the vault code?", o, TokenListener.NONE),
+                    new SessionEngine.Query(c, "How many gulls?", o.withSampling(0.8, 0, 1, 3), TokenListener.NONE)));
+            assertThat(both.get(0).generation().tokens()).containsExactly(aloneA.generation().tokens());
+            assertThat(both.get(1).generation().tokens()).containsExactly(aloneC.generation().tokens());
+            assertThat(both.get(0).citations()).isEqualTo(aloneA.citations());
+            assertThat(both.get(1).citations()).isEqualTo(aloneC.citations());
+            assertThat(both.get(1).citations()).allSatisfy(ci -> assertThat(ci.eventIndex()).isZero());
+        }
+    }
 }
