@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.tensor.DType;
-import io.engram.operators.session.SessionMemoryFunction;
+import io.engram.operators.session.SessionMemoryOperator;
 import io.engram.operators.session.SessionSettings;
 import io.engram.schemas.Answer;
 import io.engram.schemas.Citation;
@@ -43,7 +43,6 @@ import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -73,11 +72,11 @@ class SessionPipelineIT {
     }
 
     static SessionSettings settings() {
-        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0);
+        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0, 4, 50);
     }
 
     /** Fails the task once, after it has processed {@code failAfter} events (test fault injection). */
-    static final class FailOnce extends SessionMemoryFunction {
+    static final class FailOnce extends SessionMemoryOperator {
         static final AtomicInteger SEEN = new AtomicInteger();
         static volatile int failAfter = Integer.MAX_VALUE;
 
@@ -86,22 +85,22 @@ class SessionPipelineIT {
         }
 
         @Override
-        public void processElement(EngramEvent e, Context ctx, Collector<Answer> out) throws Exception {
+        public void processElement(org.apache.flink.streaming.runtime.streamrecord.StreamRecord<EngramEvent> e) throws Exception {
             if (SEEN.incrementAndGet() == failAfter) {
                 throw new IllegalStateException("injected failure after " + failAfter + " events");
             }
-            super.processElement(e, ctx, out);
+            super.processElement(e);
         }
     }
 
     static SessionStage stage(boolean injectFailure) {
         return events -> {
             SingleOutputStreamOperator<Answer> answers = events
-                    .process(injectFailure ? new FailOnce(settings()) : new SessionMemoryFunction(settings()),
-                            new AvroTypeInfo<>(Answer.class))
-                    .uid("engram-session-memory").name("session memory");
-            return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryFunction.SUMMARIES),
-                    answers.getSideOutput(SessionMemoryFunction.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryFunction.DEAD_LETTERS));
+                    .transform("session memory", new AvroTypeInfo<>(Answer.class),
+                            injectFailure ? new FailOnce(settings()) : new SessionMemoryOperator(settings()))
+                    .uid("engram-session-memory");
+            return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
+                    answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
         };
     }
 

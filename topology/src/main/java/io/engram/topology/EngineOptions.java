@@ -36,5 +36,14 @@ public final class EngineOptions {
             .description("Emit an EPISODE summary to the summaries topic each time a session has ingested this many new "
                     + "tokens; 0 emits summaries only when a REQUEST_SUMMARY control event asks.");
 
+    public static final Option<Integer> MAX_BATCH = Option.intKey("engram.engine.max-batch")
+            .defaultValue(8).check(n -> n > 0, "> 0")
+            .description("Most sessions whose queries one task slot answers together in shared forward passes.");
+
+    public static final Option<java.time.Duration> BATCH_WINDOW = Option.durationKey("engram.engine.batch-window")
+            .defaultValue(java.time.Duration.ofMillis(20)).check(d -> !d.isNegative(), ">= 0")
+            .description("How long a query may wait for queries of other sessions to batch with; 0 answers each query "
+                    + "at once. A full batch (engram.engine.max-batch) is answered without waiting.");
+
     private EngineOptions() {}
 }

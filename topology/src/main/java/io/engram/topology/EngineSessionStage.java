@@ -1,6 +1,6 @@
 package io.engram.topology;
 
-import io.engram.operators.session.SessionMemoryFunction;
+import io.engram.operators.session.SessionMemoryOperator;
 import io.engram.operators.session.SessionSettings;
 import io.engram.schemas.Answer;
 import io.engram.schemas.EngramEvent;
@@ -9,7 +9,7 @@ import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 
-/** The production session stage: {@link SessionMemoryFunction} over the keyed events, with the engine it needs. */
+/** The production session stage: {@link SessionMemoryOperator} over the keyed events, with the engine it needs. */
 public final class EngineSessionStage implements SessionStage {
     private final SessionSettings settings;
 
@@ -28,16 +28,17 @@ public final class EngineSessionStage implements SessionStage {
         }
         return new EngineSessionStage(new SessionSettings(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
                 o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS), o.get(EngineOptions.MAX_NEW_TOKENS),
-                o.get(EngineOptions.SUMMARY_TOKENS), o.get(EngineOptions.SUMMARY_INTERVAL)));
+                o.get(EngineOptions.SUMMARY_TOKENS), o.get(EngineOptions.SUMMARY_INTERVAL), o.get(EngineOptions.MAX_BATCH),
+                o.get(EngineOptions.BATCH_WINDOW).toMillis()));
     }
 
     @Override
     public SessionOutputs apply(KeyedStream<EngramEvent, String> events) {
         SingleOutputStreamOperator<Answer> answers = events
-                .process(new SessionMemoryFunction(settings), new AvroTypeInfo<>(Answer.class))
+                .transform("session memory", new AvroTypeInfo<>(Answer.class), new SessionMemoryOperator(settings))
                 .uid("engram-session-memory")
                 .name("session memory");
-        return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryFunction.SUMMARIES),
-                answers.getSideOutput(SessionMemoryFunction.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryFunction.DEAD_LETTERS));
+        return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
+                answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
     }
 }

@@ -13,9 +13,11 @@ import java.io.Serializable;
  * @param maxNewTokensCap upper bound on a query's {@code max_new_tokens}
  * @param summaryMaxTokens tokens generated for a summary
  * @param summaryIntervalTokens emit an episode summary each time this many new tokens were ingested (0 = only on request)
+ * @param maxBatch sessions whose queries are answered in one batch at most
+ * @param batchWindowMillis how long a query may wait for others to batch with (0 = answer at once)
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-        int summaryMaxTokens, int summaryIntervalTokens) implements Serializable {
+        int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis) implements Serializable {
 
     public SessionSettings {
         if (modelDir == null || modelDir.isBlank()) {
@@ -23,6 +25,9 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
         if (blockSize < 1 || prefillChunk < 1 || threads < 1 || maxNewTokensCap < 1 || summaryMaxTokens < 1) {
             throw new IllegalArgumentException("block size, prefill chunk, threads and token limits must be positive: " + this);
+        }
+        if (maxBatch < 1 || batchWindowMillis < 0) {
+            throw new IllegalArgumentException("max batch must be >= 1 and the batch window >= 0 ms: " + this);
         }
         if (summaryIntervalTokens < 0) {
             throw new IllegalArgumentException("summary interval must be >= 0 (0 = off), got " + summaryIntervalTokens);

@@ -22,7 +22,6 @@ import java.nio.file.Path;
 import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,7 +29,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The session operator on Flink's keyed test harness: state written and cleared, outputs, snapshot and restore. */
-class SessionMemoryFunctionTest {
+class SessionMemoryOperatorTest {
     @TempDir static Path tmp;
     static Path model;
     static long offset;
@@ -42,9 +41,13 @@ class SessionMemoryFunctionTest {
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval) throws Exception {
-        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval);
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new SessionMemoryFunction(s)),
-                EngramEvent::getSessionId, Types.STRING);
+        return harness(summaryInterval, 8, 0);
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval, int maxBatch,
+            long windowMillis) throws Exception {
+        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis);
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s), EngramEvent::getSessionId, Types.STRING);
         h.setup();
         return h;
     }
@@ -94,7 +97,7 @@ class SessionMemoryFunctionTest {
             h.processElement(ev("s2", "r2", new ControlEvent(ControlAction.CLOSE_SESSION)));
             assertThat(h.numKeyedStateEntries()).as("reset and close leave no state behind").isZero();
             h.processElement(ev("s1", "q2", query("q2")));
-            List<DeadLetter> dead = List.copyOf(h.getSideOutput(SessionMemoryFunction.DEAD_LETTERS)).stream().map(StreamRecord::getValue).toList();
+            List<DeadLetter> dead = List.copyOf(h.getSideOutput(SessionMemoryOperator.DEAD_LETTERS)).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).singleElement().satisfies(d -> {
                 assertThat(d.getErrorClass()).isEqualTo(ErrorClass.UNKNOWN_SESSION);
                 assertThat(d.getEventId()).isEqualTo("q2");
@@ -111,14 +114,74 @@ class SessionMemoryFunctionTest {
                 h.processElement(ev("s", "c" + i, text("Turn " + i + ": the keeper counted " + (40 + i) + " puffins on the cliffs today.")));
             }
             h.processElement(ev("s", "blank", text("   ")));
-            List<Summary> sums = h.getSideOutput(SessionMemoryFunction.SUMMARIES).stream().map(StreamRecord::getValue).toList();
+            List<Summary> sums = h.getSideOutput(SessionMemoryOperator.SUMMARIES).stream().map(StreamRecord::getValue).toList();
             assertThat(sums).isNotEmpty().allSatisfy(s -> assertThat(s.getKind()).isEqualTo(SummaryKind.EPISODE));
             for (int i = 1; i < sums.size(); i++) {
                 assertThat(sums.get(i).getFirstToken()).as("episodes are contiguous").isEqualTo(sums.get(i - 1).getLastToken() + 1);
             }
             assertThat(sums.get(0).getFirstToken()).isZero();
-            assertThat(h.getSideOutput(SessionMemoryFunction.DEAD_LETTERS)).singleElement()
+            assertThat(h.getSideOutput(SessionMemoryOperator.DEAD_LETTERS)).singleElement()
                     .satisfies(r -> assertThat(r.getValue().getErrorClass()).isEqualTo(ErrorClass.INVALID_EVENT));
+        }
+    }
+
+    @Test
+    void queriesOfSeveralSessionsWaitForTheWindowAreAnsweredTogetherAndSurviveASnapshot() throws Exception {
+        List<String> immediate = new java.util.ArrayList<>();
+        try (var h = harness(0, 8, 0)) {
+            h.open();
+            for (String s : List.of("a", "b", "c")) {
+                h.processElement(ev(s, s + "-c0", text("Session " + s + " keeps the code " + s.hashCode() + ".")));
+            }
+            for (String s : List.of("a", "b", "c")) {
+                h.processElement(ev(s, s + "-q", query(s + "-q")));
+            }
+            h.extractOutputValues().forEach(a -> immediate.add(a.getQueryId() + ":" + a.getText()));
+        }
+        assertThat(immediate).hasSize(3);
+        OperatorSubtaskState snapshot;
+        try (var h = harness(0, 8, 1000)) {
+            h.setProcessingTime(0);
+            h.open();
+            for (String s : List.of("a", "b", "c")) {
+                h.processElement(ev(s, s + "-c0", text("Session " + s + " keeps the code " + s.hashCode() + ".")));
+            }
+            h.processElement(ev("a", "a-q", query("a-q")));
+            h.processElement(ev("b", "b-q", query("b-q")));
+            assertThat(h.extractOutputValues()).as("parked until the window closes").isEmpty();
+            snapshot = h.snapshot(1L, 1L);
+        }
+        try (var h = harness(0, 8, 1000)) {
+            h.setProcessingTime(0);
+            h.initializeState(snapshot);
+            h.open();
+            h.processElement(ev("c", "c-q", query("c-q")));
+            assertThat(h.extractOutputValues()).isEmpty();
+            h.setProcessingTime(1001); // the restored timers fire: all three parked queries go in one batch
+            List<String> batched = h.extractOutputValues().stream().map(a -> a.getQueryId() + ":" + a.getText()).toList();
+            assertThat(batched).containsExactlyInAnyOrderElementsOf(immediate);
+            assertThat(h.extractOutputValues()).allSatisfy(a -> assertThat(a.getTimings().getTotalMs()).isNotNegative());
+        }
+    }
+
+    @Test
+    void aFullBatchIsAnsweredAtOnceAndContentAfterAQueryWaitsForItsAnswer() throws Exception {
+        try (var h = harness(0, 2, 60_000)) {
+            h.setProcessingTime(0);
+            h.open();
+            h.processElement(ev("a", "a-c0", text("The code is 1.")));
+            h.processElement(ev("b", "b-c0", text("The code is 2.")));
+            h.processElement(ev("a", "a-q", query("a-q")));
+            assertThat(h.extractOutputValues()).isEmpty();
+            // content for 'a' after its query: the query is answered first, over the memory it was asked against
+            h.processElement(ev("a", "a-c1", text("The code changed to 3.")));
+            assertThat(h.extractOutputValues()).singleElement().satisfies(a -> {
+                assertThat(a.getQueryId()).isEqualTo("a-q");
+                assertThat(a.getCitations()).allSatisfy(c -> assertThat(c.getSegment().getEventId()).isEqualTo("a-c0"));
+            });
+            h.processElement(ev("a", "a-q2", query("a-q2")));
+            h.processElement(ev("b", "b-q", query("b-q")));
+            assertThat(h.extractOutputValues()).as("two parked sessions fill the batch of 2").hasSize(3);
         }
     }
 }

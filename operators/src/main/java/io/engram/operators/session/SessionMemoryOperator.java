@@ -34,8 +34,9 @@ import io.engram.state.codec.CorruptMemoryException;
 import io.engram.state.codec.KvBlockCodec;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
-import org.apache.flink.api.common.functions.OpenContext;
+import java.util.Set;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
@@ -43,14 +44,22 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
-import org.apache.flink.util.Collector;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.operators.Triggerable;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.OutputTag;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The per-session memory operator. Content events are ingested into the session's KV memory through the engine
+ * The per-session memory operator (keyed by session). Content events are ingested into the session's KV memory through the engine
  * (chunked prefill, every token tagged with its source event); queries are answered over everything the session has
  * ingested, with citations to the source events; control events reset the session or request a summary.
  *
@@ -59,12 +68,22 @@ import org.slf4j.LoggerFactory;
  * checkpoint resumes with exactly the memory that was checkpointed. The engine (weights shared per JVM through
  * {@link ModelRegistry}) is acquired in {@link #open} and released in {@link #close}.
  *
+ * <p>Batching across sessions: a query is parked in the session's keyed state ({@link #PENDING}) and answered at the
+ * latest after {@link SessionSettings#batchWindowMillis()} (a processing-time timer), together with the queries of
+ * other sessions parked meanwhile, in shared forward passes ({@link SessionEngine#answerBatch}); a full batch of
+ * {@link SessionSettings#maxBatch()} sessions is answered at once. An event of a session with a parked query first
+ * answers the parked queries, so every query sees exactly the memory that preceded it in its session. Parked queries
+ * and their timers are checkpointed with the keyed state; the in-memory set of parked sessions is only an index.
+ *
  * <p>Bad input (an empty text, a query for a session with no memory, memory that fails its checks) goes to
  * {@link #DEAD_LETTERS} with the reason; the job keeps running and other sessions are unaffected.
+ *
+ * <p>Threading: Flink calls the operator from the task thread only; the engine's own worker threads stay inside ops.
  */
-public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEvent, io.engram.schemas.Answer> {
+public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.schemas.Answer>
+        implements OneInputStreamOperator<EngramEvent, io.engram.schemas.Answer>, Triggerable<String, VoidNamespace> {
     private static final long serialVersionUID = 1L;
-    private static final Logger LOG = LoggerFactory.getLogger(SessionMemoryFunction.class);
+    private static final Logger LOG = LoggerFactory.getLogger(SessionMemoryOperator.class);
 
     public static final OutputTag<Summary> SUMMARIES = new OutputTag<>("engram-summaries", new AvroTypeInfo<>(Summary.class));
     public static final OutputTag<Attribution> ATTRIBUTIONS =
@@ -78,6 +97,9 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
             new MapStateDescriptor<>("engram-kv-blocks", Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
     static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
             new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
+    /** Queries of the session waiting for the next batch, in arrival order. */
+    static final ListStateDescriptor<EngramEvent> PENDING =
+            new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
 
     /** Citations put on an answer. */
     static final int MAX_CITATIONS = 5;
@@ -91,57 +113,179 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
     private transient ValueState<SessionIndex> index;
     private transient MapState<Long, byte[]> blocks;
     private transient MapState<Integer, EventProvenance> events;
+    private transient ListState<EngramEvent> pending;
+    private transient InternalTimerService<VoidNamespace> timers;
+    /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
+    private transient Set<String> parked;
     /** CRC32C of the blocks of the memory last loaded (see MemoryStats.fingerprint). */
     private transient String lastFingerprint;
 
-    public SessionMemoryFunction(SessionSettings settings) {
+    public SessionMemoryOperator(SessionSettings settings) {
         this.settings = settings;
     }
 
     @Override
-    public void open(OpenContext openContext) {
+    public void open() throws Exception {
+        super.open();
         model = ModelRegistry.acquire(Path.of(settings.modelDir()));
         backend = new CpuBackend(settings.threads(), false);
         EngineSettings es = new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false);
         Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
         engine = new SessionEngine(t, model.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
         modelName = model.model().config().name();
-        index = getRuntimeContext().getState(INDEX);
-        blocks = getRuntimeContext().getMapState(BLOCKS);
-        events = getRuntimeContext().getMapState(EVENTS);
-        LOG.info("session memory operator {} ready: model {}, backend {}", getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(),
-                modelName, backend.describe());
+        index = getKeyedStateStore().getState(INDEX);
+        blocks = getKeyedStateStore().getMapState(BLOCKS);
+        events = getKeyedStateStore().getMapState(EVENTS);
+        pending = getKeyedStateStore().getListState(PENDING);
+        timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
+        parked = new LinkedHashSet<>();
+        LOG.info("session memory operator {} ready: model {}, backend {}, batches of up to {} sessions within {} ms",
+                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(), settings.maxBatch(),
+                settings.batchWindowMillis());
     }
 
     @Override
-    public void close() {
-        if (backend != null) {
-            backend.close();
-        }
-        if (model != null) {
-            model.close();
-        }
-    }
-
-    @Override
-    public void processElement(EngramEvent event, Context ctx, Collector<io.engram.schemas.Answer> out) throws Exception {
-        ctxForSummaries = ctx;
+    public void close() throws Exception {
         try {
+            super.close();
+        } finally {
+            if (backend != null) {
+                backend.close();
+            }
+            if (model != null) {
+                model.close();
+            }
+        }
+    }
+
+    @Override
+    public void processElement(StreamRecord<EngramEvent> record) throws Exception {
+        EngramEvent event = record.getValue();
+        String session = event.getSessionId();
+        if (event.getPayload() instanceof QueryEvent q) {
+            if (guarded(event, () -> validateQuery(event, q))) {
+                pending.add(event);
+                parked.add(session);
+                if (parked.size() >= settings.maxBatch() || settings.batchWindowMillis() == 0) {
+                    flush();
+                } else {
+                    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE,
+                            getProcessingTimeService().getCurrentProcessingTime() + settings.batchWindowMillis());
+                }
+            }
+            return;
+        }
+        if (parked.contains(session) || !queued().isEmpty()) {
+            flush(); // answer parked queries before this session's memory changes
+            setCurrentKey(session);
+        }
+        guarded(event, () -> {
             switch (event.getPayload()) {
                 case ContentEvent c -> ingest(event, c);
-                case QueryEvent q -> answer(event, q, out);
-                case ControlEvent c -> control(event, c, ctx);
-                default -> ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, ErrorClass.UNSUPPORTED,
-                        "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled"));
+                case ControlEvent c -> control(event, c);
+                default -> throw new BadInput(ErrorClass.UNSUPPORTED,
+                        "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled");
             }
+        });
+    }
+
+    /** The current session's parked queries, in order. */
+    private List<EngramEvent> queued() throws Exception {
+        List<EngramEvent> out = new ArrayList<>();
+        Iterable<EngramEvent> it = pending.get();
+        if (it != null) {
+            it.forEach(out::add);
+        }
+        return out;
+    }
+
+    @Override
+    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        parked.add(timer.getKey()); // after a restore the index is empty; the timer says this session has parked queries
+        flush();
+    }
+
+    @Override
+    public void onEventTime(InternalTimer<String, VoidNamespace> timer) {
+        // no event-time timers are registered
+    }
+
+    /** Work on one event whose failure from bad input or damaged memory becomes a dead letter. */
+    @FunctionalInterface
+    private interface EventWork {
+        void run() throws Exception;
+    }
+
+    /** Runs {@code work}; on bad input or damaged memory emits a dead letter for {@code event}. @return whether it succeeded */
+    private boolean guarded(EngramEvent event, EventWork work) throws Exception {
+        try {
+            work.run();
+            return true;
         } catch (BadInput e) {
-            ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, e.errorClass, e.getMessage()));
+            output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, e.errorClass, e.getMessage())));
         } catch (CorruptMemoryException e) {
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
-            ctx.output(DEAD_LETTERS, DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
-                    "the session's stored memory is damaged and was not used: " + e.getMessage()));
-        } finally {
-            ctxForSummaries = null;
+            output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
+                    "the session's stored memory is damaged and was not used: " + e.getMessage())));
+        }
+        return false;
+    }
+
+    /**
+     * Answers the parked queries: the first parked query of every parked session in one batch, then the next ones,
+     * until none is left. Each query runs over its session's memory as stored.
+     */
+    private void flush() throws Exception {
+        while (!parked.isEmpty()) {
+            List<String> sessions = new ArrayList<>(parked);
+            List<EngramEvent> batchEvents = new ArrayList<>();
+            List<SessionEngine.Query> batch = new ArrayList<>();
+            List<KvCache> memories = new ArrayList<>();
+            List<String> fingerprints = new ArrayList<>();
+            for (String s : sessions) {
+                setCurrentKey(s);
+                List<EngramEvent> queue = queued();
+                if (queue.isEmpty()) {
+                    parked.remove(s);
+                    continue;
+                }
+                EngramEvent e = queue.get(0);
+                KvCache mem;
+                try {
+                    mem = load(s, index.value());
+                } catch (CorruptMemoryException | BadInput ex) {
+                    pending.update(queue.subList(1, queue.size()));
+                    guarded(e, () -> {
+                        throw ex;
+                    });
+                    continue;
+                }
+                batchEvents.add(e);
+                memories.add(mem);
+                fingerprints.add(lastFingerprint);
+                batch.add(new SessionEngine.Query(mem, ((QueryEvent) e.getPayload()).getQuestion(),
+                        sampling(((QueryEvent) e.getPayload()).getOptions()), TokenListener.NONE));
+                if (batch.size() == settings.maxBatch()) {
+                    break;
+                }
+            }
+            if (batch.isEmpty()) {
+                continue;
+            }
+            long t0 = System.nanoTime();
+            List<Answer> answers = engine.answerBatch(batch);
+            long t1 = System.nanoTime();
+            for (int i = 0; i < batch.size(); i++) {
+                EngramEvent e = batchEvents.get(i);
+                setCurrentKey(e.getSessionId());
+                List<EngramEvent> queue = queued();
+                pending.update(queue.subList(1, queue.size()));
+                if (queue.size() == 1) {
+                    parked.remove(e.getSessionId());
+                }
+                output.collect(new StreamRecord<>(toRecord(e, answers.get(i), memories.get(i), fingerprints.get(i),
+                        (t1 - t0) / 1_000_000, batch.size())));
+            }
         }
     }
 
@@ -154,9 +298,6 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
             this.errorClass = errorClass;
         }
     }
-
-    /** The context of the element being processed, for side outputs from helpers; valid only during processElement. */
-    private transient Context ctxForSummaries;
 
     private void ingest(EngramEvent event, ContentEvent c) throws Exception {
         if (c.getText() == null || c.getText().isBlank()) {
@@ -182,7 +323,7 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
                 .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq()).build();
         int interval = settings.summaryIntervalTokens();
         if (interval > 0 && mem.nextSeq() - updated.getSummarizedSeq() >= interval) {
-            emitSummary(event, mem, updated, SummaryKind.EPISODE, ctxForSummaries);
+            emitSummary(event, mem, updated, SummaryKind.EPISODE);
             updated.setSummarizedEvents(updated.getEventCount());
             updated.setSummarizedSeq(updated.getNextSeq());
         }
@@ -226,27 +367,25 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
         return o.getStop() == null || o.getStop().isEmpty() ? s : s.withStops(List.of(), List.copyOf(o.getStop()));
     }
 
-    private void answer(EngramEvent event, QueryEvent q, Collector<io.engram.schemas.Answer> out) throws Exception {
-        SessionIndex idx = index.value();
-        if (idx == null) {
+    private void validateQuery(EngramEvent event, QueryEvent q) throws Exception {
+        if (index.value() == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
                     + ", which has no memory (no content was ingested, or it was reset)");
         }
         if (q.getQuestion() == null || q.getQuestion().isBlank()) {
             throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + " has no question");
         }
-        SamplingOptions options;
         try {
-            options = sampling(q.getOptions());
+            sampling(q.getOptions());
         } catch (IllegalArgumentException e) {
             throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + ": " + e.getMessage());
         }
-        long t0 = System.nanoTime();
-        KvCache mem = load(event.getSessionId(), idx);
-        long t1 = System.nanoTime();
-        Answer a = engine.answer(mem, q.getQuestion(), options, TokenListener.NONE);
-        long t2 = System.nanoTime();
-        out.collect(io.engram.schemas.Answer.newBuilder()
+    }
+
+    private io.engram.schemas.Answer toRecord(EngramEvent event, Answer a, KvCache mem, String fingerprint, long batchMillis,
+            int batchSize) throws Exception {
+        QueryEvent q = (QueryEvent) event.getPayload();
+        return io.engram.schemas.Answer.newBuilder()
                 .setSessionId(event.getSessionId())
                 .setQueryId(q.getQueryId())
                 .setQuerySource(event.getSource())
@@ -254,14 +393,14 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
                 .setPromptTokens(a.generation().promptTokens())
                 .setMemoryTokens((int) Math.min(Integer.MAX_VALUE, a.memoryTokens()))
                 .setGeneratedTokens(a.generation().tokens().length)
-                .setTimings(new AnswerTimings(0L, (t1 - t0) / 1_000_000, a.generation().prefillNanos() / 1_000_000,
-                        a.generation().decodeNanos() / 1_000_000, (t2 - t0) / 1_000_000))
+                .setTimings(new AnswerTimings(0L, 0L, a.generation().prefillNanos() / 1_000_000,
+                        a.generation().decodeNanos() / 1_000_000, batchMillis))
                 .setModel(modelName)
                 .setMemory(new MemoryStats(mem.nextSeq(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4,
-                        lastFingerprint))
+                        fingerprint))
                 .setCitations(citations(a.citations(), mem))
                 .setCreatedAtMs(event.getTimestampMs())
-                .build());
+                .build();
     }
 
     private List<io.engram.schemas.Citation> citations(List<Citation> cites, KvCache mem) throws Exception {
@@ -303,39 +442,40 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
         return engine.tokenizer().decode(ids.stream().mapToInt(Integer::intValue).toArray(), true);
     }
 
-    private void control(EngramEvent event, ControlEvent c, Context ctx) throws Exception {
+    private void control(EngramEvent event, ControlEvent c) throws Exception {
         switch (c.getAction()) {
             case RESET, CLOSE_SESSION -> {
                 index.clear();
                 blocks.clear();
                 events.clear();
+                pending.clear();
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }
-            case REQUEST_SUMMARY -> summarize(event, ctx);
+            case REQUEST_SUMMARY -> summarize(event);
             default -> throw new BadInput(ErrorClass.UNSUPPORTED, "control action " + c.getAction() + " is not supported");
         }
     }
 
-    private void summarize(EngramEvent event, Context ctx) throws Exception {
+    private void summarize(EngramEvent event) throws Exception {
         SessionIndex idx = index.value();
         if (idx == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + event.getSessionId() + ", which has no memory");
         }
-        emitSummary(event, load(event.getSessionId(), idx), idx, SummaryKind.SESSION, ctx);
+        emitSummary(event, load(event.getSessionId(), idx), idx, SummaryKind.SESSION);
     }
 
     /**
      * A summary generated over the whole memory. An EPISODE summary covers the events since the previous one, a SESSION
      * summary the whole session.
      */
-    private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, Context ctx) throws Exception {
+    private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind) throws Exception {
         boolean episode = kind == SummaryKind.EPISODE;
         String instruction = episode ? "Summarize the most recent part of the text above in a few sentences."
                 : "Summarize the text above in a few sentences.";
         Answer a = engine.answer(mem, instruction, SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
         EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
         EventProvenance last = events.get(idx.getEventCount() - 1);
-        ctx.output(SUMMARIES, Summary.newBuilder()
+        output.collect(SUMMARIES, new StreamRecord<>(Summary.newBuilder()
                 .setSessionId(event.getSessionId())
                 .setKind(kind)
                 .setFirstEvent(first.getSource())
@@ -345,6 +485,6 @@ public class SessionMemoryFunction extends KeyedProcessFunction<String, EngramEv
                 .setText(a.text())
                 .setModel(modelName)
                 .setCreatedAtMs(event.getTimestampMs())
-                .build());
+                .build()));
     }
 }
