@@ -75,10 +75,23 @@ class SessionPipelineIT {
         return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0, 4, 50);
     }
 
-    /** Fails the task once, after it has processed {@code failAfter} events (test fault injection). */
+    /**
+     * Fails the task once (test fault injection): while processing event number {@code failAfter}, or, with
+     * {@code inCheckpoint}, in the first checkpoint taken after that many events.
+     */
     static final class FailOnce extends SessionMemoryOperator {
         static final AtomicInteger SEEN = new AtomicInteger();
         static volatile int failAfter = Integer.MAX_VALUE;
+        static volatile boolean inCheckpoint;
+        static final java.util.concurrent.atomic.AtomicBoolean FAILED = new java.util.concurrent.atomic.AtomicBoolean();
+
+        @Override
+        public void snapshotState(org.apache.flink.runtime.state.StateSnapshotContext context) throws Exception {
+            if (inCheckpoint && SEEN.get() >= failAfter && FAILED.compareAndSet(false, true)) {
+                throw new IllegalStateException("injected failure during checkpoint " + context.getCheckpointId());
+            }
+            super.snapshotState(context);
+        }
 
         FailOnce(SessionSettings s) {
             super(s);
@@ -86,7 +99,7 @@ class SessionPipelineIT {
 
         @Override
         public void processElement(org.apache.flink.streaming.runtime.streamrecord.StreamRecord<EngramEvent> e) throws Exception {
-            if (SEEN.incrementAndGet() == failAfter) {
+            if (SEEN.incrementAndGet() == failAfter && !inCheckpoint && FAILED.compareAndSet(false, true)) {
                 throw new IllegalStateException("injected failure after " + failAfter + " events");
             }
             super.processElement(e);
@@ -183,10 +196,19 @@ class SessionPipelineIT {
     }
 
     /** Runs the stream and returns answer text by query id (asserting exactly-once and isolation on the way). */
-    static Map<String, String> runAndCheck(boolean injectFailure) throws Exception {
+    enum Failure {
+        NONE,
+        WHILE_PROCESSING,
+        DURING_CHECKPOINT
+    }
+
+    static Map<String, String> runAndCheck(Failure failure) throws Exception {
+        boolean injectFailure = failure != Failure.NONE;
         ResolvedOptions options = options();
         FailOnce.SEEN.set(0);
+        FailOnce.FAILED.set(false);
         FailOnce.failAfter = injectFailure ? 11 : Integer.MAX_VALUE;
+        FailOnce.inCheckpoint = failure == Failure.DURING_CHECKPOINT;
         JobClient job = start(options, injectFailure, null);
         try {
             List<EngramEvent> events = stream();
@@ -237,7 +259,8 @@ class SessionPipelineIT {
             });
             assertThat(job.getJobStatus().get(10, TimeUnit.SECONDS)).isEqualTo(JobStatus.RUNNING);
             if (injectFailure) {
-                assertThat(FailOnce.SEEN.get()).as("the failure happened and events were replayed").isGreaterThan(events.size());
+                assertThat(FailOnce.FAILED).as("the failure was injected").isTrue();
+                assertThat(FailOnce.SEEN.get()).as("events were replayed after the restart").isGreaterThan(events.size());
             }
             return byQuery;
         } finally {
@@ -249,10 +272,12 @@ class SessionPipelineIT {
 
     @Test
     void sessionsAreAnsweredExactlyOnceWithOwnCitationsAndAFailureChangesNothing() throws Exception {
-        Map<String, String> clean = runAndCheck(false);
-        Map<String, String> recovered = runAndCheck(true);
+        Map<String, String> clean = runAndCheck(Failure.NONE);
         // same answers over byte-identical memory (CRC32C of every stored block), once each
-        assertThat(recovered).as("answers and memory fingerprints after a failure and restart from the last checkpoint")
+        assertThat(runAndCheck(Failure.WHILE_PROCESSING))
+                .as("answers and memory fingerprints after a failure while processing and a restart from the last checkpoint")
                 .isEqualTo(clean);
+        assertThat(runAndCheck(Failure.DURING_CHECKPOINT))
+                .as("answers and memory fingerprints after a failure during a checkpoint and a restart").isEqualTo(clean);
     }
 }
