@@ -81,14 +81,19 @@ public final class SessionEngine {
         return new Ingested(ids.length, touched);
     }
 
-    /** Per-token provenance: the char offset of each token's text in the event, found by incremental decoding. */
+    /**
+     * Per-token provenance: the char offset of each token's text in the event, found by incremental decoding. Tokens
+     * made only of the format's separator before the text carry no provenance: they are not the source's words.
+     */
     private long[] charTags(int[] ids, int eventIndex, String text, int prefix) {
         long[] tags = new long[ids.length];
         StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
         int offset = 0;
         for (int i = 0; i < ids.length; i++) {
-            tags[i] = Provenance.pack(eventIndex, Math.max(0, Math.min(offset - prefix, text.length())));
-            offset += dec.accept(ids[i]).length();
+            int end = offset + dec.accept(ids[i]).length();
+            tags[i] = end <= prefix && end > offset ? Provenance.NONE
+                    : Provenance.pack(eventIndex, Math.max(0, Math.min(offset - prefix, text.length())));
+            offset = end;
         }
         return tags;
     }

@@ -43,9 +43,14 @@ class SessionEngineTest {
                 total += in.tokens();
             }
             assertThat(mem.nextSeq()).isEqualTo(total);
-            // every token is tagged with its event and a char offset inside that event
+            // every token is tagged with its event and a char offset inside that event, but the separators the
+            // prompt format puts between events, which are no source's words
             for (KvBlock bl : mem.blocks()) {
                 for (int s = 0; s < bl.length(); s++) {
+                    if (bl.source(s) == Provenance.NONE) {
+                        assertThat(engine.tokenizer().decode(new int[] {bl.token(s)}, true)).as("untagged token").isBlank();
+                        continue;
+                    }
                     int ev = Provenance.eventIndex(bl.source(s));
                     assertThat(ev).isBetween(0, EVENTS.size() - 1);
                     assertThat(Provenance.charOffset(bl.source(s))).isBetween(0, EVENTS.get(ev).length());
