@@ -32,6 +32,7 @@ import io.engram.schemas.Summary;
 import io.engram.schemas.SummaryKind;
 import io.engram.state.codec.CorruptMemoryException;
 import io.engram.state.codec.KvBlockCodec;
+import io.engram.state.flink.FlinkMemoryStore;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -39,8 +40,6 @@ import java.util.List;
 import java.util.Set;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
@@ -91,10 +90,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     public static final OutputTag<DeadLetter> DEAD_LETTERS =
             new OutputTag<>("engram-session-dead-letters", new AvroTypeInfo<>(DeadLetter.class));
 
-    static final ValueStateDescriptor<SessionIndex> INDEX =
-            new ValueStateDescriptor<>("engram-session-index", new AvroTypeInfo<>(SessionIndex.class));
-    static final MapStateDescriptor<Long, byte[]> BLOCKS =
-            new MapStateDescriptor<>("engram-kv-blocks", Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
     static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
             new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
     /** Queries of the session waiting for the next batch, in arrival order. */
@@ -110,8 +105,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient CpuBackend backend;
     private transient SessionEngine engine;
     private transient String modelName;
-    private transient ValueState<SessionIndex> index;
-    private transient MapState<Long, byte[]> blocks;
+    /** The session's KV blocks and index, in keyed state (RocksDB in the job). */
+    private transient FlinkMemoryStore store;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
     private transient InternalTimerService<VoidNamespace> timers;
@@ -133,8 +128,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
         engine = new SessionEngine(t, model.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
         modelName = model.model().config().name();
-        index = getKeyedStateStore().getState(INDEX);
-        blocks = getKeyedStateStore().getMapState(BLOCKS);
+        store = new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey);
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
@@ -252,7 +246,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 EngramEvent e = queue.get(0);
                 KvCache mem;
                 try {
-                    mem = load(s, index.value());
+                    mem = load(s, store.getIndex(s));
                 } catch (CorruptMemoryException | BadInput ex) {
                     pending.update(queue.subList(1, queue.size()));
                     guarded(e, () -> {
@@ -303,13 +297,13 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (c.getText() == null || c.getText().isBlank()) {
             throw new BadInput(ErrorClass.INVALID_EVENT, "content event has no text");
         }
-        SessionIndex idx = index.value();
+        SessionIndex idx = store.getIndex(event.getSessionId());
         KvCache mem = idx == null ? engine.newMemory() : load(event.getSessionId(), idx);
         int eventIndex = idx == null ? 0 : idx.getEventCount();
         long firstSeq = mem.nextSeq();
         SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
         for (KvBlock b : in.touchedBlocks()) {
-            blocks.put(b.id(), KvBlockCodec.encode(b, backend, mem.kvDim()));
+            store.putUnit(event.getSessionId(), b.id(), KvBlockCodec.encode(b, backend, mem.kvDim()));
         }
         events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
                 .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
@@ -327,7 +321,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             updated.setSummarizedEvents(updated.getEventCount());
             updated.setSummarizedSeq(updated.getNextSeq());
         }
-        index.update(updated);
+        store.putIndex(event.getSessionId(), updated);
     }
 
     private KvCache load(String session, SessionIndex idx) throws Exception {
@@ -341,7 +335,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         KvCache mem = engine.newMemory();
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         for (long id : idx.getBlockIds()) {
-            byte[] bytes = blocks.get(id);
+            byte[] bytes = store.getUnit(session, id);
             if (bytes == null) {
                 throw new CorruptMemoryException("session " + session + ": block " + id + " is listed in the index but missing");
             }
@@ -368,7 +362,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     }
 
     private void validateQuery(EngramEvent event, QueryEvent q) throws Exception {
-        if (index.value() == null) {
+        if (store.getIndex(event.getSessionId()) == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
                     + ", which has no memory (no content was ingested, or it was reset)");
         }
@@ -445,8 +439,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private void control(EngramEvent event, ControlEvent c) throws Exception {
         switch (c.getAction()) {
             case RESET, CLOSE_SESSION -> {
-                index.clear();
-                blocks.clear();
+                store.clear(event.getSessionId());
                 events.clear();
                 pending.clear();
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
@@ -457,7 +450,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     }
 
     private void summarize(EngramEvent event) throws Exception {
-        SessionIndex idx = index.value();
+        SessionIndex idx = store.getIndex(event.getSessionId());
         if (idx == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + event.getSessionId() + ", which has no memory");
         }
