@@ -1,6 +1,6 @@
 package io.engram.engine.backend.cpu;
 
-import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
 import io.engram.engine.backend.Buf;
@@ -34,7 +34,7 @@ import java.util.concurrent.RecursiveAction;
  * <p>With {@code quantizeQ8} set, F32/F16/BF16 matrices are requantized to Q8_0 at {@link #bind} (per-32 scales), in
  * off-heap memory owned by this backend.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends HostMemoryBackend {
     /** Below this many multiply-adds an op runs on the caller thread: forking costs more than it saves. */
     private static final long PARALLEL_THRESHOLD = 1L << 15;
     /**
@@ -69,21 +69,6 @@ public final class CpuBackend implements Backend {
     @Override
     public String describe() {
         return "cpu (%d threads, %d-bit vectors%s)".formatted(threads, Simd.BITS, quantizeQ8 ? ", weights requantized to Q8_0" : "");
-    }
-
-    @Override
-    public Buf allocate(int floats) {
-        return new HostBuf(floats);
-    }
-
-    @Override
-    public void write(Buf dst, int dstOff, float[] src, int srcOff, int len) {
-        System.arraycopy(src, srcOff, HostBuf.of(dst), dstOff, len);
-    }
-
-    @Override
-    public void read(Buf src, int srcOff, float[] dst, int dstOff, int len) {
-        System.arraycopy(HostBuf.of(src), srcOff, dst, dstOff, len);
     }
 
     @Override
@@ -188,11 +173,6 @@ public final class CpuBackend implements Backend {
             float v = g[i];
             o[i] = v / (1f + (float) Math.exp(-v)) * u[i];
         }
-    }
-
-    @Override
-    public void copyRows(Buf src, int srcRow, Buf dst, int dstRow, int rows, int rowLen) {
-        System.arraycopy(HostBuf.of(src), srcRow * rowLen, HostBuf.of(dst), dstRow * rowLen, rows * rowLen);
     }
 
     /**

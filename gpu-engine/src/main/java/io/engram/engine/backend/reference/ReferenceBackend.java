@@ -1,6 +1,6 @@
 package io.engram.engine.backend.reference;
 
-import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
 import io.engram.engine.backend.Buf;
@@ -17,7 +17,7 @@ import java.util.List;
  * The readable ground truth for every op: scalar loops, double accumulation, one thread, slow on purpose. Every other
  * backend is checked against it op by op ({@code BackendParityTest}).
  */
-public final class ReferenceBackend implements Backend {
+public final class ReferenceBackend extends HostMemoryBackend {
 
     @Override
     public Kind kind() {
@@ -27,21 +27,6 @@ public final class ReferenceBackend implements Backend {
     @Override
     public String describe() {
         return "reference (scalar, double accumulation, 1 thread)";
-    }
-
-    @Override
-    public Buf allocate(int floats) {
-        return new HostBuf(floats);
-    }
-
-    @Override
-    public void write(Buf dst, int dstOff, float[] src, int srcOff, int len) {
-        System.arraycopy(src, srcOff, HostBuf.of(dst), dstOff, len);
-    }
-
-    @Override
-    public void read(Buf src, int srcOff, float[] dst, int dstOff, int len) {
-        System.arraycopy(HostBuf.of(src), srcOff, dst, dstOff, len);
     }
 
     @Override
@@ -132,11 +117,6 @@ public final class ReferenceBackend implements Backend {
             double v = g[i];
             o[i] = (float) (v / (1.0 + Math.exp(-v)) * u[i]);
         }
-    }
-
-    @Override
-    public void copyRows(Buf src, int srcRow, Buf dst, int dstRow, int rows, int rowLen) {
-        System.arraycopy(HostBuf.of(src), srcRow * rowLen, HostBuf.of(dst), dstRow * rowLen, rows * rowLen);
     }
 
     @Override
