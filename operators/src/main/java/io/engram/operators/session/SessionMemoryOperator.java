@@ -302,7 +302,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         long firstSeq = mem.nextSeq();
         SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
         for (KvBlock b : in.touchedBlocks()) {
-            store.putUnit(event.getSessionId(), b.id(), KvBlockCodec.encode(b, backend, mem.kvDim()));
+            store.putUnit(event.getSessionId(), b.id(), KvBlockCodec.encode(b, backend, mem.kvDim(), settings.kvStorage()));
         }
         events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
                 .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());

@@ -15,9 +15,11 @@ import java.io.Serializable;
  * @param summaryIntervalTokens emit an episode summary each time this many new tokens were ingested (0 = only on request)
  * @param maxBatch sessions whose queries are answered in one batch at most
  * @param batchWindowMillis how long a query may wait for others to batch with (0 = answer at once)
+ * @param kvStorage how stored KV blocks keep their values (F32 exact, BF16, INT8)
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-        int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis) implements Serializable {
+        int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
+        io.engram.state.codec.KvDType kvStorage) implements Serializable {
 
     public SessionSettings {
         if (modelDir == null || modelDir.isBlank()) {
@@ -25,6 +27,9 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
         if (blockSize < 1 || prefillChunk < 1 || threads < 1 || maxNewTokensCap < 1 || summaryMaxTokens < 1) {
             throw new IllegalArgumentException("block size, prefill chunk, threads and token limits must be positive: " + this);
+        }
+        if (kvStorage == null) {
+            throw new IllegalArgumentException("a KV storage type is required (F32, BF16 or INT8)");
         }
         if (maxBatch < 1 || batchWindowMillis < 0) {
             throw new IllegalArgumentException("max batch must be >= 1 and the batch window >= 0 ms: " + this);

@@ -46,7 +46,8 @@ class SessionMemoryOperatorTest {
 
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval, int maxBatch,
             long windowMillis) throws Exception {
-        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis);
+        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis,
+                io.engram.state.codec.KvDType.BF16);
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s), EngramEvent::getSessionId, Types.STRING);
         h.setup();
         return h;

@@ -6,34 +6,41 @@ import io.engram.engine.kv.KvCache;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.zip.CRC32C;
+import io.engram.engine.tensor.Quant;
 
 /**
- * The persisted form of one KV block: a version byte, a fixed header, per-token metadata (token ids, positions,
- * provenance tags), every layer's K and V rows for the filled slots as little-endian F32, then a CRC32C of everything
- * before it. Only the filled slots are written. Decoding checks version, shape against the session's model and the
- * checksum, and refuses with {@link CorruptMemoryException} instead of handing out damaged memory.
+ * The persisted form of one KV block: a version byte, the storage type of K/V, a fixed header, per-token metadata
+ * (token ids, positions, provenance tags), every layer's K and V rows for the filled slots in that storage type
+ * (little-endian), then a CRC32C of everything before it. Only the filled slots are written. Decoding checks version,
+ * shape against the session's model and the checksum, and refuses with {@link CorruptMemoryException} instead of
+ * handing out damaged memory.
  *
  * <pre>
- * u8 version=1 | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
+ * u8 version=2 | u8 kvDType | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
  * | i32[length] tokens | i32[length] positions | i64[length] sources
- * | per layer: f32[length*kvDim] keys, f32[length*kvDim] values | u32 crc32c
+ * | per layer: keys, values, each length*kvDim values as F32, BF16, or INT8 groups (f32 scale + 32 x i8) | u32 crc32c
  * </pre>
  */
 public final class KvBlockCodec {
-    public static final byte VERSION = 1;
-    private static final int HEADER = 1 + 8 + 8 + 4 * 4;
+    public static final byte VERSION = 2;
+    private static final int HEADER = 1 + 1 + 8 + 8 + 4 * 4;
 
     private KvBlockCodec() {}
 
+    /** Encodes with exact F32 values. */
     public static byte[] encode(KvBlock block, Backend backend, int kvDim) {
+        return encode(block, backend, kvDim, KvDType.F32);
+    }
+
+    public static byte[] encode(KvBlock block, Backend backend, int kvDim, KvDType type) {
         int len = block.length();
         int layers = block.layers();
-        long size = HEADER + (long) len * (4 + 4 + 8) + 2L * layers * len * kvDim * 4 + 4;
+        long size = HEADER + (long) len * (4 + 4 + 8) + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
         if (size > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(block + " is too large to encode (" + size + " bytes)");
         }
         ByteBuffer b = ByteBuffer.allocate((int) size).order(ByteOrder.LITTLE_ENDIAN);
-        b.put(VERSION).putLong(block.id()).putLong(block.firstSeq()).putInt(block.capacity()).putInt(len).putInt(layers).putInt(kvDim);
+        b.put(VERSION).put((byte) type.code).putLong(block.id()).putLong(block.firstSeq()).putInt(block.capacity()).putInt(len).putInt(layers).putInt(kvDim);
         for (int i = 0; i < len; i++) {
             b.putInt(block.token(i));
         }
@@ -46,11 +53,9 @@ public final class KvBlockCodec {
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
             backend.read(block.keys(l), 0, row, 0, row.length);
-            b.asFloatBuffer().put(row);
-            b.position(b.position() + row.length * 4);
+            put(b, row, type);
             backend.read(block.values(l), 0, row, 0, row.length);
-            b.asFloatBuffer().put(row);
-            b.position(b.position() + row.length * 4);
+            put(b, row, type);
         }
         CRC32C crc = new CRC32C();
         crc.update(b.array(), 0, b.position());
@@ -79,6 +84,7 @@ public final class KvBlockCodec {
         if (version != VERSION) {
             throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
         }
+        KvDType type = KvDType.of(b.get(), what);
         long id = b.getLong();
         long firstSeq = b.getLong();
         int capacity = b.getInt();
@@ -89,7 +95,7 @@ public final class KvBlockCodec {
             throw new CorruptMemoryException("%s: block shape (capacity %d, length %d, layers %d, kvDim %d) does not fit the model's cache (block %d, layers %d, kvDim %d)"
                     .formatted(what, capacity, len, layers, kvDim, cache.blockSize(), cache.layers(), cache.kvDim()));
         }
-        long expected = HEADER + (long) len * 16 + 2L * layers * len * kvDim * 4 + 4;
+        long expected = HEADER + (long) len * 16 + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
         if (bytes.length != expected) {
             throw new CorruptMemoryException(what + ": " + bytes.length + " bytes where the header implies " + expected);
         }
@@ -109,13 +115,65 @@ public final class KvBlockCodec {
         block.restore(len, tokens, positions, sources);
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
-            b.asFloatBuffer().get(row);
-            b.position(b.position() + row.length * 4);
+            get(b, row, type);
             backend.write(block.keys(l), 0, row, 0, row.length);
-            b.asFloatBuffer().get(row);
-            b.position(b.position() + row.length * 4);
+            get(b, row, type);
             backend.write(block.values(l), 0, row, 0, row.length);
         }
         return block;
+    }
+
+    private static void put(ByteBuffer b, float[] v, KvDType type) {
+        switch (type) {
+            case F32 -> {
+                b.asFloatBuffer().put(v);
+                b.position(b.position() + v.length * 4);
+            }
+            case BF16 -> {
+                for (float x : v) {
+                    b.putShort(Quant.floatToBf16(x));
+                }
+            }
+            case INT8 -> {
+                for (int g = 0; g < v.length; g += KvDType.INT8_GROUP) {
+                    int end = Math.min(v.length, g + KvDType.INT8_GROUP);
+                    float amax = 0;
+                    for (int i = g; i < end; i++) {
+                        amax = Math.max(amax, Math.abs(v[i]));
+                    }
+                    float scale = amax / 127f;
+                    float inv = scale == 0 ? 0 : 1 / scale;
+                    b.putFloat(scale);
+                    for (int i = g; i < g + KvDType.INT8_GROUP; i++) {
+                        b.put(i < end ? (byte) Math.max(-127, Math.min(127, Math.round(v[i] * inv))) : 0);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void get(ByteBuffer b, float[] v, KvDType type) {
+        switch (type) {
+            case F32 -> {
+                b.asFloatBuffer().get(v);
+                b.position(b.position() + v.length * 4);
+            }
+            case BF16 -> {
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = Quant.bf16ToFloat(b.getShort());
+                }
+            }
+            case INT8 -> {
+                for (int g = 0; g < v.length; g += KvDType.INT8_GROUP) {
+                    float scale = b.getFloat();
+                    for (int i = g; i < g + KvDType.INT8_GROUP; i++) {
+                        byte q = b.get();
+                        if (i < v.length) {
+                            v[i] = q * scale;
+                        }
+                    }
+                }
+            }
+        }
     }
 }

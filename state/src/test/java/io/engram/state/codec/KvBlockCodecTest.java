@@ -83,4 +83,39 @@ class KvBlockCodecTest {
         assertThatThrownBy(() -> KvBlockCodec.decode(bytes, new KvCache(backend, 2, 16, 4), backend, "s/b0"))
                 .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("does not fit");
     }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(KvDType.class)
+    void compressedTypesStayWithinTheirErrorBoundAndDetectDamage(KvDType type) {
+        KvCache cache = new KvCache(backend, 2, 64, 8);
+        KvBlock b = filled(cache, 7);
+        byte[] bytes = KvBlockCodec.encode(b, backend, 64, type);
+        KvBlock d = KvBlockCodec.decode(bytes, new KvCache(backend, 2, 64, 8), backend, "s/b0");
+        double worstRel = 0;
+        for (int l = 0; l < 2; l++) {
+            float[] x = HostBuf.of(b.keys(l));
+            float[] y = HostBuf.of(d.keys(l));
+            for (int g = 0; g < 7 * 64; g += 32) {
+                float amax = 0;
+                for (int i = g; i < g + 32; i++) {
+                    amax = Math.max(amax, Math.abs(x[i]));
+                }
+                for (int i = g; i < g + 32; i++) {
+                    double err = Math.abs(x[i] - y[i]);
+                    switch (type) {
+                        case F32 -> assertThat(err).isZero();
+                        case BF16 -> assertThat(err).isLessThanOrEqualTo(Math.abs(x[i]) / 256.0);
+                        case INT8 -> assertThat(err).isLessThanOrEqualTo(amax / 127.0 / 2 + 1e-7);
+                    }
+                    worstRel = Math.max(worstRel, err / Math.max(1e-6, amax));
+                }
+            }
+        }
+        System.out.printf("KV %s: %d bytes for 7 tokens x 2 layers x 64 (F32 would be %d); worst error / group max-abs %.2e%n",
+                type, bytes.length, KvBlockCodec.encode(b, backend, 64, KvDType.F32).length, worstRel);
+        byte[] bad = bytes.clone();
+        bad[bad.length / 2] ^= 4;
+        assertThatThrownBy(() -> KvBlockCodec.decode(bad, new KvCache(backend, 2, 64, 8), backend, "s/b0"))
+                .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("checksum");
+    }
 }
