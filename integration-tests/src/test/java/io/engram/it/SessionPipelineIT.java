@@ -72,7 +72,7 @@ class SessionPipelineIT {
     }
 
     static SessionSettings settings() {
-        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0, 4, 50, io.engram.state.codec.KvDType.BF16);
+        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0, 4, 50, io.engram.state.codec.KvDType.BF16, 1L << 20);
     }
 
     /**

@@ -50,5 +50,10 @@ public final class EngineOptions {
             .description("How stored KV memory keeps its values: BF16 (half the bytes of F32; measured on stories260K: "
                     + "max |dlogit| 0.06), INT8 with a scale per 32 values (~0.28 of F32; 0.16), or F32 (exact).");
 
+    public static final Option<Integer> WORKING_SET_MB = Option.intKey("engram.state.working-set-mb")
+            .defaultValue(256).check(n -> n >= 0, ">= 0")
+            .description("Decoded KV blocks each task slot keeps in memory across its sessions (least recently used "
+                    + "evicted first); the rest is read from keyed state when a session is processed.");
+
     private EngineOptions() {}
 }

@@ -110,8 +110,9 @@ public final class KvCache {
         }
     }
 
-    /** Puts a block back in sequence order. */
+    /** Puts a block back in sequence order; later blocks get ids above it. */
     public void attach(KvBlock block) {
+        nextBlockId = Math.max(nextBlockId, block.id() + 1);
         int i = 0;
         while (i < blocks.size() && blocks.get(i).firstSeq() < block.firstSeq()) {
             i++;

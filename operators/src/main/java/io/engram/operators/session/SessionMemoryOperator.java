@@ -106,6 +106,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient String modelName;
     /** The session's KV blocks and index, in keyed state (RocksDB in the job). */
     private transient FlinkMemoryStore store;
+    /** Decoded blocks of this slot's sessions, LRU within the configured bytes; the store stays the truth. */
+    private transient io.engram.state.cache.WorkingSet workingSet;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
     private transient InternalTimerService<VoidNamespace> timers;
@@ -128,6 +130,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         engine = new SessionEngine(t, model.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
         modelName = model.model().config().name();
         store = new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey);
+        workingSet = new io.engram.state.cache.WorkingSet(settings.workingSetBytes());
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
@@ -217,6 +220,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         } catch (BadInput e) {
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, e.errorClass, e.getMessage())));
         } catch (CorruptMemoryException e) {
+            workingSet.invalidate(event.getSessionId());
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
                     "the session's stored memory is damaged and was not used: " + e.getMessage())));
@@ -301,16 +305,31 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         int eventIndex = idx == null ? 0 : idx.getEventCount();
         long firstSeq = mem.nextSeq();
         SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
+        String session = event.getSessionId();
+        java.util.Map<Long, Integer> crcs = new java.util.HashMap<>();
+        if (idx != null) {
+            for (int i = 0; i < idx.getBlockCrcs().size(); i++) {
+                crcs.put(idx.getBlockIds().get(i), idx.getBlockCrcs().get(i));
+            }
+        }
         for (KvBlock b : in.touchedBlocks()) {
-            store.putUnit(event.getSessionId(), b.id(), KvBlockCodec.encode(b, backend, mem.kvDim(), settings.kvStorage()));
+            byte[] bytes = KvBlockCodec.encode(b, backend, mem.kvDim(), settings.kvStorage());
+            store.putUnit(session, b.id(), bytes);
+            crcs.put(b.id(), KvBlockCodec.checksum(bytes));
+            // the working set holds exactly what was stored (e.g. BF16-rounded), so warm and restored runs agree
+            workingSet.put(session, b.id(), KvBlockCodec.decode(bytes, engine.newMemory(), backend, "session " + session + " block " + b.id()),
+                    bytes.length);
         }
         events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
                 .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
         List<Long> ids = new ArrayList<>();
+        List<Integer> blockCrcs = new ArrayList<>();
         for (KvBlock b : mem.blocks()) {
             ids.add(b.id());
+            blockCrcs.add(crcs.get(b.id()));
         }
         SessionIndex updated = SessionIndex.newBuilder().setSessionId(event.getSessionId()).setNextSeq(mem.nextSeq()).setBlockIds(ids)
+                .setBlockCrcs(blockCrcs)
                 .setEventCount(eventIndex + 1).setModel(modelName).setBlockSize(settings.blockSize())
                 .setSummarizedEvents(idx == null ? 0 : idx.getSummarizedEvents())
                 .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq()).build();
@@ -332,14 +351,28 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                     .formatted(idx.getModel(), idx.getBlockSize(), modelName, settings.blockSize()));
         }
         KvCache mem = engine.newMemory();
+        List<Long> ids = idx.getBlockIds();
+        if (idx.getBlockCrcs().size() != ids.size()) {
+            throw new CorruptMemoryException("session " + session + ": index lists " + ids.size() + " blocks but "
+                    + idx.getBlockCrcs().size() + " checksums");
+        }
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        for (long id : idx.getBlockIds()) {
-            byte[] bytes = store.getUnit(session, id);
-            if (bytes == null) {
-                throw new CorruptMemoryException("session " + session + ": block " + id + " is listed in the index but missing");
+        for (int i = 0; i < ids.size(); i++) {
+            long id = ids.get(i);
+            KvBlock b = workingSet.get(session, id);
+            if (b == null) {
+                byte[] bytes = store.getUnit(session, id);
+                if (bytes == null) {
+                    throw new CorruptMemoryException("session " + session + ": block " + id + " is listed in the index but missing");
+                }
+                if (KvBlockCodec.checksum(bytes) != idx.getBlockCrcs().get(i)) {
+                    throw new CorruptMemoryException("session " + session + ": block " + id + " is not the version the index lists");
+                }
+                b = KvBlockCodec.decode(bytes, mem, backend, "session " + session + " block " + id);
+                workingSet.put(session, id, b, bytes.length);
             }
-            mem.attach(KvBlockCodec.decode(bytes, mem, backend, "session " + session + " block " + id));
-            crc.update(bytes);
+            mem.attach(b);
+            crc.update(java.nio.ByteBuffer.allocate(4).putInt(idx.getBlockCrcs().get(i)).array());
         }
         mem.resumeAt(idx.getNextSeq());
         lastFingerprint = "%08x".formatted(crc.getValue());
@@ -439,6 +472,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         switch (c.getAction()) {
             case RESET, CLOSE_SESSION -> {
                 store.clear(event.getSessionId());
+                workingSet.invalidate(event.getSessionId());
                 events.clear();
                 pending.clear();
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());

@@ -16,10 +16,11 @@ import java.io.Serializable;
  * @param maxBatch sessions whose queries are answered in one batch at most
  * @param batchWindowMillis how long a query may wait for others to batch with (0 = answer at once)
  * @param kvStorage how stored KV blocks keep their values (F32 exact, BF16, INT8)
+ * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-        io.engram.state.codec.KvDType kvStorage) implements Serializable {
+        io.engram.state.codec.KvDType kvStorage, long workingSetBytes) implements Serializable {
 
     public SessionSettings {
         if (modelDir == null || modelDir.isBlank()) {
@@ -27,6 +28,9 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
         if (blockSize < 1 || prefillChunk < 1 || threads < 1 || maxNewTokensCap < 1 || summaryMaxTokens < 1) {
             throw new IllegalArgumentException("block size, prefill chunk, threads and token limits must be positive: " + this);
+        }
+        if (workingSetBytes < 0) {
+            throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
         }
         if (kvStorage == null) {
             throw new IllegalArgumentException("a KV storage type is required (F32, BF16 or INT8)");

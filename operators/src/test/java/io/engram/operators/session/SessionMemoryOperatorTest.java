@@ -47,7 +47,7 @@ class SessionMemoryOperatorTest {
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval, int maxBatch,
             long windowMillis) throws Exception {
         SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis,
-                io.engram.state.codec.KvDType.BF16);
+                io.engram.state.codec.KvDType.BF16, 1L << 20);
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s), EngramEvent::getSessionId, Types.STRING);
         h.setup();
         return h;

@@ -123,6 +123,14 @@ public final class KvBlockCodec {
         return block;
     }
 
+    /** The CRC32C an encoded block carries in its last 4 bytes (of everything before them). */
+    public static int checksum(byte[] encoded) {
+        if (encoded.length < 4) {
+            throw new CorruptMemoryException("an encoded block of " + encoded.length + " bytes has no checksum");
+        }
+        return ByteBuffer.wrap(encoded).order(ByteOrder.LITTLE_ENDIAN).getInt(encoded.length - 4);
+    }
+
     private static void put(ByteBuffer b, float[] v, KvDType type) {
         switch (type) {
             case F32 -> {
