@@ -22,8 +22,21 @@ public record AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositi
         return new AttentionPlan(java.util.Collections.nCopies(kvHeads, List.copyOf(spans)), queryPositions, null);
     }
 
+    /** This plan with {@code o} observing too (after any observer it already has). */
     public AttentionPlan withObserver(AttentionObserver o) {
-        return new AttentionPlan(spansPerKvHead, queryPositions, o);
+        if (observer == null) {
+            return new AttentionPlan(spansPerKvHead, queryPositions, o);
+        }
+        AttentionObserver first = observer;
+        return new AttentionPlan(spansPerKvHead, queryPositions, (layer, kvHead, span, mass, offset) -> {
+            first.observe(layer, kvHead, span, mass, offset);
+            o.observe(layer, kvHead, span, mass, offset);
+        });
+    }
+
+    /** The same observer with other spans (a per-layer plan derived from a step plan). */
+    public AttentionPlan withSpans(List<List<KvSpan>> spans) {
+        return new AttentionPlan(spans, queryPositions, observer);
     }
 
     public List<KvSpan> spans(int kvHead) {

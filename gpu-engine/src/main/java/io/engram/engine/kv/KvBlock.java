@@ -14,8 +14,9 @@ public final class KvBlock {
     private final long id;
     private final long firstSeq;
     private final int capacity;
-    private final Buf[] keys; // per layer: (capacity, kvHeads*headDim), un-rotated
-    private final Buf[] values; // per layer: (capacity, kvHeads*headDim)
+    private final Buf[] keys; // per layer: (capacity, kvHeads*headDim), un-rotated; null while offloaded
+    private final Buf[] values; // per layer: (capacity, kvHeads*headDim); null while offloaded
+    private final float[] scores; // (capacity) per-token score (surprise, -log p of the token), NaN when unknown
     private final int[] positions; // (capacity) absolute positions the tokens were written at
     private final int[] tokens; // (capacity) token ids
     private final long[] sources; // (capacity) opaque source id per token (provenance), -1 when none
@@ -38,7 +39,9 @@ public final class KvBlock {
         this.positions = new int[capacity];
         this.tokens = new int[capacity];
         this.sources = new long[capacity];
+        this.scores = new float[capacity];
         Arrays.fill(sources, -1L);
+        Arrays.fill(scores, Float.NaN);
     }
 
     public long id() {
@@ -62,12 +65,59 @@ public final class KvBlock {
         return length == capacity;
     }
 
+    /** Key rows of a layer; the layer must be resident (see {@link KvCache#ensureResident}). */
     public Buf keys(int layer) {
-        return keys[layer];
+        Buf k = keys[layer];
+        if (k == null) {
+            throw new IllegalStateException("layer %d of %s is offloaded".formatted(layer, this));
+        }
+        return k;
     }
 
+    /** Value rows of a layer; the layer must be resident. */
     public Buf values(int layer) {
-        return values[layer];
+        Buf v = values[layer];
+        if (v == null) {
+            throw new IllegalStateException("layer %d of %s is offloaded".formatted(layer, this));
+        }
+        return v;
+    }
+
+    /** Whether a layer's K/V rows are held on the backend. */
+    public boolean isResident(int layer) {
+        return keys[layer] != null;
+    }
+
+    /** Layers held on the backend. */
+    public int residentLayers() {
+        int n = 0;
+        for (Buf k : keys) {
+            if (k != null) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Drops a layer's backend buffers (the caller keeps a copy elsewhere). */
+    void dropLayer(int layer) {
+        keys[layer] = null;
+        values[layer] = null;
+    }
+
+    /** Installs backend buffers for a layer that was offloaded. */
+    void installLayer(int layer, Buf k, Buf v) {
+        keys[layer] = k;
+        values[layer] = v;
+    }
+
+    /** Score of a token (its surprise {@code -log p(token | earlier tokens)}), NaN when not computed. */
+    public float score(int slot) {
+        return scores[slot];
+    }
+
+    public void setScore(int slot, float score) {
+        scores[slot] = score;
     }
 
     public int layers() {
@@ -127,6 +177,7 @@ public final class KvBlock {
         System.arraycopy(tokenIds, 0, tokens, 0, len);
         System.arraycopy(tokenPositions, 0, positions, 0, len);
         System.arraycopy(tokenSources, 0, sources, 0, len);
+        Arrays.fill(scores, Float.NaN);
         length = len;
         generation++;
     }
@@ -136,7 +187,8 @@ public final class KvBlock {
         if (len < 0 || len > length) {
             throw new IllegalArgumentException("cannot truncate %s to %d".formatted(this, len));
         }
-        java.util.Arrays.fill(sources, len, length, -1L);
+        Arrays.fill(sources, len, length, -1L);
+        Arrays.fill(scores, len, length, Float.NaN);
         length = len;
         generation++;
     }

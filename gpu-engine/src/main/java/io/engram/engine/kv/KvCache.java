@@ -21,6 +21,11 @@ public final class KvCache {
     private final List<KvBlock> blocks = new ArrayList<>();
     private long nextSeq;
     private long nextBlockId;
+    private UnitStore unitStore = new HostUnitStore();
+    private final java.util.Map<Object, Object> policyState = new java.util.HashMap<>();
+    private float[] carryLogits; // logits of the last appended token (scores the next token), or null
+    private long offloads;
+    private long fetches;
 
     public KvCache(Backend backend, int layers, int kvDim, int blockSize) {
         if (blockSize < 1) {
@@ -103,6 +108,102 @@ public final class KvCache {
         return new KvBlock(nextBlockId++, firstSeq, blockSize, k, v);
     }
 
+    /** Where offloaded layers go; {@link HostUnitStore} unless set. */
+    public UnitStore unitStore() {
+        return unitStore;
+    }
+
+    /** Sets the store offloaded layers go to (before anything is offloaded). */
+    public void unitStore(UnitStore store) {
+        this.unitStore = java.util.Objects.requireNonNull(store);
+    }
+
+    /**
+     * Moves one layer of a block out of engine memory into the {@link #unitStore()}: its backend buffers are released
+     * and attention cannot read it until {@link #ensureResident}. No-op when already offloaded.
+     */
+    public void offload(KvBlock block, int layer) {
+        if (!block.isResident(layer)) {
+            return;
+        }
+        int n = block.length() * kvDim;
+        float[] k = new float[n];
+        float[] v = new float[n];
+        backend.read(block.keys(layer), 0, k, 0, n);
+        backend.read(block.values(layer), 0, v, 0, n);
+        unitStore.offload(block, layer, k, v);
+        block.dropLayer(layer);
+        offloads++;
+    }
+
+    /** Brings an offloaded layer of a block back onto the backend. No-op when resident. */
+    public void ensureResident(KvBlock block, int layer) {
+        if (block.isResident(layer)) {
+            return;
+        }
+        int n = block.length() * kvDim;
+        float[] k = new float[n];
+        float[] v = new float[n];
+        unitStore.fetch(block, layer, k, v);
+        Buf kb = backend.allocate(blockSize * kvDim);
+        Buf vb = backend.allocate(blockSize * kvDim);
+        backend.write(kb, 0, k, 0, n);
+        backend.write(vb, 0, v, 0, n);
+        block.installLayer(layer, kb, vb);
+        fetches++;
+    }
+
+    /** Copies the un-rotated key row of {@code slot} of a resident layer into {@code dst[0..kvDim)}. */
+    public void readKey(KvBlock block, int layer, int slot, float[] dst) {
+        backend.read(block.keys(layer), slot * kvDim, dst, 0, kvDim);
+    }
+
+    /** Bytes of K/V held on the backend by attached blocks (what the memory policy bounds). */
+    public long residentBytes() {
+        long layersHeld = 0;
+        for (KvBlock b : blocks) {
+            layersHeld += b.residentLayers();
+        }
+        return layersHeld * 2L * blockSize * kvDim * Float.BYTES;
+    }
+
+    /** Keeps the logits the last appended token produced, to score the next token appended. */
+    public void carryLogits(float[] logits) {
+        if (carryLogits == null || carryLogits.length != logits.length) {
+            carryLogits = new float[logits.length];
+        }
+        System.arraycopy(logits, 0, carryLogits, 0, logits.length);
+    }
+
+    /**
+     * Surprise of {@code token} as the next token, {@code -log p(token | everything appended before)}, from the
+     * carried logits; NaN when none are carried (first token, or after a truncate or restore).
+     */
+    public float scoreNext(int token) {
+        if (carryLogits == null || token >= carryLogits.length) {
+            return Float.NaN;
+        }
+        return TokenScores.surprise(carryLogits, token);
+    }
+
+    /** Layers offloaded and fetched back since the cache was created (for reports). */
+    public long offloads() {
+        return offloads;
+    }
+
+    public long fetches() {
+        return fetches;
+    }
+
+    /**
+     * Per-session state of a memory policy (scores, representative keys, retained sets), created on first use and
+     * dropped by {@link #clear}. Keyed by the policy instance so composed policies keep theirs apart.
+     */
+    @SuppressWarnings("unchecked")
+    public <T> T policyState(Object owner, java.util.function.Supplier<T> create) {
+        return (T) policyState.computeIfAbsent(owner, o -> create.get());
+    }
+
     /** Removes a block from the working set (its buffers stay valid for the caller). */
     public void detach(KvBlock block) {
         if (!blocks.remove(block)) {
@@ -149,16 +250,25 @@ public final class KvCache {
             KvBlock b = blocks.get(i);
             if (b.firstSeq() >= seq) {
                 blocks.remove(i);
+                unitStore.forget(b);
             } else if (b.firstSeq() + b.length() > seq) {
                 b.truncate((int) (seq - b.firstSeq()));
             }
+        }
+        if (seq != nextSeq) {
+            carryLogits = null;
         }
         nextSeq = seq;
     }
 
     /** Drops every block and starts over at sequence 0. */
     public void clear() {
+        for (KvBlock b : blocks) {
+            unitStore.forget(b);
+        }
         blocks.clear();
+        policyState.clear();
+        carryLogits = null;
         nextSeq = 0;
         nextBlockId = 0;
     }

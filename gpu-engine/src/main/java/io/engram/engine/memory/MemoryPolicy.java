@@ -1,12 +1,20 @@
 package io.engram.engine.memory;
 
+import io.engram.engine.kv.AttentionObserver;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvCache;
 
 /**
  * Decides what each KV head sees at one forward step and at which positions. Never touches tensor memory and never
- * calls a backend: it only chooses spans of blocks. A policy whose budget covers the whole input must produce the
- * plan of full attention.
+ * calls a backend: it chooses spans of blocks, and asks the cache to offload or bring back layers of blocks. A policy
+ * whose budget covers the whole input must produce the plan of full attention.
+ *
+ * <p>One instance serves many sessions: whatever a policy remembers about a session (scores, representative keys,
+ * retained tokens) lives in {@link KvCache#policyState}.
+ *
+ * <p>The engine calls, per forward step of a sequence: {@link #plan} once (after the step's tokens are appended),
+ * then {@link #planLayer} for every layer (with the step's mean query when {@link #needsQueries} said so), then
+ * {@link #afterStep} once the step's logits (and token scores, when {@link #needsTokenScores}) are known.
  */
 public interface MemoryPolicy {
 
@@ -15,4 +23,62 @@ public interface MemoryPolicy {
      * {@code firstSeq .. firstSeq+n-1}.
      */
     AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads);
+
+    /** Whether {@link #planLayer} of this step wants the mean of the step's queries. */
+    default boolean needsQueries(KvCache cache, long firstSeq, int n) {
+        return false;
+    }
+
+    /**
+     * The plan of one layer (retrieval policies select memory per layer). Every block a returned span names must be
+     * resident for {@code layer} ({@link KvCache#ensureResident}); the step plan's observer must be kept.
+     *
+     * @param queryMean the step's queries averaged over its tokens, un-rotated, {@code (heads * headDim)}; null unless
+     *     {@link #needsQueries} returned true
+     */
+    default AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
+        return stepPlan;
+    }
+
+    /**
+     * Whether the engine must score every token it appends ({@code -log p(token | earlier)}, stored with the token in
+     * its block): the forward then computes logits for every row.
+     */
+    default boolean needsTokenScores() {
+        return false;
+    }
+
+    /** Called after the step's forward, with token scores written; policies pack, evict and offload here. */
+    default void afterStep(KvCache cache, long firstSeq, int n) {}
+
+    /** This policy with {@code observer} receiving the attention mass of every layer plan, besides its own observers. */
+    default MemoryPolicy observedBy(AttentionObserver observer) {
+        MemoryPolicy inner = this;
+        return new MemoryPolicy() {
+            @Override
+            public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
+                return inner.plan(cache, firstSeq, n, kvHeads);
+            }
+
+            @Override
+            public boolean needsQueries(KvCache cache, long firstSeq, int n) {
+                return inner.needsQueries(cache, firstSeq, n);
+            }
+
+            @Override
+            public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
+                return inner.planLayer(cache, layer, stepPlan, queryMean).withObserver(observer);
+            }
+
+            @Override
+            public boolean needsTokenScores() {
+                return inner.needsTokenScores();
+            }
+
+            @Override
+            public void afterStep(KvCache cache, long firstSeq, int n) {
+                inner.afterStep(cache, firstSeq, n);
+            }
+        };
+    }
 }

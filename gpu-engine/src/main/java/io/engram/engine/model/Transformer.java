@@ -151,6 +151,7 @@ public final class Transformer {
         int[] allTokens = new int[n];
         List<List<KvCache.Placement>> placed = new ArrayList<>(seqs);
         AttentionPlan[] plans = new AttentionPlan[seqs];
+        boolean[] wantsQ = new boolean[seqs];
         long[][] qSeq = new long[seqs][];
         for (int s = 0; s < seqs; s++) {
             Sequence sq = batch.get(s);
@@ -165,7 +166,9 @@ public final class Transformer {
             }
             placed.add(sq.cache().append(sq.tokens(), positions, sq.sources()));
             plans[s] = sq.policy().plan(sq.cache(), firstSeq, len, c.kvHeads());
+            wantsQ[s] = sq.policy().needsQueries(sq.cache(), firstSeq, len);
         }
+        float[] qHost = null;
 
         Buf x = backend.allocate(n * hidden); // (n, hidden) residual stream
         Buf xb = backend.allocate(n * hidden); // (n, hidden) normed input of a sub-layer
@@ -200,11 +203,21 @@ public final class Transformer {
             }
             for (int s = 0; s < seqs; s++) {
                 int len = rowStart[s + 1] - rowStart[s];
+                Sequence sq = batch.get(s);
+                float[] qMean = null;
+                if (wantsQ[s]) {
+                    if (qHost == null || qHost.length < len * qDim) {
+                        qHost = new float[len * qDim];
+                    }
+                    backend.read(q, rowStart[s] * qDim, qHost, 0, len * qDim);
+                    qMean = meanRows(qHost, len, qDim);
+                }
+                AttentionPlan plan = sq.policy().planLayer(sq.cache(), l, plans[s], qMean);
                 if (seqs == 1) {
-                    backend.attention(l, q, len, qSeq[s], plans[s], rope, shape, attnScale, att);
+                    backend.attention(l, q, len, qSeq[s], plan, rope, shape, attnScale, att);
                 } else {
                     backend.copyRows(q, rowStart[s], qOne, 0, len, qDim);
-                    backend.attention(l, qOne, len, qSeq[s], plans[s], rope, shape, attnScale, attOne);
+                    backend.attention(l, qOne, len, qSeq[s], plan, rope, shape, attnScale, attOne);
                     backend.copyRows(attOne, 0, att, rowStart[s], len, qDim);
                 }
             }
@@ -223,11 +236,12 @@ public final class Transformer {
         int rows = 0;
         for (int s = 0; s < seqs; s++) {
             int len = rowStart[s + 1] - rowStart[s];
-            Logits want = batch.get(s).want();
+            Logits want = batch.get(s).policy().needsTokenScores() ? Logits.ALL : batch.get(s).want();
             firstRow[s] = want == Logits.NONE ? len : want == Logits.LAST ? len - 1 : 0;
             rows += len - firstRow[s];
         }
         if (rows == 0) {
+            afterStep(batch, qSeq);
             return;
         }
         Buf tail = backend.allocate(rows * hidden);
@@ -245,11 +259,60 @@ public final class Transformer {
         for (int s = 0; s < seqs; s++) {
             Sequence sq = batch.get(s);
             int len = rowStart[s + 1] - rowStart[s];
+            boolean scores = sq.policy().needsTokenScores();
+            int callerFirst = switch (sq.want()) {
+                case ALL -> 0;
+                case LAST -> len - 1;
+                case NONE -> len;
+            };
+            float[] tokenScores = scores ? new float[len] : null;
+            if (scores) {
+                tokenScores[0] = sq.cache().scoreNext(sq.tokens()[0]);
+            }
             for (int i = firstRow[s]; i < len; i++, r++) {
                 backend.read(logits, r * c.vocabSize(), row, 0, c.vocabSize());
-                sq.sink().accept(qSeq[s][i], row);
+                if (scores) {
+                    if (i + 1 < len) {
+                        tokenScores[i + 1] = io.engram.engine.kv.TokenScores.surprise(row, sq.tokens()[i + 1]);
+                    } else {
+                        sq.cache().carryLogits(row);
+                    }
+                }
+                if (i >= callerFirst) {
+                    sq.sink().accept(qSeq[s][i], row);
+                }
+            }
+            if (scores) {
+                for (KvCache.Placement p : placed.get(s)) {
+                    for (int j = 0; j < p.count(); j++) {
+                        p.block().setScore(p.slot() + j, tokenScores[p.row() + j]);
+                    }
+                }
             }
         }
+        afterStep(batch, qSeq);
+    }
+
+    private static void afterStep(List<Sequence> batch, long[][] qSeq) {
+        for (int s = 0; s < batch.size(); s++) {
+            Sequence sq = batch.get(s);
+            sq.policy().afterStep(sq.cache(), qSeq[s][0], qSeq[s].length);
+        }
+    }
+
+    /** Column means of {@code rows} rows of {@code dim} floats. */
+    private static float[] meanRows(float[] a, int rows, int dim) {
+        float[] m = new float[dim];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < dim; j++) {
+                m[j] += a[i * dim + j];
+            }
+        }
+        float inv = 1f / rows;
+        for (int j = 0; j < dim; j++) {
+            m[j] *= inv;
+        }
+        return m;
     }
 
     private static int maxLen(int[] rowStart) {

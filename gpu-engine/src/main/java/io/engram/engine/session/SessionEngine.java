@@ -134,7 +134,7 @@ public final class SessionEngine {
                     }
                 }
             };
-            MemoryPolicy observed = (cache, firstSeq, n, kvHeads) -> policy.plan(cache, firstSeq, n, kvHeads).withObserver(observer);
+            MemoryPolicy observed = policy.observedBy(observer);
             StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
             requests.add(new Generator.Request(q.memory(), prompt, null, observed, q.options(), dec::accept, q.listener()));
         }

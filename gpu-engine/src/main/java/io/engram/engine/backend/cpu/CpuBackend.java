@@ -342,6 +342,10 @@ public final class CpuBackend extends HostMemoryBackend {
             r.valid = Math.max(r.valid, b.length());
             return new Segment(r.data, s.from(), vals, s.from(), s.length(), b, s.from());
         }
+        if (s.positions() == KvSpan.Positions.FIXED && s.base() == 0) {
+            // every key at position 0: RoPE is the identity there (cos 1, sin 0), the raw keys are the rotated keys
+            return new Segment(raw, s.from(), vals, s.from(), s.length(), b, s.from());
+        }
         float[] k = new float[s.length() * kvDim];
         for (int j = 0; j < s.length(); j++) {
             System.arraycopy(raw, (s.from() + j) * kvDim, k, j * kvDim, kvDim);

@@ -1,0 +1,564 @@
+package io.engram.engine.memory.retrieval;
+
+import io.engram.engine.backend.RopeTable;
+import io.engram.engine.kv.AttentionObserver;
+import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.kv.KvSpan;
+import io.engram.engine.memory.MemoryPolicy;
+import io.engram.engine.model.ModelConfig;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Block memory with retrieval: InfLLM (uniform units, top-k per step) and EM-LLM (surprise-segmented events, a token
+ * budget and a temporal-contiguity buffer), one class with two settings (algorithms.md sections 2 and 3).
+ *
+ * <p>Per step every query attends, in one softmax, to: the first {@code initTokens} tokens, the tokens that left the
+ * window but are not packed into a unit yet, the units retrieved for this layer (all of these at one fixed position,
+ * 0), and the local window of the last {@code localTokens} tokens plus the step itself at positions relative to the
+ * window start. Queries therefore never see a position beyond {@code localTokens + step}, however long the stream.
+ *
+ * <p>Units are chosen per layer by the inner product of the step's mean query (rotated to the distance of the fixed
+ * position) with each unit's representative keys: per KV head, the mean raw key of the {@code reprTokens} tokens that
+ * received the most attention while they were in the local window. The storage blocks of units stay in engine memory
+ * only while an LRU per layer holds them ({@code cachedBlocks}); the rest live in the cache's {@link
+ * io.engram.engine.kv.UnitStore}. While the whole stream fits the local window the plan is exact full attention.
+ */
+public final class RetrievalMemory implements MemoryPolicy {
+
+    /** A unit of memory: tokens {@code [start, end)}, and per layer its representative keys {@code (kvHeads*headDim)}. */
+    public record Unit(long start, long end, float[][] repr) {
+        public int length() {
+            return (int) (end - start);
+        }
+    }
+
+    private final RetrievalSettings cfg;
+    private final RopeTable rope;
+    private final int layers;
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+
+    public RetrievalMemory(RetrievalSettings settings, ModelConfig model) {
+        this.cfg = settings;
+        this.rope = RopeTable.forModel(model);
+        this.layers = model.layers();
+        this.heads = model.heads();
+        this.kvHeads = model.kvHeads();
+        this.headDim = model.headDim();
+    }
+
+    public RetrievalSettings settings() {
+        return cfg;
+    }
+
+    private final class State {
+        final List<Unit> units = new ArrayList<>();
+        long packedEnd = cfg.initTokens(); // tokens [initTokens, packedEnd) are packed into units
+        final TreeSet<Long> boundaries = new TreeSet<>(); // EM-LLM: sequence indices that start a new event
+        final Map<KvBlock, float[]> mass = new IdentityHashMap<>(); // (layer, kvHead, slot) attention mass of unpacked tokens
+        final List<LinkedHashMap<KvBlock, Boolean>> lru = new ArrayList<>(); // per layer, access order
+        final List<List<Unit>> contiguity = new ArrayList<>(); // per layer: EM-LLM contiguity buffer
+        final List<List<Unit>> selected = new ArrayList<>(); // per layer: units of the last step
+        long window;
+        boolean exact;
+        List<KvSpan> base = List.of();
+
+        State() {
+            for (int l = 0; l < layers; l++) {
+                lru.add(new LinkedHashMap<>(16, 0.75f, true));
+                contiguity.add(new ArrayList<>());
+                selected.add(List.of());
+            }
+        }
+    }
+
+    private State state(KvCache cache) {
+        return cache.policyState(this, State::new);
+    }
+
+    /** The units memory holds for a session (for tests and reports). */
+    public List<Unit> units(KvCache cache) {
+        return Collections.unmodifiableList(state(cache).units);
+    }
+
+    /** The units retrieved for {@code layer} at the session's last step. */
+    public List<Unit> selected(KvCache cache, int layer) {
+        return state(cache).selected.get(layer);
+    }
+
+    /** EM-LLM event starts found so far that are not packed yet or start a unit. */
+    public Set<Long> boundaries(KvCache cache) {
+        return Collections.unmodifiableSet(state(cache).boundaries);
+    }
+
+    @Override
+    public boolean needsTokenScores() {
+        return cfg.segmentation() instanceof RetrievalSettings.Surprise;
+    }
+
+    @Override
+    public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeadCount) {
+        State st = state(cache);
+        repair(st, cache, firstSeq);
+        long end = firstSeq + n;
+        long w = Math.max(0, firstSeq - cfg.localTokens());
+        st.window = w;
+        st.exact = w == 0;
+        List<KvSpan> spans = new ArrayList<>();
+        int[] qpos = new int[n];
+        if (st.exact) {
+            for (KvBlock b : cache.blocks()) {
+                spans.add(KvSpan.stored(b));
+                for (long s = Math.max(firstSeq, b.firstSeq()); s < Math.min(end, b.firstSeq() + b.length()); s++) {
+                    qpos[(int) (s - firstSeq)] = b.position((int) (s - b.firstSeq()));
+                }
+            }
+        } else {
+            long initEnd = Math.min(cfg.initTokens(), w);
+            long remStart = Math.max(initEnd, st.packedEnd);
+            for (KvBlock b : cache.blocks()) {
+                long lo = b.firstSeq();
+                long hi = lo + b.length();
+                addFixed(spans, b, lo, hi, 0, initEnd);
+                addFixed(spans, b, lo, hi, remStart, w);
+                long a = Math.max(lo, w);
+                long z = Math.min(hi, end);
+                if (a < z) {
+                    spans.add(new KvSpan(b, (int) (a - lo), (int) (z - lo), KvSpan.Positions.CONTIGUOUS, (int) (a - w)));
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                qpos[i] = (int) (firstSeq + i - w);
+            }
+        }
+        st.base = spans;
+        return AttentionPlan.uniform(kvHeadCount, spans, qpos).withObserver(massObserver(st, w, kvHeadCount));
+    }
+
+    private static void addFixed(List<KvSpan> spans, KvBlock b, long lo, long hi, long from, long to) {
+        long a = Math.max(lo, from);
+        long z = Math.min(hi, to);
+        if (a < z) {
+            spans.add(new KvSpan(b, (int) (a - lo), (int) (z - lo), KvSpan.Positions.FIXED, 0));
+        }
+    }
+
+    /** Accumulates the attention mass window tokens receive: the basis of representative keys. */
+    private AttentionObserver massObserver(State st, long window, int kvHeadCount) {
+        return (layer, kvHead, span, mass, offset) -> {
+            KvBlock b = span.block();
+            if (b.firstSeq() + span.to() <= Math.max(window, st.packedEnd)) {
+                return;
+            }
+            float[] acc = st.mass.computeIfAbsent(b, x -> new float[layers * kvHeadCount * x.capacity()]);
+            int base = (layer * kvHeadCount + kvHead) * b.capacity();
+            for (int j = 0; j < span.length(); j++) {
+                int slot = span.from() + j;
+                if (b.seq(slot) >= window) {
+                    acc[base + slot] += mass[offset + j];
+                }
+            }
+        };
+    }
+
+    /** Forgets what was derived from tokens a truncate removed (e.g. an answer that left the window). */
+    private void repair(State st, KvCache cache, long firstSeq) {
+        if (st.packedEnd > firstSeq) {
+            st.units.removeIf(u -> u.end() > firstSeq);
+            st.packedEnd = st.units.isEmpty() ? cfg.initTokens() : Math.max(cfg.initTokens(), st.units.getLast().end());
+            for (int l = 0; l < layers; l++) {
+                st.contiguity.get(l).removeIf(u -> u.end() > firstSeq);
+            }
+        }
+        st.boundaries.tailSet(firstSeq).clear();
+        st.mass.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
+        for (LinkedHashMap<KvBlock, Boolean> lru : st.lru) {
+            lru.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
+        }
+    }
+
+    private boolean pinned(State st, KvBlock b) {
+        return b.firstSeq() < cfg.initTokens() || b.firstSeq() + b.capacity() > st.packedEnd;
+    }
+
+    private long budgetTokens() {
+        return cfg.memoryTokens();
+    }
+
+    private boolean overBudget(List<Unit> units) {
+        if (cfg.topUnits() > 0) {
+            return units.size() > cfg.topUnits();
+        }
+        long total = 0;
+        for (Unit u : units) {
+            total += u.length();
+        }
+        return total > budgetTokens();
+    }
+
+    @Override
+    public boolean needsQueries(KvCache cache, long firstSeq, int n) {
+        State st = state(cache);
+        return !st.exact && overBudget(st.units);
+    }
+
+    @Override
+    public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
+        State st = state(cache);
+        for (KvBlock b : cache.blocks()) {
+            if (st.exact || pinned(st, b)) {
+                cache.ensureResident(b, layer);
+            }
+        }
+        if (st.exact) {
+            return stepPlan;
+        }
+        List<Unit> chosen = queryMean == null ? List.copyOf(st.units) : select(st, layer, queryMean);
+        st.selected.set(layer, chosen);
+        // engine memory: the blocks of the chosen units, then the LRU trimmed to its budget
+        Set<KvBlock> need = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<KvSpan> spans = new ArrayList<>();
+        for (Unit u : chosen) {
+            for (KvBlock b : blocksOf(cache, u)) {
+                long lo = b.firstSeq();
+                addFixed(spans, b, lo, lo + b.length(), u.start(), u.end());
+                if (!pinned(st, b)) {
+                    need.add(b);
+                }
+            }
+        }
+        LinkedHashMap<KvBlock, Boolean> lru = st.lru.get(layer);
+        for (KvBlock b : need) {
+            cache.ensureResident(b, layer);
+            lru.put(b, Boolean.TRUE);
+        }
+        int cap = Math.max(cfg.cachedBlocks(), need.size());
+        Iterator<KvBlock> it = lru.keySet().iterator();
+        while (lru.size() > cap && it.hasNext()) {
+            KvBlock b = it.next();
+            if (!need.contains(b)) {
+                it.remove();
+                cache.offload(b, layer);
+            }
+        }
+        spans.addAll(st.base);
+        return stepPlan.withSpans(Collections.nCopies(kvHeads, List.copyOf(spans)));
+    }
+
+    /** Retrieval for one layer: InfLLM top-k, or EM-LLM similarity by token budget plus contiguity. */
+    private List<Unit> select(State st, int layer, float[] queryMean) {
+        float[] q = groupedQuery(queryMean);
+        List<Unit> units = st.units;
+        double[] score = new double[units.size()];
+        for (int i = 0; i < units.size(); i++) {
+            float[] r = units.get(i).repr()[layer];
+            double s = 0;
+            for (int j = 0; j < r.length; j++) {
+                s += (double) q[j] * r[j];
+            }
+            score[i] = s;
+        }
+        List<Integer> rank = new ArrayList<>(units.size());
+        for (int i = 0; i < units.size(); i++) {
+            rank.add(i);
+        }
+        rank.sort(Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
+        Set<Integer> picked = new LinkedHashSet<>();
+        if (cfg.topUnits() > 0) {
+            for (int i = 0; i < Math.min(cfg.topUnits(), rank.size()); i++) {
+                picked.add(rank.get(i));
+            }
+        } else {
+            long budget = budgetTokens();
+            long contBudget = cfg.contiguity() > 0 ? (long) (cfg.contiguity() * budget + 1) : 0;
+            long simBudget = budget - contBudget;
+            long used = 0;
+            for (int i : rank) {
+                int len = units.get(i).length();
+                if (used + len > simBudget) {
+                    // the event that crosses the budget stays if that lands closer to the budget than dropping it
+                    if (used + len - simBudget < simBudget - used) {
+                        picked.add(i);
+                    }
+                    break;
+                }
+                picked.add(i);
+                used += len;
+            }
+            if (contBudget > 0) {
+                contiguity(st, layer, rank, picked, contBudget);
+            }
+        }
+        List<Unit> out = new ArrayList<>(picked.size());
+        List<Integer> order = new ArrayList<>(picked);
+        Collections.sort(order);
+        for (int i : order) {
+            out.add(units.get(i));
+        }
+        return out;
+    }
+
+    /** EM-LLM's temporal-contiguity buffer: neighbours of retrieved events (new first, then earlier ones kept). */
+    private void contiguity(State st, int layer, List<Integer> rank, Set<Integer> picked, long budget) {
+        List<Unit> units = st.units;
+        Set<Integer> similar = new HashSet<>(picked);
+        List<Integer> candidates = new ArrayList<>();
+        for (int i : rank) {
+            if (!similar.contains(i)) {
+                continue;
+            }
+            for (int nb : new int[] {i + 1, i - 1}) {
+                if (nb >= 0 && nb < units.size() && !similar.contains(nb) && !candidates.contains(nb)) {
+                    candidates.add(nb);
+                }
+            }
+        }
+        for (Unit old : st.contiguity.get(layer)) {
+            int idx = Collections.binarySearch(units, old, Comparator.comparingLong(Unit::start));
+            if (idx >= 0 && units.get(idx) == old && !similar.contains(idx) && !candidates.contains(idx)) {
+                candidates.add(idx);
+            }
+        }
+        List<Unit> buffer = new ArrayList<>();
+        long used = 0;
+        for (int i : candidates) {
+            int len = units.get(i).length();
+            if (used + len > budget) {
+                continue;
+            }
+            picked.add(i);
+            buffer.add(units.get(i));
+            used += len;
+        }
+        st.contiguity.set(layer, buffer);
+    }
+
+    /** Per KV head, the sum of its query heads' mean queries rotated to the distance of the fixed position. */
+    private float[] groupedQuery(float[] queryMean) {
+        float[] cs = new float[headDim / 2];
+        float[] sn = new float[headDim / 2];
+        rope.angles(cfg.localTokens(), cs, sn);
+        float[] rotated = queryMean.clone();
+        int group = heads / kvHeads;
+        float[] out = new float[kvHeads * headDim];
+        for (int h = 0; h < heads; h++) {
+            rope.rotate(rotated, h * headDim, cs, sn);
+            int g = h / group;
+            for (int j = 0; j < headDim; j++) {
+                out[g * headDim + j] += rotated[h * headDim + j];
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void afterStep(KvCache cache, long firstSeq, int n) {
+        State st = state(cache);
+        long end = firstSeq + n;
+        if (cfg.segmentation() instanceof RetrievalSettings.Surprise sp) {
+            markBoundaries(st, cache, firstSeq, end, sp.gamma());
+        }
+        long before = st.packedEnd;
+        long limit = Math.max(0, end - cfg.localTokens());
+        switch (cfg.segmentation()) {
+            case RetrievalSettings.Uniform u -> packBlocks(st, cache, limit);
+            case RetrievalSettings.Surprise sp -> packEvents(st, cache, limit, sp);
+        }
+        if (st.packedEnd > before) {
+            // blocks whose tokens are all packed now leave engine memory until a layer retrieves them
+            for (KvBlock b : cache.blocks()) {
+                long bEnd = b.firstSeq() + b.capacity();
+                if (bEnd > before && !pinned(st, b)) {
+                    for (int l = 0; l < layers; l++) {
+                        if (!st.lru.get(l).containsKey(b)) {
+                            cache.offload(b, l);
+                        }
+                    }
+                    st.mass.remove(b);
+                }
+            }
+        }
+    }
+
+    private void packBlocks(State st, KvCache cache, long limit) {
+        while (true) {
+            KvBlock b = blockAt(cache, st.packedEnd);
+            if (b == null || !b.isFull()) {
+                return;
+            }
+            long bEnd = b.firstSeq() + b.capacity();
+            if (bEnd > limit) {
+                return;
+            }
+            addUnit(st, cache, st.packedEnd, bEnd);
+        }
+    }
+
+    private void packEvents(State st, KvCache cache, long limit, RetrievalSettings.Surprise sp) {
+        while (st.packedEnd < limit) {
+            long a = st.packedEnd;
+            Long b = st.boundaries.higher(a);
+            if (b != null && b <= limit) {
+                long len = b - a;
+                if (len < sp.minTokens()) {
+                    st.boundaries.remove(b); // too short: merges into the next event
+                } else if (len > sp.maxTokens()) {
+                    addUnit(st, cache, a, a + sp.maxTokens());
+                } else {
+                    addUnit(st, cache, a, b);
+                    st.boundaries.remove(b);
+                }
+            } else if (limit - a >= sp.maxTokens()) {
+                addUnit(st, cache, a, a + sp.maxTokens()); // no boundary in a long span: cut it uniformly
+            } else {
+                return;
+            }
+        }
+        st.boundaries.headSet(st.packedEnd, true).clear();
+    }
+
+    /** Token t starts an event when its surprise exceeds mean + gamma * std of the window before its step. */
+    private void markBoundaries(State st, KvCache cache, long firstSeq, long end, double gamma) {
+        long from = Math.max(cfg.initTokens(), firstSeq - cfg.localTokens());
+        double[] stats = stats(cache, from, firstSeq);
+        if (stats[0] < 2) {
+            stats = stats(cache, Math.max(cfg.initTokens(), firstSeq), end);
+        }
+        if (stats[0] < 2) {
+            return;
+        }
+        double mean = stats[1] / stats[0];
+        double var = Math.max(0, stats[2] / stats[0] - mean * mean);
+        double threshold = mean + gamma * Math.sqrt(var);
+        for (long t = Math.max(firstSeq, cfg.initTokens() + 1); t < end; t++) {
+            float s = score(cache, t);
+            if (!Float.isNaN(s) && s > threshold) {
+                st.boundaries.add(t);
+            }
+        }
+    }
+
+    /** {count, sum, sum of squares} of the known token scores in {@code [from, to)}. */
+    private static double[] stats(KvCache cache, long from, long to) {
+        double[] out = new double[3];
+        for (KvBlock b : cache.blocks()) {
+            long lo = Math.max(from, b.firstSeq());
+            long hi = Math.min(to, b.firstSeq() + b.length());
+            for (long t = lo; t < hi; t++) {
+                float s = b.score((int) (t - b.firstSeq()));
+                if (!Float.isNaN(s)) {
+                    out[0]++;
+                    out[1] += s;
+                    out[2] += (double) s * s;
+                }
+            }
+        }
+        return out;
+    }
+
+    private static float score(KvCache cache, long seq) {
+        KvBlock b = blockAt(cache, seq);
+        return b == null ? Float.NaN : b.score((int) (seq - b.firstSeq()));
+    }
+
+    /** Packs {@code [a, z)} into a unit with its representative keys (tokens most attended while in the window). */
+    private void addUnit(State st, KvCache cache, long a, long z) {
+        float[][] repr = new float[layers][kvHeads * headDim];
+        List<KvBlock> blocks = blocksOf(cache, a, z);
+        float[] key = new float[kvHeads * headDim];
+        for (int l = 0; l < layers; l++) {
+            for (int g = 0; g < kvHeads; g++) {
+                // the reprTokens tokens with the most mass (earlier first on ties)
+                long[] bestSeq = new long[cfg.reprTokens()];
+                float[] bestMass = new float[cfg.reprTokens()];
+                java.util.Arrays.fill(bestMass, Float.NEGATIVE_INFINITY);
+                for (KvBlock b : blocks) {
+                    float[] m = st.mass.get(b);
+                    int base = (l * kvHeads + g) * b.capacity();
+                    long lo = Math.max(a, b.firstSeq());
+                    long hi = Math.min(z, b.firstSeq() + b.length());
+                    for (long t = lo; t < hi; t++) {
+                        float v = m == null ? 0f : m[base + (int) (t - b.firstSeq())];
+                        int pos = cfg.reprTokens();
+                        while (pos > 0 && v > bestMass[pos - 1]) {
+                            pos--;
+                        }
+                        if (pos < cfg.reprTokens()) {
+                            System.arraycopy(bestMass, pos, bestMass, pos + 1, cfg.reprTokens() - pos - 1);
+                            System.arraycopy(bestSeq, pos, bestSeq, pos + 1, cfg.reprTokens() - pos - 1);
+                            bestMass[pos] = v;
+                            bestSeq[pos] = t;
+                        }
+                    }
+                }
+                int count = 0;
+                for (int i = 0; i < cfg.reprTokens(); i++) {
+                    if (bestMass[i] == Float.NEGATIVE_INFINITY) {
+                        continue;
+                    }
+                    KvBlock b = blockAt(cache, bestSeq[i]);
+                    cache.readKey(b, l, (int) (bestSeq[i] - b.firstSeq()), key);
+                    for (int j = 0; j < headDim; j++) {
+                        repr[l][g * headDim + j] += key[g * headDim + j];
+                    }
+                    count++;
+                }
+                for (int j = 0; j < headDim && count > 0; j++) {
+                    repr[l][g * headDim + j] /= count;
+                }
+            }
+        }
+        st.units.add(new Unit(a, z, repr));
+        st.packedEnd = z;
+    }
+
+    private static List<KvBlock> blocksOf(KvCache cache, Unit u) {
+        return blocksOf(cache, u.start(), u.end());
+    }
+
+    private static List<KvBlock> blocksOf(KvCache cache, long a, long z) {
+        List<KvBlock> out = new ArrayList<>(2);
+        for (long s = a; s < z; ) {
+            KvBlock b = blockAt(cache, s);
+            if (b == null) {
+                throw new IllegalStateException("memory has no block holding sequence index " + s);
+            }
+            out.add(b);
+            s = b.firstSeq() + b.capacity();
+        }
+        return out;
+    }
+
+    /** The attached block holding sequence index {@code seq}, or null. */
+    static KvBlock blockAt(KvCache cache, long seq) {
+        List<KvBlock> blocks = cache.blocks();
+        int lo = 0;
+        int hi = blocks.size() - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            KvBlock b = blocks.get(mid);
+            if (seq < b.firstSeq()) {
+                hi = mid - 1;
+            } else if (seq >= b.firstSeq() + b.capacity()) {
+                lo = mid + 1;
+            } else {
+                return seq < b.firstSeq() + b.length() ? b : null;
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,224 @@
+package io.engram.engine.memory.sirllm;
+
+import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.kv.KvSpan;
+import io.engram.engine.memory.MemoryPolicy;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * SirLLM (algorithms.md section 4): keeps the first {@code sinkTokens} tokens, the {@code scoredTokens} tokens with
+ * the highest token entropy (self-information {@code -log p}), and the most recent tokens, within a cache of {@code
+ * sinkTokens + recentTokens + scoredTokens} tokens. Eviction happens between steps (a dialogue turn, or a prefill
+ * chunk) when the step would overflow the cache; after each eviction every kept score is multiplied by {@code decay},
+ * so older tokens lose priority turn by turn. Kept keys are re-indexed to positions {@code 0..kept-1} (StreamingLLM
+ * position shift). Evicted tokens never come back; blocks with no kept token leave engine memory for the cache's unit
+ * store. While nothing has been evicted the plan is exact full attention.
+ */
+public final class SirLlm implements MemoryPolicy {
+    private final int sinkTokens;
+    private final int recentTokens;
+    private final int scoredTokens;
+    private final float decay;
+
+    public SirLlm(int sinkTokens, int recentTokens, int scoredTokens, double decay) {
+        if (sinkTokens < 0 || recentTokens < 0 || scoredTokens < 0 || sinkTokens + recentTokens + scoredTokens < 1) {
+            throw new IllegalArgumentException("SirLLM sizes must be >= 0 with a positive total, got %d, %d, %d"
+                    .formatted(sinkTokens, recentTokens, scoredTokens));
+        }
+        if (!(decay > 0 && decay <= 1)) {
+            throw new IllegalArgumentException("SirLLM decay must be in (0, 1], got " + decay);
+        }
+        this.sinkTokens = sinkTokens;
+        this.recentTokens = recentTokens;
+        this.scoredTokens = scoredTokens;
+        this.decay = (float) decay;
+    }
+
+    /** The argparse defaults of the reference code: 4 sinks, 1000 recent, 1000 scored, no decay. */
+    public static SirLlm defaults() {
+        return new SirLlm(4, 1000, 1000, 1.0);
+    }
+
+    public int cacheTokens() {
+        return sinkTokens + recentTokens + scoredTokens;
+    }
+
+    private static final class State {
+        long[] kept = new long[0]; // ascending sequence indices
+        float[] score = new float[0];
+        boolean evicted;
+    }
+
+    private State state(KvCache cache) {
+        return cache.policyState(this, State::new);
+    }
+
+    /** Sequence indices the session keeps, ascending (for tests and reports). */
+    public long[] kept(KvCache cache) {
+        State st = state(cache);
+        return st.kept.clone();
+    }
+
+    @Override
+    public boolean needsTokenScores() {
+        return true;
+    }
+
+    @Override
+    public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
+        State st = state(cache);
+        int valid = 0;
+        while (valid < st.kept.length && st.kept[valid] < firstSeq) {
+            valid++;
+        }
+        if (valid < st.kept.length) { // tokens a truncate removed
+            st.kept = Arrays.copyOf(st.kept, valid);
+            st.score = Arrays.copyOf(st.score, valid);
+        }
+        if (st.kept.length + n > cacheTokens()) {
+            evict(st, Math.max(0, cacheTokens() - n));
+        }
+        List<KvSpan> spans = new ArrayList<>();
+        int[] qpos = new int[n];
+        if (!st.evicted) {
+            for (KvBlock b : cache.blocks()) {
+                spans.add(KvSpan.stored(b));
+                for (long s = Math.max(firstSeq, b.firstSeq()); s < Math.min(firstSeq + n, b.firstSeq() + b.length()); s++) {
+                    qpos[(int) (s - firstSeq)] = b.position((int) (s - b.firstSeq()));
+                }
+            }
+            return AttentionPlan.uniform(kvHeads, spans, qpos);
+        }
+        // runs of consecutive kept tokens inside one block, at re-indexed positions; then the step itself
+        List<KvBlock> blocks = cache.blocks();
+        int bi = 0;
+        int i = 0;
+        while (i < st.kept.length) {
+            long s = st.kept[i];
+            while (blocks.get(bi).firstSeq() + blocks.get(bi).capacity() <= s) {
+                bi++;
+            }
+            KvBlock b = blocks.get(bi);
+            int j = i;
+            while (j + 1 < st.kept.length && st.kept[j + 1] == st.kept[j] + 1 && st.kept[j + 1] < b.firstSeq() + b.length()) {
+                j++;
+            }
+            spans.add(new KvSpan(b, (int) (s - b.firstSeq()), (int) (st.kept[j] - b.firstSeq()) + 1, KvSpan.Positions.CONTIGUOUS, i));
+            i = j + 1;
+        }
+        int base = st.kept.length;
+        for (KvBlock b : blocks) {
+            long lo = Math.max(firstSeq, b.firstSeq());
+            long hi = Math.min(firstSeq + n, b.firstSeq() + b.length());
+            if (lo < hi) {
+                spans.add(new KvSpan(b, (int) (lo - b.firstSeq()), (int) (hi - b.firstSeq()), KvSpan.Positions.CONTIGUOUS,
+                        (int) (base + lo - firstSeq)));
+            }
+        }
+        for (int q = 0; q < n; q++) {
+            qpos[q] = base + q;
+        }
+        return AttentionPlan.uniform(kvHeads, spans, qpos);
+    }
+
+    /** Keeps sinks, the top scored tokens, then the most recent ones, {@code room} in all; decays the kept scores. */
+    private void evict(State st, int room) {
+        int len = st.kept.length;
+        boolean[] keep = new boolean[len];
+        int count = 0;
+        for (int i = 0; i < len && st.kept[i] < sinkTokens && count < room; i++) {
+            keep[i] = true;
+            count++;
+        }
+        int scored = Math.max(0, Math.min(scoredTokens, room - count));
+        Integer[] order = new Integer[len];
+        for (int i = 0; i < len; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> {
+            int c = Float.compare(st.score[b], st.score[a]);
+            return c != 0 ? c : Integer.compare(b, a); // ties: the more recent token
+        });
+        for (int k = 0, taken = 0; k < len && taken < scored; k++) {
+            if (!keep[order[k]]) {
+                keep[order[k]] = true;
+                taken++;
+                count++;
+            }
+        }
+        for (int i = len - 1; i >= 0 && count < room; i--) {
+            if (!keep[i]) {
+                keep[i] = true;
+                count++;
+            }
+        }
+        long[] kept = new long[count];
+        float[] score = new float[count];
+        int w = 0;
+        for (int i = 0; i < len; i++) {
+            if (keep[i]) {
+                kept[w] = st.kept[i];
+                score[w] = st.score[i] * decay;
+                w++;
+            }
+        }
+        st.evicted |= count < len;
+        st.kept = kept;
+        st.score = score;
+    }
+
+    @Override
+    public void afterStep(KvCache cache, long firstSeq, int n) {
+        State st = state(cache);
+        long[] kept = Arrays.copyOf(st.kept, st.kept.length + n);
+        float[] score = Arrays.copyOf(st.score, st.score.length + n);
+        float max = Float.NEGATIVE_INFINITY;
+        for (KvBlock b : cache.blocks()) {
+            long lo = Math.max(firstSeq, b.firstSeq());
+            long hi = Math.min(firstSeq + n, b.firstSeq() + b.length());
+            for (long s = lo; s < hi; s++) {
+                int at = st.kept.length + (int) (s - firstSeq);
+                kept[at] = s;
+                score[at] = b.score((int) (s - b.firstSeq()));
+                if (!Float.isNaN(score[at])) {
+                    max = Math.max(max, score[at]);
+                }
+            }
+        }
+        // a token with no prediction (the first of a stream or after a truncate) gets the step's maximum
+        for (int at = st.kept.length; at < kept.length; at++) {
+            if (Float.isNaN(score[at])) {
+                score[at] = max == Float.NEGATIVE_INFINITY ? 0f : max;
+            }
+        }
+        st.kept = kept;
+        st.score = score;
+        if (st.evicted) {
+            offloadUnused(st, cache, firstSeq + n);
+        }
+    }
+
+    /** Blocks holding no kept token leave engine memory (the unit store keeps them for the session's record). */
+    private static void offloadUnused(State st, KvCache cache, long end) {
+        int i = 0;
+        for (KvBlock b : cache.blocks()) {
+            long bEnd = b.firstSeq() + b.capacity();
+            if (bEnd > end || b.residentLayers() == 0) {
+                continue;
+            }
+            while (i < st.kept.length && st.kept[i] < b.firstSeq()) {
+                i++;
+            }
+            boolean used = i < st.kept.length && st.kept[i] < bEnd;
+            if (!used) {
+                for (int l = 0; l < b.layers(); l++) {
+                    cache.offload(b, l);
+                }
+            }
+        }
+    }
+}
