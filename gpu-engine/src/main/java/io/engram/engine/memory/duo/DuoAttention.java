@@ -1,0 +1,138 @@
+package io.engram.engine.memory.duo;
+
+import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.kv.KvSpan;
+import io.engram.engine.memory.MemoryPolicy;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * DuoAttention (algorithms.md section 6): per KV head, retrieval heads see what the inner policy gives them (full
+ * attention, or InfLLM/EM-LLM retrieval over the whole memory), streaming heads see only the first {@code sinkTokens}
+ * tokens and the last {@code recentTokens} tokens before the step plus the step itself. Streaming heads use the inner
+ * plan's positions (no re-indexing, as in DuoAttention); keys that fall before the inner plan's position frame sit at
+ * its fixed position 0. When sinks and window cover the stream every head sees exactly what the inner policy gives.
+ * Defaults: 64 sinks and 256 recent tokens (DuoAttention's deployment sizes).
+ */
+public final class DuoAttention implements MemoryPolicy {
+    public static final int DEFAULT_SINK_TOKENS = 64;
+    public static final int DEFAULT_RECENT_TOKENS = 256;
+
+    private final HeadPattern pattern;
+    private final MemoryPolicy retrieval;
+    private final int sinkTokens;
+    private final int recentTokens;
+
+    public DuoAttention(HeadPattern pattern, MemoryPolicy retrieval, int sinkTokens, int recentTokens) {
+        if (sinkTokens < 0 || recentTokens < 0) {
+            throw new IllegalArgumentException("sink and recent sizes must be >= 0");
+        }
+        this.pattern = pattern;
+        this.retrieval = retrieval;
+        this.sinkTokens = sinkTokens;
+        this.recentTokens = recentTokens;
+    }
+
+    public HeadPattern pattern() {
+        return pattern;
+    }
+
+    @Override
+    public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
+        if (pattern.kvHeads() != kvHeads || pattern.layers() != cache.layers()) {
+            throw new IllegalArgumentException("head pattern is %d layers x %d KV heads; the model has %d x %d"
+                    .formatted(pattern.layers(), pattern.kvHeads(), cache.layers(), kvHeads));
+        }
+        return retrieval.plan(cache, firstSeq, n, kvHeads);
+    }
+
+    @Override
+    public boolean needsQueries(KvCache cache, long firstSeq, int n) {
+        return retrieval.needsQueries(cache, firstSeq, n);
+    }
+
+    @Override
+    public boolean needsTokenScores() {
+        return retrieval.needsTokenScores();
+    }
+
+    @Override
+    public void afterStep(KvCache cache, long firstSeq, int n) {
+        retrieval.afterStep(cache, firstSeq, n);
+    }
+
+    @Override
+    public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
+        AttentionPlan inner = retrieval.planLayer(cache, layer, stepPlan, queryMean);
+        int kvHeads = pattern.kvHeads();
+        boolean anyStreaming = false;
+        for (int g = 0; g < kvHeads; g++) {
+            anyStreaming |= !pattern.isRetrieval(layer, g);
+        }
+        if (!anyStreaming) {
+            return inner;
+        }
+        int n = inner.queryPositions().length;
+        long firstSeq = cache.nextSeq() - n;
+        List<KvSpan> streaming = streamingSpans(cache, layer, firstSeq, n, inner);
+        List<List<KvSpan>> perHead = new ArrayList<>(kvHeads);
+        for (int g = 0; g < kvHeads; g++) {
+            perHead.add(pattern.isRetrieval(layer, g) ? inner.spans(g) : streaming);
+        }
+        return inner.withSpans(perHead);
+    }
+
+    private List<KvSpan> streamingSpans(KvCache cache, int layer, long firstSeq, int n, AttentionPlan inner) {
+        // the inner plan's frame: the step's tokens sit at queryPositions; same offset for the window's keys
+        long off = inner.queryPositions()[0] - firstSeq;
+        boolean stored = off == 0 && storedFrame(cache, firstSeq, n, inner);
+        long recentStart = Math.max(0, firstSeq - recentTokens);
+        long sinkEnd = Math.min(sinkTokens, recentStart);
+        List<KvSpan> out = new ArrayList<>();
+        for (KvBlock b : cache.blocks()) {
+            long lo = b.firstSeq();
+            long hi = lo + b.length();
+            boolean used = false;
+            used |= add(out, b, lo, hi, 0, sinkEnd, off, stored);
+            used |= add(out, b, lo, hi, recentStart, firstSeq + n, off, stored);
+            if (used) {
+                cache.ensureResident(b, layer);
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /** Whether the inner plan puts the step's tokens at the positions they were written at. */
+    private static boolean storedFrame(KvCache cache, long firstSeq, int n, AttentionPlan inner) {
+        for (KvBlock b : cache.blocks()) {
+            for (long s = Math.max(firstSeq, b.firstSeq()); s < Math.min(firstSeq + n, b.firstSeq() + b.length()); s++) {
+                if (b.position((int) (s - b.firstSeq())) != inner.queryPositions()[(int) (s - firstSeq)]) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    private static boolean add(List<KvSpan> out, KvBlock b, long lo, long hi, long from, long to, long off, boolean stored) {
+        long a = Math.max(lo, from);
+        long z = Math.min(hi, to);
+        if (a >= z) {
+            return false;
+        }
+        if (stored) {
+            out.add(new KvSpan(b, (int) (a - lo), (int) (z - lo), KvSpan.Positions.STORED, 0));
+            return true;
+        }
+        long inFrame = Math.max(a, -off); // keys at or after this index have a position >= 0 in the frame
+        if (a < Math.min(z, inFrame)) {
+            out.add(new KvSpan(b, (int) (a - lo), (int) (Math.min(z, inFrame) - lo), KvSpan.Positions.FIXED, 0));
+        }
+        if (inFrame < z) {
+            out.add(new KvSpan(b, (int) (inFrame - lo), (int) (z - lo), KvSpan.Positions.CONTIGUOUS, (int) (inFrame + off)));
+        }
+        return true;
+    }
+}
