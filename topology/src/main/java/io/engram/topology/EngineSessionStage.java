@@ -26,11 +26,18 @@ public final class EngineSessionStage implements SessionStage {
             throw new SessionStageFactory.StageUnavailableException(EngineOptions.MODEL_DIR.key() + "=" + dir
                     + " is not a model folder (no config.json)");
         }
+        io.engram.engine.memory.MemorySettings memory = MemoryOptions.settings(o);
+        try {
+            // fail at submission, not on every task manager: e.g. DuoAttention without a head pattern for this model
+            memory.create(io.engram.engine.model.ModelConfig.fromHuggingFace(dir.resolve("config.json")), dir);
+        } catch (IllegalArgumentException e) {
+            throw new io.engram.topology.options.ConfigException("memory policy: " + e.getMessage());
+        }
         return new EngineSessionStage(new SessionSettings(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
                 o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS), o.get(EngineOptions.MAX_NEW_TOKENS),
                 o.get(EngineOptions.SUMMARY_TOKENS), o.get(EngineOptions.SUMMARY_INTERVAL), o.get(EngineOptions.MAX_BATCH),
                 o.get(EngineOptions.BATCH_WINDOW).toMillis(), io.engram.state.codec.KvDType.valueOf(o.get(EngineOptions.KV_STORAGE)),
-                o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L));
+                o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L, memory));
     }
 
     @Override

@@ -204,6 +204,19 @@ public final class KvCache {
         return (T) policyState.computeIfAbsent(owner, o -> create.get());
     }
 
+    /** The policy states of this session, to carry over to a cache rebuilt for it (see {@link #adoptPolicyStates}). */
+    public java.util.Map<Object, Object> policyStates() {
+        return java.util.Collections.unmodifiableMap(policyState);
+    }
+
+    /**
+     * Takes over policy states kept from an earlier cache of the same session at the same {@link #nextSeq()}.
+     * Policies repair references to blocks that are no longer attached.
+     */
+    public void adoptPolicyStates(java.util.Map<Object, Object> states) {
+        policyState.putAll(states);
+    }
+
     /** Removes a block from the working set (its buffers stay valid for the caller). */
     public void detach(KvBlock block) {
         if (!blocks.remove(block)) {

@@ -6,7 +6,6 @@ import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.memory.FullAttention;
 import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.session.Answer;
@@ -35,6 +34,7 @@ import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.FlinkMemoryStore;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -115,6 +115,13 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient Set<String> parked;
     /** CRC32C of the blocks of the memory last loaded (see MemoryStats.fingerprint). */
     private transient String lastFingerprint;
+    /** Memory-policy state per recently processed session (scores, units, retained sets), by next sequence index. */
+    private transient LinkedHashMap<String, PolicyStates> policyStates;
+
+    private record PolicyStates(long nextSeq, java.util.Map<Object, Object> states) {}
+
+    /** Sessions whose policy state is kept between events (beyond that, a session's policy restarts from its memory). */
+    static final int POLICY_STATE_SESSIONS = 4096;
 
     public SessionMemoryOperator(SessionSettings settings) {
         this.settings = settings;
@@ -127,7 +134,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         backend = new CpuBackend(settings.threads(), false);
         EngineSettings es = new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false);
         Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
-        engine = new SessionEngine(t, model.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
+        engine = new SessionEngine(t, model.tokenizer(), settings.memory().create(model.model().config(), Path.of(settings.modelDir())),
+                PromptFormat.PLAIN);
+        policyStates = new LinkedHashMap<>(16, 0.75f, true);
         modelName = model.model().config().name();
         store = new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey);
         workingSet = new io.engram.state.cache.WorkingSet(settings.workingSetBytes());
@@ -135,9 +144,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         pending = getKeyedStateStore().getListState(PENDING);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
-        LOG.info("session memory operator {} ready: model {}, backend {}, batches of up to {} sessions within {} ms",
-                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(), settings.maxBatch(),
-                settings.batchWindowMillis());
+        LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
+                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(),
+                settings.memory().describe(), settings.maxBatch(), settings.batchWindowMillis());
     }
 
     @Override
@@ -221,6 +230,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, e.errorClass, e.getMessage())));
         } catch (CorruptMemoryException e) {
             workingSet.invalidate(event.getSessionId());
+            policyStates.remove(event.getSessionId());
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
                     "the session's stored memory is damaged and was not used: " + e.getMessage())));
@@ -273,6 +283,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             List<Answer> answers = engine.answerBatch(batch);
             long t1 = System.nanoTime();
             for (int i = 0; i < batch.size(); i++) {
+                remember(batchEvents.get(i).getSessionId(), memories.get(i));
+            }
+            for (int i = 0; i < batch.size(); i++) {
                 EngramEvent e = batchEvents.get(i);
                 setCurrentKey(e.getSessionId());
                 List<EngramEvent> queue = queued();
@@ -301,7 +314,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             throw new BadInput(ErrorClass.INVALID_EVENT, "content event has no text");
         }
         SessionIndex idx = store.getIndex(event.getSessionId());
-        KvCache mem = idx == null ? engine.newMemory() : load(event.getSessionId(), idx);
+        KvCache mem = idx == null ? newMemory(event.getSessionId()) : load(event.getSessionId(), idx);
         int eventIndex = idx == null ? 0 : idx.getEventCount();
         long firstSeq = mem.nextSeq();
         SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
@@ -313,6 +326,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             }
         }
         for (KvBlock b : in.touchedBlocks()) {
+            for (int l = 0; l < b.layers(); l++) {
+                mem.ensureResident(b, l); // layers the policy offloaded during this event come back to be stored
+            }
             byte[] bytes = KvBlockCodec.encode(b, backend, mem.kvDim(), settings.kvStorage());
             store.putUnit(session, b.id(), bytes);
             crcs.put(b.id(), KvBlockCodec.checksum(bytes));
@@ -340,6 +356,21 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             updated.setSummarizedSeq(updated.getNextSeq());
         }
         store.putIndex(event.getSessionId(), updated);
+        remember(session, mem);
+    }
+
+    private KvCache newMemory(String session) {
+        KvCache mem = engine.newMemory();
+        mem.unitStore(new StoredUnitStore(session, store, backend, mem));
+        return mem;
+    }
+
+    /** Keeps the session's policy state for its next event (bounded number of sessions). */
+    private void remember(String session, KvCache mem) {
+        policyStates.put(session, new PolicyStates(mem.nextSeq(), mem.policyStates()));
+        while (policyStates.size() > POLICY_STATE_SESSIONS) {
+            policyStates.remove(policyStates.keySet().iterator().next());
+        }
     }
 
     private KvCache load(String session, SessionIndex idx) throws Exception {
@@ -350,7 +381,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             throw new BadInput(ErrorClass.UNSUPPORTED, "session memory was built with model %s (block %d); this job runs %s (block %d)"
                     .formatted(idx.getModel(), idx.getBlockSize(), modelName, settings.blockSize()));
         }
-        KvCache mem = engine.newMemory();
+        KvCache mem = newMemory(session);
         List<Long> ids = idx.getBlockIds();
         if (idx.getBlockCrcs().size() != ids.size()) {
             throw new CorruptMemoryException("session " + session + ": index lists " + ids.size() + " blocks but "
@@ -375,6 +406,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             crc.update(java.nio.ByteBuffer.allocate(4).putInt(idx.getBlockCrcs().get(i)).array());
         }
         mem.resumeAt(idx.getNextSeq());
+        PolicyStates kept = policyStates.get(session);
+        if (kept != null && kept.nextSeq() == idx.getNextSeq()) {
+            mem.adoptPolicyStates(kept.states());
+        }
         lastFingerprint = "%08x".formatted(crc.getValue());
         return mem;
     }
@@ -473,6 +508,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             case RESET, CLOSE_SESSION -> {
                 store.clear(event.getSessionId());
                 workingSet.invalidate(event.getSessionId());
+                policyStates.remove(event.getSessionId());
                 events.clear();
                 pending.clear();
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());

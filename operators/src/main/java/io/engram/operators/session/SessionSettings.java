@@ -17,10 +17,25 @@ import java.io.Serializable;
  * @param batchWindowMillis how long a query may wait for others to batch with (0 = answer at once)
  * @param kvStorage how stored KV blocks keep their values (F32 exact, BF16, INT8)
  * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
+ * @param memory the memory policy the engine attends with, and its sizes
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-        io.engram.state.codec.KvDType kvStorage, long workingSetBytes) implements Serializable {
+        io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory)
+        implements Serializable {
+
+    /** Settings with full attention as the memory policy. */
+    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
+            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
+            io.engram.state.codec.KvDType kvStorage, long workingSetBytes) {
+        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
+                batchWindowMillis, kvStorage, workingSetBytes, io.engram.engine.memory.MemorySettings.defaults());
+    }
+
+    public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
+        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m);
+    }
 
     public SessionSettings {
         if (modelDir == null || modelDir.isBlank()) {
@@ -31,6 +46,9 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
         if (workingSetBytes < 0) {
             throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
+        }
+        if (memory == null) {
+            throw new IllegalArgumentException("memory settings are required");
         }
         if (kvStorage == null) {
             throw new IllegalArgumentException("a KV storage type is required (F32, BF16 or INT8)");

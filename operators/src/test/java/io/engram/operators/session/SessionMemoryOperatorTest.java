@@ -46,8 +46,11 @@ class SessionMemoryOperatorTest {
 
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval, int maxBatch,
             long windowMillis) throws Exception {
-        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis,
-                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        return harness(new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis,
+                io.engram.state.codec.KvDType.BF16, 1L << 20));
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(SessionSettings s) throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s), EngramEvent::getSessionId, Types.STRING);
         h.setup();
         return h;
@@ -104,6 +107,40 @@ class SessionMemoryOperatorTest {
                 assertThat(d.getEventId()).isEqualTo("q2");
             });
             assertThat(h.extractOutputValues()).hasSize(1);
+        }
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = io.engram.engine.memory.MemorySettings.Kind.class,
+            names = {"STREAMING", "INFLLM", "EMLLM", "SIRLLM"})
+    void boundedMemoryPoliciesAnswerOverLongSessionsAcrossEventsAndARestore(io.engram.engine.memory.MemorySettings.Kind kind)
+            throws Exception {
+        io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(kind)
+                .withWindow(4, 24).withRetrieval(2, 16, 1).withStreaming(4, 16, 16);
+        SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0,
+                io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m);
+        OperatorSubtaskState snapshot;
+        try (var h = harness(settings)) {
+            h.open();
+            for (int i = 0; i < 14; i++) {
+                h.processElement(ev("s1", "s1-c" + i, text("Note " + i + ": the keeper counted " + (40 + i) + " puffins today.")));
+                h.processElement(ev("s2", "s2-c" + i, text("Other " + i + ": nothing to report.")));
+            }
+            h.processElement(ev("s1", "q1", query("q1")));
+            h.processElement(ev("s2", "q2", query("q2")));
+            assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(a -> {
+                assertThat(a.getGeneratedTokens()).isEqualTo(4);
+                assertThat(a.getCitations()).allSatisfy(c -> assertThat(c.getSegment().getEventId()).startsWith(a.getSessionId() + "-"));
+            });
+            assertThat(h.getSideOutput(SessionMemoryOperator.DEAD_LETTERS)).as("no dead letters").isNull();
+            snapshot = h.snapshot(1L, 1L);
+        }
+        try (var h = harness(settings)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.processElement(ev("s1", "s1-c99", text("One more note after the restore.")));
+            h.processElement(ev("s1", "q3", query("q3")));
+            assertThat(h.extractOutputValues()).singleElement().satisfies(a -> assertThat(a.getGeneratedTokens()).isEqualTo(4));
         }
     }
 

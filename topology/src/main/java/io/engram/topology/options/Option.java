@@ -65,6 +65,10 @@ public final class Option<T> {
         return new Builder<>(key, "long", s -> Long.valueOf(s.strip()), String::valueOf);
     }
 
+    public static Builder<Double> doubleKey(String key) {
+        return new Builder<>(key, "double", s -> Double.valueOf(s.strip()), String::valueOf);
+    }
+
     public static Builder<Boolean> booleanKey(String key) {
         return new Builder<>(key, "boolean", Option::parseBoolean, String::valueOf);
     }

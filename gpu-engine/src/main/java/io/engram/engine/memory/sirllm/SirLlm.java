@@ -51,6 +51,7 @@ public final class SirLlm implements MemoryPolicy {
         long[] kept = new long[0]; // ascending sequence indices
         float[] score = new float[0];
         boolean evicted;
+        boolean started;
     }
 
     private State state(KvCache cache) {
@@ -71,6 +72,10 @@ public final class SirLlm implements MemoryPolicy {
     @Override
     public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
         State st = state(cache);
+        if (!st.started) {
+            st.started = true;
+            adoptRestored(st, cache, firstSeq);
+        }
         int valid = 0;
         while (valid < st.kept.length && st.kept[valid] < firstSeq) {
             valid++;
@@ -123,6 +128,29 @@ public final class SirLlm implements MemoryPolicy {
             qpos[q] = base + q;
         }
         return AttentionPlan.uniform(kvHeads, spans, qpos);
+    }
+
+    /**
+     * A session restored from storage arrives with tokens but without this policy's record of them: every attached
+     * token before the step counts as kept (score 0 where none was stored), and the next overflow evicts as usual.
+     */
+    private static void adoptRestored(State st, KvCache cache, long firstSeq) {
+        if (firstSeq == 0) {
+            return;
+        }
+        long[] kept = new long[(int) Math.min(firstSeq, cache.attachedTokens())];
+        float[] score = new float[kept.length];
+        int w = 0;
+        for (KvBlock b : cache.blocks()) {
+            for (int s = 0; s < b.length() && b.seq(s) < firstSeq && w < kept.length; s++) {
+                kept[w] = b.seq(s);
+                float v = b.score(s);
+                score[w++] = Float.isNaN(v) ? 0f : v;
+            }
+        }
+        st.kept = java.util.Arrays.copyOf(kept, w);
+        st.score = java.util.Arrays.copyOf(score, w);
+        st.evicted = w != firstSeq; // gaps: positions must be re-indexed
     }
 
     /** Keeps sinks, the top scored tokens, then the most recent ones, {@code room} in all; decays the kept scores. */

@@ -1,0 +1,139 @@
+package io.engram.engine.memory;
+
+import io.engram.engine.memory.duo.DuoAttention;
+import io.engram.engine.memory.duo.HeadPattern;
+import io.engram.engine.memory.retrieval.RetrievalMemory;
+import io.engram.engine.memory.retrieval.RetrievalSettings;
+import io.engram.engine.memory.sirllm.SirLlm;
+import io.engram.engine.memory.streaming.StreamingLlm;
+import io.engram.engine.model.ModelConfig;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Which memory policy a job runs and its sizes, chosen by configuration; {@link #create} builds it for a model.
+ * Defaults follow the papers (algorithms.md); {@link Kind#FULL} keeps every token (exact, unbounded).
+ *
+ * @param duoPattern DuoAttention head-score file; null or blank looks for {@value HeadPattern#FILE_NAME} in the model folder
+ */
+public record MemorySettings(Kind policy, int initTokens, int localTokens, int topUnits, int memoryTokens, double contiguity,
+        int cachedBlocks, int reprTokens, double surpriseGamma, int eventMinTokens, int eventMaxTokens, int sinkTokens,
+        int recentTokens, int scoredTokens, double decay, boolean duo, double duoSparsity, String duoPattern,
+        int duoSinkTokens, int duoRecentTokens) implements Serializable {
+
+    /** The policies. */
+    public enum Kind {
+        /** Every token, at its position: exact, memory grows with the stream. */
+        FULL,
+        /** StreamingLLM: sinks + recent window. */
+        STREAMING,
+        /** InfLLM: init + local window + top-k retrieved blocks. */
+        INFLLM,
+        /** EM-LLM: init + local window + surprise-segmented events by token budget (+ contiguity). */
+        EMLLM,
+        /** SirLLM: sinks + highest-entropy tokens + recent, decayed per turn. */
+        SIRLLM
+    }
+
+    public MemorySettings {
+        if (policy == null) {
+            throw new IllegalArgumentException("a memory policy is required");
+        }
+        if (duoSparsity < 0 || duoSparsity > 1) {
+            throw new IllegalArgumentException("DuoAttention sparsity must be in [0, 1], got " + duoSparsity);
+        }
+    }
+
+    public static MemorySettings defaults() {
+        RetrievalSettings inf = RetrievalSettings.infLlm();
+        RetrievalSettings em = RetrievalSettings.emLlm();
+        RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
+        return new MemorySettings(Kind.FULL, inf.initTokens(), inf.localTokens(), inf.topUnits(), em.memoryTokens(), 0,
+                inf.cachedBlocks(), inf.reprTokens(), sp.gamma(), sp.minTokens(), sp.maxTokens(), StreamingLlm.DEFAULT_SINK_TOKENS,
+                1000, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS);
+    }
+
+    public MemorySettings withPolicy(Kind k) {
+        return new MemorySettings(k, initTokens, localTokens, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
+                surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
+                duoPattern, duoSinkTokens, duoRecentTokens);
+    }
+
+    public MemorySettings withWindow(int init, int local) {
+        return new MemorySettings(policy, init, local, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
+                surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
+                duoPattern, duoSinkTokens, duoRecentTokens);
+    }
+
+    public MemorySettings withRetrieval(int units, int memTokens, int cached) {
+        return new MemorySettings(policy, initTokens, localTokens, units, memTokens, contiguity, cached, reprTokens,
+                surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
+                duoPattern, duoSinkTokens, duoRecentTokens);
+    }
+
+    public MemorySettings withStreaming(int sinks, int recent, int scored) {
+        return new MemorySettings(policy, initTokens, localTokens, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
+                surpriseGamma, eventMinTokens, eventMaxTokens, sinks, recent, scored, decay, duo, duoSparsity, duoPattern,
+                duoSinkTokens, duoRecentTokens);
+    }
+
+    public MemorySettings withDuo(boolean on, double sparsity, String pattern, int sinks, int recent) {
+        return new MemorySettings(policy, initTokens, localTokens, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
+                surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, on, sparsity, pattern,
+                sinks, recent);
+    }
+
+    /** The EM-LLM/InfLLM settings these values describe. */
+    public RetrievalSettings retrieval() {
+        return switch (policy) {
+            case EMLLM -> new RetrievalSettings(initTokens, localTokens, reprTokens, 0, memoryTokens, contiguity, cachedBlocks,
+                    new RetrievalSettings.Surprise(surpriseGamma, eventMinTokens, eventMaxTokens));
+            default -> new RetrievalSettings(initTokens, localTokens, reprTokens, topUnits, 0, 0, cachedBlocks,
+                    new RetrievalSettings.Uniform());
+        };
+    }
+
+    /**
+     * The policy for {@code model}; with DuoAttention on, the chosen policy serves the retrieval heads and the head
+     * pattern comes from {@code duoPattern} or the model folder.
+     *
+     * @throws IllegalArgumentException when DuoAttention is on and no head pattern can be read
+     */
+    public MemoryPolicy create(ModelConfig model, Path modelDir) {
+        MemoryPolicy base = switch (policy) {
+            case FULL -> new FullAttention();
+            case STREAMING -> new StreamingLlm(sinkTokens, recentTokens);
+            case INFLLM, EMLLM -> new RetrievalMemory(retrieval(), model);
+            case SIRLLM -> new SirLlm(sinkTokens, recentTokens, scoredTokens, decay);
+        };
+        if (!duo) {
+            return base;
+        }
+        Path file = duoPattern == null || duoPattern.isBlank()
+                ? (modelDir == null ? null : (Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent())
+                        .resolve(HeadPattern.FILE_NAME))
+                : Path.of(duoPattern);
+        if (file == null || !Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("DuoAttention is on but there is no head pattern at " + file
+                    + "; run 'engram calibrate-heads' for this model or set the pattern file");
+        }
+        float[][] scores = HeadPattern.read(file, model.layers(), model.kvHeads());
+        return new DuoAttention(HeadPattern.bySparsity(scores, duoSparsity), base, duoSinkTokens, duoRecentTokens);
+    }
+
+    /** One line for logs. */
+    public String describe() {
+        String p = switch (policy) {
+            case FULL -> "full attention";
+            case STREAMING -> "StreamingLLM %d sinks + %d recent".formatted(sinkTokens, recentTokens);
+            case INFLLM -> "InfLLM %d init + %d local + top-%d units, %d cached blocks/layer".formatted(initTokens, localTokens,
+                    topUnits, cachedBlocks);
+            case EMLLM -> "EM-LLM %d init + %d local + %d memory tokens (contiguity %.2f), events %d..%d at gamma %.2f".formatted(
+                    initTokens, localTokens, memoryTokens, contiguity, eventMinTokens, eventMaxTokens, surpriseGamma);
+            case SIRLLM -> "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens, recentTokens, decay);
+        };
+        return duo ? p + " on retrieval heads; DuoAttention streaming heads %d sinks + %d recent, sparsity %.2f"
+                .formatted(duoSinkTokens, duoRecentTokens, duoSparsity) : p;
+    }
+}

@@ -1,0 +1,85 @@
+package io.engram.operators.session;
+
+import io.engram.engine.backend.Backend;
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.kv.UnitStore;
+import io.engram.state.codec.CorruptMemoryException;
+import io.engram.state.codec.KvBlockCodec;
+import io.engram.state.store.MemoryStore;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * {@link UnitStore} of one session inside the operator: a layer the memory policy offloads is kept on the heap until
+ * the block is persisted after the event (the operator brings every layer back to encode it); a layer of a block that
+ * is already in keyed state is read back from there (decoded, checksummed) instead of being copied.
+ */
+final class StoredUnitStore implements UnitStore {
+    private record Key(long block, int layer) {}
+
+    private final String session;
+    private final MemoryStore store;
+    private final Backend backend;
+    private final int kvDim;
+    private final int blockSize;
+    private final int layers;
+    private final Map<Key, float[][]> offloaded = new HashMap<>();
+    private long bytes;
+
+    StoredUnitStore(String session, MemoryStore store, Backend backend, KvCache shape) {
+        this.session = session;
+        this.store = store;
+        this.backend = backend;
+        this.kvDim = shape.kvDim();
+        this.blockSize = shape.blockSize();
+        this.layers = shape.layers();
+    }
+
+    @Override
+    public void offload(KvBlock block, int layer, float[] keys, float[] values) {
+        offloaded.put(new Key(block.id(), layer), new float[][] {keys.clone(), values.clone()});
+        bytes += 4L * (keys.length + values.length);
+    }
+
+    @Override
+    public void fetch(KvBlock block, int layer, float[] keys, float[] values) {
+        float[][] kv = offloaded.remove(new Key(block.id(), layer));
+        if (kv != null) {
+            bytes -= 4L * (kv[0].length + kv[1].length);
+            System.arraycopy(kv[0], 0, keys, 0, Math.min(kv[0].length, keys.length));
+            System.arraycopy(kv[1], 0, values, 0, Math.min(kv[1].length, values.length));
+            return;
+        }
+        try {
+            byte[] stored = store.getUnit(session, block.id());
+            if (stored == null) {
+                throw new IllegalStateException("session " + session + ": block " + block.id() + " is neither offloaded nor stored");
+            }
+            KvCache scratch = new KvCache(backend, layers, kvDim, blockSize);
+            KvBlock copy = KvBlockCodec.decode(stored, scratch, backend, "session " + session + " block " + block.id());
+            int n = Math.min(copy.length(), block.length()) * kvDim;
+            backend.read(copy.keys(layer), 0, keys, 0, n);
+            backend.read(copy.values(layer), 0, values, 0, n);
+        } catch (CorruptMemoryException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("session " + session + ": cannot read block " + block.id() + " back: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void forget(KvBlock block) {
+        for (int l = 0; l < layers; l++) {
+            float[][] kv = offloaded.remove(new Key(block.id(), l));
+            if (kv != null) {
+                bytes -= 4L * (kv[0].length + kv[1].length);
+            }
+        }
+    }
+
+    @Override
+    public long bytes() {
+        return bytes;
+    }
+}
