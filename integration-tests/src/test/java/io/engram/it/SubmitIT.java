@@ -90,9 +90,10 @@ class SubmitIT {
 
     /**
      * The cluster commands over REST: submit, status shows RUNNING, stop-with-savepoint, resubmit from the savepoint,
-     * a question answered from memory ingested before the savepoint, cancel. Without the savepoint the restarted job
-     * would start from the committed Kafka offsets with empty keyed state, so the session would be unknown and the
-     * question would go to the dead-letter topic instead of being answered.
+     * a question answered from memory ingested before the savepoint, cancel. Exactly two answers, the second over the
+     * same memory size and citing the document produced before the first question: a job started without the savepoint
+     * has empty keyed state and starts from the group's committed offsets (tried: it re-read the input and answered
+     * the first question a second time, so three answers).
      */
     @Test
     void sessionMemorySurvivesStopWithSavepointAndResubmit() throws Exception {
