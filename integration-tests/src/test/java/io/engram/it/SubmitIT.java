@@ -71,8 +71,110 @@ class SubmitIT {
 
     @Test
     void submittedJobAnswersQuestions() throws Exception {
+        Setup run = setup();
+        JobID id = JobID.fromHexString(run.ok("submit", "--jobmanager", rest.toString(), "--jar", jar().toString()).trim());
+        assertThat(KafkaBroker.await(() -> status(id) == JobStatus.RUNNING, Duration.ofSeconds(60))).as("job running").isTrue();
+
+        run.ok("produce", "-s", "sub", run.document().toString());
+        run.ok("ask", "-s", "sub", "--via", "kafka", "What is the vault code?");
+
+        try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(run.options().get(KafkaOptions.ANSWERS_TOPIC))) {
+            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> !r.isEmpty(), Duration.ofSeconds(60));
+            assertThat(recs).hasSize(1);
+            Answer a = Answer.getDecoder().decode(recs.get(0).value());
+            assertThat(a.getSessionId()).isEqualTo("sub");
+            assertThat(a.getCitations()).isNotEmpty();
+        }
+        cluster.cancelJob(id).get(30, TimeUnit.SECONDS);
+    }
+
+    /**
+     * The cluster commands over REST: submit, status shows RUNNING, stop-with-savepoint, resubmit from the savepoint,
+     * a question answered from memory ingested before the savepoint, cancel. Exactly two answers, the second over the
+     * same memory size and citing the document produced before the first question: a job started without the savepoint
+     * has empty keyed state and starts from the group's committed offsets (tried: it re-read the input and answered
+     * the first question a second time, so three answers).
+     */
+    @Test
+    void sessionMemorySurvivesStopWithSavepointAndResubmit() throws Exception {
+        Setup run = setup();
+        String jm = rest.toString();
+        String first = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString()).trim();
+        JobID firstId = JobID.fromHexString(first);
+        try {
+            assertThat(KafkaBroker.await(() -> run.state(first).equals("RUNNING"), Duration.ofSeconds(60)))
+                    .as("engram status %s says RUNNING", first).isTrue();
+            assertThat(run.ok("status", "--jobmanager", jm).lines())
+                    .anySatisfy(l -> assertThat(l).startsWith(first).contains("RUNNING").endsWith("engram"));
+
+            run.ok("produce", "-s", "mem", run.document().toString());
+            run.ok("ask", "-s", "mem", "--via", "kafka", "What is the vault code?");
+            Answer before = answers(run.options(), 1).get(0);
+            assertThat(before.getCitations()).as("answer before the savepoint").isNotEmpty();
+
+            Path savepoints = KAFKA.newDir("savepoints");
+            String savepoint = run.ok("savepoint", "--jobmanager", jm, "--stop", "--dir", savepoints.toUri().toString(), first)
+                    .trim();
+            assertThat(Path.of(URI.create(savepoint.startsWith("file:") ? savepoint : "file://" + savepoint)))
+                    .as("savepoint printed by engram savepoint").isDirectory().isDirectoryContaining("glob:**/_metadata")
+                    .startsWith(savepoints);
+            assertThat(run.state(first)).isEqualTo("FINISHED");
+
+            String second = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString(), "--from-savepoint", savepoint)
+                    .trim();
+            JobID secondId = JobID.fromHexString(second);
+            try {
+                assertThat(KafkaBroker.await(() -> run.state(second).equals("RUNNING"), Duration.ofSeconds(60)))
+                        .as("resubmitted job running").isTrue();
+                run.ok("ask", "-s", "mem", "--via", "kafka", "Who counted the gulls?");
+                Answer after = answers(run.options(), 2).get(1);
+                assertThat(after.getSessionId()).isEqualTo("mem");
+                assertThat(after.getMemoryTokens()).as("memory attended to after the restore").isPositive();
+                assertThat(after.getCitations()).as("answer after the restore cites the document ingested before it")
+                        .isNotEmpty()
+                        .allSatisfy(c -> assertThat(c.getSegment().getSource().getOffset())
+                                .isLessThan(before.getQuerySource().getOffset()));
+                assertThat(after.getMemory().getTokens()).as("session memory size after the restore")
+                        .isEqualTo(before.getMemory().getTokens());
+
+                assertThat(run.ok("cancel", "--jobmanager", jm, second).trim()).isEqualTo("CANCELED");
+                assertThat(run.state(second)).isEqualTo("CANCELED");
+            } finally {
+                cancelQuietly(secondId);
+            }
+        } finally {
+            cancelQuietly(firstId);
+        }
+    }
+
+    @Test
+    void clusterCommandsRefuseBadJobIdsAndUnreachableClusters() throws Exception {
+        Setup run = setup();
+        String jm = rest.toString();
+        run.fails(2, "cancel", "--jobmanager", jm, "not-a-job");
+        assertThat(run.err()).contains("not a Flink job id");
+        run.fails(2, "status", "--jobmanager", jm, new JobID().toHexString());
+        assertThat(run.err()).contains("has no job");
+        run.fails(2, "savepoint", "--jobmanager", jm, new JobID().toHexString());
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        run.fails(3, "status", "--jobmanager", "http://127.0.0.1:" + closedPort);
+        assertThat(run.err()).contains("cannot reach the Flink JobManager");
+        run.fails(2, "status", "--jobmanager", "localhost:8081");
+        assertThat(run.err()).contains("engram.flink.jobmanager");
+        run.fails(2, "submit", "--jobmanager", jm, "--allow-non-restored-state");
+        assertThat(run.err()).contains("--from-savepoint");
+    }
+
+    static Path jar() {
         Path jar = Path.of("..", "topology", "target", "engram.jar").toAbsolutePath().normalize();
         assertThat(jar).as("the fat jar is built before the integration tests").exists();
+        return jar;
+    }
+
+    static Setup setup() throws Exception {
         Path model = TinyModels.write(KAFKA.newDir("model"), TinyModels.Variant.LLAMA, DType.F32, 42);
         ResolvedOptions options = KAFKA.newOptions(2, Map.of());
         List<String> args = new ArrayList<>();
@@ -84,33 +186,70 @@ class SubmitIT {
         }
         args.addAll(List.of("--set", "engram.model.dir=" + model, "--set", "engram.job.checkpoint-interval=300ms",
                 "--set", "engram.job.checkpoint-dir=" + KAFKA.newDir("chk").toUri(), "--set", "engram.engine.max-new-tokens=4"));
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(), InputStream.nullInputStream(),
-                false, EngineSessionStage::from, new CompletableFuture<>());
-        List<String> submit = new ArrayList<>(args);
-        submit.addAll(List.of("submit", "--jobmanager", rest.toString(), "--jar", jar.toString()));
-        assertThat(new EngramCli(ctx).execute(submit.toArray(String[]::new))).as("exit code; stderr: %s", err).isZero();
-        JobID id = JobID.fromHexString(out.toString().trim());
-        assertThat(KafkaBroker.await(() -> status(id) == JobStatus.RUNNING, Duration.ofSeconds(60))).as("job running").isTrue();
-
         Path doc = KAFKA.newDir("doc").resolve("doc.txt");
         Files.writeString(doc, "The vault code is 7481.\n\nThe keeper counted 212 gulls.\n");
-        List<String> produce = new ArrayList<>(args);
-        produce.addAll(List.of("produce", "-s", "sub", doc.toString()));
-        assertThat(new EngramCli(ctx).execute(produce.toArray(String[]::new))).as("produce; stderr: %s", err).isZero();
-        List<String> ask = new ArrayList<>(args);
-        ask.addAll(List.of("ask", "-s", "sub", "--via", "kafka", "What is the vault code?"));
-        assertThat(new EngramCli(ctx).execute(ask.toArray(String[]::new))).as("ask; stderr: %s", err).isZero();
+        return new Setup(options, args, doc, new StringWriter[2]);
+    }
 
-        try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(KafkaOptions.ANSWERS_TOPIC))) {
-            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> !r.isEmpty(), Duration.ofSeconds(60));
-            assertThat(recs).hasSize(1);
-            Answer a = Answer.getDecoder().decode(recs.get(0).value());
-            assertThat(a.getSessionId()).isEqualTo("sub");
-            assertThat(a.getCitations()).isNotEmpty();
+    /** The options of one test and the CLI flags that pass them; runs engram commands in this JVM. */
+    record Setup(ResolvedOptions options, List<String> common, Path document, StringWriter[] last) {
+
+        /** Runs {@code engram <common flags> command...} and returns its exit code; stdout/stderr via out()/err(). */
+        int exec(String... command) {
+            last[0] = new StringWriter();
+            last[1] = new StringWriter();
+            CliContext ctx = new CliContext(new PrintWriter(last[0], true), new PrintWriter(last[1], true), Map.of(),
+                    InputStream.nullInputStream(), false, EngineSessionStage::from, new CompletableFuture<>());
+            List<String> args = new ArrayList<>(common);
+            args.addAll(List.of(command));
+            return new EngramCli(ctx).execute(args.toArray(String[]::new));
         }
-        cluster.cancelJob(id).get(30, TimeUnit.SECONDS);
+
+        /** Runs the command, asserts exit code 0 and returns its stdout. */
+        String ok(String... command) {
+            int code = exec(command);
+            assertThat(code).as("engram %s; stderr: %s", String.join(" ", command), err()).isZero();
+            return last[0].toString();
+        }
+
+        /** Runs the command, asserts exit code {@code code} and nothing on stdout. */
+        void fails(int code, String... command) {
+            assertThat(exec(command)).as("engram %s; stderr: %s", String.join(" ", command), err()).isEqualTo(code);
+            assertThat(last[0].toString()).as("stdout of a failed engram %s", String.join(" ", command)).isEmpty();
+        }
+
+        String err() {
+            return last[1].toString();
+        }
+
+        /** {@code engram status JOB_ID}: the job's state as the CLI prints it. */
+        String state(String jobId) {
+            return ok("status", "--jobmanager", rest.toString(), jobId).trim();
+        }
+    }
+
+    static List<Answer> answers(ResolvedOptions options, int n) throws Exception {
+        try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(KafkaOptions.ANSWERS_TOPIC))) {
+            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(90));
+            assertThat(recs).as("answers on %s", options.get(KafkaOptions.ANSWERS_TOPIC)).hasSize(n);
+            List<Answer> out = new ArrayList<>();
+            for (ConsumerRecord<byte[], byte[]> r : recs) {
+                out.add(Answer.getDecoder().decode(r.value()));
+            }
+            out.sort(java.util.Comparator.comparingLong(a -> a.getQuerySource().getOffset()));
+            return out;
+        }
+    }
+
+    static void cancelQuietly(JobID id) {
+        JobStatus s = status(id);
+        if (s != null && !s.isGloballyTerminalState()) {
+            try {
+                cluster.cancelJob(id).get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                // the test's own assertion says what went wrong; this only frees the slots for the next test
+            }
+        }
     }
 
     static JobStatus status(JobID id) {

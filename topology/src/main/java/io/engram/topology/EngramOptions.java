@@ -1,6 +1,7 @@
 package io.engram.topology;
 
 import io.engram.topology.cli.CliOptions;
+import io.engram.topology.cli.ClusterOptions;
 import io.engram.topology.embedded.EmbeddedOptions;
 import io.engram.topology.options.Option;
 import io.engram.topology.options.ResolvedOptions;
@@ -16,8 +17,8 @@ import java.util.Map;
 /** Every option Engram declares, collected from the {@code XxxOptions} classes' constants. */
 public final class EngramOptions {
 
-    private static final List<Class<?>> HOLDERS = List.of(KafkaOptions.class, JobOptions.class, EngineOptions.class, MemoryOptions.class, QueryOptions.class,
-            EmbeddedOptions.class, CliOptions.class);
+    private static final List<Class<?>> HOLDERS = List.of(KafkaOptions.class, JobOptions.class, EngineOptions.class, MemoryOptions.class,
+            QueryOptions.class, EmbeddedOptions.class, CliOptions.class, ClusterOptions.class);
 
     private static final List<Option<?>> ALL = collect();
 

@@ -35,7 +35,8 @@ public final class KafkaOptions {
 
     public static final Option<Integer> PARTITIONS = Option.intKey("engram.kafka.topic.partitions")
             .defaultValue(4).check(n -> n > 0, "> 0")
-            .description("Partitions of the topics Engram creates (engram run). Sessions spread over them by key.");
+            .description("Partitions of the topics Engram creates (engram run, engram topics create). Sessions spread "
+                    + "over them by key.");
 
     public static final Option<Integer> REPLICATION_FACTOR = Option.intKey("engram.kafka.topic.replication-factor")
             .defaultValue(1).check(n -> n > 0 && n <= Short.MAX_VALUE, "1..32767")

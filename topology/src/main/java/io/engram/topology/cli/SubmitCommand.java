@@ -10,12 +10,13 @@ import io.engram.topology.options.ResolvedOptions;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -23,7 +24,8 @@ import picocli.CommandLine.ParentCommand;
  * {@code engram submit}: builds the same job as {@code run} (sources, decoder, session stage, exactly-once sinks,
  * RocksDB checkpoints) and submits it to a running Flink session cluster through its REST endpoint, with the engram jar
  * as the job's code. Kafka bootstrap servers, topics, model folder and engine options come from the usual options;
- * the model folder must exist on every task manager.
+ * the model folder must exist on every task manager. {@code --from-savepoint} restores the job from a savepoint that
+ * {@code engram savepoint} took (operator uids are stable, see {@link EngramJob}).
  */
 @Command(name = "submit", description = "Submit the Engram job to a running Flink cluster over its REST API; prints the job id.")
 public final class SubmitCommand implements Callable<Integer> {
@@ -31,13 +33,22 @@ public final class SubmitCommand implements Callable<Integer> {
     @ParentCommand
     EngramCli root;
 
-    @Option(names = "--jobmanager", required = true, paramLabel = "URL",
-            description = "REST address of the Flink JobManager, e.g. http://flink-jobmanager:8081.")
-    URI jobManager;
+    @Mixin
+    JobManagerFlag flag;
 
     @Option(names = "--jar", paramLabel = "FILE",
             description = "The engram jar to ship as the job's code (default: the jar this command runs from).")
     Path jar;
+
+    @Option(names = "--from-savepoint", paramLabel = "PATH",
+            description = "Start from this savepoint (or retained checkpoint), as engram savepoint printed it: session "
+                    + "memory, pending queries and Kafka offsets resume from there.")
+    String fromSavepoint;
+
+    @Option(names = "--allow-non-restored-state",
+            description = "With --from-savepoint: start even if the savepoint holds state of operators the job no longer "
+                    + "has (that state is dropped).")
+    boolean allowNonRestoredState;
 
     @Option(names = "--job-name", defaultValue = "engram", description = "Name of the job on the cluster (default ${DEFAULT-VALUE}).")
     String jobName;
@@ -45,9 +56,13 @@ public final class SubmitCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         CliContext ctx = root.context();
-        ResolvedOptions options = root.options(Map.of());
-        if (jobManager.getHost() == null || jobManager.getPort() < 0) {
-            throw new CliException(ExitCode.INVALID_INPUT, "--jobmanager needs host and port, e.g. http://localhost:8081; got " + jobManager);
+        ResolvedOptions options = root.options(flag.asOptions());
+        URI jobManager = FlinkRest.address(options);
+        if (allowNonRestoredState && fromSavepoint == null) {
+            throw new CliException(ExitCode.INVALID_INPUT, "--allow-non-restored-state needs --from-savepoint PATH");
+        }
+        if (fromSavepoint != null && fromSavepoint.isBlank()) {
+            throw new CliException(ExitCode.INVALID_INPUT, "--from-savepoint is empty; give the path engram savepoint printed");
         }
         Path code = jar != null ? jar : ownJar();
         if (!Files.isRegularFile(code)) {
@@ -55,6 +70,10 @@ public final class SubmitCommand implements Callable<Integer> {
         }
         SessionStage stage = ctx.sessionStages().create(options);
         Configuration conf = EngramJob.flinkConfiguration(options);
+        if (fromSavepoint != null) {
+            conf.set(StateRecoveryOptions.SAVEPOINT_PATH, fromSavepoint.strip());
+            conf.set(StateRecoveryOptions.SAVEPOINT_IGNORE_UNCLAIMED_STATE, allowNonRestoredState);
+        }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createRemoteEnvironment(jobManager.getHost(),
                 jobManager.getPort(), conf, code.toAbsolutePath().toString());
         env.setParallelism(options.get(JobOptions.PARALLELISM));
@@ -65,8 +84,9 @@ public final class SubmitCommand implements Callable<Integer> {
         } catch (Exception e) {
             throw new CliException(ExitCode.UNAVAILABLE, "submitting to %s failed: %s".formatted(jobManager, e.getMessage()), e);
         }
-        ctx.err().printf("submitted job '%s' to %s (Kafka %s, input topic %s)%n", jobName, jobManager,
-                options.get(KafkaOptions.BOOTSTRAP_SERVERS), options.get(KafkaOptions.INPUT_TOPIC));
+        ctx.err().printf("submitted job '%s' to %s (Kafka %s, input topic %s%s)%n", jobName, jobManager,
+                options.get(KafkaOptions.BOOTSTRAP_SERVERS), options.get(KafkaOptions.INPUT_TOPIC),
+                fromSavepoint == null ? "" : ", restored from " + fromSavepoint.strip());
         ctx.out().println(job.getJobID());
         ctx.out().flush();
         return ExitCode.OK.code();
