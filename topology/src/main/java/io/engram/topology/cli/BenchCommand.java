@@ -16,13 +16,17 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code engram bench engine}: prefill and decode throughput of the engine, as a table. */
-@Command(name = "bench", description = "Benchmarks. 'engram bench engine --model DIR' prints prefill and decode tokens/s.")
+@Command(name = "bench", description = {"Benchmarks, printed as tables.",
+    "'engram bench engine --model DIR': prefill and decode tokens/s.",
+    "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
+        + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
+        + "time per token."})
 public final class BenchCommand implements Callable<Integer> {
 
     @ParentCommand
     EngramCli root;
 
-    @Parameters(index = "0", description = "What to benchmark: engine.")
+    @Parameters(index = "0", description = "What to benchmark: engine or memory.")
     String what;
 
     @Option(names = "--model", required = true, description = "Hugging Face model folder or .gguf file.")
@@ -43,10 +47,43 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
 
+    @Option(names = "--policies", split = ",", defaultValue = "full,streaming,infllm,emllm,sirllm",
+            description = "memory: policies to compare; duo+POLICY puts DuoAttention on top (default ${DEFAULT-VALUE}).")
+    List<String> policies;
+
+    @Option(names = "--tasks", split = ",", defaultValue = "passkey,multikey-niah,kv-retrieval,variable-tracking",
+            description = "memory: generated tasks (default ${DEFAULT-VALUE}).")
+    List<String> tasks;
+
+    @Option(names = "--lengths", split = ",", defaultValue = "4096,32768,131072",
+            description = "memory: input lengths in tokens; add 1048576 for a million (default ${DEFAULT-VALUE}).")
+    List<Integer> lengths;
+
+    @Option(names = "--depths", split = ",", defaultValue = "0,0.5,1", description = "memory: evidence depths, 0..1 (default ${DEFAULT-VALUE}).")
+    List<Double> depths;
+
+    @Option(names = "--samples", defaultValue = "1", description = "memory: inputs per task, length and depth (default ${DEFAULT-VALUE}).")
+    int samples;
+
+    @Option(names = "--max-new-tokens", defaultValue = "24", description = "memory: greedy answer length cap (default ${DEFAULT-VALUE}).")
+    int maxNew;
+
+    @Option(names = "--full-max", defaultValue = "4096",
+            description = "memory: longest input full attention runs on as the reference (quadratic; default ${DEFAULT-VALUE}).")
+    int fullMax;
+
+    @Option(names = "--seed", defaultValue = "1", description = "memory: seed of the generated inputs (default ${DEFAULT-VALUE}).")
+    long seed;
+
     @Override
     public Integer call() {
+        if (what.equals("memory")) {
+            var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
+            return MemoryBenchRun.run(root.context(), new MemoryBenchRun.Params(model, threads, policies, tasks, lengths, depths,
+                    samples, maxNew, fullMax, memory, seed));
+        }
         if (!what.equals("engine")) {
-            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine");
+            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, memory");
         }
         CliContext ctx = root.context();
         PrintWriter out = ctx.out();

@@ -23,7 +23,16 @@ public interface Progress extends AutoCloseable {
 
     /** The progress display for this context: a bar on {@code err} when on a console, else log lines every 2 s. */
     static Progress forContext(CliContext context, String what) {
-        return context.console() ? new Bar(context.err(), what) : new LogLines(what, 2_000);
+        return forContext(context, what, "B", "events");
+    }
+
+    /** As {@link #forContext(CliContext, String)}, counting {@code unit} done and {@code itemUnit} produced (null: none). */
+    static Progress forContext(CliContext context, String what, String unit, String itemUnit) {
+        return context.console() ? new Bar(context.err(), what, unit, itemUnit) : new LogLines(what, 2_000, unit, itemUnit);
+    }
+
+    private static String items(long items, String itemUnit) {
+        return itemUnit == null ? "" : ", %,d %s".formatted(items, itemUnit);
     }
 
     /** A one-line bar on a terminal, redrawn at most every 100 ms. */
@@ -31,14 +40,18 @@ public interface Progress extends AutoCloseable {
         private static final int WIDTH = 30;
         private final PrintWriter err;
         private final String what;
+        private final String unit;
+        private final String itemUnit;
         private long lastDraw;
         private long done;
         private long total;
         private long items;
 
-        Bar(PrintWriter err, String what) {
+        Bar(PrintWriter err, String what, String unit, String itemUnit) {
             this.err = err;
             this.what = what;
+            this.unit = unit;
+            this.itemUnit = itemUnit;
         }
 
         @Override
@@ -56,10 +69,10 @@ public interface Progress extends AutoCloseable {
         private void draw() {
             if (total > 0) {
                 int filled = (int) Math.min(WIDTH, WIDTH * done / total);
-                err.printf("\r%s [%s%s] %3d%% %,d B, %,d events", what, "#".repeat(filled), " ".repeat(WIDTH - filled),
-                        100 * done / total, done, items);
+                err.printf("\r%s [%s%s] %3d%% %,d %s%s", what, "#".repeat(filled), " ".repeat(WIDTH - filled),
+                        100 * done / total, done, unit, Progress.items(items, itemUnit));
             } else {
-                err.printf("\r%s %,d B, %,d events", what, done, items);
+                err.printf("\r%s %,d %s%s", what, done, unit, Progress.items(items, itemUnit));
             }
             err.flush();
         }
@@ -76,14 +89,18 @@ public interface Progress extends AutoCloseable {
     final class LogLines implements Progress {
         private static final Logger LOG = LoggerFactory.getLogger(Progress.class);
         private final String what;
+        private final String unit;
+        private final String itemUnit;
         private final long everyNanos;
         private long last = System.nanoTime();
         private long done;
         private long total;
         private long items;
 
-        LogLines(String what, long everyMs) {
+        LogLines(String what, long everyMs, String unit, String itemUnit) {
             this.what = what;
+            this.unit = unit;
+            this.itemUnit = itemUnit;
             this.everyNanos = everyMs * 1_000_000L;
         }
 
@@ -101,9 +118,9 @@ public interface Progress extends AutoCloseable {
 
         private void log() {
             if (total > 0) {
-                LOG.info("{}: {} of {} bytes ({}%), {} events", what, done, total, 100 * done / total, items);
+                LOG.info("{}: {} of {} {} ({}%){}", what, done, total, unit, 100 * done / total, Progress.items(items, itemUnit));
             } else {
-                LOG.info("{}: {} bytes, {} events", what, done, items);
+                LOG.info("{}: {} {}{}", what, done, unit, Progress.items(items, itemUnit));
             }
         }
 

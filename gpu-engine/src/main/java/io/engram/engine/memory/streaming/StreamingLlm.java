@@ -13,7 +13,8 @@ import java.util.List;
  * window of the most recent {@code recentTokens} tokens before the step, plus the step's own tokens; positions are
  * re-indexed inside that cache (sinks at 0.., the window right after them), so the model never sees a position beyond
  * {@code sinkTokens + recentTokens + step}. Defaults: 4 sinks (algorithms.md section 1.3). When the budget covers the
- * whole stream the plan is exactly full attention (same keys, same positions).
+ * whole stream the plan is exactly full attention (same keys, same positions). Blocks out of reach of sinks and window
+ * leave engine memory (the cache's unit store keeps them), so engine memory is bounded by the budget.
  */
 public final class StreamingLlm implements MemoryPolicy {
     public static final int DEFAULT_SINK_TOKENS = 4;
@@ -58,6 +59,24 @@ public final class StreamingLlm implements MemoryPolicy {
         for (int i = 0; i < n; i++) {
             qpos[i] = Math.toIntExact(sinkEnd + (firstSeq + i - windowStart));
         }
+        for (KvSpan s : spans) {
+            for (int l = 0; l < s.block().layers(); l++) {
+                cache.ensureResident(s.block(), l); // after a truncate the window may reach back into offloaded blocks
+            }
+        }
         return AttentionPlan.uniform(kvHeads, spans, qpos);
+    }
+
+    /** Blocks that neither hold a sink nor can reach the next step's window leave engine memory for the unit store. */
+    @Override
+    public void afterStep(KvCache cache, long firstSeq, int n) {
+        long nextWindow = Math.max(0, firstSeq + n - recentTokens);
+        for (KvBlock b : cache.blocks()) {
+            if (b.firstSeq() >= sinkTokens && b.firstSeq() + b.capacity() <= nextWindow && b.residentLayers() > 0) {
+                for (int l = 0; l < b.layers(); l++) {
+                    cache.offload(b, l);
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,105 @@
+package io.engram.topology.cli;
+
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.bench.LongInputTasks;
+import io.engram.engine.bench.MemoryBench;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.model.Model;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.tokenizer.Tokenizer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** {@code engram bench memory}: the memory policies on generated long inputs, as a table (see {@link MemoryBench}). */
+final class MemoryBenchRun {
+    private MemoryBenchRun() {}
+
+    record Params(Path model, int threads, List<String> policies, List<String> tasks, List<Integer> lengths, List<Double> depths,
+            int samples, int maxNew, int fullMax, MemorySettings memory, long seed) {}
+
+    static int run(CliContext ctx, Params p) {
+        PrintWriter out = ctx.out();
+        try (Model m = Model.open(p.model()); CpuBackend backend = new CpuBackend(p.threads(), false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(p.threads()));
+            Tokenizer tok = m.tokenizer();
+            List<MemoryBench.Candidate> candidates = new ArrayList<>();
+            for (String name : p.policies()) {
+                candidates.add(candidate(name, p.memory(), m, p.model()));
+            }
+            List<LongInputTasks.Kind> kinds = new ArrayList<>();
+            for (String s : p.tasks()) {
+                try {
+                    kinds.add(LongInputTasks.Kind.valueOf(s.strip().toUpperCase(Locale.ROOT).replace('-', '_')));
+                } catch (IllegalArgumentException e) {
+                    throw new CliException(ExitCode.INVALID_INPUT, "unknown task '%s'; available: passkey, multikey-niah, kv-retrieval, variable-tracking".formatted(s));
+                }
+            }
+            int[] lengths = p.lengths().stream().mapToInt(Integer::intValue).toArray();
+            double[] depths = p.depths().stream().mapToDouble(Double::doubleValue).toArray();
+            long total = (long) kinds.size() * lengths.length * depths.length * p.samples() * candidates.size();
+            MemoryBench bench = new MemoryBench(t, tok, p.maxNew(), p.fullMax());
+            out.printf("machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d)%n",
+                    Runtime.getRuntime().availableProcessors(), Runtime.version(), backend.describe(), p.model().getFileName(),
+                    m.config().layers(), m.config().kvHeads(), m.config().maxPositions());
+            for (MemoryBench.Candidate c : candidates) {
+                out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory()));
+            }
+            out.flush();
+            List<MemoryBench.Row> rows;
+            try (Progress progress = Progress.forContext(ctx, "bench memory", "runs", null)) {
+                long[] done = {0};
+                rows = bench.run(kinds, lengths, depths, p.samples(), candidates, p.seed(), line -> progress.update(++done[0], total, 0));
+            }
+            out.printf("%-18s %8s %5s %-10s %8s %7s %7s %8s %10s %10s %11s %10s%n", "task", "tokens", "depth", "policy", "accuracy",
+                    "top1", "KL", "samples", "engine MiB", "store MiB", "prefill ms/t", "decode ms/t");
+            for (MemoryBench.Row r : rows) {
+                out.printf(Locale.ROOT, "%-18s %8d %5.2f %-10s %8.2f %7s %7s %8d %10.2f %10.2f %11.3f %10.2f%n", r.task(), r.promptTokens(),
+                        r.depth(), r.policy(), r.accuracy(), fmt(r.top1Agreement(), "%.3f"), fmt(r.meanKl(), "%.4f"), r.samples(),
+                        r.peakEngineBytes() / 1048576.0, r.storeBytes() / 1048576.0, r.prefillMsPerToken(), r.decodeMsPerToken());
+            }
+            out.println("top1/KL: agreement with full attention along the teacher-forced gold answer (- where the input is longer "
+                    + "than --full-max); engine MiB: peak KV held on the backend; store MiB: KV offloaded to the unit store.");
+            out.flush();
+            return ExitCode.OK.code();
+        }
+    }
+
+    private static String fmt(double v, String f) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, f, v);
+    }
+
+    private static MemorySettings.Kind kind(String name) {
+        return switch (name.strip().toLowerCase(Locale.ROOT)) {
+            case "full" -> MemorySettings.Kind.FULL;
+            case "streaming", "streamingllm" -> MemorySettings.Kind.STREAMING;
+            case "infllm" -> MemorySettings.Kind.INFLLM;
+            case "emllm", "em-llm" -> MemorySettings.Kind.EMLLM;
+            case "sirllm" -> MemorySettings.Kind.SIRLLM;
+            default -> throw new CliException(ExitCode.INVALID_INPUT,
+                    "unknown policy '%s'; available: full, streaming, infllm, emllm, sirllm, and duo+<policy>".formatted(name));
+        };
+    }
+
+    private static MemoryBench.Candidate candidate(String name, MemorySettings base, Model m, Path modelDir) {
+        String n = name.strip().toLowerCase(Locale.ROOT);
+        boolean duo = n.startsWith("duo+");
+        MemorySettings s = base.withPolicy(kind(duo ? n.substring(4) : n));
+        s = s.withDuo(duo, s.duoSparsity(), s.duoPattern(), s.duoSinkTokens(), s.duoRecentTokens());
+        try {
+            return new MemoryBench.Candidate(n, s.create(m.config(), modelDir));
+        } catch (IllegalArgumentException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, n + ": " + e.getMessage());
+        }
+    }
+
+    private static String describe(String name, MemorySettings base) {
+        String n = name.strip().toLowerCase(Locale.ROOT);
+        boolean duo = n.startsWith("duo+");
+        MemorySettings s = base.withPolicy(kind(duo ? n.substring(4) : n));
+        return s.withDuo(duo, s.duoSparsity(), s.duoPattern(), s.duoSinkTokens(), s.duoRecentTokens()).describe();
+    }
+}
