@@ -39,6 +39,10 @@ public final class CalibrateHeadsCommand implements Callable<Integer> {
     @Option(names = "--depths", split = ",", defaultValue = "0.1,0.3,0.5,0.7,0.9", description = "Needle depths (default ${DEFAULT-VALUE}).")
     List<Double> depths;
 
+    @Option(names = "--task", defaultValue = "PASSKEY",
+            description = "Needle task: PASSKEY (instruction models) or STORY (a name in a story, for story models; default ${DEFAULT-VALUE}).")
+    HeadCalibration.TaskKind task;
+
     @Option(names = "--samples", defaultValue = "15", description = "Tasks to run (default ${DEFAULT-VALUE}).")
     int samples;
 
@@ -65,7 +69,7 @@ public final class CalibrateHeadsCommand implements Callable<Integer> {
             HeadCalibration cal = new HeadCalibration(t, m.tokenizer());
             HeadCalibration.Result r;
             try (Progress progress = Progress.forContext(ctx, "calibrate-heads", "tasks", null)) {
-                r = cal.run(contexts.stream().mapToInt(Integer::intValue).toArray(), depths.stream().mapToDouble(Double::doubleValue).toArray(),
+                r = cal.run(task, contexts.stream().mapToInt(Integer::intValue).toArray(), depths.stream().mapToDouble(Double::doubleValue).toArray(),
                         samples, maxNew, countFailed, seed, i -> progress.update(i, samples, i));
             }
             if (r.counted() == 0) {

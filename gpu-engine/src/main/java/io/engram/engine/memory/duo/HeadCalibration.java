@@ -12,7 +12,7 @@ import java.util.function.IntConsumer;
 
 /**
  * Finds retrieval heads with the retrieval-score method (algorithms.md section 5): needle tasks generated locally
- * (a passkey sentence at a chosen depth of generated filler, then the question), answered greedily with full
+ * (a passkey, or a story character's name, at a chosen depth of generated filler, then the question), answered greedily with full
  * attention. At every generated token, a KV head scores {@code 1/|needle|} when the key it attends to most (attention
  * mass summed over its query heads) lies in the needle's answer tokens and holds the token just generated: a copy
  * from the context. A head's score is its mean over the counted samples (by default those answered correctly, as in
@@ -36,21 +36,62 @@ public final class HeadCalibration {
     /** One needle task: the prompt, and the token span of the answer inside it. */
     public record Task(int[] prompt, int answerFrom, int answerTo, String answer) {}
 
+    /** The needle tasks calibration can generate. */
+    public enum TaskKind {
+        /** A 5-digit pass key in noise sentences, asked for at the end (instruction-following models). */
+        PASSKEY,
+        /** A character's name in a simple story, asked for at the end (small story models, e.g. stories260K). */
+        STORY
+    }
+
+    private static final String[] STORY_FILLER = {"The sun was shining. ", "The bird sang a song. ", "It was a warm day. ",
+        "The dog ran in the park. ", "The flowers were red and yellow. ", "The cat sat on the mat. ", "The sky was blue. ",
+        "The tree was very big. ", "The wind was soft. ", "The ball was on the grass. "};
+    private static final String[] NAMES = {"Tom", "Lily", "Ben", "Mia", "Sam", "Anna", "Max", "Sue", "Tim", "Lucy"};
+
     /** A passkey task of about {@code contextTokens} tokens with the needle at {@code depth} (0..1). */
     public Task passkey(int contextTokens, double depth, Random rnd) {
-        String key = Integer.toString(10000 + rnd.nextInt(90000));
-        String needle = "The pass key is " + key + ". Remember it. " + key + " is the pass key. ";
-        String header = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. ";
-        String question = "What is the pass key? The pass key is";
-        int noiseTokens = Math.max(1, tokenizer.encode(NOISE, false).length);
+        return task(TaskKind.PASSKEY, contextTokens, depth, rnd);
+    }
+
+    /** A task of the given kind, about {@code contextTokens} tokens, with the needle at {@code depth} (0..1). */
+    public Task task(TaskKind kind, int contextTokens, double depth, Random rnd) {
+        String header;
+        String needle;
+        String question;
+        String key;
+        java.util.function.IntFunction<String> filler;
+        if (kind == TaskKind.PASSKEY) {
+            key = Integer.toString(10000 + rnd.nextInt(90000));
+            needle = "The pass key is " + key + ". Remember it. " + key + " is the pass key. ";
+            header = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. ";
+            question = "What is the pass key? The pass key is";
+            filler = i -> NOISE;
+        } else {
+            key = NAMES[rnd.nextInt(NAMES.length)];
+            boolean girl = rnd.nextBoolean();
+            needle = "Once upon a time, there was a little " + (girl ? "girl" : "boy") + " named " + key + ". ";
+            header = "";
+            question = "The little " + (girl ? "girl" : "boy") + "'s name was";
+            long fillerSeed = rnd.nextLong();
+            filler = i -> STORY_FILLER[(int) Math.floorMod(fillerSeed + 31L * i, (long) STORY_FILLER.length)];
+        }
+        int unitTokens = Math.max(1, tokenizer.encode(filler.apply(0), false).length);
         int fixed = tokenizer.encode(header + needle + question, true).length;
-        int units = Math.max(1, (contextTokens - fixed) / noiseTokens);
+        int units = Math.max(1, (contextTokens - fixed) / unitTokens);
         int before = (int) Math.round(depth * units);
-        String pre = header + NOISE.repeat(before);
-        String text = pre + needle + NOISE.repeat(units - before) + question;
+        StringBuilder sb = new StringBuilder(header);
+        for (int i = 0; i < before; i++) {
+            sb.append(filler.apply(i));
+        }
+        int keyStart = sb.length() + needle.indexOf(key);
+        sb.append(needle);
+        for (int i = before; i < units; i++) {
+            sb.append(filler.apply(i));
+        }
+        String text = sb.append(question).toString();
         int[] ids = tokenizer.encode(text, true);
-        // the answer's tokens: those whose text lies inside the first occurrence of the key in the needle
-        int keyStart = pre.length() + "The pass key is ".length();
+        // the answer's tokens: those whose text overlaps the first occurrence of the key in the needle
         int keyEnd = keyStart + key.length();
         int from = -1;
         int to = -1;
@@ -67,7 +108,7 @@ public final class HeadCalibration {
             chars = end;
         }
         if (from < 0) {
-            throw new IllegalStateException("the passkey is not found in the encoded prompt");
+            throw new IllegalStateException("the needle's key is not found in the encoded prompt");
         }
         return new Task(ids, from, to, key);
     }
@@ -78,13 +119,19 @@ public final class HeadCalibration {
      */
     public Result run(int[] contextLengths, double[] depths, int samples, int maxNewTokens, boolean countFailed, long seed,
             IntConsumer progress) {
+        return run(TaskKind.PASSKEY, contextLengths, depths, samples, maxNewTokens, countFailed, seed, progress);
+    }
+
+    /** As {@link #run(int[], double[], int, int, boolean, long, IntConsumer)} with tasks of {@code kind}. */
+    public Result run(TaskKind kind, int[] contextLengths, double[] depths, int samples, int maxNewTokens, boolean countFailed,
+            long seed, IntConsumer progress) {
         int layers = model.config().layers();
         int kvHeads = model.config().kvHeads();
         double[][] sum = new double[layers][kvHeads];
         Random rnd = new Random(seed);
         int counted = 0;
         for (int s = 0; s < samples; s++) {
-            Task task = passkey(contextLengths[s % contextLengths.length], depths[(s / contextLengths.length) % depths.length], rnd);
+            Task task = task(kind, contextLengths[s % contextLengths.length], depths[(s / contextLengths.length) % depths.length], rnd);
             double[][] copy = new double[layers][kvHeads];
             String answer = answer(task, maxNewTokens, copy);
             if (countFailed || answer.contains(task.answer())) {
