@@ -10,19 +10,22 @@ import io.engram.engine.tensor.Quant;
 
 /**
  * The persisted form of one KV block: a version byte, the storage type of K/V, a fixed header, per-token metadata
- * (token ids, positions, provenance tags), every layer's K and V rows for the filled slots in that storage type
+ * (token ids, positions, provenance tags, scores), every layer's K and V rows for the filled slots in that storage type
  * (little-endian), then a CRC32C of everything before it. Only the filled slots are written. Decoding checks version,
  * shape against the session's model and the checksum, and refuses with {@link CorruptMemoryException} instead of
  * handing out damaged memory.
  *
  * <pre>
- * u8 version=2 | u8 kvDType | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
- * | i32[length] tokens | i32[length] positions | i64[length] sources
+ * u8 version=3 | u8 kvDType | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
+ * | i32[length] tokens | i32[length] positions | i64[length] sources | f32[length] token scores (surprise, NaN unknown)
  * | per layer: keys, values, each length*kvDim values as F32, BF16, or INT8 groups (f32 scale + 32 x i8) | u32 crc32c
  * </pre>
+ *
+ * <p>Version 2 (no token scores) is still read; its scores come back unknown.
  */
 public final class KvBlockCodec {
-    public static final byte VERSION = 2;
+    public static final byte VERSION = 3;
+    private static final byte VERSION_WITHOUT_SCORES = 2;
     private static final int HEADER = 1 + 1 + 8 + 8 + 4 * 4;
 
     private KvBlockCodec() {}
@@ -35,7 +38,7 @@ public final class KvBlockCodec {
     public static byte[] encode(KvBlock block, Backend backend, int kvDim, KvDType type) {
         int len = block.length();
         int layers = block.layers();
-        long size = HEADER + (long) len * (4 + 4 + 8) + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
+        long size = HEADER + (long) len * (4 + 4 + 8 + 4) + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
         if (size > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(block + " is too large to encode (" + size + " bytes)");
         }
@@ -49,6 +52,9 @@ public final class KvBlockCodec {
         }
         for (int i = 0; i < len; i++) {
             b.putLong(block.source(i));
+        }
+        for (int i = 0; i < len; i++) {
+            b.putFloat(block.score(i));
         }
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
@@ -81,7 +87,7 @@ public final class KvBlockCodec {
                     .formatted(what, stored, (int) crc.getValue()));
         }
         byte version = b.get();
-        if (version != VERSION) {
+        if (version != VERSION && version != VERSION_WITHOUT_SCORES) {
             throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
         }
         KvDType type = KvDType.of(b.get(), what);
@@ -95,7 +101,8 @@ public final class KvBlockCodec {
             throw new CorruptMemoryException("%s: block shape (capacity %d, length %d, layers %d, kvDim %d) does not fit the model's cache (block %d, layers %d, kvDim %d)"
                     .formatted(what, capacity, len, layers, kvDim, cache.blockSize(), cache.layers(), cache.kvDim()));
         }
-        long expected = HEADER + (long) len * 16 + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
+        boolean scored = version == VERSION;
+        long expected = HEADER + (long) len * (scored ? 20 : 16) + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
         if (bytes.length != expected) {
             throw new CorruptMemoryException(what + ": " + bytes.length + " bytes where the header implies " + expected);
         }
@@ -113,6 +120,11 @@ public final class KvBlockCodec {
         }
         KvBlock block = cache.allocateForRestore(id, firstSeq);
         block.restore(len, tokens, positions, sources);
+        if (scored) {
+            for (int i = 0; i < len; i++) {
+                block.setScore(i, b.getFloat());
+            }
+        }
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
             get(b, row, type);

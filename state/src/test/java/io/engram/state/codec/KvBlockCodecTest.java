@@ -40,6 +40,8 @@ class KvBlockCodecTest {
     void roundTripIsExactForFilledSlots() {
         KvCache cache = new KvCache(backend, 3, 16, 8);
         KvBlock b = filled(cache, 5);
+        b.setScore(1, 3.25f);
+        b.setScore(4, 0.5f);
         byte[] bytes = KvBlockCodec.encode(b, backend, 16);
         KvCache other = new KvCache(backend, 3, 16, 8);
         KvBlock d = KvBlockCodec.decode(bytes, other, backend, "session s block 0");
@@ -50,12 +52,36 @@ class KvBlockCodecTest {
             assertThat(d.token(i)).isEqualTo(b.token(i));
             assertThat(d.position(i)).isEqualTo(b.position(i));
             assertThat(d.source(i)).isEqualTo(b.source(i));
+            assertThat(Float.floatToIntBits(d.score(i))).as("token score %d (NaN when unknown)", i).isEqualTo(Float.floatToIntBits(b.score(i)));
         }
         for (int l = 0; l < 3; l++) {
             assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 5 * 16)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.keys(l)), 5 * 16));
             assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 5 * 16)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(l)), 5 * 16));
         }
         assertThat(KvBlockCodec.encode(d, backend, 16)).isEqualTo(bytes);
+    }
+
+    @Test
+    void version2BlocksWithoutTokenScoresAreStillRead() {
+        KvCache cache = new KvCache(backend, 2, 4, 4);
+        KvBlock b = filled(cache, 3);
+        b.setScore(0, 1.5f);
+        byte[] v3 = KvBlockCodec.encode(b, backend, 4);
+        // the same block as version 2 wrote it: no score array, version byte 2, its own checksum
+        int header = 1 + 1 + 8 + 8 + 16;
+        int scoresAt = header + 3 * (4 + 4 + 8);
+        byte[] v2 = new byte[v3.length - 3 * 4];
+        System.arraycopy(v3, 0, v2, 0, scoresAt);
+        System.arraycopy(v3, scoresAt + 12, v2, scoresAt, v3.length - scoresAt - 12 - 4);
+        v2[0] = 2;
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(v2, 0, v2.length - 4);
+        java.nio.ByteBuffer.wrap(v2).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(v2.length - 4, (int) crc.getValue());
+        KvBlock d = KvBlockCodec.decode(v2, new KvCache(backend, 2, 4, 4), backend, "s/b0");
+        assertThat(d.length()).isEqualTo(3);
+        assertThat(d.token(2)).isEqualTo(b.token(2));
+        assertThat(Float.isNaN(d.score(0))).as("scores unknown in version 2").isTrue();
+        assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(1)), 12)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
     }
 
     @Test
