@@ -16,7 +16,8 @@ import java.util.function.Consumer;
  * Streams generated long inputs ({@link LongInputTasks}) through the engine with each memory policy and measures:
  * task accuracy (greedy answer), agreement with full attention where full attention runs (top-1 agreement and mean
  * KL(full || policy) of the next-token distributions along the gold answer, teacher-forced), peak KV bytes the engine
- * held on its backend, bytes offloaded to the unit store, and time per token. Not a test: a measurement.
+ * held on its backend, bytes offloaded to the unit store, and time per token. Full attention itself runs only up to the
+ * full-attention limit (it is quadratic and its memory unbounded). Not a test: a measurement.
  */
 public final class MemoryBench {
 
@@ -71,6 +72,11 @@ public final class MemoryBench {
                         int[] gold = tokenizer.encode(" " + String.join(" ", sample.answers()), false);
                         float[][] reference = prompt.length <= fullMaxTokens ? teacherForced(new FullAttention(), prompt, gold, null) : null;
                         for (int p = 0; p < policies.size(); p++) {
+                            if (policies.get(p).policy() instanceof FullAttention && prompt.length > fullMaxTokens) {
+                                progress.accept("skipping full attention at %d tokens (over the full-attention limit)".formatted(prompt.length));
+                                acc[p].skipped = true;
+                                continue;
+                            }
                             progress.accept("%s %d tokens depth %.2f sample %d/%d: %s".formatted(task, prompt.length, depth, s + 1,
                                     samples, policies.get(p).name()));
                             measure(policies.get(p).policy(), prompt, gold, sample, reference, acc[p]);
@@ -78,6 +84,9 @@ public final class MemoryBench {
                     }
                     for (int p = 0; p < policies.size(); p++) {
                         Acc a = acc[p];
+                        if (a.skipped) {
+                            continue;
+                        }
                         rows.add(new Row(task, length, depth, policies.get(p).name(), samples, promptTokens, a.accuracy / samples,
                                 a.compared == 0 ? Double.NaN : a.agree / a.compared, a.compared == 0 ? Double.NaN : a.kl / a.compared,
                                 a.peak, a.store / samples, a.prefillNanos / 1e6 / a.prefillTokens, a.decodeNanos / 1e6 / Math.max(1, a.decodeTokens)));
@@ -89,6 +98,7 @@ public final class MemoryBench {
     }
 
     private static final class Acc {
+        boolean skipped;
         double accuracy;
         double agree;
         double kl;
