@@ -150,6 +150,20 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
         }
     }
 
+    /**
+     * Ids of every session with an index in this store, in key order (by UTF-8 length, then bytes). Reads the whole
+     * index column family: for tools, not for a per-event path.
+     */
+    public List<String> sessions() {
+        List<String> out = new ArrayList<>();
+        try (RocksIterator it = db.newIterator(index)) {
+            for (it.seekToFirst(); it.isValid(); it.next()) {
+                out.add(SessionKeys.session(it.key()));
+            }
+        }
+        return out;
+    }
+
     @Override
     public void clear(String session) {
         byte[] prefix = SessionKeys.prefix(session);
