@@ -20,7 +20,18 @@ import io.engram.topology.EngramJob;
 import io.engram.topology.EngramSinks;
 import io.engram.topology.EngramSources;
 import io.engram.topology.KafkaOptions;
+import io.engram.topology.JobOptions;
+import io.engram.topology.SessionStageFactory;
+import io.engram.topology.cli.CliContext;
+import io.engram.topology.cli.EngramCli;
 import io.engram.topology.options.ResolvedOptions;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.util.concurrent.CompletableFuture;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -53,7 +64,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * savepoint, then restarts from it at parallelism 2, 1 and 3 in turn (each hop stopping with a new savepoint). The
  * memory read out of every savepoint's keyed state (State Processor API, by the operator's uid) is byte-identical per
  * session, and after every restore the same question gets the same answer over memory with the fingerprint of the
- * stored blocks.
+ * stored blocks. A retained checkpoint of a cancelled run holds the same memory, and {@code engram state inspect} lists
+ * it (JSON and text).
  */
 class SavepointRestoreIT {
 
@@ -123,6 +135,68 @@ class SavepointRestoreIT {
                         .as("index and unit bytes of %s after the hop to parallelism %d", s.session(), parallelism).isTrue();
             }
         }
+
+        // a retained (incremental, native RocksDB) checkpoint of a cancelled job holds the same memory, and the CLI reads it
+        JobClient last = start(base, 2, sp);
+        Path jobCheckpoints = Path.of(URI.create(base.get(JobOptions.CHECKPOINT_DIR))).resolve(last.getJobID().toString());
+        assertThat(KafkaBroker.await(() -> latestCheckpoint(jobCheckpoints) != null, Duration.ofSeconds(60)))
+                .as("a checkpoint completes in %s", jobCheckpoints).isTrue();
+        last.cancel().get(60, TimeUnit.SECONDS);
+        KafkaBroker.await(() -> last.getJobExecutionResult().isDone(), Duration.ofSeconds(60));
+        Path checkpoint = latestCheckpoint(jobCheckpoints);
+        assertThat(checkpoint).as("retained checkpoint").isNotNull();
+        Map<String, StoredSession> fromCheckpoint =
+                StoredSession.byId(SavepointMemoryReader.read(checkpoint, EngramJob.SESSION_MEMORY_UID));
+        assertThat(fromCheckpoint.keySet()).isEqualTo(stored.keySet());
+        fromCheckpoint.values().forEach(s -> assertThat(s.sameContent(stored.get(s.session()))).as("%s in %s", s.session(), checkpoint)
+                .isTrue());
+        inspectWithCli(checkpoint, stored);
+    }
+
+    /** The newest {@code chk-N} with a {@code _metadata} file under {@code dir}, or null. */
+    static Path latestCheckpoint(Path dir) {
+        try (var list = Files.list(dir)) {
+            return list.filter(p -> p.getFileName().toString().startsWith("chk-") && Files.isRegularFile(p.resolve("_metadata")))
+                    .max(java.util.Comparator.comparingInt(p -> Integer.parseInt(p.getFileName().toString().substring(4))))
+                    .orElse(null);
+        } catch (java.io.IOException e) {
+            return null; // not created yet
+        }
+    }
+
+    /** {@code engram state inspect --snapshot DIR} as JSON and as text agrees with what the reader found. */
+    static void inspectWithCli(Path snapshot, Map<String, StoredSession> expected) throws Exception {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
+                InputStream.nullInputStream(), false, SessionStageFactory.none(), new CompletableFuture<>());
+        assertThat(new EngramCli(ctx).execute("state", "inspect", "--snapshot", snapshot.toString(), "--format", "json"))
+                .as("exit code; stderr: %s", err).isZero();
+        JsonNode sessions = new ObjectMapper().readTree(out.toString());
+        assertThat(sessions).hasSize(expected.size());
+        for (JsonNode s : sessions) {
+            StoredSession want = expected.get(s.path("session").asText());
+            assertThat(want).as("session %s", s.path("session")).isNotNull();
+            assertThat(s.path("healthy").asBoolean()).isTrue();
+            assertThat(s.path("bytes").asLong()).isEqualTo(want.unitBytes());
+            assertThat(s.path("index").path("next_seq").asLong()).isEqualTo(want.index().getNextSeq());
+            assertThat(s.path("units")).hasSize(want.units().size());
+            for (JsonNode u : s.path("units")) {
+                assertThat(u.path("checksum").asText()).isEqualTo("OK");
+                assertThat(u.path("dtype").asText()).isEqualTo("BF16");
+                assertThat(u.path("bytes").asInt()).isEqualTo(want.units().get(u.path("unit_id").asLong()).length);
+            }
+        }
+        assertThat(err.toString()).contains(expected.size() + " session(s)").contains("0 session(s) with units that fail");
+
+        StringWriter text = new StringWriter();
+        ctx = new CliContext(new PrintWriter(text, true), new PrintWriter(new StringWriter(), true), Map.of(),
+                InputStream.nullInputStream(), false, SessionStageFactory.none(), new CompletableFuture<>());
+        assertThat(new EngramCli(ctx).execute("state", "inspect", "--snapshot", snapshot.toString(), "-s", "ada")).isZero();
+        StoredSession ada = expected.get("ada");
+        assertThat(text.toString()).startsWith("session ada: " + ada.units().size() + " units")
+                .contains("next_seq " + ada.index().getNextSeq()).doesNotContain("session bo");
+        assertThat(text.toString().lines().filter(l -> l.endsWith(" ok")).count()).isEqualTo(ada.units().size());
     }
 
     /** The index lists exactly the stored units, with their checksums, and every unit passes its own CRC. */
