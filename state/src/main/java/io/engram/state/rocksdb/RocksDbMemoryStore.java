@@ -178,6 +178,18 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
         }
     }
 
+    /**
+     * Writes a consistent copy of the store to {@code target} (a RocksDB checkpoint: the memtable is flushed and the SST
+     * files are hard-linked or copied), which must not exist yet. This is the form Flink's RocksDB backend snapshots.
+     */
+    public void checkpoint(Path target) {
+        try (org.rocksdb.Checkpoint cp = org.rocksdb.Checkpoint.create(db)) {
+            cp.createCheckpoint(target.toString());
+        } catch (RocksDBException e) {
+            throw new MemoryStoreException("memory store %s: checkpoint to %s failed: %s".formatted(dir, target, e.getMessage()), e);
+        }
+    }
+
     private MemoryStoreException fail(String what, String session, Exception e) {
         return new MemoryStoreException("memory store %s: %s of session '%s' failed: %s".formatted(dir, what, session, e.getMessage()), e);
     }

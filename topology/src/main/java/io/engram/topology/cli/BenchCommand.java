@@ -15,17 +15,21 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code engram bench engine}: prefill and decode throughput of the engine, as a table. */
-@Command(name = "bench", description = "Benchmarks. 'engram bench engine --model DIR' prints prefill and decode tokens/s.")
+/**
+ * {@code engram bench engine}: prefill and decode throughput of the engine, as a table. {@code engram bench store}:
+ * memory-unit write/read throughput and checkpoint growth (see {@link StoreBenchTable}).
+ */
+@Command(name = "bench", description = "Benchmarks. 'engram bench engine --model DIR' prints prefill and decode tokens/s; "
+        + "'engram bench store' memory-unit write/read MB/s (RocksDB store vs Flink keyed state) and checkpoint growth.")
 public final class BenchCommand implements Callable<Integer> {
 
     @ParentCommand
     EngramCli root;
 
-    @Parameters(index = "0", description = "What to benchmark: engine.")
+    @Parameters(index = "0", description = "What to benchmark: engine or store.")
     String what;
 
-    @Option(names = "--model", required = true, description = "Hugging Face model folder or .gguf file.")
+    @Option(names = "--model", description = "Hugging Face model folder or .gguf file (engine; required).")
     Path model;
 
     @Option(names = "--threads", defaultValue = "2", description = "CPU threads (default ${DEFAULT-VALUE}).")
@@ -43,12 +47,21 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
 
+    @picocli.CommandLine.Mixin
+    StoreBenchTable store = new StoreBenchTable();
+
     @Override
     public Integer call() {
-        if (!what.equals("engine")) {
-            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine");
-        }
         CliContext ctx = root.context();
+        if (what.equals("store")) {
+            return store.run(ctx, runs);
+        }
+        if (!what.equals("engine")) {
+            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, store");
+        }
+        if (model == null) {
+            throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");
+        }
         PrintWriter out = ctx.out();
         try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, q8)) {
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
