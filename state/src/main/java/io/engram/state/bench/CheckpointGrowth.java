@@ -26,8 +26,10 @@ import java.util.stream.Stream;
 /**
  * How much durable state memory adds per token: the tiny test model (TinyModels LLAMA_GQA) ingests seeded text through
  * the real engine, its KV blocks are encoded in each dtype and written to a RocksDB memory store, and a RocksDB
- * checkpoint of the store (the form Flink's RocksDB backend snapshots) is measured: bytes of its SST files per token.
- * For a bigger model the growth is computed from the measured bytes per stored value and per token.
+ * checkpoint of the store is measured (bytes of its SST files per token), and so is a native savepoint of a Flink keyed
+ * operator holding the same units through {@link io.engram.state.flink.FlinkMemoryStore} on the RocksDB backend (all its
+ * files, minus those of an empty one). For a bigger model the growth is computed from the measured bytes per stored
+ * value and per token.
  */
 public final class CheckpointGrowth {
     /** Per-token metadata of a stored block: token id, position, provenance (see {@link KvBlockCodec}). */
@@ -44,13 +46,14 @@ public final class CheckpointGrowth {
      * @param bytesPerToken encoded unit bytes per token
      * @param encodedMiBPerMillion encoded unit bytes per 1M tokens, MiB
      * @param checkpointMiBPerMillion RocksDB checkpoint (SST) bytes per 1M tokens, MiB
+     * @param savepointMiBPerMillion Flink native savepoint bytes per 1M tokens, MiB
      * @param measured true when measured on real bytes, false when computed from a measured row
      */
     public record Row(String model, KvDType dtype, long valuesPerToken, double bytesPerToken, double encodedMiBPerMillion,
-            double checkpointMiBPerMillion, boolean measured) {}
+            double checkpointMiBPerMillion, double savepointMiBPerMillion, boolean measured) {}
 
     /** Measures the tiny model with about {@code tokens} tokens (in sessions of at most the model's context) per dtype. */
-    public static List<Row> measureTiny(Path work, List<KvDType> types, int tokens, int blockSize) {
+    public static List<Row> measureTiny(Path work, List<KvDType> types, int tokens, int blockSize) throws Exception {
         Path modelDir = TinyModels.write(work.resolve("model"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
         List<List<KvBlock>> sessions = new ArrayList<>();
         List<Row> rows = new ArrayList<>();
@@ -76,37 +79,50 @@ public final class CheckpointGrowth {
             }
             long values = 2L * probe.layers() * probe.kvDim();
             String name = "tiny llama-gqa (%d layers x kvDim %d)".formatted(probe.layers(), probe.kvDim());
+            long emptySavepoint = SavepointGrowth.savepointBytes(work.resolve("savepoint-empty"), List.of());
             for (KvDType type : types) {
                 Path dir = work.resolve("store-" + type);
                 long encoded = 0;
+                List<SavepointGrowth.SessionUnits> units = new ArrayList<>();
                 try (RocksDbMemoryStore store = RocksDbMemoryStore.open(dir)) {
                     for (int s = 0; s < sessions.size(); s++) {
-                        for (KvBlock b : sessions.get(s)) {
-                            byte[] bytes = KvBlockCodec.encode(b, backend, probe.kvDim(), type);
-                            store.putUnit("growth-" + s, b.id(), bytes);
-                            encoded += bytes.length;
+                        List<KvBlock> blocks = sessions.get(s);
+                        long[] ids = new long[blocks.size()];
+                        byte[][] encodedUnits = new byte[blocks.size()][];
+                        for (int i = 0; i < blocks.size(); i++) {
+                            ids[i] = blocks.get(i).id();
+                            encodedUnits[i] = KvBlockCodec.encode(blocks.get(i), backend, probe.kvDim(), type);
+                            store.putUnit("growth-" + s, ids[i], encodedUnits[i]);
+                            encoded += encodedUnits[i].length;
                         }
+                        units.add(new SavepointGrowth.SessionUnits("growth-" + s, ids, encodedUnits));
                     }
                     store.checkpoint(work.resolve("checkpoint-" + type));
                 }
                 long sst = sstBytes(work.resolve("checkpoint-" + type));
+                long savepoint = SavepointGrowth.savepointBytes(work.resolve("savepoint-" + type), units) - emptySavepoint;
                 rows.add(new Row(name + ", " + total + " tokens measured", type, values, (double) encoded / total,
-                        encoded / (double) total * PER_MILLION / (1 << 20), sst / (double) total * PER_MILLION / (1 << 20), true));
+                        mibPerMillion(encoded, total), mibPerMillion(sst, total), mibPerMillion(savepoint, total), true));
             }
         }
         return rows;
     }
 
+    private static double mibPerMillion(long bytes, long tokens) {
+        return bytes / (double) tokens * PER_MILLION / (1 << 20);
+    }
+
     /**
      * The growth of a model storing {@code valuesPerToken} values per token, from a measured row: its bytes per stored
-     * value and its checkpoint-to-encoded ratio carry over; the per-token metadata is fixed.
+     * value and its checkpoint- and savepoint-to-encoded ratios carry over; the per-token metadata is fixed.
      */
     public static Row computed(String model, long valuesPerToken, Row measured) {
         double perValue = (measured.bytesPerToken() - META_BYTES_PER_TOKEN) / measured.valuesPerToken();
         double perToken = META_BYTES_PER_TOKEN + perValue * valuesPerToken;
-        double ratio = measured.checkpointMiBPerMillion() / measured.encodedMiBPerMillion();
         double encoded = perToken * PER_MILLION / (1 << 20);
-        return new Row(model + ", computed", measured.dtype(), valuesPerToken, perToken, encoded, encoded * ratio, false);
+        return new Row(model + ", computed", measured.dtype(), valuesPerToken, perToken, encoded,
+                encoded * measured.checkpointMiBPerMillion() / measured.encodedMiBPerMillion(),
+                encoded * measured.savepointMiBPerMillion() / measured.encodedMiBPerMillion(), false);
     }
 
     private static String sentence(SplittableRandom r) {

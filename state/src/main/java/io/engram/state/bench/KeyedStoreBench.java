@@ -64,6 +64,10 @@ public final class KeyedStoreBench {
         }
         List<StoreBench.Row> rows = new ArrayList<>();
         for (KvDType t : types) {
+            if (byType.getOrDefault(t, List.of()).size() != runs) {
+                throw new IllegalStateException("the keyed-state bench returned " + byType.getOrDefault(t, List.of()).size()
+                        + " of " + runs + " runs for " + t);
+            }
             long unitBytes = StoreBench.units(settings.shape(), t, 1, settings.seed()).get(0).length;
             rows.add(StoreBench.row("flink-keyed", t, unitBytes, settings.units(), byType.get(t)));
         }
