@@ -45,6 +45,8 @@ public final class EngramJob {
 
     public static final String SOURCE_UID = "engram-source";
     public static final String DECODE_UID = "engram-decode";
+    /** The session memory operator: its keyed state holds every session's memory (read by {@code engram state inspect}). */
+    public static final String SESSION_MEMORY_UID = "engram-session-memory";
     public static final String ANSWERS_SINK_UID = "engram-sink-answers";
     public static final String SUMMARIES_SINK_UID = "engram-sink-summaries";
     public static final String ATTRIBUTIONS_SINK_UID = "engram-sink-attributions";

@@ -79,6 +79,19 @@ class EngramJobTest {
                 .anySatisfy(uid -> assertThat(uid).startsWith(EngramJob.DEAD_LETTERS_SINK_UID));
     }
 
+    /** The production stage's operator keeps the uid its savepoints (and engram state inspect) are read by. */
+    @Test
+    void sessionMemoryOperatorHasTheFixedUid(@TempDir Path dir) {
+        var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString()));
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        var settings = new io.engram.operators.session.SessionSettings(dir.toString(), 16, 32, 1, 8, 8, 0, 4, 20,
+                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, new EngineSessionStage(settings));
+        assertThat(env.getStreamGraph().getStreamNodes()).filteredOn(n -> n.getOperatorName().equals("session memory"))
+                .singleElement().extracting(StreamNode::getTransformationUID).isEqualTo(EngramJob.SESSION_MEMORY_UID);
+        assertThat(EngramJob.SESSION_MEMORY_UID).as("changing it is a state migration").isEqualTo("engram-session-memory");
+    }
+
     @Test
     void aStageOperatorWithoutUidIsRefused(@TempDir Path dir) {
         var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString()));

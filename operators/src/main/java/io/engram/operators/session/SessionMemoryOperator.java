@@ -76,6 +76,9 @@ import org.slf4j.LoggerFactory;
  * <p>Bad input (an empty text, a query for a session with no memory, memory that fails its checks) goes to
  * {@link #DEAD_LETTERS} with the reason; the job keeps running and other sessions are unaffected.
  *
+ * <p>Metrics (counters, answer latency, memory and working-set gauges) go to the operator's metric group through
+ * {@link SessionMetrics}.
+ *
  * <p>Threading: Flink calls the operator from the task thread only; the engine's own worker threads stay inside ops.
  */
 public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.schemas.Answer>
@@ -122,6 +125,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
 
     /** Sessions whose policy state is kept between events (beyond that, a session's policy restarts from its memory). */
     static final int POLICY_STATE_SESSIONS = 4096;
+    private transient SessionMetrics metrics;
 
     public SessionMemoryOperator(SessionSettings settings) {
         this.settings = settings;
@@ -144,6 +148,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         pending = getKeyedStateStore().getListState(PENDING);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
+        metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(),
                 settings.memory().describe(), settings.maxBatch(), settings.batchWindowMillis());
@@ -227,11 +232,13 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             work.run();
             return true;
         } catch (BadInput e) {
+            metrics.deadLetter();
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, e.errorClass, e.getMessage())));
         } catch (CorruptMemoryException e) {
             workingSet.invalidate(event.getSessionId());
             policyStates.remove(event.getSessionId());
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
+            metrics.deadLetter();
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
                     "the session's stored memory is damaged and was not used: " + e.getMessage())));
         }
@@ -282,6 +289,11 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             long t0 = System.nanoTime();
             List<Answer> answers = engine.answerBatch(batch);
             long t1 = System.nanoTime();
+            long batchTokens = 0;
+            for (Answer a : answers) {
+                batchTokens += a.generation().promptTokens() + a.generation().tokens().length;
+            }
+            metrics.answered(answers.size(), batchTokens, t1 - t0);
             for (int i = 0; i < batch.size(); i++) {
                 remember(batchEvents.get(i).getSessionId(), memories.get(i));
             }
@@ -317,7 +329,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         KvCache mem = idx == null ? newMemory(event.getSessionId()) : load(event.getSessionId(), idx);
         int eventIndex = idx == null ? 0 : idx.getEventCount();
         long firstSeq = mem.nextSeq();
+        long t0 = System.nanoTime();
         SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
+        metrics.ingested(in.tokens(), System.nanoTime() - t0);
         String session = event.getSessionId();
         java.util.Map<Long, Integer> crcs = new java.util.HashMap<>();
         if (idx != null) {
@@ -356,6 +370,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             updated.setSummarizedSeq(updated.getNextSeq());
         }
         store.putIndex(event.getSessionId(), updated);
+        metrics.memory(session, mem);
         remember(session, mem);
     }
 
@@ -410,6 +425,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (kept != null && kept.nextSeq() == idx.getNextSeq()) {
             mem.adoptPolicyStates(kept.states());
         }
+        metrics.memory(session, mem);
+        metrics.workingSet(workingSet);
         lastFingerprint = "%08x".formatted(crc.getValue());
         return mem;
     }
@@ -511,6 +528,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 policyStates.remove(event.getSessionId());
                 events.clear();
                 pending.clear();
+                metrics.cleared(event.getSessionId());
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }
             case REQUEST_SUMMARY -> summarize(event);

@@ -135,6 +135,48 @@ public final class KvBlockCodec {
         return block;
     }
 
+    /**
+     * Bytes of an encoded block holding {@code length} tokens: what {@link #encode} writes for that shape and type.
+     *
+     * @throws IllegalArgumentException for a negative length or non-positive layers/kvDim
+     */
+    public static long encodedSize(int length, int layers, int kvDim, KvDType type) {
+        if (length < 0 || layers < 1 || kvDim < 1) {
+            throw new IllegalArgumentException("no block has length %d, %d layers, kvDim %d".formatted(length, layers, kvDim));
+        }
+        return HEADER + (long) length * (4 + 4 + 8 + 4) + 2L * layers * type.bytesFor((long) length * kvDim) + 4;
+    }
+
+    /**
+     * The header of an encoded block, read without a model: for tools that list stored memory.
+     *
+     * @param checksumOk whether the stored CRC32C matches the bytes (the other fields are unreliable when it does not)
+     */
+    public record Header(int version, KvDType dtype, long blockId, long firstSeq, int capacity, int length, int layers,
+            int kvDim, int checksum, boolean checksumOk) {}
+
+    /**
+     * Reads the header of {@code bytes} and verifies its checksum, without decoding the values.
+     *
+     * @throws CorruptMemoryException when the bytes are too short for a header, or of an unknown version or type
+     */
+    public static Header header(byte[] bytes, String what) {
+        if (bytes.length < HEADER + 4) {
+            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(bytes, 0, bytes.length - 4);
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        int stored = b.getInt(bytes.length - 4);
+        byte version = b.get();
+        if (version != VERSION && version != VERSION_WITHOUT_SCORES) {
+            throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
+        }
+        KvDType type = KvDType.of(b.get(), what);
+        return new Header(version, type, b.getLong(), b.getLong(), b.getInt(), b.getInt(), b.getInt(), b.getInt(), stored,
+                stored == (int) crc.getValue());
+    }
+
     /** The CRC32C an encoded block carries in its last 4 bytes (of everything before them). */
     public static int checksum(byte[] encoded) {
         if (encoded.length < 4) {

@@ -150,6 +150,20 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
         }
     }
 
+    /**
+     * Ids of every session with an index in this store, in key order (by UTF-8 length, then bytes). Reads the whole
+     * index column family: for tools, not for a per-event path.
+     */
+    public List<String> sessions() {
+        List<String> out = new ArrayList<>();
+        try (RocksIterator it = db.newIterator(index)) {
+            for (it.seekToFirst(); it.isValid(); it.next()) {
+                out.add(SessionKeys.session(it.key()));
+            }
+        }
+        return out;
+    }
+
     @Override
     public void clear(String session) {
         byte[] prefix = SessionKeys.prefix(session);
@@ -161,6 +175,18 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
             db.write(writeOptions, batch);
         } catch (RocksDBException e) {
             throw fail("clearing", session, e);
+        }
+    }
+
+    /**
+     * Writes a consistent copy of the store to {@code target} (a RocksDB checkpoint: the memtable is flushed and the SST
+     * files are hard-linked or copied), which must not exist yet. This is the form Flink's RocksDB backend snapshots.
+     */
+    public void checkpoint(Path target) {
+        try (org.rocksdb.Checkpoint cp = org.rocksdb.Checkpoint.create(db)) {
+            cp.createCheckpoint(target.toString());
+        } catch (RocksDBException e) {
+            throw new MemoryStoreException("memory store %s: checkpoint to %s failed: %s".formatted(dir, target, e.getMessage()), e);
         }
     }
 

@@ -24,6 +24,18 @@ public final class SessionKeys {
         return ByteBuffer.allocate(p.length + 8).put(p).putLong(unitId).array();
     }
 
+    /** The session id of a {@link #prefix} key. */
+    public static String session(byte[] prefixKey) {
+        if (prefixKey.length < 4) {
+            throw new MemoryStoreException("malformed session key of " + prefixKey.length + " bytes");
+        }
+        int n = ByteBuffer.wrap(prefixKey).getInt();
+        if (n != prefixKey.length - 4) {
+            throw new MemoryStoreException("malformed session key: length prefix " + n + ", " + (prefixKey.length - 4) + " bytes follow");
+        }
+        return new String(prefixKey, 4, n, StandardCharsets.UTF_8);
+    }
+
     /** The unit id of a key that starts with {@code prefix}. */
     public static long unitId(byte[] key, int prefixLength) {
         if (key.length != prefixLength + 8) {

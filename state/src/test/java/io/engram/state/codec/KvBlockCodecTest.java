@@ -104,6 +104,21 @@ class KvBlockCodecTest {
     }
 
     @Test
+    void headerAndEncodedSizeMatchTheEncodingWithoutAModel() {
+        KvCache cache = new KvCache(backend, 3, 16, 8);
+        KvBlock b = filled(cache, 5);
+        for (KvDType type : KvDType.values()) {
+            byte[] bytes = KvBlockCodec.encode(b, backend, 16, type);
+            assertThat((long) bytes.length).as("%s", type).isEqualTo(KvBlockCodec.encodedSize(5, 3, 16, type));
+            KvBlockCodec.Header h = KvBlockCodec.header(bytes, "b");
+            assertThat(h).isEqualTo(new KvBlockCodec.Header(KvBlockCodec.VERSION, type, b.id(), b.firstSeq(), 8, 5, 3, 16,
+                    KvBlockCodec.checksum(bytes), true));
+            bytes[40] ^= 4;
+            assertThat(KvBlockCodec.header(bytes, "b").checksumOk()).as("damaged %s", type).isFalse();
+        }
+    }
+
+    @Test
     void aBlockOfAnotherModelShapeIsRefused() {
         byte[] bytes = KvBlockCodec.encode(filled(new KvCache(backend, 2, 8, 4), 2), backend, 8);
         assertThatThrownBy(() -> KvBlockCodec.decode(bytes, new KvCache(backend, 2, 16, 4), backend, "s/b0"))

@@ -15,9 +15,14 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code engram bench engine}: prefill and decode throughput of the engine, as a table. */
+/**
+ * {@code engram bench engine}: prefill and decode throughput of the engine; {@code engram bench store}: memory-unit
+ * write/read throughput and checkpoint growth (see {@link StoreBenchTable}); {@code engram bench memory}: the memory
+ * policies on generated long inputs (see {@link MemoryBenchRun}). Each prints a table.
+ */
 @Command(name = "bench", description = {"Benchmarks, printed as tables.",
     "'engram bench engine --model DIR': prefill and decode tokens/s.",
+    "'engram bench store': memory-unit write/read MB/s (RocksDB store vs Flink keyed state) and checkpoint growth.",
     "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
         + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
         + "time per token."})
@@ -26,10 +31,10 @@ public final class BenchCommand implements Callable<Integer> {
     @ParentCommand
     EngramCli root;
 
-    @Parameters(index = "0", description = "What to benchmark: engine or memory.")
+    @Parameters(index = "0", description = "What to benchmark: engine, store or memory.")
     String what;
 
-    @Option(names = "--model", required = true, description = "Hugging Face model folder or .gguf file.")
+    @Option(names = "--model", description = "Hugging Face model folder or .gguf file (engine; required).")
     Path model;
 
     @Option(names = "--threads", defaultValue = "2", description = "CPU threads (default ${DEFAULT-VALUE}).")
@@ -75,17 +80,29 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "memory: seed of the generated inputs (default ${DEFAULT-VALUE}).")
     long seed;
 
+    @picocli.CommandLine.Mixin
+    StoreBenchTable store = new StoreBenchTable();
+
     @Override
     public Integer call() {
         if (what.equals("memory")) {
+            if (model == null) {
+                throw new CliException(ExitCode.INVALID_INPUT, "bench memory needs --model");
+            }
             var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
             return MemoryBenchRun.run(root.context(), new MemoryBenchRun.Params(model, threads, policies, tasks, lengths, depths,
                     samples, maxNew, fullMax, memory, seed));
         }
-        if (!what.equals("engine")) {
-            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, memory");
-        }
         CliContext ctx = root.context();
+        if (what.equals("store")) {
+            return store.run(ctx, runs);
+        }
+        if (!what.equals("engine")) {
+            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, store, memory");
+        }
+        if (model == null) {
+            throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");
+        }
         PrintWriter out = ctx.out();
         try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, q8)) {
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));

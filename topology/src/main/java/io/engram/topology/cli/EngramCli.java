@@ -24,7 +24,7 @@ import picocli.CommandLine.ScopeType;
 @Command(name = "engram", mixinStandardHelpOptions = true, version = "engram 0.1.0",
         description = "Unbounded, durable LLM memory over event streams.",
         subcommands = {ProduceCommand.class, AskCommand.class, TailCommand.class, ConfigCommand.class, GenerateCommand.class, BenchCommand.class, SubmitCommand.class,
-                RunCommand.class, StatusCommand.class, CancelCommand.class, SavepointCommand.class,
+                StateCommand.class, RunCommand.class, StatusCommand.class, CancelCommand.class, SavepointCommand.class,
                 TopicsCommand.class, CalibrateHeadsCommand.class})
 public final class EngramCli implements Runnable {
 
