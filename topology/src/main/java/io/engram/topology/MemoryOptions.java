@@ -59,6 +59,17 @@ public final class MemoryOptions {
             .defaultValue(D.eventMaxTokens()).check(n -> n > 0, "> 0")
             .description("EMLLM: longer events are cut into pieces of this size.");
 
+    public static final Option<io.engram.engine.memory.retrieval.RetrievalSettings.Refinement> REFINEMENT = Option.enumKey(
+                    "engram.memory.refinement", io.engram.engine.memory.retrieval.RetrievalSettings.Refinement.class)
+            .defaultValue(D.refinement())
+            .description("EMLLM: move each surprise boundary to the best split of its neighbourhood by key similarity "
+                    + "(MODULARITY or CONDUCTANCE; NONE keeps surprise boundaries).");
+
+    public static final Option<Integer> REFINE_FROM_LAYER = Option.intKey("engram.memory.refine-from-layer")
+            .defaultValue(D.refineFromLayer()).check(n -> n >= 0, ">= 0")
+            .description("EMLLM: key similarity for refinement sums the layers from this one on (EM-LLM's Mistral "
+                    + "setting: 20 of 32).");
+
     public static final Option<Integer> SINK_TOKENS = Option.intKey("engram.memory.sink-tokens")
             .defaultValue(D.sinkTokens()).check(n -> n >= 0, ">= 0")
             .description("STREAMING/SIRLLM: attention-sink tokens at the start of the stream that are always kept.");
@@ -107,6 +118,7 @@ public final class MemoryOptions {
         return new MemorySettings(o.get(POLICY), o.get(INIT_TOKENS), o.get(LOCAL_TOKENS), o.get(TOP_UNITS), o.get(MEMORY_TOKENS),
                 o.get(CONTIGUITY), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS), o.get(SURPRISE_GAMMA), o.get(EVENT_MIN),
                 o.get(EVENT_MAX), o.get(SINK_TOKENS), o.get(RECENT_TOKENS), o.get(SCORED_TOKENS), o.get(DECAY), o.get(DUO),
-                o.get(DUO_SPARSITY), o.get(DUO_PATTERN), o.get(DUO_SINK_TOKENS), o.get(DUO_RECENT_TOKENS));
+                o.get(DUO_SPARSITY), o.get(DUO_PATTERN), o.get(DUO_SINK_TOKENS), o.get(DUO_RECENT_TOKENS), o.get(REFINEMENT),
+                o.get(REFINE_FROM_LAYER));
     }
 }

@@ -20,7 +20,8 @@ import java.nio.file.Path;
 public record MemorySettings(Kind policy, int initTokens, int localTokens, int topUnits, int memoryTokens, double contiguity,
         int cachedBlocks, int reprTokens, double surpriseGamma, int eventMinTokens, int eventMaxTokens, int sinkTokens,
         int recentTokens, int scoredTokens, double decay, boolean duo, double duoSparsity, String duoPattern,
-        int duoSinkTokens, int duoRecentTokens) implements Serializable {
+        int duoSinkTokens, int duoRecentTokens, RetrievalSettings.Refinement refinement, int refineFromLayer)
+        implements Serializable {
 
     /** The policies. */
     public enum Kind {
@@ -40,6 +41,9 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         if (policy == null) {
             throw new IllegalArgumentException("a memory policy is required");
         }
+        if (refinement == null) {
+            refinement = RetrievalSettings.Refinement.NONE;
+        }
         if (duoSparsity < 0 || duoSparsity > 1) {
             throw new IllegalArgumentException("DuoAttention sparsity must be in [0, 1], got " + duoSparsity);
         }
@@ -51,44 +55,45 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
         return new MemorySettings(Kind.FULL, inf.initTokens(), inf.localTokens(), inf.topUnits(), em.memoryTokens(), 0,
                 inf.cachedBlocks(), inf.reprTokens(), sp.gamma(), sp.minTokens(), sp.maxTokens(), StreamingLlm.DEFAULT_SINK_TOKENS,
-                1000, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS);
+                1000, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS,
+                RetrievalSettings.Refinement.NONE, 0);
     }
 
     public MemorySettings withPolicy(Kind k) {
         return new MemorySettings(k, initTokens, localTokens, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
                 surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
-                duoPattern, duoSinkTokens, duoRecentTokens);
+                duoPattern, duoSinkTokens, duoRecentTokens, refinement, refineFromLayer);
     }
 
     public MemorySettings withWindow(int init, int local) {
         return new MemorySettings(policy, init, local, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
                 surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
-                duoPattern, duoSinkTokens, duoRecentTokens);
+                duoPattern, duoSinkTokens, duoRecentTokens, refinement, refineFromLayer);
     }
 
     public MemorySettings withRetrieval(int units, int memTokens, int cached) {
         return new MemorySettings(policy, initTokens, localTokens, units, memTokens, contiguity, cached, reprTokens,
                 surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
-                duoPattern, duoSinkTokens, duoRecentTokens);
+                duoPattern, duoSinkTokens, duoRecentTokens, refinement, refineFromLayer);
     }
 
     public MemorySettings withStreaming(int sinks, int recent, int scored) {
         return new MemorySettings(policy, initTokens, localTokens, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
                 surpriseGamma, eventMinTokens, eventMaxTokens, sinks, recent, scored, decay, duo, duoSparsity, duoPattern,
-                duoSinkTokens, duoRecentTokens);
+                duoSinkTokens, duoRecentTokens, refinement, refineFromLayer);
     }
 
     public MemorySettings withDuo(boolean on, double sparsity, String pattern, int sinks, int recent) {
         return new MemorySettings(policy, initTokens, localTokens, topUnits, memoryTokens, contiguity, cachedBlocks, reprTokens,
                 surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, on, sparsity, pattern,
-                sinks, recent);
+                sinks, recent, refinement, refineFromLayer);
     }
 
     /** The EM-LLM/InfLLM settings these values describe. */
     public RetrievalSettings retrieval() {
         return switch (policy) {
             case EMLLM -> new RetrievalSettings(initTokens, localTokens, reprTokens, 0, memoryTokens, contiguity, cachedBlocks,
-                    new RetrievalSettings.Surprise(surpriseGamma, eventMinTokens, eventMaxTokens));
+                    new RetrievalSettings.Surprise(surpriseGamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer));
             default -> new RetrievalSettings(initTokens, localTokens, reprTokens, topUnits, 0, 0, cachedBlocks,
                     new RetrievalSettings.Uniform());
         };
@@ -129,8 +134,10 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
             case STREAMING -> "StreamingLLM %d sinks + %d recent".formatted(sinkTokens, recentTokens);
             case INFLLM -> "InfLLM %d init + %d local + top-%d units, %d cached blocks/layer".formatted(initTokens, localTokens,
                     topUnits, cachedBlocks);
-            case EMLLM -> "EM-LLM %d init + %d local + %d memory tokens (contiguity %.2f), events %d..%d at gamma %.2f".formatted(
-                    initTokens, localTokens, memoryTokens, contiguity, eventMinTokens, eventMaxTokens, surpriseGamma);
+            case EMLLM -> "EM-LLM %d init + %d local + %d memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
+                    initTokens, localTokens, memoryTokens, contiguity, eventMinTokens, eventMaxTokens, surpriseGamma,
+                    refinement == RetrievalSettings.Refinement.NONE ? "" : ", " + refinement.name().toLowerCase(java.util.Locale.ROOT)
+                            + " refinement from layer " + refineFromLayer);
             case SIRLLM -> "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens, recentTokens, decay);
         };
         return duo ? p + " on retrieval heads; DuoAttention streaming heads %d sinks + %d recent, sparsity %.2f"

@@ -248,6 +248,38 @@ class RetrievalMemoryTest {
     }
 
     @Test
+    void emllmRefinementMovesABoundaryToTheSplitOfKeySimilarity() {
+        ModelConfig c = model.config();
+        for (RetrievalSettings.Refinement r : RetrievalSettings.Refinement.values()) {
+            KvCache cache = new KvCache(backend, c.layers(), c.kvDim(), 16);
+            int n = 64;
+            int[] pos = new int[n];
+            for (int i = 0; i < n; i++) {
+                pos[i] = i;
+            }
+            for (KvCache.Placement p : cache.append(new int[n], pos, null)) {
+                for (int j = 0; j < p.count(); j++) {
+                    long seq = p.block().seq(p.slot() + j);
+                    float[] row = new float[c.kvDim()];
+                    row[seq < 36 ? 0 : 1] = 1f; // two topics: tokens before 36 and from 36 on
+                    for (int l = 0; l < c.layers(); l++) {
+                        backend.write(p.block().keys(l), (p.slot() + j) * c.kvDim(), row, 0, row.length);
+                    }
+                    p.block().setScore(p.slot() + j, seq == 40 ? 9f : 1f); // surprise spikes 4 tokens late
+                }
+            }
+            RetrievalSettings s = new RetrievalSettings(4, 16, 4, 0, 32, 0, 4, new RetrievalSettings.Surprise(1.0, 4, 40, r, 0));
+            RetrievalMemory p = new RetrievalMemory(s, c);
+            drive(p, cache, c.kvHeads(), 8);
+            long expected = r == RetrievalSettings.Refinement.NONE ? 40 : 36;
+            assertThat(p.units(cache)).as("%s", r).first().satisfies(u -> {
+                assertThat(u.start()).isEqualTo(4);
+                assertThat(u.end()).isEqualTo(expected);
+            });
+        }
+    }
+
+    @Test
     void emllmSelectsByTokenBudgetAndAddsTemporalNeighbours() {
         int bs = 4;
         ModelConfig c = model.config();

@@ -371,6 +371,9 @@ public final class RetrievalMemory implements MemoryPolicy {
         long end = firstSeq + n;
         if (cfg.segmentation() instanceof RetrievalSettings.Surprise sp) {
             markBoundaries(st, cache, firstSeq, end, sp.gamma());
+            if (sp.refinement() != RetrievalSettings.Refinement.NONE) {
+                refine(st, cache, firstSeq, end, sp);
+            }
         }
         long before = st.packedEnd;
         long limit = Math.max(0, end - cfg.localTokens());
@@ -449,6 +452,86 @@ public final class RetrievalMemory implements MemoryPolicy {
             if (!Float.isNaN(s) && s > threshold) {
                 st.boundaries.add(t);
             }
+        }
+    }
+
+    /**
+     * EM-LLM's refinement: each boundary found in this step moves within {@code (previous + minTokens, boundary]} to the
+     * split of the neighbourhood {@code [previous - half, boundary + half]} that maximises modularity (or minimises
+     * conductance) of the graph whose edge weights are dot products of raw keys, summed over heads and the layers
+     * from {@code refineFromLayer}. Boundaries only move; their number stays.
+     */
+    private void refine(State st, KvCache cache, long firstSeq, long end, RetrievalSettings.Surprise sp) {
+        List<Long> found = new ArrayList<>(st.boundaries.subSet(firstSeq, end));
+        if (found.isEmpty()) {
+            return;
+        }
+        Long before = st.boundaries.lower(firstSeq);
+        long prev = before == null ? Math.max(cfg.initTokens(), st.packedEnd) : before;
+        int fromLayer = Math.min(sp.refineFromLayer(), layers - 1);
+        for (long b : found) {
+            if (b - prev < sp.minTokens()) {
+                continue; // merges into the next event at packing anyway
+            }
+            long half = (b - prev) / 2;
+            long lo = Math.max(Math.max(cfg.initTokens(), st.packedEnd), prev - half);
+            long hi = Math.min(end, b + half + 1);
+            int n = (int) (hi - lo);
+            if (n < 2) {
+                prev = b;
+                continue;
+            }
+            double[][] keys = new double[n][];
+            float[] row = new float[kvHeads * headDim];
+            for (int i = 0; i < n; i++) {
+                keys[i] = new double[(layers - fromLayer) * row.length];
+                KvBlock blk = blockAt(cache, lo + i);
+                for (int l = fromLayer; l < layers; l++) {
+                    cache.readKey(blk, l, (int) (lo + i - blk.firstSeq()), row);
+                    for (int j = 0; j < row.length; j++) {
+                        keys[i][(l - fromLayer) * row.length + j] = row[j];
+                    }
+                }
+            }
+            // prefix sums of the similarity matrix: P[i][j] = sum of A over [0,i) x [0,j)
+            double[][] p = new double[n + 1][n + 1];
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < n; j++) {
+                    double a = 0;
+                    for (int d = 0; d < keys[i].length; d++) {
+                        a += keys[i][d] * keys[j][d];
+                    }
+                    p[i + 1][j + 1] = a + p[i][j + 1] + p[i + 1][j] - p[i][j];
+                }
+            }
+            double total = p[n][n];
+            long best = b;
+            double bestScore = Double.NaN;
+            for (long t = Math.max(lo + 1, prev + sp.minTokens() + 1); t <= b && t < hi; t++) {
+                int c = (int) (t - lo);
+                double inS = p[c][c];
+                double inT = total - p[c][n] - p[n][c] + p[c][c];
+                double cut = p[c][n] - p[c][c];
+                double volS = p[c][n];
+                double volT = total - volS;
+                double score;
+                if (sp.refinement() == RetrievalSettings.Refinement.MODULARITY) {
+                    double m2 = total; // 2m
+                    score = m2 == 0 ? 0 : (inS + inT - (volS * volS + volT * volT) / m2) / (2 * m2);
+                } else {
+                    double denom = Math.min(volS, volT);
+                    score = denom == 0 ? Double.POSITIVE_INFINITY : -cut / denom; // maximise -conductance
+                }
+                if (Double.isNaN(bestScore) || score > bestScore) {
+                    bestScore = score;
+                    best = t;
+                }
+            }
+            if (best != b) {
+                st.boundaries.remove(b);
+                st.boundaries.add(best);
+            }
+            prev = best;
         }
     }
 

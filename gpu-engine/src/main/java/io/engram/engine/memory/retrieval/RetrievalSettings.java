@@ -24,16 +24,34 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
     /** InfLLM: one unit per storage block (block size tokens, 128 by default). */
     public record Uniform() implements Segmentation {}
 
+    /** EM-LLM's optional boundary refinement on key similarity (algorithms.md section 3.2 step 4). */
+    public enum Refinement {
+        NONE,
+        /** Move each boundary to the split of its neighbourhood with the highest graph modularity. */
+        MODULARITY,
+        /** Move each boundary to the split of its neighbourhood with the lowest conductance. */
+        CONDUCTANCE
+    }
+
     /**
      * EM-LLM: a unit (event) ends before a token whose surprise exceeds {@code mean + gamma * std} of the surprises of
      * up to {@code localTokens} tokens before its step; events shorter than {@code minTokens} merge into the next one,
-     * longer ones are cut into {@code maxTokens} pieces.
+     * longer ones are cut into {@code maxTokens} pieces. With a refinement, each boundary found in a step then moves to
+     * the best split of its neighbourhood by the similarity of raw keys summed over layers from {@code refineFromLayer}.
      */
-    public record Surprise(double gamma, int minTokens, int maxTokens) implements Segmentation {
+    public record Surprise(double gamma, int minTokens, int maxTokens, Refinement refinement, int refineFromLayer)
+            implements Segmentation {
         public Surprise {
             if (minTokens < 1 || maxTokens < minTokens) {
                 throw new IllegalArgumentException("event sizes need 1 <= min <= max, got %d and %d".formatted(minTokens, maxTokens));
             }
+            if (refinement == null || refineFromLayer < 0) {
+                throw new IllegalArgumentException("a refinement (NONE, MODULARITY, CONDUCTANCE) and a layer >= 0 are required");
+            }
+        }
+
+        public Surprise(double gamma, int minTokens, int maxTokens) {
+            this(gamma, minTokens, maxTokens, Refinement.NONE, 0);
         }
     }
 
