@@ -23,6 +23,7 @@ public final class KvCache {
     private long nextBlockId;
     private UnitStore unitStore = new HostUnitStore();
     private final java.util.Map<Object, Object> policyState = new java.util.HashMap<>();
+    private long transientFrom = -1; // tokens from here on will be truncated away (a question and its answer), or -1
     private float[] carryLogits; // logits of the last appended token (scores the next token), or null
     private long offloads;
     private long fetches;
@@ -167,6 +168,19 @@ public final class KvCache {
         return layersHeld * 2L * blockSize * kvDim * Float.BYTES;
     }
 
+    /**
+     * Marks the tokens appended from now on as transient: a question and its answer that {@link #truncate} will take
+     * back. Policies do not form lasting memory from a transient section. Ends with the truncate back to here.
+     */
+    public void beginTransient() {
+        transientFrom = nextSeq;
+    }
+
+    /** Whether the cache is in a transient section (see {@link #beginTransient}). */
+    public boolean isTransient() {
+        return transientFrom >= 0;
+    }
+
     /** Keeps the logits the last appended token produced, to score the next token appended. */
     public void carryLogits(float[] logits) {
         if (carryLogits == null || carryLogits.length != logits.length) {
@@ -265,11 +279,17 @@ public final class KvCache {
                 blocks.remove(i);
                 unitStore.forget(b);
             } else if (b.firstSeq() + b.length() > seq) {
+                for (int l = 0; l < layers; l++) {
+                    ensureResident(b, l); // the new tail block is appended to next: it must be in engine memory
+                }
                 b.truncate((int) (seq - b.firstSeq()));
             }
         }
         if (seq != nextSeq) {
             carryLogits = null;
+        }
+        if (transientFrom >= 0 && seq <= transientFrom) {
+            transientFrom = -1;
         }
         nextSeq = seq;
     }
@@ -282,6 +302,7 @@ public final class KvCache {
         blocks.clear();
         policyState.clear();
         carryLogits = null;
+        transientFrom = -1;
         nextSeq = 0;
         nextBlockId = 0;
     }

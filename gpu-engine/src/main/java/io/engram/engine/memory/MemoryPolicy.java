@@ -51,6 +51,20 @@ public interface MemoryPolicy {
     /** Called after the step's forward, with token scores written; policies pack, evict and offload here. */
     default void afterStep(KvCache cache, long firstSeq, int n) {}
 
+    /**
+     * The session's policy state to store, with units from index {@code fromUnit} on; null for policies that keep
+     * none (full attention, StreamingLLM).
+     */
+    default PolicySnapshot snapshot(KvCache cache, int fromUnit) {
+        return null;
+    }
+
+    /**
+     * Restores what {@link #snapshot} returned (with {@code fromUnit} 0) into a cache rebuilt for the session; the
+     * cache holds the session's blocks and is at the snapshot's sequence index.
+     */
+    default void restore(KvCache cache, PolicySnapshot snapshot) {}
+
     /** This policy with {@code observer} receiving the attention mass of every layer plan, besides its own observers. */
     default MemoryPolicy observedBy(AttentionObserver observer) {
         MemoryPolicy inner = this;
@@ -78,6 +92,16 @@ public interface MemoryPolicy {
             @Override
             public void afterStep(KvCache cache, long firstSeq, int n) {
                 inner.afterStep(cache, firstSeq, n);
+            }
+
+            @Override
+            public PolicySnapshot snapshot(KvCache cache, int fromUnit) {
+                return inner.snapshot(cache, fromUnit);
+            }
+
+            @Override
+            public void restore(KvCache cache, PolicySnapshot snapshot) {
+                inner.restore(cache, snapshot);
             }
         };
     }

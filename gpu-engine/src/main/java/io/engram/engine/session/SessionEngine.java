@@ -52,6 +52,11 @@ public final class SessionEngine {
         return tokenizer;
     }
 
+    /** The memory policy every session of this engine attends with. */
+    public MemoryPolicy policy() {
+        return policy;
+    }
+
     public KvCache newMemory() {
         return model.newCache();
     }
@@ -121,6 +126,7 @@ public final class SessionEngine {
         for (int i = 0; i < queries.size(); i++) {
             Query q = queries.get(i);
             marks[i] = q.memory().nextSeq();
+            q.memory().beginTransient(); // the question and the answer do not stay in memory
             int[] prompt = tokenizer.encode(format.question(q.question(), marks[i] == 0), marks[i] == 0);
             Map<Long, Double> massByTag = new HashMap<>();
             masses.add(massByTag);
@@ -151,8 +157,8 @@ public final class SessionEngine {
         } finally {
             for (int i = 0; i < queries.size(); i++) {
                 KvCache mem = queries.get(i).memory();
-                if (mem.nextSeq() != marks[i]) {
-                    mem.truncate(marks[i]);
+                if (mem.nextSeq() != marks[i] || mem.isTransient()) {
+                    mem.truncate(marks[i]); // also ends the transient section when nothing was appended
                 }
             }
         }

@@ -94,6 +94,13 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
 
     static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
             new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
+    /** Units the session's retrieval policy formed, by index in sequence order (representative keys). */
+    static final MapStateDescriptor<Integer, io.engram.schemas.MemoryUnit> POLICY_UNITS = new MapStateDescriptor<>(
+            "engram-policy-units", Types.INT, new AvroTypeInfo<>(io.engram.schemas.MemoryUnit.class));
+    /** The rest of the session's policy state (boundaries, retained tokens). */
+    static final org.apache.flink.api.common.state.ValueStateDescriptor<io.engram.schemas.PolicyState> POLICY_STATE =
+            new org.apache.flink.api.common.state.ValueStateDescriptor<>("engram-policy-state",
+                    new AvroTypeInfo<>(io.engram.schemas.PolicyState.class));
     /** Queries of the session waiting for the next batch, in arrival order. */
     static final ListStateDescriptor<EngramEvent> PENDING =
             new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
@@ -113,6 +120,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient io.engram.state.cache.WorkingSet workingSet;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
+    private transient MapState<Integer, io.engram.schemas.MemoryUnit> policyUnits;
+    private transient org.apache.flink.api.common.state.ValueState<io.engram.schemas.PolicyState> policyState;
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
     private transient Set<String> parked;
@@ -121,7 +130,38 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     /** Memory-policy state per recently processed session (scores, units, retained sets), by next sequence index. */
     private transient LinkedHashMap<String, PolicyStates> policyStates;
 
-    private record PolicyStates(long nextSeq, java.util.Map<Object, Object> states) {}
+    private record PolicyStates(long nextSeq, java.util.Map<Object, Object> states) {
+        static io.engram.schemas.MemoryUnit toRecord(io.engram.engine.memory.PolicySnapshot.Unit u) {
+            int layers = u.repr().length;
+            int kvDim = u.repr()[0].length;
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(layers * kvDim * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float[] row : u.repr()) {
+                for (float f : row) {
+                    b.putFloat(f);
+                }
+            }
+            b.flip();
+            return io.engram.schemas.MemoryUnit.newBuilder().setStartSeq(u.start()).setEndSeq(u.end())
+                    .setKind(u.episode() ? io.engram.schemas.MemoryUnitKind.EPISODE : io.engram.schemas.MemoryUnitKind.BLOCK)
+                    .setLayers(layers).setKvDim(kvDim).setReprKeys(b).build();
+        }
+
+        static io.engram.engine.memory.PolicySnapshot.Unit fromRecord(io.engram.schemas.MemoryUnit u) {
+            java.nio.ByteBuffer b = u.getReprKeys().duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            if (b.remaining() != u.getLayers() * u.getKvDim() * 4) {
+                throw new CorruptMemoryException("memory unit [%d, %d) holds %d bytes of keys for %d x %d floats"
+                        .formatted(u.getStartSeq(), u.getEndSeq(), b.remaining(), u.getLayers(), u.getKvDim()));
+            }
+            float[][] repr = new float[u.getLayers()][u.getKvDim()];
+            for (float[] row : repr) {
+                for (int j = 0; j < row.length; j++) {
+                    row[j] = b.getFloat();
+                }
+            }
+            return new io.engram.engine.memory.PolicySnapshot.Unit(u.getStartSeq(), u.getEndSeq(),
+                    u.getKind() == io.engram.schemas.MemoryUnitKind.EPISODE, repr);
+        }
+    }
 
     /** Sessions whose policy state is kept between events (beyond that, a session's policy restarts from its memory). */
     static final int POLICY_STATE_SESSIONS = 4096;
@@ -146,6 +186,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         workingSet = new io.engram.state.cache.WorkingSet(settings.workingSetBytes());
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
+        policyUnits = getKeyedStateStore().getMapState(POLICY_UNITS);
+        policyState = getKeyedStateStore().getState(POLICY_STATE);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
         metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
@@ -295,11 +337,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             }
             metrics.answered(answers.size(), batchTokens, t1 - t0);
             for (int i = 0; i < batch.size(); i++) {
-                remember(batchEvents.get(i).getSessionId(), memories.get(i));
-            }
-            for (int i = 0; i < batch.size(); i++) {
                 EngramEvent e = batchEvents.get(i);
                 setCurrentKey(e.getSessionId());
+                remember(e.getSessionId(), memories.get(i));
                 List<EngramEvent> queue = queued();
                 pending.update(queue.subList(1, queue.size()));
                 if (queue.size() == 1) {
@@ -380,12 +420,71 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         return mem;
     }
 
-    /** Keeps the session's policy state for its next event (bounded number of sessions). */
-    private void remember(String session, KvCache mem) {
+    /**
+     * Keeps the session's policy state for its next event: in memory (bounded number of sessions) and in keyed state,
+     * new units only, so that it survives a restart or a move to another task.
+     */
+    private void remember(String session, KvCache mem) throws Exception {
         policyStates.put(session, new PolicyStates(mem.nextSeq(), mem.policyStates()));
         while (policyStates.size() > POLICY_STATE_SESSIONS) {
             policyStates.remove(policyStates.keySet().iterator().next());
         }
+        io.engram.schemas.PolicyState old = policyState.value();
+        int stored = old == null ? 0 : old.getUnitCount();
+        io.engram.engine.memory.PolicySnapshot snap = engine.policy().snapshot(mem, stored);
+        if (snap == null) {
+            return;
+        }
+        if (old != null && !old.getPolicy().equals(snap.policy())) {
+            policyUnits.clear();
+            snap = engine.policy().snapshot(mem, 0);
+        }
+        for (int i = snap.unitCount(); i < stored; i++) {
+            policyUnits.remove(i); // units a truncate took back
+        }
+        int i = snap.firstUnit();
+        for (io.engram.engine.memory.PolicySnapshot.Unit u : snap.units()) {
+            policyUnits.put(i++, PolicyStates.toRecord(u));
+        }
+        List<Long> bounds = new ArrayList<>();
+        for (long b : snap.boundaries()) {
+            bounds.add(b);
+        }
+        List<Long> kept = new ArrayList<>(snap.retained().length);
+        for (long k : snap.retained()) {
+            kept.add(k);
+        }
+        List<Float> scores = new ArrayList<>(snap.retainedScores().length);
+        for (float f : snap.retainedScores()) {
+            scores.add(f);
+        }
+        policyState.update(io.engram.schemas.PolicyState.newBuilder().setPolicy(snap.policy()).setNextSeq(mem.nextSeq())
+                .setPackedEnd(snap.packedEnd()).setUnitCount(snap.unitCount()).setBoundaries(bounds).setRetainedSeqs(kept)
+                .setRetainedScores(scores).setEvicted(snap.evicted()).build());
+    }
+
+    /** Restores the policy state stored for the session, when it belongs to the memory just loaded. */
+    private void restorePolicy(KvCache mem) throws Exception {
+        io.engram.schemas.PolicyState ps = policyState.value();
+        if (ps == null || ps.getNextSeq() != mem.nextSeq()) {
+            return;
+        }
+        List<io.engram.engine.memory.PolicySnapshot.Unit> units = new ArrayList<>(ps.getUnitCount());
+        for (int i = 0; i < ps.getUnitCount(); i++) {
+            io.engram.schemas.MemoryUnit u = policyUnits.get(i);
+            if (u == null) {
+                throw new CorruptMemoryException("policy state lists " + ps.getUnitCount() + " units but unit " + i + " is missing");
+            }
+            units.add(PolicyStates.fromRecord(u));
+        }
+        long[] bounds = ps.getBoundaries().stream().mapToLong(Long::longValue).toArray();
+        long[] kept = ps.getRetainedSeqs().stream().mapToLong(Long::longValue).toArray();
+        float[] scores = new float[ps.getRetainedScores().size()];
+        for (int i = 0; i < scores.length; i++) {
+            scores[i] = ps.getRetainedScores().get(i);
+        }
+        engine.policy().restore(mem, new io.engram.engine.memory.PolicySnapshot(ps.getPolicy(), ps.getPackedEnd(), ps.getUnitCount(),
+                0, units, bounds, kept, scores, ps.getEvicted()));
     }
 
     private KvCache load(String session, SessionIndex idx) throws Exception {
@@ -424,6 +523,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         PolicyStates kept = policyStates.get(session);
         if (kept != null && kept.nextSeq() == idx.getNextSeq()) {
             mem.adoptPolicyStates(kept.states());
+        } else {
+            restorePolicy(mem);
         }
         metrics.memory(session, mem);
         metrics.workingSet(workingSet);
@@ -528,6 +629,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 policyStates.remove(event.getSessionId());
                 events.clear();
                 pending.clear();
+                policyUnits.clear();
+                policyState.clear();
                 metrics.cleared(event.getSessionId());
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }

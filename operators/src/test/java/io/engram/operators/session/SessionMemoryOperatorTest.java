@@ -120,6 +120,7 @@ class SessionMemoryOperatorTest {
         SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0,
                 io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m);
         OperatorSubtaskState snapshot;
+        Answer before;
         try (var h = harness(settings)) {
             h.open();
             for (int i = 0; i < 14; i++) {
@@ -128,6 +129,7 @@ class SessionMemoryOperatorTest {
             }
             h.processElement(ev("s1", "q1", query("q1")));
             h.processElement(ev("s2", "q2", query("q2")));
+            before = h.extractOutputValues().get(0);
             assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(a -> {
                 assertThat(a.getGeneratedTokens()).isEqualTo(4);
                 assertThat(a.getCitations()).allSatisfy(c -> assertThat(c.getSegment().getEventId()).startsWith(a.getSessionId() + "-"));
@@ -138,9 +140,17 @@ class SessionMemoryOperatorTest {
         try (var h = harness(settings)) {
             h.initializeState(snapshot);
             h.open();
+            // the policy's state (units and their keys, boundaries, retained tokens) came back from keyed state
+            h.processElement(ev("s1", "q1", query("q1")));
+            Answer after = h.extractOutputValues().get(0);
+            assertThat(after.getText()).as("same answer after the restore").isEqualTo(before.getText());
+            assertThat(after.getCitations()).isEqualTo(before.getCitations());
             h.processElement(ev("s1", "s1-c99", text("One more note after the restore.")));
             h.processElement(ev("s1", "q3", query("q3")));
-            assertThat(h.extractOutputValues()).singleElement().satisfies(a -> assertThat(a.getGeneratedTokens()).isEqualTo(4));
+            assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(a -> assertThat(a.getGeneratedTokens()).isEqualTo(4));
+            h.processElement(ev("s1", "r", new ControlEvent(ControlAction.RESET)));
+            h.processElement(ev("s2", "r2", new ControlEvent(ControlAction.CLOSE_SESSION)));
+            assertThat(h.numKeyedStateEntries()).as("reset and close leave no policy state behind").isZero();
         }
     }
 

@@ -64,6 +64,16 @@ public final class DuoAttention implements MemoryPolicy {
     }
 
     @Override
+    public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
+        return retrieval.snapshot(cache, fromUnit);
+    }
+
+    @Override
+    public void restore(KvCache cache, io.engram.engine.memory.PolicySnapshot snapshot) {
+        retrieval.restore(cache, snapshot);
+    }
+
+    @Override
     public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
         AttentionPlan inner = retrieval.planLayer(cache, layer, stepPlan, queryMean);
         int kvHeads = pattern.kvHeads();

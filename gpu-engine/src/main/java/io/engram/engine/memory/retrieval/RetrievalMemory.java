@@ -105,6 +105,55 @@ public final class RetrievalMemory implements MemoryPolicy {
         return Collections.unmodifiableSet(state(cache).boundaries);
     }
 
+    private String name() {
+        return cfg.segmentation() instanceof RetrievalSettings.Surprise ? "emllm" : "infllm";
+    }
+
+    @Override
+    public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
+        State st = state(cache);
+        repair(st, cache, cache.nextSeq()); // nothing derived from tokens a truncate removed (a question, an answer)
+        List<io.engram.engine.memory.PolicySnapshot.Unit> out = new ArrayList<>();
+        boolean episodes = cfg.segmentation() instanceof RetrievalSettings.Surprise;
+        for (int i = Math.max(0, fromUnit); i < st.units.size(); i++) {
+            Unit u = st.units.get(i);
+            out.add(new io.engram.engine.memory.PolicySnapshot.Unit(u.start(), u.end(), episodes, u.repr()));
+        }
+        long[] bounds = st.boundaries.stream().mapToLong(Long::longValue).toArray();
+        return new io.engram.engine.memory.PolicySnapshot(name(), st.packedEnd, st.units.size(), Math.max(0, fromUnit), out, bounds,
+                new long[0], new float[0], false);
+    }
+
+    @Override
+    public void restore(KvCache cache, io.engram.engine.memory.PolicySnapshot s) {
+        if (!name().equals(s.policy())) {
+            return; // state of another policy: start afresh from the memory
+        }
+        State st = state(cache);
+        st.units.clear();
+        for (io.engram.engine.memory.PolicySnapshot.Unit u : s.units()) {
+            if (u.repr().length != layers || u.repr()[0].length != kvHeads * headDim) {
+                throw new IllegalArgumentException("stored unit [%d, %d) has keys of %d x %d floats; the model needs %d x %d"
+                        .formatted(u.start(), u.end(), u.repr().length, u.repr()[0].length, layers, kvHeads * headDim));
+            }
+            st.units.add(new Unit(u.start(), u.end(), u.repr()));
+        }
+        st.units.sort(Comparator.comparingLong(Unit::start));
+        st.packedEnd = s.packedEnd();
+        st.boundaries.clear();
+        for (long b : s.boundaries()) {
+            st.boundaries.add(b);
+        }
+        // blocks all of whose tokens are packed leave engine memory, as they would have
+        for (KvBlock b : cache.blocks()) {
+            if (!pinned(st, b)) {
+                for (int l = 0; l < layers; l++) {
+                    cache.offload(b, l);
+                }
+            }
+        }
+    }
+
     @Override
     public boolean needsTokenScores() {
         return cfg.segmentation() instanceof RetrievalSettings.Surprise;
@@ -177,11 +226,13 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     /** Forgets what was derived from tokens a truncate removed (e.g. an answer that left the window). */
     private void repair(State st, KvCache cache, long firstSeq) {
-        if (st.packedEnd > firstSeq) {
-            st.units.removeIf(u -> u.end() > firstSeq);
+        // units hold only tokens outside the local window of the next step; a truncate moves the window back
+        long window = Math.max(0, firstSeq - cfg.localTokens());
+        if (st.packedEnd > Math.max(window, cfg.initTokens())) {
+            st.units.removeIf(u -> u.end() > window);
             st.packedEnd = st.units.isEmpty() ? cfg.initTokens() : Math.max(cfg.initTokens(), st.units.getLast().end());
             for (int l = 0; l < layers; l++) {
-                st.contiguity.get(l).removeIf(u -> u.end() > firstSeq);
+                st.contiguity.get(l).removeIf(u -> u.end() > window);
             }
         }
         st.boundaries.tailSet(firstSeq).clear();
@@ -368,6 +419,9 @@ public final class RetrievalMemory implements MemoryPolicy {
     @Override
     public void afterStep(KvCache cache, long firstSeq, int n) {
         State st = state(cache);
+        if (cache.isTransient()) {
+            return; // a question and its answer: tokens leaving the window stay in the remainder until the truncate
+        }
         long end = firstSeq + n;
         if (cfg.segmentation() instanceof RetrievalSettings.Surprise sp) {
             markBoundaries(st, cache, firstSeq, end, sp.gamma());

@@ -65,6 +65,32 @@ public final class SirLlm implements MemoryPolicy {
     }
 
     @Override
+    public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
+        State st = state(cache);
+        int valid = 0;
+        while (valid < st.kept.length && st.kept[valid] < cache.nextSeq()) {
+            valid++; // tokens a truncate removed (a question, an answer) are not part of the session
+        }
+        return new io.engram.engine.memory.PolicySnapshot("sirllm", 0, 0, 0, List.of(), new long[0], Arrays.copyOf(st.kept, valid),
+                Arrays.copyOf(st.score, valid), st.evicted);
+    }
+
+    @Override
+    public void restore(KvCache cache, io.engram.engine.memory.PolicySnapshot s) {
+        if (!"sirllm".equals(s.policy())) {
+            return;
+        }
+        State st = state(cache);
+        st.kept = s.retained().clone();
+        st.score = s.retainedScores().clone();
+        st.evicted = s.evicted();
+        st.started = true;
+        if (st.evicted) {
+            offloadUnused(st, cache, cache.nextSeq());
+        }
+    }
+
+    @Override
     public boolean needsTokenScores() {
         return true;
     }
