@@ -77,6 +77,9 @@ public final class BenchCommand implements Callable<Integer> {
             description = "memory: longest input full attention runs on as the reference (quadratic; default ${DEFAULT-VALUE}).")
     int fullMax;
 
+    @Option(names = "--block-size", defaultValue = "128", description = "memory: tokens per KV block / InfLLM unit (default ${DEFAULT-VALUE}).")
+    int blockSize;
+
     @Option(names = "--seed", defaultValue = "1", description = "memory: seed of the generated inputs (default ${DEFAULT-VALUE}).")
     long seed;
 
@@ -91,7 +94,7 @@ public final class BenchCommand implements Callable<Integer> {
             }
             var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
             return MemoryBenchRun.run(root.context(), new MemoryBenchRun.Params(model, threads, policies, tasks, lengths, depths,
-                    samples, maxNew, fullMax, memory, seed));
+                    samples, maxNew, fullMax, memory, seed, blockSize));
         }
         CliContext ctx = root.context();
         if (what.equals("store")) {

@@ -19,12 +19,13 @@ final class MemoryBenchRun {
     private MemoryBenchRun() {}
 
     record Params(Path model, int threads, List<String> policies, List<String> tasks, List<Integer> lengths, List<Double> depths,
-            int samples, int maxNew, int fullMax, MemorySettings memory, long seed) {}
+            int samples, int maxNew, int fullMax, MemorySettings memory, long seed, int blockSize) {}
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
         try (Model m = Model.open(p.model()); CpuBackend backend = new CpuBackend(p.threads(), false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(p.threads()));
+            Transformer t = new Transformer(m.config(), m.weights(), backend,
+                    EngineSettings.defaults().withThreads(p.threads()).withBlockSize(p.blockSize()));
             Tokenizer tok = m.tokenizer();
             List<MemoryBench.Candidate> candidates = new ArrayList<>();
             for (String name : p.policies()) {
@@ -42,9 +43,9 @@ final class MemoryBenchRun {
             double[] depths = p.depths().stream().mapToDouble(Double::doubleValue).toArray();
             long total = (long) kinds.size() * lengths.length * depths.length * p.samples() * candidates.size();
             MemoryBench bench = new MemoryBench(t, tok, p.maxNew(), p.fullMax());
-            out.printf("machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d)%n",
+            out.printf("machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d); KV blocks of %d tokens%n",
                     Runtime.getRuntime().availableProcessors(), Runtime.version(), backend.describe(), p.model().getFileName(),
-                    m.config().layers(), m.config().kvHeads(), m.config().maxPositions());
+                    m.config().layers(), m.config().kvHeads(), m.config().maxPositions(), p.blockSize());
             for (MemoryBench.Candidate c : candidates) {
                 out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory()));
             }
