@@ -55,5 +55,22 @@ public final class EngineOptions {
             .description("Decoded KV blocks each task slot keeps in memory across its sessions (least recently used "
                     + "evicted first); the rest is read from keyed state when a session is processed.");
 
+    public static final Option<io.engram.schemas.RetentionPolicy> RETENTION = Option.enumKey("engram.state.retention",
+                    io.engram.schemas.RetentionPolicy.class)
+            .defaultValue(io.engram.schemas.RetentionPolicy.KEEP_ALL)
+            .description("What a session gives up when its stored memory passes engram.state.max-session-tokens or "
+                    + "engram.state.max-session-mb: KEEP_ALL (no cap), DROP_OLDEST (oldest blocks first) or "
+                    + "DROP_LOWEST_SCORED (blocks of the least surprising text first). The first block and the most "
+                    + "recent ones are never dropped; an episode summary covering the dropped text is emitted first, and "
+                    + "each dropped block leaves a record of its source events.");
+
+    public static final Option<Long> MAX_SESSION_TOKENS = Option.longKey("engram.state.max-session-tokens")
+            .defaultValue(0L).check(n -> n >= 0, ">= 0")
+            .description("Cap on the tokens of KV a session keeps stored (0: none); see engram.state.retention.");
+
+    public static final Option<Integer> MAX_SESSION_MB = Option.intKey("engram.state.max-session-mb")
+            .defaultValue(0).check(n -> n >= 0, ">= 0")
+            .description("Cap on the stored bytes of a session's KV memory in MiB (0: none); see engram.state.retention.");
+
     private EngineOptions() {}
 }

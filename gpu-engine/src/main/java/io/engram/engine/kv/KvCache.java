@@ -231,6 +231,24 @@ public final class KvCache {
         policyState.putAll(states);
     }
 
+    /** The attached block holding sequence index {@code seq} among its filled slots, or null (never ingested, or dropped). */
+    public KvBlock blockAt(long seq) {
+        int lo = 0;
+        int hi = blocks.size() - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            KvBlock b = blocks.get(mid);
+            if (seq < b.firstSeq()) {
+                hi = mid - 1;
+            } else if (seq >= b.firstSeq() + b.capacity()) {
+                lo = mid + 1;
+            } else {
+                return seq < b.firstSeq() + b.length() ? b : null;
+            }
+        }
+        return null;
+    }
+
     /** Removes a block from the working set (its buffers stay valid for the caller). */
     public void detach(KvBlock block) {
         if (!blocks.remove(block)) {

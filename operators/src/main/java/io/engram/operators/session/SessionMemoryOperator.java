@@ -94,6 +94,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
 
     static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
             new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
+    /** What remains of blocks the session's retention dropped, by block id. */
+    static final MapStateDescriptor<Long, io.engram.schemas.DroppedUnit> DROPPED_UNITS = new MapStateDescriptor<>(
+            "engram-dropped-units", Types.LONG, new AvroTypeInfo<>(io.engram.schemas.DroppedUnit.class));
     /** Units the session's retrieval policy formed, by index in sequence order (representative keys). */
     static final MapStateDescriptor<Integer, io.engram.schemas.MemoryUnit> POLICY_UNITS = new MapStateDescriptor<>(
             "engram-policy-units", Types.INT, new AvroTypeInfo<>(io.engram.schemas.MemoryUnit.class));
@@ -121,6 +124,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
     private transient MapState<Integer, io.engram.schemas.MemoryUnit> policyUnits;
+    private transient MapState<Long, io.engram.schemas.DroppedUnit> droppedUnits;
     private transient org.apache.flink.api.common.state.ValueState<io.engram.schemas.PolicyState> policyState;
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
@@ -187,6 +191,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
         policyUnits = getKeyedStateStore().getMapState(POLICY_UNITS);
+        droppedUnits = getKeyedStateStore().getMapState(DROPPED_UNITS);
         policyState = getKeyedStateStore().getState(POLICY_STATE);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
@@ -402,16 +407,93 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 .setBlockCrcs(blockCrcs)
                 .setEventCount(eventIndex + 1).setModel(modelName).setBlockSize(settings.blockSize())
                 .setSummarizedEvents(idx == null ? 0 : idx.getSummarizedEvents())
-                .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq()).build();
+                .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq())
+                .setDroppedTokens(idx == null ? 0 : idx.getDroppedTokens())
+                .setDroppedUnits(idx == null ? 0 : idx.getDroppedUnits()).build();
         int interval = settings.summaryIntervalTokens();
         if (interval > 0 && mem.nextSeq() - updated.getSummarizedSeq() >= interval) {
             emitSummary(event, mem, updated, SummaryKind.EPISODE);
             updated.setSummarizedEvents(updated.getEventCount());
             updated.setSummarizedSeq(updated.getNextSeq());
         }
+        retain(event, mem, updated, crcs);
         store.putIndex(event.getSessionId(), updated);
         metrics.memory(session, mem);
         remember(session, mem);
+    }
+
+    /** Most recent blocks retention never drops (the local context of the next questions). */
+    static final int RETENTION_PROTECTED_BLOCKS = 2;
+
+    /**
+     * Applies the session's cap: when its stored blocks pass it, an episode summary covering everything not summarized
+     * yet is emitted first, then blocks are dropped (from keyed state, the working set and the memory) as the retention
+     * policy chooses, each leaving a {@link io.engram.schemas.DroppedUnit} with its source events; the index is updated.
+     */
+    private void retain(EngramEvent event, KvCache mem, SessionIndex updated, java.util.Map<Long, Integer> crcs) throws Exception {
+        SessionSettings.Retention r = settings.retention();
+        if (r.policy() == io.engram.schemas.RetentionPolicy.KEEP_ALL) {
+            return;
+        }
+        List<io.engram.state.retention.Retention.Candidate> candidates = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            double sum = 0;
+            int n = 0;
+            for (int i = 0; i < b.length(); i++) {
+                if (!Float.isNaN(b.score(i))) {
+                    sum += b.score(i);
+                    n++;
+                }
+            }
+            candidates.add(new io.engram.state.retention.Retention.Candidate(b.id(), b.firstSeq(), b.length(),
+                    KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), settings.kvStorage()), n == 0 ? Double.NaN : sum / n));
+        }
+        List<io.engram.state.retention.Retention.Candidate> drop = io.engram.state.retention.Retention.choose(candidates, r.policy(),
+                r.maxTokens(), r.maxBytes(), RETENTION_PROTECTED_BLOCKS);
+        if (drop.isEmpty()) {
+            return;
+        }
+        String session = event.getSessionId();
+        if (updated.getSummarizedSeq() < updated.getNextSeq()) {
+            emitSummary(event, mem, updated, SummaryKind.EPISODE); // the dropped text keeps a summary
+            updated.setSummarizedEvents(updated.getEventCount());
+            updated.setSummarizedSeq(updated.getNextSeq());
+        }
+        long droppedTokens = 0;
+        for (io.engram.state.retention.Retention.Candidate c : drop) {
+            KvBlock b = mem.blockAt(c.firstSeq());
+            int firstEvent = -1;
+            int lastEvent = -1;
+            for (int i = 0; i < b.length(); i++) {
+                long tag = b.source(i);
+                if (tag != io.engram.engine.session.Provenance.NONE) {
+                    int ev = io.engram.engine.session.Provenance.eventIndex(tag);
+                    firstEvent = firstEvent < 0 ? ev : Math.min(firstEvent, ev);
+                    lastEvent = Math.max(lastEvent, ev);
+                }
+            }
+            droppedUnits.put(b.id(), io.engram.schemas.DroppedUnit.newBuilder().setBlockId(b.id()).setFirstSeq(b.firstSeq())
+                    .setTokens(b.length()).setFirstEvent(firstEvent).setLastEvent(lastEvent)
+                    .setMeanScore(Double.isNaN(c.meanScore()) ? null : (float) c.meanScore()).setReason(r.policy())
+                    .setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(event.getTimestampMs()).build());
+            store.deleteUnit(session, b.id());
+            mem.detach(b);
+            mem.unitStore().forget(b);
+            crcs.remove(b.id());
+            droppedTokens += b.length();
+        }
+        workingSet.invalidate(session);
+        List<Long> ids = new ArrayList<>();
+        List<Integer> blockCrcs = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            ids.add(b.id());
+            blockCrcs.add(crcs.get(b.id()));
+        }
+        updated.setBlockIds(ids);
+        updated.setBlockCrcs(blockCrcs);
+        updated.setDroppedTokens(updated.getDroppedTokens() + droppedTokens);
+        updated.setDroppedUnits(updated.getDroppedUnits() + drop.size());
+        LOG.debug("session {}: retention {} dropped {} blocks ({} tokens)", session, r.policy(), drop.size(), droppedTokens);
     }
 
     private KvCache newMemory(String session) {
@@ -438,6 +520,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (old != null && !old.getPolicy().equals(snap.policy())) {
             policyUnits.clear();
             snap = engine.policy().snapshot(mem, 0);
+        } else if (snap.firstUnit() < stored) {
+            policyUnits.clear(); // units before the stored count changed (retention dropped blocks): write all again
+            stored = 0;
         }
         for (int i = snap.unitCount(); i < stored; i++) {
             policyUnits.remove(i); // units a truncate took back
@@ -575,7 +660,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 .setTimings(new AnswerTimings(0L, 0L, a.generation().prefillNanos() / 1_000_000,
                         a.generation().decodeNanos() / 1_000_000, batchMillis))
                 .setModel(modelName)
-                .setMemory(new MemoryStats(mem.nextSeq(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4,
+                .setMemory(new MemoryStats(mem.attachedTokens(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4,
                         fingerprint))
                 .setCitations(citations(a.citations(), mem))
                 .setCreatedAtMs(event.getTimestampMs())
@@ -631,6 +716,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 pending.clear();
                 policyUnits.clear();
                 policyState.clear();
+                droppedUnits.clear();
                 metrics.cleared(event.getSessionId());
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }

@@ -18,23 +18,47 @@ import java.io.Serializable;
  * @param kvStorage how stored KV blocks keep their values (F32 exact, BF16, INT8)
  * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
  * @param memory the memory policy the engine attends with, and its sizes
+ * @param retention what a session gives up when its stored memory passes a cap
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-        io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory)
-        implements Serializable {
+        io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
+        Retention retention) implements Serializable {
+
+    /**
+     * A cap on a session's stored memory and what goes when it is passed.
+     *
+     * @param maxTokens stored tokens at most (0: no cap)
+     * @param maxBytes stored bytes at most (0: no cap)
+     */
+    public record Retention(io.engram.schemas.RetentionPolicy policy, long maxTokens, long maxBytes) implements Serializable {
+        public Retention {
+            if (policy == null || maxTokens < 0 || maxBytes < 0) {
+                throw new IllegalArgumentException("retention needs a policy and caps >= 0 (0 = none)");
+            }
+        }
+
+        public static Retention keepAll() {
+            return new Retention(io.engram.schemas.RetentionPolicy.KEEP_ALL, 0, 0);
+        }
+    }
 
     /** Settings with full attention as the memory policy. */
     public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
             int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
             io.engram.state.codec.KvDType kvStorage, long workingSetBytes) {
         this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
-                batchWindowMillis, kvStorage, workingSetBytes, io.engram.engine.memory.MemorySettings.defaults());
+                batchWindowMillis, kvStorage, workingSetBytes, io.engram.engine.memory.MemorySettings.defaults(), Retention.keepAll());
     }
 
     public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention);
+    }
+
+    public SessionSettings withRetention(Retention r) {
+        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r);
     }
 
     public SessionSettings {
@@ -47,8 +71,8 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         if (workingSetBytes < 0) {
             throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
         }
-        if (memory == null) {
-            throw new IllegalArgumentException("memory settings are required");
+        if (memory == null || retention == null) {
+            throw new IllegalArgumentException("memory and retention settings are required");
         }
         if (kvStorage == null) {
             throw new IllegalArgumentException("a KV storage type is required (F32, BF16 or INT8)");

@@ -154,6 +154,77 @@ class SessionMemoryOperatorTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"FULL, DROP_OLDEST", "EMLLM, DROP_LOWEST_SCORED", "INFLLM, DROP_OLDEST"})
+    void retentionKeepsSessionsUnderTheirCapWithASummaryAndARecordOfWhatWent(io.engram.engine.memory.MemorySettings.Kind kind,
+            io.engram.schemas.RetentionPolicy retention) throws Exception {
+        io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(kind)
+                .withWindow(4, 24).withRetrieval(2, 16, 1);
+        SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0,
+                io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m).withRetention(new SessionSettings.Retention(retention, 64, 0));
+        OperatorSubtaskState snapshot;
+        try (var h = harness(settings)) {
+            h.open();
+            for (int i = 0; i < 12; i++) {
+                h.processElement(ev("s1", "s1-c" + i, text("Note " + i + ": the keeper counted " + (40 + i) + " puffins today.")));
+                h.processElement(ev("s2", "s2-c" + i, text("Short " + i + ".")));
+            }
+            h.processElement(ev("s1", "q1", query("q1")));
+            h.processElement(ev("s2", "q2", query("q2")));
+            List<Answer> answers = h.extractOutputValues();
+            assertThat(answers).hasSize(2);
+            Answer a1 = answers.stream().filter(a -> a.getSessionId().equals("s1")).findFirst().orElseThrow();
+            Answer a2 = answers.stream().filter(a -> a.getSessionId().equals("s2")).findFirst().orElseThrow();
+            assertThat(a1.getMemory().getTokens()).as("s1 stored tokens within the cap").isLessThanOrEqualTo(64);
+            assertThat(a1.getCitations()).allSatisfy(c -> assertThat(c.getSegment().getEventId()).startsWith("s1-"));
+            assertThat(a2.getMemory().getTokens()).isLessThanOrEqualTo(64);
+            // before anything is dropped, an episode summary covers it: summaries tile each session's stream
+            List<Summary> sums = h.getSideOutput(SessionMemoryOperator.SUMMARIES).stream().map(StreamRecord::getValue).toList();
+            for (String s : List.of("s1", "s2")) {
+                List<Summary> mine = sums.stream().filter(x -> x.getSessionId().equals(s)).toList();
+                assertThat(mine).isNotEmpty().allSatisfy(x -> assertThat(x.getKind()).isEqualTo(SummaryKind.EPISODE));
+                assertThat(mine.get(0).getFirstToken()).isZero();
+                for (int i = 1; i < mine.size(); i++) {
+                    assertThat(mine.get(i).getFirstToken()).isEqualTo(mine.get(i - 1).getLastToken() + 1);
+                }
+            }
+            snapshot = h.snapshot(1L, 1L);
+        }
+        try (var h = harness(settings)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.processElement(ev("s1", "s1-c99", text("One more note after the restore.")));
+            h.processElement(ev("s1", "q3", query("q3")));
+            assertThat(h.extractOutputValues()).singleElement().satisfies(a -> {
+                assertThat(a.getGeneratedTokens()).isEqualTo(4);
+                assertThat(a.getMemory().getTokens()).isLessThanOrEqualTo(64);
+            });
+            h.processElement(ev("s1", "r", new ControlEvent(ControlAction.RESET)));
+            h.processElement(ev("s2", "r2", new ControlEvent(ControlAction.CLOSE_SESSION)));
+            assertThat(h.numKeyedStateEntries()).as("reset and close leave no dropped-unit records behind").isZero();
+        }
+    }
+
+    @Test
+    void retentionChoosesOldestOrLeastSurprisingBlocksAndNeverTheFirstOrTheRecentOnes() {
+        var blocks = List.of(new io.engram.state.retention.Retention.Candidate(0, 0, 8, 100, 5.0),
+                new io.engram.state.retention.Retention.Candidate(1, 8, 8, 100, 1.0),
+                new io.engram.state.retention.Retention.Candidate(2, 16, 8, 100, 9.0),
+                new io.engram.state.retention.Retention.Candidate(3, 24, 8, 100, 0.5),
+                new io.engram.state.retention.Retention.Candidate(4, 32, 8, 100, 0.1),
+                new io.engram.state.retention.Retention.Candidate(5, 40, 8, 100, 0.2));
+        assertThat(io.engram.state.retention.Retention.choose(blocks, io.engram.schemas.RetentionPolicy.DROP_OLDEST, 32, 0, 2))
+                .extracting(io.engram.state.retention.Retention.Candidate::id).containsExactly(1L, 2L);
+        assertThat(io.engram.state.retention.Retention.choose(blocks, io.engram.schemas.RetentionPolicy.DROP_LOWEST_SCORED, 32, 0, 2))
+                .extracting(io.engram.state.retention.Retention.Candidate::id).containsExactly(3L, 1L);
+        assertThat(io.engram.state.retention.Retention.choose(blocks, io.engram.schemas.RetentionPolicy.DROP_OLDEST, 0, 350, 2))
+                .extracting(io.engram.state.retention.Retention.Candidate::id).containsExactly(1L, 2L, 3L);
+        assertThat(io.engram.state.retention.Retention.choose(blocks, io.engram.schemas.RetentionPolicy.KEEP_ALL, 8, 0, 2)).isEmpty();
+        // a cap below what must stay: only the droppable blocks go
+        assertThat(io.engram.state.retention.Retention.choose(blocks, io.engram.schemas.RetentionPolicy.DROP_OLDEST, 1, 0, 2))
+                .extracting(io.engram.state.retention.Retention.Candidate::id).containsExactly(1L, 2L, 3L);
+    }
+
     @Test
     void episodeSummariesAtTheConfiguredIntervalAndBadContentIsDeadLettered() throws Exception {
         try (var h = harness(20)) {

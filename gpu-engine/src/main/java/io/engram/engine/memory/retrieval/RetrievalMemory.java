@@ -75,6 +75,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         final List<List<Unit>> selected = new ArrayList<>(); // per layer: units of the last step
         long window;
         boolean exact;
+        boolean unitsRemoved; // since the last snapshot: the next one is complete, not incremental
         List<KvSpan> base = List.of();
 
         State() {
@@ -113,6 +114,10 @@ public final class RetrievalMemory implements MemoryPolicy {
     public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
         State st = state(cache);
         repair(st, cache, cache.nextSeq()); // nothing derived from tokens a truncate removed (a question, an answer)
+        if (st.unitsRemoved) {
+            fromUnit = 0; // units before fromUnit changed: everything is written again
+            st.unitsRemoved = false;
+        }
         List<io.engram.engine.memory.PolicySnapshot.Unit> out = new ArrayList<>();
         boolean episodes = cfg.segmentation() instanceof RetrievalSettings.Surprise;
         for (int i = Math.max(0, fromUnit); i < st.units.size(); i++) {
@@ -229,11 +234,15 @@ public final class RetrievalMemory implements MemoryPolicy {
         // units hold only tokens outside the local window of the next step; a truncate moves the window back
         long window = Math.max(0, firstSeq - cfg.localTokens());
         if (st.packedEnd > Math.max(window, cfg.initTokens())) {
-            st.units.removeIf(u -> u.end() > window);
+            st.unitsRemoved |= st.units.removeIf(u -> u.end() > window);
             st.packedEnd = st.units.isEmpty() ? cfg.initTokens() : Math.max(cfg.initTokens(), st.units.getLast().end());
             for (int l = 0; l < layers; l++) {
                 st.contiguity.get(l).removeIf(u -> u.end() > window);
             }
+        }
+        // units over blocks that retention dropped from the session's memory go with them
+        if (st.units.removeIf(u -> attachedUntil(cache, u.start(), u.end()) < u.end())) {
+            st.unitsRemoved = true;
         }
         st.boundaries.tailSet(firstSeq).clear();
         st.mass.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
@@ -451,8 +460,44 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
     }
 
+    /**
+     * Skips a gap that retention left in the session's memory at {@code packedEnd}: packing resumes at the next
+     * attached token. Returns false when there is none before {@code limit}.
+     */
+    private static boolean skipGap(State st, KvCache cache, long limit) {
+        if (blockAt(cache, st.packedEnd) != null) {
+            return true;
+        }
+        for (KvBlock b : cache.blocks()) {
+            if (b.firstSeq() > st.packedEnd && b.length() > 0) {
+                if (b.firstSeq() >= limit) {
+                    return false;
+                }
+                st.packedEnd = b.firstSeq();
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** End of the attached run starting at {@code a}, at most {@code z}: a unit never spans a gap. */
+    private static long attachedUntil(KvCache cache, long a, long z) {
+        long s = a;
+        while (s < z) {
+            KvBlock b = blockAt(cache, s);
+            if (b == null) {
+                return s;
+            }
+            s = b.firstSeq() + b.length();
+        }
+        return z;
+    }
+
     private void packBlocks(State st, KvCache cache, long limit) {
         while (true) {
+            if (!skipGap(st, cache, limit)) {
+                return;
+            }
             KvBlock b = blockAt(cache, st.packedEnd);
             if (b == null || !b.isFull()) {
                 return;
@@ -467,7 +512,20 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     private void packEvents(State st, KvCache cache, long limit, RetrievalSettings.Surprise sp) {
         while (st.packedEnd < limit) {
+            if (!skipGap(st, cache, limit)) {
+                break;
+            }
             long a = st.packedEnd;
+            long run = attachedUntil(cache, a, limit);
+            if (run < limit) {
+                // memory before a gap: what is left of it becomes a unit (or merges away when too short)
+                if (run - a >= sp.minTokens()) {
+                    addUnit(st, cache, a, Math.min(run, a + sp.maxTokens()));
+                } else {
+                    st.packedEnd = run;
+                }
+                continue;
+            }
             Long b = st.boundaries.higher(a);
             if (b != null && b <= limit) {
                 long len = b - a;
@@ -682,20 +740,6 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     /** The attached block holding sequence index {@code seq}, or null. */
     static KvBlock blockAt(KvCache cache, long seq) {
-        List<KvBlock> blocks = cache.blocks();
-        int lo = 0;
-        int hi = blocks.size() - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            KvBlock b = blocks.get(mid);
-            if (seq < b.firstSeq()) {
-                hi = mid - 1;
-            } else if (seq >= b.firstSeq() + b.capacity()) {
-                lo = mid + 1;
-            } else {
-                return seq < b.firstSeq() + b.length() ? b : null;
-            }
-        }
-        return null;
+        return cache.blockAt(seq);
     }
 }

@@ -110,6 +110,18 @@ public final class SirLlm implements MemoryPolicy {
             st.kept = Arrays.copyOf(st.kept, valid);
             st.score = Arrays.copyOf(st.score, valid);
         }
+        int w = 0;
+        for (int i = 0; i < st.kept.length; i++) {
+            if (cache.blockAt(st.kept[i]) != null) { // tokens of blocks the session's retention dropped are gone
+                st.kept[w] = st.kept[i];
+                st.score[w++] = st.score[i];
+            }
+        }
+        if (w < st.kept.length) {
+            st.kept = Arrays.copyOf(st.kept, w);
+            st.score = Arrays.copyOf(st.score, w);
+            st.evicted = true;
+        }
         if (st.kept.length + n > cacheTokens()) {
             evict(st, Math.max(0, cacheTokens() - n));
         }
