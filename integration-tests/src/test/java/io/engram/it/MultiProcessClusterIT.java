@@ -175,9 +175,14 @@ class MultiProcessClusterIT {
             kafka.stopBroker(broker);
             LOG.info("stopped Kafka broker {}", broker);
             queries.streamFor(Duration.ofSeconds(3), sessions, "broker-down");
+            long restart = System.nanoTime();
             kafka.startBroker(broker);
             LOG.info("restarted Kafka broker {}", broker);
             queries.streamFor(Duration.ofSeconds(2), sessions, "broker-back");
+            assertThat(KafkaBroker.await(() -> kafka.fullyInSync(List.of(input, answersTopic)), Duration.ofSeconds(90)))
+                    .as("all replicas of %s and %s in sync again after restarting broker %d", input, answersTopic, broker)
+                    .isTrue();
+            LOG.info("METRIC broker-restart-to-full-isr {} ms", ms(System.nanoTime() - restart));
             producer.flush();
             queries.requireDelivered();
 

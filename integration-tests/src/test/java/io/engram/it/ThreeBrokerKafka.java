@@ -1,85 +1,176 @@
 package io.engram.it;
 
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import kafka.server.BrokerServer;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import kafka.server.KafkaConfig;
+import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.config.ConfigResource;
-import org.apache.kafka.common.test.KafkaClusterTestKit;
-import org.apache.kafka.common.test.TestKitNodes;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.metadata.storage.Formatter;
+import org.apache.kafka.server.common.MetadataVersion;
 
 /**
- * Three Kafka KRaft nodes in this JVM (Kafka's own {@link KafkaClusterTestKit}, each node broker and controller
- * combined, like docker/docker-compose.yml), with replication factor 3 and {@code min.insync.replicas} 2 as defaults for
- * every topic, internal ones included, so one broker may be down while producers with {@code acks=all} and
+ * Three Kafka KRaft nodes in this JVM, each broker and controller combined with a static quorum of the three (like
+ * docker/docker-compose.yml), built the way {@code EmbeddedKafka} builds its one node ({@link Formatter},
+ * {@link KafkaRaftServer}, production metadata version). Replication factor 3 and {@code min.insync.replicas} 2 are the
+ * defaults of every topic, internal ones included, so one node may be down while producers with {@code acks=all} and
  * transactions go on.
  *
- * <p>{@link #stopBroker}/{@link #startBroker} stop and restart the broker half of one node (its controller keeps
- * running, so the quorum stays at three voters); the test kit keeps the node's listener port across the restart. Not
+ * <p>{@link #stopBroker} stops a whole node (broker and controller) without controlled shutdown, so that the others see
+ * it as a crash: the controller fences it after {@code broker.session.timeout.ms}. {@link #startBroker} starts it again
+ * on its data directory and ports. Kafka's {@code KafkaClusterTestKit} was tried first: under the load of three Flink
+ * JVMs starting on two cores its dynamic-quorum raft thread failed fatally ("Received unexpected invalid request error"
+ * on an UpdateVoter response), and a controlled broker shutdown waited for an approval that never came. Not
  * thread-safe; {@link #close()} shuts all nodes down.
  */
 final class ThreeBrokerKafka implements AutoCloseable {
 
-    private final KafkaClusterTestKit cluster;
+    private static final String HOST = "127.0.0.1";
+    private static final int NODES = 3;
 
-    private ThreeBrokerKafka(KafkaClusterTestKit cluster) {
-        this.cluster = cluster;
+    private final Path dir;
+    private final String clusterId = Uuid.randomUuid().toString();
+    private final int[] clientPorts = new int[NODES];
+    private final int[] controllerPorts = new int[NODES];
+    private final KafkaRaftServer[] servers = new KafkaRaftServer[NODES];
+
+    private ThreeBrokerKafka(Path dir) {
+        this.dir = dir;
+        for (int i = 0; i < NODES; i++) {
+            clientPorts[i] = FlinkProcessCluster.freePort();
+            controllerPorts[i] = FlinkProcessCluster.freePort();
+        }
     }
 
-    /** Formats three nodes under {@code dir} and starts them; returns once every broker is ready. */
+    /** Formats three nodes under {@code dir} and starts them; returns once every broker answers. */
     static ThreeBrokerKafka start(Path dir) throws Exception {
-        TestKitNodes nodes = new TestKitNodes.Builder().setCombined(true).setNumBrokerNodes(3).setNumControllerNodes(3)
-                .setBaseDirectory(dir).build();
-        KafkaClusterTestKit.Builder builder = new KafkaClusterTestKit.Builder(nodes);
-        Map.of("default.replication.factor", "3",
-                "min.insync.replicas", "2",
-                "offsets.topic.replication.factor", "3",
-                "offsets.topic.num.partitions", "4",
-                "transaction.state.log.replication.factor", "3",
-                "transaction.state.log.min.isr", "2",
-                "transaction.state.log.num.partitions", "4",
-                "group.initial.rebalance.delay.ms", "0",
-                "auto.create.topics.enable", "false",
-                // a stopped broker leaves the ISR within seconds, so acks=all writes go on with the other two
-                "replica.lag.time.max.ms", "5000")
-                .forEach(builder::setConfigProp);
-        KafkaClusterTestKit cluster = builder.build();
+        ThreeBrokerKafka kafka = new ThreeBrokerKafka(dir);
         try {
-            cluster.format();
-            cluster.startup();
-            cluster.waitForReadyBrokers();
+            for (int i = 0; i < NODES; i++) {
+                kafka.format(i);
+            }
+            // a broker's startup waits for the metadata quorum, which needs two controllers: start them together
+            List<CompletableFuture<Void>> starts = new ArrayList<>();
+            for (int i = 0; i < NODES; i++) {
+                int node = i;
+                starts.add(CompletableFuture.runAsync(() -> kafka.startBroker(node)));
+            }
+            CompletableFuture.allOf(starts.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
+            kafka.awaitBrokers(NODES, Duration.ofSeconds(60));
         } catch (Exception e) {
-            cluster.close();
+            kafka.close();
             throw e;
         }
-        return new ThreeBrokerKafka(cluster);
+        return kafka;
+    }
+
+    private Properties config(int node) {
+        Properties p = new Properties();
+        p.put("process.roles", "broker,controller");
+        p.put("node.id", String.valueOf(node));
+        p.put("listeners", "PLAINTEXT://%s:%d,CONTROLLER://%s:%d".formatted(HOST, clientPorts[node], HOST,
+                controllerPorts[node]));
+        p.put("advertised.listeners", "PLAINTEXT://%s:%d".formatted(HOST, clientPorts[node]));
+        p.put("controller.listener.names", "CONTROLLER");
+        p.put("inter.broker.listener.name", "PLAINTEXT");
+        p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        p.put("controller.quorum.voters", IntStream.range(0, NODES)
+                .mapToObj(i -> "%d@%s:%d".formatted(i, HOST, controllerPorts[i])).collect(Collectors.joining(",")));
+        p.put("log.dirs", logDir(node).toString());
+        p.put("default.replication.factor", "3");
+        p.put("min.insync.replicas", "2");
+        p.put("offsets.topic.replication.factor", "3");
+        p.put("offsets.topic.num.partitions", "4");
+        p.put("transaction.state.log.replication.factor", "3");
+        p.put("transaction.state.log.min.isr", "2");
+        p.put("transaction.state.log.num.partitions", "4");
+        p.put("share.coordinator.state.topic.replication.factor", "3");
+        p.put("share.coordinator.state.topic.min.isr", "2");
+        p.put("group.initial.rebalance.delay.ms", "0");
+        p.put("auto.create.topics.enable", "false");
+        p.put("num.partitions", "1");
+        // a stopped node is a crash to the others: fenced within seconds, out of the ISR within seconds
+        p.put("controlled.shutdown.enable", "false");
+        p.put("broker.heartbeat.interval.ms", "500");
+        p.put("broker.session.timeout.ms", "3000");
+        p.put("replica.lag.time.max.ms", "5000");
+        return p;
+    }
+
+    private Path logDir(int node) {
+        return dir.resolve("node-" + node).toAbsolutePath();
+    }
+
+    private void format(int node) throws Exception {
+        Files.createDirectories(logDir(node));
+        Formatter formatter = new Formatter().setClusterId(clusterId).setNodeId(node)
+                .setControllerListenerName("CONTROLLER")
+                .setMetadataLogDirectory(logDir(node).toString()).addDirectory(logDir(node).toString())
+                .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
+                .setPrintStream(new PrintStream(OutputStream.nullOutputStream()));
+        formatter.run();
+    }
+
+    private void awaitBrokers(int n, Duration timeout) throws InterruptedException {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()))) {
+            boolean ok = KafkaBroker.await(() -> {
+                try {
+                    return admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).size() >= n;
+                } catch (Exception e) {
+                    return false;
+                }
+            }, timeout);
+            if (!ok) {
+                throw new IllegalStateException("%d Kafka brokers on %s not up within %s".formatted(n, bootstrapServers(),
+                        timeout));
+            }
+        }
     }
 
     /** All three brokers' client listeners, comma-separated. */
     String bootstrapServers() {
-        return cluster.bootstrapServers();
+        return IntStream.of(clientPorts).mapToObj(p -> HOST + ":" + p).collect(Collectors.joining(","));
     }
 
     List<Integer> brokerIds() {
-        return new ArrayList<>(cluster.brokers().keySet());
+        return IntStream.range(0, NODES).boxed().toList();
     }
 
-    /** Shuts the broker of node {@code id} down (controlled shutdown: its leaderships move first) and waits for it. */
+    /** Stops node {@code id} (broker and controller, no controlled shutdown) and waits until it has stopped. */
     void stopBroker(int id) {
-        BrokerServer broker = broker(id);
-        broker.shutdown();
-        broker.awaitShutdown();
+        KafkaRaftServer server = servers[id];
+        if (server == null) {
+            throw new IllegalStateException("node " + id + " is not running");
+        }
+        servers[id] = null;
+        server.shutdown();
+        server.awaitShutdown();
     }
 
-    /** Starts the broker of node {@code id} again, on its old data directory and port. */
+    /** Starts node {@code id} on its data directory and ports (again, after {@link #stopBroker}). */
     void startBroker(int id) {
-        broker(id).startup();
+        if (servers[id] != null) {
+            throw new IllegalStateException("node " + id + " is already running");
+        }
+        KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(config(id), false), Time.SYSTEM);
+        server.startup();
+        servers[id] = server;
     }
 
     /**
@@ -107,16 +198,12 @@ final class ThreeBrokerKafka implements AutoCloseable {
         }
     }
 
-    private BrokerServer broker(int id) {
-        BrokerServer broker = cluster.brokers().get(id);
-        if (broker == null) {
-            throw new IllegalArgumentException("no broker " + id + "; brokers are " + brokerIds());
-        }
-        return broker;
-    }
-
     @Override
-    public void close() throws Exception {
-        cluster.close();
+    public void close() {
+        for (int i = 0; i < NODES; i++) {
+            if (servers[i] != null) {
+                stopBroker(i);
+            }
+        }
     }
 }
