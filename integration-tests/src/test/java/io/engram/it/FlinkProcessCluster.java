@@ -329,6 +329,18 @@ final class FlinkProcessCluster implements AutoCloseable {
         }
     }
 
+    /** Deletes the processes' temporary directories (blob caches, RPC jars); call after {@link #close()}. */
+    void deleteTemporaryFiles() throws IOException {
+        Path tmp = dir.resolve("tmp");
+        if (Files.exists(tmp)) {
+            try (java.util.stream.Stream<Path> files = Files.walk(tmp)) {
+                for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(f);
+                }
+            }
+        }
+    }
+
     /**
      * The JVM flags of every Flink process of the Docker deployment ({@code env.java.opts.all} in
      * docker/flink/config.yaml), so that this test runs the cluster with the flags production uses.

@@ -40,8 +40,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Engram on a real multi-process cluster: a Flink JobManager and two TaskManagers as separate JVMs on loopback
@@ -57,7 +55,6 @@ import org.slf4j.LoggerFactory;
  */
 class MultiProcessClusterIT {
 
-    private static final Logger LOG = LoggerFactory.getLogger(MultiProcessClusterIT.class);
     private static final int PARALLELISM = 2;
     private static final int SESSIONS_PER_SUBTASK = 3;
     private static final List<String> QUESTIONS = List.of("What is the vault code?", "Who counted the gulls?");
@@ -66,16 +63,19 @@ class MultiProcessClusterIT {
     void sessionsSurviveTaskManagerKillAndBrokerRestart() throws Exception {
         EngramSchemas.trustEngramClasses();
         Path root = Files.createTempDirectory("multi-process-");
-        LOG.info("multi-process cluster under {}", root);
+        report("multi-process cluster under {}", root);
         long started = System.nanoTime();
         FlinkProcessCluster flink = FlinkProcessCluster.start(root.resolve("flink"), 2, Map.of());
         try (flink; ThreeBrokerKafka kafka = ThreeBrokerKafka.start(root.resolve("kafka"))) {
             run(root, flink, kafka);
+            flink.close();
+            // blob caches and extracted RPC jars (~180 MB per TaskManager); the logs stay
+            flink.deleteTemporaryFiles();
         } catch (Throwable t) {
             flink.printLogTails(System.err, 60);
             throw t;
         } finally {
-            LOG.info("multi-process IT took {} s (logs of the Flink processes under {})",
+            report("multi-process IT took {} s (logs of the Flink processes under {})",
                     TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started), flink.dir());
         }
     }
@@ -104,12 +104,12 @@ class MultiProcessClusterIT {
         String input = topics.get("engram.kafka.topic.input");
         String answersTopic = topics.get("engram.kafka.topic.answers");
         cli.ok("topics", "create");
-        LOG.info("topics created: input {} ({}), answers {} ({})", input, kafka.describe(input), answersTopic,
+        report("topics created: input {} ({}), answers {} ({})", input, kafka.describe(input), answersTopic,
                 kafka.describe(answersTopic));
         assertThat(kafka.describe(input)).isEqualTo("rf=3 min.insync.replicas=2");
 
         flink.awaitTaskManagers(2, Duration.ofSeconds(90));
-        LOG.info("Flink cluster up: JobManager at {}, 2 TaskManagers", flink.restAddress());
+        report("Flink cluster up: JobManager at {}, 2 TaskManagers", flink.restAddress());
 
         List<String> sessions = sessionsOnBothSubtasks(run);
         try (KafkaProducer<byte[], byte[]> producer = producer(kafka);
@@ -122,7 +122,7 @@ class MultiProcessClusterIT {
             }
             for (String s : sessions) {
                 for (String q : QUESTIONS) {
-                    queries.ask(s, q, "before");
+                    queries.ask(s, q, "first");
                 }
             }
             producer.flush();
@@ -132,7 +132,7 @@ class MultiProcessClusterIT {
                     .strip();
             assertThat(KafkaBroker.await(() -> flink.allRunning(jobId), Duration.ofSeconds(90)))
                     .as("job %s and all its subtasks RUNNING; subtasks: %s", jobId, flink.subtasks(jobId)).isTrue();
-            LOG.info("submitted job {}; all subtasks RUNNING after {} ms", jobId, ms(System.nanoTime() - submitted));
+            report("submitted job {}; all subtasks RUNNING after {} ms", jobId, ms(System.nanoTime() - submitted));
 
             Set<String> taskManagersUsed = flink.subtasks(jobId).stream()
                     .map(FlinkProcessCluster.Subtask::taskManager).collect(Collectors.toSet());
@@ -140,7 +140,7 @@ class MultiProcessClusterIT {
                     .containsExactlyInAnyOrder("tm-1", "tm-2");
 
             answers.awaitAll(queries.ids(), Duration.ofSeconds(120), "the first questions");
-            LOG.info("METRIC submission-to-first-answer {} ms (all {} first answers after {} ms)",
+            report("METRIC submission-to-first-answer {} ms (all {} first answers after {} ms)",
                     ms(answers.firstSeenNanos() - submitted), queries.ids().size(), ms(System.nanoTime() - submitted));
             Map<String, Long> memoryBefore = new HashMap<>();
             for (Answer a : answers.all()) {
@@ -150,11 +150,12 @@ class MultiProcessClusterIT {
                     .allSatisfy((s, t) -> assertThat(t).as("memory of %s", s).isPositive());
 
             // queries stream in while a TaskManager dies
-            queries.streamFor(Duration.ofSeconds(2), sessions, "before");
+            queries.streamFor(Duration.ofSeconds(2), sessions, "before-kill");
             String victim = sessionOperatorTaskManager(flink, jobId);
+            report("placement before the kill: {}", placement(flink, jobId));
             long killed = System.nanoTime();
             flink.kill(victim);
-            LOG.info("killed {} (SIGKILL), which ran session-memory subtask 0", victim);
+            report("killed {} (SIGKILL), which ran session-memory subtask 0", victim);
             flink.startTaskManager("tm-3");
             queries.streamFor(Duration.ofSeconds(1), sessions, "after-kill");
             boolean recovered = KafkaBroker.await(() -> {
@@ -166,28 +167,29 @@ class MultiProcessClusterIT {
             long recoveredAt = System.nanoTime();
             assertThat(recovered).as("job %s RUNNING again on live TaskManagers after killing %s; failures %s, subtasks %s",
                     jobId, victim, flink.failures(jobId), flink.subtasks(jobId)).isTrue();
-            LOG.info("METRIC recovery-after-taskmanager-kill {} ms (kill to all subtasks RUNNING; failover cause: {})",
+            report("METRIC recovery-after-taskmanager-kill {} ms (kill to all subtasks RUNNING; failover cause: {})",
                     ms(recoveredAt - killed), flink.failures(jobId));
+            report("placement after the recovery: {}", placement(flink, jobId));
             queries.streamFor(Duration.ofSeconds(2), sessions, "after-kill");
 
             // one broker down and back: RF 3 / min ISR 2 lets producers and the job's transactions go on
             int broker = kafka.brokerIds().get(0);
             kafka.stopBroker(broker);
-            LOG.info("stopped Kafka broker {}", broker);
+            report("stopped Kafka broker {}", broker);
             queries.streamFor(Duration.ofSeconds(3), sessions, "broker-down");
             long restart = System.nanoTime();
             kafka.startBroker(broker);
-            LOG.info("restarted Kafka broker {}", broker);
+            report("restarted Kafka broker {}", broker);
             queries.streamFor(Duration.ofSeconds(2), sessions, "broker-back");
             assertThat(KafkaBroker.await(() -> kafka.fullyInSync(List.of(input, answersTopic)), Duration.ofSeconds(90)))
                     .as("all replicas of %s and %s in sync again after restarting broker %d", input, answersTopic, broker)
                     .isTrue();
-            LOG.info("METRIC broker-restart-to-full-isr {} ms", ms(System.nanoTime() - restart));
+            report("METRIC broker-restart-to-full-isr {} ms", ms(System.nanoTime() - restart));
             producer.flush();
             queries.requireDelivered();
 
             answers.awaitAll(queries.ids(), Duration.ofSeconds(120), "every query");
-            LOG.info("METRIC kill-to-first-answer-of-a-later-query {} ms", ms(answers.firstSeenAfter(queries.sentAfter(killed))
+            report("METRIC kill-to-first-answer-of-a-later-query {} ms", ms(answers.firstSeenAfter(queries.sentAfter(killed))
                     - killed));
             // late duplicates would come from a replay of already committed transactions: read two more checkpoints' worth
             long checkpoints = flink.completedCheckpoints(jobId);
@@ -199,7 +201,7 @@ class MultiProcessClusterIT {
             assertExactlyOnce(queries, answers);
             assertMemoryIntact(queries, answers, memoryBefore, content, killed);
             logLatencies(queries, answers);
-            LOG.info("failovers of job {}: {}", jobId, flink.failures(jobId));
+            report("failovers of job {}: {}", jobId, flink.failures(jobId));
             assertThat(cli.ok("cancel", "--jobmanager", flink.restAddress().toString(), jobId).strip()).isEqualTo("CANCELED");
         }
     }
@@ -243,11 +245,11 @@ class MultiProcessClusterIT {
             byPhase.computeIfAbsent(queries.phase(id), p -> new ArrayList<>())
                     .add(ms(answers.seenNanos(id) - queries.sentNanos(id)));
         }
-        List<Long> all = byPhase.entrySet().stream().filter(e -> !e.getKey().equals("before"))
+        List<Long> all = byPhase.entrySet().stream().filter(e -> !e.getKey().equals("first"))
                 .flatMap(e -> e.getValue().stream()).toList();
-        byPhase.forEach((phase, l) -> LOG.info("METRIC answer-latency phase={} n={} p50={} ms p99={} ms max={} ms",
+        byPhase.forEach((phase, l) -> report("METRIC answer-latency phase={} n={} p50={} ms p99={} ms max={} ms",
                 phase, l.size(), percentile(l, 50), percentile(l, 99), percentile(l, 100)));
-        LOG.info("METRIC answer-latency streamed (all phases but the first batch) n={} p50={} ms p99={} ms", all.size(),
+        report("METRIC answer-latency streamed (all phases but the first batch, asked before the submission) n={} p50={} ms p99={} ms", all.size(),
                 percentile(all, 50), percentile(all, 99));
     }
 
@@ -255,6 +257,12 @@ class MultiProcessClusterIT {
         List<Long> sorted = values.stream().sorted().toList();
         int i = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
+    }
+
+    /** "vertex#subtask@taskmanager" for every subtask, for the report. */
+    private static String placement(FlinkProcessCluster flink, String jobId) {
+        return flink.subtasks(jobId).stream().map(t -> "%s#%d@%s".formatted(t.vertex().replaceAll(" ->.*", ""), t.index(),
+                t.taskManager())).collect(Collectors.joining(", "));
     }
 
     /** The TaskManager that runs subtask 0 of the session-memory vertex. */
@@ -319,6 +327,19 @@ class MultiProcessClusterIT {
         return EngramEvent.newBuilder().setSessionId(session).setEventId(queryId).setTimestampMs(System.currentTimeMillis())
                 .setPayload(new QueryEvent(queryId, question, GenerationOptions.newBuilder().setMaxNewTokens(4).build()))
                 .build();
+    }
+
+    /**
+     * One line of the test's report on stdout (Failsafe keeps it in the report): progress and the METRIC lines. Not a
+     * logger: Flink's test jars (flink-runtime and others, through flink-test-utils) carry a log4j2-test.properties
+     * that log4j prefers to our log4j2-test.xml, and it turns logging off.
+     */
+    static void report(String format, Object... args) {
+        String line = format;
+        for (Object a : args) {
+            line = line.replaceFirst("\\{\\}", java.util.regex.Matcher.quoteReplacement(String.valueOf(a)));
+        }
+        System.out.printf("%tT [MultiProcessClusterIT] %s%n", System.currentTimeMillis(), line);
     }
 
     static long ms(long nanos) {
