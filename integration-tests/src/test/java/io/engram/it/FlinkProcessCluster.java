@@ -54,6 +54,8 @@ final class FlinkProcessCluster implements AutoCloseable {
     private final int restPort;
     private final Map<String, Node> nodes = new LinkedHashMap<>();
     private final java.util.Set<String> killed = new java.util.HashSet<>();
+    /** Kills what is still running when the test JVM exits without {@link #close()} (e.g. a Failsafe timeout). */
+    private final Thread reaper = new Thread(this::destroyAll, "flink-process-reaper");
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     /** One started JVM: its role name (jobmanager, tm-1, ...), process and log files. */
@@ -83,6 +85,7 @@ final class FlinkProcessCluster implements AutoCloseable {
                 logger.pekko.level = WARN
                 """);
         Files.writeString(confDir.resolve("classpath.args"), "-cp \"" + classpath() + "\"\n");
+        Runtime.getRuntime().addShutdownHook(reaper);
     }
 
     /**
@@ -187,7 +190,9 @@ final class FlinkProcessCluster implements AutoCloseable {
         cmd.add(confDir.toString());
         cmd.addAll(args);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-        nodes.put(name, new Node(name, p, log, out));
+        synchronized (this) {
+            nodes.put(name, new Node(name, p, log, out));
+        }
     }
 
     /** SIGKILL ({@link Process#destroyForcibly()}) of the process {@code name}; waits until it is gone. */
@@ -309,8 +314,13 @@ final class FlinkProcessCluster implements AutoCloseable {
         }
     }
 
+    private synchronized void destroyAll() {
+        nodes.values().forEach(n -> n.process().destroyForcibly());
+    }
+
+    /** Stops every process (SIGTERM, then SIGKILL after 10 s); idempotent. */
     @Override
-    public void close() {
+    public synchronized void close() {
         // TaskManagers first, so that the JobManager does not start failovers while going down
         List<Node> reversed = new ArrayList<>(nodes.values());
         java.util.Collections.reverse(reversed);
@@ -326,6 +336,11 @@ final class FlinkProcessCluster implements AutoCloseable {
                 n.process().destroyForcibly();
                 Thread.currentThread().interrupt();
             }
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(reaper);
+        } catch (IllegalStateException e) {
+            // the JVM is already shutting down: the hook runs anyway and finds everything stopped
         }
     }
 
@@ -365,11 +380,30 @@ final class FlinkProcessCluster implements AutoCloseable {
         return Arrays.stream(flags.strip().split("\\s+")).filter(f -> !f.isEmpty()).toList();
     }
 
-    static int freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("no free port", e);
+    /**
+     * A port on 127.0.0.1 that is free now and was not handed out before in this JVM, below Linux's ephemeral range
+     * (32768-60999): a JVM binds its ports seconds after they are chosen, and a port from the ephemeral range can be
+     * taken in between as the source port of some outgoing connection (seen: the JobManager's REST port). The scan
+     * starts at an offset derived from the process id, so concurrent test JVMs start at different ports.
+     */
+    static synchronized int freePort() {
+        int span = 32768 - 20000;
+        int start = (int) (ProcessHandle.current().pid() * 7919 % span);
+        for (int i = 0; i < span; i++) {
+            int port = 20000 + (start + i) % span;
+            if (HANDED_OUT.contains(port)) {
+                continue;
+            }
+            try (ServerSocket s = new ServerSocket()) {
+                s.bind(new java.net.InetSocketAddress(HOST, port));
+                HANDED_OUT.add(port);
+                return port;
+            } catch (IOException e) {
+                // taken: try the next one
+            }
         }
+        throw new IllegalStateException("no free port on " + HOST + " between 20000 and 32767");
     }
+
+    private static final java.util.Set<Integer> HANDED_OUT = new java.util.HashSet<>();
 }
