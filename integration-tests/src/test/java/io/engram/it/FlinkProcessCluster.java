@@ -225,6 +225,13 @@ final class FlinkProcessCluster implements AutoCloseable {
         }
     }
 
+    /** Resource ids of the TaskManagers registered at the JobManager now; empty without an answer. */
+    java.util.Set<String> taskManagerIds() {
+        java.util.Set<String> ids = new java.util.TreeSet<>();
+        get("/taskmanagers").ifPresent(t -> t.path("taskmanagers").forEach(m -> ids.add(m.path("id").asText())));
+        return ids;
+    }
+
     /** Fails naming the process, its exit code and log files when a process that was not {@link #kill}ed has exited. */
     void requireAlive() {
         for (Node n : nodes.values()) {

@@ -171,9 +171,16 @@ class MultiProcessClusterIT {
                     ms(recoveredAt - killed), flink.failures(jobId));
             report("placement after the recovery: {}", placement(flink, jobId));
             queries.streamFor(Duration.ofSeconds(2), sessions, "after-kill");
+            assertThat(KafkaBroker.await(() -> {
+                queries.askNext(sessions, "after-kill");
+                return flink.taskManagerIds().equals(Set.of(otherThan(victim), "tm-3"));
+            }, Duration.ofSeconds(90))).as("the JobManager has dropped %s and registered the replacement tm-3: %s", victim,
+                    flink.taskManagerIds()).isTrue();
+            report("TaskManagers after the kill: {}", flink.taskManagerIds());
 
             // one broker down and back: RF 3 / min ISR 2 lets producers and the job's transactions go on
             int broker = kafka.brokerIds().get(0);
+            int failoversBefore = flink.failures(jobId).size();
             kafka.stopBroker(broker);
             report("stopped Kafka broker {}", broker);
             queries.streamFor(Duration.ofSeconds(3), sessions, "broker-down");
@@ -185,6 +192,8 @@ class MultiProcessClusterIT {
                     .as("all replicas of %s and %s in sync again after restarting broker %d", input, answersTopic, broker)
                     .isTrue();
             report("METRIC broker-restart-to-full-isr {} ms", ms(System.nanoTime() - restart));
+            report("METRIC failovers-during-broker-outage {} (the job went on without a restart when 0)",
+                    flink.failures(jobId).size() - failoversBefore);
             producer.flush();
             queries.requireDelivered();
 
@@ -263,6 +272,11 @@ class MultiProcessClusterIT {
     private static String placement(FlinkProcessCluster flink, String jobId) {
         return flink.subtasks(jobId).stream().map(t -> "%s#%d@%s".formatted(t.vertex().replaceAll(" ->.*", ""), t.index(),
                 t.taskManager())).collect(Collectors.joining(", "));
+    }
+
+    /** The one of tm-1 and tm-2 that is not {@code tm}. */
+    private static String otherThan(String tm) {
+        return tm.equals("tm-1") ? "tm-2" : "tm-1";
     }
 
     /** The TaskManager that runs subtask 0 of the session-memory vertex. */
