@@ -7,11 +7,19 @@ For each Hugging Face model folder given, computes with PyTorch (float32):
 and writes them as JSON goldens that the Java tests compare against (max |dlogit| <= 1e-3 for F32 weights).
 
 The forward pass is Hugging Face `transformers`' LlamaForCausalLM / Qwen2ForCausalLM / MistralForCausalLM when
-`transformers` is importable (the GPU machine has it); otherwise this file's own PyTorch implementation of the same
+`transformers` is importable (the committed goldens come from transformers 5.18.0 on CPU); otherwise this file's own
+PyTorch implementation of the same
 conventions (rotate_half RoPE with rope_scaling linear/llama3, repeat_kv GQA, float32 RMSNorm, SwiGLU, q/k/v biases,
 tied head). Nothing here shares code with the Java engine; safetensors are parsed from the format description.
 
 usage: reference_logits.py OUT_DIR MODEL_DIR[=NAME] ...
+
+Regenerating the goldens (the tiny models are rewritten bit-identically from their seed):
+  pip install --target /tmp/hfsite transformers torch   # or the CPU torch wheel
+  for m in LLAMA-F32 LLAMA_GQA-F32 LLAMA_GQA-BF16 QWEN2-F32 QWEN2-F16 MISTRAL-F32; do
+    java -cp topology/target/engram.jar io.engram.engine.model.synthetic.TinyModels /tmp/tiny/$m ${m%-*} ${m##*-} 42; done
+  PYTHONPATH=/tmp/hfsite python3 gpu-engine/src/test/reference/reference_logits.py gpu-engine/src/test/resources/golden \
+    /tmp/tiny/* ../shared/models/stories260K-hf=stories260K
 """
 import hashlib
 import json
