@@ -113,6 +113,19 @@ class RetrievalMemoryTest {
         }
         assertThat(cache.fetches()).isGreaterThan(0);
         assertThat(cache.residentBytes()).isLessThanOrEqualTo(bound);
+        // a long continuation packs blocks (some land in the layers' LRUs), then a truncate moves the window back over
+        // them: they are local again and must stay in engine memory while the LRUs evict
+        long mark = cache.nextSeq();
+        for (int step = 0; step < 40; step++) {
+            t.forward(cache, new int[] {(step * 7) % 400}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+        }
+        cache.truncate(mark);
+        for (int step = 0; step < 40; step++) {
+            t.forward(cache, new int[] {(step * 11) % 400}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+        }
+        for (float v : last[0]) {
+            assertThat(Float.isFinite(v)).isTrue();
+        }
         for (float v : last[0]) {
             assertThat(Float.isFinite(v)).isTrue();
         }
@@ -216,6 +229,34 @@ class RetrievalMemoryTest {
         w2[4] = 0.5f;
         p.planLayer(cache, 0, step, queryFor(s, w2));
         assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(12L, 16L);
+    }
+
+    @Test
+    void aUnitBlockThatATruncateBringsBackIntoTheWindowStaysResidentWhenTheLruEvicts() {
+        int bs = 4;
+        ModelConfig c = model.config();
+        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(1).withCachedBlocks(0);
+        RetrievalMemory p = new RetrievalMemory(s, c);
+        KvCache cache = handBuilt(12, bs); // units: blocks 1..9 ([4, 40)), window 40..47
+        drive(p, cache, c.kvHeads(), 4);
+        cache.append(new int[4], new int[] {48, 49, 50, 51}, null);
+        AttentionPlan step = p.plan(cache, 48, 4, c.kvHeads());
+        float[] w9 = new float[c.headDim()];
+        w9[9] = 1f;
+        p.planLayer(cache, 0, step, queryFor(s, w9));
+        assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(36L); // block 9 enters layer 0's LRU
+        p.afterStep(cache, 48, 4);
+        // back to 44: the window (36..47) covers block 9 again, its unit is undone
+        cache.truncate(44);
+        cache.append(new int[4], new int[] {44, 45, 46, 47}, null);
+        step = p.plan(cache, 44, 4, c.kvHeads());
+        float[] w2 = new float[c.headDim()];
+        w2[2] = 1f;
+        AttentionPlan layer0 = p.planLayer(cache, 0, step, queryFor(s, w2)); // another unit: the LRU evicts
+        assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(8L);
+        KvBlock b9 = cache.blocks().get(9);
+        assertThat(layer0.spans(0)).anySatisfy(sp -> assertThat(sp.block()).isSameAs(b9));
+        assertThat(b9.isResident(0)).as("local again: not offloaded by the LRU").isTrue();
     }
 
     @Test

@@ -247,7 +247,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         st.boundaries.tailSet(firstSeq).clear();
         st.mass.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
         for (LinkedHashMap<KvBlock, Boolean> lru : st.lru) {
-            lru.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
+            lru.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b || pinned(st, b));
         }
     }
 
@@ -312,7 +312,9 @@ public final class RetrievalMemory implements MemoryPolicy {
             KvBlock b = it.next();
             if (!need.contains(b)) {
                 it.remove();
-                cache.offload(b, layer);
+                if (!pinned(st, b)) { // a truncate may have brought it back into the window
+                    cache.offload(b, layer);
+                }
             }
         }
         spans.addAll(st.base);
