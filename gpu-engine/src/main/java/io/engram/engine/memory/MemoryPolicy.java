@@ -65,6 +65,14 @@ public interface MemoryPolicy {
      */
     default void restore(KvCache cache, PolicySnapshot snapshot) {}
 
+    /**
+     * For episodic policies (EM-LLM), the start of the latest event boundary found in the session (tokens before it
+     * belong to closed episodes): summaries are cut there. -1 for policies without episodes.
+     */
+    default long lastEpisodeBoundary(KvCache cache) {
+        return -1;
+    }
+
     /** This policy with {@code observer} receiving the attention mass of every layer plan, besides its own observers. */
     default MemoryPolicy observedBy(AttentionObserver observer) {
         MemoryPolicy inner = this;
@@ -102,6 +110,11 @@ public interface MemoryPolicy {
             @Override
             public void restore(KvCache cache, PolicySnapshot snapshot) {
                 inner.restore(cache, snapshot);
+            }
+
+            @Override
+            public long lastEpisodeBoundary(KvCache cache) {
+                return inner.lastEpisodeBoundary(cache);
             }
         };
     }

@@ -411,10 +411,15 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 .setDroppedTokens(idx == null ? 0 : idx.getDroppedTokens())
                 .setDroppedUnits(idx == null ? 0 : idx.getDroppedUnits()).build();
         int interval = settings.summaryIntervalTokens();
-        if (interval > 0 && mem.nextSeq() - updated.getSummarizedSeq() >= interval) {
-            emitSummary(event, mem, updated, SummaryKind.EPISODE);
-            updated.setSummarizedEvents(updated.getEventCount());
-            updated.setSummarizedSeq(updated.getNextSeq());
+        long cut = summaryCut(mem);
+        if (interval > 0 && cut - updated.getSummarizedSeq() >= interval) {
+            int lastEvent = eventIndex;
+            while (lastEvent > 0 && events.get(lastEvent).getFirstSeq() >= cut) {
+                lastEvent--; // the episode ends inside an earlier event
+            }
+            emitSummary(event, mem, updated, SummaryKind.EPISODE, cut - 1, lastEvent);
+            updated.setSummarizedEvents(cut == updated.getNextSeq() ? updated.getEventCount() : lastEvent);
+            updated.setSummarizedSeq(cut);
         }
         retain(event, mem, updated, crcs);
         store.putIndex(event.getSessionId(), updated);
@@ -737,20 +742,34 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
      * A summary generated over the whole memory. An EPISODE summary covers the events since the previous one, a SESSION
      * summary the whole session.
      */
+    /**
+     * Where an episode summary may end: with an episodic memory policy (EM-LLM) the start of the latest event it found
+     * (boundaries drive summaries), otherwise the end of the stream.
+     */
+    private long summaryCut(KvCache mem) {
+        long boundary = engine.policy().lastEpisodeBoundary(mem);
+        return boundary < 0 ? mem.nextSeq() : Math.min(boundary, mem.nextSeq());
+    }
+
     private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind) throws Exception {
+        emitSummary(event, mem, idx, kind, idx.getNextSeq() - 1, idx.getEventCount() - 1);
+    }
+
+    private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken, int lastEventIndex)
+            throws Exception {
         boolean episode = kind == SummaryKind.EPISODE;
         String instruction = episode ? "Summarize the most recent part of the text above in a few sentences."
                 : "Summarize the text above in a few sentences.";
         Answer a = engine.answer(mem, instruction, SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
         EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
-        EventProvenance last = events.get(idx.getEventCount() - 1);
+        EventProvenance last = events.get(Math.max(0, lastEventIndex));
         output.collect(SUMMARIES, new StreamRecord<>(Summary.newBuilder()
                 .setSessionId(event.getSessionId())
                 .setKind(kind)
                 .setFirstEvent(first.getSource())
                 .setLastEvent(last.getSource())
                 .setFirstToken(episode ? idx.getSummarizedSeq() : 0L)
-                .setLastToken(idx.getNextSeq() - 1)
+                .setLastToken(lastToken)
                 .setText(a.text())
                 .setModel(modelName)
                 .setCreatedAtMs(event.getTimestampMs())

@@ -226,6 +226,33 @@ class SessionMemoryOperatorTest {
     }
 
     @Test
+    void withEmLlmEpisodeSummariesEndAtEventBoundariesAndTileTheStream() throws Exception {
+        io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults()
+                .withPolicy(io.engram.engine.memory.MemorySettings.Kind.EMLLM).withWindow(4, 24).withRetrieval(2, 16, 1);
+        SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 20, 8, 0,
+                io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m);
+        try (var h = harness(settings)) {
+            h.open();
+            long tokens = 0;
+            for (int i = 0; i < 8; i++) {
+                h.processElement(ev("s", "c" + i, text("Turn " + i + ": the keeper counted " + (40 + i) + " puffins on the cliffs today.")));
+            }
+            h.processElement(ev("s", "q", query("q")));
+            tokens = h.extractOutputValues().get(0).getMemory().getTokens();
+            List<Summary> sums = h.getSideOutput(SessionMemoryOperator.SUMMARIES).stream().map(StreamRecord::getValue).toList();
+            assertThat(sums).isNotEmpty();
+            assertThat(sums.get(0).getFirstToken()).isZero();
+            for (int i = 1; i < sums.size(); i++) {
+                assertThat(sums.get(i).getFirstToken()).as("episodes tile the stream").isEqualTo(sums.get(i - 1).getLastToken() + 1);
+            }
+            for (Summary x : sums) {
+                assertThat(x.getLastToken() - x.getFirstToken() + 1).as("at least the interval").isGreaterThanOrEqualTo(20);
+                assertThat(x.getLastToken()).isLessThan(tokens);
+            }
+        }
+    }
+
+    @Test
     void episodeSummariesAtTheConfiguredIntervalAndBadContentIsDeadLettered() throws Exception {
         try (var h = harness(20)) {
             h.open();

@@ -74,6 +74,11 @@ public final class DuoAttention implements MemoryPolicy {
     }
 
     @Override
+    public long lastEpisodeBoundary(KvCache cache) {
+        return retrieval.lastEpisodeBoundary(cache);
+    }
+
+    @Override
     public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
         AttentionPlan inner = retrieval.planLayer(cache, layer, stepPlan, queryMean);
         int kvHeads = pattern.kvHeads();

@@ -160,6 +160,21 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     @Override
+    public long lastEpisodeBoundary(KvCache cache) {
+        if (!(cfg.segmentation() instanceof RetrievalSettings.Surprise)) {
+            return -1;
+        }
+        State st = state(cache);
+        long cut = st.units.isEmpty() ? -1 : st.units.getLast().end();
+        for (long b : st.boundaries) {
+            if (b < cache.nextSeq()) {
+                cut = Math.max(cut, b);
+            }
+        }
+        return cut;
+    }
+
+    @Override
     public boolean needsTokenScores() {
         return cfg.segmentation() instanceof RetrievalSettings.Surprise;
     }
