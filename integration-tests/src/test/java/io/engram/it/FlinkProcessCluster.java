@@ -293,6 +293,35 @@ final class FlinkProcessCluster implements AutoCloseable {
         return jobState(jobId).equals("RUNNING") && !s.isEmpty() && s.stream().allMatch(t -> t.status().equals("RUNNING"));
     }
 
+    /**
+     * The metrics of one operator ({@code operatorPrefix}, e.g. {@code session_memory.}) of the job's vertex whose name
+     * contains {@code vertex}, summed over its subtasks, from the REST metrics endpoint: metric name (without the
+     * prefix) to sum. Empty without an answer, or before Flink's metric fetcher has seen them.
+     */
+    java.util.Map<String, Double> operatorMetricSums(String jobId, String vertex, String operatorPrefix) {
+        java.util.Map<String, Double> out = new java.util.TreeMap<>();
+        Optional<JsonNode> job = get("/jobs/" + jobId);
+        if (job.isEmpty()) {
+            return out;
+        }
+        for (JsonNode v : job.get().path("vertices")) {
+            if (!v.path("name").asText().contains(vertex)) {
+                continue;
+            }
+            String base = "/jobs/" + jobId + "/vertices/" + v.path("id").asText() + "/subtasks/metrics";
+            List<String> ids = new ArrayList<>();
+            get(base).ifPresent(list -> list.forEach(m -> ids.add(m.path("id").asText())));
+            List<String> wanted = ids.stream().filter(id -> id.startsWith(operatorPrefix)).toList();
+            for (int from = 0; from < wanted.size(); from += 20) {
+                String get = String.join(",", wanted.subList(from, Math.min(wanted.size(), from + 20)));
+                get(base + "?get=" + java.net.URLEncoder.encode(get, java.nio.charset.StandardCharsets.UTF_8) + "&agg=sum")
+                        .ifPresent(list -> list.forEach(m -> out.put(m.path("id").asText().substring(m.path("id").asText().lastIndexOf('.') + 1),
+                                m.path("sum").asDouble(Double.NaN))));
+            }
+        }
+        return out;
+    }
+
     /** Number of completed checkpoints of the job, or -1 without an answer. */
     long completedCheckpoints(String jobId) {
         return get("/jobs/" + jobId + "/checkpoints").map(c -> c.path("counts").path("completed").asLong(-1)).orElse(-1L);

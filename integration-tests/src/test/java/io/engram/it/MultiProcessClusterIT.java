@@ -207,6 +207,16 @@ class MultiProcessClusterIT {
             answers.drainToEnd(Duration.ofSeconds(30));
 
             assertThat(flink.jobState(jobId)).as("job state at the end").isEqualTo("RUNNING");
+            // the operator's metrics through Flink's REST metrics endpoint (counters restart with a task: since recovery)
+            Map<String, Double>[] seen = new Map[1];
+            KafkaBroker.await(() -> (seen[0] = flink.operatorMetricSums(jobId, "session memory", "session_memory."))
+                    .getOrDefault("queriesAnswered", 0.0) > 0, Duration.ofSeconds(60));
+            Map<String, Double> metrics = seen[0];
+            report("METRIC operator-metrics (sum over subtasks, REST) {}", metrics);
+            assertThat(metrics).as("operator metrics on the REST endpoint").containsKeys("tokensIngested", "queriesAnswered",
+                    "deadLetters", "memoryStateBytes", "memoryUnits", "workingSetHitRate", "engineTokensPerSecond");
+            assertThat(metrics.get("queriesAnswered")).as("queries answered since the recovery").isPositive();
+            assertThat(metrics.get("memoryStateBytes")).isPositive();
             assertExactlyOnce(queries, answers);
             assertMemoryIntact(queries, answers, memoryBefore, content, killed);
             logLatencies(queries, answers);
