@@ -18,7 +18,8 @@ import io.engram.engine.tensor.Quant;
  * <pre>
  * u8 version=3 | u8 kvDType | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
  * | i32[length] tokens | i32[length] positions | i64[length] sources | f32[length] token scores (surprise, NaN unknown)
- * | per layer: keys, values, each length*kvDim values as F32, BF16, or INT8 groups (f32 scale + 32 x i8) | u32 crc32c
+ * | per layer: keys, values, each length*kvDim values as F32, BF16, INT8 groups (f32 scale + 32 x i8) or INT4 groups
+ *   (f32 scale + 16 bytes of two 4-bit values) | u32 crc32c
  * </pre>
  *
  * <p>Version 2 (no token scores) is still read; its scores come back unknown.
@@ -211,6 +212,23 @@ public final class KvBlockCodec {
                     }
                 }
             }
+            case INT4 -> {
+                for (int g = 0; g < v.length; g += KvDType.INT8_GROUP) {
+                    int end = Math.min(v.length, g + KvDType.INT8_GROUP);
+                    float amax = 0;
+                    for (int i = g; i < end; i++) {
+                        amax = Math.max(amax, Math.abs(v[i]));
+                    }
+                    float scale = amax / 7f;
+                    float inv = scale == 0 ? 0 : 1 / scale;
+                    b.putFloat(scale);
+                    for (int i = g; i < g + KvDType.INT8_GROUP; i += 2) {
+                        int lo = i < end ? Math.max(-7, Math.min(7, Math.round(v[i] * inv))) + 8 : 8;
+                        int hi = i + 1 < end ? Math.max(-7, Math.min(7, Math.round(v[i + 1] * inv))) + 8 : 8;
+                        b.put((byte) (lo | hi << 4));
+                    }
+                }
+            }
         }
     }
 
@@ -232,6 +250,20 @@ public final class KvBlockCodec {
                         byte q = b.get();
                         if (i < v.length) {
                             v[i] = q * scale;
+                        }
+                    }
+                }
+            }
+            case INT4 -> {
+                for (int g = 0; g < v.length; g += KvDType.INT8_GROUP) {
+                    float scale = b.getFloat();
+                    for (int i = g; i < g + KvDType.INT8_GROUP; i += 2) {
+                        int packed = b.get() & 0xff;
+                        if (i < v.length) {
+                            v[i] = ((packed & 0x0f) - 8) * scale;
+                        }
+                        if (i + 1 < v.length) {
+                            v[i + 1] = ((packed >>> 4) - 8) * scale;
                         }
                     }
                 }

@@ -147,6 +147,7 @@ class KvBlockCodecTest {
                         case F32 -> assertThat(err).isZero();
                         case BF16 -> assertThat(err).isLessThanOrEqualTo(Math.abs(x[i]) / 256.0);
                         case INT8 -> assertThat(err).isLessThanOrEqualTo(amax / 127.0 / 2 + 1e-7);
+                        case INT4 -> assertThat(err).isLessThanOrEqualTo(amax / 7.0 / 2 + 1e-6);
                     }
                     worstRel = Math.max(worstRel, err / Math.max(1e-6, amax));
                 }

@@ -37,7 +37,7 @@ final class StoreBenchTable {
     @Option(names = "--kv-dim", defaultValue = "" + EIGHT_B_KV_DIM, description = "store: KV heads x head dim (default ${DEFAULT-VALUE}, 8B-class).")
     int kvDim;
 
-    @Option(names = "--dtypes", split = ",", defaultValue = "F32,BF16,INT8", description = "store: KV dtypes (default ${DEFAULT-VALUE}).")
+    @Option(names = "--dtypes", split = ",", defaultValue = "F32,BF16,INT8,INT4", description = "store: KV dtypes (default ${DEFAULT-VALUE}).")
     List<KvDType> dtypes;
 
     @Option(names = "--growth-tokens", defaultValue = "4096", description = "store: tokens the tiny model ingests for the growth rows (default ${DEFAULT-VALUE}).")
