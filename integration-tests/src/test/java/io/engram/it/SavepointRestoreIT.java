@@ -93,6 +93,10 @@ class SavepointRestoreIT {
                 "engram.engine.batch-window", "0ms",
                 "engram.job.checkpoint-interval", "500ms",
                 "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString()));
+        // EM-LLM with a small window: the sessions' policy state (events, boundaries) is saved and restored too
+        base = base.with(Map.of("engram.memory.policy", "EMLLM", "engram.memory.init-tokens", "4",
+                "engram.memory.local-tokens", "32", "engram.memory.memory-tokens", "32",
+                "engram.memory.event-min-tokens", "4", "engram.memory.event-max-tokens", "24"));
         Path savepoints = KAFKA.newDir("savepoints");
 
         JobClient first = start(base, 2, null);
@@ -188,6 +192,22 @@ class SavepointRestoreIT {
             }
         }
         assertThat(err.toString()).contains(expected.size() + " session(s)").contains("0 session(s) with units that fail");
+        // the memory policy's episodes: ranges within the stream, in order, not overlapping
+        int withEpisodes = 0;
+        for (JsonNode s : sessions) {
+            JsonNode policy = s.path("policy");
+            assertThat(policy.path("policy").asText()).as("policy state of %s", s.path("session")).isEqualTo("emllm");
+            long prevEnd = 0;
+            for (JsonNode u : policy.path("units")) {
+                assertThat(u.path("kind").asText()).isEqualTo("EPISODE");
+                assertThat(u.path("start_seq").asLong()).isGreaterThanOrEqualTo(prevEnd).isLessThan(u.path("end_seq").asLong());
+                assertThat(u.path("end_seq").asLong()).isLessThanOrEqualTo(s.path("index").path("next_seq").asLong());
+                prevEnd = u.path("end_seq").asLong();
+            }
+            assertThat(policy.path("units")).hasSize(policy.path("unit_count").asInt());
+            withEpisodes += policy.path("units").isEmpty() ? 0 : 1;
+        }
+        assertThat(withEpisodes).as("sessions whose stream outgrew the window have episodes").isPositive();
 
         StringWriter text = new StringWriter();
         ctx = new CliContext(new PrintWriter(text, true), new PrintWriter(new StringWriter(), true), Map.of(),

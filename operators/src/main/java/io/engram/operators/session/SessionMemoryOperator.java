@@ -94,16 +94,12 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
 
     static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
             new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
-    /** What remains of blocks the session's retention dropped, by block id. */
-    static final MapStateDescriptor<Long, io.engram.schemas.DroppedUnit> DROPPED_UNITS = new MapStateDescriptor<>(
-            "engram-dropped-units", Types.LONG, new AvroTypeInfo<>(io.engram.schemas.DroppedUnit.class));
-    /** Units the session's retrieval policy formed, by index in sequence order (representative keys). */
-    static final MapStateDescriptor<Integer, io.engram.schemas.MemoryUnit> POLICY_UNITS = new MapStateDescriptor<>(
-            "engram-policy-units", Types.INT, new AvroTypeInfo<>(io.engram.schemas.MemoryUnit.class));
-    /** The rest of the session's policy state (boundaries, retained tokens). */
+    static final MapStateDescriptor<Long, io.engram.schemas.DroppedUnit> DROPPED_UNITS =
+            io.engram.state.flink.PolicyStateDescriptors.DROPPED_UNITS;
+    static final MapStateDescriptor<Integer, io.engram.schemas.MemoryUnit> POLICY_UNITS =
+            io.engram.state.flink.PolicyStateDescriptors.POLICY_UNITS;
     static final org.apache.flink.api.common.state.ValueStateDescriptor<io.engram.schemas.PolicyState> POLICY_STATE =
-            new org.apache.flink.api.common.state.ValueStateDescriptor<>("engram-policy-state",
-                    new AvroTypeInfo<>(io.engram.schemas.PolicyState.class));
+            io.engram.state.flink.PolicyStateDescriptors.POLICY_STATE;
     /** Queries of the session waiting for the next batch, in arrival order. */
     static final ListStateDescriptor<EngramEvent> PENDING =
             new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));

@@ -20,6 +20,7 @@ import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple3;
+import org.apache.flink.api.java.tuple.Tuple4;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.state.api.OperatorIdentifier;
@@ -74,6 +75,99 @@ public final class SavepointMemoryReader {
         }
         out.sort(java.util.Comparator.comparing(StoredSession::session));
         return out;
+    }
+
+    /**
+     * The memory-policy state (units, boundaries, retained tokens) and retention records of every session that has any
+     * in the keyed state of operator {@code operatorUid}, by session id.
+     *
+     * @throws MemoryStoreException when the directory is not a snapshot, has no such operator, or cannot be read
+     */
+    public static java.util.SortedMap<String, io.engram.state.store.StoredPolicy> readPolicies(Path snapshotDir, String operatorUid) {
+        if (!Files.isRegularFile(snapshotDir.resolve("_metadata"))) {
+            throw new MemoryStoreException(snapshotDir + " is not a savepoint or checkpoint directory (no _metadata file)");
+        }
+        Configuration conf = new Configuration();
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
+        env.setRuntimeMode(RuntimeExecutionMode.BATCH);
+        java.util.SortedMap<String, io.engram.state.store.StoredPolicy> out = new TreeMap<>();
+        try {
+            SavepointReader reader = SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
+            try (CloseableIterator<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> it = reader
+                    .readKeyedState(OperatorIdentifier.forUid(operatorUid), new PolicyReader(), Types.STRING, PolicyReader.TYPE)
+                    .executeAndCollect("engram-read-policy-state " + snapshotDir.getFileName())) {
+                while (it.hasNext()) {
+                    Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>> row = it.next();
+                    Map<Integer, io.engram.schemas.MemoryUnit> units = new TreeMap<>();
+                    for (var e : row.f2.entrySet()) {
+                        units.put(e.getKey(), io.engram.schemas.MemoryUnit.getDecoder().decode(e.getValue()));
+                    }
+                    Map<Long, io.engram.schemas.DroppedUnit> dropped = new TreeMap<>();
+                    for (var e : row.f3.entrySet()) {
+                        dropped.put(e.getKey(), io.engram.schemas.DroppedUnit.getDecoder().decode(e.getValue()));
+                    }
+                    out.put(row.f0, new io.engram.state.store.StoredPolicy(row.f0,
+                            row.f1.length == 0 ? null : io.engram.schemas.PolicyState.getDecoder().decode(row.f1),
+                            new TreeMap<>(units), new TreeMap<>(dropped)));
+                }
+            }
+        } catch (Exception e) {
+            throw new MemoryStoreException("cannot read the policy state of operator '" + operatorUid + "' from " + snapshotDir
+                    + ": " + rootMessage(e), e);
+        }
+        return out;
+    }
+
+    /** One row per session with policy state, units or dropped-block records; Avro records as single-object bytes. */
+    static final class PolicyReader
+            extends KeyedStateReaderFunction<String, Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> {
+        private static final long serialVersionUID = 1L;
+        static final TypeInformation<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> TYPE = Types.TUPLE(
+                Types.STRING, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO,
+                Types.MAP(Types.INT, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO),
+                Types.MAP(Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+
+        private transient ValueState<io.engram.schemas.PolicyState> state;
+        private transient MapState<Integer, io.engram.schemas.MemoryUnit> units;
+        private transient MapState<Long, io.engram.schemas.DroppedUnit> dropped;
+
+        @Override
+        public void open(OpenContext context) {
+            state = getRuntimeContext().getState(PolicyStateDescriptors.POLICY_STATE);
+            units = getRuntimeContext().getMapState(PolicyStateDescriptors.POLICY_UNITS);
+            dropped = getRuntimeContext().getMapState(PolicyStateDescriptors.DROPPED_UNITS);
+        }
+
+        @Override
+        public void readKey(String session, Context ctx, Collector<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> out)
+                throws Exception {
+            Map<Integer, byte[]> u = new HashMap<>();
+            Iterable<Map.Entry<Integer, io.engram.schemas.MemoryUnit>> ue = units.entries();
+            if (ue != null) {
+                for (var e : ue) {
+                    u.put(e.getKey(), bytes(io.engram.schemas.MemoryUnit.getEncoder().encode(e.getValue())));
+                }
+            }
+            Map<Long, byte[]> d = new HashMap<>();
+            Iterable<Map.Entry<Long, io.engram.schemas.DroppedUnit>> de = dropped.entries();
+            if (de != null) {
+                for (var e : de) {
+                    d.put(e.getKey(), bytes(io.engram.schemas.DroppedUnit.getEncoder().encode(e.getValue())));
+                }
+            }
+            io.engram.schemas.PolicyState ps = state.value();
+            if (ps == null && u.isEmpty() && d.isEmpty()) {
+                return;
+            }
+            out.collect(Tuple4.of(session, ps == null ? new byte[0] : bytes(io.engram.schemas.PolicyState.getEncoder().encode(ps)), u, d));
+        }
+
+        private static byte[] bytes(ByteBuffer b) {
+            byte[] v = new byte[b.remaining()];
+            b.get(v);
+            return v;
+        }
     }
 
     private static String rootMessage(Throwable e) {

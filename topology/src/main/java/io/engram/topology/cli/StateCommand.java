@@ -91,12 +91,27 @@ public final class StateCommand implements Runnable {
                     throw new CliException(ExitCode.UNAVAILABLE, "no memory stored for session(s) " + missing);
                 }
             }
+            java.util.Map<String, io.engram.state.store.StoredPolicy> policies = source.snapshot != null
+                    ? readPolicies(source.snapshot) : java.util.Map.of();
             PrintWriter out = ctx.out();
             if (format == Format.JSON) {
                 ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-                out.println(json.writeValueAsString(json(json, reports)));
+                ArrayNode arr = json(json, reports);
+                for (com.fasterxml.jackson.databind.JsonNode n : arr) {
+                    io.engram.state.store.StoredPolicy p = policies.get(n.path("session").asText());
+                    if (p != null) {
+                        ((ObjectNode) n).set("policy", policyJson(json, p));
+                    }
+                }
+                out.println(json.writeValueAsString(arr));
             } else {
-                reports.forEach(r -> text(out, r));
+                reports.forEach(r -> {
+                    text(out, r);
+                    io.engram.state.store.StoredPolicy p = policies.get(r.session());
+                    if (p != null) {
+                        policyText(out, p);
+                    }
+                });
             }
             out.flush();
             long bad = reports.stream().filter(r -> !r.healthy()).count();
@@ -127,6 +142,14 @@ public final class StateCommand implements Runnable {
                 throw new CliException(ExitCode.UNAVAILABLE, e.getMessage());
             }
             return out;
+        }
+
+        private java.util.Map<String, io.engram.state.store.StoredPolicy> readPolicies(Path dir) {
+            try {
+                return SavepointMemoryReader.readPolicies(dir, uid);
+            } catch (MemoryStoreException e) {
+                throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+            }
         }
 
         private List<StoredSession> fromSnapshot(CliContext ctx, Path dir) {
@@ -160,6 +183,48 @@ public final class StateCommand implements Runnable {
                     u.tokens(), u.bytes(), u.dtype() == null ? "-" : u.dtype(),
                     u.status() == MemoryReport.Status.OK ? "ok" : u.status().name().toLowerCase() + ": " + u.detail());
         }
+    }
+
+    /** The memory policy's units (blocks or episodes with their ranges), pending boundaries, retained tokens, dropped blocks. */
+    static void policyText(PrintWriter out, io.engram.state.store.StoredPolicy p) {
+        io.engram.schemas.PolicyState st = p.state();
+        if (st != null) {
+            out.printf("  policy: %s at next_seq %d, packed_end %d, %d units, pending event boundaries %s, %d retained tokens%s%n",
+                    st.getPolicy(), st.getNextSeq(), st.getPackedEnd(), st.getUnitCount(), st.getBoundaries(),
+                    st.getRetainedSeqs().size(), st.getEvicted() ? " (evicting)" : "");
+        }
+        if (!p.units().isEmpty()) {
+            out.printf("  %8s %-8s %10s %10s %7s%n", "unit", "kind", "start_seq", "end_seq", "tokens");
+            p.units().forEach((i, u) -> out.printf("  %8d %-8s %10d %10d %7d%n", i, u.getKind(), u.getStartSeq(), u.getEndSeq(),
+                    u.getEndSeq() - u.getStartSeq()));
+        }
+        if (!p.dropped().isEmpty()) {
+            out.printf("  dropped by retention: %d blocks%n", p.dropped().size());
+            p.dropped().forEach((id, d) -> out.printf("  %8d %-18s first_seq %d, %d tokens, events %d..%d%n", id, d.getReason(),
+                    d.getFirstSeq(), d.getTokens(), d.getFirstEvent(), d.getLastEvent()));
+        }
+    }
+
+    static ObjectNode policyJson(ObjectMapper m, io.engram.state.store.StoredPolicy p) {
+        ObjectNode n = m.createObjectNode();
+        io.engram.schemas.PolicyState st = p.state();
+        if (st != null) {
+            n.put("policy", st.getPolicy());
+            n.put("next_seq", st.getNextSeq());
+            n.put("packed_end", st.getPackedEnd());
+            n.put("unit_count", st.getUnitCount());
+            ArrayNode b = n.putArray("pending_boundaries");
+            st.getBoundaries().forEach(b::add);
+            n.put("retained_tokens", st.getRetainedSeqs().size());
+        }
+        ArrayNode units = n.putArray("units");
+        p.units().forEach((i, u) -> units.addObject().put("index", i).put("kind", u.getKind().name()).put("start_seq", u.getStartSeq())
+                .put("end_seq", u.getEndSeq()));
+        ArrayNode dropped = n.putArray("dropped");
+        p.dropped().forEach((id, d) -> dropped.addObject().put("block_id", id).put("reason", d.getReason().name())
+                .put("first_seq", d.getFirstSeq()).put("tokens", d.getTokens()).put("first_event", d.getFirstEvent())
+                .put("last_event", d.getLastEvent()));
+        return n;
     }
 
     static ArrayNode json(ObjectMapper m, List<MemoryReport> reports) {
