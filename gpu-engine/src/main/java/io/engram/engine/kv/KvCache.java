@@ -23,6 +23,7 @@ public final class KvCache {
     private long nextBlockId;
     private UnitStore unitStore = new HostUnitStore();
     private final java.util.Map<Object, Object> policyState = new java.util.HashMap<>();
+    private long structureVersion;
     private long transientFrom = -1; // tokens from here on will be truncated away (a question and its answer), or -1
     private float[] carryLogits; // logits of the last appended token (scores the next token), or null
     private long offloads;
@@ -231,6 +232,30 @@ public final class KvCache {
         policyState.putAll(states);
     }
 
+    /**
+     * Index in {@link #blocks()} of the first attached block whose slots reach past {@code seq} (its first sequence index
+     * plus capacity is above it); {@code blocks().size()} when none. Lets policies visit only the blocks of a range.
+     */
+    public int firstBlockEndingAfter(long seq) {
+        int lo = 0;
+        int hi = blocks.size();
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            KvBlock b = blocks.get(mid);
+            if (b.firstSeq() + b.capacity() <= seq) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
+
+    /** Changes whenever blocks are attached, detached or removed (not when they fill): caches of block lookups key on it. */
+    public long structureVersion() {
+        return structureVersion;
+    }
+
     /** The attached block holding sequence index {@code seq} among its filled slots, or null (never ingested, or dropped). */
     public KvBlock blockAt(long seq) {
         int lo = 0;
@@ -254,6 +279,7 @@ public final class KvCache {
         if (!blocks.remove(block)) {
             throw new IllegalArgumentException(block + " is not attached");
         }
+        structureVersion++;
     }
 
     /** Puts a block back in sequence order; later blocks get ids above it. */
@@ -264,6 +290,7 @@ public final class KvCache {
             i++;
         }
         blocks.add(i, block);
+        structureVersion++;
     }
 
     /** Allocates an empty block for restoring stored data (ids and sequence come from the store). */
@@ -296,6 +323,7 @@ public final class KvCache {
             if (b.firstSeq() >= seq) {
                 blocks.remove(i);
                 unitStore.forget(b);
+                structureVersion++;
             } else if (b.firstSeq() + b.length() > seq) {
                 for (int l = 0; l < layers; l++) {
                     ensureResident(b, l); // the new tail block is appended to next: it must be in engine memory
@@ -318,6 +346,7 @@ public final class KvCache {
             unitStore.forget(b);
         }
         blocks.clear();
+        structureVersion++;
         policyState.clear();
         carryLogits = null;
         transientFrom = -1;

@@ -76,6 +76,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         long window;
         boolean exact;
         boolean unitsRemoved; // since the last snapshot: the next one is complete, not incremental
+        long checkedStructure = -1; // the cache's structure version the units were last checked against for gaps
         List<KvSpan> base = List.of();
 
         State() {
@@ -199,7 +200,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         } else {
             long initEnd = Math.min(cfg.initTokens(), w);
             long remStart = Math.max(initEnd, st.packedEnd);
-            for (KvBlock b : cache.blocks()) {
+            for (KvBlock b : relevantBlocks(cache, initEnd, Math.min(remStart, w))) {
                 long lo = b.firstSeq();
                 long hi = lo + b.length();
                 addFixed(spans, b, lo, hi, 0, initEnd);
@@ -256,14 +257,35 @@ public final class RetrievalMemory implements MemoryPolicy {
             }
         }
         // units over blocks that retention dropped from the session's memory go with them
-        if (st.units.removeIf(u -> attachedUntil(cache, u.start(), u.end()) < u.end())) {
-            st.unitsRemoved = true;
+        if (st.checkedStructure != cache.structureVersion()) {
+            if (st.units.removeIf(u -> attachedUntil(cache, u.start(), u.end()) < u.end())) {
+                st.unitsRemoved = true;
+            }
+            st.checkedStructure = cache.structureVersion();
         }
         st.boundaries.tailSet(firstSeq).clear();
         st.mass.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
         for (LinkedHashMap<KvBlock, Boolean> lru : st.lru) {
             lru.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b || pinned(st, b));
         }
+    }
+
+    /**
+     * The blocks a step can touch besides retrieved units: those holding tokens before {@code headEnd} (the init
+     * tokens) and those reaching past {@code tailFrom} (the unpacked remainder and the window), in order.
+     */
+    private static List<KvBlock> relevantBlocks(KvCache cache, long headEnd, long tailFrom) {
+        List<KvBlock> all = cache.blocks();
+        int head = cache.firstBlockEndingAfter(Math.max(0, headEnd - 1));
+        int headCount = headEnd <= 0 ? 0 : Math.min(all.size(), head + 1);
+        int tail = cache.firstBlockEndingAfter(tailFrom);
+        if (tail <= headCount) {
+            return all;
+        }
+        List<KvBlock> out = new ArrayList<>(headCount + all.size() - tail);
+        out.addAll(all.subList(0, headCount));
+        out.addAll(all.subList(tail, all.size()));
+        return out;
     }
 
     private boolean pinned(State st, KvBlock b) {
@@ -294,7 +316,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     @Override
     public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
         State st = state(cache);
-        for (KvBlock b : cache.blocks()) {
+        for (KvBlock b : st.exact ? cache.blocks() : relevantBlocks(cache, cfg.initTokens(), st.packedEnd)) {
             if (st.exact || pinned(st, b)) {
                 cache.ensureResident(b, layer);
             }
@@ -463,7 +485,8 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         if (st.packedEnd > before) {
             // blocks whose tokens are all packed now leave engine memory until a layer retrieves them
-            for (KvBlock b : cache.blocks()) {
+            List<KvBlock> all = cache.blocks();
+            for (KvBlock b : all.subList(cache.firstBlockEndingAfter(before), all.size())) {
                 long bEnd = b.firstSeq() + b.capacity();
                 if (bEnd > before && !pinned(st, b)) {
                     for (int l = 0; l < layers; l++) {
@@ -667,7 +690,11 @@ public final class RetrievalMemory implements MemoryPolicy {
     /** {count, sum, sum of squares} of the known token scores in {@code [from, to)}. */
     private static double[] stats(KvCache cache, long from, long to) {
         double[] out = new double[3];
-        for (KvBlock b : cache.blocks()) {
+        List<KvBlock> all = cache.blocks();
+        for (KvBlock b : all.subList(cache.firstBlockEndingAfter(from), all.size())) {
+            if (b.firstSeq() >= to) {
+                break;
+            }
             long lo = Math.max(from, b.firstSeq());
             long hi = Math.min(to, b.firstSeq() + b.length());
             for (long t = lo; t < hi; t++) {
