@@ -260,6 +260,28 @@ class RetrievalMemoryTest {
     }
 
     @Test
+    void rankingDrawsUnitsByScoreThenIndexLikeAFullSort() {
+        java.util.Random r = new java.util.Random(5);
+        for (int trial = 0; trial < 50; trial++) {
+            double[] score = new double[1 + r.nextInt(300)];
+            for (int i = 0; i < score.length; i++) {
+                score[i] = r.nextInt(20) / 4.0; // many ties
+            }
+            List<Integer> sorted = new ArrayList<>();
+            for (int i = 0; i < score.length; i++) {
+                sorted.add(i);
+            }
+            sorted.sort(java.util.Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
+            RetrievalMemory.Ranking ranking = new RetrievalMemory.Ranking(score);
+            List<Integer> drawn = new ArrayList<>();
+            while (ranking.hasNext()) {
+                drawn.add(ranking.next());
+            }
+            assertThat(drawn).isEqualTo(sorted);
+        }
+    }
+
+    @Test
     void emllmCutsEventsAtSurpriseSpikesWithinMinAndMaxSizes() {
         int bs = 16;
         ModelConfig c = model.config();

@@ -75,7 +75,7 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
             throw new IllegalArgumentException("memory and retention settings are required");
         }
         if (kvStorage == null) {
-            throw new IllegalArgumentException("a KV storage type is required (F32, BF16 or INT8)");
+            throw new IllegalArgumentException("a KV storage type is required (F32, BF16, INT8 or INT4)");
         }
         if (maxBatch < 1 || batchWindowMillis < 0) {
             throw new IllegalArgumentException("max batch must be >= 1 and the batch window >= 0 ms: " + this);

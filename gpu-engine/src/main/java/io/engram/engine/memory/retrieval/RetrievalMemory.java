@@ -371,22 +371,25 @@ public final class RetrievalMemory implements MemoryPolicy {
             }
             score[i] = s;
         }
-        List<Integer> rank = new ArrayList<>(units.size());
-        for (int i = 0; i < units.size(); i++) {
-            rank.add(i);
-        }
-        rank.sort(Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
+        // units in rank order (score descending, earlier unit first on ties), drawn lazily from a heap: a step needs
+        // only the first few of possibly millions of tokens' worth of units
+        Ranking ranking = new Ranking(score);
+        List<Integer> rank = new ArrayList<>();
         Set<Integer> picked = new LinkedHashSet<>();
         if (cfg.topUnits() > 0) {
-            for (int i = 0; i < Math.min(cfg.topUnits(), rank.size()); i++) {
-                picked.add(rank.get(i));
+            for (int i = 0; i < Math.min(cfg.topUnits(), units.size()); i++) {
+                int next = ranking.next();
+                rank.add(next);
+                picked.add(next);
             }
         } else {
             long budget = budgetTokens();
             long contBudget = cfg.contiguity() > 0 ? (long) (cfg.contiguity() * budget + 1) : 0;
             long simBudget = budget - contBudget;
             long used = 0;
-            for (int i : rank) {
+            while (ranking.hasNext()) {
+                int i = ranking.next();
+                rank.add(i);
                 int len = units.get(i).length();
                 if (used + len > simBudget) {
                     // the event that crosses the budget stays if that lands closer to the budget than dropping it
@@ -409,6 +412,61 @@ public final class RetrievalMemory implements MemoryPolicy {
             out.add(units.get(i));
         }
         return out;
+    }
+
+    /** Indices of {@code score} in descending order of score (ascending index on ties), one at a time, from a binary heap. */
+    public static final class Ranking {
+        private final double[] score;
+        private final int[] heap;
+        private int size;
+
+        public Ranking(double[] score) {
+            this.score = score;
+            this.heap = new int[score.length];
+            for (int i = 0; i < score.length; i++) {
+                heap[i] = i;
+            }
+            size = score.length;
+            for (int i = size / 2 - 1; i >= 0; i--) {
+                down(i);
+            }
+        }
+
+        public boolean hasNext() {
+            return size > 0;
+        }
+
+        public int next() {
+            int top = heap[0];
+            heap[0] = heap[--size];
+            down(0);
+            return top;
+        }
+
+        private boolean before(int a, int b) {
+            return score[a] > score[b] || (score[a] == score[b] && a < b);
+        }
+
+        private void down(int i) {
+            while (true) {
+                int l = 2 * i + 1;
+                int r = l + 1;
+                int best = i;
+                if (l < size && before(heap[l], heap[best])) {
+                    best = l;
+                }
+                if (r < size && before(heap[r], heap[best])) {
+                    best = r;
+                }
+                if (best == i) {
+                    return;
+                }
+                int t = heap[i];
+                heap[i] = heap[best];
+                heap[best] = t;
+                i = best;
+            }
+        }
     }
 
     /** EM-LLM's temporal-contiguity buffer: neighbours of retrieved events (new first, then earlier ones kept). */
