@@ -95,6 +95,19 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
         return EngramOptions.of(values);
     }
 
+    /** Produces {@code events} to the input topic of {@code options}, keyed by session, each acknowledged by the broker. */
+    public void produceEvents(ResolvedOptions options, List<io.engram.schemas.EngramEvent> events) throws Exception {
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (io.engram.schemas.EngramEvent e : events) {
+                java.nio.ByteBuffer b = io.engram.schemas.EngramEvent.getEncoder().encode(e);
+                byte[] v = new byte[b.remaining()];
+                b.get(v);
+                p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(options.get(io.engram.topology.KafkaOptions.INPUT_TOPIC),
+                        e.getSessionId().getBytes(java.nio.charset.StandardCharsets.UTF_8), v)).get(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     public KafkaProducer<byte[], byte[]> producer() {
         return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
                 ProducerConfig.ACKS_CONFIG, "all"), new ByteArraySerializer(), new ByteArraySerializer());

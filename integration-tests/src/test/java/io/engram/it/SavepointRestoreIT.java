@@ -34,7 +34,6 @@ import java.nio.file.Files;
 import java.util.concurrent.CompletableFuture;
 import java.net.URI;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -52,8 +51,6 @@ import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -306,14 +303,6 @@ class SavepointRestoreIT {
     }
 
     static void produce(ResolvedOptions options, List<EngramEvent> events) throws Exception {
-        try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
-            for (EngramEvent e : events) {
-                ByteBuffer b = EngramEvent.getEncoder().encode(e);
-                byte[] v = new byte[b.remaining()];
-                b.get(v);
-                p.send(new ProducerRecord<>(options.get(KafkaOptions.INPUT_TOPIC), e.getSessionId().getBytes(StandardCharsets.UTF_8), v))
-                        .get(10, TimeUnit.SECONDS);
-            }
-        }
+        KAFKA.produceEvents(options, events);
     }
 }

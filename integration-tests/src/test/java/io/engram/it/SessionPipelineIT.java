@@ -26,8 +26,6 @@ import io.engram.topology.KafkaOptions;
 import io.engram.topology.SessionOutputs;
 import io.engram.topology.SessionStage;
 import io.engram.topology.options.ResolvedOptions;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,8 +43,6 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -166,15 +162,7 @@ class SessionPipelineIT {
     }
 
     static void produce(ResolvedOptions options, List<EngramEvent> events) throws Exception {
-        try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
-            for (EngramEvent e : events) {
-                ByteBuffer b = EngramEvent.getEncoder().encode(e);
-                byte[] v = new byte[b.remaining()];
-                b.get(v);
-                p.send(new ProducerRecord<>(options.get(KafkaOptions.INPUT_TOPIC), e.getSessionId().getBytes(StandardCharsets.UTF_8), v))
-                        .get(10, TimeUnit.SECONDS);
-            }
-        }
+        KAFKA.produceEvents(options, events);
     }
 
     static <T> List<T> read(ResolvedOptions options, io.engram.topology.options.Option<String> topic, int n,

@@ -1,6 +1,7 @@
 package io.engram.engine.bench;
 
 import io.engram.engine.kv.KvCache;
+import io.engram.engine.generate.Sampler;
 import io.engram.engine.memory.FullAttention;
 import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.model.Transformer;
@@ -129,7 +130,7 @@ public final class MemoryBench {
         if (reference != null) {
             float[][] mine = teacherForced(policy, null, gold, new Object[] {cache, afterPrompt});
             for (int i = 0; i < gold.length; i++) {
-                acc.agree += argmax(mine[i]) == argmax(reference[i]) ? 1 : 0;
+                acc.agree += Sampler.argmax(mine[i], vocab) == Sampler.argmax(reference[i], vocab) ? 1 : 0;
                 acc.kl += kl(reference[i], mine[i]);
                 acc.compared++;
             }
@@ -143,8 +144,8 @@ public final class MemoryBench {
         long t1 = System.nanoTime();
         int steps = 0;
         for (; steps < maxNewTokens; steps++) {
-            int next = argmax(logits);
-            if (isEos(next)) {
+            int next = Sampler.argmax(logits, vocab);
+            if (model.config().isEos(next)) {
                 break;
             }
             out.append(dec.accept(next));
@@ -184,25 +185,6 @@ public final class MemoryBench {
             }
         }
         return out;
-    }
-
-    private boolean isEos(int token) {
-        for (int e : model.config().eosIds()) {
-            if (e == token) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private int argmax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < vocab; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     /** KL(p || q) of the softmax distributions of two logit rows, in nats. */

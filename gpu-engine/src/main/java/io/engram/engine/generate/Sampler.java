@@ -42,8 +42,13 @@ public final class Sampler {
     }
 
     static int argmax(float[] v) {
+        return argmax(v, v.length);
+    }
+
+    /** The index of the largest of {@code v[0..n)}, the lowest on ties (greedy choice over the first n ids). */
+    public static int argmax(float[] v, int n) {
         int best = 0;
-        for (int i = 1; i < v.length; i++) {
+        for (int i = 1; i < n; i++) {
             if (v[i] > v[best]) {
                 best = i;
             }

@@ -101,13 +101,17 @@ public final class KvCache {
     }
 
     private KvBlock newBlock(long firstSeq) {
+        return allocate(nextBlockId++, firstSeq);
+    }
+
+    private KvBlock allocate(long id, long firstSeq) {
         Buf[] k = new Buf[layers];
         Buf[] v = new Buf[layers];
         for (int l = 0; l < layers; l++) {
             k[l] = backend.allocate(blockSize * kvDim);
             v[l] = backend.allocate(blockSize * kvDim);
         }
-        return new KvBlock(nextBlockId++, firstSeq, blockSize, k, v);
+        return new KvBlock(id, firstSeq, blockSize, k, v);
     }
 
     /** Where offloaded layers go; {@link HostUnitStore} unless set. */
@@ -295,14 +299,8 @@ public final class KvCache {
 
     /** Allocates an empty block for restoring stored data (ids and sequence come from the store). */
     public KvBlock allocateForRestore(long id, long firstSeq) {
-        Buf[] k = new Buf[layers];
-        Buf[] v = new Buf[layers];
-        for (int l = 0; l < layers; l++) {
-            k[l] = backend.allocate(blockSize * kvDim);
-            v[l] = backend.allocate(blockSize * kvDim);
-        }
         nextBlockId = Math.max(nextBlockId, id + 1);
-        return new KvBlock(id, firstSeq, blockSize, k, v);
+        return allocate(id, firstSeq);
     }
 
     /** Sets where the next token goes after a restore. */

@@ -26,6 +26,7 @@ final class StoredUnitStore implements UnitStore {
     private final int layers;
     private final Map<Key, float[][]> offloaded = new HashMap<>();
     private long bytes;
+    private KvBlock lastDecoded;
 
     StoredUnitStore(String session, MemoryStore store, Backend backend, KvCache shape) {
         this.session = session;
@@ -52,12 +53,7 @@ final class StoredUnitStore implements UnitStore {
             return;
         }
         try {
-            byte[] stored = store.getUnit(session, block.id());
-            if (stored == null) {
-                throw new IllegalStateException("session " + session + ": block " + block.id() + " is neither offloaded nor stored");
-            }
-            KvCache scratch = new KvCache(backend, layers, kvDim, blockSize);
-            KvBlock copy = KvBlockCodec.decode(stored, scratch, backend, "session " + session + " block " + block.id());
+            KvBlock copy = decoded(block.id());
             int n = Math.min(copy.length(), block.length()) * kvDim;
             backend.read(copy.keys(layer), 0, keys, 0, n);
             backend.read(copy.values(layer), 0, values, 0, n);
@@ -68,8 +64,28 @@ final class StoredUnitStore implements UnitStore {
         }
     }
 
+    /**
+     * The stored block decoded, read once for the layers fetched one after another (a retrieval brings a block back
+     * layer by layer): the last block decoded is kept.
+     */
+    private KvBlock decoded(long id) {
+        if (lastDecoded != null && lastDecoded.id() == id) {
+            return lastDecoded;
+        }
+        byte[] stored = store.getUnit(session, id);
+        if (stored == null) {
+            throw new IllegalStateException("session " + session + ": block " + id + " is neither offloaded nor stored");
+        }
+        lastDecoded = KvBlockCodec.decode(stored, new KvCache(backend, layers, kvDim, blockSize), backend,
+                "session " + session + " block " + id);
+        return lastDecoded;
+    }
+
     @Override
     public void forget(KvBlock block) {
+        if (lastDecoded != null && lastDecoded.id() == block.id()) {
+            lastDecoded = null;
+        }
         for (int l = 0; l < layers; l++) {
             float[][] kv = offloaded.remove(new Key(block.id(), l));
             if (kv != null) {

@@ -200,10 +200,7 @@ public final class KvBlockCodec {
             case INT8 -> {
                 for (int g = 0; g < v.length; g += KvDType.INT8_GROUP) {
                     int end = Math.min(v.length, g + KvDType.INT8_GROUP);
-                    float amax = 0;
-                    for (int i = g; i < end; i++) {
-                        amax = Math.max(amax, Math.abs(v[i]));
-                    }
+                    float amax = maxAbs(v, g, end);
                     float scale = amax / 127f;
                     float inv = scale == 0 ? 0 : 1 / scale;
                     b.putFloat(scale);
@@ -215,10 +212,7 @@ public final class KvBlockCodec {
             case INT4 -> {
                 for (int g = 0; g < v.length; g += KvDType.INT8_GROUP) {
                     int end = Math.min(v.length, g + KvDType.INT8_GROUP);
-                    float amax = 0;
-                    for (int i = g; i < end; i++) {
-                        amax = Math.max(amax, Math.abs(v[i]));
-                    }
+                    float amax = maxAbs(v, g, end);
                     float scale = amax / 7f;
                     float inv = scale == 0 ? 0 : 1 / scale;
                     b.putFloat(scale);
@@ -230,6 +224,14 @@ public final class KvBlockCodec {
                 }
             }
         }
+    }
+
+    private static float maxAbs(float[] v, int from, int to) {
+        float amax = 0;
+        for (int i = from; i < to; i++) {
+            amax = Math.max(amax, Math.abs(v[i]));
+        }
+        return amax;
     }
 
     private static void get(ByteBuffer b, float[] v, KvDType type) {

@@ -50,13 +50,7 @@ public final class SavepointMemoryReader {
      * @throws MemoryStoreException when the directory is not a snapshot, has no such operator, or cannot be read
      */
     public static List<StoredSession> read(Path snapshotDir, String operatorUid) {
-        if (!Files.isRegularFile(snapshotDir.resolve("_metadata"))) {
-            throw new MemoryStoreException(snapshotDir + " is not a savepoint or checkpoint directory (no _metadata file)");
-        }
-        Configuration conf = new Configuration();
-        conf.set(PipelineOptions.GENERIC_TYPES, false);
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
-        env.setRuntimeMode(RuntimeExecutionMode.BATCH);
+        StreamExecutionEnvironment env = batchEnvironment(snapshotDir);
         List<StoredSession> out = new ArrayList<>();
         try {
             SavepointReader reader = SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
@@ -84,13 +78,7 @@ public final class SavepointMemoryReader {
      * @throws MemoryStoreException when the directory is not a snapshot, has no such operator, or cannot be read
      */
     public static java.util.SortedMap<String, io.engram.state.store.StoredPolicy> readPolicies(Path snapshotDir, String operatorUid) {
-        if (!Files.isRegularFile(snapshotDir.resolve("_metadata"))) {
-            throw new MemoryStoreException(snapshotDir + " is not a savepoint or checkpoint directory (no _metadata file)");
-        }
-        Configuration conf = new Configuration();
-        conf.set(PipelineOptions.GENERIC_TYPES, false);
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
-        env.setRuntimeMode(RuntimeExecutionMode.BATCH);
+        StreamExecutionEnvironment env = batchEnvironment(snapshotDir);
         java.util.SortedMap<String, io.engram.state.store.StoredPolicy> out = new TreeMap<>();
         try {
             SavepointReader reader = SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
@@ -168,6 +156,18 @@ public final class SavepointMemoryReader {
             b.get(v);
             return v;
         }
+    }
+
+    /** A local batch environment to read {@code snapshotDir} with, after checking it is a snapshot. */
+    private static StreamExecutionEnvironment batchEnvironment(Path snapshotDir) {
+        if (!Files.isRegularFile(snapshotDir.resolve("_metadata"))) {
+            throw new MemoryStoreException(snapshotDir + " is not a savepoint or checkpoint directory (no _metadata file)");
+        }
+        Configuration conf = new Configuration();
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
+        env.setRuntimeMode(RuntimeExecutionMode.BATCH);
+        return env;
     }
 
     private static String rootMessage(Throwable e) {

@@ -177,8 +177,8 @@ public final class HeadCalibration {
         io.engram.engine.tokenizer.StreamingDecoder dec = new io.engram.engine.tokenizer.StreamingDecoder(tokenizer, true);
         int[] needle = Arrays.copyOfRange(task.prompt(), task.answerFrom(), task.answerTo());
         for (int step = 0; step < maxNewTokens; step++) {
-            next[0] = argmaxToken(last[0], vocab);
-            if (isEos(next[0]) || out.toString().contains("\n")) {
+            next[0] = io.engram.engine.generate.Sampler.argmax(last[0], vocab);
+            if (model.config().isEos(next[0]) || out.toString().contains("\n")) {
                 break;
             }
             out.append(dec.accept(next[0]));
@@ -188,7 +188,7 @@ public final class HeadCalibration {
             // the step that consumes the generated token shows which key each head attends to while producing the next;
             // the copy event is credited for the token generated before it, whose attention is observed here
             model.forward(cache, next, null, observed, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
-            int produced = argmaxToken(last[0], vocab);
+            int produced = io.engram.engine.generate.Sampler.argmax(last[0], vocab);
             for (int l = 0; l < layers; l++) {
                 for (int g = 0; g < kvHeads; g++) {
                     long seq = bestSeq[l][g];
@@ -199,24 +199,5 @@ public final class HeadCalibration {
             }
         }
         return out.toString();
-    }
-
-    private boolean isEos(int token) {
-        for (int e : model.config().eosIds()) {
-            if (e == token) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static int argmaxToken(float[] logits, int vocab) {
-        int best = 0;
-        for (int i = 1; i < vocab; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

@@ -264,9 +264,9 @@ public final class RetrievalMemory implements MemoryPolicy {
             st.checkedStructure = cache.structureVersion();
         }
         st.boundaries.tailSet(firstSeq).clear();
-        st.mass.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b);
+        st.mass.keySet().removeIf(b -> cache.blockAt(b.firstSeq()) != b);
         for (LinkedHashMap<KvBlock, Boolean> lru : st.lru) {
-            lru.keySet().removeIf(b -> blockAt(cache, b.firstSeq()) != b || pinned(st, b));
+            lru.keySet().removeIf(b -> cache.blockAt(b.firstSeq()) != b || pinned(st, b));
         }
     }
 
@@ -563,7 +563,7 @@ public final class RetrievalMemory implements MemoryPolicy {
      * attached token. Returns false when there is none before {@code limit}.
      */
     private static boolean skipGap(State st, KvCache cache, long limit) {
-        if (blockAt(cache, st.packedEnd) != null) {
+        if (cache.blockAt(st.packedEnd) != null) {
             return true;
         }
         for (KvBlock b : cache.blocks()) {
@@ -582,7 +582,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     private static long attachedUntil(KvCache cache, long a, long z) {
         long s = a;
         while (s < z) {
-            KvBlock b = blockAt(cache, s);
+            KvBlock b = cache.blockAt(s);
             if (b == null) {
                 return s;
             }
@@ -596,7 +596,7 @@ public final class RetrievalMemory implements MemoryPolicy {
             if (!skipGap(st, cache, limit)) {
                 return;
             }
-            KvBlock b = blockAt(cache, st.packedEnd);
+            KvBlock b = cache.blockAt(st.packedEnd);
             if (b == null || !b.isFull()) {
                 return;
             }
@@ -695,7 +695,7 @@ public final class RetrievalMemory implements MemoryPolicy {
             float[] row = new float[kvHeads * headDim];
             for (int i = 0; i < n; i++) {
                 keys[i] = new double[(layers - fromLayer) * row.length];
-                KvBlock blk = blockAt(cache, lo + i);
+                KvBlock blk = cache.blockAt(lo + i);
                 for (int l = fromLayer; l < layers; l++) {
                     cache.readKey(blk, l, (int) (lo + i - blk.firstSeq()), row);
                     for (int j = 0; j < row.length; j++) {
@@ -768,7 +768,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     private static float score(KvCache cache, long seq) {
-        KvBlock b = blockAt(cache, seq);
+        KvBlock b = cache.blockAt(seq);
         return b == null ? Float.NaN : b.score((int) (seq - b.firstSeq()));
     }
 
@@ -807,7 +807,7 @@ public final class RetrievalMemory implements MemoryPolicy {
                     if (bestMass[i] == Float.NEGATIVE_INFINITY) {
                         continue;
                     }
-                    KvBlock b = blockAt(cache, bestSeq[i]);
+                    KvBlock b = cache.blockAt(bestSeq[i]);
                     cache.readKey(b, l, (int) (bestSeq[i] - b.firstSeq()), key);
                     for (int j = 0; j < headDim; j++) {
                         repr[l][g * headDim + j] += key[g * headDim + j];
@@ -830,7 +830,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     private static List<KvBlock> blocksOf(KvCache cache, long a, long z) {
         List<KvBlock> out = new ArrayList<>(2);
         for (long s = a; s < z; ) {
-            KvBlock b = blockAt(cache, s);
+            KvBlock b = cache.blockAt(s);
             if (b == null) {
                 throw new IllegalStateException("memory has no block holding sequence index " + s);
             }
@@ -838,10 +838,5 @@ public final class RetrievalMemory implements MemoryPolicy {
             s = b.firstSeq() + b.capacity();
         }
         return out;
-    }
-
-    /** The attached block holding sequence index {@code seq}, or null. */
-    static KvBlock blockAt(KvCache cache, long seq) {
-        return cache.blockAt(seq);
     }
 }
