@@ -47,6 +47,7 @@ class ReferenceGoldenTest {
         "QWEN2-F16, cpu, 128, 512",
         "MISTRAL-F32, cpu, 4, 3",
         "stories260K, cpu, 128, 512",
+        "engram-smoke, cpu, 16, 24",
     })
     void matchesReference(String name, String backendName, int block, int chunk) throws Exception {
         JsonNode g;
@@ -56,6 +57,8 @@ class ReferenceGoldenTest {
         Path dir;
         if (name.equals("stories260K")) {
             dir = SharedFiles.require("models/stories260K-hf");
+        } else if (name.equals("engram-smoke")) {
+            dir = EngramSmokeExportTest.exportDir();
         } else {
             String[] parts = name.split("-");
             dir = TinyModels.write(tmp.resolve(name), TinyModels.Variant.valueOf(parts[0]), DType.valueOf(parts[1]), 42);

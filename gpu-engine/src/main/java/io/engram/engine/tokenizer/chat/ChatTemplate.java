@@ -26,6 +26,9 @@ import java.util.regex.Pattern;
  *       enable_thinking}.
  *   <li>{@link Family#LLAMA3}: {@code bos}, {@code <|start_header_id|>role<|end_header_id|>\n\n} + trimmed content +
  *       {@code <|eot_id|>}.
+ *   <li>{@link Family#QUESTION_ANSWER}: Engram's own model (training/engram_train/tokenizer.py): {@code bos}, then
+ *       system turns as plain text, user turns as {@code Question: ...\nAnswer:} and assistant turns as {@code " " +
+ *       content + eos}, turns separated by a blank line: the engine's {@code PromptFormat.PLAIN}.
  * </ul>
  *
  * Anything else, including tool definitions and tool calls, is refused with {@link UnsupportedChatTemplateException}.
@@ -37,7 +40,8 @@ public final class ChatTemplate {
     public enum Family {
         CHATML,
         QWEN3,
-        LLAMA3
+        LLAMA3,
+        QUESTION_ANSWER
     }
 
     private static final List<String> KNOWN_MARKERS = List.of("<|im_start|>", "<|im_end|>", "<|start_header_id|>",
@@ -48,17 +52,19 @@ public final class ChatTemplate {
 
     private final String source;
     private final Family family;
-    private final String bosToken; // LLAMA3 only
+    private final String bosToken; // LLAMA3, QUESTION_ANSWER
+    private final String eosToken; // QUESTION_ANSWER
     private final String defaultSystem; // CHATML: null when the template has none
     private final boolean qwenToolResponses; // CHATML: Qwen2.5's role handling
     private final boolean generationPromptAlways; // LLAMA3: the template ignores add_generation_prompt
     private final Boolean enableThinking; // QWEN3: null = not passed
 
-    private ChatTemplate(String source, Family family, String bosToken, String defaultSystem, boolean qwenToolResponses,
+    private ChatTemplate(String source, Family family, String bosToken, String eosToken, String defaultSystem, boolean qwenToolResponses,
             boolean generationPromptAlways, Boolean enableThinking) {
         this.source = source;
         this.family = family;
         this.bosToken = bosToken;
+        this.eosToken = eosToken;
         this.defaultSystem = defaultSystem;
         this.qwenToolResponses = qwenToolResponses;
         this.generationPromptAlways = generationPromptAlways;
@@ -94,7 +100,24 @@ public final class ChatTemplate {
             throw new TokenizerFormatException(tokenizerConfigJson, "has no chat_template (a base model, or the template "
                     + "lives in chat_template.jinja, which is not read)");
         }
-        return of(tokenizerConfigJson.toString(), template, specialToken(config.get("bos_token")));
+        return of(tokenizerConfigJson.toString(), template, specialToken(config.get("bos_token")),
+                specialToken(config.get("eos_token")));
+    }
+
+    /** As {@link #of(String, String, String)}, with the EOS text that templates ending assistant turns with it need. */
+    public static ChatTemplate of(String source, String template, String bosToken, String eosToken) {
+        if (template.contains("Question: {{ message['content'] }}\nAnswer:")) {
+            List<String> markers = List.of("Question:", "Answer:");
+            requireAll(source, template, markers, "Engram question/answer", "{{ bos_token }}",
+                    "{% if message['role'] == 'user' %}", "{% elif message['role'] == 'assistant' %} {{ message['content'] }}{{ eos_token }}",
+                    "{% if not loop.first %}\n\n{% endif %}");
+            if (bosToken == null || eosToken == null) {
+                throw new UnsupportedChatTemplateException(source, "the question/answer template needs bos_token and "
+                        + "eos_token, and the tokenizer config lacks one", markers);
+            }
+            return new ChatTemplate(source, Family.QUESTION_ANSWER, bosToken, eosToken, null, false, false, null);
+        }
+        return of(source, template, bosToken);
     }
 
     private static String specialToken(JsonNode node) {
@@ -132,7 +155,7 @@ public final class ChatTemplate {
                     "'<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n'",
                     "ns.last_query_index", "message.content.split('</think>')[-1].lstrip('\\n')",
                     "enable_thinking is defined and enable_thinking is false", "'<|im_start|>assistant\\n'");
-            return new ChatTemplate(source, Family.QWEN3, null, null, true, false, null);
+            return new ChatTemplate(source, Family.QWEN3, null, null, null, true, false, null);
         }
         if (template.contains("<think>") || template.contains("Cutting Knowledge Date")) {
             throw new UnsupportedChatTemplateException(source, "a ChatML variant with reasoning blocks we do not know",
@@ -152,7 +175,7 @@ public final class ChatTemplate {
             throw new UnsupportedChatTemplateException(source, "a ChatML template with an unfamiliar role/tool structure",
                     markers);
         }
-        return new ChatTemplate(source, Family.CHATML, null, defaultSystem, qwenRoles, false, null);
+        return new ChatTemplate(source, Family.CHATML, null, null, defaultSystem, qwenRoles, false, null);
     }
 
     private static ChatTemplate llama3(String source, String template, String bosToken, List<String> markers) {
@@ -167,7 +190,7 @@ public final class ChatTemplate {
             throw new UnsupportedChatTemplateException(source, "a Llama-3 template needs bos_token, and none was given",
                     markers);
         }
-        return new ChatTemplate(source, Family.LLAMA3, bosToken, null, false,
+        return new ChatTemplate(source, Family.LLAMA3, bosToken, null, null, false,
                 !template.contains("add_generation_prompt"), null);
     }
 
@@ -223,7 +246,7 @@ public final class ChatTemplate {
      * generation prompt). Other families ignore it, as their templates do.
      */
     public ChatTemplate withEnableThinking(boolean enable) {
-        return new ChatTemplate(source, family, bosToken, defaultSystem, qwenToolResponses, generationPromptAlways,
+        return new ChatTemplate(source, family, bosToken, eosToken, defaultSystem, qwenToolResponses, generationPromptAlways,
                 enable);
     }
 
@@ -243,8 +266,21 @@ public final class ChatTemplate {
             case CHATML -> ChatRenderers.chatMl(messages, addGenerationPrompt, defaultSystem, qwenToolResponses, out);
             case QWEN3 -> ChatRenderers.qwen3(messages, addGenerationPrompt, enableThinking, out);
             case LLAMA3 -> ChatRenderers.llama3(messages, addGenerationPrompt || generationPromptAlways, bosToken, out);
+            case QUESTION_ANSWER -> questionAnswer(messages, out);
         }
         return out.toString();
+    }
+
+    private void questionAnswer(List<ChatMessage> messages, StringBuilder out) {
+        out.append(bosToken);
+        for (int i = 0; i < messages.size(); i++) {
+            ChatMessage m = messages.get(i);
+            switch (m.role()) {
+                case "user" -> out.append(i == 0 ? "" : "\n\n").append("Question: ").append(m.content()).append("\nAnswer:");
+                case "assistant" -> out.append(' ').append(m.content()).append(eosToken);
+                default -> out.append(i == 0 ? "" : "\n\n").append(m.content());
+            }
+        }
     }
 
     @Override

@@ -1,0 +1,1 @@
+"""Training code for Engram's own small Llama-architecture model (engram-tiny)."""

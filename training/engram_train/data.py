@@ -1,0 +1,105 @@
+"""Token streams for training: packed prose and generated QA examples, tokenized piece by piece exactly as the engine
+tokenizes content events and questions (PromptFormat.PLAIN)."""
+import random
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from . import tasks
+
+BOS_ID, EOS_ID = 1, 2
+ANSWER_WEIGHT = 5.0
+
+
+class PieceEncoder:
+    """Encodes an example the way SessionEngine does: the first content piece with BOS, every later piece prefixed by a
+    blank line, each question as '\\n\\nQuestion: q\\nAnswer:' and the answer as ' a' + EOS."""
+
+    def __init__(self, tok: Tokenizer):
+        self.tok = tok
+
+    def ids(self, text):
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def context(self, pieces):
+        texts = [p if i == 0 else "\n\n" + p for i, p in enumerate(pieces)]
+        enc = self.tok.encode_batch(texts, add_special_tokens=False)
+        out = [BOS_ID]
+        for e in enc:
+            out.extend(e.ids)
+        return out
+
+    def question(self, q, memory_empty=False):
+        return self.ids(("" if memory_empty else "\n\n") + "Question: " + q + "\nAnswer:")
+
+    def answer(self, a):
+        return self.ids(" " + a) + [EOS_ID]
+
+    def example(self, ex: tasks.Example):
+        """(ids, weights) for a whole example: context, then each question and its answer (weighted)."""
+        ids = self.context(ex.pieces)
+        w = [1.0] * len(ids)
+        for q, a in ex.qa:
+            qi, ai = self.question(q), self.answer(a)
+            ids += qi + ai
+            w += [1.0] * len(qi) + [ANSWER_WEIGHT] * len(ai)
+        return ids, w
+
+
+class Mixture(torch.utils.data.IterableDataset):
+    """Endless sequences of seq_len+1 tokens: a share of packed prose, the rest packed QA examples of random length."""
+
+    def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6):
+        self.tokenizer_path = tokenizer_path
+        self.paragraphs = paragraphs
+        self.seq_len = seq_len
+        self.task_share = task_share
+        self.seed = seed
+        self.tpw = tokens_per_word
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        r = random.Random(self.seed * 1000 + wid)
+        enc = PieceEncoder(Tokenizer.from_file(self.tokenizer_path))
+        gen = tasks.TaskGenerator(self.paragraphs, "train", seed=self.seed * 1000 + wid + 1)
+        n = self.seq_len + 1
+        while True:
+            ids, w = [], []
+            if r.random() < self.task_share:
+                while len(ids) < n:
+                    room = n - len(ids)
+                    target = r.randint(48, max(64, int(min(room, self.seq_len) / self.tpw)))
+                    ex = gen.example(target_words=target)
+                    ei, ew = enc.example(ex)
+                    ids += ei
+                    w += ew
+            else:
+                while len(ids) < n:
+                    k = r.randint(1, 12)
+                    pieces = [r.choice(self.paragraphs) for _ in range(k)]
+                    ei = enc.context(pieces)
+                    ids += ei
+                    w += [1.0] * len(ei)
+            yield torch.tensor(ids[:n], dtype=torch.long), torch.tensor(w[:n], dtype=torch.float32)
+
+
+def prose_windows(tok: Tokenizer, paragraphs, seq_len, count, seed=0):
+    """Held-out perplexity windows: BOS + paragraphs joined by blank lines, seq_len+1 tokens each."""
+    enc = PieceEncoder(tok)
+    r = random.Random(seed)
+    out = []
+    order = list(range(len(paragraphs)))
+    r.shuffle(order)
+    i = 0
+    while len(out) < count and i < len(order):
+        pieces = []
+        ids = [BOS_ID]
+        while len(ids) < seq_len + 1 and i < len(order):
+            pieces.append(paragraphs[order[i]])
+            i += 1
+            ids = enc.context(pieces)
+        if len(ids) >= seq_len + 1:
+            out.append(np.array(ids[:seq_len + 1]))
+    return out

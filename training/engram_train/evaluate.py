@@ -1,0 +1,153 @@
+"""Evaluates an exported engram-tiny with the PyTorch reference (Hugging Face transformers): exact-match accuracy of
+greedy answers per skill at 512/1K/2K tokens on held-out phrasings, entities and filler text, refusal accuracy, and
+perplexity on held-out prose. Writes eval.json, eval_examples.jsonl (prompt pieces, question, expected and PyTorch
+answers, for the Java engine to replay) and loss.png.
+
+    python -m engram_train.evaluate MODEL_DIR DATA_DIR OUT_DIR [--per-cell 100]
+"""
+import argparse
+import json
+import math
+import random
+from pathlib import Path
+
+import torch
+
+from . import corpus, data, tasks
+
+LENGTHS = (512, 1024, 2048)
+
+
+def build_examples(enc, gen, kind, length, n, refuse, r):
+    """n examples whose prompt (context + question) is 80-100% of `length` tokens (or the closest that fits when the
+    filler paragraphs are too coarse for that window)."""
+    out = []
+    attempts = 0
+    while len(out) < n and attempts < n * 30:
+        words = int(length / 1.6)
+        best = None
+        for _ in range(6):
+            attempts += 1
+            ex = gen.example(target_words=words, kind=kind, refuse=refuse)
+            q, ans = ex.qa[0]
+            ids = enc.context(ex.pieces) + enc.question(q)
+            if len(ids) <= length and (best is None or len(ids) > len(best[1])):
+                best = (ex, ids)
+            if 0.8 * length <= len(ids) <= length:
+                break
+            words = max(5, int(words * length * 0.9 / len(ids)))
+        if best is not None:
+            out.append(best)
+    return out
+
+
+@torch.no_grad()
+def greedy(model, prompts, device, max_new=48):
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), 3, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
+                         do_sample=False, eos_token_id=data.EOS_ID, pad_token_id=3)
+    res = []
+    for row in out[:, width:].tolist():
+        if data.EOS_ID in row:
+            row = row[:row.index(data.EOS_ID)]
+        res.append(row)
+    return res
+
+
+def run(model_dir: Path, data_dir: Path, out: Path, per_cell=100, device=None, lengths=LENGTHS, ppl_window=1024):
+    from tokenizers import Tokenizer
+    from transformers import LlamaForCausalLM
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    enc = data.PieceEncoder(tok)
+    model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).to(device).eval()
+    held = corpus.load_paragraphs(data_dir / "corpus", held_out=True)
+    if not held:  # a data folder without held-out sources (the smoke run): evaluate on training text, and say so
+        print("no held-out text source: evaluating on training paragraphs", flush=True)
+        held = corpus.load_paragraphs(data_dir / "corpus", held_out=False)
+    r = random.Random(99)
+    gen = tasks.TaskGenerator(held, "heldout", seed=4242)
+    table, records = {}, []
+    for kind in tasks.TaskGenerator.KINDS + ("refusal",):
+        for length in lengths:
+            if kind == "refusal":
+                exs = []
+                for k in ("passkey", "needle", "multikey", "uuid", "vars", "dialogue"):
+                    exs += build_examples(enc, gen, k, length, max(1, per_cell // 6), True, r)
+            else:
+                exs = build_examples(enc, gen, kind, length, per_cell, False, r)
+            answers = []
+            for i in range(0, len(exs), 50):
+                answers += greedy(model, [e[1] for e in exs[i:i + 50]], device)
+            ok = 0
+            for (ex, ids), ans in zip(exs, answers):
+                text = tok.decode(ans).strip()
+                expected = ex.qa[0][1]
+                hit = text == expected
+                ok += hit
+                records.append(dict(kind=kind, length=length, tokens=len(ids), pieces=ex.pieces, question=ex.qa[0][0],
+                                    expected=expected, answer=text, answer_ids=ans, correct=hit))
+            table[f"{kind}@{length}"] = round(ok / max(1, len(exs)), 3)
+            print(f"eval {kind:9s} @ {length:5d}: {ok}/{len(exs)} = {ok / max(1, len(exs)):.3f}", flush=True)
+    # perplexity on held-out prose
+    wins = data.prose_windows(tok, held, ppl_window, 64)
+    nll, n = 0.0, 0
+    for w in wins:
+        x = torch.tensor(w, device=device).unsqueeze(0)
+        logits = model(input_ids=x[:, :-1]).logits.float()
+        nll += torch.nn.functional.cross_entropy(logits[0], x[0, 1:], reduction="sum").item()
+        n += x.size(1) - 1
+    ppl = math.exp(nll / max(1, n))
+    table[f"heldout_prose_ppl@{ppl_window}"] = round(ppl, 2)
+    table["heldout_prose_tokens"] = n
+    print(f"held-out prose perplexity ({ppl_window}-token windows, {n} tokens): {ppl:.2f}", flush=True)
+    (out / "eval.json").write_text(json.dumps(table, indent=2) + "\n")
+    with open(out / "eval_examples.jsonl", "w") as f:
+        for rec in records:
+            f.write(json.dumps(rec) + "\n")
+    plot(out / "train_log.jsonl", out / "loss.png")
+    return table
+
+
+def plot(log: Path, png: Path):
+    if not log.exists():
+        return
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no loss plot")
+        return
+    rows = [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
+    t = [r["tokens"] / 1e6 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    ax.plot(t, [r["loss"] for r in rows], label="all tokens", lw=1.2)
+    ax.plot(t, [r["answer_loss"] for r in rows], label="answer tokens", lw=1.2)
+    ax.set_xlabel("training tokens (millions)")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.set_yscale("log")
+    ax.set_title("engram-tiny training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("data")
+    ap.add_argument("out")
+    ap.add_argument("--per-cell", type=int, default=100)
+    a = ap.parse_args()
+    run(Path(a.model), Path(a.data), Path(a.out), a.per_cell)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Trains engram-tiny: a Llama-architecture model (RMSNorm, RoPE, GQA, SwiGLU, tied embeddings) on Debian prose plus
+generated QA tasks, then exports the Hugging Face layout, a GGUF copy, a loss plot and evaluation results.
+
+    python -m engram_train.train --config gpu --data DATA_DIR --out OUT_DIR      # the real run (GPU machine)
+    python -m engram_train.train --config cpu-smoke --data DATA_DIR --out OUT    # CI-sized smoke run on CPU
+
+DATA_DIR holds corpus/*.txt (engram_train.corpus) and tokenizer/ (engram_train.tokenizer). Training is bounded by
+wall-clock time (--minutes): the learning rate follows warmup then cosine decay over the time budget, so a run ends
+on schedule whatever the machine's speed. Checkpoints are written every --checkpoint-minutes to OUT/ckpt.pt, and a
+run restarted with the same OUT resumes from it.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import corpus, data, evaluate
+
+CONFIGS = {
+    # ~9.4M parameters: 8 layers, width 288, 6 query heads / 2 KV heads of 48, SwiGLU 768, vocabulary 8192.
+    "gpu": dict(hidden_size=288, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
+                intermediate_size=768, seq_len=2048, batch=64, lr=2.5e-3, warmup_s=25, minutes=13.0, workers=12,
+                compile=True, eval_per_cell=100, eval_lengths=(512, 1024, 2048), ppl_window=1024),
+    "cpu-smoke": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
+                      intermediate_size=128, seq_len=256, batch=8, lr=3e-3, warmup_s=2, minutes=0.5, workers=0,
+                      compile=False, log_every=5, eval_per_cell=2, eval_lengths=(256,), ppl_window=128),
+}
+
+
+def model_config(c, vocab):
+    from transformers import LlamaConfig
+    return LlamaConfig(vocab_size=vocab, hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"],
+                       num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
+                       num_key_value_heads=c["num_key_value_heads"], max_position_embeddings=2048,
+                       rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=1,
+                       eos_token_id=2, pad_token_id=3, hidden_act="silu", attention_bias=False, mlp_bias=False,
+                       head_dim=c["hidden_size"] // c["num_attention_heads"], torch_dtype="bfloat16")
+
+
+def lr_at(elapsed, budget, warmup, peak):
+    if elapsed < warmup:
+        return peak * max(elapsed, 1e-3) / warmup
+    frac = min(1.0, (elapsed - warmup) / max(1e-6, budget - warmup))
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="gpu", choices=CONFIGS)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float)
+    ap.add_argument("--checkpoint-minutes", type=float, default=2.0)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--skip-eval", action="store_true")
+    a = ap.parse_args()
+    c = dict(CONFIGS[a.config])
+    if a.minutes is not None:
+        c["minutes"] = a.minutes
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    np.random.seed(a.seed)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(a.data)
+    tok_path = str(data_dir / "tokenizer" / "tokenizer.json")
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(tok_path)
+    vocab = tok.get_vocab_size()
+    train_paras = corpus.load_paragraphs(data_dir / "corpus", held_out=False)
+
+    from transformers import LlamaForCausalLM
+    cfg = model_config(c, vocab)
+    model = LlamaForCausalLM(cfg).to(dev)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params / 1e6:.2f}M parameters, device {dev}, config {a.config}", flush=True)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=c["lr"], betas=(0.9, 0.95), eps=1e-8, fused=(dev == "cuda"))
+    step, tokens, elapsed0 = 0, 0, 0.0
+    log_path = out / "train_log.jsonl"
+    ckpt = out / "ckpt.pt"
+    if ckpt.exists():
+        st = torch.load(ckpt, map_location=dev)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, tokens, elapsed0 = st["step"], st["tokens"], st["elapsed"]
+        print(f"resumed at step {step}, {tokens / 1e6:.1f}M tokens, {elapsed0:.0f}s", flush=True)
+    fwd = torch.compile(model) if c["compile"] and dev == "cuda" else model
+
+    ds = data.Mixture(tok_path, train_paras, c["seq_len"], seed=a.seed + step)
+    dl = torch.utils.data.DataLoader(ds, batch_size=c["batch"], num_workers=c["workers"], pin_memory=(dev == "cuda"),
+                                     prefetch_factor=4 if c["workers"] else None, persistent_workers=bool(c["workers"]))
+    budget = c["minutes"] * 60
+    t_start = time.time() - elapsed0
+    last_ckpt = time.time()
+    logf = open(log_path, "a")
+    it = iter(dl)
+    model.train()
+    while True:
+        elapsed = time.time() - t_start
+        if elapsed >= budget:
+            break
+        lr = lr_at(elapsed, budget, c["warmup_s"], c["lr"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, w = next(it)
+        x, w = x.to(dev, non_blocking=True), w.to(dev, non_blocking=True)
+        inp, tgt, wt = x[:, :-1], x[:, 1:], w[:, 1:]
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=(dev == "cuda")):
+            try:
+                logits = fwd(input_ids=inp).logits
+            except Exception as e:  # torch.compile unavailable or failing here: train eagerly rather than not at all
+                if fwd is model:
+                    raise
+                print(f"torch.compile failed ({type(e).__name__}: {e}); continuing without it", flush=True)
+                fwd = model
+                logits = fwd(input_ids=inp).logits
+        ce = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none")
+        wt = wt.reshape(-1)
+        # language modelling over every token, plus the answer tokens' mean as a second term of equal weight: answers
+        # are under 1% of the tokens, and copying them from the context is the skill the model exists for
+        ans_mask = wt > 1
+        loss = ce.mean() + (ce[ans_mask].mean() if ans_mask.any() else 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens += inp.numel()
+        if step % c.get("log_every", 25) == 0 or step == 1:
+            ans = wt > 1
+            ans_loss = (ce[ans].mean().item() if ans.any() else float("nan"))
+            rec = dict(step=step, tokens=tokens, elapsed=round(time.time() - t_start, 1), lr=lr,
+                       loss=round(ce.mean().item(), 4), answer_loss=round(ans_loss, 4))
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            rate = tokens / max(1e-6, time.time() - t_start)
+            print(f"step {step:6d} | {tokens / 1e6:8.1f}M tok | loss {rec['loss']:.3f} | answer {rec['answer_loss']:.3f}"
+                  f" | lr {lr:.2e} | {rate / 1e3:.0f}K tok/s | {rec['elapsed']:.0f}/{budget:.0f}s", flush=True)
+        if time.time() - last_ckpt > a.checkpoint_minutes * 60:
+            torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, tokens=tokens,
+                            elapsed=time.time() - t_start), ckpt)
+            last_ckpt = time.time()
+    logf.close()
+    print(f"done: {step} steps, {tokens / 1e6:.1f}M tokens in {time.time() - t_start:.0f}s", flush=True)
+    torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, tokens=tokens,
+                    elapsed=time.time() - t_start), ckpt)
+    export_dir = out / "engram-tiny"
+    export(model, cfg, data_dir, export_dir, dict(steps=step, tokens=tokens, seconds=round(time.time() - t_start),
+                                                  config=a.config, params=n_params, seed=a.seed))
+    if not a.skip_eval:
+        evaluate.run(export_dir, data_dir, out, per_cell=c["eval_per_cell"], device=dev, lengths=c["eval_lengths"],
+                     ppl_window=c["ppl_window"])
+
+
+def export(model, cfg, data_dir: Path, export_dir: Path, meta: dict):
+    from transformers import GenerationConfig
+    from . import gguf
+    export_dir.mkdir(parents=True, exist_ok=True)
+    model = model.to(torch.bfloat16)
+    model.config.torch_dtype = "bfloat16"
+    # shards under 16 MB: the size limit of files fetched back from the GPU machine, and friendly to any mirror
+    model.save_pretrained(export_dir, safe_serialization=True, max_shard_size="15MB")
+    GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=3, do_sample=False,
+                     max_new_tokens=64).save_pretrained(export_dir)
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(data_dir / "tokenizer" / f, export_dir / f)
+    (export_dir / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
+    gguf.export(export_dir, export_dir / "engram-tiny.bf16.gguf")
+    model.float()
+    print(f"exported {export_dir}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
