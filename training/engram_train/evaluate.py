@@ -128,7 +128,8 @@ def plot(log: Path, png: Path):
     t = [r["tokens"] / 1e6 for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     ax.plot(t, [r["loss"] for r in rows], label="all tokens", lw=1.2)
-    ax.plot(t, [r["answer_loss"] for r in rows], label="answer tokens", lw=1.2)
+    ans = [(r["tokens"] / 1e6, r["answer_loss"]) for r in rows if r.get("answer_loss") is not None]
+    ax.plot([a[0] for a in ans], [a[1] for a in ans], label="answer tokens", lw=1.2)
     ax.set_xlabel("training tokens (millions)")
     ax.set_ylabel("cross-entropy (nats)")
     ax.set_yscale("log")

@@ -140,13 +140,13 @@ def main():
         tokens += inp.numel()
         if step % c.get("log_every", 25) == 0 or step == 1:
             ans = wt > 1
-            ans_loss = (ce[ans].mean().item() if ans.any() else float("nan"))
+            ans_loss = (round(ce[ans].mean().item(), 4) if ans.any() else None)  # null: no answer in this batch
             rec = dict(step=step, tokens=tokens, elapsed=round(time.time() - t_start, 1), lr=lr,
-                       loss=round(ce.mean().item(), 4), answer_loss=round(ans_loss, 4))
+                       loss=round(ce.mean().item(), 4), answer_loss=ans_loss)
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             rate = tokens / max(1e-6, time.time() - t_start)
-            print(f"step {step:6d} | {tokens / 1e6:8.1f}M tok | loss {rec['loss']:.3f} | answer {rec['answer_loss']:.3f}"
+            print(f"step {step:6d} | {tokens / 1e6:8.1f}M tok | loss {rec['loss']:.3f} | answer {ans_loss if ans_loss is not None else float('nan'):.3f}"
                   f" | lr {lr:.2e} | {rate / 1e3:.0f}K tok/s | {rec['elapsed']:.0f}/{budget:.0f}s", flush=True)
         if time.time() - last_ckpt > a.checkpoint_minutes * 60:
             torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, tokens=tokens,
