@@ -63,6 +63,7 @@ def run(model_dir: Path, data_dir: Path, out: Path, per_cell=100, device=None, l
     from tokenizers import Tokenizer
     from transformers import LlamaForCausalLM
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     enc = data.PieceEncoder(tok)
     model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).to(device).eval()

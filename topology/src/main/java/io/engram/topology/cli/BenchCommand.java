@@ -25,7 +25,9 @@ import picocli.CommandLine.ParentCommand;
     "'engram bench store': memory-unit write/read MB/s (RocksDB store vs Flink keyed state) and checkpoint growth.",
     "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
         + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
-        + "time per token."})
+        + "time per token.",
+    "'engram bench qa --model DIR --examples eval_examples.jsonl.gz': replays training/'s PyTorch QA evaluation through "
+        + "the engine under each --policies entry: accuracy, the reference's accuracy, agreement of the greedy answers."})
 public final class BenchCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -33,6 +35,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Parameters(index = "0", description = "What to benchmark: engine, store or memory.")
     String what;
+
+    @Option(names = "--examples", description = "qa: eval_examples.jsonl[.gz] written by training/engram_train/evaluate.py.")
+    Path examples;
 
     @Option(names = "--model", description = "Hugging Face model folder or .gguf file (engine; required).")
     Path model;
@@ -96,12 +101,19 @@ public final class BenchCommand implements Callable<Integer> {
             return MemoryBenchRun.run(root.context(), new MemoryBenchRun.Params(model, threads, policies, tasks, lengths, depths,
                     samples, maxNew, fullMax, memory, seed, blockSize));
         }
+        if (what.equals("qa")) {
+            if (model == null || examples == null) {
+                throw new CliException(ExitCode.INVALID_INPUT, "bench qa needs --model and --examples");
+            }
+            var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
+            return MemoryBenchRun.qa(root.context(), model, examples, threads, policies, memory, maxNew, blockSize);
+        }
         CliContext ctx = root.context();
         if (what.equals("store")) {
             return store.run(ctx, runs);
         }
         if (!what.equals("engine")) {
-            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, store, memory");
+            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, store, memory, qa");
         }
         if (model == null) {
             throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");

@@ -69,6 +69,45 @@ final class MemoryBenchRun {
         }
     }
 
+    /** {@code bench qa}: see {@link io.engram.engine.bench.QaReplay}. */
+    static int qa(CliContext ctx, Path modelPath, Path examplesFile, int threads, List<String> policies, MemorySettings memory,
+            int maxNew, int blockSize) {
+        PrintWriter out = ctx.out();
+        List<io.engram.engine.bench.QaReplay.Example> examples;
+        try {
+            examples = io.engram.engine.bench.QaReplay.read(examplesFile);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+        }
+        try (Model m = Model.open(modelPath); CpuBackend backend = new CpuBackend(threads, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), backend,
+                    EngineSettings.defaults().withThreads(threads).withBlockSize(blockSize));
+            java.util.Map<String, io.engram.engine.memory.MemoryPolicy> chosen = new java.util.LinkedHashMap<>();
+            for (String name : policies) {
+                chosen.put(name, candidate(name, memory, m, modelPath).policy());
+            }
+            out.printf("model %s; %d examples from %s; policies %s%n", modelPath.getFileName(), examples.size(),
+                    examplesFile.getFileName(), chosen.keySet());
+            out.flush();
+            List<io.engram.engine.bench.QaReplay.Row> rows;
+            long total = (long) examples.size() * chosen.size();
+            try (Progress progress = Progress.forContext(ctx, "bench qa", "examples", null)) {
+                rows = io.engram.engine.bench.QaReplay.run(t, m.tokenizer(), examples, chosen, maxNew,
+                        done -> progress.update(done, total, 0));
+            }
+            out.printf("%-10s %-10s %7s %8s %9s %10s %10s %12s%n", "policy", "skill", "tokens", "examples", "accuracy",
+                    "reference", "agreement", "ms/example");
+            for (var r : rows) {
+                out.printf(Locale.ROOT, "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %12.1f%n", r.policy(), r.kind(), r.length(),
+                        r.examples(), r.accuracy(), r.referenceAccuracy(), r.agreement(), r.msPerExample());
+            }
+            out.println("accuracy: exact match of our greedy answer; reference: the PyTorch answer's; agreement: the two greedy "
+                    + "answers are identical.");
+            out.flush();
+            return ExitCode.OK.code();
+        }
+    }
+
     private static String fmt(double v, String f) {
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, f, v);
     }

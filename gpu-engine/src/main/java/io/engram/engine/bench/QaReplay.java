@@ -1,0 +1,109 @@
+package io.engram.engine.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.engram.engine.generate.SamplingOptions;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.memory.MemoryPolicy;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.session.PromptFormat;
+import io.engram.engine.session.SessionEngine;
+import io.engram.engine.tokenizer.Tokenizer;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntConsumer;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * Replays the question-answering evaluation that training/engram_train/evaluate.py ran with PyTorch
+ * ({@code eval_examples.jsonl[.gz]}: content pieces, question, expected answer, the reference's greedy answer) through
+ * our engine: each example's pieces are ingested as content events of a fresh session with the given memory policy,
+ * the question is asked, and the greedy answer is compared with the expected one and with the reference's. Rows per
+ * policy, skill and length: our accuracy, the reference's accuracy, and how often the two greedy answers agree.
+ */
+public final class QaReplay {
+
+    /** One evaluation example as evaluate.py wrote it. */
+    /** {@code tokens}: the prompt's length (content + question) as the Python side tokenized it. */
+    public record Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
+            String referenceAnswer) {}
+
+    /** Results of one policy on one skill at one length. */
+    public record Row(String policy, String kind, int length, int examples, double accuracy, double referenceAccuracy,
+            double agreement, double msPerExample) {}
+
+    private QaReplay() {}
+
+    public static List<Example> read(Path file) {
+        ObjectMapper json = new ObjectMapper();
+        List<Example> out = new ArrayList<>();
+        try (InputStream raw = Files.newInputStream(file);
+                InputStream in = file.toString().endsWith(".gz") ? new GZIPInputStream(raw) : raw;
+                BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+            String line;
+            int n = 0;
+            while ((line = r.readLine()) != null) {
+                n++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                JsonNode o = json.readTree(line);
+                List<String> pieces = new ArrayList<>();
+                o.path("pieces").forEach(p -> pieces.add(p.asText()));
+                if (pieces.isEmpty() || !o.hasNonNull("question") || !o.hasNonNull("expected")) {
+                    throw new IllegalArgumentException("%s line %d: needs pieces, question and expected".formatted(file, n));
+                }
+                out.add(new Example(o.path("kind").asText("?"), o.path("length").asInt(0), o.path("tokens").asInt(-1), pieces, o.get("question").asText(),
+                        o.get("expected").asText(), o.path("answer").asText(null)));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading " + file, e);
+        }
+        return out;
+    }
+
+    /**
+     * Runs every example under every policy. {@code progress} is told after each example.
+     */
+    public static List<Row> run(Transformer model, Tokenizer tokenizer, List<Example> examples, Map<String, MemoryPolicy> policies,
+            int maxNewTokens, IntConsumer progress) {
+        List<Row> rows = new ArrayList<>();
+        int done = 0;
+        for (Map.Entry<String, MemoryPolicy> p : policies.entrySet()) {
+            SessionEngine engine = new SessionEngine(model, tokenizer, p.getValue(), PromptFormat.PLAIN);
+            Map<String, int[]> cells = new LinkedHashMap<>(); // ok, refOk, agree, n, nanos/1e6
+            for (Example ex : examples) {
+                long t0 = System.nanoTime();
+                KvCache memory = engine.newMemory();
+                for (int i = 0; i < ex.pieces().size(); i++) {
+                    engine.ingest(memory, ex.pieces().get(i), i);
+                }
+                String answer = engine.answer(memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> { }).text().strip();
+                int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[5]);
+                c[0] += answer.equals(ex.expected()) ? 1 : 0;
+                c[1] += ex.expected().equals(ex.referenceAnswer()) ? 1 : 0;
+                c[2] += answer.equals(ex.referenceAnswer()) ? 1 : 0;
+                c[3]++;
+                c[4] += (int) ((System.nanoTime() - t0) / 1_000_000);
+                progress.accept(++done);
+            }
+            for (Map.Entry<String, int[]> e : cells.entrySet()) {
+                int[] c = e.getValue();
+                String[] kl = e.getKey().split("@");
+                rows.add(new Row(p.getKey(), kl[0], Integer.parseInt(kl[1]), c[3], (double) c[0] / c[3], (double) c[1] / c[3],
+                        (double) c[2] / c[3], (double) c[4] / c[3]));
+            }
+        }
+        return rows;
+    }
+}

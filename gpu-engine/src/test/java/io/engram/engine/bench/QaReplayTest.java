@@ -1,0 +1,49 @@
+package io.engram.engine.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.memory.FullAttention;
+import io.engram.engine.memory.MemoryPolicy;
+import io.engram.engine.model.Model;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.session.PromptFormat;
+import io.engram.engine.session.SessionEngine;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The QA evaluation that training/engram_train/evaluate.py ran with transformers on the committed smoke export,
+ * replayed through the engine: the engine builds exactly the token sequence the training code built (content events
+ * piece by piece, then the question), and its greedy answers equal the reference's.
+ */
+class QaReplayTest {
+
+    @Test
+    void engineSeesTheTrainingTokenizationAndAgreesWithTheReference() throws Exception {
+        Path dir = Path.of(getClass().getResource("/engram-smoke/config.json").toURI()).getParent();
+        List<QaReplay.Example> examples = QaReplay.read(dir.resolve("eval_examples.jsonl"));
+        assertThat(examples).hasSizeGreaterThanOrEqualTo(10);
+        try (Model m = Model.openHuggingFace(dir); CpuBackend backend = new CpuBackend(2, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), backend, new EngineSettings(16, 64, 2, false));
+            SessionEngine engine = new SessionEngine(t, m.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
+            for (QaReplay.Example ex : examples) {
+                KvCache memory = engine.newMemory();
+                for (int i = 0; i < ex.pieces().size(); i++) {
+                    engine.ingest(memory, ex.pieces().get(i), i);
+                }
+                int question = m.tokenizer().encode(PromptFormat.PLAIN.question(ex.question(), false), false).length;
+                assertThat(memory.nextSeq() + question).as("prompt tokens of a %s example", ex.kind()).isEqualTo(ex.tokens());
+            }
+            List<QaReplay.Row> rows = QaReplay.run(t, m.tokenizer(), examples, Map.<String, MemoryPolicy>of("full", new FullAttention()),
+                    48, done -> { });
+            for (QaReplay.Row r : rows) {
+                assertThat(r.agreement()).as("greedy answers, engine vs transformers, %s@%d", r.kind(), r.length()).isEqualTo(1.0);
+            }
+        }
+    }
+}
