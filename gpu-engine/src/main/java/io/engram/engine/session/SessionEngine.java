@@ -229,4 +229,49 @@ public final class SessionEngine {
         List<Segment> segments = segmenter.segments(memory);
         return new Traced(segments, trace.segmentScores(segments));
     }
+
+    /** The instruction a summary answers, over the text it summarizes. */
+    public static final String SUMMARY_INSTRUCTION = "Summarize the text above in a few sentences.";
+
+    /**
+     * A summary of {@code texts} (e.g. episode summaries, in order) on a scratch memory of its own: the texts joined
+     * by blank lines, then {@link #SUMMARY_INSTRUCTION}. When they do not fit in {@code contextTokens} together with the
+     * summary, they are summarized in consecutive groups that fit first, and those summaries are summarized in turn
+     * (a few rounds at most; what still does not fit then is left out from the oldest on, so the result covers the
+     * most recent text).
+     */
+    public String summarize(List<String> texts, int contextTokens, SamplingOptions options) {
+        if (texts.isEmpty()) {
+            throw new IllegalArgumentException("nothing to summarize");
+        }
+        int budget = Math.max(16, contextTokens - options.maxNewTokens() - 32);
+        List<String> level = new ArrayList<>(texts);
+        for (int round = 0; round < 4 && tokens(String.join("\n\n", level)) > budget && level.size() > 1; round++) {
+            List<String> next = new ArrayList<>();
+            List<String> group = new ArrayList<>();
+            for (String t : level) {
+                if (!group.isEmpty() && tokens(String.join("\n\n", group) + "\n\n" + t) > budget) {
+                    next.add(summaryOf(group, options));
+                    group.clear();
+                }
+                group.add(t);
+            }
+            next.add(summaryOf(group, options));
+            level = next;
+        }
+        while (level.size() > 1 && tokens(String.join("\n\n", level)) > budget) {
+            level.remove(0);
+        }
+        return summaryOf(level, options);
+    }
+
+    private int tokens(String text) {
+        return tokenizer.encode(text, false).length;
+    }
+
+    private String summaryOf(List<String> texts, SamplingOptions options) {
+        KvCache scratch = newMemory();
+        ingest(scratch, String.join("\n\n", texts), 0);
+        return answer(scratch, SUMMARY_INSTRUCTION, options, TokenListener.NONE).text().strip();
+    }
 }
