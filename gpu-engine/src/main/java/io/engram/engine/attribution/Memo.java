@@ -19,7 +19,7 @@ public final class Memo implements TracSearch.Valuation {
     private final TracSearch.Valuation inner;
     private final Map<String, Double> known;
     private final Map<String, Double> added = new LinkedHashMap<>();
-    private BooleanSupplier mayCompute;
+    private final BooleanSupplier mayCompute;
 
     /** @param known values computed earlier (copied) */
     public Memo(TracSearch.Valuation inner, Map<String, Double> known, BooleanSupplier mayCompute) {
