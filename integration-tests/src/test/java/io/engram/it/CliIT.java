@@ -213,4 +213,33 @@ class CliIT {
                 .contains("summary session=" + session + " EPISODE events in-0@0..in-0@4: Ada told us the code.",
                         "answer session=" + session + " query=q-tail tokens=9: Tail answer.");
     }
+
+    @Test
+    void explainPrintsThePreciseAttributionOfAQuery() throws Exception {
+        String attributions = KAFKA.newTopic("explain-attributions", 2);
+        io.engram.schemas.SourceSegment seg = io.engram.schemas.SourceSegment.newBuilder()
+                .setSource(new io.engram.schemas.SourceCoordinates("in", 0, 7L)).setEventId("ev-7").setCharStart(3).setCharEnd(20)
+                .setExcerpt("the vault code is 4471").setScore(2.5).setRank(1).build();
+        try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
+            for (io.engram.schemas.AttributionMethod m : List.of(io.engram.schemas.AttributionMethod.FAST,
+                    io.engram.schemas.AttributionMethod.PRECISE)) {
+                p.send(new ProducerRecord<>(attributions, session.getBytes(StandardCharsets.UTF_8), Outputs.bytes(
+                        io.engram.schemas.Attribution.newBuilder().setSessionId(session).setQueryId("q-explain").setMethod(m)
+                                .setSegments(List.of(io.engram.schemas.SourceSegment.newBuilder(seg)
+                                        .setScore(m == io.engram.schemas.AttributionMethod.FAST ? 0.4 : 2.5).build()))
+                                .setElapsedMs(12).setCreatedAtMs(1000L).build()))).get(10, TimeUnit.SECONDS);
+            }
+        }
+        int code = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions, "explain",
+                "q-explain", "--timeout", "20s");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(out.toString().lines()).containsExactly(
+                "PRECISE attribution of query q-explain in session " + session + " (12 ms):",
+                "[1] in-0@7 event ev-7 chars 3-20 (score 2.500): \"the vault code is 4471\"");
+        out.getBuffer().setLength(0);
+        int missing = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions, "explain",
+                "q-other", "--timeout", "2s");
+        assertThat(missing).isEqualTo(3);
+        assertThat(out.toString()).isEmpty();
+    }
 }

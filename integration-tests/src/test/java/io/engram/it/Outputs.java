@@ -41,6 +41,7 @@ final class Outputs {
         ByteBuffer b = switch (record) {
             case Answer a -> Answer.getEncoder().encode(a);
             case Summary s -> Summary.getEncoder().encode(s);
+            case io.engram.schemas.Attribution t -> io.engram.schemas.Attribution.getEncoder().encode(t);
             default -> throw new IllegalArgumentException(record.getClass().getName());
         };
         byte[] out = new byte[b.remaining()];

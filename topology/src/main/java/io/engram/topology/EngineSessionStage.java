@@ -2,15 +2,26 @@ package io.engram.topology;
 
 import io.engram.operators.session.SessionMemoryOperator;
 import io.engram.operators.session.SessionSettings;
+import io.engram.operators.attribution.PreciseAttributionOperator;
 import io.engram.schemas.Answer;
+import io.engram.schemas.Attribution;
+import io.engram.schemas.AttributionRequest;
 import io.engram.schemas.EngramEvent;
 import io.engram.topology.options.ResolvedOptions;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 
-/** The production session stage: {@link SessionMemoryOperator} over the keyed events, with the engine it needs. */
+/**
+ * The production session stage: {@link SessionMemoryOperator} over the keyed events, with the engine it needs, and the
+ * precise attribution operator after it when that tier is on.
+ */
 public final class EngineSessionStage implements SessionStage {
+    /** The precise attribution operator: its keyed state holds the searches in progress. */
+    public static final String PRECISE_ATTRIBUTION_UID = "engram-precise-attribution";
+
     private final SessionSettings settings;
 
     public EngineSessionStage(SessionSettings settings) {
@@ -39,7 +50,7 @@ public final class EngineSessionStage implements SessionStage {
                 o.get(EngineOptions.BATCH_WINDOW).toMillis(), io.engram.state.codec.KvDType.valueOf(o.get(EngineOptions.KV_STORAGE)),
                 o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L, memory,
                 new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
-                        o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L)));
+                        o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o)));
     }
 
     @Override
@@ -49,6 +60,23 @@ public final class EngineSessionStage implements SessionStage {
                 .uid("engram-session-memory")
                 .name("session memory");
         return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
-                answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
+                attributions(answers, settings), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
+    }
+
+    /**
+     * The FAST attribution records of the session operator, and the PRECISE ones of {@link PreciseAttributionOperator},
+     * which searches on its own task thread, keyed by session like the requests the session operator sends it.
+     */
+    static DataStream<Attribution> attributions(SingleOutputStreamOperator<Answer> session, SessionSettings settings) {
+        DataStream<Attribution> fast = session.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS);
+        if (!settings.attribution().tier().precise()) {
+            return fast;
+        }
+        DataStream<Attribution> precise = session.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS)
+                .keyBy(AttributionRequest::getSessionId, Types.STRING)
+                .process(new PreciseAttributionOperator(settings), new AvroTypeInfo<>(Attribution.class))
+                .uid(PRECISE_ATTRIBUTION_UID)
+                .name("precise attribution");
+        return fast.union(precise);
     }
 }

@@ -12,4 +12,11 @@ public interface AttentionObserver {
      *     queries and the query heads that share {@code kvHead}; valid only during the call
      */
     void observe(int layer, int kvHead, KvSpan span, float[] mass, int offset);
+
+    /**
+     * Called by {@link io.engram.engine.memory.MemoryPolicy#observedBy} before the observations of a forward step of
+     * {@code n} query tokens at sequence indices {@code firstSeq..}; observers that weigh steps differently (the fast
+     * attribution tier counts decode steps) override it.
+     */
+    default void beginStep(long firstSeq, int n) {}
 }

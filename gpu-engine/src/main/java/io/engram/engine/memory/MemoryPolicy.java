@@ -79,6 +79,7 @@ public interface MemoryPolicy {
         return new MemoryPolicy() {
             @Override
             public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
+                observer.beginStep(firstSeq, n);
                 return inner.plan(cache, firstSeq, n, kvHeads);
             }
 

@@ -1,5 +1,6 @@
 package io.engram.engine.session;
 
+import io.engram.engine.attribution.Segment;
 import io.engram.engine.generate.Generation;
 import java.util.List;
 
@@ -7,6 +8,9 @@ import java.util.List;
  * The engine's answer to one query over a session's memory.
  *
  * @param memoryTokens tokens of memory the answer could attend to
- * @param citations source events ranked by attention mass, best first
+ * @param citations segments with attention mass, ranked by it, best first (the fast attribution tier)
+ * @param segments the memory's attribution segments when the answer was made, by index
+ * @param segmentScores each segment's share of the answer's attention mass, by segment index
  */
-public record Answer(String text, Generation generation, long memoryTokens, List<Citation> citations) {}
+public record Answer(String text, Generation generation, long memoryTokens, List<Citation> citations, List<Segment> segments,
+        double[] segmentScores) {}

@@ -1,11 +1,12 @@
 package io.engram.engine.session;
 
 /**
- * A source event that supported an answer, with the char span of the most attended passage in it.
+ * A segment of a source event that supported an answer.
  *
  * @param eventIndex index of the source event in its session (see {@link Provenance})
- * @param charStart first char of the passage in the event's text
- * @param charEnd end (exclusive) of the passage
- * @param score share of the answer's attention mass on this event's tokens, in (0, 1]
+ * @param charStart first char of the segment in the event's text
+ * @param charEnd end (exclusive) of the segment
+ * @param score share of the answer's attention mass on this segment's tokens, in (0, 1]
+ * @param segment index of the segment among the memory's attribution segments
  */
-public record Citation(int eventIndex, int charStart, int charEnd, double score) {}
+public record Citation(int eventIndex, int charStart, int charEnd, double score, int segment) {}

@@ -23,4 +23,20 @@ public interface PromptFormat {
             return (memoryEmpty ? "" : "\n\n") + "Question: " + question + "\nAnswer:";
         }
     };
+
+    /**
+     * Content events separated by blank lines, and the "question" is text the answer continues after a blank line: for
+     * base models asked to complete a passage (the attribution ground truth continues a planted phrase).
+     */
+    PromptFormat CONTINUATION = new PromptFormat() {
+        @Override
+        public String content(String text, boolean first) {
+            return first ? text : "\n\n" + text;
+        }
+
+        @Override
+        public String question(String question, boolean memoryEmpty) {
+            return (memoryEmpty ? "" : "\n\n") + question;
+        }
+    };
 }

@@ -4,44 +4,82 @@ import io.engram.engine.generate.Generation;
 import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
-import io.engram.engine.kv.AttentionObserver;
+import io.engram.engine.attribution.AttentionTrace;
+import io.engram.engine.attribution.Segment;
+import io.engram.engine.attribution.Segmenter;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
+import io.engram.engine.memory.duo.DuoAttention;
+import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.tokenizer.StreamingDecoder;
 import io.engram.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
  * What the stream operator needs from the engine: ingest a source event's text into a session's KV memory (chunked
  * prefill, every token tagged with its provenance), and answer a question over everything the session has ingested,
- * citing the source events the answer attended to. One instance serves all sessions of a task slot; the weights are
+ * citing the segments of source events the answer attended to (the fast attribution tier, {@link AttentionTrace}). One instance serves all sessions of a task slot; the weights are
  * shared, each session has its own {@link KvCache}.
  *
  * <p>Not thread-safe: called by one thread (the task thread).
  */
 public final class SessionEngine {
-    /** Tokens around the most attended token that a citation's char span covers, on each side. */
-    static final int CITATION_WINDOW = 24;
-    /** StreamingLLM's attention-sink count (algorithms.md section 1.3). */
-    static final int SINK_TOKENS = 4;
-
     private final Transformer model;
     private final Tokenizer tokenizer;
     private final MemoryPolicy policy;
     private final PromptFormat format;
+    private final Segmenter segmenter;
+    private final HeadPattern retrievalHeads;
 
     public SessionEngine(Transformer model, Tokenizer tokenizer, MemoryPolicy policy, PromptFormat format) {
+        this(model, tokenizer, policy, format, Segmenter.DEFAULT_WORDS);
+    }
+
+    /**
+     * @param segmentWords words per attribution segment (see {@link Segmenter}); the fast tier's attention mass counts
+     *     only the retrieval heads when {@code policy} is DuoAttention, every head otherwise
+     */
+    public SessionEngine(Transformer model, Tokenizer tokenizer, MemoryPolicy policy, PromptFormat format, int segmentWords) {
+        this(model, tokenizer, policy, format, segmentWords, policy instanceof DuoAttention duo ? duo.pattern() : null);
+    }
+
+    /**
+     * @param retrievalHeads the heads whose attention the fast attribution tier counts (e.g. a calibrated pattern,
+     *     {@code engram calibrate-heads}), or null for every head
+     */
+    public SessionEngine(Transformer model, Tokenizer tokenizer, MemoryPolicy policy, PromptFormat format, int segmentWords,
+            HeadPattern retrievalHeads) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.policy = policy;
         this.format = format;
+        this.segmenter = new Segmenter(tokenizer, segmentWords);
+        this.retrievalHeads = retrievalHeads;
+    }
+
+    /** The heads the fast attribution tier counts, or null for all. */
+    public HeadPattern retrievalHeads() {
+        return retrievalHeads;
+    }
+
+    /** How the memory is cut into attribution segments. */
+    public Segmenter segmenter() {
+        return segmenter;
+    }
+
+    /** The prompt format sessions are ingested and questioned with. */
+    public PromptFormat format() {
+        return format;
+    }
+
+    /** The tokens that ask {@code question} after a memory of {@code memoryTokens} tokens, as {@link #answer} prompts. */
+    public int[] questionTokens(String question, long memoryTokens) {
+        return tokenizer.encode(format.question(question, memoryTokens == 0), memoryTokens == 0);
     }
 
     public Transformer model() {
@@ -121,26 +159,16 @@ public final class SessionEngine {
      */
     public List<Answer> answerBatch(List<Query> queries) {
         List<Generator.Request> requests = new ArrayList<>(queries.size());
-        List<Map<Long, Double>> masses = new ArrayList<>(queries.size());
+        List<AttentionTrace> traces = new ArrayList<>(queries.size());
         long[] marks = new long[queries.size()];
         for (int i = 0; i < queries.size(); i++) {
             Query q = queries.get(i);
             marks[i] = q.memory().nextSeq();
             q.memory().beginTransient(); // the question and the answer do not stay in memory
-            int[] prompt = tokenizer.encode(format.question(q.question(), marks[i] == 0), marks[i] == 0);
-            Map<Long, Double> massByTag = new HashMap<>();
-            masses.add(massByTag);
-            AttentionObserver observer = (layer, kvHead, span, mass, off) -> {
-                for (int j = 0; j < span.length(); j++) {
-                    int slot = span.from() + j;
-                    long tag = span.block().source(slot);
-                    // the first tokens of a stream collect attention whatever they say (attention sinks): not evidence
-                    if (tag != Provenance.NONE && mass[off + j] > 0 && span.block().seq(slot) >= SINK_TOKENS) {
-                        massByTag.merge(tag, (double) mass[off + j], Double::sum);
-                    }
-                }
-            };
-            MemoryPolicy observed = policy.observedBy(observer);
+            int[] prompt = questionTokens(q.question(), marks[i]);
+            AttentionTrace trace = new AttentionTrace(retrievalHeads);
+            traces.add(trace);
+            MemoryPolicy observed = policy.observedBy(trace);
             StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
             requests.add(new Generator.Request(q.memory(), prompt, null, observed, q.options(), dec::accept, q.listener()));
         }
@@ -151,7 +179,9 @@ public final class SessionEngine {
             for (int i = 0; i < gens.size(); i++) {
                 KvCache mem = queries.get(i).memory();
                 mem.truncate(marks[i]);
-                out.add(new Answer(gens.get(i).text(), gens.get(i), marks[i], citations(masses.get(i), mem)));
+                List<Segment> segments = segmenter.segments(mem);
+                double[] scores = traces.get(i).segmentScores(segments);
+                out.add(new Answer(gens.get(i).text(), gens.get(i), marks[i], citations(segments, scores), segments, scores));
             }
             return out;
         } finally {
@@ -164,41 +194,84 @@ public final class SessionEngine {
         }
     }
 
-    private List<Citation> citations(Map<Long, Double> massByTag, KvCache memory) {
-        Map<Integer, Double> byEvent = new HashMap<>();
-        Map<Integer, Long> peak = new HashMap<>();
-        double total = 0;
-        for (var e : massByTag.entrySet()) {
-            int ev = Provenance.eventIndex(e.getKey());
-            byEvent.merge(ev, e.getValue(), Double::sum);
-            total += e.getValue();
-            Long best = peak.get(ev);
-            if (best == null || massByTag.get(best) < e.getValue()) {
-                peak.put(ev, e.getKey());
-            }
-        }
+    /** Segments with attention mass as citations, best first (ties: earlier segment first). */
+    private static List<Citation> citations(List<Segment> segments, double[] scores) {
         List<Citation> out = new ArrayList<>();
-        for (var e : byEvent.entrySet()) {
-            long p = peak.get(e.getKey());
-            int center = Provenance.charOffset(p);
-            int start = Integer.MAX_VALUE;
-            int end = 0;
-            for (KvBlock b : memory.blocks()) {
-                for (int s = 0; s < b.length(); s++) {
-                    long tag = b.source(s);
-                    if (tag == Provenance.NONE || Provenance.eventIndex(tag) != e.getKey()) {
-                        continue;
-                    }
-                    int c = Provenance.charOffset(tag);
-                    if (Math.abs(c - center) <= CITATION_WINDOW * 4) {
-                        start = Math.min(start, c);
-                        end = Math.max(end, c);
-                    }
-                }
+        for (Segment seg : segments) {
+            if (scores[seg.index()] > 0) {
+                out.add(new Citation(seg.eventIndex(), seg.charStart(), seg.charEnd(), scores[seg.index()], seg.index()));
             }
-            out.add(new Citation(e.getKey(), start == Integer.MAX_VALUE ? center : start, Math.max(end, center) + 1, e.getValue() / total));
         }
-        out.sort((a, b) -> Double.compare(b.score(), a.score()));
+        out.sort((a, b) -> a.score() != b.score() ? Double.compare(b.score(), a.score()) : Integer.compare(a.segment(), b.segment()));
         return out;
+    }
+
+    /** Segments of the memory and their fast-tier scores for a given answer. */
+    public record Traced(List<Segment> segments, double[] scores) {}
+
+    /**
+     * The fast tier for a given answer instead of a generated one: prefills the question, then feeds {@code answer}'s
+     * tokens one step each (as decoding would) while the attention is traced. The memory is truncated back after.
+     */
+    public Traced trace(KvCache memory, String question, int[] answer) {
+        long mark = memory.nextSeq();
+        AttentionTrace trace = new AttentionTrace(retrievalHeads);
+        MemoryPolicy observed = policy.observedBy(trace);
+        memory.beginTransient();
+        try {
+            model.forward(memory, questionTokens(question, mark), null, observed, Transformer.Logits.NONE, (s, l) -> {});
+            for (int i = 0; i + 1 < answer.length; i++) {
+                model.forward(memory, new int[] {answer[i]}, null, observed, Transformer.Logits.NONE, (s, l) -> {});
+            }
+        } finally {
+            memory.truncate(mark);
+        }
+        List<Segment> segments = segmenter.segments(memory);
+        return new Traced(segments, trace.segmentScores(segments));
+    }
+
+    /** The instruction a summary answers, over the text it summarizes. */
+    public static final String SUMMARY_INSTRUCTION = "Summarize the text above in a few sentences.";
+
+    /**
+     * A summary of {@code texts} (e.g. episode summaries, in order) on a scratch memory of its own: the texts joined
+     * by blank lines, then {@link #SUMMARY_INSTRUCTION}. When they do not fit in {@code contextTokens} together with the
+     * summary, they are summarized in consecutive groups that fit first, and those summaries are summarized in turn
+     * (a few rounds at most; what still does not fit then is left out from the oldest on, so the result covers the
+     * most recent text).
+     */
+    public String summarize(List<String> texts, int contextTokens, SamplingOptions options) {
+        if (texts.isEmpty()) {
+            throw new IllegalArgumentException("nothing to summarize");
+        }
+        int budget = Math.max(16, contextTokens - options.maxNewTokens() - 32);
+        List<String> level = new ArrayList<>(texts);
+        for (int round = 0; round < 4 && tokens(String.join("\n\n", level)) > budget && level.size() > 1; round++) {
+            List<String> next = new ArrayList<>();
+            List<String> group = new ArrayList<>();
+            for (String t : level) {
+                if (!group.isEmpty() && tokens(String.join("\n\n", group) + "\n\n" + t) > budget) {
+                    next.add(summaryOf(group, options));
+                    group.clear();
+                }
+                group.add(t);
+            }
+            next.add(summaryOf(group, options));
+            level = next;
+        }
+        while (level.size() > 1 && tokens(String.join("\n\n", level)) > budget) {
+            level.remove(0);
+        }
+        return summaryOf(level, options);
+    }
+
+    private int tokens(String text) {
+        return tokenizer.encode(text, false).length;
+    }
+
+    private String summaryOf(List<String> texts, SamplingOptions options) {
+        KvCache scratch = newMemory();
+        ingest(scratch, String.join("\n\n", texts), 0);
+        return answer(scratch, SUMMARY_INSTRUCTION, options, TokenListener.NONE).text().strip();
     }
 }

@@ -9,9 +9,7 @@ import io.engram.engine.kv.KvCache;
 import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.session.Answer;
-import io.engram.engine.session.Citation;
 import io.engram.engine.session.PromptFormat;
-import io.engram.engine.session.Provenance;
 import io.engram.engine.session.SessionEngine;
 import io.engram.operators.DeadLetters;
 import io.engram.schemas.AnswerTimings;
@@ -89,6 +87,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     public static final OutputTag<Summary> SUMMARIES = new OutputTag<>("engram-summaries", new AvroTypeInfo<>(Summary.class));
     public static final OutputTag<Attribution> ATTRIBUTIONS =
             new OutputTag<>("engram-attributions", new AvroTypeInfo<>(Attribution.class));
+    /** What the precise attribution tier needs for each answer (consumed by {@code PreciseAttributionOperator}). */
+    public static final OutputTag<io.engram.schemas.AttributionRequest> ATTRIBUTION_REQUESTS = new OutputTag<>(
+            "engram-attribution-requests", new AvroTypeInfo<>(io.engram.schemas.AttributionRequest.class));
     public static final OutputTag<DeadLetter> DEAD_LETTERS =
             new OutputTag<>("engram-session-dead-letters", new AvroTypeInfo<>(DeadLetter.class));
 
@@ -100,12 +101,12 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             io.engram.state.flink.PolicyStateDescriptors.POLICY_UNITS;
     static final org.apache.flink.api.common.state.ValueStateDescriptor<io.engram.schemas.PolicyState> POLICY_STATE =
             io.engram.state.flink.PolicyStateDescriptors.POLICY_STATE;
+    /** The session's episode summaries by first memory token: what a session summary is built from. */
+    static final MapStateDescriptor<Long, Summary> EPISODE_SUMMARIES =
+            new MapStateDescriptor<>("engram-episode-summaries", Types.LONG, new AvroTypeInfo<>(Summary.class));
     /** Queries of the session waiting for the next batch, in arrival order. */
     static final ListStateDescriptor<EngramEvent> PENDING =
             new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
-
-    /** Citations put on an answer. */
-    static final int MAX_CITATIONS = 5;
 
     private final SessionSettings settings;
 
@@ -119,6 +120,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient io.engram.state.cache.WorkingSet workingSet;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
+    private transient MapState<Long, Summary> episodeSummaries;
     private transient MapState<Integer, io.engram.schemas.MemoryUnit> policyUnits;
     private transient MapState<Long, io.engram.schemas.DroppedUnit> droppedUnits;
     private transient org.apache.flink.api.common.state.ValueState<io.engram.schemas.PolicyState> policyState;
@@ -178,14 +180,16 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         backend = new CpuBackend(settings.threads(), false);
         EngineSettings es = new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false);
         Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
-        engine = new SessionEngine(t, model.tokenizer(), settings.memory().create(model.model().config(), Path.of(settings.modelDir())),
-                PromptFormat.PLAIN);
+        io.engram.engine.memory.MemoryPolicy policy = settings.memory().create(model.model().config(), Path.of(settings.modelDir()));
+        engine = new SessionEngine(t, model.tokenizer(), policy, PromptFormat.PLAIN, settings.attribution().segmentWords(),
+                retrievalHeads(policy));
         policyStates = new LinkedHashMap<>(16, 0.75f, true);
         modelName = model.model().config().name();
         store = new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey);
         workingSet = new io.engram.state.cache.WorkingSet(settings.workingSetBytes());
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
+        episodeSummaries = getKeyedStateStore().getMapState(EPISODE_SUMMARIES);
         policyUnits = getKeyedStateStore().getMapState(POLICY_UNITS);
         droppedUnits = getKeyedStateStore().getMapState(DROPPED_UNITS);
         policyState = getKeyedStateStore().getState(POLICY_STATE);
@@ -195,6 +199,24 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(),
                 settings.memory().describe(), settings.maxBatch(), settings.batchWindowMillis());
+    }
+
+    /**
+     * The heads whose attention the fast attribution tier counts: DuoAttention's retrieval heads when it runs, else
+     * those of a calibrated head pattern next to the model ({@code engram calibrate-heads}) at the configured sparsity,
+     * else every head.
+     */
+    private io.engram.engine.memory.duo.HeadPattern retrievalHeads(io.engram.engine.memory.MemoryPolicy policy) {
+        if (policy instanceof io.engram.engine.memory.duo.DuoAttention duo) {
+            return duo.pattern();
+        }
+        Path file = Path.of(settings.modelDir()).resolve(io.engram.engine.memory.duo.HeadPattern.FILE_NAME);
+        if (!java.nio.file.Files.isRegularFile(file)) {
+            return null;
+        }
+        var c = model.model().config();
+        return io.engram.engine.memory.duo.HeadPattern.bySparsity(io.engram.engine.memory.duo.HeadPattern.read(file, c.layers(),
+                c.kvHeads()), settings.memory().duoSparsity());
     }
 
     @Override
@@ -348,6 +370,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 }
                 output.collect(new StreamRecord<>(toRecord(e, answers.get(i), memories.get(i), fingerprints.get(i),
                         (t1 - t0) / 1_000_000, batch.size())));
+                attribute(e, answers.get(i), memories.get(i), (t1 - t0) / 1_000_000);
             }
         }
     }
@@ -663,49 +686,34 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 .setModel(modelName)
                 .setMemory(new MemoryStats(mem.attachedTokens(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4,
                         fingerprint))
-                .setCitations(citations(a.citations(), mem))
+                .setCitations(settings.attribution().tier().cites()
+                        ? io.engram.operators.attribution.AnswerRecords.citations(a, events::get, engine.tokenizer(), settings.attribution().topK())
+                        : List.of())
                 .setCreatedAtMs(event.getTimestampMs())
                 .build();
     }
 
-    private List<io.engram.schemas.Citation> citations(List<Citation> cites, KvCache mem) throws Exception {
-        List<io.engram.schemas.Citation> out = new ArrayList<>();
-        for (Citation c : cites) {
-            if (out.size() == MAX_CITATIONS) {
-                break;
-            }
-            EventProvenance p = events.get(c.eventIndex());
-            if (p == null) {
-                throw new CorruptMemoryException("memory cites event " + c.eventIndex() + " which has no provenance");
-            }
-            int rank = out.size() + 1;
-            out.add(new io.engram.schemas.Citation("[" + rank + "]", SourceSegment.newBuilder()
-                    .setSource(p.getSource())
-                    .setEventId(p.getEventId())
-                    .setCharStart(Math.min(c.charStart(), p.getCharLength()))
-                    .setCharEnd(Math.min(c.charEnd(), p.getCharLength()))
-                    .setExcerpt(excerpt(mem, c))
-                    .setScore(c.score())
-                    .setRank(rank)
-                    .build()));
+    /**
+     * The answer's attribution records: FAST now (its scores came with the answer), and a request for the PRECISE
+     * tier, which runs downstream so the answer never waits for it.
+     */
+    private void attribute(EngramEvent e, Answer a, KvCache mem, long elapsedMs) throws Exception {
+        io.engram.operators.attribution.AttributionSettings s = settings.attribution();
+        String queryId = ((QueryEvent) e.getPayload()).getQueryId();
+        if (s.tier().fastRecord()) {
+            output.collect(ATTRIBUTIONS, new StreamRecord<>(io.engram.operators.attribution.AnswerRecords.fast(e.getSessionId(),
+                    queryId, a, events::get, engine.tokenizer(), s.topK(), elapsedMs, e.getTimestampMs())));
         }
-        return out;
+        if (s.tier().precise()) {
+            int[] question = engine.questionTokens(((QueryEvent) e.getPayload()).getQuestion(), a.memoryTokens());
+            output.collect(ATTRIBUTION_REQUESTS, new StreamRecord<>(io.engram.operators.attribution.AnswerRecords.request(
+                    e.getSessionId(), queryId, modelName, a, io.engram.engine.attribution.Segmenter.preamble(mem, PREAMBLE_TOKENS),
+                    question, s, events::get, engine.tokenizer(), e.getTimestampMs())));
+        }
     }
 
-    /** The cited passage's text, decoded from the memory's own tokens. */
-    private String excerpt(KvCache mem, Citation c) {
-        List<Integer> ids = new ArrayList<>();
-        for (KvBlock b : mem.blocks()) {
-            for (int s = 0; s < b.length(); s++) {
-                long tag = b.source(s);
-                if (tag != Provenance.NONE && Provenance.eventIndex(tag) == c.eventIndex()
-                        && Provenance.charOffset(tag) >= c.charStart() && Provenance.charOffset(tag) < c.charEnd()) {
-                    ids.add(b.token(s));
-                }
-            }
-        }
-        return engine.tokenizer().decode(ids.stream().mapToInt(Integer::intValue).toArray(), true);
-    }
+    /** Tokens before the first segment (BOS) that every precise-tier context starts with, at most. */
+    static final int PREAMBLE_TOKENS = 8;
 
     private void control(EngramEvent event, ControlEvent c) throws Exception {
         switch (c.getAction()) {
@@ -715,6 +723,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 policyStates.remove(event.getSessionId());
                 events.clear();
                 pending.clear();
+                episodeSummaries.clear();
                 policyUnits.clear();
                 policyState.clear();
                 droppedUnits.clear();
@@ -726,13 +735,49 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         }
     }
 
+    /**
+     * A SESSION summary on request, covering the session from its start: built from its episode summaries (which
+     * outlive the blocks retention drops) and a summary of the text after the last of them; a session without episode
+     * summaries is summarized over its memory directly.
+     */
     private void summarize(EngramEvent event) throws Exception {
-        SessionIndex idx = store.getIndex(event.getSessionId());
+        String session = event.getSessionId();
+        SessionIndex idx = store.getIndex(session);
         if (idx == null) {
-            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + event.getSessionId() + ", which has no memory");
+            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + session + ", which has no memory");
         }
-        emitSummary(event, load(event.getSessionId(), idx), idx, SummaryKind.SESSION);
+        KvCache mem = load(session, idx);
+        List<Summary> episodes = new ArrayList<>();
+        episodeSummaries.values().forEach(episodes::add);
+        if (episodes.isEmpty()) {
+            emitSummary(event, mem, idx, SummaryKind.SESSION);
+            return;
+        }
+        episodes.sort(java.util.Comparator.comparingLong(Summary::getFirstToken));
+        List<String> texts = new ArrayList<>();
+        for (Summary e : episodes) {
+            texts.add(e.getText());
+        }
+        SamplingOptions greedy = SamplingOptions.greedy(settings.summaryMaxTokens());
+        if (idx.getSummarizedSeq() < idx.getNextSeq()) {
+            texts.add(engine.answer(mem, EPISODE_INSTRUCTION, greedy, TokenListener.NONE).text().strip());
+        }
+        String text = engine.summarize(texts, model.model().config().maxPositions(), greedy);
+        output.collect(SUMMARIES, new StreamRecord<>(Summary.newBuilder()
+                .setSessionId(session)
+                .setKind(SummaryKind.SESSION)
+                .setFirstEvent(events.get(0).getSource())
+                .setLastEvent(events.get(idx.getEventCount() - 1).getSource())
+                .setFirstToken(0L)
+                .setLastToken(idx.getNextSeq() - 1)
+                .setText(text)
+                .setModel(modelName)
+                .setCreatedAtMs(event.getTimestampMs())
+                .build()));
+        LOG.debug("session {}: session summary from {} episode summaries", session, episodes.size());
     }
+
+    static final String EPISODE_INSTRUCTION = "Summarize the most recent part of the text above in a few sentences.";
 
     /**
      * A summary generated over the whole memory. An EPISODE summary covers the events since the previous one, a SESSION
@@ -754,12 +799,11 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken, int lastEventIndex)
             throws Exception {
         boolean episode = kind == SummaryKind.EPISODE;
-        String instruction = episode ? "Summarize the most recent part of the text above in a few sentences."
-                : "Summarize the text above in a few sentences.";
+        String instruction = episode ? EPISODE_INSTRUCTION : SessionEngine.SUMMARY_INSTRUCTION;
         Answer a = engine.answer(mem, instruction, SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
         EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
         EventProvenance last = events.get(Math.max(0, lastEventIndex));
-        output.collect(SUMMARIES, new StreamRecord<>(Summary.newBuilder()
+        Summary summary = Summary.newBuilder()
                 .setSessionId(event.getSessionId())
                 .setKind(kind)
                 .setFirstEvent(first.getSource())
@@ -769,6 +813,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 .setText(a.text())
                 .setModel(modelName)
                 .setCreatedAtMs(event.getTimestampMs())
-                .build()));
+                .build();
+        if (episode) {
+            episodeSummaries.put(summary.getFirstToken(), summary); // a later session summary is built from these
+        }
+        output.collect(SUMMARIES, new StreamRecord<>(summary));
     }
 }

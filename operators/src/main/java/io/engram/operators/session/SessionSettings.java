@@ -19,11 +19,12 @@ import java.io.Serializable;
  * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
  * @param memory the memory policy the engine attends with, and its sizes
  * @param retention what a session gives up when its stored memory passes a cap
+ * @param attribution which attribution tiers run, and their budgets
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
         io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-        Retention retention) implements Serializable {
+        Retention retention, io.engram.operators.attribution.AttributionSettings attribution) implements Serializable {
 
     /**
      * A cap on a session's stored memory and what goes when it is passed.
@@ -43,6 +44,16 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
     }
 
+    /** Settings with the default attribution tiers. */
+    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
+            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
+            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
+            Retention retention) {
+        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
+                batchWindowMillis, kvStorage, workingSetBytes, memory, retention,
+                io.engram.operators.attribution.AttributionSettings.defaults());
+    }
+
     /** Settings with full attention as the memory policy. */
     public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
             int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
@@ -53,12 +64,17 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
 
     public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution);
     }
 
     public SessionSettings withRetention(Retention r) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution);
+    }
+
+    public SessionSettings withAttribution(io.engram.operators.attribution.AttributionSettings a) {
+        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a);
     }
 
     public SessionSettings {
@@ -71,8 +87,8 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         if (workingSetBytes < 0) {
             throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
         }
-        if (memory == null || retention == null) {
-            throw new IllegalArgumentException("memory and retention settings are required");
+        if (memory == null || retention == null || attribution == null) {
+            throw new IllegalArgumentException("memory, retention and attribution settings are required");
         }
         if (kvStorage == null) {
             throw new IllegalArgumentException("a KV storage type is required (F32, BF16, INT8 or INT4)");

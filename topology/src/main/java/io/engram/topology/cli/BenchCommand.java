@@ -27,13 +27,15 @@ import picocli.CommandLine.ParentCommand;
         + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
         + "time per token.",
     "'engram bench qa --model DIR --examples eval_examples.jsonl.gz': replays training/'s PyTorch QA evaluation through "
-        + "the engine under each --policies entry: accuracy, the reference's accuracy, agreement of the greedy answers."})
+        + "the engine under each --policies entry: accuracy, the reference's accuracy, agreement of the greedy answers.",
+    "'engram bench attribution --model DIR [--set engram.memory.KEY=V]': both attribution tiers on generated sessions "
+        + "with planted needles: precision@k, recall@k and time per attribution per length."})
 public final class BenchCommand implements Callable<Integer> {
 
     @ParentCommand
     EngramCli root;
 
-    @Parameters(index = "0", description = "What to benchmark: engine, store or memory.")
+    @Parameters(index = "0", description = "What to benchmark: engine, store, memory or attribution.")
     String what;
 
     @Option(names = "--examples", description = "qa: eval_examples.jsonl[.gz] written by training/engram_train/evaluate.py.")
@@ -88,6 +90,38 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "memory: seed of the generated inputs (default ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--needles", defaultValue = "4", description = "attribution: questions per session (default ${DEFAULT-VALUE}).")
+    int needles;
+
+    @Option(names = "--copies", defaultValue = "1", description = "attribution: events each needle is planted in (default ${DEFAULT-VALUE}).")
+    int copies;
+
+    @Option(names = "--event-words", defaultValue = "150", description = "attribution: words per generated event (default ${DEFAULT-VALUE}).")
+    int eventWords;
+
+    @Option(names = "--segment-words", defaultValue = "100", description = "attribution: words per segment (default ${DEFAULT-VALUE}).")
+    int segmentWords;
+
+    @Option(names = "--top-k", defaultValue = "5", description = "attribution: segments returned (default ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--candidates", defaultValue = "16", description = "attribution: precise-tier candidates (default ${DEFAULT-VALUE}).")
+    int candidates;
+
+    @Option(names = "--max-context-tokens", defaultValue = "2048",
+            description = "attribution: tokens the candidates hold at most (default ${DEFAULT-VALUE}).")
+    int maxContextTokens;
+
+    @Option(names = "--permutations", defaultValue = "5", description = "attribution: Shapley permutations per level (default ${DEFAULT-VALUE}).")
+    int permutations;
+
+    @Option(names = "--no-precise", description = "attribution: the fast tier only.")
+    boolean noPrecise;
+
+    @Option(names = "--heads", description = "attribution: head pattern whose retrieval heads the fast tier counts (default: "
+            + "duo-heads.tsv next to the model if present, else every head).")
+    Path heads;
+
     @picocli.CommandLine.Mixin
     StoreBenchTable store = new StoreBenchTable();
 
@@ -108,12 +142,26 @@ public final class BenchCommand implements Callable<Integer> {
             var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
             return MemoryBenchRun.qa(root.context(), model, examples, threads, policies, memory, maxNew, blockSize);
         }
+        if (what.equals("attribution")) {
+            if (model == null) {
+                throw new CliException(ExitCode.INVALID_INPUT, "bench attribution needs --model");
+            }
+            if (needles < 1 || copies < 1 || eventWords < 1 || segmentWords < 1 || topK < 1 || candidates < 1 || maxContextTokens < 1
+                    || permutations < 0) {
+                throw new CliException(ExitCode.INVALID_INPUT, "bench attribution sizes must be positive (permutations >= 0)");
+            }
+            var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
+            return AttributionBenchRun.run(root.context(), new AttributionBenchRun.Params(model, threads, lengths, needles, copies,
+                    eventWords, segmentWords, new io.engram.engine.bench.AttributionBench.Settings(topK, candidates, maxContextTokens,
+                            permutations, !noPrecise), memory, heads, seed, blockSize));
+        }
         CliContext ctx = root.context();
         if (what.equals("store")) {
             return store.run(ctx, runs);
         }
         if (!what.equals("engine")) {
-            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what + "'; available: engine, store, memory, qa");
+            throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what
+                    + "'; available: engine, store, memory, qa, attribution");
         }
         if (model == null) {
             throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");

@@ -25,7 +25,7 @@ import picocli.CommandLine.ScopeType;
         description = "Unbounded, durable LLM memory over event streams.",
         subcommands = {ProduceCommand.class, AskCommand.class, TailCommand.class, ConfigCommand.class, GenerateCommand.class, BenchCommand.class, SubmitCommand.class,
                 StateCommand.class, RunCommand.class, StatusCommand.class, CancelCommand.class, SavepointCommand.class,
-                TopicsCommand.class, CalibrateHeadsCommand.class})
+                TopicsCommand.class, CalibrateHeadsCommand.class, ExplainCommand.class})
 public final class EngramCli implements Runnable {
 
     @Option(names = "--config", scope = ScopeType.INHERIT, paramLabel = "FILE",

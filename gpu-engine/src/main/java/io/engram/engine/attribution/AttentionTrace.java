@@ -1,0 +1,99 @@
+package io.engram.engine.attribution;
+
+import io.engram.engine.kv.AttentionObserver;
+import io.engram.engine.kv.KvSpan;
+import io.engram.engine.memory.duo.HeadPattern;
+import io.engram.engine.session.Provenance;
+import java.util.Arrays;
+
+/**
+ * The fast attribution tier: collects, while an answer is generated, the attention mass that the retrieval heads put
+ * on each memory token, and sums it per {@link Segment}. Only keys the memory policy actually let a head attend to
+ * reach the observer, so with InfLLM/EM-LLM these are the units retrieved for the answer; with DuoAttention only the
+ * retrieval heads of its head pattern count (streaming heads see sinks and the recent window, which is no evidence).
+ *
+ * <p>Which steps count: those that feed one token (decode steps, each predicting the next answer token), since their
+ * attention is what the answer's tokens were computed from; the prompt's prefill rows attend for the question as much
+ * as for the answer. When the answer has a single token there is no decode step, and the prefill step's mass is used.
+ * The first {@link #SINK_TOKENS} tokens of a stream collect attention whatever they say (attention sinks) and untagged
+ * tokens (separators, the question itself) are no source: neither counts.
+ *
+ * <p>Not thread-safe; one instance per answer. Memory: one double per sequence index of the session.
+ */
+public final class AttentionTrace implements AttentionObserver {
+    /** StreamingLLM's attention-sink count (algorithms.md section 1.3). */
+    public static final int SINK_TOKENS = 4;
+
+    private final HeadPattern heads;
+    private double[] decodeMass = new double[256]; // (sequence index) mass from decode steps
+    private double[] prefillMass = new double[256]; // (sequence index) mass from prefill steps
+    private boolean decodeStep;
+    private boolean anyDecode;
+
+    /** @param heads retrieval heads whose mass counts, or null for every head */
+    public AttentionTrace(HeadPattern heads) {
+        this.heads = heads;
+    }
+
+    /** Marks the start of a forward step of {@code n} tokens: observations until the next call belong to it. */
+    @Override
+    public void beginStep(long firstSeq, int n) {
+        decodeStep = n == 1;
+        anyDecode |= decodeStep;
+    }
+
+    @Override
+    public void observe(int layer, int kvHead, KvSpan span, float[] mass, int offset) {
+        if (heads != null && !heads.isRetrieval(layer, kvHead)) {
+            return;
+        }
+        for (int j = 0; j < span.length(); j++) {
+            int slot = span.from() + j;
+            long seq = span.block().seq(slot);
+            float m = mass[offset + j];
+            if (m <= 0 || seq < SINK_TOKENS || span.block().source(slot) == Provenance.NONE) {
+                continue;
+            }
+            double[] acc = decodeStep ? decodeMass : prefillMass;
+            if (seq >= acc.length) {
+                acc = Arrays.copyOf(acc, (int) Math.max(seq + 1, acc.length * 2L));
+                if (decodeStep) {
+                    decodeMass = acc;
+                } else {
+                    prefillMass = acc;
+                }
+            }
+            acc[(int) seq] += m;
+        }
+    }
+
+    /**
+     * Each segment's share of the counted mass, by segment index; all zero when no mass reached any segment (e.g. the
+     * policy showed the answer no memory).
+     */
+    public double[] segmentScores(java.util.List<Segment> segments) {
+        double[] mass = anyDecode ? decodeMass : prefillMass;
+        double[] out = new double[segments.size()];
+        double total = 0;
+        for (Segment s : segments) {
+            double sum = 0;
+            for (long q = s.firstSeq(); q < Math.min(s.endSeq(), mass.length); q++) {
+                sum += mass[(int) q];
+            }
+            out[s.index()] = sum;
+            total += sum;
+        }
+        if (total > 0) {
+            for (int i = 0; i < out.length; i++) {
+                out[i] /= total;
+            }
+        }
+        return out;
+    }
+
+    /** Mass on sequence index {@code seq} (for tests and the citation's peak). */
+    public double massAt(long seq) {
+        double[] mass = anyDecode ? decodeMass : prefillMass;
+        return seq < mass.length ? mass[(int) seq] : 0;
+    }
+}
