@@ -38,33 +38,46 @@ export DEBIAN_FRONTEND=noninteractive
 
 if [ "$force_local" = 0 ] && [ "$(id -u)" = 0 ]; then
     say "apt-get install chromium"
-    if timeout 300 apt-get update -qq && timeout 900 apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
+    if timeout 120 apt-get update -qq && timeout 600 apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
         found && exit 0
     fi
     say "apt-get install failed; trying to unpack the packages into $local_dir instead"
 fi
 
-# Unpack chromium and its missing dependencies (by dpkg's view of what is installed) into $local_dir.
+# Unpack chromium and its missing dependencies (by dpkg's view of what is installed) into $local_dir. Without root,
+# apt reads package lists that it fetches into a private folder.
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-if [ "$(id -u)" = 0 ]; then timeout 300 apt-get update -qq || say "apt-get update failed; using the package lists as they are"; fi
-deps="$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
-        --no-enhances chromium 2>/dev/null | grep -E '^[a-z0-9]' | sort -u)"
+apt_opts=()
+if [ "$(id -u)" = 0 ]; then
+    timeout 120 apt-get update -qq || say "apt-get update failed; using the package lists as they are"
+else
+    mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+    apt_opts=(-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "Debug::NoLocking=1")
+    timeout 120 apt-get "${apt_opts[@]}" update -qq 2>"$work/update.err" \
+        || say "apt-get update (private lists) failed: $(tail -1 "$work/update.err")"
+fi
+deps="$(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+        --no-replaces --no-enhances chromium 2>/dev/null | grep -E '^[a-z0-9]' | sort -u)"
 if [ -z "$deps" ]; then
     say "apt-cache knows no package chromium (package lists missing?); the browser test will skip"
     exit 0
 fi
 missing=()
 for p in $deps; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    case "$p" in
+        chromium|chromium-common) missing+=("$p") ;; # the browser itself, also when a system copy is installed
+        *) dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p") ;;
+    esac
 done
 say "downloading ${#missing[@]} packages"
-if ! (cd "$work" && timeout 900 apt-get download -qq "${missing[@]}" >/dev/null 2>"$work/download.err"); then
+mkdir -p "$work/debs"
+if ! (cd "$work/debs" && timeout 300 apt-get "${apt_opts[@]}" download -qq "${missing[@]}" >/dev/null 2>&1); then
     # virtual packages cannot be downloaded; retry one by one and keep what exists
-    (cd "$work" && for p in "${missing[@]}"; do timeout 300 apt-get download -qq "$p" >/dev/null 2>&1; done)
+    (cd "$work/debs" && for p in "${missing[@]}"; do timeout 60 apt-get "${apt_opts[@]}" download -qq "$p" >/dev/null 2>&1; done)
 fi
 mkdir -p "$local_dir"
-for deb in "$work"/*.deb; do
+for deb in "$work"/debs/*.deb; do
     [ -e "$deb" ] || continue
     dpkg -x "$deb" "$local_dir" || say "cannot unpack $deb"
 done

@@ -67,7 +67,14 @@ public final class SessionView {
 
         ObjectNode view = NODES.objectNode();
         view.put("session_id", data.sessionId());
-        view.set("latest_summary", data.latestSummary() == null ? NODES.nullNode() : AvroJson.toJson(data.latestSummary()));
+        if (data.latestSummary() == null) {
+            view.set("latest_summary", NODES.nullNode());
+        } else {
+            ObjectNode latest = AvroJson.toJson(data.latestSummary());
+            latest.put("first_event_index", eventIndex.getOrDefault(coordinates(data.latestSummary().getFirstEvent()), -1));
+            latest.put("last_event_index", eventIndex.getOrDefault(coordinates(data.latestSummary().getLastEvent()), -1));
+            view.set("latest_summary", latest);
+        }
         view.set("memory", data.answers().isEmpty() ? NODES.nullNode()
                 : AvroJson.toJson(data.answers().getLast().getMemory()));
         view.set("events", events(content));

@@ -97,6 +97,8 @@ class SessionViewTest {
         assertThat(v.path("controls").get(0).path("action").asText()).isEqualTo("RESET");
         assertThat(v.path("controls").get(0).path("before_event").asInt()).isEqualTo(3);
         assertThat(v.path("latest_summary").path("first_token").asLong()).isEqualTo(12);
+        assertThat(v.path("latest_summary").path("first_event_index").asInt()).isEqualTo(2);
+        assertThat(v.path("latest_summary").path("last_event_index").asInt()).isEqualTo(3);
         assertThat(v.path("memory").path("blocks").asInt()).isEqualTo(6);
     }
 

@@ -52,8 +52,15 @@ function renderSummary() {
   box.replaceChildren(
       el("h2", {text: "Latest summary"}, el("span", {class: "badge", text: s.kind})),
       el("p", {class: "summary-text", text: s.text}),
-      el("p", {class: "meta", text: "covers events " + coords(s.first_event) + " … " + coords(s.last_event)
-          + " · tokens " + s.first_token + "–" + s.last_token + " · " + s.model + " · " + time(s.created_at_ms)}));
+      el("p", {class: "meta", text: "covers " + eventRange(s) + " · tokens " + s.first_token + "–" + s.last_token
+          + " · " + s.model + " · " + time(s.created_at_ms)}));
+}
+
+function eventRange(s) {
+  const name = (i, c) => i >= 0 ? "#" + i + " " + view.events[i].event_id : coords(c);
+  return s.first_event_index === s.last_event_index && s.first_event_index >= 0
+      ? "event " + name(s.first_event_index, s.first_event)
+      : "events " + name(s.first_event_index, s.first_event) + " … " + name(s.last_event_index, s.last_event);
 }
 
 function answerText(a) {
