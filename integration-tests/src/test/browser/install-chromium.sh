@@ -12,7 +12,7 @@
 # message naming what it looked for.
 set -u
 
-local_dir="${ENGRAM_CHROMIUM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/engram/chromium}"
+local_dir="${ENGRAM_CHROMIUM_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/engram/chromium}"
 force_local=0
 [ "${1:-}" = "--local" ] && force_local=1
 
