@@ -41,7 +41,8 @@ final class Outputs {
         ByteBuffer b = switch (record) {
             case Answer a -> Answer.getEncoder().encode(a);
             case Summary s -> Summary.getEncoder().encode(s);
-            case io.engram.schemas.Attribution t -> io.engram.schemas.Attribution.getEncoder().encode(t);
+            case io.engram.schemas.Attribution a -> io.engram.schemas.Attribution.getEncoder().encode(a);
+            case io.engram.schemas.EngramEvent e -> io.engram.schemas.EngramEvent.getEncoder().encode(e);
             default -> throw new IllegalArgumentException(record.getClass().getName());
         };
         byte[] out = new byte[b.remaining()];

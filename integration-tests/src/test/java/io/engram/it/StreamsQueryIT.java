@@ -134,4 +134,74 @@ class StreamsQueryIT {
         assertThat(get("/sessions/nobody/summary").statusCode()).isEqualTo(404);
         assertThat(get("/nowhere").statusCode()).isEqualTo(404);
     }
+
+    @Test
+    void aSessionViewJoinsItsEventsAnswersAndAttributions() throws Exception {
+        String input = options.get(KafkaOptions.INPUT_TOPIC);
+        io.engram.schemas.EngramEvent content = io.engram.schemas.EngramEvent.newBuilder().setSessionId("s9")
+                .setEventId("e-1").setTimestampMs(1L).setPayload(io.engram.schemas.ContentEvent.newBuilder()
+                        .setKind(io.engram.schemas.ContentKind.DOCUMENT_CHUNK).setText("The vault code is 7481.").build())
+                .build();
+        io.engram.schemas.EngramEvent question = io.engram.schemas.EngramEvent.newBuilder().setSessionId("s9")
+                .setEventId("q-9").setTimestampMs(2L).setPayload(new io.engram.schemas.QueryEvent("q-9",
+                        "What is the code?", io.engram.schemas.GenerationOptions.newBuilder().setMaxNewTokens(4)
+                                .setTemperature(0f).setStop(java.util.List.of()).build()))
+                .build();
+        long contentOffset;
+        try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
+            contentOffset = p.send(new ProducerRecord<>(input, "s9".getBytes(StandardCharsets.UTF_8),
+                    Outputs.bytes(content))).get(10, TimeUnit.SECONDS).offset();
+            p.send(new ProducerRecord<>(input, "other-key".getBytes(StandardCharsets.UTF_8), Outputs.bytes(content)))
+                    .get(10, TimeUnit.SECONDS); // key is not the session: the job refuses it, the view leaves it out
+        }
+        produce(input, "s9", Outputs.bytes(question));
+        long queryOffset = contentOffset + 2;
+        io.engram.schemas.SourceSegment cited = io.engram.schemas.SourceSegment.newBuilder()
+                .setSource(new io.engram.schemas.SourceCoordinates(input, 0, contentOffset)).setEventId("e-1")
+                .setCharStart(18).setCharEnd(22).setExcerpt("7481").setScore(0.9).setRank(1).build();
+        io.engram.schemas.Answer answer = Outputs.answer("s9", "q-9", "It is 7481 [1].");
+        answer.setQuerySource(new io.engram.schemas.SourceCoordinates(input, 0, queryOffset));
+        answer.setCitations(java.util.List.of(new io.engram.schemas.Citation("[1]", cited)));
+        produce(options.get(KafkaOptions.ANSWERS_TOPIC), "s9", Outputs.bytes(answer));
+        produce(options.get(KafkaOptions.ATTRIBUTIONS_TOPIC), "s9", Outputs.bytes(io.engram.schemas.Attribution
+                .newBuilder().setSessionId("s9").setQueryId("q-9").setMethod(io.engram.schemas.AttributionMethod.PRECISE)
+                .setSegments(java.util.List.of(cited)).setElapsedMs(12L).setCreatedAtMs(3L).build()));
+
+        JsonNode view = awaitJson("/api/sessions/s9", j -> j.path("answers").size() == 1
+                && j.path("answers").get(0).path("attributions").size() == 1);
+        assertThat(view.path("events")).hasSize(1);
+        assertThat(view.path("events").get(0).path("source").path("offset").asLong()).isEqualTo(contentOffset);
+        assertThat(view.path("events").get(0).path("source").path("topic").asText()).isEqualTo(input);
+        JsonNode a = view.path("answers").get(0);
+        assertThat(a.path("question").asText()).isEqualTo("What is the code?");
+        assertThat(a.path("citations").get(0).path("segment").path("event_index").asInt()).isZero();
+        assertThat(a.path("cited_events").toString()).isEqualTo("[0]");
+        assertThat(a.path("attributions").get(0).path("method").asText()).isEqualTo("PRECISE");
+        assertThat(a.path("attributions").get(0).path("segments").get(0).path("event_index").asInt()).isZero();
+        assertThat(view.path("pending")).isEmpty();
+
+        JsonNode sessions = awaitJson("/api/sessions", j -> j.path("sessions").toString().contains("\"s9\""));
+        JsonNode row = null;
+        for (JsonNode r : sessions.path("sessions")) {
+            row = "s9".equals(r.path("session_id").asText()) ? r : row;
+        }
+        assertThat(row).isNotNull();
+        assertThat(row.path("content_events").asInt()).isEqualTo(1);
+        assertThat(row.path("queries").asInt()).isEqualTo(1);
+        assertThat(row.path("answers").asInt()).isEqualTo(1);
+
+        HttpResponse<java.util.stream.Stream<String>> stream = HTTP.send(HttpRequest.newBuilder(
+                URI.create(server.uri() + "/api/sessions/s9/stream")).GET().build(), HttpResponse.BodyHandlers.ofLines());
+        assertThat(stream.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+        try (java.util.stream.Stream<String> lines = stream.body()) {
+            java.util.Iterator<String> it = lines.iterator();
+            assertThat(it.next()).isEqualTo("event: session");
+            assertThat(JSON.readTree(it.next().substring("data: ".length())).path("answers").size()).isEqualTo(1);
+        }
+        HttpResponse<String> page = get("/sessions/s9");
+        assertThat(page.headers().firstValue("Content-Type").orElse("")).startsWith("text/html");
+        assertThat(page.body()).contains("/static/session.js");
+        assertThat(get("/static/session.js").statusCode()).isEqualTo(200);
+        assertThat(get("/static/nope.js").statusCode()).isEqualTo(404);
+    }
 }

@@ -13,6 +13,7 @@ import io.engram.topology.options.ResolvedOptions;
 import io.engram.topology.queries.EngramQueries;
 import io.engram.topology.queries.QueryOptions;
 import io.engram.topology.queries.QueryServer;
+import io.engram.topology.queries.SessionChanges;
 import java.io.IOException;
 import java.net.URI;
 import java.util.List;
@@ -63,6 +64,7 @@ public final class RunCommand implements Callable<Integer> {
                     EngramJob.checkpointDir(running.options));
             ctx.out().printf("  queries: %s (GET /answers/{queryId}, /sessions/{id}/summary, /health)%n",
                     running.queryUri());
+            ctx.out().printf("  web:     %s/ (sessions; a session's page at /sessions/{id}, live)%n", running.queryUri());
             ctx.out().flush();
             if (demo) {
                 Demo.run(running.options, ctx.out(), ctx.err(), java.time.Duration.ofMinutes(5));
@@ -116,12 +118,12 @@ public final class RunCommand implements Callable<Integer> {
                 job = env.executeAsync("engram");
 
                 StreamsBuilder builder = new StreamsBuilder();
-                EngramQueries.build(builder, options);
+                SessionChanges changes = EngramQueries.build(builder, options);
                 streams = new KafkaStreams(builder.build(), EngramQueries.streamsConfig(options));
                 streams.start();
                 QueryServer server;
                 try {
-                    server = new QueryServer(streams, options.get(QueryOptions.HTTP_HOST),
+                    server = new QueryServer(streams, changes, options.get(QueryOptions.HTTP_HOST),
                             options.get(QueryOptions.HTTP_PORT));
                 } catch (IOException e) {
                     throw new CliException(ExitCode.UNAVAILABLE, "cannot serve queries on %s:%d: %s".formatted(

@@ -1,6 +1,8 @@
 package io.engram.topology.queries;
 
 import io.engram.schemas.Answer;
+import io.engram.schemas.Attribution;
+import io.engram.schemas.EngramEvent;
 import io.engram.schemas.Summary;
 import io.engram.topology.JobOptions;
 import io.engram.topology.KafkaOptions;
@@ -14,6 +16,7 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.state.KeyValueStore;
@@ -25,6 +28,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * <ul>
  *   <li>{@value #ANSWERS_STORE}: query id → latest {@link Answer} (re-keyed from session id; one repartition topic).
  *   <li>{@value #SUMMARIES_STORE}: session id → the {@link Summary} covering the latest input (largest last offset).
+ *   <li>Per-session logs for the web view ({@link SessionLog}: session, partition, offset → record, in topic order):
+ *       {@value #SESSION_EVENTS_STORE} (the input's content, query and control events, with their coordinates set),
+ *       {@value #SESSION_ANSWERS_STORE}, {@value #SESSION_SUMMARIES_STORE} and {@value #SESSION_ATTRIBUTIONS_STORE}.
  * </ul>
  *
  * Reads read_committed (exactly_once_v2), so only answers of completed Flink checkpoints are served. Records that do
@@ -34,29 +40,67 @@ public final class EngramQueries {
 
     public static final String ANSWERS_STORE = "engram-answers-by-query";
     public static final String SUMMARIES_STORE = "engram-latest-summary";
+    public static final String SESSION_EVENTS_STORE = "engram-session-events";
+    public static final String SESSION_ANSWERS_STORE = "engram-session-answers";
+    public static final String SESSION_SUMMARIES_STORE = "engram-session-summaries";
+    public static final String SESSION_ATTRIBUTIONS_STORE = "engram-session-attributions";
 
     private EngramQueries() {}
 
-    /** Adds the query topology to {@code builder}. */
-    public static void build(StreamsBuilder builder, ResolvedOptions options) {
+    /**
+     * Adds the query topology to {@code builder}.
+     *
+     * @return where the session logs announce their writes (for {@link QueryServer}'s live views)
+     */
+    public static SessionChanges build(StreamsBuilder builder, ResolvedOptions options) {
+        SessionChanges changes = new SessionChanges();
         AvroSerde<Answer> answerSerde = new AvroSerde<>(Answer.class);
         AvroSerde<Summary> summarySerde = new AvroSerde<>(Summary.class);
+        AvroSerde<EngramEvent> eventSerde = new AvroSerde<>(EngramEvent.class);
+        AvroSerde<Attribution> attributionSerde = new AvroSerde<>(Attribution.class);
 
-        builder.stream(options.get(KafkaOptions.ANSWERS_TOPIC), Consumed.with(Serdes.ByteArray(), answerSerde)
-                        .withName("engram-answers-source"))
-                .selectKey((session, answer) -> answer.getQueryId(), Named.as("engram-answers-by-query-key"))
+        KStream<String, Answer> answers = builder.stream(options.get(KafkaOptions.ANSWERS_TOPIC),
+                Consumed.with(Serdes.String(), answerSerde).withName("engram-answers-source"));
+        answers.selectKey((session, answer) -> answer.getQueryId(), Named.as("engram-answers-by-query-key"))
                 .toTable(Named.as("engram-answers-by-query"),
                         Materialized.<String, Answer, KeyValueStore<Bytes, byte[]>>as(ANSWERS_STORE)
                                 .withKeySerde(Serdes.String())
                                 .withValueSerde(answerSerde));
+        answers.process(new SessionLog<>(SESSION_ANSWERS_STORE, answerSerde, Answer::getSessionId,
+                (key, a, at) -> a, changes), Named.as("engram-session-answers-log"));
 
-        builder.stream(options.get(KafkaOptions.SUMMARIES_TOPIC), Consumed.with(Serdes.String(), summarySerde)
-                        .withName("engram-summaries-source"))
-                .groupByKey(Grouped.with("engram-summaries-by-session", Serdes.String(), summarySerde))
+        KStream<String, Summary> summaries = builder.stream(options.get(KafkaOptions.SUMMARIES_TOPIC),
+                Consumed.with(Serdes.String(), summarySerde).withName("engram-summaries-source"));
+        summaries.groupByKey(Grouped.with("engram-summaries-by-session", Serdes.String(), summarySerde))
                 .reduce(EngramQueries::later, Named.as("engram-latest-summary"),
                         Materialized.<String, Summary, KeyValueStore<Bytes, byte[]>>as(SUMMARIES_STORE)
                                 .withKeySerde(Serdes.String())
                                 .withValueSerde(summarySerde));
+        summaries.process(new SessionLog<>(SESSION_SUMMARIES_STORE, summarySerde, Summary::getSessionId,
+                (key, sum, at) -> sum, changes), Named.as("engram-session-summaries-log"));
+
+        builder.stream(options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
+                        Consumed.with(Serdes.String(), attributionSerde).withName("engram-attributions-source"))
+                .process(new SessionLog<>(SESSION_ATTRIBUTIONS_STORE, attributionSerde, Attribution::getSessionId,
+                        (key, a, at) -> a, changes), Named.as("engram-session-attributions-log"));
+
+        builder.stream(options.get(KafkaOptions.INPUT_TOPIC),
+                        Consumed.with(Serdes.String(), eventSerde).withName("engram-events-source"))
+                .process(new SessionLog<>(SESSION_EVENTS_STORE, eventSerde, EngramEvent::getSessionId,
+                        EngramQueries::keepEvent, changes), Named.as("engram-session-events-log"));
+        return changes;
+    }
+
+    /**
+     * An input event as the job sees it: kept with its coordinates set when its Kafka key is its session id (the job
+     * dead-letters the others, so the view leaves them out too).
+     */
+    static EngramEvent keepEvent(String key, EngramEvent event, io.engram.schemas.SourceCoordinates at) {
+        if (event.getSessionId() == null || event.getSessionId().isBlank() || !event.getSessionId().equals(key)) {
+            return null;
+        }
+        event.setSource(at);
+        return event;
     }
 
     /** The summary covering the later input; on a tie the newer one, so a re-summary replaces the old. */

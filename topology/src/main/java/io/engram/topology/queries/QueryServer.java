@@ -30,10 +30,13 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code GET /answers/{queryId}}: 200 with the Answer, 404 if none (yet).
  *   <li>{@code GET /sessions/{sessionId}/summary}: 200 with the latest Summary, 404 if none.
  *   <li>{@code GET /health}: 200 when the Streams app is RUNNING, else 503; the body names the state.
+ *   <li>The web view: {@code GET /} (sessions), {@code GET /sessions/{id}} (a session's page, live) and the JSON and
+ *       event-stream endpoints behind them; see {@link WebView}.
  * </ul>
  * While stores are unavailable (rebalancing, starting) lookups answer 503. Errors are JSON {@code {"error": ...}}.
  * Serves only this instance's stores: with several instances a key may live on another one (not handled yet).
- * Runs on its own two-thread executor; usable once constructed; {@link #close()} stops it.
+ * Runs each exchange on its own virtual thread (live streams stay open); usable once constructed; {@link #close()}
+ * stops it.
  */
 public final class QueryServer implements AutoCloseable {
 
@@ -45,21 +48,30 @@ public final class QueryServer implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService executor;
     private final ObjectMapper json = new ObjectMapper();
+    private final WebView web;
 
     /**
-     * Binds and starts serving.
+     * Binds and starts serving; without {@link SessionChanges} the web view's live streams look for changes every
+     * {@value WebView#POLL_SECONDS} s.
      *
      * @param port 0 for any free port; see {@link #port()}
      * @throws IOException if the address cannot be bound
      */
     public QueryServer(KafkaStreams streams, String host, int port) throws IOException {
+        this(streams, new SessionChanges(), host, port);
+    }
+
+    /**
+     * Binds and starts serving; the web view's live streams wake on {@code changes} (from {@link EngramQueries#build}).
+     *
+     * @param port 0 for any free port; see {@link #port()}
+     * @throws IOException if the address cannot be bound
+     */
+    public QueryServer(KafkaStreams streams, SessionChanges changes, String host, int port) throws IOException {
         this.streams = streams;
+        this.web = new WebView(streams, changes, json);
         this.server = HttpServer.create(new InetSocketAddress(host, port), 0);
-        this.executor = Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r, "engram-query-http");
-            t.setDaemon(true);
-            return t;
-        });
+        this.executor = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("engram-query-http-", 0).factory());
         server.setExecutor(executor);
         server.createContext("/", this::handle);
         server.start();
@@ -91,9 +103,9 @@ public final class QueryServer implements AutoCloseable {
                 lookup(exchange, EngramQueries.ANSWERS_STORE, decode(m.group(1)), "answer for query");
             } else if ((m = SUMMARY.matcher(path)).matches()) {
                 lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session");
-            } else {
+            } else if (!web.handle(exchange, path)) {
                 respond(exchange, 404, error("no such resource: " + path
-                        + " (GET /answers/{queryId}, /sessions/{id}/summary, /health)"));
+                        + " (GET /answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /, /sessions/{id})"));
             }
         } catch (RuntimeException e) {
             LOG.warn("query {} failed", exchange.getRequestURI(), e);

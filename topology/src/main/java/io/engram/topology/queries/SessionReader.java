@@ -1,0 +1,110 @@
+package io.engram.topology.queries;
+
+import io.engram.schemas.Answer;
+import io.engram.schemas.Attribution;
+import io.engram.schemas.EngramEvent;
+import io.engram.schemas.Summary;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.function.Function;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+
+/**
+ * Reads sessions from this instance's {@link EngramQueries} stores (interactive queries). Every call may throw {@link
+ * org.apache.kafka.streams.errors.InvalidStateStoreException} while the stores are not available (starting,
+ * rebalancing). Thread-safe.
+ */
+public final class SessionReader {
+
+    private static final StringSerializer KEYS = new StringSerializer();
+
+    /** One row of the session list. */
+    public record SessionRow(String sessionId, int contentEvents, int queries, int answers) {}
+
+    private final KafkaStreams streams;
+
+    public SessionReader(KafkaStreams streams) {
+        this.streams = streams;
+    }
+
+    /** Everything the stores hold about {@code session}. */
+    public SessionData read(String session) {
+        ReadOnlyKeyValueStore<String, Summary> latest = store(EngramQueries.SUMMARIES_STORE);
+        return new SessionData(session,
+                log(EngramQueries.SESSION_EVENTS_STORE, session, EngramEvent::getSessionId),
+                log(EngramQueries.SESSION_ANSWERS_STORE, session, Answer::getSessionId),
+                log(EngramQueries.SESSION_SUMMARIES_STORE, session, Summary::getSessionId),
+                log(EngramQueries.SESSION_ATTRIBUTIONS_STORE, session, Attribution::getSessionId),
+                latest.get(session));
+    }
+
+    /**
+     * The sessions with input events or answers, by id, at most {@code limit} of them.
+     *
+     * <p>Visits one key per session (a range scan that skips past each session's keys), then counts the listed sessions'
+     * records.
+     */
+    public List<SessionRow> sessions(int limit) {
+        TreeMap<String, Boolean> ids = new TreeMap<>();
+        sessionIds(EngramQueries.SESSION_EVENTS_STORE, limit, ids);
+        sessionIds(EngramQueries.SESSION_ANSWERS_STORE, limit, ids);
+        List<SessionRow> rows = new ArrayList<>();
+        for (String id : ids.keySet()) {
+            if (rows.size() == limit) {
+                break;
+            }
+            int content = 0;
+            int queries = 0;
+            for (EngramEvent e : this.<EngramEvent>log(EngramQueries.SESSION_EVENTS_STORE, id, EngramEvent::getSessionId)) {
+                if (e.getPayload() instanceof io.engram.schemas.ContentEvent) {
+                    content++;
+                } else if (e.getPayload() instanceof io.engram.schemas.QueryEvent) {
+                    queries++;
+                }
+            }
+            int answers = log(EngramQueries.SESSION_ANSWERS_STORE, id, Answer::getSessionId).size();
+            rows.add(new SessionRow(id, content, queries, answers));
+        }
+        return rows;
+    }
+
+    private void sessionIds(String storeName, int limit, TreeMap<String, Boolean> into) {
+        ReadOnlyKeyValueStore<String, Object> store = store(storeName);
+        String from = null;
+        for (int found = 0; found < limit; found++) {
+            try (KeyValueIterator<String, Object> it = store.range(from, null)) {
+                if (!it.hasNext()) {
+                    return;
+                }
+                String session = SessionLog.sessionOf(it.peekNextKey());
+                into.put(session, Boolean.TRUE);
+                from = session + '\u0001'; // the first key after every key of this session
+            }
+        }
+    }
+
+    /** The session's records of one log, in topic order. */
+    private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf) {
+        ReadOnlyKeyValueStore<String, T> store = store(storeName);
+        List<T> out = new ArrayList<>();
+        try (KeyValueIterator<String, T> it = store.prefixScan(SessionLog.prefix(session), KEYS)) {
+            while (it.hasNext()) {
+                T value = it.next().value;
+                if (session.equals(sessionOf.apply(value))) { // a longer id may share the prefix if it contains NUL
+                    out.add(value);
+                }
+            }
+        }
+        return out;
+    }
+
+    private <T> ReadOnlyKeyValueStore<String, T> store(String name) {
+        return streams.store(StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, T>keyValueStore()));
+    }
+}
