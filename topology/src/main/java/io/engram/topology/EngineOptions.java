@@ -9,7 +9,8 @@ public final class EngineOptions {
     public static final Option<Path> MODEL_DIR = Option.pathKey("engram.model.dir")
             .noDefault()
             .description("Hugging Face model folder (config.json, model.safetensors, tokenizer.json) the engine loads on "
-                    + "every task manager. Required by the session operator.");
+                    + "every task manager. When unset, Engram's own model in models/engram-tiny (relative to the working "
+                    + "directory) is used if present; otherwise the session operator cannot start.");
 
     public static final Option<Integer> BLOCK_SIZE = Option.intKey("engram.engine.block-size")
             .defaultValue(128).check(n -> n > 0 && n <= 65536, "in [1, 65536]")
