@@ -68,7 +68,10 @@ class WebViewIT {
     static final HttpClient HTTP = HttpClient.newHttpClient();
     static final Duration ANSWER_WAIT = Duration.ofSeconds(90);
 
-    /** Paragraphs long enough that a citation (a window around the most attended token) covers part of one. */
+    /**
+     * Paragraphs of a few sentences, each shorter than an attribution segment (engram.attribution.segment-words, 100
+     * words by default), so a citation covers its whole paragraph.
+     */
     static final List<String> ADA = List.of(
             "Once upon a time, there was a little girl named Lily. She had a red ball that she loved very much. Every "
                     + "day she took the ball to the park and played with her friends. They threw the ball high into the "
@@ -219,6 +222,8 @@ class WebViewIT {
                 }
                 String eventText = ADA.get(ids.indexOf(s.getEventId()));
                 String span = eventText.substring(s.getCharStart(), s.getCharEnd());
+                assertThat(span).as("%s %s cites a whole paragraph, the segment it is", a.getQueryId(), c.getMarker())
+                        .isEqualTo(eventText);
                 String hover = "offset " + s.getSource().getOffset();
                 String chars = "chars " + s.getCharStart() + "–" + s.getCharEnd();
                 boolean highlighted = false;

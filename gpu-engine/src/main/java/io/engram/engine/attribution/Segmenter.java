@@ -13,7 +13,9 @@ import java.util.List;
  * Cuts a session's memory into {@link Segment}s, TracLLM's "texts" (algorithms.md section 7.1: 100-word segments), but
  * aligned to our provenance: a segment never spans two source events or a gap in the memory (blocks dropped by
  * retention), and it ends at the first sentence end after {@code wordsPerSegment} words (or, without one, at twice that
- * many words). Tokens before the first tagged token (BOS) form no segment: they are the {@link #preamble}.
+ * many words), always between two words: the cut waits for the next token that starts a word, so closing quotes stay
+ * with their sentence and a word of several tokens is never split. Tokens before the first tagged token (BOS) form no
+ * segment: they are the {@link #preamble}.
  *
  * <p>Works on the token ids and provenance tags the cache keeps per token, which stay in engine memory when a policy
  * offloads a block's K/V, so it sees everything the session retains. Stateless; thread-safe.
@@ -91,7 +93,16 @@ public final class Segmenter {
                     continue;
                 }
                 int event = Provenance.eventIndex(tag);
-                if (cur != null && (cur.event != event || cur.full())) {
+                String piece = null;
+                if (cur != null && cur.event == event && cur.full()) {
+                    piece = cur.decoder.accept(b.token(s));
+                    if (cur.wordStartsWith(piece)) {
+                        piece = null; // decoded again by the next segment's decoder
+                        out.add(cur.build(out.size()));
+                        cur = null;
+                    }
+                }
+                if (cur != null && cur.event != event) {
                     out.add(cur.build(out.size()));
                     cur = null;
                 }
@@ -102,7 +113,10 @@ public final class Segmenter {
                     }
                     separators.clear();
                 }
-                cur.add(b.token(s), Provenance.charOffset(tag));
+                if (piece == null) {
+                    piece = cur.decoder.accept(b.token(s));
+                }
+                cur.add(b.token(s), Provenance.charOffset(tag), piece);
             }
         }
         if (cur != null) {
@@ -129,12 +143,20 @@ public final class Segmenter {
             this.decoder = decoder;
         }
 
-        void add(int token, int charOffset) {
+        /**
+         * Whether a token whose text is {@code piece} starts a new word after what was collected: it begins with white
+         * space, or the text so far ends with some. Text a tokenizer holds back (part of a character) starts none.
+         */
+        boolean wordStartsWith(String piece) {
+            return !piece.isEmpty() && (!inWord || Character.isWhitespace(piece.charAt(0)));
+        }
+
+        /** Adds a token whose text, decoded by {@link #decoder} in order, is {@code piece}. */
+        void add(int token, int charOffset, String piece) {
             tokens.add(token);
             if (charStart < 0) {
                 charStart = charOffset;
             }
-            String piece = decoder.accept(token);
             charEnd = Math.max(charEnd, charOffset + piece.length());
             for (int i = 0; i < piece.length(); i++) {
                 char c = piece.charAt(i);
@@ -156,7 +178,10 @@ public final class Segmenter {
             return charStart < 0 ? 0 : charEnd - charStart;
         }
 
-        /** Whether the segment is complete: enough words and a sentence just ended, or far too many words. */
+        /**
+         * Whether the segment is complete: enough words and a sentence just ended, or far too many words. It is cut
+         * before the next token that starts a word, so a word (and a sentence's closing quote) is never split.
+         */
         boolean full() {
             return words >= wordsPerSegment && sentenceEnd || words >= 2 * wordsPerSegment;
         }

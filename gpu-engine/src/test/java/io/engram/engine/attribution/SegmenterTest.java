@@ -20,14 +20,16 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Segments tile the memory's tagged tokens, one event each, cut at sentence ends after the word target. */
+/** Segments tile the memory's tagged tokens, one event each, cut between words at sentence ends after the word target. */
 class SegmenterTest {
     @TempDir Path tmp;
 
     static final List<String> EVENTS = List.of(
             "One two three four. Five six seven eight nine. Ten eleven. Twelve thirteen fourteen fifteen.",
             "Short event.",
-            "A b c d e f g h i j k l m n o p q r s t u v w x y z and no sentence end at all here");
+            "A b c d e f g h i j k l m n o p q r s t u v w x y z and no sentence end at all here",
+            "Extraordinarily overgrown vegetable gardens surrounded wonderfully mysterious lighthouses beside "
+                    + "sparkling fountains underneath enormous thunderclouds throughout unforgettable afternoons");
 
     @Test
     void segmentsTileEachEventAndEndAtSentencesAfterTheWordTarget() {
@@ -49,6 +51,10 @@ class SegmenterTest {
                 assertThat(s.charStart()).isLessThan(s.charEnd());
                 String text = EVENTS.get(s.eventIndex());
                 assertThat(s.charStart()).isLessThan(text.length());
+                int at = s.charStart();
+                assertThat(at == 0 || Character.isWhitespace(text.charAt(at)) || Character.isWhitespace(text.charAt(at - 1)))
+                        .as("segment %d starts at a word, not inside one: %s|%s", s.index(), text.substring(0, at), text.substring(at))
+                        .isTrue();
             }
             assertThat(next).isEqualTo(mem.nextSeq());
             for (KvBlock bl : mem.blocks()) {
@@ -69,6 +75,8 @@ class SegmenterTest {
             assertThat(segs.stream().filter(s -> s.eventIndex() == 1)).hasSize(1);
             // no sentence end: cut at twice the word target
             assertThat(segs.stream().filter(s -> s.eventIndex() == 2).count()).isGreaterThanOrEqualTo(3);
+            // words of several tokens: the cut at twice the word target waits for the next word
+            assertThat(segs.stream().filter(s -> s.eventIndex() == 3).count()).isGreaterThanOrEqualTo(2);
             assertThat(Segmenter.preamble(mem, 8).length).isEqualTo((int) segs.get(0).firstSeq());
         }
     }
