@@ -39,6 +39,8 @@ import org.junit.jupiter.api.Test;
  * is answered exactly once on the answers topic (read_committed; none missing, none twice, none unknown); answers after
  * the kill still see each session's memory (same memory size as before the kill, citing only the content produced
  * before it). Measured and logged, not asserted: submission to first answer, answer latency p50/p99, recovery time.
+ * The workload (sessions, documents, query pacing, model and engine options) is {@link AnswerWorkload}'s, which
+ * {@link EmbeddedLatencyIT} runs on the embedded default for comparison (docs/bench/cluster.md).
  */
 class MultiProcessClusterIT {
 
