@@ -1,16 +1,10 @@
 package io.engram.it;
 
+import static io.engram.it.AnswerWorkload.ms;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.model.synthetic.TinyModels;
-import io.engram.engine.tensor.DType;
 import io.engram.schemas.Answer;
-import io.engram.schemas.ContentEvent;
-import io.engram.schemas.ContentKind;
-import io.engram.schemas.EngramEvent;
 import io.engram.schemas.EngramSchemas;
-import io.engram.schemas.GenerationOptions;
-import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SourceCoordinates;
 import io.engram.topology.EngineSessionStage;
 import io.engram.topology.cli.CliContext;
@@ -18,8 +12,6 @@ import io.engram.topology.cli.EngramCli;
 import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,12 +25,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -52,12 +39,12 @@ import org.junit.jupiter.api.Test;
  * is answered exactly once on the answers topic (read_committed; none missing, none twice, none unknown); answers after
  * the kill still see each session's memory (same memory size as before the kill, citing only the content produced
  * before it). Measured and logged, not asserted: submission to first answer, answer latency p50/p99, recovery time.
+ * The workload (sessions, documents, query pacing, model and engine options) is {@link AnswerWorkload}'s, which
+ * {@link EmbeddedLatencyIT} runs on the embedded default for comparison (docs/bench/cluster.md).
  */
 class MultiProcessClusterIT {
 
-    private static final int PARALLELISM = 2;
-    private static final int SESSIONS_PER_SUBTASK = 3;
-    private static final List<String> QUESTIONS = List.of("What is the vault code?", "Who counted the gulls?");
+    private static final AnswerWorkload.Report REPORT = new AnswerWorkload.Report("MultiProcessClusterIT");
 
     @Test
     void sessionsSurviveTaskManagerKillAndBrokerRestart() throws Exception {
@@ -82,27 +69,14 @@ class MultiProcessClusterIT {
 
     private void run(Path root, FlinkProcessCluster flink, ThreeBrokerKafka kafka) throws Exception {
         String run = UUID.randomUUID().toString().substring(0, 8);
-        Map<String, String> topics = new LinkedHashMap<>();
-        for (String t : List.of("input", "answers", "summaries", "attributions", "dead-letters")) {
-            topics.put("engram.kafka.topic." + t, t + "-" + run);
-        }
-        Path model = TinyModels.write(Files.createDirectories(root.resolve("model")), TinyModels.Variant.LLAMA, DType.F32, 42);
-        Map<String, String> set = new LinkedHashMap<>(topics);
-        set.put("engram.kafka.bootstrap-servers", kafka.bootstrapServers());
-        set.put("engram.kafka.group-id", "mp-" + run);
-        set.put("engram.kafka.transactional-id-prefix", "mp-" + run);
-        set.put("engram.kafka.topic.partitions", "4");
+        AnswerWorkload.Plan plan = AnswerWorkload.plan(run, root, kafka.bootstrapServers(),
+                root.resolve("flink").resolve("checkpoints").toUri().toString());
+        Map<String, String> set = new LinkedHashMap<>(plan.settings());
         set.put("engram.kafka.topic.replication-factor", "3");
-        set.put("engram.job.parallelism", String.valueOf(PARALLELISM));
-        set.put("engram.job.checkpoint-interval", "1s");
-        set.put("engram.job.checkpoint-dir", root.resolve("flink").resolve("checkpoints").toUri().toString());
-        set.put("engram.data-dir", root.resolve("data").toString());
-        set.put("engram.model.dir", model.toString());
-        set.put("engram.engine.max-new-tokens", "4");
         Cli cli = new Cli(set);
 
-        String input = topics.get("engram.kafka.topic.input");
-        String answersTopic = topics.get("engram.kafka.topic.answers");
+        String input = plan.inputTopic();
+        String answersTopic = plan.answersTopic();
         cli.ok("topics", "create");
         report("topics created: input {} ({}), answers {} ({})", input, kafka.describe(input), answersTopic,
                 kafka.describe(answersTopic));
@@ -111,21 +85,12 @@ class MultiProcessClusterIT {
         flink.awaitTaskManagers(2, Duration.ofSeconds(90));
         report("Flink cluster up: JobManager at {}, 2 TaskManagers", flink.restAddress());
 
-        List<String> sessions = sessionsOnBothSubtasks(run);
-        try (KafkaProducer<byte[], byte[]> producer = producer(kafka);
+        List<String> sessions = AnswerWorkload.sessionsOnEverySubtask(run);
+        try (KafkaProducer<byte[], byte[]> producer = AnswerWorkload.producer(kafka.bootstrapServers());
                 AnswerCollector answers = AnswerCollector.start(kafka.bootstrapServers(), answersTopic)) {
             QueryLog queries = new QueryLog(producer, input);
             // content and the first questions wait in the input topic, so the first answer measures the job's start
-            Map<String, List<SourceCoordinates>> content = new HashMap<>();
-            for (String s : sessions) {
-                content.put(s, produceDocument(producer, input, s));
-            }
-            for (String s : sessions) {
-                for (String q : QUESTIONS) {
-                    queries.ask(s, q, "first");
-                }
-            }
-            producer.flush();
+            Map<String, List<SourceCoordinates>> content = AnswerWorkload.produceStart(producer, input, sessions, queries);
 
             long submitted = System.nanoTime();
             String jobId = cli.ok("submit", "--jobmanager", flink.restAddress().toString(), "--jar", jar().toString())
@@ -217,23 +182,12 @@ class MultiProcessClusterIT {
                     "deadLetters", "memoryStateBytes", "memoryUnits", "workingSetHitRate", "engineTokensPerSecond");
             assertThat(metrics.get("queriesAnswered")).as("queries answered since the recovery").isPositive();
             assertThat(metrics.get("memoryStateBytes")).isPositive();
-            assertExactlyOnce(queries, answers);
+            AnswerWorkload.assertExactlyOnce(queries, answers);
             assertMemoryIntact(queries, answers, memoryBefore, content, killed);
-            logLatencies(queries, answers);
+            AnswerWorkload.logLatencies(REPORT, queries, answers);
             report("failovers of job {}: {}", jobId, flink.failures(jobId));
             assertThat(cli.ok("cancel", "--jobmanager", flink.restAddress().toString(), jobId).strip()).isEqualTo("CANCELED");
         }
-    }
-
-    /** Every query id answered once, and nothing else on the answers topic. */
-    private static void assertExactlyOnce(QueryLog queries, AnswerCollector answers) {
-        Map<String, Long> counts = answers.all().stream().collect(Collectors.groupingBy(Answer::getQueryId,
-                Collectors.counting()));
-        Map<String, Long> duplicates = counts.entrySet().stream().filter(e -> e.getValue() > 1)
-                .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
-        assertThat(duplicates).as("queries answered more than once (query id -> answers)").isEmpty();
-        assertThat(counts.keySet()).as("answered query ids against the %d asked", queries.ids().size())
-                .containsExactlyInAnyOrderElementsOf(queries.ids());
     }
 
     /**
@@ -258,26 +212,6 @@ class MultiProcessClusterIT {
         }
     }
 
-    private static void logLatencies(QueryLog queries, AnswerCollector answers) {
-        Map<String, List<Long>> byPhase = new LinkedHashMap<>();
-        for (String id : queries.ids()) {
-            byPhase.computeIfAbsent(queries.phase(id), p -> new ArrayList<>())
-                    .add(ms(answers.seenNanos(id) - queries.sentNanos(id)));
-        }
-        List<Long> all = byPhase.entrySet().stream().filter(e -> !e.getKey().equals("first"))
-                .flatMap(e -> e.getValue().stream()).toList();
-        byPhase.forEach((phase, l) -> report("METRIC answer-latency phase={} n={} p50={} ms p99={} ms max={} ms",
-                phase, l.size(), percentile(l, 50), percentile(l, 99), percentile(l, 100)));
-        report("METRIC answer-latency streamed (all phases but the first batch, asked before the submission) n={} p50={} ms p99={} ms", all.size(),
-                percentile(all, 50), percentile(all, 99));
-    }
-
-    private static long percentile(List<Long> values, int p) {
-        List<Long> sorted = values.stream().sorted().toList();
-        int i = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
-        return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
-    }
-
     /** "vertex#subtask@taskmanager" for every subtask, for the report. */
     private static String placement(FlinkProcessCluster flink, String jobId) {
         return flink.subtasks(jobId).stream().map(t -> "%s#%d@%s".formatted(t.vertex().replaceAll(" ->.*", ""), t.index(),
@@ -297,77 +231,9 @@ class MultiProcessClusterIT {
                 .orElseThrow(() -> new AssertionError("no 'session memory' subtask 0 among " + subtasks));
     }
 
-    /** Session ids of which {@link #SESSIONS_PER_SUBTASK} go to each keyed subtask (Flink's key-group assignment). */
-    private static List<String> sessionsOnBothSubtasks(String run) {
-        int maxParallelism = KeyGroupRangeAssignment.computeDefaultMaxParallelism(PARALLELISM);
-        Map<Integer, List<String>> bySubtask = new HashMap<>();
-        for (int i = 0; bySubtask.values().stream().mapToInt(List::size).sum() < PARALLELISM * SESSIONS_PER_SUBTASK; i++) {
-            String id = "s" + i + "-" + run;
-            List<String> l = bySubtask.computeIfAbsent(
-                    KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, PARALLELISM), k -> new ArrayList<>());
-            if (l.size() < SESSIONS_PER_SUBTASK) {
-                l.add(id);
-            }
-        }
-        return bySubtask.values().stream().flatMap(List::stream).sorted().toList();
-    }
-
-    /** Two document chunks with facts of session {@code s}; returns their coordinates in the input topic. */
-    private static List<SourceCoordinates> produceDocument(KafkaProducer<byte[], byte[]> producer, String topic, String s)
-            throws Exception {
-        List<SourceCoordinates> out = new ArrayList<>();
-        int code = Math.floorMod(s.hashCode(), 9000) + 1000;
-        List<String> chunks = List.of("The vault code of " + s + " is " + code + ".",
-                "The keeper of " + s + " counted " + (code % 300) + " gulls.");
-        for (int i = 0; i < chunks.size(); i++) {
-            EngramEvent e = EngramEvent.newBuilder().setSessionId(s).setEventId("doc-" + s + "-" + i)
-                    .setTimestampMs(System.currentTimeMillis())
-                    .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(chunks.get(i))
-                            .setDocumentId("facts-" + s).setChunkIndex(i).build()).build();
-            RecordMetadata m = producer.send(record(topic, s, bytes(e))).get(30, TimeUnit.SECONDS);
-            out.add(new SourceCoordinates(topic, m.partition(), m.offset()));
-        }
-        return out;
-    }
-
-    private static KafkaProducer<byte[], byte[]> producer(ThreeBrokerKafka kafka) {
-        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.LINGER_MS_CONFIG, 0), new ByteArraySerializer(), new ByteArraySerializer());
-    }
-
-    static ProducerRecord<byte[], byte[]> record(String topic, String session, byte[] value) {
-        return new ProducerRecord<>(topic, session.getBytes(StandardCharsets.UTF_8), value);
-    }
-
-    static byte[] bytes(EngramEvent e) throws Exception {
-        ByteBuffer b = EngramEvent.getEncoder().encode(e);
-        byte[] out = new byte[b.remaining()];
-        b.get(out);
-        return out;
-    }
-
-    static EngramEvent query(String session, String queryId, String question) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(queryId).setTimestampMs(System.currentTimeMillis())
-                .setPayload(new QueryEvent(queryId, question, GenerationOptions.newBuilder().setMaxNewTokens(4).build()))
-                .build();
-    }
-
-    /**
-     * One line of the test's report on stdout (Failsafe keeps it in the report): progress and the METRIC lines. Not a
-     * logger: Flink's test jars (flink-runtime and others, through flink-test-utils) carry a log4j2-test.properties
-     * that log4j prefers to our log4j2-test.xml, and it turns logging off.
-     */
+    /** One line of the test's report (see {@link AnswerWorkload.Report}). */
     static void report(String format, Object... args) {
-        String line = format;
-        for (Object a : args) {
-            line = line.replaceFirst("\\{\\}", java.util.regex.Matcher.quoteReplacement(String.valueOf(a)));
-        }
-        System.out.printf("%tT [MultiProcessClusterIT] %s%n", System.currentTimeMillis(), line);
-    }
-
-    static long ms(long nanos) {
-        return TimeUnit.NANOSECONDS.toMillis(nanos);
+        REPORT.line(format, args);
     }
 
     static Path jar() {

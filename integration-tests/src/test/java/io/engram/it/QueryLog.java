@@ -39,10 +39,10 @@ final class QueryLog {
     /** Asks {@code question} of {@code session} now. */
     String ask(String session, String question, String phase) throws Exception {
         String id = UUID.randomUUID().toString();
-        byte[] value = MultiProcessClusterIT.bytes(MultiProcessClusterIT.query(session, id, question));
+        byte[] value = AnswerWorkload.bytes(AnswerWorkload.query(session, id, question));
         ids.add(id);
         sent.put(id, new Sent(session, phase, System.nanoTime()));
-        producer.send(MultiProcessClusterIT.record(topic, session, value), (m, e) -> {
+        producer.send(AnswerWorkload.record(topic, session, value), (m, e) -> {
             if (e != null) {
                 failed.put(id, e);
             }
@@ -58,7 +58,7 @@ final class QueryLog {
         }
         lastStreamed = now;
         String session = sessions.get(next % sessions.size());
-        String question = QUESTIONS.get((next / sessions.size()) % QUESTIONS.size());
+        String question = AnswerWorkload.QUESTIONS.get((next / sessions.size()) % AnswerWorkload.QUESTIONS.size());
         next++;
         try {
             ask(session, question, phase);
@@ -116,6 +116,4 @@ final class QueryLog {
         }
         return s;
     }
-
-    private static final List<String> QUESTIONS = List.of("What is the vault code?", "Who counted the gulls?");
 }
