@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # each DataLoader worker builds its own tokenizer
+
 from . import corpus, data, evaluate
 
 CONFIGS = {
@@ -43,6 +45,24 @@ def model_config(c, vocab):
                        rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=1,
                        eos_token_id=2, pad_token_id=3, hidden_act="silu", attention_bias=False, mlp_bias=False,
                        head_dim=c["hidden_size"] // c["num_attention_heads"], torch_dtype="bfloat16")
+
+
+def compiled_or_eager(model, vocab, seq_len, dev):
+    """torch.compile'd model if a forward and backward through it work here, else the eager model: a GPU run must not
+    die minutes in because the compiler chokes on this transformers/torch pair."""
+    try:
+        fwd = torch.compile(model)
+        x = torch.randint(0, vocab, (2, seq_len), device=dev)
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16):
+            loss = fwd(input_ids=x).logits.float().mean()
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        print("torch.compile: warm-up forward/backward ok", flush=True)
+        return fwd
+    except Exception as e:  # noqa: BLE001 - any compiler failure means: train eagerly
+        model.zero_grad(set_to_none=True)
+        print(f"torch.compile failed ({type(e).__name__}: {e}); training without it", flush=True)
+        return model
 
 
 def lr_at(elapsed, budget, warmup, peak):
@@ -96,7 +116,9 @@ def main():
         opt.load_state_dict(st["opt"])
         step, tokens, elapsed0 = st["step"], st["tokens"], st["elapsed"]
         print(f"resumed at step {step}, {tokens / 1e6:.1f}M tokens, {elapsed0:.0f}s", flush=True)
-    fwd = torch.compile(model) if c["compile"] and dev == "cuda" else model
+    fwd = model
+    if c["compile"] and dev == "cuda":
+        fwd = compiled_or_eager(model, vocab, c["seq_len"], dev)
 
     ds = data.Mixture(tok_path, train_paras, c["seq_len"], seed=a.seed + step)
     dl = torch.utils.data.DataLoader(ds, batch_size=c["batch"], num_workers=c["workers"], pin_memory=(dev == "cuda"),
@@ -118,14 +140,7 @@ def main():
         x, w = x.to(dev, non_blocking=True), w.to(dev, non_blocking=True)
         inp, tgt, wt = x[:, :-1], x[:, 1:], w[:, 1:]
         with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=(dev == "cuda")):
-            try:
-                logits = fwd(input_ids=inp).logits
-            except Exception as e:  # torch.compile unavailable or failing here: train eagerly rather than not at all
-                if fwd is model:
-                    raise
-                print(f"torch.compile failed ({type(e).__name__}: {e}); continuing without it", flush=True)
-                fwd = model
-                logits = fwd(input_ids=inp).logits
+            logits = fwd(input_ids=inp).logits
         ce = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none")
         wt = wt.reshape(-1)
         # language modelling over every token, plus the answer tokens' mean as a second term of equal weight: answers
