@@ -136,6 +136,23 @@ class SchemaEvolutionTest {
         }
     }
 
+    /** An Attribution written before {@code status} existed reads as COMPLETE (the field's default), segments intact. */
+    @Test
+    void aReleasedAttributionReadsAsComplete() throws Exception {
+        Schema released = parse(releasedVersions().getFirst()).get(Attribution.getClassSchema().getFullName());
+        assertThat(released.getField("status")).as("status is new after v1").isNull();
+        for (Object datum : new RandomData(released, 5, SEED)) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            BinaryEncoder enc = EncoderFactory.get().binaryEncoder(bytes, null);
+            new GenericDatumWriter<GenericRecord>(released).write((GenericRecord) datum, enc);
+            enc.flush();
+            Attribution read = new SpecificDatumReader<Attribution>(released, Attribution.getClassSchema())
+                    .read(null, DecoderFactory.get().binaryDecoder(bytes.toByteArray(), null));
+            assertThat(read.getStatus()).isEqualTo(AttributionStatus.COMPLETE);
+            assertThat(read.getSegments()).hasSize(((List<?>) ((GenericRecord) datum).get("segments")).size());
+        }
+    }
+
     /** The check itself can fail: a required field added without a default is caught. */
     @Test
     void anIncompatibleChangeIsCaught() throws Exception {

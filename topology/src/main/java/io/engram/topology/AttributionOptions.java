@@ -53,11 +53,20 @@ public final class AttributionOptions {
             .description("PRECISE: processing time the attribution operator spends on a search per call before it lets "
                     + "other sessions and checkpoints go first.");
 
+    public static final Option<Integer> MAX_PENDING = Option.intKey("engram.attribution.max-pending")
+            .defaultValue(D.maxPending()).check(n -> n > 0, "> 0")
+            .description("PRECISE: attribution requests a session may have waiting at most, the one being searched "
+                    + "included. A request arriving when that many are waiting is not searched: a PRECISE record with "
+                    + "status SKIPPED_BACKLOG and no segments is written for it at once (and a warning logged), so "
+                    + "readers waiting for it are not left waiting. Bounds the operator's state and the delay of a "
+                    + "session's precise records when answers come faster than searches finish (see "
+                    + PERMUTATIONS.key() + " and " + MAX_CONTEXT_TOKENS.key() + " for a search's cost).");
+
     private AttributionOptions() {}
 
     /** The attribution settings the options describe. */
     public static AttributionSettings settings(ResolvedOptions o) {
         return new AttributionSettings(o.get(TIER), o.get(TOP_K), o.get(SEGMENT_WORDS), o.get(CANDIDATES), o.get(MAX_CONTEXT_TOKENS),
-                o.get(PERMUTATIONS), o.get(DENOISE), o.get(LOO_WEIGHT), o.get(SLICE).toMillis());
+                o.get(PERMUTATIONS), o.get(DENOISE), o.get(LOO_WEIGHT), o.get(SLICE).toMillis(), o.get(MAX_PENDING));
     }
 }

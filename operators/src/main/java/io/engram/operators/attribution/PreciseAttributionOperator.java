@@ -12,6 +12,7 @@ import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionCandidate;
 import io.engram.schemas.AttributionMethod;
 import io.engram.schemas.AttributionRequest;
+import io.engram.schemas.AttributionStatus;
 import io.engram.schemas.SourceSegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,6 +28,7 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
+import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.slf4j.Logger;
@@ -51,10 +53,19 @@ import org.slf4j.LoggerFactory;
  *
  * <p>State per session: the queue of requests ({@link #QUEUE}, the head is being searched), the head's values and its
  * compute time so far; all cleared when the head finishes. Requests of one session run in arrival order.
+ *
+ * <p>Backlog. The queue holds at most {@link AttributionSettings#maxPending()} requests (the head included). When
+ * answers come faster than searches finish, a request that finds the queue full is not queued: a PRECISE record with
+ * status {@link AttributionStatus#SKIPPED_BACKLOG} and no segments is emitted for its query at once, a warning is
+ * logged and {@value #SKIPPED_BACKLOG_METRIC} counts it. So state and the delay of a session's records stay bounded,
+ * and a reader waiting for the query's PRECISE record (engram explain, the web view) gets one either way. A queue that
+ * is longer after a restore with a smaller limit is worked off; new requests are skipped until it is below the limit.
  */
 public class PreciseAttributionOperator extends KeyedProcessFunction<String, AttributionRequest, Attribution> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(PreciseAttributionOperator.class);
+    /** Counter on the operator's metric group: requests answered SKIPPED_BACKLOG since the task started. */
+    public static final String SKIPPED_BACKLOG_METRIC = "preciseSkippedBacklog";
 
     static final ListStateDescriptor<AttributionRequest> QUEUE =
             new ListStateDescriptor<>("engram-attribution-queue", new AvroTypeInfo<>(AttributionRequest.class));
@@ -73,6 +84,7 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
     private transient ListState<AttributionRequest> queue;
     private transient MapState<String, Double> values;
     private transient ValueState<Long> spent;
+    private transient Counter skippedBacklog;
 
     public PreciseAttributionOperator(SessionSettings settings) {
         this.settings = settings;
@@ -89,9 +101,11 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         queue = getRuntimeContext().getListState(QUEUE);
         values = getRuntimeContext().getMapState(VALUES);
         spent = getRuntimeContext().getState(SPENT_NANOS);
+        skippedBacklog = getRuntimeContext().getMetricGroup().counter(SKIPPED_BACKLOG_METRIC);
         AttributionSettings a = settings.attribution();
-        LOG.info("precise attribution ready: model {}, top-{} of at most {} candidates ({} tokens), {} permutations, slices of {} ms",
-                modelName, a.topK(), a.maxCandidates(), a.maxContextTokens(), a.permutations(), a.sliceMillis());
+        LOG.info("precise attribution ready: model {}, top-{} of at most {} candidates ({} tokens), {} permutations, slices of {} ms, "
+                + "at most {} pending requests per session", modelName, a.topK(), a.maxCandidates(), a.maxContextTokens(),
+                a.permutations(), a.sliceMillis(), a.maxPending());
     }
 
     @Override
@@ -109,9 +123,21 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
 
     @Override
     public void processElement(AttributionRequest r, Context ctx, Collector<Attribution> out) throws Exception {
-        boolean idle = !queue.get().iterator().hasNext();
+        int pending = 0;
+        for (AttributionRequest ignored : queue.get()) {
+            pending++;
+        }
+        int max = settings.attribution().maxPending();
+        if (pending >= max) {
+            skippedBacklog.inc();
+            LOG.warn("session {} query {}: {} precise attribution requests are already pending (engram.attribution.max-pending "
+                    + "is {}); this one is not searched, its PRECISE record says SKIPPED_BACKLOG", r.getSessionId(),
+                    r.getQueryId(), pending, max);
+            out.collect(record(r, List.of(), 0, AttributionStatus.SKIPPED_BACKLOG));
+            return;
+        }
         queue.add(r);
-        if (idle) {
+        if (pending == 0) {
             ctx.timerService().registerProcessingTimeTimer(ctx.timerService().currentProcessingTime());
         }
     }
@@ -146,7 +172,7 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
                 LOG.warn("session {} query {}: the answer was made by model {} but this job runs {}; no precise attribution",
                         r.getSessionId(), r.getQueryId(), r.getModel(), modelName);
             }
-            return record(r, List.of(), 0);
+            return record(r, List.of(), 0, AttributionStatus.COMPLETE);
         }
         List<Segment> candidates = new ArrayList<>();
         for (AttributionCandidate c : r.getCandidates()) {
@@ -177,11 +203,16 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         }
         LOG.debug("session {} query {}: precise attribution over {} candidates in {} ms ({} values)", r.getSessionId(),
                 r.getQueryId(), candidates.size(), total / 1_000_000, known.size() + o.added().size());
-        return record(r, segs, total / 1_000_000);
+        return record(r, segs, total / 1_000_000, AttributionStatus.COMPLETE);
     }
 
-    private static Attribution record(AttributionRequest r, List<SourceSegment> segments, long elapsedMs) {
+    private static Attribution record(AttributionRequest r, List<SourceSegment> segments, long elapsedMs, AttributionStatus status) {
         return Attribution.newBuilder().setSessionId(r.getSessionId()).setQueryId(r.getQueryId()).setMethod(AttributionMethod.PRECISE)
-                .setSegments(segments).setElapsedMs(elapsedMs).setCreatedAtMs(r.getCreatedAtMs()).build();
+                .setSegments(segments).setElapsedMs(elapsedMs).setCreatedAtMs(r.getCreatedAtMs()).setStatus(status).build();
+    }
+
+    /** Requests answered SKIPPED_BACKLOG by this instance (the {@value #SKIPPED_BACKLOG_METRIC} counter). */
+    long skippedBacklog() {
+        return skippedBacklog.getCount();
     }
 }

@@ -12,7 +12,6 @@ import io.engram.engine.session.Answer;
 import io.engram.engine.session.PromptFormat;
 import io.engram.engine.session.SessionEngine;
 import io.engram.operators.DeadLetters;
-import io.engram.schemas.AnswerTimings;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.ContentEvent;
 import io.engram.schemas.ControlEvent;
@@ -21,18 +20,14 @@ import io.engram.schemas.EngramEvent;
 import io.engram.schemas.ErrorClass;
 import io.engram.schemas.EventProvenance;
 import io.engram.schemas.GenerationOptions;
-import io.engram.schemas.MemoryStats;
 import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SessionIndex;
-import io.engram.schemas.SourceSegment;
 import io.engram.schemas.Summary;
-import io.engram.schemas.SummaryKind;
 import io.engram.state.codec.CorruptMemoryException;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.FlinkMemoryStore;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -77,6 +72,12 @@ import org.slf4j.LoggerFactory;
  * <p>Metrics (counters, answer latency, memory and working-set gauges) go to the operator's metric group through
  * {@link SessionMetrics}.
  *
+ * <p>The operator coordinates: it parks, batches and answers queries, ingests content and keeps the index, blocks and
+ * provenance. Its collaborators, built in {@link #open} over its keyed state, do the rest for the current key:
+ * {@link SessionSummaries} (episode and session summaries), {@link SessionRetention} (the memory cap),
+ * {@link SessionPolicyStates} (the memory policy's state between events) and {@link SessionAnswerRecords} (answer and
+ * attribution records). State descriptors, the timer service name and output tags stay here: savepoints depend on them.
+ *
  * <p>Threading: Flink calls the operator from the task thread only; the engine's own worker threads stay inside ops.
  */
 public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.schemas.Answer>
@@ -120,53 +121,15 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient io.engram.state.cache.WorkingSet workingSet;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
-    private transient MapState<Long, Summary> episodeSummaries;
-    private transient MapState<Integer, io.engram.schemas.MemoryUnit> policyUnits;
-    private transient MapState<Long, io.engram.schemas.DroppedUnit> droppedUnits;
-    private transient org.apache.flink.api.common.state.ValueState<io.engram.schemas.PolicyState> policyState;
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
     private transient Set<String> parked;
-    /** CRC32C of the blocks of the memory last loaded (see MemoryStats.fingerprint). */
+    /** CRC32C of the blocks of the memory last loaded (see {@link io.engram.schemas.MemoryStats#getFingerprint}). */
     private transient String lastFingerprint;
-    /** Memory-policy state per recently processed session (scores, units, retained sets), by next sequence index. */
-    private transient LinkedHashMap<String, PolicyStates> policyStates;
-
-    private record PolicyStates(long nextSeq, java.util.Map<Object, Object> states) {
-        static io.engram.schemas.MemoryUnit toRecord(io.engram.engine.memory.PolicySnapshot.Unit u) {
-            int layers = u.repr().length;
-            int kvDim = u.repr()[0].length;
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(layers * kvDim * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            for (float[] row : u.repr()) {
-                for (float f : row) {
-                    b.putFloat(f);
-                }
-            }
-            b.flip();
-            return io.engram.schemas.MemoryUnit.newBuilder().setStartSeq(u.start()).setEndSeq(u.end())
-                    .setKind(u.episode() ? io.engram.schemas.MemoryUnitKind.EPISODE : io.engram.schemas.MemoryUnitKind.BLOCK)
-                    .setLayers(layers).setKvDim(kvDim).setReprKeys(b).build();
-        }
-
-        static io.engram.engine.memory.PolicySnapshot.Unit fromRecord(io.engram.schemas.MemoryUnit u) {
-            java.nio.ByteBuffer b = u.getReprKeys().duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            if (b.remaining() != u.getLayers() * u.getKvDim() * 4) {
-                throw new CorruptMemoryException("memory unit [%d, %d) holds %d bytes of keys for %d x %d floats"
-                        .formatted(u.getStartSeq(), u.getEndSeq(), b.remaining(), u.getLayers(), u.getKvDim()));
-            }
-            float[][] repr = new float[u.getLayers()][u.getKvDim()];
-            for (float[] row : repr) {
-                for (int j = 0; j < row.length; j++) {
-                    row[j] = b.getFloat();
-                }
-            }
-            return new io.engram.engine.memory.PolicySnapshot.Unit(u.getStartSeq(), u.getEndSeq(),
-                    u.getKind() == io.engram.schemas.MemoryUnitKind.EPISODE, repr);
-        }
-    }
-
-    /** Sessions whose policy state is kept between events (beyond that, a session's policy restarts from its memory). */
-    static final int POLICY_STATE_SESSIONS = 4096;
+    private transient SessionPolicyStates policyStates;
+    private transient SessionSummaries summaries;
+    private transient SessionRetention retention;
+    private transient SessionAnswerRecords records;
     private transient SessionMetrics metrics;
 
     public SessionMemoryOperator(SessionSettings settings) {
@@ -183,16 +146,18 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         io.engram.engine.memory.MemoryPolicy policy = settings.memory().create(model.model().config(), Path.of(settings.modelDir()));
         engine = new SessionEngine(t, model.tokenizer(), policy, PromptFormat.PLAIN, settings.attribution().segmentWords(),
                 retrievalHeads(policy));
-        policyStates = new LinkedHashMap<>(16, 0.75f, true);
         modelName = model.model().config().name();
         store = new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey);
         workingSet = new io.engram.state.cache.WorkingSet(settings.workingSetBytes());
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
-        episodeSummaries = getKeyedStateStore().getMapState(EPISODE_SUMMARIES);
-        policyUnits = getKeyedStateStore().getMapState(POLICY_UNITS);
-        droppedUnits = getKeyedStateStore().getMapState(DROPPED_UNITS);
-        policyState = getKeyedStateStore().getState(POLICY_STATE);
+        policyStates = new SessionPolicyStates(policy, getKeyedStateStore().getMapState(POLICY_UNITS),
+                getKeyedStateStore().getState(POLICY_STATE));
+        summaries = new SessionSummaries(engine, settings, modelName, model.model().config().maxPositions(), events,
+                getKeyedStateStore().getMapState(EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
+        retention = new SessionRetention(settings.retention(), settings.kvStorage(), store, workingSet,
+                getKeyedStateStore().getMapState(DROPPED_UNITS), summaries);
+        records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
         metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
@@ -301,7 +266,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, e.errorClass, e.getMessage())));
         } catch (CorruptMemoryException e) {
             workingSet.invalidate(event.getSessionId());
-            policyStates.remove(event.getSessionId());
+            policyStates.forget(event.getSessionId());
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
             metrics.deadLetter();
             output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
@@ -362,14 +327,14 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             for (int i = 0; i < batch.size(); i++) {
                 EngramEvent e = batchEvents.get(i);
                 setCurrentKey(e.getSessionId());
-                remember(e.getSessionId(), memories.get(i));
+                policyStates.remember(e.getSessionId(), memories.get(i));
                 List<EngramEvent> queue = queued();
                 pending.update(queue.subList(1, queue.size()));
                 if (queue.size() == 1) {
                     parked.remove(e.getSessionId());
                 }
-                output.collect(new StreamRecord<>(toRecord(e, answers.get(i), memories.get(i), fingerprints.get(i),
-                        (t1 - t0) / 1_000_000, batch.size())));
+                output.collect(new StreamRecord<>(records.answer(e, answers.get(i), memories.get(i), fingerprints.get(i),
+                        (t1 - t0) / 1_000_000)));
                 attribute(e, answers.get(i), memories.get(i), (t1 - t0) / 1_000_000);
             }
         }
@@ -429,171 +394,17 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq())
                 .setDroppedTokens(idx == null ? 0 : idx.getDroppedTokens())
                 .setDroppedUnits(idx == null ? 0 : idx.getDroppedUnits()).build();
-        int interval = settings.summaryIntervalTokens();
-        long cut = summaryCut(mem);
-        if (interval > 0 && cut - updated.getSummarizedSeq() >= interval) {
-            int lastEvent = eventIndex;
-            while (lastEvent > 0 && events.get(lastEvent).getFirstSeq() >= cut) {
-                lastEvent--; // the episode ends inside an earlier event
-            }
-            emitSummary(event, mem, updated, SummaryKind.EPISODE, cut - 1, lastEvent);
-            updated.setSummarizedEvents(cut == updated.getNextSeq() ? updated.getEventCount() : lastEvent);
-            updated.setSummarizedSeq(cut);
-        }
-        retain(event, mem, updated, crcs);
+        summaries.afterIngest(event, mem, updated, eventIndex);
+        retention.apply(event, mem, updated, crcs);
         store.putIndex(event.getSessionId(), updated);
         metrics.memory(session, mem);
-        remember(session, mem);
-    }
-
-    /** Most recent blocks retention never drops (the local context of the next questions). */
-    static final int RETENTION_PROTECTED_BLOCKS = 2;
-
-    /**
-     * Applies the session's cap: when its stored blocks pass it, an episode summary covering everything not summarized
-     * yet is emitted first, then blocks are dropped (from keyed state, the working set and the memory) as the retention
-     * policy chooses, each leaving a {@link io.engram.schemas.DroppedUnit} with its source events; the index is updated.
-     */
-    private void retain(EngramEvent event, KvCache mem, SessionIndex updated, java.util.Map<Long, Integer> crcs) throws Exception {
-        SessionSettings.Retention r = settings.retention();
-        if (r.policy() == io.engram.schemas.RetentionPolicy.KEEP_ALL) {
-            return;
-        }
-        List<io.engram.state.retention.Retention.Candidate> candidates = new ArrayList<>();
-        for (KvBlock b : mem.blocks()) {
-            double sum = 0;
-            int n = 0;
-            for (int i = 0; i < b.length(); i++) {
-                if (!Float.isNaN(b.score(i))) {
-                    sum += b.score(i);
-                    n++;
-                }
-            }
-            candidates.add(new io.engram.state.retention.Retention.Candidate(b.id(), b.firstSeq(), b.length(),
-                    KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), settings.kvStorage()), n == 0 ? Double.NaN : sum / n));
-        }
-        List<io.engram.state.retention.Retention.Candidate> drop = io.engram.state.retention.Retention.choose(candidates, r.policy(),
-                r.maxTokens(), r.maxBytes(), RETENTION_PROTECTED_BLOCKS);
-        if (drop.isEmpty()) {
-            return;
-        }
-        String session = event.getSessionId();
-        if (updated.getSummarizedSeq() < updated.getNextSeq()) {
-            emitSummary(event, mem, updated, SummaryKind.EPISODE); // the dropped text keeps a summary
-            updated.setSummarizedEvents(updated.getEventCount());
-            updated.setSummarizedSeq(updated.getNextSeq());
-        }
-        long droppedTokens = 0;
-        for (io.engram.state.retention.Retention.Candidate c : drop) {
-            KvBlock b = mem.blockAt(c.firstSeq());
-            int firstEvent = -1;
-            int lastEvent = -1;
-            for (int i = 0; i < b.length(); i++) {
-                long tag = b.source(i);
-                if (tag != io.engram.engine.session.Provenance.NONE) {
-                    int ev = io.engram.engine.session.Provenance.eventIndex(tag);
-                    firstEvent = firstEvent < 0 ? ev : Math.min(firstEvent, ev);
-                    lastEvent = Math.max(lastEvent, ev);
-                }
-            }
-            droppedUnits.put(b.id(), io.engram.schemas.DroppedUnit.newBuilder().setBlockId(b.id()).setFirstSeq(b.firstSeq())
-                    .setTokens(b.length()).setFirstEvent(firstEvent).setLastEvent(lastEvent)
-                    .setMeanScore(Double.isNaN(c.meanScore()) ? null : (float) c.meanScore()).setReason(r.policy())
-                    .setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(event.getTimestampMs()).build());
-            store.deleteUnit(session, b.id());
-            mem.detach(b);
-            mem.unitStore().forget(b);
-            crcs.remove(b.id());
-            droppedTokens += b.length();
-        }
-        workingSet.invalidate(session);
-        List<Long> ids = new ArrayList<>();
-        List<Integer> blockCrcs = new ArrayList<>();
-        for (KvBlock b : mem.blocks()) {
-            ids.add(b.id());
-            blockCrcs.add(crcs.get(b.id()));
-        }
-        updated.setBlockIds(ids);
-        updated.setBlockCrcs(blockCrcs);
-        updated.setDroppedTokens(updated.getDroppedTokens() + droppedTokens);
-        updated.setDroppedUnits(updated.getDroppedUnits() + drop.size());
-        LOG.debug("session {}: retention {} dropped {} blocks ({} tokens)", session, r.policy(), drop.size(), droppedTokens);
+        policyStates.remember(session, mem);
     }
 
     private KvCache newMemory(String session) {
         KvCache mem = engine.newMemory();
         mem.unitStore(new StoredUnitStore(session, store, backend, mem));
         return mem;
-    }
-
-    /**
-     * Keeps the session's policy state for its next event: in memory (bounded number of sessions) and in keyed state,
-     * new units only, so that it survives a restart or a move to another task.
-     */
-    private void remember(String session, KvCache mem) throws Exception {
-        policyStates.put(session, new PolicyStates(mem.nextSeq(), mem.policyStates()));
-        while (policyStates.size() > POLICY_STATE_SESSIONS) {
-            policyStates.remove(policyStates.keySet().iterator().next());
-        }
-        io.engram.schemas.PolicyState old = policyState.value();
-        int stored = old == null ? 0 : old.getUnitCount();
-        io.engram.engine.memory.PolicySnapshot snap = engine.policy().snapshot(mem, stored);
-        if (snap == null) {
-            return;
-        }
-        if (old != null && !old.getPolicy().equals(snap.policy())) {
-            policyUnits.clear();
-            snap = engine.policy().snapshot(mem, 0);
-        } else if (snap.firstUnit() < stored) {
-            policyUnits.clear(); // units before the stored count changed (retention dropped blocks): write all again
-            stored = 0;
-        }
-        for (int i = snap.unitCount(); i < stored; i++) {
-            policyUnits.remove(i); // units a truncate took back
-        }
-        int i = snap.firstUnit();
-        for (io.engram.engine.memory.PolicySnapshot.Unit u : snap.units()) {
-            policyUnits.put(i++, PolicyStates.toRecord(u));
-        }
-        List<Long> bounds = new ArrayList<>();
-        for (long b : snap.boundaries()) {
-            bounds.add(b);
-        }
-        List<Long> kept = new ArrayList<>(snap.retained().length);
-        for (long k : snap.retained()) {
-            kept.add(k);
-        }
-        List<Float> scores = new ArrayList<>(snap.retainedScores().length);
-        for (float f : snap.retainedScores()) {
-            scores.add(f);
-        }
-        policyState.update(io.engram.schemas.PolicyState.newBuilder().setPolicy(snap.policy()).setNextSeq(mem.nextSeq())
-                .setPackedEnd(snap.packedEnd()).setUnitCount(snap.unitCount()).setBoundaries(bounds).setRetainedSeqs(kept)
-                .setRetainedScores(scores).setEvicted(snap.evicted()).build());
-    }
-
-    /** Restores the policy state stored for the session, when it belongs to the memory just loaded. */
-    private void restorePolicy(KvCache mem) throws Exception {
-        io.engram.schemas.PolicyState ps = policyState.value();
-        if (ps == null || ps.getNextSeq() != mem.nextSeq()) {
-            return;
-        }
-        List<io.engram.engine.memory.PolicySnapshot.Unit> units = new ArrayList<>(ps.getUnitCount());
-        for (int i = 0; i < ps.getUnitCount(); i++) {
-            io.engram.schemas.MemoryUnit u = policyUnits.get(i);
-            if (u == null) {
-                throw new CorruptMemoryException("policy state lists " + ps.getUnitCount() + " units but unit " + i + " is missing");
-            }
-            units.add(PolicyStates.fromRecord(u));
-        }
-        long[] bounds = ps.getBoundaries().stream().mapToLong(Long::longValue).toArray();
-        long[] kept = ps.getRetainedSeqs().stream().mapToLong(Long::longValue).toArray();
-        float[] scores = new float[ps.getRetainedScores().size()];
-        for (int i = 0; i < scores.length; i++) {
-            scores[i] = ps.getRetainedScores().get(i);
-        }
-        engine.policy().restore(mem, new io.engram.engine.memory.PolicySnapshot(ps.getPolicy(), ps.getPackedEnd(), ps.getUnitCount(),
-                0, units, bounds, kept, scores, ps.getEvicted()));
     }
 
     private KvCache load(String session, SessionIndex idx) throws Exception {
@@ -629,12 +440,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             crc.update(java.nio.ByteBuffer.allocate(4).putInt(idx.getBlockCrcs().get(i)).array());
         }
         mem.resumeAt(idx.getNextSeq());
-        PolicyStates kept = policyStates.get(session);
-        if (kept != null && kept.nextSeq() == idx.getNextSeq()) {
-            mem.adoptPolicyStates(kept.states());
-        } else {
-            restorePolicy(mem);
-        }
+        policyStates.adopt(session, idx.getNextSeq(), mem);
         metrics.memory(session, mem);
         metrics.workingSet(workingSet);
         lastFingerprint = "%08x".formatted(crc.getValue());
@@ -670,63 +476,31 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         }
     }
 
-    private io.engram.schemas.Answer toRecord(EngramEvent event, Answer a, KvCache mem, String fingerprint, long batchMillis,
-            int batchSize) throws Exception {
-        QueryEvent q = (QueryEvent) event.getPayload();
-        return io.engram.schemas.Answer.newBuilder()
-                .setSessionId(event.getSessionId())
-                .setQueryId(q.getQueryId())
-                .setQuerySource(event.getSource())
-                .setText(a.text())
-                .setPromptTokens(a.generation().promptTokens())
-                .setMemoryTokens((int) Math.min(Integer.MAX_VALUE, a.memoryTokens()))
-                .setGeneratedTokens(a.generation().tokens().length)
-                .setTimings(new AnswerTimings(0L, 0L, a.generation().prefillNanos() / 1_000_000,
-                        a.generation().decodeNanos() / 1_000_000, batchMillis))
-                .setModel(modelName)
-                .setMemory(new MemoryStats(mem.attachedTokens(), mem.blocks().size(), mem.blocks().size() * mem.floatsPerBlock() * 4,
-                        fingerprint))
-                .setCitations(settings.attribution().tier().cites()
-                        ? io.engram.operators.attribution.AnswerRecords.citations(a, events::get, engine.tokenizer(), settings.attribution().topK())
-                        : List.of())
-                .setCreatedAtMs(event.getTimestampMs())
-                .build();
-    }
-
     /**
      * The answer's attribution records: FAST now (its scores came with the answer), and a request for the PRECISE
      * tier, which runs downstream so the answer never waits for it.
      */
     private void attribute(EngramEvent e, Answer a, KvCache mem, long elapsedMs) throws Exception {
-        io.engram.operators.attribution.AttributionSettings s = settings.attribution();
-        String queryId = ((QueryEvent) e.getPayload()).getQueryId();
-        if (s.tier().fastRecord()) {
-            output.collect(ATTRIBUTIONS, new StreamRecord<>(io.engram.operators.attribution.AnswerRecords.fast(e.getSessionId(),
-                    queryId, a, events::get, engine.tokenizer(), s.topK(), elapsedMs, e.getTimestampMs())));
+        Attribution fast = records.fast(e, a, elapsedMs);
+        if (fast != null) {
+            output.collect(ATTRIBUTIONS, new StreamRecord<>(fast));
         }
-        if (s.tier().precise()) {
-            int[] question = engine.questionTokens(((QueryEvent) e.getPayload()).getQuestion(), a.memoryTokens());
-            output.collect(ATTRIBUTION_REQUESTS, new StreamRecord<>(io.engram.operators.attribution.AnswerRecords.request(
-                    e.getSessionId(), queryId, modelName, a, io.engram.engine.attribution.Segmenter.preamble(mem, PREAMBLE_TOKENS),
-                    question, s, events::get, engine.tokenizer(), e.getTimestampMs())));
+        io.engram.schemas.AttributionRequest request = records.request(e, a, mem);
+        if (request != null) {
+            output.collect(ATTRIBUTION_REQUESTS, new StreamRecord<>(request));
         }
     }
-
-    /** Tokens before the first segment (BOS) that every precise-tier context starts with, at most. */
-    static final int PREAMBLE_TOKENS = 8;
 
     private void control(EngramEvent event, ControlEvent c) throws Exception {
         switch (c.getAction()) {
             case RESET, CLOSE_SESSION -> {
                 store.clear(event.getSessionId());
                 workingSet.invalidate(event.getSessionId());
-                policyStates.remove(event.getSessionId());
+                policyStates.clear(event.getSessionId());
                 events.clear();
                 pending.clear();
-                episodeSummaries.clear();
-                policyUnits.clear();
-                policyState.clear();
-                droppedUnits.clear();
+                summaries.clear();
+                retention.clear();
                 metrics.cleared(event.getSessionId());
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }
@@ -735,88 +509,13 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         }
     }
 
-    /**
-     * A SESSION summary on request, covering the session from its start: built from its episode summaries (which
-     * outlive the blocks retention drops) and a summary of the text after the last of them; a session without episode
-     * summaries is summarized over its memory directly.
-     */
+    /** A SESSION summary on request (see {@link SessionSummaries#session}). */
     private void summarize(EngramEvent event) throws Exception {
         String session = event.getSessionId();
         SessionIndex idx = store.getIndex(session);
         if (idx == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + session + ", which has no memory");
         }
-        KvCache mem = load(session, idx);
-        List<Summary> episodes = new ArrayList<>();
-        episodeSummaries.values().forEach(episodes::add);
-        if (episodes.isEmpty()) {
-            emitSummary(event, mem, idx, SummaryKind.SESSION);
-            return;
-        }
-        episodes.sort(java.util.Comparator.comparingLong(Summary::getFirstToken));
-        List<String> texts = new ArrayList<>();
-        for (Summary e : episodes) {
-            texts.add(e.getText());
-        }
-        SamplingOptions greedy = SamplingOptions.greedy(settings.summaryMaxTokens());
-        if (idx.getSummarizedSeq() < idx.getNextSeq()) {
-            texts.add(engine.answer(mem, EPISODE_INSTRUCTION, greedy, TokenListener.NONE).text().strip());
-        }
-        String text = engine.summarize(texts, model.model().config().maxPositions(), greedy);
-        output.collect(SUMMARIES, new StreamRecord<>(Summary.newBuilder()
-                .setSessionId(session)
-                .setKind(SummaryKind.SESSION)
-                .setFirstEvent(events.get(0).getSource())
-                .setLastEvent(events.get(idx.getEventCount() - 1).getSource())
-                .setFirstToken(0L)
-                .setLastToken(idx.getNextSeq() - 1)
-                .setText(text)
-                .setModel(modelName)
-                .setCreatedAtMs(event.getTimestampMs())
-                .build()));
-        LOG.debug("session {}: session summary from {} episode summaries", session, episodes.size());
-    }
-
-    static final String EPISODE_INSTRUCTION = "Summarize the most recent part of the text above in a few sentences.";
-
-    /**
-     * A summary generated over the whole memory. An EPISODE summary covers the events since the previous one, a SESSION
-     * summary the whole session.
-     */
-    /**
-     * Where an episode summary may end: with an episodic memory policy (EM-LLM) the start of the latest event it found
-     * (boundaries drive summaries), otherwise the end of the stream.
-     */
-    private long summaryCut(KvCache mem) {
-        long boundary = engine.policy().lastEpisodeBoundary(mem);
-        return boundary < 0 ? mem.nextSeq() : Math.min(boundary, mem.nextSeq());
-    }
-
-    private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind) throws Exception {
-        emitSummary(event, mem, idx, kind, idx.getNextSeq() - 1, idx.getEventCount() - 1);
-    }
-
-    private void emitSummary(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken, int lastEventIndex)
-            throws Exception {
-        boolean episode = kind == SummaryKind.EPISODE;
-        String instruction = episode ? EPISODE_INSTRUCTION : SessionEngine.SUMMARY_INSTRUCTION;
-        Answer a = engine.answer(mem, instruction, SamplingOptions.greedy(settings.summaryMaxTokens()), TokenListener.NONE);
-        EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
-        EventProvenance last = events.get(Math.max(0, lastEventIndex));
-        Summary summary = Summary.newBuilder()
-                .setSessionId(event.getSessionId())
-                .setKind(kind)
-                .setFirstEvent(first.getSource())
-                .setLastEvent(last.getSource())
-                .setFirstToken(episode ? idx.getSummarizedSeq() : 0L)
-                .setLastToken(lastToken)
-                .setText(a.text())
-                .setModel(modelName)
-                .setCreatedAtMs(event.getTimestampMs())
-                .build();
-        if (episode) {
-            episodeSummaries.put(summary.getFirstToken(), summary); // a later session summary is built from these
-        }
-        output.collect(SUMMARIES, new StreamRecord<>(summary));
+        summaries.session(event, load(session, idx), idx);
     }
 }

@@ -1,6 +1,7 @@
 package io.engram.operators.attribution;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.tensor.DType;
@@ -10,6 +11,7 @@ import io.engram.schemas.Answer;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionMethod;
 import io.engram.schemas.AttributionRequest;
+import io.engram.schemas.AttributionStatus;
 import io.engram.schemas.ContentEvent;
 import io.engram.schemas.ContentKind;
 import io.engram.schemas.EngramEvent;
@@ -94,8 +96,13 @@ class PreciseAttributionOperatorTest {
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise() throws Exception {
-        return new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new PreciseAttributionOperator(settings())),
-                AttributionRequest::getSessionId, Types.STRING);
+        return precise(new PreciseAttributionOperator(settings()));
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise(PreciseAttributionOperator op)
+            throws Exception {
+        return new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(op), AttributionRequest::getSessionId,
+                Types.STRING);
     }
 
     /** Advances processing time one ms at a time until an output appears (or {@code maxCalls} calls). */
@@ -153,6 +160,55 @@ class PreciseAttributionOperatorTest {
                 assertThat(a.getSegments()).extracting(s -> s.getScore())
                         .containsExactlyElementsOf(whole.getSegments().stream().map(s -> s.getScore()).toList());
             });
+            assertThat(h.numKeyedStateEntries()).isZero();
+        }
+    }
+
+    /**
+     * With at most one pending request, two more requests arriving while the first is searched are answered at once
+     * as SKIPPED_BACKLOG (once each, counted), the first completes, nothing is left behind, and once the queue is
+     * free again a new request is queued and answered normally.
+     */
+    @Test
+    void requestsBeyondMaxPendingAreAnsweredAsSkippedOnceEach() throws Exception {
+        AttributionRequest r1 = request();
+        AttributionRequest r2 = AttributionRequest.newBuilder(r1).setQueryId("q2").build();
+        AttributionRequest r3 = AttributionRequest.newBuilder(r1).setQueryId("q3").build();
+        SessionSettings one = settings().withAttribution(settings().attribution().withMaxPending(1));
+        PreciseAttributionOperator op = new PreciseAttributionOperator(one);
+        try (var h = precise(op)) {
+            h.open();
+            h.processElement(new StreamRecord<>(r1));
+            h.processElement(new StreamRecord<>(r2));
+            h.processElement(new StreamRecord<>(r3));
+            assertThat(h.extractOutputValues()).as("the overflow is answered before any search ran")
+                    .extracting(Attribution::getQueryId, Attribution::getMethod, Attribution::getStatus, a -> a.getSegments().size())
+                    .containsExactly(tuple("q2", AttributionMethod.PRECISE, AttributionStatus.SKIPPED_BACKLOG, 0),
+                            tuple("q3", AttributionMethod.PRECISE, AttributionStatus.SKIPPED_BACKLOG, 0));
+            assertThat(op.skippedBacklog()).isEqualTo(2);
+
+            int calls = 0;
+            while (h.extractOutputValues().size() < 3 && calls++ < 10_000) {
+                h.setProcessingTime(h.getProcessingTime() + 1);
+            }
+            for (int i = 0; i < 20; i++) { // more time changes nothing
+                h.setProcessingTime(h.getProcessingTime() + 1);
+            }
+            List<Attribution> out = h.extractOutputValues();
+            assertThat(out).extracting(Attribution::getQueryId).containsExactly("q2", "q3", "q1");
+            assertThat(out.get(2).getStatus()).isEqualTo(AttributionStatus.COMPLETE);
+            assertThat(out.get(2).getSegments()).isNotEmpty();
+            assertThat(h.numKeyedStateEntries()).as("state left behind").isZero();
+            assertThat(h.numProcessingTimeTimers()).as("timers left behind").isZero();
+
+            // the queue is free again: the next request is queued, not skipped (an empty answer completes at once)
+            h.processElement(new StreamRecord<>(AttributionRequest.newBuilder(r1).setQueryId("q4").setAnswerTokens(List.of()).build()));
+            h.setProcessingTime(h.getProcessingTime() + 1);
+            assertThat(h.extractOutputValues()).hasSize(4).last().satisfies(a -> {
+                assertThat(a.getQueryId()).isEqualTo("q4");
+                assertThat(a.getStatus()).isEqualTo(AttributionStatus.COMPLETE);
+            });
+            assertThat(op.skippedBacklog()).isEqualTo(2);
             assertThat(h.numKeyedStateEntries()).isZero();
         }
     }

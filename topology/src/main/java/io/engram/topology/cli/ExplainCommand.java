@@ -2,6 +2,7 @@ package io.engram.topology.cli;
 
 import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionMethod;
+import io.engram.schemas.AttributionStatus;
 import io.engram.schemas.EngramSchemas;
 import io.engram.schemas.SourceSegment;
 import io.engram.topology.KafkaOptions;
@@ -107,7 +108,10 @@ public final class ExplainCommand implements Callable<Integer> {
     static String format(Attribution a) {
         StringBuilder sb = new StringBuilder("%s attribution of query %s in session %s (%d ms):%n".formatted(a.getMethod(),
                 a.getQueryId(), a.getSessionId(), a.getElapsedMs()));
-        if (a.getSegments().isEmpty()) {
+        if (a.getStatus() == AttributionStatus.SKIPPED_BACKLOG) {
+            sb.append("skipped: the session already had engram.attribution.max-pending precise searches pending when this "
+                    + "answer came, so it was not searched (try --method fast, or raise the limit)\n");
+        } else if (a.getSegments().isEmpty()) {
             sb.append("no supporting segments (an empty answer, or no memory to search)\n");
         }
         for (SourceSegment s : a.getSegments()) {

@@ -3,6 +3,7 @@ package io.engram.topology.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.engram.schemas.Answer;
 import io.engram.schemas.Attribution;
+import io.engram.schemas.AttributionStatus;
 import io.engram.schemas.Citation;
 import io.engram.schemas.DeadLetter;
 import io.engram.schemas.SourceCoordinates;
@@ -52,9 +53,9 @@ final class OutputFormat {
                     a.getGeneratedTokens(), oneLine(a.getText()));
             case Summary s -> "summary session=%s %s events %s..%s: %s".formatted(s.getSessionId(), s.getKind(),
                     coordinates(s.getFirstEvent()), coordinates(s.getLastEvent()), oneLine(s.getText()));
-            case Attribution t -> "attribution session=%s query=%s %s segments=%d%s".formatted(t.getSessionId(),
-                    t.getQueryId(), t.getMethod(), t.getSegments().size(),
-                    t.getSegments().isEmpty() ? "" : " top: " + segment(t.getSegments().getFirst()));
+            case Attribution t -> "attribution session=%s query=%s %s%s segments=%d%s".formatted(t.getSessionId(),
+                    t.getQueryId(), t.getMethod(), t.getStatus() == AttributionStatus.COMPLETE ? "" : " " + t.getStatus(),
+                    t.getSegments().size(), t.getSegments().isEmpty() ? "" : " top: " + segment(t.getSegments().getFirst()));
             case DeadLetter d -> "dead-letter %s session=%s: %s".formatted(d.getErrorClass(), d.getSessionId(),
                     d.getReason());
             default -> record.toString();

@@ -103,8 +103,11 @@ function attributionList(a) {
           el("span", {class: "coords", text: coords(s.source)}),
           el("span", {class: "meta", text: "score " + s.score.toFixed(3)})));
     }
-    box.append(el("div", {class: "attribution", "data-method": t.method},
-        el("h4", {text: t.method + " attribution · " + t.elapsed_ms + " ms"}), list));
+    const head = t.status === "SKIPPED_BACKLOG"
+        ? t.method + " attribution · skipped: the session's backlog of precise searches was full (engram.attribution.max-pending)"
+        : t.method + " attribution · " + t.elapsed_ms + " ms";
+    box.append(el("div", {class: "attribution", "data-method": t.method, "data-status": t.status || "COMPLETE"},
+        el("h4", {text: head}), list));
   }
   return box;
 }

@@ -1,0 +1,121 @@
+package io.engram.operators.session;
+
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.session.Provenance;
+import io.engram.schemas.DroppedUnit;
+import io.engram.schemas.EngramEvent;
+import io.engram.schemas.RetentionPolicy;
+import io.engram.schemas.SessionIndex;
+import io.engram.state.cache.WorkingSet;
+import io.engram.state.codec.KvBlockCodec;
+import io.engram.state.codec.KvDType;
+import io.engram.state.flink.FlinkMemoryStore;
+import io.engram.state.retention.Retention;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.state.MapState;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A session's memory cap for {@link SessionMemoryOperator} ({@link SessionSettings#retention()}): when its stored
+ * blocks pass the cap, an episode summary covering everything not summarized yet is emitted first, then blocks are
+ * dropped (from keyed state, the working set and the memory) as the retention policy chooses, each leaving a
+ * {@link DroppedUnit} with its source events ({@code DROPPED_UNITS}). The keyed-state handles act on the operator's
+ * current key: every call is for the session that is the current key.
+ */
+final class SessionRetention {
+    private static final Logger LOG = LoggerFactory.getLogger(SessionRetention.class);
+
+    /** Most recent blocks retention never drops (the local context of the next questions). */
+    static final int PROTECTED_BLOCKS = 2;
+
+    private final SessionSettings.Retention retention;
+    private final KvDType storage;
+    private final FlinkMemoryStore store;
+    private final WorkingSet workingSet;
+    private final MapState<Long, DroppedUnit> dropped;
+    private final SessionSummaries summaries;
+
+    SessionRetention(SessionSettings.Retention retention, KvDType storage, FlinkMemoryStore store, WorkingSet workingSet,
+            MapState<Long, DroppedUnit> dropped, SessionSummaries summaries) {
+        this.retention = retention;
+        this.storage = storage;
+        this.store = store;
+        this.workingSet = workingSet;
+        this.dropped = dropped;
+        this.summaries = summaries;
+    }
+
+    /**
+     * Applies the cap after {@code event} was ingested into {@code mem}; {@code updated} (the index about to be stored)
+     * and {@code crcs} (block id to checksum) then describe what is left.
+     */
+    void apply(EngramEvent event, KvCache mem, SessionIndex updated, Map<Long, Integer> crcs) throws Exception {
+        if (retention.policy() == RetentionPolicy.KEEP_ALL) {
+            return;
+        }
+        List<Retention.Candidate> candidates = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            double sum = 0;
+            int n = 0;
+            for (int i = 0; i < b.length(); i++) {
+                if (!Float.isNaN(b.score(i))) {
+                    sum += b.score(i);
+                    n++;
+                }
+            }
+            candidates.add(new Retention.Candidate(b.id(), b.firstSeq(), b.length(),
+                    KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), storage), n == 0 ? Double.NaN : sum / n));
+        }
+        List<Retention.Candidate> drop = Retention.choose(candidates, retention.policy(), retention.maxTokens(),
+                retention.maxBytes(), PROTECTED_BLOCKS);
+        if (drop.isEmpty()) {
+            return;
+        }
+        String session = event.getSessionId();
+        summaries.beforeDrop(event, mem, updated); // the dropped text keeps a summary
+        long droppedTokens = 0;
+        for (Retention.Candidate c : drop) {
+            KvBlock b = mem.blockAt(c.firstSeq());
+            int firstEvent = -1;
+            int lastEvent = -1;
+            for (int i = 0; i < b.length(); i++) {
+                long tag = b.source(i);
+                if (tag != Provenance.NONE) {
+                    int ev = Provenance.eventIndex(tag);
+                    firstEvent = firstEvent < 0 ? ev : Math.min(firstEvent, ev);
+                    lastEvent = Math.max(lastEvent, ev);
+                }
+            }
+            dropped.put(b.id(), DroppedUnit.newBuilder().setBlockId(b.id()).setFirstSeq(b.firstSeq())
+                    .setTokens(b.length()).setFirstEvent(firstEvent).setLastEvent(lastEvent)
+                    .setMeanScore(Double.isNaN(c.meanScore()) ? null : (float) c.meanScore()).setReason(retention.policy())
+                    .setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(event.getTimestampMs()).build());
+            store.deleteUnit(session, b.id());
+            mem.detach(b);
+            mem.unitStore().forget(b);
+            crcs.remove(b.id());
+            droppedTokens += b.length();
+        }
+        workingSet.invalidate(session);
+        List<Long> ids = new ArrayList<>();
+        List<Integer> blockCrcs = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            ids.add(b.id());
+            blockCrcs.add(crcs.get(b.id()));
+        }
+        updated.setBlockIds(ids);
+        updated.setBlockCrcs(blockCrcs);
+        updated.setDroppedTokens(updated.getDroppedTokens() + droppedTokens);
+        updated.setDroppedUnits(updated.getDroppedUnits() + drop.size());
+        LOG.debug("session {}: retention {} dropped {} blocks ({} tokens)", session, retention.policy(), drop.size(), droppedTokens);
+    }
+
+    /** Forgets the session's dropped units (the session was reset or closed). */
+    void clear() {
+        dropped.clear();
+    }
+}
