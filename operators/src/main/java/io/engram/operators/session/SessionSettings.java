@@ -19,11 +19,22 @@ import java.io.Serializable;
  * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
  * @param memory the memory policy the engine attends with, and its sizes
  * @param retention what a session gives up when its stored memory passes a cap
+ * @param device where the engine runs (CPU, CUDA, AUTO) and its GPU memory budget
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
         io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-        Retention retention) implements Serializable {
+        Retention retention, io.engram.engine.backend.Backends.DeviceSettings device) implements Serializable {
+
+    /** Settings with the engine on the CPU. */
+    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
+            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
+            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
+            Retention retention) {
+        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
+                batchWindowMillis, kvStorage, workingSetBytes, memory, retention,
+                io.engram.engine.backend.Backends.DeviceSettings.cpu());
+    }
 
     /**
      * A cap on a session's stored memory and what goes when it is passed.
@@ -53,12 +64,17 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
 
     public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, device);
     }
 
     public SessionSettings withRetention(Retention r) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, device);
+    }
+
+    public SessionSettings withDevice(io.engram.engine.backend.Backends.DeviceSettings d) {
+        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, d);
     }
 
     public SessionSettings {
@@ -71,8 +87,8 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         if (workingSetBytes < 0) {
             throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
         }
-        if (memory == null || retention == null) {
-            throw new IllegalArgumentException("memory and retention settings are required");
+        if (memory == null || retention == null || device == null) {
+            throw new IllegalArgumentException("memory, retention and device settings are required");
         }
         if (kvStorage == null) {
             throw new IllegalArgumentException("a KV storage type is required (F32, BF16, INT8 or INT4)");
