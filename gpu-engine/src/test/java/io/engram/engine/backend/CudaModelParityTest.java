@@ -30,13 +30,18 @@ import org.junit.jupiter.params.provider.CsvSource;
  * tiny synthetic models and stories260K, under full attention and memory policies whose plans re-position keys
  * (StreamingLLM) and retrieve blocks per layer with observed attention (InfLLM). Skipped without a CUDA device.
  *
- * <p>Tolerance: max |dlogit| at most {@value #LOGIT_TOL} times the largest |logit| of the CPU run, the BF16 budget (matrix
- * weights are BF16 on the device and prefill activations enter the tensor cores as BF16; 2^-9 relative rounding
- * per operand, accumulated over the layers). The greedy choice must agree wherever the CPU's top two logits are
- * further apart than the worst difference seen.
+ * <p>Tolerance: max |dlogit| relative to the largest |logit| of the CPU run. {@value #LOGIT_TOL} is the BF16 budget:
+ * matrix weights are BF16 on the device and prefill activations enter the tensor cores as BF16 (2^-9 relative rounding
+ * per operand, amplified over the layers of these small random models, whose peaked weights make logits sensitive:
+ * on the CPU alone, rounding LLAMA_GQA's F32 weights to BF16 moves its logits by 3.4e-2 of the largest, QWEN2's by
+ * 1.4e-2, LLAMA's by 7.6e-3; the CUDA runs measured 1.5e-2 to 3.6e-2 under the CPU stand-in driver).
+ * {@value #EXACT_TOL} where nothing is rounded: BF16 weights (exact on the device) with chunks of at most 8 tokens, so
+ * every matmul takes the F32-activation path; what remains is float summation order. The greedy choice must agree
+ * wherever the CPU's top two logits are further apart than twice the worst difference seen.
  */
 class CudaModelParityTest {
-    static final double LOGIT_TOL = 3e-2;
+    static final double LOGIT_TOL = 5e-2;
+    static final double EXACT_TOL = 1e-4;
     static CudaBackend cuda;
     static CpuBackend cpu;
 
@@ -70,7 +75,7 @@ class CudaModelParityTest {
 
     @ParameterizedTest(name = "{0} {1}, block {2}, chunk {3}, {4}")
     @CsvSource({
-        "LLAMA, F32, 16, 24, FULL", "LLAMA_GQA, BF16, 8, 16, FULL", "LLAMA_GQA, F32, 128, 512, FULL", "QWEN2, F16, 16, 24, FULL",
+        "LLAMA, F32, 16, 24, FULL", "LLAMA_GQA, BF16, 8, 16, FULL", "LLAMA_GQA, BF16, 8, 8, FULL", "LLAMA_GQA, F32, 128, 512, FULL", "QWEN2, F16, 16, 24, FULL",
         "MISTRAL, F32, 4, 9, FULL", "stories260K, F32, 64, 128, FULL", "stories260K, F32, 32, 64, STREAMING",
         "stories260K, F32, 32, 64, INFLLM"
     })
@@ -129,9 +134,11 @@ class CudaModelParityTest {
             }
             System.out.printf("cuda model parity %s-%s %s block %d chunk %d: max |dlogit| %.2e, max |logit| %.2f, relative %.2e "
                     + "(tolerance %.0e); greedy agrees on %d of %d clear steps%n", variant, dtype, policy, block, chunk, worst,
-                    scale, worst / scale, LOGIT_TOL, agree, decided);
-            assertThat(worst / scale).as("%s-%s %s: max |dlogit| / max |logit|", variant, dtype, policy)
-                    .isLessThanOrEqualTo(LOGIT_TOL);
+                    scale, worst / scale, dtype == DType.BF16 && chunk <= CudaBackend.GEMV_MAX_TOKENS ? EXACT_TOL : LOGIT_TOL,
+                    agree, decided);
+            double tol = dtype == DType.BF16 && chunk <= CudaBackend.GEMV_MAX_TOKENS ? EXACT_TOL : LOGIT_TOL;
+            assertThat(worst / scale).as("%s-%s %s chunk %d: max |dlogit| / max |logit|", variant, dtype, policy, chunk)
+                    .isLessThanOrEqualTo(tol);
             assertThat(agree).as("%s-%s %s greedy choices", variant, dtype, policy).isEqualTo(decided);
         }
     }

@@ -36,7 +36,8 @@ import jcuda.driver.JCudaDriver;
  * device. Each op makes the device's context current on the calling thread.
  */
 public final class CudaBackend implements Backend {
-    static final int GEMV_MAX_TOKENS = 8;
+    /** Matmuls of at most this many tokens take the decode path (F32 activations); larger ones the tensor cores. */
+    public static final int GEMV_MAX_TOKENS = 8;
     private static final int ATT_TILE = 128;
     private static final int ATT_MAX_GROUP = 16;
     private static final int SEGMENT_BYTES = 40;
@@ -351,6 +352,7 @@ public final class CudaBackend implements Backend {
             int keysPerSplit = ceilDiv(tiles, splits) * ATT_TILE;
             splits = ceilDiv(maxTotal, keysPerSplit);
 
+            staging.reserve(segs.table.limit() + 4 * (3 * kvHeads + 3 * n));
             long segAddr = staging.put(segs.table);
             long loAddr = staging.putInts(segs.lo);
             long hiAddr = staging.putInts(segs.hi);

@@ -32,6 +32,21 @@ final class Staging implements AutoCloseable {
         this.host = hostRing.getByteBuffer(0, capacity).order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /**
+     * Makes room for {@code bytes} of arguments that one op stages in several {@link #put}s, so that none of them
+     * starts the ring over (which would let a later put overwrite an earlier one of the same op).
+     */
+    void reserve(int bytes) {
+        int need = bytes + 16 * ALIGN;
+        if (need > capacity) {
+            throw new BackendException("an op's arguments take %d bytes, more than the %d-byte staging ring".formatted(bytes, capacity));
+        }
+        if (used + need > capacity) {
+            JCudaDriver.cuStreamSynchronize(stream);
+            used = 0;
+        }
+    }
+
     /** Copies {@code src[0..limit)} to the device. @return its device address, valid for ops issued before the next reset */
     long put(ByteBuffer src) {
         int len = src.limit();
