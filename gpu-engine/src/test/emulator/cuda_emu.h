@@ -1,11 +1,10 @@
 // A CPU stand-in for the CUDA device language, enough to run engram_kernels.cu unchanged (after the textual rewrites
-// in build.sh) on a machine without a GPU: every CUDA thread of a block is a host thread, __syncthreads is a barrier,
-// warp shuffles exchange through a per-warp buffer, wmma fragments hold the whole 16x16 tile in every lane. Blocks of
+// in build.sh) on a machine without a GPU: every CUDA thread of a block is a fiber, __syncthreads is a barrier,
+// warp shuffles exchange through a per-warp buffer between warp barriers, wmma fragments hold the whole 16x16 tile in every lane. Blocks of
 // a grid run one after another, so function-static arrays stand in for __shared__ memory. Test tool only: it checks
 // the kernels' indexing, masking and reductions, not their speed or the GPU memory model.
 #pragma once
 #include <algorithm>
-#include <barrier>
 #include <bit>
 #include <cmath>
 #include <cstdint>

@@ -1,18 +1,16 @@
 // A stand-in libcuda.so.1 for machines without a GPU: the slice of the CUDA driver API that JCuda's JCudaDriver and
 // Engram's CudaBackend call, over host memory, running Engram's kernels (engram_kernels.cu, rewritten by build.sh to
-// compile as C++ against cuda_emu.h) on host threads. It lets CudaParityTest and CudaModelParityTest run the whole CUDA
+// compile as C++ against cuda_emu.h) with each CUDA thread a fiber on the calling thread. It lets CudaParityTest and CudaModelParityTest run the whole CUDA
 // backend, Java side and kernels, on a CPU-only machine; see README.md. Never shipped, never on the main path.
 #include "cuda_emu.h"
 
-#include <condition_variable>
+#include <ucontext.h>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -26,73 +24,113 @@ dim3 bdim;
 dim3 gdim;
 thread_local Block* block;
 
+// The threads of a block are fibers (ucontext) on the launching thread, run round-robin: each runs until it waits at
+// a barrier (__syncthreads: every live thread of the block; a warp shuffle: every live thread of its warp) or ends.
+// One OS thread, deterministic order, no spinning.
+enum State { RUNNABLE, AT_BLOCK, AT_WARP, DONE };
+
+struct Fiber {
+    ucontext_t ctx;
+    std::vector<char> stack;
+    State state = RUNNABLE;
+};
+
 struct Block {
-    std::unique_ptr<std::barrier<>> bar;
-    std::vector<std::unique_ptr<std::barrier<>>> warp;
+    std::vector<Fiber> fibers;
+    ucontext_t scheduler;
+    int current = 0;
     std::vector<float> fbuf;
     std::vector<int> ibuf;
     void* smem = nullptr;
+    const std::function<void()>* body = nullptr;
 };
 
-void syncthreads() { block->bar->arrive_and_wait(); }
+static void wait_at(State s) {
+    Block* b = block;
+    int me = b->current;
+    b->fibers[me].state = s;
+    swapcontext(&b->fibers[me].ctx, &b->scheduler);
+    tid = dim3{(unsigned)me, 0, 0};  // the scheduler may have run other fibers meanwhile
+}
+
+void syncthreads() { wait_at(AT_BLOCK); }
 
 template <class T> static T exchange(std::vector<T>& buf, T v, int o) {
     int lane = tid.x % 32, w = tid.x / 32;
     buf[w * 32 + lane] = v;
-    block->warp[w]->arrive_and_wait();
+    wait_at(AT_WARP);
     T r = buf[w * 32 + (lane ^ o)];
-    block->warp[w]->arrive_and_wait();
+    wait_at(AT_WARP);
     return r;
 }
 float shfl_xor(float v, int o) { return exchange(block->fbuf, v, o); }
 int shfl_xor(int v, int o) { return exchange(block->ibuf, v, o); }
 void* dyn_smem() { return block->smem; }
 
-// A pool of host threads, one per CUDA thread of the largest block seen; a block runs when all of its threads run.
-class Pool {
-  public:
-    void run(int n, const std::function<void(int)>& job) {
-        std::unique_lock<std::mutex> l(m_);
-        while ((int)workers_.size() < n) {
-            int i = (int)workers_.size();
-            long start = generation_;  // the job about to be posted is new to this worker
-            workers_.emplace_back([this, i, start] { loop(i, start); });
-        }
-        job_ = &job;
-        active_ = n;
-        remaining_ = n;
-        generation_++;
-        cv_.notify_all();
-        done_.wait(l, [this] { return remaining_ == 0; });
-    }
+static void fiber_main() {
+    (*block->body)();
+    block->fibers[block->current].state = DONE;
+    // returning ends the fiber: uc_link resumes the scheduler
+}
 
-  private:
-    void loop(int i, long seen) {
-        for (;;) {
-            const std::function<void(int)>* job;
-            {
-                std::unique_lock<std::mutex> l(m_);
-                cv_.wait(l, [&] { return generation_ != seen; });
-                seen = generation_;
-                if (i >= active_) continue;
-                job = job_;
+static void run_block(Block& b, int n) {
+    static thread_local std::vector<std::vector<char>> stacks;  // reused across blocks
+    if ((int)stacks.size() < n) stacks.resize(n);
+    b.fibers.resize(n);
+    for (int t = 0; t < n; t++) {
+        Fiber& f = b.fibers[t];
+        if (stacks[t].empty()) stacks[t].resize(256 * 1024);
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = stacks[t].data();
+        f.ctx.uc_stack.ss_size = stacks[t].size();
+        f.ctx.uc_link = &b.scheduler;
+        makecontext(&f.ctx, fiber_main, 0);
+        f.state = RUNNABLE;
+    }
+    int warps = (n + 31) / 32;
+    for (;;) {
+        bool ran = false;
+        for (int t = 0; t < n; t++) {
+            if (b.fibers[t].state != RUNNABLE) continue;
+            b.current = t;
+            tid = dim3{(unsigned)t, 0, 0};
+            swapcontext(&b.scheduler, &b.fibers[t].ctx);
+            ran = true;
+        }
+        // release warps whose live threads all wait at a shuffle, then the block if all wait at __syncthreads
+        bool released = false;
+        for (int w = 0; w < warps; w++) {
+            bool all = true, any = false;
+            for (int t = w * 32; t < std::min(n, w * 32 + 32); t++) {
+                State s = b.fibers[t].state;
+                if (s == DONE) continue;
+                any = true;
+                all = all && s == AT_WARP;
             }
-            (*job)(i);
-            std::lock_guard<std::mutex> l(m_);
-            if (--remaining_ == 0) done_.notify_all();
+            if (any && all) {
+                for (int t = w * 32; t < std::min(n, w * 32 + 32); t++)
+                    if (b.fibers[t].state == AT_WARP) b.fibers[t].state = RUNNABLE;
+                released = true;
+            }
+        }
+        bool live = false, allBlock = true;
+        for (auto& f : b.fibers) {
+            if (f.state == DONE) continue;
+            live = true;
+            allBlock = allBlock && f.state == AT_BLOCK;
+        }
+        if (!live) return;
+        if (!released && allBlock) {
+            for (auto& f : b.fibers)
+                if (f.state == AT_BLOCK) f.state = RUNNABLE;
+            released = true;
+        }
+        if (!ran && !released) {
+            std::fprintf(stderr, "cuda emulator: deadlock in block (%u,%u,%u): threads wait at different barriers\n", bid.x,
+                         bid.y, bid.z);
+            std::abort();
         }
     }
-    std::mutex m_;
-    std::condition_variable cv_, done_;
-    std::vector<std::thread> workers_;
-    const std::function<void(int)>* job_ = nullptr;
-    long generation_ = 0;
-    int active_ = 0, remaining_ = 0;
-};
-
-static Pool& pool() {
-    static Pool* p = new Pool();  // never destroyed: its threads outlive static destruction
-    return *p;
 }
 
 void launch(const std::function<void()>& body, dim3 grid, dim3 blk, size_t smemBytes) {
@@ -100,23 +138,17 @@ void launch(const std::function<void()>& body, dim3 grid, dim3 blk, size_t smemB
     bdim = blk;
     int n = (int)(blk.x * blk.y * blk.z);
     std::vector<unsigned char> smem(smemBytes + 16);
+    Block b;
+    b.fbuf.resize(((n + 31) / 32) * 32);
+    b.ibuf.resize(((n + 31) / 32) * 32);
+    b.smem = smem.data();
+    b.body = &body;
+    block = &b;
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
-                Block b;
-                b.bar = std::make_unique<std::barrier<>>(n);
-                for (int w = 0; w < (n + 31) / 32; w++) b.warp.push_back(std::make_unique<std::barrier<>>(std::min(32, n - w * 32)));
-                b.fbuf.resize(((n + 31) / 32) * 32);
-                b.ibuf.resize(((n + 31) / 32) * 32);
-                b.smem = smem.data();
-                dim3 bi{x, y, z};
-                std::function<void(int)> job = [&](int t) {
-                    tid = dim3{(unsigned)t, 0, 0};
-                    bid = bi;
-                    block = &b;
-                    body();
-                };
-                pool().run(n, job);
+                bid = dim3{x, y, z};
+                run_block(b, n);
             }
 }
 }  // namespace emu

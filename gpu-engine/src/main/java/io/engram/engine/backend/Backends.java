@@ -20,7 +20,10 @@ public final class Backends {
         CPU,
         /** A CUDA GPU; fails with the reason when none can be used. */
         CUDA,
-        /** CUDA when a device, the driver and the kernels are present, else the CPU (logged once at INFO with the reason). */
+        /**
+         * CUDA when a device, the driver and the kernels are present and the device opens, else the CPU (logged once with
+         * the reason: INFO when CUDA is absent, WARN when it is present but failed to open).
+         */
         AUTO
     }
 
@@ -59,9 +62,15 @@ public final class Backends {
                     LOG.info("device auto: using the CPU ({} threads) because CUDA is unavailable: {}", threads, why.get());
                     yield new CpuBackend(threads, quantizeQ8);
                 }
-                CudaBackend b = CudaBackend.open(gpuOrdinal, s.gpuMemoryBytes());
-                LOG.info("device auto: using {}", b.describe());
-                yield b;
+                try {
+                    CudaBackend b = CudaBackend.open(gpuOrdinal, s.gpuMemoryBytes());
+                    LOG.info("device auto: using {}", b.describe());
+                    yield b;
+                } catch (BackendException e) {
+                    LOG.warn("device auto: using the CPU ({} threads) because CUDA device {} could not be opened: {}", threads,
+                            gpuOrdinal, e.getMessage());
+                    yield new CpuBackend(threads, quantizeQ8);
+                }
             }
         };
     }

@@ -7,18 +7,14 @@ import io.engram.engine.backend.Buf;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.backend.cuda.GpuMemoryBudget.Use;
 import io.engram.engine.kv.AttentionPlan;
-import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.model.RopeStyle;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.WeightTensor;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.WeakHashMap;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUstream;
@@ -40,7 +36,6 @@ public final class CudaBackend implements Backend {
     public static final int GEMV_MAX_TOKENS = 8;
     private static final int ATT_TILE = 128;
     private static final int ATT_MAX_GROUP = 16;
-    private static final int SEGMENT_BYTES = 40;
     private static final int STAGING_BYTES = 8 << 20;
 
     private final CudaDevice device;
@@ -49,22 +44,11 @@ public final class CudaBackend implements Backend {
     private final Staging staging;
     private final List<CudaWeight> bound = new ArrayList<>();
     private final Map<RopeTable, DeviceRope> ropes = new IdentityHashMap<>();
-    private final Map<KvBlock, Contiguity> contiguity = new WeakHashMap<>();
+    private final AttentionSegments segmentTables = new AttentionSegments();
     private boolean closed;
 
     /** RoPE tables of one {@link RopeTable} on the device. */
     private record DeviceRope(DeviceMemory.Slot cos, DeviceMemory.Slot sin, DeviceMemory.Slot invFreq, int cached, int style) {}
-
-    /** How far a block's stored positions run on by one from slot 0 (most blocks: all of it). */
-    private static final class Contiguity {
-        final int generation;
-        int checked;
-        int prefix;
-
-        Contiguity(int generation) {
-            this.generation = generation;
-        }
-    }
 
     private CudaBackend(CudaDevice device) {
         this.device = device;
@@ -324,13 +308,13 @@ public final class CudaBackend implements Backend {
             return;
         }
         try {
-            Segments segs = segments(layer, plan, kvHeads, shape.kvDim());
+            AttentionSegments.Table segs = segmentTables.build(layer, plan, kvHeads, shape.kvDim(), memory);
             long minSeq = Long.MAX_VALUE;
             for (long s : qSeq) {
                 minSeq = Math.min(minSeq, s);
             }
             for (int g = 0; g < kvHeads; g++) {
-                if (segs.totals[g] == 0 || segs.minSeq[g] > minSeq) {
+                if (segs.totals()[g] == 0 || segs.minSeq()[g] > minSeq) {
                     throw new BackendException("attention: query seq %d of layer %d sees no key of KV head %d"
                             .formatted(minSeq, layer, g));
                 }
@@ -343,7 +327,7 @@ public final class CudaBackend implements Backend {
             }
             DeviceRope r = rope(rope);
             int maxTotal = 0;
-            for (int t : segs.totals) {
+            for (int t : segs.totals()) {
                 maxTotal = Math.max(maxTotal, t);
             }
             // splits: enough blocks to fill the device twice over, at least a tile of keys each
@@ -352,11 +336,11 @@ public final class CudaBackend implements Backend {
             int keysPerSplit = ceilDiv(tiles, splits) * ATT_TILE;
             splits = ceilDiv(maxTotal, keysPerSplit);
 
-            staging.reserve(segs.table.limit() + 4 * (3 * kvHeads + 3 * n));
-            long segAddr = staging.put(segs.table);
-            long loAddr = staging.putInts(segs.lo);
-            long hiAddr = staging.putInts(segs.hi);
-            long totAddr = staging.putInts(segs.totals);
+            staging.reserve(segs.table().limit() + 4 * (3 * kvHeads + 3 * n));
+            long segAddr = staging.put(segs.table());
+            long loAddr = staging.putInts(segs.lo());
+            long hiAddr = staging.putInts(segs.hi());
+            long totAddr = staging.putInts(segs.totals());
             long seqAddr = staging.putLongs(qSeq);
             long posAddr = staging.putInts(plan.queryPositions());
             DeviceMemory.Slot qr = memory.allocate(Use.ACTIVATIONS, (long) n * shape.qDim() * 4, null, "rotated queries");
@@ -390,7 +374,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Attention mass per key for the plan's observer, in the CPU backend's layout (span by span per KV head). */
-    private void observe(int layer, AttentionPlan plan, Segments segs, int maxTotal, int n, AttentionShape shape, float scale,
+    private void observe(int layer, AttentionPlan plan, AttentionSegments.Table segs, int maxTotal, int n, AttentionShape shape, float scale,
             DeviceRope r, DeviceMemory.Slot qr, long seqAddr, long segAddr, long loAddr, long hiAddr, long totAddr,
             DeviceMemory.Slot lse) {
         int kvHeads = shape.kvHeads();
@@ -403,7 +387,7 @@ public final class CudaBackend implements Backend {
             JCudaDriver.cuMemcpyDtoH(Pointer.to(host), DevicePointers.at(mass.address), host.length * 4L);
             staging.reset();
             for (int g = 0; g < kvHeads; g++) {
-                float[] m = java.util.Arrays.copyOfRange(host, g * maxTotal, g * maxTotal + segs.totals[g]);
+                float[] m = java.util.Arrays.copyOfRange(host, g * maxTotal, g * maxTotal + segs.totals()[g]);
                 int off = 0;
                 for (KvSpan s : plan.spans(g)) {
                     plan.observer().observe(layer, g, s, m, off);
@@ -413,122 +397,6 @@ public final class CudaBackend implements Backend {
         } finally {
             memory.free(mass);
         }
-    }
-
-    /** The segment table of one attention call (see engram_attention_f32) and each KV head's range of it. */
-    private record Segments(ByteBuffer table, int[] lo, int[] hi, int[] totals, long[] minSeq) {}
-
-    private Segments segments(int layer, AttentionPlan plan, int kvHeads, int kvDim) {
-        int[] lo = new int[kvHeads];
-        int[] hi = new int[kvHeads];
-        int[] totals = new int[kvHeads];
-        long[] minSeq = new long[kvHeads];
-        Map<List<KvSpan>, Integer> seen = new IdentityHashMap<>(); // heads with the same span list share segments
-        int count = 0;
-        for (int g = 0; g < kvHeads; g++) {
-            count += seen.containsKey(plan.spans(g)) ? 0 : plan.spans(g).size() + 4;
-            seen.putIfAbsent(plan.spans(g), g);
-        }
-        seen.clear();
-        ByteBuffer t = ByteBuffer.allocate(count * SEGMENT_BYTES * 2).order(ByteOrder.LITTLE_ENDIAN);
-        int segs = 0;
-        for (int g = 0; g < kvHeads; g++) {
-            List<KvSpan> spans = plan.spans(g);
-            Integer first = seen.get(spans);
-            if (first != null) {
-                lo[g] = lo[first];
-                hi[g] = hi[first];
-                totals[g] = totals[first];
-                minSeq[g] = minSeq[first];
-                continue;
-            }
-            seen.put(spans, g);
-            lo[g] = segs;
-            int key = 0;
-            long min = Long.MAX_VALUE;
-            for (KvSpan s : spans) {
-                if (s.length() == 0) {
-                    continue;
-                }
-                KvBlock b = s.block();
-                DeviceBuf kb = DeviceBuf.of(b.keys(layer));
-                DeviceBuf vb = DeviceBuf.of(b.values(layer));
-                memory.pin(kb.slot, "keys of " + b);
-                memory.pin(vb.slot, "values of " + b);
-                min = Math.min(min, b.seq(s.from()));
-                int from = s.from();
-                while (from < s.to()) {
-                    int to;
-                    int base;
-                    int step;
-                    switch (s.positions()) {
-                        case STORED -> {
-                            to = from + 1;
-                            if (s.to() <= contiguousPrefix(b)) {
-                                to = s.to();
-                            } else {
-                                while (to < s.to() && b.position(to) == b.position(to - 1) + 1) {
-                                    to++;
-                                }
-                            }
-                            base = b.position(from);
-                            step = 1;
-                        }
-                        case CONTIGUOUS -> {
-                            to = s.to();
-                            base = s.positionOf(from);
-                            step = 1;
-                        }
-                        case FIXED -> {
-                            to = s.to();
-                            base = s.base();
-                            step = 0;
-                        }
-                        default -> throw new IllegalStateException();
-                    }
-                    if ((segs + 1) * SEGMENT_BYTES > t.capacity()) {
-                        ByteBuffer bigger = ByteBuffer.allocate(t.capacity() * 2).order(ByteOrder.LITTLE_ENDIAN);
-                        bigger.put(0, t, 0, segs * SEGMENT_BYTES);
-                        t = bigger;
-                    }
-                    int o = segs * SEGMENT_BYTES;
-                    t.putLong(o, kb.slot.address + (long) from * kvDim * 4);
-                    t.putLong(o + 8, vb.slot.address + (long) from * kvDim * 4);
-                    t.putLong(o + 16, b.seq(from));
-                    t.putInt(o + 24, to - from);
-                    t.putInt(o + 28, base);
-                    t.putInt(o + 32, step);
-                    t.putInt(o + 36, key);
-                    key += to - from;
-                    segs++;
-                    from = to;
-                }
-            }
-            hi[g] = segs;
-            totals[g] = key;
-            minSeq[g] = min;
-        }
-        t.limit(segs * SEGMENT_BYTES);
-        return new Segments(t, lo, hi, totals, minSeq);
-    }
-
-    /** Slots {@code [0, n)} of {@code b} whose stored positions run on by one. Blocks only grow between generations. */
-    private int contiguousPrefix(KvBlock b) {
-        Contiguity c = contiguity.get(b);
-        if (c == null || c.generation != b.generation()) {
-            c = new Contiguity(b.generation());
-            contiguity.put(b, c);
-        }
-        int len = b.length();
-        if (c.prefix == c.checked && len > c.checked) {
-            int j = Math.max(1, c.checked);
-            while (j < len && b.position(j) == b.position(j - 1) + 1) {
-                j++;
-            }
-            c.prefix = j >= len ? len : j;
-            c.checked = len;
-        }
-        return Math.min(c.prefix, len);
     }
 
     private DeviceRope rope(RopeTable table) {
