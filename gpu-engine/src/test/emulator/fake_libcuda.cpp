@@ -200,7 +200,16 @@ CUresult cuDeviceGetCount(int* n) { *n = 1; return 0; }
 CUresult cuDeviceGet(CUdevice* d, int ordinal) { if (ordinal != 0) return 101; *d = 0; return 0; }
 CUresult cuDeviceGetName(char* name, int len, CUdevice) { std::snprintf(name, len, "CPU emulation of a CUDA device"); return 0; }
 CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice) { *v = attr == 16 ? 8 : 0; return 0; }  // 16: multiprocessors
-CUresult cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice) { *c = &the_context; return 0; }
+CUresult cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice) {
+    if (const char* trace = std::getenv("ENGRAM_CUDA_EMULATOR_TRACE")) {  // lets a test run prove it went through here
+        if (FILE* f = std::fopen(trace, "a")) {
+            std::fprintf(f, "context retained\n");
+            std::fclose(f);
+        }
+    }
+    *c = &the_context;
+    return 0;
+}
 CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) { return 0; }
 CUresult cuCtxSetCurrent(CUcontext) { return 0; }
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total) { *free = DEVICE_BYTES; *total = DEVICE_BYTES; return 0; }
