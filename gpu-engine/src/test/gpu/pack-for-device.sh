@@ -14,7 +14,11 @@ test -f "$ROOT/gpu-engine/target/classes/io/engram/engine/backend/cuda/engram_ke
 # only what the CUDA checks and the bench load: no llama.cpp or tokenizer natives
 tr ':' '\n' < /tmp/engram-gpu-cp.txt | grep -E 'jackson|slf4j|log4j|jcuda|junit|opentest4j|apiguardian|assertj' \
   | xargs -I{} cp {} "$G/lib/"
-rm -rf /tmp/engram-jre && "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector,java.management,java.naming,java.xml,java.sql \
+# of JCuda's natives only the driver API binding is loaded: drop the runtime, NVRTC and PTX-compiler bindings (8 MiB)
+N=$(ls "$G"/lib/jcuda-natives-*.jar) && rm -rf /tmp/engram-natives && mkdir /tmp/engram-natives \
+  && (cd /tmp/engram-natives && unzip -q "$N" && rm -f lib/libJCudaRuntime* lib/libJNvrtc* lib/libJNvPTXCompiler* \
+  && rm "$N" && "$JAVA_HOME/bin/jar" cf "$N" .)
+rm -rf /tmp/engram-jre && "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector,java.management,java.naming,java.xml,java.sql,java.desktop \
   --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output /tmp/engram-jre 2>/dev/null
 strip --strip-unneeded /tmp/engram-jre/lib/server/libjvm.so || true
 tar czf "$G/jre.tgz" -C /tmp engram-jre
