@@ -63,14 +63,14 @@ def bench(model_dir, contexts, dtype, batch=8, steps=32, runs=3):
     g = torch.Generator(device="cuda").manual_seed(1)
     with torch.inference_mode():
         warm = torch.randint(0, vocab, (1, 600), device="cuda", generator=g)
-        model(warm, use_cache=True)
+        model(warm, use_cache=True, logits_to_keep=1)
         for ctx in contexts:
             torch.cuda.reset_peak_memory_stats()
             ids = torch.randint(0, vocab, (1, ctx), device="cuda", generator=g)
             pre, dec = [], []
             for _ in range(runs):
                 cache = DynamicCache()
-                dt, out = timed(lambda: model(ids, past_key_values=cache, use_cache=True))
+                dt, out = timed(lambda: model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1))
                 pre.append(ctx / dt)
                 nxt = out.logits[:, -1].argmax(-1, keepdim=True)
 
@@ -87,7 +87,7 @@ def bench(model_dir, contexts, dtype, batch=8, steps=32, runs=3):
             bctx = min(ctx, 4096)
             bids = torch.randint(0, vocab, (batch, bctx), device="cuda", generator=g)
             cache = DynamicCache()
-            out = model(bids, past_key_values=cache, use_cache=True)
+            out = model(bids, past_key_values=cache, use_cache=True, logits_to_keep=1)
             nxt = out.logits[:, -1].argmax(-1, keepdim=True)
 
             def bdecode():
