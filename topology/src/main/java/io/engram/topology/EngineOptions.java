@@ -24,6 +24,20 @@ public final class EngineOptions {
             .defaultValue(1).check(n -> n > 0, "> 0")
             .description("CPU worker threads of the engine in each task slot.");
 
+    public static final Option<io.engram.engine.backend.Backends.Device> DEVICE = Option.enumKey("engram.engine.device",
+                    io.engram.engine.backend.Backends.Device.class)
+            .defaultValue(io.engram.engine.backend.Backends.Device.CPU)
+            .description("Where the engine runs: CPU, CUDA (the GPU Flink's GPU external resource assigned the task manager, "
+                    + "device 0 without one; fails with the reason when CUDA cannot be used) or AUTO (CUDA when a device, "
+                    + "the driver and the kernels are present, else the CPU, logged once). One engine per task manager GPU: "
+                    + "every task slot's operator shares the device's weights.");
+
+    public static final Option<Integer> GPU_MEMORY_MB = Option.intKey("engram.engine.gpu-memory-mb")
+            .defaultValue(0).check(n -> n >= 0, ">= 0")
+            .description("GPU memory in MiB the engine may use on its device (weights, KV blocks, activations), never "
+                    + "exceeded: KV blocks beyond it are evicted to host memory least recently used first, and a model that "
+                    + "does not fit fails with what holds the memory. 0 = 90% of the device memory free when it opens.");
+
     public static final Option<Integer> MAX_NEW_TOKENS = Option.intKey("engram.engine.max-new-tokens")
             .defaultValue(256).check(n -> n > 0, "> 0")
             .description("Upper bound on the tokens generated for one answer, whatever a query asks for.");

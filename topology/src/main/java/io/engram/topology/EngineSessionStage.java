@@ -59,7 +59,9 @@ public final class EngineSessionStage implements SessionStage {
                 o.get(EngineOptions.BATCH_WINDOW).toMillis(), io.engram.state.codec.KvDType.valueOf(o.get(EngineOptions.KV_STORAGE)),
                 o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L, memory,
                 new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
-                        o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o)));
+                        o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o),
+                new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
+                        o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L)));
     }
 
     @Override

@@ -26,6 +26,20 @@ public interface Backend extends AutoCloseable {
 
     Buf allocate(int floats);
 
+    /**
+     * A buffer for the K or V rows of one layer of a KV block. Backends that manage KV memory apart from activations
+     * (the CUDA backend's device pool, with eviction to host) override this; the others allocate as usual.
+     */
+    default Buf allocateKv(int floats) {
+        return allocate(floats);
+    }
+
+    /**
+     * Returns a buffer this backend allocated, once no op issued later will use it (a forward step's scratch). Host
+     * backends leave heap buffers to the garbage collector; device backends reuse the memory at once.
+     */
+    default void free(Buf b) {}
+
     void write(Buf dst, int dstOff, float[] src, int srcOff, int len);
 
     void read(Buf src, int srcOff, float[] dst, int dstOff, int len);

@@ -108,8 +108,8 @@ public final class KvCache {
         Buf[] k = new Buf[layers];
         Buf[] v = new Buf[layers];
         for (int l = 0; l < layers; l++) {
-            k[l] = backend.allocate(blockSize * kvDim);
-            v[l] = backend.allocate(blockSize * kvDim);
+            k[l] = backend.allocateKv(blockSize * kvDim);
+            v[l] = backend.allocateKv(blockSize * kvDim);
         }
         return new KvBlock(id, firstSeq, blockSize, k, v);
     }
@@ -151,8 +151,8 @@ public final class KvCache {
         float[] k = new float[n];
         float[] v = new float[n];
         unitStore.fetch(block, layer, k, v);
-        Buf kb = backend.allocate(blockSize * kvDim);
-        Buf vb = backend.allocate(blockSize * kvDim);
+        Buf kb = backend.allocateKv(blockSize * kvDim);
+        Buf vb = backend.allocateKv(blockSize * kvDim);
         backend.write(kb, 0, k, 0, n);
         backend.write(vb, 0, v, 0, n);
         block.installLayer(layer, kb, vb);

@@ -138,6 +138,23 @@ public final class Transformer {
     }
 
     private void stepBatch(List<Sequence> batch) {
+        List<Buf> scratch = new ArrayList<>();
+        try {
+            runStep(batch, scratch);
+        } finally {
+            for (Buf b : scratch) {
+                backend.free(b); // device backends reuse a step's scratch memory at once
+            }
+        }
+    }
+
+    private Buf scratch(List<Buf> scratch, int floats) {
+        Buf b = backend.allocate(floats);
+        scratch.add(b);
+        return b;
+    }
+
+    private void runStep(List<Sequence> batch, List<Buf> tmp) {
         int seqs = batch.size();
         int hidden = c.hiddenSize();
         int qDim = c.qDim();
@@ -170,17 +187,17 @@ public final class Transformer {
         }
         float[] qHost = null;
 
-        Buf x = backend.allocate(n * hidden); // (n, hidden) residual stream
-        Buf xb = backend.allocate(n * hidden); // (n, hidden) normed input of a sub-layer
-        Buf q = backend.allocate(n * qDim); // (n, heads*headDim)
-        Buf k = backend.allocate(n * kvDim); // (n, kvHeads*headDim)
-        Buf v = backend.allocate(n * kvDim); // (n, kvHeads*headDim)
-        Buf att = backend.allocate(n * qDim); // (n, heads*headDim)
-        Buf o = backend.allocate(n * hidden); // (n, hidden)
-        Buf gate = backend.allocate(n * inter); // (n, intermediate)
-        Buf up = backend.allocate(n * inter); // (n, intermediate)
-        Buf qOne = seqs > 1 ? backend.allocate(maxLen(rowStart) * qDim) : q; // one sequence's queries
-        Buf attOne = seqs > 1 ? backend.allocate(maxLen(rowStart) * qDim) : att; // one sequence's attention output
+        Buf x = scratch(tmp, n * hidden); // (n, hidden) residual stream
+        Buf xb = scratch(tmp, n * hidden); // (n, hidden) normed input of a sub-layer
+        Buf q = scratch(tmp, n * qDim); // (n, heads*headDim)
+        Buf k = scratch(tmp, n * kvDim); // (n, kvHeads*headDim)
+        Buf v = scratch(tmp, n * kvDim); // (n, kvHeads*headDim)
+        Buf att = scratch(tmp, n * qDim); // (n, heads*headDim)
+        Buf o = scratch(tmp, n * hidden); // (n, hidden)
+        Buf gate = scratch(tmp, n * inter); // (n, intermediate)
+        Buf up = scratch(tmp, n * inter); // (n, intermediate)
+        Buf qOne = seqs > 1 ? scratch(tmp, maxLen(rowStart) * qDim) : q; // one sequence's queries
+        Buf attOne = seqs > 1 ? scratch(tmp, maxLen(rowStart) * qDim) : att; // one sequence's attention output
 
         backend.getRows(embedding, allTokens, x);
         for (int l = 0; l < layers.length; l++) {
@@ -244,7 +261,7 @@ public final class Transformer {
             afterStep(batch, qSeq);
             return;
         }
-        Buf tail = backend.allocate(rows * hidden);
+        Buf tail = scratch(tmp, rows * hidden);
         int r = 0;
         for (int s = 0; s < seqs; s++) {
             int len = rowStart[s + 1] - rowStart[s];
@@ -252,7 +269,7 @@ public final class Transformer {
             r += len - firstRow[s];
         }
         backend.rmsNorm(tail, finalNorm, c.rmsEps(), rows, hidden, tail);
-        Buf logits = backend.allocate(rows * c.vocabSize());
+        Buf logits = scratch(tmp, rows * c.vocabSize());
         backend.matmul(lmHead, tail, rows, logits);
         float[] row = new float[c.vocabSize()];
         r = 0;

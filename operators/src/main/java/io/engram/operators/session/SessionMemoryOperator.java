@@ -1,6 +1,7 @@
 package io.engram.operators.session;
 
-import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.Backends;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
@@ -112,7 +113,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private final SessionSettings settings;
 
     private transient ModelRegistry.Lease model;
-    private transient CpuBackend backend;
+    private transient Backend backend;
     private transient SessionEngine engine;
     private transient String modelName;
     /** The session's KV blocks and index, in keyed state (RocksDB in the job). */
@@ -140,7 +141,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     public void open() throws Exception {
         super.open();
         model = ModelRegistry.acquire(Path.of(settings.modelDir()));
-        backend = new CpuBackend(settings.threads(), false);
+        backend = Backends.open(settings.device(), gpuOrdinal(), settings.threads(), false);
         EngineSettings es = new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false);
         Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
         io.engram.engine.memory.MemoryPolicy policy = settings.memory().create(model.model().config(), Path.of(settings.modelDir()));
@@ -182,6 +183,24 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         var c = model.model().config();
         return io.engram.engine.memory.duo.HeadPattern.bySparsity(io.engram.engine.memory.duo.HeadPattern.read(file, c.layers(),
                 c.kvHeads()), settings.memory().duoSparsity());
+    }
+
+    /**
+     * The GPU Flink's GPU external resource assigned this task manager (its first "index"), or 0 without one. Every
+     * slot of the task manager gets the same device and shares its weights (one engine per task manager GPU).
+     */
+    private int gpuOrdinal() {
+        if (settings.device().device() == Backends.Device.CPU) {
+            return 0;
+        }
+        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info
+                : getRuntimeContext().getExternalResourceInfos("gpu")) {
+            java.util.Optional<String> index = info.getProperty("index");
+            if (index.isPresent()) {
+                return Integer.parseInt(index.get().strip());
+            }
+        }
+        return 0;
     }
 
     @Override

@@ -20,11 +20,13 @@ import java.io.Serializable;
  * @param memory the memory policy the engine attends with, and its sizes
  * @param retention what a session gives up when its stored memory passes a cap
  * @param attribution which attribution tiers run, and their budgets
+ * @param device where the engine runs (CPU, CUDA, AUTO) and its GPU memory budget
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
         io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-        Retention retention, io.engram.operators.attribution.AttributionSettings attribution) implements Serializable {
+        Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
+        io.engram.engine.backend.Backends.DeviceSettings device) implements Serializable {
 
     /**
      * A cap on a session's stored memory and what goes when it is passed.
@@ -44,14 +46,24 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
     }
 
-    /** Settings with the default attribution tiers. */
+    /** Settings with the engine on the CPU. */
+    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
+            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
+            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
+            Retention retention, io.engram.operators.attribution.AttributionSettings attribution) {
+        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
+                batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution,
+                io.engram.engine.backend.Backends.DeviceSettings.cpu());
+    }
+
+    /** Settings with the default attribution tiers, on the CPU. */
     public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
             int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
             io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
             Retention retention) {
         this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
                 batchWindowMillis, kvStorage, workingSetBytes, memory, retention,
-                io.engram.operators.attribution.AttributionSettings.defaults());
+                io.engram.operators.attribution.AttributionSettings.defaults(), io.engram.engine.backend.Backends.DeviceSettings.cpu());
     }
 
     /** Settings with full attention as the memory policy. */
@@ -64,17 +76,22 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
 
     public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution, device);
     }
 
     public SessionSettings withRetention(Retention r) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution, device);
     }
 
     public SessionSettings withAttribution(io.engram.operators.attribution.AttributionSettings a) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a, device);
+    }
+
+    public SessionSettings withDevice(io.engram.engine.backend.Backends.DeviceSettings d) {
+        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d);
     }
 
     public SessionSettings {
@@ -87,8 +104,8 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         if (workingSetBytes < 0) {
             throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
         }
-        if (memory == null || retention == null || attribution == null) {
-            throw new IllegalArgumentException("memory, retention and attribution settings are required");
+        if (memory == null || retention == null || attribution == null || device == null) {
+            throw new IllegalArgumentException("memory, retention, attribution and device settings are required");
         }
         if (kvStorage == null) {
             throw new IllegalArgumentException("a KV storage type is required (F32, BF16, INT8 or INT4)");

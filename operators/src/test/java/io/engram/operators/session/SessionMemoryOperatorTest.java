@@ -110,6 +110,30 @@ class SessionMemoryOperatorTest {
         }
     }
 
+    @Test
+    void deviceAutoOpensTheEngineWhereverItRunsAndAnswersAsTheCpuWithoutAGpu() throws Exception {
+        SessionSettings cpu = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0, io.engram.state.codec.KvDType.BF16,
+                1L << 20);
+        SessionSettings auto = cpu.withDevice(new io.engram.engine.backend.Backends.DeviceSettings(
+                io.engram.engine.backend.Backends.Device.AUTO, 0));
+        List<Answer> answers = new java.util.ArrayList<>();
+        for (SessionSettings s : List.of(cpu, auto)) {
+            try (var h = harness(s)) {
+                h.open();
+                h.processElement(ev("s1", "s1-c0", text("The vault code is 7481.")));
+                h.processElement(ev("s1", "q1", query("q1")));
+                assertThat(h.extractOutputValues()).singleElement().satisfies(a -> {
+                    assertThat(a.getGeneratedTokens()).isEqualTo(4);
+                    assertThat(a.getCitations()).isNotEmpty();
+                });
+                answers.add(h.extractOutputValues().get(0));
+            }
+        }
+        if (io.engram.engine.backend.cuda.CudaDevice.unavailableReason().isPresent()) {
+            assertThat(answers.get(1).getText()).as("AUTO without CUDA is the CPU engine").isEqualTo(answers.get(0).getText());
+        }
+    }
+
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(value = io.engram.engine.memory.MemorySettings.Kind.class,
             names = {"STREAMING", "INFLLM", "EMLLM", "SIRLLM"})

@@ -1,6 +1,5 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.bench.EngineBench;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.model.Model;
@@ -55,6 +54,14 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--runs", defaultValue = "3", description = "Measured runs per row (default ${DEFAULT-VALUE}).")
     int runs;
+
+    @Option(names = "--device", defaultValue = "cpu", converter = DeviceConverter.class,
+            description = "cpu, cuda or auto (cuda when a GPU, its driver and the kernels are present; default ${DEFAULT-VALUE}).")
+    io.engram.engine.backend.Backends.Device device;
+
+    @Option(names = "--gpu-memory-mb", defaultValue = "0",
+            description = "GPU memory budget in MiB with --device cuda/auto (0 = 90% of what is free).")
+    long gpuMemoryMb;
 
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
@@ -167,7 +174,8 @@ public final class BenchCommand implements Callable<Integer> {
             throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");
         }
         PrintWriter out = ctx.out();
-        try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, q8)) {
+        try (Model m = Model.open(model); io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
+                new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L), 0, threads, q8)) {
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
             EngineBench bench = new EngineBench(t, 1, runs);
             String dtype = m.weights().layers()[0].wq().dtype() + (q8 ? "->Q8_0" : "");

@@ -1,6 +1,5 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.generate.Generation;
 import io.engram.engine.generate.Generator;
@@ -53,6 +52,14 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "2", description = "CPU threads (default ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--device", defaultValue = "cpu", converter = DeviceConverter.class,
+            description = "cpu, cuda or auto (cuda when a GPU, its driver and the kernels are present; default ${DEFAULT-VALUE}).")
+    io.engram.engine.backend.Backends.Device device;
+
+    @Option(names = "--gpu-memory-mb", defaultValue = "0",
+            description = "GPU memory budget in MiB with --device cuda/auto (0 = 90% of what is free).")
+    long gpuMemoryMb;
+
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
 
@@ -73,7 +80,8 @@ public final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
         }
-        try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, q8)) {
+        try (Model m = Model.open(model); io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
+                new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L), 0, threads, q8)) {
             Tokenizer tok = m.tokenizer();
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
             String text = prompt;

@@ -1,0 +1,595 @@
+package io.engram.engine.backend.cuda;
+
+import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.BackendException;
+import io.engram.engine.backend.BoundWeight;
+import io.engram.engine.backend.Buf;
+import io.engram.engine.backend.RopeTable;
+import io.engram.engine.backend.cuda.GpuMemoryBudget.Use;
+import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.kv.KvSpan;
+import io.engram.engine.model.RopeStyle;
+import io.engram.engine.tensor.DType;
+import io.engram.engine.tensor.WeightTensor;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The CUDA backend: every op a kernel of {@code src/main/cuda/engram_kernels.cu}, launched on this backend's stream
+ * through the driver API. Weights live on the device once per process ({@link WeightCache}); activations and KV
+ * blocks come from this backend's {@link DeviceMemory}, inside the device's {@link GpuMemoryBudget}. Numerics: matrix
+ * weights are BF16 on the device, activations F32; decode-sized matmuls (at most {@value #GEMV_MAX_TOKENS} tokens)
+ * multiply BF16 weights with F32 activations, larger ones run on the tensor cores with activations rounded to BF16,
+ * accumulating in F32. Checked against the CPU backend by {@code CudaParityTest}.
+ *
+ * <p>Threading: one caller thread at a time (the backend contract); several backends, on any threads, may share the
+ * device. Each op makes the device's context current on the calling thread.
+ */
+public final class CudaBackend implements Backend {
+    /** Matmuls of at most this many tokens take the decode path (F32 activations); larger ones the tensor cores. */
+    public static final int GEMV_MAX_TOKENS = 8;
+    private static final int ATT_TILE = 128;
+    private static final int ATT_MAX_GROUP = 16;
+    private static final int STAGING_BYTES = 8 << 20;
+
+    private final CudaDevice device;
+    private final CUstream stream;
+    private final DeviceMemory memory;
+    private final Staging staging;
+    private final List<CudaWeight> bound = new ArrayList<>();
+    private final Map<RopeTable, DeviceRope> ropes = new IdentityHashMap<>();
+    private final AttentionSegments segmentTables = new AttentionSegments();
+    private boolean closed;
+
+    /** RoPE tables of one {@link RopeTable} on the device. */
+    private record DeviceRope(DeviceMemory.Slot cos, DeviceMemory.Slot sin, DeviceMemory.Slot invFreq, int cached, int style) {}
+
+    private CudaBackend(CudaDevice device) {
+        this.device = device;
+        device.makeCurrent();
+        this.stream = new CUstream();
+        JCudaDriver.cuStreamCreate(stream, 0); // a blocking stream: synchronous copies on the null stream order with it
+        this.memory = new DeviceMemory(new CudaDevicePort(stream), device.budget());
+        this.staging = new Staging(stream, memory, STAGING_BYTES);
+    }
+
+    /**
+     * Opens a backend on device {@code ordinal}.
+     *
+     * @param budgetBytes GPU memory this process may use on the device (0: 90% of what is free); see {@link CudaDevice#acquire}
+     * @throws BackendException when CUDA cannot be used, with the reason
+     */
+    public static CudaBackend open(int ordinal, long budgetBytes) {
+        CudaDevice d = CudaDevice.acquire(ordinal, budgetBytes);
+        try {
+            return new CudaBackend(d);
+        } catch (RuntimeException e) {
+            d.release();
+            throw e instanceof BackendException ? e : new BackendException("opening " + d + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public Kind kind() {
+        return Kind.CUDA;
+    }
+
+    @Override
+    public String describe() {
+        return "cuda:%d %s (%d SMs, GPU memory budget %s)".formatted(device.ordinal(), device.name(),
+                device.multiprocessors(), GpuMemoryBudget.mib(device.budget().limit()));
+    }
+
+    public CudaDevice device() {
+        return device;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // memory
+
+    @Override
+    public Buf allocate(int floats) {
+        return newBuf(floats, Use.ACTIVATIONS, "activations");
+    }
+
+    @Override
+    public Buf allocateKv(int floats) {
+        return newBuf(floats, Use.KV, "KV block rows");
+    }
+
+    private DeviceBuf newBuf(int floats, Use use, String what) {
+        enter();
+        if (floats < 1) {
+            throw new BackendException("allocate: %d floats".formatted(floats));
+        }
+        DeviceMemory.Slot s = memory.allocate(use, floats * 4L, null, "%s of %d floats".formatted(what, floats));
+        DeviceBuf b = new DeviceBuf(floats, s);
+        memory.watch(b, s);
+        return b;
+    }
+
+    @Override
+    public void free(Buf b) {
+        memory.free(DeviceBuf.of(b).slot);
+    }
+
+    private long addr(Buf b) {
+        DeviceBuf d = DeviceBuf.of(b);
+        memory.ensureResident(d.slot, "a KV buffer");
+        return d.slot.address;
+    }
+
+    private void written(Buf b) {
+        memory.deviceWritten(DeviceBuf.of(b).slot);
+    }
+
+    private static void checkRange(String op, Buf b, long off, long len) {
+        if (off < 0 || len < 0 || off + len > b.size()) {
+            throw new BackendException("%s: [%d, %d) outside a buffer of %d floats".formatted(op, off, off + len, b.size()));
+        }
+    }
+
+    @Override
+    public void write(Buf dst, int dstOff, float[] src, int srcOff, int len) {
+        enter();
+        checkRange("write", dst, dstOff, len);
+        if (len == 0) {
+            return;
+        }
+        JCudaDriver.cuMemcpyHtoD(DevicePointers.at(addr(dst) + dstOff * 4L), Pointer.to(src).withByteOffset(srcOff * 4L), len * 4L);
+        written(dst);
+    }
+
+    @Override
+    public void read(Buf src, int srcOff, float[] dst, int dstOff, int len) {
+        enter();
+        checkRange("read", src, srcOff, len);
+        if (len == 0) {
+            return;
+        }
+        // a synchronous copy on the null stream: waits for this backend's stream, so every staged argument is consumed
+        JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(dstOff * 4L), DevicePointers.at(addr(src) + srcOff * 4L), len * 4L);
+        staging.reset();
+    }
+
+    @Override
+    public void copyRows(Buf src, int srcRow, Buf dst, int dstRow, int rows, int rowLen) {
+        enter();
+        long n = (long) rows * rowLen;
+        checkRange("copy_rows", src, (long) srcRow * rowLen, n);
+        checkRange("copy_rows", dst, (long) dstRow * rowLen, n);
+        if (n == 0) {
+            return;
+        }
+        long s = addr(src) + (long) srcRow * rowLen * 4;
+        long d = addr(dst) + (long) dstRow * rowLen * 4;
+        JCudaDriver.cuMemcpyDtoDAsync(DevicePointers.at(d), DevicePointers.at(s), n * 4, stream);
+        written(dst);
+    }
+
+    /** Waits until every op issued so far has finished (for timing). */
+    public void synchronize() {
+        enter();
+        JCudaDriver.cuStreamSynchronize(stream);
+        staging.reset();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // weights and elementwise ops
+
+    @Override
+    public BoundWeight bind(WeightTensor tensor) {
+        enter();
+        CudaWeight w = device.weights().acquire(tensor);
+        bound.add(w);
+        return w;
+    }
+
+    @Override
+    public void getRows(BoundWeight table, int[] ids, Buf out) {
+        enter();
+        CudaWeight t = CudaWeight.of(table);
+        requireType("get_rows", t, DType.BF16);
+        for (int id : ids) {
+            if (id < 0 || id >= t.rows()) {
+                throw new BackendException("get_rows: id %d outside [0, %d) of %s".formatted(id, t.rows(), t.name()));
+            }
+        }
+        checkRange("get_rows", out, 0, (long) ids.length * t.cols());
+        if (ids.length == 0) {
+            return;
+        }
+        long idsDev = staging.putInts(ids);
+        launch("engram_get_rows_bf16", ids.length, 1, 1, 256, 0, t.address(), idsDev, t.cols(), addr(out));
+        written(out);
+    }
+
+    @Override
+    public void rmsNorm(Buf x, BoundWeight gamma, float eps, int n, int dim, Buf out) {
+        enter();
+        CudaWeight g = CudaWeight.of(gamma);
+        requireType("rms_norm", g, DType.F32);
+        if (g.cols() != dim) {
+            throw new BackendException("rms_norm: gain %s has %d values for rows of %d".formatted(g.name(), g.cols(), dim));
+        }
+        checkRange("rms_norm", x, 0, (long) n * dim);
+        checkRange("rms_norm", out, 0, (long) n * dim);
+        if (n == 0) {
+            return;
+        }
+        launch("engram_rms_norm_f32", n, 1, 1, 256, 0, addr(x), g.address(), eps, dim, addr(out));
+        written(out);
+    }
+
+    @Override
+    public void matmul(BoundWeight w, Buf x, int n, Buf out) {
+        enter();
+        CudaWeight m = CudaWeight.of(w);
+        requireType("matmul", m, DType.BF16);
+        checkRange("matmul " + m.name(), x, 0, (long) n * m.cols());
+        checkRange("matmul " + m.name(), out, 0, (long) n * m.rows());
+        if (n == 0) {
+            return;
+        }
+        if (n <= GEMV_MAX_TOKENS) {
+            int warpsPerBlock = 8;
+            launch("engram_matmul_gemv_bf16", ceilDiv(m.rows(), warpsPerBlock), 1, 1, 32 * warpsPerBlock, 0, m.address(),
+                    addr(x), n, m.rows(), m.cols(), m.cols() % 8 == 0 ? 1 : 0, addr(out));
+        } else {
+            launch("engram_matmul_wmma_bf16", ceilDiv(m.rows(), 64), ceilDiv(n, 64), 1, 128, 0, m.address(), addr(x), n,
+                    m.rows(), m.cols(), addr(out));
+        }
+        written(out);
+    }
+
+    @Override
+    public void addBias(Buf x, BoundWeight bias, int n) {
+        enter();
+        CudaWeight b = CudaWeight.of(bias);
+        requireType("add_bias", b, DType.F32);
+        checkRange("add_bias", x, 0, (long) n * b.cols());
+        long len = (long) n * b.cols();
+        if (len == 0) {
+            return;
+        }
+        launch("engram_add_bias_f32", gridFor(len), 1, 1, 256, 0, addr(x), b.address(), n, b.cols());
+        written(x);
+    }
+
+    @Override
+    public void add(Buf acc, Buf x, int len) {
+        enter();
+        checkRange("add", acc, 0, len);
+        checkRange("add", x, 0, len);
+        if (len == 0) {
+            return;
+        }
+        launch("engram_add_f32", gridFor(len), 1, 1, 256, 0, addr(acc), addr(x), len);
+        written(acc);
+    }
+
+    @Override
+    public void swiglu(Buf gate, Buf up, int len, Buf out) {
+        enter();
+        checkRange("swiglu", gate, 0, len);
+        checkRange("swiglu", up, 0, len);
+        checkRange("swiglu", out, 0, len);
+        if (len == 0) {
+            return;
+        }
+        launch("engram_swiglu_f32", gridFor(len), 1, 1, 256, 0, addr(gate), addr(up), len, addr(out));
+        written(out);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // attention
+
+    @Override
+    public void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
+            float scale, Buf out) {
+        enter();
+        int heads = shape.heads();
+        int kvHeads = shape.kvHeads();
+        int hd = shape.headDim();
+        int group = heads / kvHeads;
+        if (heads % kvHeads != 0 || group > ATT_MAX_GROUP || hd % 2 != 0 || hd > 512) {
+            throw new BackendException("attention: %d query heads over %d KV heads of dim %d are not supported on CUDA "
+                    .formatted(heads, kvHeads, hd) + "(at most %d query heads per KV head, even head dim <= 512)".formatted(ATT_MAX_GROUP));
+        }
+        checkRange("attention q", q, 0, (long) n * shape.qDim());
+        checkRange("attention out", out, 0, (long) n * shape.qDim());
+        if (n == 0) {
+            return;
+        }
+        try {
+            AttentionSegments.Table segs = segmentTables.build(layer, plan, kvHeads, shape.kvDim(), memory);
+            long minSeq = Long.MAX_VALUE;
+            for (long s : qSeq) {
+                minSeq = Math.min(minSeq, s);
+            }
+            for (int g = 0; g < kvHeads; g++) {
+                if (segs.totals()[g] == 0 || segs.minSeq()[g] > minSeq) {
+                    throw new BackendException("attention: query seq %d of layer %d sees no key of KV head %d"
+                            .formatted(minSeq, layer, g));
+                }
+            }
+            int smemFloats = 2 * group * hd + ATT_TILE * group + 3 * group + (group & 1);
+            int smem = smemFloats * 4 + ATT_TILE * 8;
+            if (smem > 48 * 1024) {
+                throw new BackendException("attention: %d query heads per KV head of dim %d need %d bytes of shared memory, "
+                        .formatted(group, hd, smem) + "more than the 48 KiB the kernel is launched with");
+            }
+            DeviceRope r = rope(rope);
+            int maxTotal = 0;
+            for (int t : segs.totals()) {
+                maxTotal = Math.max(maxTotal, t);
+            }
+            // splits: enough blocks to fill the device twice over, at least a tile of keys each
+            int tiles = ceilDiv(maxTotal, ATT_TILE);
+            int splits = Math.max(1, Math.min(tiles, ceilDiv(2 * device.multiprocessors(), n * kvHeads)));
+            int keysPerSplit = ceilDiv(tiles, splits) * ATT_TILE;
+            splits = ceilDiv(maxTotal, keysPerSplit);
+
+            staging.reserve(segs.table().limit() + 4 * (3 * kvHeads + 3 * n));
+            long segAddr = staging.put(segs.table());
+            long loAddr = staging.putInts(segs.lo());
+            long hiAddr = staging.putInts(segs.hi());
+            long totAddr = staging.putInts(segs.totals());
+            long seqAddr = staging.putLongs(qSeq);
+            long posAddr = staging.putInts(plan.queryPositions());
+            DeviceMemory.Slot qr = memory.allocate(Use.ACTIVATIONS, (long) n * shape.qDim() * 4, null, "rotated queries");
+            long parts = (long) n * heads * splits;
+            DeviceMemory.Slot po = memory.allocate(Use.WORKSPACE, parts * hd * 4, null, "attention partials");
+            DeviceMemory.Slot pm = memory.allocate(Use.WORKSPACE, parts * 4, null, "attention partials");
+            DeviceMemory.Slot pl = memory.allocate(Use.WORKSPACE, parts * 4, null, "attention partials");
+            DeviceMemory.Slot lse = memory.allocate(Use.WORKSPACE, (long) n * heads * 4, null, "attention lse");
+            try {
+                launch("engram_rope_f32", n, 1, 1, 128, 0, addr(q), posAddr, heads, hd, r.cos.address, r.sin.address,
+                        r.invFreq.address, r.cached, r.style, qr.address);
+                launch("engram_attention_f32", splits, n, kvHeads, ATT_TILE, smem, qr.address, seqAddr, segAddr, loAddr,
+                        hiAddr, totAddr, heads, kvHeads, hd, scale, keysPerSplit, r.cos.address, r.sin.address,
+                        r.invFreq.address, r.cached, r.style, po.address, pm.address, pl.address);
+                launch("engram_attention_combine_f32", n * heads, 1, 1, Math.min(256, ceilDiv(hd, 32) * 32), 0, po.address,
+                        pm.address, pl.address, heads, hd, splits, addr(out), lse.address);
+                written(out);
+                if (plan.observer() != null) {
+                    observe(layer, plan, segs, maxTotal, n, shape, scale, r, qr, seqAddr, segAddr, loAddr, hiAddr, totAddr, lse);
+                }
+            } finally {
+                memory.free(qr);
+                memory.free(po);
+                memory.free(pm);
+                memory.free(pl);
+                memory.free(lse);
+            }
+        } finally {
+            memory.unpinAll();
+        }
+    }
+
+    /** Attention mass per key for the plan's observer, in the CPU backend's layout (span by span per KV head). */
+    private void observe(int layer, AttentionPlan plan, AttentionSegments.Table segs, int maxTotal, int n, AttentionShape shape, float scale,
+            DeviceRope r, DeviceMemory.Slot qr, long seqAddr, long segAddr, long loAddr, long hiAddr, long totAddr,
+            DeviceMemory.Slot lse) {
+        int kvHeads = shape.kvHeads();
+        DeviceMemory.Slot mass = memory.allocate(Use.WORKSPACE, (long) kvHeads * maxTotal * 4, null, "attention mass");
+        try {
+            launch("engram_attention_mass_f32", ceilDiv(maxTotal, 128), kvHeads, 1, 128, 0, qr.address, seqAddr, n, segAddr,
+                    loAddr, hiAddr, totAddr, shape.heads(), kvHeads, shape.headDim(), scale, r.cos.address, r.sin.address,
+                    r.invFreq.address, r.cached, r.style, lse.address, maxTotal, mass.address);
+            float[] host = new float[kvHeads * maxTotal];
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(host), DevicePointers.at(mass.address), host.length * 4L);
+            staging.reset();
+            for (int g = 0; g < kvHeads; g++) {
+                float[] m = java.util.Arrays.copyOfRange(host, g * maxTotal, g * maxTotal + segs.totals()[g]);
+                int off = 0;
+                for (KvSpan s : plan.spans(g)) {
+                    plan.observer().observe(layer, g, s, m, off);
+                    off += s.length();
+                }
+            }
+        } finally {
+            memory.free(mass);
+        }
+    }
+
+    private DeviceRope rope(RopeTable table) {
+        DeviceRope r = ropes.get(table);
+        if (r != null) {
+            return r;
+        }
+        int half = table.headDim() / 2;
+        int cached = table.cachedPositions();
+        float[] cos = new float[cached * half];
+        float[] sin = new float[cached * half];
+        float[] cs = new float[half];
+        float[] sn = new float[half];
+        for (int p = 0; p < cached; p++) {
+            table.angles(p, cs, sn);
+            System.arraycopy(cs, 0, cos, p * half, half);
+            System.arraycopy(sn, 0, sin, p * half, half);
+        }
+        double[] inv = table.inverseFrequencies();
+        float[] invF = new float[half];
+        for (int i = 0; i < half; i++) {
+            invF[i] = (float) inv[i];
+        }
+        r = new DeviceRope(upload(cos, "RoPE cosines"), upload(sin, "RoPE sines"), upload(invF, "RoPE frequencies"), cached,
+                table.style() == RopeStyle.HALF ? 0 : 1);
+        ropes.put(table, r);
+        return r;
+    }
+
+    private DeviceMemory.Slot upload(float[] v, String what) {
+        DeviceMemory.Slot s = memory.allocate(Use.WORKSPACE, v.length * 4L, null, what);
+        JCudaDriver.cuMemcpyHtoD(DevicePointers.at(s.address), Pointer.to(v), v.length * 4L);
+        return s;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // sampling and the KV codec
+
+    /** The index of the largest of {@code x[off..off+len)}, the lowest on ties: greedy sampling without copying logits. */
+    public int argmax(Buf x, int off, int len) {
+        enter();
+        checkRange("argmax", x, off, len);
+        if (len < 1) {
+            throw new BackendException("argmax of an empty range");
+        }
+        DeviceMemory.Slot o = memory.allocate(Use.WORKSPACE, 4, null, "argmax result");
+        try {
+            launch("engram_argmax_f32", 1, 1, 1, 1024, 0, addr(x) + off * 4L, len, o.address);
+            int[] r = new int[1];
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(r), DevicePointers.at(o.address), 4);
+            staging.reset();
+            return r[0];
+        } finally {
+            memory.free(o);
+        }
+    }
+
+    /**
+     * Encodes {@code x[0..floats)} as Q8_0 on the device (ggml's 34-byte blocks of 32 values, as
+     * {@link io.engram.engine.tensor.Quant#encodeQ8_0}) and returns the bytes: a quarter of the F32 traffic when KV
+     * leaves the device.
+     */
+    public byte[] quantizeQ8_0(Buf x, int floats) {
+        enter();
+        checkRange("quantize_q8_0", x, 0, floats);
+        if (floats % 32 != 0) {
+            throw new BackendException("quantize_q8_0 needs a multiple of 32 values, got " + floats);
+        }
+        int blocks = floats / 32;
+        byte[] out = new byte[blocks * 34];
+        if (blocks == 0) {
+            return out;
+        }
+        DeviceMemory.Slot q = memory.allocate(Use.WORKSPACE, out.length, null, "Q8_0 KV");
+        try {
+            launch("engram_quantize_q8_0", ceilDiv(blocks, 128), 1, 1, 128, 0, addr(x), blocks, q.address);
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(out), DevicePointers.at(q.address), out.length);
+            staging.reset();
+            return out;
+        } finally {
+            memory.free(q);
+        }
+    }
+
+    /** Decodes Q8_0 bytes (see {@link #quantizeQ8_0}) into {@code x[0..)} on the device. */
+    public void dequantizeQ8_0(byte[] q8, Buf x) {
+        enter();
+        if (q8.length % 34 != 0) {
+            throw new BackendException("dequantize_q8_0: %d bytes are not whole 34-byte blocks".formatted(q8.length));
+        }
+        int blocks = q8.length / 34;
+        checkRange("dequantize_q8_0", x, 0, blocks * 32L);
+        if (blocks == 0) {
+            return;
+        }
+        DeviceMemory.Slot q = memory.allocate(Use.WORKSPACE, q8.length, null, "Q8_0 KV");
+        try {
+            JCudaDriver.cuMemcpyHtoD(DevicePointers.at(q.address), Pointer.to(q8), q8.length);
+            launch("engram_dequantize_q8_0", ceilDiv(blocks * 32, 256), 1, 1, 256, 0, q.address, blocks, addr(x));
+            written(x);
+        } finally {
+            memory.free(q);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // reports and lifecycle
+
+    /**
+     * Device memory as this backend sees it.
+     *
+     * @param weightBytes weights on the device (shared by the process's backends)
+     * @param kvResidentBytes this backend's KV buffers on the device
+     * @param kvMirroredBytes this backend's KV buffers evicted to host mirrors
+     * @param evictions KV buffers evicted since open
+     * @param budgetUsedBytes the device budget in use now, by every backend
+     * @param budgetPeakBytes the most of the budget in use at once
+     * @param budgetBytes the budget
+     */
+    public record MemoryReport(long weightBytes, long kvResidentBytes, long kvMirroredBytes, long evictions, long uploads,
+            long budgetUsedBytes, long budgetPeakBytes, long budgetBytes) {}
+
+    public MemoryReport memoryReport() {
+        GpuMemoryBudget b = device.budget();
+        return new MemoryReport(device.weights().bytes(), memory.residentKvBytes(), memory.mirroredKvBytes(),
+                memory.evictions(), memory.uploads(), b.used(), b.peak(), b.limit());
+    }
+
+    /**
+     * Waits for the stream, then releases in this order: weight references (the device frees a weight with its last
+     * holder), the staging ring, every buffer of this backend (RoPE tables, activations, KV), the stream, the device.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        device.makeCurrent();
+        JCudaDriver.cuStreamSynchronize(stream);
+        for (CudaWeight w : bound) {
+            device.weights().release(w);
+        }
+        bound.clear();
+        staging.close();
+        ropes.clear();
+        memory.close();
+        JCudaDriver.cuStreamDestroy(stream);
+        device.release();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // launching
+
+    private void enter() {
+        if (closed) {
+            throw new BackendException("the CUDA backend on " + device + " is closed");
+        }
+        device.makeCurrent();
+    }
+
+    private static void requireType(String op, CudaWeight w, DType t) {
+        if (w.dtype() != t) {
+            throw new BackendException("%s: %s is stored as %s on the device, the op needs %s (a %s)".formatted(op, w.name(),
+                    w.dtype(), t, t == DType.BF16 ? "matrix" : "vector"));
+        }
+    }
+
+    private static int ceilDiv(long a, long b) {
+        return Math.toIntExact((a + b - 1) / b);
+    }
+
+    private static int gridFor(long len) {
+        return (int) Math.min(ceilDiv(len, 256), 65_535);
+    }
+
+    /** Launches {@code kernel}; arguments are Long (device addresses, 64-bit), Integer or Float, in the kernel's order. */
+    private void launch(String kernel, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+        Pointer[] p = new Pointer[args.length];
+        for (int i = 0; i < args.length; i++) {
+            p[i] = switch (args[i]) {
+                case Long l -> Pointer.to(new long[] {l});
+                case Integer v -> Pointer.to(new int[] {v});
+                case Float f -> Pointer.to(new float[] {f});
+                default -> throw new IllegalArgumentException("kernel argument " + args[i]);
+            };
+        }
+        try {
+            JCudaDriver.cuLaunchKernel(device.function(kernel), gx, gy, gz, block, 1, 1, sharedBytes, stream, Pointer.to(p),
+                    null);
+        } catch (CudaException e) {
+            throw new BackendException("kernel %s, grid (%d, %d, %d), block %d, %d bytes shared, on %s: %s".formatted(kernel,
+                    gx, gy, gz, block, sharedBytes, device, e.getMessage()), e);
+        }
+    }
+}
