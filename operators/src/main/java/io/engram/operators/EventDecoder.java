@@ -15,12 +15,15 @@ import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
+import org.apache.avro.Schema;
+import org.apache.avro.SchemaNormalization;
 import org.apache.avro.generic.IndexedRecord;
 import org.apache.avro.message.BadHeaderException;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.MissingSchemaException;
-import org.apache.avro.specific.SpecificData;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
@@ -36,7 +39,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Refused here, from the record alone (checked in this order): no value or an empty one ({@code UNDECODABLE}), value
  * over {@link DecoderSettings#maxEventBytes()} ({@code TOO_LARGE}), not single-object encoded or corrupt
- * ({@code UNDECODABLE}), a schema fingerprint we do not read ({@code UNKNOWN_SCHEMA}), a text field that is not valid
+ * ({@code UNDECODABLE}), a schema fingerprint of neither the current nor a released {@code EngramEvent} schema
+ * ({@code UNKNOWN_SCHEMA}), a text field that is not valid
  * UTF-8 ({@code INVALID_UTF8}), no or blank session id ({@code MISSING_SESSION}), record key not equal to the session
  * id ({@code KEY_MISMATCH}), blank event id or blank/out-of-range query fields ({@code INVALID_EVENT}), a content kind
  * or control action this version does not know ({@code UNSUPPORTED}).
@@ -60,7 +64,9 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
     private final DecoderSettings settings;
 
     private transient BinaryMessageDecoder<EngramEvent> decoder;
-    private transient Utf8Validator utf8;
+    /** Per writer-schema fingerprint: the slow-path UTF-8 check must walk the bytes with the schema that wrote them. */
+    private transient Map<Long, Utf8Validator> utf8;
+    private transient Map<Long, Schema> writers;
     private transient Counter decoded;
     private transient Counter refused;
 
@@ -71,8 +77,13 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
     @Override
     public void open(OpenContext openContext) {
         EngramSchemas.trustEngramClasses();
-        decoder = new BinaryMessageDecoder<>(SpecificData.getForClass(EngramEvent.class), EngramEvent.getClassSchema());
-        utf8 = new Utf8Validator(EngramEvent.getClassSchema());
+        decoder = EngramSchemas.decoder(EngramEvent.class); // today's schema and every released one (schemas/README.md)
+        writers = new HashMap<>();
+        for (Schema writer : EngramSchemas.releasedWriterSchemas(EngramEvent.getClassSchema().getFullName())) {
+            writers.put(SchemaNormalization.parsingFingerprint64(writer), writer);
+        }
+        writers.put(SchemaNormalization.parsingFingerprint64(EngramEvent.getClassSchema()), EngramEvent.getClassSchema());
+        utf8 = new HashMap<>();
         decoded = getRuntimeContext().getMetricGroup().counter("engramEventsDecoded");
         refused = getRuntimeContext().getMetricGroup().counter("engramEventsDeadLettered");
     }
@@ -170,7 +181,9 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
             return Optional.empty(); // fast path: Avro replaced nothing
         }
         try {
-            return utf8.firstInvalidField(r.value, HEADER_BYTES, r.value.length - HEADER_BYTES);
+            Schema writer = writers.get(fingerprint(r.value)); // known: the record decoded
+            return utf8.computeIfAbsent(fingerprint(r.value), fp -> new Utf8Validator(writer))
+                    .firstInvalidField(r.value, HEADER_BYTES, r.value.length - HEADER_BYTES);
         } catch (Exception e) {
             return Optional.of("? (" + e.getMessage() + ")");
         }
@@ -216,8 +229,12 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
         if (value.length < HEADER_BYTES) {
             return "(truncated)";
         }
-        long fp = ByteBuffer.wrap(value, 2, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
-        return "%016x".formatted(fp);
+        return "%016x".formatted(fingerprint(value));
+    }
+
+    /** The writer-schema fingerprint of a single-object message of at least {@link #HEADER_BYTES} bytes. */
+    private static long fingerprint(byte[] value) {
+        return ByteBuffer.wrap(value, 2, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
     }
 
     private static Outcome refuse(RawRecord r, ErrorClass cls, String reason, Throwable cause, EngramEvent event) {

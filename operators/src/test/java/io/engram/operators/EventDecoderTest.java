@@ -13,10 +13,20 @@ import io.engram.schemas.ErrorClass;
 import io.engram.schemas.GenerationOptions;
 import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SourceCoordinates;
+import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumReader;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.DecoderFactory;
+import org.apache.avro.io.EncoderFactory;
+import org.apache.avro.message.BinaryMessageEncoder;
+import org.apache.avro.specific.SpecificDatumWriter;
 import org.apache.flink.streaming.api.operators.ProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
@@ -139,6 +149,50 @@ class EventDecoderTest {
         assertThat(letters.get(8).getReason()).contains("over the limit of 1024 bytes");
         assertThat(letters.get(8).getValue().remaining()).isGreaterThan(1024); // the bytes are kept whole
         assertThat(letters.get(1).getException()).contains("BadHeaderException");
+    }
+
+    /** The event as a producer of a released version wrote it: its fields in that version's schema, fingerprint included. */
+    static byte[] encodeAs(String version, EngramEvent e) throws Exception {
+        Schema released = EngramSchemas.releasedSchemas(version).get(EngramEvent.getClassSchema().getFullName());
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        BinaryEncoder enc = EncoderFactory.get().binaryEncoder(body, null);
+        new SpecificDatumWriter<EngramEvent>(EngramEvent.getClassSchema()).write(e, enc);
+        enc.flush();
+        GenericRecord old = new GenericDatumReader<GenericRecord>(EngramEvent.getClassSchema(), released)
+                .read(null, DecoderFactory.get().binaryDecoder(body.toByteArray(), null));
+        ByteBuffer b = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), released).encode(old);
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
+    }
+
+    /** Upgrading Engram must not dead-letter input events written by producers of an earlier release. */
+    @Test
+    void eventsOfEveryReleasedSchemaAreDecoded() throws Exception {
+        List<String> versions = EngramSchemas.releasedVersions();
+        assertThat(versions).isNotEmpty();
+        EngramEvent query = EngramEvent.newBuilder().setSessionId("s1").setEventId("q").setTimestampMs(2L)
+                .setPayload(new QueryEvent("q-1", "why?", GenerationOptions.newBuilder().setMaxNewTokens(8).build()))
+                .build();
+        for (String version : versions) {
+            feed(record("s1", encodeAs(version, content("s1", "old text " + version))));
+            feed(record("s1", encodeAs(version, query)));
+        }
+        assertThat(deadLetters()).isEmpty();
+        List<EngramEvent> out = harness.extractOutputValues();
+        assertThat(out).hasSize(2 * versions.size());
+        for (int i = 0; i < versions.size(); i++) {
+            assertThat(((ContentEvent) out.get(2 * i).getPayload()).getText()).isEqualTo("old text " + versions.get(i));
+            assertThat(out.get(2 * i).getSource()).isEqualTo(new SourceCoordinates(TOPIC, 3, (long) 2 * i));
+            assertThat(out.get(2 * i + 1).getPayload()).isEqualTo(query.getPayload());
+        }
+
+        // the slow-path UTF-8 check walks the bytes with the schema that wrote them
+        feed(record("s1", corruptUtf8(encodeAs(versions.getFirst(), content("s1", "bad bytes here")), "bytes")));
+        assertThat(deadLetters()).singleElement().satisfies(l -> {
+            assertThat(l.getErrorClass()).isEqualTo(ErrorClass.INVALID_UTF8);
+            assertThat(l.getReason()).contains("'payload.text'");
+        });
     }
 
     @Test

@@ -29,6 +29,7 @@ import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -161,11 +162,11 @@ public final class AskCommand implements Callable<Integer> {
     }
 
     private String awaitOnTopic(KafkaConsumer<byte[], byte[]> consumer, String queryId, Instant deadline) {
-        EngramSchemas.trustEngramClasses();
+        BinaryMessageDecoder<Answer> answers = EngramSchemas.decoder(Answer.class);
         while (Instant.now().isBefore(deadline)) {
             for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                 try {
-                    Answer a = Answer.getDecoder().decode(r.value());
+                    Answer a = answers.decode(r.value());
                     if (a.getQueryId().equals(queryId)) {
                         return OutputFormat.answer(a);
                     }

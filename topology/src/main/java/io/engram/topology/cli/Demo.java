@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -78,9 +79,10 @@ final class Demo {
             err.printf("demo: asked %d questions; waiting for answers on %s%n", asked.size(), answersTopic);
             Instant deadline = Instant.now().plus(timeout);
             int answered = 0;
+            BinaryMessageDecoder<Answer> answers = EngramSchemas.decoder(Answer.class);
             while (answered < asked.size() && Instant.now().isBefore(deadline)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                    Answer a = Answer.getDecoder().decode(r.value());
+                    Answer a = answers.decode(r.value());
                     if (a.getSessionId().equals(SESSION) && asked.containsKey(a.getQueryId())) {
                         out.printf("Q: %s%n", asked.get(a.getQueryId()));
                         out.print(OutputFormat.answer(a));

@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
@@ -68,7 +69,7 @@ public final class ExplainCommand implements Callable<Integer> {
         ResolvedOptions options = root.options(flags);
         String topic = options.get(KafkaOptions.ATTRIBUTIONS_TOPIC);
         Instant deadline = Instant.now().plus(options.get(CliOptions.ASK_TIMEOUT));
-        EngramSchemas.trustEngramClasses();
+        BinaryMessageDecoder<Attribution> decoder = EngramSchemas.decoder(Attribution.class);
         try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommittedConsumer(options)) {
             List<TopicPartition> parts = consumer.partitionsFor(topic, Duration.ofSeconds(15)).stream()
                     .map(p -> new TopicPartition(topic, p.partition())).toList();
@@ -77,7 +78,7 @@ public final class ExplainCommand implements Callable<Integer> {
             root.context().err().printf("waiting for the %s attribution of query %s on %s%n", method, queryId, topic);
             while (Instant.now().isBefore(deadline)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                    Attribution a = decode(r);
+                    Attribution a = decode(decoder, r);
                     if (a != null && a.getQueryId().equals(queryId) && a.getMethod() == method
                             && (session == null || a.getSessionId().equals(session))) {
                         root.context().out().print(format(a));
@@ -95,9 +96,9 @@ public final class ExplainCommand implements Callable<Integer> {
                 + "engram.attribution.tier including it? a precise search can take minutes)");
     }
 
-    private Attribution decode(ConsumerRecord<byte[], byte[]> r) {
+    private Attribution decode(BinaryMessageDecoder<Attribution> decoder, ConsumerRecord<byte[], byte[]> r) {
         try {
-            return Attribution.getDecoder().decode(r.value());
+            return decoder.decode(r.value());
         } catch (IOException | RuntimeException e) {
             root.context().err().printf("skipping undecodable record %s-%d@%d%n", r.topic(), r.partition(), r.offset());
             return null;

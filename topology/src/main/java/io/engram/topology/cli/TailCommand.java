@@ -15,6 +15,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
@@ -60,16 +61,15 @@ public final class TailCommand implements Callable<Integer> {
         ResolvedOptions options = root.options(flags);
         Duration limit = timeout == null ? null : io.engram.topology.options.Option.durationKey("engram.tail.timeout")
                 .noDefault().description("--timeout").parse(timeout, "--timeout");
-        Map<String, Class<?>> topics = new HashMap<>();
-        topics.put(options.get(KafkaOptions.ANSWERS_TOPIC), Answer.class);
-        topics.put(options.get(KafkaOptions.SUMMARIES_TOPIC), Summary.class);
+        Map<String, BinaryMessageDecoder<?>> topics = new HashMap<>();
+        topics.put(options.get(KafkaOptions.ANSWERS_TOPIC), EngramSchemas.decoder(Answer.class));
+        topics.put(options.get(KafkaOptions.SUMMARIES_TOPIC), EngramSchemas.decoder(Summary.class));
         if (attributions) {
-            topics.put(options.get(KafkaOptions.ATTRIBUTIONS_TOPIC), Attribution.class);
+            topics.put(options.get(KafkaOptions.ATTRIBUTIONS_TOPIC), EngramSchemas.decoder(Attribution.class));
         }
         if (deadLetters) {
-            topics.put(options.get(KafkaOptions.DEAD_LETTER_TOPIC), DeadLetter.class);
+            topics.put(options.get(KafkaOptions.DEAD_LETTER_TOPIC), EngramSchemas.decoder(DeadLetter.class));
         }
-        EngramSchemas.trustEngramClasses();
         Instant deadline = limit == null ? Instant.MAX : Instant.now().plus(limit);
         long printed = 0;
         try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommittedConsumer(options)) {
@@ -104,19 +104,9 @@ public final class TailCommand implements Callable<Integer> {
         return ExitCode.OK.code();
     }
 
-    private static String line(ConsumerRecord<byte[], byte[]> r, Class<?> type) {
+    private static String line(ConsumerRecord<byte[], byte[]> r, BinaryMessageDecoder<?> decoder) {
         try {
-            Object value;
-            if (type == Answer.class) {
-                value = Answer.getDecoder().decode(r.value());
-            } else if (type == Summary.class) {
-                value = Summary.getDecoder().decode(r.value());
-            } else if (type == Attribution.class) {
-                value = Attribution.getDecoder().decode(r.value());
-            } else {
-                value = DeadLetter.getDecoder().decode(r.value());
-            }
-            return OutputFormat.tailLine(value);
+            return OutputFormat.tailLine(decoder.decode(r.value()));
         } catch (IOException | RuntimeException e) {
             return "undecodable record %s-%d@%d: %s".formatted(r.topic(), r.partition(), r.offset(), e.getMessage());
         }

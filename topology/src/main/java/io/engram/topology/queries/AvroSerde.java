@@ -14,7 +14,8 @@ import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serializer;
 
 /**
- * Kafka serde for one of our Avro records in single-object encoding. Undecodable bytes throw {@link
+ * Kafka serde for one of our Avro records in single-object encoding. It writes the current schema and reads it and every
+ * released one ({@link EngramSchemas#decoder(Class)}). Undecodable bytes throw {@link
  * SerializationException} naming topic and type; the Streams app's deserialization handler logs and skips them.
  *
  * @param <T> the generated record class
@@ -30,7 +31,7 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
         this.type = type;
         SpecificData model = SpecificData.getForClass(type);
         this.encoder = new BinaryMessageEncoder<>(model, model.getSchema(type));
-        this.decoder = new BinaryMessageDecoder<>(model, model.getSchema(type));
+        this.decoder = EngramSchemas.decoder(type); // current and released writer schemas
     }
 
     @Override
