@@ -84,10 +84,11 @@ class KvBlockCodecTest {
         assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(1)), 12)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
     }
 
-    @Test
-    void everySingleBitFlipAndEveryTruncationIsDetected() {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(KvDType.class)
+    void everySingleBitFlipAndEveryTruncationIsDetected(KvDType type) {
         KvCache cache = new KvCache(backend, 1, 4, 4);
-        byte[] bytes = KvBlockCodec.encode(filled(cache, 3), backend, 4);
+        byte[] bytes = KvBlockCodec.encode(filled(cache, 3), backend, 4, type);
         for (int i = 0; i < bytes.length; i++) {
             for (int bit = 0; bit < 8; bit++) {
                 byte[] bad = bytes.clone();
