@@ -107,6 +107,9 @@ class WebViewIT {
                 text: m.textContent, title: m.title, event: m.closest('.event').dataset.eventId})),
               mapEvents: document.querySelectorAll('#memory-map .mm-event').length,
               mapCited: [...document.querySelectorAll('#memory-map .mm-event.cited')].map(e => Number(e.dataset.eventIndex)),
+              mapRetrieved: [...document.querySelectorAll('#memory-map .mm-event.retrieved')].map(e => ({
+                index: Number(e.dataset.eventIndex), title: e.title})),
+              legend: document.querySelector('.memory-col .legend').textContent,
               episodes: document.querySelectorAll('#memory-map .mm-episode').length
             }))()""";
 
@@ -144,6 +147,8 @@ class WebViewIT {
             input.add(query("ada", "ada-q1", "Who took the ball?"));
             input.add(query("ada", "ada-q2", "What did Mom make?"));
             KAFKA.produceEvents(options, input);
+            // one input partition, produced one by one and first: ada-cN is at offset N
+            List<Long> offsets = java.util.stream.LongStream.range(0, ADA.size()).boxed().toList();
             List<Answer> answers = awaitAnswers(options, 2);
             assertThat(KafkaBroker.await(() -> apiAnswers(server, "ada") == 2, Duration.ofSeconds(30)))
                     .as("GET /api/sessions/ada lists both answers").isTrue();
@@ -153,7 +158,7 @@ class WebViewIT {
                 assertThat(page.await("document.querySelectorAll('#answers .answer').length === 2 "
                         + "&& document.body.dataset.live === 'open'", Duration.ofSeconds(30)))
                         .as("the page renders both answers and its live stream is open").isTrue();
-                checkPage(page.evaluate(PROBE), answers, options);
+                checkPage(page.evaluate(PROBE), answers, offsets, options);
 
                 // live: an answer made after the page loaded appears without a reload
                 page.evaluate("window.engramProbe = 'same page'");
@@ -165,7 +170,7 @@ class WebViewIT {
                 JsonNode dom = page.evaluate(PROBE);
                 assertThat(dom.path("answers").get(0).path("query").asText()).as("newest first").isEqualTo("ada-q3");
                 assertThat(dom.path("answers").get(0).path("selected").asBoolean()).as("the map follows it").isTrue();
-                checkPage(dom, answers, options);
+                checkPage(dom, answers, offsets, options);
 
                 Path png = Path.of("target", "web-view.png");
                 page.screenshot(png);
@@ -185,7 +190,7 @@ class WebViewIT {
     }
 
     /** The page agrees with the answers topic: texts, citation coordinates, highlights and the memory map. */
-    static void checkPage(JsonNode dom, List<Answer> answers, ResolvedOptions options) {
+    static void checkPage(JsonNode dom, List<Answer> answers, List<Long> offsets, ResolvedOptions options) {
         assertThat(dom.path("live").asText()).isEqualTo("open");
         List<String> ids = new ArrayList<>();
         dom.path("events").forEach(e -> ids.add(e.path("id").asText()));
@@ -248,6 +253,28 @@ class WebViewIT {
         List<Integer> mapCited = new ArrayList<>();
         dom.path("mapCited").forEach(n -> mapCited.add(n.asInt()));
         assertThat(mapCited).as("cells cited by the selected (newest) answer").containsExactlyElementsOf(cited);
+        // retrieved: the events the selected answer's memory spans came from; with full attention (the default
+        // policy) every event before the question, each with the token range and layer count on hover
+        TreeSet<Integer> retrieved = new TreeSet<>();
+        for (io.engram.schemas.RetrievedSpan r : newest.getRetrieved()) {
+            for (io.engram.schemas.SourceCoordinates c : r.getSources()) {
+                assertThat(c.getTopic()).isEqualTo(options.get(KafkaOptions.INPUT_TOPIC));
+                retrieved.add(offsets.indexOf(c.getOffset()));
+            }
+        }
+        assertThat(newest.getRetrieved()).as("the newest answer's retrieved spans").isNotEmpty();
+        assertThat(newest.getRetrieved().getLast().getEndToken()).as("up to the question")
+                .isEqualTo(newest.getMemoryTokens());
+        assertThat(retrieved).as("full attention retrieves every event before the question")
+                .containsExactlyElementsOf(java.util.stream.IntStream.range(0, ADA.size()).boxed().toList());
+        List<Integer> mapRetrieved = new ArrayList<>();
+        for (JsonNode m : dom.path("mapRetrieved")) {
+            mapRetrieved.add(m.path("index").asInt());
+            assertThat(m.path("title").asText()).as("hover of retrieved cell %s", m.path("index"))
+                    .containsPattern("retrieved for " + newest.getQueryId() + ": tokens \\d+–\\d+ by \\d+ layers?");
+        }
+        assertThat(mapRetrieved).as("cells retrieved for the selected (newest) answer").containsExactlyElementsOf(retrieved);
+        assertThat(dom.path("legend").asText()).contains("retrieved for the selected answer");
         assertThat(dom.path("episodes").asInt()).as("episode summaries on the map").isGreaterThanOrEqualTo(1);
     }
 

@@ -4,7 +4,10 @@ import io.engram.engine.kv.AttentionObserver;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.session.Provenance;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
 
 /**
  * The fast attribution tier: collects, while an answer is generated, the attention mass that the retrieval heads put
@@ -18,7 +21,11 @@ import java.util.Arrays;
  * The first {@link #SINK_TOKENS} tokens of a stream collect attention whatever they say (attention sinks) and untagged
  * tokens (separators, the question itself) are no source: neither counts.
  *
- * <p>Not thread-safe; one instance per answer. Memory: one double per sequence index of the session.
+ * <p>Besides the mass it records which memory tokens each layer's plan let the answer attend to, whatever the head and
+ * the mass ({@link #retrieved}): the spans the policy used, for the memory map.
+ *
+ * <p>Not thread-safe; one instance per answer. Memory: one double per sequence index of the session, and one bit per
+ * (layer, sequence index).
  */
 public final class AttentionTrace implements AttentionObserver {
     /** StreamingLLM's attention-sink count (algorithms.md section 1.3). */
@@ -29,6 +36,8 @@ public final class AttentionTrace implements AttentionObserver {
     private double[] prefillMass = new double[256]; // (sequence index) mass from prefill steps
     private boolean decodeStep;
     private boolean anyDecode;
+    private final List<BitSet> seenByLayer = new ArrayList<>(); // (layer) sequence indices the layer's plans attended to
+    private final BitSet cuts = new BitSet(); // sequence indices where a block or a FIXED span (a retrieved unit) starts
 
     /** @param heads retrieval heads whose mass counts, or null for every head */
     public AttentionTrace(HeadPattern heads) {
@@ -44,6 +53,17 @@ public final class AttentionTrace implements AttentionObserver {
 
     @Override
     public void observe(int layer, int kvHead, KvSpan span, float[] mass, int offset) {
+        if (span.length() > 0) {
+            while (seenByLayer.size() <= layer) {
+                seenByLayer.add(new BitSet());
+            }
+            long first = span.block().seq(span.from());
+            seenByLayer.get(layer).set((int) first, (int) (first + span.length()));
+            cuts.set((int) span.block().firstSeq());
+            if (span.positions() == KvSpan.Positions.FIXED) {
+                cuts.set((int) first);
+            }
+        }
         if (heads != null && !heads.isRetrieval(layer, kvHead)) {
             return;
         }
@@ -95,5 +115,48 @@ public final class AttentionTrace implements AttentionObserver {
     public double massAt(long seq) {
         double[] mass = anyDecode ? decodeMass : prefillMass;
         return seq < mass.length ? mass[(int) seq] : 0;
+    }
+
+    /**
+     * A run of memory tokens the answer attended to: tokens {@code [firstSeq, endSeq)} (end exclusive), inside one
+     * block and one span the policy planned, that {@code layers} layers attended to during the answer.
+     */
+    public record Span(long firstSeq, long endSeq, int layers) {}
+
+    /**
+     * The distinct memory spans the plans of the answer's steps let any layer attend to, before sequence index
+     * {@code end} (the question's first token: the question and the answer are no memory), in order. A span is cut at
+     * block starts, at the starts of the spans the policy placed at a fixed position (InfLLM/EM-LLM units, the init
+     * tokens, the unpacked remainder) and where the number of layers changes; so with a retrieval policy each retrieved
+     * unit is one span (or one per block it covers), and with full attention each block before {@code end} is one.
+     */
+    public List<Span> retrieved(long end) {
+        BitSet any = new BitSet();
+        for (BitSet b : seenByLayer) {
+            any.or(b);
+        }
+        List<Span> out = new ArrayList<>();
+        int stop = (int) Math.min(end, Integer.MAX_VALUE);
+        int s = any.nextSetBit(0);
+        while (s >= 0 && s < stop) {
+            int layers = layersAt(s);
+            int e = s + 1;
+            while (e < stop && any.get(e) && !cuts.get(e) && layersAt(e) == layers) {
+                e++;
+            }
+            out.add(new Span(s, e, layers));
+            s = any.nextSetBit(e);
+        }
+        return out;
+    }
+
+    private int layersAt(int seq) {
+        int n = 0;
+        for (BitSet b : seenByLayer) {
+            if (b.get(seq)) {
+                n++;
+            }
+        }
+        return n;
     }
 }

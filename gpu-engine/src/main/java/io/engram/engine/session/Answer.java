@@ -11,6 +11,8 @@ import java.util.List;
  * @param citations segments with attention mass, ranked by it, best first (the fast attribution tier)
  * @param segments the memory's attribution segments when the answer was made, by index
  * @param segmentScores each segment's share of the answer's attention mass, by segment index
+ * @param retrieved the memory spans the answer attended to (the units the policy retrieved for it), in memory order;
+ *     never the question or the answer itself
  */
 public record Answer(String text, Generation generation, long memoryTokens, List<Citation> citations, List<Segment> segments,
-        double[] segmentScores) {}
+        double[] segmentScores, List<RetrievedSpan> retrieved) {}

@@ -181,7 +181,8 @@ public final class SessionEngine {
                 mem.truncate(marks[i]);
                 List<Segment> segments = segmenter.segments(mem);
                 double[] scores = traces.get(i).segmentScores(segments);
-                out.add(new Answer(gens.get(i).text(), gens.get(i), marks[i], citations(segments, scores), segments, scores));
+                out.add(new Answer(gens.get(i).text(), gens.get(i), marks[i], citations(segments, scores), segments, scores,
+                        retrieved(traces.get(i).retrieved(marks[i]), segments)));
             }
             return out;
         } finally {
@@ -192,6 +193,23 @@ public final class SessionEngine {
                 }
             }
         }
+    }
+
+    /** The trace's spans with the events their tokens came from (segments are in memory order). */
+    static List<RetrievedSpan> retrieved(List<AttentionTrace.Span> spans, List<Segment> segments) {
+        List<RetrievedSpan> out = new ArrayList<>(spans.size());
+        int first = 0;
+        for (AttentionTrace.Span sp : spans) {
+            while (first < segments.size() && segments.get(first).endSeq() <= sp.firstSeq()) {
+                first++; // spans are in order too: segments ending before this one end before every later span
+            }
+            java.util.TreeSet<Integer> events = new java.util.TreeSet<>();
+            for (int j = first; j < segments.size() && segments.get(j).firstSeq() < sp.endSeq(); j++) {
+                events.add(segments.get(j).eventIndex());
+            }
+            out.add(new RetrievedSpan(sp.firstSeq(), sp.endSeq(), sp.layers(), List.copyOf(events)));
+        }
+        return out;
     }
 
     /** Segments with attention mass as citations, best first (ties: earlier segment first). */

@@ -70,6 +70,32 @@ public final class AnswerRecords {
         return out;
     }
 
+    /**
+     * The memory spans the answer attended to, each with the Kafka coordinates of the events its tokens came from (the
+     * session's event provenance, as for citations; events recorded without coordinates are left out).
+     */
+    public static List<io.engram.schemas.RetrievedSpan> retrieved(Answer a, Events events) throws Exception {
+        List<io.engram.schemas.RetrievedSpan> out = new ArrayList<>(a.retrieved().size());
+        java.util.Map<Integer, io.engram.schemas.SourceCoordinates> sources = new java.util.HashMap<>(); // neighbours share events
+        for (io.engram.engine.session.RetrievedSpan sp : a.retrieved()) {
+            List<io.engram.schemas.SourceCoordinates> coords = new ArrayList<>(sp.eventIndices().size());
+            for (int ev : sp.eventIndices()) {
+                if (!sources.containsKey(ev)) {
+                    EventProvenance p = events.get(ev);
+                    if (p == null) {
+                        throw new CorruptMemoryException("memory holds event " + ev + " which has no provenance");
+                    }
+                    sources.put(ev, p.getSource()); // null for an event that came without Kafka coordinates
+                }
+                if (sources.get(ev) != null) {
+                    coords.add(sources.get(ev));
+                }
+            }
+            out.add(new io.engram.schemas.RetrievedSpan(sp.firstSeq(), sp.endSeq(), sp.layers(), coords));
+        }
+        return out;
+    }
+
     /** The FAST attribution record of an answer. */
     public static Attribution fast(String session, String queryId, Answer a, Events events, Tokenizer tokenizer, int topK,
             long elapsedMs, long createdAtMs) throws Exception {

@@ -16,7 +16,7 @@ import java.util.List;
 
 /**
  * The records {@link SessionMemoryOperator} emits for an answered query: the {@link io.engram.schemas.Answer} (with
- * citations when the attribution tier cites), the FAST {@link Attribution} and the {@link AttributionRequest} for the
+ * citations when the attribution tier cites, and always the memory spans it attended to), the FAST {@link Attribution} and the {@link AttributionRequest} for the
  * precise tier, as {@link SessionSettings#attribution()} asks. Source events are looked up in the session's
  * provenance state, so every call is for the session that is the operator's current key.
  */
@@ -55,6 +55,7 @@ final class SessionAnswerRecords {
                 .setCitations(attribution.tier().cites()
                         ? AnswerRecords.citations(a, events, engine.tokenizer(), attribution.topK())
                         : List.of())
+                .setRetrieved(AnswerRecords.retrieved(a, events))
                 .setCreatedAtMs(event.getTimestampMs())
                 .build();
     }

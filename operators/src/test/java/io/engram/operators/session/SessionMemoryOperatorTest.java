@@ -76,6 +76,7 @@ class SessionMemoryOperatorTest {
         Answer before;
         try (var h = harness(0)) {
             h.open();
+            long c0 = offset;
             h.processElement(ev("s1", "s1-c0", text("The vault code is 7481.")));
             h.processElement(ev("s1", "s1-c1", text("My sister lives in Porto.")));
             h.processElement(ev("s2", "s2-c0", text("The vault code is 1234.")));
@@ -84,6 +85,11 @@ class SessionMemoryOperatorTest {
                 assertThat(a.getSessionId()).isEqualTo("s1");
                 assertThat(a.getGeneratedTokens()).isEqualTo(4);
                 assertThat(a.getCitations()).isNotEmpty().allSatisfy(c -> assertThat(c.getSegment().getEventId()).startsWith("s1-"));
+                // the memory the answer attended to: s1's two events, up to the question
+                assertThat(a.getRetrieved()).isNotEmpty();
+                assertThat(a.getRetrieved().getLast().getEndToken()).isEqualTo(a.getMemoryTokens());
+                assertThat(a.getRetrieved().stream().flatMap(r -> r.getSources().stream()).distinct().toList())
+                        .containsExactly(new SourceCoordinates("in", 0, c0), new SourceCoordinates("in", 0, c0 + 1));
             });
             before = h.extractOutputValues().get(0);
             assertThat(h.numKeyedStateEntries()).isPositive();
@@ -96,6 +102,7 @@ class SessionMemoryOperatorTest {
             Answer after = h.extractOutputValues().get(0);
             assertThat(after.getText()).isEqualTo(before.getText());
             assertThat(after.getCitations()).isEqualTo(before.getCitations());
+            assertThat(after.getRetrieved()).isEqualTo(before.getRetrieved());
             assertThat(after.getMemory().getFingerprint()).isEqualTo(before.getMemory().getFingerprint());
             h.processElement(ev("s1", "r", new ControlEvent(ControlAction.RESET)));
             h.processElement(ev("s2", "r2", new ControlEvent(ControlAction.CLOSE_SESSION)));

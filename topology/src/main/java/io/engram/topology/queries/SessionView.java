@@ -10,6 +10,7 @@ import io.engram.schemas.ContentEvent;
 import io.engram.schemas.ControlEvent;
 import io.engram.schemas.EngramEvent;
 import io.engram.schemas.QueryEvent;
+import io.engram.schemas.RetrievedSpan;
 import io.engram.schemas.SourceCoordinates;
 import io.engram.schemas.SourceSegment;
 import io.engram.schemas.Summary;
@@ -29,8 +30,9 @@ import java.util.TreeSet;
  *
  * <p>The memory map is drawn over the stream of content events: episodes are the ranges of events the EPISODE summaries
  * cover (with their token ranges), and for each answer the events its citations (and attributions) point at, plus the
- * episodes holding them. The job does not emit the list of memory units it retrieved for an answer, so "retrieved" here
- * means "cited": derived from the citation spans, not from the engine's retrieval.
+ * episodes holding them, and the events its retrieved memory spans came from ({@code Answer.retrieved}: the units the
+ * memory policy let the answer attend to, each with its token range and layer count; answers written before that field
+ * have none).
  *
  * <p>Field names are snake_case like the Avro records'; records appear as {@link AvroJson} writes them. Pure function
  * of its input.
@@ -177,6 +179,23 @@ public final class SessionView {
         }
         n.set("attributions", atts);
         n.set("cited_events", ints(cited));
+        TreeSet<Integer> retrievedEvents = new TreeSet<>();
+        ArrayNode retrieved = NODES.arrayNode();
+        for (RetrievedSpan r : a.getRetrieved()) {
+            ObjectNode rn = AvroJson.toJson(r);
+            TreeSet<Integer> covered = new TreeSet<>();
+            for (SourceCoordinates c : r.getSources()) {
+                int i = eventIndex.getOrDefault(coordinates(c), -1);
+                if (i >= 0) {
+                    covered.add(i);
+                }
+            }
+            rn.set("event_indices", ints(covered));
+            retrievedEvents.addAll(covered);
+            retrieved.add(rn);
+        }
+        n.set("retrieved", retrieved);
+        n.set("retrieved_events", ints(retrievedEvents));
         n.set("attributed_events", ints(attributed));
         TreeSet<Integer> citedEpisodes = new TreeSet<>();
         for (int e = 0; e < episodes.size(); e++) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.engram.schemas.Answer;
 import io.engram.schemas.AnswerTimings;
+import io.engram.schemas.RetrievedSpan;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionMethod;
 import io.engram.schemas.Citation;
@@ -123,6 +124,30 @@ class SessionViewTest {
         assertThat(q2.path("attributions").get(0).path("segments").get(0).path("event_index").asInt()).isEqualTo(3);
         assertThat(q2.path("attributed_events").toString()).isEqualTo("[3]");
         assertThat(q2.path("events_before_query").asInt()).isEqualTo(4);
+    }
+
+    @Test
+    void answersCarryTheEventsTheirRetrievedSpansCameFrom() {
+        SessionData d = data();
+        List<Answer> answers = new ArrayList<>(d.answers());
+        answers.set(1, Answer.newBuilder(answers.get(1)).setRetrieved(List.of(
+                new RetrievedSpan(0L, 8L, 2, List.of(new SourceCoordinates(IN, 1, 13L))),
+                new RetrievedSpan(8L, 16L, 1, List.of(new SourceCoordinates(IN, 1, 13L), new SourceCoordinates(IN, 1, 15L),
+                        new SourceCoordinates(IN, 1, 99L))))).build());
+        JsonNode view = SessionView.toJson(new SessionData("ada", d.events(), answers, d.summaries(), d.attributions(),
+                d.latestSummary())).get("answers");
+        JsonNode q2 = view.get(1);
+        assertThat(q2.path("retrieved")).hasSize(2);
+        assertThat(q2.path("retrieved").get(0).path("first_token").asLong()).isZero();
+        assertThat(q2.path("retrieved").get(0).path("end_token").asLong()).isEqualTo(8);
+        assertThat(q2.path("retrieved").get(0).path("layers").asInt()).isEqualTo(2);
+        assertThat(q2.path("retrieved").get(0).path("event_indices").toString()).isEqualTo("[2]");
+        assertThat(q2.path("retrieved").get(1).path("event_indices").toString())
+                .as("an event the view does not hold is left out").isEqualTo("[2,3]");
+        assertThat(q2.path("retrieved_events").toString()).isEqualTo("[2,3]");
+        // an answer written before the field retrieved nothing
+        assertThat(view.get(0).path("retrieved")).isEmpty();
+        assertThat(view.get(0).path("retrieved_events").toString()).isEqualTo("[]");
     }
 
     @Test

@@ -143,6 +143,18 @@ function renderAnswers() {
 
 // ---------------------------------------------------------------- memory map
 
+function retrievedSpansByEvent(chosen) {
+  // event index -> the memory spans of the answer's retrieval that hold tokens of it
+  const out = new Map();
+  for (const r of chosen ? chosen.retrieved : []) {
+    for (const i of r.event_indices) {
+      if (!out.has(i)) out.set(i, []);
+      out.get(i).push(r);
+    }
+  }
+  return out;
+}
+
 function renderMap() {
   const chosen = selectedAnswer();
   const events = view.events;
@@ -154,18 +166,23 @@ function renderMap() {
   }
   const cited = new Set(chosen ? chosen.cited_events : []);
   const attributed = new Set(chosen ? chosen.attributed_events : []);
+  const retrieved = retrievedSpansByEvent(chosen);
   const before = chosen ? chosen.events_before_query : events.length;
   const pct = chars => (100 * chars / total) + "%";
 
   const stream = el("div", {class: "lane stream"});
   for (const e of events) {
     const cls = ["mm-event"];
+    if (retrieved.has(e.index)) cls.push("retrieved");
     if (cited.has(e.index)) cls.push("cited");
     if (attributed.has(e.index)) cls.push("attributed");
     if (e.index >= before) cls.push("later");
     const cell = el("div", {class: cls.join(" "), "data-event-index": e.index, title: "event " + e.event_id + " (#"
         + e.index + ")\nKafka " + coords(e.source) + "\n" + e.text.length + " chars"
-        + (cited.has(e.index) ? "\ncited by " + chosen.query_id : "")});
+        + (cited.has(e.index) ? "\ncited by " + chosen.query_id : "")
+        + (retrieved.has(e.index) ? "\nretrieved for " + chosen.query_id + ": " + retrieved.get(e.index).map(r =>
+            "tokens " + r.first_token + "–" + (r.end_token - 1) + " by " + r.layers + (r.layers === 1 ? " layer" : " layers"))
+            .join(", ") : "")});
     cell.style.flexGrow = String(Math.max(1, e.text.length));
     cell.addEventListener("click", () => document.getElementById("event-" + e.index)?.scrollIntoView({block: "center"}));
     stream.append(cell);
