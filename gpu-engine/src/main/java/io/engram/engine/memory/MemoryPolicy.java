@@ -75,8 +75,7 @@ public interface MemoryPolicy {
 
     /** This policy with {@code observer} receiving the attention mass of every layer plan, besides its own observers. */
     default MemoryPolicy observedBy(AttentionObserver observer) {
-        MemoryPolicy inner = this;
-        return new MemoryPolicy() {
+        return new ForwardingMemoryPolicy(this) {
             @Override
             public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
                 observer.beginStep(firstSeq, n);
@@ -84,38 +83,8 @@ public interface MemoryPolicy {
             }
 
             @Override
-            public boolean needsQueries(KvCache cache, long firstSeq, int n) {
-                return inner.needsQueries(cache, firstSeq, n);
-            }
-
-            @Override
             public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
                 return inner.planLayer(cache, layer, stepPlan, queryMean).withObserver(observer);
-            }
-
-            @Override
-            public boolean needsTokenScores() {
-                return inner.needsTokenScores();
-            }
-
-            @Override
-            public void afterStep(KvCache cache, long firstSeq, int n) {
-                inner.afterStep(cache, firstSeq, n);
-            }
-
-            @Override
-            public PolicySnapshot snapshot(KvCache cache, int fromUnit) {
-                return inner.snapshot(cache, fromUnit);
-            }
-
-            @Override
-            public void restore(KvCache cache, PolicySnapshot snapshot) {
-                inner.restore(cache, snapshot);
-            }
-
-            @Override
-            public long lastEpisodeBoundary(KvCache cache) {
-                return inner.lastEpisodeBoundary(cache);
             }
         };
     }

@@ -9,8 +9,6 @@ import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.FullAttention;
-import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.memory.PolicySnapshot;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.model.Model;
@@ -43,51 +41,22 @@ class RetrievedSpansTest {
     }
 
     /** RetrievalMemory, recording per layer the units it retrieved at every step of an answer (a transient section). */
-    static final class Recording implements MemoryPolicy {
-        final RetrievalMemory inner;
+    static final class Recording extends io.engram.engine.memory.ForwardingMemoryPolicy {
+        final RetrievalMemory retrieval;
         final Map<Integer, Set<RetrievalMemory.Unit>> selected = new HashMap<>();
 
         Recording(RetrievalMemory inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
-            return inner.plan(cache, firstSeq, n, kvHeads);
-        }
-
-        @Override
-        public boolean needsQueries(KvCache cache, long firstSeq, int n) {
-            return inner.needsQueries(cache, firstSeq, n);
+            super(inner);
+            this.retrieval = inner;
         }
 
         @Override
         public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
             AttentionPlan p = inner.planLayer(cache, layer, stepPlan, queryMean);
             if (cache.isTransient()) {
-                selected.computeIfAbsent(layer, l -> new HashSet<>()).addAll(inner.selected(cache, layer));
+                selected.computeIfAbsent(layer, l -> new HashSet<>()).addAll(retrieval.selected(cache, layer));
             }
             return p;
-        }
-
-        @Override
-        public boolean needsTokenScores() {
-            return inner.needsTokenScores();
-        }
-
-        @Override
-        public void afterStep(KvCache cache, long firstSeq, int n) {
-            inner.afterStep(cache, firstSeq, n);
-        }
-
-        @Override
-        public PolicySnapshot snapshot(KvCache cache, int fromUnit) {
-            return inner.snapshot(cache, fromUnit);
-        }
-
-        @Override
-        public void restore(KvCache cache, PolicySnapshot snapshot) {
-            inner.restore(cache, snapshot);
         }
     }
 
@@ -105,7 +74,7 @@ class RetrievedSpansTest {
                 engine.ingest(mem, events.get(i), i);
             }
             long mark = mem.nextSeq();
-            List<RetrievalMemory.Unit> units = policy.inner.units(mem);
+            List<RetrievalMemory.Unit> units = policy.retrieval.units(mem);
             assertThat(units).as("units packed").hasSizeGreaterThan(4);
             long unitsEnd = units.getLast().end();
 

@@ -16,21 +16,20 @@ import java.util.List;
  * its fixed position 0. When sinks and window cover the stream every head sees exactly what the inner policy gives.
  * Defaults: 64 sinks and 256 recent tokens (DuoAttention's deployment sizes).
  */
-public final class DuoAttention implements MemoryPolicy {
+public final class DuoAttention extends io.engram.engine.memory.ForwardingMemoryPolicy {
     public static final int DEFAULT_SINK_TOKENS = 64;
     public static final int DEFAULT_RECENT_TOKENS = 256;
 
     private final HeadPattern pattern;
-    private final MemoryPolicy retrieval;
     private final int sinkTokens;
     private final int recentTokens;
 
     public DuoAttention(HeadPattern pattern, MemoryPolicy retrieval, int sinkTokens, int recentTokens) {
+        super(retrieval);
         if (sinkTokens < 0 || recentTokens < 0) {
             throw new IllegalArgumentException("sink and recent sizes must be >= 0");
         }
         this.pattern = pattern;
-        this.retrieval = retrieval;
         this.sinkTokens = sinkTokens;
         this.recentTokens = recentTokens;
     }
@@ -45,64 +44,34 @@ public final class DuoAttention implements MemoryPolicy {
             throw new IllegalArgumentException("head pattern is %d layers x %d KV heads; the model has %d x %d"
                     .formatted(pattern.layers(), pattern.kvHeads(), cache.layers(), kvHeads));
         }
-        return retrieval.plan(cache, firstSeq, n, kvHeads);
-    }
-
-    @Override
-    public boolean needsQueries(KvCache cache, long firstSeq, int n) {
-        return retrieval.needsQueries(cache, firstSeq, n);
-    }
-
-    @Override
-    public boolean needsTokenScores() {
-        return retrieval.needsTokenScores();
-    }
-
-    @Override
-    public void afterStep(KvCache cache, long firstSeq, int n) {
-        retrieval.afterStep(cache, firstSeq, n);
-    }
-
-    @Override
-    public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
-        return retrieval.snapshot(cache, fromUnit);
-    }
-
-    @Override
-    public void restore(KvCache cache, io.engram.engine.memory.PolicySnapshot snapshot) {
-        retrieval.restore(cache, snapshot);
-    }
-
-    @Override
-    public long lastEpisodeBoundary(KvCache cache) {
-        return retrieval.lastEpisodeBoundary(cache);
+        return inner.plan(cache, firstSeq, n, kvHeads);
     }
 
     @Override
     public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
-        AttentionPlan inner = retrieval.planLayer(cache, layer, stepPlan, queryMean);
+        AttentionPlan base = inner.planLayer(cache, layer, stepPlan, queryMean);
         int kvHeads = pattern.kvHeads();
         boolean anyStreaming = false;
         for (int g = 0; g < kvHeads; g++) {
             anyStreaming |= !pattern.isRetrieval(layer, g);
         }
         if (!anyStreaming) {
-            return inner;
+            return base;
         }
-        int n = inner.queryPositions().length;
+        int n = base.queryPositions().length;
         long firstSeq = cache.nextSeq() - n;
-        List<KvSpan> streaming = streamingSpans(cache, layer, firstSeq, n, inner);
+        List<KvSpan> streaming = streamingSpans(cache, layer, firstSeq, n, base);
         List<List<KvSpan>> perHead = new ArrayList<>(kvHeads);
         for (int g = 0; g < kvHeads; g++) {
-            perHead.add(pattern.isRetrieval(layer, g) ? inner.spans(g) : streaming);
+            perHead.add(pattern.isRetrieval(layer, g) ? base.spans(g) : streaming);
         }
-        return inner.withSpans(perHead);
+        return base.withSpans(perHead);
     }
 
-    private List<KvSpan> streamingSpans(KvCache cache, int layer, long firstSeq, int n, AttentionPlan inner) {
-        // the inner plan's frame: the step's tokens sit at queryPositions; same offset for the window's keys
-        long off = inner.queryPositions()[0] - firstSeq;
-        boolean stored = off == 0 && storedFrame(cache, firstSeq, n, inner);
+    private List<KvSpan> streamingSpans(KvCache cache, int layer, long firstSeq, int n, AttentionPlan base) {
+        // the base plan's frame: the step's tokens sit at queryPositions; same offset for the window's keys
+        long off = base.queryPositions()[0] - firstSeq;
+        boolean stored = off == 0 && storedFrame(cache, firstSeq, n, base);
         long recentStart = Math.max(0, firstSeq - recentTokens);
         long sinkEnd = Math.min(sinkTokens, recentStart);
         List<KvSpan> out = new ArrayList<>();
@@ -119,11 +88,11 @@ public final class DuoAttention implements MemoryPolicy {
         return List.copyOf(out);
     }
 
-    /** Whether the inner plan puts the step's tokens at the positions they were written at. */
-    private static boolean storedFrame(KvCache cache, long firstSeq, int n, AttentionPlan inner) {
+    /** Whether the base plan puts the step's tokens at the positions they were written at. */
+    private static boolean storedFrame(KvCache cache, long firstSeq, int n, AttentionPlan base) {
         for (KvBlock b : cache.blocks()) {
             for (long s = Math.max(firstSeq, b.firstSeq()); s < Math.min(firstSeq + n, b.firstSeq() + b.length()); s++) {
-                if (b.position((int) (s - b.firstSeq())) != inner.queryPositions()[(int) (s - firstSeq)]) {
+                if (b.position((int) (s - b.firstSeq())) != base.queryPositions()[(int) (s - firstSeq)]) {
                     return false;
                 }
             }
