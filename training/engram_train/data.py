@@ -1,6 +1,7 @@
 """Token streams for training: packed prose and generated QA examples, tokenized piece by piece exactly as the engine
 tokenizes content events and questions (PromptFormat.PLAIN)."""
 import random
+import textwrap
 
 import numpy as np
 import torch
@@ -50,11 +51,18 @@ class PieceEncoder:
 class Mixture(torch.utils.data.IterableDataset):
     """Endless sequences of seq_len+1 tokens: a share of packed prose, the rest packed QA examples of random length."""
 
-    def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6):
+    def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
+                 copy_share=0.0):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
         self.task_share = task_share
+        # share of induction warm-up sequences (random token runs, each repeated once): copying circuits form within a
+        # few hundred steps on them, and every retrieval skill is built on copying. Read on every sequence, so a
+        # trainer without DataLoader workers can lower it as training goes.
+        self.copy_share = copy_share
+        # share of examples whose pieces are hard-wrapped at 60-120 columns, as text files and e-mails often are
+        self.wrap_share = 0.25
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -64,14 +72,22 @@ class Mixture(torch.utils.data.IterableDataset):
         r = random.Random(self.seed * 1000 + wid)
         enc = PieceEncoder(Tokenizer.from_file(self.tokenizer_path))
         gen = tasks.TaskGenerator(self.paragraphs, "train", seed=self.seed * 1000 + wid + 1)
-        n = self.seq_len + 1
+        vocab = enc.tok.get_vocab_size()
         while True:
+            n = self.seq_len + 1
             ids, w = [], []
-            if r.random() < self.task_share:
+            if r.random() < self.copy_share:
+                while len(ids) < n:
+                    run = [r.randrange(4, vocab) for _ in range(r.randint(8, 64))]
+                    ids += [BOS_ID] + run + run
+                    w += [1.0] * (1 + len(run)) + [ANSWER_WEIGHT] * len(run)
+            elif r.random() < self.task_share:
                 while len(ids) < n:
                     room = n - len(ids)
                     target = r.randint(48, max(64, int(min(room, self.seq_len) / self.tpw)))
                     ex = gen.example(target_words=target)
+                    if r.random() < self.wrap_share:
+                        ex.pieces = hard_wrapped(ex.pieces, r)
                     ei, ew = enc.example(ex)
                     ids += ei
                     w += ew
@@ -79,10 +95,17 @@ class Mixture(torch.utils.data.IterableDataset):
                 while len(ids) < n:
                     k = r.randint(1, 12)
                     pieces = [r.choice(self.paragraphs) for _ in range(k)]
+                    if r.random() < self.wrap_share:
+                        pieces = hard_wrapped(pieces, r)
                     ei = enc.context(pieces)
                     ids += ei
                     w += [1.0] * len(ei)
             yield torch.tensor(ids[:n], dtype=torch.long), torch.tensor(w[:n], dtype=torch.float32)
+
+
+def hard_wrapped(pieces, r):
+    width = r.randint(60, 120)
+    return [textwrap.fill(p, width=width, break_long_words=False, break_on_hyphens=False) for p in pieces]
 
 
 def prose_windows(tok: Tokenizer, paragraphs, seq_len, count, seed=0):

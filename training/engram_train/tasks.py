@@ -87,7 +87,7 @@ class Example:
 
 
 class TaskGenerator:
-    KINDS = ("passkey", "needle", "multikey", "uuid", "vars", "dialogue")
+    KINDS = ("passkey", "needle", "multikey", "uuid", "vars", "dialogue", "reading")
 
     def __init__(self, paragraphs, split="train", seed=0):
         assert split in ("train", "heldout")
@@ -102,6 +102,9 @@ class TaskGenerator:
         self.pets = _split(PET_NAMES)[i]
         things = [f"{a} {t}" for a in ADJECTIVES for t in THINGS]
         self.things = _split(things, 4)[i]
+
+        from .reading import ReadingFacts
+        self.reading = ReadingFacts(self)
 
     # ----- pieces of text
     def _filler(self, words):
@@ -199,6 +202,9 @@ class TaskGenerator:
         if refuse:
             return Example("vars", pieces, [(self._pick(VAR_Q).format(v=names[-2]), REFUSAL)], [-1])
         return Example("vars", pieces, [(self._pick(VAR_Q).format(v=names[hops]), value)], [where[hops]])
+
+    def _reading(self, words, refuse):
+        return self.reading.example(words, refuse)
 
     def _dialogue(self, words, refuse):
         turns = []

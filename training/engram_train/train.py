@@ -31,6 +31,15 @@ CONFIGS = {
     "gpu": dict(hidden_size=288, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
                 intermediate_size=768, seq_len=2048, batch=64, lr=2.5e-3, warmup_s=25, minutes=13.0, workers=12,
                 compile=True, eval_per_cell=100, eval_lengths=(512, 1024, 2048), ppl_window=1024),
+    # ~4.4M parameters for a 2-core CPU (probes in models/engram-tiny/MODEL.md): 4 layers, width 256, 4 query heads /
+    # 2 KV heads of 64, SwiGLU 704, vocabulary 4096 (a larger vocabulary spends a tiny model's compute on the softmax).
+    # Sequence curriculum 256 -> 512 -> 1024 (copying circuits form faster on short sequences), induction warm-up
+    # sequences for the first minutes, then mostly QA.
+    "cpu": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=704, seq_len=1024, batch=8, lr=2e-3, warmup_s=60, minutes=110.0, workers=0,
+                compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.8,
+                phases=((0.0, 256, 32), (0.3, 512, 16), (0.75, 1024, 8)), copy_until=0.08, copy_share=0.3,
+                copy_after=0.03, probe_minutes=10.0),
     "cpu-smoke": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
                       intermediate_size=128, seq_len=256, batch=8, lr=3e-3, warmup_s=2, minutes=0.5, workers=0,
                       compile=False, log_every=5, eval_per_cell=2, eval_lengths=(256,), ppl_window=128),
@@ -41,7 +50,7 @@ def model_config(c, vocab):
     from transformers import LlamaConfig
     return LlamaConfig(vocab_size=vocab, hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"],
                        num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
-                       num_key_value_heads=c["num_key_value_heads"], max_position_embeddings=2048,
+                       num_key_value_heads=c["num_key_value_heads"], max_position_embeddings=c["seq_len"],
                        rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=1,
                        eos_token_id=2, pad_token_id=3, hidden_act="silu", attention_bias=False, mlp_bias=False,
                        head_dim=c["hidden_size"] // c["num_attention_heads"], torch_dtype="bfloat16")
@@ -120,14 +129,31 @@ def main():
     if c["compile"] and dev == "cuda":
         fwd = compiled_or_eager(model, vocab, c["seq_len"], dev)
 
-    ds = data.Mixture(tok_path, train_paras, c["seq_len"], seed=a.seed + step)
-    dl = torch.utils.data.DataLoader(ds, batch_size=c["batch"], num_workers=c["workers"], pin_memory=(dev == "cuda"),
-                                     prefetch_factor=4 if c["workers"] else None, persistent_workers=bool(c["workers"]))
     budget = c["minutes"] * 60
+    phases = c.get("phases") or ((0.0, c["seq_len"], c["batch"]),)
+
+    def phase_at(elapsed):
+        return [p for p in phases if elapsed >= p[0] * budget][-1]
+
+    def loader(seq_len, batch):
+        ds = data.Mixture(tok_path, train_paras, seq_len, seed=a.seed + step, task_share=c.get("task_share", 0.6),
+                          copy_share=c.get("copy_share", 0.0))
+        dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
+                                         prefetch_factor=4 if c["workers"] else None,
+                                         persistent_workers=bool(c["workers"]))
+        return ds, iter(dl)
+
+    phase = phase_at(elapsed0)
+    ds, it = loader(phase[1], phase[2])
+    probe = probe_set(tok_path, data_dir, min(p[1] for p in phases)) if c.get("probe_minutes") else None
+    last_probe = time.time()
+    # bf16 autocast pays on CPUs with native BF16 (AVX-512 BF16 / AMX: 1.3-2.2x); on AVX2-only CPUs it is ~20x slower
+    amp = dev == "cuda" or (c.get("cpu_bf16", True) and torch.backends.cpu.get_cpu_capability().startswith("AVX512"))
+    print(f"bf16 autocast: {'on' if amp else 'off'} (CPU capability {torch.backends.cpu.get_cpu_capability()})",
+          flush=True)
     t_start = time.time() - elapsed0
     last_ckpt = time.time()
     logf = open(log_path, "a")
-    it = iter(dl)
     model.train()
     while True:
         elapsed = time.time() - t_start
@@ -136,16 +162,22 @@ def main():
         lr = lr_at(elapsed, budget, c["warmup_s"], c["lr"])
         for g in opt.param_groups:
             g["lr"] = lr
+        if phase_at(elapsed) != phase:
+            phase = phase_at(elapsed)
+            ds, it = loader(phase[1], phase[2])
+            print(f"phase: sequences of {phase[1]} tokens, batch {phase[2]}", flush=True)
+        if c.get("copy_until") is not None and c["workers"] == 0:
+            ds.copy_share = c["copy_share"] if elapsed < c["copy_until"] * budget else c.get("copy_after", 0.0)
         x, w = next(it)
         x, w = x.to(dev, non_blocking=True), w.to(dev, non_blocking=True)
         inp, tgt, wt = x[:, :-1], x[:, 1:], w[:, 1:]
-        with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=(dev == "cuda")):
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=amp):
             logits = fwd(input_ids=inp).logits
         ce = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none")
         wt = wt.reshape(-1)
         # language modelling over every token, plus the answer tokens' mean as a second term of equal weight: answers
         # are under 1% of the tokens, and copying them from the context is the skill the model exists for
-        ans_mask = wt > 1
+        ans_mask = wt > 1  # answers and the copied half of induction warm-up sequences
         loss = ce.mean() + (ce[ans_mask].mean() if ans_mask.any() else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -154,7 +186,7 @@ def main():
         step += 1
         tokens += inp.numel()
         if step % c.get("log_every", 25) == 0 or step == 1:
-            ans = wt > 1
+            ans = wt >= data.ANSWER_WEIGHT
             ans_loss = (round(ce[ans].mean().item(), 4) if ans.any() else None)  # null: no answer in this batch
             rec = dict(step=step, tokens=tokens, elapsed=round(time.time() - t_start, 1), lr=lr,
                        loss=round(ce.mean().item(), 4), answer_loss=ans_loss)
@@ -163,6 +195,13 @@ def main():
             rate = tokens / max(1e-6, time.time() - t_start)
             print(f"step {step:6d} | {tokens / 1e6:8.1f}M tok | loss {rec['loss']:.3f} | answer {ans_loss if ans_loss is not None else float('nan'):.3f}"
                   f" | lr {lr:.2e} | {rate / 1e3:.0f}K tok/s | {rec['elapsed']:.0f}/{budget:.0f}s", flush=True)
+        if probe is not None and time.time() - last_probe > c["probe_minutes"] * 60:
+            model.eval()
+            acc = run_probe(model, probe, dev)
+            model.train()
+            logf.write(json.dumps(dict(step=step, tokens=tokens, probe=acc)) + "\n")
+            print(f"probe at step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()), flush=True)
+            last_probe = time.time()
         if time.time() - last_ckpt > a.checkpoint_minutes * 60:
             torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, tokens=tokens,
                             elapsed=time.time() - t_start), ckpt)
@@ -177,6 +216,30 @@ def main():
     if not a.skip_eval:
         evaluate.run(export_dir, data_dir, out, per_cell=c["eval_per_cell"], device=dev, lengths=c["eval_lengths"],
                      ppl_window=c["ppl_window"])
+
+
+def probe_set(tok_path, data_dir: Path, length, per_kind=12):
+    """A few held-out examples per skill at a short length, asked during training to see whether retrieval forms."""
+    from tokenizers import Tokenizer
+    from . import tasks
+    enc = data.PieceEncoder(Tokenizer.from_file(tok_path))
+    held = corpus.load_paragraphs(data_dir / "corpus", held_out=True) or corpus.load_paragraphs(data_dir / "corpus",
+                                                                                                  held_out=False)
+    gen = tasks.TaskGenerator(held, "heldout", seed=777)
+    out = {}
+    for kind in ("passkey", "needle", "multikey", "dialogue", "reading"):
+        exs = evaluate.build_examples(enc, gen, kind, length, per_kind, False, random.Random(1))
+        out[kind] = [(ids, enc.answer(ex.qa[0][1])[:-1]) for ex, ids in exs]
+    return out
+
+
+@torch.no_grad()
+def run_probe(model, probe, dev):
+    acc = {}
+    for kind, exs in probe.items():
+        answers = evaluate.greedy(model, [ids for ids, _ in exs], dev, max_new=12)
+        acc[kind] = sum(ans == want for ans, (_, want) in zip(answers, exs)) / max(1, len(exs))
+    return acc
 
 
 def export(model, cfg, data_dir: Path, export_dir: Path, meta: dict):
