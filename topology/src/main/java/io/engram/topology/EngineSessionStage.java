@@ -28,8 +28,12 @@ public final class EngineSessionStage implements SessionStage {
         this.settings = settings;
     }
 
-    /** Engram's own model, used when no model is configured: relative to the working directory (the repository root). */
-    static final java.nio.file.Path SHIPPED_MODEL = java.nio.file.Path.of("models", "engram-tiny");
+    /**
+     * Engram's own model, used when no model is configured: under the installation ({@code engram.home}, which the
+     * {@code ./engram} launcher sets to the repository root), else relative to the working directory.
+     */
+    static final java.nio.file.Path SHIPPED_MODEL = java.nio.file.Path.of(System.getProperty("engram.home", "."), "models",
+            "engram-tiny");
 
     private static java.util.Optional<java.nio.file.Path> shippedModel() {
         return java.nio.file.Files.isRegularFile(SHIPPED_MODEL.resolve("config.json"))
@@ -46,6 +50,7 @@ public final class EngineSessionStage implements SessionStage {
             throw new SessionStageFactory.StageUnavailableException(EngineOptions.MODEL_DIR.key() + "=" + dir
                     + " is not a model folder (no config.json)");
         }
+        checkModelFolder(dir);
         io.engram.engine.memory.MemorySettings memory = MemoryOptions.settings(o);
         try {
             // fail at submission, not on every task manager: e.g. DuoAttention without a head pattern for this model
@@ -62,6 +67,19 @@ public final class EngineSessionStage implements SessionStage {
                         o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o),
                 new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
                         o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L)));
+    }
+
+    /**
+     * Opens the model folder's weights and tokenizer once at submission, so that a missing, truncated or mismatched
+     * file is reported here (naming the file and what is wrong; the CLI exits 3) instead of failing every task manager.
+     */
+    static void checkModelFolder(java.nio.file.Path dir) {
+        try (io.engram.engine.model.Model m = io.engram.engine.model.Model.openHuggingFace(dir)) {
+            io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir);
+        } catch (io.engram.engine.model.ModelFormatException | io.engram.engine.tokenizer.TokenizerFormatException e) {
+            throw new SessionStageFactory.StageUnavailableException("the model folder " + dir + " (" + EngineOptions.MODEL_DIR.key()
+                    + ") cannot be used: " + e.getMessage());
+        }
     }
 
     @Override
