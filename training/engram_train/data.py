@@ -52,7 +52,7 @@ class Mixture(torch.utils.data.IterableDataset):
     """Endless sequences of seq_len+1 tokens: a share of packed prose, the rest packed QA examples of random length."""
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
-                 copy_share=0.0):
+                 copy_share=0.0, max_words=None, kinds=None):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -63,6 +63,10 @@ class Mixture(torch.utils.data.IterableDataset):
         self.copy_share = copy_share
         # share of examples whose pieces are hard-wrapped at 60-120 columns, as text files and e-mails often are
         self.wrap_share = 0.25
+        # dense associative-recall stage: examples of at most max_words filler words (None: as long as the room allows),
+        # only the given skills (None: all)
+        self.max_words = max_words
+        self.kinds = kinds
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -84,8 +88,11 @@ class Mixture(torch.utils.data.IterableDataset):
             elif r.random() < self.task_share:
                 while len(ids) < n:
                     room = n - len(ids)
-                    target = r.randint(48, max(64, int(min(room, self.seq_len) / self.tpw)))
-                    ex = gen.example(target_words=target)
+                    if self.max_words is not None:
+                        target = r.randint(0, self.max_words)
+                    else:
+                        target = r.randint(48, max(64, int(min(room, self.seq_len) / self.tpw)))
+                    ex = gen.example(target_words=target, kind=r.choice(self.kinds) if self.kinds else None)
                     if r.random() < self.wrap_share:
                         ex.pieces = hard_wrapped(ex.pieces, r)
                     ei, ew = enc.example(ex)

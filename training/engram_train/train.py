@@ -40,6 +40,12 @@ CONFIGS = {
                 compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.8,
                 phases=((0.0, 256, 32), (0.3, 512, 16), (0.75, 1024, 8)), copy_until=0.08, copy_share=0.3,
                 copy_after=0.03, probe_minutes=10.0),
+    # associative-recall stage from a checkpoint (--init): facts with little or no filler, several questions each
+    "cpu-dense": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                      intermediate_size=704, seq_len=1024, batch=32, lr=1e-3, warmup_s=20, minutes=20.0, workers=0,
+                      compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                      phases=((0.0, 256, 32),), probe_minutes=4.0, max_words=40,
+                      kinds=("passkey", "needle", "multikey", "reading", "dialogue")),
     "cpu-smoke": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
                       intermediate_size=128, seq_len=256, batch=8, lr=3e-3, warmup_s=2, minutes=0.5, workers=0,
                       compile=False, log_every=5, eval_per_cell=2, eval_lengths=(256,), ppl_window=128),
@@ -90,6 +96,7 @@ def main():
     ap.add_argument("--checkpoint-minutes", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--skip-eval", action="store_true")
+    ap.add_argument("--init", help="start from the weights of this checkpoint (ckpt.pt), with a fresh optimizer")
     a = ap.parse_args()
     c = dict(CONFIGS[a.config])
     if a.minutes is not None:
@@ -119,6 +126,9 @@ def main():
     step, tokens, elapsed0 = 0, 0, 0.0
     log_path = out / "train_log.jsonl"
     ckpt = out / "ckpt.pt"
+    if a.init and not ckpt.exists():
+        model.load_state_dict(torch.load(a.init, map_location=dev)["model"])
+        print(f"initialised from {a.init}", flush=True)
     if ckpt.exists():
         st = torch.load(ckpt, map_location=dev)
         model.load_state_dict(st["model"])
@@ -137,7 +147,7 @@ def main():
 
     def loader(seq_len, batch):
         ds = data.Mixture(tok_path, train_paras, seq_len, seed=a.seed + step, task_share=c.get("task_share", 0.6),
-                          copy_share=c.get("copy_share", 0.0))
+                          copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))

@@ -160,6 +160,27 @@ class BadInputIT {
                     ErrorClass.INVALID_UTF8);
             send(producer, input, "s1", encode(content("s1", "e-big", "x".repeat(3000))), expected,
                     ErrorClass.TOO_LARGE);
+            // ~900 KB: a 200 KB session id as key and in a 700 KB query; its dead letter keeps 1 KiB of key and 256 KiB
+            // of value (with the whole lengths and a hash), not ~900 KB
+            String hugeSession = "h".repeat(200_000);
+            send(producer, input, hugeSession, encode(EngramEvent.newBuilder().setSessionId(hugeSession).setEventId("e-huge")
+                    .setTimestampMs(3L).setPayload(new QueryEvent("q-huge", "y".repeat(480_000),
+                            GenerationOptions.newBuilder().build())).build()), expected, ErrorClass.TOO_LARGE);
+            String longSession = "l".repeat(300);
+            send(producer, input, longSession, encode(content(longSession, "e-long-id", "an id of 300 characters")),
+                    expected, ErrorClass.INVALID_EVENT);
+        }
+        // a value that decompresses to 4 MB: small on the wire (gzip), whole again when the job reads it. Copied whole,
+        // its dead letter was over the sink's 1 MiB request limit: the task failed and replayed the record forever.
+        try (KafkaProducer<byte[], byte[]> gzip = new KafkaProducer<>(Map.of(
+                org.apache.kafka.clients.producer.ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.bootstrapServers(),
+                org.apache.kafka.clients.producer.ProducerConfig.COMPRESSION_TYPE_CONFIG, "gzip",
+                org.apache.kafka.clients.producer.ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 8 << 20),
+                new org.apache.kafka.common.serialization.ByteArraySerializer(),
+                new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+            send(gzip, input, "s1", encode(content("s1", "e-zip", "z".repeat(4 << 20))), expected, ErrorClass.TOO_LARGE);
+        }
+        try (KafkaProducer<byte[], byte[]> producer = KAFKA.producer()) {
             valid2 = send(producer, input, "s2", encode(EngramEvent.newBuilder().setSessionId("s2").setEventId("v2")
                     .setTimestampMs(2L).setPayload(new QueryEvent("q1", "What is the code?",
                             GenerationOptions.newBuilder().build())).build()), null, null);
@@ -186,6 +207,8 @@ class BadInputIT {
             assertThat(actual.put(where, l.getErrorClass())).as("one dead letter per record, %s", where).isNull();
             assertThat(l.getReason()).startsWith(input + "-" + where + ": ");
             assertThat(l.getValue()).as("raw bytes kept").isNotNull();
+            assertThat(l.getValueLength()).as("whole length kept").isGreaterThanOrEqualTo(l.getValue().remaining());
+            assertThat(DeadLetter.getEncoder().encode(l).remaining()).as("bounded dead letter").isLessThan(300 * 1024);
         }
         assertThat(actual).isEqualTo(expected);
         assertThat(letters).filteredOn(l -> l.getErrorClass() == ErrorClass.KEY_MISMATCH).singleElement()

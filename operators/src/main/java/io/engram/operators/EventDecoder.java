@@ -139,6 +139,10 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
             return refuse(r, ErrorClass.MISSING_SESSION, "event " + event.getEventId() + " has no session_id", null,
                     event);
         }
+        String badId = invalidId("session_id", session);
+        if (badId != null) {
+            return refuse(r, ErrorClass.INVALID_EVENT, badId, null, event);
+        }
         if (r.key == null) {
             return refuse(r, ErrorClass.KEY_MISMATCH,
                     "record has no key; the key must be the session id '%s' in UTF-8".formatted(session), null, event);
@@ -156,10 +160,37 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
         return new Outcome(event, null);
     }
 
+    /** Longest session, event or query id accepted, in characters. */
+    public static final int MAX_ID_CHARS = DeadLetters.MAX_ID_CHARS;
+
+    /**
+     * What is wrong with an id, or null: ids travel in keys, state, logs, URLs and dead letters, so they are bounded
+     * ({@value #MAX_ID_CHARS} characters) and free of control characters.
+     */
+    static String invalidId(String field, String id) {
+        if (id.length() > MAX_ID_CHARS) {
+            return "%s is %d characters long; at most %d are accepted".formatted(field, id.length(), MAX_ID_CHARS);
+        }
+        for (int i = 0; i < id.length(); i++) {
+            if (Character.isISOControl(id.charAt(i))) {
+                return "%s contains the control character U+%04X at index %d; ids must be printable"
+                        .formatted(field, (int) id.charAt(i), i);
+            }
+        }
+        return null;
+    }
+
     /** A description of what is wrong with the event's fields, or null if nothing is. */
     private static String invalidContent(EngramEvent event) {
         if (event.getEventId().isBlank()) {
             return "event of session " + event.getSessionId() + " has a blank event_id";
+        }
+        String badId = invalidId("event_id", event.getEventId());
+        if (badId == null && event.getPayload() instanceof QueryEvent q) {
+            badId = invalidId("query_id", q.getQueryId());
+        }
+        if (badId != null) {
+            return badId;
         }
         return switch (event.getPayload()) {
             case ContentEvent c when c.getKind() == ContentKind.UNKNOWN ->

@@ -204,4 +204,74 @@ class EventDecoderTest {
         assertThat(EngramEvent.getDecoder().decode(l.getValue())).isEqualTo(e);
         assertThat(StandardCharsets.UTF_8.decode(l.getKey()).toString()).isEqualTo("s9");
     }
+
+    /** Encoded size of a dead letter as the sink writes it. */
+    static int encodedSize(DeadLetter l) throws Exception {
+        return DeadLetter.getEncoder().encode(l).remaining();
+    }
+
+    @Test
+    void deadLettersStayBoundedWhateverTheInput() throws Exception {
+        // a 300 KB session id in a ~900 KB query: before the bound, its dead letter (key + value + id + reason) was over
+        // the sink's 1 MiB max.request.size, failed the task and was replayed forever
+        String hugeSession = "s".repeat(300_000);
+        byte[] value = encode(EngramEvent.newBuilder().setSessionId(hugeSession).setEventId("q1").setTimestampMs(1L)
+                .setPayload(new QueryEvent("q1", "x".repeat(600_000), GenerationOptions.newBuilder().build())).build());
+        RawRecord big = new RawRecord(hugeSession.getBytes(StandardCharsets.UTF_8), value, TOPIC, 0, 7L, 99L);
+        DeadLetter l = DeadLetters.forRecord(big, ErrorClass.TOO_LARGE, "value is too large; session " + hugeSession, null,
+                hugeSession, "q1");
+        assertThat(encodedSize(l)).isLessThan(300 * 1024);
+        assertThat(l.getKeyLength()).isEqualTo(300_000);
+        assertThat(l.getKey().remaining()).isEqualTo(DeadLetters.MAX_KEY_BYTES);
+        assertThat(l.getValueLength()).isEqualTo(value.length);
+        assertThat(l.getValue().remaining()).isEqualTo(DeadLetters.MAX_VALUE_BYTES);
+        assertThat(l.getValueSha256()).isEqualTo(java.util.HexFormat.of().formatHex(
+                java.security.MessageDigest.getInstance("SHA-256").digest(value)));
+        assertThat(l.getSessionId()).hasSize(DeadLetters.MAX_ID_CHARS).endsWith("...");
+        assertThat(l.getReason()).hasSizeLessThanOrEqualTo(DeadLetters.MAX_TEXT_CHARS).startsWith("in-0@7: value is too large");
+
+        // the same through the decoder (limit 1024 bytes here): one bounded TOO_LARGE letter
+        feed(big);
+        assertThat(deadLetters()).singleElement().satisfies(d -> {
+            assertThat(d.getErrorClass()).isEqualTo(ErrorClass.TOO_LARGE);
+            assertThat(encodedSize(d)).isLessThan(300 * 1024);
+        });
+    }
+
+    @Test
+    void smallRecordsAreKeptWholeWithTheirLengthAndHash() throws Exception {
+        byte[] garbage = {1, 2, 3};
+        feed(record("s1", garbage));
+        DeadLetter d = deadLetters().getFirst();
+        assertThat(d.getValue()).isEqualTo(ByteBuffer.wrap(garbage));
+        assertThat(d.getValueLength()).isEqualTo(3);
+        assertThat(d.getKeyLength()).isEqualTo(2);
+        assertThat(d.getValueSha256()).hasSize(64);
+    }
+
+    @Test
+    void idsAreBoundedAndPrintable() throws Exception {
+        harness.close();
+        harness = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(new EventDecoder(new DecoderSettings(1 << 20))));
+        harness.open();
+        String longId = "a".repeat(EventDecoder.MAX_ID_CHARS + 1);
+        feed(record(longId, encode(content(longId, "text"))));
+        feed(record("s\u0007x", encode(content("s\u0007x", "text"))));
+        EngramEvent badEventId = content("s1", "text");
+        badEventId.setEventId("e\n1");
+        feed(record("s1", encode(badEventId)));
+        EngramEvent badQuery = EngramEvent.newBuilder().setSessionId("s1").setEventId("e2").setTimestampMs(1L)
+                .setPayload(new QueryEvent("q".repeat(300), "What?", GenerationOptions.newBuilder().build())).build();
+        feed(record("s1", encode(badQuery)));
+        String okId = "a".repeat(EventDecoder.MAX_ID_CHARS);
+        feed(record(okId, encode(content(okId, "text"))));
+        assertThat(deadLetters()).extracting(DeadLetter::getErrorClass).containsExactly(ErrorClass.INVALID_EVENT,
+                ErrorClass.INVALID_EVENT, ErrorClass.INVALID_EVENT, ErrorClass.INVALID_EVENT);
+        assertThat(deadLetters()).extracting(DeadLetter::getReason).satisfiesExactly(
+                r -> assertThat(r).contains("session_id is 257 characters long"),
+                r -> assertThat(r).contains("session_id contains the control character U+0007"),
+                r -> assertThat(r).contains("event_id contains the control character U+000A"),
+                r -> assertThat(r).contains("query_id is 300 characters long"));
+        assertThat(harness.extractOutputValues()).singleElement().satisfies(e -> assertThat(e.getSessionId()).isEqualTo(okId));
+    }
 }

@@ -32,12 +32,13 @@ public final class EngineSessionStage implements SessionStage {
      * Engram's own model, used when no model is configured: under the installation ({@code engram.home}, which the
      * {@code ./engram} launcher sets to the repository root), else relative to the working directory.
      */
-    static final java.nio.file.Path SHIPPED_MODEL = java.nio.file.Path.of(System.getProperty("engram.home", "."), "models",
-            "engram-tiny");
+    static java.nio.file.Path shippedModelDir() {
+        return java.nio.file.Path.of(System.getProperty("engram.home", "."), "models", "engram-tiny");
+    }
 
     private static java.util.Optional<java.nio.file.Path> shippedModel() {
-        return java.nio.file.Files.isRegularFile(SHIPPED_MODEL.resolve("config.json"))
-                ? java.util.Optional.of(SHIPPED_MODEL) : java.util.Optional.empty();
+        return java.nio.file.Files.isRegularFile(shippedModelDir().resolve("config.json"))
+                ? java.util.Optional.of(shippedModelDir()) : java.util.Optional.empty();
     }
 
     /** Builds the stage from resolved options. @throws SessionStageFactory.StageUnavailableException without a model */
@@ -45,7 +46,7 @@ public final class EngineSessionStage implements SessionStage {
         var dir = o.find(EngineOptions.MODEL_DIR).or(EngineSessionStage::shippedModel).orElseThrow(() ->
                 new SessionStageFactory.StageUnavailableException("no model configured: set " + EngineOptions.MODEL_DIR.key()
                         + " (flag, environment or config file) to a Hugging Face model folder; Engram's own model ("
-                        + SHIPPED_MODEL + ") is not in this checkout: training/README.md says how it is trained"));
+                        + shippedModelDir() + ") is not in this checkout: training/README.md says how it is trained"));
         if (!java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) {
             throw new SessionStageFactory.StageUnavailableException(EngineOptions.MODEL_DIR.key() + "=" + dir
                     + " is not a model folder (no config.json)");

@@ -37,7 +37,9 @@ final class Demo {
     static final List<String> QUESTIONS = List.of(
             "What is the vault code of the old customs house?",
             "How many puffins did the children count?",
-            "Who wrote in the log every evening?");
+            "Who wrote in the log every evening?",
+            // not in the document: the model says "I don't know." rather than make something up
+            "What is the name of the surveyor's dog?");
 
     private Demo() {}
 
