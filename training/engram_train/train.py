@@ -46,6 +46,11 @@ CONFIGS = {
                       compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
                       phases=((0.0, 256, 32),), probe_minutes=4.0, max_words=40,
                       kinds=("passkey", "needle", "multikey", "reading", "dialogue")),
+    # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
+    "cpu-copy": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                     intermediate_size=704, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
+                     compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
+                     copy_until=1.0, log_every=10),
     "cpu-smoke": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
                       intermediate_size=128, seq_len=256, batch=8, lr=3e-3, warmup_s=2, minutes=0.5, workers=0,
                       compile=False, log_every=5, eval_per_cell=2, eval_lengths=(256,), ppl_window=128),
