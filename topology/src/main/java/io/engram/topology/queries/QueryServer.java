@@ -49,6 +49,7 @@ public final class QueryServer implements AutoCloseable {
     private final ExecutorService executor;
     private final ObjectMapper json = new ObjectMapper();
     private final WebView web;
+    private final RequestGuard guard;
 
     /**
      * Binds and starts serving; without {@link SessionChanges} the web view's live streams look for changes every
@@ -70,6 +71,7 @@ public final class QueryServer implements AutoCloseable {
     public QueryServer(KafkaStreams streams, SessionChanges changes, String host, int port) throws IOException {
         this.streams = streams;
         this.web = new WebView(streams, changes, json);
+        this.guard = new RequestGuard(host);
         this.server = HttpServer.create(new InetSocketAddress(host, port), 0);
         this.executor = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("engram-query-http-", 0).factory());
         server.setExecutor(executor);
@@ -93,22 +95,37 @@ public final class QueryServer implements AutoCloseable {
                 respond(exchange, 405, error("only GET is served"));
                 return;
             }
+            String refusal = guard.refusal(exchange.getRequestHeaders().getFirst("Host"),
+                    exchange.getRequestHeaders().getFirst("Origin"));
+            if (refusal != null) {
+                respond(exchange, 403, error(refusal));
+                return;
+            }
             String path = exchange.getRequestURI().getRawPath();
-            Matcher m;
-            if (path.equals("/health")) {
-                KafkaStreams.State state = streams.state();
-                ObjectNode body = json.createObjectNode().put("state", state.name());
-                respond(exchange, state == KafkaStreams.State.RUNNING ? 200 : 503, body);
-            } else if ((m = ANSWER.matcher(path)).matches()) {
-                lookup(exchange, EngramQueries.ANSWERS_STORE, decode(m.group(1)), "answer for query");
-            } else if ((m = SUMMARY.matcher(path)).matches()) {
-                lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session");
-            } else if (!web.handle(exchange, path)) {
-                respond(exchange, 404, error("no such resource: " + path
-                        + " (GET /answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /, /sessions/{id})"));
+            try {
+                route(exchange, path);
+            } catch (IllegalArgumentException e) {
+                // URLDecoder on a bad percent-escape: the client's mistake, not a server failure
+                respond(exchange, 400, error("bad percent-escape in the path: " + e.getMessage()));
             }
         } catch (RuntimeException e) {
             LOG.warn("query {} failed", exchange.getRequestURI(), e);
+        }
+    }
+
+    private void route(HttpExchange exchange, String path) throws IOException {
+        Matcher m;
+        if (path.equals("/health")) {
+            KafkaStreams.State state = streams.state();
+            ObjectNode body = json.createObjectNode().put("state", state.name());
+            respond(exchange, state == KafkaStreams.State.RUNNING ? 200 : 503, body);
+        } else if ((m = ANSWER.matcher(path)).matches()) {
+            lookup(exchange, EngramQueries.ANSWERS_STORE, decode(m.group(1)), "answer for query");
+        } else if ((m = SUMMARY.matcher(path)).matches()) {
+            lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session");
+        } else if (!web.handle(exchange, path)) {
+            respond(exchange, 404, error("no such resource: " + path
+                    + " (GET /answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /, /sessions/{id})"));
         }
     }
 
