@@ -52,7 +52,7 @@ class Mixture(torch.utils.data.IterableDataset):
     """Endless sequences of seq_len+1 tokens: a share of packed prose, the rest packed QA examples of random length."""
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
-                 copy_share=0.0, max_words=None, kinds=None):
+                 copy_share=0.0, max_words=None, kinds=None, copy_vocab=None):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -67,6 +67,8 @@ class Mixture(torch.utils.data.IterableDataset):
         # only the given skills (None: all)
         self.max_words = max_words
         self.kinds = kinds
+        # induction warm-up tokens come from the first copy_vocab ids (None: the whole vocabulary)
+        self.copy_vocab = copy_vocab
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -76,7 +78,7 @@ class Mixture(torch.utils.data.IterableDataset):
         r = random.Random(self.seed * 1000 + wid)
         enc = PieceEncoder(Tokenizer.from_file(self.tokenizer_path))
         gen = tasks.TaskGenerator(self.paragraphs, "train", seed=self.seed * 1000 + wid + 1)
-        vocab = enc.tok.get_vocab_size()
+        vocab = min(enc.tok.get_vocab_size(), 4 + self.copy_vocab) if self.copy_vocab else enc.tok.get_vocab_size()
         while True:
             n = self.seq_len + 1
             ids, w = [], []

@@ -51,6 +51,10 @@ CONFIGS = {
                      intermediate_size=704, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
                      copy_until=1.0, log_every=10),
+    "cpu-copy512": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                        intermediate_size=704, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
+                        compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
+                        copy_until=1.0, log_every=10, copy_vocab=512),
     "cpu-smoke": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
                       intermediate_size=128, seq_len=256, batch=8, lr=3e-3, warmup_s=2, minutes=0.5, workers=0,
                       compile=False, log_every=5, eval_per_cell=2, eval_lengths=(256,), ppl_window=128),
@@ -152,7 +156,8 @@ def main():
 
     def loader(seq_len, batch):
         ds = data.Mixture(tok_path, train_paras, seq_len, seed=a.seed + step, task_share=c.get("task_share", 0.6),
-                          copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"))
+                          copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"),
+                          copy_vocab=c.get("copy_vocab"))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))
