@@ -52,7 +52,7 @@ class Mixture(torch.utils.data.IterableDataset):
     """Endless sequences of seq_len+1 tokens: a share of packed prose, the rest packed QA examples of random length."""
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
-                 copy_share=0.0, max_words=None, kinds=None, copy_vocab=None):
+                 copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -69,6 +69,9 @@ class Mixture(torch.utils.data.IterableDataset):
         self.kinds = kinds
         # induction warm-up tokens come from the first copy_vocab ids (None: the whole vocabulary)
         self.copy_vocab = copy_vocab
+        # how often each run appears: with 4, three quarters of a warm-up sequence is predictable by copying, and
+        # copying forms ~10x sooner than with 2 (training/PROBES.md)
+        self.copy_repeats = copy_repeats
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -84,9 +87,9 @@ class Mixture(torch.utils.data.IterableDataset):
             ids, w = [], []
             if r.random() < self.copy_share:
                 while len(ids) < n:
-                    run = [r.randrange(4, vocab) for _ in range(r.randint(8, 64))]
-                    ids += [BOS_ID] + run + run
-                    w += [1.0] * (1 + len(run)) + [ANSWER_WEIGHT] * len(run)
+                    run = [r.randrange(4, vocab) for _ in range(r.randint(8, 64 if self.copy_repeats <= 2 else 24))]
+                    ids += [BOS_ID] + run * self.copy_repeats
+                    w += [1.0] * (1 + len(run)) + [ANSWER_WEIGHT] * (len(run) * (self.copy_repeats - 1))
             elif r.random() < self.task_share:
                 while len(ids) < n:
                     room = n - len(ids)
