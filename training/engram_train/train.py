@@ -26,6 +26,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # each DataLoader work
 
 from . import corpus, data, evaluate
 
+# the CPU model's shape, shared by its training stages (cpu-induct -> cpu-dense -> cpu) and probes
+CPU_SHAPE = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                 intermediate_size=704)
+
 CONFIGS = {
     # ~9.4M parameters: 8 layers, width 288, 6 query heads / 2 KV heads of 48, SwiGLU 768, vocabulary 8192.
     "gpu": dict(hidden_size=288, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
@@ -35,30 +39,25 @@ CONFIGS = {
     # 2 KV heads of 64, SwiGLU 704, vocabulary 4096 (a larger vocabulary spends a tiny model's compute on the softmax).
     # Sequence curriculum 256 -> 512 -> 1024 (copying circuits form faster on short sequences), induction warm-up
     # sequences for the first minutes, then mostly QA.
-    "cpu": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                intermediate_size=704, seq_len=1024, batch=8, lr=2e-3, warmup_s=60, minutes=110.0, workers=0,
+    "cpu": dict(CPU_SHAPE, seq_len=1024, batch=8, lr=2e-3, warmup_s=60, minutes=110.0, workers=0,
                 compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.8,
                 phases=((0.0, 256, 32), (0.3, 512, 16), (0.75, 1024, 8)), copy_until=0.08, copy_share=0.3,
                 copy_after=0.03, probe_minutes=10.0),
     # associative-recall stage from a checkpoint (--init): facts with little or no filler, several questions each
-    "cpu-dense": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                      intermediate_size=704, seq_len=1024, batch=32, lr=1e-3, warmup_s=20, minutes=20.0, workers=0,
+    "cpu-dense": dict(CPU_SHAPE, seq_len=1024, batch=32, lr=1e-3, warmup_s=20, minutes=20.0, workers=0,
                       compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
                       phases=((0.0, 256, 32),), probe_minutes=4.0, max_words=40,
                       kinds=("passkey", "needle", "multikey", "reading", "dialogue")),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
-    "cpu-copy": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                     intermediate_size=704, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
+    "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
                      copy_until=1.0, log_every=10),
-    "cpu-copy512": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                        intermediate_size=704, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
+    "cpu-copy512": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                         compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
                         copy_until=1.0, log_every=10, copy_vocab=512),
     # the induction stage of the cpu recipe: only copy sequences (runs of 8-24 tokens from 512 ids, four times each)
     # until copying forms (PROBES.md: ~1,500 steps at width 128); continue with --init into cpu-dense, then cpu
-    "cpu-induct": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                       intermediate_size=704, seq_len=1024, batch=16, lr=1e-3, warmup_s=20, minutes=45.0, workers=0,
+    "cpu-induct": dict(CPU_SHAPE, seq_len=1024, batch=16, lr=1e-3, warmup_s=20, minutes=45.0, workers=0,
                        compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256,
                        phases=((0.0, 128, 16),), copy_share=1.0, copy_until=1.0, copy_vocab=512, copy_repeats=4,
                        log_every=50),
