@@ -52,7 +52,8 @@ class Mixture(torch.utils.data.IterableDataset):
     """Endless sequences of seq_len+1 tokens: a share of packed prose, the rest packed QA examples of random length."""
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
-                 copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2):
+                 copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2, dense_share=0.0,
+                 dense_words=40):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -67,6 +68,10 @@ class Mixture(torch.utils.data.IterableDataset):
         # only the given skills (None: all)
         self.max_words = max_words
         self.kinds = kinds
+        # share of QA examples kept dense (at most dense_words filler words) in a long-context stage, so the recall
+        # circuit formed by the dense stage is kept while filler grows
+        self.dense_share = dense_share
+        self.dense_words = dense_words
         # induction warm-up tokens come from the first copy_vocab ids (None: the whole vocabulary)
         self.copy_vocab = copy_vocab
         # how often each run appears: with 4, three quarters of a warm-up sequence is predictable by copying, and
@@ -95,6 +100,8 @@ class Mixture(torch.utils.data.IterableDataset):
                     room = n - len(ids)
                     if self.max_words is not None:
                         target = r.randint(0, self.max_words)
+                    elif r.random() < self.dense_share:
+                        target = r.randint(0, self.dense_words)
                     else:
                         target = r.randint(48, max(64, int(min(room, self.seq_len) / self.tpw)))
                     ex = gen.example(target_words=target, kind=r.choice(self.kinds) if self.kinds else None)

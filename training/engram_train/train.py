@@ -35,14 +35,14 @@ CONFIGS = {
     "gpu": dict(hidden_size=288, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
                 intermediate_size=768, seq_len=2048, batch=64, lr=2.5e-3, warmup_s=25, minutes=13.0, workers=12,
                 compile=True, eval_per_cell=100, eval_lengths=(512, 1024, 2048), ppl_window=1024),
-    # ~4.4M parameters for a 2-core CPU (probes in models/engram-tiny/MODEL.md): 4 layers, width 256, 4 query heads /
-    # 2 KV heads of 64, SwiGLU 704, vocabulary 4096 (a larger vocabulary spends a tiny model's compute on the softmax).
-    # Sequence curriculum 256 -> 512 -> 1024 (copying circuits form faster on short sequences), induction warm-up
-    # sequences for the first minutes, then mostly QA.
-    "cpu": dict(CPU_SHAPE, seq_len=1024, batch=8, lr=2e-3, warmup_s=60, minutes=110.0, workers=0,
+    # ~4.0M parameters for a 2-core CPU (probes in training/PROBES.md): 4 layers, width 256, 4 query heads / 2 KV heads
+    # of 64, SwiGLU 704, vocabulary 4096 (a larger vocabulary spends a tiny model's compute on the softmax). The third
+    # stage of the CPU recipe (--init from cpu-dense): sequence curriculum 256 -> 512 -> 1024 with filler growing to the
+    # window, while a fifth of the QA stays dense and 5% of sequences stay copy runs so the circuits are kept.
+    "cpu": dict(CPU_SHAPE, seq_len=1024, batch=8, lr=1e-3, warmup_s=30, minutes=110.0, workers=0,
                 compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.8,
-                phases=((0.0, 256, 32), (0.3, 512, 16), (0.75, 1024, 8)), copy_until=0.08, copy_share=0.3,
-                copy_after=0.03, probe_minutes=10.0),
+                phases=((0.0, 256, 32), (0.3, 512, 16), (0.75, 1024, 8)), copy_until=1.0, copy_share=0.05,
+                copy_repeats=4, dense_share=0.2, probe_minutes=10.0),
     # associative-recall stage from a checkpoint (--init): facts with little or no filler, several questions each
     "cpu-dense": dict(CPU_SHAPE, seq_len=1024, batch=32, lr=1e-3, warmup_s=20, minutes=20.0, workers=0,
                       compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
@@ -111,6 +111,8 @@ def main():
     ap.add_argument("--checkpoint-minutes", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--skip-eval", action="store_true")
+    ap.add_argument("--stop-loss", type=float,
+                    help="end the stage early once the median of the last four logged answer losses is below this")
     ap.add_argument("--init", help="start from the weights of this checkpoint (ckpt.pt), with a fresh optimizer")
     a = ap.parse_args()
     c = dict(CONFIGS[a.config])
@@ -163,7 +165,8 @@ def main():
     def loader(seq_len, batch):
         ds = data.Mixture(tok_path, train_paras, seq_len, seed=a.seed + step, task_share=c.get("task_share", 0.6),
                           copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"),
-                          copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2))
+                          copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2),
+                          dense_share=c.get("dense_share", 0.0))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))
@@ -180,6 +183,7 @@ def main():
     t_start = time.time() - elapsed0
     last_ckpt = time.time()
     logf = open(log_path, "a")
+    recent = []  # the last logged answer losses, for --stop-loss
     model.train()
     while True:
         elapsed = time.time() - t_start
@@ -221,6 +225,11 @@ def main():
             rate = tokens / max(1e-6, time.time() - t_start)
             print(f"step {step:6d} | {tokens / 1e6:8.1f}M tok | loss {rec['loss']:.3f} | answer {ans_loss if ans_loss is not None else float('nan'):.3f}"
                   f" | lr {lr:.2e} | {rate / 1e3:.0f}K tok/s | {rec['elapsed']:.0f}/{budget:.0f}s", flush=True)
+            if ans_loss is not None:
+                recent = (recent + [ans_loss])[-4:]
+            if a.stop_loss is not None and len(recent) == 4 and sum(sorted(recent)[1:3]) / 2 < a.stop_loss:
+                print(f"answer loss below {a.stop_loss}: stage done", flush=True)
+                break
         if probe is not None and time.time() - last_probe > c["probe_minutes"] * 60:
             model.eval()
             acc = run_probe(model, probe, dev)
@@ -273,7 +282,7 @@ def export(model, cfg, data_dir: Path, export_dir: Path, meta: dict):
     from . import gguf
     export_dir.mkdir(parents=True, exist_ok=True)
     model = model.to(torch.bfloat16)
-    model.config.torch_dtype = "bfloat16"
+    model.config.dtype = "bfloat16"
     # shards under 16 MB: the size limit of files fetched back from the GPU machine, and friendly to any mirror
     model.save_pretrained(export_dir, safe_serialization=True, max_shard_size="15MB")
     GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=3, do_sample=False,

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Trains engram-tiny on a CPU in three stages (training/PROBES.md), each resumable: rerun the same command after an
+# interruption and every finished stage is skipped, an unfinished one resumes from its checkpoint.
+#   training/run_cpu.sh DATA RUN [CPU_MINUTES]
+#     DATA: the folder `python -m engram_train.prepare` wrote; RUN: where stages write (RUN/induct, RUN/dense, RUN/cpu)
+#   1. cpu-induct: copy runs only, until the copied tokens' loss is below 0.5 (copying circuits), at most 30 minutes
+#   2. cpu-dense:  associative recall with at most 40 filler words, 20 minutes
+#   3. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110)
+# The model lands in RUN/cpu/engram-tiny (safetensors, tokenizer, GGUF); evaluate it with engram_train.evaluate.
+set -euo pipefail
+data=$1
+run=$2
+cpu_minutes=${3:-110}
+here=$(cd "$(dirname "$0")" && pwd)
+py=${ENGRAM_TRAINING_PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+cd "$here"
+stage() {  # name config init extra...
+  local name=$1 config=$2 init=$3
+  shift 3
+  if [ -f "$run/$name/engram-tiny/training.json" ]; then echo "stage $name: done"; return; fi
+  echo "stage $name ($config) from ${init:-scratch}, $(date -u +%H:%M)"
+  local args=(--config "$config" --data "$data" --out "$run/$name" --skip-eval "$@")
+  [ -n "$init" ] && args+=(--init "$init")
+  nice -n 10 "$py" -m engram_train.train "${args[@]}" 2>&1 | tee -a "$run/$name.log" | grep -v "^step" || true
+  [ -f "$run/$name/engram-tiny/training.json" ] || { echo "stage $name did not finish: see $run/$name.log"; exit 1; }
+}
+mkdir -p "$run"
+stage induct cpu-induct "" --minutes 30 --stop-loss 0.5
+stage dense cpu-dense "$run/induct/ckpt.pt"
+stage cpu cpu "$run/dense/ckpt.pt" --minutes "$cpu_minutes"
+echo "model: $run/cpu/engram-tiny"
