@@ -99,6 +99,11 @@ public final class DeadLetters {
      * @throws IllegalArgumentException if the event has no {@code source}: only decoded events can be dead-lettered here
      */
     public static DeadLetter forEvent(EngramEvent event, ErrorClass errorClass, String reason) {
+        return forEvent(event, errorClass, reason, null);
+    }
+
+    /** {@link #forEvent(EngramEvent, ErrorClass, String)} with the exception behind it (class and message, bounded). */
+    public static DeadLetter forEvent(EngramEvent event, ErrorClass errorClass, String reason, Throwable cause) {
         SourceCoordinates source = event.getSource();
         if (source == null) {
             throw new IllegalArgumentException("event " + event.getEventId() + " of session " + event.getSessionId()
@@ -126,6 +131,7 @@ public final class DeadLetters {
                 .setSessionId(bounded(event.getSessionId(), MAX_ID_CHARS))
                 .setEventId(bounded(event.getEventId(), MAX_ID_CHARS))
                 .setTimestampMs(event.getTimestampMs())
+                .setException(cause == null ? null : bounded(cause.getClass().getName() + ": " + cause.getMessage(), MAX_TEXT_CHARS))
                 .build();
     }
 }

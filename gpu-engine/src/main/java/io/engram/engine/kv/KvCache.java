@@ -303,6 +303,11 @@ public final class KvCache {
         return allocate(id, firstSeq);
     }
 
+    /** Keeps {@code id} from being given to a new block (a stored block that was left out keeps its id). */
+    public void skipBlockId(long id) {
+        nextBlockId = Math.max(nextBlockId, id + 1);
+    }
+
     /** Sets where the next token goes after a restore. */
     public void resumeAt(long seq) {
         this.nextSeq = seq;

@@ -107,8 +107,29 @@ public final class SessionEngine {
      * tokenizer adds one.
      */
     public Ingested ingest(KvCache memory, String text, int eventIndex) {
+        return ingest(memory, text, eventIndex, Integer.MAX_VALUE);
+    }
+
+    /** An event over the token cap its caller set; nothing was ingested. */
+    public static final class TooManyTokensException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        TooManyTokensException(int tokens, int cap) {
+            super("the event is " + tokens + " tokens, over the cap of " + cap + " per event");
+        }
+    }
+
+    /**
+     * {@link #ingest(KvCache, String, int)} of an event of at most {@code maxTokens} tokens.
+     *
+     * @throws TooManyTokensException when it is longer (before any forward pass: the memory is unchanged)
+     */
+    public Ingested ingest(KvCache memory, String text, int eventIndex, int maxTokens) {
         String formatted = format.content(text, memory.nextSeq() == 0);
         int[] ids = tokenizer.encode(formatted, memory.nextSeq() == 0);
+        if (ids.length > maxTokens) {
+            throw new TooManyTokensException(ids.length, maxTokens);
+        }
         if (ids.length == 0) {
             return new Ingested(0, Set.of());
         }

@@ -5,7 +5,6 @@ import io.engram.engine.backend.Backends;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
-import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
@@ -27,6 +26,8 @@ import io.engram.schemas.Summary;
 import io.engram.state.codec.CorruptMemoryException;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.FlinkMemoryStore;
+import io.engram.state.session.IncompatibleMemoryException;
+import io.engram.state.session.SessionMemoryRepository;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -111,30 +112,37 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
 
     private final SessionSettings settings;
+    private final SessionFaults faults;
 
     private transient ModelRegistry.Lease model;
     private transient Backend backend;
     private transient SessionEngine engine;
     private transient String modelName;
-    /** The session's KV blocks and index, in keyed state (RocksDB in the job). */
-    private transient FlinkMemoryStore store;
-    /** Decoded blocks of this slot's sessions, LRU within the configured bytes; the store stays the truth. */
-    private transient io.engram.state.cache.WorkingSet workingSet;
+    /** The sessions' KV blocks and indexes in keyed state (RocksDB in the job), with a working set of decoded blocks. */
+    private transient SessionMemoryRepository repository;
+    private transient SessionFaults.Injector injector;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
     private transient Set<String> parked;
-    /** CRC32C of the blocks of the memory last loaded (see {@link io.engram.schemas.MemoryStats#getFingerprint}). */
-    private transient String lastFingerprint;
     private transient SessionPolicyStates policyStates;
     private transient SessionSummaries summaries;
     private transient SessionRetention retention;
     private transient SessionAnswerRecords records;
     private transient SessionMetrics metrics;
+    private transient ContentIngest ingest;
+    /** How long the last batch of answers took. */
+    private transient long lastBatchMillis;
 
     public SessionMemoryOperator(SessionSettings settings) {
+        this(settings, SessionFaults.NONE);
+    }
+
+    /** An operator that also raises the failures {@code faults} plans (fault-injection tests and soaks). */
+    public SessionMemoryOperator(SessionSettings settings, SessionFaults faults) {
         this.settings = settings;
+        this.faults = faults;
     }
 
     @Override
@@ -148,20 +156,26 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         engine = new SessionEngine(t, model.tokenizer(), policy, PromptFormat.PLAIN, settings.attribution().segmentWords(),
                 retrievalHeads(policy));
         modelName = model.model().config().name();
-        store = new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey);
-        workingSet = new io.engram.state.cache.WorkingSet(settings.workingSetBytes());
+        repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey),
+                new io.engram.state.cache.WorkingSet(settings.workingSetBytes()), backend, engine::newMemory,
+                settings.kvStorage(), modelName, settings.blockSize());
+        metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
+        injector = faults.injector(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
         policyStates = new SessionPolicyStates(policy, getKeyedStateStore().getMapState(POLICY_UNITS),
                 getKeyedStateStore().getState(POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, model.model().config().maxPositions(), events,
                 getKeyedStateStore().getMapState(EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
-        retention = new SessionRetention(settings.retention(), settings.kvStorage(), store, workingSet,
+        SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(DROPPED_UNITS), modelName,
+                settings.blockSize(), (e, reason) -> deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
+        retention = new SessionRetention(settings.retention(), settings.kvStorage(), repository,
                 getKeyedStateStore().getMapState(DROPPED_UNITS), summaries);
+        ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
+                metrics, injector);
         records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
-        metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(),
                 settings.memory().describe(), settings.maxBatch(), settings.batchWindowMillis());
@@ -240,7 +254,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         }
         guarded(event, () -> {
             switch (event.getPayload()) {
-                case ContentEvent c -> ingest(event, c);
+                case ContentEvent c -> ingest.ingest(event, c);
                 case ControlEvent c -> control(event, c);
                 default -> throw new BadInput(ErrorClass.UNSUPPORTED,
                         "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled");
@@ -275,23 +289,73 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         void run() throws Exception;
     }
 
-    /** Runs {@code work}; on bad input or damaged memory emits a dead letter for {@code event}. @return whether it succeeded */
+    /**
+     * Runs {@code work} for {@code event} (whose session is the current key). Whatever goes wrong becomes a dead letter
+     * and the job goes on: bad input and memory built for another model are refused; any other failure (engine,
+     * device or heap memory, store, a bug) leaves the event unapplied, and when the store was written before it failed
+     * the session's memory is checked again, any block that is not what its index lists being quarantined.
+     *
+     * @return whether it succeeded
+     */
     private boolean guarded(EngramEvent event, EventWork work) throws Exception {
+        long writes = repository.writes();
         try {
             work.run();
             return true;
         } catch (BadInput e) {
-            metrics.deadLetter();
-            output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, e.errorClass, e.getMessage())));
+            deadLetter(event, e.errorClass, e.getMessage(), null);
+        } catch (IncompatibleMemoryException e) {
+            deadLetter(event, ErrorClass.UNSUPPORTED, e.getMessage(), null);
         } catch (CorruptMemoryException e) {
-            workingSet.invalidate(event.getSessionId());
-            policyStates.forget(event.getSessionId());
+            forget(event.getSessionId());
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
-            metrics.deadLetter();
-            output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, ErrorClass.INVALID_EVENT,
-                    "the session's stored memory is damaged and was not used: " + e.getMessage())));
+            deadLetter(event, ErrorClass.CORRUPT_MEMORY, "the session's stored memory is damaged and was not used: "
+                    + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            throw e; // the task is being cancelled
+        } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
+            if (Thread.currentThread().isInterrupted()) {
+                throw e;
+            }
+            failed(event, e, repository.writes() != writes);
         }
         return false;
+    }
+
+    /** An event whose handling failed unexpectedly: dead letter, caches dropped, memory checked when in doubt. */
+    private void failed(EngramEvent event, Throwable e, boolean wrote) throws Exception {
+        String session = event.getSessionId();
+        forget(session);
+        metrics.failure();
+        if (e instanceof SessionFaults.InjectedFault) {
+            LOG.info("session {}: event {} dead-lettered: {}", session, event.getEventId(), e.getMessage());
+        } else {
+            LOG.warn("session {}: event {} failed and was dead-lettered; the session keeps its memory", session,
+                    event.getEventId(), e);
+        }
+        deadLetter(event, ErrorClass.PROCESSING_FAILED, "handling the event failed, it was not applied: " + e, e);
+        if (wrote) {
+            SessionIndex idx = repository.index(session);
+            if (idx != null) {
+                try {
+                    ingest.loaded(event, idx); // quarantines what the interrupted writes left inconsistent
+                } catch (CorruptMemoryException | IncompatibleMemoryException again) {
+                    deadLetter(event, ErrorClass.CORRUPT_MEMORY, "after the failure the session's memory is damaged: "
+                            + again.getMessage(), again);
+                }
+            }
+        }
+    }
+
+    private void deadLetter(EngramEvent event, ErrorClass errorClass, String reason, Throwable cause) {
+        metrics.deadLetter();
+        output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, errorClass, reason, cause)));
+    }
+
+    /** Drops what is cached of the session's memory, so its next event reads the store. */
+    private void forget(String session) {
+        repository.invalidate(session);
+        policyStates.forget(session);
     }
 
     /**
@@ -300,12 +364,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
      */
     private void flush() throws Exception {
         while (!parked.isEmpty()) {
-            List<String> sessions = new ArrayList<>(parked);
             List<EngramEvent> batchEvents = new ArrayList<>();
-            List<SessionEngine.Query> batch = new ArrayList<>();
-            List<KvCache> memories = new ArrayList<>();
-            List<String> fingerprints = new ArrayList<>();
-            for (String s : sessions) {
+            List<SessionRepairs.Memory> memories = new ArrayList<>();
+            for (String s : new ArrayList<>(parked)) {
                 setCurrentKey(s);
                 List<EngramEvent> queue = queued();
                 if (queue.isEmpty()) {
@@ -313,157 +374,95 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                     continue;
                 }
                 EngramEvent e = queue.get(0);
-                KvCache mem;
-                try {
-                    mem = load(s, store.getIndex(s));
-                } catch (CorruptMemoryException | BadInput ex) {
-                    pending.update(queue.subList(1, queue.size()));
-                    guarded(e, () -> {
-                        throw ex;
-                    });
+                SessionRepairs.Memory[] mem = new SessionRepairs.Memory[1];
+                if (!guarded(e, () -> mem[0] = ingest.loaded(e, repository.index(s)))) {
+                    dequeue(e, queue);
                     continue;
                 }
                 batchEvents.add(e);
-                memories.add(mem);
-                fingerprints.add(lastFingerprint);
-                batch.add(new SessionEngine.Query(mem, ((QueryEvent) e.getPayload()).getQuestion(),
-                        sampling(((QueryEvent) e.getPayload()).getOptions()), TokenListener.NONE));
-                if (batch.size() == settings.maxBatch()) {
+                memories.add(mem[0]);
+                if (batchEvents.size() == settings.maxBatch()) {
                     break;
                 }
             }
-            if (batch.isEmpty()) {
+            if (batchEvents.isEmpty()) {
                 continue;
             }
-            long t0 = System.nanoTime();
-            List<Answer> answers = engine.answerBatch(batch);
-            long t1 = System.nanoTime();
-            long batchTokens = 0;
-            for (Answer a : answers) {
-                batchTokens += a.generation().promptTokens() + a.generation().tokens().length;
-            }
-            metrics.answered(answers.size(), batchTokens, t1 - t0);
-            for (int i = 0; i < batch.size(); i++) {
+            List<Answer> answers = answers(batchEvents, memories);
+            for (int i = 0; i < batchEvents.size(); i++) {
                 EngramEvent e = batchEvents.get(i);
                 setCurrentKey(e.getSessionId());
-                policyStates.remember(e.getSessionId(), memories.get(i));
-                List<EngramEvent> queue = queued();
-                pending.update(queue.subList(1, queue.size()));
-                if (queue.size() == 1) {
-                    parked.remove(e.getSessionId());
+                dequeue(e, queued());
+                if (answers.get(i) == null) {
+                    continue; // failed alone too: dead-lettered
                 }
-                output.collect(new StreamRecord<>(records.answer(e, answers.get(i), memories.get(i), fingerprints.get(i),
-                        (t1 - t0) / 1_000_000)));
-                attribute(e, answers.get(i), memories.get(i), (t1 - t0) / 1_000_000);
+                SessionRepairs.Memory m = memories.get(i);
+                Answer a = answers.get(i);
+                guarded(e, () -> {
+                    policyStates.remember(e.getSessionId(), m.cache());
+                    output.collect(new StreamRecord<>(records.answer(e, a, m.cache(), m.fingerprint(), lastBatchMillis)));
+                    attribute(e, a, m.cache(), lastBatchMillis);
+                });
             }
         }
     }
 
-    /** Input that cannot be used; becomes a dead letter. */
-    private static final class BadInput extends RuntimeException {
-        final ErrorClass errorClass;
-
-        BadInput(ErrorClass errorClass, String message) {
-            super(message);
-            this.errorClass = errorClass;
+    /**
+     * The batch's answers, in order. When the batch fails, each query is answered alone, so one session's failure
+     * costs the others nothing: a query that fails alone is dead-lettered and its answer is null.
+     */
+    private List<Answer> answers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) throws Exception {
+        try {
+            return timedAnswers(events, memories);
+        } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
+            if (Thread.currentThread().isInterrupted()) {
+                throw e;
+            }
+            if (events.size() == 1) {
+                setCurrentKey(events.get(0).getSessionId());
+                failed(events.get(0), e, false); // answering writes nothing
+                return java.util.Arrays.asList(new Answer[1]);
+            }
         }
+        List<Answer> out = new ArrayList<>();
+        for (int i = 0; i < events.size(); i++) {
+            EngramEvent e = events.get(i);
+            setCurrentKey(e.getSessionId());
+            Answer[] one = new Answer[1];
+            int at = i;
+            guarded(e, () -> one[0] = timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
+            out.add(one[0]);
+        }
+        return out;
     }
 
-    private void ingest(EngramEvent event, ContentEvent c) throws Exception {
-        if (c.getText() == null || c.getText().isBlank()) {
-            throw new BadInput(ErrorClass.INVALID_EVENT, "content event has no text");
+    private List<Answer> timedAnswers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) {
+        List<SessionEngine.Query> batch = new ArrayList<>();
+        for (int i = 0; i < events.size(); i++) {
+            injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId());
+            QueryEvent q = (QueryEvent) events.get(i).getPayload();
+            batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), sampling(q.getOptions()), TokenListener.NONE));
         }
-        SessionIndex idx = store.getIndex(event.getSessionId());
-        KvCache mem = idx == null ? newMemory(event.getSessionId()) : load(event.getSessionId(), idx);
-        int eventIndex = idx == null ? 0 : idx.getEventCount();
-        long firstSeq = mem.nextSeq();
         long t0 = System.nanoTime();
-        SessionEngine.Ingested in = engine.ingest(mem, c.getText(), eventIndex);
-        metrics.ingested(in.tokens(), System.nanoTime() - t0);
-        String session = event.getSessionId();
-        java.util.Map<Long, Integer> crcs = new java.util.HashMap<>();
-        if (idx != null) {
-            for (int i = 0; i < idx.getBlockCrcs().size(); i++) {
-                crcs.put(idx.getBlockIds().get(i), idx.getBlockCrcs().get(i));
-            }
+        List<Answer> answers = engine.answerBatch(batch);
+        long t1 = System.nanoTime();
+        long batchTokens = 0;
+        for (Answer a : answers) {
+            batchTokens += a.generation().promptTokens() + a.generation().tokens().length;
         }
-        for (KvBlock b : in.touchedBlocks()) {
-            for (int l = 0; l < b.layers(); l++) {
-                mem.ensureResident(b, l); // layers the policy offloaded during this event come back to be stored
-            }
-            byte[] bytes = KvBlockCodec.encode(b, backend, mem.kvDim(), settings.kvStorage());
-            store.putUnit(session, b.id(), bytes);
-            crcs.put(b.id(), KvBlockCodec.checksum(bytes));
-            // the working set holds exactly what was stored (e.g. BF16-rounded), so warm and restored runs agree
-            workingSet.put(session, b.id(), KvBlockCodec.decode(bytes, engine.newMemory(), backend, "session " + session + " block " + b.id()),
-                    bytes.length);
-        }
-        events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
-                .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
-        List<Long> ids = new ArrayList<>();
-        List<Integer> blockCrcs = new ArrayList<>();
-        for (KvBlock b : mem.blocks()) {
-            ids.add(b.id());
-            blockCrcs.add(crcs.get(b.id()));
-        }
-        SessionIndex updated = SessionIndex.newBuilder().setSessionId(event.getSessionId()).setNextSeq(mem.nextSeq()).setBlockIds(ids)
-                .setBlockCrcs(blockCrcs)
-                .setEventCount(eventIndex + 1).setModel(modelName).setBlockSize(settings.blockSize())
-                .setSummarizedEvents(idx == null ? 0 : idx.getSummarizedEvents())
-                .setSummarizedSeq(idx == null ? 0 : idx.getSummarizedSeq())
-                .setDroppedTokens(idx == null ? 0 : idx.getDroppedTokens())
-                .setDroppedUnits(idx == null ? 0 : idx.getDroppedUnits()).build();
-        summaries.afterIngest(event, mem, updated, eventIndex);
-        retention.apply(event, mem, updated, crcs);
-        store.putIndex(event.getSessionId(), updated);
-        metrics.memory(session, mem);
-        policyStates.remember(session, mem);
+        metrics.answered(answers.size(), batchTokens, t1 - t0);
+        lastBatchMillis = (t1 - t0) / 1_000_000;
+        return answers;
     }
 
-    private KvCache newMemory(String session) {
-        KvCache mem = engine.newMemory();
-        mem.unitStore(new StoredUnitStore(session, store, backend, mem));
-        return mem;
-    }
-
-    private KvCache load(String session, SessionIndex idx) throws Exception {
-        if (!idx.getSessionId().equals(session)) {
-            throw new CorruptMemoryException("index of session " + idx.getSessionId() + " found under key " + session);
-        }
-        if (!idx.getModel().equals(modelName) || idx.getBlockSize() != settings.blockSize()) {
-            throw new BadInput(ErrorClass.UNSUPPORTED, "session memory was built with model %s (block %d); this job runs %s (block %d)"
-                    .formatted(idx.getModel(), idx.getBlockSize(), modelName, settings.blockSize()));
-        }
-        KvCache mem = newMemory(session);
-        List<Long> ids = idx.getBlockIds();
-        if (idx.getBlockCrcs().size() != ids.size()) {
-            throw new CorruptMemoryException("session " + session + ": index lists " + ids.size() + " blocks but "
-                    + idx.getBlockCrcs().size() + " checksums");
-        }
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        for (int i = 0; i < ids.size(); i++) {
-            long id = ids.get(i);
-            KvBlock b = workingSet.get(session, id);
-            if (b == null) {
-                byte[] bytes = store.getUnit(session, id);
-                if (bytes == null) {
-                    throw new CorruptMemoryException("session " + session + ": block " + id + " is listed in the index but missing");
-                }
-                if (KvBlockCodec.checksum(bytes) != idx.getBlockCrcs().get(i)) {
-                    throw new CorruptMemoryException("session " + session + ": block " + id + " is not the version the index lists");
-                }
-                b = KvBlockCodec.decode(bytes, mem, backend, "session " + session + " block " + id);
-                workingSet.put(session, id, b, bytes.length);
+    /** Removes {@code e}, the head of the current session's parked queries {@code queue}. */
+    private void dequeue(EngramEvent e, List<EngramEvent> queue) throws Exception {
+        if (!queue.isEmpty() && queue.get(0).equals(e)) {
+            pending.update(queue.subList(1, queue.size()));
+            if (queue.size() == 1) {
+                parked.remove(e.getSessionId());
             }
-            mem.attach(b);
-            crc.update(java.nio.ByteBuffer.allocate(4).putInt(idx.getBlockCrcs().get(i)).array());
         }
-        mem.resumeAt(idx.getNextSeq());
-        policyStates.adopt(session, idx.getNextSeq(), mem);
-        metrics.memory(session, mem);
-        metrics.workingSet(workingSet);
-        lastFingerprint = "%08x".formatted(crc.getValue());
-        return mem;
     }
 
     private SamplingOptions sampling(GenerationOptions o) {
@@ -481,7 +480,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     }
 
     private void validateQuery(EngramEvent event, QueryEvent q) throws Exception {
-        if (store.getIndex(event.getSessionId()) == null) {
+        if (repository.index(event.getSessionId()) == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
                     + ", which has no memory (no content was ingested, or it was reset)");
         }
@@ -513,8 +512,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private void control(EngramEvent event, ControlEvent c) throws Exception {
         switch (c.getAction()) {
             case RESET, CLOSE_SESSION -> {
-                store.clear(event.getSessionId());
-                workingSet.invalidate(event.getSessionId());
+                repository.clear(event.getSessionId());
                 policyStates.clear(event.getSessionId());
                 events.clear();
                 pending.clear();
@@ -531,10 +529,11 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     /** A SESSION summary on request (see {@link SessionSummaries#session}). */
     private void summarize(EngramEvent event) throws Exception {
         String session = event.getSessionId();
-        SessionIndex idx = store.getIndex(session);
+        SessionIndex idx = repository.index(session);
         if (idx == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + session + ", which has no memory");
         }
-        summaries.session(event, load(session, idx), idx);
+        KvCache mem = ingest.loaded(event, idx).cache();
+        summaries.session(event, mem, repository.index(session));
     }
 }

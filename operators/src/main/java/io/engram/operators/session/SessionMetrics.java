@@ -27,6 +27,7 @@ final class SessionMetrics {
     static final String TOKENS_INGESTED = "tokensIngested";
     static final String QUERIES_ANSWERED = "queriesAnswered";
     static final String DEAD_LETTERS = "deadLetters";
+    static final String FAILURES = "processingFailures";
     static final String ANSWER_LATENCY = "answerLatencyMs";
     static final String SESSIONS = "memorySessions";
     static final String STATE_BYTES = "memoryStateBytes";
@@ -44,6 +45,7 @@ final class SessionMetrics {
     private final Counter tokensIngested;
     private final Counter queriesAnswered;
     private final Counter deadLetters;
+    private final Counter failures;
     private final Histogram answerLatency;
     /** session -> {units, bytes}; task thread only. */
     private final Map<String, long[]> perSession = new HashMap<>();
@@ -66,6 +68,7 @@ final class SessionMetrics {
         tokensIngested = group.counter(TOKENS_INGESTED);
         queriesAnswered = group.counter(QUERIES_ANSWERED);
         deadLetters = group.counter(DEAD_LETTERS);
+        failures = group.counter(FAILURES);
         answerLatency = group.histogram(ANSWER_LATENCY, new DescriptiveStatisticsHistogram(LATENCY_WINDOW));
         group.gauge(SESSIONS, (Gauge<Integer>) () -> sessions);
         group.gauge(STATE_BYTES, (Gauge<Long>) () -> totalBytes);
@@ -97,6 +100,11 @@ final class SessionMetrics {
 
     void deadLetter() {
         deadLetters.inc();
+    }
+
+    /** An event whose handling failed unexpectedly (it is dead-lettered too). */
+    void failure() {
+        failures.inc();
     }
 
     private void engine(long tokens, long nanos) {

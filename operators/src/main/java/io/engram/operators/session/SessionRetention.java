@@ -7,10 +7,9 @@ import io.engram.schemas.DroppedUnit;
 import io.engram.schemas.EngramEvent;
 import io.engram.schemas.RetentionPolicy;
 import io.engram.schemas.SessionIndex;
-import io.engram.state.cache.WorkingSet;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.codec.KvDType;
-import io.engram.state.flink.FlinkMemoryStore;
+import io.engram.state.session.SessionMemoryRepository;
 import io.engram.state.retention.Retention;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,17 +33,15 @@ final class SessionRetention {
 
     private final SessionSettings.Retention retention;
     private final KvDType storage;
-    private final FlinkMemoryStore store;
-    private final WorkingSet workingSet;
+    private final SessionMemoryRepository repository;
     private final MapState<Long, DroppedUnit> dropped;
     private final SessionSummaries summaries;
 
-    SessionRetention(SessionSettings.Retention retention, KvDType storage, FlinkMemoryStore store, WorkingSet workingSet,
+    SessionRetention(SessionSettings.Retention retention, KvDType storage, SessionMemoryRepository repository,
             MapState<Long, DroppedUnit> dropped, SessionSummaries summaries) {
         this.retention = retention;
         this.storage = storage;
-        this.store = store;
-        this.workingSet = workingSet;
+        this.repository = repository;
         this.dropped = dropped;
         this.summaries = summaries;
     }
@@ -94,13 +91,12 @@ final class SessionRetention {
                     .setTokens(b.length()).setFirstEvent(firstEvent).setLastEvent(lastEvent)
                     .setMeanScore(Double.isNaN(c.meanScore()) ? null : (float) c.meanScore()).setReason(retention.policy())
                     .setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(event.getTimestampMs()).build());
-            store.deleteUnit(session, b.id());
+            repository.delete(session, b.id());
             mem.detach(b);
             mem.unitStore().forget(b);
             crcs.remove(b.id());
             droppedTokens += b.length();
         }
-        workingSet.invalidate(session);
         List<Long> ids = new ArrayList<>();
         List<Integer> blockCrcs = new ArrayList<>();
         for (KvBlock b : mem.blocks()) {

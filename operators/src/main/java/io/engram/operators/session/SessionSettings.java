@@ -21,12 +21,27 @@ import java.io.Serializable;
  * @param retention what a session gives up when its stored memory passes a cap
  * @param attribution which attribution tiers run, and their budgets
  * @param device where the engine runs (CPU, CUDA, AUTO) and its GPU memory budget
+ * @param maxEventTokens tokens one content event may have at most (a longer one is dead-lettered TOO_LARGE: its prefill
+ *     would hold the task thread, and checkpoint barriers, for its whole length)
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
         io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
         Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
-        io.engram.engine.backend.Backends.DeviceSettings device) implements Serializable {
+        io.engram.engine.backend.Backends.DeviceSettings device, int maxEventTokens) implements Serializable {
+
+    /** Tokens per content event at most, by default (~64 KB of English text). */
+    public static final int DEFAULT_MAX_EVENT_TOKENS = 16384;
+
+    /** Settings with the default cap on tokens per event. */
+    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
+            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
+            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
+            Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
+            io.engram.engine.backend.Backends.DeviceSettings device) {
+        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
+                batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, device, DEFAULT_MAX_EVENT_TOKENS);
+    }
 
     /**
      * A cap on a session's stored memory and what goes when it is passed.
@@ -76,25 +91,34 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
 
     public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution, device);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution, device, maxEventTokens);
     }
 
     public SessionSettings withRetention(Retention r) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution, device);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution, device, maxEventTokens);
     }
 
     public SessionSettings withAttribution(io.engram.operators.attribution.AttributionSettings a) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a, device);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a, device, maxEventTokens);
     }
 
     public SessionSettings withDevice(io.engram.engine.backend.Backends.DeviceSettings d) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d, maxEventTokens);
+    }
+
+    public SessionSettings withMaxEventTokens(int max) {
+        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution,
+                device, max);
     }
 
     public SessionSettings {
+        if (maxEventTokens < 1) {
+            throw new IllegalArgumentException("tokens per event must be >= 1, got " + maxEventTokens);
+        }
         if (modelDir == null || modelDir.isBlank()) {
             throw new IllegalArgumentException("a model folder is required (engram.model.dir)");
         }

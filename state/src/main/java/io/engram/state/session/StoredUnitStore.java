@@ -1,4 +1,4 @@
-package io.engram.operators.session;
+package io.engram.state.session;
 
 import io.engram.engine.backend.Backend;
 import io.engram.engine.kv.KvBlock;
@@ -11,8 +11,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * {@link UnitStore} of one session inside the operator: a layer the memory policy offloads is kept on the heap until
- * the block is persisted after the event (the operator brings every layer back to encode it); a layer of a block that
+ * {@link UnitStore} of one session in a {@link SessionMemoryRepository}: a layer the memory policy offloads is kept on the heap until
+ * the block is persisted after the event (the repository brings every layer back to encode it); a layer of a block that
  * is already in keyed state is read back from there (decoded, checksummed) instead of being copied.
  */
 final class StoredUnitStore implements UnitStore {
