@@ -57,7 +57,8 @@ public final class EngramJob {
     /**
      * Flink settings the job needs, with Flink's own keys: RocksDB state backend ({@code EmbeddedRocksDBStateBackend})
      * with incremental checkpoints, exactly-once checkpointing every {@link JobOptions#CHECKPOINT_INTERVAL}, retained
-     * on cancellation, to {@link JobOptions#CHECKPOINT_DIR}, and {@code pipeline.generic-types=false} so a Kryo fallback
+     * on cancellation, to {@link JobOptions#CHECKPOINT_DIR}, with an explicit timeout, tolerable failures and retained
+     * count (the sinks' transaction timeout must exceed interval plus timeout), and {@code pipeline.generic-types=false} so a Kryo fallback
      * fails at build time. Pass it to the environment ({@code createLocalEnvironment(p, conf)}) or let {@link #build}
      * apply it.
      */
@@ -70,7 +71,18 @@ public final class EngramJob {
         conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
                 ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpointDir(options));
+        conf.set(CheckpointingOptions.CHECKPOINTING_TIMEOUT, options.get(JobOptions.CHECKPOINT_TIMEOUT));
+        conf.set(CheckpointingOptions.TOLERABLE_FAILURE_NUMBER, options.get(JobOptions.TOLERABLE_CHECKPOINT_FAILURES));
+        conf.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, options.get(JobOptions.RETAINED_CHECKPOINTS));
         conf.set(PipelineOptions.GENERIC_TYPES, false);
+        java.time.Duration window = options.get(JobOptions.CHECKPOINT_INTERVAL).plus(options.get(JobOptions.CHECKPOINT_TIMEOUT));
+        if (options.get(KafkaOptions.TRANSACTION_TIMEOUT).compareTo(window) <= 0) {
+            throw new io.engram.topology.options.ConfigException(("engram.kafka.transaction-timeout (%s) must exceed "
+                    + "engram.job.checkpoint-interval + engram.job.checkpoint-timeout (%s): a sink transaction stays open "
+                    + "until the checkpoint after it completes; raise the transaction timeout (<= the brokers' "
+                    + "transaction.max.timeout.ms) or shorten the checkpoint timeout")
+                    .formatted(options.get(KafkaOptions.TRANSACTION_TIMEOUT), window));
+        }
         return conf;
     }
 

@@ -16,6 +16,23 @@ public final class JobOptions {
             .description("Checkpoint interval. Outputs become visible to read_committed consumers when the checkpoint "
                     + "that covers them completes, so this is also the least end-to-end latency.");
 
+    public static final Option<Duration> CHECKPOINT_TIMEOUT = Option.durationKey("engram.job.checkpoint-timeout")
+            .defaultValue(Duration.ofMinutes(5)).check(d -> d.toMillis() >= 1000, ">= 1s")
+            .description("A checkpoint that takes longer is abandoned (and counts as a failed checkpoint). With the "
+                    + "checkpoint interval it must stay under engram.kafka.transaction-timeout, or the exactly-once "
+                    + "sinks' transactions could expire before the checkpoint that commits them completes.");
+
+    public static final Option<Integer> TOLERABLE_CHECKPOINT_FAILURES =
+            Option.intKey("engram.job.tolerable-checkpoint-failures")
+                    .defaultValue(3).check(n -> n >= 0, ">= 0")
+                    .description("Consecutive failed or timed-out checkpoints the job tolerates before it restarts from "
+                            + "the last completed one.");
+
+    public static final Option<Integer> RETAINED_CHECKPOINTS = Option.intKey("engram.job.retained-checkpoints")
+            .defaultValue(3).check(n -> n >= 2, ">= 2")
+            .description("Completed checkpoints kept (at least 2: if the latest is unreadable, the one before it "
+                    + "still restores every session's memory).");
+
     public static final Option<String> CHECKPOINT_DIR = Option.stringKey("engram.job.checkpoint-dir")
             .noDefault()
             .description("Where checkpoints go, as a URI (file:///..., s3://...). Unset: checkpoints/ under "

@@ -62,6 +62,22 @@ class EngramJobTest {
                 .isEqualTo(dir.resolve("checkpoints").toAbsolutePath().toUri().toString());
         assertThat(EngramJob.checkpointDir(options.with(Map.of("engram.job.checkpoint-dir", "s3://b/c"))))
                 .isEqualTo("s3://b/c");
+        assertThat(conf.get(CheckpointingOptions.CHECKPOINTING_TIMEOUT)).hasMinutes(5);
+        assertThat(conf.get(CheckpointingOptions.TOLERABLE_FAILURE_NUMBER)).isEqualTo(3);
+        assertThat(conf.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS)).isEqualTo(3);
+    }
+
+    @Test
+    void aTransactionTimeoutThatACheckpointCouldOutlastIsRefused(@TempDir Path dir) {
+        var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString(), "engram.job.checkpoint-timeout", "10min",
+                "engram.job.checkpoint-interval", "1s"));
+        assertThatThrownBy(() -> EngramJob.flinkConfiguration(options))
+                .isInstanceOf(io.engram.topology.options.ConfigException.class)
+                .hasMessageContaining("engram.kafka.transaction-timeout (PT10M) must exceed");
+        assertThatCode(() -> EngramJob.flinkConfiguration(options.with(Map.of("engram.kafka.transaction-timeout", "11min"))))
+                .doesNotThrowAnyException();
+        assertThatThrownBy(() -> EngramOptions.of(Map.of("engram.job.retained-checkpoints", "1")).get(JobOptions.RETAINED_CHECKPOINTS))
+                .hasMessageContaining(">= 2");
     }
 
     @Test
