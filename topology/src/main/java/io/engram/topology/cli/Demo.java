@@ -60,8 +60,13 @@ final class Demo {
             consumer.assign(parts);
             consumer.seekToEnd(parts);
             parts.forEach(consumer::position);
+            String run = Long.toString(System.currentTimeMillis(), 36); // ids unique per demo run
+            // the session starts empty even when engram run restored it from an earlier demo
+            send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId("demo-" + run + "-reset")
+                    .setTimestampMs(System.currentTimeMillis())
+                    .setPayload(new io.engram.schemas.ControlEvent(io.engram.schemas.ControlAction.RESET)).build());
             for (int i = 0; i < chunks.size(); i++) {
-                send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId("doc-chunk-" + i)
+                send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId("demo-" + run + "-chunk-" + i)
                         .setTimestampMs(System.currentTimeMillis())
                         .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(chunks.get(i))
                                 .setDocumentId("demo-document").setChunkIndex(i).build())
@@ -70,7 +75,7 @@ final class Demo {
             err.printf("demo: streamed %d chunks of the sample document into session '%s' on %s%n", chunks.size(), SESSION, input);
             Map<String, String> asked = new LinkedHashMap<>();
             for (int i = 0; i < QUESTIONS.size(); i++) {
-                String id = "demo-q" + (i + 1);
+                String id = "demo-" + run + "-q" + (i + 1);
                 asked.put(id, QUESTIONS.get(i));
                 send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId(id)
                         .setTimestampMs(System.currentTimeMillis())

@@ -5,6 +5,7 @@ import io.engram.topology.EngramSinks;
 import io.engram.topology.EngramSources;
 import io.engram.topology.JobOptions;
 import io.engram.topology.KafkaOptions;
+import io.engram.topology.RetainedCheckpoints;
 import io.engram.topology.SessionStage;
 import io.engram.topology.embedded.EmbeddedKafka;
 import io.engram.topology.embedded.EmbeddedOptions;
@@ -36,7 +37,8 @@ import picocli.CommandLine.ParentCommand;
  * {@code engram run}: everything in one process. Starts an in-process Kafka broker, creates Engram's topics, submits
  * the Flink job to a local MiniCluster (with the session stage of {@link CliContext#sessionStages()}), starts the Kafka
  * Streams query app and its HTTP endpoint, prints where each listens, and runs until stopped ({@link CliContext#stop()},
- * i.e. Ctrl-C). Closes in reverse order.
+ * i.e. Ctrl-C). Closes in reverse order. A rerun with the same data directory restores the newest checkpoint the
+ * previous run completed ({@link RetainedCheckpoints}), so every session keeps its memory across restarts.
  */
 @Command(name = "run", description = "Run Engram embedded: Kafka broker, Flink job (local MiniCluster), query app.")
 public final class RunCommand implements Callable<Integer> {
@@ -62,6 +64,8 @@ public final class RunCommand implements Callable<Integer> {
             ctx.out().printf("  flink:   job %s on a local MiniCluster, parallelism %d, checkpoints in %s%n",
                     running.job.getJobID(), running.options.get(JobOptions.PARALLELISM),
                     EngramJob.checkpointDir(running.options));
+            ctx.out().printf("  memory:  %s%n", running.restoredFrom == null ? "new (no earlier checkpoint to restore)"
+                    : "restored from " + running.restoredFrom + " (every session's memory, Kafka offsets with it)");
             ctx.out().printf("  queries: %s (GET /answers/{queryId}, /sessions/{id}/summary, /health)%n",
                     running.queryUri());
             ctx.out().printf("  web:     %s/ (sessions; a session's page at /sessions/{id}, live)%n", running.queryUri());
@@ -85,9 +89,12 @@ public final class RunCommand implements Callable<Integer> {
         final JobClient job;
         final KafkaStreams streams;
         final QueryServer queries;
+        /** The checkpoint the job resumed from, or null for a first run. */
+        final java.nio.file.Path restoredFrom;
 
         private Embedded(EmbeddedKafka kafka, ResolvedOptions options, JobClient job, KafkaStreams streams,
-                QueryServer queries) {
+                QueryServer queries, java.nio.file.Path restoredFrom) {
+            this.restoredFrom = restoredFrom;
             this.kafka = kafka;
             this.options = options;
             this.job = job;
@@ -112,8 +119,16 @@ public final class RunCommand implements Callable<Integer> {
                     List<String> created = EngramTopics.createMissing(admin, options);
                     LOG.info("created topics {}", created);
                 }
+                // a rerun resumes from the last checkpoint the previous run completed (retained when it was stopped
+                // or killed): the sessions' memory and the source's offsets come back together
+                org.apache.flink.configuration.Configuration conf = EngramJob.flinkConfiguration(options);
+                java.nio.file.Path restoredFrom = RetainedCheckpoints.latest(EngramJob.checkpointDir(options)).orElse(null);
+                if (restoredFrom != null) {
+                    conf.set(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH, restoredFrom.toUri().toString());
+                    LOG.info("resuming from checkpoint {}", restoredFrom);
+                }
                 StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(
-                        options.get(JobOptions.PARALLELISM), EngramJob.flinkConfiguration(options));
+                        options.get(JobOptions.PARALLELISM), conf);
                 EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, stage);
                 job = env.executeAsync("engram");
 
@@ -130,7 +145,7 @@ public final class RunCommand implements Callable<Integer> {
                             options.get(QueryOptions.HTTP_HOST), options.get(QueryOptions.HTTP_PORT), e.getMessage()),
                             e);
                 }
-                return new Embedded(kafka, options, job, streams, server);
+                return new Embedded(kafka, options, job, streams, server, restoredFrom);
             } catch (Exception | Error e) {
                 closeQuietly(streams, job, kafka);
                 throw e;
