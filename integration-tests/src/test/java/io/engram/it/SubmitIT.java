@@ -166,6 +166,21 @@ class SubmitIT {
         assertThat(run.err()).contains("engram.flink.jobmanager");
         run.fails(2, "submit", "--jobmanager", jm, "--allow-non-restored-state");
         assertThat(run.err()).contains("--from-savepoint");
+
+        // the job's group has committed offsets (an earlier job read the topic): a stateless submit would start
+        // there with empty memory, so it is refused unless asked for
+        org.apache.kafka.common.TopicPartition p0 = new org.apache.kafka.common.TopicPartition(
+                run.options().get(KafkaOptions.INPUT_TOPIC), 0);
+        try (var admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers",
+                run.options().get(KafkaOptions.BOOTSTRAP_SERVERS)))) {
+            admin.alterConsumerGroupOffsets(run.options().get(KafkaOptions.GROUP_ID),
+                    Map.of(p0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(0))).all().get();
+        }
+        run.fails(2, "submit", "--jobmanager", jm, "--jar", jar().toString());
+        assertThat(run.err()).contains("has committed offsets on 1 partition(s)").contains("--from-savepoint PATH")
+                .contains("--discard-memory");
+        String id = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString(), "--discard-memory").trim();
+        cancelQuietly(JobID.fromHexString(id));
     }
 
     static Path jar() {

@@ -50,6 +50,11 @@ public final class SubmitCommand implements Callable<Integer> {
                     + "has (that state is dropped).")
     boolean allowNonRestoredState;
 
+    @Option(names = "--discard-memory",
+            description = "Without --from-savepoint: submit even though the job's consumer group has committed offsets. "
+                    + "The job starts there with empty memory; sessions from before answer UNKNOWN_SESSION.")
+    boolean discardMemory;
+
     @Option(names = "--job-name", defaultValue = "engram", description = "Name of the job on the cluster (default ${DEFAULT-VALUE}).")
     String jobName;
 
@@ -67,6 +72,9 @@ public final class SubmitCommand implements Callable<Integer> {
         Path code = jar != null ? jar : ownJar();
         if (!Files.isRegularFile(code)) {
             throw new CliException(ExitCode.INVALID_INPUT, "the job's jar " + code + " does not exist");
+        }
+        if (fromSavepoint == null && !discardMemory) {
+            refuseIfTheGroupHasCommittedOffsets(options);
         }
         SessionStage stage = ctx.sessionStages().create(options);
         Configuration conf = EngramJob.flinkConfiguration(options);
@@ -90,6 +98,36 @@ public final class SubmitCommand implements Callable<Integer> {
         ctx.out().println(job.getJobID());
         ctx.out().flush();
         return ExitCode.OK.code();
+    }
+
+    /**
+     * A job submitted without state starts at the group's committed offsets with empty memory: every session from
+     * before would be forgotten while the topics say it was read. Refuses unless the user chose that.
+     */
+    private static void refuseIfTheGroupHasCommittedOffsets(ResolvedOptions options) {
+        String group = options.get(KafkaOptions.GROUP_ID);
+        String input = options.get(KafkaOptions.INPUT_TOPIC);
+        java.util.Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> offsets;
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(java.util.Map.of(
+                org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+                options.get(KafkaOptions.BOOTSTRAP_SERVERS)))) {
+            offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata()
+                    .get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new CliException(ExitCode.UNAVAILABLE, "cannot read the committed offsets of consumer group '%s' on %s: %s"
+                    .formatted(group, options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CliException(ExitCode.INTERNAL, "interrupted", e);
+        }
+        long committed = offsets.entrySet().stream().filter(e -> e.getKey().topic().equals(input) && e.getValue() != null).count();
+        if (committed > 0) {
+            throw new CliException(ExitCode.INVALID_INPUT, ("consumer group '%s' has committed offsets on %d partition(s) of %s: "
+                    + "an earlier job read up to them, and its sessions' memory is in that job's savepoint or last retained "
+                    + "checkpoint (under %s). Restore it with --from-savepoint PATH (engram savepoint JOB_ID --stop prints "
+                    + "one), or pass --discard-memory to start empty at those offsets.")
+                    .formatted(group, committed, input, EngramJob.checkpointDir(options)));
+        }
     }
 
     private static Path ownJar() {
