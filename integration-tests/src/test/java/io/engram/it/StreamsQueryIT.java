@@ -95,13 +95,13 @@ class StreamsQueryIT {
     }
 
     @Test
-    void answersAreServedByQueryId() throws Exception {
+    void answersAreServedPerSessionAndQueryIdAndNeverToAnotherSession() throws Exception {
         String topic = options.get(KafkaOptions.ANSWERS_TOPIC);
         produce(topic, "s1", Outputs.bytes(Outputs.answer("s1", "q-1", "The code is 7481 [1].")));
         produce(topic, "s2", "not an answer".getBytes(StandardCharsets.UTF_8)); // skipped, must not stop the app
         produce(topic, "s2", Outputs.bytes(Outputs.answer("s2", "q-2", "Another answer.")));
 
-        JsonNode a1 = awaitJson("/answers/q-1", j -> true);
+        JsonNode a1 = awaitJson("/sessions/s1/answers/q-1", j -> true);
         assertThat(a1.path("session_id").asText()).isEqualTo("s1");
         assertThat(a1.path("text").asText()).isEqualTo("The code is 7481 [1].");
         assertThat(a1.path("timings").path("total_ms").asLong()).isEqualTo(73L);
@@ -111,13 +111,22 @@ class StreamsQueryIT {
         assertThat(citation.path("segment").path("source").path("offset").asLong()).isEqualTo(17L);
         assertThat(citation.path("segment").path("excerpt").asText()).isEqualTo("The vault code is 7481.");
 
-        JsonNode a2 = awaitJson("/answers/q-2", j -> true);
+        JsonNode a2 = awaitJson("/sessions/s2/answers/q-2", j -> true);
         assertThat(a2.path("text").asText()).isEqualTo("Another answer.");
         assertThat(streams.state()).isEqualTo(KafkaStreams.State.RUNNING);
 
-        HttpResponse<String> missing = get("/answers/no-such-query");
+        // another session's query id, or the same query id answered in two sessions: each session sees only its own
+        assertThat(get("/sessions/s2/answers/q-1").statusCode()).isEqualTo(404);
+        produce(topic, "s2", Outputs.bytes(Outputs.answer("s2", "q-1", "s2's own q-1.")));
+        assertThat(awaitJson("/sessions/s2/answers/q-1", j -> true).path("text").asText()).isEqualTo("s2's own q-1.");
+        assertThat(get("/sessions/s1/answers/q-1").body()).contains("The code is 7481 [1].").doesNotContain("s2's own");
+
+        HttpResponse<String> missing = get("/sessions/s1/answers/no-such-query");
         assertThat(missing.statusCode()).isEqualTo(404);
         assertThat(JSON.readTree(missing.body()).path("error").asText()).contains("no-such-query");
+        HttpResponse<String> sessionless = get("/answers/q-1");
+        assertThat(sessionless.statusCode()).isEqualTo(404);
+        assertThat(sessionless.body()).contains("per session").doesNotContain("7481");
     }
 
     @Test

@@ -107,6 +107,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     /** The session's episode summaries by first memory token: what a session summary is built from. */
     static final MapStateDescriptor<Long, Summary> EPISODE_SUMMARIES =
             new MapStateDescriptor<>("engram-episode-summaries", Types.LONG, new AvroTypeInfo<>(Summary.class));
+    /** Query ids the session has used (each query needs its own: answers are found by session and query id). */
+    static final MapStateDescriptor<String, Boolean> QUERY_IDS =
+            new MapStateDescriptor<>("engram-query-ids", Types.STRING, Types.BOOLEAN);
     /** Queries of the session waiting for the next batch, in arrival order. */
     static final ListStateDescriptor<EngramEvent> PENDING =
             new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
@@ -123,6 +126,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient SessionFaults.Injector injector;
     private transient MapState<Integer, EventProvenance> events;
     private transient ListState<EngramEvent> pending;
+    private transient MapState<String, Boolean> queryIds;
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
     private transient Set<String> parked;
@@ -163,6 +167,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         injector = faults.injector(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = getKeyedStateStore().getListState(PENDING);
+        queryIds = getKeyedStateStore().getMapState(QUERY_IDS);
         policyStates = new SessionPolicyStates(policy, getKeyedStateStore().getMapState(POLICY_UNITS),
                 getKeyedStateStore().getState(POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, model.model().config().maxPositions(), events,
@@ -237,6 +242,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         String session = event.getSessionId();
         if (event.getPayload() instanceof QueryEvent q) {
             if (guarded(event, () -> validateQuery(event, q))) {
+                queryIds.put(q.getQueryId(), true);
                 pending.add(event);
                 parked.add(session);
                 if (parked.size() >= settings.maxBatch() || settings.batchWindowMillis() == 0) {
@@ -484,6 +490,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
                     + ", which has no memory (no content was ingested, or it was reset)");
         }
+        if (queryIds.contains(q.getQueryId())) {
+            throw new BadInput(ErrorClass.INVALID_EVENT, "query id " + q.getQueryId() + " was already used in session "
+                    + event.getSessionId() + ": every query needs its own id (answers are found by session and query id)");
+        }
         if (q.getQuestion() == null || q.getQuestion().isBlank()) {
             throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + " has no question");
         }
@@ -516,6 +526,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 policyStates.clear(event.getSessionId());
                 events.clear();
                 pending.clear();
+                queryIds.clear();
                 summaries.clear();
                 retention.clear();
                 metrics.cleared(event.getSessionId());

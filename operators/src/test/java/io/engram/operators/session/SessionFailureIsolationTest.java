@@ -184,4 +184,24 @@ class SessionFailureIsolationTest {
             assertThat(answerOf(h, "a").getMemoryTokens()).isLessThanOrEqualTo(12);
         }
     }
+
+    @Test
+    void aQueryIdIsUsedOncePerSessionAndAgainOnlyAfterAReset() throws Exception {
+        try (var h = harness(settings(), SessionFaults.NONE)) {
+            h.processElement(ev("a", "a0", text(FACTS)));
+            h.processElement(ev("b", "b0", text(FACTS)));
+            h.processElement(ev("a", "q", query("q")));
+            h.processElement(ev("b", "q", query("q"))); // another session: its own id space
+            h.processElement(ev("a", "q-dup", query("q")));
+            assertThat(h.extractOutputValues()).hasSize(2);
+            assertThat(dead(h)).singleElement().satisfies(d -> {
+                assertThat(d.getErrorClass()).isEqualTo(ErrorClass.INVALID_EVENT);
+                assertThat(d.getReason()).contains("query id q was already used in session a");
+            });
+            h.processElement(ev("a", "r", new io.engram.schemas.ControlEvent(io.engram.schemas.ControlAction.RESET)));
+            h.processElement(ev("a", "a1", text(FACTS)));
+            h.processElement(ev("a", "q-after-reset", query("q")));
+            assertThat(h.extractOutputValues()).hasSize(3);
+        }
+    }
 }

@@ -98,7 +98,7 @@ class SessionMemoryOperatorTest {
         try (var h = harness(0)) {
             h.initializeState(snapshot);
             h.open();
-            h.processElement(ev("s1", "q1", query("q1")));
+            h.processElement(ev("s1", "q1-again", query("q1-again")));
             Answer after = h.extractOutputValues().get(0);
             assertThat(after.getText()).isEqualTo(before.getText());
             assertThat(after.getCitations()).isEqualTo(before.getCitations());
@@ -172,7 +172,7 @@ class SessionMemoryOperatorTest {
             h.initializeState(snapshot);
             h.open();
             // the policy's state (units and their keys, boundaries, retained tokens) came back from keyed state
-            h.processElement(ev("s1", "q1", query("q1")));
+            h.processElement(ev("s1", "q1-again", query("q1-again")));
             Answer after = h.extractOutputValues().get(0);
             assertThat(after.getText()).as("same answer after the restore").isEqualTo(before.getText());
             assertThat(after.getCitations()).isEqualTo(before.getCitations());

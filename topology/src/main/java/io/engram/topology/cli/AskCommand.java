@@ -132,8 +132,9 @@ public final class AskCommand implements Callable<Integer> {
             }
         } else {
             send(options, event);
-            URI uri = URI.create("http://%s:%d/answers/%s".formatted(options.get(QueryOptions.HTTP_HOST),
-                    options.get(QueryOptions.HTTP_PORT), URLEncoder.encode(queryId, StandardCharsets.UTF_8)));
+            URI uri = URI.create("http://%s:%d/sessions/%s/answers/%s".formatted(options.get(QueryOptions.HTTP_HOST),
+                    options.get(QueryOptions.HTTP_PORT), URLEncoder.encode(session, StandardCharsets.UTF_8).replace("+", "%20"),
+                    URLEncoder.encode(queryId, StandardCharsets.UTF_8).replace("+", "%20")));
             ctx.err().printf("asked query %s; waiting for its answer at %s%n", queryId, uri);
             answer = awaitOverHttp(uri, deadline);
         }
@@ -167,7 +168,7 @@ public final class AskCommand implements Callable<Integer> {
             for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                 try {
                     Answer a = answers.decode(r.value());
-                    if (a.getQueryId().equals(queryId)) {
+                    if (a.getQueryId().equals(queryId) && a.getSessionId().equals(session)) {
                         return OutputFormat.answer(a);
                     }
                 } catch (IOException | RuntimeException e) {

@@ -66,7 +66,7 @@ public final class RunCommand implements Callable<Integer> {
                     EngramJob.checkpointDir(running.options));
             ctx.out().printf("  memory:  %s%n", running.restoredFrom == null ? "new (no earlier checkpoint to restore)"
                     : "restored from " + running.restoredFrom + " (every session's memory, Kafka offsets with it)");
-            ctx.out().printf("  queries: %s (GET /answers/{queryId}, /sessions/{id}/summary, /health)%n",
+            ctx.out().printf("  queries: %s (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health)%n",
                     running.queryUri());
             ctx.out().printf("  web:     %s/ (sessions; a session's page at /sessions/{id}, live)%n", running.queryUri());
             ctx.out().flush();

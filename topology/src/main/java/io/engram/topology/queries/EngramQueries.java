@@ -26,7 +26,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * QueryServer} serves.
  *
  * <ul>
- *   <li>{@value #ANSWERS_STORE}: query id → latest {@link Answer} (re-keyed from session id; one repartition topic).
+ *   <li>{@value #ANSWERS_STORE}: (session id, query id) → latest {@link Answer}, keyed by {@link #answerKey} (re-keyed
+ *       from session id; one repartition topic): a query id finds an answer only together with its own session.
  *   <li>{@value #SUMMARIES_STORE}: session id → the {@link Summary} covering the latest input (largest last offset).
  *   <li>Per-session logs for the web view ({@link SessionLog}: session, partition, offset → record, in topic order):
  *       {@value #SESSION_EVENTS_STORE} (the input's content, query and control events, with their coordinates set),
@@ -52,6 +53,14 @@ public final class EngramQueries {
      *
      * @return where the session logs announce their writes (for {@link QueryServer}'s live views)
      */
+    /**
+     * The key of an answer in {@value #ANSWERS_STORE}: the session id, a unit separator (no id may contain control
+     * characters, see {@code EventDecoder}), then the query id.
+     */
+    public static String answerKey(String session, String queryId) {
+        return session + '\u001f' + queryId;
+    }
+
     public static SessionChanges build(StreamsBuilder builder, ResolvedOptions options) {
         SessionChanges changes = new SessionChanges();
         AvroSerde<Answer> answerSerde = new AvroSerde<>(Answer.class);
@@ -61,7 +70,8 @@ public final class EngramQueries {
 
         KStream<String, Answer> answers = builder.stream(options.get(KafkaOptions.ANSWERS_TOPIC),
                 Consumed.with(Serdes.String(), answerSerde).withName("engram-answers-source"));
-        answers.selectKey((session, answer) -> answer.getQueryId(), Named.as("engram-answers-by-query-key"))
+        answers.selectKey((session, answer) -> answerKey(answer.getSessionId(), answer.getQueryId()),
+                        Named.as("engram-answers-by-query-key"))
                 .toTable(Named.as("engram-answers-by-query"),
                         Materialized.<String, Answer, KeyValueStore<Bytes, byte[]>>as(ANSWERS_STORE)
                                 .withKeySerde(Serdes.String())

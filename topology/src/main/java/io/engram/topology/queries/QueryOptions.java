@@ -16,7 +16,7 @@ public final class QueryOptions {
 
     public static final Option<Integer> HTTP_PORT = Option.intKey("engram.queries.http-port")
             .defaultValue(8080).check(p -> p >= 0 && p <= 65535, "0..65535 (0: any free port)")
-            .description("Port of the query HTTP endpoint (GET /answers/{queryId}, /sessions/{id}/summary, /health) "
+            .description("Port of the query HTTP endpoint (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health) "
                     + "and of the web view (GET /: sessions; /sessions/{id}: a session's page, live).");
 
     private QueryOptions() {}

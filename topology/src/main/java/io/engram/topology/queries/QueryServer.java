@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * HTTP endpoint over the {@link EngramQueries} stores (JDK {@code HttpServer}, JSON via Jackson):
  *
  * <ul>
- *   <li>{@code GET /answers/{queryId}}: 200 with the Answer, 404 if none (yet).
+ *   <li>{@code GET /sessions/{sessionId}/answers/{queryId}}: 200 with the Answer, 404 if the session has none (yet)
+ *       under that id; a query id is never looked up without its session.
  *   <li>{@code GET /sessions/{sessionId}/summary}: 200 with the latest Summary, 404 if none.
  *   <li>{@code GET /health}: 200 when the Streams app is RUNNING, else 503; the body names the state.
  *   <li>The web view: {@code GET /} (sessions), {@code GET /sessions/{id}} (a session's page, live) and the JSON and
@@ -41,7 +42,8 @@ import org.slf4j.LoggerFactory;
 public final class QueryServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(QueryServer.class);
-    private static final Pattern ANSWER = Pattern.compile("/answers/([^/]+)");
+    private static final Pattern ANSWER = Pattern.compile("/sessions/([^/]+)/answers/([^/]+)");
+    private static final Pattern SESSIONLESS_ANSWER = Pattern.compile("/answers/([^/]+)");
     private static final Pattern SUMMARY = Pattern.compile("/sessions/([^/]+)/summary");
 
     private final KafkaStreams streams;
@@ -120,12 +122,16 @@ public final class QueryServer implements AutoCloseable {
             ObjectNode body = json.createObjectNode().put("state", state.name());
             respond(exchange, state == KafkaStreams.State.RUNNING ? 200 : 503, body);
         } else if ((m = ANSWER.matcher(path)).matches()) {
-            lookup(exchange, EngramQueries.ANSWERS_STORE, decode(m.group(1)), "answer for query");
+            lookup(exchange, EngramQueries.ANSWERS_STORE, EngramQueries.answerKey(decode(m.group(1)), decode(m.group(2))),
+                    "answer in session '" + decode(m.group(1)) + "' to query '" + decode(m.group(2)) + "'");
+        } else if (SESSIONLESS_ANSWER.matcher(path).matches()) {
+            respond(exchange, 404, error("answers are kept per session: GET /sessions/{sessionId}/answers/{queryId}"));
         } else if ((m = SUMMARY.matcher(path)).matches()) {
-            lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session");
+            lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session '" + decode(m.group(1)) + "'");
         } else if (!web.handle(exchange, path)) {
             respond(exchange, 404, error("no such resource: " + path
-                    + " (GET /answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /, /sessions/{id})"));
+                    + " (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /,"
+                    + " /sessions/{id})"));
         }
     }
 
@@ -140,7 +146,7 @@ public final class QueryServer implements AutoCloseable {
             return;
         }
         if (value == null) {
-            respond(exchange, 404, error("no " + what + " '" + key + "' (yet)"));
+            respond(exchange, 404, error("no " + what + " (yet)"));
         } else {
             respond(exchange, 200, AvroJson.toJson(value));
         }

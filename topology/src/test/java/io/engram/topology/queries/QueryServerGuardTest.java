@@ -71,7 +71,7 @@ class QueryServerGuardTest {
         assertThat(get("/api/sessions", "Host: attacker.example" + port)).startsWith("HTTP/1.1 403")
                 .contains("serves only requests for localhost");
         assertThat(get("/health", "Host: 127.0.0.1.evil.example" + port)).startsWith("HTTP/1.1 403");
-        assertThat(get("/answers/q1", "Host: localhost" + port, "Origin: http://attacker.example")).startsWith("HTTP/1.1 403")
+        assertThat(get("/sessions/s/answers/q1", "Host: localhost" + port, "Origin: http://attacker.example")).startsWith("HTTP/1.1 403")
                 .contains("cross-origin");
     }
 
@@ -79,7 +79,7 @@ class QueryServerGuardTest {
     void badPercentEscapeIsABadRequest() throws IOException {
         // the JDK server refuses a malformed escape in the request line before our handler runs; the handler's own
         // 400 for a decoder failure is the second line of defence
-        assertThat(get("/answers/%zz", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 400");
+        assertThat(get("/sessions/s/answers/%zz", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 400");
         assertThat(get("/api/sessions/%g1", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 400");
         // well-formed escapes of bytes that are not UTF-8 decode (to U+FFFD) and are looked up: no failure
         assertThat(get("/sessions/%e0%a4/summary", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 503");
