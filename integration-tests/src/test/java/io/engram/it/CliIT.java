@@ -231,14 +231,18 @@ class CliIT {
             }
         }
         int code = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions, "explain",
-                "q-explain", "--timeout", "20s");
+                "-s", session, "q-explain", "--timeout", "20s");
         assertThat(code).as(err.toString()).isZero();
         assertThat(out.toString().lines()).containsExactly(
                 "PRECISE attribution of query q-explain in session " + session + " (12 ms):",
                 "[1] in-0@7 event ev-7 chars 3-20 (score 2.500): \"the vault code is 4471\"");
         out.getBuffer().setLength(0);
         int missing = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions, "explain",
-                "q-other", "--timeout", "2s");
+                "-s", session, "q-other", "--timeout", "2s");
+        assertThat(missing).isEqualTo(3);
+        int otherSession = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions,
+                "explain", "-s", session + "-other", "q-explain", "--timeout", "2s");
+        assertThat(otherSession).as("another session never sees this session's attribution").isEqualTo(3);
         assertThat(missing).isEqualTo(3);
         assertThat(out.toString()).isEmpty();
     }

@@ -39,7 +39,8 @@ public final class ExplainCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "The query id (ask prints it).")
     String queryId;
 
-    @Option(names = {"-s", "--session"}, description = "Only records of this session.")
+    @Option(names = {"-s", "--session"}, required = true,
+            description = "The session the query was asked in (query ids are per session).")
     String session;
 
     @Option(names = "--method", description = "PRECISE (default) or FAST.")
@@ -80,7 +81,7 @@ public final class ExplainCommand implements Callable<Integer> {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     Attribution a = decode(decoder, r);
                     if (a != null && a.getQueryId().equals(queryId) && a.getMethod() == method
-                            && (session == null || a.getSessionId().equals(session))) {
+                            && a.getSessionId().equals(session)) {
                         root.context().out().print(format(a));
                         root.context().out().flush();
                         return ExitCode.OK.code();
