@@ -43,10 +43,16 @@ public final class EngineOptions {
             .description("Upper bound on the tokens generated for one answer, whatever a query asks for.");
 
     public static final Option<Integer> MAX_EVENT_TOKENS = Option.intKey("engram.engine.max-event-tokens")
-            .defaultValue(io.engram.operators.session.SessionSettings.DEFAULT_MAX_EVENT_TOKENS).check(n -> n > 0, "> 0")
+            .defaultValue(io.engram.operators.session.SessionSettings.Limits.DEFAULT.maxEventTokens()).check(n -> n > 0, "> 0")
             .description("Tokens one content event may have at most; a longer one is dead-lettered TOO_LARGE (its prefill"
                     + " would hold the task thread and checkpoint barriers for its whole length): split long documents into"
                     + " several content events.");
+
+    public static final Option<Integer> MAX_PENDING_QUERIES = Option.intKey("engram.engine.max-pending-queries")
+            .defaultValue(io.engram.operators.session.SessionSettings.Limits.DEFAULT.maxPendingQueries())
+            .check(n -> n > 0, "> 0")
+            .description("Queries of one session waiting to be answered at most; a query beyond them is dead-lettered "
+                    + "TOO_LARGE (ask again once the earlier ones are answered).");
 
     public static final Option<Integer> SUMMARY_TOKENS = Option.intKey("engram.engine.summary-tokens")
             .defaultValue(96).check(n -> n > 0, "> 0")

@@ -67,7 +67,9 @@ public final class EngineSessionStage implements SessionStage {
                 new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
                         o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o),
                 new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
-                        o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L)).withMaxEventTokens(o.get(EngineOptions.MAX_EVENT_TOKENS)));
+                        o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L))
+                .withLimits(new SessionSettings.Limits(o.get(EngineOptions.MAX_EVENT_TOKENS),
+                        o.get(EngineOptions.MAX_PENDING_QUERIES))));
     }
 
     /**

@@ -65,7 +65,7 @@ final class ContentIngest {
         long t0 = System.nanoTime();
         SessionEngine.Ingested in;
         try {
-            in = engine.ingest(mem, c.getText(), eventIndex, settings.maxEventTokens());
+            in = engine.ingest(mem, c.getText(), eventIndex, settings.limits().maxEventTokens());
         } catch (SessionEngine.TooManyTokensException e) {
             throw new BadInput(ErrorClass.TOO_LARGE, e.getMessage() + " (engram.engine.max-event-tokens): split the text into"
                     + " several content events or raise the cap");

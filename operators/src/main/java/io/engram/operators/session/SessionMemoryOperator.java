@@ -61,7 +61,7 @@ import org.slf4j.LoggerFactory;
  * checkpoint resumes with exactly the memory that was checkpointed. The engine (weights shared per JVM through
  * {@link ModelRegistry}) is acquired in {@link #open} and released in {@link #close}.
  *
- * <p>Batching across sessions: a query is parked in the session's keyed state ({@link #PENDING}) and answered at the
+ * <p>Batching across sessions: a query is parked in the session's keyed state ({@link PendingQueries}) and answered at the
  * latest after {@link SessionSettings#batchWindowMillis()} (a processing-time timer), together with the queries of
  * other sessions parked meanwhile, in shared forward passes ({@link SessionEngine#answerBatch}); a full batch of
  * {@link SessionSettings#maxBatch()} sessions is answered at once. An event of a session with a parked query first
@@ -110,9 +110,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     /** Query ids the session has used (each query needs its own: answers are found by session and query id). */
     static final MapStateDescriptor<String, Boolean> QUERY_IDS =
             new MapStateDescriptor<>("engram-query-ids", Types.STRING, Types.BOOLEAN);
-    /** Queries of the session waiting for the next batch, in arrival order. */
-    static final ListStateDescriptor<EngramEvent> PENDING =
-            new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
 
     private final SessionSettings settings;
     private final SessionFaults faults;
@@ -125,10 +122,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient SessionMemoryRepository repository;
     private transient SessionFaults.Injector injector;
     private transient MapState<Integer, EventProvenance> events;
-    private transient ListState<EngramEvent> pending;
+    private transient PendingQueries pending;
     private transient MapState<String, Boolean> queryIds;
     private transient InternalTimerService<VoidNamespace> timers;
-    /** Sessions with parked queries, in arrival order (an index of PENDING, rebuilt from timers after a restore). */
+    /** Sessions with parked queries, in arrival order (an index of the pending queries, rebuilt from timers after a restore). */
     private transient Set<String> parked;
     private transient SessionPolicyStates policyStates;
     private transient SessionSummaries summaries;
@@ -166,7 +163,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
         injector = faults.injector(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         events = getKeyedStateStore().getMapState(EVENTS);
-        pending = getKeyedStateStore().getListState(PENDING);
+        pending = new PendingQueries(getKeyedStateStore());
         queryIds = getKeyedStateStore().getMapState(QUERY_IDS);
         policyStates = new SessionPolicyStates(policy, getKeyedStateStore().getMapState(POLICY_UNITS),
                 getKeyedStateStore().getState(POLICY_STATE));
@@ -254,7 +251,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             }
             return;
         }
-        if (parked.contains(session) || !queued().isEmpty()) {
+        if (parked.contains(session) || pending.size() > 0) {
             flush(); // answer parked queries before this session's memory changes
             setCurrentKey(session);
         }
@@ -266,16 +263,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                         "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled");
             }
         });
-    }
-
-    /** The current session's parked queries, in order. */
-    private List<EngramEvent> queued() throws Exception {
-        List<EngramEvent> out = new ArrayList<>();
-        Iterable<EngramEvent> it = pending.get();
-        if (it != null) {
-            it.forEach(out::add);
-        }
-        return out;
     }
 
     @Override
@@ -374,15 +361,14 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             List<SessionRepairs.Memory> memories = new ArrayList<>();
             for (String s : new ArrayList<>(parked)) {
                 setCurrentKey(s);
-                List<EngramEvent> queue = queued();
-                if (queue.isEmpty()) {
+                EngramEvent e = pending.peek();
+                if (e == null) {
                     parked.remove(s);
                     continue;
                 }
-                EngramEvent e = queue.get(0);
                 SessionRepairs.Memory[] mem = new SessionRepairs.Memory[1];
                 if (!guarded(e, () -> mem[0] = ingest.loaded(e, repository.index(s)))) {
-                    dequeue(e, queue);
+                    dequeue(e);
                     continue;
                 }
                 batchEvents.add(e);
@@ -398,7 +384,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             for (int i = 0; i < batchEvents.size(); i++) {
                 EngramEvent e = batchEvents.get(i);
                 setCurrentKey(e.getSessionId());
-                dequeue(e, queued());
+                dequeue(e);
                 if (answers.get(i) == null) {
                     continue; // failed alone too: dead-lettered
                 }
@@ -461,13 +447,11 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         return answers;
     }
 
-    /** Removes {@code e}, the head of the current session's parked queries {@code queue}. */
-    private void dequeue(EngramEvent e, List<EngramEvent> queue) throws Exception {
-        if (!queue.isEmpty() && queue.get(0).equals(e)) {
-            pending.update(queue.subList(1, queue.size()));
-            if (queue.size() == 1) {
-                parked.remove(e.getSessionId());
-            }
+    /** Removes {@code e}, the oldest parked query of the current session. */
+    private void dequeue(EngramEvent e) throws Exception {
+        EngramEvent head = pending.peek();
+        if (head != null && head.equals(e) && !pending.poll()) {
+            parked.remove(e.getSessionId());
         }
     }
 
@@ -489,6 +473,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (repository.index(event.getSessionId()) == null) {
             throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
                     + ", which has no memory (no content was ingested, or it was reset)");
+        }
+        if (pending.size() >= settings.limits().maxPendingQueries()) {
+            throw new BadInput(ErrorClass.TOO_LARGE, "session " + event.getSessionId() + " already has " + pending.size()
+                    + " queries waiting to be answered (engram.engine.max-pending-queries): ask again once they are");
         }
         if (queryIds.contains(q.getQueryId())) {
             throw new BadInput(ErrorClass.INVALID_EVENT, "query id " + q.getQueryId() + " was already used in session "

@@ -5,8 +5,7 @@ import io.engram.engine.kv.KvCache;
 import io.engram.state.cache.WorkingSet;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.codec.KvDType;
-import java.util.HashMap;
-import java.util.Map;
+import java.util.LinkedHashMap;
 import java.util.TreeMap;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Gauge;
@@ -19,9 +18,9 @@ import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
  * sessions are unbounded). Counters and the histogram are updated on the task thread; gauges are read by reporters on
  * other threads and only see values the task thread published to volatile fields.
  *
- * <p>Memory gauges cover the sessions this instance has loaded or written since it opened (after a restore a session
- * appears once it is processed), with unit bytes as encoded in the configured KV dtype. One small map entry per such
- * session is kept for the per-session maximum.
+ * <p>Memory gauges cover the {@value #TRACKED_SESSIONS} sessions this instance loaded or wrote most recently (after a
+ * restore a session appears once it is processed), with unit bytes as encoded in the configured KV dtype: one small
+ * map entry per tracked session, so the metrics' memory stays bounded however many sessions the stream has.
  */
 final class SessionMetrics {
     static final String TOKENS_INGESTED = "tokensIngested";
@@ -38,17 +37,21 @@ final class SessionMetrics {
     static final String EVICTIONS = "workingSetEvictions";
     static final String ENGINE_TOKENS_PER_SECOND = "engineTokensPerSecond";
 
+    /** Sessions whose memory size the gauges cover at most (the most recently active ones). */
+    static final int TRACKED_SESSIONS = 10_000;
+
     /** Answers kept for the latency percentiles. */
     private static final int LATENCY_WINDOW = 1024;
 
     private final KvDType storage;
+    private final int tracked;
     private final Counter tokensIngested;
     private final Counter queriesAnswered;
     private final Counter deadLetters;
     private final Counter failures;
     private final Histogram answerLatency;
-    /** session -> {units, bytes}; task thread only. */
-    private final Map<String, long[]> perSession = new HashMap<>();
+    /** session -> {units, bytes} of the most recently active sessions, least recent first; task thread only. */
+    private final LinkedHashMap<String, long[]> perSession = new LinkedHashMap<>(16, 0.75f, true);
     private final TreeMap<Long, Integer> sessionBytes = new TreeMap<>();
     private final TreeMap<Long, Integer> sessionUnits = new TreeMap<>();
     private long engineTokens;
@@ -64,7 +67,13 @@ final class SessionMetrics {
     private volatile double tokensPerSecond;
 
     SessionMetrics(MetricGroup group, KvDType storage) {
+        this(group, storage, TRACKED_SESSIONS);
+    }
+
+    /** @param tracked sessions the memory gauges cover at most */
+    SessionMetrics(MetricGroup group, KvDType storage, int tracked) {
         this.storage = storage;
+        this.tracked = tracked;
         tokensIngested = group.counter(TOKENS_INGESTED);
         queriesAnswered = group.counter(QUERIES_ANSWERED);
         deadLetters = group.counter(DEAD_LETTERS);
@@ -129,6 +138,10 @@ final class SessionMetrics {
 
     private void set(String session, long[] now) {
         long[] old = now == null ? perSession.remove(session) : perSession.put(session, now);
+        if (now != null && perSession.size() > tracked) {
+            String eldest = perSession.keySet().iterator().next();
+            set(eldest, null); // the least recently active session leaves the gauges
+        }
         long units = totalUnits;
         long bytes = totalBytes;
         if (old != null) {

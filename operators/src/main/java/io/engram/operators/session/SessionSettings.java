@@ -21,17 +21,33 @@ import java.io.Serializable;
  * @param retention what a session gives up when its stored memory passes a cap
  * @param attribution which attribution tiers run, and their budgets
  * @param device where the engine runs (CPU, CUDA, AUTO) and its GPU memory budget
- * @param maxEventTokens tokens one content event may have at most (a longer one is dead-lettered TOO_LARGE: its prefill
- *     would hold the task thread, and checkpoint barriers, for its whole length)
+ * @param limits what one event and one session may ask of the operator at most
  */
 public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
         int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
         io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
         Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
-        io.engram.engine.backend.Backends.DeviceSettings device, int maxEventTokens) implements Serializable {
+        io.engram.engine.backend.Backends.DeviceSettings device, Limits limits) implements Serializable {
 
-    /** Tokens per content event at most, by default (~64 KB of English text). */
-    public static final int DEFAULT_MAX_EVENT_TOKENS = 16384;
+    /**
+     * Bounds that keep one session's input from stalling or swamping the operator; beyond them the event is
+     * dead-lettered TOO_LARGE.
+     *
+     * @param maxEventTokens tokens one content event may have (its prefill holds the task thread, and checkpoint
+     *     barriers, for its whole length)
+     * @param maxPendingQueries queries of one session waiting to be answered
+     */
+    public record Limits(int maxEventTokens, int maxPendingQueries) implements Serializable {
+        /** ~64 KB of English text per event; 64 queries waiting per session. */
+        public static final Limits DEFAULT = new Limits(16384, 64);
+
+        public Limits {
+            if (maxEventTokens < 1 || maxPendingQueries < 1) {
+                throw new IllegalArgumentException("tokens per event and pending queries per session must be >= 1, got "
+                        + maxEventTokens + " and " + maxPendingQueries);
+            }
+        }
+    }
 
     /** Settings with the default cap on tokens per event. */
     public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
@@ -40,7 +56,7 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
             Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
             io.engram.engine.backend.Backends.DeviceSettings device) {
         this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
-                batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, device, DEFAULT_MAX_EVENT_TOKENS);
+                batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, device, Limits.DEFAULT);
     }
 
     /**
@@ -91,33 +107,33 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
 
     public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution, device, maxEventTokens);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution, device, limits);
     }
 
     public SessionSettings withRetention(Retention r) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution, device, maxEventTokens);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution, device, limits);
     }
 
     public SessionSettings withAttribution(io.engram.operators.attribution.AttributionSettings a) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a, device, maxEventTokens);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a, device, limits);
     }
 
     public SessionSettings withDevice(io.engram.engine.backend.Backends.DeviceSettings d) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d, maxEventTokens);
+                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d, limits);
     }
 
-    public SessionSettings withMaxEventTokens(int max) {
+    public SessionSettings withLimits(Limits l) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
                 summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution,
-                device, max);
+                device, l);
     }
 
     public SessionSettings {
-        if (maxEventTokens < 1) {
-            throw new IllegalArgumentException("tokens per event must be >= 1, got " + maxEventTokens);
+        if (limits == null) {
+            throw new IllegalArgumentException("limits are required (Limits.DEFAULT)");
         }
         if (modelDir == null || modelDir.isBlank()) {
             throw new IllegalArgumentException("a model folder is required (engram.model.dir)");

@@ -172,7 +172,7 @@ class SessionFailureIsolationTest {
 
     @Test
     void anEventOverTheTokenCapIsDeadLetteredTooLargeAndTheSessionIsUnaffected() throws Exception {
-        try (var h = harness(settings().withMaxEventTokens(12), SessionFaults.NONE)) {
+        try (var h = harness(settings().withLimits(new SessionSettings.Limits(12, 64)), SessionFaults.NONE)) {
             h.processElement(ev("a", "a0", text("Short.")));
             h.processElement(ev("a", "big", text(FACTS.repeat(20))));
             h.processElement(ev("a", "qa", query("qa")));
@@ -202,6 +202,48 @@ class SessionFailureIsolationTest {
             h.processElement(ev("a", "a1", text(FACTS)));
             h.processElement(ev("a", "q-after-reset", query("q")));
             assertThat(h.extractOutputValues()).hasSize(3);
+        }
+    }
+
+    @Test
+    void queriesBeyondTheSessionsPendingCapAreDeadLetteredAndTheRestAnsweredInOrder() throws Exception {
+        SessionSettings windowed = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 60_000,
+                io.engram.state.codec.KvDType.BF16, 1L << 20).withLimits(new SessionSettings.Limits(16384, 2));
+        try (var h = harness(windowed, SessionFaults.NONE)) {
+            h.processElement(ev("a", "a0", text(FACTS)));
+            for (int i = 0; i < 4; i++) {
+                h.processElement(ev("a", "q" + i, query("q" + i)));
+            }
+            assertThat(dead(h)).extracting(DeadLetter::getEventId).containsExactly("q2", "q3");
+            assertThat(dead(h)).allSatisfy(d -> {
+                assertThat(d.getErrorClass()).isEqualTo(ErrorClass.TOO_LARGE);
+                assertThat(d.getReason()).contains("already has 2 queries waiting");
+            });
+            h.setProcessingTime(60_001);
+            assertThat(h.extractOutputValues()).extracting(Answer::getQueryId).containsExactly("q0", "q1");
+            h.processElement(ev("a", "q4", query("q4")));
+            h.setProcessingTime(120_002);
+            assertThat(h.extractOutputValues()).extracting(Answer::getQueryId).containsExactly("q0", "q1", "q4");
+        }
+    }
+
+    @Test
+    void queriesParkedByTheListVersionMoveIntoTheQueueAndAreAnswered() throws Exception {
+        SessionSettings windowed = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 60_000,
+                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        try (var h = harness(windowed, SessionFaults.NONE)) {
+            h.processElement(ev("a", "a0", text(FACTS)));
+            // as a savepoint of the earlier version holds them: one list under the old state name
+            org.apache.flink.runtime.state.KeyedStateBackend<String> backend =
+                    ((SessionMemoryOperator) h.getOperator()).getKeyedStateBackend();
+            backend.setCurrentKey("a");
+            backend.getPartitionedState(org.apache.flink.runtime.state.VoidNamespace.INSTANCE,
+                    org.apache.flink.runtime.state.VoidNamespaceSerializer.INSTANCE, PendingQueries.LEGACY)
+                    .update(List.of(ev("a", "old1", query("old1")).getValue(), ev("a", "old2", query("old2")).getValue()));
+            h.processElement(ev("a", "new", query("new")));
+            h.processElement(ev("a", "a1", text("The ferry leaves at nine."))); // answers what waits first
+            assertThat(h.extractOutputValues()).extracting(Answer::getQueryId).containsExactly("old1", "old2", "new");
+            assertThat(dead(h)).isEmpty();
         }
     }
 }

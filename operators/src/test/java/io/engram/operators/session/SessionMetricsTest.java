@@ -117,4 +117,30 @@ class SessionMetricsTest {
             assertThat(count(SessionMetrics.QUERIES_ANSWERED)).isEqualTo(1);
         }
     }
+
+    @Test
+    void memoryGaugesTrackTheMostRecentlyActiveSessionsOnlySoTheirMapStaysBounded() {
+        var group = new org.apache.flink.metrics.groups.UnregisteredMetricsGroup() {
+            final Map<String, org.apache.flink.metrics.Gauge<?>> gauges = new java.util.HashMap<>();
+
+            @Override
+            public <T, G extends org.apache.flink.metrics.Gauge<T>> G gauge(String name, G gauge) {
+                gauges.put(name, gauge);
+                return gauge;
+            }
+        };
+        SessionMetrics m = new SessionMetrics(group, KvDType.F32, 3);
+        var backend = new io.engram.engine.backend.cpu.CpuBackend(1, false);
+        for (int i = 1; i <= 5; i++) {
+            io.engram.engine.kv.KvCache mem = new io.engram.engine.kv.KvCache(backend, 1, 4, 2);
+            mem.append(new int[i * 2], new int[i * 2], new long[i * 2]); // session i holds i blocks
+            m.memory("s" + i, mem);
+        }
+        assertThat(group.gauges.get(SessionMetrics.SESSIONS).getValue()).isEqualTo(3);
+        assertThat(group.gauges.get(SessionMetrics.UNITS).getValue()).as("sessions 3, 4 and 5").isEqualTo(12L);
+        assertThat(group.gauges.get(SessionMetrics.MAX_SESSION_UNITS).getValue()).isEqualTo(5L);
+        m.cleared("s5");
+        assertThat(group.gauges.get(SessionMetrics.MAX_SESSION_UNITS).getValue()).isEqualTo(4L);
+        assertThat(group.gauges.get(SessionMetrics.UNITS).getValue()).isEqualTo(7L);
+    }
 }
