@@ -76,6 +76,7 @@ public final class EngramCli implements Runnable {
     /** The picocli command line, with injected writers and Engram's exit-code mapping. */
     public CommandLine commandLine() {
         CommandLine cl = new CommandLine(this);
+        withHelp(cl);
         cl.setOut(context.out());
         cl.setErr(context.err());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
@@ -99,11 +100,20 @@ public final class EngramCli implements Runnable {
         return cl;
     }
 
+    /** Gives every command and subcommand the standard {@code -h/--help} (and {@code -V/--version}). */
+    private static void withHelp(CommandLine command) {
+        if (!command.getCommandSpec().mixinStandardHelpOptions()) {
+            command.getCommandSpec().mixinStandardHelpOptions(true);
+        }
+        command.getSubcommands().values().forEach(EngramCli::withHelp);
+    }
+
     static ExitCode exitCodeOf(Throwable ex) {
         return switch (ex) {
             case CliException c -> c.exitCode();
             case ConfigException c -> ExitCode.INVALID_INPUT;
             case StageUnavailableException s -> ExitCode.UNAVAILABLE;
+            case io.engram.engine.backend.BackendException b -> ExitCode.UNAVAILABLE; // no GPU, driver or kernels
             default -> ExitCode.INTERNAL;
         };
     }

@@ -35,6 +35,35 @@ class EngramCliTest {
     }
 
     @Test
+    void everyCommandAndSubcommandAnswersHelp() {
+        java.util.List<java.util.List<String>> commands = new java.util.ArrayList<>();
+        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
+                new ByteArrayInputStream(new byte[0]), false, SessionStageFactory.none(), new CompletableFuture<>());
+        collect(new EngramCli(ctx).commandLine(), new java.util.ArrayList<>(), commands);
+        assertThat(commands).hasSizeGreaterThan(15).contains(java.util.List.of("state", "inspect"), java.util.List.of("explain"),
+                java.util.List.of("submit"), java.util.List.of("config", "list"));
+        for (java.util.List<String> c : commands) {
+            out.getBuffer().setLength(0);
+            err.getBuffer().setLength(0);
+            java.util.List<String> args = new java.util.ArrayList<>(c);
+            args.add("--help");
+            assertThat(run(Map.of(), args.toArray(String[]::new))).as("engram %s --help: %s", c, err).isZero();
+            assertThat(out.toString()).as("engram %s --help", c).startsWith("Usage: engram").contains("--help");
+            assertThat(err.toString()).isEmpty();
+        }
+    }
+
+    private static void collect(picocli.CommandLine command, java.util.List<String> path,
+            java.util.List<java.util.List<String>> into) {
+        into.add(java.util.List.copyOf(path));
+        command.getSubcommands().forEach((name, sub) -> {
+            java.util.List<String> next = new java.util.ArrayList<>(path);
+            next.add(name);
+            collect(sub, next, into);
+        });
+    }
+
+    @Test
     void globalOptionsWorkBeforeTheSubcommandToo() {
         assertThat(run(Map.of(), "--set", "engram.kafka.topic.input=early", "config", "list")).isZero();
         assertThat(out.toString()).contains("value: early [CLI]");

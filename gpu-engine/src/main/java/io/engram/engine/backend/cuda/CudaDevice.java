@@ -160,8 +160,10 @@ public final class CudaDevice {
             JCudaDriver.setExceptionsEnabled(true); // the one place: every driver error below throws CudaException
             JCudaDriver.cuInit(0);
         } catch (LinkageError e) {
-            throw new BackendException("no usable CUDA driver: JCuda's native library could not be loaded (" + e.getMessage()
-                    + "); the CUDA backend needs an NVIDIA driver (libcuda.so.1) on an x86-64 or aarch64 Linux host", e);
+            // JCuda's message carries the stack traces of every load attempt: its first line says what was missing
+            String first = String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip();
+            throw new BackendException("no usable CUDA driver (" + first + "): --device cuda needs an NVIDIA GPU with its "
+                    + "driver (libcuda.so.1) on x86-64 or aarch64 Linux; use --device cpu or --device auto here", e);
         } catch (CudaException e) {
             throw new BackendException("the CUDA driver failed to initialise: " + e.getMessage(), e);
         }
