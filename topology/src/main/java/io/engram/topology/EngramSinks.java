@@ -45,6 +45,7 @@ public record EngramSinks(Sink<Answer> answers, Sink<Summary> summaries, Sink<At
             String kind, Class<T> type, SerializableFunction<T, String> sessionId) {
         return KafkaSink.<T>builder()
                 .setBootstrapServers(options.get(KafkaOptions.BOOTSTRAP_SERVERS))
+                .setKafkaProducerConfig(EngramSources.passThrough(options))
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                 .setTransactionalIdPrefix(options.get(KafkaOptions.TRANSACTIONAL_ID_PREFIX) + "-" + kind)
                 .setProperty(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,

@@ -58,5 +58,23 @@ public final class KafkaOptions {
                     + "transaction.max.timeout.ms (15min by default) and should exceed the checkpoint interval "
                     + "plus the longest expected checkpoint.");
 
+    /**
+     * What every Kafka client of Engram starts from: the bootstrap servers and the properties passed through under
+     * {@code engram.kafka.properties.*} (SASL, TLS, ...). Each client then sets what Engram relies on (isolation,
+     * acks, idempotence, transactions) over them, so pass-through cannot weaken exactly-once.
+     */
+    public static java.util.Map<String, Object> clientProperties(io.engram.topology.options.ResolvedOptions options) {
+        java.util.Map<String, Object> p = new java.util.HashMap<>(options.kafkaProperties());
+        p.put("bootstrap.servers", options.get(BOOTSTRAP_SERVERS));
+        return p;
+    }
+
+    /** {@link #clientProperties} as {@link java.util.Properties}. */
+    public static java.util.Properties clientPropertiesObject(io.engram.topology.options.ResolvedOptions options) {
+        java.util.Properties p = new java.util.Properties();
+        p.putAll(clientProperties(options));
+        return p;
+    }
+
     private KafkaOptions() {}
 }

@@ -16,25 +16,30 @@ final class KafkaClients {
 
     private KafkaClients() {}
 
+    /** An admin client with the pass-through properties. */
+    static org.apache.kafka.clients.admin.Admin admin(ResolvedOptions options) {
+        return org.apache.kafka.clients.admin.Admin.create(KafkaOptions.clientProperties(options));
+    }
+
     static KafkaProducer<byte[], byte[]> producer(ResolvedOptions options) {
-        return new KafkaProducer<>(Map.of(
-                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, options.get(KafkaOptions.BOOTSTRAP_SERVERS),
+        Map<String, Object> p = KafkaOptions.clientProperties(options);
+        p.putAll(Map.of(
                 ProducerConfig.ACKS_CONFIG, "all",
                 ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
                 ProducerConfig.LINGER_MS_CONFIG, 5,
                 ProducerConfig.MAX_BLOCK_MS_CONFIG, 15_000,
                 ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000,
-                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000),
-                new ByteArraySerializer(), new ByteArraySerializer());
+                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000));
+        return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
     }
 
     /** A consumer without a group (the caller assigns partitions), reading committed records only. */
     static KafkaConsumer<byte[], byte[]> readCommittedConsumer(ResolvedOptions options) {
-        return new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, options.get(KafkaOptions.BOOTSTRAP_SERVERS),
+        Map<String, Object> p = KafkaOptions.clientProperties(options);
+        p.putAll(Map.of(
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
-                ConsumerConfig.CLIENT_ID_CONFIG, "engram-cli-" + UUID.randomUUID()),
-                new ByteArrayDeserializer(), new ByteArrayDeserializer());
+                ConsumerConfig.CLIENT_ID_CONFIG, "engram-cli-" + UUID.randomUUID()));
+        return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 }

@@ -108,9 +108,7 @@ public final class SubmitCommand implements Callable<Integer> {
         String group = options.get(KafkaOptions.GROUP_ID);
         String input = options.get(KafkaOptions.INPUT_TOPIC);
         java.util.Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> offsets;
-        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(java.util.Map.of(
-                org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
-                options.get(KafkaOptions.BOOTSTRAP_SERVERS)))) {
+        try (org.apache.kafka.clients.admin.Admin admin = KafkaClients.admin(options)) {
             offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata()
                     .get(30, java.util.concurrent.TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {

@@ -7,7 +7,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
@@ -42,7 +41,7 @@ public final class TopicsCommand implements Callable<Integer> {
             ResolvedOptions options = topics.root.options(Map.of());
             String servers = options.get(KafkaOptions.BOOTSTRAP_SERVERS);
             List<String> created;
-            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, servers))) {
+            try (Admin admin = KafkaClients.admin(options)) {
                 created = EngramTopics.createMissing(admin, options);
             } catch (IllegalStateException e) {
                 throw new CliException(ExitCode.UNAVAILABLE, e.getMessage(), e);

@@ -21,11 +21,19 @@ import java.util.TreeMap;
  *
  * <p>Unknown keys given on the command line or in the file fail with a {@link ConfigException} that suggests the
  * nearest declared key; environment variables are looked up per declared option, so unrelated ones are ignored.
+ *
+ * <p>Keys under {@value #KAFKA_PROPERTIES} are passed to every Kafka client as they are (security settings: SASL, TLS),
+ * from the command line, the config file or environment variables {@code ENGRAM_KAFKA_PROPERTIES_SASL_MECHANISM}
+ * (underscores become dots); {@link #kafkaProperties()} has them, and {@link #isSecret} says which values never to show.
  */
 public final class ResolvedOptions {
 
     /** Environment variable naming the config file when {@code --config} is not given. */
     public static final String CONFIG_FILE_ENV = "ENGRAM_CONFIG";
+
+    /** Prefix of Kafka client properties passed through as they are. */
+    public static final String KAFKA_PROPERTIES = "engram.kafka.properties.";
+    private static final String KAFKA_PROPERTIES_ENV = "ENGRAM_KAFKA_PROPERTIES_";
 
     private record Value(Object value, String raw, OptionSource source) {}
 
@@ -117,6 +125,37 @@ public final class ResolvedOptions {
         return v.source();
     }
 
+    /**
+     * The Kafka client properties passed through ({@value #KAFKA_PROPERTIES}{@code name=value}), by Kafka name, with the
+     * usual precedence: command line over environment over config file.
+     */
+    public Map<String, String> kafkaProperties() {
+        Map<String, String> out = new TreeMap<>();
+        file.forEach((k, v) -> {
+            if (k.startsWith(KAFKA_PROPERTIES)) {
+                out.put(k.substring(KAFKA_PROPERTIES.length()), v);
+            }
+        });
+        env.forEach((k, v) -> {
+            if (k.startsWith(KAFKA_PROPERTIES_ENV) && k.length() > KAFKA_PROPERTIES_ENV.length()) {
+                out.put(k.substring(KAFKA_PROPERTIES_ENV.length()).toLowerCase(java.util.Locale.ROOT).replace('_', '.'), v);
+            }
+        });
+        cli.forEach((k, v) -> {
+            if (k.startsWith(KAFKA_PROPERTIES)) {
+                out.put(k.substring(KAFKA_PROPERTIES.length()), v);
+            }
+        });
+        return out;
+    }
+
+    /** Whether a Kafka property's value is a secret (passwords, keys, JAAS configs): shown as {@code ****}. */
+    public static boolean isSecret(String kafkaName) {
+        String n = kafkaName.toLowerCase(java.util.Locale.ROOT);
+        return n.contains("password") || n.contains("jaas") || n.contains("secret") || n.endsWith(".key")
+                || n.contains("token") || n.contains("credential");
+    }
+
     /** Every declared option, sorted by key. */
     public List<Option<?>> options() {
         return List.copyOf(declared.values());
@@ -145,6 +184,9 @@ public final class ResolvedOptions {
 
     private void requireKnown(Collection<String> keys, String origin) {
         for (String key : keys) {
+            if (key.startsWith(KAFKA_PROPERTIES) && key.length() > KAFKA_PROPERTIES.length()) {
+                continue;
+            }
             if (!declared.containsKey(key)) {
                 String nearest = declared.keySet().stream()
                         .min(Comparator.comparingInt(k -> editDistance(k, key))).orElse("");

@@ -125,6 +125,7 @@ public final class EngramQueries {
      */
     public static Properties streamsConfig(ResolvedOptions options) {
         Properties p = new Properties();
+        p.putAll(options.kafkaProperties()); // SASL, TLS, ... (engram.kafka.properties.*); Engram's settings below win
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, options.get(QueryOptions.APPLICATION_ID));
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, options.get(KafkaOptions.BOOTSTRAP_SERVERS));
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);

@@ -64,6 +64,25 @@ class EngramCliTest {
     }
 
     @Test
+    void kafkaSecurityPropertiesPassThroughAndSecretsAreNeverShown() {
+        int code = run(Map.of("ENGRAM_KAFKA_PROPERTIES_SECURITY_PROTOCOL", "SASL_SSL"), "config", "list",
+                "--set", "engram.kafka.properties.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+                        + "required username=\"ada\" password=\"hunter2\";",
+                "--set", "engram.kafka.properties.sasl.mechanism=PLAIN");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(out.toString()).contains("engram.kafka.properties.security.protocol\n    value: SASL_SSL")
+                .contains("engram.kafka.properties.sasl.mechanism\n    value: PLAIN")
+                .contains("engram.kafka.properties.sasl.jaas.config\n    value: ****")
+                .doesNotContain("hunter2");
+        var options = io.engram.topology.EngramOptions.of(Map.of("engram.kafka.properties.ssl.truststore.location", "/t.jks",
+                "engram.kafka.bootstrap-servers", "b:9093"));
+        assertThat(io.engram.topology.KafkaOptions.clientProperties(options))
+                .containsEntry("ssl.truststore.location", "/t.jks").containsEntry("bootstrap.servers", "b:9093");
+        assertThat(run(Map.of(), "config", "list", "--set", "engram.kafka.propertie.x=1"))
+                .as("a misspelt prefix is still an unknown option").isEqualTo(ExitCode.INVALID_INPUT.code());
+    }
+
+    @Test
     void globalOptionsWorkBeforeTheSubcommandToo() {
         assertThat(run(Map.of(), "--set", "engram.kafka.topic.input=early", "config", "list")).isZero();
         assertThat(out.toString()).contains("value: early [CLI]");
