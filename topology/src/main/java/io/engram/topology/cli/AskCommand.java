@@ -136,7 +136,7 @@ public final class AskCommand implements Callable<Integer> {
                     options.get(QueryOptions.HTTP_PORT), URLEncoder.encode(session, StandardCharsets.UTF_8).replace("+", "%20"),
                     URLEncoder.encode(queryId, StandardCharsets.UTF_8).replace("+", "%20")));
             ctx.err().printf("asked query %s; waiting for its answer at %s%n", queryId, uri);
-            answer = awaitOverHttp(uri, deadline);
+            answer = awaitOverHttp(uri, options.find(QueryOptions.AUTH_TOKEN).orElse(null), deadline);
         }
         if (answer == null) {
             throw new CliException(ExitCode.UNAVAILABLE, "no answer to query %s within %s (is the job running?)"
@@ -180,9 +180,13 @@ public final class AskCommand implements Callable<Integer> {
         return null;
     }
 
-    private String awaitOverHttp(URI uri, Instant deadline) throws InterruptedException {
+    private String awaitOverHttp(URI uri, String token, Instant deadline) throws InterruptedException {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-        HttpRequest request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(5)).GET().build();
+        HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(5)).GET();
+        if (token != null && !token.isBlank()) {
+            b.header("Authorization", "Bearer " + token);
+        }
+        HttpRequest request = b.build();
         String lastProblem = "no response";
         while (Instant.now().isBefore(deadline)) {
             try {

@@ -57,7 +57,7 @@ public final class ConfigCommand implements Callable<Integer> {
     private static <T> void print(Option<T> o, ResolvedOptions options, PrintWriter out) {
         String constraint = o.constraint().isEmpty() ? "" : ", " + o.constraint();
         out.printf("%s (%s%s)%n", o.key(), o.typeName(), constraint);
-        String value = options.find(o).map(o::format).orElse("(unset)");
+        String value = options.find(o).map(o::format).map(v -> o.key().endsWith("token") ? "****" : v).orElse("(unset)");
         out.printf("    value: %s [%s]   default: %s   env: %s%n", value, options.source(o),
                 o.hasDefault() ? o.format(o.defaultValue()) : "(none)", o.envVar());
         out.printf("    %s%n", o.description());

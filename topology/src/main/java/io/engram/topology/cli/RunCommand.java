@@ -139,7 +139,10 @@ public final class RunCommand implements Callable<Integer> {
                 QueryServer server;
                 try {
                     server = new QueryServer(streams, changes, options.get(QueryOptions.HTTP_HOST),
-                            options.get(QueryOptions.HTTP_PORT));
+                            options.get(QueryOptions.HTTP_PORT), options.find(QueryOptions.AUTH_TOKEN).orElse(null),
+                            options.get(QueryOptions.MAX_CONNECTIONS));
+                } catch (IllegalArgumentException e) {
+                    throw new io.engram.topology.options.ConfigException(e.getMessage());
                 } catch (IOException e) {
                     throw new CliException(ExitCode.UNAVAILABLE, "cannot serve queries on %s:%d: %s".formatted(
                             options.get(QueryOptions.HTTP_HOST), options.get(QueryOptions.HTTP_PORT), e.getMessage()),

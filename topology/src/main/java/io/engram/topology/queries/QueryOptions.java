@@ -19,5 +19,15 @@ public final class QueryOptions {
             .description("Port of the query HTTP endpoint (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health) "
                     + "and of the web view (GET /: sessions; /sessions/{id}: a session's page, live).");
 
+    public static final Option<String> AUTH_TOKEN = Option.stringKey("engram.queries.auth-token")
+            .noDefault()
+            .description("Bearer token the query endpoint requires (Authorization: Bearer <token>; a browser opens "
+                    + "/?token=<token> once and gets a cookie). Required when engram.queries.http-host is not a loopback "
+                    + "address; unset on loopback: no token. GET /health needs none.");
+
+    public static final Option<Integer> MAX_CONNECTIONS = Option.intKey("engram.queries.max-connections")
+            .defaultValue(64).check(n -> n > 0, "> 0")
+            .description("Requests the query endpoint serves at once (live page streams included); more get 503.");
+
     private QueryOptions() {}
 }

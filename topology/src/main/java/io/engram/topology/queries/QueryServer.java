@@ -52,6 +52,7 @@ public final class QueryServer implements AutoCloseable {
     private final ObjectMapper json = new ObjectMapper();
     private final WebView web;
     private final RequestGuard guard;
+    private final AccessControl access;
 
     /**
      * Binds and starts serving; without {@link SessionChanges} the web view's live streams look for changes every
@@ -71,9 +72,21 @@ public final class QueryServer implements AutoCloseable {
      * @throws IOException if the address cannot be bound
      */
     public QueryServer(KafkaStreams streams, SessionChanges changes, String host, int port) throws IOException {
+        this(streams, changes, host, port, null, 64);
+    }
+
+    /**
+     * Binds and starts serving with a bearer token ({@link AccessControl}) and a bound on requests in flight.
+     *
+     * @param authToken required from clients unless null or blank; required when {@code host} is not loopback
+     * @throws IllegalArgumentException when bound off loopback without a token
+     */
+    public QueryServer(KafkaStreams streams, SessionChanges changes, String host, int port, String authToken,
+            int maxConnections) throws IOException {
         this.streams = streams;
         this.web = new WebView(streams, changes, json);
         this.guard = new RequestGuard(host);
+        this.access = new AccessControl(authToken, guard.loopbackOnly(), maxConnections);
         this.server = HttpServer.create(new InetSocketAddress(host, port), 0);
         this.executor = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("engram-query-http-", 0).factory());
         server.setExecutor(executor);
@@ -92,6 +105,21 @@ public final class QueryServer implements AutoCloseable {
     }
 
     private void handle(HttpExchange exchange) throws IOException {
+        if (!access.enter()) {
+            try (exchange) {
+                respond(exchange, 503, error("the endpoint is serving " + access.maxConnections()
+                        + " requests already (engram.queries.max-connections); retry"));
+            }
+            return;
+        }
+        try {
+            serve(exchange);
+        } finally {
+            access.exit();
+        }
+    }
+
+    private void serve(HttpExchange exchange) throws IOException {
         try (exchange) {
             if (!"GET".equals(exchange.getRequestMethod())) {
                 respond(exchange, 405, error("only GET is served"));
@@ -104,6 +132,17 @@ public final class QueryServer implements AutoCloseable {
                 return;
             }
             String path = exchange.getRequestURI().getRawPath();
+            var h = exchange.getRequestHeaders();
+            String queryToken = AccessControl.queryParameter(exchange.getRequestURI().getRawQuery(), "token");
+            AccessControl.Refusal denied = access.check(path, exchange.getRequestURI().toString(), h.getFirst("Content-Length"),
+                    h.getFirst("Transfer-Encoding"), h.getFirst("Authorization"), h.getFirst("Cookie"), queryToken);
+            if (denied != null) {
+                respond(exchange, denied.status(), error(denied.message()));
+                return;
+            }
+            if (access.setsCookie(queryToken)) {
+                exchange.getResponseHeaders().add("Set-Cookie", access.cookieHeader());
+            }
             try {
                 route(exchange, path);
             } catch (IllegalArgumentException e) {

@@ -22,6 +22,11 @@ final class RequestGuard {
         this.loopbackOnly = isLoopback(bindHost);
     }
 
+    /** Whether the endpoint is bound to loopback (serves this machine only). */
+    boolean loopbackOnly() {
+        return loopbackOnly;
+    }
+
     /** Why the request is refused (403), or null when it is served. */
     String refusal(String hostHeader, String originHeader) {
         if (hostHeader == null || hostHeader.isBlank()) {

@@ -95,4 +95,67 @@ class QueryServerGuardTest {
         assertThat(new RequestGuard("0.0.0.0").refusal("engram.example.org:8080", null)).isNull();
         assertThat(new RequestGuard("127.0.0.1").refusal(null, null)).contains("Host header");
     }
+
+    @Test
+    void withATokenEveryRequestButHealthNeedsItByHeaderCookieOrOnceByQuery() throws IOException {
+        try (QueryServer guarded = new QueryServer(streams, new SessionChanges(), "127.0.0.1", 0, "s3cret-token", 4)) {
+            String host = "Host: localhost:" + guarded.port();
+            int port = guarded.port();
+            assertThat(get(port, "/sessions/s/answers/q", host)).startsWith("HTTP/1.1 401").contains("Bearer")
+                    .doesNotContain("s3cret");
+            assertThat(get(port, "/sessions/s/answers/q", host, "Authorization: Bearer wrong")).startsWith("HTTP/1.1 401");
+            assertThat(get(port, "/sessions/s/answers/q", host, "Authorization: Bearer s3cret-token"))
+                    .startsWith("HTTP/1.1 503"); // past the token: the stores are not running
+            assertThat(get(port, "/health", host)).startsWith("HTTP/1.1 503");
+            String page = get(port, "/api/sessions?token=s3cret-token", host);
+            assertThat(page).startsWith("HTTP/1.1 503").containsIgnoringCase("Set-Cookie: engram_token=s3cret-token; Path=/; HttpOnly; "
+                    + "SameSite=Strict");
+            assertThat(get(port, "/api/sessions", host, "Cookie: a=b; engram_token=s3cret-token")).startsWith("HTTP/1.1 503");
+            assertThat(get(port, "/api/sessions", host, "Cookie: engram_token=nope")).startsWith("HTTP/1.1 401");
+        }
+    }
+
+    @Test
+    void longUrlsAndBodiesAreRefusedAndAnOpenAddressNeedsAToken() throws IOException {
+        String host = "Host: localhost:" + server.port();
+        assertThat(get("/sessions/" + "x".repeat(3000) + "/summary", host)).startsWith("HTTP/1.1 414");
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            s.getOutputStream().write(("GET /health HTTP/1.1\r\n" + host + "\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+                    + "hello").getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            assertThat(new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).startsWith("HTTP/1.1 413");
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new QueryServer(streams, new SessionChanges(), "0.0.0.0", 0,
+                null, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("engram.queries.auth-token");
+    }
+
+    @Test
+    void requestsBeyondTheConnectionBoundGet503() throws Exception {
+        try (QueryServer small = new QueryServer(streams, new SessionChanges(), "127.0.0.1", 0, null, 1);
+                Socket held = new Socket("127.0.0.1", small.port())) {
+            // a request whose headers never end holds the one place until it is answered or the server closes
+            held.getOutputStream().write(("GET /api/sessions/s/stream HTTP/1.1\r\nHost: localhost:" + small.port()
+                    + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            held.getOutputStream().flush();
+            String second = "";
+            for (int i = 0; i < 50 && !second.startsWith("HTTP/1.1 503"); i++) {
+                Thread.sleep(100);
+                second = get(small.port(), "/health", "Host: localhost:" + small.port());
+            }
+            assertThat(second).startsWith("HTTP/1.1 503").contains("engram.queries.max-connections");
+        }
+    }
+
+    static String get(int port, String path, String... headers) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            StringBuilder req = new StringBuilder("GET " + path + " HTTP/1.1\r\n");
+            for (String h : headers) {
+                req.append(h).append("\r\n");
+            }
+            req.append("Connection: close\r\n\r\n");
+            s.getOutputStream().write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
 }
