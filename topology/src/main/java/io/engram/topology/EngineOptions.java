@@ -54,6 +54,21 @@ public final class EngineOptions {
             .description("Queries of one session waiting to be answered at most; a query beyond them is dead-lettered "
                     + "TOO_LARGE (ask again once the earlier ones are answered).");
 
+    public static final Option<String> FAULT_POINTS = Option.stringKey("engram.faults.points")
+            .defaultValue("").check(s -> s.isBlank() || java.util.Arrays.stream(s.split(",")).allMatch(p -> java.util.Set.of(
+                    "INGEST", "WRITE", "ANSWER").contains(p.strip().toUpperCase(java.util.Locale.ROOT))),
+                    "comma-separated INGEST, WRITE, ANSWER (empty: none)")
+            .description("Fault injection for tests and the reliability soak, never for production: where the session "
+                    + "operator raises failures on purpose (each is dead-lettered PROCESSING_FAILED). Empty: none.");
+
+    public static final Option<Double> FAULT_RATE = Option.doubleKey("engram.faults.rate")
+            .defaultValue(0.0).check(r -> r >= 0 && r <= 1, "0..1")
+            .description("Probability that a call at one of engram.faults.points fails.");
+
+    public static final Option<Long> FAULT_SEED = Option.longKey("engram.faults.seed")
+            .defaultValue(0L)
+            .description("Seed of the injected failures' draws (each subtask mixes in its index).");
+
     public static final Option<Integer> SUMMARY_TOKENS = Option.intKey("engram.engine.summary-tokens")
             .defaultValue(96).check(n -> n > 0, "> 0")
             .description("Tokens generated for a requested session summary.");

@@ -23,9 +23,30 @@ public final class EngineSessionStage implements SessionStage {
     public static final String PRECISE_ATTRIBUTION_UID = "engram-precise-attribution";
 
     private final SessionSettings settings;
+    private final io.engram.operators.session.SessionFaults faults;
 
     public EngineSessionStage(SessionSettings settings) {
+        this(settings, io.engram.operators.session.SessionFaults.NONE);
+    }
+
+    /** A stage whose session operator also raises the failures {@code faults} plans (tests and soaks). */
+    public EngineSessionStage(SessionSettings settings, io.engram.operators.session.SessionFaults faults) {
         this.settings = settings;
+        this.faults = faults;
+    }
+
+    /** The injected failures {@code engram.faults.*} ask for ({@link io.engram.operators.session.SessionFaults#NONE} by default). */
+    static io.engram.operators.session.SessionFaults faults(ResolvedOptions o) {
+        String points = o.get(EngineOptions.FAULT_POINTS);
+        if (points.isBlank() || o.get(EngineOptions.FAULT_RATE) == 0) {
+            return io.engram.operators.session.SessionFaults.NONE;
+        }
+        java.util.Set<io.engram.operators.session.SessionFaults.Point> set = new java.util.HashSet<>();
+        for (String p : points.split(",")) {
+            set.add(io.engram.operators.session.SessionFaults.Point.valueOf(p.strip().toUpperCase(java.util.Locale.ROOT)));
+        }
+        return new io.engram.operators.session.SessionFaults(set, o.get(EngineOptions.FAULT_RATE), o.get(EngineOptions.FAULT_SEED),
+                java.util.Set.of(), 0);
     }
 
     /**
@@ -69,7 +90,7 @@ public final class EngineSessionStage implements SessionStage {
                 new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
                         o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L))
                 .withLimits(new SessionSettings.Limits(o.get(EngineOptions.MAX_EVENT_TOKENS),
-                        o.get(EngineOptions.MAX_PENDING_QUERIES))));
+                        o.get(EngineOptions.MAX_PENDING_QUERIES))), faults(o));
     }
 
     /**
@@ -88,7 +109,7 @@ public final class EngineSessionStage implements SessionStage {
     @Override
     public SessionOutputs apply(KeyedStream<EngramEvent, String> events) {
         SingleOutputStreamOperator<Answer> answers = events
-                .transform("session memory", new AvroTypeInfo<>(Answer.class), new SessionMemoryOperator(settings))
+                .transform("session memory", new AvroTypeInfo<>(Answer.class), new SessionMemoryOperator(settings, faults))
                 .uid("engram-session-memory")
                 .name("session memory");
         return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
