@@ -67,7 +67,8 @@ public final class EngineOptions {
 
     public static final Option<Long> FAULT_SEED = Option.longKey("engram.faults.seed")
             .defaultValue(0L)
-            .description("Seed of the injected failures' draws (each subtask mixes in its index).");
+            .description("Seed of the injected failures' draws (with the point, session and event: a replayed event "
+                    + "meets the same fate).");
 
     public static final Option<Integer> SUMMARY_TOKENS = Option.intKey("engram.engine.summary-tokens")
             .defaultValue(96).check(n -> n > 0, "> 0")

@@ -61,7 +61,7 @@ final class ContentIngest {
         }
         int eventIndex = idx == null ? 0 : idx.getEventCount();
         long firstSeq = mem.nextSeq();
-        injector.at(SessionFaults.Point.INGEST, session);
+        injector.at(SessionFaults.Point.INGEST, session, event.getEventId());
         long t0 = System.nanoTime();
         SessionEngine.Ingested in;
         try {
@@ -86,7 +86,7 @@ final class ContentIngest {
         for (int i = 0; i < encoded.size(); i++) {
             repository.write(session, mem, encoded.get(i));
             if (i == 0) {
-                injector.at(SessionFaults.Point.WRITE, session);
+                injector.at(SessionFaults.Point.WRITE, session, event.getEventId());
             }
         }
         repository.saveIndex(session, updated);

@@ -8,12 +8,13 @@ import java.util.SplittableRandom;
 /**
  * Failures the session operator raises on purpose, for fault-injection tests and the reliability soak: at the chosen
  * points, with the given probability, for the given sessions (all when empty), at most {@code limit} times per operator
- * instance (0: no limit). Off unless configured ({@link #NONE}); the failures are {@link InjectedFault}s, handled like
- * any other failure of the engine or the store.
+ * instance (0: no limit). Whether a call fails is drawn from the seed, the point, the session and the event, so a
+ * replayed event meets the same fate. Off unless configured ({@link #NONE}); the failures are {@link InjectedFault}s,
+ * handled like any other failure of the engine or the store.
  *
  * @param points where failures may be raised
  * @param rate probability per call at a chosen point, in [0, 1]
- * @param seed of the draws (each subtask mixes in its index)
+ * @param seed of the draws
  * @param sessions the sessions that may fail (empty: every session)
  * @param limit failures raised at most per operator instance (0: no limit)
  */
@@ -49,26 +50,29 @@ public record SessionFaults(Set<Point> points, double rate, long seed, Set<Strin
         }
     }
 
-    /** The draws of one operator instance. */
-    Injector injector(int subtask) {
-        return new Injector(this, new SplittableRandom(seed * 31 + subtask));
+    /** The failures of one operator instance. */
+    Injector injector() {
+        return new Injector(this);
     }
 
     /** Raises the configured failures of one operator instance. */
     static final class Injector {
         private final SessionFaults plan;
-        private final SplittableRandom random;
         private int raised;
 
-        private Injector(SessionFaults plan, SplittableRandom random) {
+        private Injector(SessionFaults plan) {
             this.plan = plan;
-            this.random = random;
         }
 
-        /** @throws InjectedFault when the plan says this call fails */
-        void at(Point point, String session) {
+        /** @throws InjectedFault when the plan says this call, for {@code event} of {@code session}, fails */
+        void at(Point point, String session, String event) {
             if (!plan.points.contains(point) || (!plan.sessions.isEmpty() && !plan.sessions.contains(session))
-                    || (plan.limit > 0 && raised >= plan.limit) || random.nextDouble() >= plan.rate) {
+                    || (plan.limit > 0 && raised >= plan.limit)) {
+                return;
+            }
+            long h = plan.seed * 0x9E3779B97F4A7C15L + point.ordinal() * 0xBF58476D1CE4E5B9L
+                    + (session + '\u0000' + event).hashCode() * 0x94D049BB133111EBL;
+            if (new SplittableRandom(h).nextDouble() >= plan.rate) {
                 return;
             }
             raised++;

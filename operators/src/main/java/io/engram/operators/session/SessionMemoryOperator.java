@@ -161,7 +161,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 new io.engram.state.cache.WorkingSet(settings.workingSetBytes()), backend, engine::newMemory,
                 settings.kvStorage(), modelName, settings.blockSize());
         metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
-        injector = faults.injector(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
+        injector = faults.injector();
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = new PendingQueries(getKeyedStateStore());
         queryIds = getKeyedStateStore().getMapState(QUERY_IDS);
@@ -431,7 +431,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private List<Answer> timedAnswers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) {
         List<SessionEngine.Query> batch = new ArrayList<>();
         for (int i = 0; i < events.size(); i++) {
-            injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId());
+            injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId(), events.get(i).getEventId());
             QueryEvent q = (QueryEvent) events.get(i).getPayload();
             batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), sampling(q.getOptions()), TokenListener.NONE));
         }
