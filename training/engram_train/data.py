@@ -53,7 +53,7 @@ class Mixture(torch.utils.data.IterableDataset):
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
                  copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2, dense_share=0.0,
-                 dense_words=40):
+                 dense_words=40, copy_digits=False):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -77,6 +77,9 @@ class Mixture(torch.utils.data.IterableDataset):
         # how often each run appears: with 4, three quarters of a warm-up sequence is predictable by copying, and
         # copying forms ~10x sooner than with 2 (training/PROBES.md)
         self.copy_repeats = copy_repeats
+        # induction warm-up runs of digit tokens only: numbers are split into single digits by the tokenizer, and
+        # copying one digit after another needs a match on more than the previous token (digits repeat)
+        self.copy_digits = copy_digits
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -87,10 +90,16 @@ class Mixture(torch.utils.data.IterableDataset):
         enc = PieceEncoder(Tokenizer.from_file(self.tokenizer_path))
         gen = tasks.TaskGenerator(self.paragraphs, "train", seed=self.seed * 1000 + wid + 1)
         vocab = min(enc.tok.get_vocab_size(), 4 + self.copy_vocab) if self.copy_vocab else enc.tok.get_vocab_size()
+        digits = [enc.tok.token_to_id(str(d)) for d in range(10)]
         while True:
             n = self.seq_len + 1
             ids, w = [], []
-            if r.random() < self.copy_share:
+            if self.copy_digits and r.random() < self.copy_share:
+                while len(ids) < n:
+                    run = [r.choice(digits) for _ in range(r.randint(3, 10))]
+                    ids += [BOS_ID] + run * self.copy_repeats
+                    w += [1.0] * (1 + len(run)) + [ANSWER_WEIGHT] * (len(run) * (self.copy_repeats - 1))
+            elif r.random() < self.copy_share:
                 while len(ids) < n:
                     run = [r.randrange(4, vocab) for _ in range(r.randint(8, 64 if self.copy_repeats <= 2 else 24))]
                     ids += [BOS_ID] + run * self.copy_repeats

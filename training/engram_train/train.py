@@ -54,6 +54,12 @@ CONFIGS = {
                        compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
                        phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.05, copy_until=1.0,
                        copy_repeats=4, kinds=("passkey", "needle", "multikey", "reading", "dialogue")),
+    # digit copying with dense recall: numbers are single-digit tokens here, and copying a digit string needs matches
+    # on more than one previous token; half the sequences are digit runs repeated four times, half dense QA
+    "cpu-digits": dict(CPU_SHAPE, seq_len=1024, batch=8, lr=1e-3, warmup_s=20, minutes=20.0, workers=0,
+                       compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                       phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.5, copy_until=1.0,
+                       copy_repeats=4, copy_digits=True, kinds=("passkey", "needle", "multikey", "reading", "dialogue")),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -172,7 +178,7 @@ def main():
         ds = data.Mixture(tok_path, train_paras, seq_len, seed=a.seed + step, task_share=c.get("task_share", 0.6),
                           copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"),
                           copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2),
-                          dense_share=c.get("dense_share", 0.0))
+                          dense_share=c.get("dense_share", 0.0), copy_digits=c.get("copy_digits", False))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))
