@@ -43,6 +43,16 @@ public abstract class ForwardingMemoryPolicy implements MemoryPolicy {
     }
 
     @Override
+    public void beginTurn(KvCache cache, long firstSeq, int tokens) {
+        inner.beginTurn(cache, firstSeq, tokens);
+    }
+
+    @Override
+    public void endTurn(KvCache cache) {
+        inner.endTurn(cache);
+    }
+
+    @Override
     public PolicySnapshot snapshot(KvCache cache, int fromUnit) {
         return inner.snapshot(cache, fromUnit);
     }

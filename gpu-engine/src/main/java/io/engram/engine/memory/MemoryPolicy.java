@@ -52,6 +52,15 @@ public interface MemoryPolicy {
     default void afterStep(KvCache cache, long firstSeq, int n) {}
 
     /**
+     * A turn (one content event) of {@code tokens} tokens starting at {@code firstSeq} is about to be ingested, in one
+     * or more steps: policies that evict per turn (SirLLM) make room for it here, once, and not between its steps.
+     */
+    default void beginTurn(KvCache cache, long firstSeq, int tokens) {}
+
+    /** The turn {@link #beginTurn} announced has been ingested (or failed). */
+    default void endTurn(KvCache cache) {}
+
+    /**
      * The session's policy state to store, with units from index {@code fromUnit} on; null for policies that keep
      * none (full attention, StreamingLLM).
      */

@@ -135,7 +135,12 @@ public final class SessionEngine {
         }
         long[] tags = charTags(ids, eventIndex, text, Math.max(0, formatted.indexOf(text)));
         long firstSeq = memory.nextSeq();
-        model.forward(memory, ids, tags, policy, Transformer.Logits.NONE, (s, l) -> {});
+        policy.beginTurn(memory, firstSeq, ids.length);
+        try {
+            model.forward(memory, ids, tags, policy, Transformer.Logits.NONE, (s, l) -> {});
+        } finally {
+            policy.endTurn(memory);
+        }
         Set<KvBlock> touched = new LinkedHashSet<>();
         for (KvBlock b : memory.blocks()) {
             if (b.firstSeq() + b.length() > firstSeq) {

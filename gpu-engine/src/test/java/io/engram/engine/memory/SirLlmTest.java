@@ -50,6 +50,43 @@ class SirLlmTest {
     }
 
     @Test
+    void evictionAndDecayHappenOncePerTurnHoweverManyStepsAndNeverInATransientStep() {
+        KvCache c = StreamingLlmTest.cacheWith(16, 4);
+        for (KvBlock b : c.blocks()) {
+            for (int s = 0; s < b.length(); s++) {
+                b.setScore(s, 10f + b.seq(s)); // later tokens score higher
+            }
+        }
+        SirLlm p = new SirLlm(0, 0, 6, 0.5);
+        turn(p, c, 0, 4);
+        turn(p, c, 4, 4); // 8 > 6: one eviction before the turn keeps 2 (scores 13, 12 -> halved once)
+        assertThat(p.kept(c)).containsExactly(2, 3, 4, 5, 6, 7);
+        assertThat(p.snapshot(c, 0).retainedScores()).containsExactly(6f, 6.5f, 14f, 15f, 16f, 17f);
+        // a question and its answer while the cache is full: attended, never evicting, never decaying
+        c.beginTransient();
+        for (long s = 8; s < 12; s++) {
+            AttentionPlan plan = p.plan(c, s, 1, 1);
+            assertThat(StreamingLlmTest.visible(plan).keySet()).as("kept tokens and the step").contains(2L, 3L, 7L, s);
+            p.afterStep(c, s, 1);
+        }
+        // the next turn starts where the question started (it was truncated away)
+        turn(p, c, 8, 8); // one eviction: room for 8 > 6 keeps nothing but sinks (none here); no per-step eviction
+        assertThat(p.kept(c)).containsExactly(8, 9, 10, 11, 12, 13, 14, 15);
+        assertThat(p.snapshot(c, 0).retainedScores()).as("the turn's own tokens, not decayed")
+                .containsExactly(18f, 19f, 20f, 21f, 22f, 23f, 24f, 25f);
+    }
+
+    /** One turn of {@code n} tokens from {@code first}, ingested in steps of 2 as the engine's prefill chunks would. */
+    static void turn(SirLlm p, KvCache c, long first, int n) {
+        p.beginTurn(c, first, n);
+        for (long s = first; s < first + n; s += 2) {
+            p.plan(c, s, 2, 1);
+            p.afterStep(c, s, 2);
+        }
+        p.endTurn(c);
+    }
+
+    @Test
     void decayLetsNewerHighEntropyTokensWinAndUnkeptBlocksAreOffloaded() {
         KvCache c = StreamingLlmTest.cacheWith(24, 4);
         for (KvBlock b : c.blocks()) {

@@ -12,9 +12,11 @@ import java.util.List;
 /**
  * SirLLM (algorithms.md section 4): keeps the first {@code sinkTokens} tokens, the {@code scoredTokens} tokens with
  * the highest token entropy (self-information {@code -log p}), and the most recent tokens, within a cache of {@code
- * sinkTokens + recentTokens + scoredTokens} tokens. Eviction happens between steps (a dialogue turn, or a prefill
- * chunk) when the step would overflow the cache; after each eviction every kept score is multiplied by {@code decay},
- * so older tokens lose priority turn by turn. Kept keys are re-indexed to positions {@code 0..kept-1} (StreamingLLM
+ * sinkTokens + recentTokens + scoredTokens} tokens. Eviction happens once per turn, before it ({@link #beginTurn}: one
+ * content event, however many prefill steps it takes), making room for the whole turn; after each eviction every kept
+ * score is multiplied by {@code decay}, so older tokens lose priority turn by turn. Transient steps (a question, its
+ * answer, a summary prompt: {@link KvCache#isTransient}) never evict or decay: they attend to what is kept and are
+ * truncated away. Steps outside any turn (tools driving the policy step by step) evict when they would overflow. Kept keys are re-indexed to positions {@code 0..kept-1} (StreamingLLM
  * position shift). Evicted tokens never come back; blocks with no kept token leave engine memory for the cache's unit
  * store. While nothing has been evicted the plan is exact full attention.
  */
@@ -52,6 +54,7 @@ public final class SirLlm implements MemoryPolicy {
         float[] score = new float[0];
         boolean evicted;
         boolean started;
+        boolean inTurn;
     }
 
     private State state(KvCache cache) {
@@ -96,8 +99,33 @@ public final class SirLlm implements MemoryPolicy {
     }
 
     @Override
+    public void beginTurn(KvCache cache, long firstSeq, int tokens) {
+        State st = state(cache);
+        prune(st, cache, firstSeq);
+        if (st.kept.length + tokens > cacheTokens()) {
+            // the paper's rule: room for the whole turn, the sinks always kept
+            evict(st, Math.max(cacheTokens() - tokens, Math.min(sinkTokens, st.kept.length)));
+        }
+        st.inTurn = true;
+    }
+
+    @Override
+    public void endTurn(KvCache cache) {
+        state(cache).inTurn = false;
+    }
+
+    @Override
     public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
         State st = state(cache);
+        prune(st, cache, firstSeq);
+        if (!st.inTurn && !cache.isTransient() && st.kept.length + n > cacheTokens()) {
+            evict(st, Math.max(0, cacheTokens() - n));
+        }
+        return plan(st, cache, firstSeq, n, kvHeads);
+    }
+
+    /** Drops kept tokens a truncate removed or retention dropped; adopts a restored session's tokens first. */
+    private static void prune(State st, KvCache cache, long firstSeq) {
         if (!st.started) {
             st.started = true;
             adoptRestored(st, cache, firstSeq);
@@ -122,9 +150,9 @@ public final class SirLlm implements MemoryPolicy {
             st.score = Arrays.copyOf(st.score, w);
             st.evicted = true;
         }
-        if (st.kept.length + n > cacheTokens()) {
-            evict(st, Math.max(0, cacheTokens() - n));
-        }
+    }
+
+    private static AttentionPlan plan(State st, KvCache cache, long firstSeq, int n, int kvHeads) {
         List<KvSpan> spans = new ArrayList<>();
         int[] qpos = new int[n];
         if (!st.evicted) {
