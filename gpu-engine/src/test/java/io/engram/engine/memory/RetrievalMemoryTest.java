@@ -362,4 +362,42 @@ class RetrievalMemoryTest {
         // similarity: blocks 5 and 9 (8 tokens); contiguity: the best one's neighbour first (block 6)
         assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(20L, 24L, 36L);
     }
+
+    @Test
+    void aQuestionAndItsAnswerLeaveNoAttentionMassBehind() {
+        java.nio.file.Path dir = tmp.resolve("m");
+        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2).withCachedBlocks(0);
+        List<String> events = List.of("One two three four five six seven eight nine ten eleven twelve thirteen.",
+                "Fourteen fifteen sixteen seventeen eighteen nineteen twenty and a lighthouse keeper.",
+                "The vault code is seven four eight one and the ferry leaves at nine every morning.",
+                "Gulls and puffins and one heron stood on the rocks of the reef near the harbour wall.");
+        List<Unit> plain = units(dir, s, events, false);
+        List<Unit> asked = units(dir, s, events, true);
+        assertThat(plain).hasSizeGreaterThan(3);
+        assertThat(asked).hasSameSizeAs(plain);
+        for (int i = 0; i < plain.size(); i++) {
+            assertThat(asked.get(i).start()).isEqualTo(plain.get(i).start());
+            for (int l = 0; l < plain.get(i).repr().length; l++) {
+                assertThat(asked.get(i).repr()[l]).as("unit %d layer %d: the same representative keys", i, l)
+                        .containsExactly(plain.get(i).repr()[l]);
+            }
+        }
+    }
+
+    /** The units of a session of {@code events}, with (or without) a question answered after each event. */
+    private List<Unit> units(java.nio.file.Path dir, RetrievalSettings s, List<String> events, boolean ask) {
+        Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(4, 8, 1, false));
+        RetrievalMemory p = new RetrievalMemory(s, model.config());
+        io.engram.engine.session.SessionEngine engine = new io.engram.engine.session.SessionEngine(t,
+                io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir), p, io.engram.engine.session.PromptFormat.PLAIN, 4);
+        KvCache mem = engine.newMemory();
+        for (int i = 0; i < events.size(); i++) {
+            engine.ingest(mem, events.get(i), i);
+            if (ask) {
+                engine.answer(mem, "What is the vault code of the harbour?",
+                        io.engram.engine.generate.SamplingOptions.greedy(6), io.engram.engine.generate.TokenListener.NONE);
+            }
+        }
+        return p.units(mem);
+    }
 }

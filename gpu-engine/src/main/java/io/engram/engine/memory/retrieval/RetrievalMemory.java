@@ -216,7 +216,10 @@ public final class RetrievalMemory implements MemoryPolicy {
             }
         }
         st.base = spans;
-        return AttentionPlan.uniform(kvHeadCount, spans, qpos).withObserver(massObserver(st, w, kvHeadCount));
+        AttentionPlan plan = AttentionPlan.uniform(kvHeadCount, spans, qpos);
+        // a question, its answer or a summary prompt is truncated away: the attention it paid must not pick the
+        // representatives of units packed later
+        return cache.isTransient() ? plan : plan.withObserver(massObserver(st, w, kvHeadCount));
     }
 
     private static void addFixed(List<KvSpan> spans, KvBlock b, long lo, long hi, long from, long to) {
