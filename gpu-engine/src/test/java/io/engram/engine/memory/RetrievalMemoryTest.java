@@ -400,4 +400,37 @@ class RetrievalMemoryTest {
         }
         return p.units(mem);
     }
+
+    @Test
+    void aSessionRestoredMidStreamPicksTheSameRepresentativesAsOneThatNeverStopped() {
+        java.nio.file.Path dir = tmp.resolve("m");
+        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2).withCachedBlocks(0);
+        List<String> events = List.of("One two three four five six seven eight nine ten eleven twelve thirteen.",
+                "Fourteen fifteen sixteen seventeen eighteen nineteen twenty and a lighthouse keeper.",
+                "The vault code is seven four eight one and the ferry leaves at nine every morning.",
+                "Gulls and puffins and one heron stood on the rocks of the reef near the harbour wall.");
+        List<Unit> straight = units(dir, s, events, false);
+        Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(4, 8, 1, false));
+        var tok = io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir);
+        RetrievalMemory before = new RetrievalMemory(s, model.config());
+        var engine = new io.engram.engine.session.SessionEngine(t, tok, before, io.engram.engine.session.PromptFormat.PLAIN, 4);
+        KvCache mem = engine.newMemory();
+        engine.ingest(mem, events.get(0), 0);
+        engine.ingest(mem, events.get(1), 1);
+        PolicySnapshot snap = before.snapshot(mem, 0);
+        assertThat(snap.windowMass()).as("mass of tokens not packed yet is part of the state").isNotEmpty();
+        // a restart: a new policy instance that knows nothing but the snapshot
+        RetrievalMemory after = new RetrievalMemory(s, model.config());
+        after.restore(mem, snap);
+        var resumed = new io.engram.engine.session.SessionEngine(t, tok, after, io.engram.engine.session.PromptFormat.PLAIN, 4);
+        resumed.ingest(mem, events.get(2), 2);
+        resumed.ingest(mem, events.get(3), 3);
+        List<Unit> restored = after.units(mem);
+        assertThat(restored).hasSameSizeAs(straight);
+        for (int i = 0; i < straight.size(); i++) {
+            for (int l = 0; l < straight.get(i).repr().length; l++) {
+                assertThat(restored.get(i).repr()[l]).as("unit %d layer %d", i, l).containsExactly(straight.get(i).repr()[l]);
+            }
+        }
+    }
 }

@@ -84,7 +84,7 @@ final class SessionPolicyStates {
         }
         state.update(PolicyState.newBuilder().setPolicy(snap.policy()).setNextSeq(mem.nextSeq())
                 .setPackedEnd(snap.packedEnd()).setUnitCount(snap.unitCount()).setBoundaries(bounds).setRetainedSeqs(kept)
-                .setRetainedScores(scores).setEvicted(snap.evicted()).build());
+                .setRetainedScores(scores).setEvicted(snap.evicted()).setWindowMass(massRecords(snap)).build());
     }
 
     /**
@@ -121,7 +121,7 @@ final class SessionPolicyStates {
             scores[i] = ps.getRetainedScores().get(i);
         }
         policy.restore(mem, new PolicySnapshot(ps.getPolicy(), ps.getPackedEnd(), ps.getUnitCount(), 0, restored, bounds, kept,
-                scores, ps.getEvicted()));
+                scores, ps.getEvicted(), massOf(ps)));
     }
 
     /** Drops the in-memory state of the session (its stored memory failed its checks); keyed state stays. */
@@ -134,6 +134,36 @@ final class SessionPolicyStates {
         recent.remove(session);
         units.clear();
         state.clear();
+    }
+
+    private static List<io.engram.schemas.BlockMass> massRecords(PolicySnapshot snap) {
+        List<io.engram.schemas.BlockMass> out = new ArrayList<>(snap.windowMass().size());
+        for (PolicySnapshot.BlockMass m : snap.windowMass()) {
+            ByteBuffer b = ByteBuffer.allocate(m.mass().length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            for (float f : m.mass()) {
+                b.putFloat(f);
+            }
+            b.flip();
+            out.add(new io.engram.schemas.BlockMass(m.firstSeq(), b));
+        }
+        return out;
+    }
+
+    private static List<PolicySnapshot.BlockMass> massOf(PolicyState ps) {
+        List<PolicySnapshot.BlockMass> out = new ArrayList<>(ps.getWindowMass().size());
+        for (io.engram.schemas.BlockMass m : ps.getWindowMass()) {
+            ByteBuffer b = m.getMass().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            if (b.remaining() % 4 != 0) {
+                throw new CorruptMemoryException("window mass of block " + m.getFirstSeq() + " holds " + b.remaining()
+                        + " bytes, not whole floats");
+            }
+            float[] f = new float[b.remaining() / 4];
+            for (int i = 0; i < f.length; i++) {
+                f[i] = b.getFloat();
+            }
+            out.add(new PolicySnapshot.BlockMass(m.getFirstSeq(), f));
+        }
+        return out;
     }
 
     static MemoryUnit toRecord(PolicySnapshot.Unit u) {

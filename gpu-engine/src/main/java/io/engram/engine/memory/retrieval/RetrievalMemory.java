@@ -126,8 +126,15 @@ public final class RetrievalMemory implements MemoryPolicy {
             out.add(new io.engram.engine.memory.PolicySnapshot.Unit(u.start(), u.end(), episodes, u.repr()));
         }
         long[] bounds = st.boundaries.stream().mapToLong(Long::longValue).toArray();
+        List<io.engram.engine.memory.PolicySnapshot.BlockMass> mass = new ArrayList<>();
+        for (java.util.Map.Entry<KvBlock, float[]> e : st.mass.entrySet()) {
+            if (cache.blockAt(e.getKey().firstSeq()) == e.getKey()) {
+                mass.add(new io.engram.engine.memory.PolicySnapshot.BlockMass(e.getKey().firstSeq(), e.getValue().clone()));
+            }
+        }
+        mass.sort(Comparator.comparingLong(io.engram.engine.memory.PolicySnapshot.BlockMass::firstSeq));
         return new io.engram.engine.memory.PolicySnapshot(name(), st.packedEnd, st.units.size(), Math.max(0, fromUnit), out, bounds,
-                new long[0], new float[0], false);
+                new long[0], new float[0], false, mass);
     }
 
     @Override
@@ -146,6 +153,13 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         st.units.sort(Comparator.comparingLong(Unit::start));
         st.packedEnd = s.packedEnd();
+        st.mass.clear();
+        for (io.engram.engine.memory.PolicySnapshot.BlockMass m : s.windowMass()) {
+            KvBlock b = cache.blockAt(m.firstSeq());
+            if (b != null && b.firstSeq() == m.firstSeq() && m.mass().length == layers * kvHeads * b.capacity()) {
+                st.mass.put(b, m.mass().clone());
+            }
+        }
         st.boundaries.clear();
         for (long b : s.boundaries()) {
             st.boundaries.add(b);

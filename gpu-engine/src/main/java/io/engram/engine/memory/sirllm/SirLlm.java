@@ -75,7 +75,7 @@ public final class SirLlm implements MemoryPolicy {
             valid++; // tokens a truncate removed (a question, an answer) are not part of the session
         }
         return new io.engram.engine.memory.PolicySnapshot("sirllm", 0, 0, 0, List.of(), new long[0], Arrays.copyOf(st.kept, valid),
-                Arrays.copyOf(st.score, valid), st.evicted);
+                Arrays.copyOf(st.score, valid), st.evicted, List.of());
     }
 
     @Override
