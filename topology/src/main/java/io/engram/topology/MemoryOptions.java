@@ -66,9 +66,9 @@ public final class MemoryOptions {
                     + "(MODULARITY or CONDUCTANCE; NONE keeps surprise boundaries).");
 
     public static final Option<Integer> REFINE_FROM_LAYER = Option.intKey("engram.memory.refine-from-layer")
-            .defaultValue(D.refineFromLayer()).check(n -> n >= 0, ">= 0")
-            .description("EMLLM: key similarity for refinement sums the layers from this one on (EM-LLM's Mistral "
-                    + "setting: 20 of 32).");
+            .defaultValue(D.refineFromLayer()).check(n -> n >= -1, ">= -1")
+            .description("EMLLM: key similarity for refinement sums the layers from this one on; -1: the last 3/8 of "
+                    + "the model's layers (EM-LLM's Mistral setting: 20 of 32).");
 
     public static final Option<Integer> SINK_TOKENS = Option.intKey("engram.memory.sink-tokens")
             .defaultValue(D.sinkTokens()).check(n -> n >= 0, ">= 0")

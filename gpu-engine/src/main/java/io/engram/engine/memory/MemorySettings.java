@@ -53,10 +53,10 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         RetrievalSettings inf = RetrievalSettings.infLlm();
         RetrievalSettings em = RetrievalSettings.emLlm();
         RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
-        return new MemorySettings(Kind.FULL, inf.initTokens(), inf.localTokens(), inf.topUnits(), em.memoryTokens(), 0,
+        return new MemorySettings(Kind.FULL, inf.initTokens(), inf.localTokens(), inf.topUnits(), em.memoryTokens(), em.contiguity(),
                 inf.cachedBlocks(), inf.reprTokens(), sp.gamma(), sp.minTokens(), sp.maxTokens(), StreamingLlm.DEFAULT_SINK_TOKENS,
                 1000, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS,
-                RetrievalSettings.Refinement.NONE, 0);
+                sp.refinement(), sp.refineFromLayer());
     }
 
     public MemorySettings withPolicy(Kind k) {

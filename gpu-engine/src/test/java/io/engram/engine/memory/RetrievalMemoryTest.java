@@ -346,8 +346,9 @@ class RetrievalMemoryTest {
     void emllmSelectsByTokenBudgetAndAddsTemporalNeighbours() {
         int bs = 4;
         ModelConfig c = model.config();
-        // 11 units of 4 tokens; budget 12 tokens with 0.3 contiguity: (int)(3.6+1)=4 tokens of neighbours, 8 by similarity
-        RetrievalSettings s = new RetrievalSettings(4, 8, 4, 0, 12, 0.3, 8, new RetrievalSettings.Uniform());
+        // 11 units of 4 tokens; 16 memory tokens less the 4 init tokens (no remainder): a budget of 12 with 0.3
+        // contiguity: (int)(3.6+1)=4 tokens of neighbours, 8 by similarity
+        RetrievalSettings s = new RetrievalSettings(4, 8, 4, 0, 16, 0.3, 8, new RetrievalSettings.Uniform());
         RetrievalMemory p = new RetrievalMemory(s, c);
         KvCache cache = handBuilt(14, bs); // 56 tokens: init block 0, units blocks 1..11, window 48..55
         drive(p, cache, c.kvHeads(), 4);
@@ -361,6 +362,14 @@ class RetrievalMemoryTest {
         p.planLayer(cache, 0, step, queryFor(s, w));
         // similarity: blocks 5 and 9 (8 tokens); contiguity: the best one's neighbour first (block 6)
         assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(20L, 24L, 36L);
+        // the init tokens and the remainder count against the budget: with 12 memory tokens only 8 are left
+        RetrievalMemory tight = new RetrievalMemory(new RetrievalSettings(4, 8, 4, 0, 12, 0.3, 8,
+                new RetrievalSettings.Uniform()), c);
+        KvCache cache2 = handBuilt(14, bs);
+        drive(tight, cache2, c.kvHeads(), 4);
+        cache2.append(new int[4], new int[] {56, 57, 58, 59}, null);
+        tight.planLayer(cache2, 0, tight.plan(cache2, 56, 4, c.kvHeads()), queryFor(s, w));
+        assertThat(tight.selected(cache2, 0)).extracting(Unit::start).containsExactly(20L); // 5 by similarity, 3 neighbours
     }
 
     @Test

@@ -309,11 +309,17 @@ public final class RetrievalMemory implements MemoryPolicy {
         return b.firstSeq() < cfg.initTokens() || b.firstSeq() + b.capacity() > st.packedEnd;
     }
 
-    private long budgetTokens() {
-        return cfg.memoryTokens();
+    /**
+     * EM-LLM's token budget for retrieved events in the current step: the memory tokens less what the step attends to
+     * outside the window anyway, the init tokens and the remainder (tokens past the last unit not packed yet).
+     */
+    private long budgetTokens(State st) {
+        long initEnd = Math.min(cfg.initTokens(), st.window);
+        long remainder = Math.max(0, st.window - Math.max(initEnd, st.packedEnd));
+        return Math.max(0, cfg.memoryTokens() - initEnd - remainder);
     }
 
-    private boolean overBudget(List<Unit> units) {
+    private boolean overBudget(State st, List<Unit> units) {
         if (cfg.topUnits() > 0) {
             return units.size() > cfg.topUnits();
         }
@@ -321,13 +327,13 @@ public final class RetrievalMemory implements MemoryPolicy {
         for (Unit u : units) {
             total += u.length();
         }
-        return total > budgetTokens();
+        return total > budgetTokens(st);
     }
 
     @Override
     public boolean needsQueries(KvCache cache, long firstSeq, int n) {
         State st = state(cache);
-        return !st.exact && overBudget(st.units);
+        return !st.exact && overBudget(st, st.units);
     }
 
     @Override
@@ -400,7 +406,7 @@ public final class RetrievalMemory implements MemoryPolicy {
                 picked.add(next);
             }
         } else {
-            long budget = budgetTokens();
+            long budget = budgetTokens(st);
             long contBudget = cfg.contiguity() > 0 ? (long) (cfg.contiguity() * budget + 1) : 0;
             long simBudget = budget - contBudget;
             long used = 0;
@@ -695,7 +701,8 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         Long before = st.boundaries.lower(firstSeq);
         long prev = before == null ? Math.max(cfg.initTokens(), st.packedEnd) : before;
-        int fromLayer = Math.min(sp.refineFromLayer(), layers - 1);
+        // -1: the last 3/8 of the layers, as EM-LLM's Mistral setting (20 of 32)
+        int fromLayer = sp.refineFromLayer() < 0 ? layers * 5 / 8 : Math.min(sp.refineFromLayer(), layers - 1);
         for (long b : found) {
             if (b - prev < sp.minTokens()) {
                 continue; // merges into the next event at packing anyway

@@ -45,8 +45,9 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
             if (minTokens < 1 || maxTokens < minTokens) {
                 throw new IllegalArgumentException("event sizes need 1 <= min <= max, got %d and %d".formatted(minTokens, maxTokens));
             }
-            if (refinement == null || refineFromLayer < 0) {
-                throw new IllegalArgumentException("a refinement (NONE, MODULARITY, CONDUCTANCE) and a layer >= 0 are required");
+            if (refinement == null || refineFromLayer < -1) {
+                throw new IllegalArgumentException("a refinement (NONE, MODULARITY, CONDUCTANCE) and a layer >= 0 (or -1: "
+                        + "the last 3/8 of the layers) are required");
             }
         }
 
@@ -72,9 +73,12 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
         return new RetrievalSettings(128, 4096, 4, 16, 0, 0, 32, new Uniform());
     }
 
-    /** EM-LLM's defaults: 128 init + 4096 local + 2048 memory tokens, events of 8..128 tokens at gamma 1.0. */
+    /**
+     * EM-LLM's full method: 128 init + 4096 local + 2048 memory tokens, events of 8..128 tokens at gamma 1.0, refined
+     * by modularity on the keys of the last 3/8 of the layers, 30% of the budget for the temporal-contiguity buffer.
+     */
     public static RetrievalSettings emLlm() {
-        return new RetrievalSettings(128, 4096, 4, 0, 2048, 0, 32, new Surprise(1.0, 8, 128));
+        return new RetrievalSettings(128, 4096, 4, 0, 2048, 0.3, 32, new Surprise(1.0, 8, 128, Refinement.MODULARITY, -1));
     }
 
     public RetrievalSettings withWindow(int init, int local) {
