@@ -38,11 +38,11 @@ CONFIGS = {
     # ~4.0M parameters for a 2-core CPU (probes in training/PROBES.md): 4 layers, width 256, 4 query heads / 2 KV heads
     # of 64, SwiGLU 704, vocabulary 4096 (a larger vocabulary spends a tiny model's compute on the softmax). The third
     # stage of the CPU recipe (--init from cpu-dense): sequence curriculum 256 -> 512 -> 1024 with filler growing to the
-    # window, while a fifth of the QA stays dense and 5% of sequences stay copy runs so the circuits are kept.
+    # window, while a fifth of the QA stays dense and 5% of sequences stay digit copy runs so the circuits are kept.
     "cpu": dict(CPU_SHAPE, seq_len=1024, batch=8, lr=1e-3, warmup_s=30, minutes=110.0, workers=0,
                 compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.8,
                 phases=((0.0, 256, 32), (0.3, 512, 16), (0.75, 1024, 8)), copy_until=1.0, copy_share=0.05,
-                copy_repeats=4, dense_share=0.2, probe_minutes=10.0),
+                copy_repeats=4, copy_digits=True, dense_share=0.2, probe_minutes=10.0),
     # associative-recall stage from a checkpoint (--init): facts with little or no filler, several questions each
     "cpu-dense": dict(CPU_SHAPE, seq_len=1024, batch=32, lr=1e-3, warmup_s=20, minutes=20.0, workers=0,
                       compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
