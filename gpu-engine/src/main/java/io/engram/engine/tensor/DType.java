@@ -51,6 +51,6 @@ public enum DType {
                     "%s stores values in blocks of %d; %d values is not a whole number of blocks"
                             .formatted(this, blockSize, elements));
         }
-        return elements / blockSize * bytesPerBlock;
+        return Math.multiplyExact(elements / blockSize, (long) bytesPerBlock);
     }
 }

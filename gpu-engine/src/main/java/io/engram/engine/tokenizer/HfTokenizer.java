@@ -29,6 +29,18 @@ public final class HfTokenizer implements Tokenizer {
     private final Integer bosId;
     private final Integer eosId;
 
+    /** Ids may run this far past the entry count (sparse added tokens) before the file counts as malformed. */
+    private static final long MAX_ID_SLACK = 1 << 16;
+
+    /** {@code id + 1} when {@code id} is in {@code [0, limit)}. @throws TokenizerFormatException otherwise */
+    private static int checkedId(String source, int id, long limit) {
+        if (id < 0 || id >= limit) {
+            throw new TokenizerFormatException(source, "token id " + id + " is out of range: the file has entries for ids "
+                    + "0.." + (limit / 2) + " or so; a vocabulary or added-token id is corrupt");
+        }
+        return id + 1;
+    }
+
     HfTokenizer(String source, Normalizer normalizer, PreTokenizer preTokenizer, BpeModel model,
             List<AddedToken> addedTokens, PostProcessor postProcessor, TokenDecoder decoder, Integer bosId,
             Integer eosId) {
@@ -40,11 +52,15 @@ public final class HfTokenizer implements Tokenizer {
         this.postProcessor = postProcessor;
         this.decoder = decoder;
         int size = 0;
+        // ids index arrays: a crafted id (negative, or far beyond the entries there are) is a format error, never an
+        // out-of-memory or an overflow
+        int entries = model.vocab().size() + addedTokens.size();
+        long limit = Math.max(MAX_ID_SLACK, 2L * entries);
         for (int id : model.vocab().values()) {
-            size = Math.max(size, id + 1);
+            size = Math.max(size, checkedId(source, id, limit));
         }
         for (AddedToken t : addedTokens) {
-            size = Math.max(size, t.id() + 1);
+            size = Math.max(size, checkedId(source, t.id(), limit));
         }
         idToToken = new String[size];
         special = new boolean[size];

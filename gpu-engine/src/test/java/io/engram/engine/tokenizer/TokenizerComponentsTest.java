@@ -101,6 +101,18 @@ class TokenizerComponentsTest {
         compare("added " + flag, root);
     }
 
+    @org.junit.jupiter.api.Test
+    void aCraftedTokenIdIsAFormatErrorNotAnOutOfMemory() throws IOException {
+        for (int id : new int[] {Integer.MAX_VALUE, 2_000_000_000, -5}) {
+            ObjectNode root = TinyTokenizers.byteLevel();
+            ((com.fasterxml.jackson.databind.node.ArrayNode) root.get("added_tokens")).add(TinyTokenizers.added(id, "<|x|>", true));
+            Path file = TinyTokenizers.write(tmp, "tokenizer.json", root);
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> HfTokenizer.load(file, null))
+                    .isInstanceOf(TokenizerFormatException.class).hasMessageContaining("token id " + id)
+                    .hasMessageContaining("tokenizer.json");
+        }
+    }
+
     static Stream<String> addedTokenFlags() {
         return Stream.of("lstrip", "rstrip", "single_word", "normalized");
     }

@@ -103,7 +103,13 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             long begin = offs.get(0).asLong();
             long end = offs.get(1).asLong();
-            long need = dtype.bytesFor(WeightTensor.elementCount(shape.length == 0 ? new long[] {1} : shape));
+            long need;
+            try {
+                need = dtype.bytesFor(WeightTensor.elementCount(shape.length == 0 ? new long[] {1} : shape));
+            } catch (ArithmeticException | IllegalArgumentException bad) {
+                throw new ModelFormatException(path, "tensor '%s' (%s %s) has a shape whose size cannot be stored: %s"
+                        .formatted(name, dtype, java.util.Arrays.toString(shape), bad.getMessage()));
+            }
             if (begin < 0 || end < begin) {
                 throw new ModelFormatException(path, "tensor '%s' has invalid data_offsets [%d, %d]".formatted(name, begin, end));
             }

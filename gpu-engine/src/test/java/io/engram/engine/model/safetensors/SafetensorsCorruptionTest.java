@@ -34,6 +34,19 @@ class SafetensorsCorruptionTest {
     }
 
     @Test
+    void aShapeWhoseSizeOverflowsIsAFormatErrorNamingTheFileAndTensor() throws Exception {
+        Path f = Files.createTempDirectory("overflow").resolve("model.safetensors");
+        byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,16]}}"
+                .getBytes(StandardCharsets.UTF_8);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + header.length + 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(header.length).put(header);
+        Files.write(f, b.array());
+        assertThatThrownBy(() -> SafetensorsFile.open(f)).isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("model.safetensors").hasMessageContaining("tensor 'w'")
+                .hasMessageContaining("size cannot be stored");
+    }
+
+    @Test
     void headerOffsetMismatchAndBadDtypeAreRefused() throws Exception {
         Path dir = model("mismatch");
         Path f = dir.resolve("model.safetensors");
