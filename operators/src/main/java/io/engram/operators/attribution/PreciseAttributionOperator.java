@@ -2,10 +2,7 @@ package io.engram.operators.attribution;
 
 import io.engram.engine.attribution.PreciseTier;
 import io.engram.engine.attribution.Segment;
-import io.engram.engine.backend.cpu.CpuBackend;
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
 import io.engram.operators.session.SessionSettings;
 import io.engram.schemas.Attribution;
@@ -76,8 +73,7 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
 
     private final SessionSettings settings;
 
-    private transient ModelRegistry.Lease model;
-    private transient CpuBackend backend;
+    private transient io.engram.engine.session.Engine engine;
     private transient Transformer transformer;
     private transient MemoryPolicy policy;
     private transient String modelName;
@@ -92,12 +88,13 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
 
     @Override
     public void open(OpenContext ctx) throws Exception {
-        model = ModelRegistry.acquire(Path.of(settings.modelDir()));
-        backend = new CpuBackend(settings.threads(), false);
-        transformer = new Transformer(model.model().config(), model.model().weights(), backend,
-                new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false));
-        policy = settings.memory().create(model.model().config(), Path.of(settings.modelDir()));
-        modelName = model.model().config().name();
+        // the same device as the session operator (its GPU, or the CPU): one engine factory for both
+        engine = io.engram.engine.session.Engine.open(new io.engram.engine.session.Engine.Spec(Path.of(settings.modelDir()),
+                settings.device(), gpuOrdinal(), settings.threads(), settings.blockSize(), settings.prefillChunk(),
+                settings.memory(), io.engram.engine.session.PromptFormat.PLAIN, settings.attribution().segmentWords()));
+        transformer = engine.transformer();
+        policy = engine.policy();
+        modelName = engine.config().name();
         queue = getRuntimeContext().getListState(QUEUE);
         values = getRuntimeContext().getMapState(VALUES);
         spent = getRuntimeContext().getState(SPENT_NANOS);
@@ -108,16 +105,25 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
                 a.permutations(), a.sliceMillis(), a.maxPending());
     }
 
+    /** The GPU Flink assigned this task manager (its first "index"), or 0 on the CPU or without one. */
+    private int gpuOrdinal() {
+        if (settings.device().device() == io.engram.engine.backend.Backends.Device.CPU) {
+            return 0;
+        }
+        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info
+                : getRuntimeContext().getExternalResourceInfos("gpu")) {
+            java.util.Optional<String> index = info.getProperty("index");
+            if (index.isPresent()) {
+                return Integer.parseInt(index.get().strip());
+            }
+        }
+        return 0;
+    }
+
     @Override
     public void close() throws Exception {
-        try {
-            if (backend != null) {
-                backend.close();
-            }
-        } finally {
-            if (model != null) {
-                model.close();
-            }
+        if (engine != null) {
+            engine.close();
         }
     }
 

@@ -1,14 +1,11 @@
 package io.engram.operators.session;
 
-import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.Backends;
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.model.ModelRegistry;
-import io.engram.engine.model.Transformer;
 import io.engram.engine.session.Answer;
+import io.engram.engine.session.Engine;
 import io.engram.engine.session.PromptFormat;
 import io.engram.engine.session.SessionEngine;
 import io.engram.operators.DeadLetters;
@@ -37,8 +34,6 @@ import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -59,7 +54,7 @@ import org.slf4j.LoggerFactory;
  * <p>State (all keyed by session, in RocksDB): the session index, the KV blocks (encoded by {@link KvBlockCodec}) and
  * the provenance of every ingested event. The engine's caches are rebuilt from this state, so a restart from a
  * checkpoint resumes with exactly the memory that was checkpointed. The engine (weights shared per JVM through
- * {@link ModelRegistry}) is acquired in {@link #open} and released in {@link #close}.
+ * {@link Engine}) is opened in {@link #open} and closed in {@link #close}.
  *
  * <p>Batching across sessions: a query is parked in the session's keyed state ({@link PendingQueries}) and answered at the
  * latest after {@link SessionSettings#batchWindowMillis()} (a processing-time timer), together with the queries of
@@ -114,8 +109,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private final SessionSettings settings;
     private final SessionFaults faults;
 
-    private transient ModelRegistry.Lease model;
-    private transient Backend backend;
+    /** The model, backend, transformer, policy and session engine this instance answers with. */
+    private transient Engine engines;
     private transient SessionEngine engine;
     private transient String modelName;
     /** The sessions' KV blocks and indexes in keyed state (RocksDB in the job), with a working set of decoded blocks. */
@@ -149,25 +144,22 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     @Override
     public void open() throws Exception {
         super.open();
-        model = ModelRegistry.acquire(Path.of(settings.modelDir()));
-        backend = Backends.open(settings.device(), gpuOrdinal(), settings.threads(), false);
-        EngineSettings es = new EngineSettings(settings.blockSize(), settings.prefillChunk(), settings.threads(), false);
-        Transformer t = new Transformer(model.model().config(), model.model().weights(), backend, es);
-        io.engram.engine.memory.MemoryPolicy policy = settings.memory().create(model.model().config(), Path.of(settings.modelDir()));
-        engine = new SessionEngine(t, model.tokenizer(), policy, PromptFormat.PLAIN, settings.attribution().segmentWords(),
-                retrievalHeads(policy));
-        modelName = model.model().config().name();
+        engines = Engine.open(new Engine.Spec(Path.of(settings.modelDir()), settings.device(), gpuOrdinal(), settings.threads(),
+                settings.blockSize(), settings.prefillChunk(), settings.memory(), PromptFormat.PLAIN,
+                settings.attribution().segmentWords()));
+        engine = engines.session();
+        modelName = engines.config().name();
         repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey),
-                new io.engram.state.cache.WorkingSet(settings.workingSetBytes()), backend, engine::newMemory,
+                new io.engram.state.cache.WorkingSet(settings.workingSetBytes()), engines.backend(), engine::newMemory,
                 settings.kvStorage(), modelName, settings.blockSize());
         metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
         injector = faults.injector();
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = new PendingQueries(getKeyedStateStore());
         queryIds = getKeyedStateStore().getMapState(QUERY_IDS);
-        policyStates = new SessionPolicyStates(policy, getKeyedStateStore().getMapState(POLICY_UNITS),
+        policyStates = new SessionPolicyStates(engines.policy(), getKeyedStateStore().getMapState(POLICY_UNITS),
                 getKeyedStateStore().getState(POLICY_STATE));
-        summaries = new SessionSummaries(engine, settings, modelName, model.model().config().maxPositions(), events,
+        summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
                 getKeyedStateStore().getMapState(EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
         SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(DROPPED_UNITS), modelName,
                 settings.blockSize(), (e, reason) -> deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
@@ -179,26 +171,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
-                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, backend.describe(),
+                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, engines.backend().describe(),
                 settings.memory().describe(), settings.maxBatch(), settings.batchWindowMillis());
-    }
-
-    /**
-     * The heads whose attention the fast attribution tier counts: DuoAttention's retrieval heads when it runs, else
-     * those of a calibrated head pattern next to the model ({@code engram calibrate-heads}) at the configured sparsity,
-     * else every head.
-     */
-    private io.engram.engine.memory.duo.HeadPattern retrievalHeads(io.engram.engine.memory.MemoryPolicy policy) {
-        if (policy instanceof io.engram.engine.memory.duo.DuoAttention duo) {
-            return duo.pattern();
-        }
-        Path file = Path.of(settings.modelDir()).resolve(io.engram.engine.memory.duo.HeadPattern.FILE_NAME);
-        if (!java.nio.file.Files.isRegularFile(file)) {
-            return null;
-        }
-        var c = model.model().config();
-        return io.engram.engine.memory.duo.HeadPattern.bySparsity(io.engram.engine.memory.duo.HeadPattern.read(file, c.layers(),
-                c.kvHeads()), settings.memory().duoSparsity());
     }
 
     /**
@@ -224,11 +198,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         try {
             super.close();
         } finally {
-            if (backend != null) {
-                backend.close();
-            }
-            if (model != null) {
-                model.close();
+            if (engines != null) {
+                engines.close();
             }
         }
     }

@@ -1,0 +1,131 @@
+package io.engram.engine.session;
+
+import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.Backends;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.memory.MemoryPolicy;
+import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.duo.DuoAttention;
+import io.engram.engine.memory.duo.HeadPattern;
+import io.engram.engine.model.ModelConfig;
+import io.engram.engine.model.ModelRegistry;
+import io.engram.engine.model.Transformer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * One engine, assembled from a validated {@link Spec}: the model (weights and tokenizer, shared per JVM through
+ * {@link ModelRegistry}), its backend (CPU, CUDA, or CUDA when usable), the transformer, the memory policy and the
+ * {@link SessionEngine} over them. {@link #close} releases the backend and the model lease; everything else is
+ * garbage. The stream operators and the tools build their engines here rather than by hand.
+ */
+public final class Engine implements AutoCloseable {
+
+    /**
+     * What an engine is built from.
+     *
+     * @param modelDir Hugging Face model folder
+     * @param device where it runs, and its GPU memory budget
+     * @param gpuOrdinal the CUDA device (e.g. Flink's GPU resource index); ignored on the CPU
+     * @param threads engine worker threads
+     * @param blockSize tokens per KV block
+     * @param prefillChunk tokens per forward step while ingesting
+     * @param memory the memory policy and its sizes
+     * @param format how content and questions are laid out as tokens
+     * @param segmentWords words per attribution segment
+     */
+    public record Spec(Path modelDir, Backends.DeviceSettings device, int gpuOrdinal, int threads, int blockSize,
+            int prefillChunk, MemorySettings memory, PromptFormat format, int segmentWords) {
+        public Spec {
+            if (modelDir == null || device == null || memory == null || format == null) {
+                throw new IllegalArgumentException("a model folder, a device, memory settings and a prompt format are required");
+            }
+            if (gpuOrdinal < 0 || threads < 1 || blockSize < 1 || prefillChunk < 1 || segmentWords < 1) {
+                throw new IllegalArgumentException("GPU ordinal >= 0 and threads, block size, prefill chunk and segment words "
+                        + ">= 1 are required: " + this);
+            }
+        }
+    }
+
+    private final ModelRegistry.Lease model;
+    private final Backend backend;
+    private final Transformer transformer;
+    private final MemoryPolicy policy;
+    private final SessionEngine session;
+
+    private Engine(ModelRegistry.Lease model, Backend backend, Transformer transformer, MemoryPolicy policy,
+            SessionEngine session) {
+        this.model = model;
+        this.backend = backend;
+        this.transformer = transformer;
+        this.policy = policy;
+        this.session = session;
+    }
+
+    /** Opens an engine; on failure releases what it took. */
+    public static Engine open(Spec spec) {
+        ModelRegistry.Lease model = ModelRegistry.acquire(spec.modelDir());
+        Backend backend = null;
+        try {
+            backend = Backends.open(spec.device(), spec.gpuOrdinal(), spec.threads(), false);
+            ModelConfig c = model.model().config();
+            Transformer t = new Transformer(c, model.model().weights(), backend,
+                    new EngineSettings(spec.blockSize(), spec.prefillChunk(), spec.threads(), false));
+            MemoryPolicy policy = spec.memory().create(c, spec.modelDir());
+            SessionEngine session = new SessionEngine(t, model.tokenizer(), policy, spec.format(), spec.segmentWords(),
+                    retrievalHeads(spec, c, policy));
+            return new Engine(model, backend, t, policy, session);
+        } catch (RuntimeException | Error e) {
+            if (backend != null) {
+                backend.close();
+            }
+            model.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The heads whose attention the fast attribution tier counts: DuoAttention's retrieval heads when it runs, else
+     * those of a calibrated head pattern next to the model ({@code engram calibrate-heads}) at the configured sparsity,
+     * else every head (null).
+     */
+    private static HeadPattern retrievalHeads(Spec spec, ModelConfig c, MemoryPolicy policy) {
+        if (policy instanceof DuoAttention duo) {
+            return duo.pattern();
+        }
+        Path file = spec.modelDir().resolve(HeadPattern.FILE_NAME);
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), spec.memory().duoSparsity());
+    }
+
+    public SessionEngine session() {
+        return session;
+    }
+
+    public Transformer transformer() {
+        return transformer;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public MemoryPolicy policy() {
+        return policy;
+    }
+
+    public ModelConfig config() {
+        return model.model().config();
+    }
+
+    @Override
+    public void close() {
+        try {
+            backend.close();
+        } finally {
+            model.close();
+        }
+    }
+}
