@@ -1,7 +1,6 @@
 package io.engram.operators.session;
 
 import io.engram.engine.backend.Backends;
-import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.session.Answer;
@@ -16,7 +15,6 @@ import io.engram.schemas.DeadLetter;
 import io.engram.schemas.EngramEvent;
 import io.engram.schemas.ErrorClass;
 import io.engram.schemas.EventProvenance;
-import io.engram.schemas.GenerationOptions;
 import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SessionIndex;
 import io.engram.schemas.Summary;
@@ -118,7 +116,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient SessionFaults.Injector injector;
     private transient MapState<Integer, EventProvenance> events;
     private transient PendingQueries pending;
-    private transient MapState<String, Boolean> queryIds;
+    private transient QueryAdmission admission;
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of the pending queries, rebuilt from timers after a restore). */
     private transient Set<String> parked;
@@ -156,7 +154,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         injector = faults.injector();
         events = getKeyedStateStore().getMapState(EVENTS);
         pending = new PendingQueries(getKeyedStateStore());
-        queryIds = getKeyedStateStore().getMapState(QUERY_IDS);
+        admission = new QueryAdmission(settings, repository, pending, getKeyedStateStore().getMapState(QUERY_IDS));
         policyStates = new SessionPolicyStates(engines.policy(), getKeyedStateStore().getMapState(POLICY_UNITS),
                 getKeyedStateStore().getState(POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
@@ -209,9 +207,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         EngramEvent event = record.getValue();
         String session = event.getSessionId();
         if (event.getPayload() instanceof QueryEvent q) {
-            if (guarded(event, () -> validateQuery(event, q))) {
-                queryIds.put(q.getQueryId(), true);
-                pending.add(event);
+            if (guarded(event, () -> admission.admit(event, q))) {
                 parked.add(session);
                 if (parked.size() >= settings.maxBatch() || settings.batchWindowMillis() == 0) {
                     flush();
@@ -404,7 +400,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         for (int i = 0; i < events.size(); i++) {
             injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId(), events.get(i).getEventId());
             QueryEvent q = (QueryEvent) events.get(i).getPayload();
-            batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), sampling(q.getOptions()), TokenListener.NONE));
+            batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), admission.sampling(q.getOptions()), TokenListener.NONE));
         }
         long t0 = System.nanoTime();
         List<Answer> answers = engine.answerBatch(batch);
@@ -423,43 +419,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         EngramEvent head = pending.peek();
         if (head != null && head.equals(e) && !pending.poll()) {
             parked.remove(e.getSessionId());
-        }
-    }
-
-    private SamplingOptions sampling(GenerationOptions o) {
-        int max = o == null || o.getMaxNewTokens() <= 0 ? Math.min(64, settings.maxNewTokensCap())
-                : Math.min(o.getMaxNewTokens(), settings.maxNewTokensCap());
-        SamplingOptions s = SamplingOptions.greedy(max);
-        if (o == null) {
-            return s;
-        }
-        if (o.getTemperature() > 0) {
-            s = s.withSampling(o.getTemperature(), o.getTopK() == null ? 0 : o.getTopK(), o.getTopP() == null ? 1.0 : o.getTopP(),
-                    o.getSeed() == null ? 0 : o.getSeed());
-        }
-        return o.getStop() == null || o.getStop().isEmpty() ? s : s.withStops(List.of(), List.copyOf(o.getStop()));
-    }
-
-    private void validateQuery(EngramEvent event, QueryEvent q) throws Exception {
-        if (repository.index(event.getSessionId()) == null) {
-            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
-                    + ", which has no memory (no content was ingested, or it was reset)");
-        }
-        if (pending.size() >= settings.limits().maxPendingQueries()) {
-            throw new BadInput(ErrorClass.TOO_LARGE, "session " + event.getSessionId() + " already has " + pending.size()
-                    + " queries waiting to be answered (engram.engine.max-pending-queries): ask again once they are");
-        }
-        if (queryIds.contains(q.getQueryId())) {
-            throw new BadInput(ErrorClass.INVALID_EVENT, "query id " + q.getQueryId() + " was already used in session "
-                    + event.getSessionId() + ": every query needs its own id (answers are found by session and query id)");
-        }
-        if (q.getQuestion() == null || q.getQuestion().isBlank()) {
-            throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + " has no question");
-        }
-        try {
-            sampling(q.getOptions());
-        } catch (IllegalArgumentException e) {
-            throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + ": " + e.getMessage());
         }
     }
 
@@ -484,8 +443,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 repository.clear(event.getSessionId());
                 policyStates.clear(event.getSessionId());
                 events.clear();
-                pending.clear();
-                queryIds.clear();
+                admission.clear();
                 summaries.clear();
                 retention.clear();
                 metrics.cleared(event.getSessionId());
