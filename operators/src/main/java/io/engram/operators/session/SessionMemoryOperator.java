@@ -7,7 +7,6 @@ import io.engram.engine.session.Answer;
 import io.engram.engine.session.Engine;
 import io.engram.engine.session.PromptFormat;
 import io.engram.engine.session.SessionEngine;
-import io.engram.operators.DeadLetters;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.ContentEvent;
 import io.engram.schemas.ControlEvent;
@@ -18,10 +17,8 @@ import io.engram.schemas.EventProvenance;
 import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SessionIndex;
 import io.engram.schemas.Summary;
-import io.engram.state.codec.CorruptMemoryException;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.FlinkMemoryStore;
-import io.engram.state.session.IncompatibleMemoryException;
 import io.engram.state.session.SessionMemoryRepository;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -126,6 +123,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient SessionAnswerRecords records;
     private transient SessionMetrics metrics;
     private transient ContentIngest ingest;
+    private transient FailureIsolation isolation;
     /** How long the last batch of answers took. */
     private transient long lastBatchMillis;
 
@@ -159,12 +157,15 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 getKeyedStateStore().getState(POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
                 getKeyedStateStore().getMapState(EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
+        isolation = new FailureIsolation(repository, policyStates, metrics,
+                d -> output.collect(DEAD_LETTERS, new StreamRecord<>(d)));
         SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(DROPPED_UNITS), modelName,
-                settings.blockSize(), (e, reason) -> deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
+                settings.blockSize(), (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
         retention = new SessionRetention(settings.retention(), settings.kvStorage(), repository,
                 getKeyedStateStore().getMapState(DROPPED_UNITS), summaries);
         ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
                 metrics, injector);
+        isolation.checkWith(ingest);
         records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         parked = new LinkedHashSet<>();
@@ -207,7 +208,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         EngramEvent event = record.getValue();
         String session = event.getSessionId();
         if (event.getPayload() instanceof QueryEvent q) {
-            if (guarded(event, () -> admission.admit(event, q))) {
+            if (isolation.guarded(event, () -> admission.admit(event, q))) {
                 parked.add(session);
                 if (parked.size() >= settings.maxBatch() || settings.batchWindowMillis() == 0) {
                     flush();
@@ -222,7 +223,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             flush(); // answer parked queries before this session's memory changes
             setCurrentKey(session);
         }
-        guarded(event, () -> {
+        isolation.guarded(event, () -> {
             switch (event.getPayload()) {
                 case ContentEvent c -> ingest.ingest(event, c);
                 case ControlEvent c -> control(event, c);
@@ -243,81 +244,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         // no event-time timers are registered
     }
 
-    /** Work on one event whose failure from bad input or damaged memory becomes a dead letter. */
-    @FunctionalInterface
-    private interface EventWork {
-        void run() throws Exception;
-    }
-
-    /**
-     * Runs {@code work} for {@code event} (whose session is the current key). Whatever goes wrong becomes a dead letter
-     * and the job goes on: bad input and memory built for another model are refused; any other failure (engine,
-     * device or heap memory, store, a bug) leaves the event unapplied, and when the store was written before it failed
-     * the session's memory is checked again, any block that is not what its index lists being quarantined.
-     *
-     * @return whether it succeeded
-     */
-    private boolean guarded(EngramEvent event, EventWork work) throws Exception {
-        long writes = repository.writes();
-        try {
-            work.run();
-            return true;
-        } catch (BadInput e) {
-            deadLetter(event, e.errorClass, e.getMessage(), null);
-        } catch (IncompatibleMemoryException e) {
-            deadLetter(event, ErrorClass.UNSUPPORTED, e.getMessage(), null);
-        } catch (CorruptMemoryException e) {
-            forget(event.getSessionId());
-            LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
-            deadLetter(event, ErrorClass.CORRUPT_MEMORY, "the session's stored memory is damaged and was not used: "
-                    + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            throw e; // the task is being cancelled
-        } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
-            if (Thread.currentThread().isInterrupted()) {
-                throw e;
-            }
-            failed(event, e, repository.writes() != writes);
-        }
-        return false;
-    }
-
-    /** An event whose handling failed unexpectedly: dead letter, caches dropped, memory checked when in doubt. */
-    private void failed(EngramEvent event, Throwable e, boolean wrote) throws Exception {
-        String session = event.getSessionId();
-        forget(session);
-        metrics.failure();
-        if (e instanceof SessionFaults.InjectedFault) {
-            LOG.info("session {}: event {} dead-lettered: {}", session, event.getEventId(), e.getMessage());
-        } else {
-            LOG.warn("session {}: event {} failed and was dead-lettered; the session keeps its memory", session,
-                    event.getEventId(), e);
-        }
-        deadLetter(event, ErrorClass.PROCESSING_FAILED, "handling the event failed, it was not applied: " + e, e);
-        if (wrote) {
-            SessionIndex idx = repository.index(session);
-            if (idx != null) {
-                try {
-                    ingest.loaded(event, idx); // quarantines what the interrupted writes left inconsistent
-                } catch (CorruptMemoryException | IncompatibleMemoryException again) {
-                    deadLetter(event, ErrorClass.CORRUPT_MEMORY, "after the failure the session's memory is damaged: "
-                            + again.getMessage(), again);
-                }
-            }
-        }
-    }
-
-    private void deadLetter(EngramEvent event, ErrorClass errorClass, String reason, Throwable cause) {
-        metrics.deadLetter();
-        output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetters.forEvent(event, errorClass, reason, cause)));
-    }
-
-    /** Drops what is cached of the session's memory, so its next event reads the store. */
-    private void forget(String session) {
-        repository.invalidate(session);
-        policyStates.forget(session);
-    }
-
     /**
      * Answers the parked queries: the first parked query of every parked session in one batch, then the next ones,
      * until none is left. Each query runs over its session's memory as stored.
@@ -334,7 +260,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                     continue;
                 }
                 SessionRepairs.Memory[] mem = new SessionRepairs.Memory[1];
-                if (!guarded(e, () -> mem[0] = ingest.loaded(e, repository.index(s)))) {
+                if (!isolation.guarded(e, () -> mem[0] = ingest.loaded(e, repository.index(s)))) {
                     dequeue(e);
                     continue;
                 }
@@ -357,7 +283,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 }
                 SessionRepairs.Memory m = memories.get(i);
                 Answer a = answers.get(i);
-                guarded(e, () -> {
+                isolation.guarded(e, () -> {
                     policyStates.remember(e.getSessionId(), m.cache());
                     output.collect(new StreamRecord<>(records.answer(e, a, m.cache(), m.fingerprint(), lastBatchMillis)));
                     attribute(e, a, m.cache(), lastBatchMillis);
@@ -379,7 +305,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             }
             if (events.size() == 1) {
                 setCurrentKey(events.get(0).getSessionId());
-                failed(events.get(0), e, false); // answering writes nothing
+                isolation.failed(events.get(0), e, false); // answering writes nothing
                 return java.util.Arrays.asList(new Answer[1]);
             }
         }
@@ -389,7 +315,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             setCurrentKey(e.getSessionId());
             Answer[] one = new Answer[1];
             int at = i;
-            guarded(e, () -> one[0] = timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
+            isolation.guarded(e, () -> one[0] = timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
             out.add(one[0]);
         }
         return out;
