@@ -1,0 +1,136 @@
+package io.engram.topology;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.EvaluationResult;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The module rules of ../shared/docs/style.md and issue 19, checked on the compiled classes of every module (the
+ * topology test classpath holds them all): the engine knows nothing of Flink, Kafka, Avro or RocksDB; Flink appears in
+ * {@code state} only in its Flink package (and its benches), else only in operators and topology; modules point
+ * downwards only; no main source file is over 600 lines. Package cycles are counted and may only go down: the
+ * known ones are listed here until issue 19 removes them, and a new one fails.
+ */
+class ArchitectureTest {
+
+    static JavaClasses main;
+
+    @BeforeAll
+    static void importClasses() {
+        main = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_JARS).importPackages("io.engram");
+        assertThat(main.containPackage("io.engram.engine.session")).as("the engine's classes were imported").isTrue();
+    }
+
+    @Test
+    void theEngineKnowsNoStreamingStorageOrSchemaLibrary() {
+        noClasses().that().resideInAPackage("io.engram.engine..")
+                .should().dependOnClassesThat().resideInAnyPackage("org.apache.flink..", "org.apache.kafka..",
+                        "org.apache.avro..", "org.rocksdb..", "io.engram.schemas..", "io.engram.state..",
+                        "io.engram.operators..", "io.engram.topology..")
+                .check(main);
+    }
+
+    @Test
+    void flinkOnlyInStatesFlinkPackageAndAboveIt() {
+        noClasses().that().resideInAPackage("io.engram.state..")
+                .and().resideOutsideOfPackages("io.engram.state.flink..", "io.engram.state.bench..")
+                .should().dependOnClassesThat().resideInAPackage("org.apache.flink..")
+                .check(main);
+        noClasses().that().resideInAnyPackage("io.engram.schemas..", "io.engram.engine..")
+                .should().dependOnClassesThat().resideInAPackage("org.apache.flink..")
+                .check(main);
+    }
+
+    @Test
+    void modulesPointDownwardsOnly() {
+        noClasses().that().resideInAPackage("io.engram.state..")
+                .should().dependOnClassesThat().resideInAnyPackage("io.engram.operators..", "io.engram.topology..")
+                .check(main);
+        noClasses().that().resideInAPackage("io.engram.operators..")
+                .should().dependOnClassesThat().resideInAPackage("io.engram.topology..")
+                .check(main);
+        noClasses().that().resideInAPackage("io.engram.schemas..")
+                .should().dependOnClassesThat().resideInAnyPackage("io.engram.engine..", "io.engram.state..",
+                        "io.engram.operators..", "io.engram.topology..")
+                .check(main);
+    }
+
+    /** Package cycles that exist today (issue 19 removes them); the set may shrink, never grow. */
+    static final List<String> KNOWN_CYCLES = List.of(
+            "engine: attribution -> session -> attribution",
+            "engine: backend -> kv -> backend",
+            "engine: backend -> model -> backend",
+            "engine: backend -> model -> kv -> backend",
+            "engine: backend -> model -> memory -> backend",
+            "engine: backend -> model -> memory -> generate -> kv -> backend",
+            "engine: backend -> model -> memory -> kv -> backend",
+            "engine: generate -> memory -> generate",
+            "engine: generate -> model -> memory -> generate",
+            "engine: memory -> model -> memory",
+            "operators: attribution -> session -> attribution");
+
+    @Test
+    void noNewPackageCycles() {
+        List<String> found = new ArrayList<>();
+        for (String module : List.of("engine", "state", "operators", "topology")) {
+            EvaluationResult r = slices().matching("io.engram." + module + ".(*)..").should().beFreeOfCycles().evaluate(main);
+            for (String line : r.getFailureReport().getDetails()) {
+                if (line.startsWith("Cycle detected: ")) {
+                    // "Cycle detected: Slice a -> \n  Slice b -> \n  Slice a\n  1. Dependencies of Slice a ..."
+                    List<String> names = new ArrayList<>();
+                    for (String part : line.substring("Cycle detected: ".length()).lines().toList()) {
+                        String p = part.strip();
+                        if (!p.startsWith("Slice ")) {
+                            break;
+                        }
+                        names.add(p.substring("Slice ".length()).replace("->", "").strip());
+                    }
+                    found.add(module + ": " + String.join(" -> ", names));
+                }
+            }
+        }
+        assertThat(new TreeSet<>(found)).as("package cycles (remove one, then drop it from KNOWN_CYCLES)")
+                .isSubsetOf(KNOWN_CYCLES);
+    }
+
+    /** Main files over 600 lines today, with the issue that splits them; the list may shrink, never grow. */
+    static final Map<String, String> OVERSIZE = Map.of(
+            "gpu-engine/src/main/java/io/engram/engine/memory/retrieval/RetrievalMemory.java", "issue 18: InfLlm/EmLlm split");
+
+    @Test
+    void noMainSourceFileIsOver600Lines() throws IOException {
+        Path root = Path.of("..").toAbsolutePath().normalize();
+        List<String> over = new ArrayList<>();
+        for (String module : List.of("schemas", "gpu-engine", "state", "operators", "topology")) {
+            Path src = root.resolve(module).resolve("src/main/java");
+            try (Stream<Path> files = Files.walk(src)) {
+                for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+                    long lines;
+                    try (Stream<String> l = Files.lines(f)) {
+                        lines = l.count();
+                    }
+                    if (lines > 600) {
+                        over.add(root.relativize(f).toString());
+                    }
+                }
+            }
+        }
+        assertThat(over).as("main files over 600 lines (style.md)").isSubsetOf(OVERSIZE.keySet());
+    }
+}
