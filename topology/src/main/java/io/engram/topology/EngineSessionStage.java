@@ -127,7 +127,7 @@ public final class EngineSessionStage implements SessionStage {
         }
         DataStream<Attribution> precise = session.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS)
                 .keyBy(AttributionRequest::getSessionId, Types.STRING)
-                .process(new PreciseAttributionOperator(settings), new AvroTypeInfo<>(Attribution.class))
+                .process(new PreciseAttributionOperator(settings.engineSpec(), settings.attribution()), new AvroTypeInfo<>(Attribution.class))
                 .uid(PRECISE_ATTRIBUTION_UID)
                 .name("precise attribution");
         return fast.union(precise);

@@ -82,8 +82,7 @@ class ArchitectureTest {
             "engine: backend -> model -> memory -> kv -> backend",
             "engine: generate -> memory -> generate",
             "engine: generate -> model -> memory -> generate",
-            "engine: memory -> model -> memory",
-            "operators: attribution -> session -> attribution");
+            "engine: memory -> model -> memory");
 
     @Test
     void noNewPackageCycles() {

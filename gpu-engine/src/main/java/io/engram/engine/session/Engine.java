@@ -24,26 +24,42 @@ public final class Engine implements AutoCloseable {
     /**
      * What an engine is built from.
      *
-     * @param modelDir Hugging Face model folder
+     * @param modelDir Hugging Face model folder (a string: the spec travels with stream jobs)
      * @param device where it runs, and its GPU memory budget
      * @param gpuOrdinal the CUDA device (e.g. Flink's GPU resource index); ignored on the CPU
      * @param threads engine worker threads
      * @param blockSize tokens per KV block
      * @param prefillChunk tokens per forward step while ingesting
      * @param memory the memory policy and its sizes
-     * @param format how content and questions are laid out as tokens
+     * @param format how content and questions are laid out as tokens ({@link PromptFormat#PLAIN} or CONTINUATION)
      * @param segmentWords words per attribution segment
      */
-    public record Spec(Path modelDir, Backends.DeviceSettings device, int gpuOrdinal, int threads, int blockSize,
-            int prefillChunk, MemorySettings memory, PromptFormat format, int segmentWords) {
+    public record Spec(String modelDir, Backends.DeviceSettings device, int gpuOrdinal, int threads, int blockSize,
+            int prefillChunk, MemorySettings memory, Format format, int segmentWords) implements java.io.Serializable {
+
+        /** The prompt layouts an engine can be built with (an enum: the spec travels with stream jobs). */
+        public enum Format {
+            PLAIN,
+            CONTINUATION;
+
+            PromptFormat layout() {
+                return this == PLAIN ? PromptFormat.PLAIN : PromptFormat.CONTINUATION;
+            }
+        }
+
         public Spec {
-            if (modelDir == null || device == null || memory == null || format == null) {
+            if (modelDir == null || modelDir.isBlank() || device == null || memory == null || format == null) {
                 throw new IllegalArgumentException("a model folder, a device, memory settings and a prompt format are required");
             }
             if (gpuOrdinal < 0 || threads < 1 || blockSize < 1 || prefillChunk < 1 || segmentWords < 1) {
                 throw new IllegalArgumentException("GPU ordinal >= 0 and threads, block size, prefill chunk and segment words "
                         + ">= 1 are required: " + this);
             }
+        }
+
+        /** The same on CUDA device {@code ordinal} (known only where the engine opens, e.g. from Flink's GPU resource). */
+        public Spec withGpuOrdinal(int ordinal) {
+            return new Spec(modelDir, device, ordinal, threads, blockSize, prefillChunk, memory, format, segmentWords);
         }
     }
 
@@ -64,15 +80,15 @@ public final class Engine implements AutoCloseable {
 
     /** Opens an engine; on failure releases what it took. */
     public static Engine open(Spec spec) {
-        ModelRegistry.Lease model = ModelRegistry.acquire(spec.modelDir());
+        ModelRegistry.Lease model = ModelRegistry.acquire(Path.of(spec.modelDir()));
         Backend backend = null;
         try {
             backend = Backends.open(spec.device(), spec.gpuOrdinal(), spec.threads(), false);
             ModelConfig c = model.model().config();
             Transformer t = new Transformer(c, model.model().weights(), backend,
                     new EngineSettings(spec.blockSize(), spec.prefillChunk(), spec.threads(), false));
-            MemoryPolicy policy = spec.memory().create(c, spec.modelDir());
-            SessionEngine session = new SessionEngine(t, model.tokenizer(), policy, spec.format(), spec.segmentWords(),
+            MemoryPolicy policy = spec.memory().create(c, Path.of(spec.modelDir()));
+            SessionEngine session = new SessionEngine(t, model.tokenizer(), policy, spec.format().layout(), spec.segmentWords(),
                     retrievalHeads(spec, c, policy));
             return new Engine(model, backend, t, policy, session);
         } catch (RuntimeException | Error e) {
@@ -93,7 +109,7 @@ public final class Engine implements AutoCloseable {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
         }
-        Path file = spec.modelDir().resolve(HeadPattern.FILE_NAME);
+        Path file = Path.of(spec.modelDir()).resolve(HeadPattern.FILE_NAME);
         if (!Files.isRegularFile(file)) {
             return null;
         }

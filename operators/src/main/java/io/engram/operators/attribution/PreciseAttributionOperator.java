@@ -4,14 +4,12 @@ import io.engram.engine.attribution.PreciseTier;
 import io.engram.engine.attribution.Segment;
 import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.model.Transformer;
-import io.engram.operators.session.SessionSettings;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionCandidate;
 import io.engram.schemas.AttributionMethod;
 import io.engram.schemas.AttributionRequest;
 import io.engram.schemas.AttributionStatus;
 import io.engram.schemas.SourceSegment;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -71,7 +69,8 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
             new MapStateDescriptor<>("engram-attribution-values", Types.STRING, Types.DOUBLE);
     static final ValueStateDescriptor<Long> SPENT_NANOS = new ValueStateDescriptor<>("engram-attribution-spent-nanos", Types.LONG);
 
-    private final SessionSettings settings;
+    private final io.engram.engine.session.Engine.Spec spec;
+    private final AttributionSettings attribution;
 
     private transient io.engram.engine.session.Engine engine;
     private transient Transformer transformer;
@@ -82,16 +81,16 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
     private transient ValueState<Long> spent;
     private transient Counter skippedBacklog;
 
-    public PreciseAttributionOperator(SessionSettings settings) {
-        this.settings = settings;
+    /** @param spec the engine, as the session operator's (its GPU is resolved where it opens) */
+    public PreciseAttributionOperator(io.engram.engine.session.Engine.Spec spec, AttributionSettings attribution) {
+        this.spec = spec;
+        this.attribution = attribution;
     }
 
     @Override
     public void open(OpenContext ctx) throws Exception {
         // the same device as the session operator (its GPU, or the CPU): one engine factory for both
-        engine = io.engram.engine.session.Engine.open(new io.engram.engine.session.Engine.Spec(Path.of(settings.modelDir()),
-                settings.device(), gpuOrdinal(), settings.threads(), settings.blockSize(), settings.prefillChunk(),
-                settings.memory(), io.engram.engine.session.PromptFormat.PLAIN, settings.attribution().segmentWords()));
+        engine = io.engram.engine.session.Engine.open(spec.withGpuOrdinal(gpuOrdinal()));
         transformer = engine.transformer();
         policy = engine.policy();
         modelName = engine.config().name();
@@ -99,7 +98,7 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         values = getRuntimeContext().getMapState(VALUES);
         spent = getRuntimeContext().getState(SPENT_NANOS);
         skippedBacklog = getRuntimeContext().getMetricGroup().counter(SKIPPED_BACKLOG_METRIC);
-        AttributionSettings a = settings.attribution();
+        AttributionSettings a = attribution;
         LOG.info("precise attribution ready: model {}, top-{} of at most {} candidates ({} tokens), {} permutations, slices of {} ms, "
                 + "at most {} pending requests per session", modelName, a.topK(), a.maxCandidates(), a.maxContextTokens(),
                 a.permutations(), a.sliceMillis(), a.maxPending());
@@ -107,7 +106,7 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
 
     /** The GPU Flink assigned this task manager (its first "index"), or 0 on the CPU or without one. */
     private int gpuOrdinal() {
-        if (settings.device().device() == io.engram.engine.backend.Backends.Device.CPU) {
+        if (spec.device().device() == io.engram.engine.backend.Backends.Device.CPU) {
             return 0;
         }
         for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info
@@ -133,7 +132,7 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         for (AttributionRequest ignored : queue.get()) {
             pending++;
         }
-        int max = settings.attribution().maxPending();
+        int max = attribution.maxPending();
         if (pending >= max) {
             skippedBacklog.inc();
             LOG.warn("session {} query {}: {} precise attribution requests are already pending (engram.attribution.max-pending "
@@ -190,11 +189,11 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         for (Map.Entry<String, Double> e : values.entries()) {
             known.put(e.getKey(), e.getValue());
         }
-        long deadline = t0 + settings.attribution().sliceMillis() * 1_000_000L;
+        long deadline = t0 + attribution.sliceMillis() * 1_000_000L;
         int[] computed = {0};
         PreciseTier.Outcome o = PreciseTier.attempt(transformer, policy, AnswerRecords.ints(r.getPreambleTokens()), candidates,
                 AnswerRecords.ints(r.getQuestionTokens()), AnswerRecords.ints(r.getAnswerTokens()),
-                settings.attribution().search(r.getQueryId()), known, () -> computed[0]++ == 0 || System.nanoTime() < deadline);
+                attribution.search(r.getQueryId()), known, () -> computed[0]++ == 0 || System.nanoTime() < deadline);
         values.putAll(o.added());
         long total = before + System.nanoTime() - t0;
         if (!o.finished()) {

@@ -5,7 +5,6 @@ import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.session.Answer;
 import io.engram.engine.session.Engine;
-import io.engram.engine.session.PromptFormat;
 import io.engram.engine.session.SessionEngine;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.ContentEvent;
@@ -20,7 +19,6 @@ import io.engram.schemas.Summary;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.FlinkMemoryStore;
 import io.engram.state.session.SessionMemoryRepository;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -140,9 +138,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     @Override
     public void open() throws Exception {
         super.open();
-        engines = Engine.open(new Engine.Spec(Path.of(settings.modelDir()), settings.device(), gpuOrdinal(), settings.threads(),
-                settings.blockSize(), settings.prefillChunk(), settings.memory(), PromptFormat.PLAIN,
-                settings.attribution().segmentWords()));
+        engines = Engine.open(settings.engineSpec().withGpuOrdinal(gpuOrdinal()));
         engine = engines.session();
         modelName = engines.config().name();
         repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey),

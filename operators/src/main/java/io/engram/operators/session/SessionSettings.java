@@ -125,6 +125,12 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
                 summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d, limits);
     }
 
+    /** The engine these settings describe (on CUDA device 0 until the operator knows its GPU). */
+    public io.engram.engine.session.Engine.Spec engineSpec() {
+        return new io.engram.engine.session.Engine.Spec(modelDir, device, 0, threads, blockSize, prefillChunk, memory,
+                io.engram.engine.session.Engine.Spec.Format.PLAIN, attribution.segmentWords());
+    }
+
     public SessionSettings withLimits(Limits l) {
         return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
                 summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution,

@@ -96,7 +96,7 @@ class PreciseAttributionOperatorTest {
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise() throws Exception {
-        return precise(new PreciseAttributionOperator(settings()));
+        return precise(new PreciseAttributionOperator(settings().engineSpec(), settings().attribution()));
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise(PreciseAttributionOperator op)
@@ -175,7 +175,7 @@ class PreciseAttributionOperatorTest {
         AttributionRequest r2 = AttributionRequest.newBuilder(r1).setQueryId("q2").build();
         AttributionRequest r3 = AttributionRequest.newBuilder(r1).setQueryId("q3").build();
         SessionSettings one = settings().withAttribution(settings().attribution().withMaxPending(1));
-        PreciseAttributionOperator op = new PreciseAttributionOperator(one);
+        PreciseAttributionOperator op = new PreciseAttributionOperator(one.engineSpec(), one.attribution());
         try (var h = precise(op)) {
             h.open();
             h.processElement(new StreamRecord<>(r1));
