@@ -16,7 +16,6 @@ import io.engram.schemas.EventProvenance;
 import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SessionIndex;
 import io.engram.schemas.Summary;
-import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.FlinkMemoryStore;
 import io.engram.state.session.SessionMemoryRepository;
 import java.util.ArrayList;
@@ -24,8 +23,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
@@ -40,33 +37,20 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The per-session memory operator (keyed by session). Content events are ingested into the session's KV memory through the engine
- * (chunked prefill, every token tagged with its source event); queries are answered over everything the session has
- * ingested, with citations to the source events; control events reset the session or request a summary.
+ * The per-session memory operator (keyed by session): it parks, batches and dispatches. Content events go to
+ * {@link ContentIngest} (chunked prefill into the session's KV memory, every token tagged with its source event, stored
+ * through {@code SessionMemoryRepository}); queries are admitted by {@link QueryAdmission}, parked in keyed state
+ * ({@link PendingQueries}) and answered at the latest after {@link SessionSettings#batchWindowMillis()} (a
+ * processing-time timer) together with other sessions' queries in shared forward passes, a full batch of
+ * {@link SessionSettings#maxBatch()} at once; an event of a session with parked queries answers them first, so every
+ * query sees exactly the memory that preceded it. Control events reset or close a session or ask for its summary.
  *
- * <p>State (all keyed by session, in RocksDB): the session index, the KV blocks (encoded by {@link KvBlockCodec}) and
- * the provenance of every ingested event. The engine's caches are rebuilt from this state, so a restart from a
- * checkpoint resumes with exactly the memory that was checkpointed. The engine (weights shared per JVM through
- * {@link Engine}) is opened in {@link #open} and closed in {@link #close}.
- *
- * <p>Batching across sessions: a query is parked in the session's keyed state ({@link PendingQueries}) and answered at the
- * latest after {@link SessionSettings#batchWindowMillis()} (a processing-time timer), together with the queries of
- * other sessions parked meanwhile, in shared forward passes ({@link SessionEngine#answerBatch}); a full batch of
- * {@link SessionSettings#maxBatch()} sessions is answered at once. An event of a session with a parked query first
- * answers the parked queries, so every query sees exactly the memory that preceded it in its session. Parked queries
- * and their timers are checkpointed with the keyed state; the in-memory set of parked sessions is only an index.
- *
- * <p>Bad input (an empty text, a query for a session with no memory, memory that fails its checks) goes to
- * {@link #DEAD_LETTERS} with the reason; the job keeps running and other sessions are unaffected.
- *
- * <p>Metrics (counters, answer latency, memory and working-set gauges) go to the operator's metric group through
- * {@link SessionMetrics}.
- *
- * <p>The operator coordinates: it parks, batches and answers queries, ingests content and keeps the index, blocks and
- * provenance. Its collaborators, built in {@link #open} over its keyed state, do the rest for the current key:
- * {@link SessionSummaries} (episode and session summaries), {@link SessionRetention} (the memory cap),
- * {@link SessionPolicyStates} (the memory policy's state between events) and {@link SessionAnswerRecords} (answer and
- * attribution records). State descriptors, the timer service name and output tags stay here: savepoints depend on them.
+ * <p>All state is keyed by session in RocksDB and checkpointed, so a restart resumes with exactly the checkpointed
+ * memory; the engine ({@link Engine}) is opened in {@link #open} and closed in {@link #close}. Failures while handling
+ * one session's event, bad input included, go to {@link #DEAD_LETTERS} through {@link FailureIsolation}; the job keeps
+ * running and other sessions are unaffected. Other collaborators: {@link SessionSummaries}, {@link SessionRetention},
+ * {@link SessionRepairs}, {@link SessionPolicyStates}, {@link SessionAnswerRecords}, {@link SessionMetrics}.
+ * Output tags and the timer service name stay here; state descriptors are in {@link SessionStateDescriptors}.
  *
  * <p>Threading: Flink calls the operator from the task thread only; the engine's own worker threads stay inside ops.
  */
@@ -83,21 +67,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             "engram-attribution-requests", new AvroTypeInfo<>(io.engram.schemas.AttributionRequest.class));
     public static final OutputTag<DeadLetter> DEAD_LETTERS =
             new OutputTag<>("engram-session-dead-letters", new AvroTypeInfo<>(DeadLetter.class));
-
-    static final MapStateDescriptor<Integer, EventProvenance> EVENTS =
-            new MapStateDescriptor<>("engram-event-provenance", Types.INT, new AvroTypeInfo<>(EventProvenance.class));
-    static final MapStateDescriptor<Long, io.engram.schemas.DroppedUnit> DROPPED_UNITS =
-            io.engram.state.flink.PolicyStateDescriptors.DROPPED_UNITS;
-    static final MapStateDescriptor<Integer, io.engram.schemas.MemoryUnit> POLICY_UNITS =
-            io.engram.state.flink.PolicyStateDescriptors.POLICY_UNITS;
-    static final org.apache.flink.api.common.state.ValueStateDescriptor<io.engram.schemas.PolicyState> POLICY_STATE =
-            io.engram.state.flink.PolicyStateDescriptors.POLICY_STATE;
-    /** The session's episode summaries by first memory token: what a session summary is built from. */
-    static final MapStateDescriptor<Long, Summary> EPISODE_SUMMARIES =
-            new MapStateDescriptor<>("engram-episode-summaries", Types.LONG, new AvroTypeInfo<>(Summary.class));
-    /** Query ids the session has used (each query needs its own: answers are found by session and query id). */
-    static final MapStateDescriptor<String, Boolean> QUERY_IDS =
-            new MapStateDescriptor<>("engram-query-ids", Types.STRING, Types.BOOLEAN);
 
     private final SessionSettings settings;
     private final SessionFaults faults;
@@ -146,19 +115,19 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 settings.kvStorage(), modelName, settings.blockSize());
         metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
         injector = faults.injector();
-        events = getKeyedStateStore().getMapState(EVENTS);
+        events = getKeyedStateStore().getMapState(SessionStateDescriptors.EVENTS);
         pending = new PendingQueries(getKeyedStateStore());
-        admission = new QueryAdmission(settings, repository, pending, getKeyedStateStore().getMapState(QUERY_IDS));
-        policyStates = new SessionPolicyStates(engines.policy(), getKeyedStateStore().getMapState(POLICY_UNITS),
-                getKeyedStateStore().getState(POLICY_STATE));
+        admission = new QueryAdmission(settings, repository, pending, getKeyedStateStore().getMapState(SessionStateDescriptors.QUERY_IDS));
+        policyStates = new SessionPolicyStates(engines.policy(), getKeyedStateStore().getMapState(SessionStateDescriptors.POLICY_UNITS),
+                getKeyedStateStore().getState(SessionStateDescriptors.POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
-                getKeyedStateStore().getMapState(EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
+                getKeyedStateStore().getMapState(SessionStateDescriptors.EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
         isolation = new FailureIsolation(repository, policyStates, metrics,
                 d -> output.collect(DEAD_LETTERS, new StreamRecord<>(d)));
-        SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(DROPPED_UNITS), modelName,
+        SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), modelName,
                 settings.blockSize(), (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
         retention = new SessionRetention(settings.retention(), settings.kvStorage(), repository,
-                getKeyedStateStore().getMapState(DROPPED_UNITS), summaries);
+                getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), summaries);
         ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
                 metrics, injector);
         isolation.checkWith(ingest);
