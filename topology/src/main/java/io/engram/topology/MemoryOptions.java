@@ -75,8 +75,9 @@ public final class MemoryOptions {
             .description("STREAMING/SIRLLM: attention-sink tokens at the start of the stream that are always kept.");
 
     public static final Option<Integer> RECENT_TOKENS = Option.intKey("engram.memory.recent-tokens")
-            .defaultValue(D.recentTokens()).check(n -> n >= 0, ">= 0")
-            .description("STREAMING/SIRLLM: most recent tokens kept.");
+            .defaultValue(D.recentTokens()).check(n -> n >= -1, ">= -1")
+            .description("STREAMING/SIRLLM: most recent tokens kept; -1: STREAMING keeps the model's trained window less "
+                    + "the sinks (the papers' setting, e.g. 4 + 1020 for a 1024-token model), SIRLLM 1000.");
 
     public static final Option<Integer> SCORED_TOKENS = Option.intKey("engram.memory.scored-tokens")
             .defaultValue(D.scoredTokens()).check(n -> n >= 0, ">= 0")

@@ -49,13 +49,26 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         }
     }
 
+    /** {@code recentTokens} default: per policy (StreamingLLM: the model's window less the sinks; SirLLM: 1000). */
+    public static final int AUTO_RECENT = -1;
+    /** SirLLM's recent tokens by default (the reference code's argparse default). */
+    static final int SIRLLM_RECENT = 1000;
+
+    /**
+     * StreamingLLM's recent window: as configured, or by default a cache the size of the model's trained window (the
+     * papers evaluate sinks + recent = the context they pre-trained with, e.g. 4 + 1020 for 1024).
+     */
+    int streamingRecent(ModelConfig model) {
+        return recentTokens >= 0 ? recentTokens : Math.max(1, model.maxPositions() - sinkTokens);
+    }
+
     public static MemorySettings defaults() {
         RetrievalSettings inf = RetrievalSettings.infLlm();
         RetrievalSettings em = RetrievalSettings.emLlm();
         RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
         return new MemorySettings(Kind.FULL, inf.initTokens(), inf.localTokens(), inf.topUnits(), em.memoryTokens(), em.contiguity(),
                 inf.cachedBlocks(), inf.reprTokens(), sp.gamma(), sp.minTokens(), sp.maxTokens(), StreamingLlm.DEFAULT_SINK_TOKENS,
-                1000, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS,
+                AUTO_RECENT, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS,
                 sp.refinement(), sp.refineFromLayer());
     }
 
@@ -108,9 +121,9 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
     public MemoryPolicy create(ModelConfig model, Path modelDir) {
         MemoryPolicy base = switch (policy) {
             case FULL -> new FullAttention();
-            case STREAMING -> new StreamingLlm(sinkTokens, recentTokens);
+            case STREAMING -> new StreamingLlm(sinkTokens, streamingRecent(model));
             case INFLLM, EMLLM -> new RetrievalMemory(retrieval(), model);
-            case SIRLLM -> new SirLlm(sinkTokens, recentTokens, scoredTokens, decay);
+            case SIRLLM -> new SirLlm(sinkTokens, recentTokens < 0 ? SIRLLM_RECENT : recentTokens, scoredTokens, decay);
         };
         if (!duo) {
             return base;
@@ -131,14 +144,16 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
     public String describe() {
         String p = switch (policy) {
             case FULL -> "full attention";
-            case STREAMING -> "StreamingLLM %d sinks + %d recent".formatted(sinkTokens, recentTokens);
+            case STREAMING -> "StreamingLLM %d sinks + %s recent".formatted(sinkTokens,
+                    recentTokens < 0 ? "the model's window less the sinks" : String.valueOf(recentTokens));
             case INFLLM -> "InfLLM %d init + %d local + top-%d units, %d cached blocks/layer".formatted(initTokens, localTokens,
                     topUnits, cachedBlocks);
             case EMLLM -> "EM-LLM %d init + %d local + %d memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
                     initTokens, localTokens, memoryTokens, contiguity, eventMinTokens, eventMaxTokens, surpriseGamma,
                     refinement == RetrievalSettings.Refinement.NONE ? "" : ", " + refinement.name().toLowerCase(java.util.Locale.ROOT)
                             + " refinement from layer " + refineFromLayer);
-            case SIRLLM -> "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens, recentTokens, decay);
+            case SIRLLM -> "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens,
+                    recentTokens < 0 ? SIRLLM_RECENT : recentTokens, decay);
         };
         return duo ? p + " on retrieval heads; DuoAttention streaming heads %d sinks + %d recent, sparsity %.2f"
                 .formatted(duoSinkTokens, duoRecentTokens, duoSparsity) : p;

@@ -46,6 +46,18 @@ class StreamingLlmTest {
     }
 
     @Test
+    void byDefaultTheCacheIsTheModelsTrainedWindowAsInThePaper(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        java.nio.file.Path dir = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
+                io.engram.engine.model.synthetic.TinyModels.Variant.LLAMA, io.engram.engine.tensor.DType.F32, 1);
+        io.engram.engine.model.ModelConfig c = io.engram.engine.model.ModelConfig.fromHuggingFace(dir.resolve("config.json"));
+        MemorySettings streaming = MemorySettings.defaults().withPolicy(MemorySettings.Kind.STREAMING);
+        var p = (io.engram.engine.memory.streaming.StreamingLlm) streaming.create(c, null);
+        assertThat(p.recentTokens()).isEqualTo(c.maxPositions() - 4);
+        var set = (io.engram.engine.memory.streaming.StreamingLlm) streaming.withStreaming(4, 100, 0).create(c, null);
+        assertThat(set.recentTokens()).isEqualTo(100);
+    }
+
+    @Test
     void keepsSinksAndTheRecentWindowWithPositionsReindexed() {
         KvCache c = cacheWith(40, 8); // 37 past tokens + a step of 3 (seq 37..39)
         AttentionPlan plan = new StreamingLlm(4, 10).plan(c, 37, 3, 2);

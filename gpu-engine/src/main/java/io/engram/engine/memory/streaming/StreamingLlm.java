@@ -22,6 +22,11 @@ public final class StreamingLlm implements MemoryPolicy {
     private final int sinkTokens;
     private final int recentTokens;
 
+    /** Tokens of the recent window (before the step). */
+    public int recentTokens() {
+        return recentTokens;
+    }
+
     public StreamingLlm(int sinkTokens, int recentTokens) {
         if (sinkTokens < 0 || recentTokens < 0) {
             throw new IllegalArgumentException("sink and recent token counts must be >= 0, got %d and %d".formatted(sinkTokens, recentTokens));
