@@ -88,9 +88,9 @@ public final class EngineOptions {
             .description("How long a query may wait for queries of other sessions to batch with; 0 answers each query "
                     + "at once. A full batch (engram.engine.max-batch) is answered without waiting.");
 
-    public static final Option<String> KV_STORAGE = Option.stringKey("engram.state.kv-dtype")
-            .defaultValue("BF16").check(v -> v.equals("F32") || v.equals("BF16") || v.equals("INT8") || v.equals("INT4"),
-                    "F32, BF16, INT8 or INT4")
+    public static final Option<io.engram.state.codec.KvDType> KV_STORAGE = Option.enumKey("engram.state.kv-dtype",
+                    io.engram.state.codec.KvDType.class)
+            .defaultValue(io.engram.state.codec.KvDType.BF16)
             .description("How stored KV memory keeps its values: BF16 (half the bytes of F32; measured on stories260K: "
                     + "max |dlogit| 0.06), INT8 with a scale per 32 values (~0.28 of F32; 0.16), INT4 with a scale per 32 values "
                     + "(~0.17 of F32; 2.9: lossy, for memory that is rarely retrieved), or F32 (exact).");

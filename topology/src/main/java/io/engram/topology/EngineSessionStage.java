@@ -83,7 +83,7 @@ public final class EngineSessionStage implements SessionStage {
         return new EngineSessionStage(new SessionSettings(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
                 o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS), o.get(EngineOptions.MAX_NEW_TOKENS),
                 o.get(EngineOptions.SUMMARY_TOKENS), o.get(EngineOptions.SUMMARY_INTERVAL), o.get(EngineOptions.MAX_BATCH),
-                o.get(EngineOptions.BATCH_WINDOW).toMillis(), io.engram.state.codec.KvDType.valueOf(o.get(EngineOptions.KV_STORAGE)),
+                o.get(EngineOptions.BATCH_WINDOW).toMillis(), o.get(EngineOptions.KV_STORAGE),
                 o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L, memory,
                 new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
                         o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o),
