@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Trains engram-tiny on a CPU in stages (training/PROBES.md), each resumable: rerun the same command after an
 # interruption and every finished stage is skipped, an unfinished one resumes from its checkpoint.
-#   training/run_cpu.sh DATA RUN [CPU_MINUTES]
+#   training/run_cpu.sh DATA RUN [CPU_MINUTES [ECHO_MINUTES]]
 #     DATA: the folder `python -m engram_train.prepare` wrote; RUN: where stages write (RUN/induct, RUN/digits, ...)
 #   1. cpu-induct: copy runs only, until the copied tokens' loss is below 0.5 (copying circuits), at most 30 minutes
-#   2. cpu-digits: half digit-string copy runs (numbers are single-digit tokens), half dense recall, 20 minutes
-#   3. cpu-dense3: associative recall with at most 40 filler words, a fifth digit runs kept, 60 minutes
-#   4. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110)
+#   2. cpu-echo:   dense QA (at most 40 filler words) whose answers restate the key and copy the fact, a fifth digit
+#                  copy runs, ECHO_MINUTES (default 40)
+#   3. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110)
 # The model lands in RUN/cpu/engram-tiny (safetensors, tokenizer, GGUF); evaluate it with engram_train.evaluate.
 set -euo pipefail
 data=$1
 run=$2
 cpu_minutes=${3:-110}
+echo_minutes=${4:-40}
 here=$(cd "$(dirname "$0")" && pwd)
 py=${ENGRAM_TRAINING_PYTHON:-python3}
 export PYTHONUNBUFFERED=1
@@ -28,7 +29,6 @@ stage() {  # name config init extra...
 }
 mkdir -p "$run"
 stage induct cpu-induct "" --minutes 30 --stop-loss 0.5
-stage digits cpu-digits "$run/induct/ckpt.pt"
-stage dense3 cpu-dense3 "$run/digits/ckpt.pt"
-stage cpu cpu "$run/dense3/ckpt.pt" --minutes "$cpu_minutes"
+stage echo cpu-echo "$run/induct/ckpt.pt" --minutes "$echo_minutes"
+stage cpu cpu "$run/echo/ckpt.pt" --minutes "$cpu_minutes"
 echo "model: $run/cpu/engram-tiny"

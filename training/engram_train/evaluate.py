@@ -41,6 +41,14 @@ def build_examples(enc, gen, kind, length, n, refuse, r):
     return out
 
 
+def correct(text, value):
+    """An answer is right when it is the refusal and a refusal was expected, or when it holds the expected value and
+    is not a refusal (answers restate the question's key and copy the fact: tasks.echo)."""
+    if value == tasks.REFUSAL:
+        return text.strip() == tasks.REFUSAL
+    return value in text and not text.strip().startswith(tasks.REFUSAL)
+
+
 @torch.no_grad()
 def greedy(model, prompts, device, max_new=48):
     width = max(len(p) for p in prompts)
@@ -94,11 +102,11 @@ def run(model_dir: Path, data_dir: Path, out: Path, per_cell=100, device=None, l
             ok = 0
             for (ex, ids), ans in zip(exs, answers):
                 text = tok.decode(ans).strip() if ans is not None else None
-                expected = ex.qa[0][1]
-                hit = text == expected
+                expected, value = ex.qa[0][1], ex.values[0]
+                hit = text is not None and correct(text, value)
                 ok += hit
                 records.append(dict(kind=kind, length=length, tokens=len(ids), pieces=ex.pieces, question=ex.qa[0][0],
-                                    expected=expected, answer=text, answer_ids=ans, correct=hit))
+                                    expected=expected, value=value, answer=text, answer_ids=ans, correct=hit))
             if length > window:
                 print(f"eval {kind:9s} @ {length:5d}: {len(exs)} examples for the engine (beyond the {window}-token window)",
                       flush=True)

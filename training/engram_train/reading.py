@@ -30,25 +30,23 @@ ORDINALS = "first second third fourth fifth sixth seventh".split()
 COUNTERS = ["the children", "the students", "the fishermen", "the scouts", "the volunteers", "the visitors",
             "the rangers", "the farmers", "the sailors", "the pupils"]
 
-COUNT_FACT = (["{Subj} counted {list}.", "In the {place} {subj} counted {list}.", "That day {subj} saw {list}.",
-               "{Subj} found {list} near the {place}."],
-              ["By the evening {subj} had counted {list}.", "Near the {place}, {subj} spotted {list}."])
+# Every fact names what a question asks about before the value (the count after the counted thing, the person after
+# what they did), so the answer restates the question's key and copies the fact onwards (tasks.echo).
+COUNT_FACT = (["The {x} {subj} counted numbered {n}.", "{Subj} counted the {x}: there were {n}.",
+               "Of the {x}, {subj} counted {n}.", "In the {place} {subj} counted the {x} and found {n}."],
+              ["When {subj} counted the {x}, there were {n}.", "{Subj} counted the {x} too, {n} in all."])
 COUNT_Q = (["How many {x} did {subj} count?", "How many {x} were counted?", "How many {x} did {subj} see?"],
            ["How many {x} did {subj} find?", "What number of {x} was counted?"])
-WHO_FACT = (["{Who} {vp}.", "Every day was the same: {who} {vp}.", "{Who} {vp}, even when nothing happened."],
-            ["It was {who} who {vp}.", "Long ago {who} {vp}."])
+WHO_FACT = (["The one who {vp} was {who}.", "Everyone knew that the one who {vp} was {who}.",
+             "The one who {vp}, even when nothing happened, was {who}."],
+            ["In those years the one who {vp} was {who}.", "People said the one who {vp} had always been {who}."])
 WHO_Q = (["Who {vp}?"], ["Which person {vp}?"])
-CODE_FACT = (["The {attr} of the {e} is {k}.", "The {attr} of the {e} was written on page {m} of the {ord} {book}: {k}.",
-              "She told him that the {attr} of the {e} was {k}.", "For the {e}, the {attr} is {k}.",
-              "The {e} has the {attr} {k}, noted on line {m}."],
-             ["He asked what the {attr} of the {e} was, and the answer on page {m} was {k}.",
-              "Written in the {ord} {book}: the {attr} of the {e} is {k}."])
+CODE_FACT = (["The {attr} of the {e} is {k}.", "The {attr} of the {e} was {k}; it was written on page {m} of the {ord} {book}.",
+              "She told him that the {attr} of the {e} was {k}.", "On line {m} he noted that the {attr} of the {e} is {k}."],
+             ["In the {ord} {book}, on page {m}, the {attr} of the {e} was {k}.",
+              "Everyone knew the {attr} of the {e}: it was {k}."])
 CODE_Q = (["What is the {attr} of the {e}?", "What was the {attr} of the {e}?"],
           ["Tell me the {attr} of the {e}.", "Which {attr} does the {e} have?"])
-
-
-def _list(items):
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
 
 
 def _cap(s):
@@ -72,16 +70,14 @@ class ReadingFacts:
 
     def _count(self):
         r = self.g.r
-        xs = r.sample([a for a in self.animals if a not in self.used], r.randint(2, 4))
-        self.used.update(xs)
-        ns = [str(r.randint(2, 999)) for _ in xs]
+        x = r.choice([a for a in self.animals if a not in self.used])
+        self.used.add(x)
+        n = str(r.randint(2, 999))
         subj = r.choice(self.counters + [r.choice(self.g.names)])
-        fact = self.g._pick(COUNT_FACT).format(Subj=_cap(subj), subj=subj, place=r.choice(PLACES),
-                                               list=_list([f"{n} {x}" for n, x in zip(ns, xs)]))
-        j = r.randrange(len(xs))
-        q = self.g._pick(COUNT_Q).format(x=xs[j], subj=subj)
-        absent = r.choice([a for a in self.animals if a not in xs])
-        return fact, (q, ns[j]), (self.g._pick(COUNT_Q).format(x=absent, subj=subj), " " + absent)
+        fact = self.g._pick(COUNT_FACT).format(Subj=_cap(subj), subj=subj, place=r.choice(PLACES), x=x, n=n)
+        q = self.g._pick(COUNT_Q).format(x=x, subj=subj)
+        absent = r.choice([a for a in self.animals if a not in self.used])
+        return fact, (q, tasks.echo(x, fact, n, "The "), n), (self.g._pick(COUNT_Q).format(x=absent, subj=subj), " " + absent)
 
     def _vp(self):
         r = self.g.r
@@ -89,15 +85,12 @@ class ReadingFacts:
 
     def _who(self):
         r = self.g.r
-        if r.random() < 0.6:
-            who = "the " + r.choice(self.roles)
-            ans = _cap(who)
-        else:
-            who = ans = r.choice(self.g.names)
+        who = "the " + r.choice(self.roles) if r.random() < 0.6 else r.choice(self.g.names)
         vp = self._vp()
-        fact = self.g._pick(WHO_FACT).format(Who=_cap(who), who=who, vp=vp)
+        fact = self.g._pick(WHO_FACT).format(who=who, vp=vp)
         other = self._vp()
-        return fact, (self.g._pick(WHO_Q).format(vp=vp), ans), (self.g._pick(WHO_Q).format(vp=other), other)
+        return (fact, (self.g._pick(WHO_Q).format(vp=vp), tasks.echo(vp, fact, who, "The one who "), who),
+                (self.g._pick(WHO_Q).format(vp=other), other))
 
     def _code(self):
         r = self.g.r
@@ -107,8 +100,9 @@ class ReadingFacts:
         fact = self.g._pick(CODE_FACT).format(attr=attr, e=e, k=k, m=r.randint(2, 600), ord=r.choice(ORDINALS),
                                               book=r.choice(BOOKS))
         other = r.choice([t for t in self.g.things if t != e])
-        return fact, (self.g._pick(CODE_Q).format(attr=attr, e=e), k), (self.g._pick(CODE_Q).format(attr=attr, e=other),
-                                                                         other)
+        key = f"the {attr} of the {e}"
+        return (fact, (self.g._pick(CODE_Q).format(attr=attr, e=e), tasks.echo(key, fact, k), k),
+                (self.g._pick(CODE_Q).format(attr=attr, e=other), other))
 
     def example(self, words, refuse):
         r = self.g.r
@@ -119,6 +113,7 @@ class ReadingFacts:
         pieces, where = self.g._plant(self.g._filler(words), [m[0] for m in made])
         text = " ".join(pieces)
         if refuse and made[0][2][1] not in text:
-            return tasks.Example("reading", pieces, [(made[0][2][0], tasks.REFUSAL)], [-1])
+            return tasks.refusal("reading", pieces, made[0][2][0])
         order = r.sample(range(len(made)), min(len(made), 3))
-        return tasks.Example("reading", pieces, [made[j][1] for j in order], [where[j] for j in order])
+        return tasks.Example("reading", pieces, [made[j][1][:2] for j in order], [where[j] for j in order],
+                             [made[j][1][2] for j in order])

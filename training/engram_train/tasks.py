@@ -6,6 +6,7 @@ example is a list of content pieces (one Kafka content event each, joined by bla
 PromptFormat.PLAIN joins them) and question/answer pairs asked after them.
 """
 import random
+import re
 import string
 import uuid
 from dataclasses import dataclass, field
@@ -33,26 +34,47 @@ ADJECTIVES = """quiet ancient hidden northern crooked silent golden rusty distan
 wandering broken velvet hollow bright""".split()
 
 
+def echo(key, fact, value, prefix=""):
+    """The answer to a question about `fact`: `prefix` and the key as the question names it, then the fact's own words
+    from that key up to and including the value, and a full stop ("What is the vault code of the old customs house?"
+    over "... the vault code of the old customs house was 7481, ..." -> "The vault code of the old customs house was
+    7481."). A model answers it by copying: the key from the question, the rest from where the key occurs in the text,
+    so finding a fact is the same skill as continuing a repeated passage (induction), which a small model learns first.
+    The last key occurrence that a whole-word value follows is used."""
+    low, k = fact.lower(), key.lower()
+    best = None
+    for m in re.finditer(re.escape(k), low):
+        v = re.search(r"(?<![\w-])" + re.escape(value.lower()) + r"(?![\w-])", low[m.end():])
+        if v:
+            best = (m.end(), m.end() + v.end())
+    if best is None:
+        raise ValueError(f"fact {fact!r} has no {key!r} followed by {value!r}")
+    text = prefix + key + fact[best[0]:best[1]]
+    return text[0].upper() + text[1:] + "."
+
+
 def _split(items, heldout_every=5):
     train = [x for i, x in enumerate(items) if i % heldout_every != heldout_every - 1]
     held = [x for i, x in enumerate(items) if i % heldout_every == heldout_every - 1]
     return train, held
 
 
-# (train phrasings, held-out phrasings)
-PASSKEY_FACT = (["The pass key is {k}. Remember it. {k} is the pass key.",
-                 "Note: the passkey you will need later is {k}.",
-                 "Please keep this in mind: the pass key equals {k}.",
-                 "There is a pass key hidden in this text. The pass key is {k}.",
-                 "The passkey is {k}."],
-                ["Important: remember that the pass key is {k}. The pass key is {k}.",
-                 "Here is the passkey: {k}."])
-PASSKEY_Q = (["What is the pass key?", "What is the passkey?", "Which pass key was mentioned in the text?",
-              "What is the pass key mentioned above?"],
-             ["Tell me the pass key.", "What was the passkey?"])
-NEEDLE_FACT = (["The special magic number for the {e} is {k}.", "One of the special magic numbers is {k}; it belongs to the {e}.",
-                "Remember that the {e} has the magic number {k}.", "The secret code of the {e} is {k}."],
-               ["For the {e}, the special magic number is {k}.", "The {e} is associated with the secret number {k}."])
+# (train phrasings, held-out phrasings). Every fact names its key before its value, and every question names the same
+# key: the answer restates the key and copies the fact's words from there to the value (see echo()).
+PASSKEY_FACT = (["The {pk} is {k}. Remember it. {k} is the {pk}.",
+                 "Note: the {pk} you will need later is {k}.",
+                 "Please keep this in mind: the {pk} equals {k}.",
+                 "There is a {pk} hidden in this text. The {pk} is {k}.",
+                 "The {pk} is {k}."],
+                ["Important: remember that the {pk} is {k}. The {pk} is {k}.",
+                 "Here is the {pk}: {k}."])
+PASSKEY_Q = (["What is the {pk}?", "Which {pk} was mentioned in the text?", "What is the {pk} mentioned above?"],
+             ["Tell me the {pk}.", "What was the {pk}?"])
+PASSKEY_NAMES = ["pass key", "passkey"]
+NEEDLE_FACT = (["The special magic number for the {e} is {k}.", "Remember that the {e} has the magic number {k}.",
+                "The secret code of the {e} is {k}.", "For the {e}, the special magic number is {k}."],
+               ["Write this down: the {e} uses the special magic number {k}.",
+                "The {e} is associated with the secret number {k}."])
 NEEDLE_Q = (["What is the special magic number for the {e}?", "What is the secret code of the {e}?",
              "Which magic number belongs to the {e}?"],
             ["What number is associated with the {e}?", "Give the special magic number of the {e}."])
@@ -61,17 +83,18 @@ UUID_Q = (['What is the value of key "{k}"?', 'In the JSON object, which value b
 VAR_Q = (["What is the value of {v}?", "Which number does variable {v} hold?"],
          ["What value does {v} end up with?"])
 # Dialogue facts: (statement by the user, question about the user, answer kind)
+# Dialogue facts: (statement by the user, question about the user, answer kind, key the two share)
 DIALOGUE = (
-    [("my sister lives in {city}", "Where does the user's sister live?", "city"),
-     ("my dog is called {pet}", "What is the name of the user's dog?", "pet"),
-     ("I work as a {job}", "What is the user's job?", "job"),
-     ("my favourite colour is {colour}", "What is the user's favourite colour?", "colour"),
-     ("my brother's name is {name}", "What is the name of the user's brother?", "name"),
-     ("I grew up in {city}", "Where did the user grow up?", "city"),
-     ("my best friend is {name}", "Who is the user's best friend?", "name")],
-    [("my mother lives in {city}", "Where does the user's mother live?", "city"),
-     ("my cat is named {pet}", "What is the user's cat called?", "pet"),
-     ("my daughter works as a {job}", "What does the user's daughter do for a living?", "job")])
+    [("my sister lives in {city}", "Where does the user's sister live?", "city", "sister"),
+     ("my dog is called {pet}", "What is the name of the user's dog?", "pet", "dog"),
+     ("my job is working as a {job}", "What is the user's job?", "job", "job"),
+     ("my favourite colour is {colour}", "What is the user's favourite colour?", "colour", "favourite colour"),
+     ("my brother's name is {name}", "What is the name of the user's brother?", "name", "brother"),
+     ("my home town is {city}", "What is the user's home town?", "city", "home town"),
+     ("my best friend is {name}", "Who is the user's best friend?", "name", "best friend")],
+    [("my mother lives in {city}", "Where does the user's mother live?", "city", "mother"),
+     ("my cat is named {pet}", "What is the user's cat called?", "pet", "cat"),
+     ("my daughter works as a {job}", "What does the user's daughter do for a living?", "job", "daughter")])
 DIALOGUE_LEADS = (["By the way, {s}.", "Oh, and {s}.", "Just so you know, {s}.", "{S}.", "Something about me: {s}."],
                   ["I should mention that {s}.", "Fun fact: {s}."])
 ASSISTANT_REPLIES = ["Thanks for telling me.", "Noted.", "That is good to know.", "I will remember that.",
@@ -84,6 +107,15 @@ class Example:
     pieces: list
     qa: list = field(default_factory=list)  # (question, answer)
     fact_piece: list = field(default_factory=list)  # piece index holding each answer's fact (-1: none)
+    values: list = field(default_factory=list)  # the value each answer must contain (REFUSAL for a refusal)
+
+    def __post_init__(self):
+        if not self.values:
+            self.values = [a for _, a in self.qa]
+
+
+def refusal(kind, pieces, question):
+    return Example(kind, pieces, [(question, REFUSAL)], [-1], [REFUSAL])
 
 
 class TaskGenerator:
@@ -157,12 +189,14 @@ class TaskGenerator:
         return getattr(self, "_" + kind)(target_words, refuse)
 
     def _passkey(self, words, refuse):
-        k = self._number()
+        k, pk = self._number(), self.r.choice(PASSKEY_NAMES)
         filler = self._filler(words)
+        question = self._pick(PASSKEY_Q).format(pk=pk)
         if refuse:
-            return Example("passkey", filler, [(self._pick(PASSKEY_Q), REFUSAL)], [-1])
-        pieces, where = self._plant(filler, [self._pick(PASSKEY_FACT).format(k=k)])
-        return Example("passkey", pieces, [(self._pick(PASSKEY_Q), k)], where)
+            return refusal("passkey", filler, question)
+        fact = self._pick(PASSKEY_FACT).format(k=k, pk=pk)
+        pieces, where = self._plant(filler, [fact])
+        return Example("passkey", pieces, [(question, echo(pk, fact, k, "The "))], where, [k])
 
     def _needles(self, words, refuse, n, kind):
         ents = self.r.sample(self.things, n + 1)
@@ -170,10 +204,10 @@ class TaskGenerator:
         facts = [self._pick(NEEDLE_FACT).format(e=e, k=k) for e, k in zip(ents, keys)]
         pieces, where = self._plant(self._filler(words), facts)
         if refuse:
-            return Example(kind, pieces, [(self._pick(NEEDLE_Q).format(e=ents[n]), REFUSAL)], [-1])
+            return refusal(kind, pieces, self._pick(NEEDLE_Q).format(e=ents[n]))
         order = self.r.sample(range(n), min(n, 3))
-        return Example(kind, pieces, [(self._pick(NEEDLE_Q).format(e=ents[j]), keys[j]) for j in order],
-                       [where[j] for j in order])
+        return Example(kind, pieces, [(self._pick(NEEDLE_Q).format(e=ents[j]), echo("the " + ents[j], facts[j], keys[j]))
+                                      for j in order], [where[j] for j in order], [keys[j] for j in order])
 
     def _needle(self, words, refuse):
         return self._needles(words, refuse, 1, "needle")
@@ -186,13 +220,17 @@ class TaskGenerator:
         pairs = [(self._new_uuid(), self._new_uuid()) for _ in range(n)]
         obj = "{" + ", ".join(f'"{k}": "{v}"' for k, v in pairs) + "}"
         lead = self.r.choice(["JSON data:", "Here is a JSON object:", "Key-value store:", "Lookup table (JSON):"])
-        pieces, where = self._plant(self._filler(words), [f"{lead} {obj}"])
+        fact = f"{lead} {obj}"
+        pieces, where = self._plant(self._filler(words), [fact])
         if refuse:
-            return Example("uuid", pieces, [(self._pick(UUID_Q).format(k=self._new_uuid()), REFUSAL)], [-1])
+            return refusal("uuid", pieces, self._pick(UUID_Q).format(k=self._new_uuid()))
         asked = self.r.sample(pairs, min(n, self.r.randint(1, 3)))
-        return Example("uuid", pieces, [(self._pick(UUID_Q).format(k=k), v) for k, v in asked], where * len(asked))
+        return Example("uuid", pieces, [(self._pick(UUID_Q).format(k=k), f'"{k}": "{v}".') for k, v in asked],
+                       where * len(asked), [v for _, v in asked])
 
     def _vars(self, words, refuse):
+        """Assignment chains; the answer follows the chain back to the number, one copied definition at a time
+        ("VAR C = VAR B = VAR A = 1234.")."""
         hops = self.r.randint(1, 3)
         names = [self._var() for _ in range(hops + 1 + 2)]
         value = self._number()
@@ -200,8 +238,9 @@ class TaskGenerator:
         decoy = f"VAR {names[-1]} = {self._number()}."
         pieces, where = self._plant(self._filler(words), chain + [decoy], ordered=True)
         if refuse:
-            return Example("vars", pieces, [(self._pick(VAR_Q).format(v=names[-2]), REFUSAL)], [-1])
-        return Example("vars", pieces, [(self._pick(VAR_Q).format(v=names[hops]), value)], [where[hops]])
+            return refusal("vars", pieces, self._pick(VAR_Q).format(v=names[-2]))
+        answer = " = ".join(f"VAR {names[i]}" for i in range(hops, -1, -1)) + f" = {value}."
+        return Example("vars", pieces, [(self._pick(VAR_Q).format(v=names[hops]), answer)], [where[hops]], [value])
 
     def _reading(self, words, refuse):
         return self.reading.example(words, refuse)
@@ -220,12 +259,12 @@ class TaskGenerator:
         chosen = self.r.sample(facts_avail, min(len(facts_avail), self.r.randint(1, 3)))
         vals = {"city": self.cities, "pet": self.pets, "job": self.jobs, "colour": self.colours, "name": self.names}
         planted, answers = [], []
-        for stmt, q, kind in chosen:
+        for stmt, q, kind, key in chosen:
             v = self.r.choice(vals[kind])
             s = stmt.format(**{kind: v})
             lead = self._pick(DIALOGUE_LEADS)
             planted.append("User: " + lead.format(s=s, S=s[0].upper() + s[1:]))
-            answers.append((q, v))
+            answers.append((q, echo(key, s, v, "The user's "), v))
         # a distractor about someone else
         d_kind = self.r.choice(["city", "name"])
         other = self.r.choice(self.names)
@@ -235,6 +274,7 @@ class TaskGenerator:
         if refuse:
             unused = [f for f in facts_avail if f not in chosen]
             if unused:
-                return Example("dialogue", pieces, [(self.r.choice(unused)[1], REFUSAL)], [-1])
+                return refusal("dialogue", pieces, self.r.choice(unused)[1])
         order = self.r.sample(range(len(answers)), len(answers))
-        return Example("dialogue", pieces, [answers[j] for j in order], [where[j] for j in order])
+        return Example("dialogue", pieces, [answers[j][:2] for j in order], [where[j] for j in order],
+                       [answers[j][2] for j in order])

@@ -65,6 +65,14 @@ CONFIGS = {
                        compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
                        phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.2, copy_until=1.0,
                        copy_repeats=4, copy_digits=True, kinds=("passkey", "needle", "multikey", "reading", "dialogue")),
+    # the recall stage of the CPU recipe (--init from cpu-induct): dense QA whose answers restate the question's key and
+    # copy the fact onwards (tasks.echo), so looking a fact up is the copying the induction stage formed; a fifth of
+    # the sequences stay digit copy runs. UUID tables need longer sequences and join in the curriculum stage.
+    "cpu-echo": dict(CPU_SHAPE, seq_len=1024, batch=8, lr=1e-3, warmup_s=20, minutes=40.0, workers=0,
+                     compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                     phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.2, copy_until=1.0,
+                     copy_repeats=4, copy_digits=True,
+                     kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading")),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -279,18 +287,22 @@ def probe_set(tok_path, data_dir: Path, length, per_kind=12):
                                                                                                   held_out=False)
     gen = tasks.TaskGenerator(held, "heldout", seed=777)
     out = {}
-    for kind in ("passkey", "needle", "multikey", "dialogue", "reading"):
+    for kind in ("passkey", "needle", "multikey", "vars", "dialogue", "reading"):
         exs = evaluate.build_examples(enc, gen, kind, length, per_kind, False, random.Random(1))
-        out[kind] = [(ids, enc.answer(ex.qa[0][1])[:-1]) for ex, ids in exs]
+        out[kind] = [(ids, ex.values[0]) for ex, ids in exs]
+    out["_tokenizer"] = enc.tok
     return out
 
 
 @torch.no_grad()
 def run_probe(model, probe, dev):
     acc = {}
+    tok = probe["_tokenizer"]
     for kind, exs in probe.items():
-        answers = evaluate.greedy(model, [ids for ids, _ in exs], dev, max_new=12)
-        acc[kind] = sum(ans == want for ans, (_, want) in zip(answers, exs)) / max(1, len(exs))
+        if kind == "_tokenizer":
+            continue
+        answers = evaluate.greedy(model, [ids for ids, _ in exs], dev, max_new=40)
+        acc[kind] = sum(evaluate.correct(tok.decode(ans), want) for ans, (_, want) in zip(answers, exs)) / max(1, len(exs))
     return acc
 
 

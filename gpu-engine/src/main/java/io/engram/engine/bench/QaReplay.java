@@ -33,10 +33,29 @@ import java.util.zip.GZIPInputStream;
  */
 public final class QaReplay {
 
-    /** One evaluation example as evaluate.py wrote it. */
-    /** {@code tokens}: the prompt's length (content + question) as the Python side tokenized it. */
+    /**
+     * One evaluation example as evaluate.py wrote it. {@code tokens}: the prompt's length (content + question) as the
+     * Python side tokenized it; {@code value}: what a right answer must hold (answers restate the question's key and copy
+     * the fact, "The vault code of the old customs house was 7481."), or the refusal when nothing should be found.
+     */
     public record Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
-            String referenceAnswer) {}
+            String value, String referenceAnswer) {
+
+        /** evaluate.py's rule: the refusal exactly when one is expected, else an answer that holds the value. */
+        public boolean correct(String answer) {
+            if (answer == null) {
+                return false;
+            }
+            String a = answer.strip();
+            if (value.equals(REFUSAL)) {
+                return a.equals(REFUSAL);
+            }
+            return a.contains(value) && !a.startsWith(REFUSAL);
+        }
+    }
+
+    /** The answer the model is trained to give when the memory does not hold what is asked. */
+    public static final String REFUSAL = "I don't know.";
 
     /** Results of one policy on one skill at one length. */
     public record Row(String policy, String kind, int length, int examples, double accuracy, double referenceAccuracy,
@@ -64,7 +83,8 @@ public final class QaReplay {
                     throw new IllegalArgumentException("%s line %d: needs pieces, question and expected".formatted(file, n));
                 }
                 out.add(new Example(o.path("kind").asText("?"), o.path("length").asInt(0), o.path("tokens").asInt(-1), pieces, o.get("question").asText(),
-                        o.get("expected").asText(), o.path("answer").asText(null)));
+                        o.get("expected").asText(), o.path("value").asText(o.get("expected").asText()),
+                        o.path("answer").asText(null)));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
@@ -90,8 +110,8 @@ public final class QaReplay {
                 }
                 String answer = engine.answer(memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> { }).text().strip();
                 int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[5]);
-                c[0] += answer.equals(ex.expected()) ? 1 : 0;
-                c[1] += ex.expected().equals(ex.referenceAnswer()) ? 1 : 0;
+                c[0] += ex.correct(answer) ? 1 : 0;
+                c[1] += ex.correct(ex.referenceAnswer()) ? 1 : 0;
                 c[2] += answer.equals(ex.referenceAnswer()) ? 1 : 0;
                 c[3]++;
                 c[4] += (int) ((System.nanoTime() - t0) / 1_000_000);
