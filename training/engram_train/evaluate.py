@@ -44,6 +44,8 @@ def build_examples(enc, gen, kind, length, n, refuse, r):
 def correct(text, value):
     """An answer is right when it is the refusal and a refusal was expected, or when it holds the expected value and
     is not a refusal (answers restate the question's key and copy the fact: tasks.echo)."""
+    if isinstance(value, list):  # a summary: every fact's value
+        return all(v in text for v in value)
     if value == tasks.REFUSAL:
         return text.strip() == tasks.REFUSAL
     return value in text and not text.strip().startswith(tasks.REFUSAL)
@@ -98,13 +100,15 @@ def run(model_dir: Path, data_dir: Path, out: Path, per_cell=100, device=None, l
             if length > window:
                 answers = [None] * len(exs)
             for i in range(0, len(exs) if length <= window else 0, 25):
-                answers += greedy(model, [e[1] for e in exs[i:i + 25]], device)
-            ok = 0
+                answers += greedy(model, [e[1] for e in exs[i:i + 25]], device, max_new=160 if kind == "summary" else 48)
+            ok, recall = 0, 0.0
             for (ex, ids), ans in zip(exs, answers):
                 text = tok.decode(ans).strip() if ans is not None else None
                 expected, value = ex.qa[0][1], ex.values[0]
                 hit = text is not None and correct(text, value)
                 ok += hit
+                if isinstance(value, list) and text is not None:
+                    recall += sum(v in text for v in value) / len(value)
                 records.append(dict(kind=kind, length=length, tokens=len(ids), pieces=ex.pieces, question=ex.qa[0][0],
                                     expected=expected, value=value, answer=text, answer_ids=ans, correct=hit))
             if length > window:
@@ -112,6 +116,8 @@ def run(model_dir: Path, data_dir: Path, out: Path, per_cell=100, device=None, l
                       flush=True)
                 continue
             table[f"{kind}@{length}"] = round(ok / max(1, len(exs)), 3)
+            if kind == "summary":
+                table[f"summary_fact_recall@{length}"] = round(recall / max(1, len(exs)), 3)
             print(f"eval {kind:9s} @ {length:5d}: {ok}/{len(exs)} = {ok / max(1, len(exs)):.3f}", flush=True)
     # perplexity on held-out prose
     wins = data.prose_windows(tok, held, ppl_window, 64)

@@ -117,3 +117,21 @@ class ReadingFacts:
         order = r.sample(range(len(made)), min(len(made), 3))
         return tasks.Example("reading", pieces, [made[j][1][:2] for j in order], [where[j] for j in order],
                              [made[j][1][2] for j in order])
+
+    def summary(self, words):
+        """The summary skill: 2-4 facts among filler paragraphs, and an answer that states them in text order, each as
+        written (an extractive summary: the names, numbers and what happened, nothing the text does not say)."""
+        r = self.g.r
+        self.used = set()
+        makers = [self._count, self._who, self._code, self._needle_fact]
+        facts = [r.choice(makers)() for _ in range(r.randint(2, 4))]
+        pieces, where = self.g._plant(self.g._filler(words), [f[0] for f in facts])
+        order = sorted(range(len(facts)), key=lambda j: (where[j], " ".join(pieces).find(facts[j][0])))
+        answer = " ".join(facts[j][0] for j in order)
+        values = [facts[j][1][2] for j in order]
+        return tasks.Example("summary", pieces, [(self.g._pick(tasks.SUMMARY_Q), answer)], [where[order[0]]], [values])
+
+    def _needle_fact(self):
+        e, k = self.g.r.choice(self.g.things), self.g._number()
+        return self.g._pick(tasks.NEEDLE_FACT).format(e=e, k=k), (None, None, k), None
+

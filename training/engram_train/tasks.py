@@ -80,6 +80,9 @@ NEEDLE_Q = (["What is the special magic number for the {e}?", "What is the secre
             ["What number is associated with the {e}?", "Give the special magic number of the {e}."])
 UUID_Q = (['What is the value of key "{k}"?', 'In the JSON object, which value belongs to the key "{k}"?'],
           ['Find the value stored under "{k}".'])
+# the engine's summary instruction (SessionEngine.SUMMARY_INSTRUCTION) is the first training phrasing
+SUMMARY_Q = (["Summarize the text above in a few sentences.", "Summarize the key facts of the text above."],
+             ["Give a short summary of the text above."])
 VAR_Q = (["What is the value of {v}?", "Which number does variable {v} hold?"],
          ["What value does {v} end up with?"])
 # Dialogue facts: (statement by the user, question about the user, answer kind)
@@ -119,7 +122,7 @@ def refusal(kind, pieces, question):
 
 
 class TaskGenerator:
-    KINDS = ("passkey", "needle", "multikey", "uuid", "vars", "dialogue", "reading")
+    KINDS = ("passkey", "needle", "multikey", "uuid", "vars", "dialogue", "reading", "summary")
 
     def __init__(self, paragraphs, split="train", seed=0):
         assert split in ("train", "heldout")
@@ -241,6 +244,9 @@ class TaskGenerator:
             return refusal("vars", pieces, self._pick(VAR_Q).format(v=names[-2]))
         answer = " = ".join(f"VAR {names[i]}" for i in range(hops, -1, -1)) + f" = {value}."
         return Example("vars", pieces, [(self._pick(VAR_Q).format(v=names[hops]), answer)], [where[hops]], [value])
+
+    def _summary(self, words, refuse):
+        return self.reading.summary(words)
 
     def _reading(self, words, refuse):
         return self.reading.example(words, refuse)

@@ -72,7 +72,7 @@ CONFIGS = {
                      compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
                      phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.2, copy_until=1.0,
                      copy_repeats=4, copy_digits=True,
-                     kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading")),
+                     kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading", "summary")),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,

@@ -35,22 +35,23 @@ public final class QaReplay {
 
     /**
      * One evaluation example as evaluate.py wrote it. {@code tokens}: the prompt's length (content + question) as the
-     * Python side tokenized it; {@code value}: what a right answer must hold (answers restate the question's key and copy
-     * the fact, "The vault code of the old customs house was 7481."), or the refusal when nothing should be found.
+     * Python side tokenized it; {@code values}: what a right answer must hold (answers restate the question's key and
+     * copy the fact, "The vault code of the old customs house was 7481."; a summary holds every fact's value), or the
+     * refusal alone when nothing should be found.
      */
     public record Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
-            String value, String referenceAnswer) {
+            List<String> values, String referenceAnswer) {
 
-        /** evaluate.py's rule: the refusal exactly when one is expected, else an answer that holds the value. */
+        /** evaluate.py's rule: the refusal exactly when one is expected, else an answer that holds every value. */
         public boolean correct(String answer) {
             if (answer == null) {
                 return false;
             }
             String a = answer.strip();
-            if (value.equals(REFUSAL)) {
+            if (values.equals(List.of(REFUSAL))) {
                 return a.equals(REFUSAL);
             }
-            return a.contains(value) && !a.startsWith(REFUSAL);
+            return !a.startsWith(REFUSAL) && values.stream().allMatch(a::contains);
         }
     }
 
@@ -83,13 +84,23 @@ public final class QaReplay {
                     throw new IllegalArgumentException("%s line %d: needs pieces, question and expected".formatted(file, n));
                 }
                 out.add(new Example(o.path("kind").asText("?"), o.path("length").asInt(0), o.path("tokens").asInt(-1), pieces, o.get("question").asText(),
-                        o.get("expected").asText(), o.path("value").asText(o.get("expected").asText()),
-                        o.path("answer").asText(null)));
+                        o.get("expected").asText(), values(o), o.path("answer").asText(null)));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
         }
         return out;
+    }
+
+    /** "value" as evaluate.py writes it: one string, a list (a summary's facts), or absent (older files: "expected"). */
+    private static List<String> values(JsonNode o) {
+        JsonNode v = o.path("value");
+        if (v.isArray()) {
+            List<String> out = new ArrayList<>();
+            v.forEach(x -> out.add(x.asText()));
+            return List.copyOf(out);
+        }
+        return List.of(v.isMissingNode() || v.isNull() ? o.get("expected").asText() : v.asText());
     }
 
     /**

@@ -50,15 +50,19 @@ class QaReplayTest {
     @Test
     void anAnswerIsRightWhenItHoldsTheValueOrRefusesWhenItShould() {
         QaReplay.Example code = new QaReplay.Example("reading", 256, 100, List.of("x"), "What is the vault code?",
-                "The vault code was 7481.", "7481", null);
+                "The vault code was 7481.", List.of("7481"), null);
         assertThat(code.correct("The vault code was 7481.")).isTrue();
         assertThat(code.correct(" The vault code of the house was 7481, on page 417.")).isTrue();
         assertThat(code.correct("The vault code was 417.")).isFalse();
         assertThat(code.correct("I don't know. 7481")).isFalse();
         assertThat(code.correct(null)).isFalse();
         QaReplay.Example none = new QaReplay.Example("refusal", 256, 100, List.of("x"), "What is the dog's name?",
-                QaReplay.REFUSAL, QaReplay.REFUSAL, null);
+                QaReplay.REFUSAL, List.of(QaReplay.REFUSAL), null);
         assertThat(none.correct("I don't know.")).isTrue();
         assertThat(none.correct("The dog is called Rex.")).isFalse();
+        QaReplay.Example summary = new QaReplay.Example("summary", 256, 100, List.of("x"), "Summarize the text above.",
+                "The code is 7481. The keeper counted 45 puffins.", List.of("7481", "45"), null);
+        assertThat(summary.correct("The code is 7481. The keeper counted 45 puffins.")).isTrue();
+        assertThat(summary.correct("The code is 7481.")).isFalse();
     }
 }

@@ -57,7 +57,7 @@ public final class GenerateCommand implements Callable<Integer> {
     io.engram.engine.backend.Backends.Device device;
 
     @Option(names = "--gpu-memory-mb", defaultValue = "0",
-            description = "GPU memory budget in MiB with --device cuda/auto (0 = 90% of what is free).")
+            description = "GPU memory budget in MiB with --device cuda/auto (0 = 90%% of what is free).")
     long gpuMemoryMb;
 
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
