@@ -10,6 +10,11 @@ import io.engram.engine.kv.KvCache;
 public abstract class ForwardingMemoryPolicy implements MemoryPolicy {
     protected final MemoryPolicy inner;
 
+    /** The policy this one wraps. */
+    public MemoryPolicy inner() {
+        return inner;
+    }
+
     protected ForwardingMemoryPolicy(MemoryPolicy inner) {
         if (inner == null) {
             throw new IllegalArgumentException("a policy to forward to is required");

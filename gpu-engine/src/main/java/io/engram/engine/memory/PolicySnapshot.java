@@ -17,6 +17,15 @@ public record PolicySnapshot(String policy, long packedEnd, int unitCount, int f
     /** The attention mass of one block's tokens, {@code (layer, kvHead, slot)}, for the block starting at {@code firstSeq}. */
     public record BlockMass(long firstSeq, float[] mass) {}
 
-    /** A unit: tokens {@code [start, end)}, an episode (variable size) or a fixed block, and per layer its keys. */
-    public record Unit(long start, long end, boolean episode, float[][] repr) {}
+    /**
+     * A unit: tokens {@code [start, end)}, an episode (variable size) or a fixed block, per layer its keys, and per layer
+     * the list of the unit index it belongs to ({@code lists}, null while the session has too few units for one): a
+     * restore rebuilds the index from them without clustering again.
+     */
+    public record Unit(long start, long end, boolean episode, float[][] repr, int[] lists) {
+
+        public Unit(long start, long end, boolean episode, float[][] repr) {
+            this(start, end, episode, repr, null);
+        }
+    }
 }

@@ -272,7 +272,7 @@ class RetrievalMemoryTest {
                 sorted.add(i);
             }
             sorted.sort(java.util.Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
-            RetrievalMemory.Ranking ranking = new RetrievalMemory.Ranking(score);
+            io.engram.engine.memory.retrieval.UnitRanking ranking = new io.engram.engine.memory.retrieval.UnitRanking.Exact(score);
             List<Integer> drawn = new ArrayList<>();
             while (ranking.hasNext()) {
                 drawn.add(ranking.next());

@@ -178,7 +178,8 @@ final class SessionPolicyStates {
         b.flip();
         return MemoryUnit.newBuilder().setStartSeq(u.start()).setEndSeq(u.end())
                 .setKind(u.episode() ? MemoryUnitKind.EPISODE : MemoryUnitKind.BLOCK)
-                .setLayers(layers).setKvDim(kvDim).setReprKeys(b).build();
+                .setLayers(layers).setKvDim(kvDim).setReprKeys(b)
+                .setIndexLists(u.lists() == null ? java.util.List.of() : java.util.Arrays.stream(u.lists()).boxed().toList()).build();
     }
 
     static PolicySnapshot.Unit fromRecord(MemoryUnit u) {
@@ -193,6 +194,7 @@ final class SessionPolicyStates {
                 row[j] = b.getFloat();
             }
         }
-        return new PolicySnapshot.Unit(u.getStartSeq(), u.getEndSeq(), u.getKind() == MemoryUnitKind.EPISODE, repr);
+        int[] lists = u.getIndexLists().isEmpty() ? null : u.getIndexLists().stream().mapToInt(Integer::intValue).toArray();
+        return new PolicySnapshot.Unit(u.getStartSeq(), u.getEndSeq(), u.getKind() == MemoryUnitKind.EPISODE, repr, lists);
     }
 }

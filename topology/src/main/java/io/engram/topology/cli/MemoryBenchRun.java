@@ -64,6 +64,18 @@ final class MemoryBenchRun {
             }
             out.println("top1/KL: agreement with full attention along the teacher-forced gold answer (- where the input is longer "
                     + "than --full-max); engine MiB: peak KV held on the backend; store MiB: KV offloaded to the unit store.");
+            for (MemoryBench.Candidate c : candidates) {
+                io.engram.engine.memory.MemoryPolicy policy = c.policy();
+                while (policy instanceof io.engram.engine.memory.ForwardingMemoryPolicy f) {
+                    policy = f.inner();
+                }
+                if (policy instanceof io.engram.engine.memory.retrieval.RetrievalMemory rm) {
+                    var s = rm.indexStats();
+                    out.printf(Locale.ROOT, "unit index %-10s %d rankings, %d over an index (from %d units): %.1f%% of units scored, "
+                            + "recall of the picks %.3f against %d exact scans%n", c.name(), s.rankings(), s.indexedRankings(),
+                            io.engram.engine.memory.retrieval.UnitIndex.CLUSTER_FROM, 100 * s.meanScoredShare(), s.recall(), s.sampled());
+                }
+            }
             out.flush();
             return ExitCode.OK.code();
         }

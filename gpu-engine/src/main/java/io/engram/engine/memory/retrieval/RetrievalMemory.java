@@ -45,6 +45,21 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
     }
 
+    /** Lists of the unit index a ranking opens (UnitIndex). */
+    static final int INDEX_PROBES = 16;
+    /** Every this many rankings over an index, the exact scan is done too and the recall of the index measured. */
+    static final int RECALL_SAMPLE_EVERY = 16;
+
+    /** How the unit index ranked: rankings served, units scored, and the recall of sampled rankings against exact scans. */
+    public record IndexStats(long rankings, long indexedRankings, double meanScoredShare, long sampled, double recall) {}
+
+    private final java.util.concurrent.atomic.LongAdder rankings = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder indexedRankings = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.DoubleAdder scoredShare = new java.util.concurrent.atomic.DoubleAdder();
+    private final java.util.concurrent.atomic.LongAdder sampledWanted = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder sampledHits = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder samples = new java.util.concurrent.atomic.LongAdder();
+
     private final RetrievalSettings cfg;
     private final RopeTable rope;
     private final int layers;
@@ -67,6 +82,9 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     private final class State {
         final List<Unit> units = new ArrayList<>();
+        final UnitIndex index = new UnitIndex(layers, kvHeads * headDim, INDEX_PROBES);
+        long unitTokens; // tokens in units
+        long rankingsSeen; // per session, for the recall sampling
         long packedEnd = cfg.initTokens(); // tokens [initTokens, packedEnd) are packed into units
         final TreeSet<Long> boundaries = new TreeSet<>(); // EM-LLM: sequence indices that start a new event
         final Map<KvBlock, float[]> mass = new IdentityHashMap<>(); // (layer, kvHead, slot) attention mass of unpacked tokens
@@ -97,6 +115,19 @@ public final class RetrievalMemory implements MemoryPolicy {
         return Collections.unmodifiableList(state(cache).units);
     }
 
+    /** Rankings served since this policy was made, and how well the unit index did (bench memory prints it). */
+    public IndexStats indexStats() {
+        long idx = indexedRankings.sum();
+        long wanted = sampledWanted.sum();
+        return new IndexStats(rankings.sum(), idx, idx == 0 ? 1.0 : scoredShare.sum() / idx, samples.sum(),
+                wanted == 0 ? 1.0 : (double) sampledHits.sum() / wanted);
+    }
+
+    /** The unit index of a session (for tests). */
+    UnitIndex index(KvCache cache) {
+        return state(cache).index;
+    }
+
     /** The units retrieved for {@code layer} at the session's last step. */
     public List<Unit> selected(KvCache cache, int layer) {
         return state(cache).selected.get(layer);
@@ -115,15 +146,15 @@ public final class RetrievalMemory implements MemoryPolicy {
     public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
         State st = state(cache);
         repair(st, cache, cache.nextSeq()); // nothing derived from tokens a truncate removed (a question, an answer)
-        if (st.unitsRemoved) {
-            fromUnit = 0; // units before fromUnit changed: everything is written again
+        if (st.index.takeReassigned() || st.unitsRemoved) {
+            fromUnit = 0; // units before fromUnit changed (or their index lists did): everything is written again
             st.unitsRemoved = false;
         }
         List<io.engram.engine.memory.PolicySnapshot.Unit> out = new ArrayList<>();
         boolean episodes = cfg.segmentation() instanceof RetrievalSettings.Surprise;
         for (int i = Math.max(0, fromUnit); i < st.units.size(); i++) {
             Unit u = st.units.get(i);
-            out.add(new io.engram.engine.memory.PolicySnapshot.Unit(u.start(), u.end(), episodes, u.repr()));
+            out.add(new io.engram.engine.memory.PolicySnapshot.Unit(u.start(), u.end(), episodes, u.repr(), st.index.lists(i)));
         }
         long[] bounds = st.boundaries.stream().mapToLong(Long::longValue).toArray();
         List<io.engram.engine.memory.PolicySnapshot.BlockMass> mass = new ArrayList<>();
@@ -144,14 +175,19 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         State st = state(cache);
         st.units.clear();
-        for (io.engram.engine.memory.PolicySnapshot.Unit u : s.units()) {
+        List<io.engram.engine.memory.PolicySnapshot.Unit> stored = new ArrayList<>(s.units());
+        stored.sort(Comparator.comparingLong(io.engram.engine.memory.PolicySnapshot.Unit::start));
+        List<int[]> lists = new ArrayList<>(stored.size());
+        for (io.engram.engine.memory.PolicySnapshot.Unit u : stored) {
             if (u.repr().length != layers || u.repr()[0].length != kvHeads * headDim) {
                 throw new IllegalArgumentException("stored unit [%d, %d) has keys of %d x %d floats; the model needs %d x %d"
                         .formatted(u.start(), u.end(), u.repr().length, u.repr()[0].length, layers, kvHeads * headDim));
             }
             st.units.add(new Unit(u.start(), u.end(), u.repr()));
+            lists.add(u.lists());
         }
-        st.units.sort(Comparator.comparingLong(Unit::start));
+        reindex(st, lists);
+        st.index.takeReassigned(); // what was restored is what is stored
         st.packedEnd = s.packedEnd();
         st.mass.clear();
         for (io.engram.engine.memory.PolicySnapshot.BlockMass m : s.windowMass()) {
@@ -267,7 +303,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         // units hold only tokens outside the local window of the next step; a truncate moves the window back
         long window = Math.max(0, firstSeq - cfg.localTokens());
         if (st.packedEnd > Math.max(window, cfg.initTokens())) {
-            st.unitsRemoved |= st.units.removeIf(u -> u.end() > window);
+            st.unitsRemoved |= removeUnits(st, u -> u.end() > window);
             st.packedEnd = st.units.isEmpty() ? cfg.initTokens() : Math.max(cfg.initTokens(), st.units.getLast().end());
             for (int l = 0; l < layers; l++) {
                 st.contiguity.get(l).removeIf(u -> u.end() > window);
@@ -275,7 +311,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         // units over blocks that retention dropped from the session's memory go with them
         if (st.checkedStructure != cache.structureVersion()) {
-            if (st.units.removeIf(u -> attachedUntil(cache, u.start(), u.end()) < u.end())) {
+            if (removeUnits(st, u -> attachedUntil(cache, u.start(), u.end()) < u.end())) {
                 st.unitsRemoved = true;
             }
             st.checkedStructure = cache.structureVersion();
@@ -285,6 +321,36 @@ public final class RetrievalMemory implements MemoryPolicy {
         for (LinkedHashMap<KvBlock, Boolean> lru : st.lru) {
             lru.keySet().removeIf(b -> cache.blockAt(b.firstSeq()) != b || pinned(st, b));
         }
+    }
+
+    /** Drops the units {@code drop} matches; the index keeps the others' lists. */
+    private boolean removeUnits(State st, java.util.function.Predicate<Unit> drop) {
+        List<Unit> kept = new ArrayList<>(st.units.size());
+        List<int[]> lists = new ArrayList<>(st.units.size());
+        for (int i = 0; i < st.units.size(); i++) {
+            Unit u = st.units.get(i);
+            if (!drop.test(u)) {
+                kept.add(u);
+                lists.add(st.index.lists(i));
+            }
+        }
+        if (kept.size() == st.units.size()) {
+            return false;
+        }
+        st.units.clear();
+        st.units.addAll(kept);
+        reindex(st, lists);
+        return true;
+    }
+
+    private void reindex(State st, List<int[]> lists) {
+        List<float[][]> reprs = new ArrayList<>(st.units.size());
+        st.unitTokens = 0;
+        for (Unit u : st.units) {
+            reprs.add(u.repr());
+            st.unitTokens += u.length();
+        }
+        st.index.restore(reprs, lists);
     }
 
     /**
@@ -323,11 +389,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         if (cfg.topUnits() > 0) {
             return units.size() > cfg.topUnits();
         }
-        long total = 0;
-        for (Unit u : units) {
-            total += u.length();
-        }
-        return total > budgetTokens(st);
+        return st.unitTokens > budgetTokens(st);
     }
 
     @Override
@@ -385,18 +447,10 @@ public final class RetrievalMemory implements MemoryPolicy {
     private List<Unit> select(State st, int layer, float[] queryMean) {
         float[] q = groupedQuery(queryMean);
         List<Unit> units = st.units;
-        double[] score = new double[units.size()];
-        for (int i = 0; i < units.size(); i++) {
-            float[] r = units.get(i).repr()[layer];
-            double s = 0;
-            for (int j = 0; j < r.length; j++) {
-                s += (double) q[j] * r[j];
-            }
-            score[i] = s;
-        }
-        // units in rank order (score descending, earlier unit first on ties), drawn lazily from a heap: a step needs
-        // only the first few of possibly millions of tokens' worth of units
-        Ranking ranking = new Ranking(score);
+        // units in rank order (score descending, earlier unit first on ties), drawn lazily: a step needs only the first
+        // few of possibly millions of tokens' worth of units, and past UnitIndex.CLUSTER_FROM units only a few lists
+        // of the index are scored
+        UnitRanking ranking = st.index.rank(layer, q);
         List<Integer> rank = new ArrayList<>();
         Set<Integer> picked = new LinkedHashSet<>();
         if (cfg.topUnits() > 0) {
@@ -428,6 +482,7 @@ public final class RetrievalMemory implements MemoryPolicy {
                 contiguity(st, layer, rank, picked, contBudget);
             }
         }
+        measure(st, layer, q, ranking, rank, similar(picked, rank));
         List<Unit> out = new ArrayList<>(picked.size());
         List<Integer> order = new ArrayList<>(picked);
         Collections.sort(order);
@@ -437,59 +492,37 @@ public final class RetrievalMemory implements MemoryPolicy {
         return out;
     }
 
-    /** Indices of {@code score} in descending order of score (ascending index on ties), one at a time, from a binary heap. */
-    public static final class Ranking {
-        private final double[] score;
-        private final int[] heap;
-        private int size;
-
-        public Ranking(double[] score) {
-            this.score = score;
-            this.heap = new int[score.length];
-            for (int i = 0; i < score.length; i++) {
-                heap[i] = i;
-            }
-            size = score.length;
-            for (int i = size / 2 - 1; i >= 0; i--) {
-                down(i);
+    /** How many of the drawn units the similarity part picked (the first ones drawn; contiguity adds neighbours). */
+    private static int similar(Set<Integer> picked, List<Integer> rank) {
+        int n = 0;
+        for (int i : rank) {
+            if (picked.contains(i)) {
+                n++;
             }
         }
+        return n;
+    }
 
-        public boolean hasNext() {
-            return size > 0;
+    /** Counts the ranking, and now and then checks the index's picks against an exact scan (recall). */
+    private void measure(State st, int layer, float[] q, UnitRanking ranking, List<Integer> rank, int wanted) {
+        rankings.increment();
+        if (!st.index.clustered()) {
+            return;
         }
-
-        public int next() {
-            int top = heap[0];
-            heap[0] = heap[--size];
-            down(0);
-            return top;
+        indexedRankings.increment();
+        scoredShare.add((double) ranking.scored() / Math.max(1, st.units.size()));
+        if (st.rankingsSeen++ % RECALL_SAMPLE_EVERY != 0 || wanted == 0) {
+            return;
         }
-
-        private boolean before(int a, int b) {
-            return score[a] > score[b] || (score[a] == score[b] && a < b);
+        Set<Integer> got = new HashSet<>(rank.subList(0, Math.min(wanted, rank.size())));
+        UnitRanking exact = st.index.exact(layer, q);
+        int hits = 0;
+        for (int i = 0; i < wanted && exact.hasNext(); i++) {
+            hits += got.contains(exact.next()) ? 1 : 0;
         }
-
-        private void down(int i) {
-            while (true) {
-                int l = 2 * i + 1;
-                int r = l + 1;
-                int best = i;
-                if (l < size && before(heap[l], heap[best])) {
-                    best = l;
-                }
-                if (r < size && before(heap[r], heap[best])) {
-                    best = r;
-                }
-                if (best == i) {
-                    return;
-                }
-                int t = heap[i];
-                heap[i] = heap[best];
-                heap[best] = t;
-                i = best;
-            }
-        }
+        samples.increment();
+        sampledWanted.add(wanted);
+        sampledHits.add(hits);
     }
 
     /** EM-LLM's temporal-contiguity buffer: neighbours of retrieved events (new first, then earlier ones kept). */
@@ -844,6 +877,8 @@ public final class RetrievalMemory implements MemoryPolicy {
             }
         }
         st.units.add(new Unit(a, z, repr));
+        st.index.add(repr);
+        st.unitTokens += z - a;
         st.packedEnd = z;
     }
 
