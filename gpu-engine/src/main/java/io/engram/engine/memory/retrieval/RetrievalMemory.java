@@ -17,9 +17,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * Block memory with retrieval: InfLLM (uniform units, top-k per step) and EM-LLM (surprise-segmented events, a token
@@ -35,6 +33,10 @@ import java.util.TreeSet;
  * received the most attention while they were in the local window. The storage blocks of units stay in engine memory
  * only while an LRU per layer holds them ({@code cachedBlocks}); the rest live in the cache's {@link
  * io.engram.engine.kv.UnitStore}. While the whole stream fits the local window the plan is exact full attention.
+ *
+ * <p>Around it: {@link UnitPacker} forms the units (and their representative keys), {@link EventBoundaries} finds
+ * EM-LLM's event boundaries, {@link UnitIndex} ranks units for a query without scoring all of them, {@link
+ * RankingRecall} measures that ranking against exact scans, and {@link RetrievalState} is what one session keeps.
  */
 public final class RetrievalMemory implements MemoryPolicy {
 
@@ -47,18 +49,6 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     /** Lists of the unit index a ranking opens (UnitIndex). */
     static final int INDEX_PROBES = 16;
-    /** Every this many rankings over an index, the exact scan is done too and the recall of the index measured. */
-    static final int RECALL_SAMPLE_EVERY = 16;
-
-    /** How the unit index ranked: rankings served, units scored, and the recall of sampled rankings against exact scans. */
-    public record IndexStats(long rankings, long indexedRankings, double meanScoredShare, long sampled, double recall) {}
-
-    private final java.util.concurrent.atomic.LongAdder rankings = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder indexedRankings = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.DoubleAdder scoredShare = new java.util.concurrent.atomic.DoubleAdder();
-    private final java.util.concurrent.atomic.LongAdder sampledWanted = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder sampledHits = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder samples = new java.util.concurrent.atomic.LongAdder();
 
     private final RetrievalSettings cfg;
     private final RopeTable rope;
@@ -66,6 +56,9 @@ public final class RetrievalMemory implements MemoryPolicy {
     private final int heads;
     private final int kvHeads;
     private final int headDim;
+    private final EventBoundaries events;
+    private final UnitPacker packer;
+    private final RankingRecall recall = new RankingRecall();
 
     public RetrievalMemory(RetrievalSettings settings, ModelConfig model) {
         this.cfg = settings;
@@ -74,40 +67,16 @@ public final class RetrievalMemory implements MemoryPolicy {
         this.heads = model.heads();
         this.kvHeads = model.kvHeads();
         this.headDim = model.headDim();
+        this.events = new EventBoundaries(settings, layers, kvHeads, headDim);
+        this.packer = new UnitPacker(settings, layers, kvHeads, headDim);
     }
 
     public RetrievalSettings settings() {
         return cfg;
     }
 
-    private final class State {
-        final List<Unit> units = new ArrayList<>();
-        final UnitIndex index = new UnitIndex(layers, kvHeads * headDim, INDEX_PROBES);
-        long unitTokens; // tokens in units
-        long rankingsSeen; // per session, for the recall sampling
-        long packedEnd = cfg.initTokens(); // tokens [initTokens, packedEnd) are packed into units
-        final TreeSet<Long> boundaries = new TreeSet<>(); // EM-LLM: sequence indices that start a new event
-        final Map<KvBlock, float[]> mass = new IdentityHashMap<>(); // (layer, kvHead, slot) attention mass of unpacked tokens
-        final List<LinkedHashMap<KvBlock, Boolean>> lru = new ArrayList<>(); // per layer, access order
-        final List<List<Unit>> contiguity = new ArrayList<>(); // per layer: EM-LLM contiguity buffer
-        final List<List<Unit>> selected = new ArrayList<>(); // per layer: units of the last step
-        long window;
-        boolean exact;
-        boolean unitsRemoved; // since the last snapshot: the next one is complete, not incremental
-        long checkedStructure = -1; // the cache's structure version the units were last checked against for gaps
-        List<KvSpan> base = List.of();
-
-        State() {
-            for (int l = 0; l < layers; l++) {
-                lru.add(new LinkedHashMap<>(16, 0.75f, true));
-                contiguity.add(new ArrayList<>());
-                selected.add(List.of());
-            }
-        }
-    }
-
-    private State state(KvCache cache) {
-        return cache.policyState(this, State::new);
+    private RetrievalState state(KvCache cache) {
+        return cache.policyState(this, () -> new RetrievalState(layers, kvHeads * headDim, cfg.initTokens(), INDEX_PROBES));
     }
 
     /** The units memory holds for a session (for tests and reports). */
@@ -116,11 +85,8 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     /** Rankings served since this policy was made, and how well the unit index did (bench memory prints it). */
-    public IndexStats indexStats() {
-        long idx = indexedRankings.sum();
-        long wanted = sampledWanted.sum();
-        return new IndexStats(rankings.sum(), idx, idx == 0 ? 1.0 : scoredShare.sum() / idx, samples.sum(),
-                wanted == 0 ? 1.0 : (double) sampledHits.sum() / wanted);
+    public RankingRecall.Stats indexStats() {
+        return recall.stats();
     }
 
     /** The unit index of a session (for tests). */
@@ -144,7 +110,7 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     @Override
     public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
-        State st = state(cache);
+        RetrievalState st = state(cache);
         repair(st, cache, cache.nextSeq()); // nothing derived from tokens a truncate removed (a question, an answer)
         if (st.index.takeReassigned() || st.unitsRemoved) {
             fromUnit = 0; // units before fromUnit changed (or their index lists did): everything is written again
@@ -173,7 +139,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         if (!name().equals(s.policy())) {
             return; // state of another policy: start afresh from the memory
         }
-        State st = state(cache);
+        RetrievalState st = state(cache);
         st.units.clear();
         List<io.engram.engine.memory.PolicySnapshot.Unit> stored = new ArrayList<>(s.units());
         stored.sort(Comparator.comparingLong(io.engram.engine.memory.PolicySnapshot.Unit::start));
@@ -215,7 +181,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         if (!(cfg.segmentation() instanceof RetrievalSettings.Surprise)) {
             return -1;
         }
-        State st = state(cache);
+        RetrievalState st = state(cache);
         long cut = st.units.isEmpty() ? -1 : st.units.getLast().end();
         for (long b : st.boundaries) {
             if (b < cache.nextSeq()) {
@@ -232,7 +198,7 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     @Override
     public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeadCount) {
-        State st = state(cache);
+        RetrievalState st = state(cache);
         repair(st, cache, firstSeq);
         long end = firstSeq + n;
         long w = Math.max(0, firstSeq - cfg.localTokens());
@@ -281,7 +247,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     /** Accumulates the attention mass window tokens receive: the basis of representative keys. */
-    private AttentionObserver massObserver(State st, long window, int kvHeadCount) {
+    private AttentionObserver massObserver(RetrievalState st, long window, int kvHeadCount) {
         return (layer, kvHead, span, mass, offset) -> {
             KvBlock b = span.block();
             if (b.firstSeq() + span.to() <= Math.max(window, st.packedEnd)) {
@@ -299,7 +265,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     /** Forgets what was derived from tokens a truncate removed (e.g. an answer that left the window). */
-    private void repair(State st, KvCache cache, long firstSeq) {
+    private void repair(RetrievalState st, KvCache cache, long firstSeq) {
         // units hold only tokens outside the local window of the next step; a truncate moves the window back
         long window = Math.max(0, firstSeq - cfg.localTokens());
         if (st.packedEnd > Math.max(window, cfg.initTokens())) {
@@ -311,7 +277,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         // units over blocks that retention dropped from the session's memory go with them
         if (st.checkedStructure != cache.structureVersion()) {
-            if (removeUnits(st, u -> attachedUntil(cache, u.start(), u.end()) < u.end())) {
+            if (removeUnits(st, u -> UnitPacker.attachedUntil(cache, u.start(), u.end()) < u.end())) {
                 st.unitsRemoved = true;
             }
             st.checkedStructure = cache.structureVersion();
@@ -324,7 +290,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     /** Drops the units {@code drop} matches; the index keeps the others' lists. */
-    private boolean removeUnits(State st, java.util.function.Predicate<Unit> drop) {
+    private boolean removeUnits(RetrievalState st, java.util.function.Predicate<Unit> drop) {
         List<Unit> kept = new ArrayList<>(st.units.size());
         List<int[]> lists = new ArrayList<>(st.units.size());
         for (int i = 0; i < st.units.size(); i++) {
@@ -343,7 +309,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         return true;
     }
 
-    private void reindex(State st, List<int[]> lists) {
+    private void reindex(RetrievalState st, List<int[]> lists) {
         List<float[][]> reprs = new ArrayList<>(st.units.size());
         st.unitTokens = 0;
         for (Unit u : st.units) {
@@ -371,7 +337,7 @@ public final class RetrievalMemory implements MemoryPolicy {
         return out;
     }
 
-    private boolean pinned(State st, KvBlock b) {
+    private boolean pinned(RetrievalState st, KvBlock b) {
         return b.firstSeq() < cfg.initTokens() || b.firstSeq() + b.capacity() > st.packedEnd;
     }
 
@@ -379,13 +345,13 @@ public final class RetrievalMemory implements MemoryPolicy {
      * EM-LLM's token budget for retrieved events in the current step: the memory tokens less what the step attends to
      * outside the window anyway, the init tokens and the remainder (tokens past the last unit not packed yet).
      */
-    private long budgetTokens(State st) {
+    private long budgetTokens(RetrievalState st) {
         long initEnd = Math.min(cfg.initTokens(), st.window);
         long remainder = Math.max(0, st.window - Math.max(initEnd, st.packedEnd));
         return Math.max(0, cfg.memoryTokens() - initEnd - remainder);
     }
 
-    private boolean overBudget(State st, List<Unit> units) {
+    private boolean overBudget(RetrievalState st, List<Unit> units) {
         if (cfg.topUnits() > 0) {
             return units.size() > cfg.topUnits();
         }
@@ -394,13 +360,13 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     @Override
     public boolean needsQueries(KvCache cache, long firstSeq, int n) {
-        State st = state(cache);
+        RetrievalState st = state(cache);
         return !st.exact && overBudget(st, st.units);
     }
 
     @Override
     public AttentionPlan planLayer(KvCache cache, int layer, AttentionPlan stepPlan, float[] queryMean) {
-        State st = state(cache);
+        RetrievalState st = state(cache);
         for (KvBlock b : st.exact ? cache.blocks() : relevantBlocks(cache, cfg.initTokens(), st.packedEnd)) {
             if (st.exact || pinned(st, b)) {
                 cache.ensureResident(b, layer);
@@ -444,7 +410,7 @@ public final class RetrievalMemory implements MemoryPolicy {
     }
 
     /** Retrieval for one layer: InfLLM top-k, or EM-LLM similarity by token budget plus contiguity. */
-    private List<Unit> select(State st, int layer, float[] queryMean) {
+    private List<Unit> select(RetrievalState st, int layer, float[] queryMean) {
         float[] q = groupedQuery(queryMean);
         List<Unit> units = st.units;
         // units in rank order (score descending, earlier unit first on ties), drawn lazily: a step needs only the first
@@ -482,7 +448,7 @@ public final class RetrievalMemory implements MemoryPolicy {
                 contiguity(st, layer, rank, picked, contBudget);
             }
         }
-        measure(st, layer, q, ranking, rank, similar(picked, rank));
+        recall.measure(st.index, st.rankingsSeen++, layer, q, ranking, rank, RankingRecall.similar(picked, rank));
         List<Unit> out = new ArrayList<>(picked.size());
         List<Integer> order = new ArrayList<>(picked);
         Collections.sort(order);
@@ -492,41 +458,8 @@ public final class RetrievalMemory implements MemoryPolicy {
         return out;
     }
 
-    /** How many of the drawn units the similarity part picked (the first ones drawn; contiguity adds neighbours). */
-    private static int similar(Set<Integer> picked, List<Integer> rank) {
-        int n = 0;
-        for (int i : rank) {
-            if (picked.contains(i)) {
-                n++;
-            }
-        }
-        return n;
-    }
-
-    /** Counts the ranking, and now and then checks the index's picks against an exact scan (recall). */
-    private void measure(State st, int layer, float[] q, UnitRanking ranking, List<Integer> rank, int wanted) {
-        rankings.increment();
-        if (!st.index.clustered()) {
-            return;
-        }
-        indexedRankings.increment();
-        scoredShare.add((double) ranking.scored() / Math.max(1, st.units.size()));
-        if (st.rankingsSeen++ % RECALL_SAMPLE_EVERY != 0 || wanted == 0) {
-            return;
-        }
-        Set<Integer> got = new HashSet<>(rank.subList(0, Math.min(wanted, rank.size())));
-        UnitRanking exact = st.index.exact(layer, q);
-        int hits = 0;
-        for (int i = 0; i < wanted && exact.hasNext(); i++) {
-            hits += got.contains(exact.next()) ? 1 : 0;
-        }
-        samples.increment();
-        sampledWanted.add(wanted);
-        sampledHits.add(hits);
-    }
-
     /** EM-LLM's temporal-contiguity buffer: neighbours of retrieved events (new first, then earlier ones kept). */
-    private void contiguity(State st, int layer, List<Integer> rank, Set<Integer> picked, long budget) {
+    private void contiguity(RetrievalState st, int layer, List<Integer> rank, Set<Integer> picked, long budget) {
         List<Unit> units = st.units;
         Set<Integer> similar = new HashSet<>(picked);
         List<Integer> candidates = new ArrayList<>();
@@ -580,22 +513,22 @@ public final class RetrievalMemory implements MemoryPolicy {
 
     @Override
     public void afterStep(KvCache cache, long firstSeq, int n) {
-        State st = state(cache);
+        RetrievalState st = state(cache);
         if (cache.isTransient()) {
             return; // a question and its answer: tokens leaving the window stay in the remainder until the truncate
         }
         long end = firstSeq + n;
         if (cfg.segmentation() instanceof RetrievalSettings.Surprise sp) {
-            markBoundaries(st, cache, firstSeq, end, sp.gamma());
+            events.mark(st.boundaries, cache, firstSeq, end, sp.gamma());
             if (sp.refinement() != RetrievalSettings.Refinement.NONE) {
-                refine(st, cache, firstSeq, end, sp);
+                events.refine(st.boundaries, st.packedEnd, cache, firstSeq, end, sp);
             }
         }
         long before = st.packedEnd;
         long limit = Math.max(0, end - cfg.localTokens());
         switch (cfg.segmentation()) {
-            case RetrievalSettings.Uniform u -> packBlocks(st, cache, limit);
-            case RetrievalSettings.Surprise sp -> packEvents(st, cache, limit, sp);
+            case RetrievalSettings.Uniform u -> packer.packBlocks(st, cache, limit);
+            case RetrievalSettings.Surprise sp -> packer.packEvents(st, cache, limit, sp);
         }
         if (st.packedEnd > before) {
             // blocks whose tokens are all packed now leave engine memory until a layer retrieves them
@@ -614,279 +547,11 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
     }
 
-    /**
-     * Skips a gap that retention left in the session's memory at {@code packedEnd}: packing resumes at the next
-     * attached token. Returns false when there is none before {@code limit}.
-     */
-    private static boolean skipGap(State st, KvCache cache, long limit) {
-        if (cache.blockAt(st.packedEnd) != null) {
-            return true;
-        }
-        for (KvBlock b : cache.blocks()) {
-            if (b.firstSeq() > st.packedEnd && b.length() > 0) {
-                if (b.firstSeq() >= limit) {
-                    return false;
-                }
-                st.packedEnd = b.firstSeq();
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** End of the attached run starting at {@code a}, at most {@code z}: a unit never spans a gap. */
-    private static long attachedUntil(KvCache cache, long a, long z) {
-        long s = a;
-        while (s < z) {
-            KvBlock b = cache.blockAt(s);
-            if (b == null) {
-                return s;
-            }
-            s = b.firstSeq() + b.length();
-        }
-        return z;
-    }
-
-    private void packBlocks(State st, KvCache cache, long limit) {
-        while (true) {
-            if (!skipGap(st, cache, limit)) {
-                return;
-            }
-            KvBlock b = cache.blockAt(st.packedEnd);
-            if (b == null || !b.isFull()) {
-                return;
-            }
-            long bEnd = b.firstSeq() + b.capacity();
-            if (bEnd > limit) {
-                return;
-            }
-            addUnit(st, cache, st.packedEnd, bEnd);
-        }
-    }
-
-    private void packEvents(State st, KvCache cache, long limit, RetrievalSettings.Surprise sp) {
-        while (st.packedEnd < limit) {
-            if (!skipGap(st, cache, limit)) {
-                break;
-            }
-            long a = st.packedEnd;
-            long run = attachedUntil(cache, a, limit);
-            if (run < limit) {
-                // memory before a gap: what is left of it becomes a unit (or merges away when too short)
-                if (run - a >= sp.minTokens()) {
-                    addUnit(st, cache, a, Math.min(run, a + sp.maxTokens()));
-                } else {
-                    st.packedEnd = run;
-                }
-                continue;
-            }
-            Long b = st.boundaries.higher(a);
-            if (b != null && b <= limit) {
-                long len = b - a;
-                if (len < sp.minTokens()) {
-                    st.boundaries.remove(b); // too short: merges into the next event
-                } else if (len > sp.maxTokens()) {
-                    addUnit(st, cache, a, a + sp.maxTokens());
-                } else {
-                    addUnit(st, cache, a, b);
-                    st.boundaries.remove(b);
-                }
-            } else if (limit - a >= sp.maxTokens()) {
-                addUnit(st, cache, a, a + sp.maxTokens()); // no boundary in a long span: cut it uniformly
-            } else {
-                return;
-            }
-        }
-        st.boundaries.headSet(st.packedEnd, true).clear();
-    }
-
-    /** Token t starts an event when its surprise exceeds mean + gamma * std of the window before its step. */
-    private void markBoundaries(State st, KvCache cache, long firstSeq, long end, double gamma) {
-        long from = Math.max(cfg.initTokens(), firstSeq - cfg.localTokens());
-        double[] stats = stats(cache, from, firstSeq);
-        if (stats[0] < 2) {
-            stats = stats(cache, Math.max(cfg.initTokens(), firstSeq), end);
-        }
-        if (stats[0] < 2) {
-            return;
-        }
-        double mean = stats[1] / stats[0];
-        double var = Math.max(0, stats[2] / stats[0] - mean * mean);
-        double threshold = mean + gamma * Math.sqrt(var);
-        for (long t = Math.max(firstSeq, cfg.initTokens() + 1); t < end; t++) {
-            float s = score(cache, t);
-            if (!Float.isNaN(s) && s > threshold) {
-                st.boundaries.add(t);
-            }
-        }
-    }
-
-    /**
-     * EM-LLM's refinement: each boundary found in this step moves within {@code (previous + minTokens, boundary]} to the
-     * split of the neighbourhood {@code [previous - half, boundary + half]} that maximises modularity (or minimises
-     * conductance) of the graph whose edge weights are dot products of raw keys, summed over heads and the layers
-     * from {@code refineFromLayer}. Boundaries only move; their number stays.
-     */
-    private void refine(State st, KvCache cache, long firstSeq, long end, RetrievalSettings.Surprise sp) {
-        List<Long> found = new ArrayList<>(st.boundaries.subSet(firstSeq, end));
-        if (found.isEmpty()) {
-            return;
-        }
-        Long before = st.boundaries.lower(firstSeq);
-        long prev = before == null ? Math.max(cfg.initTokens(), st.packedEnd) : before;
-        // -1: the last 3/8 of the layers, as EM-LLM's Mistral setting (20 of 32)
-        int fromLayer = sp.refineFromLayer() < 0 ? layers * 5 / 8 : Math.min(sp.refineFromLayer(), layers - 1);
-        for (long b : found) {
-            if (b - prev < sp.minTokens()) {
-                continue; // merges into the next event at packing anyway
-            }
-            long half = (b - prev) / 2;
-            long lo = Math.max(Math.max(cfg.initTokens(), st.packedEnd), prev - half);
-            long hi = Math.min(end, b + half + 1);
-            int n = (int) (hi - lo);
-            if (n < 2) {
-                prev = b;
-                continue;
-            }
-            double[][] keys = new double[n][];
-            float[] row = new float[kvHeads * headDim];
-            for (int i = 0; i < n; i++) {
-                keys[i] = new double[(layers - fromLayer) * row.length];
-                KvBlock blk = cache.blockAt(lo + i);
-                for (int l = fromLayer; l < layers; l++) {
-                    cache.readKey(blk, l, (int) (lo + i - blk.firstSeq()), row);
-                    for (int j = 0; j < row.length; j++) {
-                        keys[i][(l - fromLayer) * row.length + j] = row[j];
-                    }
-                }
-            }
-            // prefix sums of the similarity matrix: P[i][j] = sum of A over [0,i) x [0,j)
-            double[][] p = new double[n + 1][n + 1];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < n; j++) {
-                    double a = 0;
-                    for (int d = 0; d < keys[i].length; d++) {
-                        a += keys[i][d] * keys[j][d];
-                    }
-                    p[i + 1][j + 1] = a + p[i][j + 1] + p[i + 1][j] - p[i][j];
-                }
-            }
-            double total = p[n][n];
-            long best = b;
-            double bestScore = Double.NaN;
-            for (long t = Math.max(lo + 1, prev + sp.minTokens() + 1); t <= b && t < hi; t++) {
-                int c = (int) (t - lo);
-                double inS = p[c][c];
-                double inT = total - p[c][n] - p[n][c] + p[c][c];
-                double cut = p[c][n] - p[c][c];
-                double volS = p[c][n];
-                double volT = total - volS;
-                double score;
-                if (sp.refinement() == RetrievalSettings.Refinement.MODULARITY) {
-                    double m2 = total; // 2m
-                    score = m2 == 0 ? 0 : (inS + inT - (volS * volS + volT * volT) / m2) / (2 * m2);
-                } else {
-                    double denom = Math.min(volS, volT);
-                    score = denom == 0 ? Double.POSITIVE_INFINITY : -cut / denom; // maximise -conductance
-                }
-                if (Double.isNaN(bestScore) || score > bestScore) {
-                    bestScore = score;
-                    best = t;
-                }
-            }
-            if (best != b) {
-                st.boundaries.remove(b);
-                st.boundaries.add(best);
-            }
-            prev = best;
-        }
-    }
-
-    /** {count, sum, sum of squares} of the known token scores in {@code [from, to)}. */
-    private static double[] stats(KvCache cache, long from, long to) {
-        double[] out = new double[3];
-        List<KvBlock> all = cache.blocks();
-        for (KvBlock b : all.subList(cache.firstBlockEndingAfter(from), all.size())) {
-            if (b.firstSeq() >= to) {
-                break;
-            }
-            long lo = Math.max(from, b.firstSeq());
-            long hi = Math.min(to, b.firstSeq() + b.length());
-            for (long t = lo; t < hi; t++) {
-                float s = b.score((int) (t - b.firstSeq()));
-                if (!Float.isNaN(s)) {
-                    out[0]++;
-                    out[1] += s;
-                    out[2] += (double) s * s;
-                }
-            }
-        }
-        return out;
-    }
-
-    private static float score(KvCache cache, long seq) {
-        KvBlock b = cache.blockAt(seq);
-        return b == null ? Float.NaN : b.score((int) (seq - b.firstSeq()));
-    }
-
-    /** Packs {@code [a, z)} into a unit with its representative keys (tokens most attended while in the window). */
-    private void addUnit(State st, KvCache cache, long a, long z) {
-        float[][] repr = new float[layers][kvHeads * headDim];
-        List<KvBlock> blocks = blocksOf(cache, a, z);
-        float[] key = new float[kvHeads * headDim];
-        for (int l = 0; l < layers; l++) {
-            for (int g = 0; g < kvHeads; g++) {
-                // the reprTokens tokens with the most mass (earlier first on ties)
-                long[] bestSeq = new long[cfg.reprTokens()];
-                float[] bestMass = new float[cfg.reprTokens()];
-                java.util.Arrays.fill(bestMass, Float.NEGATIVE_INFINITY);
-                for (KvBlock b : blocks) {
-                    float[] m = st.mass.get(b);
-                    int base = (l * kvHeads + g) * b.capacity();
-                    long lo = Math.max(a, b.firstSeq());
-                    long hi = Math.min(z, b.firstSeq() + b.length());
-                    for (long t = lo; t < hi; t++) {
-                        float v = m == null ? 0f : m[base + (int) (t - b.firstSeq())];
-                        int pos = cfg.reprTokens();
-                        while (pos > 0 && v > bestMass[pos - 1]) {
-                            pos--;
-                        }
-                        if (pos < cfg.reprTokens()) {
-                            System.arraycopy(bestMass, pos, bestMass, pos + 1, cfg.reprTokens() - pos - 1);
-                            System.arraycopy(bestSeq, pos, bestSeq, pos + 1, cfg.reprTokens() - pos - 1);
-                            bestMass[pos] = v;
-                            bestSeq[pos] = t;
-                        }
-                    }
-                }
-                int count = 0;
-                for (int i = 0; i < cfg.reprTokens(); i++) {
-                    if (bestMass[i] == Float.NEGATIVE_INFINITY) {
-                        continue;
-                    }
-                    KvBlock b = cache.blockAt(bestSeq[i]);
-                    cache.readKey(b, l, (int) (bestSeq[i] - b.firstSeq()), key);
-                    for (int j = 0; j < headDim; j++) {
-                        repr[l][g * headDim + j] += key[g * headDim + j];
-                    }
-                    count++;
-                }
-                for (int j = 0; j < headDim && count > 0; j++) {
-                    repr[l][g * headDim + j] /= count;
-                }
-            }
-        }
-        st.units.add(new Unit(a, z, repr));
-        st.index.add(repr);
-        st.unitTokens += z - a;
-        st.packedEnd = z;
-    }
-
     private static List<KvBlock> blocksOf(KvCache cache, Unit u) {
         return blocksOf(cache, u.start(), u.end());
     }
 
-    private static List<KvBlock> blocksOf(KvCache cache, long a, long z) {
+    static List<KvBlock> blocksOf(KvCache cache, long a, long z) {
         List<KvBlock> out = new ArrayList<>(2);
         for (long s = a; s < z; ) {
             KvBlock b = cache.blockAt(s);
