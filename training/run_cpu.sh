@@ -29,6 +29,17 @@ stage() {  # name config init extra...
 }
 mkdir -p "$run"
 stage induct cpu-induct "" --minutes 30 --stop-loss 0.5
-stage echo cpu-echo "$run/induct/ckpt.pt" --minutes "$echo_minutes"
-stage cpu cpu "$run/echo/ckpt.pt" --minutes "$cpu_minutes"
+# copying forms after a variable number of steps (1,500-2,500 here): while the copied tokens' loss is still above 1,
+# continue the induction stage at a lower learning rate (it formed while the schedule passed 2.5e-4-4e-4) and in fp32
+# (the run that formed it was fp32; a bf16-autocast run plateaued at 3.9 nats for 2,250 steps)
+last_copy_loss() { tail -n 5 "$1/train_log.jsonl" | "$py" -c 'import sys, json; v=[json.loads(l).get("answer_loss") for l in sys.stdin]; v=[x for x in v if x is not None]; print(sorted(v)[len(v)//2] if v else 99)'; }
+induct=induct
+for extra in 2 3; do
+  if "$py" -c "import sys; sys.exit(0 if float('$(last_copy_loss "$run/$induct")') > 1.0 else 1)"; then
+    stage induct$extra cpu-induct "$run/$induct/ckpt.pt" --minutes 15 --stop-loss 0.5 --lr 4e-4 --fp32
+    induct=induct$extra
+  fi
+done
+stage echo cpu-echo "$run/$induct/ckpt.pt" --minutes "$echo_minutes" --fp32
+stage cpu cpu "$run/echo/ckpt.pt" --minutes "$cpu_minutes" --fp32
 echo "model: $run/cpu/engram-tiny"

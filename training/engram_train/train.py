@@ -133,6 +133,8 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--minutes", type=float)
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: the config's)")
+    ap.add_argument("--fp32", action="store_true", help="no bf16 autocast even where the CPU has native BF16")
     ap.add_argument("--checkpoint-minutes", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--skip-eval", action="store_true")
@@ -143,6 +145,8 @@ def main():
     c = dict(CONFIGS[a.config])
     if a.minutes is not None:
         c["minutes"] = a.minutes
+    if a.lr is not None:
+        c["lr"] = a.lr
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     np.random.seed(a.seed)
@@ -202,7 +206,8 @@ def main():
     probe = probe_set(tok_path, data_dir, min(p[1] for p in phases)) if c.get("probe_minutes") else None
     last_probe = time.time()
     # bf16 autocast pays on CPUs with native BF16 (AVX-512 BF16 / AMX: 1.3-2.2x); on AVX2-only CPUs it is ~20x slower
-    amp = dev == "cuda" or (c.get("cpu_bf16", True) and torch.backends.cpu.get_cpu_capability().startswith("AVX512"))
+    amp = dev == "cuda" or (not a.fp32 and c.get("cpu_bf16", True)
+                            and torch.backends.cpu.get_cpu_capability().startswith("AVX512"))
     print(f"bf16 autocast: {'on' if amp else 'off'} (CPU capability {torch.backends.cpu.get_cpu_capability()})",
           flush=True)
     t_start = time.time() - elapsed0

@@ -125,25 +125,25 @@ public final class CpuBackend extends HostMemoryBackend {
                     .formatted(t, a.length, o.length, n * cols, n * rows, n));
         }
         long work = (long) rows * cols * n;
-        parallelRange(rows, work, (r0, r1) -> {
-            float[] scratch = t.dtype() == DType.F32 ? null : new float[cols];
-            for (int r = r0; r < r1; r++) {
-                if (t.dtype() == DType.F32) {
-                    long off = (long) r * cols * 4;
-                    for (int i = 0; i < n; i++) {
-                        o[i * rows + r] = Simd.dot(t.data(), off, a, i * cols, cols);
+        boolean fused = t.dtype() == DType.Q8_0 && n <= FUSED_MAX_TOKENS;
+        int blocks = (rows + Gemm.ROWS - 1) / Gemm.ROWS;
+        parallelRange(blocks, work, (b0, b1) -> {
+            float[] w4 = fused ? null : new float[Gemm.ROWS * cols];
+            for (int b = b0; b < b1; b++) {
+                int r = b * Gemm.ROWS;
+                int rb = Math.min(Gemm.ROWS, rows - r);
+                if (fused) {
+                    for (int j = 0; j < rb; j++) {
+                        long off = (r + j) * t.rowBytes();
+                        for (int i = 0; i < n; i++) {
+                            o[i * rows + r + j] = Simd.dotQ8_0(t.data(), off, a, i * cols, cols);
+                        }
                     }
-                } else if (t.dtype() == DType.Q8_0 && n <= FUSED_MAX_TOKENS) {
-                    long off = r * t.rowBytes();
-                    for (int i = 0; i < n; i++) {
-                        o[i * rows + r] = Simd.dotQ8_0(t.data(), off, a, i * cols, cols);
-                    }
-                } else {
-                    Quant.decode(t.dtype(), t.data(), (long) r * cols, scratch, 0, cols);
-                    for (int i = 0; i < n; i++) {
-                        o[i * rows + r] = Simd.dot(scratch, 0, a, i * cols, cols);
-                    }
+                    continue;
                 }
+                // the block's rows as floats (a copy for F32, a decode otherwise), then every token in register tiles
+                Quant.decode(t.dtype(), t.data(), (long) r * cols, w4, 0, rb * cols);
+                Gemm.rows(w4, rb, cols, a, n, o, rows, r);
             }
         });
     }
