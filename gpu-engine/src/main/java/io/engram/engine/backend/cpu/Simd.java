@@ -152,28 +152,32 @@ final class Simd {
         return p * Float.intBitsToFloat(((int) n + 127) << 23);
     }
 
-    /** 8 int8 lanes, widened to one float vector of 8 lanes (256-bit); null when the preferred species is not 256-bit. */
-    private static final jdk.incubator.vector.VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
-    private static final jdk.incubator.vector.VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
+    /** int8 lanes that widen to one preferred float vector (16 bytes for 512-bit floats, 8 for 256-bit). */
+    private static final VectorSpecies<Byte> BQ = VectorSpecies.of(byte.class,
+            jdk.incubator.vector.VectorShape.forBitSize(Math.max(64, F.length() * 8)));
+    private static final VectorSpecies<Float> FQ = VectorSpecies.of(float.class,
+            jdk.incubator.vector.VectorShape.forBitSize(BQ.length() * 32));
+    private static final int LQ = BQ.length();
 
     /**
      * Dot product of one Q8_0 row ({@code n/32} blocks of fp16 scale + 32 int8, at byte {@code rowOff}) with
      * {@code x[xOff..xOff+n)}, without decoding the row to memory: per block, int8 lanes are widened to floats and
-     * multiplied with x in registers, then scaled once by the block's d.
+     * multiplied with x in registers, the block's sum scaled by its d into one vector accumulator, and the lanes summed
+     * once at the end.
      */
     static float dotQ8_0(MemorySegment seg, long rowOff, float[] x, int xOff, int n) {
-        float total = 0f;
+        FloatVector total = FloatVector.zero(FQ);
         for (int b = 0; b < n / 32; b++) {
             long off = rowOff + b * 34L;
             float d = Float.float16ToFloat(seg.get(io.engram.engine.tensor.Quant.I16_LE, off));
-            FloatVector acc = FloatVector.zero(F256);
-            for (int j = 0; j < 32; j += 8) {
-                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(B64, seg, off + 2 + j, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2F, F256, 0);
-                acc = q.fma(FloatVector.fromArray(F256, x, xOff + b * 32 + j), acc);
+            FloatVector acc = FloatVector.zero(FQ);
+            for (int j = 0; j < 32; j += LQ) {
+                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(BQ, seg, off + 2 + j, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2F, FQ, 0);
+                acc = q.fma(FloatVector.fromArray(FQ, x, xOff + b * 32 + j), acc);
             }
-            total += d * sumLanes(acc);
+            total = acc.fma(d, total);
         }
-        return total;
+        return sumLanes(total);
     }
 }
