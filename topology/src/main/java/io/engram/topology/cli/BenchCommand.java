@@ -20,7 +20,8 @@ import picocli.CommandLine.ParentCommand;
  * policies on generated long inputs (see {@link MemoryBenchRun}). Each prints a table.
  */
 @Command(name = "bench", description = {"Benchmarks, printed as tables.",
-    "'engram bench engine --model DIR': prefill and decode tokens/s.",
+    "'engram bench engine --model DIR [--peer llama.cpp]': prefill and decode tokens/s (with --peer: llama.cpp on the same GGUF, "
+        + "1 and --threads threads, median of >= 5 runs, ratio).",
     "'engram bench store': memory-unit write/read MB/s (RocksDB store vs Flink keyed state) and checkpoint growth.",
     "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
         + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
@@ -62,6 +63,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gpu-memory-mb", defaultValue = "0",
             description = "GPU memory budget in MiB with --device cuda/auto (0 = 90%% of what is free).")
     long gpuMemoryMb;
+
+    @Option(names = "--peer", description = "engine: also run this peer on the same GGUF and print the ratio (llama.cpp).")
+    String peer;
 
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
@@ -174,6 +178,27 @@ public final class BenchCommand implements Callable<Integer> {
             throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");
         }
         PrintWriter out = ctx.out();
+        if (peer != null) {
+            if (!peer.equals("llama.cpp")) {
+                throw new CliException(ExitCode.INVALID_INPUT, "unknown --peer '" + peer + "'; available: llama.cpp");
+            }
+            if (device != io.engram.engine.backend.Backends.Device.CPU || q8) {
+                throw new CliException(ExitCode.INVALID_INPUT, "--peer llama.cpp compares the CPU engine on the file as it is:"
+                        + " drop --device and --q8");
+            }
+            java.nio.file.Path gguf = EnginePeerBenchRun.gguf(model);
+            List<Integer> threadCounts = threads > 1 ? List.of(1, threads) : List.of(1);
+            try {
+                List<EnginePeerBenchRun.Row> rows = EnginePeerBenchRun.measure(
+                        new EnginePeerBenchRun.Params(gguf, threadCounts, contexts, decodeSteps, Math.max(5, runs)), gguf);
+                EnginePeerBenchRun.print(out, gguf, rows, Math.max(5, runs));
+            } catch (ModelFormatException e) {
+                throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+            } catch (IllegalStateException e) {
+                throw new CliException(ExitCode.UNAVAILABLE, "llama.cpp: " + e.getMessage());
+            }
+            return ExitCode.OK.code();
+        }
         try (Model m = Model.open(model); io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
                 new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L), 0, threads, q8)) {
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));

@@ -176,7 +176,7 @@ final class Simd {
                         .convertShape(VectorOperators.B2F, FQ, 0);
                 acc = q.fma(FloatVector.fromArray(FQ, x, xOff + b * 32 + j), acc);
             }
-            total = acc.fma(d, total);
+            total = acc.fma(FloatVector.broadcast(FQ, d), total);
         }
         return sumLanes(total);
     }

@@ -26,7 +26,8 @@ import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
- * llama.cpp (b4916, bundled by {@code de.kherud:llama:4.2.0}) as an independent reference, on CPU with 2 threads.
+ * llama.cpp (b4916, bundled by {@code de.kherud:llama:4.2.0}) as an independent reference and as the peer that
+ * {@code engram bench engine --peer llama.cpp} measures against, on CPU (2 threads unless told).
  *
  * <p>Two paths. The binding's own API ({@link LlamaModel}) gives tokenization ({@link #encode}) and streamed greedy
  * text ({@link #completeText}); it returns text, not token ids, and its {@code n_probs} option aborts the JVM in
@@ -241,6 +242,11 @@ public final class LlamaCppReference implements AutoCloseable {
      * @throws IllegalStateException when llama.cpp refuses the file (its reason is in its log, which is silenced)
      */
     public static LlamaCppReference open(Path gguf, int contextSize, boolean f32KvCache) {
+        return open(gguf, contextSize, f32KvCache, 2);
+    }
+
+    /** As {@link #open(Path, int, boolean)} with {@code threads} threads for decode and batch (prompt) evaluation. */
+    public static LlamaCppReference open(Path gguf, int contextSize, boolean f32KvCache, int threads) {
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment mp = (MemorySegment) Api.MODEL_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) tmp);
             mp.set(ValueLayout.JAVA_INT, off(MODEL_PARAMS, "n_gpu_layers"), 0);
@@ -253,8 +259,8 @@ public final class LlamaCppReference implements AutoCloseable {
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_ctx"), contextSize);
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_batch"), contextSize);
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_ubatch"), contextSize);
-            cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_threads"), 2);
-            cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_threads_batch"), 2);
+            cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_threads"), threads);
+            cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_threads_batch"), threads);
             int kvType = f32KvCache ? GGML_TYPE_F32 : GGML_TYPE_F16;
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "type_k"), kvType);
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "type_v"), kvType);

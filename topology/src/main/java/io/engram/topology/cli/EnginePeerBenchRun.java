@@ -1,0 +1,136 @@
+package io.engram.topology.cli;
+
+import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.bench.EngineBench;
+import io.engram.engine.config.EngineSettings;
+import io.engram.engine.model.Model;
+import io.engram.engine.model.Transformer;
+import io.engram.engine.model.gguf.LlamaCppReference;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+/**
+ * {@code engram bench engine --peer llama.cpp}: our CPU engine and llama.cpp (de.kherud:llama, in this process) on the
+ * same GGUF file with the same thread count, prefill and greedy decode tokens/s, median of the runs with their range,
+ * and the ratio. llama.cpp keeps its default F16 KV cache; its decode rate is greedy(prompt, steps + 1) minus
+ * greedy(prompt, 1), so both sides time decode steps after an equal prefill.
+ */
+final class EnginePeerBenchRun {
+
+    record Params(Path model, List<Integer> threads, List<Integer> contexts, int decodeSteps, int runs) {}
+
+    /** One phase at one thread count and context: both engines' runs in tokens/s. */
+    record Row(String phase, int threads, int context, double[] ours, double[] peer) {
+        double ratio() {
+            return median(ours) / median(peer);
+        }
+    }
+
+    private EnginePeerBenchRun() {}
+
+    /** The GGUF both engines load: the file itself, or the one .gguf in a model folder. */
+    static Path gguf(Path model) {
+        if (Files.isRegularFile(model) && model.toString().endsWith(".gguf")) {
+            return model;
+        }
+        if (Files.isDirectory(model)) {
+            try (Stream<Path> files = Files.list(model)) {
+                List<Path> found = files.filter(p -> p.toString().endsWith(".gguf")).sorted().toList();
+                if (found.size() == 1) {
+                    return found.getFirst();
+                }
+                throw new CliException(ExitCode.INVALID_INPUT, "bench engine --peer llama.cpp needs one GGUF file; %s holds %d"
+                        .formatted(model, found.size()) + " (give the .gguf file as --model)");
+            } catch (IOException e) {
+                throw new CliException(ExitCode.INVALID_INPUT, "cannot list " + model + ": " + e.getMessage());
+            }
+        }
+        throw new CliException(ExitCode.INVALID_INPUT, "bench engine --peer llama.cpp needs a .gguf file or a folder holding"
+                + " one; got " + model);
+    }
+
+    static List<Row> measure(Params p, Path gguf) {
+        List<Row> rows = new ArrayList<>();
+        try (Model m = Model.open(gguf)) {
+            for (int t : p.threads()) {
+                for (int ctx : p.contexts()) {
+                    if (ctx + p.decodeSteps() > m.config().maxPositions()) {
+                        continue;
+                    }
+                    double[][] ours = ours(m, t, ctx, p);
+                    double[][] peer = peer(gguf, t, ctx, p, m.config().vocabSize());
+                    rows.add(new Row("prefill", t, ctx, ours[0], peer[0]));
+                    rows.add(new Row("decode", t, ctx, ours[1], peer[1]));
+                }
+            }
+        }
+        return rows;
+    }
+
+    private static double[][] ours(Model m, int threads, int ctx, Params p) {
+        double[][] out = new double[2][p.runs()];
+        try (CpuBackend backend = new CpuBackend(threads, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+            for (int r = 0; r < p.runs(); r++) {
+                EngineBench bench = new EngineBench(t, r == 0 ? 1 : 0, 1);
+                out[0][r] = bench.prefill(ctx).medianTokPerSec();
+                out[1][r] = bench.decode(ctx, p.decodeSteps()).medianTokPerSec();
+            }
+        }
+        return out;
+    }
+
+    private static double[][] peer(Path gguf, int threads, int ctx, Params p, int vocab) {
+        SplittableRandom rnd = new SplittableRandom(1);
+        int[] prompt = new int[ctx];
+        for (int i = 0; i < ctx; i++) {
+            prompt[i] = 3 + rnd.nextInt(Math.max(1, vocab - 3));
+        }
+        double[][] out = new double[2][p.runs()];
+        try (LlamaCppReference cpp = LlamaCppReference.open(gguf, ctx + p.decodeSteps() + 8, false, threads)) {
+            for (int r = -1; r < p.runs(); r++) {
+                long t0 = System.nanoTime();
+                cpp.greedy(prompt, 1);
+                long t1 = System.nanoTime();
+                cpp.greedy(prompt, p.decodeSteps() + 1);
+                long t2 = System.nanoTime();
+                if (r >= 0) {
+                    out[0][r] = ctx / ((t1 - t0) / 1e9);
+                    out[1][r] = p.decodeSteps() / (Math.max(1, (t2 - t1) - (t1 - t0)) / 1e9);
+                }
+            }
+        }
+        return out;
+    }
+
+    static void print(PrintWriter out, Path gguf, List<Row> rows, int runs) {
+        out.printf("machine: %d cpus, JDK %s; model %s; llama.cpp b4916 (de.kherud:llama 4.2.0, F16 KV cache); medians of %d"
+                + " runs [min-max]%n", Runtime.getRuntime().availableProcessors(), Runtime.version(), gguf.getFileName(), runs);
+        out.printf("%-8s %7s %6s %24s %24s %6s%n", "phase", "threads", "ctx", "engram tok/s", "llama.cpp tok/s", "ratio");
+        for (Row r : rows) {
+            out.printf(Locale.ROOT, "%-8s %7d %6d %24s %24s %6.2f%n", r.phase(), r.threads(), r.context(), cell(r.ours()),
+                    cell(r.peer()), r.ratio());
+        }
+        out.flush();
+    }
+
+    private static String cell(double[] runs) {
+        double[] s = runs.clone();
+        Arrays.sort(s);
+        return String.format(Locale.ROOT, "%.1f [%.1f-%.1f]", median(runs), s[0], s[s.length - 1]);
+    }
+
+    static double median(double[] a) {
+        double[] s = a.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}
