@@ -3,7 +3,7 @@
 # interruption and every finished stage is skipped, an unfinished one resumes from its checkpoint.
 #   training/run_cpu.sh DATA RUN [CPU_MINUTES [ECHO_MINUTES]]
 #     DATA: the folder `python -m engram_train.prepare` wrote; RUN: where stages write (RUN/induct, RUN/digits, ...)
-#   1. cpu-induct: copy runs only, until the copied tokens' loss is below 0.5 (copying circuits), at most 30 minutes
+#   1. cpu-induct: copy runs only (60-64 tokens, twice), until the copied tokens' loss is below 0.3, at most 15 minutes
 #   2. cpu-echo:   dense QA (at most 40 filler words) whose answers restate the key and copy the fact, a fifth digit
 #                  copy runs, ECHO_MINUTES (default 40)
 #   3. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110)
@@ -28,18 +28,7 @@ stage() {  # name config init extra...
   [ -f "$run/$name/engram-tiny/training.json" ] || { echo "stage $name did not finish: see $run/$name.log"; exit 1; }
 }
 mkdir -p "$run"
-stage induct cpu-induct "" --minutes 30 --stop-loss 0.5
-# copying forms after a variable number of steps (1,500-2,500 here): while the copied tokens' loss is still above 1,
-# continue the induction stage at a lower learning rate (it formed while the schedule passed 2.5e-4-4e-4) and in fp32
-# (the run that formed it was fp32; a bf16-autocast run plateaued at 3.9 nats for 2,250 steps)
-last_copy_loss() { tail -n 5 "$1/train_log.jsonl" | "$py" -c 'import sys, json; v=[json.loads(l).get("answer_loss") for l in sys.stdin]; v=[x for x in v if x is not None]; print(sorted(v)[len(v)//2] if v else 99)'; }
-induct=induct
-for extra in 2 3; do
-  if "$py" -c "import sys; sys.exit(0 if float('$(last_copy_loss "$run/$induct")') > 1.0 else 1)"; then
-    stage induct$extra cpu-induct "$run/$induct/ckpt.pt" --minutes 15 --stop-loss 0.5 --lr 4e-4 --fp32
-    induct=induct$extra
-  fi
-done
-stage echo cpu-echo "$run/$induct/ckpt.pt" --minutes "$echo_minutes" --fp32
+stage induct cpu-induct "" --minutes 15 --stop-loss 0.3 --fp32
+stage echo cpu-echo "$run/induct/ckpt.pt" --minutes "$echo_minutes" --fp32
 stage cpu cpu "$run/echo/ckpt.pt" --minutes "$cpu_minutes" --fp32
 echo "model: $run/cpu/engram-tiny"

@@ -53,7 +53,7 @@ class Mixture(torch.utils.data.IterableDataset):
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
                  copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2, dense_share=0.0,
-                 dense_words=40, copy_digits=False):
+                 dense_words=40, copy_digits=False, copy_run=None):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -80,6 +80,10 @@ class Mixture(torch.utils.data.IterableDataset):
         # induction warm-up runs of digit tokens only: numbers are split into single digits by the tokenizer, and
         # copying one digit after another needs a match on more than the previous token (digits repeat)
         self.copy_digits = copy_digits
+        # (min, max) length of a warm-up run; None: 8-64 with two repeats, 8-24 with more. Long runs repeated once form
+        # copying in ~200 steps where short runs repeated four times plateau for thousands on "some token of this run"
+        # (training/PROBES.md, recipe 2)
+        self.copy_run = copy_run
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -101,7 +105,8 @@ class Mixture(torch.utils.data.IterableDataset):
                     w += [1.0] * (1 + len(run)) + [ANSWER_WEIGHT] * (len(run) * (self.copy_repeats - 1))
             elif r.random() < self.copy_share:
                 while len(ids) < n:
-                    run = [r.randrange(4, vocab) for _ in range(r.randint(8, 64 if self.copy_repeats <= 2 else 24))]
+                    lo, hi = self.copy_run or (8, 64 if self.copy_repeats <= 2 else 24)
+                    run = [r.randrange(4, vocab) for _ in range(r.randint(lo, hi))]
                     ids += [BOS_ID] + run * self.copy_repeats
                     w += [1.0] * (1 + len(run)) + [ANSWER_WEIGHT] * (len(run) * (self.copy_repeats - 1))
             elif r.random() < self.task_share:

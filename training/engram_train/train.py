@@ -80,12 +80,13 @@ CONFIGS = {
     "cpu-copy512": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                         compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
                         copy_until=1.0, log_every=10, copy_vocab=512),
-    # the induction stage of the cpu recipe: only copy sequences (runs of 8-24 tokens from 512 ids, four times each)
-    # until copying forms (PROBES.md: ~1,500 steps at width 128); continue with --init into cpu-dense, then cpu
-    "cpu-induct": dict(CPU_SHAPE, seq_len=1024, batch=16, lr=1e-3, warmup_s=20, minutes=45.0, workers=0,
+    # the induction stage of the cpu recipe: only copy sequences, runs of 60-64 tokens from 512 ids repeated once,
+    # sequences of 128, batch 32, no weight decay: copying forms in ~200 steps (PROBES.md, recipe 2; short runs repeated
+    # four times plateaued on "some token of this run" for 2,000+ steps); continue with --init into cpu-echo
+    "cpu-induct": dict(CPU_SHAPE, seq_len=1024, batch=32, lr=1e-3, warmup_s=20, minutes=15.0, workers=0,
                        compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256,
-                       phases=((0.0, 128, 16),), copy_share=1.0, copy_until=1.0, copy_vocab=512, copy_repeats=4,
-                       log_every=50),
+                       phases=((0.0, 128, 32),), copy_share=1.0, copy_until=1.0, copy_vocab=512, copy_repeats=2,
+                       copy_run=(60, 64), weight_decay=0.0, log_every=10),
     "cpu-smoke": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
                       intermediate_size=128, seq_len=256, batch=8, lr=3e-3, warmup_s=2, minutes=0.5, workers=0,
                       compile=False, log_every=5, eval_per_cell=2, eval_lengths=(256,), ppl_window=128),
@@ -167,7 +168,8 @@ def main():
     print(f"model: {n_params / 1e6:.2f}M parameters, device {dev}, config {a.config}", flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": c.get("weight_decay", 0.1)},
+                             {"params": no_decay, "weight_decay": 0.0}],
                             lr=c["lr"], betas=(0.9, 0.95), eps=1e-8, fused=(dev == "cuda"))
     step, tokens, elapsed0 = 0, 0, 0.0
     log_path = out / "train_log.jsonl"
@@ -195,7 +197,8 @@ def main():
         ds = data.Mixture(tok_path, train_paras, seq_len, seed=a.seed + step, task_share=c.get("task_share", 0.6),
                           copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"),
                           copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2),
-                          dense_share=c.get("dense_share", 0.0), copy_digits=c.get("copy_digits", False))
+                          dense_share=c.get("dense_share", 0.0), copy_digits=c.get("copy_digits", False),
+                          copy_run=c.get("copy_run"))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))
