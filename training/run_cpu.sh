@@ -6,7 +6,8 @@
 #   1. cpu-induct: copy runs only (60-64 tokens, twice), until the copied tokens' loss is below 0.3, at most 15 minutes
 #   2. cpu-echo:   dense QA (at most 40 filler words) whose answers restate the key and copy the fact, a fifth digit
 #                  copy runs, ECHO_MINUTES (default 40)
-#   3. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110)
+#   3. cpu-echo2:  a third copy sequences (mostly natural-text passages repeated), QA, sequences of 512 then 1024, 40 min
+#   4. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110; 0: skip)
 # The model lands in RUN/cpu/engram-tiny (safetensors, tokenizer, GGUF); evaluate it with engram_train.evaluate.
 set -euo pipefail
 data=$1
@@ -30,5 +31,6 @@ stage() {  # name config init extra...
 mkdir -p "$run"
 stage induct cpu-induct "" --minutes 15 --stop-loss 0.3 --fp32
 stage echo cpu-echo "$run/induct/ckpt.pt" --minutes "$echo_minutes" --fp32
-stage cpu cpu "$run/echo/ckpt.pt" --minutes "$cpu_minutes" --fp32
-echo "model: $run/cpu/engram-tiny"
+stage echo2 cpu-echo2 "$run/echo/ckpt.pt" --minutes 40 --fp32
+[ "$cpu_minutes" = 0 ] || stage cpu cpu "$run/echo2/ckpt.pt" --minutes "$cpu_minutes" --fp32
+[ "$cpu_minutes" = 0 ] && echo "model: $run/echo2/engram-tiny" || echo "model: $run/cpu/engram-tiny"

@@ -53,7 +53,7 @@ class Mixture(torch.utils.data.IterableDataset):
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
                  copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2, dense_share=0.0,
-                 dense_words=40, copy_digits=False, copy_run=None):
+                 dense_words=40, copy_digits=False, copy_run=None, copy_text=0.0):
         self.tokenizer_path = tokenizer_path
         self.paragraphs = paragraphs
         self.seq_len = seq_len
@@ -84,6 +84,9 @@ class Mixture(torch.utils.data.IterableDataset):
         # copying in ~200 steps where short runs repeated four times plateau for thousands on "some token of this run"
         # (training/PROBES.md, recipe 2)
         self.copy_run = copy_run
+        # share of the copy sequences that repeat natural text (a passage of 1-4 sentences, then the same passage again):
+        # copying prose needs matches on more than the previous token (words repeat), which random runs never ask for
+        self.copy_text = copy_text
         self.seed = seed
         self.tpw = tokens_per_word
 
@@ -98,7 +101,17 @@ class Mixture(torch.utils.data.IterableDataset):
         while True:
             n = self.seq_len + 1
             ids, w = [], []
-            if self.copy_digits and r.random() < self.copy_share:
+            if self.copy_text and r.random() < self.copy_share * self.copy_text:
+                while len(ids) < n:
+                    para = r.choice(self.paragraphs)
+                    sents = para.split(". ")
+                    a = r.randrange(len(sents))
+                    passage = ". ".join(sents[a:a + r.randint(1, 4)])
+                    p = enc.ids(passage)[:120]
+                    sep = enc.ids("\n\n")
+                    ids += [BOS_ID] + p + sep + p
+                    w += [1.0] * (1 + len(p) + len(sep)) + [ANSWER_WEIGHT] * len(p)
+            elif self.copy_digits and r.random() < self.copy_share:
                 while len(ids) < n:
                     run = [r.choice(digits) for _ in range(r.randint(3, 10))]
                     ids += [BOS_ID] + run * self.copy_repeats

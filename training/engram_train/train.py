@@ -73,6 +73,14 @@ CONFIGS = {
                      phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.2, copy_until=1.0,
                      copy_repeats=4, copy_digits=True,
                      kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading", "summary")),
+    # the recall stage continued (--init from cpu-echo) once keys and values start to be copied but only their first
+    # token comes out right: a third of the sequences copy, most of those natural-text passages repeated (copying prose
+    # needs matches on several previous tokens), longer sequences so the demo's ~700 positions are trained
+    "cpu-echo2": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=6e-4, warmup_s=20, minutes=35.0, workers=0,
+                      compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                      phases=((0.0, 512, 4), (0.5, 1024, 2)), probe_minutes=6.0, max_words=60, copy_share=0.35,
+                      copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6,
+                      kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading", "summary")),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -198,7 +206,7 @@ def main():
                           copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"),
                           copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2),
                           dense_share=c.get("dense_share", 0.0), copy_digits=c.get("copy_digits", False),
-                          copy_run=c.get("copy_run"))
+                          copy_run=c.get("copy_run"), copy_text=c.get("copy_text", 0.0))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))
