@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Trains engram-tiny on a CPU in stages (training/PROBES.md), each resumable: rerun the same command after an
 # interruption and every finished stage is skipped, an unfinished one resumes from its checkpoint.
-#   training/run_cpu.sh DATA RUN [CPU_MINUTES [ECHO_MINUTES]]
-#     DATA: the folder `python -m engram_train.prepare` wrote; RUN: where stages write (RUN/induct, RUN/digits, ...)
-#   1. cpu-induct: copy runs only (60-64 tokens, twice), until the copied tokens' loss is below 0.3, at most 15 minutes
-#   2. cpu-echo:   dense QA (at most 40 filler words) whose answers restate the key and copy the fact, a fifth digit
-#                  copy runs, ECHO_MINUTES (default 40)
-#   3. cpu-echo2:  a third copy sequences (mostly natural-text passages repeated), QA, sequences of 512 then 1024, 40 min
-#   4. cpu:        filler grows to the window (sequences 256 -> 512 -> 1024), CPU_MINUTES (default 110; 0: skip)
-# The model lands in RUN/cpu/engram-tiny (safetensors, tokenizer, GGUF); evaluate it with engram_train.evaluate.
+#   training/run_cpu.sh DATA RUN [CPU_MINUTES]
+#     DATA: the folder `python -m engram_train.prepare` wrote; RUN: where stages write (RUN/induct, RUN/echo, ...)
+# The stages, in the order and with the budgets that made the shipped models/engram-tiny (PROBES.md, recipe 2):
+#   1. induct (cpu-induct):      random runs of 60-64 tokens repeated once, until copied tokens are < 0.3 nats (~8 min)
+#   2. echo (cpu-echo):          dense echo QA, 20% digit runs, sequences of 256 (16 min)
+#   3. echo2 (cpu-echo2):        a third copy sequences, prose passages among them, sequences of 512 (8 min)
+#   4. itext (cpu-induct-text):  prose passages repeated once: word-level copying (10 min, or < 0.3 nats)
+#   5. echo3 (cpu-echo2):        the QA stage again, now that words are copied (28 min)
+#   6. cpu (cpu):                optional curriculum to the full window, CPU_MINUTES (default 0: skipped)
+# The model lands in RUN/echo3/engram-tiny (or RUN/cpu/...); training/ship.sh makes models/engram-tiny from it.
 set -euo pipefail
 data=$1
 run=$2
-cpu_minutes=${3:-110}
-echo_minutes=${4:-40}
+cpu_minutes=${3:-0}
 here=$(cd "$(dirname "$0")" && pwd)
 py=${ENGRAM_TRAINING_PYTHON:-python3}
 export PYTHONUNBUFFERED=1
@@ -30,7 +31,10 @@ stage() {  # name config init extra...
 }
 mkdir -p "$run"
 stage induct cpu-induct "" --minutes 15 --stop-loss 0.3 --fp32
-stage echo cpu-echo "$run/induct/ckpt.pt" --minutes "$echo_minutes" --fp32
-stage echo2 cpu-echo2 "$run/echo/ckpt.pt" --minutes 40 --fp32
-[ "$cpu_minutes" = 0 ] || stage cpu cpu "$run/echo2/ckpt.pt" --minutes "$cpu_minutes" --fp32
-[ "$cpu_minutes" = 0 ] && echo "model: $run/echo2/engram-tiny" || echo "model: $run/cpu/engram-tiny"
+stage echo cpu-echo "$run/induct/ckpt.pt" --minutes 16 --fp32
+stage echo2 cpu-echo2 "$run/echo/ckpt.pt" --minutes 8 --fp32
+stage itext cpu-induct-text "$run/echo2/ckpt.pt" --stop-loss 0.3 --fp32
+stage echo3 cpu-echo2 "$run/itext/ckpt.pt" --minutes 28 --fp32
+if [ "$cpu_minutes" = 0 ]; then echo "model: $run/echo3/engram-tiny"; exit 0; fi
+stage cpu cpu "$run/echo3/ckpt.pt" --minutes "$cpu_minutes" --fp32
+echo "model: $run/cpu/engram-tiny"

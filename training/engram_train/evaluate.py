@@ -79,7 +79,7 @@ def run(model_dir: Path, data_dir: Path, out: Path, per_cell=100, device=None, l
     out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     enc = data.PieceEncoder(tok)
-    model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).to(device).eval()
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
     held = corpus.load_paragraphs(data_dir / "corpus", held_out=True)
     if not held:  # a data folder without held-out sources (the smoke run): evaluate on training text, and say so
         print("no held-out text source: evaluating on training paragraphs", flush=True)

@@ -73,6 +73,13 @@ CONFIGS = {
                      phases=((0.0, 256, 8),), probe_minutes=5.0, max_words=40, copy_share=0.2, copy_until=1.0,
                      copy_repeats=4, copy_digits=True,
                      kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading", "summary")),
+    # copying prose: only natural-text passages repeated once (sequences of 256, batch 16, no weight decay). The
+    # induction stage's random runs use ids 4-516, mostly single characters: the circuit does not reach the embeddings
+    # of words, and a model fresh from it copies 0% of a repeated prose passage (PROBES.md, recipe 2)
+    "cpu-induct-text": dict(CPU_SHAPE, seq_len=1024, batch=16, lr=1e-3, warmup_s=20, minutes=12.0, workers=0,
+                            compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256,
+                            phases=((0.0, 256, 16),), copy_share=1.0, copy_until=1.0, copy_text=1.0,
+                            weight_decay=0.0, log_every=10),
     # the recall stage continued (--init from cpu-echo) once keys and values start to be copied but only their first
     # token comes out right: a third of the sequences copy, most of those natural-text passages repeated (copying prose
     # needs matches on several previous tokens), longer sequences so the demo's ~700 positions are trained
