@@ -16,7 +16,9 @@ import java.util.List;
  * retrieval heads of its head pattern count (streaming heads see sinks and the recent window, which is no evidence).
  *
  * <p>Which steps count: those that feed one token (decode steps, each predicting the next answer token), since their
- * attention is what the answer's tokens were computed from; the prompt's prefill rows attend for the question as much
+ * attention is what the answer's tokens were computed from, and of each head's row at such a step only its {@link
+ * #PEAK_TOKENS} most attended tokens (a head that spreads its attention over the recent window would otherwise outweigh
+ * the heads that point at what the answer copies); the prompt's prefill rows attend for the question as much
  * as for the answer. When the answer has a single token there is no decode step, and the prefill step's mass is used.
  * The first {@link #SINK_TOKENS} tokens of a stream collect attention whatever they say (attention sinks) and untagged
  * tokens (separators, the question itself) are no source: neither counts.
@@ -39,6 +41,11 @@ public final class AttentionTrace implements AttentionObserver {
     private final List<BitSet> seenByLayer = new ArrayList<>(); // (layer) sequence indices the layer's plans attended to
     private final BitSet cuts = new BitSet(); // sequence indices where a block or a FIXED span (a retrieved unit) starts
 
+    /** Tokens of one head's attention row at a decode step whose mass counts (its peaks). */
+    public static final int PEAK_TOKENS = 8;
+    // the current decode step's rows, per (layer, kv head): sequence indices and masses, flushed to their peaks
+    private final java.util.Map<Long, double[]> rows = new java.util.HashMap<>();
+
     /** @param heads retrieval heads whose mass counts, or null for every head */
     public AttentionTrace(HeadPattern heads) {
         this.heads = heads;
@@ -47,6 +54,7 @@ public final class AttentionTrace implements AttentionObserver {
     /** Marks the start of a forward step of {@code n} tokens: observations until the next call belong to it. */
     @Override
     public void beginStep(long firstSeq, int n) {
+        flushRows();
         decodeStep = n == 1;
         anyDecode |= decodeStep;
     }
@@ -74,17 +82,50 @@ public final class AttentionTrace implements AttentionObserver {
             if (m <= 0 || seq < SINK_TOKENS || span.block().source(slot) == Provenance.NONE) {
                 continue;
             }
-            double[] acc = decodeStep ? decodeMass : prefillMass;
-            if (seq >= acc.length) {
-                acc = Arrays.copyOf(acc, (int) Math.max(seq + 1, acc.length * 2L));
-                if (decodeStep) {
-                    decodeMass = acc;
-                } else {
-                    prefillMass = acc;
-                }
+            if (decodeStep) {
+                // a decode step's row: only its peaks count (flushRows), so a head that spreads its attention over the
+                // recent window does not outweigh the heads that point at the tokens the answer copies
+                long key = ((long) layer << 32) | kvHead;
+                double[] row = rows.computeIfAbsent(key, k -> new double[2 * PEAK_TOKENS]);
+                addPeak(row, seq, m);
+                continue;
             }
-            acc[(int) seq] += m;
+            if (seq >= prefillMass.length) {
+                prefillMass = Arrays.copyOf(prefillMass, (int) Math.max(seq + 1, prefillMass.length * 2L));
+            }
+            prefillMass[(int) seq] += m;
         }
+    }
+
+    /** Keeps the {@link #PEAK_TOKENS} largest (seq, mass) pairs of a row: {@code row[2i]} seq, {@code row[2i+1]} mass. */
+    private static void addPeak(double[] row, long seq, float m) {
+        int weakest = 0;
+        for (int i = 1; i < PEAK_TOKENS; i++) {
+            if (row[2 * i + 1] < row[2 * weakest + 1]) {
+                weakest = i;
+            }
+        }
+        if (m > row[2 * weakest + 1]) {
+            row[2 * weakest] = seq;
+            row[2 * weakest + 1] = m;
+        }
+    }
+
+    private void flushRows() {
+        for (double[] row : rows.values()) {
+            for (int i = 0; i < PEAK_TOKENS; i++) {
+                double m = row[2 * i + 1];
+                if (m <= 0) {
+                    continue;
+                }
+                int seq = (int) row[2 * i];
+                if (seq >= decodeMass.length) {
+                    decodeMass = Arrays.copyOf(decodeMass, Math.max(seq + 1, decodeMass.length * 2));
+                }
+                decodeMass[seq] += m;
+            }
+        }
+        rows.clear();
     }
 
     /**
@@ -92,6 +133,7 @@ public final class AttentionTrace implements AttentionObserver {
      * policy showed the answer no memory).
      */
     public double[] segmentScores(java.util.List<Segment> segments) {
+        flushRows();
         double[] mass = anyDecode ? decodeMass : prefillMass;
         double[] out = new double[segments.size()];
         double total = 0;
@@ -113,6 +155,7 @@ public final class AttentionTrace implements AttentionObserver {
 
     /** Mass on sequence index {@code seq} (for tests and the citation's peak). */
     public double massAt(long seq) {
+        flushRows();
         double[] mass = anyDecode ? decodeMass : prefillMass;
         return seq < mass.length ? mass[(int) seq] : 0;
     }
