@@ -58,6 +58,7 @@ final class EnginePeerBenchRun {
     }
 
     static List<Row> measure(Params p, Path gguf) {
+        loadPeerLibrary();
         List<Row> rows = new ArrayList<>();
         try (Model m = Model.open(gguf)) {
             for (int t : p.threads()) {
@@ -73,6 +74,22 @@ final class EnginePeerBenchRun {
             }
         }
         return rows;
+    }
+
+    /**
+     * Loads the binding's native library now, with stdout pointed at stderr: the binding announces the extraction on
+     * stdout, where the bench's table goes.
+     */
+    private static void loadPeerLibrary() {
+        java.io.PrintStream stdout = System.out;
+        System.setOut(System.err);
+        try {
+            Class.forName("de.kherud.llama.LlamaModel", true, EnginePeerBenchRun.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new CliException(ExitCode.UNAVAILABLE, "the llama.cpp binding (de.kherud:llama) is not on the class path");
+        } finally {
+            System.setOut(stdout);
+        }
     }
 
     private static double[][] ours(Model m, int threads, int ctx, Params p) {
