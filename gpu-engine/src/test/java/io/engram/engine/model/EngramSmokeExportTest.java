@@ -34,18 +34,30 @@ class EngramSmokeExportTest {
     @Test
     void ggufCopyGivesTheSameLogitsAsTheSafetensorsFolder() throws Exception {
         Path dir = exportDir();
+        int[] prompt = new int[1];
+        double worst = ggufVersusSafetensors(dir, "The pass key is 71432. Remember it.\n\nQuestion: What is the pass key?\nAnswer:",
+                prompt);
+        System.out.printf("engram-smoke GGUF vs safetensors: max |dlogit| %.2e over %d tokens%n", worst, prompt[0]);
+        assertThat(worst).as("same BF16 weights through two loaders").isLessThan(1e-4);
+    }
+
+    /**
+     * Max |logit difference| at the last token of {@code text} between a model folder's safetensors and its GGUF copy
+     * (engram-tiny.bf16.gguf); {@code tokens[0]} receives the prompt's length.
+     */
+    static double ggufVersusSafetensors(Path dir, String text, int[] tokens) {
         int[] prompt;
         try (Model hf = Model.openHuggingFace(dir)) {
-            prompt = hf.tokenizer().encode("The pass key is 71432. Remember it.\n\nQuestion: What is the pass key?\nAnswer:", true);
+            prompt = hf.tokenizer().encode(text, true);
         }
+        tokens[0] = prompt.length;
         float[] a = lastLogits(Model.openHuggingFace(dir), prompt);
         float[] b = lastLogits(Model.open(dir.resolve("engram-tiny.bf16.gguf")), prompt);
         double worst = 0;
         for (int i = 0; i < a.length; i++) {
             worst = Math.max(worst, Math.abs(a[i] - b[i]));
         }
-        System.out.printf("engram-smoke GGUF vs safetensors: max |dlogit| %.2e over %d tokens%n", worst, prompt.length);
-        assertThat(worst).as("same BF16 weights through two loaders").isLessThan(1e-4);
+        return worst;
     }
 
     private static float[] lastLogits(Model model, int[] prompt) {

@@ -3,11 +3,6 @@ package io.engram.engine.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.engram.engine.backend.Backend;
-import io.engram.engine.backend.cpu.CpuBackend;
-import io.engram.engine.config.EngineSettings;
-import io.engram.engine.kv.KvCache;
-import io.engram.engine.memory.FullAttention;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -43,28 +38,10 @@ class ShippedModelTest {
     @Test
     void ggufCopyGivesTheSameLogitsAsTheSafetensors() throws Exception {
         Path dir = shipped();
-        int[] prompt;
-        try (Model hf = Model.openHuggingFace(dir)) {
-            prompt = hf.tokenizer().encode("The vault code of the old customs house was 7481.\n\nQuestion: What is the vault"
-                    + " code of the old customs house?\nAnswer:", true);
-        }
-        float[] a = lastLogits(Model.openHuggingFace(dir), prompt);
-        float[] b = lastLogits(Model.open(dir.resolve("engram-tiny.bf16.gguf")), prompt);
-        double worst = 0;
-        for (int i = 0; i < a.length; i++) {
-            worst = Math.max(worst, Math.abs(a[i] - b[i]));
-        }
-        System.out.printf("engram-tiny GGUF vs safetensors: max |dlogit| %.2e over %d tokens%n", worst, prompt.length);
+        int[] prompt = new int[1];
+        double worst = EngramSmokeExportTest.ggufVersusSafetensors(dir, "The vault code of the old customs house was 7481."
+                + "\n\nQuestion: What is the vault code of the old customs house?\nAnswer:", prompt);
+        System.out.printf("engram-tiny GGUF vs safetensors: max |dlogit| %.2e over %d tokens%n", worst, prompt[0]);
         assertThat(worst).as("same BF16 weights through two loaders").isLessThan(1e-4);
-    }
-
-    private static float[] lastLogits(Model model, int[] prompt) {
-        try (model; Backend backend = new CpuBackend(2, false)) {
-            Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(128, 512, 2, false));
-            KvCache cache = t.newCache();
-            float[][] last = new float[1][];
-            t.forward(cache, prompt, null, new FullAttention(), Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
-            return last[0];
-        }
     }
 }
