@@ -124,8 +124,9 @@ def refusal(kind, pieces, question):
 class TaskGenerator:
     KINDS = ("passkey", "needle", "multikey", "uuid", "vars", "dialogue", "reading", "summary")
 
-    def __init__(self, paragraphs, split="train", seed=0):
+    def __init__(self, paragraphs, split="train", seed=0, refuse_share=0.12):
         assert split in ("train", "heldout")
+        self.refuse_share = refuse_share  # share of examples whose question has no answer in the text
         self.p = paragraphs
         self.r = random.Random(seed)
         i = 0 if split == "train" else 1
@@ -188,7 +189,7 @@ class TaskGenerator:
     # ----- skills
     def example(self, target_words=300, kind=None, refuse=None):
         kind = kind or self.r.choice(self.KINDS)
-        refuse = (self.r.random() < 0.12) if refuse is None else refuse
+        refuse = (self.r.random() < self.refuse_share) if refuse is None else refuse
         return getattr(self, "_" + kind)(target_words, refuse)
 
     def _passkey(self, words, refuse):

@@ -88,6 +88,13 @@ CONFIGS = {
                       phases=((0.0, 512, 4), (0.5, 1024, 2)), probe_minutes=6.0, max_words=60, copy_share=0.35,
                       copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6,
                       kinds=("passkey", "needle", "multikey", "vars", "dialogue", "reading", "summary")),
+    # the recall stage at full distance (--init from cpu-echo2's last stage, or the shipped model folder): examples as
+    # long as the window allows (a third kept dense), so a fact ~700 tokens back is looked up as often as one nearby;
+    # a quarter of the questions have no answer in the text ("I don't know."), a quarter of the sequences stay copying
+    "cpu-echo5": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=4e-4, warmup_s=20, minutes=80.0, workers=0,
+                      compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                      phases=((0.0, 512, 4), (0.3, 1024, 2)), probe_minutes=8.0, dense_share=0.35, copy_share=0.25,
+                      copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.25),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -136,6 +143,17 @@ def compiled_or_eager(model, vocab, seq_len, dev):
         return model
 
 
+def initial_weights(path, dev):
+    """The state dict to start from: a training checkpoint (ckpt.pt) or an exported model folder (model.safetensors,
+    e.g. models/engram-tiny), whose tied output matrix is the embedding's."""
+    if path.is_dir():
+        from safetensors.torch import load_file
+        st = {k: v.float() for k, v in load_file(str(path / "model.safetensors"), device=dev).items()}
+        st.setdefault("lm_head.weight", st["model.embed_tokens.weight"])
+        return st
+    return torch.load(path, map_location=dev)["model"]
+
+
 def lr_at(elapsed, budget, warmup, peak):
     if elapsed < warmup:
         return peak * max(elapsed, 1e-3) / warmup
@@ -156,7 +174,8 @@ def main():
     ap.add_argument("--skip-eval", action="store_true")
     ap.add_argument("--stop-loss", type=float,
                     help="end the stage early once the median of the last four logged answer losses is below this")
-    ap.add_argument("--init", help="start from the weights of this checkpoint (ckpt.pt), with a fresh optimizer")
+    ap.add_argument("--init", help="start from the weights of this checkpoint (ckpt.pt) or model folder, with a fresh "
+                                           "optimizer")
     a = ap.parse_args()
     c = dict(CONFIGS[a.config])
     if a.minutes is not None:
@@ -190,7 +209,7 @@ def main():
     log_path = out / "train_log.jsonl"
     ckpt = out / "ckpt.pt"
     if a.init and not ckpt.exists():
-        model.load_state_dict(torch.load(a.init, map_location=dev)["model"])
+        model.load_state_dict(initial_weights(Path(a.init), dev))
         print(f"initialised from {a.init}", flush=True)
     if ckpt.exists():
         st = torch.load(ckpt, map_location=dev)
@@ -213,7 +232,8 @@ def main():
                           copy_share=c.get("copy_share", 0.0), max_words=c.get("max_words"), kinds=c.get("kinds"),
                           copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2),
                           dense_share=c.get("dense_share", 0.0), copy_digits=c.get("copy_digits", False),
-                          copy_run=c.get("copy_run"), copy_text=c.get("copy_text", 0.0))
+                          copy_run=c.get("copy_run"), copy_text=c.get("copy_text", 0.0),
+                          refuse_share=c.get("refuse_share", 0.12))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))

@@ -89,7 +89,7 @@ class BackendParityTest {
     }
 
     @ParameterizedTest(name = "matmul {0} {1}x{2}, n={3}")
-    @CsvSource({"F32, 37, 64, 1", "F32, 131, 96, 5", "F16, 33, 64, 3", "BF16, 65, 128, 2", "Q8_0, 50, 96, 4", "F32, 300, 1024, 1"})
+    @CsvSource({"F32, 37, 64, 1", "F32, 131, 96, 5", "F16, 33, 64, 3", "BF16, 65, 128, 2", "BF16, 67, 100, 1", "BF16, 64, 256, 3", "Q8_0, 50, 96, 4", "F32, 300, 1024, 1"})
     void matmul(DType t, int rows, int cols, int n) {
         SplittableRandom r = new SplittableRandom(rows * 31L + cols);
         WeightTensor w = tensor("w", t, rows, cols, random(r, rows * cols));

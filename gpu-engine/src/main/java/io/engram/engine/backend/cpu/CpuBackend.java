@@ -22,13 +22,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentSkipListMap;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
 
 /**
- * The multi-threaded host backend. Matmuls split output rows over a private fork-join pool of {@code threads}
- * workers; dot products use the Vector API ({@link Simd}); quantized and half-precision rows are decoded into a
- * per-task scratch row and reused across the tokens of a prefill chunk, so weights stay in their storage type. Checked
+ * The multi-threaded host backend. Matmuls split output rows over a {@link WorkerTeam} of {@code threads} (the
+ * caller and persistent workers); dot products use the Vector API ({@link Simd}); quantized and half-precision rows are decoded into a
+ * per-task scratch row and reused across the tokens of a prefill chunk, so weights stay in their storage type; a
+ * decode step reads Q8_0 and BF16 rows in place (fused dots, {@link Gemm#rowsBf16}). Checked
  * op by op against {@link io.engram.engine.backend.reference.ReferenceBackend} by {@code BackendParityTest}.
  *
  * <p>With {@code quantizeQ8} set, F32/F16/BF16 matrices are requantized to Q8_0 at {@link #bind} (per-32 scales), in
@@ -45,7 +44,7 @@ public final class CpuBackend extends HostMemoryBackend {
 
     private final int threads;
     private final boolean quantizeQ8;
-    private final ForkJoinPool pool;
+    private final WorkerTeam team;
     private final Arena arena = Arena.ofShared();
 
     public CpuBackend(int threads, boolean quantizeQ8) {
@@ -54,7 +53,7 @@ public final class CpuBackend extends HostMemoryBackend {
         }
         this.threads = threads;
         this.quantizeQ8 = quantizeQ8;
-        this.pool = threads > 1 ? new ForkJoinPool(threads) : null;
+        this.team = threads > 1 ? new WorkerTeam(threads) : null;
     }
 
     public int threads() {
@@ -126,8 +125,16 @@ public final class CpuBackend extends HostMemoryBackend {
         }
         long work = (long) rows * cols * n;
         boolean fused = t.dtype() == DType.Q8_0 && n <= FUSED_MAX_TOKENS;
+        boolean bf16 = t.dtype() == DType.BF16 && n <= FUSED_MAX_TOKENS;
         int blocks = (rows + Gemm.ROWS - 1) / Gemm.ROWS;
         parallelRange(blocks, work, (b0, b1) -> {
+            if (bf16) {
+                for (int b = b0; b < b1; b++) {
+                    int r = b * Gemm.ROWS;
+                    Gemm.rowsBf16(t.data(), r * t.rowBytes(), Math.min(Gemm.ROWS, rows - r), cols, a, n, o, rows, r);
+                }
+                return;
+            }
             float[] w4 = fused ? null : new float[Gemm.ROWS * cols];
             for (int b = b0; b < b1; b++) {
                 int r = b * Gemm.ROWS;
@@ -364,42 +371,17 @@ public final class CpuBackend extends HostMemoryBackend {
     }
 
     private void parallelRange(int count, long work, RangeBody body) {
-        if (pool == null || work < PARALLEL_THRESHOLD || count < 2) {
+        if (team == null || work < PARALLEL_THRESHOLD || count < 2) {
             body.run(0, count);
             return;
         }
-        int tasks = Math.min(count, threads * 4);
-        pool.invoke(new Split(body, 0, count, Math.max(1, count / tasks)));
-    }
-
-    private static final class Split extends RecursiveAction {
-        private final RangeBody body;
-        private final int from;
-        private final int to;
-        private final int grain;
-
-        Split(RangeBody body, int from, int to, int grain) {
-            this.body = body;
-            this.from = from;
-            this.to = to;
-            this.grain = grain;
-        }
-
-        @Override
-        protected void compute() {
-            if (to - from <= grain) {
-                body.run(from, to);
-                return;
-            }
-            int mid = (from + to) >>> 1;
-            invokeAll(new Split(body, from, mid, grain), new Split(body, mid, to, grain));
-        }
+        team.run(count, threads * 4, body);
     }
 
     @Override
     public void close() {
-        if (pool != null) {
-            pool.shutdownNow();
+        if (team != null) {
+            team.close();
         }
         arena.close();
     }

@@ -4,7 +4,11 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -80,18 +84,56 @@ final class Simd {
         return s;
     }
 
+    /** Lane permutations i -> i xor k (k = 8, 4, 2, 1, where the vector has more than k lanes): the folds of sumLanes. */
+    private static final VectorShuffle<Float> FOLD8 = fold(8);
+    private static final VectorShuffle<Float> FOLD4 = fold(4);
+    private static final VectorShuffle<Float> FOLD2 = fold(2);
+    private static final VectorShuffle<Float> FOLD1 = fold(1);
+
+    private static VectorShuffle<Float> fold(int k) {
+        return VectorShuffle.fromOp(F, i -> k < L ? i ^ k : i);
+    }
+
     /**
-     * Sums the lanes left to right. {@code reduceLanes(ADD)} leaves the order unspecified, and it differs between the
-     * interpreter and compiled code: results would change as the JIT warms up, and the KV memory of a replayed stream
-     * would not be bit-identical.
+     * Sums the lanes in a fixed pairwise tree (halves added, then quarters, ...). {@code reduceLanes(ADD)} leaves the
+     * order unspecified, and it differs between the interpreter and compiled code: results would change as the JIT
+     * warms up, and the KV memory of a replayed stream would not be bit-identical. Each fold here is a lanewise add of
+     * exact operands, so every execution mode gives the same float. Unrolled over constant shuffles so C2 keeps the
+     * vectors in registers (a loop over an array of shuffles fell back to the Java implementation).
      */
     static float sumLanes(FloatVector v) {
-        float[] lanes = v.toArray(); // intrinsic store; the small array does not escape
-        float s = 0f;
-        for (float x : lanes) {
-            s += x;
+        if (L > 16) {
+            float s = 0f;
+            for (float x : v.toArray()) {
+                s += x;
+            }
+            return s;
         }
-        return s;
+        if (L > 8) {
+            v = v.add(v.rearrange(FOLD8));
+        }
+        if (L > 4) {
+            v = v.add(v.rearrange(FOLD4));
+        }
+        if (L > 2) {
+            v = v.add(v.rearrange(FOLD2));
+        }
+        if (L > 1) {
+            v = v.add(v.rearrange(FOLD1));
+        }
+        return v.lane(0);
+    }
+
+    /** L bfloat16 values (the high halves of floats) that widen to one preferred float vector. */
+    private static final VectorSpecies<Short> BF = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    private static final VectorSpecies<Integer> BF_WIDE = VectorSpecies.of(int.class, F.vectorShape());
+
+    /** L little-endian bfloat16 values of {@code seg} at byte {@code off}, widened to floats (exact). */
+    static FloatVector bf16(MemorySegment seg, long off) {
+        return ((IntVector) ShortVector.fromMemorySegment(BF, seg, off, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.S2I, BF_WIDE, 0))
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
     }
 
     /** {@code y[yOff..] += alpha * x[xOff..]} for n values. */
