@@ -27,7 +27,8 @@ import java.util.concurrent.ConcurrentSkipListMap;
  * The multi-threaded host backend. Matmuls split output rows over a {@link WorkerTeam} of {@code threads} (the
  * caller and persistent workers); dot products use the Vector API ({@link Simd}); quantized and half-precision rows are decoded into a
  * per-task scratch row and reused across the tokens of a prefill chunk, so weights stay in their storage type; a
- * decode step reads Q8_0 and BF16 rows in place (fused dots, {@link Gemm#rowsBf16}). Checked
+ * decode step reads Q8_0 rows in place (fused dots). F32, F16 and BF16 matrices are repacked at {@link #bind} into
+ * {@link Panels} (column-major groups of rows, no lane sums in the kernel). Checked
  * op by op against {@link io.engram.engine.backend.reference.ReferenceBackend} by {@code BackendParityTest}.
  *
  * <p>With {@code quantizeQ8} set, F32/F16/BF16 matrices are requantized to Q8_0 at {@link #bind} (per-32 scales), in
@@ -70,9 +71,39 @@ public final class CpuBackend extends HostMemoryBackend {
         return "cpu (%d threads, %d-bit vectors%s)".formatted(threads, Simd.BITS, quantizeQ8 ? ", weights requantized to Q8_0" : "");
     }
 
+    /** A weight of this backend: the tensor (read in place by get_rows and the quantized matmul), repacked if float. */
+    record CpuWeight(WeightTensor tensor, Panels panels) implements BoundWeight {
+        @Override
+        public String name() {
+            return tensor.name();
+        }
+
+        @Override
+        public DType dtype() {
+            return tensor.dtype();
+        }
+
+        @Override
+        public int rows() {
+            return tensor.rows();
+        }
+
+        @Override
+        public int cols() {
+            return tensor.cols();
+        }
+    }
+
+    private static WeightTensor tensorOf(BoundWeight w) {
+        return w instanceof CpuWeight c ? c.tensor() : HostWeight.of(w);
+    }
+
     @Override
     public BoundWeight bind(WeightTensor t) {
         boolean matrix = t.shape().length == 2 && t.cols() % 32 == 0;
+        if (!quantizeQ8 && Panels.accepts(t)) {
+            return new CpuWeight(t, Panels.pack(t));
+        }
         if (!quantizeQ8 || !matrix || t.dtype().isQuantized()) {
             return new HostWeight(t);
         }
@@ -88,7 +119,7 @@ public final class CpuBackend extends HostMemoryBackend {
 
     @Override
     public void getRows(BoundWeight table, int[] ids, Buf out) {
-        WeightTensor t = HostWeight.of(table);
+        WeightTensor t = tensorOf(table);
         float[] o = HostBuf.of(out);
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= t.rows()) {
@@ -102,7 +133,7 @@ public final class CpuBackend extends HostMemoryBackend {
     public void rmsNorm(Buf x, BoundWeight gamma, float eps, int n, int dim, Buf out) {
         float[] a = HostBuf.of(x);
         float[] o = HostBuf.of(out);
-        WeightTensor gt = HostWeight.of(gamma);
+        WeightTensor gt = tensorOf(gamma);
         float[] g = new float[dim];
         Quant.decode(gt.dtype(), gt.data(), 0, g, 0, dim);
         for (int i = 0; i < n; i++) {
@@ -114,7 +145,7 @@ public final class CpuBackend extends HostMemoryBackend {
 
     @Override
     public void matmul(BoundWeight w, Buf x, int n, Buf out) {
-        WeightTensor t = HostWeight.of(w);
+        WeightTensor t = tensorOf(w);
         float[] a = HostBuf.of(x);
         float[] o = HostBuf.of(out);
         int rows = t.rows();
@@ -124,17 +155,13 @@ public final class CpuBackend extends HostMemoryBackend {
                     .formatted(t, a.length, o.length, n * cols, n * rows, n));
         }
         long work = (long) rows * cols * n;
+        if (w instanceof CpuWeight c && c.panels() != null) {
+            parallelRange(c.panels().groups(), work, (g0, g1) -> c.panels().multiply(g0, g1, a, n, o));
+            return;
+        }
         boolean fused = t.dtype() == DType.Q8_0 && n <= FUSED_MAX_TOKENS;
-        boolean bf16 = t.dtype() == DType.BF16 && n <= FUSED_MAX_TOKENS;
         int blocks = (rows + Gemm.ROWS - 1) / Gemm.ROWS;
         parallelRange(blocks, work, (b0, b1) -> {
-            if (bf16) {
-                for (int b = b0; b < b1; b++) {
-                    int r = b * Gemm.ROWS;
-                    Gemm.rowsBf16(t.data(), r * t.rowBytes(), Math.min(Gemm.ROWS, rows - r), cols, a, n, o, rows, r);
-                }
-                return;
-            }
             float[] w4 = fused ? null : new float[Gemm.ROWS * cols];
             for (int b = b0; b < b1; b++) {
                 int r = b * Gemm.ROWS;
@@ -157,7 +184,7 @@ public final class CpuBackend extends HostMemoryBackend {
 
     @Override
     public void addBias(Buf x, BoundWeight bias, int n) {
-        WeightTensor bt = HostWeight.of(bias);
+        WeightTensor bt = tensorOf(bias);
         float[] b = new float[bt.cols()];
         Quant.decode(bt.dtype(), bt.data(), 0, b, 0, b.length);
         float[] a = HostBuf.of(x);

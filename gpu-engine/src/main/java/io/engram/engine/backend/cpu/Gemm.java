@@ -1,11 +1,10 @@
 package io.engram.engine.backend.cpu;
 
-import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The matrix product kernel of the CPU backend: {@code out[i * rows + r] = W[r] . x[i]} for a block of weight rows
+ * The matrix product kernel of the CPU backend for quantized weights: {@code out[i * rows + r] = W[r] . x[i]} for a block of weight rows
  * (already decoded to floats) and every token, computed in register tiles of 4 rows x 4 tokens. Each weight vector
  * loaded serves four tokens and each activation vector four rows, where a dot product per (row, token) loads two vectors
  * per multiply-add: prefill becomes compute-bound instead of load-bound.
@@ -62,62 +61,6 @@ final class Gemm {
         out[i * rows + r + 1] = finish(vec, a1, w, cols, x, x0, k, cols);
         out[i * rows + r + 2] = finish(vec, a2, w, 2 * cols, x, x0, k, cols);
         out[i * rows + r + 3] = finish(vec, a3, w, 3 * cols, x, x0, k, cols);
-    }
-
-    /**
-     * {@link #rows} for a decode step over BF16 rows read in place ({@code seg} at byte {@code off} holds row {@code r}
-     * onward): each row is widened to floats in registers, never written out. BF16 to F32 is exact, so the results
-     * are bit-identical to decoding the rows first and calling {@link #rows}.
-     */
-    static void rowsBf16(MemorySegment seg, long off, int rb, int cols, float[] x, int n, float[] out, int rows, int r) {
-        long rowBytes = 2L * cols;
-        for (int i = 0; i < n; i++) {
-            if (rb == ROWS) {
-                tile4x1Bf16(seg, off, rowBytes, cols, x, i * cols, out, i * rows + r);
-                continue;
-            }
-            for (int j = 0; j < rb; j++) {
-                out[i * rows + r + j] = dotBf16(seg, off + j * rowBytes, x, i * cols, cols);
-            }
-        }
-    }
-
-    private static void tile4x1Bf16(MemorySegment seg, long off, long rowBytes, int cols, float[] x, int x0, float[] out,
-            int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int k = 0;
-        for (; k <= cols - L; k += L) {
-            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
-            long at = off + 2L * k;
-            a0 = Simd.bf16(seg, at).fma(v, a0);
-            a1 = Simd.bf16(seg, at + rowBytes).fma(v, a1);
-            a2 = Simd.bf16(seg, at + 2 * rowBytes).fma(v, a2);
-            a3 = Simd.bf16(seg, at + 3 * rowBytes).fma(v, a3);
-        }
-        boolean vec = cols >= L;
-        out[o] = finishBf16(vec, a0, seg, off, x, x0, k, cols);
-        out[o + 1] = finishBf16(vec, a1, seg, off + rowBytes, x, x0, k, cols);
-        out[o + 2] = finishBf16(vec, a2, seg, off + 2 * rowBytes, x, x0, k, cols);
-        out[o + 3] = finishBf16(vec, a3, seg, off + 3 * rowBytes, x, x0, k, cols);
-    }
-
-    private static float dotBf16(MemorySegment seg, long off, float[] x, int x0, int cols) {
-        FloatVector acc = FloatVector.zero(F);
-        int k = 0;
-        for (; k <= cols - L; k += L) {
-            acc = Simd.bf16(seg, off + 2L * k).fma(FloatVector.fromArray(F, x, x0 + k), acc);
-        }
-        return finishBf16(cols >= L, acc, seg, off, x, x0, k, cols);
-    }
-
-    private static float finishBf16(boolean vec, FloatVector acc, MemorySegment seg, long off, float[] x, int x0, int k,
-            int cols) {
-        float s = vec ? Simd.sumLanes(acc) : 0f;
-        for (int j = k; j < cols; j++) {
-            s += io.engram.engine.tensor.Quant.bf16ToFloat(seg.get(io.engram.engine.tensor.Quant.I16_LE, off + 2L * j))
-                    * x[x0 + j];
-        }
-        return s;
     }
 
     /** One (row, token) output in the order every tile uses. */

@@ -128,6 +128,13 @@ final class Simd {
     private static final VectorSpecies<Short> BF = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     private static final VectorSpecies<Integer> BF_WIDE = VectorSpecies.of(int.class, F.vectorShape());
 
+    /** L bfloat16 values of {@code a} from index {@code off}, widened to floats (exact). */
+    static FloatVector bf16(short[] a, int off) {
+        return ((IntVector) ShortVector.fromArray(BF, a, off).convertShape(VectorOperators.S2I, BF_WIDE, 0))
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
+    }
+
     /** L little-endian bfloat16 values of {@code seg} at byte {@code off}, widened to floats (exact). */
     static FloatVector bf16(MemorySegment seg, long off) {
         return ((IntVector) ShortVector.fromMemorySegment(BF, seg, off, ByteOrder.LITTLE_ENDIAN)

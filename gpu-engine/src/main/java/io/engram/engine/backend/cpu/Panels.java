@@ -1,0 +1,253 @@
+package io.engram.engine.backend.cpu;
+
+import io.engram.engine.tensor.DType;
+import io.engram.engine.tensor.Quant;
+import io.engram.engine.tensor.WeightTensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A float or bfloat16 matrix repacked for the CPU matmul, and the matmul over it. Rows are grouped by {@link #GROUP}
+ * (four vectors' worth) and each group is stored column-major: for column k, the k-th weight of the group's rows lie
+ * next to each other. The kernel broadcasts one activation and multiply-adds it into vectors of rows, so a product
+ * needs no horizontal lane sums (in a row-major layout, summing a dot product's lanes cost as much as the dot itself
+ * at width 256), and each weight vector loaded serves four tokens.
+ *
+ * <p>Every output is {@code fma} over k = 0, 1, ... in order, starting from 0, whatever the tile: a token's result
+ * does not depend on how many tokens share the call (prefill chunks, decode) nor on the thread count. BF16 stays
+ * BF16 in memory (widened in registers, exactly); F16 is widened to F32 once here.
+ */
+final class Panels {
+    private static final VectorSpecies<Float> F = Simd.F;
+    private static final int P = F.length();
+    private static final int PER_GROUP = 4;
+    /** Rows per group: four vectors. */
+    static final int GROUP = PER_GROUP * P;
+    private static final int TOKENS = 4;
+
+    private final float[] f;
+    private final short[] h;
+    private final boolean bf16;
+    private final int rows;
+    private final int cols;
+    private final int groupSize;
+
+    private Panels(float[] f, short[] h, int rows, int cols) {
+        this.f = f;
+        this.h = h;
+        this.bf16 = h != null;
+        this.rows = rows;
+        this.cols = cols;
+        this.groupSize = cols * GROUP;
+    }
+
+    /** Whether a tensor of this type and shape is repacked (matrices stored as F32, F16 or BF16). */
+    static boolean accepts(WeightTensor t) {
+        return t.shape().length == 2 && (t.dtype() == DType.F32 || t.dtype() == DType.F16 || t.dtype() == DType.BF16);
+    }
+
+    /**
+     * Repacks a matrix onto the Java heap (int indices let the JIT drop the bounds checks that off-heap long offsets
+     * kept in the kernel's loop). A matrix of more than 2^31 - 1 padded elements is refused.
+     */
+    static Panels pack(WeightTensor t) {
+        boolean bf16 = t.dtype() == DType.BF16;
+        int rows = t.rows();
+        int cols = t.cols();
+        long size = (long) ((rows + GROUP - 1) / GROUP) * GROUP * cols;
+        if (size > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException("%s: %d x %d is too large to repack for the CPU matmul"
+                    .formatted(t.name(), rows, cols));
+        }
+        float[] f = bf16 ? null : new float[(int) size]; // zeros: padding rows stay 0
+        short[] h = bf16 ? new short[(int) size] : null;
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            int base = (r / GROUP) * GROUP * cols + r % GROUP;
+            if (bf16) {
+                for (int k = 0; k < cols; k++) {
+                    h[base + k * GROUP] = t.data().get(Quant.I16_LE, ((long) r * cols + k) * 2);
+                }
+                continue;
+            }
+            Quant.decode(t.dtype(), t.data(), (long) r * cols, row, 0, cols);
+            for (int k = 0; k < cols; k++) {
+                f[base + k * GROUP] = row[k];
+            }
+        }
+        return new Panels(f, h, rows, cols);
+    }
+
+    int groups() {
+        return (rows + GROUP - 1) / GROUP;
+    }
+
+    long bytes() {
+        return bf16 ? 2L * h.length : 4L * f.length;
+    }
+
+    /** {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)} and tokens {@code [0, n)}. */
+    void multiply(int g0, int g1, float[] x, int n, float[] out) {
+        for (int g = g0; g < g1; g++) {
+            int at = g * groupSize;
+            int r = g * GROUP;
+            int i = 0;
+            for (; i + TOKENS <= n; i += TOKENS) {
+                if (bf16) {
+                    tile4Bf16(at, x, i * cols, out, i, r);
+                } else {
+                    tile4F32(at, x, i * cols, out, i, r);
+                }
+            }
+            for (; i < n; i++) {
+                if (bf16) {
+                    tile1Bf16(at, x, i * cols, out, i, r);
+                } else {
+                    tile1F32(at, x, i * cols, out, i, r);
+                }
+            }
+        }
+    }
+
+    private FloatVector f32(int off) {
+        return FloatVector.fromArray(F, f, off);
+    }
+
+    private FloatVector bf(int off) {
+        return Simd.bf16(h, off);
+    }
+
+    private void tile1F32(int at, float[] x, int x0, float[] out, int i, int r) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int step = P;
+        for (int k = 0; k < cols; k++) {
+            int o = at + k * GROUP;
+            FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
+            a0 = f32(o).fma(b, a0);
+            a1 = f32(o + step).fma(b, a1);
+            a2 = f32(o + 2 * step).fma(b, a2);
+            a3 = f32(o + 3 * step).fma(b, a3);
+        }
+        store(out, i, r, a0, a1, a2, a3);
+    }
+
+    private void tile1Bf16(int at, float[] x, int x0, float[] out, int i, int r) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int step = P;
+        for (int k = 0; k < cols; k++) {
+            int o = at + k * GROUP;
+            FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
+            a0 = bf(o).fma(b, a0);
+            a1 = bf(o + step).fma(b, a1);
+            a2 = bf(o + 2 * step).fma(b, a2);
+            a3 = bf(o + 3 * step).fma(b, a3);
+        }
+        store(out, i, r, a0, a1, a2, a3);
+    }
+
+    private void tile4F32(int at, float[] x, int x0, float[] out, int i, int r) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        int step = P;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        for (int k = 0; k < cols; k++) {
+            int o = at + k * GROUP;
+            FloatVector w0 = f32(o);
+            FloatVector w1 = f32(o + step);
+            FloatVector w2 = f32(o + 2 * step);
+            FloatVector w3 = f32(o + 3 * step);
+            FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
+            a00 = w0.fma(b, a00);
+            a01 = w1.fma(b, a01);
+            a02 = w2.fma(b, a02);
+            a03 = w3.fma(b, a03);
+            b = FloatVector.broadcast(F, x[x1 + k]);
+            a10 = w0.fma(b, a10);
+            a11 = w1.fma(b, a11);
+            a12 = w2.fma(b, a12);
+            a13 = w3.fma(b, a13);
+            b = FloatVector.broadcast(F, x[x2 + k]);
+            a20 = w0.fma(b, a20);
+            a21 = w1.fma(b, a21);
+            a22 = w2.fma(b, a22);
+            a23 = w3.fma(b, a23);
+            b = FloatVector.broadcast(F, x[x3 + k]);
+            a30 = w0.fma(b, a30);
+            a31 = w1.fma(b, a31);
+            a32 = w2.fma(b, a32);
+            a33 = w3.fma(b, a33);
+        }
+        store(out, i, r, a00, a01, a02, a03);
+        store(out, i + 1, r, a10, a11, a12, a13);
+        store(out, i + 2, r, a20, a21, a22, a23);
+        store(out, i + 3, r, a30, a31, a32, a33);
+    }
+
+    private void tile4Bf16(int at, float[] x, int x0, float[] out, int i, int r) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        int step = P;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        for (int k = 0; k < cols; k++) {
+            int o = at + k * GROUP;
+            FloatVector w0 = bf(o);
+            FloatVector w1 = bf(o + step);
+            FloatVector w2 = bf(o + 2 * step);
+            FloatVector w3 = bf(o + 3 * step);
+            FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
+            a00 = w0.fma(b, a00);
+            a01 = w1.fma(b, a01);
+            a02 = w2.fma(b, a02);
+            a03 = w3.fma(b, a03);
+            b = FloatVector.broadcast(F, x[x1 + k]);
+            a10 = w0.fma(b, a10);
+            a11 = w1.fma(b, a11);
+            a12 = w2.fma(b, a12);
+            a13 = w3.fma(b, a13);
+            b = FloatVector.broadcast(F, x[x2 + k]);
+            a20 = w0.fma(b, a20);
+            a21 = w1.fma(b, a21);
+            a22 = w2.fma(b, a22);
+            a23 = w3.fma(b, a23);
+            b = FloatVector.broadcast(F, x[x3 + k]);
+            a30 = w0.fma(b, a30);
+            a31 = w1.fma(b, a31);
+            a32 = w2.fma(b, a32);
+            a33 = w3.fma(b, a33);
+        }
+        store(out, i, r, a00, a01, a02, a03);
+        store(out, i + 1, r, a10, a11, a12, a13);
+        store(out, i + 2, r, a20, a21, a22, a23);
+        store(out, i + 3, r, a30, a31, a32, a33);
+    }
+
+    /** Token i's outputs for rows {@code [r, r + GROUP)}, the padding rows past {@code rows} left out. */
+    private void store(float[] out, int i, int r, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
+        int o = i * rows;
+        if (r + GROUP <= rows) {
+            v0.intoArray(out, o + r);
+            v1.intoArray(out, o + r + P);
+            v2.intoArray(out, o + r + 2 * P);
+            v3.intoArray(out, o + r + 3 * P);
+            return;
+        }
+        storePart(out, o, r, v0);
+        storePart(out, o, r + P, v1);
+        storePart(out, o, r + 2 * P, v2);
+        storePart(out, o, r + 3 * P, v3);
+    }
+
+    private void storePart(float[] out, int o, int r, FloatVector v) {
+        if (r < rows) {
+            VectorMask<Float> m = F.indexInRange(r, rows);
+            v.intoArray(out, o + r, m);
+        }
+    }
+}
