@@ -278,6 +278,36 @@ public final class KvCache {
         return null;
     }
 
+    /**
+     * Makes an attached block hold exactly what {@code stored} holds (its form as stored, e.g. values rounded to BF16),
+     * in place: tokens, positions, sources, scores and every layer's K/V rows. Keys derived from the old values (rotated
+     * copies) are rebuilt, as after a restore.
+     */
+    public void overwrite(KvBlock block, KvBlock stored) {
+        if (block.id() != stored.id() || block.firstSeq() != stored.firstSeq() || block.length() != stored.length()
+                || block.capacity() != stored.capacity()) {
+            throw new IllegalArgumentException("cannot overwrite %s with %s".formatted(block, stored));
+        }
+        int len = stored.length();
+        for (int l = 0; l < layers; l++) {
+            ensureResident(block, l);
+            backend.copyRows(stored.keys(l), 0, block.keys(l), 0, len, kvDim);
+            backend.copyRows(stored.values(l), 0, block.values(l), 0, len, kvDim);
+        }
+        int[] tokens = new int[len];
+        int[] positions = new int[len];
+        long[] sources = new long[len];
+        for (int i = 0; i < len; i++) {
+            tokens[i] = stored.token(i);
+            positions[i] = stored.position(i);
+            sources[i] = stored.source(i);
+        }
+        block.restore(len, tokens, positions, sources);
+        for (int i = 0; i < len; i++) {
+            block.setScore(i, stored.score(i));
+        }
+    }
+
     /** Removes a block from the working set (its buffers stay valid for the caller). */
     public void detach(KvBlock block) {
         if (!blocks.remove(block)) {
@@ -315,7 +345,8 @@ public final class KvCache {
 
     /**
      * Forgets every token with sequence index {@code seq} or later (e.g. a query and its answer that must not stay in
-     * memory); the next append continues at {@code seq}.
+     * memory); the next append continues at {@code seq}, and the ids of the blocks dropped are given out again, so the
+     * memory is the one it was before those tokens, block ids included (as a reload of the stored memory would be).
      */
     public void truncate(long seq) {
         if (seq < 0 || seq > nextSeq) {
@@ -324,6 +355,7 @@ public final class KvCache {
         for (int i = blocks.size() - 1; i >= 0; i--) {
             KvBlock b = blocks.get(i);
             if (b.firstSeq() >= seq) {
+                nextBlockId = Math.min(nextBlockId, b.id()); // the tail's blocks were the last allocated
                 blocks.remove(i);
                 unitStore.forget(b);
                 structureVersion++;

@@ -13,7 +13,7 @@ import org.apache.flink.api.common.state.MapState;
 
 /**
  * The write path of {@link SessionMemoryOperator}: loads a session's stored memory for an event (quarantining damaged
- * blocks through {@link SessionRepairs}) and ingests content events into it. The keyed-state handles act on the
+ * blocks through {@link SessionRepairs}), or takes it from {@link HotSessions}, and ingests content events into it. The keyed-state handles act on the
  * operator's current key, which must be the event's session.
  */
 final class ContentIngest {
@@ -28,10 +28,13 @@ final class ContentIngest {
     private final MapState<Integer, EventProvenance> events;
     private final SessionMetrics metrics;
     private final SessionFaults.Injector injector;
+    private final HotSessions hot;
 
     ContentIngest(SessionSettings settings, SessionEngine engine, String modelName, SessionMemoryRepository repository,
             SessionRepairs repairs, SessionPolicyStates policyStates, SessionSummaries summaries, SessionRetention retention,
-            MapState<Integer, EventProvenance> events, SessionMetrics metrics, SessionFaults.Injector injector) {
+            MapState<Integer, EventProvenance> events, SessionMetrics metrics, SessionFaults.Injector injector,
+            HotSessions hot) {
+        this.hot = hot;
         this.settings = settings;
         this.engine = engine;
         this.modelName = modelName;
@@ -92,6 +95,8 @@ final class ContentIngest {
         repository.saveIndex(session, updated);
         metrics.memory(session, mem);
         policyStates.remember(session, mem);
+        SessionIndex stored = repository.index(session);
+        hot.put(session, stored, mem, SessionMemoryRepository.fingerprint(stored.getBlockCrcs()));
     }
 
     /**
@@ -99,6 +104,11 @@ final class ContentIngest {
      * quarantined first ({@link SessionRepairs}).
      */
     SessionRepairs.Memory loaded(EngramEvent event, SessionIndex idx) throws Exception {
+        SessionRepairs.Memory kept = hot.get(event.getSessionId(), idx);
+        if (kept != null) {
+            metrics.reused();
+            return kept;
+        }
         SessionMemoryRepository.Loaded l = repository.load(event.getSessionId(), idx);
         if (!l.damaged().isEmpty()) {
             repairs.quarantine(event, idx, l);

@@ -23,13 +23,15 @@ final class FailureIsolation {
 
     private final SessionMemoryRepository repository;
     private final SessionPolicyStates policyStates;
+    private final HotSessions hot;
     private final SessionMetrics metrics;
     private final Consumer<DeadLetter> deadLetters;
     private ContentIngest ingest;
 
-    FailureIsolation(SessionMemoryRepository repository, SessionPolicyStates policyStates, SessionMetrics metrics,
-            Consumer<DeadLetter> deadLetters) {
+    FailureIsolation(SessionMemoryRepository repository, SessionPolicyStates policyStates, HotSessions hot,
+            SessionMetrics metrics, Consumer<DeadLetter> deadLetters) {
         this.repository = repository;
+        this.hot = hot;
         this.policyStates = policyStates;
         this.metrics = metrics;
         this.deadLetters = deadLetters;
@@ -55,6 +57,18 @@ final class FailureIsolation {
      * @return whether it succeeded
      */
     boolean guarded(EngramEvent event, Work work) throws Exception {
+        boolean ok = false;
+        try {
+            ok = isolated(event, work);
+            return ok;
+        } finally {
+            if (!ok) {
+                hot.forget(event.getSessionId()); // whatever failed may have changed the kept memory
+            }
+        }
+    }
+
+    private boolean isolated(EngramEvent event, Work work) throws Exception {
         long writes = repository.writes();
         try {
             work.run();
@@ -111,6 +125,7 @@ final class FailureIsolation {
 
     /** Drops what is cached of the session's memory, so its next event reads the store. */
     void forget(String session) {
+        hot.forget(session);
         repository.invalidate(session);
         policyStates.forget(session);
     }

@@ -77,6 +77,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient String modelName;
     /** The sessions' KV blocks and indexes in keyed state (RocksDB in the job), with a working set of decoded blocks. */
     private transient SessionMemoryRepository repository;
+    private transient HotSessions hot;
     private transient SessionFaults.Injector injector;
     private transient MapState<Integer, EventProvenance> events;
     private transient PendingQueries pending;
@@ -122,14 +123,15 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 getKeyedStateStore().getState(SessionStateDescriptors.POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
                 getKeyedStateStore().getMapState(SessionStateDescriptors.EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
-        isolation = new FailureIsolation(repository, policyStates, metrics,
+        hot = new HotSessions(settings.workingSetBytes());
+        isolation = new FailureIsolation(repository, policyStates, hot, metrics,
                 d -> output.collect(DEAD_LETTERS, new StreamRecord<>(d)));
         SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), modelName,
                 settings.blockSize(), (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
         retention = new SessionRetention(settings.retention(), settings.kvStorage(), repository,
                 getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), summaries);
         ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
-                metrics, injector);
+                metrics, injector, hot);
         isolation.checkWith(ingest);
         records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
@@ -331,6 +333,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private void control(EngramEvent event, ControlEvent c) throws Exception {
         switch (c.getAction()) {
             case RESET, CLOSE_SESSION -> {
+                hot.forget(event.getSessionId());
                 repository.clear(event.getSessionId());
                 policyStates.clear(event.getSessionId());
                 events.clear();

@@ -34,6 +34,8 @@ final class SessionMetrics {
     static final String MAX_SESSION_BYTES = "memoryMaxSessionBytes";
     static final String MAX_SESSION_UNITS = "memoryMaxSessionUnits";
     static final String HIT_RATE = "workingSetHitRate";
+    /** Events that started from the memory the session's previous event left (HotSessions): nothing loaded. */
+    static final String MEMORY_REUSED = "memoryReused";
     static final String EVICTIONS = "workingSetEvictions";
     static final String ENGINE_TOKENS_PER_SECOND = "engineTokensPerSecond";
 
@@ -49,6 +51,7 @@ final class SessionMetrics {
     private final Counter queriesAnswered;
     private final Counter deadLetters;
     private final Counter failures;
+    private final Counter reused;
     private final Histogram answerLatency;
     /** session -> {units, bytes} of the most recently active sessions, least recent first; task thread only. */
     private final LinkedHashMap<String, long[]> perSession = new LinkedHashMap<>(16, 0.75f, true);
@@ -78,6 +81,7 @@ final class SessionMetrics {
         queriesAnswered = group.counter(QUERIES_ANSWERED);
         deadLetters = group.counter(DEAD_LETTERS);
         failures = group.counter(FAILURES);
+        reused = group.counter(MEMORY_REUSED);
         answerLatency = group.histogram(ANSWER_LATENCY, new DescriptiveStatisticsHistogram(LATENCY_WINDOW));
         group.gauge(SESSIONS, (Gauge<Integer>) () -> sessions);
         group.gauge(STATE_BYTES, (Gauge<Long>) () -> totalBytes);
@@ -129,6 +133,11 @@ final class SessionMetrics {
             bytes += KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), storage);
         }
         set(session, new long[] {mem.blocks().size(), bytes});
+    }
+
+    /** An event started from the session's kept memory. */
+    void reused() {
+        reused.inc();
     }
 
     /** The session's memory was cleared. */

@@ -96,7 +96,8 @@ class SessionMetricsTest {
             assertThat(gauge(SessionMetrics.MAX_SESSION_BYTES)).isEqualTo(s1);
             assertThat((Long) gauge(SessionMetrics.UNITS)).isGreaterThanOrEqualTo(3L);
             assertThat((Long) gauge(SessionMetrics.MAX_SESSION_UNITS)).isGreaterThanOrEqualTo(2L);
-            assertThat((Double) gauge(SessionMetrics.HIT_RATE)).as("s1's second event found its blocks warm").isPositive();
+            assertThat(count(SessionMetrics.MEMORY_REUSED)).as("s1's second event started from the memory its first left")
+                    .isEqualTo(1);
             assertThat((Double) gauge(SessionMetrics.ENGINE_TOKENS_PER_SECOND)).isPositive();
 
             h.processElement(SessionMemoryOperatorTest.ev("s1", "q1", SessionMemoryOperatorTest.query("q1")));

@@ -115,7 +115,7 @@ public final class SessionMemoryRepository {
         }
         KvCache mem = create(session);
         List<DamagedBlock> damaged = new ArrayList<>();
-        CRC32C fingerprint = new CRC32C();
+        List<Integer> attached = new ArrayList<>(ids.size());
         for (int i = 0; i < ids.size(); i++) {
             long id = ids.get(i);
             int want = idx.getBlockCrcs().get(i);
@@ -128,10 +128,19 @@ public final class SessionMemoryRepository {
                 }
             }
             mem.attach(b);
-            fingerprint.update(ByteBuffer.allocate(4).putInt(want).array());
+            attached.add(want);
         }
         mem.resumeAt(idx.getNextSeq());
-        return new Loaded(mem, "%08x".formatted(fingerprint.getValue()), List.copyOf(damaged));
+        return new Loaded(mem, fingerprint(attached), List.copyOf(damaged));
+    }
+
+    /** The memory fingerprint of blocks with these checksums, in sequence order: CRC32C over the checksums. */
+    public static String fingerprint(List<Integer> blockCrcs) {
+        CRC32C fingerprint = new CRC32C();
+        for (int crc : blockCrcs) {
+            fingerprint.update(ByteBuffer.allocate(4).putInt(crc).array());
+        }
+        return "%08x".formatted(fingerprint.getValue());
     }
 
     /** The stored block decoded and put in the working set, or null (and an entry in {@code damaged}) when unusable. */
@@ -193,8 +202,8 @@ public final class SessionMemoryRepository {
 
     /**
      * Writes an encoded block if it is still attached to {@code mem} (retention may have dropped it since it was
-     * encoded) and keeps its stored form in the working set, so warm and restored runs attend to the same (e.g.
-     * BF16-rounded) values.
+     * encoded), turns the attached block into its stored form and keeps it in the working set, so warm, hot (the same
+     * memory reused for the next event) and restored runs attend to the same (e.g. BF16-rounded) values.
      */
     public void write(String session, KvCache mem, Encoded e) {
         boolean attached = false;
@@ -206,9 +215,9 @@ public final class SessionMemoryRepository {
         }
         writes++;
         store.putUnit(session, e.block().id(), e.bytes());
-        workingSet.put(session, e.block().id(),
-                KvBlockCodec.decode(e.bytes(), blank.get(), backend, "session " + session + " block " + e.block().id()),
-                e.bytes().length);
+        mem.overwrite(e.block(),
+                KvBlockCodec.decode(e.bytes(), blank.get(), backend, "session " + session + " block " + e.block().id()));
+        workingSet.put(session, e.block().id(), e.block(), e.bytes().length);
     }
 
     /** Removes one block of the session from the store and the working set. */
