@@ -21,7 +21,8 @@ import picocli.CommandLine.ParentCommand;
  */
 @Command(name = "bench", description = {"Benchmarks, printed as tables.",
     "'engram bench engine --model DIR [--peer llama.cpp]': prefill and decode tokens/s (with --peer: llama.cpp on the same GGUF, "
-        + "1 and --threads threads, median of >= 5 runs, ratio).",
+        + "1 and --threads threads, median of >= 5 runs, ratio; --model synthetic-90m writes a random 90M Llama in each of "
+        + "--types first).",
     "'engram bench store': memory-unit write/read MB/s (RocksDB store vs Flink keyed state) and checkpoint growth.",
     "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
         + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
@@ -63,6 +64,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gpu-memory-mb", defaultValue = "0",
             description = "GPU memory budget in MiB with --device cuda/auto (0 = 90%% of what is free).")
     long gpuMemoryMb;
+
+    @Option(names = "--types", split = ",", defaultValue = "F32,BF16,Q8_0,Q4_0",
+            description = "engine --peer with --model synthetic-90m or synthetic-25m: storage types of the random model's "
+                    + "matrices, one GGUF each (default ${DEFAULT-VALUE}).")
+    List<io.engram.engine.tensor.DType> types;
 
     @Option(names = "--peer", description = "engine: also run this peer on the same GGUF and print the ratio (llama.cpp).")
     String peer;
@@ -186,12 +192,14 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new CliException(ExitCode.INVALID_INPUT, "--peer llama.cpp compares the CPU engine on the file as it is:"
                         + " drop --device and --q8");
             }
-            java.nio.file.Path gguf = EnginePeerBenchRun.gguf(model);
             List<Integer> threadCounts = threads > 1 ? List.of(1, threads) : List.of(1);
             try {
-                List<EnginePeerBenchRun.Row> rows = EnginePeerBenchRun.measure(
-                        new EnginePeerBenchRun.Params(gguf, threadCounts, contexts, decodeSteps, Math.max(5, runs)), gguf);
-                EnginePeerBenchRun.print(out, gguf, rows, Math.max(5, runs));
+                for (java.nio.file.Path gguf : EnginePeerBenchRun.ggufs(model, types,
+                        java.nio.file.Path.of(System.getProperty("java.io.tmpdir"), "engram-bench-models"))) {
+                    List<EnginePeerBenchRun.Row> rows = EnginePeerBenchRun.measure(
+                            new EnginePeerBenchRun.Params(gguf, threadCounts, contexts, decodeSteps, Math.max(5, runs)), gguf);
+                    EnginePeerBenchRun.print(out, gguf, rows, Math.max(5, runs));
+                }
             } catch (ModelFormatException e) {
                 throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
             } catch (IllegalStateException e) {

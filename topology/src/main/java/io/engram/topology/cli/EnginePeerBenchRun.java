@@ -6,6 +6,8 @@ import io.engram.engine.config.EngineSettings;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.model.gguf.LlamaCppReference;
+import io.engram.engine.model.gguf.TinyGgufModels;
+import io.engram.engine.tensor.DType;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -36,6 +38,33 @@ final class EnginePeerBenchRun {
 
     private EnginePeerBenchRun() {}
 
+    /**
+     * Random Llamas the bench writes as GGUF itself ({@code --model synthetic-90m}): shapes of real models at that size
+     * (GQA 4:1, SwiGLU at 2.75x), a 512-token vocabulary, weights from a fixed seed.
+     */
+    static final java.util.Map<String, TinyGgufModels.Spec> SYNTHETIC = java.util.Map.of(
+            "synthetic-90m", new TinyGgufModels.Spec("synthetic-llama-90m", io.engram.engine.model.Architecture.LLAMA, 1024, 8,
+                    16, 4, 2816, 8192, false, 20261206L),
+            "synthetic-25m", new TinyGgufModels.Spec("synthetic-llama-25m", io.engram.engine.model.Architecture.LLAMA, 512, 8, 8,
+                    2, 1408, 8192, false, 20261207L));
+
+    /**
+     * The GGUF files to compare on: {@code model} itself (or the one in its folder), or for a synthetic name one file
+     * per storage type, written under {@code dir}.
+     */
+    static List<Path> ggufs(Path model, List<DType> types, Path dir) {
+        TinyGgufModels.Spec spec = SYNTHETIC.get(model.toString());
+        if (spec == null) {
+            return List.of(gguf(model));
+        }
+        try {
+            Files.createDirectories(dir);
+            return List.copyOf(TinyGgufModels.writeVariants(spec, dir, types.toArray(DType[]::new)).values());
+        } catch (IOException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, "cannot write the synthetic model under " + dir + ": " + e.getMessage());
+        }
+    }
+
     /** The GGUF both engines load: the file itself, or the one .gguf in a model folder. */
     static Path gguf(Path model) {
         if (Files.isRegularFile(model) && model.toString().endsWith(".gguf")) {
@@ -53,8 +82,8 @@ final class EnginePeerBenchRun {
                 throw new CliException(ExitCode.INVALID_INPUT, "cannot list " + model + ": " + e.getMessage());
             }
         }
-        throw new CliException(ExitCode.INVALID_INPUT, "bench engine --peer llama.cpp needs a .gguf file or a folder holding"
-                + " one; got " + model);
+        throw new CliException(ExitCode.INVALID_INPUT, "bench engine --peer llama.cpp needs a .gguf file, a folder holding"
+                + " one, or one of " + new java.util.TreeSet<>(SYNTHETIC.keySet()) + "; got " + model);
     }
 
     static List<Row> measure(Params p, Path gguf) {

@@ -72,7 +72,7 @@ public final class CpuBackend extends HostMemoryBackend {
     }
 
     /** A weight of this backend: the tensor (read in place by get_rows and the quantized matmul), repacked if float. */
-    record CpuWeight(WeightTensor tensor, Panels panels) implements BoundWeight {
+    record CpuWeight(WeightTensor tensor, Panels panels, QuantPanels quantPanels) implements BoundWeight {
         @Override
         public String name() {
             return tensor.name();
@@ -101,12 +101,18 @@ public final class CpuBackend extends HostMemoryBackend {
     @Override
     public BoundWeight bind(WeightTensor t) {
         boolean matrix = t.shape().length == 2 && t.cols() % 32 == 0;
-        if (!quantizeQ8 && Panels.accepts(t)) {
-            return new CpuWeight(t, Panels.pack(t));
+        WeightTensor w = quantizeQ8 && matrix && !t.dtype().isQuantized() ? requantized(t) : t;
+        if (Panels.accepts(w)) {
+            return new CpuWeight(w, Panels.pack(w), null);
         }
-        if (!quantizeQ8 || !matrix || t.dtype().isQuantized()) {
-            return new HostWeight(t);
+        if (QuantPanels.accepts(w)) {
+            return new CpuWeight(w, null, QuantPanels.pack(w));
         }
+        return new HostWeight(w);
+    }
+
+    /** {@code t} as Q8_0 (per-32 scales), in off-heap memory owned by this backend. */
+    private WeightTensor requantized(WeightTensor t) {
         MemorySegment q = arena.allocate(DType.Q8_0.bytesFor(t.elementCount()), 32);
         float[] row = new float[t.cols()];
         long rowBytes = DType.Q8_0.bytesFor(t.cols());
@@ -114,7 +120,7 @@ public final class CpuBackend extends HostMemoryBackend {
             Quant.decode(t.dtype(), t.data(), (long) r * t.cols(), row, 0, t.cols());
             Quant.encodeQ8_0(row, 0, t.cols(), q, r * rowBytes);
         }
-        return new HostWeight(new WeightTensor(t.name(), DType.Q8_0, t.shape(), q));
+        return new WeightTensor(t.name(), DType.Q8_0, t.shape(), q);
     }
 
     @Override
@@ -157,6 +163,10 @@ public final class CpuBackend extends HostMemoryBackend {
         long work = (long) rows * cols * n;
         if (w instanceof CpuWeight c && c.panels() != null) {
             parallelRange(c.panels().groups(), work, (g0, g1) -> c.panels().multiply(g0, g1, a, n, o));
+            return;
+        }
+        if (w instanceof CpuWeight c && c.quantPanels() != null && n <= FUSED_MAX_TOKENS) {
+            parallelRange(c.quantPanels().groups(), work, (g0, g1) -> c.quantPanels().multiply(g0, g1, a, n, o));
             return;
         }
         boolean fused = t.dtype() == DType.Q8_0 && n <= FUSED_MAX_TOKENS;

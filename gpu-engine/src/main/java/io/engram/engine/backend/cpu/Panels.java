@@ -228,9 +228,12 @@ final class Panels {
         store(out, i + 3, r, a30, a31, a32, a33);
     }
 
-    /** Token i's outputs for rows {@code [r, r + GROUP)}, the padding rows past {@code rows} left out. */
     private void store(float[] out, int i, int r, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
-        int o = i * rows;
+        store(out, i * rows, r, rows, v0, v1, v2, v3);
+    }
+
+    /** One token's outputs (from {@code out[o]}) for rows {@code [r, r + GROUP)}, the padding rows past {@code rows} left out. */
+    static void store(float[] out, int o, int r, int rows, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
         if (r + GROUP <= rows) {
             v0.intoArray(out, o + r);
             v1.intoArray(out, o + r + P);
@@ -238,13 +241,13 @@ final class Panels {
             v3.intoArray(out, o + r + 3 * P);
             return;
         }
-        storePart(out, o, r, v0);
-        storePart(out, o, r + P, v1);
-        storePart(out, o, r + 2 * P, v2);
-        storePart(out, o, r + 3 * P, v3);
+        storePart(out, o, r, rows, v0);
+        storePart(out, o, r + P, rows, v1);
+        storePart(out, o, r + 2 * P, rows, v2);
+        storePart(out, o, r + 3 * P, rows, v3);
     }
 
-    private void storePart(float[] out, int o, int r, FloatVector v) {
+    private static void storePart(float[] out, int o, int r, int rows, FloatVector v) {
         if (r < rows) {
             VectorMask<Float> m = F.indexInRange(r, rows);
             v.intoArray(out, o + r, m);

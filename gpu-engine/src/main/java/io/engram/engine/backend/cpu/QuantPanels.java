@@ -1,0 +1,124 @@
+package io.engram.engine.backend.cpu;
+
+import io.engram.engine.tensor.DType;
+import io.engram.engine.tensor.Quant;
+import io.engram.engine.tensor.WeightTensor;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A Q8_0 or Q4_0 matrix repacked for decode steps: the same column-major groups of rows as {@link Panels}, holding the
+ * int8 quants (Q4_0's nibbles minus 8, widened to a byte) with each 32-column block's scales as a float per row. The
+ * kernel broadcasts one activation, multiply-adds the widened quants of a vector of rows, and scales each 32-column
+ * partial sum by its rows' scales: no lane sums, no row decoded to memory. Prefill keeps the row-major path
+ * ({@link Gemm}), where a decoded row serves every token of the chunk.
+ *
+ * <p>Memory: one byte per weight plus 4 bytes per 32 (Q8_0's size; Q4_0 doubles), on the Java heap beside the file's
+ * mapping.
+ */
+final class QuantPanels {
+    private static final VectorSpecies<Float> F = Simd.F;
+    private static final int P = F.length();
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, P * 8)));
+    private static final int GROUP = Panels.GROUP;
+    private static final int BLOCK = 32;
+
+    private final byte[] q;
+    private final float[] scales;
+    private final int rows;
+    private final int cols;
+
+    private QuantPanels(byte[] q, float[] scales, int rows, int cols) {
+        this.q = q;
+        this.scales = scales;
+        this.rows = rows;
+        this.cols = cols;
+    }
+
+    /** Whether a tensor of this type and shape is repacked (Q8_0/Q4_0 matrices, on CPUs with 8 or more float lanes). */
+    static boolean accepts(WeightTensor t) {
+        return t.shape().length == 2 && (t.dtype() == DType.Q8_0 || t.dtype() == DType.Q4_0) && B.length() == P
+                && t.cols() % BLOCK == 0;
+    }
+
+    static QuantPanels pack(WeightTensor t) {
+        int rows = t.rows();
+        int cols = t.cols();
+        int groups = (rows + GROUP - 1) / GROUP;
+        long size = (long) groups * GROUP * cols;
+        if (size > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException("%s: %d x %d is too large to repack for the CPU matmul".formatted(t.name(), rows, cols));
+        }
+        int blocks = cols / BLOCK;
+        byte[] q = new byte[(int) size];
+        float[] scales = new float[groups * blocks * GROUP];
+        boolean q4 = t.dtype() == DType.Q4_0;
+        long blockBytes = t.dtype().bytesFor(BLOCK);
+        for (int r = 0; r < rows; r++) {
+            int g = r / GROUP;
+            int lane = r % GROUP;
+            int qBase = g * cols * GROUP + lane;
+            int sBase = g * blocks * GROUP + lane;
+            for (int kb = 0; kb < blocks; kb++) {
+                long off = r * t.rowBytes() + kb * blockBytes;
+                scales[sBase + kb * GROUP] = Quant.halfAt(t.data(), off);
+                for (int j = 0; j < BLOCK; j++) {
+                    int v;
+                    if (q4) {
+                        int packed = t.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 2 + (j % 16)) & 0xFF;
+                        v = (j < 16 ? packed & 0x0F : packed >>> 4) - 8;
+                    } else {
+                        v = t.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 2 + j);
+                    }
+                    q[qBase + (kb * BLOCK + j) * GROUP] = (byte) v;
+                }
+            }
+        }
+        return new QuantPanels(q, scales, rows, cols);
+    }
+
+    int groups() {
+        return (rows + GROUP - 1) / GROUP;
+    }
+
+    private FloatVector quants(int at) {
+        return (FloatVector) ByteVector.fromArray(B, q, at).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)}, one token at a time. */
+    void multiply(int g0, int g1, float[] x, int n, float[] out) {
+        int blocks = cols / BLOCK;
+        for (int g = g0; g < g1; g++) {
+            for (int i = 0; i < n; i++) {
+                token(g, blocks, x, i * cols, out, i);
+            }
+        }
+    }
+
+    private void token(int g, int blocks, float[] x, int x0, float[] out, int i) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int qBase = g * cols * GROUP;
+        int sBase = g * blocks * GROUP;
+        for (int kb = 0; kb < blocks; kb++) {
+            FloatVector t0 = FloatVector.zero(F), t1 = t0, t2 = t0, t3 = t0;
+            int k0 = kb * BLOCK;
+            for (int k = k0; k < k0 + BLOCK; k++) {
+                int o = qBase + k * GROUP;
+                FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
+                t0 = quants(o).fma(b, t0);
+                t1 = quants(o + P).fma(b, t1);
+                t2 = quants(o + 2 * P).fma(b, t2);
+                t3 = quants(o + 3 * P).fma(b, t3);
+            }
+            int s = sBase + kb * GROUP;
+            a0 = t0.fma(FloatVector.fromArray(F, scales, s), a0);
+            a1 = t1.fma(FloatVector.fromArray(F, scales, s + P), a1);
+            a2 = t2.fma(FloatVector.fromArray(F, scales, s + 2 * P), a2);
+            a3 = t3.fma(FloatVector.fromArray(F, scales, s + 3 * P), a3);
+        }
+        Panels.store(out, i * rows, g * GROUP, rows, a0, a1, a2, a3);
+    }
+}
