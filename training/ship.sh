@@ -6,6 +6,9 @@
 #     the last STAGE's checkpoint ships; the stages before it are the ones it was trained through, in order (their
 #     logs make the loss plot and the token count). Example:
 #   training/ship.sh /root/engram-train/data /root/engram-train/r3 cpu-echo2 50 induct echo echo2
+# A run continued from a shipped model (--init models/engram-tiny) names that model's training.json in
+# ENGRAM_BASE_TRAINING (copy it before this script replaces the folder): its stages come first in the new training.json
+# and count in the totals; the loss plot shows the stages whose logs RUN holds.
 set -euo pipefail
 data=$1
 run=$2
@@ -24,12 +27,19 @@ rm -rf "$out"
   --note "stages: ${stages[*]} (training/run_cpu.sh)"
 # the loss over all stages, tokens and seconds counted from the first
 "$py" - "$run" "$out" "${stages[@]}" <<'EOF'
-import json, sys
+import json, sys  # noqa: E401
 from pathlib import Path
 from engram_train import evaluate
 run, out, stages = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+import os
 rows, tokens0, seconds0, steps0 = [], 0, 0.0, 0
 per_stage = []
+base = os.environ.get("ENGRAM_BASE_TRAINING")
+if base:
+    for st in json.loads(Path(base).read_text())["stages"]:
+        per_stage.append(st)
+        tokens0 += st["tokens"]
+        seconds0 += st["seconds"]
 for st in stages:
     recs = [json.loads(l) for l in (run / st / "train_log.jsonl").read_text().splitlines() if l.strip()]
     recs = [r for r in recs if "loss" in r]

@@ -89,23 +89,37 @@ final class Panels {
 
     /** {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)} and tokens {@code [0, n)}. */
     void multiply(int g0, int g1, float[] x, int n, float[] out) {
+        int full = n - n % TOKENS;
+        float[] padX = null;
+        float[] padOut = null;
+        if (!bf16 && full < n) {
+            // F32 tokens outside a 4-token tile run in one, zero-padded: C2's code for a one-token F32 kernel ran ~100x
+            // slower than this (seen with JDK 25 on AVX-512; the BF16 one-token kernel is fine), and the order of
+            // accumulation stays the tile's
+            padX = new float[TOKENS * cols];
+            padOut = new float[TOKENS * rows];
+            System.arraycopy(x, full * cols, padX, 0, (n - full) * cols);
+        }
         for (int g = g0; g < g1; g++) {
             int at = g * groupSize;
             int r = g * GROUP;
-            int i = 0;
-            for (; i + TOKENS <= n; i += TOKENS) {
+            for (int i = 0; i < full; i += TOKENS) {
                 if (bf16) {
                     tile4Bf16(at, x, i * cols, out, i, r);
                 } else {
                     tile4F32(at, x, i * cols, out, i, r);
                 }
             }
-            for (; i < n; i++) {
-                if (bf16) {
-                    tile1Bf16(at, x, i * cols, out, i, r);
-                } else {
-                    tile1F32(at, x, i * cols, out, i, r);
+            if (padX != null) {
+                tile4F32(at, padX, 0, padOut, 0, r);
+                int len = Math.min(GROUP, rows - r);
+                for (int i = full; i < n; i++) {
+                    System.arraycopy(padOut, (i - full) * rows + r, out, i * rows + r, len);
                 }
+                continue;
+            }
+            for (int i = full; i < n; i++) {
+                tile1Bf16(at, x, i * cols, out, i, r);
             }
         }
     }
@@ -116,20 +130,6 @@ final class Panels {
 
     private FloatVector bf(int off) {
         return Simd.bf16(h, off);
-    }
-
-    private void tile1F32(int at, float[] x, int x0, float[] out, int i, int r) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int step = P;
-        for (int k = 0; k < cols; k++) {
-            int o = at + k * GROUP;
-            FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
-            a0 = f32(o).fma(b, a0);
-            a1 = f32(o + step).fma(b, a1);
-            a2 = f32(o + 2 * step).fma(b, a2);
-            a3 = f32(o + 3 * step).fma(b, a3);
-        }
-        store(out, i, r, a0, a1, a2, a3);
     }
 
     private void tile1Bf16(int at, float[] x, int x0, float[] out, int i, int r) {

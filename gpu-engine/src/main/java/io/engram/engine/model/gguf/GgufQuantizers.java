@@ -6,7 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Test-side encoders for every {@link DType}, written from the ggml block definitions ({@code ggml-common.h}) and
+ * Encoders for every {@link DType} (for {@link GgufWriter}: synthetic bench models and tests), written from the ggml block definitions ({@code ggml-common.h}) and
  * deliberately independent of {@link Quant}'s decoders, so that a round trip through both checks each against the
  * format, and llama.cpp reading our files checks both against ggml. The K-quant encoders are simple (no search for
  * optimal scales, unlike ggml's {@code make_qkx2_quants}): any valid encoding proves the layout.

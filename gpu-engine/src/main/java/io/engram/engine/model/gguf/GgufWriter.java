@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Writes GGUF files (v3 by default), for tests: metadata of every type, tensors encoded from floats by
+ * Writes GGUF files (v3 by default), for the synthetic models of {@code bench engine} and for tests: metadata of every type, tensors encoded from floats by
  * {@link GgufQuantizers}, or raw bytes with any ggml type id (to build unsupported or corrupt files). Written from the
  * ggml {@code docs/gguf.md} specification. After {@link #toBytes()} the byte position of each tensor's offset field is
  * available from {@link #offsetFieldPosition(String)}, so tests can corrupt it.
