@@ -165,7 +165,7 @@ public final class CpuBackend extends HostMemoryBackend {
             parallelRange(c.panels().groups(), work, (g0, g1) -> c.panels().multiply(g0, g1, a, n, o));
             return;
         }
-        if (w instanceof CpuWeight c && c.quantPanels() != null && n <= FUSED_MAX_TOKENS) {
+        if (w instanceof CpuWeight c && c.quantPanels() != null) {
             parallelRange(c.quantPanels().groups(), work, (g0, g1) -> c.quantPanels().multiply(g0, g1, a, n, o));
             return;
         }

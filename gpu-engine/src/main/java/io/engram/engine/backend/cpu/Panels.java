@@ -89,43 +89,72 @@ final class Panels {
 
     /** {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)} and tokens {@code [0, n)}. */
     void multiply(int g0, int g1, float[] x, int n, float[] out) {
-        int full = n - n % TOKENS;
-        float[] padX = null;
-        float[] padOut = null;
-        if (!bf16 && full < n) {
-            // F32 tokens outside a 4-token tile run in one, zero-padded: C2's code for a one-token F32 kernel ran ~100x
-            // slower than this (seen with JDK 25 on AVX-512; the BF16 one-token kernel is fine), and the order of
-            // accumulation stays the tile's
-            padX = new float[TOKENS * cols];
-            padOut = new float[TOKENS * rows];
-            System.arraycopy(x, full * cols, padX, 0, (n - full) * cols);
+        if (!bf16) {
+            F32Tiles tiles = new F32Tiles(cols, rows, x, n, out);
+            for (int g = g0; g < g1; g++) {
+                tiles.group(f, g * groupSize, g * GROUP);
+            }
+            return;
         }
         for (int g = g0; g < g1; g++) {
             int at = g * groupSize;
             int r = g * GROUP;
-            for (int i = 0; i < full; i += TOKENS) {
-                if (bf16) {
-                    tile4Bf16(at, x, i * cols, out, i, r);
-                } else {
-                    tile4F32(at, x, i * cols, out, i, r);
-                }
+            int i = 0;
+            for (; i + TOKENS <= n; i += TOKENS) {
+                tile4Bf16(at, x, i * cols, out, i, r);
             }
-            if (padX != null) {
-                tile4F32(at, padX, 0, padOut, 0, r);
-                int len = Math.min(GROUP, rows - r);
-                for (int i = full; i < n; i++) {
-                    System.arraycopy(padOut, (i - full) * rows + r, out, i * rows + r, len);
-                }
-                continue;
-            }
-            for (int i = full; i < n; i++) {
+            for (; i < n; i++) {
                 tile1Bf16(at, x, i * cols, out, i, r);
             }
         }
     }
 
-    private FloatVector f32(int off) {
-        return FloatVector.fromArray(F, f, off);
+    /**
+     * The F32 kernel over groups laid out as {@link Panels} lays them out (also used by {@link QuantPanels} for prefill,
+     * over a group dequantized to a scratch). Tokens outside a 4-token tile run in one, zero-padded: C2's code for a
+     * one-token F32 kernel ran ~100x slower than the tile (seen with JDK 25 on AVX-512; the BF16 one-token kernel is
+     * fine), and the order of accumulation stays the tile's.
+     */
+    static final class F32Tiles {
+        private final int cols;
+        private final int rows;
+        private final float[] x;
+        private final int n;
+        private final float[] out;
+        private final int full;
+        private final float[] padX;
+        private final float[] padOut;
+
+        F32Tiles(int cols, int rows, float[] x, int n, float[] out) {
+            this.cols = cols;
+            this.rows = rows;
+            this.x = x;
+            this.n = n;
+            this.out = out;
+            this.full = n - n % TOKENS;
+            if (full < n) {
+                padX = new float[TOKENS * cols];
+                padOut = new float[TOKENS * rows];
+                System.arraycopy(x, full * cols, padX, 0, (n - full) * cols);
+            } else {
+                padX = null;
+                padOut = null;
+            }
+        }
+
+        /** Every token for the group of rows {@code [r, r + GROUP)} stored from {@code w[at]}. */
+        void group(float[] w, int at, int r) {
+            for (int i = 0; i < full; i += TOKENS) {
+                tile4F32(w, at, cols, x, i * cols, out, i, r, rows);
+            }
+            if (padX != null) {
+                tile4F32(w, at, cols, padX, 0, padOut, 0, r, rows);
+                int len = Math.min(GROUP, rows - r);
+                for (int i = full; i < n; i++) {
+                    System.arraycopy(padOut, (i - full) * rows + r, out, i * rows + r, len);
+                }
+            }
+        }
     }
 
     private FloatVector bf(int off) {
@@ -146,7 +175,7 @@ final class Panels {
         store(out, i, r, a0, a1, a2, a3);
     }
 
-    private void tile4F32(int at, float[] x, int x0, float[] out, int i, int r) {
+    private static void tile4F32(float[] f, int at, int cols, float[] x, int x0, float[] out, int i, int r, int rows) {
         FloatVector z = FloatVector.zero(F);
         FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
@@ -156,10 +185,10 @@ final class Panels {
         int x3 = x2 + cols;
         for (int k = 0; k < cols; k++) {
             int o = at + k * GROUP;
-            FloatVector w0 = f32(o);
-            FloatVector w1 = f32(o + step);
-            FloatVector w2 = f32(o + 2 * step);
-            FloatVector w3 = f32(o + 3 * step);
+            FloatVector w0 = FloatVector.fromArray(F, f, o);
+            FloatVector w1 = FloatVector.fromArray(F, f, o + step);
+            FloatVector w2 = FloatVector.fromArray(F, f, o + 2 * step);
+            FloatVector w3 = FloatVector.fromArray(F, f, o + 3 * step);
             FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
             a00 = w0.fma(b, a00);
             a01 = w1.fma(b, a01);
@@ -181,10 +210,10 @@ final class Panels {
             a32 = w2.fma(b, a32);
             a33 = w3.fma(b, a33);
         }
-        store(out, i, r, a00, a01, a02, a03);
-        store(out, i + 1, r, a10, a11, a12, a13);
-        store(out, i + 2, r, a20, a21, a22, a23);
-        store(out, i + 3, r, a30, a31, a32, a33);
+        store(out, i * rows, r, rows, a00, a01, a02, a03);
+        store(out, (i + 1) * rows, r, rows, a10, a11, a12, a13);
+        store(out, (i + 2) * rows, r, rows, a20, a21, a22, a23);
+        store(out, (i + 3) * rows, r, rows, a30, a31, a32, a33);
     }
 
     private void tile4Bf16(int at, float[] x, int x0, float[] out, int i, int r) {

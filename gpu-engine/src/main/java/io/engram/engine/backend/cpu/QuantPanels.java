@@ -13,8 +13,9 @@ import jdk.incubator.vector.VectorSpecies;
  * A Q8_0 or Q4_0 matrix repacked for decode steps: the same column-major groups of rows as {@link Panels}, holding the
  * int8 quants (Q4_0's nibbles minus 8, widened to a byte) with each 32-column block's scales as a float per row. The
  * kernel broadcasts one activation, multiply-adds the widened quants of a vector of rows, and scales each 32-column
- * partial sum by its rows' scales: no lane sums, no row decoded to memory. Prefill keeps the row-major path
- * ({@link Gemm}), where a decoded row serves every token of the chunk.
+ * partial sum by its rows' scales: no lane sums, no row decoded to memory. For more tokens (prefill) each group is
+ * dequantized once to a float scratch in the same layout and multiplied by {@link Panels}' F32 tile kernel, so one
+ * conversion serves every token of the chunk.
  *
  * <p>Memory: one byte per weight plus 4 bytes per 32 (Q8_0's size; Q4_0 doubles), on the Java heap beside the file's
  * mapping.
@@ -25,6 +26,8 @@ final class QuantPanels {
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, P * 8)));
     private static final int GROUP = Panels.GROUP;
     private static final int BLOCK = 32;
+    /** Up to this many tokens, the direct kernel; beyond, a dequantized group serves every token. */
+    static final int DIRECT_TOKENS = 2;
 
     private final byte[] q;
     private final float[] scales;
@@ -88,12 +91,44 @@ final class QuantPanels {
         return (FloatVector) ByteVector.fromArray(B, q, at).convertShape(VectorOperators.B2F, F, 0);
     }
 
-    /** {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)}, one token at a time. */
+    /**
+     * {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)}: one token at a time up to
+     * {@code DIRECT_TOKENS} tokens, over dequantized groups beyond.
+     */
     void multiply(int g0, int g1, float[] x, int n, float[] out) {
         int blocks = cols / BLOCK;
+        if (n > DIRECT_TOKENS) {
+            float[] scratch = new float[GROUP * cols];
+            Panels.F32Tiles tiles = new Panels.F32Tiles(cols, rows, x, n, out);
+            for (int g = g0; g < g1; g++) {
+                dequantize(g, blocks, scratch);
+                tiles.group(scratch, 0, g * GROUP);
+            }
+            return;
+        }
         for (int g = g0; g < g1; g++) {
             for (int i = 0; i < n; i++) {
                 token(g, blocks, x, i * cols, out, i);
+            }
+        }
+    }
+
+    /** Group {@code g} as floats (weight = quant x its block's scale, exact in float) in {@link Panels}' layout. */
+    private void dequantize(int g, int blocks, float[] scratch) {
+        int qBase = g * cols * GROUP;
+        int sBase = g * blocks * GROUP;
+        for (int kb = 0; kb < blocks; kb++) {
+            int s = sBase + kb * GROUP;
+            FloatVector s0 = FloatVector.fromArray(F, scales, s);
+            FloatVector s1 = FloatVector.fromArray(F, scales, s + P);
+            FloatVector s2 = FloatVector.fromArray(F, scales, s + 2 * P);
+            FloatVector s3 = FloatVector.fromArray(F, scales, s + 3 * P);
+            for (int k = kb * BLOCK; k < (kb + 1) * BLOCK; k++) {
+                int o = k * GROUP;
+                quants(qBase + o).mul(s0).intoArray(scratch, o);
+                quants(qBase + o + P).mul(s1).intoArray(scratch, o + P);
+                quants(qBase + o + 2 * P).mul(s2).intoArray(scratch, o + 2 * P);
+                quants(qBase + o + 3 * P).mul(s3).intoArray(scratch, o + 3 * P);
             }
         }
     }
