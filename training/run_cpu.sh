@@ -10,8 +10,9 @@
 #   4. itext (cpu-induct-text):  prose passages repeated once: word-level copying (10 min, or < 0.3 nats)
 #   5. echo3 (cpu-echo2):        the QA stage again, now that words are copied (28 min)
 #   6. echo4 (cpu-echo2):        the same at lr 3e-4 (16 min)
-#   7. cpu (cpu):                optional curriculum to the full window, CPU_MINUTES (default 0: skipped)
-# The model lands in RUN/echo4/engram-tiny (or RUN/cpu/...); training/ship.sh makes models/engram-tiny from it.
+#   7. echo5 (cpu-echo5):        examples at full distance, a quarter unanswerable (80 min)
+#   8. cpu (cpu):                optional curriculum to the full window, CPU_MINUTES (default 0: skipped)
+# The model lands in RUN/echo5/engram-tiny (or RUN/cpu/...); training/ship.sh makes models/engram-tiny from it.
 set -euo pipefail
 data=$1
 run=$2
@@ -37,6 +38,7 @@ stage echo2 cpu-echo2 "$run/echo/ckpt.pt" --minutes 8 --fp32
 stage itext cpu-induct-text "$run/echo2/ckpt.pt" --stop-loss 0.3 --fp32
 stage echo3 cpu-echo2 "$run/itext/ckpt.pt" --minutes 28 --fp32
 stage echo4 cpu-echo2 "$run/echo3/ckpt.pt" --minutes 16 --lr 3e-4 --fp32
-if [ "$cpu_minutes" = 0 ]; then echo "model: $run/echo4/engram-tiny"; exit 0; fi
-stage cpu cpu "$run/echo4/ckpt.pt" --minutes "$cpu_minutes" --fp32
+stage echo5 cpu-echo5 "$run/echo4/ckpt.pt" --minutes 80 --fp32
+if [ "$cpu_minutes" = 0 ]; then echo "model: $run/echo5/engram-tiny"; exit 0; fi
+stage cpu cpu "$run/echo5/ckpt.pt" --minutes "$cpu_minutes" --fp32
 echo "model: $run/cpu/engram-tiny"

@@ -57,7 +57,10 @@ meta.update(stages=per_stage, total_tokens=tokens0, total_cpu_seconds=round(seco
 (out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
 print(json.dumps(meta))
 EOF
-"$py" -m engram_train.evaluate "$out" "$data" "$run/eval" --per-cell "$per_cell" --lengths 256 512 1024 --ppl-window 512
+# ENGRAM_REUSE_EVAL=1: RUN/eval already holds this checkpoint's evaluation with the same settings (run on its export)
+if [ -z "${ENGRAM_REUSE_EVAL:-}" ]; then
+  "$py" -m engram_train.evaluate "$out" "$data" "$run/eval" --per-cell "$per_cell" --lengths 256 512 1024 --ppl-window 512
+fi
 cp "$run/eval/eval.json" "$out/eval.json"
 gzip -9 -c "$run/eval/eval_examples.jsonl" > "$out/eval_examples.jsonl.gz"
 "$py" "$repo/gpu-engine/src/test/reference/reference_logits.py" "$repo/gpu-engine/src/test/resources/golden" \

@@ -50,12 +50,14 @@ class DemoIT {
                     .contains("Q: How many puffins did the children count?")
                     .contains("Q: Who wrote in the log every evening?")
                     .contains("Q: What is the name of the surveyor's dog?");
-            // what engram-tiny answers right today (models/engram-tiny/MODEL.md): the two facts stated key-first, the
-            // second with its own chunk as the first citation. Not yet: the keeper (the document's first sentence: it
-            // answers "the museum keeper"), the refusal, and the vault answer's first citation (issue 21)
-            assertThat(answerTo(blocks, "What is the vault code")).contains("The vault code of the old customs house was 7481");
+            // what engram-tiny answers right today (models/engram-tiny/MODEL.md): the three facts, the vault and the
+            // puffins with their own chunk as the first citation. Not yet: the refusal, and the keeper's first citation
+            // (the document's first sentence; the last chunk comes first) (issue 21)
+            assertThat(answerTo(blocks, "What is the vault code")).contains("The vault code of the old customs house was 7481")
+                    .containsPattern("\\[1\\] \\S+ event demo-[a-z0-9]+-chunk-2 ");
             assertThat(answerTo(blocks, "How many puffins")).contains("The puffins the children counted numbered 45.")
                     .containsPattern("\\[1\\] \\S+ event demo-[a-z0-9]+-chunk-2 ");
+            assertThat(answerTo(blocks, "Who wrote in the log")).contains("the lighthouse keeper");
             assertThat(blocks).allSatisfy(b -> assertThat(b)
                     .as("an answer cites the document's events")
                     .containsPattern("\\[1\\] [^ ]+-\\d+@\\d+ event demo-[a-z0-9]+-chunk-\\d+ chars \\d+-\\d+"));
