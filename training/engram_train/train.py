@@ -95,6 +95,13 @@ CONFIGS = {
                       compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
                       phases=((0.0, 512, 4), (0.3, 1024, 2)), probe_minutes=8.0, dense_share=0.35, copy_share=0.25,
                       copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.25),
+    # echo5 continued at a lower learning rate: 40% of the questions unanswerable (refusals were 0.2-0.4 after echo5's
+    # 25%), and 256-token sequences back for the first fifth (echo5 lost the short passkey cell), then 512 and 1,024
+    "cpu-echo6": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=2.5e-4, warmup_s=20, minutes=70.0, workers=0,
+                      compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                      phases=((0.0, 256, 8), (0.2, 512, 4), (0.5, 1024, 2)), probe_minutes=10.0, dense_share=0.35,
+                      copy_share=0.2, copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6,
+                      refuse_share=0.4),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,

@@ -86,6 +86,9 @@ final class EnginePeerBenchRun {
                 + " one, or one of " + new java.util.TreeSet<>(SYNTHETIC.keySet()) + "; got " + model);
     }
 
+    /** How long our engine runs before its measured runs, per thread count and context. */
+    static final long WARM_UP_NANOS = 3_000_000_000L;
+
     static List<Row> measure(Params p, Path gguf) {
         loadPeerLibrary();
         List<Row> rows = new ArrayList<>();
@@ -125,8 +128,16 @@ final class EnginePeerBenchRun {
         double[][] out = new double[2][p.runs()];
         try (CpuBackend backend = new CpuBackend(threads, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+            // the JIT compiles the kernels over the first runs (llama.cpp's are compiled ahead): warm up for WARM_UP_NANOS
+            // (two runs at least) so that the medians are a long-running engine's, as a server's would be
+            long warm = System.nanoTime();
+            for (int r = 0; r < 2 || System.nanoTime() - warm < WARM_UP_NANOS; r++) {
+                EngineBench bench = new EngineBench(t, 0, 1);
+                bench.prefill(ctx);
+                bench.decode(ctx, p.decodeSteps());
+            }
             for (int r = 0; r < p.runs(); r++) {
-                EngineBench bench = new EngineBench(t, r == 0 ? 1 : 0, 1);
+                EngineBench bench = new EngineBench(t, 0, 1);
                 out[0][r] = bench.prefill(ctx).medianTokPerSec();
                 out[1][r] = bench.decode(ctx, p.decodeSteps()).medianTokPerSec();
             }
@@ -159,7 +170,8 @@ final class EnginePeerBenchRun {
 
     static void print(PrintWriter out, Path gguf, List<Row> rows, int runs) {
         out.printf("machine: %d cpus, JDK %s; model %s; llama.cpp b4916 (de.kherud:llama 4.2.0, F16 KV cache); medians of %d"
-                + " runs [min-max]%n", Runtime.getRuntime().availableProcessors(), Runtime.version(), gguf.getFileName(), runs);
+                + " runs [min-max], engram warmed up %d s first%n", Runtime.getRuntime().availableProcessors(), Runtime.version(),
+                gguf.getFileName(), runs, WARM_UP_NANOS / 1_000_000_000L);
         out.printf("%-8s %7s %6s %24s %24s %6s%n", "phase", "threads", "ctx", "engram tok/s", "llama.cpp tok/s", "ratio");
         for (Row r : rows) {
             out.printf(Locale.ROOT, "%-8s %7d %6d %24s %24s %6.2f%n", r.phase(), r.threads(), r.context(), cell(r.ours()),
