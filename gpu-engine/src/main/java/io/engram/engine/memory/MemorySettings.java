@@ -122,7 +122,7 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         MemoryPolicy base = switch (policy) {
             case FULL -> new FullAttention();
             case STREAMING -> new StreamingLlm(sinkTokens, streamingRecent(model));
-            case INFLLM, EMLLM -> new RetrievalMemory(retrieval(), model);
+            case INFLLM, EMLLM -> RetrievalMemory.of(retrieval(), model);
             case SIRLLM -> new SirLlm(sinkTokens, recentTokens < 0 ? SIRLLM_RECENT : recentTokens, scoredTokens, decay);
         };
         if (!duo) {

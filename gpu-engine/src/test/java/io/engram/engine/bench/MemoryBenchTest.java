@@ -54,7 +54,7 @@ class MemoryBenchTest {
             Tokenizer tok = Tokenizers.fromHuggingFace(dir);
             MemoryBench bench = new MemoryBench(t, tok, 6, 4096);
             List<MemoryBench.Candidate> policies = List.of(new MemoryBench.Candidate("full", new FullAttention()),
-                    new MemoryBench.Candidate("infllm", new RetrievalMemory(RetrievalSettings.infLlm().withWindow(16, 64)
+                    new MemoryBench.Candidate("infllm", RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(16, 64)
                             .withTopUnits(2).withCachedBlocks(2), m.config())),
                     new MemoryBench.Candidate("sirllm", new SirLlm(4, 32, 32, 0.9)),
                     new MemoryBench.Candidate("streaming", new io.engram.engine.memory.streaming.StreamingLlm(4, 64)));

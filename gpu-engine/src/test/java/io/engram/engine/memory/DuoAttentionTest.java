@@ -94,7 +94,7 @@ class DuoAttentionTest {
         // a model shape for the retrieval policy: the tiny GQA one has 3 layers and 2 KV heads; use a 1-layer pattern
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
         try (Model m = Model.openHuggingFace(dir)) {
-            RetrievalMemory inner = new RetrievalMemory(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), m.config());
+            RetrievalMemory inner = RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), m.config());
             HeadPattern p = HeadPattern.byThreshold(new float[][] {{1, 0}}, 0.5);
             DuoAttention duo = new DuoAttention(p, inner, 2, 6);
             AttentionPlan step = duo.plan(c, 36, 4, 2);

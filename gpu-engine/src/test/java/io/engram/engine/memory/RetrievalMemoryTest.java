@@ -59,6 +59,20 @@ class RetrievalMemoryTest {
     }
 
     @Test
+    void settingsPickOneClassPerAlgorithm() {
+        ModelConfig c = model.config();
+        assertThat(RetrievalMemory.of(RetrievalSettings.infLlm(), c)).isInstanceOf(io.engram.engine.memory.retrieval.InfLlm.class);
+        RetrievalMemory em = RetrievalMemory.of(RetrievalSettings.emLlm(), c);
+        assertThat(em).isInstanceOf(io.engram.engine.memory.retrieval.EmLlm.class);
+        assertThat(em.needsTokenScores()).isTrue(); // surprise needs each token's score
+        assertThat(RetrievalMemory.of(RetrievalSettings.infLlm(), c).needsTokenScores()).isFalse();
+        // InfLLM's units are uniform: a top-k over surprise events is neither paper's method
+        RetrievalSettings mixed = RetrievalSettings.emLlm().withTopUnits(4);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RetrievalMemory.of(mixed, c))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("uniform");
+    }
+
+    @Test
     void whileTheStreamFitsTheLocalWindowBothSettingsAreFullAttention() {
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(16, 8, 2, false));
         int[] tokens = stream(60);
@@ -66,13 +80,13 @@ class RetrievalMemoryTest {
         RetrievalSettings inf = RetrievalSettings.infLlm().withWindow(4, 64).withTopUnits(1);
         RetrievalSettings em = RetrievalSettings.emLlm().withWindow(4, 64).withMemoryTokens(16, 0.3);
         for (RetrievalSettings s : List.of(inf, em)) {
-            List<float[]> got = logits(t, new RetrievalMemory(s, model.config()), tokens);
+            List<float[]> got = logits(t, RetrievalMemory.of(s, model.config()), tokens);
             for (int i = 0; i < full.size(); i++) {
                 assertThat(got.get(i)).as("%s position %d", s.segmentation(), i).isEqualTo(full.get(i));
             }
         }
         // once the stream outgrows the window, retrieval (here 1 unit) changes the logits
-        RetrievalMemory small = new RetrievalMemory(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), model.config());
+        RetrievalMemory small = RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), model.config());
         List<float[]> got = logits(t, small, tokens);
         assertThat(got.get(15)).isEqualTo(full.get(15));
         assertThat(got.get(59)).isNotEqualTo(full.get(59));
@@ -83,7 +97,7 @@ class RetrievalMemoryTest {
         int bs = 8;
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(bs, 8, 2, false));
         RetrievalSettings s = RetrievalSettings.infLlm().withWindow(8, 32).withTopUnits(2).withCachedBlocks(2);
-        RetrievalMemory policy = new RetrievalMemory(s, model.config());
+        RetrievalMemory policy = RetrievalMemory.of(s, model.config());
         KvCache cache = t.newCache();
         ModelConfig c = model.config();
         long bytesPerBlockLayer = 2L * bs * c.kvDim() * Float.BYTES;
@@ -180,7 +194,7 @@ class RetrievalMemoryTest {
         int bs = 4;
         ModelConfig c = model.config();
         RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(2).withCachedBlocks(0);
-        RetrievalMemory p = new RetrievalMemory(s, c);
+        RetrievalMemory p = RetrievalMemory.of(s, c);
         KvCache cache = handBuilt(12, bs); // 48 tokens: block 0 = init, units = blocks 1..9, window = 40..47
         drive(p, cache, c.kvHeads(), 4);
         assertThat(p.units(cache)).extracting(Unit::start).containsExactly(4L, 8L, 12L, 16L, 20L, 24L, 28L, 32L, 36L);
@@ -236,7 +250,7 @@ class RetrievalMemoryTest {
         int bs = 4;
         ModelConfig c = model.config();
         RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(1).withCachedBlocks(0);
-        RetrievalMemory p = new RetrievalMemory(s, c);
+        RetrievalMemory p = RetrievalMemory.of(s, c);
         KvCache cache = handBuilt(12, bs); // units: blocks 1..9 ([4, 40)), window 40..47
         drive(p, cache, c.kvHeads(), 4);
         cache.append(new int[4], new int[] {48, 49, 50, 51}, null);
@@ -286,7 +300,7 @@ class RetrievalMemoryTest {
         int bs = 16;
         ModelConfig c = model.config();
         RetrievalSettings s = new RetrievalSettings(4, 16, 4, 0, 32, 0, 4, new RetrievalSettings.Surprise(1.0, 4, 20));
-        RetrievalMemory p = new RetrievalMemory(s, c);
+        RetrievalMemory p = RetrievalMemory.of(s, c);
         KvCache cache = handBuilt(8, bs); // 128 tokens
         for (KvBlock b : cache.blocks()) {
             for (int slot = 0; slot < b.length(); slot++) {
@@ -332,7 +346,7 @@ class RetrievalMemoryTest {
                 }
             }
             RetrievalSettings s = new RetrievalSettings(4, 16, 4, 0, 32, 0, 4, new RetrievalSettings.Surprise(1.0, 4, 40, r, 0));
-            RetrievalMemory p = new RetrievalMemory(s, c);
+            RetrievalMemory p = RetrievalMemory.of(s, c);
             drive(p, cache, c.kvHeads(), 8);
             long expected = r == RetrievalSettings.Refinement.NONE ? 40 : 36;
             assertThat(p.units(cache)).as("%s", r).first().satisfies(u -> {
@@ -349,7 +363,7 @@ class RetrievalMemoryTest {
         // 11 units of 4 tokens; 16 memory tokens less the 4 init tokens (no remainder): a budget of 12 with 0.3
         // contiguity: (int)(3.6+1)=4 tokens of neighbours, 8 by similarity
         RetrievalSettings s = new RetrievalSettings(4, 8, 4, 0, 16, 0.3, 8, new RetrievalSettings.Uniform());
-        RetrievalMemory p = new RetrievalMemory(s, c);
+        RetrievalMemory p = RetrievalMemory.of(s, c);
         KvCache cache = handBuilt(14, bs); // 56 tokens: init block 0, units blocks 1..11, window 48..55
         drive(p, cache, c.kvHeads(), 4);
         assertThat(p.units(cache)).hasSize(11);
@@ -363,7 +377,7 @@ class RetrievalMemoryTest {
         // similarity: blocks 5 and 9 (8 tokens); contiguity: the best one's neighbour first (block 6)
         assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(20L, 24L, 36L);
         // the init tokens and the remainder count against the budget: with 12 memory tokens only 8 are left
-        RetrievalMemory tight = new RetrievalMemory(new RetrievalSettings(4, 8, 4, 0, 12, 0.3, 8,
+        RetrievalMemory tight = RetrievalMemory.of(new RetrievalSettings(4, 8, 4, 0, 12, 0.3, 8,
                 new RetrievalSettings.Uniform()), c);
         KvCache cache2 = handBuilt(14, bs);
         drive(tight, cache2, c.kvHeads(), 4);
@@ -396,7 +410,7 @@ class RetrievalMemoryTest {
     /** The units of a session of {@code events}, with (or without) a question answered after each event. */
     private List<Unit> units(java.nio.file.Path dir, RetrievalSettings s, List<String> events, boolean ask) {
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(4, 8, 1, false));
-        RetrievalMemory p = new RetrievalMemory(s, model.config());
+        RetrievalMemory p = RetrievalMemory.of(s, model.config());
         io.engram.engine.session.SessionEngine engine = new io.engram.engine.session.SessionEngine(t,
                 io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir), p, io.engram.engine.session.PromptFormat.PLAIN, 4);
         KvCache mem = engine.newMemory();
@@ -421,7 +435,7 @@ class RetrievalMemoryTest {
         List<Unit> straight = units(dir, s, events, false);
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(4, 8, 1, false));
         var tok = io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir);
-        RetrievalMemory before = new RetrievalMemory(s, model.config());
+        RetrievalMemory before = RetrievalMemory.of(s, model.config());
         var engine = new io.engram.engine.session.SessionEngine(t, tok, before, io.engram.engine.session.PromptFormat.PLAIN, 4);
         KvCache mem = engine.newMemory();
         engine.ingest(mem, events.get(0), 0);
@@ -429,7 +443,7 @@ class RetrievalMemoryTest {
         PolicySnapshot snap = before.snapshot(mem, 0);
         assertThat(snap.windowMass()).as("mass of tokens not packed yet is part of the state").isNotEmpty();
         // a restart: a new policy instance that knows nothing but the snapshot
-        RetrievalMemory after = new RetrievalMemory(s, model.config());
+        RetrievalMemory after = RetrievalMemory.of(s, model.config());
         after.restore(mem, snap);
         var resumed = new io.engram.engine.session.SessionEngine(t, tok, after, io.engram.engine.session.PromptFormat.PLAIN, 4);
         resumed.ingest(mem, events.get(2), 2);

@@ -66,7 +66,7 @@ class RetrievedSpansTest {
         try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(BLOCK, 32, 2, false));
             RetrievalSettings s = RetrievalSettings.infLlm().withWindow(BLOCK, 2 * BLOCK).withTopUnits(1);
-            Recording policy = new Recording(new RetrievalMemory(s, m.config()));
+            Recording policy = new Recording(RetrievalMemory.of(s, m.config()));
             SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), policy, PromptFormat.PLAIN);
             KvCache mem = engine.newMemory();
             List<String> events = events();

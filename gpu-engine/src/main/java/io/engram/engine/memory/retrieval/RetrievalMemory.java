@@ -10,18 +10,15 @@ import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.model.ModelConfig;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
-import java.util.HashSet;
-import java.util.IdentityHashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
 /**
- * Block memory with retrieval: InfLLM (uniform units, top-k per step) and EM-LLM (surprise-segmented events, a token
- * budget and a temporal-contiguity buffer), one class with two settings (algorithms.md sections 2 and 3).
+ * Block memory with retrieval, what InfLLM ({@link InfLlm}: uniform units, top-k per step) and EM-LLM ({@link EmLlm}:
+ * surprise-segmented events, a token budget and a temporal-contiguity buffer) share (algorithms.md sections 2 and 3):
+ * the units, their representative keys and index, the attention plan around them, and what a restart must keep.
  *
  * <p>Per step every query attends, in one softmax, to: the first {@code initTokens} tokens, the tokens that left the
  * window but are not packed into a unit yet, the units retrieved for this layer (all of these at one fixed position,
@@ -34,11 +31,12 @@ import java.util.Set;
  * only while an LRU per layer holds them ({@code cachedBlocks}); the rest live in the cache's {@link
  * io.engram.engine.kv.UnitStore}. While the whole stream fits the local window the plan is exact full attention.
  *
- * <p>Around it: {@link UnitPacker} forms the units (and their representative keys), {@link EventBoundaries} finds
- * EM-LLM's event boundaries, {@link UnitIndex} ranks units for a query without scoring all of them, {@link
- * RankingRecall} measures that ranking against exact scans, and {@link RetrievalState} is what one session keeps.
+ * <p>Around it: {@link UnitPacker} forms the units (and their representative keys), {@link UnitIndex} ranks units for a
+ * query without scoring all of them, {@link RankingRecall} measures that ranking against exact scans, {@link
+ * UnitResidency} keeps retrieved blocks in engine memory, {@link RetrievalSnapshots} writes and reads what a restart
+ * keeps, and {@link RetrievalState} is what one session keeps.
  */
-public final class RetrievalMemory implements MemoryPolicy {
+public abstract sealed class RetrievalMemory implements MemoryPolicy permits InfLlm, EmLlm {
 
     /** A unit of memory: tokens {@code [start, end)}, and per layer its representative keys {@code (kvHeads*headDim)}. */
     public record Unit(long start, long end, float[][] repr) {
@@ -50,32 +48,53 @@ public final class RetrievalMemory implements MemoryPolicy {
     /** Lists of the unit index a ranking opens (UnitIndex). */
     static final int INDEX_PROBES = 16;
 
-    private final RetrievalSettings cfg;
+    final RetrievalSettings cfg;
     private final RopeTable rope;
-    private final int layers;
+    final int layers;
     private final int heads;
-    private final int kvHeads;
-    private final int headDim;
-    private final EventBoundaries events;
-    private final UnitPacker packer;
+    final int kvHeads;
+    final int headDim;
+    final UnitPacker packer;
     private final RankingRecall recall = new RankingRecall();
 
-    public RetrievalMemory(RetrievalSettings settings, ModelConfig model) {
+    RetrievalMemory(RetrievalSettings settings, ModelConfig model) {
         this.cfg = settings;
         this.rope = RopeTable.forModel(model);
         this.layers = model.layers();
         this.heads = model.heads();
         this.kvHeads = model.kvHeads();
         this.headDim = model.headDim();
-        this.events = new EventBoundaries(settings, layers, kvHeads, headDim);
         this.packer = new UnitPacker(settings, layers, kvHeads, headDim);
     }
+
+    /**
+     * The policy these settings describe: InfLLM when a number of units is retrieved per step, EM-LLM when a memory
+     * token budget is (over its surprise events, or over uniform units as an ablation).
+     */
+    public static RetrievalMemory of(RetrievalSettings settings, ModelConfig model) {
+        return settings.topUnits() > 0 ? new InfLlm(settings, model) : new EmLlm(settings, model);
+    }
+
+    /** The policy's name in snapshots: state written by one policy is not read by the other. */
+    abstract String name();
+
+    /** Whether the units are EM-LLM events (stored with the snapshot). */
+    abstract boolean episodes();
+
+    /** Cuts the tokens before {@code limit} that left the window into units, after the non-transient step [first, end). */
+    abstract void pack(RetrievalState st, KvCache cache, long firstSeq, long end, long limit);
+
+    /** Whether {@code units} exceed what one step retrieves (else every unit is attended, no query is needed). */
+    abstract boolean overBudget(RetrievalState st, List<Unit> units);
+
+    /** Draws units from {@code ranking} into {@code rank} (the order drawn) and {@code picked} (those retrieved). */
+    abstract void pick(RetrievalState st, int layer, UnitRanking ranking, List<Integer> rank, Set<Integer> picked);
 
     public RetrievalSettings settings() {
         return cfg;
     }
 
-    private RetrievalState state(KvCache cache) {
+    RetrievalState state(KvCache cache) {
         return cache.policyState(this, () -> new RetrievalState(layers, kvHeads * headDim, cfg.initTokens(), INDEX_PROBES));
     }
 
@@ -94,44 +113,21 @@ public final class RetrievalMemory implements MemoryPolicy {
         return state(cache).index;
     }
 
-    /** The units retrieved for {@code layer} at the session's last step. */
-    public List<Unit> selected(KvCache cache, int layer) {
-        return state(cache).selected.get(layer);
-    }
-
-    /** EM-LLM event starts found so far that are not packed yet or start a unit. */
+    /** EM-LLM event starts found so far that are not packed yet or start a unit (none for InfLLM). */
     public Set<Long> boundaries(KvCache cache) {
         return Collections.unmodifiableSet(state(cache).boundaries);
     }
 
-    private String name() {
-        return cfg.segmentation() instanceof RetrievalSettings.Surprise ? "emllm" : "infllm";
+    /** The units retrieved for {@code layer} at the session's last step. */
+    public List<Unit> selected(KvCache cache, int layer) {
+        return state(cache).selected.get(layer);
     }
 
     @Override
     public io.engram.engine.memory.PolicySnapshot snapshot(KvCache cache, int fromUnit) {
         RetrievalState st = state(cache);
         repair(st, cache, cache.nextSeq()); // nothing derived from tokens a truncate removed (a question, an answer)
-        if (st.index.takeReassigned() || st.unitsRemoved) {
-            fromUnit = 0; // units before fromUnit changed (or their index lists did): everything is written again
-            st.unitsRemoved = false;
-        }
-        List<io.engram.engine.memory.PolicySnapshot.Unit> out = new ArrayList<>();
-        boolean episodes = cfg.segmentation() instanceof RetrievalSettings.Surprise;
-        for (int i = Math.max(0, fromUnit); i < st.units.size(); i++) {
-            Unit u = st.units.get(i);
-            out.add(new io.engram.engine.memory.PolicySnapshot.Unit(u.start(), u.end(), episodes, u.repr(), st.index.lists(i)));
-        }
-        long[] bounds = st.boundaries.stream().mapToLong(Long::longValue).toArray();
-        List<io.engram.engine.memory.PolicySnapshot.BlockMass> mass = new ArrayList<>();
-        for (java.util.Map.Entry<KvBlock, float[]> e : st.mass.entrySet()) {
-            if (cache.blockAt(e.getKey().firstSeq()) == e.getKey()) {
-                mass.add(new io.engram.engine.memory.PolicySnapshot.BlockMass(e.getKey().firstSeq(), e.getValue().clone()));
-            }
-        }
-        mass.sort(Comparator.comparingLong(io.engram.engine.memory.PolicySnapshot.BlockMass::firstSeq));
-        return new io.engram.engine.memory.PolicySnapshot(name(), st.packedEnd, st.units.size(), Math.max(0, fromUnit), out, bounds,
-                new long[0], new float[0], false, mass);
+        return RetrievalSnapshots.write(st, cache, fromUnit, name(), episodes());
     }
 
     @Override
@@ -140,60 +136,10 @@ public final class RetrievalMemory implements MemoryPolicy {
             return; // state of another policy: start afresh from the memory
         }
         RetrievalState st = state(cache);
-        st.units.clear();
-        List<io.engram.engine.memory.PolicySnapshot.Unit> stored = new ArrayList<>(s.units());
-        stored.sort(Comparator.comparingLong(io.engram.engine.memory.PolicySnapshot.Unit::start));
-        List<int[]> lists = new ArrayList<>(stored.size());
-        for (io.engram.engine.memory.PolicySnapshot.Unit u : stored) {
-            if (u.repr().length != layers || u.repr()[0].length != kvHeads * headDim) {
-                throw new IllegalArgumentException("stored unit [%d, %d) has keys of %d x %d floats; the model needs %d x %d"
-                        .formatted(u.start(), u.end(), u.repr().length, u.repr()[0].length, layers, kvHeads * headDim));
-            }
-            st.units.add(new Unit(u.start(), u.end(), u.repr()));
-            lists.add(u.lists());
-        }
+        List<int[]> lists = RetrievalSnapshots.read(st, cache, s, layers, kvHeads, headDim);
         reindex(st, lists);
         st.index.takeReassigned(); // what was restored is what is stored
-        st.packedEnd = s.packedEnd();
-        st.mass.clear();
-        for (io.engram.engine.memory.PolicySnapshot.BlockMass m : s.windowMass()) {
-            KvBlock b = cache.blockAt(m.firstSeq());
-            if (b != null && b.firstSeq() == m.firstSeq() && m.mass().length == layers * kvHeads * b.capacity()) {
-                st.mass.put(b, m.mass().clone());
-            }
-        }
-        st.boundaries.clear();
-        for (long b : s.boundaries()) {
-            st.boundaries.add(b);
-        }
-        // blocks all of whose tokens are packed leave engine memory, as they would have
-        for (KvBlock b : cache.blocks()) {
-            if (!pinned(st, b)) {
-                for (int l = 0; l < layers; l++) {
-                    cache.offload(b, l);
-                }
-            }
-        }
-    }
-
-    @Override
-    public long lastEpisodeBoundary(KvCache cache) {
-        if (!(cfg.segmentation() instanceof RetrievalSettings.Surprise)) {
-            return -1;
-        }
-        RetrievalState st = state(cache);
-        long cut = st.units.isEmpty() ? -1 : st.units.getLast().end();
-        for (long b : st.boundaries) {
-            if (b < cache.nextSeq()) {
-                cut = Math.max(cut, b);
-            }
-        }
-        return cut;
-    }
-
-    @Override
-    public boolean needsTokenScores() {
-        return cfg.segmentation() instanceof RetrievalSettings.Surprise;
+        UnitResidency.restored(this, st, cache);
     }
 
     @Override
@@ -337,25 +283,8 @@ public final class RetrievalMemory implements MemoryPolicy {
         return out;
     }
 
-    private boolean pinned(RetrievalState st, KvBlock b) {
+    boolean pinned(RetrievalState st, KvBlock b) {
         return b.firstSeq() < cfg.initTokens() || b.firstSeq() + b.capacity() > st.packedEnd;
-    }
-
-    /**
-     * EM-LLM's token budget for retrieved events in the current step: the memory tokens less what the step attends to
-     * outside the window anyway, the init tokens and the remainder (tokens past the last unit not packed yet).
-     */
-    private long budgetTokens(RetrievalState st) {
-        long initEnd = Math.min(cfg.initTokens(), st.window);
-        long remainder = Math.max(0, st.window - Math.max(initEnd, st.packedEnd));
-        return Math.max(0, cfg.memoryTokens() - initEnd - remainder);
-    }
-
-    private boolean overBudget(RetrievalState st, List<Unit> units) {
-        if (cfg.topUnits() > 0) {
-            return units.size() > cfg.topUnits();
-        }
-        return st.unitTokens > budgetTokens(st);
     }
 
     @Override
@@ -377,120 +306,36 @@ public final class RetrievalMemory implements MemoryPolicy {
         }
         List<Unit> chosen = queryMean == null ? List.copyOf(st.units) : select(st, layer, queryMean);
         st.selected.set(layer, chosen);
-        // engine memory: the blocks of the chosen units, then the LRU trimmed to its budget
-        Set<KvBlock> need = Collections.newSetFromMap(new IdentityHashMap<>());
         List<KvSpan> spans = new ArrayList<>();
         for (Unit u : chosen) {
-            for (KvBlock b : blocksOf(cache, u)) {
+            for (KvBlock b : blocksOf(cache, u.start(), u.end())) {
                 long lo = b.firstSeq();
                 addFixed(spans, b, lo, lo + b.length(), u.start(), u.end());
-                if (!pinned(st, b)) {
-                    need.add(b);
-                }
             }
         }
-        LinkedHashMap<KvBlock, Boolean> lru = st.lru.get(layer);
-        for (KvBlock b : need) {
-            cache.ensureResident(b, layer);
-            lru.put(b, Boolean.TRUE);
-        }
-        int cap = Math.max(cfg.cachedBlocks(), need.size());
-        Iterator<KvBlock> it = lru.keySet().iterator();
-        while (lru.size() > cap && it.hasNext()) {
-            KvBlock b = it.next();
-            if (!need.contains(b)) {
-                it.remove();
-                if (!pinned(st, b)) { // a truncate may have brought it back into the window
-                    cache.offload(b, layer);
-                }
-            }
-        }
+        UnitResidency.retrieve(this, st, cache, layer, chosen);
         spans.addAll(st.base);
         return stepPlan.withSpans(Collections.nCopies(kvHeads, List.copyOf(spans)));
     }
 
-    /** Retrieval for one layer: InfLLM top-k, or EM-LLM similarity by token budget plus contiguity. */
+    /** Retrieval for one layer: the units {@link #pick} draws from the ranking, in stream order. */
     private List<Unit> select(RetrievalState st, int layer, float[] queryMean) {
         float[] q = groupedQuery(queryMean);
-        List<Unit> units = st.units;
         // units in rank order (score descending, earlier unit first on ties), drawn lazily: a step needs only the first
         // few of possibly millions of tokens' worth of units, and past UnitIndex.CLUSTER_FROM units only a few lists
         // of the index are scored
         UnitRanking ranking = st.index.rank(layer, q);
         List<Integer> rank = new ArrayList<>();
         Set<Integer> picked = new LinkedHashSet<>();
-        if (cfg.topUnits() > 0) {
-            for (int i = 0; i < Math.min(cfg.topUnits(), units.size()); i++) {
-                int next = ranking.next();
-                rank.add(next);
-                picked.add(next);
-            }
-        } else {
-            long budget = budgetTokens(st);
-            long contBudget = cfg.contiguity() > 0 ? (long) (cfg.contiguity() * budget + 1) : 0;
-            long simBudget = budget - contBudget;
-            long used = 0;
-            while (ranking.hasNext()) {
-                int i = ranking.next();
-                rank.add(i);
-                int len = units.get(i).length();
-                if (used + len > simBudget) {
-                    // the event that crosses the budget stays if that lands closer to the budget than dropping it
-                    if (used + len - simBudget < simBudget - used) {
-                        picked.add(i);
-                    }
-                    break;
-                }
-                picked.add(i);
-                used += len;
-            }
-            if (contBudget > 0) {
-                contiguity(st, layer, rank, picked, contBudget);
-            }
-        }
+        pick(st, layer, ranking, rank, picked);
         recall.measure(st.index, st.rankingsSeen++, layer, q, ranking, rank, RankingRecall.similar(picked, rank));
         List<Unit> out = new ArrayList<>(picked.size());
         List<Integer> order = new ArrayList<>(picked);
         Collections.sort(order);
         for (int i : order) {
-            out.add(units.get(i));
+            out.add(st.units.get(i));
         }
         return out;
-    }
-
-    /** EM-LLM's temporal-contiguity buffer: neighbours of retrieved events (new first, then earlier ones kept). */
-    private void contiguity(RetrievalState st, int layer, List<Integer> rank, Set<Integer> picked, long budget) {
-        List<Unit> units = st.units;
-        Set<Integer> similar = new HashSet<>(picked);
-        List<Integer> candidates = new ArrayList<>();
-        for (int i : rank) {
-            if (!similar.contains(i)) {
-                continue;
-            }
-            for (int nb : new int[] {i + 1, i - 1}) {
-                if (nb >= 0 && nb < units.size() && !similar.contains(nb) && !candidates.contains(nb)) {
-                    candidates.add(nb);
-                }
-            }
-        }
-        for (Unit old : st.contiguity.get(layer)) {
-            int idx = Collections.binarySearch(units, old, Comparator.comparingLong(Unit::start));
-            if (idx >= 0 && units.get(idx) == old && !similar.contains(idx) && !candidates.contains(idx)) {
-                candidates.add(idx);
-            }
-        }
-        List<Unit> buffer = new ArrayList<>();
-        long used = 0;
-        for (int i : candidates) {
-            int len = units.get(i).length();
-            if (used + len > budget) {
-                continue;
-            }
-            picked.add(i);
-            buffer.add(units.get(i));
-            used += len;
-        }
-        st.contiguity.set(layer, buffer);
     }
 
     /** Per KV head, the sum of its query heads' mean queries rotated to the distance of the fixed position. */
@@ -518,37 +363,11 @@ public final class RetrievalMemory implements MemoryPolicy {
             return; // a question and its answer: tokens leaving the window stay in the remainder until the truncate
         }
         long end = firstSeq + n;
-        if (cfg.segmentation() instanceof RetrievalSettings.Surprise sp) {
-            events.mark(st.boundaries, cache, firstSeq, end, sp.gamma());
-            if (sp.refinement() != RetrievalSettings.Refinement.NONE) {
-                events.refine(st.boundaries, st.packedEnd, cache, firstSeq, end, sp);
-            }
-        }
         long before = st.packedEnd;
-        long limit = Math.max(0, end - cfg.localTokens());
-        switch (cfg.segmentation()) {
-            case RetrievalSettings.Uniform u -> packer.packBlocks(st, cache, limit);
-            case RetrievalSettings.Surprise sp -> packer.packEvents(st, cache, limit, sp);
-        }
+        pack(st, cache, firstSeq, end, Math.max(0, end - cfg.localTokens()));
         if (st.packedEnd > before) {
-            // blocks whose tokens are all packed now leave engine memory until a layer retrieves them
-            List<KvBlock> all = cache.blocks();
-            for (KvBlock b : all.subList(cache.firstBlockEndingAfter(before), all.size())) {
-                long bEnd = b.firstSeq() + b.capacity();
-                if (bEnd > before && !pinned(st, b)) {
-                    for (int l = 0; l < layers; l++) {
-                        if (!st.lru.get(l).containsKey(b)) {
-                            cache.offload(b, l);
-                        }
-                    }
-                    st.mass.remove(b);
-                }
-            }
+            UnitResidency.packed(this, st, cache, before);
         }
-    }
-
-    private static List<KvBlock> blocksOf(KvCache cache, Unit u) {
-        return blocksOf(cache, u.start(), u.end());
     }
 
     static List<KvBlock> blocksOf(KvCache cache, long a, long z) {
