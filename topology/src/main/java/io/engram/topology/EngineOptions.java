@@ -75,9 +75,11 @@ public final class EngineOptions {
             .description("Tokens generated for a requested session summary.");
 
     public static final Option<Integer> SUMMARY_INTERVAL = Option.intKey("engram.engine.summary-interval-tokens")
-            .defaultValue(0).check(n -> n >= 0, ">= 0")
-            .description("Emit an EPISODE summary to the summaries topic each time a session has ingested this many new "
-                    + "tokens; 0 emits summaries only when a REQUEST_SUMMARY control event asks.");
+            .defaultValue(1024).check(n -> n >= 0, ">= 0")
+            .description("Emit an EPISODE summary to the summaries topic each time a session has ingested at least this "
+                    + "many new tokens, ending where the memory policy's latest episode starts (EM-LLM) and generated from "
+                    + "that span's text alone (one prefill of the span); 0 emits summaries only when a REQUEST_SUMMARY "
+                    + "control event asks or retention drops text.");
 
     public static final Option<Integer> MAX_BATCH = Option.intKey("engram.engine.max-batch")
             .defaultValue(8).check(n -> n > 0, "> 0")

@@ -309,6 +309,45 @@ public final class SessionEngine {
         return summaryOf(level, options);
     }
 
+    /**
+     * A summary of the memory's tokens {@code [from, to)} alone (an episode), not of the whole memory: their text,
+     * decoded from the memory's blocks, summarized on a scratch memory as {@link #summarize} does, in pieces that fit
+     * {@code contextTokens}. Costs a prefill of the span. Tokens retention has dropped are not in memory and not
+     * summarized.
+     *
+     * @throws IllegalArgumentException when the memory holds no token of the span
+     */
+    public String summarizeSpan(KvCache memory, long from, long to, int contextTokens, SamplingOptions options) {
+        int piece = Math.max(16, (contextTokens - options.maxNewTokens() - 32) * 7 / 8); // re-encoding may add a few
+        List<String> pieces = new ArrayList<>();
+        int[] ids = new int[piece];
+        int n = 0;
+        List<KvBlock> blocks = memory.blocks();
+        for (int bi = memory.firstBlockEndingAfter(from); bi < blocks.size(); bi++) {
+            KvBlock b = blocks.get(bi);
+            for (int slot = 0; slot < b.length(); slot++) {
+                long seq = b.firstSeq() + slot;
+                if (seq >= from && seq < to) {
+                    ids[n++] = b.token(slot);
+                    if (n == piece) {
+                        pieces.add(tokenizer.decode(ids, true));
+                        n = 0;
+                    }
+                }
+            }
+            if (b.firstSeq() + b.length() >= to) {
+                break;
+            }
+        }
+        if (n > 0) {
+            pieces.add(tokenizer.decode(java.util.Arrays.copyOf(ids, n), true));
+        }
+        if (pieces.isEmpty()) {
+            throw new IllegalArgumentException("memory holds no token in [%d, %d)".formatted(from, to));
+        }
+        return summarize(pieces, contextTokens, options);
+    }
+
     private int tokens(String text) {
         return tokenizer.encode(text, false).length;
     }
