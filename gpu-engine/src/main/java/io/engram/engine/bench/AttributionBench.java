@@ -65,9 +65,9 @@ public final class AttributionBench {
             List<Integer> fastTop = fastTop(traced.segments(), traced.scores(), settings.topK());
             fast.add(fastTop, truth, t1 - t0, 0, 0);
             if (settings.precise()) {
-                List<Segment> cands = Candidates.select(traced.segments(), traced.scores(), settings.maxCandidates(),
-                        settings.maxContextTokens());
                 int[] question = engine.questionTokens(q.question(), mem.nextSeq());
+                List<Segment> cands = Candidates.select(traced.segments(), traced.scores(), question, answer,
+                        settings.maxCandidates(), settings.maxContextTokens());
                 TracSearch.Settings ts = new TracSearch.Settings(settings.topK(), settings.permutations(), 0.2, 2.0, seed);
                 PreciseTier.Outcome out = PreciseTier.run(engine.model(), engine.policy(), preamble, cands, question, answer, ts);
                 long t2 = System.nanoTime();

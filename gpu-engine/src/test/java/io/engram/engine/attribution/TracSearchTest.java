@@ -37,9 +37,22 @@ class TracSearchTest {
         assertThat(ids(top)).containsExactlyInAnyOrder(3, 11, 6, 13);
         assertThat(top.get(0).score()).isGreaterThanOrEqualTo(top.get(3).score());
         // leave-one-out alone: removing one copy changes nothing while the other is there, so both are never found
-        List<TracSearch.Scored> loo = new TracSearch(new TracSearch.Settings(4, 0, 0.2, 2.0, 7)).run(16, TracSearchTest::value);
+        TracSearch.Settings all = new TracSearch.Settings(4, 10, 0.2, 2.0, 7);
+        List<TracSearch.Scored> loo = new TracSearch(all.withFunctions(TracSearch.ScoreFunction.LOO)).run(16, TracSearchTest::value);
         assertThat(ids(loo)).contains(6, 13);
         assertThat(ids(loo).stream().filter(i -> i == 3 || i == 11)).hasSizeLessThan(2);
+    }
+
+    @Test
+    void eachScoreFunctionSearchesOnItsOwnAndTheEnsembleTakesEachTextsBest() {
+        TracSearch.Settings all = new TracSearch.Settings(4, 10, 0.2, 2.0, 7);
+        // single-text contribution finds both copies of the redundant fact by itself (each alone gives 5)
+        List<TracSearch.Scored> stc = new TracSearch(all.withFunctions(TracSearch.ScoreFunction.STC)).run(16, TracSearchTest::value);
+        assertThat(ids(stc)).contains(3, 11, 6);
+        // the ensemble's score of a text is the best of its searches': text 6 scores 2 x 4 by leave-one-out
+        List<TracSearch.Scored> ens = new TracSearch(all).run(16, TracSearchTest::value);
+        double six = ens.stream().filter(x -> x.candidate() == 6).findFirst().orElseThrow().score();
+        assertThat(six).isCloseTo(2 * (4 + 0.06), org.assertj.core.data.Offset.offset(1e-9));
     }
 
     @Test

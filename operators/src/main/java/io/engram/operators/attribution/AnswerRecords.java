@@ -104,13 +104,14 @@ public final class AnswerRecords {
     }
 
     /**
-     * What the precise tier needs for an answer: candidates pre-filtered by fast score within the budgets, with their
+     * What the precise tier needs for an answer: candidates pre-filtered by fast and lexical score within the budgets, with their
      * tokens, the question's and answer's tokens, and the preamble.
      */
     public static AttributionRequest request(String session, String queryId, String model, Answer a, int[] preamble,
             int[] question, AttributionSettings s, Events events, Tokenizer tokenizer, long createdAtMs) throws Exception {
         List<AttributionCandidate> cands = new ArrayList<>();
-        for (Segment seg : Candidates.select(a.segments(), a.segmentScores(), s.maxCandidates(), s.maxContextTokens())) {
+        for (Segment seg : Candidates.select(a.segments(), a.segmentScores(), question, a.generation().tokens(), s.maxCandidates(),
+                s.maxContextTokens())) {
             cands.add(AttributionCandidate.newBuilder()
                     .setSegment(segment(seg, events, tokenizer, a.segmentScores()[seg.index()], 0))
                     .setSegmentIndex(seg.index()).setEventIndex(seg.eventIndex()).setFirstSeq(seg.firstSeq())
