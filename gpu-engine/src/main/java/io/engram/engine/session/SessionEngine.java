@@ -174,7 +174,7 @@ public final class SessionEngine {
      * Answers {@code question} over the memory. The question and the answer are not kept: the memory is truncated
      * back to where it was.
      */
-    public Answer answer(KvCache memory, String question, SamplingOptions options, TokenListener listener) {
+    public Reply answer(KvCache memory, String question, SamplingOptions options, TokenListener listener) {
         return answerBatch(List.of(new Query(memory, question, options, listener))).get(0);
     }
 
@@ -183,7 +183,7 @@ public final class SessionEngine {
      * {@link Generator#generateBatch}); each answer equals the one {@link #answer} gives alone. Memories must be
      * distinct; each is truncated back afterwards.
      */
-    public List<Answer> answerBatch(List<Query> queries) {
+    public List<Reply> answerBatch(List<Query> queries) {
         List<Generator.Request> requests = new ArrayList<>(queries.size());
         List<AttentionTrace> traces = new ArrayList<>(queries.size());
         long[] marks = new long[queries.size()];
@@ -201,13 +201,13 @@ public final class SessionEngine {
         try {
             List<Generation> gens = new Generator(model, Math.min(model.config().vocabSize(), tokenizer.vocabSize()))
                     .generateBatch(requests);
-            List<Answer> out = new ArrayList<>(gens.size());
+            List<Reply> out = new ArrayList<>(gens.size());
             for (int i = 0; i < gens.size(); i++) {
                 KvCache mem = queries.get(i).memory();
                 mem.truncate(marks[i]);
                 List<Segment> segments = segmenter.segments(mem);
                 double[] scores = traces.get(i).segmentScores(segments);
-                out.add(new Answer(gens.get(i).text(), gens.get(i), marks[i], citations(segments, scores), segments, scores,
+                out.add(new Reply(gens.get(i).text(), gens.get(i), marks[i], citations(segments, scores), segments, scores,
                         retrieved(traces.get(i).retrieved(marks[i]), segments)));
             }
             return out;
@@ -239,11 +239,11 @@ public final class SessionEngine {
     }
 
     /** Segments with attention mass as citations, best first (ties: earlier segment first). */
-    private static List<Citation> citations(List<Segment> segments, double[] scores) {
-        List<Citation> out = new ArrayList<>();
+    private static List<AttendedSegment> citations(List<Segment> segments, double[] scores) {
+        List<AttendedSegment> out = new ArrayList<>();
         for (Segment seg : segments) {
             if (scores[seg.index()] > 0) {
-                out.add(new Citation(seg.eventIndex(), seg.charStart(), seg.charEnd(), scores[seg.index()], seg.index()));
+                out.add(new AttendedSegment(seg.eventIndex(), seg.charStart(), seg.charEnd(), scores[seg.index()], seg.index()));
             }
         }
         out.sort((a, b) -> a.score() != b.score() ? Double.compare(b.score(), a.score()) : Integer.compare(a.segment(), b.segment()));

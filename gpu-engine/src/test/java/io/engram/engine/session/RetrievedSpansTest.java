@@ -78,7 +78,7 @@ class RetrievedSpansTest {
             assertThat(units).as("units packed").hasSizeGreaterThan(4);
             long unitsEnd = units.getLast().end();
 
-            Answer a = engine.answer(mem, "How many boats?", SamplingOptions.greedy(4).withStopAtEos(false), TokenListener.NONE);
+            Reply a = engine.answer(mem, "How many boats?", SamplingOptions.greedy(4).withStopAtEos(false), TokenListener.NONE);
 
             // every span is memory: none reaches the question
             assertThat(a.retrieved()).isNotEmpty().allSatisfy(sp -> {
@@ -131,7 +131,7 @@ class RetrievedSpansTest {
                 engine.ingest(mem, events.get(i), i);
             }
             long mark = mem.nextSeq();
-            Answer a = engine.answer(mem, "How many boats?", SamplingOptions.greedy(3).withStopAtEos(false), TokenListener.NONE);
+            Reply a = engine.answer(mem, "How many boats?", SamplingOptions.greedy(3).withStopAtEos(false), TokenListener.NONE);
             List<List<Long>> blocks = new ArrayList<>();
             for (long first = 0; first < mark; first += BLOCK) {
                 blocks.add(List.of(first, Math.min(first + BLOCK, mark)));

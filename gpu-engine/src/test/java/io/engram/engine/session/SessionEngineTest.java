@@ -62,11 +62,11 @@ class SessionEngineTest {
             int lastLen = mem.blocks().get(mem.blocks().size() - 1).length();
             int blocks = mem.blocks().size();
 
-            Answer a = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
+            Reply a = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
             assertThat(a.generation().tokens()).hasSize(8);
             // the tiny model has 512 embedding rows but its tokenizer 459 tokens: only decodable ids are generated,
             // even when hot sampling would pick the padding rows often
-            Answer hot = engine.answer(mem, "Anything?", SamplingOptions.greedy(64).withStopAtEos(false).withSampling(5.0, 0, 1, 1),
+            Reply hot = engine.answer(mem, "Anything?", SamplingOptions.greedy(64).withStopAtEos(false).withSampling(5.0, 0, 1, 1),
                     TokenListener.NONE);
             assertThat(hot.generation().tokens()).hasSize(64);
             for (int id : hot.generation().tokens()) {
@@ -75,7 +75,7 @@ class SessionEngineTest {
             assertThat(a.memoryTokens()).isEqualTo(total);
             assertThat(a.citations()).isNotEmpty();
             double sum = 0;
-            for (Citation c : a.citations()) {
+            for (AttendedSegment c : a.citations()) {
                 assertThat(c.eventIndex()).isBetween(0, EVENTS.size() - 1);
                 assertThat(c.charStart()).isBetween(0, c.charEnd());
                 assertThat(c.charEnd()).isLessThanOrEqualTo(EVENTS.get(c.eventIndex()).length() + 1);
@@ -92,7 +92,7 @@ class SessionEngineTest {
                 assertThat(after[i]).isEqualTo(before[i]);
             }
             // asking again gives the same answer (deterministic, memory intact)
-            Answer again = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
+            Reply again = engine.answer(mem, "What is the vault code?", SamplingOptions.greedy(8).withStopAtEos(false), TokenListener.NONE);
             assertThat(again.generation().tokens()).containsExactly(a.generation().tokens());
             assertThat(again.citations()).isEqualTo(a.citations());
         }
@@ -110,9 +110,9 @@ class SessionEngineTest {
             engine.ingest(a, EVENTS.get(1), 1);
             engine.ingest(c, EVENTS.get(2), 0);
             SamplingOptions o = SamplingOptions.greedy(6).withStopAtEos(false);
-            Answer aloneA = engine.answer(a, "What is the vault code?", o, TokenListener.NONE);
-            Answer aloneC = engine.answer(c, "How many gulls?", o.withSampling(0.8, 0, 1, 3), TokenListener.NONE);
-            List<Answer> both = engine.answerBatch(List.of(
+            Reply aloneA = engine.answer(a, "What is the vault code?", o, TokenListener.NONE);
+            Reply aloneC = engine.answer(c, "How many gulls?", o.withSampling(0.8, 0, 1, 3), TokenListener.NONE);
+            List<Reply> both = engine.answerBatch(List.of(
                     new SessionEngine.Query(a, "What is the vault code?", o, TokenListener.NONE),
                     new SessionEngine.Query(c, "How many gulls?", o.withSampling(0.8, 0, 1, 3), TokenListener.NONE)));
             assertThat(both.get(0).generation().tokens()).containsExactly(aloneA.generation().tokens());
@@ -158,7 +158,7 @@ class SessionEngineTest {
                 assertCutsBetweenWords(segs);
                 assertSameSegments(segs.subList(0, earlier.size()), earlier); // later events leave earlier segments alone
 
-                Answer a = engine.answer(mem, "Who took the ball?", greedy, TokenListener.NONE);
+                Reply a = engine.answer(mem, "Who took the ball?", greedy, TokenListener.NONE);
                 assertSameSegments(a.segments(), segs);
                 assertThat(a.citations()).isNotEmpty().allSatisfy(c -> {
                     Segment s = a.segments().get(c.segment());

@@ -2,7 +2,7 @@ package io.engram.operators.attribution;
 
 import io.engram.engine.attribution.Candidates;
 import io.engram.engine.attribution.Segment;
-import io.engram.engine.session.Answer;
+import io.engram.engine.session.Reply;
 import io.engram.engine.tokenizer.Tokenizer;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionCandidate;
@@ -50,9 +50,9 @@ public final class AnswerRecords {
     }
 
     /** The fast tier's best segments as source segments, ranked from 1. */
-    static List<SourceSegment> fastSegments(Answer a, Events events, Tokenizer tokenizer, int topK) throws Exception {
+    static List<SourceSegment> fastSegments(Reply a, Events events, Tokenizer tokenizer, int topK) throws Exception {
         List<SourceSegment> out = new ArrayList<>();
-        for (io.engram.engine.session.Citation c : a.citations()) {
+        for (io.engram.engine.session.AttendedSegment c : a.citations()) {
             if (out.size() == topK) {
                 break;
             }
@@ -62,7 +62,7 @@ public final class AnswerRecords {
     }
 
     /** Citations for the answer record: the fast tier's best segments, markers [1], [2], ... */
-    public static List<Citation> citations(Answer a, Events events, Tokenizer tokenizer, int topK) throws Exception {
+    public static List<Citation> citations(Reply a, Events events, Tokenizer tokenizer, int topK) throws Exception {
         List<Citation> out = new ArrayList<>();
         for (SourceSegment s : fastSegments(a, events, tokenizer, topK)) {
             out.add(new Citation("[" + s.getRank() + "]", s));
@@ -74,7 +74,7 @@ public final class AnswerRecords {
      * The memory spans the answer attended to, each with the Kafka coordinates of the events its tokens came from (the
      * session's event provenance, as for citations; events recorded without coordinates are left out).
      */
-    public static List<io.engram.schemas.RetrievedSpan> retrieved(Answer a, Events events) throws Exception {
+    public static List<io.engram.schemas.RetrievedSpan> retrieved(Reply a, Events events) throws Exception {
         List<io.engram.schemas.RetrievedSpan> out = new ArrayList<>(a.retrieved().size());
         java.util.Map<Integer, io.engram.schemas.SourceCoordinates> sources = new java.util.HashMap<>(); // neighbours share events
         for (io.engram.engine.session.RetrievedSpan sp : a.retrieved()) {
@@ -97,7 +97,7 @@ public final class AnswerRecords {
     }
 
     /** The FAST attribution record of an answer. */
-    public static Attribution fast(String session, String queryId, Answer a, Events events, Tokenizer tokenizer, int topK,
+    public static Attribution fast(String session, String queryId, Reply a, Events events, Tokenizer tokenizer, int topK,
             long elapsedMs, long createdAtMs) throws Exception {
         return Attribution.newBuilder().setSessionId(session).setQueryId(queryId).setMethod(AttributionMethod.FAST)
                 .setSegments(fastSegments(a, events, tokenizer, topK)).setElapsedMs(elapsedMs).setCreatedAtMs(createdAtMs).build();
@@ -107,7 +107,7 @@ public final class AnswerRecords {
      * What the precise tier needs for an answer: candidates pre-filtered by fast and lexical score within the budgets, with their
      * tokens, the question's and answer's tokens, and the preamble.
      */
-    public static AttributionRequest request(String session, String queryId, String model, Answer a, int[] preamble,
+    public static AttributionRequest request(String session, String queryId, String model, Reply a, int[] preamble,
             int[] question, AttributionSettings s, Events events, Tokenizer tokenizer, long createdAtMs) throws Exception {
         List<AttributionCandidate> cands = new ArrayList<>();
         for (Segment seg : Candidates.select(a.segments(), a.segmentScores(), question, a.generation().tokens(), s.maxCandidates(),

@@ -2,7 +2,7 @@ package io.engram.operators.session;
 
 import io.engram.engine.attribution.Segmenter;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.session.Answer;
+import io.engram.engine.session.Reply;
 import io.engram.engine.session.SessionEngine;
 import io.engram.operators.attribution.AnswerRecords;
 import io.engram.operators.attribution.AttributionSettings;
@@ -37,7 +37,7 @@ final class SessionAnswerRecords {
     }
 
     /** The answer record of query {@code event}, answered over {@code mem} by a batch that took {@code batchMillis}. */
-    io.engram.schemas.Answer answer(EngramEvent event, Answer a, KvCache mem, String fingerprint, long batchMillis) throws Exception {
+    io.engram.schemas.Answer answer(EngramEvent event, Reply a, KvCache mem, String fingerprint, long batchMillis) throws Exception {
         QueryEvent q = (QueryEvent) event.getPayload();
         return io.engram.schemas.Answer.newBuilder()
                 .setSessionId(event.getSessionId())
@@ -61,7 +61,7 @@ final class SessionAnswerRecords {
     }
 
     /** The FAST attribution of the answer (its scores came with it), or null when the tier writes none. */
-    Attribution fast(EngramEvent event, Answer a, long elapsedMs) throws Exception {
+    Attribution fast(EngramEvent event, Reply a, long elapsedMs) throws Exception {
         if (!attribution.tier().fastRecord()) {
             return null;
         }
@@ -73,7 +73,7 @@ final class SessionAnswerRecords {
      * What the PRECISE tier needs to attribute the answer (it runs downstream, so the answer never waits for it), or
      * null when the tier does not run.
      */
-    AttributionRequest request(EngramEvent event, Answer a, KvCache mem) throws Exception {
+    AttributionRequest request(EngramEvent event, Reply a, KvCache mem) throws Exception {
         if (!attribution.tier().precise()) {
             return null;
         }

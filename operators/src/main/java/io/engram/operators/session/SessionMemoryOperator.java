@@ -3,7 +3,7 @@ package io.engram.operators.session;
 import io.engram.engine.backend.Backends;
 import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.session.Answer;
+import io.engram.engine.session.Reply;
 import io.engram.engine.session.Engine;
 import io.engram.engine.session.SessionEngine;
 import io.engram.schemas.Attribution;
@@ -240,7 +240,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             if (batchEvents.isEmpty()) {
                 continue;
             }
-            List<Answer> answers = answers(batchEvents, memories);
+            List<Reply> answers = answers(batchEvents, memories);
             for (int i = 0; i < batchEvents.size(); i++) {
                 EngramEvent e = batchEvents.get(i);
                 setCurrentKey(e.getSessionId());
@@ -249,7 +249,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                     continue; // failed alone too: dead-lettered
                 }
                 SessionRepairs.Memory m = memories.get(i);
-                Answer a = answers.get(i);
+                Reply a = answers.get(i);
                 isolation.guarded(e, () -> {
                     policyStates.remember(e.getSessionId(), m.cache());
                     output.collect(new StreamRecord<>(records.answer(e, a, m.cache(), m.fingerprint(), lastBatchMillis)));
@@ -263,7 +263,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
      * The batch's answers, in order. When the batch fails, each query is answered alone, so one session's failure
      * costs the others nothing: a query that fails alone is dead-lettered and its answer is null.
      */
-    private List<Answer> answers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) throws Exception {
+    private List<Reply> answers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) throws Exception {
         try {
             return timedAnswers(events, memories);
         } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
@@ -273,14 +273,14 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             if (events.size() == 1) {
                 setCurrentKey(events.get(0).getSessionId());
                 isolation.failed(events.get(0), e, false); // answering writes nothing
-                return java.util.Arrays.asList(new Answer[1]);
+                return java.util.Arrays.asList(new Reply[1]);
             }
         }
-        List<Answer> out = new ArrayList<>();
+        List<Reply> out = new ArrayList<>();
         for (int i = 0; i < events.size(); i++) {
             EngramEvent e = events.get(i);
             setCurrentKey(e.getSessionId());
-            Answer[] one = new Answer[1];
+            Reply[] one = new Reply[1];
             int at = i;
             isolation.guarded(e, () -> one[0] = timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
             out.add(one[0]);
@@ -288,7 +288,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         return out;
     }
 
-    private List<Answer> timedAnswers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) {
+    private List<Reply> timedAnswers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) {
         List<SessionEngine.Query> batch = new ArrayList<>();
         for (int i = 0; i < events.size(); i++) {
             injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId(), events.get(i).getEventId());
@@ -296,10 +296,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), admission.sampling(q.getOptions()), TokenListener.NONE));
         }
         long t0 = System.nanoTime();
-        List<Answer> answers = engine.answerBatch(batch);
+        List<Reply> answers = engine.answerBatch(batch);
         long t1 = System.nanoTime();
         long batchTokens = 0;
-        for (Answer a : answers) {
+        for (Reply a : answers) {
             batchTokens += a.generation().promptTokens() + a.generation().tokens().length;
         }
         metrics.answered(answers.size(), batchTokens, t1 - t0);
@@ -319,7 +319,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
      * The answer's attribution records: FAST now (its scores came with the answer), and a request for the PRECISE
      * tier, which runs downstream so the answer never waits for it.
      */
-    private void attribute(EngramEvent e, Answer a, KvCache mem, long elapsedMs) throws Exception {
+    private void attribute(EngramEvent e, Reply a, KvCache mem, long elapsedMs) throws Exception {
         Attribution fast = records.fast(e, a, elapsedMs);
         if (fast != null) {
             output.collect(ATTRIBUTIONS, new StreamRecord<>(fast));

@@ -9,4 +9,4 @@ package io.engram.engine.session;
  * @param score share of the answer's attention mass on this segment's tokens, in (0, 1]
  * @param segment index of the segment among the memory's attribution segments
  */
-public record Citation(int eventIndex, int charStart, int charEnd, double score, int segment) {}
+public record AttendedSegment(int eventIndex, int charStart, int charEnd, double score, int segment) {}
