@@ -190,29 +190,12 @@ public final class MemoryBench {
     /** KL(p || q) of the softmax distributions of two logit rows, in nats. */
     static double kl(float[] p, float[] q) {
         int n = Math.min(p.length, q.length);
-        double[] lp = logSoftmax(p, n);
-        double[] lq = logSoftmax(q, n);
+        double[] lp = io.engram.engine.tensor.Softmax.logSoftmax(p, n);
+        double[] lq = io.engram.engine.tensor.Softmax.logSoftmax(q, n);
         double kl = 0;
         for (int i = 0; i < n; i++) {
             kl += Math.exp(lp[i]) * (lp[i] - lq[i]);
         }
         return Math.max(0, kl);
-    }
-
-    private static double[] logSoftmax(float[] x, int n) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, x[i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            sum += Math.exp(x[i] - max);
-        }
-        double lse = max + Math.log(sum);
-        double[] out = new double[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = x[i] - lse;
-        }
-        return out;
     }
 }

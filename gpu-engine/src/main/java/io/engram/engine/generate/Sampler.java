@@ -22,15 +22,7 @@ public final class Sampler {
 
     public Choice next(float[] logits) {
         int token = options.temperature() == 0 ? argmax(logits) : sample(logits);
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
-        }
-        double z = 0;
-        for (float l : logits) {
-            z += Math.exp(l - max);
-        }
-        double logZ = max + Math.log(z);
+        double logZ = io.engram.engine.tensor.Softmax.logSumExp(logits, logits.length);
         double entropy = 0;
         for (float l : logits) {
             if (l != Float.NEGATIVE_INFINITY) { // masked ids carry no probability

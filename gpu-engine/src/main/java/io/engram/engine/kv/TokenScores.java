@@ -6,14 +6,6 @@ public final class TokenScores {
 
     /** Self-information of {@code token} under {@code logits}: {@code -log softmax(logits)[token]}, summed in double. */
     public static float surprise(float[] logits, int token) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (float v : logits) {
-            max = Math.max(max, v);
-        }
-        double sum = 0;
-        for (float v : logits) {
-            sum += Math.exp(v - max);
-        }
-        return (float) (Math.log(sum) + max - logits[token]);
+        return (float) (io.engram.engine.tensor.Softmax.logSumExp(logits, logits.length) - logits[token]);
     }
 }

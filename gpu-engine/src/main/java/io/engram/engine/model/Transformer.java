@@ -154,128 +154,142 @@ public final class Transformer {
         return b;
     }
 
+    /** One step: embed the stacked tokens, run every layer, hand out the logits asked for, let the policies observe. */
     private void runStep(List<Sequence> batch, List<Buf> tmp) {
-        int seqs = batch.size();
-        int hidden = c.hiddenSize();
-        int qDim = c.qDim();
-        int kvDim = c.kvDim();
-        int inter = c.intermediateSize();
-        int[] rowStart = new int[seqs + 1]; // rows [rowStart[s], rowStart[s+1]) belong to sequence s
-        for (int s = 0; s < seqs; s++) {
-            rowStart[s + 1] = rowStart[s] + batch.get(s).tokens().length;
-        }
-        int n = rowStart[seqs];
-        int[] allTokens = new int[n];
-        List<List<KvCache.Placement>> placed = new ArrayList<>(seqs);
-        AttentionPlan[] plans = new AttentionPlan[seqs];
-        boolean[] wantsQ = new boolean[seqs];
-        long[][] qSeq = new long[seqs][];
-        for (int s = 0; s < seqs; s++) {
-            Sequence sq = batch.get(s);
-            int len = sq.tokens().length;
-            System.arraycopy(sq.tokens(), 0, allTokens, rowStart[s], len);
-            long firstSeq = sq.cache().nextSeq();
-            int[] positions = new int[len];
-            qSeq[s] = new long[len];
-            for (int i = 0; i < len; i++) {
-                qSeq[s][i] = firstSeq + i;
-                positions[i] = Math.toIntExact(firstSeq + i);
-            }
-            placed.add(sq.cache().append(sq.tokens(), positions, sq.sources()));
-            plans[s] = sq.policy().plan(sq.cache(), firstSeq, len, c.kvHeads());
-            wantsQ[s] = sq.policy().needsQueries(sq.cache(), firstSeq, len);
-        }
-        float[] qHost = null;
-
-        Buf x = scratch(tmp, n * hidden); // (n, hidden) residual stream
-        Buf xb = scratch(tmp, n * hidden); // (n, hidden) normed input of a sub-layer
-        Buf q = scratch(tmp, n * qDim); // (n, heads*headDim)
-        Buf k = scratch(tmp, n * kvDim); // (n, kvHeads*headDim)
-        Buf v = scratch(tmp, n * kvDim); // (n, kvHeads*headDim)
-        Buf att = scratch(tmp, n * qDim); // (n, heads*headDim)
-        Buf o = scratch(tmp, n * hidden); // (n, hidden)
-        Buf gate = scratch(tmp, n * inter); // (n, intermediate)
-        Buf up = scratch(tmp, n * inter); // (n, intermediate)
-        Buf qOne = seqs > 1 ? scratch(tmp, maxLen(rowStart) * qDim) : q; // one sequence's queries
-        Buf attOne = seqs > 1 ? scratch(tmp, maxLen(rowStart) * qDim) : att; // one sequence's attention output
-
-        backend.getRows(embedding, allTokens, x);
+        StepRows rows = StepRows.place(batch, c.kvHeads());
+        Activations a = new Activations(tmp, rows);
+        backend.getRows(embedding, rows.tokens, a.x); // x = E[tokens]: (n, hidden)
         for (int l = 0; l < layers.length; l++) {
-            Layer L = layers[l];
-            // attention: rmsnorm, q/k/v projections (+ Qwen2 biases), K/V into the caches un-rotated, attention, wo
-            backend.rmsNorm(x, L.attnNorm, c.rmsEps(), n, hidden, xb);
-            backend.matmul(L.wq, xb, n, q);
-            backend.matmul(L.wk, xb, n, k);
-            backend.matmul(L.wv, xb, n, v);
-            if (L.bq != null) {
-                backend.addBias(q, L.bq, n);
-                backend.addBias(k, L.bk, n);
-                backend.addBias(v, L.bv, n);
-            }
-            for (int s = 0; s < seqs; s++) {
-                for (KvCache.Placement p : placed.get(s)) {
-                    backend.copyRows(k, rowStart[s] + p.row(), p.block().keys(l), p.slot(), p.count(), kvDim);
-                    backend.copyRows(v, rowStart[s] + p.row(), p.block().values(l), p.slot(), p.count(), kvDim);
-                }
-            }
-            for (int s = 0; s < seqs; s++) {
-                int len = rowStart[s + 1] - rowStart[s];
-                Sequence sq = batch.get(s);
-                float[] qMean = null;
-                if (wantsQ[s]) {
-                    if (qHost == null || qHost.length < len * qDim) {
-                        qHost = new float[len * qDim];
-                    }
-                    backend.read(q, rowStart[s] * qDim, qHost, 0, len * qDim);
-                    qMean = meanRows(qHost, len, qDim);
-                }
-                AttentionPlan plan = sq.policy().planLayer(sq.cache(), l, plans[s], qMean);
-                if (seqs == 1) {
-                    backend.attention(l, q, len, qSeq[s], plan, rope, shape, attnScale, att);
-                } else {
-                    backend.copyRows(q, rowStart[s], qOne, 0, len, qDim);
-                    backend.attention(l, qOne, len, qSeq[s], plan, rope, shape, attnScale, attOne);
-                    backend.copyRows(attOne, 0, att, rowStart[s], len, qDim);
-                }
-            }
-            backend.matmul(L.wo, att, n, o);
-            backend.add(x, o, n * hidden);
-            // feed-forward: rmsnorm, SwiGLU, down projection
-            backend.rmsNorm(x, L.ffnNorm, c.rmsEps(), n, hidden, xb);
-            backend.matmul(L.wGate, xb, n, gate);
-            backend.matmul(L.wUp, xb, n, up);
-            backend.swiglu(gate, up, n * inter, gate);
-            backend.matmul(L.wDown, gate, n, o);
-            backend.add(x, o, n * hidden);
+            layer(l, batch, rows, a);
         }
-        // logits of the requested rows of every sequence, in one matmul with the head
-        int[] firstRow = new int[seqs];
-        int rows = 0;
-        for (int s = 0; s < seqs; s++) {
-            int len = rowStart[s + 1] - rowStart[s];
+        logits(batch, rows, a.x, tmp);
+        for (int s = 0; s < batch.size(); s++) {
+            Sequence sq = batch.get(s);
+            sq.policy().afterStep(sq.cache(), rows.seq[s][0], rows.seq[s].length);
+        }
+    }
+
+    /** A step's scratch activations, n rows each (all sequences stacked). */
+    private final class Activations {
+        final Buf x; // (n, hidden) residual stream
+        final Buf xb; // (n, hidden) normed input of a sub-layer
+        final Buf q; // (n, heads * headDim)
+        final Buf k; // (n, kvHeads * headDim)
+        final Buf v; // (n, kvHeads * headDim)
+        final Buf att; // (n, heads * headDim) attention output
+        final Buf o; // (n, hidden) a sub-layer's output
+        final Buf gate; // (n, intermediate)
+        final Buf up; // (n, intermediate)
+        final Buf qOne; // (len, heads * headDim) one sequence's queries (the stacked ones when there is one)
+        final Buf attOne; // (len, heads * headDim) one sequence's attention output
+        float[] qHost; // host copy of one sequence's queries, for policies that plan by them
+
+        Activations(List<Buf> tmp, StepRows rows) {
+            int n = rows.rows();
+            x = scratch(tmp, n * c.hiddenSize());
+            xb = scratch(tmp, n * c.hiddenSize());
+            q = scratch(tmp, n * c.qDim());
+            k = scratch(tmp, n * c.kvDim());
+            v = scratch(tmp, n * c.kvDim());
+            att = scratch(tmp, n * c.qDim());
+            o = scratch(tmp, n * c.hiddenSize());
+            gate = scratch(tmp, n * c.intermediateSize());
+            up = scratch(tmp, n * c.intermediateSize());
+            boolean one = rows.sequences() == 1;
+            qOne = one ? q : scratch(tmp, rows.longest() * c.qDim());
+            attOne = one ? att : scratch(tmp, rows.longest() * c.qDim());
+        }
+    }
+
+    /** Layer {@code l}: x += Wo attention(rmsnorm(x)); x += Wdown (silu(Wgate h) * Wup h) with h = rmsnorm(x). */
+    private void layer(int l, List<Sequence> batch, StepRows rows, Activations a) {
+        Layer L = layers[l];
+        int n = rows.rows();
+        int hidden = c.hiddenSize();
+        int kvDim = c.kvDim();
+        backend.rmsNorm(a.x, L.attnNorm, c.rmsEps(), n, hidden, a.xb); // xb = rmsnorm(x) * g: (n, hidden)
+        backend.matmul(L.wq, a.xb, n, a.q); // q = xb Wq^T, Wq: (heads * headDim, hidden)
+        backend.matmul(L.wk, a.xb, n, a.k); // k = xb Wk^T, Wk: (kvHeads * headDim, hidden)
+        backend.matmul(L.wv, a.xb, n, a.v); // v = xb Wv^T, Wv: (kvHeads * headDim, hidden)
+        if (L.bq != null) { // Qwen2's projection biases: (heads * headDim), (kvHeads * headDim) x 2
+            backend.addBias(a.q, L.bq, n);
+            backend.addBias(a.k, L.bk, n);
+            backend.addBias(a.v, L.bv, n);
+        }
+        for (int s = 0; s < rows.sequences(); s++) { // K and V into the caches, un-rotated (RoPE is applied in attention)
+            for (KvCache.Placement p : rows.placed.get(s)) {
+                backend.copyRows(a.k, rows.start(s) + p.row(), p.block().keys(l), p.slot(), p.count(), kvDim);
+                backend.copyRows(a.v, rows.start(s) + p.row(), p.block().values(l), p.slot(), p.count(), kvDim);
+            }
+        }
+        for (int s = 0; s < rows.sequences(); s++) {
+            attend(l, batch.get(s), rows, s, a);
+        }
+        backend.matmul(L.wo, a.att, n, a.o); // o = att Wo^T, Wo: (hidden, heads * headDim)
+        backend.add(a.x, a.o, n * hidden);
+        backend.rmsNorm(a.x, L.ffnNorm, c.rmsEps(), n, hidden, a.xb); // xb = rmsnorm(x) * g
+        backend.matmul(L.wGate, a.xb, n, a.gate); // Wgate: (intermediate, hidden)
+        backend.matmul(L.wUp, a.xb, n, a.up); // Wup: (intermediate, hidden)
+        backend.swiglu(a.gate, a.up, n * c.intermediateSize(), a.gate); // silu(gate) * up
+        backend.matmul(L.wDown, a.gate, n, a.o); // Wdown: (hidden, intermediate)
+        backend.add(a.x, a.o, n * hidden);
+    }
+
+    /** Attention of sequence {@code s}'s queries over its own cache, as its policy plans layer {@code l}. */
+    private void attend(int l, Sequence sq, StepRows rows, int s, Activations a) {
+        int len = rows.length(s);
+        int qDim = c.qDim();
+        float[] qMean = null;
+        if (rows.wantsQueries[s]) {
+            if (a.qHost == null || a.qHost.length < len * qDim) {
+                a.qHost = new float[len * qDim];
+            }
+            backend.read(a.q, rows.start(s) * qDim, a.qHost, 0, len * qDim);
+            qMean = meanRows(a.qHost, len, qDim);
+        }
+        AttentionPlan plan = sq.policy().planLayer(sq.cache(), l, rows.plans[s], qMean);
+        if (rows.sequences() == 1) {
+            backend.attention(l, a.q, len, rows.seq[s], plan, rope, shape, attnScale, a.att);
+        } else {
+            backend.copyRows(a.q, rows.start(s), a.qOne, 0, len, qDim);
+            backend.attention(l, a.qOne, len, rows.seq[s], plan, rope, shape, attnScale, a.attOne);
+            backend.copyRows(a.attOne, 0, a.att, rows.start(s), len, qDim);
+        }
+    }
+
+    /**
+     * The logits each sequence asked for (and, for policies that score tokens, every row's), in one matmul with the
+     * head over the rows needed: logits = rmsnorm(x) Whead^T, Whead: (vocab, hidden).
+     */
+    private void logits(List<Sequence> batch, StepRows rows, Buf x, List<Buf> tmp) {
+        int hidden = c.hiddenSize();
+        int vocab = c.vocabSize();
+        int[] firstRow = new int[batch.size()];
+        int needed = 0;
+        for (int s = 0; s < batch.size(); s++) {
+            int len = rows.length(s);
             Logits want = batch.get(s).policy().needsTokenScores() ? Logits.ALL : batch.get(s).want();
             firstRow[s] = want == Logits.NONE ? len : want == Logits.LAST ? len - 1 : 0;
-            rows += len - firstRow[s];
+            needed += len - firstRow[s];
         }
-        if (rows == 0) {
-            afterStep(batch, qSeq);
+        if (needed == 0) {
             return;
         }
-        Buf tail = scratch(tmp, rows * hidden);
+        Buf tail = scratch(tmp, needed * hidden);
         int r = 0;
-        for (int s = 0; s < seqs; s++) {
-            int len = rowStart[s + 1] - rowStart[s];
-            backend.copyRows(x, rowStart[s] + firstRow[s], tail, r, len - firstRow[s], hidden);
-            r += len - firstRow[s];
+        for (int s = 0; s < batch.size(); s++) {
+            int count = rows.length(s) - firstRow[s];
+            backend.copyRows(x, rows.start(s) + firstRow[s], tail, r, count, hidden);
+            r += count;
         }
-        backend.rmsNorm(tail, finalNorm, c.rmsEps(), rows, hidden, tail);
-        Buf logits = scratch(tmp, rows * c.vocabSize());
-        backend.matmul(lmHead, tail, rows, logits);
-        float[] row = new float[c.vocabSize()];
+        backend.rmsNorm(tail, finalNorm, c.rmsEps(), needed, hidden, tail);
+        Buf logits = scratch(tmp, needed * vocab);
+        backend.matmul(lmHead, tail, needed, logits);
+        float[] row = new float[vocab];
         r = 0;
-        for (int s = 0; s < seqs; s++) {
+        for (int s = 0; s < batch.size(); s++) {
             Sequence sq = batch.get(s);
-            int len = rowStart[s + 1] - rowStart[s];
+            int len = rows.length(s);
             boolean scores = sq.policy().needsTokenScores();
             int callerFirst = switch (sq.want()) {
                 case ALL -> 0;
@@ -287,7 +301,7 @@ public final class Transformer {
                 tokenScores[0] = sq.cache().scoreNext(sq.tokens()[0]);
             }
             for (int i = firstRow[s]; i < len; i++, r++) {
-                backend.read(logits, r * c.vocabSize(), row, 0, c.vocabSize());
+                backend.read(logits, r * vocab, row, 0, vocab);
                 if (scores) {
                     if (i + 1 < len) {
                         tokenScores[i + 1] = io.engram.engine.kv.TokenScores.surprise(row, sq.tokens()[i + 1]);
@@ -296,24 +310,16 @@ public final class Transformer {
                     }
                 }
                 if (i >= callerFirst) {
-                    sq.sink().accept(qSeq[s][i], row);
+                    sq.sink().accept(rows.seq[s][i], row);
                 }
             }
             if (scores) {
-                for (KvCache.Placement p : placed.get(s)) {
+                for (KvCache.Placement p : rows.placed.get(s)) {
                     for (int j = 0; j < p.count(); j++) {
                         p.block().setScore(p.slot() + j, tokenScores[p.row() + j]);
                     }
                 }
             }
-        }
-        afterStep(batch, qSeq);
-    }
-
-    private static void afterStep(List<Sequence> batch, long[][] qSeq) {
-        for (int s = 0; s < batch.size(); s++) {
-            Sequence sq = batch.get(s);
-            sq.policy().afterStep(sq.cache(), qSeq[s][0], qSeq[s].length);
         }
     }
 
@@ -328,14 +334,6 @@ public final class Transformer {
         float inv = 1f / rows;
         for (int j = 0; j < dim; j++) {
             m[j] *= inv;
-        }
-        return m;
-    }
-
-    private static int maxLen(int[] rowStart) {
-        int m = 0;
-        for (int s = 0; s + 1 < rowStart.length; s++) {
-            m = Math.max(m, rowStart[s + 1] - rowStart[s]);
         }
         return m;
     }
