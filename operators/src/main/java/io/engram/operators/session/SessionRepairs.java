@@ -1,6 +1,5 @@
 package io.engram.operators.session;
 
-import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.schemas.DropCause;
 import io.engram.schemas.DroppedUnit;
@@ -8,8 +7,6 @@ import io.engram.schemas.EngramEvent;
 import io.engram.schemas.RetentionPolicy;
 import io.engram.schemas.SessionIndex;
 import io.engram.state.session.SessionMemoryRepository;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
 import org.apache.flink.api.common.state.MapState;
@@ -64,29 +61,9 @@ final class SessionRepairs {
             report.accept(event, reason + "; the event itself was processed with the rest of the memory");
         }
         Map<Long, Integer> crcs = SessionMemoryRepository.checksums(idx);
-        SessionIndex repaired = indexOf(idx, session, loaded.memory(), crcs, model, blockSize)
+        SessionIndex repaired = SessionMemoryRepository.indexOf(idx, session, loaded.memory(), crcs, model, blockSize)
                 .setDroppedTokens(idx.getDroppedTokens() + tokens)
                 .setDroppedUnits(idx.getDroppedUnits() + loaded.damaged().size()).build();
         repository.saveIndex(session, repaired);
-    }
-
-    /**
-     * An index of {@code mem}'s attached blocks (with their checksums from {@code crcs}), carrying over the counters of
-     * {@code previous} (null for a new session).
-     */
-    static SessionIndex.Builder indexOf(SessionIndex previous, String session, KvCache mem, Map<Long, Integer> crcs,
-            String model, int blockSize) {
-        List<Long> ids = new ArrayList<>();
-        List<Integer> blockCrcs = new ArrayList<>();
-        for (KvBlock b : mem.blocks()) {
-            ids.add(b.id());
-            blockCrcs.add(crcs.get(b.id()));
-        }
-        return SessionIndex.newBuilder().setSessionId(session).setNextSeq(mem.nextSeq()).setBlockIds(ids).setBlockCrcs(blockCrcs)
-                .setEventCount(previous == null ? 0 : previous.getEventCount()).setModel(model).setBlockSize(blockSize)
-                .setSummarizedEvents(previous == null ? 0 : previous.getSummarizedEvents())
-                .setSummarizedSeq(previous == null ? 0 : previous.getSummarizedSeq())
-                .setDroppedTokens(previous == null ? 0 : previous.getDroppedTokens())
-                .setDroppedUnits(previous == null ? 0 : previous.getDroppedUnits());
     }
 }

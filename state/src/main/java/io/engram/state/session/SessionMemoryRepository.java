@@ -134,6 +134,26 @@ public final class SessionMemoryRepository {
         return new Loaded(mem, fingerprint(attached), List.copyOf(damaged));
     }
 
+    /**
+     * An index of {@code mem}'s attached blocks (with their checksums from {@code crcs}), carrying over the counters of
+     * {@code previous} (null for a new session).
+     */
+    public static SessionIndex.Builder indexOf(SessionIndex previous, String session, KvCache mem, Map<Long, Integer> crcs,
+            String model, int blockSize) {
+        List<Long> ids = new ArrayList<>();
+        List<Integer> blockCrcs = new ArrayList<>();
+        for (KvBlock b : mem.blocks()) {
+            ids.add(b.id());
+            blockCrcs.add(crcs.get(b.id()));
+        }
+        return SessionIndex.newBuilder().setSessionId(session).setNextSeq(mem.nextSeq()).setBlockIds(ids).setBlockCrcs(blockCrcs)
+                .setEventCount(previous == null ? 0 : previous.getEventCount()).setModel(model).setBlockSize(blockSize)
+                .setSummarizedEvents(previous == null ? 0 : previous.getSummarizedEvents())
+                .setSummarizedSeq(previous == null ? 0 : previous.getSummarizedSeq())
+                .setDroppedTokens(previous == null ? 0 : previous.getDroppedTokens())
+                .setDroppedUnits(previous == null ? 0 : previous.getDroppedUnits());
+    }
+
     /** The memory fingerprint of blocks with these checksums, in sequence order: CRC32C over the checksums. */
     public static String fingerprint(List<Integer> blockCrcs) {
         CRC32C fingerprint = new CRC32C();

@@ -36,7 +36,7 @@ public final class BenchCommand implements Callable<Integer> {
     @ParentCommand
     EngramCli root;
 
-    @Parameters(index = "0", description = "What to benchmark: engine, store, memory or attribution.")
+    @Parameters(index = "0", description = "What to benchmark: engine, store, memory, qa, attribution or restart.")
     String what;
 
     @Option(names = "--examples", description = "qa: eval_examples.jsonl[.gz] written by training/engram_train/evaluate.py.")
@@ -172,13 +172,22 @@ public final class BenchCommand implements Callable<Integer> {
                     eventWords, segmentWords, new io.engram.engine.bench.AttributionBench.Settings(topK, candidates, maxContextTokens,
                             permutations, !noPrecise), memory, heads, seed, blockSize));
         }
+        if (what.equals("restart")) {
+            if (model == null) {
+                throw new CliException(ExitCode.INVALID_INPUT, "bench restart needs --model");
+            }
+            var options = root.options(java.util.Map.of());
+            return RestartBenchRun.run(root.context(), new RestartBenchRun.Params(model, threads, lengths,
+                    io.engram.topology.MemoryOptions.settings(options), options.get(io.engram.topology.EngineOptions.KV_STORAGE),
+                    blockSize, eventWords, maxNew));
+        }
         CliContext ctx = root.context();
         if (what.equals("store")) {
             return store.run(ctx, runs);
         }
         if (!what.equals("engine")) {
             throw new CliException(ExitCode.INVALID_INPUT, "unknown benchmark '" + what
-                    + "'; available: engine, store, memory, qa, attribution");
+                    + "'; available: engine, store, memory, qa, attribution, restart");
         }
         if (model == null) {
             throw new CliException(ExitCode.INVALID_INPUT, "bench engine needs --model DIR_OR_GGUF");
