@@ -118,8 +118,8 @@ class FaultSoakIT {
     static Outcome run(List<EngramEvent> events, boolean faults) throws Exception {
         ResolvedOptions options = KAFKA.newOptions(2, Map.of("engram.job.checkpoint-interval", "300ms",
                 "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString(), "engram.job.parallelism", "2"));
-        SessionSettings settings = new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0, 4, 50,
-                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        SessionSettings settings = SessionSettings.of(model.toString(), 16, 32, 1, new SessionSettings.Answers(8, 8, 0),
+                new SessionSettings.Batching(4, 50), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         SessionStage stage = in -> {
             SingleOutputStreamOperator<Answer> answers = in.transform("session memory", new AvroTypeInfo<>(Answer.class),
                     faults ? new CrashOnce(settings, FAULTS) : new SessionMemoryOperator(settings)).uid("engram-session-memory");

@@ -68,7 +68,8 @@ class SessionPipelineIT {
     }
 
     static SessionSettings settings() {
-        return new SessionSettings(model.toString(), 16, 32, 1, 8, 8, 0, 4, 50, io.engram.state.codec.KvDType.BF16, 1L << 20);
+        return SessionSettings.of(model.toString(), 16, 32, 1, new SessionSettings.Answers(8, 8, 0),
+                new SessionSettings.Batching(4, 50), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
     }
 
     /**

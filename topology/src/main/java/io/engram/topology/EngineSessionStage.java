@@ -80,17 +80,20 @@ public final class EngineSessionStage implements SessionStage {
         } catch (IllegalArgumentException e) {
             throw new io.engram.topology.options.ConfigException("memory policy: " + e.getMessage());
         }
-        return new EngineSessionStage(new SessionSettings(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
-                o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS), o.get(EngineOptions.MAX_NEW_TOKENS),
-                o.get(EngineOptions.SUMMARY_TOKENS), o.get(EngineOptions.SUMMARY_INTERVAL), o.get(EngineOptions.MAX_BATCH),
-                o.get(EngineOptions.BATCH_WINDOW).toMillis(), o.get(EngineOptions.KV_STORAGE),
-                o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L, memory,
-                new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
-                        o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L), AttributionOptions.settings(o),
-                new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
+        SessionSettings settings = SessionSettings.of(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
+                o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS),
+                new SessionSettings.Answers(o.get(EngineOptions.MAX_NEW_TOKENS), o.get(EngineOptions.SUMMARY_TOKENS),
+                        o.get(EngineOptions.SUMMARY_INTERVAL)),
+                new SessionSettings.Batching(o.get(EngineOptions.MAX_BATCH), o.get(EngineOptions.BATCH_WINDOW).toMillis()),
+                new SessionSettings.Storage(o.get(EngineOptions.KV_STORAGE), o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L,
+                        new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
+                                o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L)))
+                .withMemory(memory)
+                .withAttribution(AttributionOptions.settings(o))
+                .withDevice(new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
                         o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L))
-                .withLimits(new SessionSettings.Limits(o.get(EngineOptions.MAX_EVENT_TOKENS),
-                        o.get(EngineOptions.MAX_PENDING_QUERIES))), faults(o));
+                .withLimits(new SessionSettings.Limits(o.get(EngineOptions.MAX_EVENT_TOKENS), o.get(EngineOptions.MAX_PENDING_QUERIES)));
+        return new EngineSessionStage(settings, faults(o));
     }
 
     /**
@@ -127,7 +130,7 @@ public final class EngineSessionStage implements SessionStage {
         }
         DataStream<Attribution> precise = session.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS)
                 .keyBy(AttributionRequest::getSessionId, Types.STRING)
-                .process(new PreciseAttributionOperator(settings.engineSpec(), settings.attribution()), new AvroTypeInfo<>(Attribution.class))
+                .process(new PreciseAttributionOperator(settings.engine(), settings.attribution()), new AvroTypeInfo<>(Attribution.class))
                 .uid(PRECISE_ATTRIBUTION_UID)
                 .name("precise attribution");
         return fast.union(precise);

@@ -100,8 +100,10 @@ class EngramJobTest {
     void sessionMemoryOperatorHasTheFixedUid(@TempDir Path dir) {
         var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString()));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        var settings = new io.engram.operators.session.SessionSettings(dir.toString(), 16, 32, 1, 8, 8, 0, 4, 20,
-                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        var settings = io.engram.operators.session.SessionSettings.of(dir.toString(), 16, 32, 1,
+                new io.engram.operators.session.SessionSettings.Answers(8, 8, 0),
+                new io.engram.operators.session.SessionSettings.Batching(4, 20),
+                io.engram.operators.session.SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, new EngineSessionStage(settings));
         assertThat(env.getStreamGraph().getStreamNodes()).filteredOn(n -> n.getOperatorName().equals("session memory"))
                 .singleElement().extracting(StreamNode::getTransformationUID).isEqualTo(EngramJob.SESSION_MEMORY_UID);

@@ -79,7 +79,7 @@ final class ContentIngest {
         for (SessionMemoryRepository.Encoded e : encoded) {
             crcs.put(e.block().id(), e.crc());
         }
-        SessionIndex updated = SessionMemoryRepository.indexOf(idx, session, mem, crcs, modelName, settings.blockSize())
+        SessionIndex updated = SessionMemoryRepository.indexOf(idx, session, mem, crcs, modelName, settings.engine().blockSize())
                 .setEventCount(eventIndex + 1).build();
         // the provenance first (summaries cite it); harmless if the event fails later: the index does not count it yet
         events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())

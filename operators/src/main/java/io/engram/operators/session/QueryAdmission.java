@@ -29,8 +29,8 @@ final class QueryAdmission {
     }
 
     SamplingOptions sampling(GenerationOptions o) {
-        int max = o == null || o.getMaxNewTokens() <= 0 ? Math.min(64, settings.maxNewTokensCap())
-                : Math.min(o.getMaxNewTokens(), settings.maxNewTokensCap());
+        int max = o == null || o.getMaxNewTokens() <= 0 ? Math.min(64, settings.answers().maxNewTokensCap())
+                : Math.min(o.getMaxNewTokens(), settings.answers().maxNewTokensCap());
         SamplingOptions s = SamplingOptions.greedy(max);
         if (o == null) {
             return s;

@@ -108,13 +108,13 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     @Override
     public void open() throws Exception {
         super.open();
-        engines = Engine.open(settings.engineSpec().withGpuOrdinal(gpuOrdinal()));
+        engines = Engine.open(settings.engine().withGpuOrdinal(gpuOrdinal()));
         engine = engines.session();
         modelName = engines.config().name();
         repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey),
-                new io.engram.state.cache.WorkingSet(settings.workingSetBytes()), engines.backend(), engine::newMemory,
-                settings.kvStorage(), modelName, settings.blockSize());
-        metrics = new SessionMetrics(getMetricGroup(), settings.kvStorage());
+                new io.engram.state.cache.WorkingSet(settings.storage().workingSetBytes()), engines.backend(), engine::newMemory,
+                settings.storage().kvDType(), modelName, settings.engine().blockSize());
+        metrics = new SessionMetrics(getMetricGroup(), settings.storage().kvDType());
         injector = faults.injector();
         events = getKeyedStateStore().getMapState(SessionStateDescriptors.EVENTS);
         pending = new PendingQueries(getKeyedStateStore());
@@ -123,12 +123,12 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 getKeyedStateStore().getState(SessionStateDescriptors.POLICY_STATE));
         summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
                 getKeyedStateStore().getMapState(SessionStateDescriptors.EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
-        hot = new HotSessions(settings.workingSetBytes());
+        hot = new HotSessions(settings.storage().workingSetBytes());
         isolation = new FailureIsolation(repository, policyStates, hot, metrics,
                 d -> output.collect(DEAD_LETTERS, new StreamRecord<>(d)));
         SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), modelName,
-                settings.blockSize(), (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
-        retention = new SessionRetention(settings.retention(), settings.kvStorage(), repository,
+                settings.engine().blockSize(), (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
+        retention = new SessionRetention(settings.storage().retention(), settings.storage().kvDType(), repository,
                 getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), summaries);
         ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
                 metrics, injector, hot);
@@ -138,7 +138,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         parked = new LinkedHashSet<>();
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, engines.backend().describe(),
-                settings.memory().describe(), settings.maxBatch(), settings.batchWindowMillis());
+                settings.engine().memory().describe(), settings.batching().maxBatch(), settings.batching().batchWindowMillis());
     }
 
     /**
@@ -146,7 +146,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
      * slot of the task manager gets the same device and shares its weights (one engine per task manager GPU).
      */
     private int gpuOrdinal() {
-        if (settings.device().device() == Backends.Device.CPU) {
+        if (settings.engine().device().device() == Backends.Device.CPU) {
             return 0;
         }
         for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info
@@ -177,11 +177,11 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (event.getPayload() instanceof QueryEvent q) {
             if (isolation.guarded(event, () -> admission.admit(event, q))) {
                 parked.add(session);
-                if (parked.size() >= settings.maxBatch() || settings.batchWindowMillis() == 0) {
+                if (parked.size() >= settings.batching().maxBatch() || settings.batching().batchWindowMillis() == 0) {
                     flush();
                 } else {
                     timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE,
-                            getProcessingTimeService().getCurrentProcessingTime() + settings.batchWindowMillis());
+                            getProcessingTimeService().getCurrentProcessingTime() + settings.batching().batchWindowMillis());
                 }
             }
             return;
@@ -233,7 +233,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 }
                 batchEvents.add(e);
                 memories.add(mem[0]);
-                if (batchEvents.size() == settings.maxBatch()) {
+                if (batchEvents.size() == settings.batching().maxBatch()) {
                     break;
                 }
             }

@@ -1,33 +1,73 @@
 package io.engram.operators.session;
 
+import io.engram.engine.backend.Backends;
+import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.session.Engine;
+import io.engram.operators.attribution.AttributionSettings;
+import io.engram.state.codec.KvDType;
 import java.io.Serializable;
 
 /**
- * What the session memory operator needs to start: the model and the engine's sizes. Validated here, shipped to the
- * task managers with the job graph.
+ * What the session memory operator needs to start, in one record per concern. Validated here, shipped to the task
+ * managers with the job graph.
  *
- * @param modelDir Hugging Face model folder, readable on every task manager
- * @param blockSize tokens per KV block
- * @param prefillChunk tokens per forward step while ingesting
- * @param threads engine worker threads per task slot
- * @param maxNewTokensCap upper bound on a query's {@code max_new_tokens}
- * @param summaryMaxTokens tokens generated for a summary
- * @param summaryIntervalTokens emit an episode summary each time this many new tokens were ingested (0 = only on request)
- * @param maxBatch sessions whose queries are answered in one batch at most
- * @param batchWindowMillis how long a query may wait for others to batch with (0 = answer at once)
- * @param kvStorage how stored KV blocks keep their values (F32 exact, BF16, INT8)
- * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
- * @param memory the memory policy the engine attends with, and its sizes
- * @param retention what a session gives up when its stored memory passes a cap
+ * @param engine the engine: model folder, device, threads, block and prefill sizes, memory policy, prompt layout
+ * @param answers what queries and summaries generate
+ * @param batching how queries of several sessions are answered together
+ * @param storage how sessions' memory is stored, cached and capped
  * @param attribution which attribution tiers run, and their budgets
- * @param device where the engine runs (CPU, CUDA, AUTO) and its GPU memory budget
  * @param limits what one event and one session may ask of the operator at most
  */
-public record SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-        int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-        io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-        Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
-        io.engram.engine.backend.Backends.DeviceSettings device, Limits limits) implements Serializable {
+public record SessionSettings(Engine.Spec engine, Answers answers, Batching batching, Storage storage,
+        AttributionSettings attribution, Limits limits) implements Serializable {
+
+    /**
+     * @param maxNewTokensCap upper bound on a query's {@code max_new_tokens}
+     * @param summaryMaxTokens tokens generated for a summary
+     * @param summaryIntervalTokens emit an episode summary each time this many new tokens were ingested (0 = only on
+     *     request or before retention drops text)
+     */
+    public record Answers(int maxNewTokensCap, int summaryMaxTokens, int summaryIntervalTokens) implements Serializable {
+        public Answers {
+            if (maxNewTokensCap < 1 || summaryMaxTokens < 1 || summaryIntervalTokens < 0) {
+                throw new IllegalArgumentException("token limits must be positive and the summary interval >= 0 (0 = off): "
+                        + this);
+            }
+        }
+    }
+
+    /**
+     * @param maxBatch sessions whose queries are answered in one batch at most
+     * @param batchWindowMillis how long a query may wait for others to batch with (0 = answer at once)
+     */
+    public record Batching(int maxBatch, long batchWindowMillis) implements Serializable {
+        public Batching {
+            if (maxBatch < 1 || batchWindowMillis < 0) {
+                throw new IllegalArgumentException("max batch must be >= 1 and the batch window >= 0 ms: " + this);
+            }
+        }
+    }
+
+    /**
+     * @param kvDType how stored KV blocks keep their values (F32 exact, BF16, INT8, INT4)
+     * @param workingSetBytes decoded blocks kept in memory per task slot, across its sessions (LRU)
+     * @param retention what a session gives up when its stored memory passes a cap
+     */
+    public record Storage(KvDType kvDType, long workingSetBytes, Retention retention) implements Serializable {
+        public Storage {
+            if (kvDType == null || retention == null) {
+                throw new IllegalArgumentException("a KV storage type (F32, BF16, INT8 or INT4) and a retention are required");
+            }
+            if (workingSetBytes < 0) {
+                throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
+            }
+        }
+
+        /** Stored as {@code kvDType}, nothing ever dropped. */
+        public static Storage of(KvDType kvDType, long workingSetBytes) {
+            return new Storage(kvDType, workingSetBytes, Retention.keepAll());
+        }
+    }
 
     /**
      * Bounds that keep one session's input from stalling or swamping the operator; beyond them the event is
@@ -49,16 +89,6 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
     }
 
-    /** Settings with the default cap on tokens per event. */
-    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-            Retention retention, io.engram.operators.attribution.AttributionSettings attribution,
-            io.engram.engine.backend.Backends.DeviceSettings device) {
-        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
-                batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, device, Limits.DEFAULT);
-    }
-
     /**
      * A cap on a session's stored memory and what goes when it is passed.
      *
@@ -77,90 +107,58 @@ public record SessionSettings(String modelDir, int blockSize, int prefillChunk, 
         }
     }
 
-    /** Settings with the engine on the CPU. */
-    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-            Retention retention, io.engram.operators.attribution.AttributionSettings attribution) {
-        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
-                batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution,
-                io.engram.engine.backend.Backends.DeviceSettings.cpu());
+    public SessionSettings {
+        if (engine == null || answers == null || batching == null || storage == null || attribution == null || limits == null) {
+            throw new IllegalArgumentException("engine, answers, batching, storage, attribution and limits settings are required");
+        }
+        if (engine.segmentWords() != attribution.segmentWords()) {
+            throw new IllegalArgumentException("the engine segments by %d words but attribution by %d"
+                    .formatted(engine.segmentWords(), attribution.segmentWords()));
+        }
     }
 
-    /** Settings with the default attribution tiers, on the CPU. */
-    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-            io.engram.state.codec.KvDType kvStorage, long workingSetBytes, io.engram.engine.memory.MemorySettings memory,
-            Retention retention) {
-        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
-                batchWindowMillis, kvStorage, workingSetBytes, memory, retention,
-                io.engram.operators.attribution.AttributionSettings.defaults(), io.engram.engine.backend.Backends.DeviceSettings.cpu());
+    /**
+     * Settings for the model in {@code modelDir} on the CPU, with full attention, the default attribution tiers and
+     * limits, and the given sizes.
+     */
+    public static SessionSettings of(String modelDir, int blockSize, int prefillChunk, int threads, Answers answers,
+            Batching batching, Storage storage) {
+        AttributionSettings attribution = AttributionSettings.defaults();
+        return new SessionSettings(new Engine.Spec(modelDir, Backends.DeviceSettings.cpu(), 0, threads, blockSize, prefillChunk,
+                MemorySettings.defaults(), Engine.Spec.Format.PLAIN, attribution.segmentWords()), answers, batching, storage,
+                attribution, Limits.DEFAULT);
     }
 
-    /** Settings with full attention as the memory policy. */
-    public SessionSettings(String modelDir, int blockSize, int prefillChunk, int threads, int maxNewTokensCap,
-            int summaryMaxTokens, int summaryIntervalTokens, int maxBatch, long batchWindowMillis,
-            io.engram.state.codec.KvDType kvStorage, long workingSetBytes) {
-        this(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens, summaryIntervalTokens, maxBatch,
-                batchWindowMillis, kvStorage, workingSetBytes, io.engram.engine.memory.MemorySettings.defaults(), Retention.keepAll());
+    public SessionSettings withEngine(Engine.Spec e) {
+        return new SessionSettings(e, answers, batching, storage, attribution, limits);
     }
 
-    public SessionSettings withMemory(io.engram.engine.memory.MemorySettings m) {
-        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, m, retention, attribution, device, limits);
+    public SessionSettings withMemory(MemorySettings m) {
+        return withEngine(new Engine.Spec(engine.modelDir(), engine.device(), engine.gpuOrdinal(), engine.threads(),
+                engine.blockSize(), engine.prefillChunk(), m, engine.format(), engine.segmentWords()));
+    }
+
+    public SessionSettings withDevice(Backends.DeviceSettings d) {
+        return withEngine(new Engine.Spec(engine.modelDir(), d, engine.gpuOrdinal(), engine.threads(), engine.blockSize(),
+                engine.prefillChunk(), engine.memory(), engine.format(), engine.segmentWords()));
+    }
+
+    public SessionSettings withStorage(Storage s) {
+        return new SessionSettings(engine, answers, batching, s, attribution, limits);
     }
 
     public SessionSettings withRetention(Retention r) {
-        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, r, attribution, device, limits);
+        return withStorage(new Storage(storage.kvDType(), storage.workingSetBytes(), r));
     }
 
-    public SessionSettings withAttribution(io.engram.operators.attribution.AttributionSettings a) {
-        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, a, device, limits);
-    }
-
-    public SessionSettings withDevice(io.engram.engine.backend.Backends.DeviceSettings d) {
-        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution, d, limits);
-    }
-
-    /** The engine these settings describe (on CUDA device 0 until the operator knows its GPU). */
-    public io.engram.engine.session.Engine.Spec engineSpec() {
-        return new io.engram.engine.session.Engine.Spec(modelDir, device, 0, threads, blockSize, prefillChunk, memory,
-                io.engram.engine.session.Engine.Spec.Format.PLAIN, attribution.segmentWords());
+    /** The attribution settings; the engine's segments follow their size. */
+    public SessionSettings withAttribution(AttributionSettings a) {
+        Engine.Spec e = new Engine.Spec(engine.modelDir(), engine.device(), engine.gpuOrdinal(), engine.threads(),
+                engine.blockSize(), engine.prefillChunk(), engine.memory(), engine.format(), a.segmentWords());
+        return new SessionSettings(e, answers, batching, storage, a, limits);
     }
 
     public SessionSettings withLimits(Limits l) {
-        return new SessionSettings(modelDir, blockSize, prefillChunk, threads, maxNewTokensCap, summaryMaxTokens,
-                summaryIntervalTokens, maxBatch, batchWindowMillis, kvStorage, workingSetBytes, memory, retention, attribution,
-                device, l);
-    }
-
-    public SessionSettings {
-        if (limits == null) {
-            throw new IllegalArgumentException("limits are required (Limits.DEFAULT)");
-        }
-        if (modelDir == null || modelDir.isBlank()) {
-            throw new IllegalArgumentException("a model folder is required (engram.model.dir)");
-        }
-        if (blockSize < 1 || prefillChunk < 1 || threads < 1 || maxNewTokensCap < 1 || summaryMaxTokens < 1) {
-            throw new IllegalArgumentException("block size, prefill chunk, threads and token limits must be positive: " + this);
-        }
-        if (workingSetBytes < 0) {
-            throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
-        }
-        if (memory == null || retention == null || attribution == null || device == null) {
-            throw new IllegalArgumentException("memory, retention, attribution and device settings are required");
-        }
-        if (kvStorage == null) {
-            throw new IllegalArgumentException("a KV storage type is required (F32, BF16, INT8 or INT4)");
-        }
-        if (maxBatch < 1 || batchWindowMillis < 0) {
-            throw new IllegalArgumentException("max batch must be >= 1 and the batch window >= 0 ms: " + this);
-        }
-        if (summaryIntervalTokens < 0) {
-            throw new IllegalArgumentException("summary interval must be >= 0 (0 = off), got " + summaryIntervalTokens);
-        }
+        return new SessionSettings(engine, answers, batching, storage, attribution, l);
     }
 }

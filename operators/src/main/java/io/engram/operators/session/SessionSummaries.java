@@ -54,7 +54,7 @@ final class SessionSummaries {
      * the end of the last one and where the next may end; {@code updated} then records what is summarized.
      */
     void afterIngest(EngramEvent event, KvCache mem, SessionIndex updated, int eventIndex) throws Exception {
-        int interval = settings.summaryIntervalTokens();
+        int interval = settings.answers().summaryIntervalTokens();
         long cut = cut(mem);
         if (interval > 0 && cut - updated.getSummarizedSeq() >= interval) {
             int lastEvent = eventIndex;
@@ -93,7 +93,7 @@ final class SessionSummaries {
         for (Summary e : stored) {
             texts.add(e.getText());
         }
-        SamplingOptions greedy = SamplingOptions.greedy(settings.summaryMaxTokens());
+        SamplingOptions greedy = SamplingOptions.greedy(settings.answers().summaryMaxTokens());
         if (idx.getSummarizedSeq() < idx.getNextSeq()) {
             texts.add(engine.summarizeSpan(mem, idx.getSummarizedSeq(), idx.getNextSeq(), maxPositions, greedy));
         }
@@ -134,7 +134,7 @@ final class SessionSummaries {
     private void emit(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken, int lastEventIndex)
             throws Exception {
         boolean episode = kind == SummaryKind.EPISODE;
-        SamplingOptions greedy = SamplingOptions.greedy(settings.summaryMaxTokens());
+        SamplingOptions greedy = SamplingOptions.greedy(settings.answers().summaryMaxTokens());
         String text = episode
                 ? engine.summarizeSpan(mem, idx.getSummarizedSeq(), lastToken + 1, maxPositions, greedy)
                 : engine.answer(mem, SessionEngine.SUMMARY_INSTRUCTION, greedy, TokenListener.NONE).text();

@@ -47,7 +47,8 @@ class PreciseAttributionOperatorTest {
     }
 
     static SessionSettings settings() {
-        return new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0, io.engram.state.codec.KvDType.F32, 1L << 20)
+        return SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.F32, 1L << 20))
                 .withAttribution(new AttributionSettings(AttributionSettings.Tier.BOTH, 3, 5, 6, 400, 2, 0.2, 2.0, 1));
     }
 
@@ -96,7 +97,7 @@ class PreciseAttributionOperatorTest {
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise() throws Exception {
-        return precise(new PreciseAttributionOperator(settings().engineSpec(), settings().attribution()));
+        return precise(new PreciseAttributionOperator(settings().engine(), settings().attribution()));
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise(PreciseAttributionOperator op)
@@ -175,7 +176,7 @@ class PreciseAttributionOperatorTest {
         AttributionRequest r2 = AttributionRequest.newBuilder(r1).setQueryId("q2").build();
         AttributionRequest r3 = AttributionRequest.newBuilder(r1).setQueryId("q3").build();
         SessionSettings one = settings().withAttribution(settings().attribution().withMaxPending(1));
-        PreciseAttributionOperator op = new PreciseAttributionOperator(one.engineSpec(), one.attribution());
+        PreciseAttributionOperator op = new PreciseAttributionOperator(one.engine(), one.attribution());
         try (var h = precise(op)) {
             h.open();
             h.processElement(new StreamRecord<>(r1));

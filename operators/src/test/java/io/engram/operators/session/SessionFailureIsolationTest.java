@@ -39,8 +39,8 @@ class SessionFailureIsolationTest {
     }
 
     static SessionSettings settings() {
-        return new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0,
-                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        return SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(SessionSettings s, SessionFaults f)
@@ -100,8 +100,8 @@ class SessionFailureIsolationTest {
 
     @Test
     void aQueryWhoseAnswerFailsIsDeadLetteredAndTheRestOfItsBatchIsAnswered() throws Exception {
-        SessionSettings batched = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 60_000,
-                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        SessionSettings batched = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 60_000), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         try (var h = harness(batched, fail(SessionFaults.Point.ANSWER, "a", 2))) {
             h.processElement(ev("a", "a0", text(FACTS)));
             h.processElement(ev("b", "b0", text(FACTS)));
@@ -207,8 +207,8 @@ class SessionFailureIsolationTest {
 
     @Test
     void queriesBeyondTheSessionsPendingCapAreDeadLetteredAndTheRestAnsweredInOrder() throws Exception {
-        SessionSettings windowed = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 60_000,
-                io.engram.state.codec.KvDType.BF16, 1L << 20).withLimits(new SessionSettings.Limits(16384, 2));
+        SessionSettings windowed = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 60_000), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withLimits(new SessionSettings.Limits(16384, 2));
         try (var h = harness(windowed, SessionFaults.NONE)) {
             h.processElement(ev("a", "a0", text(FACTS)));
             for (int i = 0; i < 4; i++) {
@@ -229,8 +229,8 @@ class SessionFailureIsolationTest {
 
     @Test
     void queriesParkedByTheListVersionMoveIntoTheQueueAndAreAnswered() throws Exception {
-        SessionSettings windowed = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 60_000,
-                io.engram.state.codec.KvDType.BF16, 1L << 20);
+        SessionSettings windowed = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 60_000), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         try (var h = harness(windowed, SessionFaults.NONE)) {
             h.processElement(ev("a", "a0", text(FACTS)));
             // as a savepoint of the earlier version holds them: one list under the old state name

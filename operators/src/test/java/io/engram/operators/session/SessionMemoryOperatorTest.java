@@ -46,8 +46,8 @@ class SessionMemoryOperatorTest {
 
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(int summaryInterval, int maxBatch,
             long windowMillis) throws Exception {
-        return harness(new SessionSettings(model.toString(), 8, 16, 1, 6, 4, summaryInterval, maxBatch, windowMillis,
-                io.engram.state.codec.KvDType.BF16, 1L << 20));
+        return harness(SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, summaryInterval),
+                new SessionSettings.Batching(maxBatch, windowMillis), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)));
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(SessionSettings s) throws Exception {
@@ -119,8 +119,8 @@ class SessionMemoryOperatorTest {
 
     @Test
     void deviceAutoOpensTheEngineWhereverItRunsAndAnswersAsTheCpuWithoutAGpu() throws Exception {
-        SessionSettings cpu = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0, io.engram.state.codec.KvDType.BF16,
-                1L << 20);
+        SessionSettings cpu = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         SessionSettings auto = cpu.withDevice(new io.engram.engine.backend.Backends.DeviceSettings(
                 io.engram.engine.backend.Backends.Device.AUTO, 0));
         List<Answer> answers = new java.util.ArrayList<>();
@@ -148,8 +148,8 @@ class SessionMemoryOperatorTest {
             throws Exception {
         io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(kind)
                 .withWindow(4, 24).withRetrieval(2, 16, 1).withStreaming(4, 16, 16);
-        SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0,
-                io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m);
+        SessionSettings settings = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withMemory(m);
         OperatorSubtaskState snapshot;
         Answer before;
         try (var h = harness(settings)) {
@@ -191,8 +191,8 @@ class SessionMemoryOperatorTest {
             io.engram.schemas.RetentionPolicy retention) throws Exception {
         io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(kind)
                 .withWindow(4, 24).withRetrieval(2, 16, 1);
-        SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0,
-                io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m).withRetention(new SessionSettings.Retention(retention, 64, 0));
+        SessionSettings settings = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withMemory(m).withRetention(new SessionSettings.Retention(retention, 64, 0));
         OperatorSubtaskState snapshot;
         try (var h = harness(settings)) {
             h.open();
@@ -260,8 +260,8 @@ class SessionMemoryOperatorTest {
     void withEmLlmEpisodeSummariesEndAtEventBoundariesAndTileTheStream() throws Exception {
         io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults()
                 .withPolicy(io.engram.engine.memory.MemorySettings.Kind.EMLLM).withWindow(4, 24).withRetrieval(2, 16, 1);
-        SessionSettings settings = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 20, 8, 0,
-                io.engram.state.codec.KvDType.BF16, 1L << 20).withMemory(m);
+        SessionSettings settings = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 20),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withMemory(m);
         try (var h = harness(settings)) {
             h.open();
             long tokens = 0;

@@ -73,7 +73,8 @@ class SessionMetricsTest {
                 return metrics;
             }
         };
-        SessionSettings s = new SessionSettings(model.toString(), 8, 16, 1, 6, 4, 0, 8, 0, KvDType.INT8, 1L << 20);
+        SessionSettings s = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(KvDType.INT8, 1L << 20));
         try (MockEnvironment env = new MockEnvironmentBuilder().setMetricGroup(task).build();
                 var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s), EngramEvent::getSessionId,
                         Types.STRING, env)) {
