@@ -3,7 +3,6 @@ package io.engram.engine.attribution;
 import io.engram.engine.kv.AttentionObserver;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.memory.duo.HeadPattern;
-import io.engram.engine.session.Provenance;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;

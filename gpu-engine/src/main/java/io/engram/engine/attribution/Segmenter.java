@@ -2,7 +2,6 @@ package io.engram.engine.attribution;
 
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.session.Provenance;
 import io.engram.engine.tokenizer.StreamingDecoder;
 import io.engram.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;

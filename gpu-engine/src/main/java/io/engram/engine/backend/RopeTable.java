@@ -1,7 +1,5 @@
 package io.engram.engine.backend;
 
-import io.engram.engine.model.ModelConfig;
-import io.engram.engine.model.RopeStyle;
 
 /**
  * Rotary embedding angles of one model: {@code angle(pos, i) = pos * invFreq[i]} for {@code i < headDim/2}, with the
@@ -32,11 +30,6 @@ public final class RopeTable {
                 sin[p * half + i] = (float) Math.sin(angle);
             }
         }
-    }
-
-    public static RopeTable forModel(ModelConfig c) {
-        double[] inv = c.ropeScaling().inverseFrequencies(c.ropeTheta(), c.headDim());
-        return new RopeTable(c.ropeStyle(), c.headDim(), inv, Math.min(Math.max(c.maxPositions(), 4096), 1 << 16));
     }
 
     public RopeStyle style() {

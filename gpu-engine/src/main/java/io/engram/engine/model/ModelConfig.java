@@ -1,5 +1,6 @@
 package io.engram.engine.model;
 
+import io.engram.engine.backend.RopeStyle;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -177,5 +178,11 @@ public record ModelConfig(
             default -> throw new ModelFormatException(file,
                     "rope_scaling type '%s' is not supported; supported: linear, llama3".formatted(type));
         };
+    }
+
+    /** The RoPE rotation of this model: its style, its (possibly scaled) inverse frequencies, cached positions. */
+    public io.engram.engine.backend.RopeTable ropeTable() {
+        double[] inv = ropeScaling().inverseFrequencies(ropeTheta(), headDim());
+        return new io.engram.engine.backend.RopeTable(ropeStyle(), headDim(), inv, Math.min(Math.max(maxPositions(), 4096), 1 << 16));
     }
 }

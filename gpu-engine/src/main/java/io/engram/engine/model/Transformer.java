@@ -40,7 +40,7 @@ public final class Transformer {
         this.c = config;
         this.backend = backend;
         this.settings = settings;
-        this.rope = RopeTable.forModel(config);
+        this.rope = config.ropeTable();
         this.shape = new Backend.AttentionShape(config.heads(), config.kvHeads(), config.headDim());
         this.attnScale = (float) (1.0 / Math.sqrt(config.headDim()));
         this.embedding = backend.bind(w.embedding());

@@ -3,7 +3,7 @@ package io.engram.engine.session;
 /**
  * A segment of a source event that supported an answer.
  *
- * @param eventIndex index of the source event in its session (see {@link Provenance})
+ * @param eventIndex index of the source event in its session (see {@link io.engram.engine.attribution.Provenance})
  * @param charStart first char of the segment in the event's text
  * @param charEnd end (exclusive) of the segment
  * @param score share of the answer's attention mass on this segment's tokens, in (0, 1]

@@ -1,5 +1,6 @@
 package io.engram.engine.session;
 
+import io.engram.engine.attribution.Provenance;
 import java.util.List;
 
 /**

@@ -1,5 +1,6 @@
 package io.engram.engine.session;
 
+import io.engram.engine.attribution.Provenance;
 import io.engram.engine.generate.Generation;
 import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;

@@ -11,7 +11,7 @@ import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.session.PromptFormat;
-import io.engram.engine.session.Provenance;
+import io.engram.engine.attribution.Provenance;
 import io.engram.engine.session.SessionEngine;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tokenizer.Tokenizers;

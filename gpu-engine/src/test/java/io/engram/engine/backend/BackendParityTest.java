@@ -7,7 +7,7 @@ import io.engram.engine.backend.reference.ReferenceBackend;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvSpan;
-import io.engram.engine.model.RopeStyle;
+import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;

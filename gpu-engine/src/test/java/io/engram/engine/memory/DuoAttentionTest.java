@@ -9,7 +9,7 @@ import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.memory.duo.DuoAttention;
-import io.engram.engine.memory.duo.HeadCalibration;
+import io.engram.engine.calibration.HeadCalibration;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;

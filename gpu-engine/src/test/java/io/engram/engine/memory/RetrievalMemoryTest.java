@@ -170,7 +170,7 @@ class RetrievalMemoryTest {
     /** A mean query that, once rotated to the fixed distance, weighs the representative direction j by w[j]. */
     private float[] queryFor(RetrievalSettings s, float[] w) {
         ModelConfig c = model.config();
-        RopeTable rope = RopeTable.forModel(c);
+        RopeTable rope = c.ropeTable();
         float[] cs = new float[c.headDim() / 2];
         float[] sn = new float[c.headDim() / 2];
         rope.angles(-s.localTokens(), cs, sn);

@@ -1,5 +1,6 @@
 package io.engram.engine.session;
 
+import io.engram.engine.attribution.Provenance;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.engine.attribution.Segment;

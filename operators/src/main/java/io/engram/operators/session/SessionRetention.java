@@ -2,7 +2,7 @@ package io.engram.operators.session;
 
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.session.Provenance;
+import io.engram.engine.attribution.Provenance;
 import io.engram.schemas.DroppedUnit;
 import io.engram.schemas.EngramEvent;
 import io.engram.schemas.RetentionPolicy;

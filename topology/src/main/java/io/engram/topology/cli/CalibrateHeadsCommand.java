@@ -2,7 +2,7 @@ package io.engram.topology.cli;
 
 import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.config.EngineSettings;
-import io.engram.engine.memory.duo.HeadCalibration;
+import io.engram.engine.calibration.HeadCalibration;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;

@@ -8,7 +8,7 @@ import io.engram.engine.backend.RopeTable;
 import io.engram.engine.backend.cuda.GpuMemoryBudget.Use;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvSpan;
-import io.engram.engine.model.RopeStyle;
+import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.WeightTensor;
 import java.util.ArrayList;

@@ -12,7 +12,7 @@ import java.util.Locale;
 
 /**
  * Which KV heads are retrieval heads (full memory) and which are streaming heads (sinks + recent window), from a
- * score per (layer, KV head): DuoAttention's gate values or a retrieval score from {@link HeadCalibration}. The file
+ * score per (layer, KV head): DuoAttention's gate values or a retrieval score from {@link io.engram.engine.calibration.HeadCalibration}. The file
  * format is DuoAttention's {@code full_attention_heads.tsv}: one line per layer, tab-separated floats, one per KV head.
  */
 public final class HeadPattern {

@@ -59,7 +59,7 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
 
     RetrievalMemory(RetrievalSettings settings, ModelConfig model) {
         this.cfg = settings;
-        this.rope = RopeTable.forModel(model);
+        this.rope = model.ropeTable();
         this.layers = model.layers();
         this.heads = model.heads();
         this.kvHeads = model.kvHeads();

@@ -5,7 +5,7 @@ import io.engram.engine.model.ModelConfig;
 import io.engram.engine.model.ModelFormatException;
 import io.engram.engine.model.ModelWeights;
 import io.engram.engine.model.RopeScaling;
-import io.engram.engine.model.RopeStyle;
+import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.tensor.WeightTensor;
 import java.nio.file.Path;
 import java.util.Arrays;

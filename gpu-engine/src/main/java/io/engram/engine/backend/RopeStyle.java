@@ -1,4 +1,4 @@
-package io.engram.engine.model;
+package io.engram.engine.backend;
 
 /** Which dimensions of a head RoPE rotates together. */
 public enum RopeStyle {

@@ -1,4 +1,4 @@
-package io.engram.engine.session;
+package io.engram.engine.attribution;
 
 /**
  * Packs where a token came from into the {@code long} source tag the KV cache keeps per token: the index of the source

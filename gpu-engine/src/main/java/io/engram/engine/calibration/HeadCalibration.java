@@ -1,4 +1,4 @@
-package io.engram.engine.memory.duo;
+package io.engram.engine.calibration;
 
 import io.engram.engine.kv.AttentionObserver;
 import io.engram.engine.kv.KvCache;
