@@ -14,6 +14,9 @@ import io.engram.schemas.QueryEvent;
 import io.engram.schemas.SessionIndex;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.flink.SavepointMemoryReader;
+import java.nio.ByteOrder;
+import io.engram.schemas.ErrorClass;
+import io.engram.schemas.DeadLetter;
 import io.engram.state.store.StoredSession;
 import io.engram.topology.EngineSessionStage;
 import io.engram.topology.EngramJob;
@@ -152,6 +155,95 @@ class SavepointRestoreIT {
         fromCheckpoint.values().forEach(s -> assertThat(s.sameContent(stored.get(s.session()))).as("%s in %s", s.session(), checkpoint)
                 .isTrue());
         inspectWithCli(checkpoint, stored);
+    }
+
+    /**
+     * One byte of one stored block is damaged inside a savepoint file; the job restored from it quarantines that block
+     * (a CORRUPT_MEMORY dead letter naming the session, the block and both checksums), keeps the session answering from
+     * the rest of its memory, and the other sessions answer exactly as before.
+     */
+    @Test
+    void aBlockDamagedInASavepointIsQuarantinedAndTheSessionStillAnswers() throws Exception {
+        ResolvedOptions base = KAFKA.newOptions(2, Map.of(
+                "engram.model.dir", model.toString(),
+                "engram.engine.block-size", "16",
+                "engram.engine.prefill-chunk", "32",
+                "engram.engine.max-new-tokens", "6",
+                "engram.engine.batch-window", "0ms",
+                "engram.state.kv-dtype", "F32",
+                "engram.job.checkpoint-interval", "500ms",
+                "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString()));
+        JobClient first = start(base, 1, null);
+        List<EngramEvent> content = new ArrayList<>();
+        for (int s = 0; s < SESSIONS.length; s++) {
+            String id = SESSIONS[s];
+            content.add(event(id, id + "-c", ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK)
+                    .setText("The notes of " + id + ": the vault code is " + (3100 + 97 * s) + ", and the lighthouse keeper counted "
+                            + (40 + 7 * s) + " gulls at dawn before the boats went out to the far banks.").build()));
+        }
+        produce(base, content);
+        Map<String, Answer> baseline = ask(base, first, "before");
+        Path sp = stopWithSavepoint(first, KAFKA.newDir("savepoints"));
+
+        // block 1 of some session (id 1, first sequence index 16, 16 slots, F32): its header is unique per session; flip
+        // a byte of its K/V values, past the header and the per-token metadata, so that the header reads but the CRC fails
+        byte[] header = ByteBuffer.allocate(1 + 1 + 8 + 8 + 4).order(ByteOrder.LITTLE_ENDIAN).put(KvBlockCodec.VERSION)
+                .put((byte) 0 /* F32 */).putLong(1).putLong(16).putInt(16).array();
+        boolean damaged = false;
+        try (var files = Files.walk(sp)) {
+            for (Path f : files.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().equals("_metadata")).toList()) {
+                byte[] bytes = Files.readAllBytes(f);
+                int at = indexOf(bytes, header);
+                if (at >= 0) {
+                    bytes[at + 34 + 16 * (4 + 4 + 8 + 4) + 5] ^= 0x40;
+                    Files.write(f, bytes);
+                    damaged = true;
+                    break;
+                }
+            }
+        }
+        assertThat(damaged).as("a stored block found in the savepoint's files").isTrue();
+
+        JobClient job = start(base, 1, sp);
+        Map<String, Answer> after = ask(base, job, "after");
+        List<DeadLetter> letters = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> dlq = KAFKA.readCommitted(base.get(KafkaOptions.DEAD_LETTER_TOPIC))) {
+            for (ConsumerRecord<byte[], byte[]> r : KafkaBroker.pollUntil(dlq, recs -> !recs.isEmpty(), Duration.ofSeconds(60))) {
+                letters.add(DeadLetter.getDecoder().decode(r.value()));
+            }
+        }
+        assertThat(letters).as("dead letters").hasSize(1);
+        DeadLetter d = letters.get(0);
+        assertThat(d.getErrorClass()).isEqualTo(ErrorClass.CORRUPT_MEMORY);
+        String victim = d.getSessionId();
+        assertThat(d.getReason()).contains("session " + victim + ": block 1 quarantined").contains("index checksum")
+                .contains("stored ").doesNotContain("stored none");
+        for (String s : SESSIONS) {
+            if (s.equals(victim)) {
+                assertThat(after.get(s).getMemory().getFingerprint()).as("the damaged block is not served")
+                        .isNotEqualTo(baseline.get(s).getMemory().getFingerprint());
+            } else {
+                assertThat(after.get(s).getText()).as("answer of %s", s).isEqualTo(baseline.get(s).getText());
+                assertThat(after.get(s).getMemory()).as("memory of %s", s).isEqualTo(baseline.get(s).getMemory());
+            }
+        }
+        Path sp2 = stopWithSavepoint(job, KAFKA.newDir("savepoints-after"));
+        StoredSession healed = StoredSession.byId(SavepointMemoryReader.read(sp2, EngramJob.SESSION_MEMORY_UID)).get(victim);
+        assertThat(healed.index().getBlockIds()).as("the quarantined block is gone from the index").doesNotContain(1L);
+        assertThat(healed.index().getDroppedUnits()).isEqualTo(1);
+    }
+
+    static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     /** The newest {@code chk-N} with a {@code _metadata} file under {@code dir}, or null. */

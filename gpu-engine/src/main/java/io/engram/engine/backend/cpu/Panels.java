@@ -132,7 +132,7 @@ final class Panels {
             this.n = n;
             this.out = out;
             this.full = n - n % TOKENS;
-            if (full < n) {
+            if (full < n && !(n == 1 && ONE_TOKEN)) {
                 padX = new float[TOKENS * cols];
                 padOut = new float[TOKENS * rows];
                 System.arraycopy(x, full * cols, padX, 0, (n - full) * cols);
@@ -147,6 +147,10 @@ final class Panels {
             for (int i = 0; i < full; i += TOKENS) {
                 tile4F32(w, at, cols, x, i * cols, out, i, r, rows);
             }
+            if (n == 1 && ONE_TOKEN) {
+                tile1F32(w, at, cols, x, out, r, rows);
+                return;
+            }
             if (padX != null) {
                 tile4F32(w, at, cols, padX, 0, padOut, 0, r, rows);
                 int len = Math.min(GROUP, rows - r);
@@ -155,6 +159,23 @@ final class Panels {
                 }
             }
         }
+    }
+
+    /** Decode: one token's outputs for rows {@code [r, r + GROUP)}, the weights read once at a quarter of the tile's FMAs. */
+    static final boolean ONE_TOKEN = !Boolean.getBoolean("engram.cpu.f32-padded-decode");
+
+    private static void tile1F32(float[] f, int at, int cols, float[] x, float[] out, int r, int rows) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int step = P;
+        for (int k = 0; k < cols; k++) {
+            int o = at + k * GROUP;
+            FloatVector b = FloatVector.broadcast(F, x[k]);
+            a0 = FloatVector.fromArray(F, f, o).fma(b, a0);
+            a1 = FloatVector.fromArray(F, f, o + step).fma(b, a1);
+            a2 = FloatVector.fromArray(F, f, o + 2 * step).fma(b, a2);
+            a3 = FloatVector.fromArray(F, f, o + 3 * step).fma(b, a3);
+        }
+        store(out, 0, r, rows, a0, a1, a2, a3);
     }
 
     private FloatVector bf(int off) {
