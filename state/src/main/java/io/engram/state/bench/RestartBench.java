@@ -38,6 +38,9 @@ import java.util.function.Consumer;
 public final class RestartBench {
     private RestartBench() {}
 
+    /** Events at each end of the session whose ingest time is reported. */
+    public static final int EDGE = 5;
+
     /**
      * One session size.
      *
@@ -50,9 +53,14 @@ public final class RestartBench {
      * @param sameAsHot the restored memory's answer equals the never-stopped memory's
      * @param sameAsPrefilled the re-prefilled memory's answer equals the never-stopped memory's (differs when stored
      *     values are rounded, e.g. BF16 blocks)
+     * @param firstEventsMs mean time to ingest and store one of the session's first {@link #EDGE} events (prefill,
+     *     encode, write, index)
+     * @param lastEventsMs the same for its last {@link #EDGE} events: per-event work that grows with the session shows
+     *     as the difference
      */
     public record Row(long tokens, int events, double storedMiB, double restoreMs, double restoredAnswerMs, double prefillMs,
-            double prefilledAnswerMs, boolean sameAsHot, boolean sameAsPrefilled, String answer) {
+            double prefilledAnswerMs, boolean sameAsHot, boolean sameAsPrefilled, String answer, double firstEventsMs,
+            double lastEventsMs) {
         /** How many times faster the restored follow-up is than the re-prefilled one. */
         public double speedup() {
             return (prefillMs + prefilledAnswerMs) / (restoreMs + restoredAnswerMs);
@@ -72,12 +80,16 @@ public final class RestartBench {
         String hot;
         long tokens;
         long storedBytes = 0;
+        double firstMs;
+        double lastMs;
         try (RocksDbMemoryStore store = RocksDbMemoryStore.open(dir)) {
             SessionMemoryRepository repo = new SessionMemoryRepository(store, new WorkingSet(64L << 20), backend,
                     engine::newMemory, storage, model, blockSize);
             KvCache mem = repo.create(session);
             SessionIndex idx = null;
+            long[] eventNanos = new long[events.size()];
             for (int i = 0; i < events.size(); i++) {
+                long e0 = System.nanoTime();
                 SessionEngine.Ingested in = engine.ingest(mem, events.get(i), i);
                 Map<Long, Integer> crcs = SessionMemoryRepository.checksums(idx);
                 for (SessionMemoryRepository.Encoded e : repo.encode(mem, in.touchedBlocks())) {
@@ -87,10 +99,13 @@ public final class RestartBench {
                 }
                 idx = SessionMemoryRepository.indexOf(idx, session, mem, crcs, model, blockSize).setEventCount(i + 1).build();
                 repo.saveIndex(session, idx);
+                eventNanos[i] = System.nanoTime() - e0;
                 if (i % 20 == 19) {
                     progress.accept("built %d of %d events (%d tokens)".formatted(i + 1, events.size(), mem.nextSeq()));
                 }
             }
+            firstMs = mean(eventNanos, 0, Math.min(EDGE, eventNanos.length));
+            lastMs = mean(eventNanos, Math.max(0, eventNanos.length - EDGE), eventNanos.length);
             policy = encodePolicy(engine.policy().snapshot(mem, 0), mem.nextSeq());
             tokens = mem.nextSeq();
             hot = engine.answer(mem, question, greedy, TokenListener.NONE).text();
@@ -122,7 +137,15 @@ public final class RestartBench {
         String prefilled = engine.answer(again, question, greedy, TokenListener.NONE).text();
         long t4 = System.nanoTime();
         return new Row(tokens, events.size(), storedBytes / 1048576.0, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
-                (t4 - t3) / 1e6, restored.equals(hot), prefilled.equals(hot), restored);
+                (t4 - t3) / 1e6, restored.equals(hot), prefilled.equals(hot), restored, firstMs, lastMs);
+    }
+
+    private static double mean(long[] nanos, int from, int to) {
+        long sum = 0;
+        for (int i = from; i < to; i++) {
+            sum += nanos[i];
+        }
+        return to > from ? sum / 1e6 / (to - from) : 0;
     }
 
     /** The policy state and its units as Avro bytes (state first), or null for a policy that keeps none. */

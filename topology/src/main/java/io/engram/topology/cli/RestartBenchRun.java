@@ -38,8 +38,9 @@ final class RestartBenchRun {
             out.printf("machine: %d cpus, JDK %s, %s; model %s; memory policy %s; stored blocks %s, %d tokens each%n",
                     Runtime.getRuntime().availableProcessors(), Runtime.version(), engine.backend().describe(),
                     p.model().getFileName(), p.memory().describe(), p.storage(), p.blockSize());
-            out.printf("%9s %7s %10s %11s %10s %11s %10s %8s %9s %9s  %s%n", "tokens", "events", "store MiB", "restore ms",
-                    "answer ms", "prefill ms", "answer ms", "speedup", "same/hot", "same/pre", "answer (restored)");
+            out.printf("%9s %7s %10s %11s %10s %11s %10s %8s %9s %9s %11s %10s  %s%n", "tokens", "events", "store MiB",
+                    "restore ms", "answer ms", "prefill ms", "answer ms", "speedup", "same/hot", "same/pre", "first ev ms",
+                    "last ev ms", "answer (restored)");
             out.flush();
             for (int length : p.lengths()) {
                 List<String> events = RestartBench.events(engine.session(), length, p.wordsPerEvent(), FACT, 0.5);
@@ -52,14 +53,16 @@ final class RestartBenchRun {
                 } finally {
                     delete(dir);
                 }
-                out.printf(Locale.ROOT, "%9d %7d %10.1f %11.0f %10.0f %11.0f %10.0f %7.1fx %9s %9s  %s%n", r.tokens(), r.events(),
-                        r.storedMiB(), r.restoreMs(), r.restoredAnswerMs(), r.prefillMs(), r.prefilledAnswerMs(), r.speedup(),
-                        r.sameAsHot() ? "yes" : "NO", r.sameAsPrefilled() ? "yes" : "no", clip(r.answer()));
+                out.printf(Locale.ROOT, "%9d %7d %10.1f %11.0f %10.0f %11.0f %10.0f %7.1fx %9s %9s %11.1f %10.1f  %s%n", r.tokens(),
+                        r.events(), r.storedMiB(), r.restoreMs(), r.restoredAnswerMs(), r.prefillMs(), r.prefilledAnswerMs(),
+                        r.speedup(), r.sameAsHot() ? "yes" : "NO", r.sameAsPrefilled() ? "yes" : "no", r.firstEventsMs(),
+                        r.lastEventsMs(), clip(r.answer()));
                 out.flush();
             }
             out.printf("restore: read, checksum and decode every stored block, restore the policy state; speedup: (prefill + "
                     + "answer) / (restore + answer); same/hot: the restored answer equals the never-stopped memory's; same/pre: the "
-                    + "re-prefilled one does (%s blocks are rounded when stored).%n", p.storage());
+                    + "re-prefilled one does (%s blocks are rounded when stored); first/last ev ms: ingesting and storing one of "
+                    + "the session's first/last %d events (prefill, encode, write, index).%n", p.storage(), RestartBench.EDGE);
             out.flush();
             return ExitCode.OK.code();
         } catch (IOException e) {
