@@ -4,7 +4,9 @@ import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,6 +15,11 @@ import jdk.incubator.vector.VectorSpecies;
  * next to each other. The kernel broadcasts one activation and multiply-adds it into vectors of rows, so a product
  * needs no horizontal lane sums (in a row-major layout, summing a dot product's lanes cost as much as the dot itself
  * at width 256), and each weight vector loaded serves four tokens.
+ *
+ * <p>The kernels are static methods that take every array as a parameter and call nothing but the Vector API in their
+ * loops: written as instance methods reading a field through small helpers, C2 kept the vectors boxed in some JVM runs
+ * (BF16 prefill of 1024 x 1024 x 64 tokens took 90 ms to 1.1 s per call instead of 0.66 ms, in JMH; the engine's
+ * prefill ran 1,000 or 4,000 tokens/s depending on the run).
  *
  * <p>Every output is {@code fma} over k = 0, 1, ... in order, starting from 0, whatever the tile: a token's result
  * does not depend on how many tokens share the call (prefill chunks, decode) nor on the thread count. BF16 stays
@@ -27,13 +34,18 @@ final class Panels {
     private static final int TOKENS = 4;
 
     private final float[] f;
-    private final short[] h;
+    /**
+     * BF16 weights in pairs: for each column of a group, {@code 2P} ints whose low halves are the bfloat16 weights of
+     * rows {@code [0, P)} and {@code [2P, 3P)} and whose high halves are those of rows {@code [P, 2P)} and {@code [3P,
+     * 4P)}. A shift or a mask widens them to floats inside an int vector.
+     */
+    private final int[] h;
     private final boolean bf16;
     private final int rows;
     private final int cols;
     private final int groupSize;
 
-    private Panels(float[] f, short[] h, int rows, int cols) {
+    private Panels(float[] f, int[] h, int rows, int cols) {
         this.f = f;
         this.h = h;
         this.bf16 = h != null;
@@ -61,13 +73,18 @@ final class Panels {
                     .formatted(t.name(), rows, cols));
         }
         float[] f = bf16 ? null : new float[(int) size]; // zeros: padding rows stay 0
-        short[] h = bf16 ? new short[(int) size] : null;
+        int[] h = bf16 ? new int[(int) (size / 2)] : null;
         float[] row = new float[cols];
         for (int r = 0; r < rows; r++) {
             int base = (r / GROUP) * GROUP * cols + r % GROUP;
             if (bf16) {
+                int v = (r % GROUP) / P; // which of the group's four row vectors
+                int lane = r % P;
+                int shift = (v % 2) * 16; // vectors 0 and 2 in the low halves, 1 and 3 in the high halves
+                int pairBase = (r / GROUP) * (GROUP / 2) * cols + (v / 2) * P + lane;
                 for (int k = 0; k < cols; k++) {
-                    h[base + k * GROUP] = t.data().get(Quant.I16_LE, ((long) r * cols + k) * 2);
+                    int bits = t.data().get(Quant.I16_LE, ((long) r * cols + k) * 2) & 0xFFFF;
+                    h[pairBase + k * (GROUP / 2)] |= bits << shift;
                 }
                 continue;
             }
@@ -84,7 +101,7 @@ final class Panels {
     }
 
     long bytes() {
-        return bf16 ? 2L * h.length : 4L * f.length;
+        return 4L * (bf16 ? h.length : f.length);
     }
 
     /** {@code out[i * rows + r] = W[r] . x[i]} for the rows of groups {@code [g0, g1)} and tokens {@code [0, n)}. */
@@ -97,23 +114,22 @@ final class Panels {
             return;
         }
         for (int g = g0; g < g1; g++) {
-            int at = g * groupSize;
+            int at = g * groupSize / 2; // ints: two weights each
             int r = g * GROUP;
             int i = 0;
             for (; i + TOKENS <= n; i += TOKENS) {
-                tile4Bf16(at, x, i * cols, out, i, r);
+                tile4Bf16(h, at, cols, x, i * cols, out, i, r, rows);
             }
             for (; i < n; i++) {
-                tile1Bf16(at, x, i * cols, out, i, r);
+                tile1Bf16(h, at, cols, x, i * cols, out, i, r, rows);
             }
         }
     }
 
     /**
      * The F32 kernel over groups laid out as {@link Panels} lays them out (also used by {@link QuantPanels} for prefill,
-     * over a group dequantized to a scratch). Tokens outside a 4-token tile run in one, zero-padded: C2's code for a
-     * one-token F32 kernel ran ~100x slower than the tile (seen with JDK 25 on AVX-512; the BF16 one-token kernel is
-     * fine), and the order of accumulation stays the tile's.
+     * over a group dequantized to a scratch). One token alone (decode) runs the one-token kernel; two or three tokens
+     * left over after the 4-token tiles run in one tile, zero-padded. The order of accumulation is the tile's either way.
      */
     static final class F32Tiles {
         private final int cols;
@@ -132,7 +148,7 @@ final class Panels {
             this.n = n;
             this.out = out;
             this.full = n - n % TOKENS;
-            if (full < n && !(n == 1 && ONE_TOKEN)) {
+            if (full < n && n > 1) {
                 padX = new float[TOKENS * cols];
                 padOut = new float[TOKENS * rows];
                 System.arraycopy(x, full * cols, padX, 0, (n - full) * cols);
@@ -147,7 +163,7 @@ final class Panels {
             for (int i = 0; i < full; i += TOKENS) {
                 tile4F32(w, at, cols, x, i * cols, out, i, r, rows);
             }
-            if (n == 1 && ONE_TOKEN) {
+            if (n == 1) {
                 tile1F32(w, at, cols, x, out, r, rows);
                 return;
             }
@@ -162,8 +178,6 @@ final class Panels {
     }
 
     /** Decode: one token's outputs for rows {@code [r, r + GROUP)}, the weights read once at a quarter of the tile's FMAs. */
-    static final boolean ONE_TOKEN = !Boolean.getBoolean("engram.cpu.f32-padded-decode");
-
     private static void tile1F32(float[] f, int at, int cols, float[] x, float[] out, int r, int rows) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         int step = P;
@@ -178,22 +192,23 @@ final class Panels {
         store(out, 0, r, rows, a0, a1, a2, a3);
     }
 
-    private FloatVector bf(int off) {
-        return Simd.bf16(h, off);
-    }
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final int HIGH = 0xFFFF0000;
 
-    private void tile1Bf16(int at, float[] x, int x0, float[] out, int i, int r) {
+
+    private static void tile1Bf16(int[] h, int at, int cols, float[] x, int x0, float[] out, int i, int r, int rows) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int step = P;
         for (int k = 0; k < cols; k++) {
-            int o = at + k * GROUP;
+            int o = at + k * (GROUP / 2);
+            IntVector p01 = IntVector.fromArray(I, h, o);
+            IntVector p23 = IntVector.fromArray(I, h, o + P);
             FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
-            a0 = bf(o).fma(b, a0);
-            a1 = bf(o + step).fma(b, a1);
-            a2 = bf(o + 2 * step).fma(b, a2);
-            a3 = bf(o + 3 * step).fma(b, a3);
+            a0 = p01.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b, a0);
+            a1 = p01.lanewise(VectorOperators.AND, HIGH).reinterpretAsFloats().fma(b, a1);
+            a2 = p23.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b, a2);
+            a3 = p23.lanewise(VectorOperators.AND, HIGH).reinterpretAsFloats().fma(b, a3);
         }
-        store(out, i, r, a0, a1, a2, a3);
+        store(out, i * rows, r, rows, a0, a1, a2, a3);
     }
 
     private static void tile4F32(float[] f, int at, int cols, float[] x, int x0, float[] out, int i, int r, int rows) {
@@ -237,20 +252,21 @@ final class Panels {
         store(out, (i + 3) * rows, r, rows, a30, a31, a32, a33);
     }
 
-    private void tile4Bf16(int at, float[] x, int x0, float[] out, int i, int r) {
+    private static void tile4Bf16(int[] h, int at, int cols, float[] x, int x0, float[] out, int i, int r, int rows) {
         FloatVector z = FloatVector.zero(F);
         FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-        int step = P;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
         int x3 = x2 + cols;
         for (int k = 0; k < cols; k++) {
-            int o = at + k * GROUP;
-            FloatVector w0 = bf(o);
-            FloatVector w1 = bf(o + step);
-            FloatVector w2 = bf(o + 2 * step);
-            FloatVector w3 = bf(o + 3 * step);
+            int o = at + k * (GROUP / 2);
+            IntVector p01 = IntVector.fromArray(I, h, o);
+            IntVector p23 = IntVector.fromArray(I, h, o + P);
+            FloatVector w0 = p01.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w1 = p01.lanewise(VectorOperators.AND, HIGH).reinterpretAsFloats();
+            FloatVector w2 = p23.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w3 = p23.lanewise(VectorOperators.AND, HIGH).reinterpretAsFloats();
             FloatVector b = FloatVector.broadcast(F, x[x0 + k]);
             a00 = w0.fma(b, a00);
             a01 = w1.fma(b, a01);
@@ -272,14 +288,10 @@ final class Panels {
             a32 = w2.fma(b, a32);
             a33 = w3.fma(b, a33);
         }
-        store(out, i, r, a00, a01, a02, a03);
-        store(out, i + 1, r, a10, a11, a12, a13);
-        store(out, i + 2, r, a20, a21, a22, a23);
-        store(out, i + 3, r, a30, a31, a32, a33);
-    }
-
-    private void store(float[] out, int i, int r, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
-        store(out, i * rows, r, rows, v0, v1, v2, v3);
+        store(out, i * rows, r, rows, a00, a01, a02, a03);
+        store(out, (i + 1) * rows, r, rows, a10, a11, a12, a13);
+        store(out, (i + 2) * rows, r, rows, a20, a21, a22, a23);
+        store(out, (i + 3) * rows, r, rows, a30, a31, a32, a33);
     }
 
     /** One token's outputs (from {@code out[o]}) for rows {@code [r, r + GROUP)}, the padding rows past {@code rows} left out. */
