@@ -125,19 +125,22 @@ public final class KvCache {
     }
 
     /**
-     * Moves one layer of a block out of engine memory into the {@link #unitStore()}: its backend buffers are released
-     * and attention cannot read it until {@link #ensureResident}. No-op when already offloaded.
+     * Moves one layer of a block out of engine memory into the {@link #unitStore()} (no copy when the store holds the
+     * block already): its backend buffers are released and attention cannot read it until {@link #ensureResident}.
+     * No-op when already offloaded.
      */
     public void offload(KvBlock block, int layer) {
         if (!block.isResident(layer)) {
             return;
         }
-        int n = block.length() * kvDim;
-        float[] k = new float[n];
-        float[] v = new float[n];
-        backend.read(block.keys(layer), 0, k, 0, n);
-        backend.read(block.values(layer), 0, v, 0, n);
-        unitStore.offload(block, layer, k, v);
+        if (!unitStore.holds(block)) {
+            int n = block.length() * kvDim;
+            float[] k = new float[n];
+            float[] v = new float[n];
+            backend.read(block.keys(layer), 0, k, 0, n);
+            backend.read(block.values(layer), 0, v, 0, n);
+            unitStore.offload(block, layer, k, v);
+        }
         block.dropLayer(layer);
         offloads++;
     }

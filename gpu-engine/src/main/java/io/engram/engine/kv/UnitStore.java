@@ -21,6 +21,15 @@ public interface UnitStore {
      */
     void fetch(KvBlock block, int layer, float[] keys, float[] values);
 
+    /**
+     * Whether the store already holds this block's current contents (e.g. a durable store the block was read from or
+     * written to, and not appended to since): offloading it then drops its backend buffers without a copy, and
+     * {@link #fetch} reads it back from the store.
+     */
+    default boolean holds(KvBlock block) {
+        return false;
+    }
+
     /** Forgets everything kept for a block (truncated or dropped). */
     void forget(KvBlock block);
 

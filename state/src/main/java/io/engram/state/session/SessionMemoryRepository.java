@@ -128,6 +128,7 @@ public final class SessionMemoryRepository {
                 }
             }
             mem.attach(b);
+            units(mem).persisted(b);
             attached.add(want);
         }
         mem.resumeAt(idx.getNextSeq());
@@ -152,6 +153,10 @@ public final class SessionMemoryRepository {
                 .setSummarizedSeq(previous == null ? 0 : previous.getSummarizedSeq())
                 .setDroppedTokens(previous == null ? 0 : previous.getDroppedTokens())
                 .setDroppedUnits(previous == null ? 0 : previous.getDroppedUnits());
+    }
+
+    private static StoredUnitStore units(KvCache mem) {
+        return (StoredUnitStore) mem.unitStore();
     }
 
     /** The memory fingerprint of blocks with these checksums, in sequence order: CRC32C over the checksums. */
@@ -237,6 +242,9 @@ public final class SessionMemoryRepository {
         store.putUnit(session, e.block().id(), e.bytes());
         mem.overwrite(e.block(),
                 KvBlockCodec.decode(e.bytes(), blank.get(), backend, "session " + session + " block " + e.block().id()));
+        if (mem.unitStore() instanceof StoredUnitStore units) {
+            units.persisted(e.block());
+        }
         workingSet.put(session, e.block().id(), e.block(), e.bytes().length);
     }
 

@@ -12,8 +12,9 @@ import java.util.Map;
 
 /**
  * {@link UnitStore} of one session in a {@link SessionMemoryRepository}: a layer the memory policy offloads is kept on the heap until
- * the block is persisted after the event (the repository brings every layer back to encode it); a layer of a block that
- * is already in keyed state is read back from there (decoded, checksummed) instead of being copied.
+ * the block is persisted after the event (the repository brings every layer back to encode it); a layer of a full block
+ * whose stored bytes are its contents (loaded from the store, or written since) is dropped without a copy and read back
+ * from the store (decoded, checksummed) when a layer needs it again.
  */
 final class StoredUnitStore implements UnitStore {
     private record Key(long block, int layer) {}
@@ -25,6 +26,8 @@ final class StoredUnitStore implements UnitStore {
     private final int blockSize;
     private final int layers;
     private final Map<Key, float[][]> offloaded = new HashMap<>();
+    /** Full blocks whose stored bytes are their current contents (read from the store, or written to it since). */
+    private final java.util.Set<Long> persisted = new java.util.HashSet<>();
     private long bytes;
     private KvBlock lastDecoded;
 
@@ -41,6 +44,21 @@ final class StoredUnitStore implements UnitStore {
     public void offload(KvBlock block, int layer, float[] keys, float[] values) {
         offloaded.put(new Key(block.id(), layer), new float[][] {keys.clone(), values.clone()});
         bytes += 4L * (keys.length + values.length);
+    }
+
+    /**
+     * Records that the store holds {@code block} as it is now; a full block stays so (nothing is appended to it, and a
+     * truncate never reaches stored tokens), so offloading it later needs no copy.
+     */
+    void persisted(KvBlock block) {
+        if (block.length() == block.capacity()) {
+            persisted.add(block.id());
+        }
+    }
+
+    @Override
+    public boolean holds(KvBlock block) {
+        return block.length() == block.capacity() && persisted.contains(block.id());
     }
 
     @Override
@@ -83,6 +101,7 @@ final class StoredUnitStore implements UnitStore {
 
     @Override
     public void forget(KvBlock block) {
+        persisted.remove(block.id());
         if (lastDecoded != null && lastDecoded.id() == block.id()) {
             lastDecoded = null;
         }

@@ -138,4 +138,21 @@ class SessionMemoryRepositoryTest {
         assertThatThrownBy(() -> repo.load("s", other)).isInstanceOf(IncompatibleMemoryException.class)
                 .hasMessageContaining("built with model other");
     }
+
+    @Test
+    void aStoredFullBlockIsOffloadedWithoutACopyAndReadBackFromTheStore() {
+        KvCache mem = repo.create("s");
+        SessionIndex idx = fill("s", mem, 3 * BLOCK + 2); // three full blocks and a partial one
+        KvCache loaded = repo.load("s", idx).memory();
+        KvBlock full = loaded.blocks().get(1);
+        KvBlock partial = loaded.blocks().get(3);
+        float[] before = HostBuf.of(full.keys(1)).clone();
+        loaded.offload(full, 1);
+        assertThat(loaded.unitStore().bytes()).as("a stored full block is not copied").isZero();
+        loaded.offload(partial, 1);
+        assertThat(loaded.unitStore().bytes()).as("a partial block may still grow: copied").isPositive();
+        loaded.ensureResident(full, 1);
+        assertThat(java.util.Arrays.copyOf(HostBuf.of(full.keys(1)), BLOCK * KV_DIM))
+                .isEqualTo(java.util.Arrays.copyOf(before, BLOCK * KV_DIM));
+    }
 }
