@@ -53,9 +53,10 @@ class Mixture(torch.utils.data.IterableDataset):
 
     def __init__(self, tokenizer_path, paragraphs, seq_len, task_share=0.6, seed=0, tokens_per_word=1.6,
                  copy_share=0.0, max_words=None, kinds=None, copy_vocab=None, copy_repeats=2, dense_share=0.0,
-                 dense_words=40, copy_digits=False, copy_run=None, copy_text=0.0, refuse_share=0.12):
+                 dense_words=40, copy_digits=False, copy_run=None, copy_text=0.0, refuse_share=0.12, pair_refusals=False):
         self.tokenizer_path = tokenizer_path
         self.refuse_share = refuse_share
+        self.pair_refusals = pair_refusals
         self.paragraphs = paragraphs
         self.seq_len = seq_len
         self.task_share = task_share
@@ -97,7 +98,7 @@ class Mixture(torch.utils.data.IterableDataset):
         r = random.Random(self.seed * 1000 + wid)
         enc = PieceEncoder(Tokenizer.from_file(self.tokenizer_path))
         gen = tasks.TaskGenerator(self.paragraphs, "train", seed=self.seed * 1000 + wid + 1,
-                                  refuse_share=self.refuse_share)
+                                  refuse_share=self.refuse_share, pair_refusals=self.pair_refusals)
         vocab = min(enc.tok.get_vocab_size(), 4 + self.copy_vocab) if self.copy_vocab else enc.tok.get_vocab_size()
         digits = [enc.tok.token_to_id(str(d)) for d in range(10)]
         while True:

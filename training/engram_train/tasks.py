@@ -124,9 +124,12 @@ def refusal(kind, pieces, question):
 class TaskGenerator:
     KINDS = ("passkey", "needle", "multikey", "uuid", "vars", "dialogue", "reading", "summary")
 
-    def __init__(self, paragraphs, split="train", seed=0, refuse_share=0.12):
+    def __init__(self, paragraphs, split="train", seed=0, refuse_share=0.12, pair_refusals=False):
         assert split in ("train", "heldout")
         self.refuse_share = refuse_share  # share of examples whose question has no answer in the text
+        # an unanswerable question asked over a text that also gets its answerable questions (a near miss: another
+        # entity, variable or fact than the text holds), so that only looking the key up tells the two apart
+        self.pair_refusals = pair_refusals
         self.p = paragraphs
         self.r = random.Random(seed)
         i = 0 if split == "train" else 1
@@ -190,7 +193,22 @@ class TaskGenerator:
     def example(self, target_words=300, kind=None, refuse=None):
         kind = kind or self.r.choice(self.KINDS)
         refuse = (self.r.random() < self.refuse_share) if refuse is None else refuse
+        if refuse and self.pair_refusals and kind not in ("passkey", "summary"):
+            return self._paired(kind, target_words)
         return getattr(self, "_" + kind)(target_words, refuse)
+
+    def _paired(self, kind, words):
+        """The example's answerable questions and its near-miss refusal over the same text, in random order: both are
+        drawn from the same random state, and every generator draws its text before it decides to refuse."""
+        state = self.r.getstate()
+        rx = getattr(self, "_" + kind)(words, True)
+        self.r.setstate(state)
+        ax = getattr(self, "_" + kind)(words, False)
+        if rx.values != [REFUSAL] or rx.pieces != ax.pieces:
+            return ax  # this draw had no near miss to ask about
+        rows = list(zip(ax.qa, ax.fact_piece, ax.values)) + list(zip(rx.qa, rx.fact_piece, rx.values))
+        self.r.shuffle(rows)
+        return Example(kind, ax.pieces, [q for q, _, _ in rows], [f for _, f, _ in rows], [v for _, _, v in rows])
 
     def _passkey(self, words, refuse):
         k, pk = self._number(), self.r.choice(PASSKEY_NAMES)

@@ -102,6 +102,13 @@ CONFIGS = {
                       phases=((0.0, 256, 8), (0.2, 512, 4), (0.5, 1024, 2)), probe_minutes=10.0, dense_share=0.35,
                       copy_share=0.2, copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6,
                       refuse_share=0.4),
+    # echo5 continued with paired refusals: a quarter of the examples also ask a near-miss question over the same text
+    # (echo6's separate unanswerable examples taught a refusal prior per question shape instead of a lookup)
+    "cpu-pair": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=2.5e-4, warmup_s=20, minutes=25.0, workers=0,
+                     compile=False, eval_per_cell=100, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                     phases=((0.0, 512, 4), (0.4, 1024, 2)), probe_minutes=8.0, dense_share=0.35, copy_share=0.2,
+                     copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.25,
+                     pair_refusals=True),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -240,7 +247,7 @@ def main():
                           copy_vocab=c.get("copy_vocab"), copy_repeats=c.get("copy_repeats", 2),
                           dense_share=c.get("dense_share", 0.0), copy_digits=c.get("copy_digits", False),
                           copy_run=c.get("copy_run"), copy_text=c.get("copy_text", 0.0),
-                          refuse_share=c.get("refuse_share", 0.12))
+                          refuse_share=c.get("refuse_share", 0.12), pair_refusals=c.get("pair_refusals", False))
         dl = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=c["workers"], pin_memory=(dev == "cuda"),
                                          prefetch_factor=4 if c["workers"] else None,
                                          persistent_workers=bool(c["workers"]))
