@@ -83,9 +83,9 @@ class SavepointRestoreIT {
         model = TinyModels.write(KAFKA.newDir("model"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
     }
 
-    @Test
-    void memoryIsByteIdenticalAcrossSavepointsAndRescalingAndStillAnswers() throws Exception {
-        ResolvedOptions base = KAFKA.newOptions(2, Map.of(
+    /** The tiny model on the test broker with small blocks, short answers and frequent checkpoints. */
+    static ResolvedOptions jobOptions() throws Exception {
+        return KAFKA.newOptions(2, Map.of(
                 "engram.model.dir", model.toString(),
                 "engram.engine.block-size", "16",
                 "engram.engine.prefill-chunk", "32",
@@ -93,6 +93,11 @@ class SavepointRestoreIT {
                 "engram.engine.batch-window", "0ms",
                 "engram.job.checkpoint-interval", "500ms",
                 "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString()));
+    }
+
+    @Test
+    void memoryIsByteIdenticalAcrossSavepointsAndRescalingAndStillAnswers() throws Exception {
+        ResolvedOptions base = jobOptions();
         // EM-LLM with a small window: the sessions' policy state (events, boundaries) is saved and restored too
         base = base.with(Map.of("engram.memory.policy", "EMLLM", "engram.memory.init-tokens", "4",
                 "engram.memory.local-tokens", "32", "engram.memory.memory-tokens", "32",
@@ -164,15 +169,7 @@ class SavepointRestoreIT {
      */
     @Test
     void aBlockDamagedInASavepointIsQuarantinedAndTheSessionStillAnswers() throws Exception {
-        ResolvedOptions base = KAFKA.newOptions(2, Map.of(
-                "engram.model.dir", model.toString(),
-                "engram.engine.block-size", "16",
-                "engram.engine.prefill-chunk", "32",
-                "engram.engine.max-new-tokens", "6",
-                "engram.engine.batch-window", "0ms",
-                "engram.state.kv-dtype", "F32",
-                "engram.job.checkpoint-interval", "500ms",
-                "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString()));
+        ResolvedOptions base = jobOptions().with(Map.of("engram.state.kv-dtype", "F32"));
         JobClient first = start(base, 1, null);
         List<EngramEvent> content = new ArrayList<>();
         for (int s = 0; s < SESSIONS.length; s++) {
