@@ -10,27 +10,32 @@ public final class MemoryOptions {
 
     public static final Option<MemorySettings.Kind> POLICY = Option.enumKey("engram.memory.policy", MemorySettings.Kind.class)
             .defaultValue(D.policy())
-            .description("How the engine attends over a session's memory: FULL (every token, exact, engine memory grows "
+            .description("How the engine attends over a session's memory (the default, EMLLM, keeps a session's engine "
+                    + "memory bounded however long its stream): FULL (every token, exact, engine memory grows "
                     + "with the stream), STREAMING (StreamingLLM sinks + recent window), INFLLM (init + local window + "
                     + "top-k retrieved blocks), EMLLM (init + local window + surprise-segmented events by token budget), "
                     + "SIRLLM (sinks + highest-entropy tokens + recent, decayed per turn).");
 
     public static final Option<Integer> INIT_TOKENS = Option.intKey("engram.memory.init-tokens")
-            .defaultValue(D.initTokens()).check(n -> n >= 0, ">= 0")
-            .description("INFLLM/EMLLM: first tokens of the stream every query attends to.");
+            .defaultValue(D.initTokens()).check(n -> n >= -1, ">= -1")
+            .description("INFLLM/EMLLM: first tokens of the stream every query attends to; -1: 128 where the model's "
+                    + "trained context holds 128 + 4096 + 2048 tokens, else 1/16 of that context.");
 
     public static final Option<Integer> LOCAL_TOKENS = Option.intKey("engram.memory.local-tokens")
-            .defaultValue(D.localTokens()).check(n -> n > 0, "> 0")
+            .defaultValue(D.localTokens()).check(n -> n > 0 || n == -1, "> 0 or -1")
             .description("INFLLM/EMLLM: sliding window of recent tokens attended at relative positions; keep it within "
-                    + "the model's trained context.");
+                    + "the model's trained context. -1: 4096 where the model's trained context holds 128 + 4096 + 2048 "
+                    + "tokens, else half of that context.");
 
     public static final Option<Integer> TOP_UNITS = Option.intKey("engram.memory.top-units")
-            .defaultValue(D.topUnits()).check(n -> n > 0, "> 0")
-            .description("INFLLM: memory units (blocks of engram.engine.block-size tokens) retrieved per layer and step.");
+            .defaultValue(D.topUnits()).check(n -> n > 0 || n == -1, "> 0 or -1")
+            .description("INFLLM: memory units (blocks of engram.engine.block-size tokens) retrieved per layer and step; "
+                    + "-1: engram.memory.memory-tokens / 128 (16 at the papers' sizes).");
 
     public static final Option<Integer> MEMORY_TOKENS = Option.intKey("engram.memory.memory-tokens")
-            .defaultValue(D.memoryTokens()).check(n -> n > 0, "> 0")
-            .description("EMLLM: tokens of memory (whole events) retrieved per layer and step.");
+            .defaultValue(D.memoryTokens()).check(n -> n > 0 || n == -1, "> 0 or -1")
+            .description("EMLLM: tokens of memory (whole events) retrieved per layer and step; -1: 2048 where the "
+                    + "model's trained context holds 128 + 4096 + 2048 tokens, else a quarter of that context.");
 
     public static final Option<Double> CONTIGUITY = Option.doubleKey("engram.memory.contiguity")
             .defaultValue(D.contiguity()).check(v -> v >= 0 && v < 1, "in [0, 1)")

@@ -13,7 +13,10 @@ import java.nio.file.Path;
 
 /**
  * Which memory policy a job runs and its sizes, chosen by configuration; {@link #create} builds it for a model.
- * Defaults follow the papers (algorithms.md); {@link Kind#FULL} keeps every token (exact, unbounded).
+ * The default is EM-LLM, which keeps a session's engine memory bounded however long its stream; its window and budget
+ * are {@link #AUTO} by default and sized for the model by {@link #sizedFor}: the papers' values (128 init + 4096 local
+ * + 2048 memory tokens) where the model's trained context holds them, else shares of that context. {@link Kind#FULL}
+ * keeps every token (exact, unbounded).
  *
  * @param duoPattern DuoAttention head-score file; null or blank looks for {@value HeadPattern#FILE_NAME} in the model folder
  */
@@ -49,6 +52,15 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         }
     }
 
+    /** A size chosen for the model by {@link #sizedFor} (init, local, memory tokens and InfLLM's unit count). */
+    public static final int AUTO = -1;
+    /** The papers' window and budget: 128 init + 4096 local + 2048 memory tokens (16 units of 128). */
+    static final int PAPER_INIT = 128;
+    static final int PAPER_LOCAL = 4096;
+    static final int PAPER_MEMORY = 2048;
+    /** Tokens per InfLLM unit that {@link #AUTO} unit counts assume (the default block size). */
+    static final int UNIT_TOKENS = 128;
+
     /** {@code recentTokens} default: per policy (StreamingLLM: the model's window less the sinks; SirLLM: 1000). */
     public static final int AUTO_RECENT = -1;
     /** SirLLM's recent tokens by default (the reference code's argparse default). */
@@ -66,10 +78,29 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         RetrievalSettings inf = RetrievalSettings.infLlm();
         RetrievalSettings em = RetrievalSettings.emLlm();
         RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
-        return new MemorySettings(Kind.FULL, inf.initTokens(), inf.localTokens(), inf.topUnits(), em.memoryTokens(), em.contiguity(),
+        return new MemorySettings(Kind.EMLLM, AUTO, AUTO, AUTO, AUTO, em.contiguity(),
                 inf.cachedBlocks(), inf.reprTokens(), sp.gamma(), sp.minTokens(), sp.maxTokens(), StreamingLlm.DEFAULT_SINK_TOKENS,
                 AUTO_RECENT, 1000, 1.0, false, 0.5, null, DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS,
                 sp.refinement(), sp.refineFromLayer());
+    }
+
+    /**
+     * These settings with every {@link #AUTO} size chosen for {@code model}: where its trained context holds the
+     * papers' 128 init + 4096 local + 2048 memory tokens (every attended position within it), those; else 1/16 of the
+     * context for init tokens (at most 128), half for the local window and a quarter for retrieved memory, so init +
+     * local + memory stay within 13/16 of what the model was trained on. InfLLM's unit count is the memory budget in
+     * units of {@value #UNIT_TOKENS} tokens.
+     */
+    public MemorySettings sizedFor(ModelConfig model) {
+        int window = model.maxPositions();
+        boolean paper = window >= PAPER_INIT + PAPER_LOCAL + PAPER_MEMORY;
+        int init = initTokens != AUTO ? initTokens : paper ? PAPER_INIT : Math.max(1, Math.min(PAPER_INIT, window / 16));
+        int local = localTokens != AUTO ? localTokens : paper ? PAPER_LOCAL : Math.max(1, window / 2);
+        int memory = memoryTokens != AUTO ? memoryTokens : paper ? PAPER_MEMORY : Math.max(1, window / 4);
+        int units = topUnits != AUTO ? topUnits : Math.max(1, memory / UNIT_TOKENS);
+        return new MemorySettings(policy, init, local, units, memory, contiguity, cachedBlocks, reprTokens,
+                surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,
+                duoPattern, duoSinkTokens, duoRecentTokens, refinement, refineFromLayer);
     }
 
     public MemorySettings withPolicy(Kind k) {
@@ -102,8 +133,11 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
                 sinks, recent, refinement, refineFromLayer);
     }
 
-    /** The EM-LLM/InfLLM settings these values describe. */
-    public RetrievalSettings retrieval() {
+    /** The EM-LLM/InfLLM settings these values describe for {@code model} ({@link #AUTO} sizes chosen for it). */
+    public RetrievalSettings retrieval(ModelConfig model) {
+        if (initTokens == AUTO || localTokens == AUTO || topUnits == AUTO || memoryTokens == AUTO) {
+            return sizedFor(model).retrieval(model);
+        }
         return switch (policy) {
             case EMLLM -> new RetrievalSettings(initTokens, localTokens, reprTokens, 0, memoryTokens, contiguity, cachedBlocks,
                     new RetrievalSettings.Surprise(surpriseGamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer));
@@ -122,7 +156,7 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         MemoryPolicy base = switch (policy) {
             case FULL -> new FullAttention();
             case STREAMING -> new StreamingLlm(sinkTokens, streamingRecent(model));
-            case INFLLM, EMLLM -> RetrievalMemory.of(retrieval(), model);
+            case INFLLM, EMLLM -> RetrievalMemory.of(retrieval(model), model);
             case SIRLLM -> new SirLlm(sinkTokens, recentTokens < 0 ? SIRLLM_RECENT : recentTokens, scoredTokens, decay);
         };
         if (!duo) {
@@ -146,10 +180,10 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
             case FULL -> "full attention";
             case STREAMING -> "StreamingLLM %d sinks + %s recent".formatted(sinkTokens,
                     recentTokens < 0 ? "the model's window less the sinks" : String.valueOf(recentTokens));
-            case INFLLM -> "InfLLM %d init + %d local + top-%d units, %d cached blocks/layer".formatted(initTokens, localTokens,
-                    topUnits, cachedBlocks);
-            case EMLLM -> "EM-LLM %d init + %d local + %d memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
-                    initTokens, localTokens, memoryTokens, contiguity, eventMinTokens, eventMaxTokens, surpriseGamma,
+            case INFLLM -> "InfLLM %s init + %s local + top-%s units, %d cached blocks/layer".formatted(size(initTokens),
+                    size(localTokens), size(topUnits), cachedBlocks);
+            case EMLLM -> "EM-LLM %s init + %s local + %s memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
+                    size(initTokens), size(localTokens), size(memoryTokens), contiguity, eventMinTokens, eventMaxTokens, surpriseGamma,
                     refinement == RetrievalSettings.Refinement.NONE ? "" : ", " + refinement.name().toLowerCase(java.util.Locale.ROOT)
                             + " refinement from layer " + refineFromLayer);
             case SIRLLM -> "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens,
@@ -157,5 +191,9 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         };
         return duo ? p + " on retrieval heads; DuoAttention streaming heads %d sinks + %d recent, sparsity %.2f"
                 .formatted(duoSinkTokens, duoRecentTokens, duoSparsity) : p;
+    }
+
+    private static String size(int n) {
+        return n == AUTO ? "auto" : String.valueOf(n);
     }
 }
