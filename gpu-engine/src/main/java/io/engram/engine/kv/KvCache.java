@@ -25,7 +25,8 @@ public final class KvCache {
     private final java.util.Map<Object, Object> policyState = new java.util.HashMap<>();
     private long structureVersion;
     private long transientFrom = -1; // tokens from here on will be truncated away (a question and its answer), or -1
-    private float[] carryLogits; // logits of the last appended token (scores the next token), or null
+    private float[] carryLogits; // logits of the memory's last token, bfloat16-rounded (scores the next token), or null
+    private float[] transientCarry; // the same for the last token of a transient section, or null
     private long offloads;
     private long fetches;
 
@@ -189,23 +190,50 @@ public final class KvCache {
         return transientFrom >= 0;
     }
 
-    /** Keeps the logits the last appended token produced, to score the next token appended. */
+    /**
+     * Keeps the logits the last appended token produced, rounded to bfloat16 (what a restart stores, so a restored
+     * session scores its next token exactly as one that never stopped), to score the next token appended. Logits of a
+     * transient section's tokens are kept apart: the memory's own carry outlives the question.
+     */
     public void carryLogits(float[] logits) {
-        if (carryLogits == null || carryLogits.length != logits.length) {
-            carryLogits = new float[logits.length];
+        if (isTransient()) {
+            transientCarry = rounded(logits, transientCarry);
+        } else {
+            carryLogits = rounded(logits, carryLogits);
         }
-        System.arraycopy(logits, 0, carryLogits, 0, logits.length);
+    }
+
+    private static float[] rounded(float[] logits, float[] into) {
+        float[] out = into == null || into.length != logits.length ? new float[logits.length] : into;
+        for (int i = 0; i < logits.length; i++) {
+            int bits = Float.floatToRawIntBits(logits[i]);
+            out[i] = Float.isNaN(logits[i]) ? logits[i]
+                    : Float.intBitsToFloat((bits + 0x7FFF + ((bits >>> 16) & 1)) & 0xFFFF0000);
+        }
+        return out;
     }
 
     /**
      * Surprise of {@code token} as the next token, {@code -log p(token | everything appended before)}, from the
-     * carried logits; NaN when none are carried (first token, or after a truncate or restore).
+     * carried logits; NaN when none are carried (first token, after a truncate into the memory, or a restore without
+     * {@link #restoreCarriedLogits}).
      */
     public float scoreNext(int token) {
-        if (carryLogits == null || token >= carryLogits.length) {
+        float[] c = isTransient() && nextSeq > transientFrom ? transientCarry : carryLogits;
+        if (c == null || token >= c.length) {
             return Float.NaN;
         }
-        return TokenScores.surprise(carryLogits, token);
+        return TokenScores.surprise(c, token);
+    }
+
+    /** The logits that score the first token after the memory (bfloat16 values), or null: for the durable store. */
+    public float[] carriedLogits() {
+        return carryLogits == null ? null : carryLogits.clone();
+    }
+
+    /** Gives memory read back from storage the logits {@link #carriedLogits} returned for it (null: none). */
+    public void restoreCarriedLogits(float[] logits) {
+        carryLogits = logits == null ? null : rounded(logits, null);
     }
 
     /** Layers offloaded and fetched back since the cache was created (for reports). */
@@ -369,8 +397,11 @@ public final class KvCache {
                 b.truncate((int) (seq - b.firstSeq()));
             }
         }
+        if (seq != nextSeq && (transientFrom < 0 || seq < transientFrom)) {
+            carryLogits = null; // the memory itself was cut
+        }
         if (seq != nextSeq) {
-            carryLogits = null;
+            transientCarry = null;
         }
         if (transientFrom >= 0 && seq <= transientFrom) {
             transientFrom = -1;
@@ -387,6 +418,7 @@ public final class KvCache {
         structureVersion++;
         policyState.clear();
         carryLogits = null;
+        transientCarry = null;
         transientFrom = -1;
         nextSeq = 0;
         nextBlockId = 0;

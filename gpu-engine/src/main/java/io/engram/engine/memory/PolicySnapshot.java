@@ -10,9 +10,17 @@ import java.util.List;
  *
  * @param units units from index {@code firstUnit} on (incremental snapshots leave out units already stored)
  * @param windowMass retrieval policies: per block not packed yet, the attention mass its tokens received
+ * @param contiguity EM-LLM: per layer, the start of each unit in its temporal-contiguity buffer (kept from step to step);
+ *     empty for other policies
  */
 public record PolicySnapshot(String policy, long packedEnd, int unitCount, int firstUnit, List<Unit> units, long[] boundaries,
-        long[] retained, float[] retainedScores, boolean evicted, List<BlockMass> windowMass) {
+        long[] retained, float[] retainedScores, boolean evicted, List<BlockMass> windowMass, long[][] contiguity) {
+
+    public PolicySnapshot(String policy, long packedEnd, int unitCount, int firstUnit, List<Unit> units, long[] boundaries,
+            long[] retained, float[] retainedScores, boolean evicted, List<BlockMass> windowMass) {
+        this(policy, packedEnd, unitCount, firstUnit, units, boundaries, retained, retainedScores, evicted, windowMass,
+                new long[0][]);
+    }
 
     /** The attention mass of one block's tokens, {@code (layer, kvHead, slot)}, for the block starting at {@code firstSeq}. */
     public record BlockMass(long firstSeq, float[] mass) {}

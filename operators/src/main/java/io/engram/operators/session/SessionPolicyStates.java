@@ -14,7 +14,8 @@ import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.ValueState;
 
 /**
- * The memory policy's state of each session (scores, units, retained sets) between its events, for
+ * The memory policy's state of each session (scores, units, retained sets, the logits that score its next token)
+ * between its events, for
  * {@link SessionMemoryOperator}: in memory for the most recent {@link #SESSIONS_KEPT} sessions, and in keyed state
  * ({@code POLICY_UNITS}, {@code POLICY_STATE}; new units only, as {@link PolicyStateCodec} writes them) so that it
  * survives a restart or a move to another task.
@@ -68,7 +69,7 @@ final class SessionPolicyStates {
         for (PolicySnapshot.Unit u : snap.units()) {
             units.put(i++, PolicyStateCodec.unit(u));
         }
-        state.update(PolicyStateCodec.state(snap, mem.nextSeq()));
+        state.update(PolicyStateCodec.state(snap, mem.nextSeq(), policy.needsTokenScores() ? mem.carriedLogits() : null));
     }
 
     /**
@@ -79,6 +80,10 @@ final class SessionPolicyStates {
         Kept kept = recent.get(session);
         if (kept != null && kept.nextSeq() == indexNextSeq) {
             mem.adoptPolicyStates(kept.states());
+            PolicyState ps = policy.needsTokenScores() ? state.value() : null; // the carried logits are not kept in memory
+            if (ps != null && ps.getNextSeq() == indexNextSeq) {
+                mem.restoreCarriedLogits(PolicyStateCodec.carriedLogits(ps));
+            }
         } else {
             restore(mem);
         }
@@ -95,6 +100,7 @@ final class SessionPolicyStates {
             stored.add(units.get(i));
         }
         policy.restore(mem, PolicyStateCodec.snapshot(ps, stored));
+        mem.restoreCarriedLogits(PolicyStateCodec.carriedLogits(ps));
     }
 
     /** Drops the in-memory state of the session (its stored memory failed its checks); keyed state stays. */

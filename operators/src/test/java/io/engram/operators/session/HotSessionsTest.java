@@ -12,12 +12,14 @@ import java.util.List;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A session whose memory stays hot between events (HotSessions) answers exactly as one whose memory is read back from
- * state before every event: same text, citations, retrieved spans, memory fingerprint and length.
+ * state before every event: same text, citations, retrieved spans, memory fingerprint and length, with every memory
+ * policy (the stream outgrows the bounded policies' windows, so their units, events and retained sets are restored).
  */
 class HotSessionsTest {
     @TempDir static java.nio.file.Path tmp;
@@ -34,14 +36,16 @@ class HotSessionsTest {
             "q", "q", "Code 12 opens the shed; the keeper counted forty gulls.", "The mason was called Ana.", "q",
             "It rained all week in the village by the sea.", "q");
 
-    @Test
-    void hotMemoryAnswersAsMemoryReadBackFromStateBeforeEveryEvent() throws Exception {
+    @ParameterizedTest
+    @EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
+    void hotMemoryAnswersAsMemoryReadBackFromStateBeforeEveryEvent(io.engram.engine.memory.MemorySettings.Kind policy)
+            throws Exception {
         List<StreamRecord<io.engram.schemas.EngramEvent>> events = new ArrayList<>();
         for (int i = 0; i < TURNS.size(); i++) {
             events.add(event(i)); // once: both runs see the same source offsets
         }
         List<Answer> hot = new ArrayList<>();
-        try (var h = harness(0)) {
+        try (var h = harness(settings(policy))) {
             h.open();
             for (int i = 0; i < TURNS.size(); i++) {
                 h.processElement(events.get(i));
@@ -51,7 +55,7 @@ class HotSessionsTest {
         List<Answer> cold = new ArrayList<>();
         OperatorSubtaskState snapshot = null;
         for (int i = 0; i < TURNS.size(); i++) {
-            try (var h = harness(0)) {
+            try (var h = harness(settings(policy))) {
                 if (snapshot != null) {
                     h.initializeState(snapshot);
                 }
@@ -73,6 +77,15 @@ class HotSessionsTest {
             assertThat(a.getRetrieved()).isEqualTo(b.getRetrieved());
             assertThat(a.getCitations()).isEqualTo(b.getCitations());
         }
+    }
+
+    /** Windows small enough that the stream (~150 tokens) leaves them: init 4 + local 24, two units or 16 tokens. */
+    private static SessionSettings settings(io.engram.engine.memory.MemorySettings.Kind policy) {
+        var m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(policy).withWindow(4, 24).withRetrieval(2, 16, 1)
+                .withStreaming(4, 24, 16);
+        return SessionSettings.of(SessionMemoryOperatorTest.model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20))
+                .withMemory(m);
     }
 
     private static StreamRecord<io.engram.schemas.EngramEvent> event(int i) {

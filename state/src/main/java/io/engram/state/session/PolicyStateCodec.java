@@ -37,7 +37,44 @@ public final class PolicyStateCodec {
         }
         return PolicyState.newBuilder().setPolicy(snap.policy()).setNextSeq(nextSeq).setPackedEnd(snap.packedEnd())
                 .setUnitCount(snap.unitCount()).setBoundaries(bounds).setRetainedSeqs(kept).setRetainedScores(scores)
-                .setEvicted(snap.evicted()).setWindowMass(massRecords(snap)).build();
+                .setEvicted(snap.evicted()).setWindowMass(massRecords(snap)).setContiguity(contiguityRecords(snap)).build();
+    }
+
+    /**
+     * The session record of {@code snap} with the logits that score the session's next token ({@code carried}: null
+     * when none; values a bfloat16 holds exactly, as {@code KvCache} carries them).
+     */
+    public static PolicyState state(PolicySnapshot snap, long nextSeq, float[] carried) {
+        PolicyState ps = state(snap, nextSeq);
+        if (carried != null) {
+            ByteBuffer b = ByteBuffer.allocate(carried.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+            for (float f : carried) {
+                b.putShort((short) (Float.floatToRawIntBits(f) >>> 16));
+            }
+            b.flip();
+            ps.setCarriedLogits(b);
+        }
+        return ps;
+    }
+
+    /**
+     * The logits {@code ps} carries for the session's next token, or null.
+     *
+     * @throws CorruptMemoryException when the record does not hold whole bfloat16 values
+     */
+    public static float[] carriedLogits(PolicyState ps) {
+        ByteBuffer b = ps.getCarriedLogits().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (b.remaining() == 0) {
+            return null;
+        }
+        if (b.remaining() % 2 != 0) {
+            throw new CorruptMemoryException("carried logits hold " + b.remaining() + " bytes, not whole bfloat16 values");
+        }
+        float[] out = new float[b.remaining() / 2];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = Float.intBitsToFloat((b.getShort() & 0xFFFF) << 16);
+        }
+        return out;
     }
 
     /**
@@ -60,8 +97,12 @@ public final class PolicyStateCodec {
         for (int i = 0; i < scores.length; i++) {
             scores[i] = ps.getRetainedScores().get(i);
         }
+        long[][] contiguity = new long[ps.getContiguity().size()][];
+        for (int l = 0; l < contiguity.length; l++) {
+            contiguity[l] = ps.getContiguity().get(l).stream().mapToLong(Long::longValue).toArray();
+        }
         return new PolicySnapshot(ps.getPolicy(), ps.getPackedEnd(), ps.getUnitCount(), 0, restored, bounds, kept, scores,
-                ps.getEvicted(), massOf(ps));
+                ps.getEvicted(), massOf(ps), contiguity);
     }
 
     public static MemoryUnit unit(PolicySnapshot.Unit u) {
@@ -95,6 +136,14 @@ public final class PolicyStateCodec {
         }
         int[] lists = u.getIndexLists().isEmpty() ? null : u.getIndexLists().stream().mapToInt(Integer::intValue).toArray();
         return new PolicySnapshot.Unit(u.getStartSeq(), u.getEndSeq(), u.getKind() == MemoryUnitKind.EPISODE, repr, lists);
+    }
+
+    private static List<List<Long>> contiguityRecords(PolicySnapshot snap) {
+        List<List<Long>> out = new ArrayList<>(snap.contiguity().length);
+        for (long[] layer : snap.contiguity()) {
+            out.add(Arrays.stream(layer).boxed().toList());
+        }
+        return out;
     }
 
     private static List<BlockMass> massRecords(PolicySnapshot snap) {

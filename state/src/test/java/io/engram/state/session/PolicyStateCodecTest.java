@@ -20,7 +20,7 @@ class PolicyStateCodecTest {
         List<PolicySnapshot.Unit> units = List.of(new PolicySnapshot.Unit(4, 36, true, repr, new int[] {2, 0}),
                 new PolicySnapshot.Unit(36, 52, false, repr, null));
         return new PolicySnapshot("emllm", 52, 2, 0, units, new long[] {60, 71}, new long[] {3, 9}, new float[] {0.5f, 1.25f},
-                true, List.of(new PolicySnapshot.BlockMass(48, new float[] {0.1f, 0.2f, 0.7f})));
+                true, List.of(new PolicySnapshot.BlockMass(48, new float[] {0.1f, 0.2f, 0.7f})), new long[][] {{4}, {}, {4, 36}});
     }
 
     @Test
@@ -42,6 +42,7 @@ class PolicyStateCodecTest {
         assertThat(back.evicted()).isTrue();
         assertThat(back.windowMass()).hasSize(1);
         assertThat(back.windowMass().get(0).mass()).containsExactly(0.1f, 0.2f, 0.7f);
+        assertThat(back.contiguity()).isDeepEqualTo(new long[][] {{4}, {}, {4, 36}});
         for (int i = 0; i < 2; i++) {
             PolicySnapshot.Unit a = s.units().get(i);
             PolicySnapshot.Unit b = back.units().get(i);
@@ -53,6 +54,18 @@ class PolicyStateCodecTest {
                 assertThat(Arrays.equals(b.repr()[l], a.repr()[l])).as("layer %d keys, bit for bit", l).isTrue();
             }
         }
+    }
+
+    @Test
+    void carriedLogitsReadBackBitForBitAndAStateWithoutThemCarriesNone() {
+        float[] carried = {1.5f, -2.25f, 0f, 1024f, -0.0078125f}; // values a bfloat16 holds exactly, as KvCache carries them
+        PolicyState ps = PolicyStateCodec.state(snapshot(), 80, carried);
+        assertThat(ps.getCarriedLogits().remaining()).isEqualTo(10);
+        assertThat(PolicyStateCodec.carriedLogits(ps)).containsExactly(carried);
+        assertThat(PolicyStateCodec.carriedLogits(PolicyStateCodec.state(snapshot(), 80))).isNull();
+        ps.setCarriedLogits(java.nio.ByteBuffer.wrap(new byte[3]));
+        assertThatThrownBy(() -> PolicyStateCodec.carriedLogits(ps)).isInstanceOf(CorruptMemoryException.class)
+                .hasMessageContaining("not whole bfloat16 values");
     }
 
     @Test

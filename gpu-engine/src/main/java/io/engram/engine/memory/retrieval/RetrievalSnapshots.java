@@ -5,6 +5,7 @@ import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.PolicySnapshot;
 import io.engram.engine.memory.retrieval.RetrievalMemory.Unit;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -13,7 +14,7 @@ import java.util.Map;
  * What a restart must keep of a session's {@link RetrievalState}, as a {@link PolicySnapshot}: the units with their
  * representative keys and index lists, where packing stopped, EM-LLM's event boundaries not packed yet, and the
  * attention mass the window's tokens received so far (so a restored session picks the representatives a session that
- * never stopped would).
+ * never stopped would), and EM-LLM's temporal-contiguity buffers (each layer's carries over from step to step).
  */
 final class RetrievalSnapshots {
 
@@ -38,8 +39,12 @@ final class RetrievalSnapshots {
             }
         }
         mass.sort(Comparator.comparingLong(PolicySnapshot.BlockMass::firstSeq));
+        long[][] contiguity = new long[st.contiguity.size()][];
+        for (int l = 0; l < contiguity.length; l++) {
+            contiguity[l] = st.contiguity.get(l).stream().mapToLong(Unit::start).toArray();
+        }
         return new PolicySnapshot(policy, st.packedEnd, st.units.size(), Math.max(0, fromUnit), out, bounds, new long[0],
-                new float[0], false, mass);
+                new float[0], false, mass, contiguity);
     }
 
     /**
@@ -73,6 +78,18 @@ final class RetrievalSnapshots {
         st.boundaries.clear();
         for (long b : s.boundaries()) {
             st.boundaries.add(b);
+        }
+        for (int l = 0; l < st.contiguity.size(); l++) {
+            List<Unit> buffer = new ArrayList<>();
+            if (l < s.contiguity().length) {
+                for (long start : s.contiguity()[l]) {
+                    int at = Collections.binarySearch(st.units, new Unit(start, start, null), Comparator.comparingLong(Unit::start));
+                    if (at >= 0) {
+                        buffer.add(st.units.get(at));
+                    }
+                }
+            }
+            st.contiguity.set(l, buffer);
         }
         return lists;
     }
