@@ -119,11 +119,15 @@ class SessionFailureIsolationTest {
         }
     }
 
-    @Test
-    void aWriteCutShortQuarantinesTheBlockItLeftInconsistentAndTheSessionAnswersFromTheRest() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
+    void aWriteCutShortQuarantinesTheBlockItLeftInconsistentAndTheSessionAnswersFromTheRest(
+            io.engram.engine.memory.MemorySettings.Kind policy) throws Exception {
+        SessionSettings settings = settings().withMemory(io.engram.engine.memory.MemorySettings.defaults().withPolicy(policy)
+                .withWindow(4, 24).withRetrieval(2, 16, 1).withStreaming(4, 24, 16));
         org.apache.flink.runtime.checkpoint.OperatorSubtaskState snapshot;
         int tokens;
-        try (var h = harness(settings(), SessionFaults.NONE)) {
+        try (var h = harness(settings, SessionFaults.NONE)) {
             h.processElement(ev("a", "a0", text(FACTS)));
             int extra = 0;
             do { // end a0's memory inside a block, so the next event rewrites that block
@@ -137,7 +141,7 @@ class SessionFailureIsolationTest {
             assertThat(tokens % 8).isNotZero();
             snapshot = h.snapshot(1L, 1L);
         }
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(settings(),
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(settings,
                 fail(SessionFaults.Point.WRITE, "a", 1)), EngramEvent::getSessionId, Types.STRING)) {
             h.setup();
             h.initializeState(snapshot);

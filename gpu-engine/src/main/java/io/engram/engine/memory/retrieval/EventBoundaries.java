@@ -68,6 +68,15 @@ final class EventBoundaries {
             long half = (b - prev) / 2;
             long lo = Math.max(Math.max(cfg.initTokens(), packedEnd), prev - half);
             long hi = Math.min(end, b + half + 1);
+            for (long t = lo; t < hi; t++) { // memory retention or a quarantine took out: the neighbourhood stops there
+                if (cache.blockAt(t) == null) {
+                    if (t < b) {
+                        lo = t + 1;
+                    } else {
+                        hi = t;
+                    }
+                }
+            }
             int n = (int) (hi - lo);
             if (n < 2) {
                 prev = b;
