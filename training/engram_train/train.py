@@ -109,6 +109,13 @@ CONFIGS = {
                      phases=((0.0, 512, 4), (0.4, 1024, 2)), probe_minutes=8.0, dense_share=0.35, copy_share=0.2,
                      copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.25,
                      pair_refusals=True),
+    # cpu-pair continued from the shipped pair model (--init models/engram-tiny): the same mix with 40% of examples
+    # carrying a paired near-miss refusal (cpu-pair's 25% kept the answers but did not raise refusals), an hour
+    "cpu-pair2": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=2e-4, warmup_s=20, minutes=60.0, workers=0,
+                      compile=False, eval_per_cell=20, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                      phases=((0.0, 512, 4), (0.3, 1024, 2)), probe_minutes=15.0, dense_share=0.35, copy_share=0.2,
+                      copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.4,
+                      pair_refusals=True),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
