@@ -104,20 +104,30 @@ public final class EngineOptions {
 
     public static final Option<io.engram.schemas.RetentionPolicy> RETENTION = Option.enumKey("engram.state.retention",
                     io.engram.schemas.RetentionPolicy.class)
-            .defaultValue(io.engram.schemas.RetentionPolicy.KEEP_ALL)
+            .defaultValue(io.engram.schemas.RetentionPolicy.DROP_OLDEST)
             .description("What a session gives up when its stored memory passes engram.state.max-session-tokens or "
-                    + "engram.state.max-session-mb: KEEP_ALL (no cap), DROP_OLDEST (oldest blocks first) or "
+                    + "engram.state.max-session-mb: KEEP_ALL (no cap: a session's stored memory grows with its stream), "
+                    + "DROP_OLDEST (oldest blocks first; the default, with a cap of 1,048,576 tokens) or "
                     + "DROP_LOWEST_SCORED (blocks of the least surprising text first). The first block and the most "
                     + "recent ones are never dropped; an episode summary covering the dropped text is emitted first, and "
                     + "each dropped block leaves a record of its source events.");
 
     public static final Option<Long> MAX_SESSION_TOKENS = Option.longKey("engram.state.max-session-tokens")
-            .defaultValue(0L).check(n -> n >= 0, ">= 0")
-            .description("Cap on the tokens of KV a session keeps stored (0: none); see engram.state.retention.");
+            .defaultValue(1L << 20).check(n -> n >= 0, ">= 0")
+            .description("Cap on the tokens of KV a session keeps stored (0: none); see engram.state.retention. The "
+                    + "default, 1,048,576 tokens, is about 2 GiB of BF16 KV for engram-tiny and 128 GiB for an 8B "
+                    + "Llama: size it to the disk the job's state may use.");
 
     public static final Option<Integer> MAX_SESSION_MB = Option.intKey("engram.state.max-session-mb")
             .defaultValue(0).check(n -> n >= 0, ">= 0")
             .description("Cap on the stored bytes of a session's KV memory in MiB (0: none); see engram.state.retention.");
+
+    public static final Option<java.time.Duration> IDLE_TTL = Option.durationKey("engram.state.idle-ttl")
+            .defaultValue(java.time.Duration.ZERO).check(d -> !d.isNegative(), ">= 0")
+            .description("How long a session may go without an event (processing time) before its KV memory is dropped: "
+                    + "an episode summary of the text not summarized yet is emitted first and each dropped block leaves "
+                    + "a record of its source events; the session's provenance and summaries stay and a later event "
+                    + "starts its memory afresh. 0: never.");
 
     private EngineOptions() {}
 }

@@ -87,7 +87,7 @@ public final class EngineSessionStage implements SessionStage {
                 new SessionSettings.Batching(o.get(EngineOptions.MAX_BATCH), o.get(EngineOptions.BATCH_WINDOW).toMillis()),
                 new SessionSettings.Storage(o.get(EngineOptions.KV_STORAGE), o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L,
                         new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
-                                o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L)))
+                                o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L, o.get(EngineOptions.IDLE_TTL).toMillis())))
                 .withMemory(memory)
                 .withAttribution(AttributionOptions.settings(o))
                 .withDevice(new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),

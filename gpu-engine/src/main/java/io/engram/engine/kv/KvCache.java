@@ -53,6 +53,11 @@ public final class KvCache {
     }
 
     /** Sequence index the next appended token gets (= tokens ingested so far). */
+    /** The id the next new block gets. */
+    public long nextBlockId() {
+        return nextBlockId;
+    }
+
     public long nextSeq() {
         return nextSeq;
     }

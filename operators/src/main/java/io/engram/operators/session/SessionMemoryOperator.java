@@ -88,6 +88,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient SessionPolicyStates policyStates;
     private transient SessionSummaries summaries;
     private transient SessionRetention retention;
+    private transient IdleSessions idle;
     private transient SessionAnswerRecords records;
     private transient SessionMetrics metrics;
     private transient ContentIngest ingest;
@@ -135,6 +136,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         isolation.checkWith(ingest);
         records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
+        idle = new IdleSessions(settings.storage().retention().idleMillis(), getKeyedStateStore(), timers);
         parked = new LinkedHashSet<>();
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, engines.backend().describe(),
@@ -174,6 +176,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     public void processElement(StreamRecord<EngramEvent> record) throws Exception {
         EngramEvent event = record.getValue();
         String session = event.getSessionId();
+        idle.touch(getProcessingTimeService().getCurrentProcessingTime());
         if (event.getPayload() instanceof QueryEvent q) {
             if (isolation.guarded(event, () -> admission.admit(event, q))) {
                 parked.add(session);
@@ -202,8 +205,43 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
 
     @Override
     public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        if (idle.expired(timer.getTimestamp())) {
+            expireIdle(timer.getKey(), timer.getTimestamp());
+        }
         parked.add(timer.getKey()); // after a restore the index is empty; the timer says this session has parked queries
         flush();
+    }
+
+    /**
+     * Drops the KV memory of a session that had no event for the idle span (an episode summary first, a DroppedUnit
+     * per block); its provenance, summaries and records stay, and a later event starts its memory afresh. A failure
+     * here is logged and leaves the memory as it was: there is no event to dead-letter, and the next idle check retries.
+     */
+    private void expireIdle(String session, long at) throws Exception {
+        SessionIndex idx = repository.index(session);
+        if (idx == null || idx.getBlockIds().isEmpty()) {
+            return;
+        }
+        try {
+            io.engram.state.session.SessionMemoryRepository.Loaded l = repository.load(session, idx);
+            for (io.engram.state.session.SessionMemoryRepository.DamagedBlock d : l.damaged()) {
+                repository.delete(session, d.blockId()); // damaged: not summarized, gone with the rest
+            }
+            SessionIndex updated = retention.expire(session, at, l.memory(), idx);
+            repository.saveIndex(session, updated);
+            policyStates.clear(session);
+            hot.forget(session);
+            repository.invalidate(session);
+            metrics.cleared(session);
+        } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
+            if (Thread.currentThread().isInterrupted()) {
+                throw e;
+            }
+            isolation.forget(session);
+            LOG.warn("session {}: dropping its idle memory failed; it is kept and checked again after the next idle span",
+                    session, e);
+            idle.touch(at);
+        }
     }
 
     @Override
@@ -340,6 +378,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 admission.clear();
                 summaries.clear();
                 retention.clear();
+                idle.clear();
                 metrics.cleared(event.getSessionId());
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }

@@ -3,6 +3,7 @@ package io.engram.operators.session;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.attribution.Provenance;
+import io.engram.schemas.DropCause;
 import io.engram.schemas.DroppedUnit;
 import io.engram.schemas.EngramEvent;
 import io.engram.schemas.RetentionPolicy;
@@ -22,8 +23,9 @@ import org.slf4j.LoggerFactory;
  * A session's memory cap for {@link SessionMemoryOperator} ({@link SessionSettings#retention()}): when its stored
  * blocks pass the cap, an episode summary covering everything not summarized yet is emitted first, then blocks are
  * dropped (from keyed state, the working set and the memory) as the retention policy chooses, each leaving a
- * {@link DroppedUnit} with its source events ({@code DROPPED_UNITS}). The keyed-state handles act on the operator's
- * current key: every call is for the session that is the current key.
+ * {@link DroppedUnit} with its source events ({@code DROPPED_UNITS}); a session idle for
+ * {@link SessionSettings.Retention#idleMillis()} has all of its blocks dropped the same way ({@link #expire}). The
+ * keyed-state handles act on the operator's current key: every call is for the session that is the current key.
  */
 final class SessionRetention {
     private static final Logger LOG = LoggerFactory.getLogger(SessionRetention.class);
@@ -56,16 +58,8 @@ final class SessionRetention {
         }
         List<Retention.Candidate> candidates = new ArrayList<>();
         for (KvBlock b : mem.blocks()) {
-            double sum = 0;
-            int n = 0;
-            for (int i = 0; i < b.length(); i++) {
-                if (!Float.isNaN(b.score(i))) {
-                    sum += b.score(i);
-                    n++;
-                }
-            }
             candidates.add(new Retention.Candidate(b.id(), b.firstSeq(), b.length(),
-                    KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), storage), n == 0 ? Double.NaN : sum / n));
+                    KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), storage), meanScore(b)));
         }
         List<Retention.Candidate> drop = Retention.choose(candidates, retention.policy(), retention.maxTokens(),
                 retention.maxBytes(), PROTECTED_BLOCKS);
@@ -74,9 +68,34 @@ final class SessionRetention {
         }
         String session = event.getSessionId();
         summaries.beforeDrop(event, mem, updated); // the dropped text keeps a summary
-        long droppedTokens = 0;
+        List<KvBlock> blocks = new ArrayList<>(drop.size());
         for (Retention.Candidate c : drop) {
-            KvBlock b = mem.blockAt(c.firstSeq());
+            blocks.add(mem.blockAt(c.firstSeq()));
+        }
+        long droppedTokens = drop(session, event.getTimestampMs(), mem, updated, crcs, blocks, DropCause.RETENTION);
+        LOG.debug("session {}: retention {} dropped {} blocks ({} tokens)", session, retention.policy(), drop.size(), droppedTokens);
+    }
+
+    /**
+     * Drops every block of an idle session's memory {@code mem} (listed by {@code idx}, the current key's index) at
+     * processing time {@code atMs}, an episode summary of what was not summarized yet first; the returned index, to be
+     * stored, lists no blocks. The session's text provenance, summaries and dropped-unit records stay.
+     */
+    SessionIndex expire(String session, long atMs, KvCache mem, SessionIndex idx) throws Exception {
+        SessionIndex updated = SessionIndex.newBuilder(idx).build();
+        summaries.beforeDrop(session, atMs, mem, updated);
+        Map<Long, Integer> crcs = SessionMemoryRepository.checksums(idx);
+        long tokens = drop(session, atMs, mem, updated, crcs, new ArrayList<>(mem.blocks()), DropCause.IDLE);
+        LOG.info("session {}: idle for {} ms, its memory of {} tokens was dropped (summarized first)", session,
+                retention.idleMillis(), tokens);
+        return updated;
+    }
+
+    /** Drops {@code blocks} of {@code mem}, each leaving a {@link DroppedUnit}; {@code updated} lists what is left. */
+    private long drop(String session, long atMs, KvCache mem, SessionIndex updated, Map<Long, Integer> crcs,
+            List<KvBlock> blocks, DropCause cause) throws Exception {
+        long droppedTokens = 0;
+        for (KvBlock b : blocks) {
             int firstEvent = -1;
             int lastEvent = -1;
             for (int i = 0; i < b.length(); i++) {
@@ -87,15 +106,17 @@ final class SessionRetention {
                     lastEvent = Math.max(lastEvent, ev);
                 }
             }
+            double mean = meanScore(b);
             dropped.put(b.id(), DroppedUnit.newBuilder().setBlockId(b.id()).setFirstSeq(b.firstSeq())
                     .setTokens(b.length()).setFirstEvent(firstEvent).setLastEvent(lastEvent)
-                    .setMeanScore(Double.isNaN(c.meanScore()) ? null : (float) c.meanScore()).setReason(retention.policy())
-                    .setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(event.getTimestampMs()).build());
+                    .setMeanScore(Double.isNaN(mean) ? null : (float) mean).setReason(retention.policy())
+                    .setCause(cause).setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(atMs).build());
             repository.delete(session, b.id());
             mem.detach(b);
             mem.unitStore().forget(b);
             crcs.remove(b.id());
             droppedTokens += b.length();
+            updated.setNextBlockId(Math.max(updated.getNextBlockId(), b.id() + 1)); // never reused
         }
         List<Long> ids = new ArrayList<>();
         List<Integer> blockCrcs = new ArrayList<>();
@@ -106,8 +127,21 @@ final class SessionRetention {
         updated.setBlockIds(ids);
         updated.setBlockCrcs(blockCrcs);
         updated.setDroppedTokens(updated.getDroppedTokens() + droppedTokens);
-        updated.setDroppedUnits(updated.getDroppedUnits() + drop.size());
-        LOG.debug("session {}: retention {} dropped {} blocks ({} tokens)", session, retention.policy(), drop.size(), droppedTokens);
+        updated.setDroppedUnits(updated.getDroppedUnits() + blocks.size());
+        return droppedTokens;
+    }
+
+    /** Mean score (surprise) of the block's scored tokens, NaN when none is scored. */
+    private static double meanScore(KvBlock b) {
+        double sum = 0;
+        int n = 0;
+        for (int i = 0; i < b.length(); i++) {
+            if (!Float.isNaN(b.score(i))) {
+                sum += b.score(i);
+                n++;
+            }
+        }
+        return n == 0 ? Double.NaN : sum / n;
     }
 
     /** Forgets the session's dropped units (the session was reset or closed). */

@@ -90,20 +90,33 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
     }
 
     /**
-     * A cap on a session's stored memory and what goes when it is passed.
+     * A cap on a session's stored memory and what goes when it is passed, and how long a session may stay idle before
+     * its memory goes.
      *
      * @param maxTokens stored tokens at most (0: no cap)
      * @param maxBytes stored bytes at most (0: no cap)
+     * @param idleMillis processing time without an event after which a session's KV memory is dropped (an episode
+     *     summary of what was not summarized yet first, a DroppedUnit per block); 0: never
      */
-    public record Retention(io.engram.schemas.RetentionPolicy policy, long maxTokens, long maxBytes) implements Serializable {
+    public record Retention(io.engram.schemas.RetentionPolicy policy, long maxTokens, long maxBytes, long idleMillis)
+            implements Serializable {
         public Retention {
-            if (policy == null || maxTokens < 0 || maxBytes < 0) {
+            if (policy == null || maxTokens < 0 || maxBytes < 0 || idleMillis < 0) {
                 throw new IllegalArgumentException("retention needs a policy and caps >= 0 (0 = none)");
             }
         }
 
+        public Retention(io.engram.schemas.RetentionPolicy policy, long maxTokens, long maxBytes) {
+            this(policy, maxTokens, maxBytes, 0);
+        }
+
         public static Retention keepAll() {
-            return new Retention(io.engram.schemas.RetentionPolicy.KEEP_ALL, 0, 0);
+            return new Retention(io.engram.schemas.RetentionPolicy.KEEP_ALL, 0, 0, 0);
+        }
+
+        /** The same with sessions idle for {@code millis} dropped (0: never). */
+        public Retention withIdle(long millis) {
+            return new Retention(policy, maxTokens, maxBytes, millis);
         }
     }
 

@@ -61,7 +61,7 @@ final class SessionSummaries {
             while (lastEvent > 0 && events.get(lastEvent).getFirstSeq() >= cut) {
                 lastEvent--; // the episode ends inside an earlier event
             }
-            emit(event, mem, updated, SummaryKind.EPISODE, cut - 1, lastEvent);
+            emit(event.getSessionId(), event.getTimestampMs(), mem, updated, SummaryKind.EPISODE, cut - 1, lastEvent);
             updated.setSummarizedEvents(cut == updated.getNextSeq() ? updated.getEventCount() : lastEvent);
             updated.setSummarizedSeq(cut);
         }
@@ -69,8 +69,13 @@ final class SessionSummaries {
 
     /** Before retention drops blocks: an EPISODE summary of everything not summarized yet, so the dropped text keeps one. */
     void beforeDrop(EngramEvent event, KvCache mem, SessionIndex updated) throws Exception {
+        beforeDrop(event.getSessionId(), event.getTimestampMs(), mem, updated);
+    }
+
+    /** {@link #beforeDrop(EngramEvent, KvCache, SessionIndex)} without an event (an idle session, at {@code atMs}). */
+    void beforeDrop(String session, long atMs, KvCache mem, SessionIndex updated) throws Exception {
         if (updated.getSummarizedSeq() < updated.getNextSeq()) {
-            emit(event, mem, updated, SummaryKind.EPISODE, updated.getNextSeq() - 1, updated.getEventCount() - 1);
+            emit(session, atMs, mem, updated, SummaryKind.EPISODE, updated.getNextSeq() - 1, updated.getEventCount() - 1);
             updated.setSummarizedEvents(updated.getEventCount());
             updated.setSummarizedSeq(updated.getNextSeq());
         }
@@ -85,7 +90,8 @@ final class SessionSummaries {
         List<Summary> stored = new ArrayList<>();
         episodes.values().forEach(stored::add);
         if (stored.isEmpty()) {
-            emit(event, mem, idx, SummaryKind.SESSION, idx.getNextSeq() - 1, idx.getEventCount() - 1);
+            emit(event.getSessionId(), event.getTimestampMs(), mem, idx, SummaryKind.SESSION, idx.getNextSeq() - 1,
+                    idx.getEventCount() - 1);
             return;
         }
         stored.sort(Comparator.comparingLong(Summary::getFirstToken));
@@ -131,8 +137,8 @@ final class SessionSummaries {
      * events since the previous one (generated from their text alone, and kept), a SESSION summary the whole session
      * (generated over the whole memory, through the memory policy).
      */
-    private void emit(EngramEvent event, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken, int lastEventIndex)
-            throws Exception {
+    private void emit(String session, long atMs, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken,
+            int lastEventIndex) throws Exception {
         boolean episode = kind == SummaryKind.EPISODE;
         SamplingOptions greedy = SamplingOptions.greedy(settings.answers().summaryMaxTokens());
         String text = episode
@@ -141,7 +147,7 @@ final class SessionSummaries {
         EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
         EventProvenance last = events.get(Math.max(0, lastEventIndex));
         Summary summary = Summary.newBuilder()
-                .setSessionId(event.getSessionId())
+                .setSessionId(session)
                 .setKind(kind)
                 .setFirstEvent(first.getSource())
                 .setLastEvent(last.getSource())
@@ -149,7 +155,7 @@ final class SessionSummaries {
                 .setLastToken(lastToken)
                 .setText(text)
                 .setModel(modelName)
-                .setCreatedAtMs(event.getTimestampMs())
+                .setCreatedAtMs(atMs)
                 .build();
         if (episode) {
             episodes.put(summary.getFirstToken(), summary); // a later session summary is built from these

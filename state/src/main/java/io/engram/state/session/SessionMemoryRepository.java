@@ -131,6 +131,9 @@ public final class SessionMemoryRepository {
             units(mem).persisted(b);
             attached.add(want);
         }
+        if (idx.getNextBlockId() > 0) {
+            mem.skipBlockId(idx.getNextBlockId() - 1); // ids of dropped blocks are never reused
+        }
         mem.resumeAt(idx.getNextSeq());
         return new Loaded(mem, fingerprint(attached), List.copyOf(damaged));
     }
@@ -152,7 +155,8 @@ public final class SessionMemoryRepository {
                 .setSummarizedEvents(previous == null ? 0 : previous.getSummarizedEvents())
                 .setSummarizedSeq(previous == null ? 0 : previous.getSummarizedSeq())
                 .setDroppedTokens(previous == null ? 0 : previous.getDroppedTokens())
-                .setDroppedUnits(previous == null ? 0 : previous.getDroppedUnits());
+                .setDroppedUnits(previous == null ? 0 : previous.getDroppedUnits())
+                .setNextBlockId(Math.max(mem.nextBlockId(), previous == null ? 0 : previous.getNextBlockId()));
     }
 
     private static StoredUnitStore units(KvCache mem) {
