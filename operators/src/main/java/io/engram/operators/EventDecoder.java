@@ -49,7 +49,8 @@ import org.slf4j.LoggerFactory;
  * operator decides it and builds its dead letter with {@link DeadLetters#forEvent} ({@code UNKNOWN_SESSION}).
  *
  * <p>Decoded events get {@code source} set to the record's coordinates (replacing anything the producer put there),
- * so downstream operators can cite them.
+ * so downstream operators can cite them. A content event longer than {@link DecoderSettings#partChars()} leaves as
+ * several parts ({@link ContentParts}), so checkpoints can pass between them.
  */
 public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
 
@@ -93,7 +94,9 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
         Outcome outcome = decode(record);
         if (outcome.event != null) {
             decoded.inc();
-            out.collect(outcome.event);
+            for (EngramEvent part : ContentParts.split(outcome.event, settings.partChars())) {
+                out.collect(part);
+            }
         } else {
             refused.inc();
             LOG.warn("dead letter {} {}", outcome.letter.getErrorClass(), outcome.letter.getReason());
@@ -129,6 +132,7 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
                     null);
         }
         event.setSource(new SourceCoordinates(r.topic, r.partition, r.offset));
+        event.setPart(null); // set by ContentParts only
         Optional<String> badUtf8 = invalidUtf8Field(r, event);
         if (badUtf8.isPresent()) {
             return refuse(r, ErrorClass.INVALID_UTF8, "field '%s' is not valid UTF-8".formatted(badUtf8.get()), null,

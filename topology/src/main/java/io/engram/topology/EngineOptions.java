@@ -44,9 +44,9 @@ public final class EngineOptions {
 
     public static final Option<Integer> MAX_EVENT_TOKENS = Option.intKey("engram.engine.max-event-tokens")
             .defaultValue(io.engram.operators.session.SessionSettings.Limits.DEFAULT.maxEventTokens()).check(n -> n > 0, "> 0")
-            .description("Tokens one content event may have at most; a longer one is dead-lettered TOO_LARGE (its prefill"
-                    + " would hold the task thread and checkpoint barriers for its whole length): split long documents into"
-                    + " several content events.");
+            .description("Tokens one content event (or one part of a long one, engram.decoder.part-chars) may have at "
+                    + "most; a longer one is dead-lettered TOO_LARGE (its prefill would hold the task thread and checkpoint "
+                    + "barriers for its whole length).");
 
     public static final Option<Integer> MAX_PENDING_QUERIES = Option.intKey("engram.engine.max-pending-queries")
             .defaultValue(io.engram.operators.session.SessionSettings.Limits.DEFAULT.maxPendingQueries())

@@ -58,7 +58,8 @@ public final class EngramJob {
      * Flink settings the job needs, with Flink's own keys: RocksDB state backend ({@code EmbeddedRocksDBStateBackend})
      * with incremental checkpoints, exactly-once checkpointing every {@link JobOptions#CHECKPOINT_INTERVAL}, retained
      * on cancellation, to {@link JobOptions#CHECKPOINT_DIR}, with an explicit timeout, tolerable failures and retained
-     * count (the sinks' transaction timeout must exceed interval plus timeout), and {@code pipeline.generic-types=false} so a Kryo fallback
+     * count (the sinks' transaction timeout must exceed interval plus timeout), unaligned once alignment takes longer
+     * than {@link JobOptions#ALIGNED_CHECKPOINT_TIMEOUT}, and {@code pipeline.generic-types=false} so a Kryo fallback
      * fails at build time. Pass it to the environment ({@code createLocalEnvironment(p, conf)}) or let {@link #build}
      * apply it.
      */
@@ -74,6 +75,8 @@ public final class EngramJob {
         conf.set(CheckpointingOptions.CHECKPOINTING_TIMEOUT, options.get(JobOptions.CHECKPOINT_TIMEOUT));
         conf.set(CheckpointingOptions.TOLERABLE_FAILURE_NUMBER, options.get(JobOptions.TOLERABLE_CHECKPOINT_FAILURES));
         conf.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, options.get(JobOptions.RETAINED_CHECKPOINTS));
+        conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true); // only once alignment takes longer than:
+        conf.set(CheckpointingOptions.ALIGNED_CHECKPOINT_TIMEOUT, options.get(JobOptions.ALIGNED_CHECKPOINT_TIMEOUT));
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         java.time.Duration window = options.get(JobOptions.CHECKPOINT_INTERVAL).plus(options.get(JobOptions.CHECKPOINT_TIMEOUT));
         if (options.get(KafkaOptions.TRANSACTION_TIMEOUT).compareTo(window) <= 0) {
@@ -111,7 +114,8 @@ public final class EngramJob {
                 .uid(SOURCE_UID);
 
         SingleOutputStreamOperator<EngramEvent> events = raw
-                .process(new EventDecoder(new DecoderSettings(options.get(JobOptions.MAX_EVENT_BYTES))),
+                .process(new EventDecoder(new DecoderSettings(options.get(JobOptions.MAX_EVENT_BYTES),
+                                options.get(JobOptions.PART_CHARS))),
                         EventDecoder.EVENT_TYPE)
                 .name("engram decode")
                 .uid(DECODE_UID);

@@ -48,5 +48,18 @@ public final class JobOptions {
             .description("Largest input record value accepted; larger ones go to the dead-letter topic as TOO_LARGE "
                     + "without being decoded.");
 
+    public static final Option<Integer> PART_CHARS = Option.intKey("engram.decoder.part-chars")
+            .defaultValue(io.engram.operators.DecoderSettings.DEFAULT_PART_CHARS).check(n -> n >= 2, ">= 2")
+            .description("Content events with a longer text are cut into parts of at most this many characters (before "
+                    + "a space, so the parts tokenize as the whole text does), ingested one after another as one event: "
+                    + "checkpoints pass between parts instead of waiting for the whole text's prefill. Citations and "
+                    + "provenance keep the whole event's character offsets.");
+
+    public static final Option<Duration> ALIGNED_CHECKPOINT_TIMEOUT = Option.durationKey("engram.job.aligned-checkpoint-timeout")
+            .defaultValue(Duration.ofSeconds(10)).check(d -> !d.isNegative(), ">= 0")
+            .description("How long a checkpoint barrier may wait for alignment behind queued input (e.g. the parts of a "
+                    + "long content event) before the checkpoint turns unaligned and stores that input with it, so "
+                    + "checkpoints keep completing while a long text is ingested. 0: always unaligned.");
+
     private JobOptions() {}
 }

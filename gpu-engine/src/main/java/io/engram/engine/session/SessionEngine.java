@@ -126,15 +126,25 @@ public final class SessionEngine {
      * @throws TooManyTokensException when it is longer (before any forward pass: the memory is unchanged)
      */
     public Ingested ingest(KvCache memory, String text, int eventIndex, int maxTokens) {
-        String formatted = format.content(text, memory.nextSeq() == 0);
-        int[] ids = tokenizer.encode(formatted, memory.nextSeq() == 0);
+        return ingest(memory, text, eventIndex, 0, maxTokens);
+    }
+
+    /**
+     * {@link #ingest(KvCache, String, int, int)} of a part of an event's text that starts at {@code charOffset} of it:
+     * a part after the first ({@code charOffset > 0}) continues the event, with no separator before it, and its tokens'
+     * provenance counts characters from the start of the event's text.
+     */
+    public Ingested ingest(KvCache memory, String text, int eventIndex, int charOffset, int maxTokens) {
+        boolean first = memory.nextSeq() == 0;
+        String formatted = charOffset > 0 && !first ? text : format.content(text, first);
+        int[] ids = tokenizer.encode(formatted, first);
         if (ids.length > maxTokens) {
             throw new TooManyTokensException(ids.length, maxTokens);
         }
         if (ids.length == 0) {
             return new Ingested(0, Set.of());
         }
-        long[] tags = charTags(ids, eventIndex, text, Math.max(0, formatted.indexOf(text)));
+        long[] tags = charTags(ids, eventIndex, text, Math.max(0, formatted.indexOf(text)), charOffset);
         long firstSeq = memory.nextSeq();
         policy.beginTurn(memory, firstSeq, ids.length);
         try {
@@ -155,14 +165,14 @@ public final class SessionEngine {
      * Per-token provenance: the char offset of each token's text in the event, found by incremental decoding. Tokens
      * made only of the format's separator before the text carry no provenance: they are not the source's words.
      */
-    private long[] charTags(int[] ids, int eventIndex, String text, int prefix) {
+    private long[] charTags(int[] ids, int eventIndex, String text, int prefix, int charOffset) {
         long[] tags = new long[ids.length];
         StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
         int offset = 0;
         for (int i = 0; i < ids.length; i++) {
             int end = offset + dec.accept(ids[i]).length();
             tags[i] = end <= prefix && end > offset ? Provenance.NONE
-                    : Provenance.pack(eventIndex, Math.max(0, Math.min(offset - prefix, text.length())));
+                    : Provenance.pack(eventIndex, charOffset + Math.max(0, Math.min(offset - prefix, text.length())));
             offset = end;
         }
         return tags;

@@ -62,13 +62,16 @@ final class ContentIngest {
         if (idx != null) {
             idx = repository.index(session); // a quarantine may have rewritten it
         }
-        int eventIndex = idx == null ? 0 : idx.getEventCount();
+        io.engram.schemas.EventPart part = event.getPart();
+        EventProvenance continued = continued(event, idx);
+        int eventIndex = continued != null ? idx.getEventCount() - 1 : idx == null ? 0 : idx.getEventCount();
         long firstSeq = mem.nextSeq();
         injector.at(SessionFaults.Point.INGEST, session, event.getEventId());
         long t0 = System.nanoTime();
         SessionEngine.Ingested in;
         try {
-            in = engine.ingest(mem, c.getText(), eventIndex, settings.limits().maxEventTokens());
+            in = engine.ingest(mem, c.getText(), eventIndex, continued == null ? 0 : part.getCharOffset(),
+                    settings.limits().maxEventTokens());
         } catch (SessionEngine.TooManyTokensException e) {
             throw new BadInput(ErrorClass.TOO_LARGE, e.getMessage() + " (engram.engine.max-event-tokens): split the text into"
                     + " several content events or raise the cap");
@@ -81,9 +84,12 @@ final class ContentIngest {
         }
         SessionIndex updated = SessionMemoryRepository.indexOf(idx, session, mem, crcs, modelName, settings.engine().blockSize())
                 .setEventCount(eventIndex + 1).build();
-        // the provenance first (summaries cite it); harmless if the event fails later: the index does not count it yet
-        events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
-                .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
+        // the provenance first (summaries cite it); harmless if the event fails later: the index does not count it yet.
+        // A later part extends its event's record, which is only rewritten once the part is in the index (below).
+        if (continued == null) {
+            events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
+                    .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
+        }
         summaries.afterIngest(event, mem, updated, eventIndex);
         retention.apply(event, mem, updated, crcs);
         for (int i = 0; i < encoded.size(); i++) {
@@ -93,10 +99,37 @@ final class ContentIngest {
             }
         }
         repository.saveIndex(session, updated);
+        if (continued != null) {
+            events.put(eventIndex, EventProvenance.newBuilder(continued).setTokenCount(continued.getTokenCount() + in.tokens())
+                    .setCharLength(part.getCharOffset() + c.getText().length()).build());
+        }
         metrics.memory(session, mem);
         policyStates.remember(session, mem);
         SessionIndex stored = repository.index(session);
         hot.put(session, stored, mem, SessionMemoryRepository.fingerprint(stored.getBlockCrcs()));
+    }
+
+    /**
+     * The provenance of the event that {@code event}, a part after the first of a long content event, continues: the
+     * session's last event, when it is the same record and ends where this part starts. Null for a whole event or a
+     * first part.
+     *
+     * @throws BadInput when an earlier part of the event was not applied (dead-lettered): the parts after it are refused
+     *     too, so the memory never holds an event with a gap inside
+     */
+    private EventProvenance continued(EngramEvent event, SessionIndex idx) throws Exception {
+        io.engram.schemas.EventPart part = event.getPart();
+        if (part == null || part.getIndex() == 0) {
+            return null;
+        }
+        EventProvenance last = idx == null || idx.getEventCount() == 0 ? null : events.get(idx.getEventCount() - 1);
+        if (last == null || !last.getEventId().equals(event.getEventId()) || !java.util.Objects.equals(last.getSource(),
+                event.getSource()) || last.getCharLength() != part.getCharOffset()) {
+            throw new BadInput(ErrorClass.INVALID_EVENT, "part %d of %d of event %s (from character %d) was not applied: an "
+                    .formatted(part.getIndex() + 1, part.getCount(), event.getEventId(), part.getCharOffset())
+                    + "earlier part of the event was not (see its dead letter); the session keeps the parts before it");
+        }
+        return last;
     }
 
     /**
