@@ -213,4 +213,68 @@ class StreamsQueryIT {
         assertThat(get("/static/session.js").statusCode()).isEqualTo(200);
         assertThat(get("/static/nope.js").statusCode()).isEqualTo(404);
     }
+
+    private static io.engram.schemas.EngramEvent event(String session, String id, Object payload) {
+        return io.engram.schemas.EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(1L)
+                .setPayload(payload).build();
+    }
+
+    private static long send(String topic, String key, byte[] value) throws Exception {
+        try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
+            return p.send(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), value)).get(10, TimeUnit.SECONDS)
+                    .offset();
+        }
+    }
+
+    @Test
+    void aClosedSessionIsErasedFromEveryStoreAndRefusedEventsLeaveTheLog() throws Exception {
+        String input = options.get(KafkaOptions.INPUT_TOPIC);
+        String s = "s-closed";
+        io.engram.schemas.ContentEvent text = io.engram.schemas.ContentEvent.newBuilder()
+                .setKind(io.engram.schemas.ContentKind.DOCUMENT_CHUNK).setText("The vault code is 7481.").build();
+        long contentAt = send(input, s, Outputs.bytes(event(s, "e-1", text)));
+        long refusedAt = send(input, s, Outputs.bytes(event(s, "e-bad", text)));
+        long queryAt = send(input, s, Outputs.bytes(event(s, "q-1", new io.engram.schemas.QueryEvent("q-1", "What is the code?",
+                io.engram.schemas.GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f)
+                        .setStop(java.util.List.of()).build()))));
+        io.engram.schemas.Answer answer = Outputs.answer(s, "q-1", "It is 7481.");
+        answer.setQuerySource(new io.engram.schemas.SourceCoordinates(input, 0, queryAt));
+        produce(options.get(KafkaOptions.ANSWERS_TOPIC), s, Outputs.bytes(answer));
+        produce(options.get(KafkaOptions.SUMMARIES_TOPIC), s, Outputs.bytes(Outputs.summary(s, contentAt, "a vault code")));
+        produce(options.get(KafkaOptions.DEAD_LETTER_TOPIC), s, io.engram.schemas.DeadLetter.getEncoder().encode(
+                io.engram.schemas.DeadLetter.newBuilder().setSource(new io.engram.schemas.SourceCoordinates(input, 0, refusedAt))
+                        .setKey(java.nio.ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8)))
+                        .setValue(java.nio.ByteBuffer.wrap(new byte[0])).setReason("refused").setErrorClass(
+                                io.engram.schemas.ErrorClass.INVALID_EVENT).setSessionId(s).setEventId("e-bad")
+                        .setTimestampMs(1L).build()).array());
+        JsonNode view = awaitJson("/api/sessions/" + s, j -> j.path("answers").size() == 1 && j.path("events").size() == 1);
+        assertThat(view.path("events").get(0).path("event_id").asText()).as("the refused event left the log").isEqualTo("e-1");
+        assertThat(awaitJson("/sessions/" + s + "/summary", j -> true).path("text").asText()).isEqualTo("a vault code");
+
+        long closedAt = send(input, s, Outputs.bytes(event(s, "close", new io.engram.schemas.ControlEvent(
+                io.engram.schemas.ControlAction.CLOSE_SESSION))));
+        assertThat(KafkaBroker.await(() -> get("/sessions/" + s + "/answers/q-1").statusCode() == 404,
+                Duration.ofSeconds(30))).as("the answer is erased").isTrue();
+        assertThat(get("/sessions/" + s + "/summary").statusCode()).isEqualTo(404);
+        HttpResponse<String> after = get("/api/sessions/" + s);
+        assertThat(after.statusCode()).as("nothing of the session is left: %s", after.body()).isEqualTo(404);
+        assertThat(after.body()).doesNotContain("7481");
+
+        // outputs of the job that arrive after the close but belong to before it are not kept; later ones are
+        produce(options.get(KafkaOptions.ANSWERS_TOPIC), s, Outputs.bytes(answer));
+        produce(options.get(KafkaOptions.SUMMARIES_TOPIC), s, Outputs.bytes(Outputs.summary(s, contentAt, "late summary")));
+        long reopenedAt = send(input, s, Outputs.bytes(event(s, "e-2", text)));
+        long query2At = send(input, s, Outputs.bytes(event(s, "q-2", new io.engram.schemas.QueryEvent("q-2", "And now?",
+                io.engram.schemas.GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f)
+                        .setStop(java.util.List.of()).build()))));
+        io.engram.schemas.Answer later = Outputs.answer(s, "q-2", "After the close.");
+        later.setQuerySource(new io.engram.schemas.SourceCoordinates(input, 0, query2At));
+        produce(options.get(KafkaOptions.ANSWERS_TOPIC), s, Outputs.bytes(later));
+        JsonNode reopened = awaitJson("/api/sessions/" + s, j -> j.path("answers").size() == 1);
+        assertThat(reopened.path("events").get(0).path("source").path("offset").asLong()).isEqualTo(reopenedAt);
+        assertThat(reopened.path("answers").get(0).path("text").asText()).isEqualTo("After the close.");
+        assertThat(get("/sessions/" + s + "/answers/q-1").statusCode()).isEqualTo(404);
+        assertThat(get("/sessions/" + s + "/summary").statusCode()).isEqualTo(404);
+        assertThat(closedAt).isLessThan(reopenedAt);
+    }
 }

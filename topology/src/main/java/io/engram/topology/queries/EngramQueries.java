@@ -1,7 +1,6 @@
 package io.engram.topology.queries;
 
 import io.engram.schemas.Answer;
-import io.engram.schemas.Attribution;
 import io.engram.schemas.EngramEvent;
 import io.engram.schemas.Summary;
 import io.engram.topology.JobOptions;
@@ -10,32 +9,31 @@ import io.engram.topology.options.ResolvedOptions;
 import java.nio.file.Path;
 import java.util.Properties;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
 import org.apache.kafka.streams.kstream.Consumed;
-import org.apache.kafka.streams.kstream.Grouped;
-import org.apache.kafka.streams.kstream.KStream;
-import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
-import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
  * The Kafka Streams query topology: materialises the job's outputs into persistent (RocksDB) stores that {@link
  * QueryServer} serves.
  *
+ * One processor ({@link SessionViews}) reads the input topic and the job's output and dead-letter topics (all keyed by
+ * session id, with the same partition count: {@code engram topics create} makes them so) and keeps:
+ *
  * <ul>
- *   <li>{@value #ANSWERS_STORE}: (session id, query id) → latest {@link Answer}, keyed by {@link #answerKey} (re-keyed
- *       from session id; one repartition topic): a query id finds an answer only together with its own session.
+ *   <li>{@value #ANSWERS_STORE}: (session id, query id) → latest {@link Answer}, keyed by {@link #answerKey}: a query
+ *       id finds an answer only together with its own session.
  *   <li>{@value #SUMMARIES_STORE}: session id → the {@link Summary} covering the latest input (largest last offset).
  *   <li>Per-session logs for the web view ({@link SessionLog}: session, partition, offset → record, in topic order):
  *       {@value #SESSION_EVENTS_STORE} (the input's content, query and control events, with their coordinates set),
  *       {@value #SESSION_ANSWERS_STORE}, {@value #SESSION_SUMMARIES_STORE} and {@value #SESSION_ATTRIBUTIONS_STORE}.
  * </ul>
  *
- * Reads read_committed (exactly_once_v2), so only answers of completed Flink checkpoints are served. Records that do
- * not decode are logged with topic/partition/offset and skipped.
+ * A session's CLOSE_SESSION or RESET erases it from every store (and so from their changelogs), and events the job
+ * refused leave the event log. Reads read_committed (exactly_once_v2), so only answers of completed Flink checkpoints
+ * are served. Records that do not decode are logged with topic/partition/offset and skipped.
  */
 public final class EngramQueries {
 
@@ -63,41 +61,11 @@ public final class EngramQueries {
 
     public static SessionChanges build(StreamsBuilder builder, ResolvedOptions options) {
         SessionChanges changes = new SessionChanges();
-        AvroSerde<Answer> answerSerde = new AvroSerde<>(Answer.class);
-        AvroSerde<Summary> summarySerde = new AvroSerde<>(Summary.class);
-        AvroSerde<EngramEvent> eventSerde = new AvroSerde<>(EngramEvent.class);
-        AvroSerde<Attribution> attributionSerde = new AvroSerde<>(Attribution.class);
-
-        KStream<String, Answer> answers = builder.stream(options.get(KafkaOptions.ANSWERS_TOPIC),
-                Consumed.with(Serdes.String(), answerSerde).withName("engram-answers-source"));
-        answers.selectKey((session, answer) -> answerKey(answer.getSessionId(), answer.getQueryId()),
-                        Named.as("engram-answers-by-query-key"))
-                .toTable(Named.as("engram-answers-by-query"),
-                        Materialized.<String, Answer, KeyValueStore<Bytes, byte[]>>as(ANSWERS_STORE)
-                                .withKeySerde(Serdes.String())
-                                .withValueSerde(answerSerde));
-        answers.process(new SessionLog<>(SESSION_ANSWERS_STORE, answerSerde, Answer::getSessionId,
-                (key, a, at) -> a, changes), Named.as("engram-session-answers-log"));
-
-        KStream<String, Summary> summaries = builder.stream(options.get(KafkaOptions.SUMMARIES_TOPIC),
-                Consumed.with(Serdes.String(), summarySerde).withName("engram-summaries-source"));
-        summaries.groupByKey(Grouped.with("engram-summaries-by-session", Serdes.String(), summarySerde))
-                .reduce(EngramQueries::later, Named.as("engram-latest-summary"),
-                        Materialized.<String, Summary, KeyValueStore<Bytes, byte[]>>as(SUMMARIES_STORE)
-                                .withKeySerde(Serdes.String())
-                                .withValueSerde(summarySerde));
-        summaries.process(new SessionLog<>(SESSION_SUMMARIES_STORE, summarySerde, Summary::getSessionId,
-                (key, sum, at) -> sum, changes), Named.as("engram-session-summaries-log"));
-
-        builder.stream(options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
-                        Consumed.with(Serdes.String(), attributionSerde).withName("engram-attributions-source"))
-                .process(new SessionLog<>(SESSION_ATTRIBUTIONS_STORE, attributionSerde, Attribution::getSessionId,
-                        (key, a, at) -> a, changes), Named.as("engram-session-attributions-log"));
-
-        builder.stream(options.get(KafkaOptions.INPUT_TOPIC),
-                        Consumed.with(Serdes.String(), eventSerde).withName("engram-events-source"))
-                .process(new SessionLog<>(SESSION_EVENTS_STORE, eventSerde, EngramEvent::getSessionId,
-                        EngramQueries::keepEvent, changes), Named.as("engram-session-events-log"));
+        SessionViews.Topics topics = new SessionViews.Topics(options.get(KafkaOptions.INPUT_TOPIC),
+                options.get(KafkaOptions.ANSWERS_TOPIC), options.get(KafkaOptions.SUMMARIES_TOPIC),
+                options.get(KafkaOptions.ATTRIBUTIONS_TOPIC), options.get(KafkaOptions.DEAD_LETTER_TOPIC));
+        builder.stream(topics.all(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("engram-session-topics"))
+                .process(new SessionViews(topics, changes), Named.as("engram-session-views"));
         return changes;
     }
 
