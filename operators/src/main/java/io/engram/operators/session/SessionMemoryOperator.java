@@ -1,9 +1,7 @@
 package io.engram.operators.session;
 
 import io.engram.engine.backend.Backends;
-import io.engram.engine.generate.TokenListener;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.session.Reply;
 import io.engram.engine.session.Engine;
 import io.engram.engine.session.SessionEngine;
 import io.engram.schemas.Attribution;
@@ -18,9 +16,7 @@ import io.engram.schemas.SessionIndex;
 import io.engram.schemas.Summary;
 import io.engram.state.flink.FlinkMemoryStore;
 import io.engram.state.session.SessionMemoryRepository;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Set;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.formats.avro.typeutils.AvroTypeInfo;
@@ -48,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * <p>All state is keyed by session in RocksDB and checkpointed, so a restart resumes with exactly the checkpointed
  * memory; the engine ({@link Engine}) is opened in {@link #open} and closed in {@link #close}. Failures while handling
  * one session's event, bad input included, go to {@link #DEAD_LETTERS} through {@link FailureIsolation}; the job keeps
- * running and other sessions are unaffected. Other collaborators: {@link SessionSummaries}, {@link SessionRetention},
+ * running and other sessions are unaffected. Other collaborators: {@link QueryBatches} (answering), {@link SessionSummaries},
+ * {@link SessionRetention}, {@link IdleSessions},
  * {@link SessionRepairs}, {@link SessionPolicyStates}, {@link SessionAnswerRecords}, {@link SessionMetrics}.
  * Output tags and the timer service name stay here; state descriptors are in {@link SessionStateDescriptors}.
  *
@@ -93,8 +90,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient SessionMetrics metrics;
     private transient ContentIngest ingest;
     private transient FailureIsolation isolation;
-    /** How long the last batch of answers took. */
-    private transient long lastBatchMillis;
+    private transient QueryBatches batches;
 
     public SessionMemoryOperator(SessionSettings settings) {
         this(settings, SessionFaults.NONE);
@@ -135,6 +131,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 metrics, injector, hot);
         isolation.checkWith(ingest);
         records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
+        batches = new QueryBatches(settings, engine, pending, ingest, repository, isolation, policyStates, records, metrics,
+                injector, admission, this::setCurrentKey, new QueryBatches.Outputs(
+                        a -> output.collect(new StreamRecord<>(a)), a -> output.collect(ATTRIBUTIONS, new StreamRecord<>(a)),
+                        r -> output.collect(ATTRIBUTION_REQUESTS, new StreamRecord<>(r))));
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         idle = new IdleSessions(settings.storage().retention().idleMillis(), getKeyedStateStore(), timers);
         parked = new LinkedHashSet<>();
@@ -249,123 +249,9 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         // no event-time timers are registered
     }
 
-    /**
-     * Answers the parked queries: the first parked query of every parked session in one batch, then the next ones,
-     * until none is left. Each query runs over its session's memory as stored.
-     */
+    /** Answers every parked query ({@link QueryBatches#flush}). */
     private void flush() throws Exception {
-        while (!parked.isEmpty()) {
-            List<EngramEvent> batchEvents = new ArrayList<>();
-            List<SessionRepairs.Memory> memories = new ArrayList<>();
-            for (String s : new ArrayList<>(parked)) {
-                setCurrentKey(s);
-                EngramEvent e = pending.peek();
-                if (e == null) {
-                    parked.remove(s);
-                    continue;
-                }
-                SessionRepairs.Memory[] mem = new SessionRepairs.Memory[1];
-                if (!isolation.guarded(e, () -> mem[0] = ingest.loaded(e, repository.index(s)))) {
-                    dequeue(e);
-                    continue;
-                }
-                batchEvents.add(e);
-                memories.add(mem[0]);
-                if (batchEvents.size() == settings.batching().maxBatch()) {
-                    break;
-                }
-            }
-            if (batchEvents.isEmpty()) {
-                continue;
-            }
-            List<Reply> answers = answers(batchEvents, memories);
-            for (int i = 0; i < batchEvents.size(); i++) {
-                EngramEvent e = batchEvents.get(i);
-                setCurrentKey(e.getSessionId());
-                dequeue(e);
-                if (answers.get(i) == null) {
-                    continue; // failed alone too: dead-lettered
-                }
-                SessionRepairs.Memory m = memories.get(i);
-                Reply a = answers.get(i);
-                isolation.guarded(e, () -> {
-                    policyStates.remember(e.getSessionId(), m.cache());
-                    output.collect(new StreamRecord<>(records.answer(e, a, m.cache(), m.fingerprint(), lastBatchMillis)));
-                    attribute(e, a, m.cache(), lastBatchMillis);
-                });
-            }
-        }
-    }
-
-    /**
-     * The batch's answers, in order. When the batch fails, each query is answered alone, so one session's failure
-     * costs the others nothing: a query that fails alone is dead-lettered and its answer is null.
-     */
-    private List<Reply> answers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) throws Exception {
-        try {
-            return timedAnswers(events, memories);
-        } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
-            if (Thread.currentThread().isInterrupted()) {
-                throw e;
-            }
-            if (events.size() == 1) {
-                setCurrentKey(events.get(0).getSessionId());
-                isolation.failed(events.get(0), e, false); // answering writes nothing
-                return java.util.Arrays.asList(new Reply[1]);
-            }
-        }
-        List<Reply> out = new ArrayList<>();
-        for (int i = 0; i < events.size(); i++) {
-            EngramEvent e = events.get(i);
-            setCurrentKey(e.getSessionId());
-            Reply[] one = new Reply[1];
-            int at = i;
-            isolation.guarded(e, () -> one[0] = timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
-            out.add(one[0]);
-        }
-        return out;
-    }
-
-    private List<Reply> timedAnswers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) {
-        List<SessionEngine.Query> batch = new ArrayList<>();
-        for (int i = 0; i < events.size(); i++) {
-            injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId(), events.get(i).getEventId());
-            QueryEvent q = (QueryEvent) events.get(i).getPayload();
-            batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), admission.sampling(q.getOptions()), TokenListener.NONE));
-        }
-        long t0 = System.nanoTime();
-        List<Reply> answers = engine.answerBatch(batch);
-        long t1 = System.nanoTime();
-        long batchTokens = 0;
-        for (Reply a : answers) {
-            batchTokens += a.generation().promptTokens() + a.generation().tokens().length;
-        }
-        metrics.answered(answers.size(), batchTokens, t1 - t0);
-        lastBatchMillis = (t1 - t0) / 1_000_000;
-        return answers;
-    }
-
-    /** Removes {@code e}, the oldest parked query of the current session. */
-    private void dequeue(EngramEvent e) throws Exception {
-        EngramEvent head = pending.peek();
-        if (head != null && head.equals(e) && !pending.poll()) {
-            parked.remove(e.getSessionId());
-        }
-    }
-
-    /**
-     * The answer's attribution records: FAST now (its scores came with the answer), and a request for the PRECISE
-     * tier, which runs downstream so the answer never waits for it.
-     */
-    private void attribute(EngramEvent e, Reply a, KvCache mem, long elapsedMs) throws Exception {
-        Attribution fast = records.fast(e, a, elapsedMs);
-        if (fast != null) {
-            output.collect(ATTRIBUTIONS, new StreamRecord<>(fast));
-        }
-        io.engram.schemas.AttributionRequest request = records.request(e, a, mem);
-        if (request != null) {
-            output.collect(ATTRIBUTION_REQUESTS, new StreamRecord<>(request));
-        }
+        batches.flush(parked);
     }
 
     private void control(EngramEvent event, ControlEvent c) throws Exception {
