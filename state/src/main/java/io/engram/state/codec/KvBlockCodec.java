@@ -137,6 +137,51 @@ public final class KvBlockCodec {
     }
 
     /**
+     * Decodes only layer {@code layer}'s K and V rows of an encoded block into {@code keys} and {@code values} (at least
+     * {@code length * kvDim} floats each), without building a block: what a retrieval needs when it brings one layer
+     * of a stored block back. The caller has checked the bytes ({@link #header}: checksum and shape) when it read them.
+     *
+     * @return the block's length (tokens)
+     * @throws CorruptMemoryException when the bytes are not a block of {@code kvDim} with that layer
+     */
+    public static int decodeLayer(byte[] bytes, int layer, int kvDim, float[] keys, float[] values, String what) {
+        if (bytes.length < HEADER + 4) {
+            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
+        }
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        byte version = b.get();
+        if (version != VERSION && version != VERSION_WITHOUT_SCORES) {
+            throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
+        }
+        KvDType type = KvDType.of(b.get(), what);
+        b.position(1 + 1 + 8 + 8 + 4);
+        int len = b.getInt();
+        int layers = b.getInt();
+        int dim = b.getInt();
+        if (dim != kvDim || layer < 0 || layer >= layers || len < 0 || keys.length < len * kvDim || values.length < len * kvDim) {
+            throw new CorruptMemoryException("%s: block of %d layers, kvDim %d, length %d has no layer %d of kvDim %d"
+                    .formatted(what, layers, dim, len, layer, kvDim));
+        }
+        long rows = type.bytesFor((long) len * kvDim);
+        long at = HEADER + (long) len * (version == VERSION ? 20 : 16) + 2L * layer * rows;
+        if (at + 2 * rows + 4 > bytes.length) {
+            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, too short for layer " + layer);
+        }
+        b.position((int) at);
+        float[] row = keys.length == len * kvDim ? keys : new float[len * kvDim];
+        get(b, row, type);
+        if (row != keys) {
+            System.arraycopy(row, 0, keys, 0, row.length);
+        }
+        row = values.length == len * kvDim ? values : new float[len * kvDim];
+        get(b, row, type);
+        if (row != values) {
+            System.arraycopy(row, 0, values, 0, row.length);
+        }
+        return len;
+    }
+
+    /**
      * Bytes of an encoded block holding {@code length} tokens: what {@link #encode} writes for that shape and type.
      *
      * @throws IllegalArgumentException for a negative length or non-positive layers/kvDim

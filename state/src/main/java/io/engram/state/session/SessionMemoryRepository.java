@@ -90,7 +90,7 @@ public final class SessionMemoryRepository {
     /** An empty memory for a new session, whose offloaded layers are kept until the event's blocks are written. */
     public KvCache create(String session) {
         KvCache mem = blank.get();
-        mem.unitStore(new StoredUnitStore(session, store, backend, mem));
+        mem.unitStore(new StoredUnitStore(session, store, mem));
         return mem;
     }
 

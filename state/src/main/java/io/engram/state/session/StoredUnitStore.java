@@ -1,6 +1,5 @@
 package io.engram.state.session;
 
-import io.engram.engine.backend.Backend;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.kv.UnitStore;
@@ -14,14 +13,13 @@ import java.util.Map;
  * {@link UnitStore} of one session in a {@link SessionMemoryRepository}: a layer the memory policy offloads is kept on the heap until
  * the block is persisted after the event (the repository brings every layer back to encode it); a layer of a full block
  * whose stored bytes are its contents (loaded from the store, or written since) is dropped without a copy and read back
- * from the store (decoded, checksummed) when a layer needs it again.
+ * from the store (checksummed, only that layer decoded) when a layer needs it again.
  */
 final class StoredUnitStore implements UnitStore {
     private record Key(long block, int layer) {}
 
     private final String session;
     private final MemoryStore store;
-    private final Backend backend;
     private final int kvDim;
     private final int blockSize;
     private final int layers;
@@ -29,12 +27,15 @@ final class StoredUnitStore implements UnitStore {
     /** Full blocks whose stored bytes are their current contents (read from the store, or written to it since). */
     private final java.util.Set<Long> persisted = new java.util.HashSet<>();
     private long bytes;
-    private KvBlock lastDecoded;
+    /** Stored bytes of the blocks read most recently (least recently used first), at most {@link #RECENT_BYTES}. */
+    private final java.util.LinkedHashMap<Long, byte[]> recent = new java.util.LinkedHashMap<>(16, 0.75f, true);
+    private long recentBytes;
+    /** Bytes of stored blocks kept for the layers fetched next (a step's retrieved blocks, layer after layer). */
+    static final long RECENT_BYTES = 16L << 20;
 
-    StoredUnitStore(String session, MemoryStore store, Backend backend, KvCache shape) {
+    StoredUnitStore(String session, MemoryStore store, KvCache shape) {
         this.session = session;
         this.store = store;
-        this.backend = backend;
         this.kvDim = shape.kvDim();
         this.blockSize = shape.blockSize();
         this.layers = shape.layers();
@@ -51,6 +52,10 @@ final class StoredUnitStore implements UnitStore {
      * truncate never reaches stored tokens), so offloading it later needs no copy.
      */
     void persisted(KvBlock block) {
+        byte[] stale = recent.remove(block.id()); // written again: read the new bytes when needed
+        if (stale != null) {
+            recentBytes -= stale.length;
+        }
         if (block.length() == block.capacity()) {
             persisted.add(block.id());
         }
@@ -71,10 +76,7 @@ final class StoredUnitStore implements UnitStore {
             return;
         }
         try {
-            KvBlock copy = decoded(block.id());
-            int n = Math.min(copy.length(), block.length()) * kvDim;
-            backend.read(copy.keys(layer), 0, keys, 0, n);
-            backend.read(copy.values(layer), 0, values, 0, n);
+            KvBlockCodec.decodeLayer(stored(block.id()), layer, kvDim, keys, values, "session " + session + " block " + block.id());
         } catch (CorruptMemoryException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -83,27 +85,43 @@ final class StoredUnitStore implements UnitStore {
     }
 
     /**
-     * The stored block decoded, read once for the layers fetched one after another (a retrieval brings a block back
-     * layer by layer): the last block decoded is kept.
+     * The stored bytes of a block, checksummed once when read: a retrieval brings its blocks back layer by layer (every
+     * retrieved block for layer 0, then for layer 1, ...), so the bytes of the last few are kept and each layer is
+     * decoded alone from them.
      */
-    private KvBlock decoded(long id) {
-        if (lastDecoded != null && lastDecoded.id() == id) {
-            return lastDecoded;
+    private byte[] stored(long id) {
+        byte[] bytes = recent.get(id);
+        if (bytes != null) {
+            return bytes;
         }
-        byte[] stored = store.getUnit(session, id);
-        if (stored == null) {
+        bytes = store.getUnit(session, id);
+        if (bytes == null) {
             throw new IllegalStateException("session " + session + ": block " + id + " is neither offloaded nor stored");
         }
-        lastDecoded = KvBlockCodec.decode(stored, new KvCache(backend, layers, kvDim, blockSize), backend,
-                "session " + session + " block " + id);
-        return lastDecoded;
+        String what = "session " + session + " block " + id;
+        KvBlockCodec.Header h = KvBlockCodec.header(bytes, what);
+        if (!h.checksumOk()) {
+            throw new CorruptMemoryException(what + ": checksum mismatch; the block is damaged");
+        }
+        if (h.layers() != layers || h.kvDim() != kvDim || h.capacity() != blockSize) {
+            throw new CorruptMemoryException("%s: block shape (capacity %d, layers %d, kvDim %d) does not fit the model's "
+                    .formatted(what, h.capacity(), h.layers(), h.kvDim()) + "cache");
+        }
+        recentBytes += bytes.length;
+        recent.put(id, bytes);
+        while (recentBytes > RECENT_BYTES && recent.size() > 1) {
+            Long oldest = recent.keySet().iterator().next();
+            recentBytes -= recent.remove(oldest).length;
+        }
+        return bytes;
     }
 
     @Override
     public void forget(KvBlock block) {
         persisted.remove(block.id());
-        if (lastDecoded != null && lastDecoded.id() == block.id()) {
-            lastDecoded = null;
+        byte[] kept = recent.remove(block.id());
+        if (kept != null) {
+            recentBytes -= kept.length;
         }
         for (int l = 0; l < layers; l++) {
             float[][] kv = offloaded.remove(new Key(block.id(), l));

@@ -128,6 +128,29 @@ class KvBlockCodecTest {
 
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(KvDType.class)
+    void oneLayerDecodesAloneAsTheWholeBlockDecodesIt(KvDType type) {
+        KvCache cache = new KvCache(backend, 3, 64, 8);
+        KvBlock b = filled(cache, 6);
+        byte[] bytes = KvBlockCodec.encode(b, backend, 64, type);
+        KvBlock whole = KvBlockCodec.decode(bytes, new KvCache(backend, 3, 64, 8), backend, "s/b0");
+        for (int l = 0; l < 3; l++) {
+            float[] k = new float[6 * 64];
+            float[] v = new float[6 * 64];
+            assertThat(KvBlockCodec.decodeLayer(bytes, l, 64, k, v, "s/b0")).isEqualTo(6);
+            assertThat(k).as("layer %d keys", l).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.keys(l)), 6 * 64));
+            assertThat(v).as("layer %d values", l).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.values(l)), 6 * 64));
+        }
+        float[] big = new float[8 * 64];
+        KvBlockCodec.decodeLayer(bytes, 2, 64, big, new float[8 * 64], "s/b0");
+        assertThat(java.util.Arrays.copyOf(big, 6 * 64)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.keys(2)), 6 * 64));
+        assertThatThrownBy(() -> KvBlockCodec.decodeLayer(bytes, 3, 64, big, big, "s/b0"))
+                .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("has no layer 3");
+        assertThatThrownBy(() -> KvBlockCodec.decodeLayer(java.util.Arrays.copyOf(bytes, bytes.length - 40), 2, 64, big, big,
+                "s/b0")).isInstanceOf(CorruptMemoryException.class).hasMessageContaining("too short");
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(KvDType.class)
     void compressedTypesStayWithinTheirErrorBoundAndDetectDamage(KvDType type) {
         KvCache cache = new KvCache(backend, 2, 64, 8);
         KvBlock b = filled(cache, 7);
