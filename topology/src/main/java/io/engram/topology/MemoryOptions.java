@@ -25,7 +25,7 @@ public final class MemoryOptions {
             .defaultValue(D.localTokens()).check(n -> n > 0 || n == -1, "> 0 or -1")
             .description("INFLLM/EMLLM: sliding window of recent tokens attended at relative positions; keep it within "
                     + "the model's trained context. -1: 4096 where the model's trained context holds 128 + 4096 + 2048 "
-                    + "tokens, else half of that context.");
+                    + "tokens, else what the init and memory tokens leave of that context.");
 
     public static final Option<Integer> TOP_UNITS = Option.intKey("engram.memory.top-units")
             .defaultValue(D.topUnits()).check(n -> n > 0 || n == -1, "> 0 or -1")

@@ -87,16 +87,17 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
     /**
      * These settings with every {@link #AUTO} size chosen for {@code model}: where its trained context holds the
      * papers' 128 init + 4096 local + 2048 memory tokens (every attended position within it), those; else 1/16 of the
-     * context for init tokens (at most 128), half for the local window and a quarter for retrieved memory, so init +
-     * local + memory stay within 13/16 of what the model was trained on. InfLLM's unit count is the memory budget in
-     * units of {@value #UNIT_TOKENS} tokens.
+     * context for init tokens (at most 128), a quarter for retrieved memory and the rest for the local window, so init +
+     * memory + local span exactly what the model was trained on. (engram-tiny, 1,024 tokens: 64 + 256 + 704; with a
+     * window of 512 instead, 1,024-token held-out QA lost 0.4 of the six-skill sum against full attention, with 704
+     * 0.2: docs/bench/memory.md.) InfLLM's unit count is the memory budget in units of {@value #UNIT_TOKENS} tokens.
      */
     public MemorySettings sizedFor(ModelConfig model) {
         int window = model.maxPositions();
         boolean paper = window >= PAPER_INIT + PAPER_LOCAL + PAPER_MEMORY;
         int init = initTokens != AUTO ? initTokens : paper ? PAPER_INIT : Math.max(1, Math.min(PAPER_INIT, window / 16));
-        int local = localTokens != AUTO ? localTokens : paper ? PAPER_LOCAL : Math.max(1, window / 2);
         int memory = memoryTokens != AUTO ? memoryTokens : paper ? PAPER_MEMORY : Math.max(1, window / 4);
+        int local = localTokens != AUTO ? localTokens : paper ? PAPER_LOCAL : Math.max(1, window - init - memory);
         int units = topUnits != AUTO ? topUnits : Math.max(1, memory / UNIT_TOKENS);
         return new MemorySettings(policy, init, local, units, memory, contiguity, cachedBlocks, reprTokens,
                 surpriseGamma, eventMinTokens, eventMaxTokens, sinkTokens, recentTokens, scoredTokens, decay, duo, duoSparsity,

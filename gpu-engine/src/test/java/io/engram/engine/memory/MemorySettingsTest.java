@@ -41,12 +41,12 @@ class MemorySettingsTest {
         ModelConfig tiny = model(1024);
         MemorySettings s = MemorySettings.defaults().sizedFor(tiny);
         assertThat(s.initTokens()).isEqualTo(64);
-        assertThat(s.localTokens()).isEqualTo(512);
+        assertThat(s.localTokens()).isEqualTo(704);
         assertThat(s.memoryTokens()).isEqualTo(256);
         assertThat(s.topUnits()).isEqualTo(2);
-        assertThat(s.initTokens() + s.localTokens() + s.memoryTokens()).isLessThanOrEqualTo(tiny.maxPositions());
+        assertThat(s.initTokens() + s.localTokens() + s.memoryTokens()).isEqualTo(tiny.maxPositions());
         RetrievalSettings r = MemorySettings.defaults().retrieval(tiny);
-        assertThat(r.localTokens()).isEqualTo(512);
+        assertThat(r.localTokens()).isEqualTo(704);
         assertThat(r.memoryTokens()).isEqualTo(256);
         assertThat(r.segmentation()).isInstanceOf(RetrievalSettings.Surprise.class);
     }
@@ -54,6 +54,8 @@ class MemorySettingsTest {
     @Test
     void setSizesAreKeptAndOnlyAutoOnesAreChosen() {
         MemorySettings set = MemorySettings.defaults().withPolicy(MemorySettings.Kind.INFLLM).withWindow(32, 300);
+        assertThat(MemorySettings.defaults().withWindow(32, MemorySettings.AUTO).sizedFor(model(1024)).localTokens())
+                .as("the window takes what init and memory leave").isEqualTo(1024 - 32 - 256);
         MemorySettings s = set.sizedFor(model(1024));
         assertThat(s.initTokens()).isEqualTo(32);
         assertThat(s.localTokens()).isEqualTo(300);
