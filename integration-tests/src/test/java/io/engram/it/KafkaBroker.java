@@ -82,10 +82,10 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
         Map<String, String> values = new HashMap<>();
         values.put("engram.kafka.bootstrap-servers", bootstrapServers());
         values.put("engram.kafka.topic.input", newTopic("in", inputPartitions));
-        values.put("engram.kafka.topic.answers", newTopic("answers", 2));
-        values.put("engram.kafka.topic.summaries", newTopic("summaries", 2));
-        values.put("engram.kafka.topic.attributions", newTopic("attributions", 2));
-        values.put("engram.kafka.topic.dead-letters", newTopic("dlq", 2));
+        values.put("engram.kafka.topic.answers", newTopic("answers", inputPartitions));
+        values.put("engram.kafka.topic.summaries", newTopic("summaries", inputPartitions));
+        values.put("engram.kafka.topic.attributions", newTopic("attributions", inputPartitions));
+        values.put("engram.kafka.topic.dead-letters", newTopic("dlq", inputPartitions));
         values.put("engram.kafka.group-id", "it-" + run);
         values.put("engram.kafka.transactional-id-prefix", "it-" + run);
         values.put("engram.queries.application-id", "it-" + run);

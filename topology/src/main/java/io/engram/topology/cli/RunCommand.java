@@ -118,6 +118,7 @@ public final class RunCommand implements Callable<Integer> {
                         kafka.bootstrapServers()))) {
                     List<String> created = EngramTopics.createMissing(admin, options);
                     LOG.info("created topics {}", created);
+                    EngramTopics.requireSamePartitions(admin, options);
                 }
                 // a rerun resumes from the last checkpoint the previous run completed (retained when it was stopped
                 // or killed): the sessions' memory and the source's offsets come back together

@@ -47,4 +47,30 @@ public final class EngramTopics {
                     + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": " + e.getMessage(), e);
         }
     }
+
+    /**
+     * Checks that the five topics have one partition count: the query app reads them in one processor per partition, so
+     * a session's input events and outputs must sit on the same partition number (all are keyed by session id).
+     *
+     * @throws io.engram.topology.options.ConfigException naming each topic's count when they differ
+     */
+    public static void requireSamePartitions(Admin admin, ResolvedOptions options) {
+        try {
+            java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> d =
+                    admin.describeTopics(names(options)).allTopicNames().get(30, TimeUnit.SECONDS);
+            java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
+            d.forEach((name, t) -> counts.put(name, t.partitions().size()));
+            if (new java.util.HashSet<>(counts.values()).size() > 1) {
+                throw new io.engram.topology.options.ConfigException("Engram's topics need one partition count (the query "
+                        + "app keeps a session's events and outputs together by partition), but they have " + counts
+                        + ": add partitions to the smaller ones (kafka-topics --alter --partitions N) or use new topic names");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while describing topics", e);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("cannot describe Engram's topics on "
+                    + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": " + e.getMessage(), e);
+        }
+    }
 }
