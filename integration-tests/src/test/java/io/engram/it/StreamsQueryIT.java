@@ -277,4 +277,18 @@ class StreamsQueryIT {
         assertThat(get("/sessions/" + s + "/summary").statusCode()).isEqualTo(404);
         assertThat(closedAt).isLessThan(reopenedAt);
     }
+
+    @Test
+    void topicsWithDifferentPartitionCountsAreRefusedWithTheCounts() throws Exception {
+        ResolvedOptions same = KAFKA.newOptions(2, Map.of());
+        ResolvedOptions mixed = same.with(Map.of(KafkaOptions.ANSWERS_TOPIC.key(), KAFKA.newTopic("answers-3", 3)));
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(Map.of(
+                org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.bootstrapServers()))) {
+            io.engram.topology.embedded.EngramTopics.requireSamePartitions(admin, same);
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                            () -> io.engram.topology.embedded.EngramTopics.requireSamePartitions(admin, mixed))
+                    .isInstanceOf(io.engram.topology.options.ConfigException.class)
+                    .hasMessageContaining("one partition count").hasMessageContaining("=3").hasMessageContaining("=2");
+        }
+    }
 }
