@@ -168,8 +168,9 @@ public final class KvCache {
         fetches++;
     }
 
-    /** Copies the un-rotated key row of {@code slot} of a resident layer into {@code dst[0..kvDim)}. */
+    /** Copies the un-rotated key row of {@code slot} of a layer (brought back first when offloaded) into {@code dst[0..kvDim)}. */
     public void readKey(KvBlock block, int layer, int slot, float[] dst) {
+        ensureResident(block, layer);
         backend.read(block.keys(layer), slot * kvDim, dst, 0, kvDim);
     }
 
@@ -367,6 +368,15 @@ public final class KvCache {
     public KvBlock allocateForRestore(long id, long firstSeq) {
         nextBlockId = Math.max(nextBlockId, id + 1);
         return allocate(id, firstSeq);
+    }
+
+    /**
+     * A block for restoring stored data whose layers stay in the {@link #unitStore()} until a step needs them (no
+     * backend buffers): the store must hold its contents ({@link UnitStore#holds}, or a fetch from it).
+     */
+    public KvBlock allocateOffloaded(long id, long firstSeq) {
+        nextBlockId = Math.max(nextBlockId, id + 1);
+        return new KvBlock(id, firstSeq, blockSize, new Buf[layers], new Buf[layers]);
     }
 
     /** Keeps {@code id} from being given to a new block (a stored block that was left out keeps its id). */

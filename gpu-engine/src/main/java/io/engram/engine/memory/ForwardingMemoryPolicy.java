@@ -43,6 +43,11 @@ public abstract class ForwardingMemoryPolicy implements MemoryPolicy {
     }
 
     @Override
+    public boolean offloadsMemory() {
+        return inner.offloadsMemory();
+    }
+
+    @Override
     public void afterStep(KvCache cache, long firstSeq, int n) {
         inner.afterStep(cache, firstSeq, n);
     }

@@ -48,6 +48,15 @@ public interface MemoryPolicy {
         return false;
     }
 
+    /**
+     * Whether the policy attends to a bounded part of the memory and moves the rest out of engine memory (retrieval and
+     * streaming policies): stored memory is then read back lazily, each block's layers decoded when a step plans them,
+     * instead of every block at once. Full attention reads every block every step, so it loads them eagerly.
+     */
+    default boolean offloadsMemory() {
+        return false;
+    }
+
     /** Called after the step's forward, with token scores written; policies pack, evict and offload here. */
     default void afterStep(KvCache cache, long firstSeq, int n) {}
 

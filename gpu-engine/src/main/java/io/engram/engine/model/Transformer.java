@@ -248,6 +248,11 @@ public final class Transformer {
             qMean = meanRows(a.qHost, len, qDim);
         }
         AttentionPlan plan = sq.policy().planLayer(sq.cache(), l, rows.plans[s], qMean);
+        for (java.util.List<io.engram.engine.kv.KvSpan> head : plan.spansPerKvHead()) {
+            for (io.engram.engine.kv.KvSpan span : head) {
+                sq.cache().ensureResident(span.block(), l); // stored memory read back lazily: bring what is planned
+            }
+        }
         if (rows.sequences() == 1) {
             backend.attention(l, a.q, len, rows.seq[s], plan, rope, shape, attnScale, a.att);
         } else {

@@ -110,7 +110,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         modelName = engines.config().name();
         repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey),
                 new io.engram.state.cache.WorkingSet(settings.storage().workingSetBytes()), engines.backend(), engine::newMemory,
-                settings.storage().kvDType(), modelName, settings.engine().blockSize());
+                settings.storage().kvDType(), modelName, settings.engine().blockSize(), engines.policy().offloadsMemory());
         metrics = new SessionMetrics(getMetricGroup(), settings.storage().kvDType());
         injector = faults.injector();
         events = getKeyedStateStore().getMapState(SessionStateDescriptors.EVENTS);

@@ -116,7 +116,7 @@ public final class RestartBench {
         long t1;
         try (RocksDbMemoryStore store = RocksDbMemoryStore.open(dir)) {
             SessionMemoryRepository repo = new SessionMemoryRepository(store, new WorkingSet(64L << 20), backend,
-                    engine::newMemory, storage, model, blockSize);
+                    engine::newMemory, storage, model, blockSize, engine.policy().offloadsMemory());
             SessionMemoryRepository.Loaded loaded = repo.load(session, repo.index(session));
             if (!loaded.damaged().isEmpty()) {
                 throw new IllegalStateException("the bench's own store has damaged blocks: " + loaded.damaged());

@@ -76,6 +76,19 @@ public final class KvBlockCodec {
      * @param what names the block in error messages (session and block id)
      */
     public static KvBlock decode(byte[] bytes, KvCache cache, Backend backend, String what) {
+        return decode(bytes, cache, backend, what, true);
+    }
+
+    /**
+     * {@link #decode} of the block's tokens, positions, provenance and scores only, checked the same way: its layers
+     * stay out of engine memory ({@link KvCache#allocateOffloaded}) and come back through the cache's unit store
+     * ({@link #decodeLayer}) when a step needs them.
+     */
+    public static KvBlock decodeMeta(byte[] bytes, KvCache cache, String what) {
+        return decode(bytes, cache, null, what, false);
+    }
+
+    private static KvBlock decode(byte[] bytes, KvCache cache, Backend backend, String what, boolean values) {
         if (bytes.length < HEADER + 4) {
             throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
         }
@@ -119,12 +132,15 @@ public final class KvBlockCodec {
         for (int i = 0; i < len; i++) {
             sources[i] = b.getLong();
         }
-        KvBlock block = cache.allocateForRestore(id, firstSeq);
+        KvBlock block = values ? cache.allocateForRestore(id, firstSeq) : cache.allocateOffloaded(id, firstSeq);
         block.restore(len, tokens, positions, sources);
         if (scored) {
             for (int i = 0; i < len; i++) {
                 block.setScore(i, b.getFloat());
             }
+        }
+        if (!values) {
+            return block;
         }
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {

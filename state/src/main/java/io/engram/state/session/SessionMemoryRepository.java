@@ -56,6 +56,7 @@ public final class SessionMemoryRepository {
     /** A block encoded for storage, not written yet. */
     public record Encoded(KvBlock block, byte[] bytes, int crc) {}
 
+    private final boolean lazy;
     private final MemoryStore store;
     private final WorkingSet workingSet;
     private final Backend backend;
@@ -73,6 +74,17 @@ public final class SessionMemoryRepository {
      */
     public SessionMemoryRepository(MemoryStore store, WorkingSet workingSet, Backend backend, Supplier<KvCache> blank,
             KvDType storage, String model, int blockSize) {
+        this(store, workingSet, backend, blank, storage, model, blockSize, false);
+    }
+
+    /**
+     * @param lazy whether {@link #load} reads full blocks' tokens and provenance only, their layers decoded from the
+     *     store when a step needs them (for memory policies that attend to a bounded part of the memory); the
+     *     block being appended to is always decoded whole
+     */
+    public SessionMemoryRepository(MemoryStore store, WorkingSet workingSet, Backend backend, Supplier<KvCache> blank,
+            KvDType storage, String model, int blockSize, boolean lazy) {
+        this.lazy = lazy;
         this.store = store;
         this.workingSet = workingSet;
         this.backend = backend;
@@ -193,7 +205,8 @@ public final class SessionMemoryRepository {
             return null;
         }
         try {
-            KvBlock b = KvBlockCodec.decode(bytes, mem, backend, what);
+            KvBlock b = lazy && h.length() == h.capacity() ? KvBlockCodec.decodeMeta(bytes, mem, what)
+                    : KvBlockCodec.decode(bytes, mem, backend, what);
             workingSet.put(session, id, b, bytes.length);
             return b;
         } catch (CorruptMemoryException e) {

@@ -94,6 +94,41 @@ class SessionMemoryRepositoryTest {
     }
 
     @Test
+    void aLazyLoadLeavesFullBlocksInTheStoreUntilALayerIsNeededAndThenGivesTheSameValues() {
+        SessionIndex idx = fill("s", repo.create("s"), 10);
+        repo.invalidate("s");
+        KvCache eager = repo.load("s", idx).memory();
+        SessionMemoryRepository lazy = new SessionMemoryRepository(store, new WorkingSet(1L << 20), backend,
+                () -> new KvCache(backend, LAYERS, KV_DIM, BLOCK), KvDType.F32, "m", BLOCK, true);
+        SessionMemoryRepository.Loaded l = lazy.load("s", idx);
+        assertThat(l.damaged()).isEmpty();
+        assertThat(l.fingerprint()).isEqualTo(repo.load("s", idx).fingerprint());
+        KvCache mem = l.memory();
+        assertThat(mem.blocks()).extracting(KvBlock::residentLayers).as("full blocks wait in the store; the tail is decoded")
+                .containsExactly(0, 0, LAYERS);
+        for (int b = 0; b < 3; b++) {
+            KvBlock x = mem.blocks().get(b);
+            KvBlock y = eager.blocks().get(b);
+            assertThat(x.length()).isEqualTo(y.length());
+            for (int i = 0; i < x.length(); i++) {
+                assertThat(x.token(i)).isEqualTo(y.token(i));
+                assertThat(x.position(i)).isEqualTo(y.position(i));
+            }
+            for (int layer = 0; layer < LAYERS; layer++) {
+                mem.ensureResident(x, layer);
+                assertThat(java.util.Arrays.copyOf(HostBuf.of(x.keys(layer)), x.length() * KV_DIM))
+                        .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(y.keys(layer)), y.length() * KV_DIM));
+                assertThat(java.util.Arrays.copyOf(HostBuf.of(x.values(layer)), x.length() * KV_DIM))
+                        .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(y.values(layer)), y.length() * KV_DIM));
+            }
+        }
+        float[] key = new float[KV_DIM];
+        KvCache again = lazy.load("s", idx).memory(); // from the working set: the same blocks, now resident
+        again.readKey(again.blocks().get(0), 1, 2, key);
+        assertThat(key[0]).isEqualTo(HostBuf.of(eager.blocks().get(0).keys(1))[2 * KV_DIM]);
+    }
+
+    @Test
     void aFlippedByteOrAMissingBlockIsLeftOutWithBothChecksumsAndItsIdIsNeverReused() {
         SessionIndex idx = fill("s", repo.create("s"), 12);
         byte[] b1 = store.getUnit("s", 1);

@@ -78,6 +78,11 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
     /** The policy's name in snapshots: state written by one policy is not read by the other. */
     abstract String name();
 
+    @Override
+    public boolean offloadsMemory() {
+        return true;
+    }
+
     /** Whether the units are EM-LLM events (stored with the snapshot). */
     abstract boolean episodes();
 

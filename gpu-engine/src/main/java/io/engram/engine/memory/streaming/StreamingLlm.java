@@ -36,6 +36,11 @@ public final class StreamingLlm implements MemoryPolicy {
     }
 
     @Override
+    public boolean offloadsMemory() {
+        return true;
+    }
+
+    @Override
     public AttentionPlan plan(KvCache cache, long firstSeq, int n, int kvHeads) {
         // window: [windowStart, firstSeq + n); sinks: [0, min(sinkTokens, windowStart))
         long windowStart = Math.max(0, firstSeq - recentTokens);
