@@ -62,8 +62,9 @@ final class RestartBenchRun {
             out.printf("restore: read and checksum every stored block (decoded whole with full attention; with a policy "
                     + "that offloads memory only its tokens and provenance, its layers when a step needs them), restore "
                     + "the policy state; speedup: (prefill + answer) / (restore + answer); same/hot: the restored "
-                    + "answer equals the never-stopped memory's; same/pre: the re-prefilled one does (%s blocks are rounded when stored); first/last ev ms: ingesting and storing one of "
-                    + "the session's first/last %d events (prefill, encode, write, index).%n", p.storage(), RestartBench.EDGE);
+                    + "answer equals the never-stopped memory's; same/pre: the re-prefilled one does (%s blocks are "
+                    + "rounded when stored); first/last ev ms: ingesting and storing one of the session's first/last %d "
+                    + "events (prefill, encode, write, index).%n", p.storage(), RestartBench.EDGE);
             out.flush();
             return ExitCode.OK.code();
         } catch (IOException e) {
