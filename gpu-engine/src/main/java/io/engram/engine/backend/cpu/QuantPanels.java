@@ -98,7 +98,10 @@ final class QuantPanels {
 
     /** The nibbles of {@code packed} in its low ({@code high} false) or high half, as floats 0..15. */
     private static FloatVector nibbles(ByteVector packed, boolean high) {
-        ByteVector v = high ? packed.lanewise(VectorOperators.LSHR, 4) : packed.and((byte) 0x0F);
+        // the shift runs on int lanes (CPUs have no byte shift; a byte-lane LSHR is emulated), the mask keeps each byte's nibble
+        ByteVector v = high
+                ? packed.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F).reinterpretAsBytes()
+                : packed.and((byte) 0x0F);
         return (FloatVector) v.convertShape(VectorOperators.B2F, F, 0);
     }
 
