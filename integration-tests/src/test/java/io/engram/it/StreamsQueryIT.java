@@ -219,6 +219,11 @@ class StreamsQueryIT {
                 .setPayload(payload).build();
     }
 
+    private static io.engram.schemas.QueryEvent query(String id, String question) {
+        return new io.engram.schemas.QueryEvent(id, question, io.engram.schemas.GenerationOptions.newBuilder()
+                .setMaxNewTokens(4).setTemperature(0f).setStop(java.util.List.of()).build());
+    }
+
     private static long send(String topic, String key, byte[] value) throws Exception {
         try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
             return p.send(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), value)).get(10, TimeUnit.SECONDS)
@@ -234,9 +239,7 @@ class StreamsQueryIT {
                 .setKind(io.engram.schemas.ContentKind.DOCUMENT_CHUNK).setText("The vault code is 7481.").build();
         long contentAt = send(input, s, Outputs.bytes(event(s, "e-1", text)));
         long refusedAt = send(input, s, Outputs.bytes(event(s, "e-bad", text)));
-        long queryAt = send(input, s, Outputs.bytes(event(s, "q-1", new io.engram.schemas.QueryEvent("q-1", "What is the code?",
-                io.engram.schemas.GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f)
-                        .setStop(java.util.List.of()).build()))));
+        long queryAt = send(input, s, Outputs.bytes(event(s, "q-1", query("q-1", "What is the code?"))));
         io.engram.schemas.Answer answer = Outputs.answer(s, "q-1", "It is 7481.");
         answer.setQuerySource(new io.engram.schemas.SourceCoordinates(input, 0, queryAt));
         produce(options.get(KafkaOptions.ANSWERS_TOPIC), s, Outputs.bytes(answer));
@@ -264,9 +267,7 @@ class StreamsQueryIT {
         produce(options.get(KafkaOptions.ANSWERS_TOPIC), s, Outputs.bytes(answer));
         produce(options.get(KafkaOptions.SUMMARIES_TOPIC), s, Outputs.bytes(Outputs.summary(s, contentAt, "late summary")));
         long reopenedAt = send(input, s, Outputs.bytes(event(s, "e-2", text)));
-        long query2At = send(input, s, Outputs.bytes(event(s, "q-2", new io.engram.schemas.QueryEvent("q-2", "And now?",
-                io.engram.schemas.GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f)
-                        .setStop(java.util.List.of()).build()))));
+        long query2At = send(input, s, Outputs.bytes(event(s, "q-2", query("q-2", "And now?"))));
         io.engram.schemas.Answer later = Outputs.answer(s, "q-2", "After the close.");
         later.setQuerySource(new io.engram.schemas.SourceCoordinates(input, 0, query2At));
         produce(options.get(KafkaOptions.ANSWERS_TOPIC), s, Outputs.bytes(later));

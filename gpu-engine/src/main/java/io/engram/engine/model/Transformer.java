@@ -248,9 +248,16 @@ public final class Transformer {
             qMean = meanRows(a.qHost, len, qDim);
         }
         AttentionPlan plan = sq.policy().planLayer(sq.cache(), l, rows.plans[s], qMean);
-        for (java.util.List<io.engram.engine.kv.KvSpan> head : plan.spansPerKvHead()) {
-            for (io.engram.engine.kv.KvSpan span : head) {
-                sq.cache().ensureResident(span.block(), l); // stored memory read back lazily: bring what is planned
+        if (sq.policy().offloadsMemory()) { // its stored memory is read back lazily: bring in what is planned
+            java.util.List<io.engram.engine.kv.KvSpan> previous = null;
+            for (java.util.List<io.engram.engine.kv.KvSpan> head : plan.spansPerKvHead()) {
+                if (head == previous) {
+                    continue; // heads that share one span list (a uniform plan)
+                }
+                previous = head;
+                for (io.engram.engine.kv.KvSpan span : head) {
+                    sq.cache().ensureResident(span.block(), l);
+                }
             }
         }
         if (rows.sequences() == 1) {
