@@ -11,6 +11,9 @@ from . import tasks
 
 BOS_ID, EOS_ID = 1, 2
 ANSWER_WEIGHT = 5.0
+# the first token of a QA answer (where the model decides between a value and "I don't know."): marked apart so
+# that a stage can weigh the decision above the tokens that merely finish it (config first_token_weight)
+FIRST_ANSWER_WEIGHT = 5.5
 
 
 class PieceEncoder:
@@ -44,7 +47,7 @@ class PieceEncoder:
         for q, a in ex.qa:
             qi, ai = self.question(q), self.answer(a)
             ids += qi + ai
-            w += [1.0] * len(qi) + [ANSWER_WEIGHT] * len(ai)
+            w += [1.0] * len(qi) + [FIRST_ANSWER_WEIGHT] + [ANSWER_WEIGHT] * (len(ai) - 1)
         return ids, w
 
 

@@ -116,6 +116,14 @@ CONFIGS = {
                       phases=((0.0, 512, 4), (0.3, 1024, 2)), probe_minutes=15.0, dense_share=0.35, copy_share=0.2,
                       copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.4,
                       pair_refusals=True),
+    # pair2 continued with refusals as the decision they are: half the examples carry a paired near-miss refusal, half
+    # the sequences are dense (more questions per token), and each answer's first token (value or "I don't know")
+    # weighs four times the tokens that finish it in the answer term (pair2 refused 17-33% of the unanswerable questions)
+    "cpu-pair3": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=2e-4, warmup_s=20, minutes=75.0, workers=0,
+                      compile=False, eval_per_cell=20, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                      phases=((0.0, 512, 4), (0.3, 1024, 2)), probe_minutes=15.0, dense_share=0.5, copy_share=0.15,
+                      copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.5,
+                      pair_refusals=True, first_token_weight=4.0),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -297,7 +305,12 @@ def main():
         # language modelling over every token, plus the answer tokens' mean as a second term of equal weight: answers
         # are under 1% of the tokens, and copying them from the context is the skill the model exists for
         ans_mask = wt > 1  # answers and the copied half of induction warm-up sequences
-        loss = ce.mean() + (ce[ans_mask].mean() if ans_mask.any() else 0.0)
+        if ans_mask.any():
+            # each answer's first token may count more: it is the decision (a value, or a refusal)
+            aw = torch.where(wt[ans_mask] == data.FIRST_ANSWER_WEIGHT, c.get("first_token_weight", 1.0), 1.0)
+            loss = ce.mean() + (ce[ans_mask] * aw).sum() / aw.sum()
+        else:
+            loss = ce.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
