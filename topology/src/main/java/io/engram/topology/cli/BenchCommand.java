@@ -30,13 +30,16 @@ import picocli.CommandLine.ParentCommand;
     "'engram bench qa --model DIR --examples eval_examples.jsonl.gz': replays training/'s PyTorch QA evaluation through "
         + "the engine under each --policies entry: accuracy, the reference's accuracy, agreement of the greedy answers.",
     "'engram bench attribution --model DIR [--set engram.memory.KEY=V]': both attribution tiers on generated sessions "
-        + "with planted needles: precision@k, recall@k and time per attribution per length."})
+        + "with planted needles: precision@k, recall@k and time per attribution per length.",
+    "'engram bench reliability [--sessions N --rounds N --kills N --fault-rate R]': engram run in a child JVM with injected "
+        + "failures, killed with SIGKILL after random rounds and restarted; every query answered once and as in a "
+        + "fault-free run."})
 public final class BenchCommand implements Callable<Integer> {
 
     @ParentCommand
     EngramCli root;
 
-    @Parameters(index = "0", description = "What to benchmark: engine, store, memory, qa, attribution or restart.")
+    @Parameters(index = "0", description = "What to benchmark: engine, store, memory, qa, attribution, restart or reliability.")
     String what;
 
     @Option(names = "--examples", description = "qa: eval_examples.jsonl[.gz] written by training/engram_train/evaluate.py.")
@@ -139,6 +142,25 @@ public final class BenchCommand implements Callable<Integer> {
             + "duo-heads.tsv next to the model if present, else every head).")
     Path heads;
 
+    @Option(names = "--sessions", defaultValue = "4", description = "reliability: sessions streamed (default ${DEFAULT-VALUE}).")
+    int sessions;
+
+    @Option(names = "--rounds", defaultValue = "8",
+            description = "reliability: rounds of a turn and a question per session (default ${DEFAULT-VALUE}).")
+    int rounds;
+
+    @Option(names = "--kills", defaultValue = "3",
+            description = "reliability: kill -9 of engram run after this many random rounds (default ${DEFAULT-VALUE}).")
+    int kills;
+
+    @Option(names = "--fault-rate", defaultValue = "0.2",
+            description = "reliability: share of ingests and answers that fail on purpose (default ${DEFAULT-VALUE}).")
+    double faultRate;
+
+    @Option(names = "--work-dir", description = "reliability: data directories and logs of the child runs (default: a new "
+            + "folder under the temp directory).")
+    Path workDir;
+
     @picocli.CommandLine.Mixin
     StoreBenchTable store = new StoreBenchTable();
 
@@ -180,6 +202,21 @@ public final class BenchCommand implements Callable<Integer> {
             return RestartBenchRun.run(root.context(), new RestartBenchRun.Params(model, threads, lengths,
                     io.engram.topology.MemoryOptions.settings(options), options.get(io.engram.topology.EngineOptions.KV_STORAGE),
                     blockSize, eventWords, maxNew));
+        }
+        if (what.equals("reliability")) {
+            if (sessions < 1 || rounds < 1 || kills < 0 || faultRate < 0 || faultRate > 1) {
+                throw new CliException(ExitCode.INVALID_INPUT, "bench reliability needs --sessions and --rounds >= 1, "
+                        + "--kills >= 0 and --fault-rate in 0..1");
+            }
+            try {
+                Path dir = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("engram-reliability-");
+                return ReliabilityBenchRun.run(root.context(), new ReliabilityBenchRun.Params(model, sessions, rounds, kills,
+                        faultRate, seed, dir, java.time.Duration.ofMinutes(5), root::options));
+            } catch (CliException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new CliException(ExitCode.UNAVAILABLE, "bench reliability: " + e.getMessage());
+            }
         }
         CliContext ctx = root.context();
         if (what.equals("store")) {
