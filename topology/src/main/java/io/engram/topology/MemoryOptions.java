@@ -95,7 +95,8 @@ public final class MemoryOptions {
     public static final Option<Boolean> DUO = Option.booleanKey("engram.memory.duo.enabled")
             .defaultValue(D.duo())
             .description("DuoAttention: retrieval heads use engram.memory.policy, streaming heads only sinks + a recent "
-                    + "window. Needs a head pattern (engram calibrate-heads).");
+                    + "window; their K/V rows behind it are dropped after each content event, so stored KV shrinks by "
+                    + "their share. Needs a head pattern (engram calibrate-heads).");
 
     public static final Option<Double> DUO_SPARSITY = Option.doubleKey("engram.memory.duo.sparsity")
             .defaultValue(D.duoSparsity()).check(v -> v >= 0 && v <= 1, "in [0, 1]")

@@ -123,6 +123,7 @@ public final class MemoryBench {
             model.forward(cache, part, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
             peak[0] = Math.max(peak[0], cache.residentBytes());
         }
+        policy.committed(cache); // the input is the session's memory; the answer steps below are taken back
         acc.prefillNanos += System.nanoTime() - t0;
         acc.prefillTokens += prompt.length;
         long mark = cache.nextSeq();

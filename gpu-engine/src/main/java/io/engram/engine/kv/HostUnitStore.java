@@ -4,8 +4,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * {@link UnitStore} in host memory: F32 copies of offloaded layers, keyed by (block id, layer). The engine's default,
- * and the host tier under a GPU backend.
+ * {@link UnitStore} in host memory: F32 copies of offloaded layers, keyed by (block id, layer), without the rows of
+ * dropped heads ({@link KvBlock#droppedHeads}). The engine's default, and the host tier under a GPU backend.
  */
 public final class HostUnitStore implements UnitStore {
     private record Key(long block, int layer) {}
@@ -17,9 +17,9 @@ public final class HostUnitStore implements UnitStore {
 
     @Override
     public void offload(KvBlock block, int layer, float[] keys, float[] values) {
-        Rows r = new Rows(keys.clone(), values.clone(), block.generation());
+        Rows r = new Rows(kept(block, layer, keys), kept(block, layer, values), block.generation());
         Rows old = rows.put(new Key(block.id(), layer), r);
-        bytes += 4L * (keys.length + values.length) - (old == null ? 0 : 4L * (old.keys.length + old.values.length));
+        bytes += 4L * (r.keys.length + r.values.length) - (old == null ? 0 : 4L * (old.keys.length + old.values.length));
     }
 
     @Override
@@ -28,8 +28,30 @@ public final class HostUnitStore implements UnitStore {
         if (r == null || r.generation != block.generation()) {
             throw new IllegalStateException("no offloaded rows for layer %d of %s".formatted(layer, block));
         }
-        System.arraycopy(r.keys, 0, keys, 0, Math.min(r.keys.length, keys.length));
-        System.arraycopy(r.values, 0, values, 0, Math.min(r.values.length, values.length));
+        long dropped = block.droppedHeads(layer);
+        if (dropped == 0) {
+            System.arraycopy(r.keys, 0, keys, 0, Math.min(r.keys.length, keys.length));
+            System.arraycopy(r.values, 0, values, 0, Math.min(r.values.length, values.length));
+            return;
+        }
+        int kvDim = keys.length / block.length();
+        HeadRows.spread(r.keys, keys, block.length(), kvDim, block.maskedKvHeads(), dropped);
+        HeadRows.spread(r.values, values, block.length(), kvDim, block.maskedKvHeads(), dropped);
+    }
+
+    /** A copy of the rows without the block's dropped heads in this layer (they read back as zeros). */
+    private static float[] kept(KvBlock block, int layer, float[] rows) {
+        long dropped = block.droppedHeads(layer);
+        if (dropped == 0 || block.length() == 0) {
+            return rows.clone();
+        }
+        return HeadRows.keep(rows, block.length(), rows.length / block.length(), block.maskedKvHeads(), dropped);
+    }
+
+    /** Copies of a rewritten block are stale (kept under its earlier generation): forgotten. */
+    @Override
+    public void rewritten(KvBlock block) {
+        forget(block);
     }
 
     @Override

@@ -21,7 +21,9 @@ public final class KvBlock {
     private final int[] tokens; // (capacity) token ids
     private final long[] sources; // (capacity) opaque source id per token (provenance), -1 when none
     private int length;
-    private int generation; // changes whenever filled slots may be rewritten (truncate, restore)
+    private int generation; // changes whenever filled slots may be rewritten (truncate, restore, dropped heads)
+    private long[] droppedHeads; // per layer: bit h set when KV head h's rows were dropped (zeroed); null when none
+    private int maskedKvHeads; // KV heads the masks count (0 while none is dropped)
 
     /**
      * @param id block id, unique within its session, increasing with {@code firstSeq}
@@ -109,6 +111,46 @@ public final class KvBlock {
     void installLayer(int layer, Buf k, Buf v) {
         keys[layer] = k;
         values[layer] = v;
+    }
+
+    /**
+     * KV heads of a layer whose K/V rows this block no longer holds (bit {@code h} for head {@code h}; their rows read
+     * as zeros): DuoAttention's streaming heads once the block is behind their sinks and recent window, where they
+     * never attend again. Stored blocks leave those rows out.
+     */
+    public long droppedHeads(int layer) {
+        return droppedHeads == null ? 0L : droppedHeads[layer];
+    }
+
+    /** KV heads per layer the {@link #droppedHeads} masks count; 0 when no head was dropped. */
+    public int maskedKvHeads() {
+        return maskedKvHeads;
+    }
+
+    /**
+     * Records dropped heads of a layer (the cache zeroes their rows, {@link KvCache#dropHeads}; a decoder restores what
+     * a stored block left out). Rotated copies of the keys are rebuilt: the generation changes.
+     */
+    public void markDroppedHeads(int layer, long mask, int kvHeads) {
+        if (kvHeads < 1 || kvHeads > Long.SIZE || (kvHeads < Long.SIZE && (mask >>> kvHeads) != 0)) {
+            throw new IllegalArgumentException("head mask %x does not fit %d KV heads".formatted(mask, kvHeads));
+        }
+        if (maskedKvHeads != 0 && maskedKvHeads != kvHeads) {
+            throw new IllegalArgumentException("%s counts %d KV heads, not %d".formatted(this, maskedKvHeads, kvHeads));
+        }
+        if (droppedHeads == null) {
+            droppedHeads = new long[keys.length];
+        }
+        maskedKvHeads = kvHeads;
+        droppedHeads[layer] |= mask;
+        generation++;
+    }
+
+    /** Takes {@code other}'s dropped-head masks (a block overwritten with its stored form). */
+    void copyDroppedHeads(KvBlock other) {
+        droppedHeads = other.droppedHeads == null ? null : other.droppedHeads.clone();
+        maskedKvHeads = other.maskedKvHeads;
+        generation++;
     }
 
     /** Score of a token (its surprise {@code -log p(token | earlier tokens)}), NaN when not computed. */

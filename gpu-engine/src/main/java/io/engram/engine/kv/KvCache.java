@@ -29,6 +29,7 @@ public final class KvCache {
     private float[] transientCarry; // the same for the last token of a transient section, or null
     private long offloads;
     private long fetches;
+    private final java.util.Set<KvBlock> rewritten = new java.util.LinkedHashSet<>(); // see drainRewritten
 
     public KvCache(Backend backend, int layers, int kvDim, int blockSize) {
         if (blockSize < 1) {
@@ -166,6 +167,73 @@ public final class KvCache {
         backend.write(vb, 0, v, 0, n);
         block.installLayer(layer, kb, vb);
         fetches++;
+    }
+
+    /**
+     * Drops the K/V rows of the KV heads in {@code masks[layer]} (bit {@code h} for KV head {@code h}) of a block: they
+     * are zeroed in engine memory and left out when the block is stored. For heads that will never attend to the block
+     * again (DuoAttention's streaming heads behind their window). Layers out of engine memory are brought back for it and
+     * moved out again (all of them: the block's generation changes, and copies kept under the old one are stale). The
+     * block is then listed by {@link #drainRewritten} so that it is stored again.
+     */
+    public void dropHeads(KvBlock block, long[] masks, int kvHeads) {
+        if (masks.length != layers || kvDim % kvHeads != 0) {
+            throw new IllegalArgumentException("%d head masks of %d KV heads for %d layers of kvDim %d"
+                    .formatted(masks.length, kvHeads, layers, kvDim));
+        }
+        long[] fresh = new long[layers];
+        boolean any = false;
+        for (int l = 0; l < layers; l++) {
+            fresh[l] = masks[l] & ~block.droppedHeads(l);
+            any |= fresh[l] != 0;
+        }
+        if (!any) {
+            return;
+        }
+        boolean[] wasResident = new boolean[layers];
+        for (int l = 0; l < layers; l++) {
+            wasResident[l] = block.isResident(l);
+            ensureResident(block, l);
+        }
+        unitStore.rewritten(block);
+        int headDim = kvDim / kvHeads;
+        int n = block.length() * kvDim;
+        float[] rows = new float[n];
+        for (int l = 0; l < layers; l++) {
+            if (fresh[l] == 0) {
+                continue;
+            }
+            for (Buf buf : new Buf[] {block.keys(l), block.values(l)}) {
+                backend.read(buf, 0, rows, 0, n);
+                for (int slot = 0; slot < block.length(); slot++) {
+                    for (int h = 0; h < kvHeads; h++) {
+                        if ((fresh[l] >>> h & 1) != 0) {
+                            java.util.Arrays.fill(rows, slot * kvDim + h * headDim, slot * kvDim + (h + 1) * headDim, 0f);
+                        }
+                    }
+                }
+                backend.write(buf, 0, rows, 0, n);
+            }
+            block.markDroppedHeads(l, fresh[l], kvHeads);
+        }
+        rewritten.add(block);
+        for (int l = 0; l < layers; l++) {
+            if (!wasResident[l]) {
+                offload(block, l);
+            }
+        }
+    }
+
+    /** Blocks whose stored form changed in place since the last call ({@link #dropHeads}), still attached. */
+    public java.util.Set<KvBlock> drainRewritten() {
+        java.util.Set<KvBlock> out = new java.util.LinkedHashSet<>();
+        for (KvBlock b : rewritten) {
+            if (blocks.contains(b)) {
+                out.add(b);
+            }
+        }
+        rewritten.clear();
+        return out;
     }
 
     /** Copies the un-rotated key row of {@code slot} of a layer (brought back first when offloaded) into {@code dst[0..kvDim)}. */
@@ -340,6 +408,7 @@ public final class KvCache {
             sources[i] = stored.source(i);
         }
         block.restore(len, tokens, positions, sources);
+        block.copyDroppedHeads(stored);
         for (int i = 0; i < len; i++) {
             block.setScore(i, stored.score(i));
         }
@@ -430,6 +499,7 @@ public final class KvCache {
             unitStore.forget(b);
         }
         blocks.clear();
+        rewritten.clear();
         structureVersion++;
         policyState.clear();
         carryLogits = null;

@@ -30,6 +30,13 @@ public interface UnitStore {
         return false;
     }
 
+    /**
+     * The contents of a block changed in place (rows rewritten, e.g. dropped heads): whatever the store held as its
+     * current contents ({@link #holds}) no longer is. Called while every layer of the block is in engine memory, so
+     * copies kept for it may be forgotten.
+     */
+    default void rewritten(KvBlock block) {}
+
     /** Forgets everything kept for a block (truncated or dropped). */
     void forget(KvBlock block);
 

@@ -58,6 +58,11 @@ public abstract class ForwardingMemoryPolicy implements MemoryPolicy {
     }
 
     @Override
+    public void committed(KvCache cache) {
+        inner.committed(cache);
+    }
+
+    @Override
     public void endTurn(KvCache cache) {
         inner.endTurn(cache);
     }

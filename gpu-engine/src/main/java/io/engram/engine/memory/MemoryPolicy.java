@@ -70,6 +70,13 @@ public interface MemoryPolicy {
     default void endTurn(KvCache cache) {}
 
     /**
+     * The cache's tokens so far are lasting memory: no truncate will go back before {@link KvCache#nextSeq()} (a session
+     * after each ingested content event; transient questions and answers only ever come after it). Policies may then
+     * drop what no later step can attend to (DuoAttention: streaming heads' rows behind their window).
+     */
+    default void committed(KvCache cache) {}
+
+    /**
      * The session's policy state to store, with units from index {@code fromUnit} on; null for policies that keep
      * none (full attention, StreamingLLM).
      */

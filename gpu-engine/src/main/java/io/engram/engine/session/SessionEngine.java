@@ -152,7 +152,8 @@ public final class SessionEngine {
         } finally {
             policy.endTurn(memory);
         }
-        Set<KvBlock> touched = new LinkedHashSet<>();
+        policy.committed(memory);
+        Set<KvBlock> touched = new LinkedHashSet<>(memory.drainRewritten()); // earlier blocks changed in place
         for (KvBlock b : memory.blocks()) {
             if (b.firstSeq() + b.length() > firstSeq) {
                 touched.add(b);

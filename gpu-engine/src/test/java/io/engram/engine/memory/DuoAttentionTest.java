@@ -131,6 +131,70 @@ class DuoAttentionTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"full", "infllm"})
+    void streamingRowsBehindTheWindowAreDroppedWithoutChangingAnyLogit(String innerPolicy) {
+        Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
+        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+            Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
+            int layers = m.config().layers();
+            int kvHeads = m.config().kvHeads();
+            float[][] scores = new float[layers][kvHeads];
+            scores[0][0] = 1; // layer 0 mixed, the last layer retrieval, the layers between streaming
+            java.util.Arrays.fill(scores[layers - 1], 1);
+            HeadPattern p = HeadPattern.byThreshold(scores, 0.5);
+            int[] tokens = RetrievalMemoryTest.stream(120);
+            List<float[]> kept = new ArrayList<>();
+            List<float[]> dropped = new ArrayList<>();
+            KvCache keep = t.newCache();
+            KvCache drop = t.newCache();
+            java.util.function.Supplier<MemoryPolicy> inner = () -> innerPolicy.equals("full") ? new FullAttention()
+                    : RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2), m.config());
+            DuoAttention keeping = new DuoAttention(p, inner.get(), 4, 24, false);
+            DuoAttention dropping = new DuoAttention(p, inner.get(), 4, 24);
+            t.forward(keep, tokens, null, keeping, Transformer.Logits.ALL, (s, l) -> kept.add(l.clone()));
+            t.forward(drop, tokens, null, dropping, Transformer.Logits.ALL, (s, l) -> dropped.add(l.clone()));
+            assertThat(drop.blocks()).as("nothing dropped before the memory is committed")
+                    .allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
+            keeping.committed(keep);
+            dropping.committed(drop);
+            // a transient question after the stream drops nothing (its tokens are taken back)
+            drop.beginTransient();
+            t.forward(drop, RetrievalMemoryTest.stream(40), null, dropping, Transformer.Logits.ALL, (s, l) -> dropped.add(l.clone()));
+            keep.beginTransient();
+            t.forward(keep, RetrievalMemoryTest.stream(40), null, keeping, Transformer.Logits.ALL, (s, l) -> kept.add(l.clone()));
+            for (int i = 0; i < kept.size(); i++) {
+                assertThat(dropped.get(i)).as("logits %d", i).isEqualTo(kept.get(i));
+            }
+            long streamingMask0 = 0b10;
+            int kvDim = m.config().kvDim();
+            int headDim = kvDim / kvHeads;
+            for (io.engram.engine.kv.KvBlock blk : drop.blocks()) {
+                // behind the window of the next step (120 - 24 = 96) and past the sinks: blocks at 16..95
+                boolean behind = blk.firstSeq() >= 4 && blk.isFull() && blk.firstSeq() + blk.length() <= 96;
+                assertThat(blk.droppedHeads(0)).as("%s layer 0", blk).isEqualTo(behind ? streamingMask0 : 0);
+                assertThat(blk.droppedHeads(1)).as("%s layer 1", blk).isEqualTo(behind ? (1L << kvHeads) - 1 : 0);
+                assertThat(blk.droppedHeads(layers - 1)).isZero();
+                if (behind) {
+                    float[] k = new float[blk.length() * kvDim];
+                    drop.readKey(blk, 0, 0, new float[kvDim]); // brought back when the policy moved it out
+                    b.read(blk.keys(0), 0, k, 0, k.length);
+                    for (int tok = 0; tok < blk.length(); tok++) {
+                        for (int d = 0; d < kvDim; d++) {
+                            assertThat(k[tok * kvDim + d] == 0f).as("%s token %d dim %d", blk, tok, d).isEqualTo(d / headDim == 1);
+                        }
+                    }
+                }
+            }
+            assertThat(drop.blocks().stream().filter(blk -> blk.droppedHeads(1) != 0)).hasSize(5);
+            assertThat(keep.blocks()).allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
+            if (innerPolicy.equals("infllm")) { // blocks moved out of engine memory are kept without the dropped rows
+                assertThat(keep.unitStore().bytes()).isPositive();
+                assertThat(drop.unitStore().bytes()).isLessThan(keep.unitStore().bytes() * 3 / 4);
+            }
+        }
+    }
+
     @Test
     void calibrationBuildsPasskeyTasksAndScoresEveryHead() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);

@@ -130,7 +130,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
                 metrics, injector, hot);
         isolation.checkWith(ingest);
-        records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get);
+        records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get, settings.storage().kvDType());
         batches = new QueryBatches(settings, engine, pending, ingest, repository, isolation, policyStates, records, metrics,
                 injector, admission, this::setCurrentKey, new QueryBatches.Outputs(
                         a -> output.collect(new StreamRecord<>(a)), a -> output.collect(ATTRIBUTIONS, new StreamRecord<>(a)),

@@ -130,7 +130,7 @@ final class SessionMetrics {
     void memory(String session, KvCache mem) {
         long bytes = 0;
         for (KvBlock b : mem.blocks()) {
-            bytes += KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), storage);
+            bytes += KvBlockCodec.encodedSize(b, mem.kvDim(), storage);
         }
         set(session, new long[] {mem.blocks().size(), bytes});
     }

@@ -59,7 +59,7 @@ final class SessionRetention {
         List<Retention.Candidate> candidates = new ArrayList<>();
         for (KvBlock b : mem.blocks()) {
             candidates.add(new Retention.Candidate(b.id(), b.firstSeq(), b.length(),
-                    KvBlockCodec.encodedSize(b.length(), mem.layers(), mem.kvDim(), storage), meanScore(b)));
+                    KvBlockCodec.encodedSize(b, mem.kvDim(), storage), meanScore(b)));
         }
         List<Retention.Candidate> drop = Retention.choose(candidates, retention.policy(), retention.maxTokens(),
                 retention.maxBytes(), PROTECTED_BLOCKS);

@@ -40,12 +40,33 @@ class HotSessionsTest {
     @EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
     void hotMemoryAnswersAsMemoryReadBackFromStateBeforeEveryEvent(io.engram.engine.memory.MemorySettings.Kind policy)
             throws Exception {
+        hotEqualsCold(settings(policy));
+    }
+
+    /**
+     * With DuoAttention on top, the streaming heads' rows of blocks behind their window are dropped in engine memory and
+     * left out of the stored blocks: a session read back from state must still answer as the hot one.
+     */
+    @ParameterizedTest
+    @EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
+    void withDuoAttentionDroppedStreamingRowsReadBackAnswerTheSame(io.engram.engine.memory.MemorySettings.Kind policy)
+            throws Exception {
+        java.nio.file.Path pattern = tmp.resolve("duo-" + policy + ".tsv");
+        java.nio.file.Files.writeString(pattern, "0.9\t0.1\n0.8\t0.2\n"); // head 0 of each layer retrieval, head 1 streaming
+        SessionSettings s = settings(policy);
+        List<Answer> duo = hotEqualsCold(s.withMemory(s.engine().memory().withDuo(true, 0.5, pattern.toString(), 4, 24)));
+        List<Answer> plain = hotEqualsCold(s);
+        // half the heads stream: the stored blocks behind their window hold half the K/V rows
+        assertThat(duo.get(4).getMemory().getBytes()).isLessThan(plain.get(4).getMemory().getBytes() * 3 / 4);
+    }
+
+    private static List<Answer> hotEqualsCold(SessionSettings settings) throws Exception {
         List<StreamRecord<io.engram.schemas.EngramEvent>> events = new ArrayList<>();
         for (int i = 0; i < TURNS.size(); i++) {
             events.add(event(i)); // once: both runs see the same source offsets
         }
         List<Answer> hot = new ArrayList<>();
-        try (var h = harness(settings(policy))) {
+        try (var h = harness(settings)) {
             h.open();
             for (int i = 0; i < TURNS.size(); i++) {
                 h.processElement(events.get(i));
@@ -55,7 +76,7 @@ class HotSessionsTest {
         List<Answer> cold = new ArrayList<>();
         OperatorSubtaskState snapshot = null;
         for (int i = 0; i < TURNS.size(); i++) {
-            try (var h = harness(settings(policy))) {
+            try (var h = harness(settings)) {
                 if (snapshot != null) {
                     h.initializeState(snapshot);
                 }
@@ -77,6 +98,7 @@ class HotSessionsTest {
             assertThat(a.getRetrieved()).isEqualTo(b.getRetrieved());
             assertThat(a.getCitations()).isEqualTo(b.getCitations());
         }
+        return hot;
     }
 
     /** Windows small enough that the stream (~150 tokens) leaves them: init 4 + local 24, two units or 16 tokens. */

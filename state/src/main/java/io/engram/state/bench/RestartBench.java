@@ -3,6 +3,7 @@ package io.engram.state.bench;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
+import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.PolicySnapshot;
 import io.engram.engine.session.SessionEngine;
@@ -86,6 +87,7 @@ public final class RestartBench {
             SessionMemoryRepository repo = new SessionMemoryRepository(store, new WorkingSet(64L << 20), backend,
                     engine::newMemory, storage, model, blockSize);
             KvCache mem = repo.create(session);
+            Map<Long, Integer> blockBytes = new java.util.HashMap<>();
             SessionIndex idx = null;
             long[] eventNanos = new long[events.size()];
             for (int i = 0; i < events.size(); i++) {
@@ -95,7 +97,7 @@ public final class RestartBench {
                 for (SessionMemoryRepository.Encoded e : repo.encode(mem, in.touchedBlocks())) {
                     crcs.put(e.block().id(), e.crc());
                     repo.write(session, mem, e);
-                    storedBytes += e.bytes().length;
+                    blockBytes.put(e.block().id(), e.bytes().length); // the last write of a block is what stays
                 }
                 idx = SessionMemoryRepository.indexOf(idx, session, mem, crcs, model, blockSize).setEventCount(i + 1).build();
                 repo.saveIndex(session, idx);
@@ -103,6 +105,9 @@ public final class RestartBench {
                 if (i % 20 == 19) {
                     progress.accept("built %d of %d events (%d tokens)".formatted(i + 1, events.size(), mem.nextSeq()));
                 }
+            }
+            for (KvBlock b : mem.blocks()) {
+                storedBytes += blockBytes.getOrDefault(b.id(), 0);
             }
             firstMs = mean(eventNanos, 0, Math.min(EDGE, eventNanos.length));
             lastMs = mean(eventNanos, Math.max(0, eventNanos.length - EDGE), eventNanos.length);

@@ -1,6 +1,7 @@
 package io.engram.state.codec;
 
 import io.engram.engine.backend.Backend;
+import io.engram.engine.kv.HeadRows;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import java.nio.ByteBuffer;
@@ -16,16 +17,20 @@ import io.engram.engine.tensor.Quant;
  * handing out damaged memory.
  *
  * <pre>
- * u8 version=3 | u8 kvDType | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
+ * u8 version=4 | u8 kvDType | i64 blockId | i64 firstSeq | i32 capacity | i32 length | i32 layers | i32 kvDim
  * | i32[length] tokens | i32[length] positions | i64[length] sources | f32[length] token scores (surprise, NaN unknown)
- * | per layer: keys, values, each length*kvDim values as F32, BF16, INT8 groups (f32 scale + 32 x i8) or INT4 groups
- *   (f32 scale + 16 bytes of two 4-bit values) | u32 crc32c
+ * | i32 maskedKvHeads (0: every head kept) | i64[layers] dropped-head masks (only when maskedKvHeads > 0)
+ * | per layer: keys, values, each length*(kvDim - dropped heads' dims) values (token by token, the kept heads in
+ *   order) as F32, BF16, INT8 groups (f32 scale + 32 x i8) or INT4 groups (f32 scale + 16 bytes of two 4-bit values)
+ * | u32 crc32c
  * </pre>
  *
- * <p>Version 2 (no token scores) is still read; its scores come back unknown.
+ * <p>Dropped heads (DuoAttention's streaming heads behind their window, {@link KvBlock#droppedHeads}) are not written
+ * and decode as zeros. Versions 3 (no head masks) and 2 (no token scores either) are still read.
  */
 public final class KvBlockCodec {
-    public static final byte VERSION = 3;
+    public static final byte VERSION = 4;
+    private static final byte VERSION_WITHOUT_MASKS = 3;
     private static final byte VERSION_WITHOUT_SCORES = 2;
     private static final int HEADER = 1 + 1 + 8 + 8 + 4 * 4;
 
@@ -39,7 +44,7 @@ public final class KvBlockCodec {
     public static byte[] encode(KvBlock block, Backend backend, int kvDim, KvDType type) {
         int len = block.length();
         int layers = block.layers();
-        long size = HEADER + (long) len * (4 + 4 + 8 + 4) + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
+        long size = encodedSize(block, kvDim, type);
         if (size > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(block + " is too large to encode (" + size + " bytes)");
         }
@@ -57,12 +62,18 @@ public final class KvBlockCodec {
         for (int i = 0; i < len; i++) {
             b.putFloat(block.score(i));
         }
+        int heads = block.maskedKvHeads();
+        b.putInt(heads);
+        for (int l = 0; heads > 0 && l < layers; l++) {
+            b.putLong(block.droppedHeads(l));
+        }
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
+            long dropped = block.droppedHeads(l);
             backend.read(block.keys(l), 0, row, 0, row.length);
-            put(b, row, type);
+            put(b, HeadRows.keep(row, len, kvDim, heads, dropped), type);
             backend.read(block.values(l), 0, row, 0, row.length);
-            put(b, row, type);
+            put(b, HeadRows.keep(row, len, kvDim, heads, dropped), type);
         }
         CRC32C crc = new CRC32C();
         crc.update(b.array(), 0, b.position());
@@ -100,10 +111,7 @@ public final class KvBlockCodec {
             throw new CorruptMemoryException("%s: checksum mismatch (stored %08x, computed %08x); the block is damaged"
                     .formatted(what, stored, (int) crc.getValue()));
         }
-        byte version = b.get();
-        if (version != VERSION && version != VERSION_WITHOUT_SCORES) {
-            throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
-        }
+        byte version = version(b.get(), what);
         KvDType type = KvDType.of(b.get(), what);
         long id = b.getLong();
         long firstSeq = b.getLong();
@@ -115,8 +123,9 @@ public final class KvBlockCodec {
             throw new CorruptMemoryException("%s: block shape (capacity %d, length %d, layers %d, kvDim %d) does not fit the model's cache (block %d, layers %d, kvDim %d)"
                     .formatted(what, capacity, len, layers, kvDim, cache.blockSize(), cache.layers(), cache.kvDim()));
         }
-        boolean scored = version == VERSION;
-        long expected = HEADER + (long) len * (scored ? 20 : 16) + 2L * layers * type.bytesFor((long) len * kvDim) + 4;
+        boolean scored = version != VERSION_WITHOUT_SCORES;
+        Masks masks = masks(bytes, version, len, layers, kvDim, what);
+        long expected = masks.valuesAt + masks.valueBytes(len, kvDim, type) + 4;
         if (bytes.length != expected) {
             throw new CorruptMemoryException(what + ": " + bytes.length + " bytes where the header implies " + expected);
         }
@@ -139,14 +148,23 @@ public final class KvBlockCodec {
                 block.setScore(i, b.getFloat());
             }
         }
+        for (int l = 0; l < layers && masks.heads > 0; l++) {
+            if (masks.dropped[l] != 0) {
+                block.markDroppedHeads(l, masks.dropped[l], masks.heads);
+            }
+        }
         if (!values) {
             return block;
         }
+        b.position((int) masks.valuesAt);
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
-            get(b, row, type);
+            float[] kept = new float[len * masks.keptDim(l, kvDim)];
+            get(b, kept, type);
+            HeadRows.spread(kept, row, len, kvDim, masks.heads, masks.dropped[l]);
             backend.write(block.keys(l), 0, row, 0, row.length);
-            get(b, row, type);
+            get(b, kept, type);
+            HeadRows.spread(kept, row, len, kvDim, masks.heads, masks.dropped[l]);
             backend.write(block.values(l), 0, row, 0, row.length);
         }
         return block;
@@ -165,10 +183,7 @@ public final class KvBlockCodec {
             throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
         }
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        byte version = b.get();
-        if (version != VERSION && version != VERSION_WITHOUT_SCORES) {
-            throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
-        }
+        byte version = version(b.get(), what);
         KvDType type = KvDType.of(b.get(), what);
         b.position(1 + 1 + 8 + 8 + 4);
         int len = b.getInt();
@@ -178,22 +193,20 @@ public final class KvBlockCodec {
             throw new CorruptMemoryException("%s: block of %d layers, kvDim %d, length %d has no layer %d of kvDim %d"
                     .formatted(what, layers, dim, len, layer, kvDim));
         }
-        long rows = type.bytesFor((long) len * kvDim);
-        long at = HEADER + (long) len * (version == VERSION ? 20 : 16) + 2L * layer * rows;
-        if (at + 2 * rows + 4 > bytes.length) {
+        Masks masks = masks(bytes, version, len, layers, kvDim, what);
+        long at = masks.valuesAt;
+        for (int l = 0; l < layer; l++) {
+            at += 2 * type.bytesFor((long) len * masks.keptDim(l, kvDim));
+        }
+        float[] kept = new float[len * masks.keptDim(layer, kvDim)];
+        if (at + 2 * type.bytesFor(kept.length) + 4 > bytes.length) {
             throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, too short for layer " + layer);
         }
         b.position((int) at);
-        float[] row = keys.length == len * kvDim ? keys : new float[len * kvDim];
-        get(b, row, type);
-        if (row != keys) {
-            System.arraycopy(row, 0, keys, 0, row.length);
-        }
-        row = values.length == len * kvDim ? values : new float[len * kvDim];
-        get(b, row, type);
-        if (row != values) {
-            System.arraycopy(row, 0, values, 0, row.length);
-        }
+        get(b, kept, type);
+        HeadRows.spread(kept, keys, len, kvDim, masks.heads, masks.dropped[layer]);
+        get(b, kept, type);
+        HeadRows.spread(kept, values, len, kvDim, masks.heads, masks.dropped[layer]);
         return len;
     }
 
@@ -206,7 +219,70 @@ public final class KvBlockCodec {
         if (length < 0 || layers < 1 || kvDim < 1) {
             throw new IllegalArgumentException("no block has length %d, %d layers, kvDim %d".formatted(length, layers, kvDim));
         }
-        return HEADER + (long) length * (4 + 4 + 8 + 4) + 2L * layers * type.bytesFor((long) length * kvDim) + 4;
+        return HEADER + (long) length * (4 + 4 + 8 + 4) + 4 + 2L * layers * type.bytesFor((long) length * kvDim) + 4;
+    }
+
+    /** Bytes {@link #encode} writes for {@code block} as it is now (its dropped heads left out). */
+    public static long encodedSize(KvBlock block, int kvDim, KvDType type) {
+        int heads = block.maskedKvHeads();
+        if (heads == 0) {
+            return encodedSize(block.length(), block.layers(), kvDim, type);
+        }
+        long size = HEADER + (long) block.length() * (4 + 4 + 8 + 4) + 4 + 8L * block.layers() + 4;
+        for (int l = 0; l < block.layers(); l++) {
+            size += 2 * type.bytesFor((long) block.length() * HeadRows.keptDim(kvDim, heads, block.droppedHeads(l)));
+        }
+        return size;
+    }
+
+    private static byte version(byte version, String what) {
+        if (version != VERSION && version != VERSION_WITHOUT_MASKS && version != VERSION_WITHOUT_SCORES) {
+            throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads "
+                    + VERSION_WITHOUT_SCORES + " to " + VERSION + ")");
+        }
+        return version;
+    }
+
+    /** The dropped-head masks of an encoded block and where its K/V rows start. */
+    private record Masks(int heads, long[] dropped, long valuesAt) {
+        int keptDim(int layer, int kvDim) {
+            return heads == 0 ? kvDim : HeadRows.keptDim(kvDim, heads, dropped[layer]);
+        }
+
+        long valueBytes(int len, int kvDim, KvDType type) {
+            long n = 0;
+            for (int l = 0; l < dropped.length; l++) {
+                n += 2 * type.bytesFor((long) len * keptDim(l, kvDim));
+            }
+            return n;
+        }
+    }
+
+    private static Masks masks(byte[] bytes, byte version, int len, int layers, int kvDim, String what) {
+        long at = HEADER + (long) len * (version == VERSION_WITHOUT_SCORES ? 16 : 20);
+        if (version != VERSION) {
+            return new Masks(0, new long[layers], at);
+        }
+        if (at + 4 > bytes.length) {
+            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, too short for its head masks");
+        }
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        int heads = b.getInt((int) at);
+        at += 4;
+        long[] dropped = new long[layers];
+        if (heads == 0) {
+            return new Masks(0, dropped, at);
+        }
+        if (heads < 0 || heads > Long.SIZE || kvDim % heads != 0 || at + 8L * layers > bytes.length) {
+            throw new CorruptMemoryException("%s: %d masked KV heads do not divide kvDim %d".formatted(what, heads, kvDim));
+        }
+        for (int l = 0; l < layers; l++) {
+            dropped[l] = b.getLong((int) at + 8 * l);
+            if (heads < Long.SIZE && dropped[l] >>> heads != 0) {
+                throw new CorruptMemoryException("%s: layer %d drops heads %x of %d".formatted(what, l, dropped[l], heads));
+            }
+        }
+        return new Masks(heads, dropped, at + 8L * layers);
     }
 
     /**
@@ -230,10 +306,7 @@ public final class KvBlockCodec {
         crc.update(bytes, 0, bytes.length - 4);
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         int stored = b.getInt(bytes.length - 4);
-        byte version = b.get();
-        if (version != VERSION && version != VERSION_WITHOUT_SCORES) {
-            throw new CorruptMemoryException(what + ": unknown block format version " + version + " (this build reads " + VERSION + ")");
-        }
+        byte version = version(b.get(), what);
         KvDType type = KvDType.of(b.get(), what);
         return new Header(version, type, b.getLong(), b.getLong(), b.getInt(), b.getInt(), b.getInt(), b.getInt(), stored,
                 stored == (int) crc.getValue());

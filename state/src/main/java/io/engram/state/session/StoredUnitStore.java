@@ -61,6 +61,16 @@ final class StoredUnitStore implements UnitStore {
         }
     }
 
+    /** The block changed in place (dropped heads): its stored bytes are stale until it is persisted again. */
+    @Override
+    public void rewritten(KvBlock block) {
+        persisted.remove(block.id());
+        byte[] stale = recent.remove(block.id());
+        if (stale != null) {
+            recentBytes -= stale.length;
+        }
+    }
+
     @Override
     public boolean holds(KvBlock block) {
         return block.length() == block.capacity() && persisted.contains(block.id());

@@ -62,26 +62,43 @@ class KvBlockCodecTest {
     }
 
     @Test
-    void version2BlocksWithoutTokenScoresAreStillRead() {
+    void version3BlocksWithoutHeadMasksAndVersion2WithoutTokenScoresAreStillRead() {
         KvCache cache = new KvCache(backend, 2, 4, 4);
         KvBlock b = filled(cache, 3);
         b.setScore(0, 1.5f);
-        byte[] v3 = KvBlockCodec.encode(b, backend, 4);
-        // the same block as version 2 wrote it: no score array, version byte 2, its own checksum
+        byte[] v4 = KvBlockCodec.encode(b, backend, 4);
         int header = 1 + 1 + 8 + 8 + 16;
         int scoresAt = header + 3 * (4 + 4 + 8);
-        byte[] v2 = new byte[v3.length - 3 * 4];
-        System.arraycopy(v3, 0, v2, 0, scoresAt);
-        System.arraycopy(v3, scoresAt + 12, v2, scoresAt, v3.length - scoresAt - 12 - 4);
-        v2[0] = 2;
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        crc.update(v2, 0, v2.length - 4);
-        java.nio.ByteBuffer.wrap(v2).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(v2.length - 4, (int) crc.getValue());
+        int masksAt = scoresAt + 3 * 4;
+        // as version 3 wrote it: no head-mask count after the scores
+        byte[] v3 = older(v4, masksAt, 4, 3);
+        KvBlock d3 = KvBlockCodec.decode(v3, new KvCache(backend, 2, 4, 4), backend, "s/b0");
+        assertThat(d3.score(0)).isEqualTo(1.5f);
+        assertThat(d3.maskedKvHeads()).isZero();
+        assertThat(java.util.Arrays.copyOf(HostBuf.of(d3.values(1)), 12)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
+        float[] k = new float[12];
+        float[] v = new float[12];
+        KvBlockCodec.decodeLayer(v3, 1, 4, k, v, "s/b0");
+        assertThat(v).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
+        // as version 2 wrote it: no score array either
+        byte[] v2 = older(v3, scoresAt, 12, 2);
         KvBlock d = KvBlockCodec.decode(v2, new KvCache(backend, 2, 4, 4), backend, "s/b0");
         assertThat(d.length()).isEqualTo(3);
         assertThat(d.token(2)).isEqualTo(b.token(2));
         assertThat(Float.isNaN(d.score(0))).as("scores unknown in version 2").isTrue();
         assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(1)), 12)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
+    }
+
+    /** {@code bytes} without {@code cut} bytes at {@code at}, with version byte {@code version} and its own checksum. */
+    private static byte[] older(byte[] bytes, int at, int cut, int version) {
+        byte[] out = new byte[bytes.length - cut];
+        System.arraycopy(bytes, 0, out, 0, at);
+        System.arraycopy(bytes, at + cut, out, at, bytes.length - at - cut - 4);
+        out[0] = (byte) version;
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(out, 0, out.length - 4);
+        java.nio.ByteBuffer.wrap(out).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(out.length - 4, (int) crc.getValue());
+        return out;
     }
 
     @org.junit.jupiter.params.ParameterizedTest
@@ -183,5 +200,55 @@ class KvBlockCodecTest {
         bad[bad.length / 2] ^= 4;
         assertThatThrownBy(() -> KvBlockCodec.decode(bad, new KvCache(backend, 2, 64, 8), backend, "s/b0"))
                 .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("checksum");
+    }
+
+    @Test
+    void droppedHeadsAreLeftOutAndComeBackAsZerosWithTheirMasks() {
+        KvCache cache = new KvCache(backend, 3, 16, 8); // 4 KV heads of 4 dims
+        KvBlock b = filled(cache, 8);
+        byte[] whole = KvBlockCodec.encode(b, backend, 16, KvDType.INT8);
+        float[] before = java.util.Arrays.copyOf(HostBuf.of(b.keys(0)), 8 * 16);
+        cache.dropHeads(b, new long[] {0b0101, 0b1111, 0}, 4); // layer 0: heads 0 and 2; layer 1: every head
+        assertThat(cache.drainRewritten()).containsExactly(b);
+        assertThat(cache.drainRewritten()).isEmpty();
+        float[] k0 = HostBuf.of(b.keys(0));
+        for (int t = 0; t < 8; t++) {
+            for (int d = 0; d < 16; d++) {
+                boolean dropped = d / 4 == 0 || d / 4 == 2;
+                assertThat(k0[t * 16 + d]).as("token %d dim %d", t, d).isEqualTo(dropped ? 0f : before[t * 16 + d]);
+            }
+        }
+        for (KvDType type : KvDType.values()) {
+            byte[] bytes = KvBlockCodec.encode(b, backend, 16, type);
+            assertThat((long) bytes.length).as("%s", type).isEqualTo(KvBlockCodec.encodedSize(b, 16, type));
+            KvCache other = new KvCache(backend, 3, 16, 8);
+            KvBlock d = KvBlockCodec.decode(bytes, other, backend, "session s block 0");
+            assertThat(d.maskedKvHeads()).isEqualTo(4);
+            assertThat(new long[] {d.droppedHeads(0), d.droppedHeads(1), d.droppedHeads(2)}).containsExactly(0b0101, 0b1111, 0);
+            KvBlock meta = KvBlockCodec.decodeMeta(bytes, new KvCache(backend, 3, 16, 8), "meta");
+            assertThat(meta.droppedHeads(0)).isEqualTo(0b0101);
+            for (int l = 0; l < 3; l++) {
+                float[] k = new float[8 * 16];
+                float[] v = new float[8 * 16];
+                KvBlockCodec.decodeLayer(bytes, l, 16, k, v, "layer");
+                assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 8 * 16)).as("%s layer %d", type, l).isEqualTo(k);
+                assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 8 * 16)).isEqualTo(v);
+                float[] orig = java.util.Arrays.copyOf(HostBuf.of(b.keys(l)), 8 * 16);
+                for (int i = 0; i < k.length; i++) {
+                    if (orig[i] == 0f) {
+                        assertThat(k[i]).as("a dropped head reads zero").isZero();
+                    } else if (type == KvDType.F32) {
+                        assertThat(k[i]).isEqualTo(orig[i]);
+                    } else {
+                        assertThat(k[i]).isCloseTo(orig[i], org.assertj.core.data.Offset.offset(0.6f));
+                    }
+                }
+            }
+        }
+        // layer 0 keeps half its heads, layer 1 none, layer 2 all: 6 of 12 head rows
+        long kept = KvBlockCodec.encode(b, backend, 16, KvDType.F32).length;
+        long all = KvBlockCodec.encodedSize(8, 3, 16, KvDType.F32);
+        assertThat(all - kept).isEqualTo(2L * 8 * 4 * (2 * 4 + 4 * 4) - 8 * 3);
+        assertThat(whole.length).isEqualTo(KvBlockCodec.encodedSize(8, 3, 16, KvDType.INT8));
     }
 }

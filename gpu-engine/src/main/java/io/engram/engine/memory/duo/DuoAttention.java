@@ -23,15 +23,35 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
     private final HeadPattern pattern;
     private final int sinkTokens;
     private final int recentTokens;
+    private final long[] streamingMask; // per layer: bit g set for a streaming KV head g
+
+    private final boolean dropStreamingKv;
 
     public DuoAttention(HeadPattern pattern, MemoryPolicy retrieval, int sinkTokens, int recentTokens) {
+        this(pattern, retrieval, sinkTokens, recentTokens, true);
+    }
+
+    /** @param dropStreamingKv whether streaming heads' rows behind their window are dropped (false: kept, for tests) */
+    public DuoAttention(HeadPattern pattern, MemoryPolicy retrieval, int sinkTokens, int recentTokens, boolean dropStreamingKv) {
         super(retrieval);
+        this.dropStreamingKv = dropStreamingKv;
         if (sinkTokens < 0 || recentTokens < 0) {
             throw new IllegalArgumentException("sink and recent sizes must be >= 0");
         }
         this.pattern = pattern;
         this.sinkTokens = sinkTokens;
         this.recentTokens = recentTokens;
+        if (pattern.kvHeads() > Long.SIZE) {
+            throw new IllegalArgumentException("DuoAttention supports at most 64 KV heads per layer, got " + pattern.kvHeads());
+        }
+        this.streamingMask = new long[pattern.layers()];
+        for (int l = 0; l < pattern.layers(); l++) {
+            for (int g = 0; g < pattern.kvHeads(); g++) {
+                if (!pattern.isRetrieval(l, g)) {
+                    streamingMask[l] |= 1L << g;
+                }
+            }
+        }
     }
 
     public HeadPattern pattern() {
@@ -66,6 +86,44 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
             perHead.add(pattern.isRetrieval(layer, g) ? base.spans(g) : streaming);
         }
         return base.withSpans(perHead);
+    }
+
+    @Override
+    public void committed(KvCache cache) {
+        if (dropStreamingKv && !cache.isTransient()) {
+            dropStreamingKv(cache);
+        }
+        inner.committed(cache);
+    }
+
+    /**
+     * Drops the streaming heads' rows of every full block that no later step's streaming heads see: past the sinks and
+     * wholly before the recent window of the next step. Newest first; blocks before the newest one already done were
+     * done with it (restored blocks carry their masks).
+     */
+    private void dropStreamingKv(KvCache cache) {
+        if (pattern.layers() != cache.layers()) {
+            return; // plan() refuses the mismatch on the next step
+        }
+        long windowStart = cache.nextSeq() - recentTokens;
+        List<KvBlock> blocks = cache.blocks();
+        for (int i = blocks.size() - 1; i >= 0; i--) {
+            KvBlock b = blocks.get(i);
+            if (b.firstSeq() < sinkTokens) {
+                break; // this block and those before it hold sinks
+            }
+            if (!b.isFull() || b.firstSeq() + b.length() > windowStart) {
+                continue;
+            }
+            boolean done = true;
+            for (int l = 0; l < streamingMask.length; l++) {
+                done &= (b.droppedHeads(l) & streamingMask[l]) == streamingMask[l];
+            }
+            if (done) {
+                break;
+            }
+            cache.dropHeads(b, streamingMask, pattern.kvHeads());
+        }
     }
 
     private List<KvSpan> streamingSpans(KvCache cache, int layer, long firstSeq, int n, AttentionPlan base) {
