@@ -76,7 +76,7 @@ public final class EngineSessionStage implements SessionStage {
         io.engram.engine.memory.MemorySettings memory = MemoryOptions.settings(o);
         try {
             // fail at submission, not on every task manager: e.g. DuoAttention without a head pattern for this model
-            memory.create(io.engram.engine.model.ModelConfig.fromHuggingFace(dir.resolve("config.json")), dir);
+            memory.create(io.engram.engine.config.ModelConfig.fromHuggingFace(dir.resolve("config.json")), dir);
         } catch (IllegalArgumentException e) {
             throw new io.engram.topology.options.ConfigException("memory policy: " + e.getMessage());
         }
@@ -103,7 +103,7 @@ public final class EngineSessionStage implements SessionStage {
     static void checkModelFolder(java.nio.file.Path dir) {
         try (io.engram.engine.model.Model m = io.engram.engine.model.Model.openHuggingFace(dir)) {
             io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir);
-        } catch (io.engram.engine.model.ModelFormatException | io.engram.engine.tokenizer.TokenizerFormatException e) {
+        } catch (io.engram.engine.config.ModelFormatException | io.engram.engine.tokenizer.TokenizerFormatException e) {
             throw new SessionStageFactory.StageUnavailableException("the model folder " + dir + " (" + EngineOptions.MODEL_DIR.key()
                     + ") cannot be used: " + e.getMessage());
         }

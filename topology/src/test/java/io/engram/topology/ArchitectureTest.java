@@ -23,8 +23,7 @@ import org.junit.jupiter.api.Test;
  * The module rules of ../shared/docs/style.md and issue 19, checked on the compiled classes of every module (the
  * topology test classpath holds them all): the engine knows nothing of Flink, Kafka, Avro or RocksDB; Flink appears in
  * {@code state} only in its Flink package (and its benches), else only in operators and topology; modules point
- * downwards only; no main source file is over 600 lines. Package cycles are counted and may only go down: the
- * known ones are listed here until issue 19 removes them, and a new one fails.
+ * downwards only; no main source file is over 600 lines. No module has a package cycle.
  */
 class ArchitectureTest {
 
@@ -77,11 +76,6 @@ class ArchitectureTest {
                 .check(main);
     }
 
-    /** Package cycles that exist today (issue 19 removes them); the set may shrink, never grow. */
-    static final List<String> KNOWN_CYCLES = List.of(
-            "engine: backend -> kv -> backend", // blocks hold backend buffers; the attention op reads the cache's plans
-            "engine: memory -> model -> memory"); // policies read ModelConfig; the forward pass calls the policy
-
     @Test
     void noNewPackageCycles() {
         List<String> found = new ArrayList<>();
@@ -102,8 +96,7 @@ class ArchitectureTest {
                 }
             }
         }
-        assertThat(new TreeSet<>(found)).as("package cycles (remove one, then drop it from KNOWN_CYCLES)")
-                .isSubsetOf(KNOWN_CYCLES);
+        assertThat(new TreeSet<>(found)).as("package cycles").isEmpty();
     }
 
     /** Main files over 600 lines today, with the issue that splits them; the list may shrink, never grow. */

@@ -1,6 +1,9 @@
 package io.engram.engine.backend;
 
+import io.engram.engine.tensor.Buf;
+
 import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.tensor.BufferSpace;
 import io.engram.engine.tensor.WeightTensor;
 
 /**
@@ -11,7 +14,7 @@ import io.engram.engine.tensor.WeightTensor;
  * <p>Threading: a backend instance is used by one caller thread at a time; it may use its own worker threads inside
  * an op. Buffers and bound weights belong to the backend that made them.
  */
-public interface Backend extends AutoCloseable {
+public interface Backend extends BufferSpace, AutoCloseable {
 
     enum Kind {
         REFERENCE,
@@ -30,6 +33,7 @@ public interface Backend extends AutoCloseable {
      * A buffer for the K or V rows of one layer of a KV block. Backends that manage KV memory apart from activations
      * (the CUDA backend's device pool, with eviction to host) override this; the others allocate as usual.
      */
+    @Override
     default Buf allocateKv(int floats) {
         return allocate(floats);
     }
@@ -40,8 +44,10 @@ public interface Backend extends AutoCloseable {
      */
     default void free(Buf b) {}
 
+    @Override
     void write(Buf dst, int dstOff, float[] src, int srcOff, int len);
 
+    @Override
     void read(Buf src, int srcOff, float[] dst, int dstOff, int len);
 
     /** Prepares a weight for this backend. The tensor's memory must outlive the returned handle. */
@@ -66,6 +72,7 @@ public interface Backend extends AutoCloseable {
     void swiglu(Buf gate, Buf up, int len, Buf out);
 
     /** Copies {@code rows} rows of {@code rowLen} floats from {@code src} at row {@code srcRow} to {@code dst} at row {@code dstRow}. */
+    @Override
     void copyRows(Buf src, int srcRow, Buf dst, int dstRow, int rows, int rowLen);
 
     /**

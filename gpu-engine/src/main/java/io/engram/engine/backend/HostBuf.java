@@ -1,5 +1,7 @@
 package io.engram.engine.backend;
 
+import io.engram.engine.tensor.Buf;
+
 /** A buffer in JVM heap memory, used by the host backends. */
 public record HostBuf(float[] data) implements Buf {
     public HostBuf(int size) {

@@ -1,5 +1,7 @@
 package io.engram.engine.backend;
 
+import io.engram.engine.tensor.Buf;
+
 /**
  * Memory management shared by the backends whose buffers live on the JVM heap ({@link HostBuf}): allocation, copies
  * in and out, and row copies. The ops themselves stay in each backend.

@@ -1,6 +1,6 @@
 package io.engram.engine.kv;
 
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import java.util.Arrays;
 
 /**

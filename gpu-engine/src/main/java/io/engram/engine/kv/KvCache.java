@@ -1,7 +1,7 @@
 package io.engram.engine.kv;
 
-import io.engram.engine.backend.Backend;
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
+import io.engram.engine.tensor.BufferSpace;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -14,7 +14,7 @@ import java.util.List;
  * <p>Not thread-safe: used by one engine thread at a time.
  */
 public final class KvCache {
-    private final Backend backend;
+    private final BufferSpace backend;
     private final int layers;
     private final int kvDim;
     private final int blockSize;
@@ -31,7 +31,7 @@ public final class KvCache {
     private long fetches;
     private final java.util.Set<KvBlock> rewritten = new java.util.LinkedHashSet<>(); // see drainRewritten
 
-    public KvCache(Backend backend, int layers, int kvDim, int blockSize) {
+    public KvCache(BufferSpace backend, int layers, int kvDim, int blockSize) {
         if (blockSize < 1) {
             throw new IllegalArgumentException("block size must be positive, got " + blockSize);
         }

@@ -6,7 +6,7 @@ import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.memory.sirllm.SirLlm;
 import io.engram.engine.memory.streaming.StreamingLlm;
-import io.engram.engine.model.ModelConfig;
+import io.engram.engine.config.ModelConfig;
 import java.io.Serializable;
 import java.nio.file.Files;
 import java.nio.file.Path;

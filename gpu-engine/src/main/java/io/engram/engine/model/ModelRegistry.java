@@ -1,5 +1,7 @@
 package io.engram.engine.model;
 
+import io.engram.engine.config.ModelFormatException;
+
 import io.engram.engine.tokenizer.Tokenizer;
 import io.engram.engine.tokenizer.Tokenizers;
 import java.nio.file.Path;

@@ -1,5 +1,8 @@
 package io.engram.engine.model;
 
+import io.engram.engine.config.ModelFormatException;
+
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.tensor.WeightTensor;
 
 /**

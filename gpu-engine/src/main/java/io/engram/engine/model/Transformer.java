@@ -1,8 +1,9 @@
 package io.engram.engine.model;
 
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.AttentionPlan;

@@ -7,7 +7,7 @@ import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.memory.MemorySettings;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.engine.memory.duo.HeadPattern;
-import io.engram.engine.model.ModelConfig;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
 import java.nio.file.Files;

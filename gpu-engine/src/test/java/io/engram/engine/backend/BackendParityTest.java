@@ -1,5 +1,7 @@
 package io.engram.engine.backend;
 
+import io.engram.engine.tensor.Buf;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.engine.backend.cpu.CpuBackend;

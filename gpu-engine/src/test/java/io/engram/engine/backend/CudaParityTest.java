@@ -1,5 +1,7 @@
 package io.engram.engine.backend;
 
+import io.engram.engine.tensor.Buf;
+
 import static io.engram.engine.backend.BackendParityTest.random;
 import static io.engram.engine.backend.BackendParityTest.tensor;
 import static org.assertj.core.api.Assertions.assertThat;

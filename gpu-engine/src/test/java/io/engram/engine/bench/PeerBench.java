@@ -71,7 +71,7 @@ public final class PeerBench {
         io.engram.engine.tensor.DType type = io.engram.engine.tensor.DType.valueOf(p[3]);
         int heads = hidden / 64;
         var s = new io.engram.engine.model.gguf.TinyGgufModels.Spec("bench-h" + hidden + "-l" + layers,
-                io.engram.engine.model.Architecture.LLAMA, hidden, layers, heads, Math.max(1, heads / 4), hidden * 11 / 4 / 32 * 32,
+                io.engram.engine.config.Architecture.LLAMA, hidden, layers, heads, Math.max(1, heads / 4), hidden * 11 / 4 / 32 * 32,
                 2048, true, 7L);
         Path dir = java.nio.file.Files.createTempDirectory("engram-peerbench");
         return io.engram.engine.model.gguf.TinyGgufModels.write(s, type, dir);

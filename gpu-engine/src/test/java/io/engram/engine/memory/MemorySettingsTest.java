@@ -6,9 +6,9 @@ import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.memory.retrieval.EmLlm;
 import io.engram.engine.memory.retrieval.InfLlm;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
-import io.engram.engine.model.Architecture;
-import io.engram.engine.model.ModelConfig;
-import io.engram.engine.model.RopeScaling;
+import io.engram.engine.config.Architecture;
+import io.engram.engine.config.ModelConfig;
+import io.engram.engine.config.RopeScaling;
 import org.junit.jupiter.api.Test;
 
 /** The default policy is bounded, and its automatic sizes keep every attended position within the trained context. */

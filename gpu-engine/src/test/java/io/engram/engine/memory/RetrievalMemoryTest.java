@@ -13,7 +13,7 @@ import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalMemory.Unit;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.model.Model;
-import io.engram.engine.model.ModelConfig;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.tensor.DType;

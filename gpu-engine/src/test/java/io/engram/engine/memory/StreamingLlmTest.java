@@ -49,7 +49,7 @@ class StreamingLlmTest {
     void byDefaultTheCacheIsTheModelsTrainedWindowAsInThePaper(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
         java.nio.file.Path dir = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
                 io.engram.engine.model.synthetic.TinyModels.Variant.LLAMA, io.engram.engine.tensor.DType.F32, 1);
-        io.engram.engine.model.ModelConfig c = io.engram.engine.model.ModelConfig.fromHuggingFace(dir.resolve("config.json"));
+        io.engram.engine.config.ModelConfig c = io.engram.engine.config.ModelConfig.fromHuggingFace(dir.resolve("config.json"));
         MemorySettings streaming = MemorySettings.defaults().withPolicy(MemorySettings.Kind.STREAMING);
         var p = (io.engram.engine.memory.streaming.StreamingLlm) streaming.create(c, null);
         assertThat(p.recentTokens()).isEqualTo(c.maxPositions() - 4);

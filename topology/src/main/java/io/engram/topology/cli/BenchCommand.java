@@ -3,7 +3,7 @@ package io.engram.topology.cli;
 import io.engram.engine.bench.EngineBench;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.model.Model;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.Transformer;
 import java.io.PrintWriter;
 import java.nio.file.Path;

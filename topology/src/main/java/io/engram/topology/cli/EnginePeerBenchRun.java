@@ -43,9 +43,9 @@ final class EnginePeerBenchRun {
      * (GQA 4:1, SwiGLU at 2.75x), a 512-token vocabulary, weights from a fixed seed.
      */
     static final java.util.Map<String, TinyGgufModels.Spec> SYNTHETIC = java.util.Map.of(
-            "synthetic-90m", new TinyGgufModels.Spec("synthetic-llama-90m", io.engram.engine.model.Architecture.LLAMA, 1024, 8,
+            "synthetic-90m", new TinyGgufModels.Spec("synthetic-llama-90m", io.engram.engine.config.Architecture.LLAMA, 1024, 8,
                     16, 4, 2816, 8192, false, 20261206L),
-            "synthetic-25m", new TinyGgufModels.Spec("synthetic-llama-25m", io.engram.engine.model.Architecture.LLAMA, 512, 8, 8,
+            "synthetic-25m", new TinyGgufModels.Spec("synthetic-llama-25m", io.engram.engine.config.Architecture.LLAMA, 512, 8, 8,
                     2, 1408, 8192, false, 20261207L));
 
     /**

@@ -6,7 +6,7 @@ import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.memory.FullAttention;
 import io.engram.engine.model.Model;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.tokenizer.StreamingDecoder;
 import io.engram.engine.tokenizer.Tokenizer;

@@ -3,7 +3,7 @@ package io.engram.engine.backend.cuda;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.backend.cuda.GpuMemoryBudget.Use;
 import io.engram.engine.kv.AttentionPlan;

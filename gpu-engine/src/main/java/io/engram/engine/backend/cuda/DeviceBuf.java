@@ -1,7 +1,7 @@
 package io.engram.engine.backend.cuda;
 
 import io.engram.engine.backend.BackendException;
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 
 /**
  * An F32 buffer of the CUDA backend: activations, scratch, or the K or V rows of one layer of a KV block (then it may

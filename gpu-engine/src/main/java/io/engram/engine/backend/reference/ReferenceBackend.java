@@ -3,7 +3,7 @@ package io.engram.engine.backend.reference;
 import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.HostBuf;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.RopeTable;

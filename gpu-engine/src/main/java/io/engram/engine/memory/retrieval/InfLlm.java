@@ -1,7 +1,7 @@
 package io.engram.engine.memory.retrieval;
 
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.model.ModelConfig;
+import io.engram.engine.config.ModelConfig;
 import java.util.List;
 import java.util.Set;
 

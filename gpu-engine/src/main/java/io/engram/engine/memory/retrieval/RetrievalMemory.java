@@ -7,7 +7,7 @@ import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.model.ModelConfig;
+import io.engram.engine.config.ModelConfig;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;

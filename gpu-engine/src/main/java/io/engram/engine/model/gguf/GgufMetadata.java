@@ -1,6 +1,6 @@
 package io.engram.engine.model.gguf;
 
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelFormatException;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.List;

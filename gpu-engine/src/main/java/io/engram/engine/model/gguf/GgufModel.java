@@ -1,10 +1,10 @@
 package io.engram.engine.model.gguf;
 
-import io.engram.engine.model.Architecture;
-import io.engram.engine.model.ModelConfig;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.Architecture;
+import io.engram.engine.config.ModelConfig;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.ModelWeights;
-import io.engram.engine.model.RopeScaling;
+import io.engram.engine.config.RopeScaling;
 import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.tensor.WeightTensor;
 import java.nio.file.Path;

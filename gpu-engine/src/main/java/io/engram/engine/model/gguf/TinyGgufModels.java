@@ -1,6 +1,6 @@
 package io.engram.engine.model.gguf;
 
-import io.engram.engine.model.Architecture;
+import io.engram.engine.config.Architecture;
 import io.engram.engine.tensor.DType;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,7 +1,7 @@
 /**
  * GGUF model files (llama.cpp's format): {@link io.engram.engine.model.gguf.GgufFile} maps and validates the container
  * and hands out tensors as {@link io.engram.engine.tensor.WeightTensor} views; {@link io.engram.engine.model.gguf.GgufModel}
- * assembles a Llama-family {@link io.engram.engine.model.ModelConfig} and {@link io.engram.engine.model.ModelWeights}
+ * assembles a Llama-family {@link io.engram.engine.config.ModelConfig} and {@link io.engram.engine.model.ModelWeights}
  * from the llama.cpp metadata keys and tensor names; {@link io.engram.engine.model.gguf.GgufTokenizerMetadata} exposes
  * the embedded tokenizer for the tokenizer package.
  *

@@ -2,8 +2,8 @@ package io.engram.engine.model.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.engram.engine.model.ModelConfig;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelConfig;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.ModelWeights;
 import io.engram.engine.tensor.WeightTensor;
 import java.io.IOException;

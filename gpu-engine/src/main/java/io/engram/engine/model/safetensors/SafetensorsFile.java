@@ -2,7 +2,7 @@ package io.engram.engine.model.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.MappedFile;
 import io.engram.engine.tensor.WeightTensor;

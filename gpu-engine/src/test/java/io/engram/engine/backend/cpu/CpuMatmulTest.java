@@ -3,7 +3,7 @@ package io.engram.engine.backend.cpu;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.BoundWeight;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;

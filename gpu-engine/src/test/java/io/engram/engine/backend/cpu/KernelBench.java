@@ -1,7 +1,7 @@
 package io.engram.engine.backend.cpu;
 
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.WeightTensor;
 import java.lang.foreign.Arena;

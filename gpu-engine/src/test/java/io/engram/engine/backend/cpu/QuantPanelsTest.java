@@ -2,7 +2,7 @@ package io.engram.engine.backend.cpu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;

@@ -2,7 +2,7 @@ package io.engram.engine.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.cuda.GpuMemoryBudget.Use;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;

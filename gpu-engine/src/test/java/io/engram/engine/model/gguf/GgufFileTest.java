@@ -3,7 +3,7 @@ package io.engram.engine.model.gguf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;

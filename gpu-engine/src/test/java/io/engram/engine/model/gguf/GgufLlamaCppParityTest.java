@@ -2,7 +2,7 @@ package io.engram.engine.model.gguf;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.model.ModelConfig;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;

@@ -3,11 +3,11 @@ package io.engram.engine.model.gguf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.model.Architecture;
-import io.engram.engine.model.ModelConfig;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.Architecture;
+import io.engram.engine.config.ModelConfig;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.ModelWeights;
-import io.engram.engine.model.RopeScaling;
+import io.engram.engine.config.RopeScaling;
 import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.tensor.DType;
 import java.io.IOException;

@@ -2,7 +2,7 @@ package io.engram.engine.model.safetensors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.backend.Buf;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.tensor.WeightTensor;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.engram.engine.model.Model;
-import io.engram.engine.model.ModelFormatException;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.tensor.DType;
 import java.nio.charset.StandardCharsets;

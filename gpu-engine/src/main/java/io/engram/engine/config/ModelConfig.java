@@ -1,4 +1,4 @@
-package io.engram.engine.model;
+package io.engram.engine.config;
 
 import io.engram.engine.backend.RopeStyle;
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,4 +1,4 @@
-package io.engram.engine.model;
+package io.engram.engine.config;
 
 import java.nio.file.Path;
 

@@ -1,4 +1,4 @@
-package io.engram.engine.model;
+package io.engram.engine.config;
 
 /** How rotary frequencies are adjusted for context extension (Hugging Face {@code rope_scaling}). */
 public sealed interface RopeScaling {

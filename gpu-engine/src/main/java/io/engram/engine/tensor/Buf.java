@@ -1,4 +1,4 @@
-package io.engram.engine.backend;
+package io.engram.engine.tensor;
 
 /**
  * An F32 activation or KV buffer owned by one {@link Backend}: host memory for the CPU and reference backends, device
