@@ -175,6 +175,14 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
         return new DuoAttention(HeadPattern.bySparsity(scores, duoSparsity), base, duoSinkTokens, duoRecentTokens);
     }
 
+    /** {@link #describe()} with the sizes chosen for {@code model} in place of {@link #AUTO}. */
+    public String describe(ModelConfig model) {
+        boolean auto = initTokens == AUTO || localTokens == AUTO || topUnits == AUTO || memoryTokens == AUTO;
+        String d = (auto && (policy == Kind.INFLLM || policy == Kind.EMLLM) ? sizedFor(model) : this).describe();
+        return d.replace("refinement from layer " + refineFromLayer, "refinement from layer "
+                + RetrievalSettings.refineFrom(refineFromLayer, model.layers()));
+    }
+
     /** One line for logs. */
     public String describe() {
         String p = switch (policy) {

@@ -44,7 +44,7 @@ final class AttributionBenchRun {
             out.printf("machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d)%n",
                     Runtime.getRuntime().availableProcessors(), Runtime.version(), backend.describe(), p.model().getFileName(),
                     m.config().layers(), m.config().kvHeads(), m.config().maxPositions());
-            out.printf("memory policy: %s; fast tier counts %s%n", p.memory().describe(),
+            out.printf("memory policy: %s; fast tier counts %s%n", p.memory().describe(m.config()),
                     heads == null ? "every head" : "%.0f%% of heads (retrieval heads)".formatted(100 * heads.retrievalShare()));
             out.printf("task: %d needles x %d copies in events of %d words, segments of %d words; top-%d; precise: %s%n", p.needles(),
                     p.copies(), p.wordsPerEvent(), p.segmentWords(), s.topK(), s.precise() ? "%d candidates, %d tokens, %d permutations"

@@ -47,7 +47,7 @@ final class MemoryBenchRun {
                     Runtime.getRuntime().availableProcessors(), Runtime.version(), backend.describe(), p.model().getFileName(),
                     m.config().layers(), m.config().kvHeads(), m.config().maxPositions(), p.blockSize());
             for (MemoryBench.Candidate c : candidates) {
-                out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory()));
+                out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory(), m.config()));
             }
             out.flush();
             List<MemoryBench.Row> rows;
@@ -148,10 +148,10 @@ final class MemoryBenchRun {
         }
     }
 
-    private static String describe(String name, MemorySettings base) {
+    private static String describe(String name, MemorySettings base, io.engram.engine.config.ModelConfig model) {
         String n = name.strip().toLowerCase(Locale.ROOT);
         boolean duo = n.startsWith("duo+");
         MemorySettings s = base.withPolicy(kind(duo ? n.substring(4) : n));
-        return s.withDuo(duo, s.duoSparsity(), s.duoPattern(), s.duoSinkTokens(), s.duoRecentTokens()).describe();
+        return s.withDuo(duo, s.duoSparsity(), s.duoPattern(), s.duoSinkTokens(), s.duoRecentTokens()).describe(model);
     }
 }

@@ -37,7 +37,7 @@ final class RestartBenchRun {
         try (Engine engine = Engine.open(spec)) {
             out.printf("machine: %d cpus, JDK %s, %s; model %s; memory policy %s; stored blocks %s, %d tokens each%n",
                     Runtime.getRuntime().availableProcessors(), Runtime.version(), engine.backend().describe(),
-                    p.model().getFileName(), p.memory().describe(), p.storage(), p.blockSize());
+                    p.model().getFileName(), p.memory().describe(engine.config()), p.storage(), p.blockSize());
             out.printf("%9s %7s %10s %11s %10s %11s %10s %8s %9s %9s %11s %10s  %s%n", "tokens", "events", "store MiB",
                     "restore ms", "answer ms", "prefill ms", "answer ms", "speedup", "same/hot", "same/pre", "first ev ms",
                     "last ev ms", "answer (restored)");

@@ -59,8 +59,7 @@ final class EventBoundaries {
         }
         Long before = boundaries.lower(firstSeq);
         long prev = before == null ? Math.max(cfg.initTokens(), packedEnd) : before;
-        // -1: the last 3/8 of the layers, as EM-LLM's Mistral setting (20 of 32)
-        int fromLayer = sp.refineFromLayer() < 0 ? layers * 5 / 8 : Math.min(sp.refineFromLayer(), layers - 1);
+        int fromLayer = RetrievalSettings.refineFrom(sp.refineFromLayer(), layers);
         for (long b : found) {
             if (b - prev < sp.minTokens()) {
                 continue; // merges into the next event at packing anyway

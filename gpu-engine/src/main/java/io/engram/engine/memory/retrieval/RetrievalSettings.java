@@ -100,4 +100,9 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
     public RetrievalSettings withReprTokens(int r) {
         return new RetrievalSettings(initTokens, localTokens, r, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
     }
+
+    /** The first layer boundary refinement reads: -1 chooses the last 3/8 of the layers, as EM-LLM's Mistral setting (20 of 32). */
+    public static int refineFrom(int refineFromLayer, int layers) {
+        return refineFromLayer < 0 ? layers * 5 / 8 : Math.min(refineFromLayer, layers - 1);
+    }
 }
