@@ -42,4 +42,24 @@ public record AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositi
     public List<KvSpan> spans(int kvHead) {
         return spansPerKvHead.get(kvHead);
     }
+
+    /**
+     * Refuses a plan of layer {@code layer} in which a KV head attends to rows dropped for it ({@link KvBlock#droppedHeads}:
+     * a DuoAttention streaming head's rows behind its window). That happens only when the memory was built under another
+     * head pattern, or with DuoAttention on and is now read without it: attending to the zeros would answer wrongly.
+     *
+     * @throws IllegalStateException naming the block, layer and head
+     */
+    public void requireKeptRows(int layer) {
+        for (int g = 0; g < spansPerKvHead.size(); g++) {
+            for (KvSpan span : spansPerKvHead.get(g)) {
+                if ((span.block().droppedHeads(layer) >>> g & 1) != 0) {
+                    throw new IllegalStateException(("KV head %d of layer %d attends to %s, whose rows for that head were "
+                            + "dropped (a DuoAttention streaming head behind its window): this memory was built under another "
+                            + "head pattern or with DuoAttention on. Restore that setting (engram.memory.duo.*), or RESET the "
+                            + "session").formatted(g, layer, span.block()));
+                }
+            }
+        }
+    }
 }

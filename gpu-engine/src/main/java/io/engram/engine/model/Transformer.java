@@ -249,6 +249,7 @@ public final class Transformer {
             qMean = meanRows(a.qHost, len, qDim);
         }
         AttentionPlan plan = sq.policy().planLayer(sq.cache(), l, rows.plans[s], qMean);
+        plan.requireKeptRows(l);
         if (sq.policy().offloadsMemory()) { // its stored memory is read back lazily: bring in what is planned
             java.util.List<io.engram.engine.kv.KvSpan> previous = null;
             for (java.util.List<io.engram.engine.kv.KvSpan> head : plan.spansPerKvHead()) {

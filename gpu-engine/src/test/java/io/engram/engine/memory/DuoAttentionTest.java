@@ -188,6 +188,10 @@ class DuoAttentionTest {
             }
             assertThat(drop.blocks().stream().filter(blk -> blk.droppedHeads(1) != 0)).hasSize(5);
             assertThat(keep.blocks()).allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
+            // the memory read without DuoAttention (or under another pattern) is refused, never answered from zeros
+            drop.truncate(120);
+            assertThatThrownBy(() -> t.forward(drop, new int[] {5}, null, inner.get(), Transformer.Logits.LAST, (s, l) -> {}))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("dropped").hasMessageContaining("RESET");
             if (innerPolicy.equals("infllm")) { // blocks moved out of engine memory are kept without the dropped rows
                 assertThat(keep.unitStore().bytes()).isPositive();
                 assertThat(drop.unitStore().bytes()).isLessThan(keep.unitStore().bytes() * 3 / 4);
