@@ -104,6 +104,63 @@ public final class QaReplay {
     }
 
     /**
+     * The examples of {@code skills} (all when empty), at most {@code perCell} per skill and length (0: all), each
+     * padded to about {@code targetTokens} tokens with held-out filler: pieces of the other examples that hold no
+     * example's value (prose the model never trained on), in an order drawn from {@code seed}. The example's own pieces
+     * sit at depth 0, 0.5 or 1 of the filler in turn (0: first, 1: just before the question). {@code targetTokens} 0
+     * keeps the examples as they are.
+     */
+    public static List<Example> padded(List<Example> examples, List<String> skills, int perCell, int targetTokens,
+            Tokenizer tokenizer, long seed) {
+        java.util.Set<String> values = new java.util.HashSet<>();
+        examples.forEach(e -> values.addAll(e.values()));
+        values.remove(REFUSAL);
+        List<String> filler = new ArrayList<>();
+        List<Integer> fillerTokens = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (Example e : examples) {
+            for (String piece : e.pieces()) {
+                if (values.stream().noneMatch(piece::contains) && seen.add(piece)) {
+                    filler.add(piece);
+                    fillerTokens.add(tokenizer.encode(piece, false).length + 2);
+                }
+            }
+        }
+        if (targetTokens > 0 && filler.isEmpty()) {
+            throw new IllegalArgumentException("no filler: every piece of the examples holds a value");
+        }
+        java.util.Random r = new java.util.Random(seed);
+        Map<String, Integer> taken = new java.util.HashMap<>();
+        List<Example> out = new ArrayList<>();
+        for (Example e : examples) {
+            String cell = e.kind() + "@" + e.length();
+            int n = taken.merge(cell, 1, Integer::sum);
+            if ((!skills.isEmpty() && !skills.contains(e.kind())) || (perCell > 0 && n > perCell)) {
+                continue;
+            }
+            if (targetTokens <= 0) {
+                out.add(e);
+                continue;
+            }
+            int own = Math.max(0, e.tokens());
+            List<String> pad = new ArrayList<>();
+            int start = r.nextInt(filler.size());
+            for (int i = 0, total = own; total < targetTokens; i++) {
+                int at = (start + i) % filler.size();
+                pad.add(filler.get(at));
+                total += fillerTokens.get(at);
+            }
+            int depth = new int[] {0, pad.size() / 2, pad.size()}[(n - 1) % 3];
+            List<String> pieces = new ArrayList<>(pad.subList(0, depth));
+            pieces.addAll(e.pieces());
+            pieces.addAll(pad.subList(depth, pad.size()));
+            out.add(new Example(e.kind(), targetTokens, -1, List.copyOf(pieces), e.question(), e.expected(), e.values(),
+                    e.referenceAnswer()));
+        }
+        return out;
+    }
+
+    /**
      * Runs every example under every policy. {@code progress} is told after each example.
      */
     public static List<Row> run(Transformer model, Tokenizer tokenizer, List<Example> examples, Map<String, MemoryPolicy> policies,

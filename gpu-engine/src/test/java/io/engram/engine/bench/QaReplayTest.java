@@ -65,4 +65,43 @@ class QaReplayTest {
         assertThat(summary.correct("The code is 7481. The keeper counted 45 puffins.")).isTrue();
         assertThat(summary.correct("The code is 7481.")).isFalse();
     }
+
+    @Test
+    void paddingSetsEachExampleInFillerThatHoldsNoValueAtDepthsInTurn() throws Exception {
+        Path dir = Path.of(getClass().getResource("/engram-smoke/config.json").toURI()).getParent();
+        List<QaReplay.Example> examples = QaReplay.read(dir.resolve("eval_examples.jsonl"));
+        try (Model m = Model.openHuggingFace(dir)) {
+            String kind = examples.get(0).kind();
+            List<QaReplay.Example> padded = QaReplay.padded(examples, List.of(kind), 3, 2000, m.tokenizer(), 1);
+            long native_ = examples.stream().filter(e -> e.kind().equals(kind)).count();
+            assertThat(padded).hasSize((int) Math.min(3, native_)).allSatisfy(e -> assertThat(e.kind()).isEqualTo(kind));
+            java.util.Set<String> values = new java.util.HashSet<>();
+            examples.forEach(e -> values.addAll(e.values()));
+            values.remove(QaReplay.REFUSAL);
+            for (int i = 0; i < padded.size(); i++) {
+                QaReplay.Example p = padded.get(i);
+                QaReplay.Example own = examples.stream().filter(e -> e.question().equals(p.question())
+                        && e.expected().equals(p.expected())).findFirst().orElseThrow();
+                assertThat(p.length()).isEqualTo(2000);
+                int at = java.util.Collections.indexOfSubList(p.pieces(), own.pieces());
+                assertThat(at).as("the example's pieces, in order").isNotNegative();
+                int after = p.pieces().size() - at - own.pieces().size();
+                switch (i % 3) {
+                    case 0 -> assertThat(at).as("depth 0").isZero();
+                    case 1 -> assertThat(at).as("depth 0.5").isPositive().isCloseTo(after, org.assertj.core.data.Offset.offset(1));
+                    default -> assertThat(after).as("depth 1").isZero();
+                }
+                int tokens = 0;
+                for (int j = 0; j < p.pieces().size(); j++) {
+                    String piece = p.pieces().get(j);
+                    tokens += m.tokenizer().encode(piece, false).length;
+                    if (j < at || j >= at + own.pieces().size()) {
+                        assertThat(values).noneMatch(piece::contains);
+                    }
+                }
+                assertThat(tokens).isBetween(1500, 2600);
+            }
+            assertThat(QaReplay.padded(examples, List.of(), 0, 0, m.tokenizer(), 1)).isEqualTo(examples);
+        }
+    }
 }

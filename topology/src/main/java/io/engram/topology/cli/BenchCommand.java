@@ -27,8 +27,9 @@ import picocli.CommandLine.ParentCommand;
     "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
         + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
         + "time per token.",
-    "'engram bench qa --model DIR --examples eval_examples.jsonl.gz': replays training/'s PyTorch QA evaluation through "
-        + "the engine under each --policies entry: accuracy, the reference's accuracy, agreement of the greedy answers.",
+    "'engram bench qa --model DIR --examples eval_examples.jsonl.gz [--pad-to 4096,32768]': replays training/'s PyTorch "
+        + "QA evaluation through the engine under each --policies entry: accuracy, the reference's accuracy, agreement of "
+        + "the greedy answers; --pad-to sets each example in held-out filler of that length.",
     "'engram bench attribution --model DIR [--set engram.memory.KEY=V]': both attribution tiers on generated sessions "
         + "with planted needles: precision@k, recall@k and time per attribution per length.",
     "'engram bench reliability [--sessions N --rounds N --kills N --fault-rate R]': engram run in a child JVM with injected "
@@ -142,6 +143,18 @@ public final class BenchCommand implements Callable<Integer> {
             + "duo-heads.tsv next to the model if present, else every head).")
     Path heads;
 
+    @Option(names = "--pad-to", split = ",", description = "qa: pad each example to these lengths in tokens with held-out "
+            + "filler, its own text at depth 0, 0.5 and 1 in turn (default: as evaluated, 256-1,024 tokens).")
+    List<Integer> padTo;
+
+    @Option(names = "--skills", split = ",", description = "qa: only these skills (passkey, needle, multikey, uuid, vars, "
+            + "dialogue, reading, summary, refusal; default: all).")
+    List<String> skills;
+
+    @Option(names = "--per-cell", defaultValue = "0",
+            description = "qa: examples per skill and length at most (0: all; default ${DEFAULT-VALUE}).")
+    int perCell;
+
     @Option(names = "--sessions", defaultValue = "4", description = "reliability: sessions streamed (default ${DEFAULT-VALUE}).")
     int sessions;
 
@@ -179,7 +192,8 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new CliException(ExitCode.INVALID_INPUT, "bench qa needs --model and --examples");
             }
             var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
-            return MemoryBenchRun.qa(root.context(), model, examples, threads, policies, memory, maxNew, blockSize);
+            return MemoryBenchRun.qa(root.context(), model, examples, threads, policies, memory, maxNew, blockSize,
+                    padTo == null ? List.of() : padTo, skills == null ? List.of() : skills, perCell);
         }
         if (what.equals("attribution")) {
             if (model == null) {

@@ -82,8 +82,13 @@ final class MemoryBenchRun {
     }
 
     /** {@code bench qa}: see {@link io.engram.engine.bench.QaReplay}. */
+    /**
+     * @param padTo pad each example to these lengths in tokens with held-out filler ({@link
+     *     io.engram.engine.bench.QaReplay#padded}); empty: the examples as they are
+     * @param skills only these skills (empty: all); {@code perCell} at most this many per skill and length (0: all)
+     */
     static int qa(CliContext ctx, Path modelPath, Path examplesFile, int threads, List<String> policies, MemorySettings memory,
-            int maxNew, int blockSize) {
+            int maxNew, int blockSize, List<Integer> padTo, List<String> skills, int perCell) {
         PrintWriter out = ctx.out();
         List<io.engram.engine.bench.QaReplay.Example> examples;
         try {
@@ -98,13 +103,19 @@ final class MemoryBenchRun {
             for (String name : policies) {
                 chosen.put(name, candidate(name, memory, m, modelPath).policy());
             }
-            out.printf("model %s; %d examples from %s; policies %s%n", modelPath.getFileName(), examples.size(),
-                    examplesFile.getFileName(), chosen.keySet());
+            List<io.engram.engine.bench.QaReplay.Example> chosenExamples = new java.util.ArrayList<>();
+            for (int target : padTo.isEmpty() ? List.of(0) : padTo) {
+                chosenExamples.addAll(io.engram.engine.bench.QaReplay.padded(examples, skills, perCell, target, m.tokenizer(), 1));
+            }
+            out.printf("model %s; %d examples from %s%s; policies %s; %s%n", modelPath.getFileName(), chosenExamples.size(),
+                    examplesFile.getFileName(), padTo.isEmpty() ? "" : ", padded to " + padTo + " tokens with held-out filler "
+                            + "(the example's text at depth 0, 0.5, 1 in turn)", chosen.keySet(),
+                    chosen.keySet().stream().map(n -> n + ": " + describe(n, memory, m.config())).toList());
             out.flush();
             List<io.engram.engine.bench.QaReplay.Row> rows;
-            long total = (long) examples.size() * chosen.size();
+            long total = (long) chosenExamples.size() * chosen.size();
             try (Progress progress = Progress.forContext(ctx, "bench qa", "examples", null)) {
-                rows = io.engram.engine.bench.QaReplay.run(t, m.tokenizer(), examples, chosen, maxNew,
+                rows = io.engram.engine.bench.QaReplay.run(t, m.tokenizer(), chosenExamples, chosen, maxNew,
                         done -> progress.update(done, total, 0));
             }
             out.printf("%-10s %-10s %7s %8s %9s %10s %10s %12s%n", "policy", "skill", "tokens", "examples", "accuracy",
