@@ -188,6 +188,15 @@ class StreamsQueryIT {
         assertThat(a.path("attributions").get(0).path("method").asText()).isEqualTo("PRECISE");
         assertThat(a.path("attributions").get(0).path("segments").get(0).path("event_index").asInt()).isZero();
         assertThat(view.path("pending")).isEmpty();
+        assertThat(view.path("truncated").asBoolean()).isFalse();
+        // a long session is read from its end: the newest record of each log only
+        JsonNode newest = new com.fasterxml.jackson.databind.ObjectMapper().readTree(get("/api/sessions/s9?limit=1").body());
+        assertThat(newest.path("truncated").asBoolean()).isTrue();
+        assertThat(newest.path("events")).as("the question is the newest input event").isEmpty();
+        assertThat(newest.path("answers")).hasSize(1);
+        for (String bad : java.util.List.of("?limit=0", "?limit=x", "?limit=10001", "?from=3")) {
+            assertThat(get("/api/sessions/s9" + bad).statusCode()).as(bad).isEqualTo(400);
+        }
 
         JsonNode sessions = awaitJson("/api/sessions", j -> j.path("sessions").toString().contains("\"s9\""));
         JsonNode row = null;

@@ -14,9 +14,16 @@ import java.util.List;
  * @param summaries every summary of the session (episode and session summaries)
  * @param attributions every attribution of the session's answers
  * @param latestSummary the summary covering the latest input, or null
+ * @param truncated whether older records were left out (each list holds a log's newest records only)
  */
 public record SessionData(String sessionId, List<EngramEvent> events, List<Answer> answers, List<Summary> summaries,
-        List<Attribution> attributions, Summary latestSummary) {
+        List<Attribution> attributions, Summary latestSummary, boolean truncated) {
+
+    /** Everything, nothing left out. */
+    public SessionData(String sessionId, List<EngramEvent> events, List<Answer> answers, List<Summary> summaries,
+            List<Attribution> attributions, Summary latestSummary) {
+        this(sessionId, events, answers, summaries, attributions, latestSummary, false);
+    }
 
     public SessionData {
         events = List.copyOf(events);

@@ -35,13 +35,23 @@ public final class SessionReader {
 
     /** Everything the stores hold about {@code session}. */
     public SessionData read(String session) {
+        return read(session, Integer.MAX_VALUE);
+    }
+
+    /**
+     * The newest {@code limit} records of each of the session's logs (events, answers, summaries, attributions), each
+     * in topic order: a long session is read from its end, never whole. {@link SessionData#truncated()} tells whether
+     * a log holds more.
+     */
+    public SessionData read(String session, int limit) {
         ReadOnlyKeyValueStore<String, Summary> latest = store(EngramQueries.SUMMARIES_STORE);
+        boolean[] more = new boolean[1];
         return new SessionData(session,
-                log(EngramQueries.SESSION_EVENTS_STORE, session, EngramEvent::getSessionId),
-                log(EngramQueries.SESSION_ANSWERS_STORE, session, Answer::getSessionId),
-                log(EngramQueries.SESSION_SUMMARIES_STORE, session, Summary::getSessionId),
-                log(EngramQueries.SESSION_ATTRIBUTIONS_STORE, session, Attribution::getSessionId),
-                latest.get(session));
+                log(EngramQueries.SESSION_EVENTS_STORE, session, EngramEvent::getSessionId, limit, more),
+                log(EngramQueries.SESSION_ANSWERS_STORE, session, Answer::getSessionId, limit, more),
+                log(EngramQueries.SESSION_SUMMARIES_STORE, session, Summary::getSessionId, limit, more),
+                log(EngramQueries.SESSION_ATTRIBUTIONS_STORE, session, Attribution::getSessionId, limit, more),
+                latest.get(session), more[0]);
     }
 
     /**
@@ -61,14 +71,14 @@ public final class SessionReader {
             }
             int content = 0;
             int queries = 0;
-            for (EngramEvent e : this.<EngramEvent>log(EngramQueries.SESSION_EVENTS_STORE, id, EngramEvent::getSessionId)) {
+            for (EngramEvent e : this.<EngramEvent>log(EngramQueries.SESSION_EVENTS_STORE, id, EngramEvent::getSessionId, Integer.MAX_VALUE, new boolean[1])) {
                 if (e.getPayload() instanceof io.engram.schemas.ContentEvent) {
                     content++;
                 } else if (e.getPayload() instanceof io.engram.schemas.QueryEvent) {
                     queries++;
                 }
             }
-            int answers = log(EngramQueries.SESSION_ANSWERS_STORE, id, Answer::getSessionId).size();
+            int answers = log(EngramQueries.SESSION_ANSWERS_STORE, id, Answer::getSessionId, Integer.MAX_VALUE, new boolean[1]).size();
             rows.add(new SessionRow(id, content, queries, answers));
         }
         return rows;
@@ -89,18 +99,28 @@ public final class SessionReader {
         }
     }
 
-    /** The session's records of one log, in topic order. */
-    private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf) {
+    /**
+     * The session's newest {@code limit} records of one log, in topic order; sets {@code more[0]} when there are more.
+     * Read newest first over the session's key range (its prefix up to the first key of the next session id).
+     */
+    private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf, int limit, boolean[] more) {
         ReadOnlyKeyValueStore<String, T> store = store(storeName);
+        String prefix = SessionLog.prefix(session);
         List<T> out = new ArrayList<>();
-        try (KeyValueIterator<String, T> it = store.prefixScan(SessionLog.prefix(session), KEYS)) {
+        try (KeyValueIterator<String, T> it = store.reverseRange(prefix, prefix.substring(0, prefix.length() - 1) + '\u0001')) {
             while (it.hasNext()) {
-                T value = it.next().value;
-                if (session.equals(sessionOf.apply(value))) { // a longer id may share the prefix if it contains NUL
-                    out.add(value);
+                var kv = it.next();
+                if (!kv.key.startsWith(prefix) || !session.equals(sessionOf.apply(kv.value))) {
+                    continue; // a longer id may share the prefix if it contains NUL
                 }
+                if (out.size() == limit) {
+                    more[0] = true;
+                    break;
+                }
+                out.add(kv.value);
             }
         }
+        java.util.Collections.reverse(out);
         return out;
     }
 

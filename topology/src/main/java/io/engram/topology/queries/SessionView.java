@@ -69,6 +69,7 @@ public final class SessionView {
 
         ObjectNode view = NODES.objectNode();
         view.put("session_id", data.sessionId());
+        view.put("truncated", data.truncated()); // older records left out: numbering starts at the first one shown
         if (data.latestSummary() == null) {
             view.set("latest_summary", NODES.nullNode());
         } else {

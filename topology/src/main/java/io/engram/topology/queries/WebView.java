@@ -23,7 +23,9 @@ import org.apache.kafka.streams.errors.InvalidStateStoreException;
  * <ul>
  *   <li>{@code GET /}: the list of sessions; {@code GET /sessions/{id}}: the page of one session.
  *   <li>{@code GET /api/sessions}: {@code {"sessions": [{session_id, content_events, queries, answers}]}}.
- *   <li>{@code GET /api/sessions/{id}}: the session's {@link SessionView}; 404 when the stores hold nothing of it.
+ *   <li>{@code GET /api/sessions/{id}[?limit=N]}: the session's {@link SessionView} over the newest N records of each
+ *       of its logs (default {@value #DEFAULT_LIMIT}, at most {@value #MAX_LIMIT}; {@code truncated} says whether older
+ *       ones were left out); 404 when the stores hold nothing of it.
  *   <li>{@code GET /api/sessions/{id}/stream}: Server-Sent Events; an {@code event: session} with the view now, then
  *       one whenever it changes (at once on a {@link SessionChanges} touch, else checked every {@value #POLL_SECONDS}
  *       s), and a comment line every {@value #KEEPALIVE_SECONDS} s of quiet.
@@ -39,11 +41,15 @@ final class WebView {
     static final int KEEPALIVE_SECONDS = 15;
     /** Sessions listed on the index page at most. */
     static final int MAX_SESSIONS = 1000;
+    /** Records of each of a session's logs a view holds by default (its newest), and at most ({@code ?limit=}). */
+    static final int DEFAULT_LIMIT = 500;
+    static final int MAX_LIMIT = 10_000;
 
     private static final String ASSETS = "/io/engram/topology/queries/web/";
     private static final Pattern SESSION_PAGE = Pattern.compile("/sessions/([^/]+)/?");
     private static final Pattern SESSION_API = Pattern.compile("/api/sessions/([^/]+)");
     private static final Pattern SESSION_STREAM = Pattern.compile("/api/sessions/([^/]+)/stream");
+    private static final Pattern LIMIT = Pattern.compile("limit=(\\d+)");
     private static final Pattern ASSET = Pattern.compile("/static/([a-z0-9-]+\\.(css|js|svg))");
 
     private final KafkaStreams streams;
@@ -97,9 +103,21 @@ final class WebView {
     }
 
     private void session(HttpExchange exchange, String session) throws IOException {
+        int limit = DEFAULT_LIMIT;
+        String query = exchange.getRequestURI().getRawQuery();
+        if (query != null && !query.isEmpty()) {
+            Matcher q = LIMIT.matcher(query);
+            int n = q.matches() && q.group(1).length() <= 6 ? Integer.parseInt(q.group(1)) : -1;
+            if (n < 1 || n > MAX_LIMIT) {
+                send(exchange, 400, "application/json; charset=utf-8", json.writeValueAsBytes(json.createObjectNode()
+                        .put("error", "the only parameter is limit=N with N in 1.." + MAX_LIMIT + ", got '" + query + "'")));
+                return;
+            }
+            limit = n;
+        }
         SessionData data;
         try {
-            data = reader.read(session);
+            data = reader.read(session, limit);
         } catch (InvalidStateStoreException e) {
             unavailable(exchange);
             return;
@@ -152,7 +170,7 @@ final class WebView {
     /** The session's view as JSON, or null while the stores are unavailable (the stream retries). */
     private String viewOrNull(String session) throws IOException {
         try {
-            return json.writeValueAsString(SessionView.toJson(reader.read(session)));
+            return json.writeValueAsString(SessionView.toJson(reader.read(session, DEFAULT_LIMIT)));
         } catch (InvalidStateStoreException e) {
             return null;
         }

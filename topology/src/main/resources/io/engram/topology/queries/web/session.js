@@ -301,7 +301,7 @@ function renderSource() {
 
 function render() {
   document.getElementById("counts").textContent = view.events.length + " events · " + view.answers.length
-      + " answers · " + view.pending.length + " waiting";
+      + " answers · " + view.pending.length + " waiting" + (view.truncated ? " (the newest only; older ones not shown)" : "");
   renderSummary();
   renderAnswers();
   renderMap();
