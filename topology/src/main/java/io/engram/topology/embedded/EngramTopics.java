@@ -56,8 +56,7 @@ public final class EngramTopics {
      */
     public static void requireSamePartitions(Admin admin, ResolvedOptions options) {
         try {
-            java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> d =
-                    admin.describeTopics(names(options)).allTopicNames().get(30, TimeUnit.SECONDS);
+            java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> d = describe(admin, names(options));
             java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
             d.forEach((name, t) -> counts.put(name, t.partitions().size()));
             if (new java.util.HashSet<>(counts.values()).size() > 1) {
@@ -71,6 +70,26 @@ public final class EngramTopics {
         } catch (ExecutionException | TimeoutException e) {
             throw new IllegalStateException("cannot describe Engram's topics on "
                     + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The topics' descriptions; a broker that has just started or just created them may not know them yet (it answers
+     * UnknownTopicOrPartition until its metadata catches up), so that answer is retried for up to 30 s.
+     */
+    private static java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> describe(Admin admin,
+            java.util.Collection<String> topics) throws InterruptedException, ExecutionException, TimeoutException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            try {
+                return admin.describeTopics(topics).allTopicNames().get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)
+                        || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(200);
+            }
         }
     }
 }
