@@ -40,7 +40,16 @@ public final class QaReplay {
      * refusal alone when nothing should be found.
      */
     public record Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
-            List<String> values, String referenceAnswer) {
+            List<String> values, String referenceAnswer, int ownFrom, int ownTo) {
+
+        /**
+         * An example as evaluated: all its pieces are its own. ({@code ownFrom..ownTo}: the pieces that are the
+         * example's own text, the rest being filler {@link #padded} added.)
+         */
+        public Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
+                List<String> values, String referenceAnswer) {
+            this(kind, length, tokens, pieces, question, expected, values, referenceAnswer, 0, pieces.size());
+        }
 
         /** evaluate.py's rule: the refusal exactly when one is expected, else an answer that holds every value. */
         public boolean correct(String answer) {
@@ -59,8 +68,13 @@ public final class QaReplay {
     public static final String REFUSAL = "I don't know.";
 
     /** Results of one policy on one skill at one length. */
+    /**
+     * @param ownAttended share of the examples whose fact (a piece of their own text holding an expected value) was
+     *     among the memory spans the answer attended to in every layer ({@link io.engram.engine.session.Reply#retrieved}:
+     *     retrieved units, init tokens, local window): whether the policy brought the fact to the answer; 0 for refusals
+     */
     public record Row(String policy, String kind, int length, int examples, double accuracy, double referenceAccuracy,
-            double agreement, double msPerExample) {}
+            double agreement, double msPerExample, double ownAttended) {}
 
     private QaReplay() {}
 
@@ -155,7 +169,7 @@ public final class QaReplay {
             pieces.addAll(e.pieces());
             pieces.addAll(pad.subList(depth, pad.size()));
             out.add(new Example(e.kind(), targetTokens, -1, List.copyOf(pieces), e.question(), e.expected(), e.values(),
-                    e.referenceAnswer()));
+                    e.referenceAnswer(), depth, depth + e.pieces().size()));
         }
         return out;
     }
@@ -176,8 +190,20 @@ public final class QaReplay {
                 for (int i = 0; i < ex.pieces().size(); i++) {
                     engine.ingest(memory, ex.pieces().get(i), i);
                 }
-                String answer = engine.answer(memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> { }).text().strip();
-                int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[5]);
+                var reply = engine.answer(memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> { });
+                String answer = reply.text().strip();
+                java.util.Set<Integer> facts = new java.util.HashSet<>(); // the example's pieces holding a value
+                for (int i = ex.ownFrom(); i < ex.ownTo(); i++) {
+                    String piece = ex.pieces().get(i);
+                    if (ex.values().stream().anyMatch(v -> !v.equals(REFUSAL) && piece.contains(v))) {
+                        facts.add(i);
+                    }
+                }
+                int layers = model.config().layers();
+                boolean own = reply.retrieved().stream().filter(r -> r.layers() >= layers)
+                        .flatMap(r -> r.eventIndices().stream()).anyMatch(facts::contains);
+                int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[6]);
+                c[5] += own ? 1 : 0;
                 c[0] += ex.correct(answer) ? 1 : 0;
                 c[1] += ex.correct(ex.referenceAnswer()) ? 1 : 0;
                 c[2] += answer.equals(ex.referenceAnswer()) ? 1 : 0;
@@ -189,7 +215,7 @@ public final class QaReplay {
                 int[] c = e.getValue();
                 String[] kl = e.getKey().split("@");
                 rows.add(new Row(p.getKey(), kl[0], Integer.parseInt(kl[1]), c[3], (double) c[0] / c[3], (double) c[1] / c[3],
-                        (double) c[2] / c[3], (double) c[4] / c[3]));
+                        (double) c[2] / c[3], (double) c[4] / c[3], (double) c[5] / c[3]));
             }
         }
         return rows;

@@ -118,14 +118,16 @@ final class MemoryBenchRun {
                 rows = io.engram.engine.bench.QaReplay.run(t, m.tokenizer(), chosenExamples, chosen, maxNew,
                         done -> progress.update(done, total, 0));
             }
-            out.printf("%-10s %-10s %7s %8s %9s %10s %10s %12s%n", "policy", "skill", "tokens", "examples", "accuracy",
-                    "reference", "agreement", "ms/example");
+            out.printf("%-10s %-10s %7s %8s %9s %10s %10s %9s %12s%n", "policy", "skill", "tokens", "examples", "accuracy",
+                    "reference", "agreement", "fact seen", "ms/example");
             for (var r : rows) {
-                out.printf(Locale.ROOT, "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %12.1f%n", r.policy(), r.kind(), r.length(),
-                        r.examples(), r.accuracy(), r.referenceAccuracy(), r.agreement(), r.msPerExample());
+                out.printf(Locale.ROOT, "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %9.3f %12.1f%n", r.policy(), r.kind(), r.length(),
+                        r.examples(), r.accuracy(), r.referenceAccuracy(), r.agreement(), r.ownAttended(), r.msPerExample());
             }
             out.println("accuracy: our greedy answer holds the expected value (exactly the refusal where one is expected);"
-                    + " reference: the PyTorch answer's; agreement: the two greedy answers are identical.");
+                    + " reference: the PyTorch answer's; agreement: the two greedy answers are identical; fact seen: the piece"
+                    + " holding the expected value was among the memory spans the answer attended to in every layer (retrieved"
+                    + " units, init tokens, local window).");
             out.flush();
             return ExitCode.OK.code();
         }
