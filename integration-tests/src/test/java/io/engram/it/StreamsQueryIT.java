@@ -194,7 +194,15 @@ class StreamsQueryIT {
         assertThat(newest.path("truncated").asBoolean()).isTrue();
         assertThat(newest.path("events")).as("the question is the newest input event").isEmpty();
         assertThat(newest.path("answers")).hasSize(1);
-        for (String bad : java.util.List.of("?limit=0", "?limit=x", "?limit=10001", "?from=3")) {
+        assertThat(newest.path("next_before").asLong()).as("the question's offset").isEqualTo(queryOffset);
+        JsonNode older = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+                get("/api/sessions/s9?limit=5&before=" + queryOffset).body());
+        assertThat(older.path("events")).hasSize(1);
+        assertThat(older.path("events").get(0).path("source").path("offset").asLong()).isEqualTo(contentOffset);
+        assertThat(older.path("answers")).as("answers to queries from the before offset on are not on it").isEmpty();
+        assertThat(older.path("truncated").asBoolean()).isFalse();
+        assertThat(older.path("next_before").isNull()).isTrue();
+        for (String bad : java.util.List.of("?limit=0", "?limit=x", "?limit=10001", "?from=3", "?before=-1", "?limit=2&")) {
             assertThat(get("/api/sessions/s9" + bad).statusCode()).as(bad).isEqualTo(400);
         }
 

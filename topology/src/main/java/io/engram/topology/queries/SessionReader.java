@@ -44,14 +44,29 @@ public final class SessionReader {
      * a log holds more.
      */
     public SessionData read(String session, int limit) {
+        return read(session, limit, Long.MAX_VALUE);
+    }
+
+    /**
+     * An older page: as {@link #read(String, int)}, of what came before input offset {@code before} (the session's
+     * events before it, the answers to its queries before it, the summaries ending before it, those answers'
+     * attributions). {@code Long.MAX_VALUE}: the newest page.
+     */
+    public SessionData read(String session, int limit, long before) {
         ReadOnlyKeyValueStore<String, Summary> latest = store(EngramQueries.SUMMARIES_STORE);
         boolean[] more = new boolean[1];
-        return new SessionData(session,
-                log(EngramQueries.SESSION_EVENTS_STORE, session, EngramEvent::getSessionId, limit, more),
-                log(EngramQueries.SESSION_ANSWERS_STORE, session, Answer::getSessionId, limit, more),
-                log(EngramQueries.SESSION_SUMMARIES_STORE, session, Summary::getSessionId, limit, more),
-                log(EngramQueries.SESSION_ATTRIBUTIONS_STORE, session, Attribution::getSessionId, limit, more),
-                latest.get(session), more[0]);
+        List<EngramEvent> events = log(EngramQueries.SESSION_EVENTS_STORE, session, EngramEvent::getSessionId, limit, more,
+                e -> e.getSource() == null || e.getSource().getOffset() < before);
+        List<Answer> answers = log(EngramQueries.SESSION_ANSWERS_STORE, session, Answer::getSessionId, limit, more,
+                a -> a.getQuerySource() == null || a.getQuerySource().getOffset() < before);
+        java.util.Set<String> answered = new java.util.HashSet<>();
+        answers.forEach(a -> answered.add(a.getQueryId()));
+        return new SessionData(session, events, answers,
+                log(EngramQueries.SESSION_SUMMARIES_STORE, session, Summary::getSessionId, limit, more,
+                        m -> m.getLastEvent() == null || m.getLastEvent().getOffset() < before),
+                log(EngramQueries.SESSION_ATTRIBUTIONS_STORE, session, Attribution::getSessionId, limit, more,
+                        t -> before == Long.MAX_VALUE || answered.contains(t.getQueryId())),
+                before == Long.MAX_VALUE ? latest.get(session) : null, more[0]);
     }
 
     /**
@@ -104,14 +119,20 @@ public final class SessionReader {
      * Read newest first over the session's key range (its prefix up to the first key of the next session id).
      */
     private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf, int limit, boolean[] more) {
+        return log(storeName, session, sessionOf, limit, more, t -> true);
+    }
+
+    /** As above, of the records {@code keep} accepts. */
+    private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf, int limit, boolean[] more,
+            java.util.function.Predicate<T> keep) {
         ReadOnlyKeyValueStore<String, T> store = store(storeName);
         String prefix = SessionLog.prefix(session);
         List<T> out = new ArrayList<>();
         try (KeyValueIterator<String, T> it = store.reverseRange(prefix, prefix.substring(0, prefix.length() - 1) + '\u0001')) {
             while (it.hasNext()) {
                 var kv = it.next();
-                if (!kv.key.startsWith(prefix) || !session.equals(sessionOf.apply(kv.value))) {
-                    continue; // a longer id may share the prefix if it contains NUL
+                if (!kv.key.startsWith(prefix) || !session.equals(sessionOf.apply(kv.value)) || !keep.test(kv.value)) {
+                    continue; // a longer id may share the prefix if it contains NUL; or a newer page's record
                 }
                 if (out.size() == limit) {
                     more[0] = true;

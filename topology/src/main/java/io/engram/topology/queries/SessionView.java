@@ -70,6 +70,13 @@ public final class SessionView {
         ObjectNode view = NODES.objectNode();
         view.put("session_id", data.sessionId());
         view.put("truncated", data.truncated()); // older records left out: numbering starts at the first one shown
+        long oldest = data.events().isEmpty() || data.events().getFirst().getSource() == null ? -1
+                : data.events().getFirst().getSource().getOffset();
+        if (data.truncated() && oldest >= 0) {
+            view.put("next_before", oldest); // ?before= of the next older page
+        } else {
+            view.putNull("next_before");
+        }
         if (data.latestSummary() == null) {
             view.set("latest_summary", NODES.nullNode());
         } else {

@@ -23,9 +23,10 @@ import org.apache.kafka.streams.errors.InvalidStateStoreException;
  * <ul>
  *   <li>{@code GET /}: the list of sessions; {@code GET /sessions/{id}}: the page of one session.
  *   <li>{@code GET /api/sessions}: {@code {"sessions": [{session_id, content_events, queries, answers}]}}.
- *   <li>{@code GET /api/sessions/{id}[?limit=N]}: the session's {@link SessionView} over the newest N records of each
- *       of its logs (default {@value #DEFAULT_LIMIT}, at most {@value #MAX_LIMIT}; {@code truncated} says whether older
- *       ones were left out); 404 when the stores hold nothing of it.
+ *   <li>{@code GET /api/sessions/{id}[?limit=N][&before=OFFSET]}: the session's {@link SessionView} over the newest N
+ *       records of each of its logs (default {@value #DEFAULT_LIMIT}, at most {@value #MAX_LIMIT}), or of what came
+ *       before input offset OFFSET; {@code truncated} says older ones were left out and {@code next_before} is the
+ *       cursor of the next older page; 404 when the stores hold nothing of it.
  *   <li>{@code GET /api/sessions/{id}/stream}: Server-Sent Events; an {@code event: session} with the view now, then
  *       one whenever it changes (at once on a {@link SessionChanges} touch, else checked every {@value #POLL_SECONDS}
  *       s), and a comment line every {@value #KEEPALIVE_SECONDS} s of quiet.
@@ -49,7 +50,7 @@ final class WebView {
     private static final Pattern SESSION_PAGE = Pattern.compile("/sessions/([^/]+)/?");
     private static final Pattern SESSION_API = Pattern.compile("/api/sessions/([^/]+)");
     private static final Pattern SESSION_STREAM = Pattern.compile("/api/sessions/([^/]+)/stream");
-    private static final Pattern LIMIT = Pattern.compile("limit=(\\d+)");
+    private static final Pattern PARAM = Pattern.compile("(limit|before)=(\\d+)");
     private static final Pattern ASSET = Pattern.compile("/static/([a-z0-9-]+\\.(css|js|svg))");
 
     private final KafkaStreams streams;
@@ -104,20 +105,31 @@ final class WebView {
 
     private void session(HttpExchange exchange, String session) throws IOException {
         int limit = DEFAULT_LIMIT;
+        long before = Long.MAX_VALUE;
         String query = exchange.getRequestURI().getRawQuery();
         if (query != null && !query.isEmpty()) {
-            Matcher q = LIMIT.matcher(query);
-            int n = q.matches() && q.group(1).length() <= 6 ? Integer.parseInt(q.group(1)) : -1;
-            if (n < 1 || n > MAX_LIMIT) {
+            boolean ok = true;
+            for (String param : query.split("&", -1)) {
+                Matcher q = PARAM.matcher(param);
+                if (!q.matches() || q.group(2).length() > 18) {
+                    ok = false;
+                } else if (q.group(1).equals("limit")) {
+                    limit = q.group(2).length() <= 6 ? Integer.parseInt(q.group(2)) : -1;
+                    ok &= limit >= 1 && limit <= MAX_LIMIT;
+                } else {
+                    before = Long.parseLong(q.group(2));
+                }
+            }
+            if (!ok) {
                 send(exchange, 400, "application/json; charset=utf-8", json.writeValueAsBytes(json.createObjectNode()
-                        .put("error", "the only parameter is limit=N with N in 1.." + MAX_LIMIT + ", got '" + query + "'")));
+                        .put("error", "parameters: limit=N (1.." + MAX_LIMIT + ") and before=OFFSET (an input offset, from"
+                                + " a page's next_before), got '" + query + "'")));
                 return;
             }
-            limit = n;
         }
         SessionData data;
         try {
-            data = reader.read(session, limit);
+            data = reader.read(session, limit, before);
         } catch (InvalidStateStoreException e) {
             unavailable(exchange);
             return;
