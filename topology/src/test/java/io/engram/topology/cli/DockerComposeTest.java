@@ -67,6 +67,24 @@ class DockerComposeTest {
     }
 
     @Test
+    void publishedPortsBindToLoopbackByDefaultAndLongLivedServicesRestart() {
+        // Flink's REST API takes jar uploads (code execution): never on 0.0.0.0 unless the user says so
+        for (Map.Entry<String, Object> e : services.entrySet()) {
+            Object ports = map(e.getValue()).get("ports");
+            if (ports == null) {
+                continue;
+            }
+            for (Object port : (List<?>) ports) {
+                Matcher m = VARIABLE.matcher(String.valueOf(port));
+                assertThat(m.lookingAt() && m.group(1).endsWith("_BIND") && "127.0.0.1".equals(m.group(3)))
+                        .as("service %s publishes %s: bind it to ${X_BIND:-127.0.0.1}", e.getKey(), port).isTrue();
+            }
+        }
+        assertThat(map(services.get("jobmanager")).get("restart")).isEqualTo("unless-stopped");
+        assertThat(String.valueOf(map(services.get("engram-init")).get("restart"))).startsWith("on-failure");
+    }
+
+    @Test
     void everyVariableHasADefaultSoComposeRunsWithoutAnEnvFile() throws Exception {
         Matcher m = VARIABLE.matcher(Files.readString(DOCKER.resolve("docker-compose.yml")));
         List<String> withoutDefault = new ArrayList<>();
