@@ -108,7 +108,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         engines = Engine.open(settings.engine().withGpuOrdinal(gpuOrdinal()));
         engine = engines.session();
         modelName = engines.config().name();
-        repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey),
+        repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey, this::setCurrentKey),
                 new io.engram.state.cache.WorkingSet(settings.storage().workingSetBytes()), engines.backend(), engine::newMemory,
                 settings.storage().kvDType(), modelName, settings.engine().blockSize(), engines.policy().offloadsMemory());
         metrics = new SessionMetrics(getMetricGroup(), settings.storage().kvDType());

@@ -32,14 +32,26 @@ public final class FlinkMemoryStore implements MemoryStore {
     private final ValueState<SessionIndex> index;
     private final MapState<Long, byte[]> units;
     private final Supplier<Object> currentKey;
+    private final java.util.function.Consumer<Object> setCurrentKey;
 
     /**
      * @param currentKey the key the operator is processing (e.g. {@code AbstractStreamOperator::getCurrentKey})
      */
     public FlinkMemoryStore(KeyedStateStore state, Supplier<Object> currentKey) {
+        this(state, currentKey, null);
+    }
+
+    /**
+     * @param setCurrentKey moves the operator's current key (e.g. {@code AbstractStreamOperator::setCurrentKey}), or
+     *     null: with it, {@link #getUnit} of a session other than the current key reads under that session's key and
+     *     moves the key back (a batch of answers across sessions brings each session's offloaded layers back while
+     *     another session's key is set); every other call still refuses any session but the current key
+     */
+    public FlinkMemoryStore(KeyedStateStore state, Supplier<Object> currentKey, java.util.function.Consumer<Object> setCurrentKey) {
         this.index = state.getState(INDEX);
         this.units = state.getMapState(UNITS);
         this.currentKey = currentKey;
+        this.setCurrentKey = setCurrentKey;
     }
 
     private void check(String session) {
@@ -62,6 +74,15 @@ public final class FlinkMemoryStore implements MemoryStore {
 
     @Override
     public byte[] getUnit(String session, long unitId) {
+        Object key = currentKey.get();
+        if (setCurrentKey != null && session != null && !session.equals(key)) {
+            setCurrentKey.accept(session); // read the session's own state under its own key
+            try {
+                return getUnit(session, unitId);
+            } finally {
+                setCurrentKey.accept(key);
+            }
+        }
         check(session);
         try {
             return units.get(unitId);

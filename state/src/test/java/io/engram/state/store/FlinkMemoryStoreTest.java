@@ -1,5 +1,6 @@
 package io.engram.state.store;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.engram.state.flink.FlinkMemoryStore;
@@ -62,5 +63,21 @@ class FlinkMemoryStoreTest extends MemoryStoreContract {
         assertThatThrownBy(() -> holder.store.getUnit("s2", 0)).isInstanceOf(MemoryStoreException.class)
                 .hasMessageContaining("'s1'").hasMessageContaining("'s2'");
         assertThatThrownBy(() -> holder.store.unitIds("s2")).isInstanceOf(MemoryStoreException.class);
+    }
+
+    @Test
+    void withTheKeySetterAReadOfAnotherSessionsUnitHappensUnderItsKeyAndTheKeyComesBack() {
+        FlinkMemoryStore scoped = new FlinkMemoryStore(holder.getKeyedStateStore(), holder::getCurrentKey, holder::setCurrentKey);
+        as("s2");
+        scoped.putUnit("s2", 7, new byte[] {1, 2, 3});
+        as("s1");
+        scoped.putUnit("s1", 7, new byte[] {9});
+        // a batch across sessions: s2's cache brings a layer back while s1 is the current key
+        assertThat(scoped.getUnit("s2", 7)).containsExactly(1, 2, 3);
+        assertThat(holder.getCurrentKey()).isEqualTo("s1");
+        assertThat(scoped.getUnit("s1", 7)).containsExactly(9);
+        // writes, deletes and listings still refuse any session but the current key
+        assertThatThrownBy(() -> scoped.putUnit("s2", 8, new byte[] {0})).isInstanceOf(MemoryStoreException.class);
+        assertThatThrownBy(() -> scoped.unitIds("s2")).isInstanceOf(MemoryStoreException.class);
     }
 }
