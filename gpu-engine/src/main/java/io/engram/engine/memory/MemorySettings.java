@@ -136,7 +136,7 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
 
     /** The EM-LLM/InfLLM settings these values describe for {@code model} ({@link #AUTO} sizes chosen for it). */
     public RetrievalSettings retrieval(ModelConfig model) {
-        if (initTokens == AUTO || localTokens == AUTO || topUnits == AUTO || memoryTokens == AUTO) {
+        if (autoSized()) {
             return sizedFor(model).retrieval(model);
         }
         return switch (policy) {
@@ -177,14 +177,20 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
 
     /** {@link #describe()} with the sizes chosen for {@code model} in place of {@link #AUTO}. */
     public String describe(ModelConfig model) {
-        boolean auto = initTokens == AUTO || localTokens == AUTO || topUnits == AUTO || memoryTokens == AUTO;
-        String d = (auto && (policy == Kind.INFLLM || policy == Kind.EMLLM) ? sizedFor(model) : this).describe();
-        return d.replace("refinement from layer " + refineFromLayer, "refinement from layer "
-                + RetrievalSettings.refineFrom(refineFromLayer, model.layers()));
+        MemorySettings sized = autoSized() && (policy == Kind.INFLLM || policy == Kind.EMLLM) ? sizedFor(model) : this;
+        return sized.describe(RetrievalSettings.refineFrom(refineFromLayer, model.layers()));
     }
 
     /** One line for logs. */
     public String describe() {
+        return describe(refineFromLayer);
+    }
+
+    private boolean autoSized() {
+        return initTokens == AUTO || localTokens == AUTO || topUnits == AUTO || memoryTokens == AUTO;
+    }
+
+    private String describe(int refineLayer) {
         String p = switch (policy) {
             case FULL -> "full attention";
             case STREAMING -> "StreamingLLM %d sinks + %s recent".formatted(sinkTokens,
@@ -194,7 +200,7 @@ public record MemorySettings(Kind policy, int initTokens, int localTokens, int t
             case EMLLM -> "EM-LLM %s init + %s local + %s memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
                     size(initTokens), size(localTokens), size(memoryTokens), contiguity, eventMinTokens, eventMaxTokens, surpriseGamma,
                     refinement == RetrievalSettings.Refinement.NONE ? "" : ", " + refinement.name().toLowerCase(java.util.Locale.ROOT)
-                            + " refinement from layer " + refineFromLayer);
+                            + " refinement from layer " + refineLayer);
             case SIRLLM -> "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens,
                     recentTokens < 0 ? SIRLLM_RECENT : recentTokens, decay);
         };

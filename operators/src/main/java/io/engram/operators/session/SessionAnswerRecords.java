@@ -53,7 +53,8 @@ final class SessionAnswerRecords {
                 .setTimings(new AnswerTimings(0L, 0L, a.generation().prefillNanos() / 1_000_000,
                         a.generation().decodeNanos() / 1_000_000, batchMillis))
                 .setModel(modelName)
-                .setMemory(new MemoryStats(mem.attachedTokens(), mem.blocks().size(), storedBytes(mem), fingerprint))
+                .setMemory(new MemoryStats(mem.attachedTokens(), mem.blocks().size(),
+                        io.engram.state.codec.KvBlockCodec.encodedSize(mem, storage), fingerprint))
                 .setCitations(attribution.tier().cites()
                         ? AnswerRecords.citations(a, events, engine.tokenizer(), attribution.topK())
                         : List.of())
@@ -83,14 +84,5 @@ final class SessionAnswerRecords {
         int[] question = engine.questionTokens(q.getQuestion(), a.memoryTokens());
         return AnswerRecords.request(event.getSessionId(), q.getQueryId(), modelName, a, Segmenter.preamble(mem, PREAMBLE_TOKENS),
                 question, attribution, events, engine.tokenizer(), event.getTimestampMs());
-    }
-
-    /** Bytes the session's blocks occupy in state as encoded (storage type, streaming heads' dropped rows left out). */
-    private long storedBytes(KvCache mem) {
-        long bytes = 0;
-        for (io.engram.engine.kv.KvBlock b : mem.blocks()) {
-            bytes += io.engram.state.codec.KvBlockCodec.encodedSize(b, mem.kvDim(), storage);
-        }
-        return bytes;
     }
 }

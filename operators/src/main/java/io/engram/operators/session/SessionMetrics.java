@@ -1,6 +1,5 @@
 package io.engram.operators.session;
 
-import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.state.cache.WorkingSet;
 import io.engram.state.codec.KvBlockCodec;
@@ -128,11 +127,7 @@ final class SessionMetrics {
 
     /** The session's memory is now {@code mem} (after a load or an ingest). */
     void memory(String session, KvCache mem) {
-        long bytes = 0;
-        for (KvBlock b : mem.blocks()) {
-            bytes += KvBlockCodec.encodedSize(b, mem.kvDim(), storage);
-        }
-        set(session, new long[] {mem.blocks().size(), bytes});
+        set(session, new long[] {mem.blocks().size(), KvBlockCodec.encodedSize(mem, storage)});
     }
 
     /** An event started from the session's kept memory. */

@@ -222,6 +222,15 @@ public final class KvBlockCodec {
         return HEADER + (long) length * (4 + 4 + 8 + 4) + 4 + 2L * layers * type.bytesFor((long) length * kvDim) + 4;
     }
 
+    /** Bytes the blocks of {@code mem} take stored as {@code type} (what {@link #encode} writes for each). */
+    public static long encodedSize(KvCache mem, KvDType type) {
+        long bytes = 0;
+        for (KvBlock b : mem.blocks()) {
+            bytes += encodedSize(b, mem.kvDim(), type);
+        }
+        return bytes;
+    }
+
     /** Bytes {@link #encode} writes for {@code block} as it is now (its dropped heads left out). */
     public static long encodedSize(KvBlock block, int kvDim, KvDType type) {
         int heads = block.maskedKvHeads();
