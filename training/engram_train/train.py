@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # each DataLoader worker builds its own tokenizer
 
-from . import corpus, data, evaluate
+from . import corpus, data, evaluate, memory_layout
 
 # the CPU model's shape, shared by its training stages (cpu-induct -> cpu-dense -> cpu) and probes
 CPU_SHAPE = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -124,6 +124,14 @@ CONFIGS = {
                       phases=((0.0, 512, 4), (0.3, 1024, 2)), probe_minutes=15.0, dense_share=0.5, copy_share=0.15,
                       copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6, refuse_share=0.5,
                       pair_refusals=True, first_token_weight=4.0),
+    # pair2 read through the retrieval memory: each step of native sequences (two of 1,024 tokens, the skills kept)
+    # joined by two QA examples set at a random depth of 1.2-3.2K tokens of filler and read through the engine's
+    # InfLLM layout (memory_layout): the model learns to answer from units retrieved to one fixed position
+    "cpu-mem": dict(CPU_SHAPE, seq_len=1024, batch=2, lr=2e-4, warmup_s=20, minutes=80.0, workers=0,
+                    compile=False, eval_per_cell=20, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                    probe_minutes=20.0, dense_share=0.35, copy_share=0.1, copy_until=1.0, copy_repeats=4,
+                    copy_digits=True, copy_text=0.6, refuse_share=0.4, pair_refusals=True, layout_share=1.0,
+                    layout_batch=2, layout_lengths=(1200, 3200)),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -181,6 +189,17 @@ def initial_weights(path, dev):
         st.setdefault("lm_head.weight", st["model.embed_tokens.weight"])
         return st
     return torch.load(path, map_location=dev)["model"]
+
+
+def weighted_loss(ce, wt, first_token_weight):
+    """Language modelling over every token, plus the answer tokens' mean as a second term of equal weight: answers are
+    under 1% of the tokens, and copying them from the context is the skill the model exists for. Each answer's first
+    token (the decision: a value, or a refusal) may count more."""
+    ans_mask = wt > 1  # answers and the copied half of induction warm-up sequences
+    if not ans_mask.any():
+        return ce.mean()
+    aw = torch.where(wt[ans_mask] == data.FIRST_ANSWER_WEIGHT, first_token_weight, 1.0)
+    return ce.mean() + (ce[ans_mask] * aw).sum() / aw.sum()
 
 
 def lr_at(elapsed, budget, warmup, peak):
@@ -277,6 +296,11 @@ def main():
                             and torch.backends.cpu.get_cpu_capability().startswith("AVX512"))
     print(f"bf16 autocast: {'on' if amp else 'off'} (CPU capability {torch.backends.cpu.get_cpu_capability()})",
           flush=True)
+    # long examples read through the engine's retrieval layout (memory_layout): a step of native sequences is joined by
+    # layout_batch of them with probability layout_share
+    longs = (memory_layout.LongSamples(tok, train_paras, seed=a.seed + step, lengths=c.get("layout_lengths", (1200, 3200)))
+             if c.get("layout_share") else None)
+    rng = random.Random(a.seed + step)
     t_start = time.time() - elapsed0
     last_ckpt = time.time()
     logf = open(log_path, "a")
@@ -302,17 +326,20 @@ def main():
             logits = fwd(input_ids=inp).logits
         ce = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none")
         wt = wt.reshape(-1)
-        # language modelling over every token, plus the answer tokens' mean as a second term of equal weight: answers
-        # are under 1% of the tokens, and copying them from the context is the skill the model exists for
-        ans_mask = wt > 1  # answers and the copied half of induction warm-up sequences
-        if ans_mask.any():
-            # each answer's first token may count more: it is the decision (a value, or a refusal)
-            aw = torch.where(wt[ans_mask] == data.FIRST_ANSWER_WEIGHT, c.get("first_token_weight", 1.0), 1.0)
-            loss = ce.mean() + (ce[ans_mask] * aw).sum() / aw.sum()
-        else:
-            loss = ce.mean()
+        loss = weighted_loss(ce, wt, c.get("first_token_weight", 1.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if longs is not None and rng.random() < c["layout_share"]:
+            # and as many examples read through the retrieval memory's layout, one forward each (their own steps)
+            for _ in range(c.get("layout_batch", 2)):
+                ex = longs.sample()
+                ids = torch.tensor(ex.ids, device=dev)
+                with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=amp):
+                    lg = memory_layout.forward(model, ids, ex.steps)
+                lce = F.cross_entropy(lg[:-1].float(), ids[1:], reduction="none")
+                lw = torch.tensor(ex.weights[1:], device=dev)
+                (weighted_loss(lce, lw, c.get("first_token_weight", 1.0)) / c.get("layout_batch", 2)).backward()
+                tokens += len(ex.ids)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1

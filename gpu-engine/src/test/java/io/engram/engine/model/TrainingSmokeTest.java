@@ -1,7 +1,6 @@
 package io.engram.engine.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.engram.engine.backend.Backend;
@@ -9,13 +8,11 @@ import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.FullAttention;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,20 +28,17 @@ class TrainingSmokeTest {
 
     @Test
     void cpuSmokeRunLowersTheLossAndItsExportLoads() throws Exception {
-        String python = System.getenv().getOrDefault("ENGRAM_TRAINING_PYTHON", "python3");
-        Path repo = Path.of("").toAbsolutePath().getParent();
-        Path training = repo.resolve("training");
-        assumeTrue(Files.isDirectory(training.resolve("engram_train")), "training/engram_train not found from " + repo);
-        assumeTrue(run(training, List.of(python, "-c", "import torch, transformers, tokenizers"), 120) == 0,
-                "SKIPPED: " + python + " lacks torch/transformers/tokenizers (set ENGRAM_TRAINING_PYTHON or PYTHONPATH)");
+        TrainingPython py = TrainingPython.require();
+        Path repo = py.repo;
+        Predicate<String> echo = l -> l.startsWith("step") || l.startsWith("done") || l.startsWith("model");
 
         Path data = tmp.resolve("data");
         Path out = tmp.resolve("out");
-        assertThat(run(training, List.of(python, "-m", "engram_train.prepare", "--text", repo.resolve("README.md").toString(),
+        assertThat(py.run(List.of(py.python, "-m", "engram_train.prepare", "--text", repo.resolve("README.md").toString(),
                 repo.resolve("docs/config.md").toString(), repo.resolve("training/README.md").toString(), "--vocab", "512",
-                "--task-examples", "500", "--out", data.toString()), 300)).as("prepare").isZero();
-        assertThat(run(training, List.of(python, "-m", "engram_train.train", "--config", "cpu-smoke", "--minutes", "0.4",
-                "--skip-eval", "--data", data.toString(), "--out", out.toString()), 600)).as("train").isZero();
+                "--task-examples", "500", "--out", data.toString()), 300, echo)).as("prepare").isZero();
+        assertThat(py.run(List.of(py.python, "-m", "engram_train.train", "--config", "cpu-smoke", "--minutes", "0.4",
+                "--skip-eval", "--data", data.toString(), "--out", out.toString()), 600, echo)).as("train").isZero();
 
         List<Double> losses = new ArrayList<>();
         for (String line : Files.readAllLines(out.resolve("train_log.jsonl"))) {
@@ -73,25 +67,5 @@ class TrainingSmokeTest {
             t.forward(cache, prompt, null, new FullAttention(), Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
             return last[0];
         }
-    }
-
-    private static int run(Path dir, List<String> cmd, int seconds) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true);
-        Process p = pb.start();
-        Thread pump = Thread.ofVirtual().start(() -> {
-            try {
-                String s = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                s.lines().filter(l -> l.startsWith("step") || l.startsWith("done") || l.startsWith("model") || l.contains("Error"))
-                        .forEach(l -> System.out.println("[training] " + l));
-            } catch (IOException ignored) {
-                // the process ended
-            }
-        });
-        if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return -1;
-        }
-        pump.join(5000);
-        return p.exitValue();
     }
 }
