@@ -73,8 +73,9 @@ public final class EngineSessionStage implements SessionStage {
                     + " is not a model folder (no config.json)");
         }
         checkModelFolder(dir);
-        io.engram.engine.memory.MemorySettings memory = MemoryOptions.settings(o);
+        io.engram.engine.memory.MemorySpec memory;
         try {
+            memory = MemoryOptions.spec(o);
             // fail at submission, not on every task manager: e.g. DuoAttention without a head pattern for this model
             memory.create(io.engram.engine.config.ModelConfig.fromHuggingFace(dir.resolve("config.json")), dir);
         } catch (IllegalArgumentException e) {

@@ -6,7 +6,7 @@ import io.engram.engine.backend.cuda.CudaBackend;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import java.nio.file.Path;
@@ -92,7 +92,7 @@ public final class GpuBench {
     }
 
     static Row row(Transformer t, Path dir, String policyName, int ctx, int steps, int runs, int batch) {
-        MemorySettings ms = MemorySettings.defaults().withPolicy(MemorySettings.Kind.valueOf(policyName));
+        MemorySpec ms = MemorySpec.defaults(MemorySpec.Kind.valueOf(policyName));
         int[] prompt = tokens(t, ctx, 1);
         // prefill: one warm-up on a short prompt, then runs over the full context
         double[] prefill = new double[runs];
@@ -140,7 +140,7 @@ public final class GpuBench {
     }
 
     /** Aggregate decode tokens/s of {@code batch} sessions of {@code ctx} tokens stepped together. */
-    static double batchDecode(Transformer t, MemorySettings ms, Path dir, int ctx, int steps, int batch) {
+    static double batchDecode(Transformer t, MemorySpec ms, Path dir, int ctx, int steps, int batch) {
         List<KvCache> caches = new ArrayList<>();
         List<MemoryPolicy> policies = new ArrayList<>();
         int[] next = new int[batch];
@@ -169,7 +169,7 @@ public final class GpuBench {
         return (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
     }
 
-    private static void warm(Transformer t, MemorySettings ms, Path dir) {
+    private static void warm(Transformer t, MemorySpec ms, Path dir) {
         KvCache c = t.newCache();
         MemoryPolicy p = ms.create(t.config(), dir);
         t.forward(c, tokens(t, 600, 9), null, p, Transformer.Logits.LAST, (s, l) -> {});

@@ -4,7 +4,7 @@ import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.Backends;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.config.ModelConfig;
@@ -35,7 +35,7 @@ public final class Engine implements AutoCloseable {
      * @param segmentWords words per attribution segment
      */
     public record Spec(String modelDir, Backends.DeviceSettings device, int gpuOrdinal, int threads, int blockSize,
-            int prefillChunk, MemorySettings memory, Format format, int segmentWords) implements java.io.Serializable {
+            int prefillChunk, MemorySpec memory, Format format, int segmentWords) implements java.io.Serializable {
 
         /** The prompt layouts an engine can be built with (an enum: the spec travels with stream jobs). */
         public enum Format {
@@ -102,7 +102,7 @@ public final class Engine implements AutoCloseable {
 
     /**
      * The heads whose attention the fast attribution tier counts: DuoAttention's retrieval heads when it runs, else
-     * those of a calibrated head pattern next to the model ({@code engram calibrate-heads}) at the configured sparsity,
+     * those of a calibrated head pattern next to the model ({@code engram calibrate-heads}) at DuoAttention's default sparsity,
      * else every head (null).
      */
     private static HeadPattern retrievalHeads(Spec spec, ModelConfig c, MemoryPolicy policy) {
@@ -113,7 +113,7 @@ public final class Engine implements AutoCloseable {
         if (!Files.isRegularFile(file)) {
             return null;
         }
-        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), spec.memory().duoSparsity());
+        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), MemorySpec.Duo.DEFAULT_SPARSITY);
     }
 
     public SessionEngine session() {

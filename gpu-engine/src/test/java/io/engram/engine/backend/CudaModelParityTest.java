@@ -9,7 +9,7 @@ import io.engram.engine.config.EngineSettings;
 import io.engram.engine.generate.Sampler;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.model.synthetic.TinyModels;
@@ -79,11 +79,14 @@ class CudaModelParityTest {
         "MISTRAL, F32, 4, 9, FULL", "stories260K, F32, 64, 128, FULL", "stories260K, F32, 32, 64, STREAMING",
         "stories260K, F32, 32, 64, INFLLM"
     })
-    void logitsMatchTheCpu(String variant, DType dtype, int block, int chunk, MemorySettings.Kind policy) {
+    void logitsMatchTheCpu(String variant, DType dtype, int block, int chunk, MemorySpec.Kind policy) {
         Path dir = variant.equals("stories260K") ? SharedFiles.require("models/stories260K-hf")
                 : TinyModels.write(tmp.resolve(variant + "-" + dtype), TinyModels.Variant.valueOf(variant), dtype, 42);
-        MemorySettings ms = MemorySettings.defaults().withPolicy(policy).withWindow(16, 96).withRetrieval(3, 256, 8)
-                .withStreaming(4, 100, 100);
+        MemorySpec ms = switch (policy) {
+            case STREAMING -> new MemorySpec.Streaming(4, 100);
+            case INFLLM -> new MemorySpec.InfLlm(new MemorySpec.Window(16, 96, MemorySpec.AUTO), 3, 8, 4);
+            default -> MemorySpec.defaults(policy);
+        };
         int promptLen = variant.equals("stories260K") ? 320 : 90; // past the StreamingLLM and InfLLM windows
         int decode = 12;
         try (Model m = Model.openHuggingFace(dir)) {

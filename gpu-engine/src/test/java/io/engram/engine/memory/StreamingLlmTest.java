@@ -50,10 +50,9 @@ class StreamingLlmTest {
         java.nio.file.Path dir = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
                 io.engram.engine.model.synthetic.TinyModels.Variant.LLAMA, io.engram.engine.tensor.DType.F32, 1);
         io.engram.engine.config.ModelConfig c = io.engram.engine.config.ModelConfig.fromHuggingFace(dir.resolve("config.json"));
-        MemorySettings streaming = MemorySettings.defaults().withPolicy(MemorySettings.Kind.STREAMING);
-        var p = (io.engram.engine.memory.streaming.StreamingLlm) streaming.create(c, null);
+        var p = (io.engram.engine.memory.streaming.StreamingLlm) MemorySpec.Streaming.defaults().create(c, null);
         assertThat(p.recentTokens()).isEqualTo(c.maxPositions() - 4);
-        var set = (io.engram.engine.memory.streaming.StreamingLlm) streaming.withStreaming(4, 100, 0).create(c, null);
+        var set = (io.engram.engine.memory.streaming.StreamingLlm) new MemorySpec.Streaming(4, 100).create(c, null);
         assertThat(set.recentTokens()).isEqualTo(100);
     }
 

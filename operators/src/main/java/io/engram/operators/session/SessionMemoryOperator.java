@@ -140,7 +140,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         parked = new LinkedHashSet<>();
         LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, engines.backend().describe(),
-                settings.engine().memory().sizedFor(engines.config()).describe(), settings.batching().maxBatch(), settings.batching().batchWindowMillis());
+                settings.engine().memory().describe(engines.config()), settings.batching().maxBatch(), settings.batching().batchWindowMillis());
     }
 
     /**

@@ -1,7 +1,7 @@
 package io.engram.operators.session;
 
 import io.engram.engine.backend.Backends;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.session.Engine;
 import io.engram.operators.attribution.AttributionSettings;
 import io.engram.state.codec.KvDType;
@@ -131,14 +131,14 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
     }
 
     /**
-     * Settings for the model in {@code modelDir} on the CPU, with full attention, the default attribution tiers and
+     * Settings for the model in {@code modelDir} on the CPU, with the default memory policy, the default attribution tiers and
      * limits, and the given sizes.
      */
     public static SessionSettings of(String modelDir, int blockSize, int prefillChunk, int threads, Answers answers,
             Batching batching, Storage storage) {
         AttributionSettings attribution = AttributionSettings.defaults();
         return new SessionSettings(new Engine.Spec(modelDir, Backends.DeviceSettings.cpu(), 0, threads, blockSize, prefillChunk,
-                MemorySettings.defaults(), Engine.Spec.Format.PLAIN, attribution.segmentWords()), answers, batching, storage,
+                MemorySpec.defaults(), Engine.Spec.Format.PLAIN, attribution.segmentWords()), answers, batching, storage,
                 attribution, Limits.DEFAULT);
     }
 
@@ -146,7 +146,7 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
         return new SessionSettings(e, answers, batching, storage, attribution, limits);
     }
 
-    public SessionSettings withMemory(MemorySettings m) {
+    public SessionSettings withMemory(MemorySpec m) {
         return withEngine(new Engine.Spec(engine.modelDir(), engine.device(), engine.gpuOrdinal(), engine.threads(),
                 engine.blockSize(), engine.prefillChunk(), m, engine.format(), engine.segmentWords()));
     }

@@ -42,8 +42,7 @@ class ContentPartsIngestTest {
     private static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(SessionFaults faults)
             throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(
-                SessionFailureIsolationTest.settings().withMemory(io.engram.engine.memory.MemorySettings.defaults()
-                        .withPolicy(io.engram.engine.memory.MemorySettings.Kind.FULL)), faults),
+                SessionFailureIsolationTest.settings().withMemory(new io.engram.engine.memory.MemorySpec.Full()), faults),
                 EngramEvent::getSessionId, Types.STRING);
         h.setup();
         return h;

@@ -37,8 +37,8 @@ class HotSessionsTest {
             "It rained all week in the village by the sea.", "q");
 
     @ParameterizedTest
-    @EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
-    void hotMemoryAnswersAsMemoryReadBackFromStateBeforeEveryEvent(io.engram.engine.memory.MemorySettings.Kind policy)
+    @EnumSource(io.engram.engine.memory.MemorySpec.Kind.class)
+    void hotMemoryAnswersAsMemoryReadBackFromStateBeforeEveryEvent(io.engram.engine.memory.MemorySpec.Kind policy)
             throws Exception {
         hotEqualsCold(settings(policy));
     }
@@ -48,13 +48,13 @@ class HotSessionsTest {
      * left out of the stored blocks: a session read back from state must still answer as the hot one.
      */
     @ParameterizedTest
-    @EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
-    void withDuoAttentionDroppedStreamingRowsReadBackAnswerTheSame(io.engram.engine.memory.MemorySettings.Kind policy)
+    @EnumSource(io.engram.engine.memory.MemorySpec.Kind.class)
+    void withDuoAttentionDroppedStreamingRowsReadBackAnswerTheSame(io.engram.engine.memory.MemorySpec.Kind policy)
             throws Exception {
         java.nio.file.Path pattern = tmp.resolve("duo-" + policy + ".tsv");
         java.nio.file.Files.writeString(pattern, "0.9\t0.1\n0.8\t0.2\n"); // head 0 of each layer retrieval, head 1 streaming
         SessionSettings s = settings(policy);
-        List<Answer> duo = hotEqualsCold(s.withMemory(s.engine().memory().withDuo(true, 0.5, pattern.toString(), 4, 24)));
+        List<Answer> duo = hotEqualsCold(s.withMemory(new io.engram.engine.memory.MemorySpec.Duo(s.engine().memory(), 0.5, pattern.toString(), 4, 24)));
         List<Answer> plain = hotEqualsCold(s);
         // half the heads stream: the stored blocks behind their window hold half the K/V rows
         assertThat(duo.get(4).getMemory().getBytes()).isLessThan(plain.get(4).getMemory().getBytes() * 3 / 4);
@@ -102,9 +102,8 @@ class HotSessionsTest {
     }
 
     /** Windows small enough that the stream (~150 tokens) leaves them: init 4 + local 24, two units or 16 tokens. */
-    private static SessionSettings settings(io.engram.engine.memory.MemorySettings.Kind policy) {
-        var m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(policy).withWindow(4, 24).withRetrieval(2, 16, 1)
-                .withStreaming(4, 24, 16);
+    private static SessionSettings settings(io.engram.engine.memory.MemorySpec.Kind policy) {
+        var m = SmallMemorySpecs.of(policy, 24);
         return SessionSettings.of(SessionMemoryOperatorTest.model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
                 new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20))
                 .withMemory(m);

@@ -120,11 +120,10 @@ class SessionFailureIsolationTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.EnumSource(io.engram.engine.memory.MemorySettings.Kind.class)
+    @org.junit.jupiter.params.provider.EnumSource(io.engram.engine.memory.MemorySpec.Kind.class)
     void aWriteCutShortQuarantinesTheBlockItLeftInconsistentAndTheSessionAnswersFromTheRest(
-            io.engram.engine.memory.MemorySettings.Kind policy) throws Exception {
-        SessionSettings settings = settings().withMemory(io.engram.engine.memory.MemorySettings.defaults().withPolicy(policy)
-                .withWindow(4, 24).withRetrieval(2, 16, 1).withStreaming(4, 24, 16));
+            io.engram.engine.memory.MemorySpec.Kind policy) throws Exception {
+        SessionSettings settings = settings().withMemory(SmallMemorySpecs.of(policy, 24));
         org.apache.flink.runtime.checkpoint.OperatorSubtaskState snapshot;
         int tokens;
         try (var h = harness(settings, SessionFaults.NONE)) {

@@ -142,12 +142,11 @@ class SessionMemoryOperatorTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.EnumSource(value = io.engram.engine.memory.MemorySettings.Kind.class,
+    @org.junit.jupiter.params.provider.EnumSource(value = io.engram.engine.memory.MemorySpec.Kind.class,
             names = {"STREAMING", "INFLLM", "EMLLM", "SIRLLM"})
-    void boundedMemoryPoliciesAnswerOverLongSessionsAcrossEventsAndARestore(io.engram.engine.memory.MemorySettings.Kind kind)
+    void boundedMemoryPoliciesAnswerOverLongSessionsAcrossEventsAndARestore(io.engram.engine.memory.MemorySpec.Kind kind)
             throws Exception {
-        io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(kind)
-                .withWindow(4, 24).withRetrieval(2, 16, 1).withStreaming(4, 16, 16);
+        io.engram.engine.memory.MemorySpec m = SmallMemorySpecs.of(kind, 16);
         SessionSettings settings = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
                 new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withMemory(m);
         OperatorSubtaskState snapshot;
@@ -187,10 +186,9 @@ class SessionMemoryOperatorTest {
 
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"FULL, DROP_OLDEST", "EMLLM, DROP_LOWEST_SCORED", "INFLLM, DROP_OLDEST"})
-    void retentionKeepsSessionsUnderTheirCapWithASummaryAndARecordOfWhatWent(io.engram.engine.memory.MemorySettings.Kind kind,
+    void retentionKeepsSessionsUnderTheirCapWithASummaryAndARecordOfWhatWent(io.engram.engine.memory.MemorySpec.Kind kind,
             io.engram.schemas.RetentionPolicy retention) throws Exception {
-        io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults().withPolicy(kind)
-                .withWindow(4, 24).withRetrieval(2, 16, 1);
+        io.engram.engine.memory.MemorySpec m = SmallMemorySpecs.of(kind, 16);
         SessionSettings settings = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
                 new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withMemory(m).withRetention(new SessionSettings.Retention(retention, 64, 0));
         OperatorSubtaskState snapshot;
@@ -258,8 +256,7 @@ class SessionMemoryOperatorTest {
 
     @Test
     void withEmLlmEpisodeSummariesEndAtEventBoundariesAndTileTheStream() throws Exception {
-        io.engram.engine.memory.MemorySettings m = io.engram.engine.memory.MemorySettings.defaults()
-                .withPolicy(io.engram.engine.memory.MemorySettings.Kind.EMLLM).withWindow(4, 24).withRetrieval(2, 16, 1);
+        io.engram.engine.memory.MemorySpec m = SmallMemorySpecs.of(io.engram.engine.memory.MemorySpec.Kind.EMLLM, 16);
         SessionSettings settings = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 20),
                 new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withMemory(m);
         try (var h = harness(settings)) {

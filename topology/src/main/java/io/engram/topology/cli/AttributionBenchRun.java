@@ -4,7 +4,7 @@ import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.bench.AttributionBench;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.model.Model;
@@ -25,7 +25,7 @@ final class AttributionBenchRun {
     private AttributionBenchRun() {}
 
     record Params(Path model, int threads, List<Integer> lengths, int needles, int copies, int wordsPerEvent, int segmentWords,
-            AttributionBench.Settings settings, MemorySettings memory, Path heads, long seed, int blockSize) {}
+            AttributionBench.Settings settings, MemorySpec memory, Path heads, double headSparsity, long seed, int blockSize) {}
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
@@ -85,6 +85,6 @@ final class AttributionBenchRun {
             }
             return null;
         }
-        return HeadPattern.bySparsity(HeadPattern.read(file, m.config().layers(), m.config().kvHeads()), p.memory().duoSparsity());
+        return HeadPattern.bySparsity(HeadPattern.read(file, m.config().layers(), m.config().kvHeads()), p.headSparsity());
     }
 }

@@ -183,7 +183,8 @@ public final class BenchCommand implements Callable<Integer> {
             if (model == null) {
                 throw new CliException(ExitCode.INVALID_INPUT, "bench memory needs --model");
             }
-            var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
+            var options = root.options(java.util.Map.of());
+            MemoryBenchRun.Specs memory = (kind, duo) -> io.engram.topology.MemoryOptions.spec(options, kind, duo);
             return MemoryBenchRun.run(root.context(), new MemoryBenchRun.Params(model, threads, policies, tasks, lengths, depths,
                     samples, maxNew, fullMax, memory, seed, blockSize));
         }
@@ -191,7 +192,8 @@ public final class BenchCommand implements Callable<Integer> {
             if (model == null || examples == null) {
                 throw new CliException(ExitCode.INVALID_INPUT, "bench qa needs --model and --examples");
             }
-            var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
+            var options = root.options(java.util.Map.of());
+            MemoryBenchRun.Specs memory = (kind, duo) -> io.engram.topology.MemoryOptions.spec(options, kind, duo);
             return MemoryBenchRun.qa(root.context(), model, examples, threads, policies, memory, maxNew, blockSize,
                     padTo == null ? List.of() : padTo, skills == null ? List.of() : skills, perCell);
         }
@@ -203,10 +205,11 @@ public final class BenchCommand implements Callable<Integer> {
                     || permutations < 0) {
                 throw new CliException(ExitCode.INVALID_INPUT, "bench attribution sizes must be positive (permutations >= 0)");
             }
-            var memory = io.engram.topology.MemoryOptions.settings(root.options(java.util.Map.of()));
+            var options = root.options(java.util.Map.of());
             return AttributionBenchRun.run(root.context(), new AttributionBenchRun.Params(model, threads, lengths, needles, copies,
                     eventWords, segmentWords, new io.engram.engine.bench.AttributionBench.Settings(topK, candidates, maxContextTokens,
-                            permutations, !noPrecise), memory, heads, seed, blockSize));
+                            permutations, !noPrecise), memorySpec(options), heads,
+                    options.get(io.engram.topology.MemoryOptions.DUO_SPARSITY), seed, blockSize));
         }
         if (what.equals("restart")) {
             if (model == null) {
@@ -214,7 +217,7 @@ public final class BenchCommand implements Callable<Integer> {
             }
             var options = root.options(java.util.Map.of());
             return RestartBenchRun.run(root.context(), new RestartBenchRun.Params(model, threads, lengths,
-                    io.engram.topology.MemoryOptions.settings(options), options.get(io.engram.topology.EngineOptions.KV_STORAGE),
+                    memorySpec(options), options.get(io.engram.topology.EngineOptions.KV_STORAGE),
                     blockSize, eventWords, maxNew));
         }
         if (what.equals("reliability")) {
@@ -289,6 +292,15 @@ public final class BenchCommand implements Callable<Integer> {
             return ExitCode.OK.code();
         } catch (ModelFormatException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+        }
+    }
+
+    /** The memory policy the options set, or the reason it is not one (exit code 2). */
+    private static io.engram.engine.memory.MemorySpec memorySpec(io.engram.topology.options.ResolvedOptions options) {
+        try {
+            return io.engram.topology.MemoryOptions.spec(options);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, "memory policy: " + e.getMessage());
         }
     }
 }

@@ -4,7 +4,7 @@ import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.bench.LongInputTasks;
 import io.engram.engine.bench.MemoryBench;
 import io.engram.engine.config.EngineSettings;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.tokenizer.Tokenizer;
@@ -18,8 +18,13 @@ import java.util.Locale;
 final class MemoryBenchRun {
     private MemoryBenchRun() {}
 
+    /** A policy's spec at the sizes the options set, with DuoAttention or without (MemoryOptions.spec). */
+    interface Specs {
+        MemorySpec of(MemorySpec.Kind kind, boolean duo);
+    }
+
     record Params(Path model, int threads, List<String> policies, List<String> tasks, List<Integer> lengths, List<Double> depths,
-            int samples, int maxNew, int fullMax, MemorySettings memory, long seed, int blockSize) {}
+            int samples, int maxNew, int fullMax, Specs memory, long seed, int blockSize) {}
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
@@ -87,7 +92,7 @@ final class MemoryBenchRun {
      *     io.engram.engine.bench.QaReplay#padded}); empty: the examples as they are
      * @param skills only these skills (empty: all); {@code perCell} at most this many per skill and length (0: all)
      */
-    static int qa(CliContext ctx, Path modelPath, Path examplesFile, int threads, List<String> policies, MemorySettings memory,
+    static int qa(CliContext ctx, Path modelPath, Path examplesFile, int threads, List<String> policies, Specs memory,
             int maxNew, int blockSize, List<Integer> padTo, List<String> skills, int perCell) {
         PrintWriter out = ctx.out();
         List<io.engram.engine.bench.QaReplay.Example> examples;
@@ -137,34 +142,38 @@ final class MemoryBenchRun {
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, f, v);
     }
 
-    private static MemorySettings.Kind kind(String name) {
+    private static MemorySpec.Kind kind(String name) {
         return switch (name.strip().toLowerCase(Locale.ROOT)) {
-            case "full" -> MemorySettings.Kind.FULL;
-            case "streaming", "streamingllm" -> MemorySettings.Kind.STREAMING;
-            case "infllm" -> MemorySettings.Kind.INFLLM;
-            case "emllm", "em-llm" -> MemorySettings.Kind.EMLLM;
-            case "sirllm" -> MemorySettings.Kind.SIRLLM;
+            case "full" -> MemorySpec.Kind.FULL;
+            case "streaming", "streamingllm" -> MemorySpec.Kind.STREAMING;
+            case "infllm" -> MemorySpec.Kind.INFLLM;
+            case "emllm", "em-llm" -> MemorySpec.Kind.EMLLM;
+            case "sirllm" -> MemorySpec.Kind.SIRLLM;
             default -> throw new CliException(ExitCode.INVALID_INPUT,
                     "unknown policy '%s'; available: full, streaming, infllm, emllm, sirllm, and duo+<policy>".formatted(name));
         };
     }
 
-    private static MemoryBench.Candidate candidate(String name, MemorySettings base, Model m, Path modelDir) {
+    private static MemoryBench.Candidate candidate(String name, Specs specs, Model m, Path modelDir) {
         String n = name.strip().toLowerCase(Locale.ROOT);
-        boolean duo = n.startsWith("duo+");
-        MemorySettings s = base.withPolicy(kind(duo ? n.substring(4) : n));
-        s = s.withDuo(duo, s.duoSparsity(), s.duoPattern(), s.duoSinkTokens(), s.duoRecentTokens());
         try {
-            return new MemoryBench.Candidate(n, s.create(m.config(), modelDir));
+            return new MemoryBench.Candidate(n, spec(n, specs).create(m.config(), modelDir));
         } catch (IllegalArgumentException e) {
             throw new CliException(ExitCode.INVALID_INPUT, n + ": " + e.getMessage());
         }
     }
 
-    private static String describe(String name, MemorySettings base, io.engram.engine.config.ModelConfig model) {
-        String n = name.strip().toLowerCase(Locale.ROOT);
+    private static String describe(String name, Specs specs, io.engram.engine.config.ModelConfig model) {
+        return spec(name.strip().toLowerCase(Locale.ROOT), specs).describe(model);
+    }
+
+    /** A bench's policy name: a policy, or duo+ and a policy. */
+    private static MemorySpec spec(String n, Specs specs) {
         boolean duo = n.startsWith("duo+");
-        MemorySettings s = base.withPolicy(kind(duo ? n.substring(4) : n));
-        return s.withDuo(duo, s.duoSparsity(), s.duoPattern(), s.duoSinkTokens(), s.duoRecentTokens()).describe(model);
+        try {
+            return specs.of(kind(duo ? n.substring(4) : n), duo);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, n + ": " + e.getMessage());
+        }
     }
 }

@@ -3,7 +3,7 @@ package io.engram.topology.cli;
 import io.engram.engine.attribution.Segmenter;
 import io.engram.engine.backend.Backends;
 import io.engram.engine.config.EngineSettings;
-import io.engram.engine.memory.MemorySettings;
+import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.session.Engine;
 import io.engram.state.bench.RestartBench;
 import io.engram.state.codec.KvDType;
@@ -27,7 +27,7 @@ final class RestartBenchRun {
     static final String FACT = "The vault code of the old customs house was 7481.";
     static final String QUESTION = "What is the vault code of the old customs house?";
 
-    record Params(Path model, int threads, List<Integer> lengths, MemorySettings memory, KvDType storage, int blockSize,
+    record Params(Path model, int threads, List<Integer> lengths, MemorySpec memory, KvDType storage, int blockSize,
             int wordsPerEvent, int maxNew) {}
 
     static int run(CliContext ctx, Params p) {

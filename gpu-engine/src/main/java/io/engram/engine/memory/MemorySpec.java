@@ -1,0 +1,360 @@
+package io.engram.engine.memory;
+
+import io.engram.engine.config.ModelConfig;
+import io.engram.engine.memory.duo.DuoAttention;
+import io.engram.engine.memory.duo.HeadPattern;
+import io.engram.engine.memory.retrieval.RetrievalMemory;
+import io.engram.engine.memory.retrieval.RetrievalSettings;
+import io.engram.engine.memory.sirllm.SirLlm;
+import io.engram.engine.memory.streaming.StreamingLlm;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * Which memory policy a session attends with and its sizes: one record per policy, each checked when made and each
+ * building its policy for a model ({@link #create}); {@link Duo} wraps the spec its retrieval heads run. The default
+ * ({@link #defaults}) is EM-LLM, which keeps a session's engine memory bounded however long its stream, with its window
+ * and budget {@link #AUTO}: sized for the model by {@link Window#sizedFor}. {@link Full} keeps every token (exact,
+ * unbounded). Specs travel with stream jobs (serializable).
+ */
+public sealed interface MemorySpec extends Serializable
+        permits MemorySpec.Full, MemorySpec.Streaming, MemorySpec.InfLlm, MemorySpec.EmLlm, MemorySpec.SirLlm, MemorySpec.Duo {
+
+    /** A size chosen for the model: {@link Window#sizedFor}, or per policy (StreamingLLM's and SirLLM's recent tokens). */
+    int AUTO = -1;
+
+    /** The policies. */
+    enum Kind {
+        /** Every token, at its position: exact, memory grows with the stream. */
+        FULL,
+        /** StreamingLLM: sinks + recent window. */
+        STREAMING,
+        /** InfLLM: init + local window + top-k retrieved blocks. */
+        INFLLM,
+        /** EM-LLM: init + local window + surprise-segmented events by token budget (+ contiguity). */
+        EMLLM,
+        /** SirLLM: sinks + highest-entropy tokens + recent, decayed per turn. */
+        SIRLLM
+    }
+
+    /** The policy this spec runs (for {@link Duo}, the one its retrieval heads run). */
+    Kind kind();
+
+    /**
+     * The policy for {@code model}, whose files are at {@code modelDir} (DuoAttention's head pattern may sit there).
+     *
+     * @throws IllegalArgumentException when the spec cannot serve the model (e.g. no head pattern for DuoAttention)
+     */
+    MemoryPolicy create(ModelConfig model, Path modelDir);
+
+    /** One line for logs, with the sizes chosen for {@code model} in place of {@link #AUTO} ("auto" when it is null). */
+    String describe(ModelConfig model);
+
+    /** The engine's default: EM-LLM's full method at sizes chosen for the model. */
+    static MemorySpec defaults() {
+        return EmLlm.paper();
+    }
+
+    /** {@code kind} with its papers' settings (sizes chosen for the model). */
+    static MemorySpec defaults(Kind kind) {
+        return switch (kind) {
+            case FULL -> new Full();
+            case STREAMING -> Streaming.defaults();
+            case INFLLM -> InfLlm.paper();
+            case EMLLM -> EmLlm.paper();
+            case SIRLLM -> SirLlm.defaults();
+        };
+    }
+
+    /** Every token at its position. */
+    record Full() implements MemorySpec {
+        @Override
+        public Kind kind() {
+            return Kind.FULL;
+        }
+
+        @Override
+        public MemoryPolicy create(ModelConfig model, Path modelDir) {
+            return new FullAttention();
+        }
+
+        @Override
+        public String describe(ModelConfig model) {
+            return "full attention";
+        }
+    }
+
+    /**
+     * StreamingLLM: {@code sinkTokens} + the {@code recentTokens} most recent; {@link #AUTO} recent tokens fill the
+     * model's trained window (the papers evaluate sinks + recent = the pre-training context, e.g. 4 + 1020 for 1024).
+     */
+    record Streaming(int sinkTokens, int recentTokens) implements MemorySpec {
+        public Streaming {
+            if (sinkTokens < 0 || recentTokens < AUTO) {
+                throw new IllegalArgumentException("StreamingLLM needs sinks >= 0 and recent tokens >= 0 (or auto), got %d and %d"
+                        .formatted(sinkTokens, recentTokens));
+            }
+        }
+
+        public static Streaming defaults() {
+            return new Streaming(StreamingLlm.DEFAULT_SINK_TOKENS, AUTO);
+        }
+
+        int recent(ModelConfig model) {
+            return recentTokens != AUTO ? recentTokens : Math.max(1, model.maxPositions() - sinkTokens);
+        }
+
+        @Override
+        public Kind kind() {
+            return Kind.STREAMING;
+        }
+
+        @Override
+        public MemoryPolicy create(ModelConfig model, Path modelDir) {
+            return new StreamingLlm(sinkTokens, recent(model));
+        }
+
+        @Override
+        public String describe(ModelConfig model) {
+            return "StreamingLLM %d sinks + %s recent".formatted(sinkTokens, model != null ? String.valueOf(recent(model))
+                    : recentTokens == AUTO ? "the model's window less the sinks" : String.valueOf(recentTokens));
+        }
+    }
+
+    /**
+     * The attended span of InfLLM and EM-LLM: {@code initTokens} at the stream's start, a local window of {@code
+     * localTokens} and {@code memoryTokens} of retrieved memory per layer and step; any of them {@link #AUTO}.
+     */
+    record Window(int initTokens, int localTokens, int memoryTokens) implements Serializable {
+        /** The papers' window and budget: 128 init + 4096 local + 2048 memory tokens. */
+        public static final Window PAPER = new Window(128, 4096, 2048);
+        public static final Window SIZED_FOR_MODEL = new Window(AUTO, AUTO, AUTO);
+
+        public Window {
+            if (initTokens < AUTO || localTokens < AUTO || localTokens == 0 || memoryTokens < AUTO || memoryTokens == 0) {
+                throw new IllegalArgumentException("window sizes: init >= 0, local and memory > 0 (or auto), got " + this);
+            }
+        }
+
+        /**
+         * This window with every {@link #AUTO} size chosen for {@code model}: where its trained context holds the papers'
+         * 128 + 4096 + 2048 tokens (every attended position within it), those; else 1/16 of the context for init tokens
+         * (at most 128), a quarter for memory and the rest for the local window, so that the three span exactly what
+         * the model was trained on (engram-tiny, 1,024 tokens: 64 + 704 + 256; with a 512-token window instead,
+         * 1,024-token held-out QA lost 0.4 of the six-skill sum against full attention, with 704 0.2:
+         * docs/bench/memory.md).
+         */
+        public Window sizedFor(ModelConfig model) {
+            int window = model.maxPositions();
+            boolean paper = window >= PAPER.initTokens + PAPER.localTokens + PAPER.memoryTokens;
+            int init = initTokens != AUTO ? initTokens : paper ? PAPER.initTokens : Math.max(1, Math.min(PAPER.initTokens, window / 16));
+            int memory = memoryTokens != AUTO ? memoryTokens : paper ? PAPER.memoryTokens : Math.max(1, window / 4);
+            int local = localTokens != AUTO ? localTokens : paper ? PAPER.localTokens : Math.max(1, window - init - memory);
+            return new Window(init, local, memory);
+        }
+
+        private Window resolved(ModelConfig model) {
+            return model == null ? this : sizedFor(model);
+        }
+    }
+
+    /**
+     * InfLLM: uniform units of a storage block, the {@code topUnits} best per layer and step ({@link #AUTO}: the
+     * window's memory tokens in units of {@value #UNIT_TOKENS}), {@code cachedBlocks} of them kept in engine memory
+     * per layer, each represented by the keys of its {@code reprTokens} most attended tokens.
+     */
+    record InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens) implements MemorySpec {
+        /** Tokens per unit that {@link #AUTO} unit counts assume (the default block size). */
+        static final int UNIT_TOKENS = 128;
+
+        public InfLlm {
+            if (window == null || topUnits < AUTO || topUnits == 0 || cachedBlocks < 0 || reprTokens < 1) {
+                throw new IllegalArgumentException("InfLLM needs a window, top units > 0 (or auto), cached blocks >= 0 and "
+                        + "representative tokens > 0: " + window + ", " + topUnits + ", " + cachedBlocks + ", " + reprTokens);
+            }
+        }
+
+        /** InfLLM's configuration (16 units of 128 at the papers' sizes, 4 representative tokens, 32 cached blocks). */
+        public static InfLlm paper() {
+            return new InfLlm(Window.SIZED_FOR_MODEL, AUTO, 32, 4);
+        }
+
+        public RetrievalSettings retrieval(ModelConfig model) {
+            Window w = window.sizedFor(model);
+            int units = topUnits != AUTO ? topUnits : Math.max(1, w.memoryTokens() / UNIT_TOKENS);
+            return new RetrievalSettings(w.initTokens(), w.localTokens(), reprTokens, units, 0, 0, cachedBlocks,
+                    new RetrievalSettings.Uniform());
+        }
+
+        @Override
+        public Kind kind() {
+            return Kind.INFLLM;
+        }
+
+        @Override
+        public MemoryPolicy create(ModelConfig model, Path modelDir) {
+            return RetrievalMemory.of(retrieval(model), model);
+        }
+
+        @Override
+        public String describe(ModelConfig model) {
+            Window w = window.resolved(model);
+            int units = topUnits != AUTO || w.memoryTokens() == AUTO ? topUnits : Math.max(1, w.memoryTokens() / UNIT_TOKENS);
+            return "InfLLM %s init + %s local + top-%s units, %d cached blocks/layer".formatted(size(w.initTokens()),
+                    size(w.localTokens()), size(units), cachedBlocks);
+        }
+    }
+
+    /**
+     * EM-LLM: events cut where surprise exceeds mean + {@code gamma} std of the window before ({@code eventMinTokens}
+     * to {@code eventMaxTokens} long), boundaries moved by {@code refinement} on the keys of the layers from {@code
+     * refineFromLayer} (-1: the last 3/8), the window's memory tokens retrieved per layer and step with {@code
+     * contiguity} of them given to the neighbours of retrieved events.
+     */
+    record EmLlm(Window window, double contiguity, int cachedBlocks, int reprTokens, double gamma, int eventMinTokens,
+            int eventMaxTokens, RetrievalSettings.Refinement refinement, int refineFromLayer) implements MemorySpec {
+
+        public EmLlm {
+            if (window == null || refinement == null || cachedBlocks < 0 || reprTokens < 1 || gamma < 0) {
+                throw new IllegalArgumentException("EM-LLM needs a window, a refinement, cached blocks >= 0, representative "
+                        + "tokens > 0 and gamma >= 0");
+            }
+            if (!(contiguity >= 0 && contiguity < 1)) {
+                throw new IllegalArgumentException("contiguity share must be in [0, 1), got " + contiguity);
+            }
+            // event sizes and the refinement layer are checked by RetrievalSettings.Surprise
+            new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer);
+        }
+
+        /** EM-LLM's full method: surprise, modularity refinement from the last 3/8 of the layers, 30% contiguity. */
+        public static EmLlm paper() {
+            RetrievalSettings em = RetrievalSettings.emLlm();
+            RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
+            return new EmLlm(Window.SIZED_FOR_MODEL, em.contiguity(), em.cachedBlocks(), em.reprTokens(), sp.gamma(),
+                    sp.minTokens(), sp.maxTokens(), sp.refinement(), sp.refineFromLayer());
+        }
+
+        public RetrievalSettings retrieval(ModelConfig model) {
+            Window w = window.sizedFor(model);
+            return new RetrievalSettings(w.initTokens(), w.localTokens(), reprTokens, 0, w.memoryTokens(), contiguity,
+                    cachedBlocks, new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement,
+                            refineFromLayer));
+        }
+
+        @Override
+        public Kind kind() {
+            return Kind.EMLLM;
+        }
+
+        @Override
+        public MemoryPolicy create(ModelConfig model, Path modelDir) {
+            return RetrievalMemory.of(retrieval(model), model);
+        }
+
+        @Override
+        public String describe(ModelConfig model) {
+            Window w = window.resolved(model);
+            String layer = model == null ? (refineFromLayer < 0 ? "auto" : String.valueOf(refineFromLayer))
+                    : String.valueOf(RetrievalSettings.refineFrom(refineFromLayer, model.layers()));
+            return "EM-LLM %s init + %s local + %s memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
+                    size(w.initTokens()), size(w.localTokens()), size(w.memoryTokens()), contiguity, eventMinTokens,
+                    eventMaxTokens, gamma, refinement == RetrievalSettings.Refinement.NONE ? ""
+                            : ", " + refinement.name().toLowerCase(Locale.ROOT) + " refinement from layer " + layer);
+        }
+    }
+
+    /**
+     * SirLLM: {@code sinkTokens}, the {@code scoredTokens} of highest token entropy and the {@code recentTokens} most
+     * recent ({@link #AUTO}: 1000, the reference code's default), scores decayed by {@code decay} per turn.
+     */
+    record SirLlm(int sinkTokens, int recentTokens, int scoredTokens, double decay) implements MemorySpec {
+        static final int RECENT = 1000;
+
+        public SirLlm {
+            if (sinkTokens < 0 || recentTokens < AUTO || scoredTokens < 0 || !(decay > 0 && decay <= 1)) {
+                throw new IllegalArgumentException("SirLLM needs sinks, recent (or auto) and scored tokens >= 0 and a decay "
+                        + "in (0, 1], got %d, %d, %d, %s".formatted(sinkTokens, recentTokens, scoredTokens, decay));
+            }
+        }
+
+        public static SirLlm defaults() {
+            return new SirLlm(StreamingLlm.DEFAULT_SINK_TOKENS, AUTO, 1000, 1.0);
+        }
+
+        private int recent() {
+            return recentTokens == AUTO ? RECENT : recentTokens;
+        }
+
+        @Override
+        public Kind kind() {
+            return Kind.SIRLLM;
+        }
+
+        @Override
+        public MemoryPolicy create(ModelConfig model, Path modelDir) {
+            return new io.engram.engine.memory.sirllm.SirLlm(sinkTokens, recent(), scoredTokens, decay);
+        }
+
+        @Override
+        public String describe(ModelConfig model) {
+            return "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens, recent(), decay);
+        }
+    }
+
+    /**
+     * DuoAttention: the retrieval heads attend as {@code retrieval} does, the streaming heads (the {@code sparsity}
+     * share of KV heads with the lowest scores in the head pattern at {@code pattern}, or {@value HeadPattern#FILE_NAME}
+     * in the model folder when blank) only {@code sinkTokens} + {@code recentTokens}.
+     */
+    record Duo(MemorySpec retrieval, double sparsity, String pattern, int sinkTokens, int recentTokens) implements MemorySpec {
+        /** The share of streaming heads by default, also the fast attribution tier's when DuoAttention is off. */
+        public static final double DEFAULT_SPARSITY = 0.5;
+
+        public Duo {
+            if (retrieval == null || retrieval instanceof Duo) {
+                throw new IllegalArgumentException("DuoAttention wraps one policy other than itself, got " + retrieval);
+            }
+            if (!(sparsity >= 0 && sparsity <= 1) || sinkTokens < 0 || recentTokens < 0) {
+                throw new IllegalArgumentException("DuoAttention sparsity must be in [0, 1] and its sinks and recent tokens "
+                        + ">= 0, got %s, %d, %d".formatted(sparsity, sinkTokens, recentTokens));
+            }
+        }
+
+        /** DuoAttention over {@code retrieval} with the default sparsity, pattern location and streaming window. */
+        public static Duo over(MemorySpec retrieval) {
+            return new Duo(retrieval, DEFAULT_SPARSITY, "", DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS);
+        }
+
+        @Override
+        public Kind kind() {
+            return retrieval.kind();
+        }
+
+        @Override
+        public MemoryPolicy create(ModelConfig model, Path modelDir) {
+            MemoryPolicy base = retrieval.create(model, modelDir);
+            Path file = pattern == null || pattern.isBlank()
+                    ? (modelDir == null ? null : (Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent())
+                            .resolve(HeadPattern.FILE_NAME))
+                    : Path.of(pattern);
+            if (file == null || !Files.isRegularFile(file)) {
+                throw new IllegalArgumentException("DuoAttention is on but there is no head pattern at " + file
+                        + "; run 'engram calibrate-heads' for this model or set the pattern file");
+            }
+            float[][] scores = HeadPattern.read(file, model.layers(), model.kvHeads());
+            return new DuoAttention(HeadPattern.bySparsity(scores, sparsity), base, sinkTokens, recentTokens);
+        }
+
+        @Override
+        public String describe(ModelConfig model) {
+            return retrieval.describe(model) + " on retrieval heads; DuoAttention streaming heads %d sinks + %d recent, sparsity %.2f"
+                    .formatted(sinkTokens, recentTokens, sparsity);
+        }
+    }
+
+    private static String size(int n) {
+        return n == AUTO ? "auto" : String.valueOf(n);
+    }
+}
