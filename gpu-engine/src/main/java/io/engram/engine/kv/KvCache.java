@@ -22,7 +22,7 @@ public final class KvCache {
     private long nextSeq;
     private long nextBlockId;
     private UnitStore unitStore = new HostUnitStore();
-    private final java.util.Map<Object, Object> policyState = new java.util.HashMap<>();
+    private final java.util.Map<Object, PolicyState> policyState = new java.util.HashMap<>();
     private long structureVersion;
     private long transientFrom = -1; // tokens from here on will be truncated away (a question and its answer), or -1
     private float[] carryLogits; // logits of the memory's last token, bfloat16-rounded (scores the next token), or null
@@ -324,12 +324,12 @@ public final class KvCache {
      * dropped by {@link #clear}. Keyed by the policy instance so composed policies keep theirs apart.
      */
     @SuppressWarnings("unchecked")
-    public <T> T policyState(Object owner, java.util.function.Supplier<T> create) {
+    public <T extends PolicyState> T policyState(Object owner, java.util.function.Supplier<T> create) {
         return (T) policyState.computeIfAbsent(owner, o -> create.get());
     }
 
     /** The policy states of this session, to carry over to a cache rebuilt for it (see {@link #adoptPolicyStates}). */
-    public java.util.Map<Object, Object> policyStates() {
+    public java.util.Map<Object, PolicyState> policyStates() {
         return java.util.Collections.unmodifiableMap(policyState);
     }
 
@@ -337,7 +337,7 @@ public final class KvCache {
      * Takes over policy states kept from an earlier cache of the same session at the same {@link #nextSeq()}.
      * Policies repair references to blocks that are no longer attached.
      */
-    public void adoptPolicyStates(java.util.Map<Object, Object> states) {
+    public void adoptPolicyStates(java.util.Map<Object, PolicyState> states) {
         policyState.putAll(states);
     }
 

@@ -26,7 +26,7 @@ final class SessionPolicyStates {
     static final int SESSIONS_KEPT = 4096;
 
     /** The in-memory policy states of a session, valid for the memory that ends at {@code nextSeq}. */
-    private record Kept(long nextSeq, Map<Object, Object> states) {}
+    private record Kept(long nextSeq, Map<Object, io.engram.engine.kv.PolicyState> states) {}
 
     private final MemoryPolicy policy;
     private final MapState<Integer, MemoryUnit> units;

@@ -11,7 +11,7 @@ import java.util.Map;
 import java.util.TreeSet;
 
 /** What {@link RetrievalMemory} keeps per session (in the session's {@link io.engram.engine.kv.KvCache}). */
-final class RetrievalState {
+final class RetrievalState implements io.engram.engine.kv.PolicyState {
     final List<Unit> units = new ArrayList<>();
     final UnitIndex index;
     long unitTokens; // tokens in units

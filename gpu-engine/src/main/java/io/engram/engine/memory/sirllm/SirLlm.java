@@ -49,7 +49,7 @@ public final class SirLlm implements MemoryPolicy {
         return sinkTokens + recentTokens + scoredTokens;
     }
 
-    private static final class State {
+    private static final class State implements io.engram.engine.kv.PolicyState {
         long[] kept = new long[0]; // ascending sequence indices
         float[] score = new float[0];
         boolean evicted;
