@@ -85,14 +85,19 @@ class SavepointRestoreIT {
 
     /** The tiny model on the test broker with small blocks, short answers and frequent checkpoints. */
     static ResolvedOptions jobOptions() throws Exception {
-        return KAFKA.newOptions(2, Map.of(
+        return jobOptions(KAFKA, model);
+    }
+
+    /** {@link #jobOptions()} on {@code kafka} with the model at {@code model}. */
+    static ResolvedOptions jobOptions(KafkaBroker kafka, Path model) throws Exception {
+        return kafka.newOptions(2, Map.of(
                 "engram.model.dir", model.toString(),
                 "engram.engine.block-size", "16",
                 "engram.engine.prefill-chunk", "32",
                 "engram.engine.max-new-tokens", "6",
                 "engram.engine.batch-window", "0ms",
                 "engram.job.checkpoint-interval", "500ms",
-                "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString()));
+                "engram.job.checkpoint-dir", kafka.newDir("checkpoints").toUri().toString()));
     }
 
     @Test
@@ -352,14 +357,19 @@ class SavepointRestoreIT {
 
     /** Asks every session the same question (query ids {@code <session>-<round>}) and waits for all answers. */
     static Map<String, Answer> ask(ResolvedOptions options, JobClient job, String round) throws Exception {
+        return ask(KAFKA, options, job, round);
+    }
+
+    /** {@link #ask(ResolvedOptions, JobClient, String)} through {@code kafka}. */
+    static Map<String, Answer> ask(KafkaBroker kafka, ResolvedOptions options, JobClient job, String round) throws Exception {
         List<EngramEvent> queries = new ArrayList<>();
         for (String s : SESSIONS) {
             queries.add(event(s, s + "-" + round, new QueryEvent(s + "-" + round, QUESTION,
                     GenerationOptions.newBuilder().setMaxNewTokens(6).setTemperature(0f).setStop(List.of()).build())));
         }
-        produce(options, queries);
+        kafka.produceEvents(options, queries);
         Map<String, Answer> bySession = new HashMap<>();
-        try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(KafkaOptions.ANSWERS_TOPIC))) {
+        try (KafkaConsumer<byte[], byte[]> c = kafka.readCommitted(options.get(KafkaOptions.ANSWERS_TOPIC))) {
             List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c,
                     r -> r.stream().filter(x -> decode(x.value()).getQueryId().endsWith("-" + round)).count() >= SESSIONS.length
                             || job.getJobExecutionResult().isDone(),
