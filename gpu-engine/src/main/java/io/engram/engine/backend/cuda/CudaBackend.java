@@ -34,8 +34,6 @@ import jcuda.driver.JCudaDriver;
 public final class CudaBackend implements Backend {
     /** Matmuls of at most this many tokens take the decode path (F32 activations); larger ones the tensor cores. */
     public static final int GEMV_MAX_TOKENS = 8;
-    private static final int ATT_TILE = 128;
-    private static final int ATT_MAX_GROUP = 16;
     private static final int STAGING_BYTES = 8 << 20;
 
     private final CudaDevice device;
@@ -43,12 +41,8 @@ public final class CudaBackend implements Backend {
     private final DeviceMemory memory;
     private final Staging staging;
     private final List<CudaWeight> bound = new ArrayList<>();
-    private final Map<RopeTable, DeviceRope> ropes = new IdentityHashMap<>();
-    private final AttentionSegments segmentTables = new AttentionSegments();
+    private final CudaAttention attention;
     private boolean closed;
-
-    /** RoPE tables of one {@link RopeTable} on the device. */
-    private record DeviceRope(DeviceMemory.Slot cos, DeviceMemory.Slot sin, DeviceMemory.Slot invFreq, int cached, int style) {}
 
     private CudaBackend(CudaDevice device) {
         this.device = device;
@@ -57,6 +51,7 @@ public final class CudaBackend implements Backend {
         JCudaDriver.cuStreamCreate(stream, 0); // a blocking stream: synchronous copies on the null stream order with it
         this.memory = new DeviceMemory(new CudaDevicePort(stream), device.budget());
         this.staging = new Staging(stream, memory, STAGING_BYTES);
+        this.attention = new CudaAttention(device, memory, staging, this::launch);
     }
 
     /**
@@ -294,142 +289,14 @@ public final class CudaBackend implements Backend {
     public void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
             float scale, Buf out) {
         enter();
-        int heads = shape.heads();
-        int kvHeads = shape.kvHeads();
-        int hd = shape.headDim();
-        int group = heads / kvHeads;
-        if (heads % kvHeads != 0 || group > ATT_MAX_GROUP || hd % 2 != 0 || hd > 512) {
-            throw new BackendException("attention: %d query heads over %d KV heads of dim %d are not supported on CUDA "
-                    .formatted(heads, kvHeads, hd) + "(at most %d query heads per KV head, even head dim <= 512)".formatted(ATT_MAX_GROUP));
-        }
+        attention.check(shape);
         checkRange("attention q", q, 0, (long) n * shape.qDim());
         checkRange("attention out", out, 0, (long) n * shape.qDim());
         if (n == 0) {
             return;
         }
-        try {
-            AttentionSegments.Table segs = segmentTables.build(layer, plan, kvHeads, shape.kvDim(), memory);
-            long minSeq = Long.MAX_VALUE;
-            for (long s : qSeq) {
-                minSeq = Math.min(minSeq, s);
-            }
-            for (int g = 0; g < kvHeads; g++) {
-                if (segs.totals()[g] == 0 || segs.minSeq()[g] > minSeq) {
-                    throw new BackendException("attention: query seq %d of layer %d sees no key of KV head %d"
-                            .formatted(minSeq, layer, g));
-                }
-            }
-            int smemFloats = 2 * group * hd + ATT_TILE * group + 3 * group + (group & 1);
-            int smem = smemFloats * 4 + ATT_TILE * 8;
-            if (smem > 48 * 1024) {
-                throw new BackendException("attention: %d query heads per KV head of dim %d need %d bytes of shared memory, "
-                        .formatted(group, hd, smem) + "more than the 48 KiB the kernel is launched with");
-            }
-            DeviceRope r = rope(rope);
-            int maxTotal = 0;
-            for (int t : segs.totals()) {
-                maxTotal = Math.max(maxTotal, t);
-            }
-            // splits: enough blocks to fill the device twice over, at least a tile of keys each
-            int tiles = ceilDiv(maxTotal, ATT_TILE);
-            int splits = Math.max(1, Math.min(tiles, ceilDiv(2 * device.multiprocessors(), n * kvHeads)));
-            int keysPerSplit = ceilDiv(tiles, splits) * ATT_TILE;
-            splits = ceilDiv(maxTotal, keysPerSplit);
-
-            staging.reserve(segs.table().limit() + 4 * (3 * kvHeads + 3 * n));
-            long segAddr = staging.put(segs.table());
-            long loAddr = staging.putInts(segs.lo());
-            long hiAddr = staging.putInts(segs.hi());
-            long totAddr = staging.putInts(segs.totals());
-            long seqAddr = staging.putLongs(qSeq);
-            long posAddr = staging.putInts(plan.queryPositions());
-            DeviceMemory.Slot qr = memory.allocate(Use.ACTIVATIONS, (long) n * shape.qDim() * 4, null, "rotated queries");
-            long parts = (long) n * heads * splits;
-            DeviceMemory.Slot po = memory.allocate(Use.WORKSPACE, parts * hd * 4, null, "attention partials");
-            DeviceMemory.Slot pm = memory.allocate(Use.WORKSPACE, parts * 4, null, "attention partials");
-            DeviceMemory.Slot pl = memory.allocate(Use.WORKSPACE, parts * 4, null, "attention partials");
-            DeviceMemory.Slot lse = memory.allocate(Use.WORKSPACE, (long) n * heads * 4, null, "attention lse");
-            try {
-                launch("engram_rope_f32", n, 1, 1, 128, 0, addr(q), posAddr, heads, hd, r.cos.address, r.sin.address,
-                        r.invFreq.address, r.cached, r.style, qr.address);
-                launch("engram_attention_f32", splits, n, kvHeads, ATT_TILE, smem, qr.address, seqAddr, segAddr, loAddr,
-                        hiAddr, totAddr, heads, kvHeads, hd, scale, keysPerSplit, r.cos.address, r.sin.address,
-                        r.invFreq.address, r.cached, r.style, po.address, pm.address, pl.address);
-                launch("engram_attention_combine_f32", n * heads, 1, 1, Math.min(256, ceilDiv(hd, 32) * 32), 0, po.address,
-                        pm.address, pl.address, heads, hd, splits, addr(out), lse.address);
-                written(out);
-                if (plan.observer() != null) {
-                    observe(layer, plan, segs, maxTotal, n, shape, scale, r, qr, seqAddr, segAddr, loAddr, hiAddr, totAddr, lse);
-                }
-            } finally {
-                memory.free(qr);
-                memory.free(po);
-                memory.free(pm);
-                memory.free(pl);
-                memory.free(lse);
-            }
-        } finally {
-            memory.unpinAll();
-        }
-    }
-
-    /** Attention mass per key for the plan's observer, in the CPU backend's layout (span by span per KV head). */
-    private void observe(int layer, AttentionPlan plan, AttentionSegments.Table segs, int maxTotal, int n, AttentionShape shape, float scale,
-            DeviceRope r, DeviceMemory.Slot qr, long seqAddr, long segAddr, long loAddr, long hiAddr, long totAddr,
-            DeviceMemory.Slot lse) {
-        int kvHeads = shape.kvHeads();
-        DeviceMemory.Slot mass = memory.allocate(Use.WORKSPACE, (long) kvHeads * maxTotal * 4, null, "attention mass");
-        try {
-            launch("engram_attention_mass_f32", ceilDiv(maxTotal, 128), kvHeads, 1, 128, 0, qr.address, seqAddr, n, segAddr,
-                    loAddr, hiAddr, totAddr, shape.heads(), kvHeads, shape.headDim(), scale, r.cos.address, r.sin.address,
-                    r.invFreq.address, r.cached, r.style, lse.address, maxTotal, mass.address);
-            float[] host = new float[kvHeads * maxTotal];
-            JCudaDriver.cuMemcpyDtoH(Pointer.to(host), DevicePointers.at(mass.address), host.length * 4L);
-            staging.reset();
-            for (int g = 0; g < kvHeads; g++) {
-                float[] m = java.util.Arrays.copyOfRange(host, g * maxTotal, g * maxTotal + segs.totals()[g]);
-                int off = 0;
-                for (KvSpan s : plan.spans(g)) {
-                    plan.observer().observe(layer, g, s, m, off);
-                    off += s.length();
-                }
-            }
-        } finally {
-            memory.free(mass);
-        }
-    }
-
-    private DeviceRope rope(RopeTable table) {
-        DeviceRope r = ropes.get(table);
-        if (r != null) {
-            return r;
-        }
-        int half = table.headDim() / 2;
-        int cached = table.cachedPositions();
-        float[] cos = new float[cached * half];
-        float[] sin = new float[cached * half];
-        float[] cs = new float[half];
-        float[] sn = new float[half];
-        for (int p = 0; p < cached; p++) {
-            table.angles(p, cs, sn);
-            System.arraycopy(cs, 0, cos, p * half, half);
-            System.arraycopy(sn, 0, sin, p * half, half);
-        }
-        double[] inv = table.inverseFrequencies();
-        float[] invF = new float[half];
-        for (int i = 0; i < half; i++) {
-            invF[i] = (float) inv[i];
-        }
-        r = new DeviceRope(upload(cos, "RoPE cosines"), upload(sin, "RoPE sines"), upload(invF, "RoPE frequencies"), cached,
-                table.style() == RopeStyle.HALF ? 0 : 1);
-        ropes.put(table, r);
-        return r;
-    }
-
-    private DeviceMemory.Slot upload(float[] v, String what) {
-        DeviceMemory.Slot s = memory.allocate(Use.WORKSPACE, v.length * 4L, null, what);
-        JCudaDriver.cuMemcpyHtoD(DevicePointers.at(s.address), Pointer.to(v), v.length * 4L);
-        return s;
+        attention.run(layer, addr(q), n, qSeq, plan, rope, shape, scale, addr(out));
+        written(out);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -542,7 +409,7 @@ public final class CudaBackend implements Backend {
         }
         bound.clear();
         staging.close();
-        ropes.clear();
+        attention.close();
         memory.close();
         JCudaDriver.cuStreamDestroy(stream);
         device.release();
