@@ -10,7 +10,9 @@ public final class SharedFiles {
     private SharedFiles() {}
 
     public static Path root() {
-        return Path.of(System.getProperty("engram.shared.dir", "../shared")).toAbsolutePath().normalize();
+        return Path.of(System.getProperty("engram.shared.dir", "../shared"))
+                .toAbsolutePath()
+                .normalize();
     }
 
     /** The path under shared/, or a skipped test when it does not exist. */

@@ -50,15 +50,23 @@ final class AnswerCollector implements AutoCloseable {
     }
 
     private KafkaConsumer<byte[], byte[]> consumer() {
-        return new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false),
-                new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        return new KafkaConsumer<>(
+                Map.of(
+                        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        bootstrapServers,
+                        ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                        "read_committed",
+                        ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG,
+                        false),
+                new ByteArrayDeserializer(),
+                new ByteArrayDeserializer());
     }
 
     private void consume() {
         try (KafkaConsumer<byte[], byte[]> c = consumer()) {
             List<TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-                    .map(p -> new TopicPartition(topic, p.partition())).toList();
+                    .map(p -> new TopicPartition(topic, p.partition()))
+                    .toList();
             c.assign(parts);
             c.seekToBeginning(parts);
             while (!stop.get()) {
@@ -83,11 +91,20 @@ final class AnswerCollector implements AutoCloseable {
 
     /** Waits until every id in {@code ids} has an answer; fails naming how many and which are missing. */
     void awaitAll(Collection<String> ids, Duration timeout, String what) throws InterruptedException {
-        boolean ok = KafkaBroker.await(() -> failure.get() != null || firstSeen.keySet().containsAll(ids), timeout);
+        boolean ok = KafkaBroker.await(
+                () -> failure.get() != null || firstSeen.keySet().containsAll(ids), timeout);
         assertThat(failure.get()).as("answer consumer on %s", topic).isNull();
-        List<String> missing = ids.stream().filter(id -> !firstSeen.containsKey(id)).toList();
-        assertThat(ok && missing.isEmpty()).as("answers to %s within %s: %d of %d missing, e.g. %s", what, timeout,
-                missing.size(), ids.size(), missing.stream().limit(5).toList()).isTrue();
+        List<String> missing =
+                ids.stream().filter(id -> !firstSeen.containsKey(id)).toList();
+        assertThat(ok && missing.isEmpty())
+                .as(
+                        "answers to %s within %s: %d of %d missing, e.g. %s",
+                        what,
+                        timeout,
+                        missing.size(),
+                        ids.size(),
+                        missing.stream().limit(5).toList())
+                .isTrue();
     }
 
     /** Waits until the consumer has read up to the topic's current last stable offset on every partition. */
@@ -95,12 +112,17 @@ final class AnswerCollector implements AutoCloseable {
         Map<TopicPartition, Long> end;
         try (KafkaConsumer<byte[], byte[]> c = consumer()) {
             List<TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-                    .map(p -> new TopicPartition(topic, p.partition())).toList();
+                    .map(p -> new TopicPartition(topic, p.partition()))
+                    .toList();
             end = c.endOffsets(parts, Duration.ofSeconds(30));
         }
-        boolean ok = KafkaBroker.await(() -> end.entrySet().stream()
-                .allMatch(e -> positions.getOrDefault(e.getKey().partition(), -1L) >= e.getValue()), timeout);
-        assertThat(ok).as("answers read up to the end offsets %s within %s (at %s)", end, timeout, positions).isTrue();
+        boolean ok = KafkaBroker.await(
+                () -> end.entrySet().stream()
+                        .allMatch(e -> positions.getOrDefault(e.getKey().partition(), -1L) >= e.getValue()),
+                timeout);
+        assertThat(ok)
+                .as("answers read up to the end offsets %s within %s (at %s)", end, timeout, positions)
+                .isTrue();
         assertThat(undecodable).as("undecodable records on %s", topic).isEmpty();
     }
 
@@ -120,13 +142,18 @@ final class AnswerCollector implements AutoCloseable {
 
     /** When the first answer of all was seen. */
     long firstSeenNanos() {
-        return firstSeen.values().stream().mapToLong(Long::longValue).min()
+        return firstSeen.values().stream()
+                .mapToLong(Long::longValue)
+                .min()
                 .orElseThrow(() -> new IllegalStateException("no answer seen yet"));
     }
 
     /** When the first answer to any of {@code queryIds} was seen. */
     long firstSeenAfter(Collection<String> queryIds) {
-        return queryIds.stream().filter(firstSeen::containsKey).mapToLong(firstSeen::get).min()
+        return queryIds.stream()
+                .filter(firstSeen::containsKey)
+                .mapToLong(firstSeen::get)
+                .min()
                 .orElseThrow(() -> new IllegalStateException("none of " + queryIds.size() + " queries answered"));
     }
 

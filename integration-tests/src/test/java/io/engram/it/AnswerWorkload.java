@@ -61,8 +61,8 @@ final class AnswerWorkload {
         for (String t : List.of("input", "answers", "summaries", "attributions", "dead-letters")) {
             set.put("engram.kafka.topic." + t, t + "-" + run);
         }
-        Path model = TinyModels.write(Files.createDirectories(root.resolve("model")), TinyModels.Variant.LLAMA, DType.F32,
-                42);
+        Path model = TinyModels.write(
+                Files.createDirectories(root.resolve("model")), TinyModels.Variant.LLAMA, DType.F32, 42);
         set.put("engram.kafka.bootstrap-servers", bootstrapServers);
         set.put("engram.kafka.group-id", "lat-" + run);
         set.put("engram.kafka.transactional-id-prefix", "lat-" + run);
@@ -80,10 +80,13 @@ final class AnswerWorkload {
     static List<String> sessionsOnEverySubtask(String run) {
         int maxParallelism = KeyGroupRangeAssignment.computeDefaultMaxParallelism(PARALLELISM);
         Map<Integer, List<String>> bySubtask = new HashMap<>();
-        for (int i = 0; bySubtask.values().stream().mapToInt(List::size).sum() < PARALLELISM * SESSIONS_PER_SUBTASK; i++) {
+        for (int i = 0;
+                bySubtask.values().stream().mapToInt(List::size).sum() < PARALLELISM * SESSIONS_PER_SUBTASK;
+                i++) {
             String id = "s" + i + "-" + run;
             List<String> l = bySubtask.computeIfAbsent(
-                    KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, PARALLELISM), k -> new ArrayList<>());
+                    KeyGroupRangeAssignment.assignKeyToParallelOperator(id, maxParallelism, PARALLELISM),
+                    k -> new ArrayList<>());
             if (l.size() < SESSIONS_PER_SUBTASK) {
                 l.add(id);
             }
@@ -95,8 +98,9 @@ final class AnswerWorkload {
      * Before the job starts: every session's document, then the {@link #QUESTIONS} of every session (phase
      * {@value #FIRST}), flushed. Returns each session's document coordinates in the input topic.
      */
-    static Map<String, List<SourceCoordinates>> produceStart(KafkaProducer<byte[], byte[]> producer, String topic,
-            List<String> sessions, QueryLog queries) throws Exception {
+    static Map<String, List<SourceCoordinates>> produceStart(
+            KafkaProducer<byte[], byte[]> producer, String topic, List<String> sessions, QueryLog queries)
+            throws Exception {
         Map<String, List<SourceCoordinates>> content = new HashMap<>();
         for (String s : sessions) {
             content.put(s, produceDocument(producer, topic, s));
@@ -111,17 +115,25 @@ final class AnswerWorkload {
     }
 
     /** Two document chunks with facts of session {@code s}; returns their coordinates in the input topic. */
-    private static List<SourceCoordinates> produceDocument(KafkaProducer<byte[], byte[]> producer, String topic, String s)
-            throws Exception {
+    private static List<SourceCoordinates> produceDocument(
+            KafkaProducer<byte[], byte[]> producer, String topic, String s) throws Exception {
         List<SourceCoordinates> out = new ArrayList<>();
         int code = Math.floorMod(s.hashCode(), 9000) + 1000;
-        List<String> chunks = List.of("The vault code of " + s + " is " + code + ".",
+        List<String> chunks = List.of(
+                "The vault code of " + s + " is " + code + ".",
                 "The keeper of " + s + " counted " + (code % 300) + " gulls.");
         for (int i = 0; i < chunks.size(); i++) {
-            EngramEvent e = EngramEvent.newBuilder().setSessionId(s).setEventId("doc-" + s + "-" + i)
+            EngramEvent e = EngramEvent.newBuilder()
+                    .setSessionId(s)
+                    .setEventId("doc-" + s + "-" + i)
                     .setTimestampMs(System.currentTimeMillis())
-                    .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(chunks.get(i))
-                            .setDocumentId("facts-" + s).setChunkIndex(i).build()).build();
+                    .setPayload(ContentEvent.newBuilder()
+                            .setKind(ContentKind.DOCUMENT_CHUNK)
+                            .setText(chunks.get(i))
+                            .setDocumentId("facts-" + s)
+                            .setChunkIndex(i)
+                            .build())
+                    .build();
             RecordMetadata m = producer.send(record(topic, s, bytes(e))).get(30, TimeUnit.SECONDS);
             out.add(new SourceCoordinates(topic, m.partition(), m.offset()));
         }
@@ -130,9 +142,18 @@ final class AnswerWorkload {
 
     /** Idempotent, acks=all, no linger: a query leaves when it is asked. */
     static KafkaProducer<byte[], byte[]> producer(String bootstrapServers) {
-        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.LINGER_MS_CONFIG, 0), new ByteArraySerializer(), new ByteArraySerializer());
+        return new KafkaProducer<>(
+                Map.of(
+                        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        bootstrapServers,
+                        ProducerConfig.ACKS_CONFIG,
+                        "all",
+                        ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG,
+                        true,
+                        ProducerConfig.LINGER_MS_CONFIG,
+                        0),
+                new ByteArraySerializer(),
+                new ByteArraySerializer());
     }
 
     static ProducerRecord<byte[], byte[]> record(String topic, String session, byte[] value) {
@@ -147,19 +168,29 @@ final class AnswerWorkload {
     }
 
     static EngramEvent query(String session, String queryId, String question) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(queryId).setTimestampMs(System.currentTimeMillis())
-                .setPayload(new QueryEvent(queryId, question, GenerationOptions.newBuilder().setMaxNewTokens(4).build()))
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(queryId)
+                .setTimestampMs(System.currentTimeMillis())
+                .setPayload(new QueryEvent(
+                        queryId,
+                        question,
+                        GenerationOptions.newBuilder().setMaxNewTokens(4).build()))
                 .build();
     }
 
     /** Every query id answered once, and nothing else on the answers topic. */
     static void assertExactlyOnce(QueryLog queries, AnswerCollector answers) {
-        Map<String, Long> counts = answers.all().stream().collect(Collectors.groupingBy(Answer::getQueryId,
-                Collectors.counting()));
-        Map<String, Long> duplicates = counts.entrySet().stream().filter(e -> e.getValue() > 1)
+        Map<String, Long> counts =
+                answers.all().stream().collect(Collectors.groupingBy(Answer::getQueryId, Collectors.counting()));
+        Map<String, Long> duplicates = counts.entrySet().stream()
+                .filter(e -> e.getValue() > 1)
                 .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
-        assertThat(duplicates).as("queries answered more than once (query id -> answers)").isEmpty();
-        assertThat(counts.keySet()).as("answered query ids against the %d asked", queries.ids().size())
+        assertThat(duplicates)
+                .as("queries answered more than once (query id -> answers)")
+                .isEmpty();
+        assertThat(counts.keySet())
+                .as("answered query ids against the %d asked", queries.ids().size())
                 .containsExactlyInAnyOrderElementsOf(queries.ids());
     }
 
@@ -175,12 +206,24 @@ final class AnswerWorkload {
         }
         List<String> excluded = new ArrayList<>(List.of(notStreamed));
         excluded.add(FIRST);
-        List<Long> streamed = byPhase.entrySet().stream().filter(e -> !excluded.contains(e.getKey()))
-                .flatMap(e -> e.getValue().stream()).toList();
-        byPhase.forEach((phase, l) -> report.line("METRIC answer-latency phase={} n={} p50={} ms p99={} ms max={} ms",
-                phase, l.size(), percentile(l, 50), percentile(l, 99), percentile(l, 100)));
-        report.line("METRIC answer-latency streamed (all phases but {}) n={} p50={} ms p99={} ms max={} ms", excluded,
-                streamed.size(), percentile(streamed, 50), percentile(streamed, 99), percentile(streamed, 100));
+        List<Long> streamed = byPhase.entrySet().stream()
+                .filter(e -> !excluded.contains(e.getKey()))
+                .flatMap(e -> e.getValue().stream())
+                .toList();
+        byPhase.forEach((phase, l) -> report.line(
+                "METRIC answer-latency phase={} n={} p50={} ms p99={} ms max={} ms",
+                phase,
+                l.size(),
+                percentile(l, 50),
+                percentile(l, 99),
+                percentile(l, 100)));
+        report.line(
+                "METRIC answer-latency streamed (all phases but {}) n={} p50={} ms p99={} ms max={} ms",
+                excluded,
+                streamed.size(),
+                percentile(streamed, 50),
+                percentile(streamed, 99),
+                percentile(streamed, 100));
     }
 
     /** Nearest-rank percentile of {@code values} (not empty). */

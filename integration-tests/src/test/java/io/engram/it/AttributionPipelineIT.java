@@ -69,27 +69,49 @@ class AttributionPipelineIT {
         List<EngramEvent> out = new ArrayList<>();
         for (int round = 0; round < 3; round++) {
             for (String id : SESSIONS) {
-                out.add(event(id, id + "-c" + round, ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK)
-                        .setText("Note " + round + " of " + id + ". The vault code is " + (4100 + 37 * round + id.length())
-                                + ". The keeper counted gulls on the cliffs. The lamp was lit at dusk.").build()));
+                out.add(event(
+                        id,
+                        id + "-c" + round,
+                        ContentEvent.newBuilder()
+                                .setKind(ContentKind.DOCUMENT_CHUNK)
+                                .setText("Note " + round + " of " + id + ". The vault code is "
+                                        + (4100 + 37 * round + id.length())
+                                        + ". The keeper counted gulls on the cliffs. The lamp was lit at dusk.")
+                                .build()));
             }
         }
         for (String id : SESSIONS) {
-            out.add(event(id, id + "-q", new QueryEvent(id + "-q", "What is the vault code?",
-                    GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f).setStop(List.of()).build())));
+            out.add(event(
+                    id,
+                    id + "-q",
+                    new QueryEvent(
+                            id + "-q",
+                            "What is the vault code?",
+                            GenerationOptions.newBuilder()
+                                    .setMaxNewTokens(4)
+                                    .setTemperature(0f)
+                                    .setStop(List.of())
+                                    .build())));
             out.add(event(id, id + "-sum", new ControlEvent(ControlAction.REQUEST_SUMMARY)));
         }
         return out;
     }
 
     static EngramEvent event(String session, String id, Object payload) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(1000L).setPayload(payload).build();
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(id)
+                .setTimestampMs(1000L)
+                .setPayload(payload)
+                .build();
     }
 
-    static <T> List<T> read(ResolvedOptions options, io.engram.topology.options.Option<String> topic, int n, Decoder<T> decode)
+    static <T> List<T> read(
+            ResolvedOptions options, io.engram.topology.options.Option<String> topic, int n, Decoder<T> decode)
             throws Exception {
         try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(topic))) {
-            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(180));
+            List<ConsumerRecord<byte[], byte[]>> recs =
+                    KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(180));
             recs.addAll(KafkaBroker.pollUntil(c, r -> false, Duration.ofSeconds(3))); // a duplicate would arrive now
             List<T> out = new ArrayList<>();
             for (ConsumerRecord<byte[], byte[]> r : recs) {
@@ -106,25 +128,34 @@ class AttributionPipelineIT {
 
     @Test
     void answersAttributionsAndSummariesAppearOnceEachLinkedByIds() throws Exception {
-        ResolvedOptions options = KAFKA.newOptions(2, Map.ofEntries(
-                Map.entry("engram.model.dir", model.toString()),
-                Map.entry("engram.job.checkpoint-interval", "300ms"),
-                Map.entry("engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString()),
-                Map.entry("engram.job.parallelism", "2"),
-                Map.entry("engram.engine.block-size", "16"),
-                Map.entry("engram.engine.prefill-chunk", "32"),
-                Map.entry("engram.engine.summary-tokens", "6"),
-                Map.entry("engram.engine.summary-interval-tokens", "40"),
-                Map.entry("engram.attribution.tier", "BOTH"),
-                Map.entry("engram.attribution.segment-words", "6"),
-                Map.entry("engram.attribution.candidates", "6"),
-                Map.entry("engram.attribution.top-k", "3"),
-                Map.entry("engram.attribution.permutations", "1"),
-                Map.entry("engram.attribution.slice", "20ms")));
+        ResolvedOptions options = KAFKA.newOptions(
+                2,
+                Map.ofEntries(
+                        Map.entry("engram.model.dir", model.toString()),
+                        Map.entry("engram.job.checkpoint-interval", "300ms"),
+                        Map.entry(
+                                "engram.job.checkpoint-dir",
+                                KAFKA.newDir("checkpoints").toUri().toString()),
+                        Map.entry("engram.job.parallelism", "2"),
+                        Map.entry("engram.engine.block-size", "16"),
+                        Map.entry("engram.engine.prefill-chunk", "32"),
+                        Map.entry("engram.engine.summary-tokens", "6"),
+                        Map.entry("engram.engine.summary-interval-tokens", "40"),
+                        Map.entry("engram.attribution.tier", "BOTH"),
+                        Map.entry("engram.attribution.segment-words", "6"),
+                        Map.entry("engram.attribution.candidates", "6"),
+                        Map.entry("engram.attribution.top-k", "3"),
+                        Map.entry("engram.attribution.permutations", "1"),
+                        Map.entry("engram.attribution.slice", "20ms")));
         Configuration conf = EngramJob.flinkConfiguration(options);
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
-        EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, EngineSessionStage.from(options));
+        EngramJob.build(
+                env,
+                EngramSources.kafka(options),
+                EngramSinks.kafka(options),
+                options,
+                EngineSessionStage.from(options));
         JobClient job = env.executeAsync("attribution-pipeline-it");
         try {
             List<EngramEvent> events = stream();
@@ -134,19 +165,29 @@ class AttributionPipelineIT {
                 eventIds.computeIfAbsent(e.getSessionId(), k -> new HashSet<>()).add(e.getEventId());
             }
 
-            List<Answer> answers = read(options, KafkaOptions.ANSWERS_TOPIC, SESSIONS.length, b -> Answer.getDecoder().decode(b));
+            List<Answer> answers = read(
+                    options,
+                    KafkaOptions.ANSWERS_TOPIC,
+                    SESSIONS.length,
+                    b -> Answer.getDecoder().decode(b));
             assertThat(answers).extracting(Answer::getQueryId).containsExactlyInAnyOrder("ada-q", "bea-q");
             for (Answer a : answers) {
                 assertThat(a.getCitations()).isNotEmpty().hasSizeLessThanOrEqualTo(3);
-                a.getCitations().forEach(c -> assertThat(eventIds.get(a.getSessionId())).contains(c.getSegment().getEventId()));
+                a.getCitations()
+                        .forEach(c -> assertThat(eventIds.get(a.getSessionId()))
+                                .contains(c.getSegment().getEventId()));
             }
 
-            List<Attribution> attributions = read(options, KafkaOptions.ATTRIBUTIONS_TOPIC, 2 * SESSIONS.length,
+            List<Attribution> attributions = read(
+                    options,
+                    KafkaOptions.ATTRIBUTIONS_TOPIC,
+                    2 * SESSIONS.length,
                     b -> Attribution.getDecoder().decode(b));
             Set<String> seen = new HashSet<>();
             for (Attribution t : attributions) {
-                assertThat(seen.add(t.getQueryId() + "/" + t.getMethod())).as("exactly one %s attribution of %s", t.getMethod(),
-                        t.getQueryId()).isTrue();
+                assertThat(seen.add(t.getQueryId() + "/" + t.getMethod()))
+                        .as("exactly one %s attribution of %s", t.getMethod(), t.getQueryId())
+                        .isTrue();
                 assertThat(t.getQueryId()).isEqualTo(t.getSessionId() + "-q");
                 assertThat(t.getSegments()).isNotEmpty().hasSizeLessThanOrEqualTo(3);
                 for (int i = 0; i < t.getSegments().size(); i++) {
@@ -161,25 +202,54 @@ class AttributionPipelineIT {
             assertThat(seen).containsExactlyInAnyOrder("ada-q/FAST", "ada-q/PRECISE", "bea-q/FAST", "bea-q/PRECISE");
             // the FAST record names the answer's citations, in order
             for (Answer a : answers) {
-                Attribution fast = attributions.stream().filter(t -> t.getQueryId().equals(a.getQueryId())
-                        && t.getMethod() == AttributionMethod.FAST).findFirst().orElseThrow();
-                assertThat(fast.getSegments()).containsExactlyElementsOf(a.getCitations().stream().map(c -> c.getSegment()).toList());
+                Attribution fast = attributions.stream()
+                        .filter(t -> t.getQueryId().equals(a.getQueryId()) && t.getMethod() == AttributionMethod.FAST)
+                        .findFirst()
+                        .orElseThrow();
+                assertThat(fast.getSegments())
+                        .containsExactlyElementsOf(a.getCitations().stream()
+                                .map(c -> c.getSegment())
+                                .toList());
             }
 
-            List<Summary> summaries = read(options, KafkaOptions.SUMMARIES_TOPIC, 3 * SESSIONS.length, b -> Summary.getDecoder().decode(b));
+            List<Summary> summaries = read(
+                    options,
+                    KafkaOptions.SUMMARIES_TOPIC,
+                    3 * SESSIONS.length,
+                    b -> Summary.getDecoder().decode(b));
             for (String id : SESSIONS) {
-                List<Summary> mine = summaries.stream().filter(s -> s.getSessionId().equals(id)).toList();
-                List<Summary> sessionSummaries = mine.stream().filter(s -> s.getKind() == SummaryKind.SESSION).toList();
-                List<Summary> episodes = mine.stream().filter(s -> s.getKind() == SummaryKind.EPISODE).toList();
-                assertThat(sessionSummaries).as("one SESSION summary for the control event of %s", id).hasSize(1);
+                List<Summary> mine = summaries.stream()
+                        .filter(s -> s.getSessionId().equals(id))
+                        .toList();
+                List<Summary> sessionSummaries = mine.stream()
+                        .filter(s -> s.getKind() == SummaryKind.SESSION)
+                        .toList();
+                List<Summary> episodes = mine.stream()
+                        .filter(s -> s.getKind() == SummaryKind.EPISODE)
+                        .toList();
+                assertThat(sessionSummaries)
+                        .as("one SESSION summary for the control event of %s", id)
+                        .hasSize(1);
                 assertThat(episodes).as("episode summaries of %s", id).isNotEmpty();
-                assertThat(episodes.stream().map(Summary::getFirstToken).distinct().count()).as("no episode twice").isEqualTo(episodes.size());
+                assertThat(episodes.stream()
+                                .map(Summary::getFirstToken)
+                                .distinct()
+                                .count())
+                        .as("no episode twice")
+                        .isEqualTo(episodes.size());
                 Summary s = sessionSummaries.get(0);
                 assertThat(s.getFirstToken()).isZero();
-                assertThat(s.getLastToken()).isGreaterThanOrEqualTo(episodes.stream().mapToLong(Summary::getLastToken).max().orElseThrow());
+                assertThat(s.getLastToken())
+                        .isGreaterThanOrEqualTo(episodes.stream()
+                                .mapToLong(Summary::getLastToken)
+                                .max()
+                                .orElseThrow());
                 assertThat(s.getFirstEvent().getTopic()).isEqualTo(options.get(KafkaOptions.INPUT_TOPIC));
-                assertThat(s.getFirstEvent().getOffset()).isLessThanOrEqualTo(s.getLastEvent().getOffset());
-                assertThat(mine.indexOf(s)).as("the session summary comes after the episode summaries").isEqualTo(mine.size() - 1);
+                assertThat(s.getFirstEvent().getOffset())
+                        .isLessThanOrEqualTo(s.getLastEvent().getOffset());
+                assertThat(mine.indexOf(s))
+                        .as("the session summary comes after the episode summaries")
+                        .isEqualTo(mine.size() - 1);
             }
         } finally {
             if (!job.getJobExecutionResult().isDone()) {

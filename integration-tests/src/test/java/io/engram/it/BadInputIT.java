@@ -22,7 +22,6 @@ import io.engram.topology.KafkaOptions;
 import io.engram.topology.SessionOutputs;
 import io.engram.topology.SessionStage;
 import io.engram.topology.options.ResolvedOptions;
-import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -84,8 +83,12 @@ class BadInputIT {
 
     static final SessionStage RECORDING_STAGE = events -> {
         SingleOutputStreamOperator<Answer> answers = events.process(new Recorder(), new AvroTypeInfo<>(Answer.class))
-                .name("it recorder").uid("engram-it-recorder");
-        return new SessionOutputs(answers, answers.getSideOutput(SUMMARIES), answers.getSideOutput(ATTRIBUTIONS),
+                .name("it recorder")
+                .uid("engram-it-recorder");
+        return new SessionOutputs(
+                answers,
+                answers.getSideOutput(SUMMARIES),
+                answers.getSideOutput(ATTRIBUTIONS),
                 answers.getSideOutput(DeadLetters.TAG));
     };
 
@@ -97,11 +100,13 @@ class BadInputIT {
     static void startJob() throws Exception {
         EngramSchemas.trustEngramClasses();
         checkpoints = KAFKA.newDir("checkpoints");
-        options = KAFKA.newOptions(2, Map.of(
-                "engram.job.checkpoint-interval", "300ms",
-                "engram.job.checkpoint-dir", checkpoints.toUri().toString(),
-                "engram.job.parallelism", "2",
-                "engram.decoder.max-event-bytes", "2048"));
+        options = KAFKA.newOptions(
+                2,
+                Map.of(
+                        "engram.job.checkpoint-interval", "300ms",
+                        "engram.job.checkpoint-dir", checkpoints.toUri().toString(),
+                        "engram.job.parallelism", "2",
+                        "engram.decoder.max-event-bytes", "2048"));
         Configuration conf = EngramJob.flinkConfiguration(options);
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
@@ -124,8 +129,14 @@ class BadInputIT {
     }
 
     static EngramEvent content(String session, String eventId, String text) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(eventId).setTimestampMs(1L)
-                .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(text).build())
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(eventId)
+                .setTimestampMs(1L)
+                .setPayload(ContentEvent.newBuilder()
+                        .setKind(ContentKind.DOCUMENT_CHUNK)
+                        .setText(text)
+                        .build())
                 .build();
     }
 
@@ -149,47 +160,119 @@ class BadInputIT {
         SourceCoordinates valid2;
         try (KafkaProducer<byte[], byte[]> producer = KAFKA.producer()) {
             valid1 = send(producer, input, "s1", encode(content("s1", "v1", "The vault code is 7481.")), null, null);
-            send(producer, input, "s1", "\u0000\u0001 definitely not avro".getBytes(StandardCharsets.UTF_8), expected,
+            send(
+                    producer,
+                    input,
+                    "s1",
+                    "\u0000\u0001 definitely not avro".getBytes(StandardCharsets.UTF_8),
+                    expected,
                     ErrorClass.UNDECODABLE);
-            send(producer, input, "s1", SourceCoordinates.getEncoder().encode(new SourceCoordinates("x", 0, 0L)).array(),
-                    expected, ErrorClass.UNKNOWN_SCHEMA);
-            send(producer, input, "", encode(content("", "e-blank", "no session")), expected,
+            send(
+                    producer,
+                    input,
+                    "s1",
+                    SourceCoordinates.getEncoder()
+                            .encode(new SourceCoordinates("x", 0, 0L))
+                            .array(),
+                    expected,
+                    ErrorClass.UNKNOWN_SCHEMA);
+            send(
+                    producer,
+                    input,
+                    "",
+                    encode(content("", "e-blank", "no session")),
+                    expected,
                     ErrorClass.MISSING_SESSION);
-            send(producer, input, "s2", encode(content("s1", "e-key", "key says s2")), expected, ErrorClass.KEY_MISMATCH);
-            send(producer, input, "s1", corruptUtf8(encode(content("s1", "e-utf8", "broken-here")), "broken"), expected,
+            send(
+                    producer,
+                    input,
+                    "s2",
+                    encode(content("s1", "e-key", "key says s2")),
+                    expected,
+                    ErrorClass.KEY_MISMATCH);
+            send(
+                    producer,
+                    input,
+                    "s1",
+                    corruptUtf8(encode(content("s1", "e-utf8", "broken-here")), "broken"),
+                    expected,
                     ErrorClass.INVALID_UTF8);
-            send(producer, input, "s1", encode(content("s1", "e-big", "x".repeat(3000))), expected,
+            send(
+                    producer,
+                    input,
+                    "s1",
+                    encode(content("s1", "e-big", "x".repeat(3000))),
+                    expected,
                     ErrorClass.TOO_LARGE);
             // ~900 KB: a 200 KB session id as key and in a 700 KB query; its dead letter keeps 1 KiB of key and 256 KiB
             // of value (with the whole lengths and a hash), not ~900 KB
             String hugeSession = "h".repeat(200_000);
-            send(producer, input, hugeSession, encode(EngramEvent.newBuilder().setSessionId(hugeSession).setEventId("e-huge")
-                    .setTimestampMs(3L).setPayload(new QueryEvent("q-huge", "y".repeat(480_000),
-                            GenerationOptions.newBuilder().build())).build()), expected, ErrorClass.TOO_LARGE);
+            send(
+                    producer,
+                    input,
+                    hugeSession,
+                    encode(EngramEvent.newBuilder()
+                            .setSessionId(hugeSession)
+                            .setEventId("e-huge")
+                            .setTimestampMs(3L)
+                            .setPayload(new QueryEvent(
+                                    "q-huge",
+                                    "y".repeat(480_000),
+                                    GenerationOptions.newBuilder().build()))
+                            .build()),
+                    expected,
+                    ErrorClass.TOO_LARGE);
             String longSession = "l".repeat(300);
-            send(producer, input, longSession, encode(content(longSession, "e-long-id", "an id of 300 characters")),
-                    expected, ErrorClass.INVALID_EVENT);
+            send(
+                    producer,
+                    input,
+                    longSession,
+                    encode(content(longSession, "e-long-id", "an id of 300 characters")),
+                    expected,
+                    ErrorClass.INVALID_EVENT);
         }
         // a value that decompresses to 4 MB: small on the wire (gzip), whole again when the job reads it. Copied whole,
         // its dead letter was over the sink's 1 MiB request limit: the task failed and replayed the record forever.
-        try (KafkaProducer<byte[], byte[]> gzip = new KafkaProducer<>(Map.of(
-                org.apache.kafka.clients.producer.ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.bootstrapServers(),
-                org.apache.kafka.clients.producer.ProducerConfig.COMPRESSION_TYPE_CONFIG, "gzip",
-                org.apache.kafka.clients.producer.ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 8 << 20),
+        try (KafkaProducer<byte[], byte[]> gzip = new KafkaProducer<>(
+                Map.of(
+                        org.apache.kafka.clients.producer.ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        KAFKA.bootstrapServers(),
+                        org.apache.kafka.clients.producer.ProducerConfig.COMPRESSION_TYPE_CONFIG,
+                        "gzip",
+                        org.apache.kafka.clients.producer.ProducerConfig.MAX_REQUEST_SIZE_CONFIG,
+                        8 << 20),
                 new org.apache.kafka.common.serialization.ByteArraySerializer(),
                 new org.apache.kafka.common.serialization.ByteArraySerializer())) {
-            send(gzip, input, "s1", encode(content("s1", "e-zip", "z".repeat(4 << 20))), expected, ErrorClass.TOO_LARGE);
+            send(
+                    gzip,
+                    input,
+                    "s1",
+                    encode(content("s1", "e-zip", "z".repeat(4 << 20))),
+                    expected,
+                    ErrorClass.TOO_LARGE);
         }
         try (KafkaProducer<byte[], byte[]> producer = KAFKA.producer()) {
-            valid2 = send(producer, input, "s2", encode(EngramEvent.newBuilder().setSessionId("s2").setEventId("v2")
-                    .setTimestampMs(2L).setPayload(new QueryEvent("q1", "What is the code?",
-                            GenerationOptions.newBuilder().build())).build()), null, null);
+            valid2 = send(
+                    producer,
+                    input,
+                    "s2",
+                    encode(EngramEvent.newBuilder()
+                            .setSessionId("s2")
+                            .setEventId("v2")
+                            .setTimestampMs(2L)
+                            .setPayload(new QueryEvent(
+                                    "q1",
+                                    "What is the code?",
+                                    GenerationOptions.newBuilder().build()))
+                            .build()),
+                    null,
+                    null);
         }
 
         List<DeadLetter> letters;
         try (KafkaConsumer<byte[], byte[]> dlq = KAFKA.readCommitted(options.get(KafkaOptions.DEAD_LETTER_TOPIC))) {
-            List<ConsumerRecord<byte[], byte[]>> records = KafkaBroker.pollUntil(dlq,
-                    r -> r.size() >= expected.size(), Duration.ofSeconds(60));
+            List<ConsumerRecord<byte[], byte[]>> records =
+                    KafkaBroker.pollUntil(dlq, r -> r.size() >= expected.size(), Duration.ofSeconds(60));
             assertThat(records).as("dead letters within 60 s").hasSize(expected.size());
             // Extra output must fail too: a last bad record marks the end; nothing may come before it beyond the above.
             try (KafkaProducer<byte[], byte[]> producer = KAFKA.producer()) {
@@ -204,31 +287,48 @@ class BadInputIT {
             SourceCoordinates src = l.getSource();
             assertThat(src.getTopic()).isEqualTo(input);
             String where = src.getPartition() + "@" + src.getOffset();
-            assertThat(actual.put(where, l.getErrorClass())).as("one dead letter per record, %s", where).isNull();
+            assertThat(actual.put(where, l.getErrorClass()))
+                    .as("one dead letter per record, %s", where)
+                    .isNull();
             assertThat(l.getReason()).startsWith(input + "-" + where + ": ");
             assertThat(l.getValue()).as("raw bytes kept").isNotNull();
-            assertThat(l.getValueLength()).as("whole length kept").isGreaterThanOrEqualTo(l.getValue().remaining());
-            assertThat(DeadLetter.getEncoder().encode(l).remaining()).as("bounded dead letter").isLessThan(300 * 1024);
+            assertThat(l.getValueLength())
+                    .as("whole length kept")
+                    .isGreaterThanOrEqualTo(l.getValue().remaining());
+            assertThat(DeadLetter.getEncoder().encode(l).remaining())
+                    .as("bounded dead letter")
+                    .isLessThan(300 * 1024);
         }
         assertThat(actual).isEqualTo(expected);
-        assertThat(letters).filteredOn(l -> l.getErrorClass() == ErrorClass.KEY_MISMATCH).singleElement()
+        assertThat(letters)
+                .filteredOn(l -> l.getErrorClass() == ErrorClass.KEY_MISMATCH)
+                .singleElement()
                 .satisfies(l -> assertThat(l.getReason()).contains("'s2'").contains("'s1'"));
 
         assertThat(KafkaBroker.await(() -> SEEN.containsKey("v1") && SEEN.containsKey("v2"), Duration.ofSeconds(30)))
-                .as("valid events reach the session stage").isTrue();
+                .as("valid events reach the session stage")
+                .isTrue();
         assertThat(SEEN).containsExactlyInAnyOrderEntriesOf(Map.of("v1", valid1, "v2", valid2));
 
-        assertThat(job.getJobStatus().get(10, TimeUnit.SECONDS)).as("restarts are off: any failure ends the job")
+        assertThat(job.getJobStatus().get(10, TimeUnit.SECONDS))
+                .as("restarts are off: any failure ends the job")
                 .isEqualTo(JobStatus.RUNNING);
         try (Stream<Path> files = Files.walk(checkpoints)) {
             assertThat(files.filter(p -> p.getFileName().toString().equals("_metadata")))
-                    .as("a completed checkpoint under %s", checkpoints).isNotEmpty();
+                    .as("a completed checkpoint under %s", checkpoints)
+                    .isNotEmpty();
         }
     }
 
     /** Sends one record; if {@code errorClass} is given, records it as expected at the record's coordinates. */
-    static SourceCoordinates send(KafkaProducer<byte[], byte[]> producer, String topic, String key, byte[] value,
-            Map<String, ErrorClass> expected, ErrorClass errorClass) throws Exception {
+    static SourceCoordinates send(
+            KafkaProducer<byte[], byte[]> producer,
+            String topic,
+            String key,
+            byte[] value,
+            Map<String, ErrorClass> expected,
+            ErrorClass errorClass)
+            throws Exception {
         RecordMetadata m = producer.send(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), value))
                 .get(10, TimeUnit.SECONDS);
         if (errorClass != null) {

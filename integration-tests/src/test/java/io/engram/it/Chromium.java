@@ -48,7 +48,8 @@ final class Chromium implements AutoCloseable {
 
     /** Where {@link #find()} looks, for skip messages. */
     static String searched() {
-        return "$ENGRAM_CHROMIUM, chromium/chromium-browser/google-chrome on PATH, " + localDir().resolve("chromium");
+        return "$ENGRAM_CHROMIUM, chromium/chromium-browser/google-chrome on PATH, "
+                + localDir().resolve("chromium");
     }
 
     /** The Chromium binary to use, if there is one. */
@@ -76,7 +77,8 @@ final class Chromium implements AutoCloseable {
         }
         String cache = System.getenv("XDG_CACHE_HOME");
         return (cache != null && !cache.isBlank() ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache"))
-                .resolve("engram").resolve("chromium");
+                .resolve("engram")
+                .resolve("chromium");
     }
 
     /**
@@ -87,11 +89,24 @@ final class Chromium implements AutoCloseable {
     static Chromium launch(Path binary, URI url, int width, int height) throws Exception {
         Path profile = Files.createTempDirectory("engram-chromium-");
         Path log = profile.resolve("chromium.log");
-        Process p = new ProcessBuilder(binary.toString(), "--headless", "--disable-gpu", "--no-sandbox",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--mute-audio",
-                "--disable-background-networking", "--hide-scrollbars", "--remote-debugging-port=0",
-                "--user-data-dir=" + profile.resolve("data"), "--window-size=" + width + "," + height, url.toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = new ProcessBuilder(
+                        binary.toString(),
+                        "--headless",
+                        "--disable-gpu",
+                        "--no-sandbox",
+                        "--no-first-run",
+                        "--no-default-browser-check",
+                        "--disable-extensions",
+                        "--mute-audio",
+                        "--disable-background-networking",
+                        "--hide-scrollbars",
+                        "--remote-debugging-port=0",
+                        "--user-data-dir=" + profile.resolve("data"),
+                        "--window-size=" + width + "," + height,
+                        url.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         try {
             Path portFile = profile.resolve("data").resolve("DevToolsActivePort");
             Instant deadline = Instant.now().plusSeconds(60);
@@ -117,8 +132,11 @@ final class Chromium implements AutoCloseable {
     private static URI pageSocket(int port, Instant deadline) throws Exception {
         HttpClient http = HttpClient.newHttpClient();
         while (true) {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/json/list"))
-                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r = http.send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/json/list"))
+                            .GET()
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
             for (JsonNode target : JSON.readTree(r.body())) {
                 if ("page".equals(target.path("type").asText()) && target.has("webSocketDebuggerUrl")) {
                     return URI.create(target.get("webSocketDebuggerUrl").asText());
@@ -134,7 +152,9 @@ final class Chromium implements AutoCloseable {
     private Chromium(Process process, Path profile, URI page) throws Exception {
         this.process = process;
         this.profile = profile;
-        this.socket = HttpClient.newHttpClient().newWebSocketBuilder().buildAsync(page, new Listener())
+        this.socket = HttpClient.newHttpClient()
+                .newWebSocketBuilder()
+                .buildAsync(page, new Listener())
                 .get(30, TimeUnit.SECONDS);
     }
 
@@ -148,7 +168,8 @@ final class Chromium implements AutoCloseable {
             if (last) {
                 try {
                     JsonNode m = JSON.readTree(message.toString());
-                    CompletableFuture<JsonNode> f = m.has("id") ? waiting.remove(m.get("id").asInt()) : null;
+                    CompletableFuture<JsonNode> f =
+                            m.has("id") ? waiting.remove(m.get("id").asInt()) : null;
                     if (f != null) {
                         f.complete(m);
                     }
@@ -181,8 +202,12 @@ final class Chromium implements AutoCloseable {
 
     /** Evaluates {@code expression} in the page (promises awaited) and returns its value as JSON. */
     JsonNode evaluate(String expression) throws Exception {
-        JsonNode r = send("Runtime.evaluate", JSON.createObjectNode().put("expression", expression)
-                .put("returnByValue", true).put("awaitPromise", true));
+        JsonNode r = send(
+                "Runtime.evaluate",
+                JSON.createObjectNode()
+                        .put("expression", expression)
+                        .put("returnByValue", true)
+                        .put("awaitPromise", true));
         if (r.has("exceptionDetails")) {
             throw new IOException("page script failed: " + r.get("exceptionDetails"));
         }
@@ -211,11 +236,16 @@ final class Chromium implements AutoCloseable {
     /** A PNG of the whole page (beyond the window too) written to {@code png}. */
     void screenshot(Path png) throws Exception {
         JsonNode size = send("Page.getLayoutMetrics", null).path("cssContentSize");
-        ObjectNode clip = JSON.createObjectNode().put("x", 0).put("y", 0).put("width", size.path("width").asDouble())
-                .put("height", size.path("height").asDouble()).put("scale", 1);
+        ObjectNode clip = JSON.createObjectNode()
+                .put("x", 0)
+                .put("y", 0)
+                .put("width", size.path("width").asDouble())
+                .put("height", size.path("height").asDouble())
+                .put("scale", 1);
         ObjectNode params = JSON.createObjectNode().put("format", "png").put("captureBeyondViewport", true);
         params.set("clip", clip);
-        byte[] bytes = Base64.getDecoder().decode(send("Page.captureScreenshot", params).path("data").asText());
+        byte[] bytes = Base64.getDecoder()
+                .decode(send("Page.captureScreenshot", params).path("data").asText());
         Files.createDirectories(png.toAbsolutePath().getParent());
         Files.write(png, bytes);
     }

@@ -64,11 +64,23 @@ class CliIT {
     }
 
     int cli(InputStream stdin, String... args) {
-        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), java.util.Map.of(),
-                stdin, false, SessionStageFactory.none(), new CompletableFuture<>());
-        List<String> all = new ArrayList<>(List.of("--set", "engram.kafka.bootstrap-servers=" + KAFKA.bootstrapServers(),
-                "--set", "engram.kafka.topic.input=" + input, "--set", "engram.kafka.topic.answers=" + answers,
-                "--set", "engram.kafka.topic.summaries=" + summaries));
+        CliContext ctx = new CliContext(
+                new PrintWriter(out, true),
+                new PrintWriter(err, true),
+                java.util.Map.of(),
+                stdin,
+                false,
+                SessionStageFactory.none(),
+                new CompletableFuture<>());
+        List<String> all = new ArrayList<>(List.of(
+                "--set",
+                "engram.kafka.bootstrap-servers=" + KAFKA.bootstrapServers(),
+                "--set",
+                "engram.kafka.topic.input=" + input,
+                "--set",
+                "engram.kafka.topic.answers=" + answers,
+                "--set",
+                "engram.kafka.topic.summaries=" + summaries));
         all.addAll(List.of(args));
         return new EngramCli(ctx).execute(all.toArray(String[]::new));
     }
@@ -77,12 +89,15 @@ class CliIT {
     List<ConsumerRecord<byte[], byte[]>> sessionRecords(int expected) {
         try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(input)) {
             return KafkaBroker.pollUntil(c, r -> ofSession(r).size() >= expected, Duration.ofSeconds(20)).stream()
-                    .filter(r -> new String(r.key(), StandardCharsets.UTF_8).equals(session)).toList();
+                    .filter(r -> new String(r.key(), StandardCharsets.UTF_8).equals(session))
+                    .toList();
         }
     }
 
     private List<ConsumerRecord<byte[], byte[]>> ofSession(List<ConsumerRecord<byte[], byte[]>> records) {
-        return records.stream().filter(r -> new String(r.key(), StandardCharsets.UTF_8).equals(session)).toList();
+        return records.stream()
+                .filter(r -> new String(r.key(), StandardCharsets.UTF_8).equals(session))
+                .toList();
     }
 
     static EngramEvent decode(ConsumerRecord<byte[], byte[]> r) {
@@ -97,17 +112,20 @@ class CliIT {
     void produceCutsAFileIntoParagraphChunks(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("notes.txt");
         Files.writeString(file, "Alpha one.\nAlpha two.\n\nBeta.\n\n\nGamma gamma gamma gamma.\n");
-        int code = cli(InputStream.nullInputStream(), "produce", "-s", session, "--max-chunk-chars", "24",
-                file.toString());
+        int code = cli(
+                InputStream.nullInputStream(), "produce", "-s", session, "--max-chunk-chars", "24", file.toString());
 
         assertThat(code).as(err.toString()).isZero();
-        assertThat(out.toString()).isEqualTo("produced 3 document-chunk events to " + input + " for session " + session
-                + "\n");
+        assertThat(out.toString())
+                .isEqualTo("produced 3 document-chunk events to " + input + " for session " + session + "\n");
         List<EngramEvent> events = sessionRecords(3).stream().map(CliIT::decode).toList();
         assertThat(events).hasSize(3);
-        assertThat(events).extracting(e -> ((ContentEvent) e.getPayload()).getText())
+        assertThat(events)
+                .extracting(e -> ((ContentEvent) e.getPayload()).getText())
                 .containsExactly("Alpha one.\nAlpha two.", "Beta.", "Gamma gamma gamma gamma.");
-        assertThat(events).extracting(e -> ((ContentEvent) e.getPayload()).getChunkIndex()).containsExactly(0, 1, 2);
+        assertThat(events)
+                .extracting(e -> ((ContentEvent) e.getPayload()).getChunkIndex())
+                .containsExactly(0, 1, 2);
         assertThat(events).allSatisfy(e -> {
             assertThat(e.getSessionId()).isEqualTo(session);
             assertThat(((ContentEvent) e.getPayload()).getKind()).isEqualTo(ContentKind.DOCUMENT_CHUNK);
@@ -119,7 +137,8 @@ class CliIT {
     @Test
     void produceReadsStdin() throws Exception {
         byte[] text = "From stdin, paragraph one.\n\nParagraph two.\n".getBytes(StandardCharsets.UTF_8);
-        assertThat(cli(new ByteArrayInputStream(text), "produce", "--session", session, "-")).as(err.toString())
+        assertThat(cli(new ByteArrayInputStream(text), "produce", "--session", session, "-"))
+                .as(err.toString())
                 .isZero();
         List<EngramEvent> events = sessionRecords(1).stream().map(CliIT::decode).toList();
         assertThat(events).singleElement().satisfies(e -> {
@@ -138,13 +157,17 @@ class CliIT {
                 {"role": "assistant", "speaker": "Engram", "text": "Noted."}
                 {"role": "user", "text": "Thanks ✓"}
                 """);
-        assertThat(cli(InputStream.nullInputStream(), "produce", "-s", session, file.toString())).as(err.toString())
+        assertThat(cli(InputStream.nullInputStream(), "produce", "-s", session, file.toString()))
+                .as(err.toString())
                 .isZero();
-        List<ContentEvent> turns = sessionRecords(3).stream().map(r -> (ContentEvent) decode(r).getPayload()).toList();
+        List<ContentEvent> turns = sessionRecords(3).stream()
+                .map(r -> (ContentEvent) decode(r).getPayload())
+                .toList();
         assertThat(turns).extracting(ContentEvent::getKind).containsOnly(ContentKind.DIALOGUE_TURN);
         assertThat(turns).extracting(ContentEvent::getRole).containsExactly("user", "assistant", "user");
         assertThat(turns).extracting(ContentEvent::getSpeaker).containsExactly("Ada", "Engram", null);
-        assertThat(turns).extracting(ContentEvent::getText)
+        assertThat(turns)
+                .extracting(ContentEvent::getText)
                 .containsExactly("Remember: the vault code is 7481.", "Noted.", "Thanks ✓");
     }
 
@@ -165,26 +188,49 @@ class CliIT {
         CompletableFuture<Void> responder = CompletableFuture.runAsync(() -> {
             try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(input);
                     KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
-                List<ConsumerRecord<byte[], byte[]>> seen = KafkaBroker.pollUntil(c,
+                List<ConsumerRecord<byte[], byte[]>> seen = KafkaBroker.pollUntil(
+                        c,
                         r -> ofSession(r).stream().anyMatch(x -> decode(x).getPayload() instanceof QueryEvent),
                         Duration.ofSeconds(30));
-                QueryEvent q = ofSession(seen).stream().map(CliIT::decode).map(EngramEvent::getPayload)
-                        .filter(QueryEvent.class::isInstance).map(QueryEvent.class::cast).findFirst().orElseThrow();
+                QueryEvent q = ofSession(seen).stream()
+                        .map(CliIT::decode)
+                        .map(EngramEvent::getPayload)
+                        .filter(QueryEvent.class::isInstance)
+                        .map(QueryEvent.class::cast)
+                        .findFirst()
+                        .orElseThrow();
                 assertThat(q.getQuestion()).isEqualTo("what is the vault code?");
                 assertThat(q.getOptions().getMaxNewTokens()).isEqualTo(32);
-                p.send(new ProducerRecord<>(answers, session.getBytes(StandardCharsets.UTF_8),
-                        Outputs.bytes(Outputs.answer(session, q.getQueryId(), "It is 7481 [1].")))).get(10,
-                        TimeUnit.SECONDS);
+                p.send(new ProducerRecord<>(
+                                answers,
+                                session.getBytes(StandardCharsets.UTF_8),
+                                Outputs.bytes(Outputs.answer(session, q.getQueryId(), "It is 7481 [1]."))))
+                        .get(10, TimeUnit.SECONDS);
             } catch (Exception e) {
                 throw new RuntimeException(e);
             }
         });
-        int code = cli(InputStream.nullInputStream(), "ask", "-s", session, "--via", "kafka", "--timeout", "30s",
-                "--max-new-tokens", "32", "what", "is", "the", "vault", "code?");
+        int code = cli(
+                InputStream.nullInputStream(),
+                "ask",
+                "-s",
+                session,
+                "--via",
+                "kafka",
+                "--timeout",
+                "30s",
+                "--max-new-tokens",
+                "32",
+                "what",
+                "is",
+                "the",
+                "vault",
+                "code?");
         responder.get(30, TimeUnit.SECONDS);
         assertThat(code).as(err.toString()).isZero();
-        assertThat(out.toString()).isEqualTo("It is 7481 [1].\n"
-                + "[1] in-1@17 event e-17 chars 4-27 (score 0.910): \"The vault code is 7481.\"\n");
+        assertThat(out.toString())
+                .isEqualTo("It is 7481 [1].\n"
+                        + "[1] in-1@17 event e-17 chars 4-27 (score 0.910): \"The vault code is 7481.\"\n");
     }
 
     @Test
@@ -200,17 +246,34 @@ class CliIT {
         String answers = KAFKA.newTopic("tail-answers", 1);
         String summaries = KAFKA.newTopic("tail-summaries", 1);
         try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
-            p.send(new ProducerRecord<>(summaries, session.getBytes(StandardCharsets.UTF_8),
-                    Outputs.bytes(Outputs.summary(session, 4, "Ada told us\nthe code.")))).get(10, TimeUnit.SECONDS);
-            p.send(new ProducerRecord<>(answers, session.getBytes(StandardCharsets.UTF_8),
-                    Outputs.bytes(Outputs.answer(session, "q-tail", "Tail answer.")))).get(10, TimeUnit.SECONDS);
+            p.send(new ProducerRecord<>(
+                            summaries,
+                            session.getBytes(StandardCharsets.UTF_8),
+                            Outputs.bytes(Outputs.summary(session, 4, "Ada told us\nthe code."))))
+                    .get(10, TimeUnit.SECONDS);
+            p.send(new ProducerRecord<>(
+                            answers,
+                            session.getBytes(StandardCharsets.UTF_8),
+                            Outputs.bytes(Outputs.answer(session, "q-tail", "Tail answer."))))
+                    .get(10, TimeUnit.SECONDS);
         }
-        int code = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.answers=" + answers,
-                "--set", "engram.kafka.topic.summaries=" + summaries, "tail", "--from-beginning", "--max-records", "2",
-                "--timeout", "20s");
+        int code = cli(
+                InputStream.nullInputStream(),
+                "--set",
+                "engram.kafka.topic.answers=" + answers,
+                "--set",
+                "engram.kafka.topic.summaries=" + summaries,
+                "tail",
+                "--from-beginning",
+                "--max-records",
+                "2",
+                "--timeout",
+                "20s");
         assertThat(code).as(err.toString()).isZero();
-        assertThat(out.toString().lines()).hasSize(2)
-                .contains("summary session=" + session + " EPISODE events in-0@0..in-0@4: Ada told us the code.",
+        assertThat(out.toString().lines())
+                .hasSize(2)
+                .contains(
+                        "summary session=" + session + " EPISODE events in-0@0..in-0@4: Ada told us the code.",
                         "answer session=" + session + " query=q-tail tokens=9: Tail answer.");
     }
 
@@ -218,31 +281,73 @@ class CliIT {
     void explainPrintsThePreciseAttributionOfAQuery() throws Exception {
         String attributions = KAFKA.newTopic("explain-attributions", 2);
         io.engram.schemas.SourceSegment seg = io.engram.schemas.SourceSegment.newBuilder()
-                .setSource(new io.engram.schemas.SourceCoordinates("in", 0, 7L)).setEventId("ev-7").setCharStart(3).setCharEnd(20)
-                .setExcerpt("the vault code is 4471").setScore(2.5).setRank(1).build();
+                .setSource(new io.engram.schemas.SourceCoordinates("in", 0, 7L))
+                .setEventId("ev-7")
+                .setCharStart(3)
+                .setCharEnd(20)
+                .setExcerpt("the vault code is 4471")
+                .setScore(2.5)
+                .setRank(1)
+                .build();
         try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
-            for (io.engram.schemas.AttributionMethod m : List.of(io.engram.schemas.AttributionMethod.FAST,
-                    io.engram.schemas.AttributionMethod.PRECISE)) {
-                p.send(new ProducerRecord<>(attributions, session.getBytes(StandardCharsets.UTF_8), Outputs.bytes(
-                        io.engram.schemas.Attribution.newBuilder().setSessionId(session).setQueryId("q-explain").setMethod(m)
-                                .setSegments(List.of(io.engram.schemas.SourceSegment.newBuilder(seg)
-                                        .setScore(m == io.engram.schemas.AttributionMethod.FAST ? 0.4 : 2.5).build()))
-                                .setElapsedMs(12).setCreatedAtMs(1000L).build()))).get(10, TimeUnit.SECONDS);
+            for (io.engram.schemas.AttributionMethod m :
+                    List.of(io.engram.schemas.AttributionMethod.FAST, io.engram.schemas.AttributionMethod.PRECISE)) {
+                p.send(new ProducerRecord<>(
+                                attributions,
+                                session.getBytes(StandardCharsets.UTF_8),
+                                Outputs.bytes(io.engram.schemas.Attribution.newBuilder()
+                                        .setSessionId(session)
+                                        .setQueryId("q-explain")
+                                        .setMethod(m)
+                                        .setSegments(List.of(io.engram.schemas.SourceSegment.newBuilder(seg)
+                                                .setScore(m == io.engram.schemas.AttributionMethod.FAST ? 0.4 : 2.5)
+                                                .build()))
+                                        .setElapsedMs(12)
+                                        .setCreatedAtMs(1000L)
+                                        .build())))
+                        .get(10, TimeUnit.SECONDS);
             }
         }
-        int code = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions, "explain",
-                "-s", session, "q-explain", "--timeout", "20s");
+        int code = cli(
+                InputStream.nullInputStream(),
+                "--set",
+                "engram.kafka.topic.attributions=" + attributions,
+                "explain",
+                "-s",
+                session,
+                "q-explain",
+                "--timeout",
+                "20s");
         assertThat(code).as(err.toString()).isZero();
-        assertThat(out.toString().lines()).containsExactly(
-                "PRECISE attribution of query q-explain in session " + session + " (12 ms):",
-                "[1] in-0@7 event ev-7 chars 3-20 (score 2.500): \"the vault code is 4471\"");
+        assertThat(out.toString().lines())
+                .containsExactly(
+                        "PRECISE attribution of query q-explain in session " + session + " (12 ms):",
+                        "[1] in-0@7 event ev-7 chars 3-20 (score 2.500): \"the vault code is 4471\"");
         out.getBuffer().setLength(0);
-        int missing = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions, "explain",
-                "-s", session, "q-other", "--timeout", "2s");
+        int missing = cli(
+                InputStream.nullInputStream(),
+                "--set",
+                "engram.kafka.topic.attributions=" + attributions,
+                "explain",
+                "-s",
+                session,
+                "q-other",
+                "--timeout",
+                "2s");
         assertThat(missing).isEqualTo(3);
-        int otherSession = cli(InputStream.nullInputStream(), "--set", "engram.kafka.topic.attributions=" + attributions,
-                "explain", "-s", session + "-other", "q-explain", "--timeout", "2s");
-        assertThat(otherSession).as("another session never sees this session's attribution").isEqualTo(3);
+        int otherSession = cli(
+                InputStream.nullInputStream(),
+                "--set",
+                "engram.kafka.topic.attributions=" + attributions,
+                "explain",
+                "-s",
+                session + "-other",
+                "q-explain",
+                "--timeout",
+                "2s");
+        assertThat(otherSession)
+                .as("another session never sees this session's attribution")
+                .isEqualTo(3);
         assertThat(missing).isEqualTo(3);
         assertThat(out.toString()).isEmpty();
     }

@@ -27,7 +27,8 @@ class DemoIT {
     @Test
     void theDemoAnswersItsQuestionsFromTheShippedModel(@TempDir Path tmp) {
         Path home = Path.of("..").toAbsolutePath().normalize();
-        assumeTrue(Files.isRegularFile(home.resolve("models/engram-tiny/config.json")),
+        assumeTrue(
+                Files.isRegularFile(home.resolve("models/engram-tiny/config.json")),
                 "models/engram-tiny is not in this checkout (training/README.md trains it)");
         EngramSchemas.trustEngramClasses();
         String previous = System.getProperty("engram.home");
@@ -35,32 +36,51 @@ class DemoIT {
         try {
             StringWriter out = new StringWriter();
             StringWriter err = new StringWriter();
-            CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
-                    InputStream.nullInputStream(), false, io.engram.topology.EngineSessionStage::from,
+            CliContext ctx = new CliContext(
+                    new PrintWriter(out, true),
+                    new PrintWriter(err, true),
+                    Map.of(),
+                    InputStream.nullInputStream(),
+                    false,
+                    io.engram.topology.EngineSessionStage::from,
                     new CompletableFuture<>());
-            int code = new EngramCli(ctx).execute("--set", "engram.embedded.kafka-port=0", "--set", "engram.queries.http-port=0",
-                    "--set", "engram.data-dir=" + tmp.resolve("data"), "--set", "engram.job.checkpoint-interval=500ms",
-                    "run", "--demo");
+            int code = new EngramCli(ctx)
+                    .execute(
+                            "--set",
+                            "engram.embedded.kafka-port=0",
+                            "--set",
+                            "engram.queries.http-port=0",
+                            "--set",
+                            "engram.data-dir=" + tmp.resolve("data"),
+                            "--set",
+                            "engram.job.checkpoint-interval=500ms",
+                            "run",
+                            "--demo");
             assertThat(code).as("engram run --demo; stderr: %s", err).isZero();
             String printed = out.toString();
             assertThat(printed).contains("memory:  new");
             List<String> blocks = List.of(printed.split("\nQ: ")).subList(1, 5);
             assertThat(blocks).hasSize(4);
-            assertThat(printed).contains("Q: What is the vault code of the old customs house?")
+            assertThat(printed)
+                    .contains("Q: What is the vault code of the old customs house?")
                     .contains("Q: How many puffins did the children count?")
                     .contains("Q: Who wrote in the log every evening?")
                     .contains("Q: What is the name of the surveyor's dog?");
             // what engram-tiny answers right today (models/engram-tiny/MODEL.md): the three facts, the vault and the
             // puffins with their own chunk as the first citation. Not yet: the refusal, and the keeper's first citation
             // (the document's first sentence; the last chunk comes first) (issue 21)
-            assertThat(answerTo(blocks, "What is the vault code")).contains("The vault code of the old customs house was 7481")
+            assertThat(answerTo(blocks, "What is the vault code"))
+                    .contains("The vault code of the old customs house was 7481")
                     .containsPattern("\\[1\\] \\S+ event demo-[a-z0-9]+-chunk-2 ");
-            assertThat(answerTo(blocks, "How many puffins")).contains("The puffins the children counted numbered 45.")
+            assertThat(answerTo(blocks, "How many puffins"))
+                    .contains("The puffins the children counted numbered 45.")
                     .containsPattern("\\[1\\] \\S+ event demo-[a-z0-9]+-chunk-2 ");
             assertThat(answerTo(blocks, "Who wrote in the log")).contains("the lighthouse keeper");
-            assertThat(blocks).allSatisfy(b -> assertThat(b)
-                    .as("an answer cites the document's events")
-                    .containsPattern("\\[1\\] [^ ]+-\\d+@\\d+ event demo-[a-z0-9]+-chunk-\\d+ chars \\d+-\\d+"));
+            assertThat(blocks)
+                    .allSatisfy(b -> assertThat(b)
+                            .as("an answer cites the document's events")
+                            .containsPattern(
+                                    "\\[1\\] [^ ]+-\\d+@\\d+ event demo-[a-z0-9]+-chunk-\\d+ chars \\d+-\\d+"));
         } finally {
             if (previous == null) {
                 System.clearProperty("engram.home");
@@ -72,7 +92,9 @@ class DemoIT {
 
     /** The printed block (question line, answer, citations) of the question that starts with {@code prefix}. */
     static String answerTo(List<String> blocks, String prefix) {
-        return blocks.stream().filter(b -> b.startsWith(prefix)).findFirst()
+        return blocks.stream()
+                .filter(b -> b.startsWith(prefix))
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("no answer printed for " + prefix + ": " + blocks));
     }
 }

@@ -47,6 +47,7 @@ class EmbeddedLatencyIT {
     private static final AnswerWorkload.Report REPORT = new AnswerWorkload.Report("EmbeddedLatencyIT");
     /** How long queries stream in at the workload's pacing (one per 200 ms). */
     private static final Duration STREAM = Duration.ofSeconds(10);
+
     private static final String STREAMED = "streamed";
     /**
      * One query per session after the stream: once their answers are committed, so is every earlier answer of each
@@ -60,7 +61,10 @@ class EmbeddedLatencyIT {
         long began = System.nanoTime();
         Path root = KAFKA.newDir("embedded-latency");
         String run = UUID.randomUUID().toString().substring(0, 8);
-        AnswerWorkload.Plan plan = AnswerWorkload.plan(run, root, KAFKA.bootstrapServers(),
+        AnswerWorkload.Plan plan = AnswerWorkload.plan(
+                run,
+                root,
+                KAFKA.bootstrapServers(),
                 root.resolve("checkpoints").toUri().toString());
         ResolvedOptions options = EngramOptions.of(plan.settings());
         SessionStage stage = EngineSessionStage.from(options);
@@ -83,13 +87,19 @@ class EmbeddedLatencyIT {
             job = env.executeAsync("embedded-latency-it");
             JobClient running = job;
             assertThat(KafkaBroker.await(() -> status(running) == JobStatus.RUNNING, Duration.ofSeconds(60)))
-                    .as("job %s RUNNING; it is %s", job.getJobID(), status(job)).isTrue();
-            REPORT.line("started job {} on a local MiniCluster; RUNNING after {} ms", job.getJobID(),
+                    .as("job %s RUNNING; it is %s", job.getJobID(), status(job))
+                    .isTrue();
+            REPORT.line(
+                    "started job {} on a local MiniCluster; RUNNING after {} ms",
+                    job.getJobID(),
                     ms(System.nanoTime() - started));
 
             answers.awaitAll(queries.ids(), Duration.ofSeconds(90), "the first questions");
-            REPORT.line("METRIC start-to-first-answer {} ms (MiniCluster and job start included; all {} first answers "
-                    + "after {} ms)", ms(answers.firstSeenNanos() - started), queries.ids().size(),
+            REPORT.line(
+                    "METRIC start-to-first-answer {} ms (MiniCluster and job start included; all {} first answers "
+                            + "after {} ms)",
+                    ms(answers.firstSeenNanos() - started),
+                    queries.ids().size(),
                     ms(System.nanoTime() - started));
 
             queries.streamFor(STREAM, sessions, STREAMED);
@@ -103,10 +113,14 @@ class EmbeddedLatencyIT {
 
             assertThat(status(job)).as("job state at the end").isEqualTo(JobStatus.RUNNING);
             AnswerWorkload.assertExactlyOnce(queries, answers);
-            assertThat(answers.all()).as("answers by the session that was asked")
-                    .allSatisfy(a -> assertThat(a.getSessionId()).as("session of query %s", a.getQueryId())
+            assertThat(answers.all())
+                    .as("answers by the session that was asked")
+                    .allSatisfy(a -> assertThat(a.getSessionId())
+                            .as("session of query %s", a.getQueryId())
                             .isEqualTo(queries.session(a.getQueryId())));
-            assertThat(answers.all()).as("answers with citations").extracting(Answer::getCitations)
+            assertThat(answers.all())
+                    .as("answers with citations")
+                    .extracting(Answer::getCitations)
                     .allSatisfy(c -> assertThat(c).isNotEmpty());
             AnswerWorkload.logLatencies(REPORT, queries, answers, CLOSING);
         } finally {

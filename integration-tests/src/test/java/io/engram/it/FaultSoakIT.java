@@ -70,8 +70,8 @@ class FaultSoakIT {
 
     static final String[] SESSIONS = {"ada", "ben", "cyd", "dee"};
     static final int ROUNDS = 6;
-    static final SessionFaults FAULTS = new SessionFaults(Set.of(SessionFaults.Point.INGEST, SessionFaults.Point.ANSWER),
-            0.2, 11, Set.of(), 0);
+    static final SessionFaults FAULTS =
+            new SessionFaults(Set.of(SessionFaults.Point.INGEST, SessionFaults.Point.ANSWER), 0.2, 11, Set.of(), 0);
 
     /** Crashes the task once, after {@code CRASH_AFTER} events, so the job restarts from its last checkpoint. */
     static final class CrashOnce extends SessionMemoryOperator {
@@ -84,7 +84,8 @@ class FaultSoakIT {
         }
 
         @Override
-        public void processElement(org.apache.flink.streaming.runtime.streamrecord.StreamRecord<EngramEvent> e) throws Exception {
+        public void processElement(org.apache.flink.streaming.runtime.streamrecord.StreamRecord<EngramEvent> e)
+                throws Exception {
             if (SEEN.incrementAndGet() == CRASH_AFTER && CRASHED.compareAndSet(false, true)) {
                 throw new IllegalStateException("soak: task crash after " + CRASH_AFTER + " events");
             }
@@ -97,12 +98,27 @@ class FaultSoakIT {
         for (int round = 0; round < ROUNDS; round++) {
             for (int s = 0; s < SESSIONS.length; s++) {
                 String id = SESSIONS[s];
-                out.add(event(id, id + "-c" + round, ContentEvent.newBuilder().setKind(ContentKind.DIALOGUE_TURN)
-                        .setText("Turn " + round + " of " + id + ": the vault code is " + (1000 + 37 * s + round)
-                                + " and the ferry leaves at " + (6 + round) + ".").setRole("user").build()));
+                out.add(event(
+                        id,
+                        id + "-c" + round,
+                        ContentEvent.newBuilder()
+                                .setKind(ContentKind.DIALOGUE_TURN)
+                                .setText("Turn " + round + " of " + id + ": the vault code is "
+                                        + (1000 + 37 * s + round) + " and the ferry leaves at " + (6 + round) + ".")
+                                .setRole("user")
+                                .build()));
                 if (round > 0) {
-                    out.add(event(id, id + "-q" + round, new QueryEvent(id + "-q" + round, "What is the vault code?",
-                            GenerationOptions.newBuilder().setMaxNewTokens(5).setTemperature(0f).setStop(List.of()).build())));
+                    out.add(event(
+                            id,
+                            id + "-q" + round,
+                            new QueryEvent(
+                                    id + "-q" + round,
+                                    "What is the vault code?",
+                                    GenerationOptions.newBuilder()
+                                            .setMaxNewTokens(5)
+                                            .setTemperature(0f)
+                                            .setStop(List.of())
+                                            .build())));
                 }
             }
         }
@@ -110,21 +126,45 @@ class FaultSoakIT {
     }
 
     static EngramEvent event(String session, String id, Object payload) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(1000L).setPayload(payload).build();
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(id)
+                .setTimestampMs(1000L)
+                .setPayload(payload)
+                .build();
     }
 
     record Outcome(Map<String, Answer> answers, Map<String, DeadLetter> dead) {}
 
     static Outcome run(List<EngramEvent> events, boolean faults) throws Exception {
-        ResolvedOptions options = KAFKA.newOptions(2, Map.of("engram.job.checkpoint-interval", "300ms",
-                "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString(), "engram.job.parallelism", "2"));
-        SessionSettings settings = SessionSettings.of(model.toString(), 16, 32, 1, new SessionSettings.Answers(8, 8, 0),
-                new SessionSettings.Batching(4, 50), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
+        ResolvedOptions options = KAFKA.newOptions(
+                2,
+                Map.of(
+                        "engram.job.checkpoint-interval",
+                        "300ms",
+                        "engram.job.checkpoint-dir",
+                        KAFKA.newDir("checkpoints").toUri().toString(),
+                        "engram.job.parallelism",
+                        "2"));
+        SessionSettings settings = SessionSettings.of(
+                model.toString(),
+                16,
+                32,
+                1,
+                new SessionSettings.Answers(8, 8, 0),
+                new SessionSettings.Batching(4, 50),
+                SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         SessionStage stage = in -> {
-            SingleOutputStreamOperator<Answer> answers = in.transform("session memory", new AvroTypeInfo<>(Answer.class),
-                    faults ? new CrashOnce(settings, FAULTS) : new SessionMemoryOperator(settings)).uid("engram-session-memory");
-            return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
-                    answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
+            SingleOutputStreamOperator<Answer> answers = in.transform(
+                            "session memory",
+                            new AvroTypeInfo<>(Answer.class),
+                            faults ? new CrashOnce(settings, FAULTS) : new SessionMemoryOperator(settings))
+                    .uid("engram-session-memory");
+            return new SessionOutputs(
+                    answers,
+                    answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
+                    answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS),
+                    answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
         };
         Configuration conf = EngramJob.flinkConfiguration(options);
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, faults ? "fixed-delay" : "none");
@@ -146,27 +186,38 @@ class FaultSoakIT {
             Map<String, Answer> answers = new HashMap<>();
             Map<String, DeadLetter> dead = new HashMap<>();
             try (KafkaConsumer<byte[], byte[]> a = KAFKA.readCommitted(options.get(KafkaOptions.ANSWERS_TOPIC));
-                    KafkaConsumer<byte[], byte[]> d = KAFKA.readCommitted(options.get(KafkaOptions.DEAD_LETTER_TOPIC))) {
+                    KafkaConsumer<byte[], byte[]> d =
+                            KAFKA.readCommitted(options.get(KafkaOptions.DEAD_LETTER_TOPIC))) {
                 long deadline = System.nanoTime() + Duration.ofSeconds(150).toNanos();
                 while (System.nanoTime() < deadline && !allQueriesSettled(queries, answers, dead)) {
                     for (ConsumerRecord<byte[], byte[]> r : a.poll(Duration.ofMillis(200))) {
                         Answer x = Answer.getDecoder().decode(r.value());
-                        assertThat(answers.put(x.getQueryId(), x)).as("one answer for %s", x.getQueryId()).isNull();
+                        assertThat(answers.put(x.getQueryId(), x))
+                                .as("one answer for %s", x.getQueryId())
+                                .isNull();
                     }
                     for (ConsumerRecord<byte[], byte[]> r : d.poll(Duration.ofMillis(200))) {
                         DeadLetter x = DeadLetter.getDecoder().decode(r.value());
-                        assertThat(dead.put(x.getEventId(), x)).as("one dead letter for %s", x.getEventId()).isNull();
+                        assertThat(dead.put(x.getEventId(), x))
+                                .as("one dead letter for %s", x.getEventId())
+                                .isNull();
                     }
                 }
                 // anything more would be a duplicate
                 for (int i = 0; i < 10; i++) {
-                    assertThat(a.poll(Duration.ofMillis(200))).as("no further answers").isEmpty();
-                    assertThat(d.poll(Duration.ofMillis(100))).as("no further dead letters").isEmpty();
+                    assertThat(a.poll(Duration.ofMillis(200)))
+                            .as("no further answers")
+                            .isEmpty();
+                    assertThat(d.poll(Duration.ofMillis(100)))
+                            .as("no further dead letters")
+                            .isEmpty();
                 }
             }
             assertThat(job.getJobStatus().get(10, TimeUnit.SECONDS)).isEqualTo(JobStatus.RUNNING);
             for (String q : queries) {
-                assertThat(answers.containsKey(q) ^ dead.containsKey(q)).as("query %s: exactly one outcome", q).isTrue();
+                assertThat(answers.containsKey(q) ^ dead.containsKey(q))
+                        .as("query %s: exactly one outcome", q)
+                        .isTrue();
             }
             for (DeadLetter x : dead.values()) {
                 if (x.getErrorClass() == ErrorClass.UNKNOWN_SESSION) { // every content of its session failed before it
@@ -174,7 +225,8 @@ class FaultSoakIT {
                 } else {
                     assertThat(x.getErrorClass()).as("%s", x.getEventId()).isEqualTo(ErrorClass.PROCESSING_FAILED);
                     assertThat(x.getException()).contains("InjectedFault");
-                    assertThat(queries.contains(x.getEventId()) || contents.contains(x.getEventId())).isTrue();
+                    assertThat(queries.contains(x.getEventId()) || contents.contains(x.getEventId()))
+                            .isTrue();
                 }
             }
             return new Outcome(answers, dead);
@@ -201,7 +253,8 @@ class FaultSoakIT {
         assertThat(CrashOnce.CRASHED).as("the task crashed once and restarted").isTrue();
         Set<String> injected = new HashSet<>();
         Set<String> unknown = new HashSet<>();
-        faulty.dead().forEach((id, d) -> (d.getErrorClass() == ErrorClass.PROCESSING_FAILED ? injected : unknown).add(id));
+        faulty.dead()
+                .forEach((id, d) -> (d.getErrorClass() == ErrorClass.PROCESSING_FAILED ? injected : unknown).add(id));
         long deadContent = injected.stream().filter(id -> id.contains("-c")).count();
         long deadQueries = injected.size() - deadContent;
         assertThat(deadContent).as("some ingests failed").isPositive();
@@ -209,18 +262,24 @@ class FaultSoakIT {
         assertThat(faulty.answers()).as("most queries answered").hasSizeGreaterThan(5);
 
         // the same stream without the events the faulty run dead-lettered, and without any fault
-        List<EngramEvent> clean = events.stream().filter(e -> !injected.contains(e.getEventId())).toList();
+        List<EngramEvent> clean =
+                events.stream().filter(e -> !injected.contains(e.getEventId())).toList();
         Outcome reference = run(clean, false);
-        assertThat(reference.dead().keySet()).as("the same queries find no memory").isEqualTo(unknown);
+        assertThat(reference.dead().keySet())
+                .as("the same queries find no memory")
+                .isEqualTo(unknown);
         assertThat(reference.answers().keySet()).isEqualTo(faulty.answers().keySet());
         faulty.answers().forEach((q, a) -> {
             Answer r = reference.answers().get(q);
             assertThat(a.getText()).as("answer to %s", q).isEqualTo(r.getText());
-            assertThat(a.getMemory().getFingerprint()).as("memory behind %s", q).isEqualTo(r.getMemory().getFingerprint());
+            assertThat(a.getMemory().getFingerprint())
+                    .as("memory behind %s", q)
+                    .isEqualTo(r.getMemory().getFingerprint());
             assertThat(a.getMemoryTokens()).isEqualTo(r.getMemoryTokens());
         });
-        System.out.printf("fault soak: %d events, %d queries answered, %d content and %d queries dead-lettered "
-                + "(injected), 1 task crash and restore, duplicates 0, lost 0%n", events.size(), faulty.answers().size(),
-                deadContent, deadQueries);
+        System.out.printf(
+                "fault soak: %d events, %d queries answered, %d content and %d queries dead-lettered "
+                        + "(injected), 1 task crash and restore, duplicates 0, lost 0%n",
+                events.size(), faulty.answers().size(), deadContent, deadQueries);
     }
 }

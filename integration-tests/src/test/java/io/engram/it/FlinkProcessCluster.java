@@ -56,7 +56,9 @@ final class FlinkProcessCluster implements AutoCloseable {
     private final java.util.Set<String> killed = new java.util.HashSet<>();
     /** Kills what is still running when the test JVM exits without {@link #close()} (e.g. a Failsafe timeout). */
     private final Thread reaper = new Thread(this::destroyAll, "flink-process-reaper");
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+    private final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     /** One started JVM: its role name (jobmanager, tm-1, ...), process and log files. */
     record Node(String name, Process process, Path log, Path out) {}
@@ -121,7 +123,9 @@ final class FlinkProcessCluster implements AutoCloseable {
         s.put("taskmanager.memory.jvm-metaspace.size", "384m");
         s.put("state.backend.type", "rocksdb");
         s.put("execution.checkpointing.dir", dir.resolve("checkpoints").toUri().toString());
-        s.put("execution.checkpointing.savepoint-dir", dir.resolve("savepoints").toUri().toString());
+        s.put(
+                "execution.checkpointing.savepoint-dir",
+                dir.resolve("savepoints").toUri().toString());
         s.put("execution.checkpointing.interval", "1s");
         s.put("restart-strategy.type", "fixed-delay");
         s.put("restart-strategy.fixed-delay.attempts", "100");
@@ -157,7 +161,8 @@ final class FlinkProcessCluster implements AutoCloseable {
 
     private void startJobManager() throws IOException {
         JobManagerProcessSpec spec = JobManagerProcessUtils.processSpecFromConfig(Configuration.fromMap(settings));
-        List<String> memory = split(JobManagerProcessUtils.generateJvmParametersStr(spec, Configuration.fromMap(settings)));
+        List<String> memory =
+                split(JobManagerProcessUtils.generateJvmParametersStr(spec, Configuration.fromMap(settings)));
         launch("jobmanager", memory, StandaloneSessionClusterEntrypoint.class, List.of());
     }
 
@@ -183,13 +188,17 @@ final class FlinkProcessCluster implements AutoCloseable {
         cmd.addAll(memoryFlags);
         cmd.add("-Djava.io.tmpdir=" + tmp);
         cmd.add("-Dlog.file=" + log);
-        cmd.add("-Dlog4j.configurationFile=" + confDir.resolve("log4j.properties").toUri());
+        cmd.add("-Dlog4j.configurationFile="
+                + confDir.resolve("log4j.properties").toUri());
         cmd.add("@" + confDir.resolve("classpath.args"));
         cmd.add(main.getName());
         cmd.add("--configDir");
         cmd.add(confDir.toString());
         cmd.addAll(args);
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        Process p = new ProcessBuilder(cmd)
+                .redirectErrorStream(true)
+                .redirectOutput(out.toFile())
+                .start();
         synchronized (this) {
             nodes.put(name, new Node(name, p, log, out));
         }
@@ -215,20 +224,31 @@ final class FlinkProcessCluster implements AutoCloseable {
 
     /** Polls the REST API until {@code n} TaskManagers are registered; fails naming dead processes. */
     void awaitTaskManagers(int n, Duration timeout) throws InterruptedException {
-        boolean ok = KafkaBroker.await(() -> {
-            requireAlive();
-            return get("/overview").map(o -> o.path("taskmanagers").asInt()).orElse(0) >= n;
-        }, timeout);
+        boolean ok = KafkaBroker.await(
+                () -> {
+                    requireAlive();
+                    return get("/overview")
+                                    .map(o -> o.path("taskmanagers").asInt())
+                                    .orElse(0)
+                            >= n;
+                },
+                timeout);
         if (!ok) {
             throw new IllegalStateException("%d TaskManagers not registered at %s within %s (overview: %s)"
-                    .formatted(n, restAddress(), timeout, get("/overview").map(JsonNode::toString).orElse("no answer")));
+                    .formatted(
+                            n,
+                            restAddress(),
+                            timeout,
+                            get("/overview").map(JsonNode::toString).orElse("no answer")));
         }
     }
 
     /** Resource ids of the TaskManagers registered at the JobManager now; empty without an answer. */
     java.util.Set<String> taskManagerIds() {
         java.util.Set<String> ids = new java.util.TreeSet<>();
-        get("/taskmanagers").ifPresent(t -> t.path("taskmanagers").forEach(m -> ids.add(m.path("id").asText())));
+        get("/taskmanagers")
+                .ifPresent(t ->
+                        t.path("taskmanagers").forEach(m -> ids.add(m.path("id").asText())));
         return ids;
     }
 
@@ -236,8 +256,8 @@ final class FlinkProcessCluster implements AutoCloseable {
     void requireAlive() {
         for (Node n : nodes.values()) {
             if (!n.process().isAlive() && !killed.contains(n.name())) {
-                throw new IllegalStateException("%s exited with code %d; see %s and %s".formatted(n.name(),
-                        n.process().exitValue(), n.log(), n.out()));
+                throw new IllegalStateException("%s exited with code %d; see %s and %s"
+                        .formatted(n.name(), n.process().exitValue(), n.log(), n.out()));
             }
         }
     }
@@ -245,8 +265,12 @@ final class FlinkProcessCluster implements AutoCloseable {
     /** GET {@code path} on the REST API as JSON; empty when the JobManager does not answer or answers non-200. */
     Optional<JsonNode> get(String path) {
         try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(restAddress().resolve(path))
-                    .timeout(Duration.ofSeconds(5)).GET().build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r = http.send(
+                    HttpRequest.newBuilder(restAddress().resolve(path))
+                            .timeout(Duration.ofSeconds(5))
+                            .GET()
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
             return r.statusCode() == 200 ? Optional.of(JSON.readTree(r.body())) : Optional.empty();
         } catch (IOException e) {
             return Optional.empty();
@@ -272,12 +296,16 @@ final class FlinkProcessCluster implements AutoCloseable {
             return out;
         }
         for (JsonNode v : job.get().path("vertices")) {
-            Optional<JsonNode> details = get("/jobs/" + jobId + "/vertices/" + v.path("id").asText());
+            Optional<JsonNode> details =
+                    get("/jobs/" + jobId + "/vertices/" + v.path("id").asText());
             if (details.isEmpty()) {
                 return List.of();
             }
             for (JsonNode s : details.get().path("subtasks")) {
-                out.add(new Subtask(v.path("name").asText(), s.path("subtask").asInt(), s.path("status").asText(),
+                out.add(new Subtask(
+                        v.path("name").asText(),
+                        s.path("subtask").asInt(),
+                        s.path("status").asText(),
                         s.path("taskmanager-id").asText()));
             }
         }
@@ -290,7 +318,9 @@ final class FlinkProcessCluster implements AutoCloseable {
     /** Whether the job is RUNNING with every subtask RUNNING (what "recovered" means here). */
     boolean allRunning(String jobId) {
         List<Subtask> s = subtasks(jobId);
-        return jobState(jobId).equals("RUNNING") && !s.isEmpty() && s.stream().allMatch(t -> t.status().equals("RUNNING"));
+        return jobState(jobId).equals("RUNNING")
+                && !s.isEmpty()
+                && s.stream().allMatch(t -> t.status().equals("RUNNING"));
     }
 
     /**
@@ -311,11 +341,16 @@ final class FlinkProcessCluster implements AutoCloseable {
             String base = "/jobs/" + jobId + "/vertices/" + v.path("id").asText() + "/subtasks/metrics";
             List<String> ids = new ArrayList<>();
             get(base).ifPresent(list -> list.forEach(m -> ids.add(m.path("id").asText())));
-            List<String> wanted = ids.stream().filter(id -> id.startsWith(operatorPrefix)).toList();
+            List<String> wanted =
+                    ids.stream().filter(id -> id.startsWith(operatorPrefix)).toList();
             for (int from = 0; from < wanted.size(); from += 20) {
                 String get = String.join(",", wanted.subList(from, Math.min(wanted.size(), from + 20)));
-                get(base + "?get=" + java.net.URLEncoder.encode(get, java.nio.charset.StandardCharsets.UTF_8) + "&agg=sum")
-                        .ifPresent(list -> list.forEach(m -> out.put(m.path("id").asText().substring(m.path("id").asText().lastIndexOf('.') + 1),
+                get(base + "?get=" + java.net.URLEncoder.encode(get, java.nio.charset.StandardCharsets.UTF_8)
+                                + "&agg=sum")
+                        .ifPresent(list -> list.forEach(m -> out.put(
+                                m.path("id")
+                                        .asText()
+                                        .substring(m.path("id").asText().lastIndexOf('.') + 1),
                                 m.path("sum").asDouble(Double.NaN))));
             }
         }
@@ -324,14 +359,19 @@ final class FlinkProcessCluster implements AutoCloseable {
 
     /** Number of completed checkpoints of the job, or -1 without an answer. */
     long completedCheckpoints(String jobId) {
-        return get("/jobs/" + jobId + "/checkpoints").map(c -> c.path("counts").path("completed").asLong(-1)).orElse(-1L);
+        return get("/jobs/" + jobId + "/checkpoints")
+                .map(c -> c.path("counts").path("completed").asLong(-1))
+                .orElse(-1L);
     }
 
     /** Root causes of the job's failovers so far (the exception history), newest first. */
     List<String> failures(String jobId) {
         List<String> out = new ArrayList<>();
-        get("/jobs/" + jobId + "/exceptions").ifPresent(e -> e.path("exceptionHistory").path("entries")
-                .forEach(x -> out.add(x.path("exceptionName").asText() + " on " + x.path("taskManagerId").asText("?"))));
+        get("/jobs/" + jobId + "/exceptions")
+                .ifPresent(e -> e.path("exceptionHistory")
+                        .path("entries")
+                        .forEach(x -> out.add(x.path("exceptionName").asText() + " on "
+                                + x.path("taskManagerId").asText("?"))));
         return out;
     }
 
@@ -339,7 +379,9 @@ final class FlinkProcessCluster implements AutoCloseable {
     void printLogTails(PrintStream to, int lines) {
         for (Node n : nodes.values()) {
             for (Path f : List.of(n.log(), n.out())) {
-                to.printf("----- %s: last %d lines of %s (alive: %s) -----%n", n.name(), lines, f, n.process().isAlive());
+                to.printf(
+                        "----- %s: last %d lines of %s (alive: %s) -----%n",
+                        n.name(), lines, f, n.process().isAlive());
                 try {
                     List<String> all = Files.exists(f) ? Files.readAllLines(f) : List.of("(no file)");
                     all.subList(Math.max(0, all.size() - lines), all.size()).forEach(to::println);
@@ -397,9 +439,12 @@ final class FlinkProcessCluster implements AutoCloseable {
      * docker/flink/config.yaml), so that this test runs the cluster with the flags production uses.
      */
     static List<String> deploymentJvmFlags() throws IOException {
-        Path config = Path.of("..", "docker", "flink", "config.yaml").toAbsolutePath().normalize();
+        Path config =
+                Path.of("..", "docker", "flink", "config.yaml").toAbsolutePath().normalize();
         String key = "env.java.opts.all:";
-        return Files.readAllLines(config).stream().filter(l -> l.startsWith(key)).findFirst()
+        return Files.readAllLines(config).stream()
+                .filter(l -> l.startsWith(key))
+                .findFirst()
                 .map(l -> split(l.substring(key.length())))
                 .orElseThrow(() -> new IllegalStateException(config + " has no " + key + " line"));
     }
@@ -413,7 +458,9 @@ final class FlinkProcessCluster implements AutoCloseable {
     }
 
     private static List<String> split(String flags) {
-        return Arrays.stream(flags.strip().split("\\s+")).filter(f -> !f.isEmpty()).toList();
+        return Arrays.stream(flags.strip().split("\\s+"))
+                .filter(f -> !f.isEmpty())
+                .toList();
     }
 
     /**

@@ -42,7 +42,8 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
 
     @Override
     public void beforeAll(ExtensionContext context) throws Exception {
-        dir = Files.createTempDirectory("kafka-" + context.getRequiredTestClass().getSimpleName() + "-");
+        dir = Files.createTempDirectory(
+                "kafka-" + context.getRequiredTestClass().getSimpleName() + "-");
         kafka = EmbeddedKafka.start(dir, 0, Map.of());
         admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()));
     }
@@ -69,7 +70,9 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
     /** Creates {@code <prefix>-<random>} and returns its name. */
     public String newTopic(String prefix, int partitions) throws Exception {
         String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
-        admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1))).all().get(30, TimeUnit.SECONDS);
+        admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1)))
+                .all()
+                .get(30, TimeUnit.SECONDS);
         return name;
     }
 
@@ -99,29 +102,41 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
     public void produceEvents(ResolvedOptions options, List<io.engram.schemas.EngramEvent> events) throws Exception {
         try (KafkaProducer<byte[], byte[]> p = producer()) {
             for (io.engram.schemas.EngramEvent e : events) {
-                java.nio.ByteBuffer b = io.engram.schemas.EngramEvent.getEncoder().encode(e);
+                java.nio.ByteBuffer b =
+                        io.engram.schemas.EngramEvent.getEncoder().encode(e);
                 byte[] v = new byte[b.remaining()];
                 b.get(v);
-                p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(options.get(io.engram.topology.KafkaOptions.INPUT_TOPIC),
-                        e.getSessionId().getBytes(java.nio.charset.StandardCharsets.UTF_8), v)).get(10, TimeUnit.SECONDS);
+                p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(
+                                options.get(io.engram.topology.KafkaOptions.INPUT_TOPIC),
+                                e.getSessionId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                                v))
+                        .get(10, TimeUnit.SECONDS);
             }
         }
     }
 
     public KafkaProducer<byte[], byte[]> producer() {
-        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all"), new ByteArraySerializer(), new ByteArraySerializer());
+        return new KafkaProducer<>(
+                Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all"),
+                new ByteArraySerializer(),
+                new ByteArraySerializer());
     }
 
     /** A read_committed consumer assigned to every partition of {@code topic}, from the beginning. */
     public KafkaConsumer<byte[], byte[]> readCommitted(String topic) {
-        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
-                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false),
-                new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(
+                Map.of(
+                        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        bootstrapServers(),
+                        ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                        "read_committed",
+                        ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG,
+                        false),
+                new ByteArrayDeserializer(),
+                new ByteArrayDeserializer());
         List<TopicPartition> parts = c.partitionsFor(topic, Duration.ofSeconds(10)).stream()
-                .map(p -> new TopicPartition(topic, p.partition())).toList();
+                .map(p -> new TopicPartition(topic, p.partition()))
+                .toList();
         c.assign(parts);
         c.seekToBeginning(parts);
         return c;
@@ -132,8 +147,10 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
      *
      * @return everything received (also when the deadline passed: the caller's assertion then says what is missing)
      */
-    public static List<ConsumerRecord<byte[], byte[]>> pollUntil(KafkaConsumer<byte[], byte[]> consumer,
-            Predicate<List<ConsumerRecord<byte[], byte[]>>> done, Duration timeout) {
+    public static List<ConsumerRecord<byte[], byte[]>> pollUntil(
+            KafkaConsumer<byte[], byte[]> consumer,
+            Predicate<List<ConsumerRecord<byte[], byte[]>>> done,
+            Duration timeout) {
         List<ConsumerRecord<byte[], byte[]>> all = new ArrayList<>();
         Instant deadline = Instant.now().plus(timeout);
         while (!done.test(all) && Instant.now().isBefore(deadline)) {

@@ -34,20 +34,52 @@ class KillSoakIT {
         assumeTrue(Files.isRegularFile(model.resolve("config.json")), "models/engram-tiny is not in this checkout");
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
-                InputStream.nullInputStream(), false, io.engram.topology.EngineSessionStage::from, new CompletableFuture<>());
-        int code = new EngramCli(ctx).execute("bench", "reliability", "--model", model.toString(), "--sessions", "3",
-                "--rounds", "4", "--kills", "2", "--fault-rate", "0.2", "--seed", "5", "--work-dir", tmp.toString());
-        assertThat(code).as("bench reliability; stdout: %s%nstderr: %s", out, err).isZero();
+        CliContext ctx = new CliContext(
+                new PrintWriter(out, true),
+                new PrintWriter(err, true),
+                Map.of(),
+                InputStream.nullInputStream(),
+                false,
+                io.engram.topology.EngineSessionStage::from,
+                new CompletableFuture<>());
+        int code = new EngramCli(ctx)
+                .execute(
+                        "bench",
+                        "reliability",
+                        "--model",
+                        model.toString(),
+                        "--sessions",
+                        "3",
+                        "--rounds",
+                        "4",
+                        "--kills",
+                        "2",
+                        "--fault-rate",
+                        "0.2",
+                        "--seed",
+                        "5",
+                        "--work-dir",
+                        tmp.toString());
+        assertThat(code)
+                .as("bench reliability; stdout: %s%nstderr: %s", out, err)
+                .isZero();
         Matcher m = ROW.matcher(out.toString());
         assertThat(m.find()).as(out.toString()).isTrue();
         assertThat(Integer.parseInt(m.group(1))).as("kills").isEqualTo(2);
-        assertThat(Integer.parseInt(m.group(2))).as("restores from a checkpoint (none when killed before the first)").isBetween(0, 2);
+        assertThat(Integer.parseInt(m.group(2)))
+                .as("restores from a checkpoint (none when killed before the first)")
+                .isBetween(0, 2);
         assertThat(Integer.parseInt(m.group(3))).as("events").isEqualTo(24);
         assertThat(Integer.parseInt(m.group(4))).as("queries").isEqualTo(12);
-        assertThat(Integer.parseInt(m.group(5)) + Integer.parseInt(m.group(7))).as("answered + dead-lettered").isEqualTo(12);
+        assertThat(Integer.parseInt(m.group(5)) + Integer.parseInt(m.group(7)))
+                .as("answered + dead-lettered")
+                .isEqualTo(12);
         assertThat(Integer.parseInt(m.group(5))).as("answered").isPositive();
-        assertThat(Integer.parseInt(m.group(6)) + Integer.parseInt(m.group(7))).as("faults refused some events").isPositive();
-        assertThat(m.group(8) + "/" + m.group(9) + "/" + m.group(10)).as("duplicates/lost/different").isEqualTo("0/0/0");
+        assertThat(Integer.parseInt(m.group(6)) + Integer.parseInt(m.group(7)))
+                .as("faults refused some events")
+                .isPositive();
+        assertThat(m.group(8) + "/" + m.group(9) + "/" + m.group(10))
+                .as("duplicates/lost/different")
+                .isEqualTo("0/0/0");
     }
 }

@@ -53,7 +53,8 @@ class MultiProcessClusterIT {
         report("multi-process cluster under {}", root);
         long started = System.nanoTime();
         FlinkProcessCluster flink = FlinkProcessCluster.start(root.resolve("flink"), 2, Map.of());
-        try (flink; ThreeBrokerKafka kafka = ThreeBrokerKafka.start(root.resolve("kafka"))) {
+        try (flink;
+                ThreeBrokerKafka kafka = ThreeBrokerKafka.start(root.resolve("kafka"))) {
             run(root, flink, kafka);
             flink.close();
             // blob caches and extracted RPC jars (~180 MB per TaskManager); the logs stay
@@ -62,14 +63,19 @@ class MultiProcessClusterIT {
             flink.printLogTails(System.err, 60);
             throw t;
         } finally {
-            report("multi-process IT took {} s (logs of the Flink processes under {})",
-                    TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started), flink.dir());
+            report(
+                    "multi-process IT took {} s (logs of the Flink processes under {})",
+                    TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started),
+                    flink.dir());
         }
     }
 
     private void run(Path root, FlinkProcessCluster flink, ThreeBrokerKafka kafka) throws Exception {
         String run = UUID.randomUUID().toString().substring(0, 8);
-        AnswerWorkload.Plan plan = AnswerWorkload.plan(run, root, kafka.bootstrapServers(),
+        AnswerWorkload.Plan plan = AnswerWorkload.plan(
+                run,
+                root,
+                kafka.bootstrapServers(),
                 root.resolve("flink").resolve("checkpoints").toUri().toString());
         Map<String, String> set = new LinkedHashMap<>(plan.settings());
         set.put("engram.kafka.topic.replication-factor", "3");
@@ -78,7 +84,11 @@ class MultiProcessClusterIT {
         String input = plan.inputTopic();
         String answersTopic = plan.answersTopic();
         cli.ok("topics", "create");
-        report("topics created: input {} ({}), answers {} ({})", input, kafka.describe(input), answersTopic,
+        report(
+                "topics created: input {} ({}), answers {} ({})",
+                input,
+                kafka.describe(input),
+                answersTopic,
                 kafka.describe(answersTopic));
         assertThat(kafka.describe(input)).isEqualTo("rf=3 min.insync.replicas=2");
 
@@ -90,28 +100,37 @@ class MultiProcessClusterIT {
                 AnswerCollector answers = AnswerCollector.start(kafka.bootstrapServers(), answersTopic)) {
             QueryLog queries = new QueryLog(producer, input);
             // content and the first questions wait in the input topic, so the first answer measures the job's start
-            Map<String, List<SourceCoordinates>> content = AnswerWorkload.produceStart(producer, input, sessions, queries);
+            Map<String, List<SourceCoordinates>> content =
+                    AnswerWorkload.produceStart(producer, input, sessions, queries);
 
             long submitted = System.nanoTime();
             String jobId = cli.ok("submit", "--jobmanager", flink.restAddress().toString(), "--jar", jar().toString())
                     .strip();
             assertThat(KafkaBroker.await(() -> flink.allRunning(jobId), Duration.ofSeconds(90)))
-                    .as("job %s and all its subtasks RUNNING; subtasks: %s", jobId, flink.subtasks(jobId)).isTrue();
+                    .as("job %s and all its subtasks RUNNING; subtasks: %s", jobId, flink.subtasks(jobId))
+                    .isTrue();
             report("submitted job {}; all subtasks RUNNING after {} ms", jobId, ms(System.nanoTime() - submitted));
 
             Set<String> taskManagersUsed = flink.subtasks(jobId).stream()
-                    .map(FlinkProcessCluster.Subtask::taskManager).collect(Collectors.toSet());
-            assertThat(taskManagersUsed).as("TaskManagers running the job's subtasks: %s", flink.subtasks(jobId))
+                    .map(FlinkProcessCluster.Subtask::taskManager)
+                    .collect(Collectors.toSet());
+            assertThat(taskManagersUsed)
+                    .as("TaskManagers running the job's subtasks: %s", flink.subtasks(jobId))
                     .containsExactlyInAnyOrder("tm-1", "tm-2");
 
             answers.awaitAll(queries.ids(), Duration.ofSeconds(120), "the first questions");
-            report("METRIC submission-to-first-answer {} ms (all {} first answers after {} ms)",
-                    ms(answers.firstSeenNanos() - submitted), queries.ids().size(), ms(System.nanoTime() - submitted));
+            report(
+                    "METRIC submission-to-first-answer {} ms (all {} first answers after {} ms)",
+                    ms(answers.firstSeenNanos() - submitted),
+                    queries.ids().size(),
+                    ms(System.nanoTime() - submitted));
             Map<String, Long> memoryBefore = new HashMap<>();
             for (Answer a : answers.all()) {
                 memoryBefore.merge(a.getSessionId(), a.getMemory().getTokens(), Math::max);
             }
-            assertThat(memoryBefore).as("memory tokens per session before the kill").hasSize(sessions.size())
+            assertThat(memoryBefore)
+                    .as("memory tokens per session before the kill")
+                    .hasSize(sessions.size())
                     .allSatisfy((s, t) -> assertThat(t).as("memory of %s", s).isPositive());
 
             // queries stream in while a TaskManager dies
@@ -123,24 +142,38 @@ class MultiProcessClusterIT {
             report("killed {} (SIGKILL), which ran session-memory subtask 0", victim);
             flink.startTaskManager("tm-3");
             queries.streamFor(Duration.ofSeconds(1), sessions, "after-kill");
-            boolean recovered = KafkaBroker.await(() -> {
-                queries.askNext(sessions, "after-kill");
-                flink.requireAlive();
-                return !flink.failures(jobId).isEmpty() && flink.allRunning(jobId)
-                        && flink.subtasks(jobId).stream().noneMatch(t -> t.taskManager().equals(victim));
-            }, Duration.ofSeconds(120));
+            boolean recovered = KafkaBroker.await(
+                    () -> {
+                        queries.askNext(sessions, "after-kill");
+                        flink.requireAlive();
+                        return !flink.failures(jobId).isEmpty()
+                                && flink.allRunning(jobId)
+                                && flink.subtasks(jobId).stream()
+                                        .noneMatch(t -> t.taskManager().equals(victim));
+                    },
+                    Duration.ofSeconds(120));
             long recoveredAt = System.nanoTime();
-            assertThat(recovered).as("job %s RUNNING again on live TaskManagers after killing %s; failures %s, subtasks %s",
-                    jobId, victim, flink.failures(jobId), flink.subtasks(jobId)).isTrue();
-            report("METRIC recovery-after-taskmanager-kill {} ms (kill to all subtasks RUNNING; failover cause: {})",
-                    ms(recoveredAt - killed), flink.failures(jobId));
+            assertThat(recovered)
+                    .as(
+                            "job %s RUNNING again on live TaskManagers after killing %s; failures %s, subtasks %s",
+                            jobId, victim, flink.failures(jobId), flink.subtasks(jobId))
+                    .isTrue();
+            report(
+                    "METRIC recovery-after-taskmanager-kill {} ms (kill to all subtasks RUNNING; failover cause: {})",
+                    ms(recoveredAt - killed),
+                    flink.failures(jobId));
             report("placement after the recovery: {}", placement(flink, jobId));
             queries.streamFor(Duration.ofSeconds(2), sessions, "after-kill");
-            assertThat(KafkaBroker.await(() -> {
-                queries.askNext(sessions, "after-kill");
-                return flink.taskManagerIds().equals(Set.of(otherThan(victim), "tm-3"));
-            }, Duration.ofSeconds(90))).as("the JobManager has dropped %s and registered the replacement tm-3: %s", victim,
-                    flink.taskManagerIds()).isTrue();
+            assertThat(KafkaBroker.await(
+                            () -> {
+                                queries.askNext(sessions, "after-kill");
+                                return flink.taskManagerIds().equals(Set.of(otherThan(victim), "tm-3"));
+                            },
+                            Duration.ofSeconds(90)))
+                    .as(
+                            "the JobManager has dropped %s and registered the replacement tm-3: %s",
+                            victim, flink.taskManagerIds())
+                    .isTrue();
             report("TaskManagers after the kill: {}", flink.taskManagerIds());
 
             // one broker down and back: RF 3 / min ISR 2 lets producers and the job's transactions go on
@@ -154,39 +187,62 @@ class MultiProcessClusterIT {
             report("restarted Kafka broker {}", broker);
             queries.streamFor(Duration.ofSeconds(2), sessions, "broker-back");
             assertThat(KafkaBroker.await(() -> kafka.fullyInSync(List.of(input, answersTopic)), Duration.ofSeconds(90)))
-                    .as("all replicas of %s and %s in sync again after restarting broker %d", input, answersTopic, broker)
+                    .as(
+                            "all replicas of %s and %s in sync again after restarting broker %d",
+                            input, answersTopic, broker)
                     .isTrue();
             report("METRIC broker-restart-to-full-isr {} ms", ms(System.nanoTime() - restart));
-            report("METRIC failovers-during-broker-outage {} (the job went on without a restart when 0)",
+            report(
+                    "METRIC failovers-during-broker-outage {} (the job went on without a restart when 0)",
                     flink.failures(jobId).size() - failoversBefore);
             producer.flush();
             queries.requireDelivered();
 
             answers.awaitAll(queries.ids(), Duration.ofSeconds(120), "every query");
-            report("METRIC kill-to-first-answer-of-a-later-query {} ms", ms(answers.firstSeenAfter(queries.sentAfter(killed))
-                    - killed));
-            // late duplicates would come from a replay of already committed transactions: read two more checkpoints' worth
+            report(
+                    "METRIC kill-to-first-answer-of-a-later-query {} ms",
+                    ms(answers.firstSeenAfter(queries.sentAfter(killed)) - killed));
+            // late duplicates would come from a replay of already committed transactions: read two more checkpoints'
+            // worth
             long checkpoints = flink.completedCheckpoints(jobId);
-            assertThat(KafkaBroker.await(() -> flink.completedCheckpoints(jobId) >= checkpoints + 2, Duration.ofSeconds(60)))
-                    .as("two more checkpoints of job %s after the last answer", jobId).isTrue();
+            assertThat(KafkaBroker.await(
+                            () -> flink.completedCheckpoints(jobId) >= checkpoints + 2, Duration.ofSeconds(60)))
+                    .as("two more checkpoints of job %s after the last answer", jobId)
+                    .isTrue();
             answers.drainToEnd(Duration.ofSeconds(30));
 
             assertThat(flink.jobState(jobId)).as("job state at the end").isEqualTo("RUNNING");
-            // the operator's metrics through Flink's REST metrics endpoint (counters restart with a task: since recovery)
+            // the operator's metrics through Flink's REST metrics endpoint (counters restart with a task: since
+            // recovery)
             Map<String, Double>[] seen = new Map[1];
-            KafkaBroker.await(() -> (seen[0] = flink.operatorMetricSums(jobId, "session memory", "session_memory."))
-                    .getOrDefault("queriesAnswered", 0.0) > 0, Duration.ofSeconds(60));
+            KafkaBroker.await(
+                    () -> (seen[0] = flink.operatorMetricSums(jobId, "session memory", "session_memory."))
+                                    .getOrDefault("queriesAnswered", 0.0)
+                            > 0,
+                    Duration.ofSeconds(60));
             Map<String, Double> metrics = seen[0];
             report("METRIC operator-metrics (sum over subtasks, REST) {}", metrics);
-            assertThat(metrics).as("operator metrics on the REST endpoint").containsKeys("tokensIngested", "queriesAnswered",
-                    "deadLetters", "memoryStateBytes", "memoryUnits", "workingSetHitRate", "engineTokensPerSecond");
-            assertThat(metrics.get("queriesAnswered")).as("queries answered since the recovery").isPositive();
+            assertThat(metrics)
+                    .as("operator metrics on the REST endpoint")
+                    .containsKeys(
+                            "tokensIngested",
+                            "queriesAnswered",
+                            "deadLetters",
+                            "memoryStateBytes",
+                            "memoryUnits",
+                            "workingSetHitRate",
+                            "engineTokensPerSecond");
+            assertThat(metrics.get("queriesAnswered"))
+                    .as("queries answered since the recovery")
+                    .isPositive();
             assertThat(metrics.get("memoryStateBytes")).isPositive();
             AnswerWorkload.assertExactlyOnce(queries, answers);
             assertMemoryIntact(queries, answers, memoryBefore, content, killed);
             AnswerWorkload.logLatencies(REPORT, queries, answers);
             report("failovers of job {}: {}", jobId, flink.failures(jobId));
-            assertThat(cli.ok("cancel", "--jobmanager", flink.restAddress().toString(), jobId).strip()).isEqualTo("CANCELED");
+            assertThat(cli.ok("cancel", "--jobmanager", flink.restAddress().toString(), jobId)
+                            .strip())
+                    .isEqualTo("CANCELED");
         }
     }
 
@@ -194,28 +250,43 @@ class MultiProcessClusterIT {
      * Answers to queries asked after the kill attend to the same memory as before it and cite only the documents
      * produced before it: the killed TaskManager's sessions came back from the checkpoint, not empty.
      */
-    private static void assertMemoryIntact(QueryLog queries, AnswerCollector answers, Map<String, Long> memoryBefore,
-            Map<String, List<SourceCoordinates>> content, long killed) {
-        List<Answer> later = answers.all().stream().filter(a -> queries.sentAt(a.getQueryId()) > killed).toList();
-        assertThat(later).as("answers to queries asked after the kill").hasSizeGreaterThanOrEqualTo(memoryBefore.size());
+    private static void assertMemoryIntact(
+            QueryLog queries,
+            AnswerCollector answers,
+            Map<String, Long> memoryBefore,
+            Map<String, List<SourceCoordinates>> content,
+            long killed) {
+        List<Answer> later = answers.all().stream()
+                .filter(a -> queries.sentAt(a.getQueryId()) > killed)
+                .toList();
+        assertThat(later)
+                .as("answers to queries asked after the kill")
+                .hasSizeGreaterThanOrEqualTo(memoryBefore.size());
         assertThat(later.stream().map(Answer::getSessionId).collect(Collectors.toSet()))
-                .as("sessions answered after the kill").isEqualTo(memoryBefore.keySet());
+                .as("sessions answered after the kill")
+                .isEqualTo(memoryBefore.keySet());
         for (Answer a : later) {
-            assertThat(a.getSessionId()).as("session of query %s", a.getQueryId()).isEqualTo(queries.session(a.getQueryId()));
-            assertThat(a.getMemory().getTokens()).as("memory tokens of session %s after the kill (query %s)",
-                    a.getSessionId(), a.getQueryId()).isEqualTo(memoryBefore.get(a.getSessionId()));
+            assertThat(a.getSessionId())
+                    .as("session of query %s", a.getQueryId())
+                    .isEqualTo(queries.session(a.getQueryId()));
+            assertThat(a.getMemory().getTokens())
+                    .as("memory tokens of session %s after the kill (query %s)", a.getSessionId(), a.getQueryId())
+                    .isEqualTo(memoryBefore.get(a.getSessionId()));
             List<SourceCoordinates> own = content.get(a.getSessionId());
-            assertThat(a.getCitations()).as("citations of query %s in session %s", a.getQueryId(), a.getSessionId())
+            assertThat(a.getCitations())
+                    .as("citations of query %s in session %s", a.getQueryId(), a.getSessionId())
                     .isNotEmpty()
-                    .allSatisfy(c -> assertThat(own).as("content of session %s", a.getSessionId())
+                    .allSatisfy(c -> assertThat(own)
+                            .as("content of session %s", a.getSessionId())
                             .contains(c.getSegment().getSource()));
         }
     }
 
     /** "vertex#subtask@taskmanager" for every subtask, for the report. */
     private static String placement(FlinkProcessCluster flink, String jobId) {
-        return flink.subtasks(jobId).stream().map(t -> "%s#%d@%s".formatted(t.vertex().replaceAll(" ->.*", ""), t.index(),
-                t.taskManager())).collect(Collectors.joining(", "));
+        return flink.subtasks(jobId).stream()
+                .map(t -> "%s#%d@%s".formatted(t.vertex().replaceAll(" ->.*", ""), t.index(), t.taskManager()))
+                .collect(Collectors.joining(", "));
     }
 
     /** The one of tm-1 and tm-2 that is not {@code tm}. */
@@ -226,8 +297,10 @@ class MultiProcessClusterIT {
     /** The TaskManager that runs subtask 0 of the session-memory vertex. */
     private static String sessionOperatorTaskManager(FlinkProcessCluster flink, String jobId) {
         List<FlinkProcessCluster.Subtask> subtasks = flink.subtasks(jobId);
-        return subtasks.stream().filter(t -> t.vertex().contains("session memory") && t.index() == 0)
-                .map(FlinkProcessCluster.Subtask::taskManager).findFirst()
+        return subtasks.stream()
+                .filter(t -> t.vertex().contains("session memory") && t.index() == 0)
+                .map(FlinkProcessCluster.Subtask::taskManager)
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("no 'session memory' subtask 0 among " + subtasks));
     }
 
@@ -237,7 +310,9 @@ class MultiProcessClusterIT {
     }
 
     static Path jar() {
-        Path jar = Path.of("..", "topology", "target", "engram.jar").toAbsolutePath().normalize();
+        Path jar = Path.of("..", "topology", "target", "engram.jar")
+                .toAbsolutePath()
+                .normalize();
         assertThat(jar).as("the fat jar is built before the integration tests").exists();
         return jar;
     }
@@ -247,13 +322,21 @@ class MultiProcessClusterIT {
         String ok(String... command) {
             StringWriter out = new StringWriter();
             StringWriter err = new StringWriter();
-            CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
-                    InputStream.nullInputStream(), false, EngineSessionStage::from, new CompletableFuture<>());
+            CliContext ctx = new CliContext(
+                    new PrintWriter(out, true),
+                    new PrintWriter(err, true),
+                    Map.of(),
+                    InputStream.nullInputStream(),
+                    false,
+                    EngineSessionStage::from,
+                    new CompletableFuture<>());
             List<String> args = new ArrayList<>();
             set.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
             args.addAll(List.of(command));
             int code = new EngramCli(ctx).execute(args.toArray(String[]::new));
-            assertThat(code).as("engram %s; stderr: %s", String.join(" ", command), err).isZero();
+            assertThat(code)
+                    .as("engram %s; stderr: %s", String.join(" ", command), err)
+                    .isZero();
             return out.toString();
         }
     }

@@ -55,7 +55,9 @@ class SavepointFormatIT {
     static final KafkaBroker KAFKA = new KafkaBroker();
 
     static final Path FIXTURE = Path.of("src/test/resources/savepoint-format/v1");
-    static final String[] TOPICS = {"fixture-in", "fixture-answers", "fixture-summaries", "fixture-attributions", "fixture-dlq"};
+    static final String[] TOPICS = {
+        "fixture-in", "fixture-answers", "fixture-summaries", "fixture-attributions", "fixture-dlq"
+    };
     static final int PARTITIONS = 2;
     static Path model;
 
@@ -63,30 +65,60 @@ class SavepointFormatIT {
     static void writeModel() throws Exception {
         EngramSchemas.trustEngramClasses();
         // sessions remember the model they were built with by its folder's name: the fixture's has a fixed one
-        model = TinyModels.write(KAFKA.newDir("model").resolve("savepoint-fixture-model"), TinyModels.Variant.LLAMA_GQA,
-                DType.F32, 42);
+        model = TinyModels.write(
+                KAFKA.newDir("model").resolve("savepoint-fixture-model"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
     }
 
     /** SavepointRestoreIT's options (EM-LLM with a small window) with the fixture's fixed topic and group names. */
     static ResolvedOptions options() throws Exception {
         ResolvedOptions base = SavepointRestoreIT.jobOptions(KAFKA, model);
-        return base.with(Map.of("engram.memory.policy", "EMLLM", "engram.memory.init-tokens", "4",
-                "engram.memory.local-tokens", "32", "engram.memory.memory-tokens", "32",
-                "engram.memory.event-min-tokens", "4", "engram.memory.event-max-tokens", "24"))
-                .with(Map.of("engram.kafka.topic.input", TOPICS[0], "engram.kafka.topic.answers", TOPICS[1],
-                        "engram.kafka.topic.summaries", TOPICS[2], "engram.kafka.topic.attributions", TOPICS[3],
-                        "engram.kafka.topic.dead-letters", TOPICS[4]))
-                .with(Map.of("engram.kafka.group-id", "fixture", "engram.kafka.transactional-id-prefix", "fixture",
-                        "engram.queries.application-id", "fixture"));
+        return base.with(Map.of(
+                        "engram.memory.policy",
+                        "EMLLM",
+                        "engram.memory.init-tokens",
+                        "4",
+                        "engram.memory.local-tokens",
+                        "32",
+                        "engram.memory.memory-tokens",
+                        "32",
+                        "engram.memory.event-min-tokens",
+                        "4",
+                        "engram.memory.event-max-tokens",
+                        "24"))
+                .with(Map.of(
+                        "engram.kafka.topic.input",
+                        TOPICS[0],
+                        "engram.kafka.topic.answers",
+                        TOPICS[1],
+                        "engram.kafka.topic.summaries",
+                        TOPICS[2],
+                        "engram.kafka.topic.attributions",
+                        TOPICS[3],
+                        "engram.kafka.topic.dead-letters",
+                        TOPICS[4]))
+                .with(Map.of(
+                        "engram.kafka.group-id",
+                        "fixture",
+                        "engram.kafka.transactional-id-prefix",
+                        "fixture",
+                        "engram.queries.application-id",
+                        "fixture"));
     }
 
     @Test
     void aSavepointWrittenByAnEarlierBuildRestoresWithItsMemory() throws Exception {
-        assumeTrue(Files.isRegularFile(FIXTURE.resolve("fixture.json")), "no savepoint fixture at " + FIXTURE.toAbsolutePath());
-        JsonNode fixture = new ObjectMapper().readTree(FIXTURE.resolve("fixture.json").toFile());
+        assumeTrue(
+                Files.isRegularFile(FIXTURE.resolve("fixture.json")),
+                "no savepoint fixture at " + FIXTURE.toAbsolutePath());
+        JsonNode fixture =
+                new ObjectMapper().readTree(FIXTURE.resolve("fixture.json").toFile());
         Path savepoint = FIXTURE.resolve("savepoint");
-        Map<String, StoredSession> stored = StoredSession.byId(SavepointMemoryReader.read(savepoint, EngramJob.SESSION_MEMORY_UID));
-        assertThat(stored.keySet()).as("sessions in the fixture (written at %s)", fixture.get("written").asText())
+        Map<String, StoredSession> stored =
+                StoredSession.byId(SavepointMemoryReader.read(savepoint, EngramJob.SESSION_MEMORY_UID));
+        assertThat(stored.keySet())
+                .as(
+                        "sessions in the fixture (written at %s)",
+                        fixture.get("written").asText())
                 .contains(SavepointRestoreIT.SESSIONS);
         stored.values().forEach(SavepointRestoreIT::checkConsistent);
 
@@ -96,9 +128,11 @@ class SavepointFormatIT {
         try {
             Map<String, Answer> answers = SavepointRestoreIT.ask(KAFKA, options, job, "restored");
             for (String s : SavepointRestoreIT.SESSIONS) {
-                assertThat(answers.get(s).getMemory().toString()).as("memory of %s restored from the fixture", s)
+                assertThat(answers.get(s).getMemory().toString())
+                        .as("memory of %s restored from the fixture", s)
                         .isEqualTo(fixture.get("memory").get(s).asText());
-                assertThat(answers.get(s).getMemory().getFingerprint()).as("fingerprint of %s: the stored blocks", s)
+                assertThat(answers.get(s).getMemory().getFingerprint())
+                        .as("fingerprint of %s: the stored blocks", s)
                         .isEqualTo(SavepointRestoreIT.fingerprint(stored.get(s).index()));
             }
         } finally {
@@ -118,10 +152,16 @@ class SavepointFormatIT {
         for (int round = 0; round < 3; round++) {
             for (int s = 0; s < SavepointRestoreIT.SESSIONS.length; s++) {
                 String id = SavepointRestoreIT.SESSIONS[s];
-                content.add(SavepointRestoreIT.event(id, id + "-c" + round, ContentEvent.newBuilder()
-                        .setKind(ContentKind.DOCUMENT_CHUNK).setText("Page " + round + " of " + id + ": the vault code is "
-                                + (3100 + 97 * s + round) + ", and the lighthouse keeper counted " + (40 + 7 * s + round)
-                                + " gulls at dawn.").build()));
+                content.add(SavepointRestoreIT.event(
+                        id,
+                        id + "-c" + round,
+                        ContentEvent.newBuilder()
+                                .setKind(ContentKind.DOCUMENT_CHUNK)
+                                .setText("Page " + round + " of " + id + ": the vault code is "
+                                        + (3100 + 97 * s + round) + ", and the lighthouse keeper counted "
+                                        + (40 + 7 * s + round)
+                                        + " gulls at dawn.")
+                                .build()));
             }
         }
         KAFKA.produceEvents(options, content);
@@ -136,12 +176,15 @@ class SavepointFormatIT {
         ObjectMapper json = new ObjectMapper();
         ObjectNode f = json.createObjectNode();
         f.put("written", java.time.Instant.now().toString());
-        f.put("note", "SavepointFormatIT's fixture: a canonical savepoint of the options in SavepointFormatIT.options()");
+        f.put(
+                "note",
+                "SavepointFormatIT's fixture: a canonical savepoint of the options in SavepointFormatIT.options()");
         ObjectNode memory = f.putObject("memory");
         for (String s : SavepointRestoreIT.SESSIONS) {
             memory.put(s, answers.get(s).getMemory().toString());
         }
-        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("fixture.json").toFile(), f);
+        json.writerWithDefaultPrettyPrinter()
+                .writeValue(out.resolve("fixture.json").toFile(), f);
     }
 
     /**
@@ -151,15 +194,22 @@ class SavepointFormatIT {
      */
     static void createTopicsFilled(ResolvedOptions options, int perPartition) throws Exception {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.bootstrapServers()))) {
-            List<NewTopic> topics = Stream.of(TOPICS).map(t -> new NewTopic(t, PARTITIONS, (short) 1)).toList();
+            List<NewTopic> topics = Stream.of(TOPICS)
+                    .map(t -> new NewTopic(t, PARTITIONS, (short) 1))
+                    .toList();
             admin.createTopics(topics).all().get(30, TimeUnit.SECONDS);
         }
         try (KafkaProducer<byte[], byte[]> p = KAFKA.producer()) {
             for (int partition = 0; partition < PARTITIONS; partition++) {
                 for (int i = 0; i < perPartition; i++) {
                     String session = "filler-" + partition;
-                    EngramEvent e = SavepointRestoreIT.event(session, session + "-" + i, ContentEvent.newBuilder()
-                            .setKind(ContentKind.DOCUMENT_CHUNK).setText("Filler line " + i + ".").build());
+                    EngramEvent e = SavepointRestoreIT.event(
+                            session,
+                            session + "-" + i,
+                            ContentEvent.newBuilder()
+                                    .setKind(ContentKind.DOCUMENT_CHUNK)
+                                    .setText("Filler line " + i + ".")
+                                    .build());
                     java.nio.ByteBuffer b = EngramEvent.getEncoder().encode(e);
                     byte[] v = new byte[b.remaining()];
                     b.get(v);

@@ -68,8 +68,14 @@ class SessionPipelineIT {
     }
 
     static SessionSettings settings() {
-        return SessionSettings.of(model.toString(), 16, 32, 1, new SessionSettings.Answers(8, 8, 0),
-                new SessionSettings.Batching(4, 50), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
+        return SessionSettings.of(
+                model.toString(),
+                16,
+                32,
+                1,
+                new SessionSettings.Answers(8, 8, 0),
+                new SessionSettings.Batching(4, 50),
+                SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
     }
 
     /**
@@ -82,6 +88,7 @@ class SessionPipelineIT {
         static volatile boolean inCheckpoint;
         /** Fail in the notification that a checkpoint completed: after it is durable, before its Kafka commit is known. */
         static volatile boolean afterCheckpoint;
+
         static final java.util.concurrent.atomic.AtomicBoolean FAILED = new java.util.concurrent.atomic.AtomicBoolean();
 
         @Override
@@ -105,8 +112,12 @@ class SessionPipelineIT {
         }
 
         @Override
-        public void processElement(org.apache.flink.streaming.runtime.streamrecord.StreamRecord<EngramEvent> e) throws Exception {
-            if (SEEN.incrementAndGet() == failAfter && !inCheckpoint && !afterCheckpoint && FAILED.compareAndSet(false, true)) {
+        public void processElement(org.apache.flink.streaming.runtime.streamrecord.StreamRecord<EngramEvent> e)
+                throws Exception {
+            if (SEEN.incrementAndGet() == failAfter
+                    && !inCheckpoint
+                    && !afterCheckpoint
+                    && FAILED.compareAndSet(false, true)) {
                 throw new IllegalStateException("injected failure after " + failAfter + " events");
             }
             super.processElement(e);
@@ -115,12 +126,16 @@ class SessionPipelineIT {
 
     static SessionStage stage(boolean injectFailure) {
         return events -> {
-            SingleOutputStreamOperator<Answer> answers = events
-                    .transform("session memory", new AvroTypeInfo<>(Answer.class),
+            SingleOutputStreamOperator<Answer> answers = events.transform(
+                            "session memory",
+                            new AvroTypeInfo<>(Answer.class),
                             injectFailure ? new FailOnce(settings()) : new SessionMemoryOperator(settings()))
                     .uid("engram-session-memory");
-            return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
-                    answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
+            return new SessionOutputs(
+                    answers,
+                    answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
+                    answers.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS),
+                    answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
         };
     }
 
@@ -139,10 +154,13 @@ class SessionPipelineIT {
     }
 
     static ResolvedOptions options() throws Exception {
-        return KAFKA.newOptions(2, Map.of(
-                "engram.job.checkpoint-interval", "300ms",
-                "engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString(),
-                "engram.job.parallelism", "2"));
+        return KAFKA.newOptions(
+                2,
+                Map.of(
+                        "engram.job.checkpoint-interval", "300ms",
+                        "engram.job.checkpoint-dir",
+                                KAFKA.newDir("checkpoints").toUri().toString(),
+                        "engram.job.parallelism", "2"));
     }
 
     static final String[] SESSIONS = {"alice", "bob", "carol"};
@@ -153,33 +171,65 @@ class SessionPipelineIT {
         for (int round = 0; round < 3; round++) {
             for (int s = 0; s < SESSIONS.length; s++) {
                 String id = SESSIONS[s];
-                out.add(event(id, id + "-c" + round, ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK)
-                        .setText("In the notes of " + id + ", the vault code is " + (7481 + 111 * s + round)
-                                + ". The keeper counted " + (200 + s * 10 + round) + " gulls on the cliffs.").build()));
+                out.add(event(
+                        id,
+                        id + "-c" + round,
+                        ContentEvent.newBuilder()
+                                .setKind(ContentKind.DOCUMENT_CHUNK)
+                                .setText("In the notes of " + id + ", the vault code is " + (7481 + 111 * s + round)
+                                        + ". The keeper counted " + (200 + s * 10 + round) + " gulls on the cliffs.")
+                                .build()));
                 if (round > 0) {
-                    out.add(event(id, id + "-q" + round, new QueryEvent(id + "-q" + round, "What is the vault code?",
-                            GenerationOptions.newBuilder().setMaxNewTokens(6).setTemperature(0f).setStop(List.of()).build())));
+                    out.add(event(
+                            id,
+                            id + "-q" + round,
+                            new QueryEvent(
+                                    id + "-q" + round,
+                                    "What is the vault code?",
+                                    GenerationOptions.newBuilder()
+                                            .setMaxNewTokens(6)
+                                            .setTemperature(0f)
+                                            .setStop(List.of())
+                                            .build())));
                 }
             }
         }
         out.add(event("bob", "bob-sum", new ControlEvent(ControlAction.REQUEST_SUMMARY)));
-        out.add(event("nobody", "nobody-q", new QueryEvent("nobody-q", "Anyone there?",
-                GenerationOptions.newBuilder().setMaxNewTokens(4).setTemperature(0f).setStop(List.of()).build())));
+        out.add(event(
+                "nobody",
+                "nobody-q",
+                new QueryEvent(
+                        "nobody-q",
+                        "Anyone there?",
+                        GenerationOptions.newBuilder()
+                                .setMaxNewTokens(4)
+                                .setTemperature(0f)
+                                .setStop(List.of())
+                                .build())));
         return out;
     }
 
     static EngramEvent event(String session, String id, Object payload) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(1000L).setPayload(payload).build();
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(id)
+                .setTimestampMs(1000L)
+                .setPayload(payload)
+                .build();
     }
 
     static void produce(ResolvedOptions options, List<EngramEvent> events) throws Exception {
         KAFKA.produceEvents(options, events);
     }
 
-    static <T> List<T> read(ResolvedOptions options, io.engram.topology.options.Option<String> topic, int n,
+    static <T> List<T> read(
+            ResolvedOptions options,
+            io.engram.topology.options.Option<String> topic,
+            int n,
             java.util.function.Function<byte[], T> decode) {
         try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(topic))) {
-            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(120));
+            List<ConsumerRecord<byte[], byte[]>> recs =
+                    KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(120));
             // anything beyond n would be a duplicate: poll a little longer to catch it
             recs.addAll(KafkaBroker.pollUntil(c, r -> false, Duration.ofSeconds(2)));
             return recs.stream().map(r -> decode.apply(r.value())).toList();
@@ -215,7 +265,10 @@ class SessionPipelineIT {
             List<EngramEvent> events = stream();
             produce(options, events.subList(0, 8));
             produce(options, events.subList(8, events.size()));
-            int queries = (int) events.stream().filter(e -> e.getPayload() instanceof QueryEvent && !e.getSessionId().equals("nobody")).count();
+            int queries = (int) events.stream()
+                    .filter(e -> e.getPayload() instanceof QueryEvent
+                            && !e.getSessionId().equals("nobody"))
+                    .count();
             List<Answer> answers = read(options, KafkaOptions.ANSWERS_TOPIC, queries, SessionPipelineIT::answer);
             var result = job.getJobExecutionResult();
             if (result.isDone()) {
@@ -225,13 +278,19 @@ class SessionPipelineIT {
             Map<String, String> byQuery = new HashMap<>();
             for (Answer a : answers) {
                 // the answer text and the fingerprint of the memory it was computed over
-                assertThat(byQuery.put(a.getQueryId(), a.getText() + " | memory " + a.getMemory().getFingerprint()))
-                        .as("exactly one answer for %s", a.getQueryId()).isNull();
+                assertThat(byQuery.put(
+                                a.getQueryId(),
+                                a.getText() + " | memory " + a.getMemory().getFingerprint()))
+                        .as("exactly one answer for %s", a.getQueryId())
+                        .isNull();
                 assertThat(a.getMemory().getFingerprint()).hasSize(8);
                 assertThat(a.getQueryId()).startsWith(a.getSessionId() + "-");
-                assertThat(a.getCitations()).as("citations of %s", a.getQueryId()).isNotEmpty();
+                assertThat(a.getCitations())
+                        .as("citations of %s", a.getQueryId())
+                        .isNotEmpty();
                 for (Citation c : a.getCitations()) {
-                    assertThat(c.getSegment().getEventId()).as("answer %s cites only its own session", a.getQueryId())
+                    assertThat(c.getSegment().getEventId())
+                            .as("answer %s cites only its own session", a.getQueryId())
                             .startsWith(a.getSessionId() + "-c");
                     assertThat(c.getSegment().getSource().getTopic()).isEqualTo(options.get(KafkaOptions.INPUT_TOPIC));
                     assertThat(c.getSegment().getExcerpt()).isNotEmpty();
@@ -246,7 +305,9 @@ class SessionPipelineIT {
                     throw new AssertionError(e);
                 }
             });
-            assertThat(summaries).singleElement().satisfies(s -> assertThat(s.getSessionId()).isEqualTo("bob"));
+            assertThat(summaries)
+                    .singleElement()
+                    .satisfies(s -> assertThat(s.getSessionId()).isEqualTo("bob"));
             List<DeadLetter> dead = read(options, KafkaOptions.DEAD_LETTER_TOPIC, 1, b -> {
                 try {
                     return DeadLetter.getDecoder().decode(b);
@@ -262,7 +323,9 @@ class SessionPipelineIT {
             if (injectFailure) {
                 assertThat(FailOnce.FAILED).as("the failure was injected").isTrue();
                 if (failure != Failure.AFTER_CHECKPOINT_COMPLETED) { // that restore starts at the completed checkpoint
-                    assertThat(FailOnce.SEEN.get()).as("events were replayed after the restart").isGreaterThan(events.size());
+                    assertThat(FailOnce.SEEN.get())
+                            .as("events were replayed after the restart")
+                            .isGreaterThan(events.size());
                 }
             }
             return byQuery;
@@ -278,13 +341,16 @@ class SessionPipelineIT {
         Map<String, String> clean = runAndCheck(Failure.NONE);
         // same answers over byte-identical memory (CRC32C of every stored block), once each
         assertThat(runAndCheck(Failure.WHILE_PROCESSING))
-                .as("answers and memory fingerprints after a failure while processing and a restart from the last checkpoint")
+                .as(
+                        "answers and memory fingerprints after a failure while processing and a restart from the last checkpoint")
                 .isEqualTo(clean);
         assertThat(runAndCheck(Failure.DURING_CHECKPOINT))
-                .as("answers and memory fingerprints after a failure during a checkpoint and a restart").isEqualTo(clean);
+                .as("answers and memory fingerprints after a failure during a checkpoint and a restart")
+                .isEqualTo(clean);
         // a crash between a checkpoint's completion and the sinks learning of it: their transactions of that checkpoint
         // are committed on restore from it, nothing is lost or written twice
         assertThat(runAndCheck(Failure.AFTER_CHECKPOINT_COMPLETED))
-                .as("answers and memory fingerprints after a failure once a checkpoint completed").isEqualTo(clean);
+                .as("answers and memory fingerprints after a failure once a checkpoint completed")
+                .isEqualTo(clean);
     }
 }

@@ -56,8 +56,11 @@ class SubmitIT {
         Configuration conf = new Configuration();
         conf.set(RestOptions.BIND_PORT, "0");
         conf.set(CoreOptions.CLASSLOADER_RESOLVE_ORDER, "parent-first");
-        cluster = new MiniCluster(new MiniClusterConfiguration.Builder().setNumTaskManagers(1).setNumSlotsPerTaskManager(2)
-                .setConfiguration(conf).build());
+        cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
+                .setNumTaskManagers(1)
+                .setNumSlotsPerTaskManager(2)
+                .setConfiguration(conf)
+                .build());
         cluster.start();
         rest = cluster.getRestAddress().get(30, TimeUnit.SECONDS);
     }
@@ -72,14 +75,18 @@ class SubmitIT {
     @Test
     void submittedJobAnswersQuestions() throws Exception {
         Setup run = setup();
-        JobID id = JobID.fromHexString(run.ok("submit", "--jobmanager", rest.toString(), "--jar", jar().toString()).trim());
-        assertThat(KafkaBroker.await(() -> status(id) == JobStatus.RUNNING, Duration.ofSeconds(60))).as("job running").isTrue();
+        JobID id = JobID.fromHexString(run.ok("submit", "--jobmanager", rest.toString(), "--jar", jar().toString())
+                .trim());
+        assertThat(KafkaBroker.await(() -> status(id) == JobStatus.RUNNING, Duration.ofSeconds(60)))
+                .as("job running")
+                .isTrue();
 
         run.ok("produce", "-s", "sub", run.document().toString());
         run.ok("ask", "-s", "sub", "--via", "kafka", "What is the vault code?");
 
         try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(run.options().get(KafkaOptions.ANSWERS_TOPIC))) {
-            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> !r.isEmpty(), Duration.ofSeconds(60));
+            List<ConsumerRecord<byte[], byte[]>> recs =
+                    KafkaBroker.pollUntil(c, r -> !r.isEmpty(), Duration.ofSeconds(60));
             assertThat(recs).hasSize(1);
             Answer a = Answer.getDecoder().decode(recs.get(0).value());
             assertThat(a.getSessionId()).isEqualTo("sub");
@@ -99,13 +106,16 @@ class SubmitIT {
     void sessionMemorySurvivesStopWithSavepointAndResubmit() throws Exception {
         Setup run = setup();
         String jm = rest.toString();
-        String first = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString()).trim();
+        String first =
+                run.ok("submit", "--jobmanager", jm, "--jar", jar().toString()).trim();
         JobID firstId = JobID.fromHexString(first);
         try {
             assertThat(KafkaBroker.await(() -> run.state(first).equals("RUNNING"), Duration.ofSeconds(60)))
-                    .as("engram status %s says RUNNING", first).isTrue();
+                    .as("engram status %s says RUNNING", first)
+                    .isTrue();
             assertThat(run.ok("status", "--jobmanager", jm).lines())
-                    .anySatisfy(l -> assertThat(l).startsWith(first).contains("RUNNING").endsWith("engram"));
+                    .anySatisfy(l ->
+                            assertThat(l).startsWith(first).contains("RUNNING").endsWith("engram"));
 
             run.ok("produce", "-s", "mem", run.document().toString());
             run.ok("ask", "-s", "mem", "--via", "kafka", "What is the vault code?");
@@ -113,28 +123,43 @@ class SubmitIT {
             assertThat(before.getCitations()).as("answer before the savepoint").isNotEmpty();
 
             Path savepoints = KAFKA.newDir("savepoints");
-            String savepoint = run.ok("savepoint", "--jobmanager", jm, "--stop", "--dir", savepoints.toUri().toString(), first)
+            String savepoint = run.ok(
+                            "savepoint",
+                            "--jobmanager",
+                            jm,
+                            "--stop",
+                            "--dir",
+                            savepoints.toUri().toString(),
+                            first)
                     .trim();
             assertThat(Path.of(URI.create(savepoint.startsWith("file:") ? savepoint : "file://" + savepoint)))
-                    .as("savepoint printed by engram savepoint").isDirectory().isDirectoryContaining("glob:**/_metadata")
+                    .as("savepoint printed by engram savepoint")
+                    .isDirectory()
+                    .isDirectoryContaining("glob:**/_metadata")
                     .startsWith(savepoints);
             assertThat(run.state(first)).isEqualTo("FINISHED");
 
-            String second = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString(), "--from-savepoint", savepoint)
+            String second = run.ok(
+                            "submit", "--jobmanager", jm, "--jar", jar().toString(), "--from-savepoint", savepoint)
                     .trim();
             JobID secondId = JobID.fromHexString(second);
             try {
                 assertThat(KafkaBroker.await(() -> run.state(second).equals("RUNNING"), Duration.ofSeconds(60)))
-                        .as("resubmitted job running").isTrue();
+                        .as("resubmitted job running")
+                        .isTrue();
                 run.ok("ask", "-s", "mem", "--via", "kafka", "Who counted the gulls?");
                 Answer after = answers(run.options(), 2).get(1);
                 assertThat(after.getSessionId()).isEqualTo("mem");
-                assertThat(after.getMemoryTokens()).as("memory attended to after the restore").isPositive();
-                assertThat(after.getCitations()).as("answer after the restore cites the document ingested before it")
+                assertThat(after.getMemoryTokens())
+                        .as("memory attended to after the restore")
+                        .isPositive();
+                assertThat(after.getCitations())
+                        .as("answer after the restore cites the document ingested before it")
                         .isNotEmpty()
                         .allSatisfy(c -> assertThat(c.getSegment().getSource().getOffset())
                                 .isLessThan(before.getQuerySource().getOffset()));
-                assertThat(after.getMemory().getTokens()).as("session memory size after the restore")
+                assertThat(after.getMemory().getTokens())
+                        .as("session memory size after the restore")
                         .isEqualTo(before.getMemory().getTokens());
 
                 assertThat(run.ok("cancel", "--jobmanager", jm, second).trim()).isEqualTo("CANCELED");
@@ -169,22 +194,30 @@ class SubmitIT {
 
         // the job's group has committed offsets (an earlier job read the topic): a stateless submit would start
         // there with empty memory, so it is refused unless asked for
-        org.apache.kafka.common.TopicPartition p0 = new org.apache.kafka.common.TopicPartition(
-                run.options().get(KafkaOptions.INPUT_TOPIC), 0);
-        try (var admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers",
-                run.options().get(KafkaOptions.BOOTSTRAP_SERVERS)))) {
-            admin.alterConsumerGroupOffsets(run.options().get(KafkaOptions.GROUP_ID),
-                    Map.of(p0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(0))).all().get();
+        org.apache.kafka.common.TopicPartition p0 =
+                new org.apache.kafka.common.TopicPartition(run.options().get(KafkaOptions.INPUT_TOPIC), 0);
+        try (var admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of("bootstrap.servers", run.options().get(KafkaOptions.BOOTSTRAP_SERVERS)))) {
+            admin.alterConsumerGroupOffsets(
+                            run.options().get(KafkaOptions.GROUP_ID),
+                            Map.of(p0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(0)))
+                    .all()
+                    .get();
         }
         run.fails(2, "submit", "--jobmanager", jm, "--jar", jar().toString());
-        assertThat(run.err()).contains("has committed offsets on 1 partition(s)").contains("--from-savepoint PATH")
+        assertThat(run.err())
+                .contains("has committed offsets on 1 partition(s)")
+                .contains("--from-savepoint PATH")
                 .contains("--discard-memory");
-        String id = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString(), "--discard-memory").trim();
+        String id = run.ok("submit", "--jobmanager", jm, "--jar", jar().toString(), "--discard-memory")
+                .trim();
         cancelQuietly(JobID.fromHexString(id));
     }
 
     static Path jar() {
-        Path jar = Path.of("..", "topology", "target", "engram.jar").toAbsolutePath().normalize();
+        Path jar = Path.of("..", "topology", "target", "engram.jar")
+                .toAbsolutePath()
+                .normalize();
         assertThat(jar).as("the fat jar is built before the integration tests").exists();
         return jar;
     }
@@ -193,14 +226,32 @@ class SubmitIT {
         Path model = TinyModels.write(KAFKA.newDir("model"), TinyModels.Variant.LLAMA, DType.F32, 42);
         ResolvedOptions options = KAFKA.newOptions(2, Map.of());
         List<String> args = new ArrayList<>();
-        for (String key : List.of("engram.kafka.bootstrap-servers", "engram.kafka.topic.input", "engram.kafka.topic.answers",
-                "engram.kafka.topic.summaries", "engram.kafka.topic.attributions", "engram.kafka.topic.dead-letters",
-                "engram.kafka.group-id", "engram.kafka.transactional-id-prefix", "engram.data-dir")) {
+        for (String key : List.of(
+                "engram.kafka.bootstrap-servers",
+                "engram.kafka.topic.input",
+                "engram.kafka.topic.answers",
+                "engram.kafka.topic.summaries",
+                "engram.kafka.topic.attributions",
+                "engram.kafka.topic.dead-letters",
+                "engram.kafka.group-id",
+                "engram.kafka.transactional-id-prefix",
+                "engram.data-dir")) {
             args.add("--set");
-            args.add(key + "=" + options.formatted(options.options().stream().filter(o -> o.key().equals(key)).findFirst().orElseThrow()));
+            args.add(key + "="
+                    + options.formatted(options.options().stream()
+                            .filter(o -> o.key().equals(key))
+                            .findFirst()
+                            .orElseThrow()));
         }
-        args.addAll(List.of("--set", "engram.model.dir=" + model, "--set", "engram.job.checkpoint-interval=300ms",
-                "--set", "engram.job.checkpoint-dir=" + KAFKA.newDir("chk").toUri(), "--set", "engram.engine.max-new-tokens=4"));
+        args.addAll(List.of(
+                "--set",
+                "engram.model.dir=" + model,
+                "--set",
+                "engram.job.checkpoint-interval=300ms",
+                "--set",
+                "engram.job.checkpoint-dir=" + KAFKA.newDir("chk").toUri(),
+                "--set",
+                "engram.engine.max-new-tokens=4"));
         Path doc = KAFKA.newDir("doc").resolve("doc.txt");
         Files.writeString(doc, "The vault code is 7481.\n\nThe keeper counted 212 gulls.\n");
         return new Setup(options, args, doc, new StringWriter[2]);
@@ -213,8 +264,14 @@ class SubmitIT {
         int exec(String... command) {
             last[0] = new StringWriter();
             last[1] = new StringWriter();
-            CliContext ctx = new CliContext(new PrintWriter(last[0], true), new PrintWriter(last[1], true), Map.of(),
-                    InputStream.nullInputStream(), false, EngineSessionStage::from, new CompletableFuture<>());
+            CliContext ctx = new CliContext(
+                    new PrintWriter(last[0], true),
+                    new PrintWriter(last[1], true),
+                    Map.of(),
+                    InputStream.nullInputStream(),
+                    false,
+                    EngineSessionStage::from,
+                    new CompletableFuture<>());
             List<String> args = new ArrayList<>(common);
             args.addAll(List.of(command));
             return new EngramCli(ctx).execute(args.toArray(String[]::new));
@@ -223,14 +280,20 @@ class SubmitIT {
         /** Runs the command, asserts exit code 0 and returns its stdout. */
         String ok(String... command) {
             int code = exec(command);
-            assertThat(code).as("engram %s; stderr: %s", String.join(" ", command), err()).isZero();
+            assertThat(code)
+                    .as("engram %s; stderr: %s", String.join(" ", command), err())
+                    .isZero();
             return last[0].toString();
         }
 
         /** Runs the command, asserts exit code {@code code} and nothing on stdout. */
         void fails(int code, String... command) {
-            assertThat(exec(command)).as("engram %s; stderr: %s", String.join(" ", command), err()).isEqualTo(code);
-            assertThat(last[0].toString()).as("stdout of a failed engram %s", String.join(" ", command)).isEmpty();
+            assertThat(exec(command))
+                    .as("engram %s; stderr: %s", String.join(" ", command), err())
+                    .isEqualTo(code);
+            assertThat(last[0].toString())
+                    .as("stdout of a failed engram %s", String.join(" ", command))
+                    .isEmpty();
         }
 
         String err() {
@@ -245,8 +308,11 @@ class SubmitIT {
 
     static List<Answer> answers(ResolvedOptions options, int n) throws Exception {
         try (KafkaConsumer<byte[], byte[]> c = KAFKA.readCommitted(options.get(KafkaOptions.ANSWERS_TOPIC))) {
-            List<ConsumerRecord<byte[], byte[]>> recs = KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(90));
-            assertThat(recs).as("answers on %s", options.get(KafkaOptions.ANSWERS_TOPIC)).hasSize(n);
+            List<ConsumerRecord<byte[], byte[]>> recs =
+                    KafkaBroker.pollUntil(c, r -> r.size() >= n, Duration.ofSeconds(90));
+            assertThat(recs)
+                    .as("answers on %s", options.get(KafkaOptions.ANSWERS_TOPIC))
+                    .hasSize(n);
             List<Answer> out = new ArrayList<>();
             for (ConsumerRecord<byte[], byte[]> r : recs) {
                 out.add(Answer.getDecoder().decode(r.value()));

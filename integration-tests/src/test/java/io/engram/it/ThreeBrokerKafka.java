@@ -86,14 +86,18 @@ final class ThreeBrokerKafka implements AutoCloseable {
         Properties p = new Properties();
         p.put("process.roles", "broker,controller");
         p.put("node.id", String.valueOf(node));
-        p.put("listeners", "PLAINTEXT://%s:%d,CONTROLLER://%s:%d".formatted(HOST, clientPorts[node], HOST,
-                controllerPorts[node]));
+        p.put(
+                "listeners",
+                "PLAINTEXT://%s:%d,CONTROLLER://%s:%d".formatted(HOST, clientPorts[node], HOST, controllerPorts[node]));
         p.put("advertised.listeners", "PLAINTEXT://%s:%d".formatted(HOST, clientPorts[node]));
         p.put("controller.listener.names", "CONTROLLER");
         p.put("inter.broker.listener.name", "PLAINTEXT");
         p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
-        p.put("controller.quorum.voters", IntStream.range(0, NODES)
-                .mapToObj(i -> "%d@%s:%d".formatted(i, HOST, controllerPorts[i])).collect(Collectors.joining(",")));
+        p.put(
+                "controller.quorum.voters",
+                IntStream.range(0, NODES)
+                        .mapToObj(i -> "%d@%s:%d".formatted(i, HOST, controllerPorts[i]))
+                        .collect(Collectors.joining(",")));
         p.put("log.dirs", logDir(node).toString());
         p.put("default.replication.factor", "3");
         p.put("min.insync.replicas", "2");
@@ -121,9 +125,12 @@ final class ThreeBrokerKafka implements AutoCloseable {
 
     private void format(int node) throws Exception {
         Files.createDirectories(logDir(node));
-        Formatter formatter = new Formatter().setClusterId(clusterId).setNodeId(node)
+        Formatter formatter = new Formatter()
+                .setClusterId(clusterId)
+                .setNodeId(node)
                 .setControllerListenerName("CONTROLLER")
-                .setMetadataLogDirectory(logDir(node).toString()).addDirectory(logDir(node).toString())
+                .setMetadataLogDirectory(logDir(node).toString())
+                .addDirectory(logDir(node).toString())
                 .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
                 .setPrintStream(new PrintStream(OutputStream.nullOutputStream()));
         formatter.run();
@@ -131,16 +138,22 @@ final class ThreeBrokerKafka implements AutoCloseable {
 
     private void awaitBrokers(int n, Duration timeout) throws InterruptedException {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()))) {
-            boolean ok = KafkaBroker.await(() -> {
-                try {
-                    return admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).size() >= n;
-                } catch (Exception e) {
-                    return false;
-                }
-            }, timeout);
+            boolean ok = KafkaBroker.await(
+                    () -> {
+                        try {
+                            return admin.describeCluster()
+                                            .nodes()
+                                            .get(5, TimeUnit.SECONDS)
+                                            .size()
+                                    >= n;
+                        } catch (Exception e) {
+                            return false;
+                        }
+                    },
+                    timeout);
             if (!ok) {
-                throw new IllegalStateException("%d Kafka brokers on %s not up within %s".formatted(n, bootstrapServers(),
-                        timeout));
+                throw new IllegalStateException(
+                        "%d Kafka brokers on %s not up within %s".formatted(n, bootstrapServers(), timeout));
             }
         }
     }
@@ -181,9 +194,12 @@ final class ThreeBrokerKafka implements AutoCloseable {
      */
     boolean fullyInSync(List<String> topics) {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()))) {
-            Map<String, TopicDescription> described = admin.describeTopics(topics).allTopicNames().get(10, TimeUnit.SECONDS);
-            return described.values().stream().flatMap(d -> d.partitions().stream())
-                    .mapToInt((TopicPartitionInfo p) -> p.isr().size()).allMatch(isr -> isr == 3);
+            Map<String, TopicDescription> described =
+                    admin.describeTopics(topics).allTopicNames().get(10, TimeUnit.SECONDS);
+            return described.values().stream()
+                    .flatMap(d -> d.partitions().stream())
+                    .mapToInt((TopicPartitionInfo p) -> p.isr().size())
+                    .allMatch(isr -> isr == 3);
         } catch (Exception e) {
             return false;
         }
@@ -210,11 +226,19 @@ final class ThreeBrokerKafka implements AutoCloseable {
 
     private String describeOnce(String topic) throws Exception {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()))) {
-            TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic);
+            TopicDescription d = admin.describeTopics(List.of(topic))
+                    .allTopicNames()
+                    .get(10, TimeUnit.SECONDS)
+                    .get(topic);
             ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-            String minIsr = admin.describeConfigs(List.of(res)).all().get(10, TimeUnit.SECONDS).get(res)
-                    .get("min.insync.replicas").value();
-            return "rf=%d min.insync.replicas=%s".formatted(d.partitions().get(0).replicas().size(), minIsr);
+            String minIsr = admin.describeConfigs(List.of(res))
+                    .all()
+                    .get(10, TimeUnit.SECONDS)
+                    .get(res)
+                    .get("min.insync.replicas")
+                    .value();
+            return "rf=%d min.insync.replicas=%s"
+                    .formatted(d.partitions().get(0).replicas().size(), minIsr);
         }
     }
 

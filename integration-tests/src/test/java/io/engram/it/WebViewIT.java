@@ -116,22 +116,28 @@ class WebViewIT {
     @Test
     void aSessionPageShowsAnswersCitationsSourceAndMemoryAndUpdatesLive() throws Exception {
         Optional<Path> browser = Chromium.find();
-        assumeTrue(browser.isPresent(), "no Chromium found (looked at " + Chromium.searched() + "); run "
-                + "integration-tests/src/test/browser/install-chromium.sh to install it; skipping the web view test");
+        assumeTrue(
+                browser.isPresent(),
+                "no Chromium found (looked at " + Chromium.searched() + "); run "
+                        + "integration-tests/src/test/browser/install-chromium.sh to install it; skipping the web view test");
         EngramSchemas.trustEngramClasses();
         Path model = model();
-        ResolvedOptions options = KAFKA.newOptions(1, Map.ofEntries(
-                Map.entry("engram.model.dir", model.toString()),
-                Map.entry("engram.engine.block-size", "16"),
-                Map.entry("engram.engine.prefill-chunk", "32"),
-                Map.entry("engram.engine.threads", "1"),
-                Map.entry("engram.engine.max-new-tokens", "16"),
-                Map.entry("engram.engine.summary-tokens", "16"),
-                Map.entry("engram.engine.summary-interval-tokens", "160"),
-                Map.entry("engram.engine.batch-window", "0ms"),
-                Map.entry("engram.job.parallelism", "1"),
-                Map.entry("engram.job.checkpoint-interval", "300ms"),
-                Map.entry("engram.job.checkpoint-dir", KAFKA.newDir("checkpoints").toUri().toString())));
+        ResolvedOptions options = KAFKA.newOptions(
+                1,
+                Map.ofEntries(
+                        Map.entry("engram.model.dir", model.toString()),
+                        Map.entry("engram.engine.block-size", "16"),
+                        Map.entry("engram.engine.prefill-chunk", "32"),
+                        Map.entry("engram.engine.threads", "1"),
+                        Map.entry("engram.engine.max-new-tokens", "16"),
+                        Map.entry("engram.engine.summary-tokens", "16"),
+                        Map.entry("engram.engine.summary-interval-tokens", "160"),
+                        Map.entry("engram.engine.batch-window", "0ms"),
+                        Map.entry("engram.job.parallelism", "1"),
+                        Map.entry("engram.job.checkpoint-interval", "300ms"),
+                        Map.entry(
+                                "engram.job.checkpoint-dir",
+                                KAFKA.newDir("checkpoints").toUri().toString())));
 
         JobClient job = startJob(options);
         StreamsBuilder builder = new StreamsBuilder();
@@ -148,40 +154,60 @@ class WebViewIT {
             input.add(query("ada", "ada-q2", "What did Mom make?"));
             KAFKA.produceEvents(options, input);
             // one input partition, produced one by one and first: ada-cN is at offset N
-            List<Long> offsets = java.util.stream.LongStream.range(0, ADA.size()).boxed().toList();
+            List<Long> offsets =
+                    java.util.stream.LongStream.range(0, ADA.size()).boxed().toList();
             List<Answer> answers = awaitAnswers(options, 2);
             assertThat(KafkaBroker.await(() -> apiAnswers(server, "ada") == 2, Duration.ofSeconds(30)))
-                    .as("GET /api/sessions/ada lists both answers").isTrue();
+                    .as("GET /api/sessions/ada lists both answers")
+                    .isTrue();
             assertThat(get(server, "/api/sessions/nobody").statusCode()).isEqualTo(404);
 
-            try (Chromium page = Chromium.launch(browser.get(), URI.create(server.uri() + "/sessions/ada"), 1400, 1000)) {
-                assertThat(page.await("document.querySelectorAll('#answers .answer').length === 2 "
-                        + "&& document.body.dataset.live === 'open'", Duration.ofSeconds(30)))
-                        .as("the page renders both answers and its live stream is open").isTrue();
+            try (Chromium page =
+                    Chromium.launch(browser.get(), URI.create(server.uri() + "/sessions/ada"), 1400, 1000)) {
+                assertThat(page.await(
+                                "document.querySelectorAll('#answers .answer').length === 2 "
+                                        + "&& document.body.dataset.live === 'open'",
+                                Duration.ofSeconds(30)))
+                        .as("the page renders both answers and its live stream is open")
+                        .isTrue();
                 checkPage(page.evaluate(PROBE), answers, offsets, options);
 
                 // live: an answer made after the page loaded appears without a reload
                 page.evaluate("window.engramProbe = 'same page'");
                 KAFKA.produceEvents(options, List.of(query("ada", "ada-q3", "Where was the ball?")));
                 answers = awaitAnswers(options, 3);
-                assertThat(page.await("document.querySelector('#answers .answer[data-query-id=\"ada-q3\"]') !== null",
-                        Duration.ofSeconds(30))).as("the third answer appears live").isTrue();
-                assertThat(page.evaluate("window.engramProbe").asText()).as("no reload").isEqualTo("same page");
+                assertThat(page.await(
+                                "document.querySelector('#answers .answer[data-query-id=\"ada-q3\"]') !== null",
+                                Duration.ofSeconds(30)))
+                        .as("the third answer appears live")
+                        .isTrue();
+                assertThat(page.evaluate("window.engramProbe").asText())
+                        .as("no reload")
+                        .isEqualTo("same page");
                 JsonNode dom = page.evaluate(PROBE);
-                assertThat(dom.path("answers").get(0).path("query").asText()).as("newest first").isEqualTo("ada-q3");
-                assertThat(dom.path("answers").get(0).path("selected").asBoolean()).as("the map follows it").isTrue();
+                assertThat(dom.path("answers").get(0).path("query").asText())
+                        .as("newest first")
+                        .isEqualTo("ada-q3");
+                assertThat(dom.path("answers").get(0).path("selected").asBoolean())
+                        .as("the map follows it")
+                        .isTrue();
                 checkPage(dom, answers, offsets, options);
 
                 Path png = Path.of("target", "web-view.png");
                 page.screenshot(png);
                 byte[] bytes = Files.readAllBytes(png);
                 assertThat(bytes.length).as("screenshot size").isGreaterThan(10_000);
-                assertThat(new String(bytes, 1, 3, java.nio.charset.StandardCharsets.US_ASCII)).isEqualTo("PNG");
+                assertThat(new String(bytes, 1, 3, java.nio.charset.StandardCharsets.US_ASCII))
+                        .isEqualTo("PNG");
                 System.out.println("web view screenshot: " + png.toAbsolutePath());
 
                 page.navigate(server.uri());
-                assertThat(page.await("[...document.querySelectorAll('#sessions .session-row a')].map(a => a.textContent)"
-                        + ".join(',') === 'ada,bob'", Duration.ofSeconds(30))).as("the index lists both sessions").isTrue();
+                assertThat(page.await(
+                                "[...document.querySelectorAll('#sessions .session-row a')].map(a => a.textContent)"
+                                        + ".join(',') === 'ada,bob'",
+                                Duration.ofSeconds(30)))
+                        .as("the index lists both sessions")
+                        .isTrue();
             }
         } finally {
             streams.close(Duration.ofSeconds(10));
@@ -215,9 +241,13 @@ class WebViewIT {
             assertThat(card.path("text").asText()).isEqualTo(a.getText());
             List<String> coords = new ArrayList<>();
             card.path("coords").forEach(c -> coords.add(c.asText()));
-            List<String> expected = a.getCitations().stream().map(c -> c.getSegment().getSource())
-                    .map(s -> s.getTopic() + "/" + s.getPartition() + "/" + s.getOffset()).toList();
-            assertThat(coords).as("citations of %s with topic/partition/offset", a.getQueryId()).isEqualTo(expected);
+            List<String> expected = a.getCitations().stream()
+                    .map(c -> c.getSegment().getSource())
+                    .map(s -> s.getTopic() + "/" + s.getPartition() + "/" + s.getOffset())
+                    .toList();
+            assertThat(coords)
+                    .as("citations of %s with topic/partition/offset", a.getQueryId())
+                    .isEqualTo(expected);
             for (Citation c : a.getCitations()) {
                 SourceSegment s = c.getSegment();
                 assertThat(s.getSource().getTopic()).isEqualTo(options.get(KafkaOptions.INPUT_TOPIC));
@@ -227,26 +257,35 @@ class WebViewIT {
                 }
                 String eventText = ADA.get(ids.indexOf(s.getEventId()));
                 String span = eventText.substring(s.getCharStart(), s.getCharEnd());
-                assertThat(span).as("%s %s cites a whole paragraph, the segment it is", a.getQueryId(), c.getMarker())
+                assertThat(span)
+                        .as("%s %s cites a whole paragraph, the segment it is", a.getQueryId(), c.getMarker())
                         .isEqualTo(eventText);
                 String hover = "offset " + s.getSource().getOffset();
                 String chars = "chars " + s.getCharStart() + "–" + s.getCharEnd();
                 boolean highlighted = false;
                 for (JsonNode m : dom.path("marks")) {
-                    if (m.path("event").asText().equals(s.getEventId()) && m.path("title").asText().contains(hover)
-                            && m.path("title").asText().contains(chars) && m.path("title").asText().contains(a.getQueryId())) {
-                        assertThat(span).as("highlighted piece of %s %s", a.getQueryId(), c.getMarker())
+                    if (m.path("event").asText().equals(s.getEventId())
+                            && m.path("title").asText().contains(hover)
+                            && m.path("title").asText().contains(chars)
+                            && m.path("title").asText().contains(a.getQueryId())) {
+                        assertThat(span)
+                                .as("highlighted piece of %s %s", a.getQueryId(), c.getMarker())
                                 .contains(m.path("text").asText());
                         highlighted = true;
                     }
                 }
-                assertThat(highlighted).as("%s %s highlighted in %s with its coordinates on hover", a.getQueryId(),
-                        c.getMarker(), s.getEventId()).isTrue();
+                assertThat(highlighted)
+                        .as(
+                                "%s %s highlighted in %s with its coordinates on hover",
+                                a.getQueryId(), c.getMarker(), s.getEventId())
+                        .isTrue();
             }
         }
         assertThat(anyCitation).as("the answers cite something").isTrue();
 
-        assertThat(dom.path("mapEvents").asInt()).as("one map cell per content event").isEqualTo(ADA.size());
+        assertThat(dom.path("mapEvents").asInt())
+                .as("one map cell per content event")
+                .isEqualTo(ADA.size());
         Answer newest = answers.getLast();
         TreeSet<Integer> cited = new TreeSet<>();
         newest.getCitations().forEach(c -> cited.add(ids.indexOf(c.getSegment().getEventId())));
@@ -262,20 +301,30 @@ class WebViewIT {
                 retrieved.add(offsets.indexOf(c.getOffset()));
             }
         }
-        assertThat(newest.getRetrieved()).as("the newest answer's retrieved spans").isNotEmpty();
-        assertThat(newest.getRetrieved().getLast().getEndToken()).as("up to the question")
+        assertThat(newest.getRetrieved())
+                .as("the newest answer's retrieved spans")
+                .isNotEmpty();
+        assertThat(newest.getRetrieved().getLast().getEndToken())
+                .as("up to the question")
                 .isEqualTo(newest.getMemoryTokens());
-        assertThat(retrieved).as("full attention retrieves every event before the question")
-                .containsExactlyElementsOf(java.util.stream.IntStream.range(0, ADA.size()).boxed().toList());
+        assertThat(retrieved)
+                .as("full attention retrieves every event before the question")
+                .containsExactlyElementsOf(
+                        java.util.stream.IntStream.range(0, ADA.size()).boxed().toList());
         List<Integer> mapRetrieved = new ArrayList<>();
         for (JsonNode m : dom.path("mapRetrieved")) {
             mapRetrieved.add(m.path("index").asInt());
-            assertThat(m.path("title").asText()).as("hover of retrieved cell %s", m.path("index"))
+            assertThat(m.path("title").asText())
+                    .as("hover of retrieved cell %s", m.path("index"))
                     .containsPattern("retrieved for " + newest.getQueryId() + ": tokens \\d+–\\d+ by \\d+ layers?");
         }
-        assertThat(mapRetrieved).as("cells retrieved for the selected (newest) answer").containsExactlyElementsOf(retrieved);
+        assertThat(mapRetrieved)
+                .as("cells retrieved for the selected (newest) answer")
+                .containsExactlyElementsOf(retrieved);
         assertThat(dom.path("legend").asText()).contains("retrieved for the selected answer");
-        assertThat(dom.path("episodes").asInt()).as("episode summaries on the map").isGreaterThanOrEqualTo(1);
+        assertThat(dom.path("episodes").asInt())
+                .as("episode summaries on the map")
+                .isGreaterThanOrEqualTo(1);
     }
 
     static Path model() throws Exception {
@@ -292,22 +341,42 @@ class WebViewIT {
         Configuration conf = EngramJob.flinkConfiguration(options);
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
-        EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options,
+        EngramJob.build(
+                env,
+                EngramSources.kafka(options),
+                EngramSinks.kafka(options),
+                options,
                 EngineSessionStage.from(options));
         return env.executeAsync("web-view-it");
     }
 
     static EngramEvent content(String session, String id, String text) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(System.currentTimeMillis())
-                .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(text)
-                        .setDocumentId("story.txt").setChunkIndex(Integer.parseInt(id.substring(id.length() - 1))).build())
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(id)
+                .setTimestampMs(System.currentTimeMillis())
+                .setPayload(ContentEvent.newBuilder()
+                        .setKind(ContentKind.DOCUMENT_CHUNK)
+                        .setText(text)
+                        .setDocumentId("story.txt")
+                        .setChunkIndex(Integer.parseInt(id.substring(id.length() - 1)))
+                        .build())
                 .build();
     }
 
     static EngramEvent query(String session, String id, String question) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(System.currentTimeMillis())
-                .setPayload(new QueryEvent(id, question, GenerationOptions.newBuilder().setMaxNewTokens(16)
-                        .setTemperature(0f).setStop(List.of("\n")).build()))
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(id)
+                .setTimestampMs(System.currentTimeMillis())
+                .setPayload(new QueryEvent(
+                        id,
+                        question,
+                        GenerationOptions.newBuilder()
+                                .setMaxNewTokens(16)
+                                .setTemperature(0f)
+                                .setStop(List.of("\n"))
+                                .build()))
                 .build();
     }
 
@@ -331,7 +400,9 @@ class WebViewIT {
     static int apiAnswers(QueryServer server, String session) {
         HttpResponse<String> r = get(server, "/api/sessions/" + session);
         try {
-            return r.statusCode() == 200 ? JSON.readTree(r.body()).path("answers").size() : -1;
+            return r.statusCode() == 200
+                    ? JSON.readTree(r.body()).path("answers").size()
+                    : -1;
         } catch (Exception e) {
             throw new AssertionError(e);
         }
@@ -339,7 +410,10 @@ class WebViewIT {
 
     static HttpResponse<String> get(QueryServer server, String path) {
         try {
-            return HTTP.send(HttpRequest.newBuilder(URI.create(server.uri() + path)).GET().build(),
+            return HTTP.send(
+                    HttpRequest.newBuilder(URI.create(server.uri() + path))
+                            .GET()
+                            .build(),
                     HttpResponse.BodyHandlers.ofString());
         } catch (Exception e) {
             throw new AssertionError("GET " + path, e);

@@ -53,9 +53,13 @@ public final class ContentParts {
         List<EngramEvent> parts = new ArrayList<>(cuts.length);
         for (int i = 0; i < cuts.length; i++) {
             int end = i + 1 < cuts.length ? cuts[i + 1] : text.length();
-            ContentEvent piece = ContentEvent.newBuilder(c).setText(text.substring(cuts[i], end)).build();
-            parts.add(EngramEvent.newBuilder(event).setPayload(piece)
-                    .setPart(new EventPart(i, cuts.length, cuts[i])).build());
+            ContentEvent piece = ContentEvent.newBuilder(c)
+                    .setText(text.substring(cuts[i], end))
+                    .build();
+            parts.add(EngramEvent.newBuilder(event)
+                    .setPayload(piece)
+                    .setPart(new EventPart(i, cuts.length, cuts[i]))
+                    .build());
         }
         return parts;
     }

@@ -60,7 +60,9 @@ public final class DeadLetters {
             return null;
         }
         try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
+            return java.util.HexFormat.of()
+                    .formatHex(
+                            java.security.MessageDigest.getInstance("SHA-256").digest(b));
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is part of every JDK", e);
         }
@@ -73,8 +75,8 @@ public final class DeadLetters {
      * @param sessionId the session the record named, when it could be read, or null
      * @param eventId the event id the record named, when it could be read, or null
      */
-    public static DeadLetter forRecord(RawRecord record, ErrorClass errorClass, String reason, Throwable cause,
-            String sessionId, String eventId) {
+    public static DeadLetter forRecord(
+            RawRecord record, ErrorClass errorClass, String reason, Throwable cause, String sessionId, String eventId) {
         return DeadLetter.newBuilder()
                 .setSource(new SourceCoordinates(record.topic, record.partition, record.offset))
                 .setKey(head(record.key, MAX_KEY_BYTES))
@@ -84,7 +86,10 @@ public final class DeadLetters {
                 .setValueSha256(sha256(record.value))
                 .setReason(bounded(record.coordinates() + ": " + reason, MAX_TEXT_CHARS))
                 .setErrorClass(errorClass)
-                .setException(cause == null ? null : bounded(cause.getClass().getName() + ": " + cause.getMessage(), MAX_TEXT_CHARS))
+                .setException(
+                        cause == null
+                                ? null
+                                : bounded(cause.getClass().getName() + ": " + cause.getMessage(), MAX_TEXT_CHARS))
                 .setSessionId(bounded(sessionId, MAX_ID_CHARS))
                 .setEventId(bounded(eventId, MAX_ID_CHARS))
                 .setTimestampMs(record.timestampMs)
@@ -125,13 +130,17 @@ public final class DeadLetters {
                 .setValue(head(value, MAX_VALUE_BYTES))
                 .setValueLength(value.length)
                 .setValueSha256(sha256(value))
-                .setReason(bounded(source.getTopic() + "-" + source.getPartition() + "@" + source.getOffset() + ": " + reason,
+                .setReason(bounded(
+                        source.getTopic() + "-" + source.getPartition() + "@" + source.getOffset() + ": " + reason,
                         MAX_TEXT_CHARS))
                 .setErrorClass(errorClass)
                 .setSessionId(bounded(event.getSessionId(), MAX_ID_CHARS))
                 .setEventId(bounded(event.getEventId(), MAX_ID_CHARS))
                 .setTimestampMs(event.getTimestampMs())
-                .setException(cause == null ? null : bounded(cause.getClass().getName() + ": " + cause.getMessage(), MAX_TEXT_CHARS))
+                .setException(
+                        cause == null
+                                ? null
+                                : bounded(cause.getClass().getName() + ": " + cause.getMessage(), MAX_TEXT_CHARS))
                 .build();
     }
 }

@@ -67,6 +67,7 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
     private transient BinaryMessageDecoder<EngramEvent> decoder;
     /** Per writer-schema fingerprint: the slow-path UTF-8 check must walk the bytes with the schema that wrote them. */
     private transient Map<Long, Utf8Validator> utf8;
+
     private transient Map<Long, Schema> writers;
     private transient Counter decoded;
     private transient Counter refused;
@@ -80,10 +81,12 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
         EngramSchemas.trustEngramClasses();
         decoder = EngramSchemas.decoder(EngramEvent.class); // today's schema and every released one (schemas/README.md)
         writers = new HashMap<>();
-        for (Schema writer : EngramSchemas.releasedWriterSchemas(EngramEvent.getClassSchema().getFullName())) {
+        for (Schema writer :
+                EngramSchemas.releasedWriterSchemas(EngramEvent.getClassSchema().getFullName())) {
             writers.put(SchemaNormalization.parsingFingerprint64(writer), writer);
         }
-        writers.put(SchemaNormalization.parsingFingerprint64(EngramEvent.getClassSchema()), EngramEvent.getClassSchema());
+        writers.put(
+                SchemaNormalization.parsingFingerprint64(EngramEvent.getClassSchema()), EngramEvent.getClassSchema());
         utf8 = new HashMap<>();
         decoded = getRuntimeContext().getMetricGroup().counter("engramEventsDecoded");
         refused = getRuntimeContext().getMetricGroup().counter("engramEventsDeadLettered");
@@ -109,52 +112,77 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
 
     private Outcome decode(RawRecord r) {
         if (r.value == null || r.value.length == 0) {
-            return refuse(r, ErrorClass.UNDECODABLE, "record has no value; expected a single-object encoded EngramEvent",
-                    null, null);
+            return refuse(
+                    r,
+                    ErrorClass.UNDECODABLE,
+                    "record has no value; expected a single-object encoded EngramEvent",
+                    null,
+                    null);
         }
         if (r.value.length > settings.maxEventBytes()) {
-            return refuse(r, ErrorClass.TOO_LARGE, "value is %d bytes, over the limit of %d bytes"
-                    .formatted(r.value.length, settings.maxEventBytes()), null, null);
+            return refuse(
+                    r,
+                    ErrorClass.TOO_LARGE,
+                    "value is %d bytes, over the limit of %d bytes".formatted(r.value.length, settings.maxEventBytes()),
+                    null,
+                    null);
         }
         EngramEvent event;
         try {
             event = decoder.decode(r.value);
         } catch (BadHeaderException e) {
-            return refuse(r, ErrorClass.UNDECODABLE,
+            return refuse(
+                    r,
+                    ErrorClass.UNDECODABLE,
                     "value is not Avro single-object encoding (no C3 01 marker); produce with EngramEvent.getEncoder()",
-                    e, null);
+                    e,
+                    null);
         } catch (MissingSchemaException e) {
-            return refuse(r, ErrorClass.UNKNOWN_SCHEMA, "schema fingerprint %s is not an EngramEvent schema this job reads"
-                    .formatted(fingerprintHex(r.value)), e, null);
+            return refuse(
+                    r,
+                    ErrorClass.UNKNOWN_SCHEMA,
+                    "schema fingerprint %s is not an EngramEvent schema this job reads"
+                            .formatted(fingerprintHex(r.value)),
+                    e,
+                    null);
         } catch (Exception e) {
             // AvroRuntimeException, EOFException, limits exceeded, array bounds on truncated or garbage bodies
-            return refuse(r, ErrorClass.UNDECODABLE, "value does not decode as an EngramEvent: " + e.getMessage(), e,
-                    null);
+            return refuse(
+                    r, ErrorClass.UNDECODABLE, "value does not decode as an EngramEvent: " + e.getMessage(), e, null);
         }
         event.setSource(new SourceCoordinates(r.topic, r.partition, r.offset));
         event.setPart(null); // set by ContentParts only
         Optional<String> badUtf8 = invalidUtf8Field(r, event);
         if (badUtf8.isPresent()) {
-            return refuse(r, ErrorClass.INVALID_UTF8, "field '%s' is not valid UTF-8".formatted(badUtf8.get()), null,
-                    null);
+            return refuse(
+                    r, ErrorClass.INVALID_UTF8, "field '%s' is not valid UTF-8".formatted(badUtf8.get()), null, null);
         }
         String session = event.getSessionId();
         if (session.isBlank()) {
-            return refuse(r, ErrorClass.MISSING_SESSION, "event " + event.getEventId() + " has no session_id", null,
-                    event);
+            return refuse(
+                    r, ErrorClass.MISSING_SESSION, "event " + event.getEventId() + " has no session_id", null, event);
         }
         String badId = invalidId("session_id", session);
         if (badId != null) {
             return refuse(r, ErrorClass.INVALID_EVENT, badId, null, event);
         }
         if (r.key == null) {
-            return refuse(r, ErrorClass.KEY_MISMATCH,
-                    "record has no key; the key must be the session id '%s' in UTF-8".formatted(session), null, event);
+            return refuse(
+                    r,
+                    ErrorClass.KEY_MISMATCH,
+                    "record has no key; the key must be the session id '%s' in UTF-8".formatted(session),
+                    null,
+                    event);
         }
         String key = strictUtf8(r.key);
         if (!session.equals(key)) {
-            return refuse(r, ErrorClass.KEY_MISMATCH, "record key %s is not the session id '%s'"
-                    .formatted(key == null ? "(not UTF-8)" : "'" + key + "'", session), null, event);
+            return refuse(
+                    r,
+                    ErrorClass.KEY_MISMATCH,
+                    "record key %s is not the session id '%s'"
+                            .formatted(key == null ? "(not UTF-8)" : "'" + key + "'", session),
+                    null,
+                    event);
         }
         String invalid = invalidContent(event);
         if (invalid != null) {
@@ -197,16 +225,18 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
             return badId;
         }
         return switch (event.getPayload()) {
-            case ContentEvent c when c.getKind() == ContentKind.UNKNOWN ->
-                    "unsupported content kind (written by a newer schema?)";
+            case ContentEvent c
+            when c.getKind() == ContentKind.UNKNOWN -> "unsupported content kind (written by a newer schema?)";
             case ContentEvent c when c.getText().isEmpty() -> "content event " + event.getEventId() + " has empty text";
-            case QueryEvent q when q.getQueryId().isBlank() -> "query event " + event.getEventId() + " has a blank query_id";
+            case QueryEvent q
+            when q.getQueryId().isBlank() -> "query event " + event.getEventId() + " has a blank query_id";
             case QueryEvent q when q.getQuestion().isBlank() -> "query " + q.getQueryId() + " has a blank question";
-            case QueryEvent q when q.getOptions().getMaxNewTokens() <= 0 ->
-                    "query %s asks for max_new_tokens=%d; must be > 0".formatted(q.getQueryId(),
-                            q.getOptions().getMaxNewTokens());
-            case ControlEvent c when c.getAction() == ControlAction.UNKNOWN ->
-                    "unsupported control action (written by a newer schema?)";
+            case QueryEvent q
+            when q.getOptions().getMaxNewTokens() <= 0 ->
+                "query %s asks for max_new_tokens=%d; must be > 0"
+                        .formatted(q.getQueryId(), q.getOptions().getMaxNewTokens());
+            case ControlEvent c
+            when c.getAction() == ControlAction.UNKNOWN -> "unsupported control action (written by a newer schema?)";
             default -> null;
         };
     }
@@ -250,7 +280,8 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
 
     private static String strictUtf8(byte[] bytes) {
         try {
-            CharBuffer chars = StandardCharsets.UTF_8.newDecoder()
+            CharBuffer chars = StandardCharsets.UTF_8
+                    .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
                     .decode(ByteBuffer.wrap(bytes));
@@ -269,11 +300,20 @@ public class EventDecoder extends ProcessFunction<RawRecord, EngramEvent> {
 
     /** The writer-schema fingerprint of a single-object message of at least {@link #HEADER_BYTES} bytes. */
     private static long fingerprint(byte[] value) {
-        return ByteBuffer.wrap(value, 2, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        return ByteBuffer.wrap(value, 2, 8)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .getLong();
     }
 
     private static Outcome refuse(RawRecord r, ErrorClass cls, String reason, Throwable cause, EngramEvent event) {
-        return new Outcome(null, DeadLetters.forRecord(r, cls, reason, cause,
-                event == null ? null : event.getSessionId(), event == null ? null : event.getEventId()));
+        return new Outcome(
+                null,
+                DeadLetters.forRecord(
+                        r,
+                        cls,
+                        reason,
+                        cause,
+                        event == null ? null : event.getSessionId(),
+                        event == null ? null : event.getEventId()));
     }
 }

@@ -27,13 +27,16 @@ import org.apache.avro.util.Utf8;
 final class Utf8Validator {
 
     private final GenericDatumReader<Object> reader;
-    private final CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder()
+    private final CharsetDecoder strict = StandardCharsets.UTF_8
+            .newDecoder()
             .onMalformedInput(CodingErrorAction.REPORT)
             .onUnmappableCharacter(CodingErrorAction.REPORT);
 
     Utf8Validator(Schema schema) {
-        Schema rawStrings = SchemaParser.parseSingle(schema.toString().replace("\"avro.java.string\":\"String\"", "")
-                .replace(",}", "}").replace("{,", "{"));
+        Schema rawStrings = SchemaParser.parseSingle(schema.toString()
+                .replace("\"avro.java.string\":\"String\"", "")
+                .replace(",}", "}")
+                .replace("{,", "{"));
         this.reader = new GenericDatumReader<>(rawStrings, rawStrings, new GenericData());
     }
 

@@ -13,14 +13,23 @@ import org.junit.jupiter.api.Test;
 class ContentPartsTest {
 
     private static EngramEvent content(String text) {
-        return EngramEvent.newBuilder().setSessionId("s").setEventId("e").setTimestampMs(1L)
-                .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(text).setRole("user").build())
-                .setSource(new SourceCoordinates("in", 0, 7L)).build();
+        return EngramEvent.newBuilder()
+                .setSessionId("s")
+                .setEventId("e")
+                .setTimestampMs(1L)
+                .setPayload(ContentEvent.newBuilder()
+                        .setKind(ContentKind.DOCUMENT_CHUNK)
+                        .setText(text)
+                        .setRole("user")
+                        .build())
+                .setSource(new SourceCoordinates("in", 0, 7L))
+                .build();
     }
 
     @Test
     void partsAreCutBeforeASpaceAndJoinBackIntoTheText() {
-        String text = "The keeper counted forty gulls on the cliffs.  Then   it rained.\n\nThe ferry left at nine. ".repeat(40);
+        String text = "The keeper counted forty gulls on the cliffs.  Then   it rained.\n\nThe ferry left at nine. "
+                .repeat(40);
         List<EngramEvent> parts = ContentParts.split(content(text), 100);
         StringBuilder joined = new StringBuilder();
         for (int i = 0; i < parts.size(); i++) {

@@ -43,7 +43,8 @@ class EventDecoderTest {
     @BeforeEach
     void open() throws Exception {
         EngramSchemas.trustEngramClasses();
-        harness = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(new EventDecoder(new DecoderSettings(1024))));
+        harness = new OneInputStreamOperatorTestHarness<>(
+                new ProcessOperator<>(new EventDecoder(new DecoderSettings(1024))));
         harness.open();
     }
 
@@ -53,9 +54,16 @@ class EventDecoderTest {
     }
 
     static EngramEvent content(String session, String text) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId("e-" + text.length()).setTimestampMs(1L)
-                .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(text)
-                        .setDocumentId("doc").setChunkIndex(0).build())
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId("e-" + text.length())
+                .setTimestampMs(1L)
+                .setPayload(ContentEvent.newBuilder()
+                        .setKind(ContentKind.DOCUMENT_CHUNK)
+                        .setText(text)
+                        .setDocumentId("doc")
+                        .setChunkIndex(0)
+                        .build())
                 .build();
     }
 
@@ -89,23 +97,37 @@ class EventDecoderTest {
 
     private List<DeadLetter> deadLetters() {
         var queue = harness.getSideOutput(DeadLetters.TAG);
-        return queue == null ? List.of() : queue.stream().map(StreamRecord::getValue).toList();
+        return queue == null
+                ? List.of()
+                : queue.stream().map(StreamRecord::getValue).toList();
     }
 
     @Test
     void validEventsPassWithTheirCoordinates() throws Exception {
         feed(record("s1", encode(content("s1", "hello wörld \uFFFD is a real replacement char"))));
-        EngramEvent query = EngramEvent.newBuilder().setSessionId("s1").setEventId("q").setTimestampMs(2L)
-                .setPayload(new QueryEvent("q-1", "why?", GenerationOptions.newBuilder().build()))
-                .setSource(new SourceCoordinates("forged", 9, 9L)).build();
+        EngramEvent query = EngramEvent.newBuilder()
+                .setSessionId("s1")
+                .setEventId("q")
+                .setTimestampMs(2L)
+                .setPayload(new QueryEvent(
+                        "q-1", "why?", GenerationOptions.newBuilder().build()))
+                .setSource(new SourceCoordinates("forged", 9, 9L))
+                .build();
         feed(record("s1", encode(query)));
-        feed(record("s1", encode(EngramEvent.newBuilder(query).setEventId("c")
-                .setPayload(new ControlEvent(ControlAction.REQUEST_SUMMARY)).build())));
+        feed(record(
+                "s1",
+                encode(EngramEvent.newBuilder(query)
+                        .setEventId("c")
+                        .setPayload(new ControlEvent(ControlAction.REQUEST_SUMMARY))
+                        .build())));
 
         List<EngramEvent> out = harness.extractOutputValues();
         assertThat(out).hasSize(3);
-        assertThat(out).extracting(EngramEvent::getSource)
-                .containsExactly(new SourceCoordinates(TOPIC, 3, 0L), new SourceCoordinates(TOPIC, 3, 1L),
+        assertThat(out)
+                .extracting(EngramEvent::getSource)
+                .containsExactly(
+                        new SourceCoordinates(TOPIC, 3, 0L),
+                        new SourceCoordinates(TOPIC, 3, 1L),
                         new SourceCoordinates(TOPIC, 3, 2L));
         assertThat(((ContentEvent) out.getFirst().getPayload()).getText()).contains("wörld");
         assertThat(deadLetters()).isEmpty();
@@ -114,28 +136,53 @@ class EventDecoderTest {
     @Test
     void everyBadRecordBecomesExactlyOneDeadLetter() throws Exception {
         byte[] good = encode(content("s1", "fine text"));
-        feed(record("s1", null));                                                         // 0 tombstone
-        feed(record("s1", "not avro at all".getBytes(StandardCharsets.UTF_8)));           // 1
-        feed(record("s1", Arrays.copyOf(good, good.length - 4)));                         // 2 truncated body
-        byte[] otherSchema = SourceCoordinates.getEncoder().encode(new SourceCoordinates("t", 0, 0L)).array();
-        feed(record("s1", otherSchema));                                                  // 3
-        feed(record(" ", encode(content(" ", "no session"))));                            // 4
-        feed(record("s2", good));                                                         // 5
-        feed(record(null, good));                                                         // 6
-        feed(record("s1", corruptUtf8(good, "fine")));                                    // 7
-        feed(record("s1", encode(content("s1", "x".repeat(2000)))));                      // 8
-        feed(record("s1", encode(EngramEvent.newBuilder(content("s1", "t")).setPayload(ContentEvent.newBuilder()
-                .setKind(ContentKind.UNKNOWN).setText("t").build()).build())));            // 9
-        feed(record("s1", encode(EngramEvent.newBuilder(content("s1", "t"))
-                .setPayload(new QueryEvent("q", "why", GenerationOptions.newBuilder().setMaxNewTokens(0).build()))
-                .build())));                                                              // 10
+        feed(record("s1", null)); // 0 tombstone
+        feed(record("s1", "not avro at all".getBytes(StandardCharsets.UTF_8))); // 1
+        feed(record("s1", Arrays.copyOf(good, good.length - 4))); // 2 truncated body
+        byte[] otherSchema = SourceCoordinates.getEncoder()
+                .encode(new SourceCoordinates("t", 0, 0L))
+                .array();
+        feed(record("s1", otherSchema)); // 3
+        feed(record(" ", encode(content(" ", "no session")))); // 4
+        feed(record("s2", good)); // 5
+        feed(record(null, good)); // 6
+        feed(record("s1", corruptUtf8(good, "fine"))); // 7
+        feed(record("s1", encode(content("s1", "x".repeat(2000))))); // 8
+        feed(record(
+                "s1",
+                encode(EngramEvent.newBuilder(content("s1", "t"))
+                        .setPayload(ContentEvent.newBuilder()
+                                .setKind(ContentKind.UNKNOWN)
+                                .setText("t")
+                                .build())
+                        .build()))); // 9
+        feed(record(
+                "s1",
+                encode(EngramEvent.newBuilder(content("s1", "t"))
+                        .setPayload(new QueryEvent(
+                                "q",
+                                "why",
+                                GenerationOptions.newBuilder()
+                                        .setMaxNewTokens(0)
+                                        .build()))
+                        .build()))); // 10
 
         assertThat(harness.extractOutputValues()).isEmpty();
         List<DeadLetter> letters = deadLetters();
-        assertThat(letters).extracting(DeadLetter::getErrorClass).containsExactly(
-                ErrorClass.UNDECODABLE, ErrorClass.UNDECODABLE, ErrorClass.UNDECODABLE, ErrorClass.UNKNOWN_SCHEMA,
-                ErrorClass.MISSING_SESSION, ErrorClass.KEY_MISMATCH, ErrorClass.KEY_MISMATCH, ErrorClass.INVALID_UTF8,
-                ErrorClass.TOO_LARGE, ErrorClass.UNSUPPORTED, ErrorClass.INVALID_EVENT);
+        assertThat(letters)
+                .extracting(DeadLetter::getErrorClass)
+                .containsExactly(
+                        ErrorClass.UNDECODABLE,
+                        ErrorClass.UNDECODABLE,
+                        ErrorClass.UNDECODABLE,
+                        ErrorClass.UNKNOWN_SCHEMA,
+                        ErrorClass.MISSING_SESSION,
+                        ErrorClass.KEY_MISMATCH,
+                        ErrorClass.KEY_MISMATCH,
+                        ErrorClass.INVALID_UTF8,
+                        ErrorClass.TOO_LARGE,
+                        ErrorClass.UNSUPPORTED,
+                        ErrorClass.INVALID_EVENT);
         for (int i = 0; i < letters.size(); i++) {
             DeadLetter l = letters.get(i);
             assertThat(l.getSource()).isEqualTo(new SourceCoordinates(TOPIC, 3, (long) i));
@@ -153,7 +200,8 @@ class EventDecoderTest {
 
     /** The event as a producer of a released version wrote it: its fields in that version's schema, fingerprint included. */
     static byte[] encodeAs(String version, EngramEvent e) throws Exception {
-        Schema released = EngramSchemas.releasedSchemas(version).get(EngramEvent.getClassSchema().getFullName());
+        Schema released = EngramSchemas.releasedSchemas(version)
+                .get(EngramEvent.getClassSchema().getFullName());
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         BinaryEncoder enc = EncoderFactory.get().binaryEncoder(body, null);
         new SpecificDatumWriter<EngramEvent>(EngramEvent.getClassSchema()).write(e, enc);
@@ -171,8 +219,14 @@ class EventDecoderTest {
     void eventsOfEveryReleasedSchemaAreDecoded() throws Exception {
         List<String> versions = EngramSchemas.releasedVersions();
         assertThat(versions).isNotEmpty();
-        EngramEvent query = EngramEvent.newBuilder().setSessionId("s1").setEventId("q").setTimestampMs(2L)
-                .setPayload(new QueryEvent("q-1", "why?", GenerationOptions.newBuilder().setMaxNewTokens(8).build()))
+        EngramEvent query = EngramEvent.newBuilder()
+                .setSessionId("s1")
+                .setEventId("q")
+                .setTimestampMs(2L)
+                .setPayload(new QueryEvent(
+                        "q-1",
+                        "why?",
+                        GenerationOptions.newBuilder().setMaxNewTokens(8).build()))
                 .build();
         for (String version : versions) {
             feed(record("s1", encodeAs(version, content("s1", "old text " + version))));
@@ -212,23 +266,35 @@ class EventDecoderTest {
 
     @Test
     void deadLettersStayBoundedWhateverTheInput() throws Exception {
-        // a 300 KB session id in a ~900 KB query: before the bound, its dead letter (key + value + id + reason) was over
+        // a 300 KB session id in a ~900 KB query: before the bound, its dead letter (key + value + id + reason) was
+        // over
         // the sink's 1 MiB max.request.size, failed the task and was replayed forever
         String hugeSession = "s".repeat(300_000);
-        byte[] value = encode(EngramEvent.newBuilder().setSessionId(hugeSession).setEventId("q1").setTimestampMs(1L)
-                .setPayload(new QueryEvent("q1", "x".repeat(600_000), GenerationOptions.newBuilder().build())).build());
+        byte[] value = encode(EngramEvent.newBuilder()
+                .setSessionId(hugeSession)
+                .setEventId("q1")
+                .setTimestampMs(1L)
+                .setPayload(new QueryEvent(
+                        "q1",
+                        "x".repeat(600_000),
+                        GenerationOptions.newBuilder().build()))
+                .build());
         RawRecord big = new RawRecord(hugeSession.getBytes(StandardCharsets.UTF_8), value, TOPIC, 0, 7L, 99L);
-        DeadLetter l = DeadLetters.forRecord(big, ErrorClass.TOO_LARGE, "value is too large; session " + hugeSession, null,
-                hugeSession, "q1");
+        DeadLetter l = DeadLetters.forRecord(
+                big, ErrorClass.TOO_LARGE, "value is too large; session " + hugeSession, null, hugeSession, "q1");
         assertThat(encodedSize(l)).isLessThan(300 * 1024);
         assertThat(l.getKeyLength()).isEqualTo(300_000);
         assertThat(l.getKey().remaining()).isEqualTo(DeadLetters.MAX_KEY_BYTES);
         assertThat(l.getValueLength()).isEqualTo(value.length);
         assertThat(l.getValue().remaining()).isEqualTo(DeadLetters.MAX_VALUE_BYTES);
-        assertThat(l.getValueSha256()).isEqualTo(java.util.HexFormat.of().formatHex(
-                java.security.MessageDigest.getInstance("SHA-256").digest(value)));
+        assertThat(l.getValueSha256())
+                .isEqualTo(java.util.HexFormat.of()
+                        .formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                                .digest(value)));
         assertThat(l.getSessionId()).hasSize(DeadLetters.MAX_ID_CHARS).endsWith("...");
-        assertThat(l.getReason()).hasSizeLessThanOrEqualTo(DeadLetters.MAX_TEXT_CHARS).startsWith("in-0@7: value is too large");
+        assertThat(l.getReason())
+                .hasSizeLessThanOrEqualTo(DeadLetters.MAX_TEXT_CHARS)
+                .startsWith("in-0@7: value is too large");
 
         // the same through the decoder (limit 1024 bytes here): one bounded TOO_LARGE letter
         feed(big);
@@ -252,7 +318,8 @@ class EventDecoderTest {
     @Test
     void idsAreBoundedAndPrintable() throws Exception {
         harness.close();
-        harness = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(new EventDecoder(new DecoderSettings(1 << 20))));
+        harness = new OneInputStreamOperatorTestHarness<>(
+                new ProcessOperator<>(new EventDecoder(new DecoderSettings(1 << 20))));
         harness.open();
         String longId = "a".repeat(EventDecoder.MAX_ID_CHARS + 1);
         feed(record(longId, encode(content(longId, "text"))));
@@ -260,18 +327,32 @@ class EventDecoderTest {
         EngramEvent badEventId = content("s1", "text");
         badEventId.setEventId("e\n1");
         feed(record("s1", encode(badEventId)));
-        EngramEvent badQuery = EngramEvent.newBuilder().setSessionId("s1").setEventId("e2").setTimestampMs(1L)
-                .setPayload(new QueryEvent("q".repeat(300), "What?", GenerationOptions.newBuilder().build())).build();
+        EngramEvent badQuery = EngramEvent.newBuilder()
+                .setSessionId("s1")
+                .setEventId("e2")
+                .setTimestampMs(1L)
+                .setPayload(new QueryEvent(
+                        "q".repeat(300), "What?", GenerationOptions.newBuilder().build()))
+                .build();
         feed(record("s1", encode(badQuery)));
         String okId = "a".repeat(EventDecoder.MAX_ID_CHARS);
         feed(record(okId, encode(content(okId, "text"))));
-        assertThat(deadLetters()).extracting(DeadLetter::getErrorClass).containsExactly(ErrorClass.INVALID_EVENT,
-                ErrorClass.INVALID_EVENT, ErrorClass.INVALID_EVENT, ErrorClass.INVALID_EVENT);
-        assertThat(deadLetters()).extracting(DeadLetter::getReason).satisfiesExactly(
-                r -> assertThat(r).contains("session_id is 257 characters long"),
-                r -> assertThat(r).contains("session_id contains the control character U+0007"),
-                r -> assertThat(r).contains("event_id contains the control character U+000A"),
-                r -> assertThat(r).contains("query_id is 300 characters long"));
-        assertThat(harness.extractOutputValues()).singleElement().satisfies(e -> assertThat(e.getSessionId()).isEqualTo(okId));
+        assertThat(deadLetters())
+                .extracting(DeadLetter::getErrorClass)
+                .containsExactly(
+                        ErrorClass.INVALID_EVENT,
+                        ErrorClass.INVALID_EVENT,
+                        ErrorClass.INVALID_EVENT,
+                        ErrorClass.INVALID_EVENT);
+        assertThat(deadLetters())
+                .extracting(DeadLetter::getReason)
+                .satisfiesExactly(
+                        r -> assertThat(r).contains("session_id is 257 characters long"),
+                        r -> assertThat(r).contains("session_id contains the control character U+0007"),
+                        r -> assertThat(r).contains("event_id contains the control character U+000A"),
+                        r -> assertThat(r).contains("query_id is 300 characters long"));
+        assertThat(harness.extractOutputValues())
+                .singleElement()
+                .satisfies(e -> assertThat(e.getSessionId()).isEqualTo(okId));
     }
 }

@@ -59,7 +59,8 @@ public final class EngramSchemas {
     public static void trustEngramClasses() {
         if (TRUSTED.compareAndSet(false, true)) {
             ClassSecurityPredicate ours = EngramSchemas::isEngramClass;
-            ClassSecurityValidator.setGlobal(ClassSecurityValidator.composite(ClassSecurityValidator.getGlobal(), ours));
+            ClassSecurityValidator.setGlobal(
+                    ClassSecurityValidator.composite(ClassSecurityValidator.getGlobal(), ours));
         }
     }
 
@@ -107,8 +108,8 @@ public final class EngramSchemas {
     public static Map<String, Schema> releasedSchemas(String version) {
         Map<String, Schema> schemas = Released.VERSIONS.get(version);
         if (schemas == null) {
-            throw new IllegalArgumentException("no released schema version '%s'; released: %s"
-                    .formatted(version, Released.VERSIONS.keySet()));
+            throw new IllegalArgumentException(
+                    "no released schema version '%s'; released: %s".formatted(version, Released.VERSIONS.keySet()));
         }
         return schemas;
     }
@@ -162,8 +163,8 @@ public final class EngramSchemas {
                 try (InputStream in = open(resource)) {
                     parser.parse(in, StandardCharsets.UTF_8);
                 } catch (SchemaParseException e) {
-                    throw new IllegalStateException("released schema " + resource + " does not parse: " + e.getMessage(),
-                            e);
+                    throw new IllegalStateException(
+                            "released schema " + resource + " does not parse: " + e.getMessage(), e);
                 }
             }
             Map<String, Schema> byName = new LinkedHashMap<>();

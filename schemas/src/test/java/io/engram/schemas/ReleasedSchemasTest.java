@@ -52,11 +52,14 @@ class ReleasedSchemasTest {
         }
         assertThat(EngramSchemas.releasedVersions())
                 .as("released/versions.txt names every released version")
-                .containsExactlyElementsOf(versions.stream().map(v -> v.getFileName().toString()).toList());
+                .containsExactlyElementsOf(
+                        versions.stream().map(v -> v.getFileName().toString()).toList());
         for (Path version : versions) {
             List<Path> files;
             try (Stream<Path> list = Files.list(version)) {
-                files = list.filter(f -> f.toString().endsWith(".avsc")).sorted().toList();
+                files = list.filter(f -> f.toString().endsWith(".avsc"))
+                        .sorted()
+                        .toList();
             }
             assertThat(files).isNotEmpty();
             for (Path file : files) {
@@ -72,7 +75,8 @@ class ReleasedSchemasTest {
             for (Schema s : SchemaEvolutionTest.parse(version).values()) {
                 names.add(s.getFullName());
             }
-            assertThat(EngramSchemas.releasedSchemas(v).keySet()).as("types of %s", v)
+            assertThat(EngramSchemas.releasedSchemas(v).keySet())
+                    .as("types of %s", v)
                     .containsExactlyInAnyOrderElementsOf(names);
             for (String name : names) {
                 assertThat(EngramSchemas.releasedSchemas(v).get(name))
@@ -99,7 +103,9 @@ class ReleasedSchemasTest {
                 byte[] body = body(encoder.encode(old));
                 Object expected = new SpecificDatumReader<>(released, current)
                         .read(null, DecoderFactory.get().binaryDecoder(body, null));
-                assertThat(read).as("seed %s, %s %s", SEED, version, type.getSimpleName()).isEqualTo(expected);
+                assertThat(read)
+                        .as("seed %s, %s %s", SEED, version, type.getSimpleName())
+                        .isEqualTo(expected);
                 n++;
             }
         }
@@ -109,10 +115,12 @@ class ReleasedSchemasTest {
     /** Why rule 5 exists: Answer changed after v1, and the generated decoder alone refuses v1 answers. */
     @Test
     void theGeneratedDecoderAloneRefusesAReleasedAnswer() throws Exception {
-        Schema v1 = EngramSchemas.releasedSchemas("v1").get(Answer.getClassSchema().getFullName());
+        Schema v1 =
+                EngramSchemas.releasedSchemas("v1").get(Answer.getClassSchema().getFullName());
         assertThat(SchemaNormalization.parsingFingerprint64(v1))
                 .isNotEqualTo(SchemaNormalization.parsingFingerprint64(Answer.getClassSchema()));
-        GenericRecord old = (GenericRecord) new RandomData(v1, 1, SEED).iterator().next();
+        GenericRecord old =
+                (GenericRecord) new RandomData(v1, 1, SEED).iterator().next();
         ByteBuffer message = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(old);
         EngramSchemas.trustEngramClasses();
 
@@ -124,7 +132,11 @@ class ReleasedSchemasTest {
 
     @Test
     void anUnknownFingerprintIsStillRefused() throws Exception {
-        Schema other = Schema.createRecord("EngramEvent", "not ours", "elsewhere", false,
+        Schema other = Schema.createRecord(
+                "EngramEvent",
+                "not ours",
+                "elsewhere",
+                false,
                 List.of(new Schema.Field("x", Schema.create(Schema.Type.LONG), "doc")));
         GenericRecord rec = new GenericData.Record(other);
         rec.put("x", 7L);
@@ -137,7 +149,8 @@ class ReleasedSchemasTest {
     void anUnknownVersionIsNamed() {
         assertThatThrownBy(() -> EngramSchemas.releasedSchemas("v0"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("v0").hasMessageContaining("v1");
+                .hasMessageContaining("v0")
+                .hasMessageContaining("v1");
     }
 
     /** The Avro binary body of a single-object message (after the 2-byte marker and the 8-byte fingerprint). */

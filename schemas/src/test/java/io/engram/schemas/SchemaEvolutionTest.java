@@ -59,7 +59,8 @@ class SchemaEvolutionTest {
     static Map<String, Schema> parse(Path dir) throws IOException {
         SchemaParser parser = new SchemaParser();
         try (Stream<Path> files = Files.list(dir)) {
-            for (Path file : files.filter(f -> f.toString().endsWith(".avsc")).sorted().toList()) {
+            for (Path file :
+                    files.filter(f -> f.toString().endsWith(".avsc")).sorted().toList()) {
                 parser.parse(file);
             }
         }
@@ -83,7 +84,10 @@ class SchemaEvolutionTest {
             }
             var result = SchemaCompatibility.checkReaderWriterCompatibility(current, released);
             assertThat(result.getType())
-                    .as("%s: current schema reading data written with %s: %s", current.getName(), version.getFileName(),
+                    .as(
+                            "%s: current schema reading data written with %s: %s",
+                            current.getName(),
+                            version.getFileName(),
                             result.getResult().getIncompatibilities())
                     .isEqualTo(SchemaCompatibilityType.COMPATIBLE);
         }
@@ -119,14 +123,17 @@ class SchemaEvolutionTest {
                 Object read = new SpecificDatumReader<>(released, current)
                         .read(null, DecoderFactory.get().binaryDecoder(bytes.toByteArray(), null));
                 assertThat(read.getClass().getSimpleName()).isEqualTo(current.getName());
-                assertThat(((GenericRecord) read).get(current.getFields().getFirst().name()).toString())
+                assertThat(((GenericRecord) read)
+                                .get(current.getFields().getFirst().name())
+                                .toString())
                         .as("seed %s, %s", SEED, version)
-                        .isEqualTo(old.get(current.getFields().getFirst().name()).toString());
+                        .isEqualTo(
+                                old.get(current.getFields().getFirst().name()).toString());
 
                 // single-object encoding: a decoder that knows the released schema reads its fingerprint
                 ByteBuffer message = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), released).encode(old);
-                BinaryMessageDecoder<Object> decoder = new BinaryMessageDecoder<>(
-                        new org.apache.avro.specific.SpecificData(), current);
+                BinaryMessageDecoder<Object> decoder =
+                        new BinaryMessageDecoder<>(new org.apache.avro.specific.SpecificData(), current);
                 decoder.addSchema(released);
                 Object viaMessage = decoder.decode(message);
                 assertThat(viaMessage).isEqualTo(read);
@@ -139,7 +146,8 @@ class SchemaEvolutionTest {
     /** An Attribution written before {@code status} existed reads as COMPLETE (the field's default), segments intact. */
     @Test
     void aReleasedAttributionReadsAsComplete() throws Exception {
-        Schema released = parse(releasedVersions().getFirst()).get(Attribution.getClassSchema().getFullName());
+        Schema released = parse(releasedVersions().getFirst())
+                .get(Attribution.getClassSchema().getFullName());
         assertThat(released.getField("status")).as("status is new after v1").isNull();
         for (Object datum : new RandomData(released, 5, SEED)) {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -156,7 +164,8 @@ class SchemaEvolutionTest {
     /** The check itself can fail: a required field added without a default is caught. */
     @Test
     void anIncompatibleChangeIsCaught() throws Exception {
-        Schema released = parse(releasedVersions().getFirst()).get(EngramEvent.getClassSchema().getFullName());
+        Schema released = parse(releasedVersions().getFirst())
+                .get(EngramEvent.getClassSchema().getFullName());
         List<Schema.Field> fields = new ArrayList<>();
         for (Schema.Field f : EngramEvent.getClassSchema().getFields()) {
             fields.add(new Schema.Field(f, f.schema()));
@@ -164,21 +173,24 @@ class SchemaEvolutionTest {
         fields.add(new Schema.Field("tenant", Schema.create(Schema.Type.STRING), "added without a default"));
         Schema broken = Schema.createRecord("EngramEvent", "doc", EngramSchemas.PACKAGE, false, fields);
 
-        assertThat(SchemaCompatibility.checkReaderWriterCompatibility(broken, released).getType())
+        assertThat(SchemaCompatibility.checkReaderWriterCompatibility(broken, released)
+                        .getType())
                 .isEqualTo(SchemaCompatibilityType.INCOMPATIBLE);
         List<String> violations = new ArrayList<>();
         SchemaRules.check(broken, Map.of(released.getFullName(), released), violations);
-        assertThat(violations).anySatisfy(v -> assertThat(v).contains("EngramEvent.tenant").contains("default"));
+        assertThat(violations)
+                .anySatisfy(v -> assertThat(v).contains("EngramEvent.tenant").contains("default"));
     }
 
     @Test
     void theRulesCatchMissingDocsAndEnumDefaults() {
         Schema noDefault = Schema.createEnum("Colour", "doc", EngramSchemas.PACKAGE, List.of("RED", "BLUE"));
-        Schema record = Schema.createRecord("Paint", "doc", EngramSchemas.PACKAGE, false,
-                List.of(new Schema.Field("colour", noDefault, null)));
+        Schema record = Schema.createRecord(
+                "Paint", "doc", EngramSchemas.PACKAGE, false, List.of(new Schema.Field("colour", noDefault, null)));
         List<String> violations = new ArrayList<>();
         SchemaRules.check(record, Map.of(), violations);
-        assertThat(violations).hasSize(2)
+        assertThat(violations)
+                .hasSize(2)
                 .anySatisfy(v -> assertThat(v).contains("Paint.colour").contains("doc"))
                 .anySatisfy(v -> assertThat(v).contains("Colour").contains("default symbol"));
     }

@@ -30,7 +30,10 @@ class SingleObjectEncodingTest {
                 .setPayload(QueryEvent.newBuilder()
                         .setQueryId("q-1")
                         .setQuestion("What is the vault code? ünïcødé ✓")
-                        .setOptions(GenerationOptions.newBuilder().setSeed(7L).setStop(List.of("\n\n")).build())
+                        .setOptions(GenerationOptions.newBuilder()
+                                .setSeed(7L)
+                                .setStop(List.of("\n\n"))
+                                .build())
                         .build())
                 .build();
     }
@@ -58,7 +61,8 @@ class SingleObjectEncodingTest {
                 .setErrorClass(ErrorClass.KEY_MISMATCH)
                 .setTimestampMs(5L)
                 .build();
-        assertThat(DeadLetter.getDecoder().decode(DeadLetter.getEncoder().encode(letter))).isEqualTo(letter);
+        assertThat(DeadLetter.getDecoder().decode(DeadLetter.getEncoder().encode(letter)))
+                .isEqualTo(letter);
     }
 
     @Test

@@ -51,11 +51,11 @@ public final class AvroRecordSerializer<T extends SpecificRecord> implements Kaf
             ByteBuffer value = encoder.encode(element);
             byte[] bytes = new byte[value.remaining()];
             value.get(bytes);
-            return new ProducerRecord<>(topic, null, timestamp,
-                    session == null ? null : session.getBytes(StandardCharsets.UTF_8), bytes);
+            return new ProducerRecord<>(
+                    topic, null, timestamp, session == null ? null : session.getBytes(StandardCharsets.UTF_8), bytes);
         } catch (IOException e) {
-            throw new UncheckedIOException("encoding a " + type.getSimpleName() + " of session " + session + " for topic "
-                    + topic, e);
+            throw new UncheckedIOException(
+                    "encoding a " + type.getSimpleName() + " of session " + session + " for topic " + topic, e);
         }
     }
 }

@@ -1,8 +1,8 @@
 package io.engram.topology;
 
+import io.engram.operators.attribution.PreciseAttributionOperator;
 import io.engram.operators.session.SessionMemoryOperator;
 import io.engram.operators.session.SessionSettings;
-import io.engram.operators.attribution.PreciseAttributionOperator;
 import io.engram.schemas.Answer;
 import io.engram.schemas.Attribution;
 import io.engram.schemas.AttributionRequest;
@@ -43,10 +43,11 @@ public final class EngineSessionStage implements SessionStage {
         }
         java.util.Set<io.engram.operators.session.SessionFaults.Point> set = new java.util.HashSet<>();
         for (String p : points.split(",")) {
-            set.add(io.engram.operators.session.SessionFaults.Point.valueOf(p.strip().toUpperCase(java.util.Locale.ROOT)));
+            set.add(io.engram.operators.session.SessionFaults.Point.valueOf(
+                    p.strip().toUpperCase(java.util.Locale.ROOT)));
         }
-        return new io.engram.operators.session.SessionFaults(set, o.get(EngineOptions.FAULT_RATE), o.get(EngineOptions.FAULT_SEED),
-                java.util.Set.of(), 0);
+        return new io.engram.operators.session.SessionFaults(
+                set, o.get(EngineOptions.FAULT_RATE), o.get(EngineOptions.FAULT_SEED), java.util.Set.of(), 0);
     }
 
     /**
@@ -59,18 +60,21 @@ public final class EngineSessionStage implements SessionStage {
 
     private static java.util.Optional<java.nio.file.Path> shippedModel() {
         return java.nio.file.Files.isRegularFile(shippedModelDir().resolve("config.json"))
-                ? java.util.Optional.of(shippedModelDir()) : java.util.Optional.empty();
+                ? java.util.Optional.of(shippedModelDir())
+                : java.util.Optional.empty();
     }
 
     /** Builds the stage from resolved options. @throws SessionStageFactory.StageUnavailableException without a model */
     public static EngineSessionStage from(ResolvedOptions o) {
-        var dir = o.find(EngineOptions.MODEL_DIR).or(EngineSessionStage::shippedModel).orElseThrow(() ->
-                new SessionStageFactory.StageUnavailableException("no model configured: set " + EngineOptions.MODEL_DIR.key()
+        var dir = o.find(EngineOptions.MODEL_DIR)
+                .or(EngineSessionStage::shippedModel)
+                .orElseThrow(() -> new SessionStageFactory.StageUnavailableException("no model configured: set "
+                        + EngineOptions.MODEL_DIR.key()
                         + " (flag, environment or config file) to a Hugging Face model folder; Engram's own model ("
                         + shippedModelDir() + ") is not in this checkout: training/README.md says how it is trained"));
         if (!java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) {
-            throw new SessionStageFactory.StageUnavailableException(EngineOptions.MODEL_DIR.key() + "=" + dir
-                    + " is not a model folder (no config.json)");
+            throw new SessionStageFactory.StageUnavailableException(
+                    EngineOptions.MODEL_DIR.key() + "=" + dir + " is not a model folder (no config.json)");
         }
         checkModelFolder(dir);
         io.engram.engine.memory.MemorySpec memory;
@@ -81,19 +85,32 @@ public final class EngineSessionStage implements SessionStage {
         } catch (IllegalArgumentException e) {
             throw new io.engram.topology.options.ConfigException("memory policy: " + e.getMessage());
         }
-        SessionSettings settings = SessionSettings.of(dir.toAbsolutePath().toString(), o.get(EngineOptions.BLOCK_SIZE),
-                o.get(EngineOptions.PREFILL_CHUNK), o.get(EngineOptions.THREADS),
-                new SessionSettings.Answers(o.get(EngineOptions.MAX_NEW_TOKENS), o.get(EngineOptions.SUMMARY_TOKENS),
-                        o.get(EngineOptions.SUMMARY_INTERVAL)),
-                new SessionSettings.Batching(o.get(EngineOptions.MAX_BATCH), o.get(EngineOptions.BATCH_WINDOW).toMillis()),
-                new SessionSettings.Storage(o.get(EngineOptions.KV_STORAGE), o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L,
-                        new SessionSettings.Retention(o.get(EngineOptions.RETENTION), o.get(EngineOptions.MAX_SESSION_TOKENS),
-                                o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L, o.get(EngineOptions.IDLE_TTL).toMillis())))
+        SessionSettings settings = SessionSettings.of(
+                        dir.toAbsolutePath().toString(),
+                        o.get(EngineOptions.BLOCK_SIZE),
+                        o.get(EngineOptions.PREFILL_CHUNK),
+                        o.get(EngineOptions.THREADS),
+                        new SessionSettings.Answers(
+                                o.get(EngineOptions.MAX_NEW_TOKENS),
+                                o.get(EngineOptions.SUMMARY_TOKENS),
+                                o.get(EngineOptions.SUMMARY_INTERVAL)),
+                        new SessionSettings.Batching(
+                                o.get(EngineOptions.MAX_BATCH),
+                                o.get(EngineOptions.BATCH_WINDOW).toMillis()),
+                        new SessionSettings.Storage(
+                                o.get(EngineOptions.KV_STORAGE),
+                                o.get(EngineOptions.WORKING_SET_MB) * 1024L * 1024L,
+                                new SessionSettings.Retention(
+                                        o.get(EngineOptions.RETENTION),
+                                        o.get(EngineOptions.MAX_SESSION_TOKENS),
+                                        o.get(EngineOptions.MAX_SESSION_MB) * 1024L * 1024L,
+                                        o.get(EngineOptions.IDLE_TTL).toMillis())))
                 .withMemory(memory)
                 .withAttribution(AttributionOptions.settings(o))
-                .withDevice(new io.engram.engine.backend.Backends.DeviceSettings(o.get(EngineOptions.DEVICE),
-                        o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L))
-                .withLimits(new SessionSettings.Limits(o.get(EngineOptions.MAX_EVENT_TOKENS), o.get(EngineOptions.MAX_PENDING_QUERIES)));
+                .withDevice(new io.engram.engine.backend.Backends.DeviceSettings(
+                        o.get(EngineOptions.DEVICE), o.get(EngineOptions.GPU_MEMORY_MB) * 1024L * 1024L))
+                .withLimits(new SessionSettings.Limits(
+                        o.get(EngineOptions.MAX_EVENT_TOKENS), o.get(EngineOptions.MAX_PENDING_QUERIES)));
         return new EngineSessionStage(settings, faults(o));
     }
 
@@ -105,19 +122,22 @@ public final class EngineSessionStage implements SessionStage {
         try (io.engram.engine.model.Model m = io.engram.engine.model.Model.openHuggingFace(dir)) {
             io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir);
         } catch (io.engram.engine.config.ModelFormatException | io.engram.engine.tokenizer.TokenizerFormatException e) {
-            throw new SessionStageFactory.StageUnavailableException("the model folder " + dir + " (" + EngineOptions.MODEL_DIR.key()
-                    + ") cannot be used: " + e.getMessage());
+            throw new SessionStageFactory.StageUnavailableException("the model folder " + dir + " ("
+                    + EngineOptions.MODEL_DIR.key() + ") cannot be used: " + e.getMessage());
         }
     }
 
     @Override
     public SessionOutputs apply(KeyedStream<EngramEvent, String> events) {
-        SingleOutputStreamOperator<Answer> answers = events
-                .transform("session memory", new AvroTypeInfo<>(Answer.class), new SessionMemoryOperator(settings, faults))
+        SingleOutputStreamOperator<Answer> answers = events.transform(
+                        "session memory", new AvroTypeInfo<>(Answer.class), new SessionMemoryOperator(settings, faults))
                 .uid("engram-session-memory")
                 .name("session memory");
-        return new SessionOutputs(answers, answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
-                attributions(answers, settings), answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
+        return new SessionOutputs(
+                answers,
+                answers.getSideOutput(SessionMemoryOperator.SUMMARIES),
+                attributions(answers, settings),
+                answers.getSideOutput(SessionMemoryOperator.DEAD_LETTERS));
     }
 
     /**
@@ -131,7 +151,9 @@ public final class EngineSessionStage implements SessionStage {
         }
         DataStream<Attribution> precise = session.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS)
                 .keyBy(AttributionRequest::getSessionId, Types.STRING)
-                .process(new PreciseAttributionOperator(settings.engine(), settings.attribution()), new AvroTypeInfo<>(Attribution.class))
+                .process(
+                        new PreciseAttributionOperator(settings.engine(), settings.attribution()),
+                        new AvroTypeInfo<>(Attribution.class))
                 .uid(PRECISE_ATTRIBUTION_UID)
                 .name("precise attribution");
         return fast.union(precise);

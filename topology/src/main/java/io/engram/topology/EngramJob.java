@@ -47,6 +47,7 @@ public final class EngramJob {
     public static final String DECODE_UID = "engram-decode";
     /** The session memory operator: its keyed state holds every session's memory (read by {@code engram state inspect}). */
     public static final String SESSION_MEMORY_UID = "engram-session-memory";
+
     public static final String ANSWERS_SINK_UID = "engram-sink-answers";
     public static final String SUMMARIES_SINK_UID = "engram-sink-summaries";
     public static final String ATTRIBUTIONS_SINK_UID = "engram-sink-attributions";
@@ -69,7 +70,8 @@ public final class EngramJob {
         conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, options.get(JobOptions.CHECKPOINT_INTERVAL));
         conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
-        conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
+        conf.set(
+                CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
                 ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpointDir(options));
         conf.set(CheckpointingOptions.CHECKPOINTING_TIMEOUT, options.get(JobOptions.CHECKPOINT_TIMEOUT));
@@ -78,12 +80,13 @@ public final class EngramJob {
         conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true); // only once alignment takes longer than:
         conf.set(CheckpointingOptions.ALIGNED_CHECKPOINT_TIMEOUT, options.get(JobOptions.ALIGNED_CHECKPOINT_TIMEOUT));
         conf.set(PipelineOptions.GENERIC_TYPES, false);
-        java.time.Duration window = options.get(JobOptions.CHECKPOINT_INTERVAL).plus(options.get(JobOptions.CHECKPOINT_TIMEOUT));
+        java.time.Duration window =
+                options.get(JobOptions.CHECKPOINT_INTERVAL).plus(options.get(JobOptions.CHECKPOINT_TIMEOUT));
         if (options.get(KafkaOptions.TRANSACTION_TIMEOUT).compareTo(window) <= 0) {
             throw new io.engram.topology.options.ConfigException(("engram.kafka.transaction-timeout (%s) must exceed "
-                    + "engram.job.checkpoint-interval + engram.job.checkpoint-timeout (%s): a sink transaction stays open "
-                    + "until the checkpoint after it completes; raise the transaction timeout (<= the brokers' "
-                    + "transaction.max.timeout.ms) or shorten the checkpoint timeout")
+                            + "engram.job.checkpoint-interval + engram.job.checkpoint-timeout (%s): a sink transaction stays open "
+                            + "until the checkpoint after it completes; raise the transaction timeout (<= the brokers' "
+                            + "transaction.max.timeout.ms) or shorten the checkpoint timeout")
                     .formatted(options.get(KafkaOptions.TRANSACTION_TIMEOUT), window));
         }
         return conf;
@@ -92,7 +95,10 @@ public final class EngramJob {
     /** {@link JobOptions#CHECKPOINT_DIR}, or {@code checkpoints/} under {@link JobOptions#DATA_DIR} as a file URI. */
     public static String checkpointDir(ResolvedOptions options) {
         return options.find(JobOptions.CHECKPOINT_DIR).orElseGet(() -> {
-            Path dir = options.get(JobOptions.DATA_DIR).resolve("checkpoints").toAbsolutePath().normalize();
+            Path dir = options.get(JobOptions.DATA_DIR)
+                    .resolve("checkpoints")
+                    .toAbsolutePath()
+                    .normalize();
             return dir.toUri().toString();
         });
     }
@@ -104,18 +110,22 @@ public final class EngramJob {
      *
      * @throws IllegalStateException if an operator of the graph has no uid (the stage's included), naming them
      */
-    public static void build(StreamExecutionEnvironment env, EngramSources sources, EngramSinks sinks,
-            ResolvedOptions options, SessionStage sessionStage) {
+    public static void build(
+            StreamExecutionEnvironment env,
+            EngramSources sources,
+            EngramSinks sinks,
+            ResolvedOptions options,
+            SessionStage sessionStage) {
         env.configure(flinkConfiguration(options));
         env.setParallelism(options.get(JobOptions.PARALLELISM));
 
-        DataStream<RawRecord> raw = env.fromSource(sources.events(), WatermarkStrategy.noWatermarks(), "engram source",
-                        RawRecord.TYPE)
+        DataStream<RawRecord> raw = env.fromSource(
+                        sources.events(), WatermarkStrategy.noWatermarks(), "engram source", RawRecord.TYPE)
                 .uid(SOURCE_UID);
 
-        SingleOutputStreamOperator<EngramEvent> events = raw
-                .process(new EventDecoder(new DecoderSettings(options.get(JobOptions.MAX_EVENT_BYTES),
-                                options.get(JobOptions.PART_CHARS))),
+        SingleOutputStreamOperator<EngramEvent> events = raw.process(
+                        new EventDecoder(new DecoderSettings(
+                                options.get(JobOptions.MAX_EVENT_BYTES), options.get(JobOptions.PART_CHARS))),
                         EventDecoder.EVENT_TYPE)
                 .name("engram decode")
                 .uid(DECODE_UID);
@@ -126,9 +136,15 @@ public final class EngramJob {
 
         out.answers().sinkTo(sinks.answers()).name("engram answers sink").uid(ANSWERS_SINK_UID);
         out.summaries().sinkTo(sinks.summaries()).name("engram summaries sink").uid(SUMMARIES_SINK_UID);
-        out.attributions().sinkTo(sinks.attributions()).name("engram attributions sink").uid(ATTRIBUTIONS_SINK_UID);
-        decodeDeadLetters.union(out.deadLetters())
-                .sinkTo(sinks.deadLetters()).name("engram dead-letter sink").uid(DEAD_LETTERS_SINK_UID);
+        out.attributions()
+                .sinkTo(sinks.attributions())
+                .name("engram attributions sink")
+                .uid(ATTRIBUTIONS_SINK_UID);
+        decodeDeadLetters
+                .union(out.deadLetters())
+                .sinkTo(sinks.deadLetters())
+                .name("engram dead-letter sink")
+                .uid(DEAD_LETTERS_SINK_UID);
 
         requireUids(env.getTransformations());
     }
@@ -143,7 +159,8 @@ public final class EngramJob {
             if (!seen.add(t.getId())) {
                 continue;
             }
-            if (t instanceof PhysicalTransformation<?> && (t.getUid() == null || t.getUid().isBlank())) {
+            if (t instanceof PhysicalTransformation<?>
+                    && (t.getUid() == null || t.getUid().isBlank())) {
                 missing.add("'" + t.getName() + "' (" + t.getClass().getSimpleName() + ")");
             }
             todo.addAll(t.getInputs());

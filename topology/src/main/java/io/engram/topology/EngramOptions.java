@@ -17,8 +17,16 @@ import java.util.Map;
 /** Every option Engram declares, collected from the {@code XxxOptions} classes' constants. */
 public final class EngramOptions {
 
-    private static final List<Class<?>> HOLDERS = List.of(KafkaOptions.class, JobOptions.class, EngineOptions.class, MemoryOptions.class, AttributionOptions.class,
-            QueryOptions.class, EmbeddedOptions.class, CliOptions.class, ClusterOptions.class);
+    private static final List<Class<?>> HOLDERS = List.of(
+            KafkaOptions.class,
+            JobOptions.class,
+            EngineOptions.class,
+            MemoryOptions.class,
+            AttributionOptions.class,
+            QueryOptions.class,
+            EmbeddedOptions.class,
+            CliOptions.class,
+            ClusterOptions.class);
 
     private static final List<Option<?>> ALL = collect();
 

@@ -14,8 +14,8 @@ import org.apache.flink.util.function.SerializableFunction;
 import org.apache.kafka.clients.producer.ProducerConfig;
 
 /** The job's outputs, one sink per output kind. */
-public record EngramSinks(Sink<Answer> answers, Sink<Summary> summaries, Sink<Attribution> attributions,
-        Sink<DeadLetter> deadLetters) {
+public record EngramSinks(
+        Sink<Answer> answers, Sink<Summary> summaries, Sink<Attribution> attributions, Sink<DeadLetter> deadLetters) {
 
     public EngramSinks {
         Objects.requireNonNull(answers, "answers sink");
@@ -31,25 +31,52 @@ public record EngramSinks(Sink<Answer> answers, Sink<Summary> summaries, Sink<At
      */
     public static EngramSinks kafka(ResolvedOptions options) {
         return new EngramSinks(
-                sink(options, KafkaOptions.ANSWERS_TOPIC.key(), options.get(KafkaOptions.ANSWERS_TOPIC), "answers",
-                        Answer.class, Answer::getSessionId),
-                sink(options, KafkaOptions.SUMMARIES_TOPIC.key(), options.get(KafkaOptions.SUMMARIES_TOPIC), "summaries",
-                        Summary.class, Summary::getSessionId),
-                sink(options, KafkaOptions.ATTRIBUTIONS_TOPIC.key(), options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
-                        "attributions", Attribution.class, Attribution::getSessionId),
-                sink(options, KafkaOptions.DEAD_LETTER_TOPIC.key(), options.get(KafkaOptions.DEAD_LETTER_TOPIC),
-                        "dead-letters", DeadLetter.class, DeadLetter::getSessionId));
+                sink(
+                        options,
+                        KafkaOptions.ANSWERS_TOPIC.key(),
+                        options.get(KafkaOptions.ANSWERS_TOPIC),
+                        "answers",
+                        Answer.class,
+                        Answer::getSessionId),
+                sink(
+                        options,
+                        KafkaOptions.SUMMARIES_TOPIC.key(),
+                        options.get(KafkaOptions.SUMMARIES_TOPIC),
+                        "summaries",
+                        Summary.class,
+                        Summary::getSessionId),
+                sink(
+                        options,
+                        KafkaOptions.ATTRIBUTIONS_TOPIC.key(),
+                        options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
+                        "attributions",
+                        Attribution.class,
+                        Attribution::getSessionId),
+                sink(
+                        options,
+                        KafkaOptions.DEAD_LETTER_TOPIC.key(),
+                        options.get(KafkaOptions.DEAD_LETTER_TOPIC),
+                        "dead-letters",
+                        DeadLetter.class,
+                        DeadLetter::getSessionId));
     }
 
-    private static <T extends SpecificRecord> KafkaSink<T> sink(ResolvedOptions options, String optionKey, String topic,
-            String kind, Class<T> type, SerializableFunction<T, String> sessionId) {
+    private static <T extends SpecificRecord> KafkaSink<T> sink(
+            ResolvedOptions options,
+            String optionKey,
+            String topic,
+            String kind,
+            Class<T> type,
+            SerializableFunction<T, String> sessionId) {
         return KafkaSink.<T>builder()
                 .setBootstrapServers(options.get(KafkaOptions.BOOTSTRAP_SERVERS))
                 .setKafkaProducerConfig(EngramSources.passThrough(options))
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                 .setTransactionalIdPrefix(options.get(KafkaOptions.TRANSACTIONAL_ID_PREFIX) + "-" + kind)
-                .setProperty(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,
-                        String.valueOf(options.get(KafkaOptions.TRANSACTION_TIMEOUT).toMillis()))
+                .setProperty(
+                        ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,
+                        String.valueOf(
+                                options.get(KafkaOptions.TRANSACTION_TIMEOUT).toMillis()))
                 .setRecordSerializer(new AvroRecordSerializer<>(topic, type, sessionId))
                 .build();
     }

@@ -9,45 +9,56 @@ public final class KafkaOptions {
     private static final String NAME = "[A-Za-z0-9._-]+";
 
     public static final Option<String> BOOTSTRAP_SERVERS = Option.stringKey("engram.kafka.bootstrap-servers")
-            .defaultValue("localhost:9092").check(s -> !s.isBlank(), "host:port[,host:port...]")
+            .defaultValue("localhost:9092")
+            .check(s -> !s.isBlank(), "host:port[,host:port...]")
             .description("Kafka brokers to connect to. The embedded broker of 'engram run' listens on "
                     + "localhost:<engram.embedded.kafka-port>, so the default reaches it.");
 
     public static final Option<String> INPUT_TOPIC = Option.stringKey("engram.kafka.topic.input")
-            .defaultValue("engram-events").check(s -> s.matches(NAME), "a Kafka topic name")
+            .defaultValue("engram-events")
+            .check(s -> s.matches(NAME), "a Kafka topic name")
             .description("Topic of EngramEvents (content, queries, control), keyed by session id.");
 
     public static final Option<String> ANSWERS_TOPIC = Option.stringKey("engram.kafka.topic.answers")
-            .defaultValue("engram-answers").check(s -> s.matches(NAME), "a Kafka topic name")
+            .defaultValue("engram-answers")
+            .check(s -> s.matches(NAME), "a Kafka topic name")
             .description("Topic the job writes Answers to (exactly once), keyed by session id.");
 
     public static final Option<String> SUMMARIES_TOPIC = Option.stringKey("engram.kafka.topic.summaries")
-            .defaultValue("engram-summaries").check(s -> s.matches(NAME), "a Kafka topic name")
+            .defaultValue("engram-summaries")
+            .check(s -> s.matches(NAME), "a Kafka topic name")
             .description("Topic the job writes Summaries to (exactly once), keyed by session id.");
 
     public static final Option<String> ATTRIBUTIONS_TOPIC = Option.stringKey("engram.kafka.topic.attributions")
-            .defaultValue("engram-attributions").check(s -> s.matches(NAME), "a Kafka topic name")
+            .defaultValue("engram-attributions")
+            .check(s -> s.matches(NAME), "a Kafka topic name")
             .description("Topic the job writes Attributions to (exactly once), keyed by session id.");
 
     public static final Option<String> DEAD_LETTER_TOPIC = Option.stringKey("engram.kafka.topic.dead-letters")
-            .defaultValue("engram-dead-letters").check(s -> s.matches(NAME), "a Kafka topic name")
+            .defaultValue("engram-dead-letters")
+            .check(s -> s.matches(NAME), "a Kafka topic name")
             .description("Topic of DeadLetters: every input record the job refused, with reason and coordinates.");
 
     public static final Option<Integer> PARTITIONS = Option.intKey("engram.kafka.topic.partitions")
-            .defaultValue(4).check(n -> n > 0, "> 0")
+            .defaultValue(4)
+            .check(n -> n > 0, "> 0")
             .description("Partitions of the topics Engram creates (engram run, engram topics create). Sessions spread "
                     + "over them by key.");
 
     public static final Option<Integer> REPLICATION_FACTOR = Option.intKey("engram.kafka.topic.replication-factor")
-            .defaultValue(1).check(n -> n > 0 && n <= Short.MAX_VALUE, "1..32767")
+            .defaultValue(1)
+            .check(n -> n > 0 && n <= Short.MAX_VALUE, "1..32767")
             .description("Replication factor of the topics Engram creates and of Kafka Streams' internal topics.");
 
     public static final Option<String> GROUP_ID = Option.stringKey("engram.kafka.group-id")
-            .defaultValue("engram-job").check(s -> s.matches(NAME), "a consumer group id")
+            .defaultValue("engram-job")
+            .check(s -> s.matches(NAME), "a consumer group id")
             .description("Consumer group of the Flink job's Kafka source (offsets are committed on checkpoints).");
 
-    public static final Option<String> TRANSACTIONAL_ID_PREFIX = Option.stringKey("engram.kafka.transactional-id-prefix")
-            .defaultValue("engram").check(s -> s.matches(NAME), "letters, digits, '.', '_' or '-'")
+    public static final Option<String> TRANSACTIONAL_ID_PREFIX = Option.stringKey(
+                    "engram.kafka.transactional-id-prefix")
+            .defaultValue("engram")
+            .check(s -> s.matches(NAME), "letters, digits, '.', '_' or '-'")
             .description("Prefix of the exactly-once sinks' transactional ids (one sink appends -answers, "
                     + "-summaries, ...). Must be unique per job on a cluster and stable across restarts.");
 

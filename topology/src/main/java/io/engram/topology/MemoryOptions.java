@@ -1,5 +1,6 @@
 package io.engram.topology;
 
+import io.engram.engine.memory.DuoSpec;
 import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.topology.options.Option;
@@ -24,89 +25,111 @@ public final class MemoryOptions {
                     + "SIRLLM (sinks + highest-entropy tokens + recent, decayed per turn).");
 
     public static final Option<Integer> INIT_TOKENS = Option.intKey("engram.memory.init-tokens")
-            .defaultValue(EM.window().initTokens()).check(n -> n >= -1, ">= -1")
+            .defaultValue(EM.window().initTokens())
+            .check(n -> n >= -1, ">= -1")
             .description("INFLLM/EMLLM: first tokens of the stream every query attends to; -1: 128 where the model's "
                     + "trained context holds 128 + 4096 + 2048 tokens, else 1/16 of that context.");
 
     public static final Option<Integer> LOCAL_TOKENS = Option.intKey("engram.memory.local-tokens")
-            .defaultValue(EM.window().localTokens()).check(n -> n > 0 || n == -1, "> 0 or -1")
+            .defaultValue(EM.window().localTokens())
+            .check(n -> n > 0 || n == -1, "> 0 or -1")
             .description("INFLLM/EMLLM: sliding window of recent tokens attended at relative positions; keep it within "
                     + "the model's trained context. -1: 4096 where the model's trained context holds 128 + 4096 + 2048 "
                     + "tokens, else what the init and memory tokens leave of that context.");
 
     public static final Option<Integer> TOP_UNITS = Option.intKey("engram.memory.top-units")
-            .defaultValue(INF.topUnits()).check(n -> n > 0 || n == -1, "> 0 or -1")
-            .description("INFLLM: memory units (blocks of engram.engine.block-size tokens) retrieved per layer and step; "
-                    + "-1: engram.memory.memory-tokens / 128 (16 at the papers' sizes).");
+            .defaultValue(INF.topUnits())
+            .check(n -> n > 0 || n == -1, "> 0 or -1")
+            .description(
+                    "INFLLM: memory units (blocks of engram.engine.block-size tokens) retrieved per layer and step; "
+                            + "-1: engram.memory.memory-tokens / 128 (16 at the papers' sizes).");
 
     public static final Option<Integer> MEMORY_TOKENS = Option.intKey("engram.memory.memory-tokens")
-            .defaultValue(EM.window().memoryTokens()).check(n -> n > 0 || n == -1, "> 0 or -1")
+            .defaultValue(EM.window().memoryTokens())
+            .check(n -> n > 0 || n == -1, "> 0 or -1")
             .description("EMLLM: tokens of memory (whole events) retrieved per layer and step; -1: 2048 where the "
                     + "model's trained context holds 128 + 4096 + 2048 tokens, else a quarter of that context.");
 
     public static final Option<Double> CONTIGUITY = Option.doubleKey("engram.memory.contiguity")
-            .defaultValue(EM.contiguity()).check(v -> v >= 0 && v < 1, "in [0, 1)")
+            .defaultValue(EM.contiguity())
+            .check(v -> v >= 0 && v < 1, "in [0, 1)")
             .description("EMLLM: share of engram.memory.memory-tokens given to the neighbours of retrieved events "
                     + "(temporal contiguity buffer; the paper uses 0.3, 0 turns it off).");
 
     public static final Option<Integer> CACHED_BLOCKS = Option.intKey("engram.memory.cached-blocks")
-            .defaultValue(INF.cachedBlocks()).check(n -> n >= 0, ">= 0")
+            .defaultValue(INF.cachedBlocks())
+            .check(n -> n >= 0, ">= 0")
             .description("INFLLM/EMLLM: blocks of retrieved memory kept in engine memory per layer (LRU); the rest is "
                     + "fetched from the memory store when retrieved.");
 
     public static final Option<Integer> REPR_TOKENS = Option.intKey("engram.memory.repr-tokens")
-            .defaultValue(INF.reprTokens()).check(n -> n > 0, "> 0")
+            .defaultValue(INF.reprTokens())
+            .check(n -> n > 0, "> 0")
             .description("INFLLM/EMLLM: most attended tokens whose keys represent a unit for retrieval.");
 
     public static final Option<Double> SURPRISE_GAMMA = Option.doubleKey("engram.memory.surprise-gamma")
-            .defaultValue(EM.gamma()).check(v -> v >= 0, ">= 0")
+            .defaultValue(EM.gamma())
+            .check(v -> v >= 0, ">= 0")
             .description("EMLLM: a token starts a new event when its surprise exceeds mean + gamma * std of the "
                     + "surprises in the local window before it.");
 
     public static final Option<Integer> EVENT_MIN = Option.intKey("engram.memory.event-min-tokens")
-            .defaultValue(EM.eventMinTokens()).check(n -> n > 0, "> 0")
+            .defaultValue(EM.eventMinTokens())
+            .check(n -> n > 0, "> 0")
             .description("EMLLM: shorter events merge into the next one.");
 
     public static final Option<Integer> EVENT_MAX = Option.intKey("engram.memory.event-max-tokens")
-            .defaultValue(EM.eventMaxTokens()).check(n -> n > 0, "> 0")
+            .defaultValue(EM.eventMaxTokens())
+            .check(n -> n > 0, "> 0")
             .description("EMLLM: longer events are cut into pieces of this size.");
 
-    public static final Option<io.engram.engine.memory.retrieval.RetrievalSettings.Refinement> REFINEMENT = Option.enumKey(
-                    "engram.memory.refinement", io.engram.engine.memory.retrieval.RetrievalSettings.Refinement.class)
-            .defaultValue(EM.refinement())
-            .description("EMLLM: move each surprise boundary to the best split of its neighbourhood by key similarity "
-                    + "(MODULARITY or CONDUCTANCE; NONE keeps surprise boundaries).");
+    public static final Option<io.engram.engine.memory.retrieval.RetrievalSettings.Refinement> REFINEMENT =
+            Option.enumKey(
+                            "engram.memory.refinement",
+                            io.engram.engine.memory.retrieval.RetrievalSettings.Refinement.class)
+                    .defaultValue(EM.refinement())
+                    .description(
+                            "EMLLM: move each surprise boundary to the best split of its neighbourhood by key similarity "
+                                    + "(MODULARITY or CONDUCTANCE; NONE keeps surprise boundaries).");
 
     public static final Option<Integer> REFINE_FROM_LAYER = Option.intKey("engram.memory.refine-from-layer")
-            .defaultValue(EM.refineFromLayer()).check(n -> n >= -1, ">= -1")
+            .defaultValue(EM.refineFromLayer())
+            .check(n -> n >= -1, ">= -1")
             .description("EMLLM: key similarity for refinement sums the layers from this one on; -1: the last 3/8 of "
                     + "the model's layers (EM-LLM's Mistral setting: 20 of 32).");
 
     public static final Option<Integer> SINK_TOKENS = Option.intKey("engram.memory.sink-tokens")
-            .defaultValue(STREAMING.sinkTokens()).check(n -> n >= 0, ">= 0")
+            .defaultValue(STREAMING.sinkTokens())
+            .check(n -> n >= 0, ">= 0")
             .description("STREAMING/SIRLLM: attention-sink tokens at the start of the stream that are always kept.");
 
     public static final Option<Integer> RECENT_TOKENS = Option.intKey("engram.memory.recent-tokens")
-            .defaultValue(STREAMING.recentTokens()).check(n -> n >= -1, ">= -1")
-            .description("STREAMING/SIRLLM: most recent tokens kept; -1: STREAMING keeps the model's trained window less "
-                    + "the sinks (the papers' setting, e.g. 4 + 1020 for a 1024-token model), SIRLLM 1000.");
+            .defaultValue(STREAMING.recentTokens())
+            .check(n -> n >= -1, ">= -1")
+            .description(
+                    "STREAMING/SIRLLM: most recent tokens kept; -1: STREAMING keeps the model's trained window less "
+                            + "the sinks (the papers' setting, e.g. 4 + 1020 for a 1024-token model), SIRLLM 1000.");
 
     public static final Option<Integer> SCORED_TOKENS = Option.intKey("engram.memory.scored-tokens")
-            .defaultValue(SIR.scoredTokens()).check(n -> n >= 0, ">= 0")
+            .defaultValue(SIR.scoredTokens())
+            .check(n -> n >= 0, ">= 0")
             .description("SIRLLM: tokens with the highest token entropy kept besides sinks and recent tokens.");
 
     public static final Option<Double> DECAY = Option.doubleKey("engram.memory.decay")
-            .defaultValue(SIR.decay()).check(v -> v > 0 && v <= 1, "in (0, 1]")
+            .defaultValue(SIR.decay())
+            .check(v -> v > 0 && v <= 1, "in (0, 1]")
             .description("SIRLLM: factor applied to every kept token's score at each eviction (older turns fade).");
 
     public static final Option<Boolean> DUO = Option.booleanKey("engram.memory.duo.enabled")
             .defaultValue(false)
-            .description("DuoAttention: retrieval heads use engram.memory.policy, streaming heads only sinks + a recent "
-                    + "window; their K/V rows behind it are dropped after each content event, so stored KV shrinks by "
-                    + "their share. Needs a head pattern (engram calibrate-heads).");
+            .description(
+                    "DuoAttention: retrieval heads use engram.memory.policy, streaming heads only sinks + a recent "
+                            + "window; their K/V rows behind it are dropped after each content event, so stored KV shrinks by "
+                            + "their share. Needs a head pattern (engram calibrate-heads).");
 
     public static final Option<Double> DUO_SPARSITY = Option.doubleKey("engram.memory.duo.sparsity")
-            .defaultValue(MemorySpec.Duo.DEFAULT_SPARSITY).check(v -> v >= 0 && v <= 1, "in [0, 1]")
+            .defaultValue(DuoSpec.DEFAULT_SPARSITY)
+            .check(v -> v >= 0 && v <= 1, "in [0, 1]")
             .description("DuoAttention: share of KV heads made streaming heads (those with the lowest scores).");
 
     public static final Option<String> DUO_PATTERN = Option.stringKey("engram.memory.duo.pattern")
@@ -115,11 +138,13 @@ public final class MemoryOptions {
                     + "duo-heads.tsv in the model folder.");
 
     public static final Option<Integer> DUO_SINK_TOKENS = Option.intKey("engram.memory.duo.sink-tokens")
-            .defaultValue(DuoAttention.DEFAULT_SINK_TOKENS).check(n -> n >= 0, ">= 0")
+            .defaultValue(DuoAttention.DEFAULT_SINK_TOKENS)
+            .check(n -> n >= 0, ">= 0")
             .description("DuoAttention: sink tokens of the streaming heads.");
 
     public static final Option<Integer> DUO_RECENT_TOKENS = Option.intKey("engram.memory.duo.recent-tokens")
-            .defaultValue(DuoAttention.DEFAULT_RECENT_TOKENS).check(n -> n >= 0, ">= 0")
+            .defaultValue(DuoAttention.DEFAULT_RECENT_TOKENS)
+            .check(n -> n >= 0, ">= 0")
             .description("DuoAttention: recent tokens of the streaming heads.");
 
     private MemoryOptions() {}
@@ -139,11 +164,23 @@ public final class MemoryOptions {
             case FULL -> new MemorySpec.Full();
             case STREAMING -> new MemorySpec.Streaming(o.get(SINK_TOKENS), o.get(RECENT_TOKENS));
             case INFLLM -> new MemorySpec.InfLlm(window, o.get(TOP_UNITS), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS));
-            case EMLLM -> new MemorySpec.EmLlm(window, o.get(CONTIGUITY), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS),
-                    o.get(SURPRISE_GAMMA), o.get(EVENT_MIN), o.get(EVENT_MAX), o.get(REFINEMENT), o.get(REFINE_FROM_LAYER));
-            case SIRLLM -> new MemorySpec.SirLlm(o.get(SINK_TOKENS), o.get(RECENT_TOKENS), o.get(SCORED_TOKENS), o.get(DECAY));
+            case EMLLM ->
+                new MemorySpec.EmLlm(
+                        window,
+                        o.get(CONTIGUITY),
+                        o.get(CACHED_BLOCKS),
+                        o.get(REPR_TOKENS),
+                        o.get(SURPRISE_GAMMA),
+                        o.get(EVENT_MIN),
+                        o.get(EVENT_MAX),
+                        o.get(REFINEMENT),
+                        o.get(REFINE_FROM_LAYER));
+            case SIRLLM ->
+                new MemorySpec.SirLlm(o.get(SINK_TOKENS), o.get(RECENT_TOKENS), o.get(SCORED_TOKENS), o.get(DECAY));
         };
-        return duo ? new MemorySpec.Duo(base, o.get(DUO_SPARSITY), o.get(DUO_PATTERN), o.get(DUO_SINK_TOKENS),
-                o.get(DUO_RECENT_TOKENS)) : base;
+        return duo
+                ? new DuoSpec(
+                        base, o.get(DUO_SPARSITY), o.get(DUO_PATTERN), o.get(DUO_SINK_TOKENS), o.get(DUO_RECENT_TOKENS))
+                : base;
     }
 }

@@ -38,8 +38,10 @@ public final class RetainedCheckpoints {
             return Optional.empty();
         }
         try (Stream<Path> jobs = Files.list(root)) {
-            return jobs.filter(Files::isDirectory).flatMap(RetainedCheckpoints::completed)
-                    .max(Comparator.comparing(RetainedCheckpoints::metadataTime).thenComparingLong(RetainedCheckpoints::number));
+            return jobs.filter(Files::isDirectory)
+                    .flatMap(RetainedCheckpoints::completed)
+                    .max(Comparator.comparing(RetainedCheckpoints::metadataTime)
+                            .thenComparingLong(RetainedCheckpoints::number));
         } catch (IOException e) {
             throw new UncheckedIOException("listing checkpoints in " + root + ": " + e.getMessage(), e);
         }
@@ -47,8 +49,11 @@ public final class RetainedCheckpoints {
 
     private static Stream<Path> completed(Path jobDir) {
         try (Stream<Path> s = Files.list(jobDir)) {
-            return s.filter(p -> p.getFileName().toString().matches("chk-\\d+") && Files.isRegularFile(p.resolve("_metadata")))
-                    .toList().stream();
+            return s
+                    .filter(p -> p.getFileName().toString().matches("chk-\\d+")
+                            && Files.isRegularFile(p.resolve("_metadata")))
+                    .toList()
+                    .stream();
         } catch (IOException e) {
             return Stream.empty(); // a job directory being deleted: not a candidate
         }

@@ -20,7 +20,8 @@ public record SessionOutputs(
     public SessionOutputs {
         Objects.requireNonNull(answers, "answers stream (return an empty side output if the stage emits none)");
         Objects.requireNonNull(summaries, "summaries stream (return an empty side output if the stage emits none)");
-        Objects.requireNonNull(attributions, "attributions stream (return an empty side output if the stage emits none)");
+        Objects.requireNonNull(
+                attributions, "attributions stream (return an empty side output if the stage emits none)");
         Objects.requireNonNull(deadLetters, "deadLetters stream (return an empty side output if the stage emits none)");
     }
 }

@@ -34,45 +34,84 @@ class ArchitectureTest {
         // the other modules are class folders when one module is built and jars in a full reactor build: take both,
         // never test classes or test jars
         ImportOption mainOnly = location -> !location.contains("/test-classes/") && !location.contains("-tests.jar");
-        main = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-                .withImportOption(mainOnly).importPackages("io.engram");
-        for (String p : List.of("io.engram.engine.session", "io.engram.state.session", "io.engram.operators.session",
-                "io.engram.topology", "io.engram.schemas")) {
-            assertThat(main.stream().anyMatch(c -> c.getPackageName().equals(p))).as("classes of %s were imported", p).isTrue();
+        main = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .withImportOption(mainOnly)
+                .importPackages("io.engram");
+        for (String p : List.of(
+                "io.engram.engine.session",
+                "io.engram.state.session",
+                "io.engram.operators.session",
+                "io.engram.topology",
+                "io.engram.schemas")) {
+            assertThat(main.stream().anyMatch(c -> c.getPackageName().equals(p)))
+                    .as("classes of %s were imported", p)
+                    .isTrue();
         }
     }
 
     @Test
     void theEngineKnowsNoStreamingStorageOrSchemaLibrary() {
-        noClasses().that().resideInAPackage("io.engram.engine..")
-                .should().dependOnClassesThat().resideInAnyPackage("org.apache.flink..", "org.apache.kafka..",
-                        "org.apache.avro..", "org.rocksdb..", "io.engram.schemas..", "io.engram.state..",
-                        "io.engram.operators..", "io.engram.topology..")
+        noClasses()
+                .that()
+                .resideInAPackage("io.engram.engine..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(
+                        "org.apache.flink..",
+                        "org.apache.kafka..",
+                        "org.apache.avro..",
+                        "org.rocksdb..",
+                        "io.engram.schemas..",
+                        "io.engram.state..",
+                        "io.engram.operators..",
+                        "io.engram.topology..")
                 .check(main);
     }
 
     @Test
     void flinkOnlyInStatesFlinkPackageAndAboveIt() {
-        noClasses().that().resideInAPackage("io.engram.state..")
-                .and().resideOutsideOfPackages("io.engram.state.flink..", "io.engram.state.bench..")
-                .should().dependOnClassesThat().resideInAPackage("org.apache.flink..")
+        noClasses()
+                .that()
+                .resideInAPackage("io.engram.state..")
+                .and()
+                .resideOutsideOfPackages("io.engram.state.flink..", "io.engram.state.bench..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("org.apache.flink..")
                 .check(main);
-        noClasses().that().resideInAnyPackage("io.engram.schemas..", "io.engram.engine..")
-                .should().dependOnClassesThat().resideInAPackage("org.apache.flink..")
+        noClasses()
+                .that()
+                .resideInAnyPackage("io.engram.schemas..", "io.engram.engine..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("org.apache.flink..")
                 .check(main);
     }
 
     @Test
     void modulesPointDownwardsOnly() {
-        noClasses().that().resideInAPackage("io.engram.state..")
-                .should().dependOnClassesThat().resideInAnyPackage("io.engram.operators..", "io.engram.topology..")
+        noClasses()
+                .that()
+                .resideInAPackage("io.engram.state..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage("io.engram.operators..", "io.engram.topology..")
                 .check(main);
-        noClasses().that().resideInAPackage("io.engram.operators..")
-                .should().dependOnClassesThat().resideInAPackage("io.engram.topology..")
+        noClasses()
+                .that()
+                .resideInAPackage("io.engram.operators..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("io.engram.topology..")
                 .check(main);
-        noClasses().that().resideInAPackage("io.engram.schemas..")
-                .should().dependOnClassesThat().resideInAnyPackage("io.engram.engine..", "io.engram.state..",
-                        "io.engram.operators..", "io.engram.topology..")
+        noClasses()
+                .that()
+                .resideInAPackage("io.engram.schemas..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(
+                        "io.engram.engine..", "io.engram.state..", "io.engram.operators..", "io.engram.topology..")
                 .check(main);
     }
 
@@ -80,17 +119,22 @@ class ArchitectureTest {
     void noNewPackageCycles() {
         List<String> found = new ArrayList<>();
         for (String module : List.of("engine", "state", "operators", "topology")) {
-            EvaluationResult r = slices().matching("io.engram." + module + ".(*)..").should().beFreeOfCycles().evaluate(main);
+            EvaluationResult r = slices().matching("io.engram." + module + ".(*)..")
+                    .should()
+                    .beFreeOfCycles()
+                    .evaluate(main);
             for (String line : r.getFailureReport().getDetails()) {
                 if (line.startsWith("Cycle detected: ")) {
                     // "Cycle detected: Slice a -> \n  Slice b -> \n  Slice a\n  1. Dependencies of Slice a ..."
                     List<String> names = new ArrayList<>();
-                    for (String part : line.substring("Cycle detected: ".length()).lines().toList()) {
+                    for (String part :
+                            line.substring("Cycle detected: ".length()).lines().toList()) {
                         String p = part.strip();
                         if (!p.startsWith("Slice ")) {
                             break;
                         }
-                        names.add(p.substring("Slice ".length()).replace("->", "").strip());
+                        names.add(
+                                p.substring("Slice ".length()).replace("->", "").strip());
                     }
                     found.add(module + ": " + String.join(" -> ", names));
                 }
@@ -114,7 +158,8 @@ class ArchitectureTest {
     /** One class per memory algorithm, each small enough to read against its paper (issue 18: at most 400 lines). */
     @Test
     void noMemoryPolicyFileIsOver400Lines() throws IOException {
-        assertThat(filesOver("gpu-engine/src/main/java/io/engram/engine/memory", 400)).as("memory policy files over 400 lines")
+        assertThat(filesOver("gpu-engine/src/main/java/io/engram/engine/memory", 400))
+                .as("memory policy files over 400 lines")
                 .isEmpty();
     }
 

@@ -19,18 +19,25 @@ class ConfigDocsTest {
         if (Boolean.getBoolean("engram.docs.update")) {
             Files.writeString(DOC, expected);
         }
-        assertThat(DOC).as("regenerate: ./engram config list --markdown > docs/config.md").exists();
-        assertThat(Files.readString(DOC)).as("regenerate: ./engram config list --markdown > docs/config.md")
+        assertThat(DOC)
+                .as("regenerate: ./engram config list --markdown > docs/config.md")
+                .exists();
+        assertThat(Files.readString(DOC))
+                .as("regenerate: ./engram config list --markdown > docs/config.md")
                 .isEqualTo(expected);
     }
 
     @Test
     void everyOptionIsCollectedAndDocumented() {
-        assertThat(EngramOptions.all()).extracting(Option::key)
-                .contains(KafkaOptions.BOOTSTRAP_SERVERS.key(), JobOptions.CHECKPOINT_INTERVAL.key(),
+        assertThat(EngramOptions.all())
+                .extracting(Option::key)
+                .contains(
+                        KafkaOptions.BOOTSTRAP_SERVERS.key(),
+                        JobOptions.CHECKPOINT_INTERVAL.key(),
                         io.engram.topology.queries.QueryOptions.HTTP_PORT.key())
                 .doesNotHaveDuplicates()
                 .isSorted();
-        assertThat(EngramOptions.all()).allSatisfy(o -> assertThat(o.description()).isNotBlank());
+        assertThat(EngramOptions.all())
+                .allSatisfy(o -> assertThat(o.description()).isNotBlank());
     }
 }

@@ -45,14 +45,18 @@ class EngramJobTest {
             if (withUid) {
                 answers.uid("engram-test-silent");
             }
-            return new SessionOutputs(answers, answers.getSideOutput(SUMMARIES), answers.getSideOutput(ATTRIBUTIONS),
+            return new SessionOutputs(
+                    answers,
+                    answers.getSideOutput(SUMMARIES),
+                    answers.getSideOutput(ATTRIBUTIONS),
                     answers.getSideOutput(DeadLetters.TAG));
         };
     }
 
     @Test
     void configurationUsesRocksDbIncrementalCheckpointsAndNoKryo(@TempDir Path dir) {
-        var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString(), "engram.job.checkpoint-interval", "1s"));
+        var options =
+                EngramOptions.of(Map.of("engram.data-dir", dir.toString(), "engram.job.checkpoint-interval", "1s"));
         Configuration conf = EngramJob.flinkConfiguration(options);
         assertThat(conf.get(StateBackendOptions.STATE_BACKEND)).isEqualTo("rocksdb");
         assertThat(conf.get(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)).isTrue();
@@ -69,14 +73,21 @@ class EngramJobTest {
 
     @Test
     void aTransactionTimeoutThatACheckpointCouldOutlastIsRefused(@TempDir Path dir) {
-        var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString(), "engram.job.checkpoint-timeout", "10min",
-                "engram.job.checkpoint-interval", "1s"));
+        var options = EngramOptions.of(Map.of(
+                "engram.data-dir",
+                dir.toString(),
+                "engram.job.checkpoint-timeout",
+                "10min",
+                "engram.job.checkpoint-interval",
+                "1s"));
         assertThatThrownBy(() -> EngramJob.flinkConfiguration(options))
                 .isInstanceOf(io.engram.topology.options.ConfigException.class)
                 .hasMessageContaining("engram.kafka.transaction-timeout (PT10M) must exceed");
-        assertThatCode(() -> EngramJob.flinkConfiguration(options.with(Map.of("engram.kafka.transaction-timeout", "11min"))))
+        assertThatCode(() ->
+                        EngramJob.flinkConfiguration(options.with(Map.of("engram.kafka.transaction-timeout", "11min"))))
                 .doesNotThrowAnyException();
-        assertThatThrownBy(() -> EngramOptions.of(Map.of("engram.job.retained-checkpoints", "1")).get(JobOptions.RETAINED_CHECKPOINTS))
+        assertThatThrownBy(() -> EngramOptions.of(Map.of("engram.job.retained-checkpoints", "1"))
+                        .get(JobOptions.RETAINED_CHECKPOINTS))
                 .hasMessageContaining(">= 2");
     }
 
@@ -86,10 +97,12 @@ class EngramJobTest {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, silentStage(true));
 
-        assertThat(env.getConfig().getSerializerConfig().hasGenericTypesDisabled()).isTrue();
+        assertThat(env.getConfig().getSerializerConfig().hasGenericTypesDisabled())
+                .isTrue();
         assertThat(env.getCheckpointConfig().isCheckpointingEnabled()).isTrue();
         StreamGraph graph = env.getStreamGraph();
-        assertThat(graph.getStreamNodes()).extracting(StreamNode::getTransformationUID)
+        assertThat(graph.getStreamNodes())
+                .extracting(StreamNode::getTransformationUID)
                 .contains(EngramJob.SOURCE_UID, EngramJob.DECODE_UID, "engram-test-silent")
                 .anySatisfy(uid -> assertThat(uid).startsWith(EngramJob.ANSWERS_SINK_UID))
                 .anySatisfy(uid -> assertThat(uid).startsWith(EngramJob.DEAD_LETTERS_SINK_UID));
@@ -100,25 +113,44 @@ class EngramJobTest {
     void sessionMemoryOperatorHasTheFixedUid(@TempDir Path dir) {
         var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString()));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        var settings = io.engram.operators.session.SessionSettings.of(dir.toString(), 16, 32, 1,
+        var settings = io.engram.operators.session.SessionSettings.of(
+                dir.toString(),
+                16,
+                32,
+                1,
                 new io.engram.operators.session.SessionSettings.Answers(8, 8, 0),
                 new io.engram.operators.session.SessionSettings.Batching(4, 20),
                 io.engram.operators.session.SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
-        EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, new EngineSessionStage(settings));
-        assertThat(env.getStreamGraph().getStreamNodes()).filteredOn(n -> n.getOperatorName().equals("session memory"))
-                .singleElement().extracting(StreamNode::getTransformationUID).isEqualTo(EngramJob.SESSION_MEMORY_UID);
-        assertThat(EngramJob.SESSION_MEMORY_UID).as("changing it is a state migration").isEqualTo("engram-session-memory");
+        EngramJob.build(
+                env,
+                EngramSources.kafka(options),
+                EngramSinks.kafka(options),
+                options,
+                new EngineSessionStage(settings));
+        assertThat(env.getStreamGraph().getStreamNodes())
+                .filteredOn(n -> n.getOperatorName().equals("session memory"))
+                .singleElement()
+                .extracting(StreamNode::getTransformationUID)
+                .isEqualTo(EngramJob.SESSION_MEMORY_UID);
+        assertThat(EngramJob.SESSION_MEMORY_UID)
+                .as("changing it is a state migration")
+                .isEqualTo("engram-session-memory");
     }
 
     @Test
     void aStageOperatorWithoutUidIsRefused(@TempDir Path dir) {
         var options = EngramOptions.of(Map.of("engram.data-dir", dir.toString()));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        assertThatThrownBy(() -> EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options,
-                silentStage(false)))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("'test silent'");
-        assertThatCode(() -> EngramJob.build(StreamExecutionEnvironment.getExecutionEnvironment(),
-                EngramSources.kafka(options), EngramSinks.kafka(options), options, silentStage(true)))
+        assertThatThrownBy(() -> EngramJob.build(
+                        env, EngramSources.kafka(options), EngramSinks.kafka(options), options, silentStage(false)))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("'test silent'");
+        assertThatCode(() -> EngramJob.build(
+                        StreamExecutionEnvironment.getExecutionEnvironment(),
+                        EngramSources.kafka(options),
+                        EngramSinks.kafka(options),
+                        options,
+                        silentStage(true)))
                 .doesNotThrowAnyException();
     }
 }

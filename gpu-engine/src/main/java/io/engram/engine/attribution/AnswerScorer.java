@@ -41,13 +41,19 @@ public final class AnswerScorer {
      * @param question the question's tokens as the session engine prompts it (after the memory)
      * @param answer the answer's tokens; at least one
      */
-    public AnswerScorer(Transformer model, MemoryPolicy policy, int[] preamble, List<int[]> candidates, int[] question,
+    public AnswerScorer(
+            Transformer model,
+            MemoryPolicy policy,
+            int[] preamble,
+            List<int[]> candidates,
+            int[] question,
             int[] answer) {
         if (answer.length == 0) {
             throw new IllegalArgumentException("an empty answer has no log-probability to attribute");
         }
         if (question.length == 0) {
-            throw new IllegalArgumentException("attribution needs the question's tokens: their last row predicts the answer");
+            throw new IllegalArgumentException(
+                    "attribution needs the question's tokens: their last row predicts the answer");
         }
         this.model = model;
         this.policy = policy;
@@ -91,7 +97,8 @@ public final class AnswerScorer {
     /** {@code v(kept)}: sum over the answer's tokens of {@code log p(token | context(kept), question, earlier answer tokens)}. */
     public double value(BitSet kept) {
         if (kept.length() > candidates.size()) {
-            throw new IllegalArgumentException("subset names candidate " + (kept.length() - 1) + " of " + candidates.size());
+            throw new IllegalArgumentException(
+                    "subset names candidate " + (kept.length() - 1) + " of " + candidates.size());
         }
         int[] ctx = context(kept);
         int common = 0;
@@ -106,7 +113,13 @@ public final class AnswerScorer {
             scratch.truncate(common);
         }
         if (common < ctx.length) {
-            model.forward(scratch, Arrays.copyOfRange(ctx, common, ctx.length), null, policy, Transformer.Logits.NONE, (s, l) -> {});
+            model.forward(
+                    scratch,
+                    Arrays.copyOfRange(ctx, common, ctx.length),
+                    null,
+                    policy,
+                    Transformer.Logits.NONE,
+                    (s, l) -> {});
         }
         cached = ctx;
         int[] tail = new int[question.length + answer.length];

@@ -37,8 +37,10 @@ public final class AttentionTrace implements AttentionObserver {
     private double[] prefillMass = new double[256]; // (sequence index) mass from prefill steps
     private boolean decodeStep;
     private boolean anyDecode;
-    private final List<BitSet> seenByLayer = new ArrayList<>(); // (layer) sequence indices the layer's plans attended to
-    private final BitSet cuts = new BitSet(); // sequence indices where a block or a FIXED span (a retrieved unit) starts
+    private final List<BitSet> seenByLayer =
+            new ArrayList<>(); // (layer) sequence indices the layer's plans attended to
+    private final BitSet cuts =
+            new BitSet(); // sequence indices where a block or a FIXED span (a retrieved unit) starts
 
     /** Tokens of one head's attention row at a decode step whose mass counts (its peaks). */
     public static final int PEAK_TOKENS = 8;

@@ -32,8 +32,8 @@ public final class Candidates {
      * @param maxCount most candidates
      * @param maxTokens most tokens the candidates hold together (a segment that does not fit is skipped)
      */
-    public static List<Segment> select(List<Segment> segments, double[] fastScores, int[] question, int[] answer, int maxCount,
-            int maxTokens) {
+    public static List<Segment> select(
+            List<Segment> segments, double[] fastScores, int[] question, int[] answer, int maxCount, int maxTokens) {
         double[] lexical = lexicalScores(segments, question, answer);
         List<Segment> byFast = ranked(segments, fastScores);
         List<Segment> byText = ranked(segments, lexical);

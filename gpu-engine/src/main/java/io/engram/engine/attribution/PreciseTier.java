@@ -29,8 +29,14 @@ public final class PreciseTier {
     }
 
     /** Runs the search to the end. */
-    public static Outcome run(Transformer model, MemoryPolicy policy, int[] preamble, List<Segment> candidates, int[] question,
-            int[] answer, TracSearch.Settings settings) {
+    public static Outcome run(
+            Transformer model,
+            MemoryPolicy policy,
+            int[] preamble,
+            List<Segment> candidates,
+            int[] question,
+            int[] answer,
+            TracSearch.Settings settings) {
         return attempt(model, policy, preamble, candidates, question, answer, settings, Map.of(), () -> true);
     }
 
@@ -38,8 +44,16 @@ public final class PreciseTier {
      * Runs the search over the values {@code known} from earlier attempts, computing missing values while
      * {@code mayCompute} says so; the outcome is unfinished when it stopped for the budget.
      */
-    public static Outcome attempt(Transformer model, MemoryPolicy policy, int[] preamble, List<Segment> candidates,
-            int[] question, int[] answer, TracSearch.Settings settings, Map<String, Double> known, BooleanSupplier mayCompute) {
+    public static Outcome attempt(
+            Transformer model,
+            MemoryPolicy policy,
+            int[] preamble,
+            List<Segment> candidates,
+            int[] question,
+            int[] answer,
+            TracSearch.Settings settings,
+            Map<String, Double> known,
+            BooleanSupplier mayCompute) {
         List<int[]> tokens = new ArrayList<>(candidates.size());
         for (Segment s : candidates) {
             tokens.add(s.tokens());

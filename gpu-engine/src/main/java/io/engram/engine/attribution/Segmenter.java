@@ -106,7 +106,8 @@ public final class Segmenter {
                     cur = null;
                 }
                 if (cur == null) {
-                    cur = new Builder(event, separators.isEmpty() ? seq : sepFirst, new StreamingDecoder(tokenizer, true));
+                    cur = new Builder(
+                            event, separators.isEmpty() ? seq : sepFirst, new StreamingDecoder(tokenizer, true));
                     for (int t : separators) {
                         cur.tokens.add(t);
                     }

@@ -46,23 +46,37 @@ public final class TracSearch {
      * @param seed seed of the permutations
      * @param functions the score functions, one search each (TracLLM: all three)
      */
-    public record Settings(int topK, int permutations, double denoiseFraction, double looWeight, long seed,
+    public record Settings(
+            int topK,
+            int permutations,
+            double denoiseFraction,
+            double looWeight,
+            long seed,
             java.util.Set<ScoreFunction> functions) {
         public Settings {
             if (topK < 1 || permutations < 0 || !(denoiseFraction > 0 && denoiseFraction <= 1) || !(looWeight > 0)) {
-                throw new IllegalArgumentException("top-k >= 1, permutations >= 0, denoise fraction in (0, 1] and LOO weight > 0 "
-                        + "are required: " + this);
+                throw new IllegalArgumentException(
+                        "top-k >= 1, permutations >= 0, denoise fraction in (0, 1] and LOO weight > 0 "
+                                + "are required: " + this);
             }
             if (functions.isEmpty() || (functions.contains(ScoreFunction.SHAPLEY) && permutations == 0)) {
-                throw new IllegalArgumentException("at least one score function, and permutations >= 1 for Shapley: " + functions);
+                throw new IllegalArgumentException(
+                        "at least one score function, and permutations >= 1 for Shapley: " + functions);
             }
             functions = java.util.Collections.unmodifiableSet(java.util.EnumSet.copyOf(functions));
         }
 
         /** TracLLM's ensemble of all three functions; with 0 permutations, single-text contribution and leave-one-out. */
         public Settings(int topK, int permutations, double denoiseFraction, double looWeight, long seed) {
-            this(topK, permutations, denoiseFraction, looWeight, seed, permutations == 0
-                    ? java.util.EnumSet.of(ScoreFunction.STC, ScoreFunction.LOO) : java.util.EnumSet.allOf(ScoreFunction.class));
+            this(
+                    topK,
+                    permutations,
+                    denoiseFraction,
+                    looWeight,
+                    seed,
+                    permutations == 0
+                            ? java.util.EnumSet.of(ScoreFunction.STC, ScoreFunction.LOO)
+                            : java.util.EnumSet.allOf(ScoreFunction.class));
         }
 
         /** TracLLM's defaults (K 5, 5 permutations, beta 0.2, w 2, all three functions) with {@code seed}. */
@@ -71,7 +85,8 @@ public final class TracSearch {
         }
 
         public Settings withFunctions(ScoreFunction... f) {
-            return new Settings(topK, permutations, denoiseFraction, looWeight, seed, java.util.EnumSet.copyOf(List.of(f)));
+            return new Settings(
+                    topK, permutations, denoiseFraction, looWeight, seed, java.util.EnumSet.copyOf(List.of(f)));
         }
     }
 

@@ -1,8 +1,7 @@
 package io.engram.engine.backend;
 
-import io.engram.engine.tensor.Buf;
-
 import io.engram.engine.kv.AttentionPlan;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.BufferSpace;
 import io.engram.engine.tensor.WeightTensor;
 
@@ -86,8 +85,16 @@ public interface Backend extends BufferSpace, AutoCloseable {
      *
      * @param out (n, heads*headDim)
      */
-    void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
-            float scale, Buf out);
+    void attention(
+            int layer,
+            Buf q,
+            int n,
+            long[] qSeq,
+            AttentionPlan plan,
+            RopeTable rope,
+            AttentionShape shape,
+            float scale,
+            Buf out);
 
     /** Head counts of an attention call. */
     record AttentionShape(int heads, int kvHeads, int headDim) {

@@ -35,7 +35,8 @@ public final class Backends {
     public record DeviceSettings(Device device, long gpuMemoryBytes) implements Serializable {
         public DeviceSettings {
             if (device == null || gpuMemoryBytes < 0) {
-                throw new IllegalArgumentException("a device (cpu, cuda or auto) and a GPU memory budget >= 0 are required");
+                throw new IllegalArgumentException(
+                        "a device (cpu, cuda or auto) and a GPU memory budget >= 0 are required");
             }
         }
 
@@ -59,7 +60,10 @@ public final class Backends {
             case AUTO -> {
                 Optional<String> why = CudaDevice.unavailableReason();
                 if (why.isPresent()) {
-                    LOG.info("device auto: using the CPU ({} threads) because CUDA is unavailable: {}", threads, why.get());
+                    LOG.info(
+                            "device auto: using the CPU ({} threads) because CUDA is unavailable: {}",
+                            threads,
+                            why.get());
                     yield new CpuBackend(threads, quantizeQ8);
                 }
                 try {
@@ -67,8 +71,11 @@ public final class Backends {
                     LOG.info("device auto: using {}", b.describe());
                     yield b;
                 } catch (BackendException e) {
-                    LOG.warn("device auto: using the CPU ({} threads) because CUDA device {} could not be opened: {}", threads,
-                            gpuOrdinal, e.getMessage());
+                    LOG.warn(
+                            "device auto: using the CPU ({} threads) because CUDA device {} could not be opened: {}",
+                            threads,
+                            gpuOrdinal,
+                            e.getMessage());
                     yield new CpuBackend(threads, quantizeQ8);
                 }
             }

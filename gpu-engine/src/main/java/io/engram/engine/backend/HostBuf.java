@@ -18,6 +18,7 @@ public record HostBuf(float[] data) implements Buf {
         if (b instanceof HostBuf h) {
             return h.data;
         }
-        throw new BackendException("a host backend was given a buffer of another backend: " + b.getClass().getSimpleName());
+        throw new BackendException("a host backend was given a buffer of another backend: "
+                + b.getClass().getSimpleName());
     }
 }

@@ -1,6 +1,5 @@
 package io.engram.engine.backend;
 
-
 /**
  * Rotary embedding angles of one model: {@code angle(pos, i) = pos * invFreq[i]} for {@code i < headDim/2}, with the
  * model's {@code rope_scaling} already folded into {@code invFreq}. Cosines and sines are cached for positions below

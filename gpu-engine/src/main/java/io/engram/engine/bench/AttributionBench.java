@@ -30,8 +30,15 @@ public final class AttributionBench {
     public record Settings(int topK, int maxCandidates, int maxContextTokens, int permutations, boolean precise) {}
 
     /** Means over the questions of one session for one tier. */
-    public record Row(int tokens, String tier, int questions, double precision, double recall, double msPerAttribution,
-            double valueCallsPerAttribution, double candidates) {}
+    public record Row(
+            int tokens,
+            String tier,
+            int questions,
+            double precision,
+            double recall,
+            double msPerAttribution,
+            double valueCallsPerAttribution,
+            double candidates) {}
 
     private final SessionEngine engine;
     private final Settings settings;
@@ -43,14 +50,16 @@ public final class AttributionBench {
     }
 
     /** One session of about {@code targetTokens} tokens with {@code needles} questions, each planted {@code copies} times. */
-    public List<Row> run(int targetTokens, int wordsPerEvent, int needles, int copies, long seed, Consumer<String> progress) {
+    public List<Row> run(
+            int targetTokens, int wordsPerEvent, int needles, int copies, long seed, Consumer<String> progress) {
         AttributionTasks.Session session = new AttributionTasks(engine.tokenizer())
                 .generate(targetTokens, wordsPerEvent, needles, copies, new Random(seed));
         KvCache mem = engine.newMemory();
         for (int i = 0; i < session.events().size(); i++) {
             engine.ingest(mem, session.events().get(i), i);
             if (i % 50 == 49) {
-                progress.accept("ingested %d of %d events".formatted(i + 1, session.events().size()));
+                progress.accept("ingested %d of %d events"
+                        .formatted(i + 1, session.events().size()));
             }
         }
         Acc fast = new Acc();
@@ -66,10 +75,17 @@ public final class AttributionBench {
             fast.add(fastTop, truth, t1 - t0, 0, 0);
             if (settings.precise()) {
                 int[] question = engine.questionTokens(q.question(), mem.nextSeq());
-                List<Segment> cands = Candidates.select(traced.segments(), traced.scores(), question, answer,
-                        settings.maxCandidates(), settings.maxContextTokens());
-                TracSearch.Settings ts = new TracSearch.Settings(settings.topK(), settings.permutations(), 0.2, 2.0, seed);
-                PreciseTier.Outcome out = PreciseTier.run(engine.model(), engine.policy(), preamble, cands, question, answer, ts);
+                List<Segment> cands = Candidates.select(
+                        traced.segments(),
+                        traced.scores(),
+                        question,
+                        answer,
+                        settings.maxCandidates(),
+                        settings.maxContextTokens());
+                TracSearch.Settings ts =
+                        new TracSearch.Settings(settings.topK(), settings.permutations(), 0.2, 2.0, seed);
+                PreciseTier.Outcome out =
+                        PreciseTier.run(engine.model(), engine.policy(), preamble, cands, question, answer, ts);
                 long t2 = System.nanoTime();
                 List<Integer> top = new ArrayList<>();
                 for (PreciseTier.Cited c : out.top()) {
@@ -77,7 +93,8 @@ public final class AttributionBench {
                 }
                 precise.add(top, truth, t2 - t0, out.evaluations(), cands.size());
             }
-            progress.accept("attributed question %d of %d".formatted(fast.n, session.questions().size()));
+            progress.accept("attributed question %d of %d"
+                    .formatted(fast.n, session.questions().size()));
         }
         List<Row> rows = new ArrayList<>();
         rows.add(fast.row(session.tokens(), "fast"));
@@ -119,7 +136,15 @@ public final class AttributionBench {
 
         Row row(int tokens, String tier) {
             int d = Math.max(1, n);
-            return new Row(tokens, tier, n, precision / d, recall / d, nanos / 1e6 / d, calls / (double) d, candidates / (double) d);
+            return new Row(
+                    tokens,
+                    tier,
+                    n,
+                    precision / d,
+                    recall / d,
+                    nanos / 1e6 / d,
+                    calls / (double) d,
+                    candidates / (double) d);
         }
     }
 }

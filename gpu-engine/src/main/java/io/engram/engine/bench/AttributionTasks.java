@@ -20,12 +20,15 @@ import java.util.Set;
 public final class AttributionTasks {
     private static final String[] NAMES = {"Tim", "Sue", "Lily", "Ben", "Mia", "Max", "Anna", "Tom", "Lucy", "Sam"};
     private static final String[] PLACES = {"park", "garden", "forest", "beach", "house", "school", "lake", "farm"};
-    private static final String[] THINGS = {"ball", "kite", "cat", "dog", "box", "cake", "flower", "toy", "bird", "boat"};
+    private static final String[] THINGS = {"ball", "kite", "cat", "dog", "box", "cake", "flower", "toy", "bird", "boat"
+    };
     private static final String[] COLORS = {"red", "blue", "green", "big", "little", "happy", "shiny", "soft"};
-    private static final String[] VERBS = {"played with", "found", "saw", "liked", "wanted", "looked at", "made", "had"};
+    private static final String[] VERBS = {"played with", "found", "saw", "liked", "wanted", "looked at", "made", "had"
+    };
     private static final String[] PETS = {"dog", "cat", "frog", "bird", "fish", "duck", "bunny", "horse"};
-    private static final String SYLLABLES = "ba be bi bo bu da de di do du ka ke ki ko ku la le li lo lu ma me mi mo mu "
-            + "na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu za ze zi zo zu";
+    private static final String SYLLABLES =
+            "ba be bi bo bu da de di do du ka ke ki ko ku la le li lo lu ma me mi mo mu "
+                    + "na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu za ze zi zo zu";
 
     /** Where one copy of a needle sits: its event and the char span of the needle sentence in the event's text. */
     public record Copy(int event, int charStart, int charEnd) {}
@@ -116,7 +119,8 @@ public final class AttributionTasks {
             List<Copy> fixed = new ArrayList<>();
             for (Copy c : q.copies()) {
                 int at = texts.get(c.event()).indexOf(q.question() + q.answer() + ".");
-                fixed.add(new Copy(c.event(), at, at + q.question().length() + q.answer().length() + 1));
+                fixed.add(new Copy(
+                        c.event(), at, at + q.question().length() + q.answer().length() + 1));
             }
             located.add(new Question(q.question(), q.answer(), List.copyOf(fixed)));
         }
@@ -131,10 +135,14 @@ public final class AttributionTasks {
         String name = NAMES[rnd.nextInt(NAMES.length)];
         return switch (rnd.nextInt(4)) {
             case 0 -> name + " went to the " + PLACES[rnd.nextInt(PLACES.length)] + ".";
-            case 1 -> name + " " + VERBS[rnd.nextInt(VERBS.length)] + " a " + COLORS[rnd.nextInt(COLORS.length)] + " "
-                    + THINGS[rnd.nextInt(THINGS.length)] + ".";
-            case 2 -> "The " + THINGS[rnd.nextInt(THINGS.length)] + " was very " + COLORS[rnd.nextInt(COLORS.length)] + ".";
-            default -> name + " and " + NAMES[rnd.nextInt(NAMES.length)] + " were happy in the " + PLACES[rnd.nextInt(PLACES.length)] + ".";
+            case 1 ->
+                name + " " + VERBS[rnd.nextInt(VERBS.length)] + " a " + COLORS[rnd.nextInt(COLORS.length)] + " "
+                        + THINGS[rnd.nextInt(THINGS.length)] + ".";
+            case 2 ->
+                "The " + THINGS[rnd.nextInt(THINGS.length)] + " was very " + COLORS[rnd.nextInt(COLORS.length)] + ".";
+            default ->
+                name + " and " + NAMES[rnd.nextInt(NAMES.length)] + " were happy in the "
+                        + PLACES[rnd.nextInt(PLACES.length)] + ".";
         };
     }
 

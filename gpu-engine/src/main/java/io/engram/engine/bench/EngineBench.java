@@ -13,7 +13,13 @@ import java.util.SplittableRandom;
 public final class EngineBench {
 
     /** One measured phase. Throughputs in tokens per second. */
-    public record Row(String phase, int context, int tokens, int runs, double medianTokPerSec, double worstTokPerSec,
+    public record Row(
+            String phase,
+            int context,
+            int tokens,
+            int runs,
+            double medianTokPerSec,
+            double worstTokPerSec,
             long kvBytes) {}
 
     private final Transformer model;
@@ -58,7 +64,8 @@ public final class EngineBench {
             int[] next = {tokens[tokens.length - 1]};
             long t0 = System.nanoTime();
             for (int i = 0; i < steps; i++) {
-                model.forward(cache, next, null, new FullAttention(), Transformer.Logits.LAST, (s, l) -> next[0] = argmax(l));
+                model.forward(
+                        cache, next, null, new FullAttention(), Transformer.Logits.LAST, (s, l) -> next[0] = argmax(l));
             }
             long dt = System.nanoTime() - t0;
             if (r >= 0) {

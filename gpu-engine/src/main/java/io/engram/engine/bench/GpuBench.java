@@ -35,9 +35,19 @@ public final class GpuBench {
     private GpuBench() {}
 
     /** One measured row. */
-    public record Row(String model, String policy, int context, double prefillTokPerSec, double decodeTokPerSec,
-            int batch, double batchDecodeTokPerSec, double weightMiB, double kvMiBPerSession, double decodeGBs,
-            boolean kvCounted, double peakMiB) {}
+    public record Row(
+            String model,
+            String policy,
+            int context,
+            double prefillTokPerSec,
+            double decodeTokPerSec,
+            int batch,
+            double batchDecodeTokPerSec,
+            double weightMiB,
+            double kvMiBPerSession,
+            double decodeGBs,
+            boolean kvCounted,
+            double peakMiB) {}
 
     public static void main(String[] args) {
         Path model = null;
@@ -54,8 +64,11 @@ public final class GpuBench {
             switch (args[i]) {
                 case "--model" -> model = Path.of(v);
                 case "--device" -> device = Backends.Device.valueOf(v.toUpperCase(Locale.ROOT));
-                case "--contexts" -> contexts = Arrays.stream(v.split(",")).map(Integer::parseInt).toList();
-                case "--policies" -> policies = List.of(v.toUpperCase(Locale.ROOT).split(","));
+                case "--contexts" ->
+                    contexts =
+                            Arrays.stream(v.split(",")).map(Integer::parseInt).toList();
+                case "--policies" ->
+                    policies = List.of(v.toUpperCase(Locale.ROOT).split(","));
                 case "--full-max" -> fullMax = Integer.parseInt(v);
                 case "--batch" -> batch = Integer.parseInt(v);
                 case "--decode-steps" -> steps = Integer.parseInt(v);
@@ -68,23 +81,56 @@ public final class GpuBench {
             throw new IllegalArgumentException("--model DIR is required");
         }
         try (Model m = Model.openHuggingFace(model);
-                Backend backend = Backends.open(new Backends.DeviceSettings(device, 0), 0, Runtime.getRuntime().availableProcessors(), false)) {
+                Backend backend = Backends.open(
+                        new Backends.DeviceSettings(device, 0),
+                        0,
+                        Runtime.getRuntime().availableProcessors(),
+                        false)) {
             Transformer t = new Transformer(m.config(), m.weights(), backend, new EngineSettings(128, chunk, 1, false));
-            System.out.printf("machine: %s, JDK %s, model %s (%d layers, hidden %d, %d/%d heads of %d), weights %s%n",
-                    backend.describe(), Runtime.version(), model.getFileName(), m.config().layers(), m.config().hiddenSize(),
-                    m.config().heads(), m.config().kvHeads(), m.config().headDim(), m.weights().layers()[0].wq().dtype());
-            System.out.printf("%-14s %-9s %7s %12s %12s %5s %14s %9s %10s %10s %9s%n", "model", "policy", "ctx", "prefill tok/s",
-                    "decode tok/s", "batch", "batch tok/s", "weights", "KV/session", "decode GB/s", "peak MiB");
+            System.out.printf(
+                    "machine: %s, JDK %s, model %s (%d layers, hidden %d, %d/%d heads of %d), weights %s%n",
+                    backend.describe(),
+                    Runtime.version(),
+                    model.getFileName(),
+                    m.config().layers(),
+                    m.config().hiddenSize(),
+                    m.config().heads(),
+                    m.config().kvHeads(),
+                    m.config().headDim(),
+                    m.weights().layers()[0].wq().dtype());
+            System.out.printf(
+                    "%-14s %-9s %7s %12s %12s %5s %14s %9s %10s %10s %9s%n",
+                    "model",
+                    "policy",
+                    "ctx",
+                    "prefill tok/s",
+                    "decode tok/s",
+                    "batch",
+                    "batch tok/s",
+                    "weights",
+                    "KV/session",
+                    "decode GB/s",
+                    "peak MiB");
             for (int ctx : contexts) {
                 for (String p : policies) {
                     if (p.equals("FULL") && ctx > fullMax) {
                         continue;
                     }
                     Row r = row(t, model, p, ctx, steps, runs, batch);
-                    System.out.printf("%-14s %-9s %7d %12.0f %12.1f %5d %14.1f %7.1fMi %8.2fMi %9s%.1f %9.0f%n", r.model(),
-                            r.policy(), r.context(), r.prefillTokPerSec(), r.decodeTokPerSec(), r.batch(),
-                            r.batchDecodeTokPerSec(), r.weightMiB(), r.kvMiBPerSession(), r.kvCounted() ? "" : ">=",
-                            r.decodeGBs(), r.peakMiB());
+                    System.out.printf(
+                            "%-14s %-9s %7d %12.0f %12.1f %5d %14.1f %7.1fMi %8.2fMi %9s%.1f %9.0f%n",
+                            r.model(),
+                            r.policy(),
+                            r.context(),
+                            r.prefillTokPerSec(),
+                            r.decodeTokPerSec(),
+                            r.batch(),
+                            r.batchDecodeTokPerSec(),
+                            r.weightMiB(),
+                            r.kvMiBPerSession(),
+                            r.kvCounted() ? "" : ">=",
+                            r.decodeGBs(),
+                            r.peakMiB());
                     System.out.flush();
                 }
             }
@@ -108,7 +154,8 @@ public final class GpuBench {
             prefill[r] = ctx / ((System.nanoTime() - t0) / 1e9);
             for (float f : last[0]) {
                 if (!Float.isFinite(f)) {
-                    throw new IllegalStateException("prefill of %d tokens under %s produced a non-finite logit".formatted(ctx, policyName));
+                    throw new IllegalStateException(
+                            "prefill of %d tokens under %s produced a non-finite logit".formatted(ctx, policyName));
                 }
             }
         }
@@ -118,7 +165,12 @@ public final class GpuBench {
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();
             for (int i = 0; i < steps; i++) {
-                t.forward(cache, next, null, policy, Transformer.Logits.LAST,
+                t.forward(
+                        cache,
+                        next,
+                        null,
+                        policy,
+                        Transformer.Logits.LAST,
                         (s, l) -> next[0] = io.engram.engine.generate.Sampler.argmax(l, l.length));
             }
             decode[r] = steps / ((System.nanoTime() - t0) / 1e9);
@@ -134,9 +186,21 @@ public final class GpuBench {
         if (batch > 1) {
             batchRate = batchDecode(t, ms, dir, Math.min(ctx, 4096), steps, batch);
         }
-        double peak = mem == null ? 0 : ((CudaBackend) t.backend()).memoryReport().budgetPeakBytes() / 1048576.0;
-        return new Row(dir.getFileName().toString(), policyName, ctx, median(prefill), median(decode), batch, batchRate,
-                weightBytes / 1048576.0, kvBytes / 1048576.0, decodeGBs, full, peak);
+        double peak =
+                mem == null ? 0 : ((CudaBackend) t.backend()).memoryReport().budgetPeakBytes() / 1048576.0;
+        return new Row(
+                dir.getFileName().toString(),
+                policyName,
+                ctx,
+                median(prefill),
+                median(decode),
+                batch,
+                batchRate,
+                weightBytes / 1048576.0,
+                kvBytes / 1048576.0,
+                decodeGBs,
+                full,
+                peak);
     }
 
     /** Aggregate decode tokens/s of {@code batch} sessions of {@code ctx} tokens stepped together. */
@@ -161,7 +225,12 @@ public final class GpuBench {
             List<Transformer.Sequence> seqs = new ArrayList<>();
             for (int b = 0; b < batch; b++) {
                 int bb = b;
-                seqs.add(new Transformer.Sequence(caches.get(b), new int[] {next[b]}, null, policies.get(b), Transformer.Logits.LAST,
+                seqs.add(new Transformer.Sequence(
+                        caches.get(b),
+                        new int[] {next[b]},
+                        null,
+                        policies.get(b),
+                        Transformer.Logits.LAST,
                         (s, l) -> next[bb] = io.engram.engine.generate.Sampler.argmax(l, l.length)));
             }
             t.forwardBatch(seqs);

@@ -13,12 +13,17 @@ import java.util.UUID;
  */
 public final class LongInputTasks {
     /** Filler: the passkey task's noise unit. */
-    public static final String NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+    public static final String NOISE =
+            "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
 
-    private static final String[] ADJECTIVES = {"amber", "brisk", "calm", "dusty", "eager", "fuzzy", "gentle", "hollow", "icy",
-        "jolly", "keen", "lucky", "misty", "noble", "odd", "proud", "quiet", "rusty", "silent", "tidy"};
-    private static final String[] NOUNS = {"anchor", "badger", "candle", "dragon", "engine", "falcon", "garden", "harbor",
-        "island", "jacket", "kettle", "lantern", "meadow", "needle", "orchid", "pepper", "quarry", "river", "saddle", "tower"};
+    private static final String[] ADJECTIVES = {
+        "amber", "brisk", "calm", "dusty", "eager", "fuzzy", "gentle", "hollow", "icy", "jolly", "keen", "lucky",
+        "misty", "noble", "odd", "proud", "quiet", "rusty", "silent", "tidy"
+    };
+    private static final String[] NOUNS = {
+        "anchor", "badger", "candle", "dragon", "engine", "falcon", "garden", "harbor", "island", "jacket", "kettle",
+        "lantern", "meadow", "needle", "orchid", "pepper", "quarry", "river", "saddle", "tower"
+    };
 
     /** The tasks. */
     public enum Kind {
@@ -64,8 +69,12 @@ public final class LongInputTasks {
                 + "I will quiz you about the important information there.\n\n";
         String needle = "The pass key is " + key + ". Remember it. " + key + " is the pass key. ";
         String question = "\n\nWhat is the pass key? The pass key is";
-        return new Sample(Kind.PASSKEY, haystack(header, List.of(needle), question, target, new double[] {depth}), List.of(key),
-                target, depth);
+        return new Sample(
+                Kind.PASSKEY,
+                haystack(header, List.of(needle), question, target, new double[] {depth}),
+                List.of(key),
+                target,
+                depth);
     }
 
     private Sample multiKey(int target, double depth, Random rnd) {
@@ -89,7 +98,11 @@ public final class LongInputTasks {
                 + "I will quiz you about the numbers afterwards.\n";
         String question = "\nWhat is the special magic number for " + keys.get(0) + " mentioned in the provided text? "
                 + "The special magic number for " + keys.get(0) + " mentioned in the provided text is";
-        return new Sample(Kind.MULTIKEY_NIAH, haystack(header, needles, question, target, depths), List.of(values.get(0)), target,
+        return new Sample(
+                Kind.MULTIKEY_NIAH,
+                haystack(header, needles, question, target, depths),
+                List.of(values.get(0)),
+                target,
                 depth);
     }
 
@@ -114,7 +127,12 @@ public final class LongInputTasks {
                 key = k;
                 value = v;
             }
-            json.append(i == 0 ? "" : ", ").append('"').append(k).append("\": \"").append(v).append('"');
+            json.append(i == 0 ? "" : ", ")
+                    .append('"')
+                    .append(k)
+                    .append("\": \"")
+                    .append(v)
+                    .append('"');
         }
         json.append('}');
         String prompt = header + json + "\n\nKey: \"" + key + "\"\nThe value associated with the specified key is: ";
@@ -148,7 +166,12 @@ public final class LongInputTasks {
         String question = "\n\nFind all variables that are assigned the value " + value + " in the text above. Answer: "
                 + "According to the chain of variable assignment in the text above, " + (hops + 1)
                 + " variables are assigned the value " + value + ", they are:";
-        return new Sample(Kind.VARIABLE_TRACKING, haystack(header, lines, question, target, depths), List.copyOf(names), target, depth);
+        return new Sample(
+                Kind.VARIABLE_TRACKING,
+                haystack(header, lines, question, target, depths),
+                List.copyOf(names),
+                target,
+                depth);
     }
 
     /** Noise units around needles placed at the given depths (in order of depth), sized to {@code target} tokens. */

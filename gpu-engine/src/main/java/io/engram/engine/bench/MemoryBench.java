@@ -1,7 +1,7 @@
 package io.engram.engine.bench;
 
-import io.engram.engine.kv.KvCache;
 import io.engram.engine.generate.Sampler;
+import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.FullAttention;
 import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.model.Transformer;
@@ -31,8 +31,19 @@ public final class MemoryBench {
      * @param top1Agreement NaN when full attention did not run at this length
      * @param meanKl NaN when full attention did not run at this length
      */
-    public record Row(LongInputTasks.Kind task, int length, double depth, String policy, int samples, int promptTokens,
-            double accuracy, double top1Agreement, double meanKl, long peakEngineBytes, long storeBytes, double prefillMsPerToken,
+    public record Row(
+            LongInputTasks.Kind task,
+            int length,
+            double depth,
+            String policy,
+            int samples,
+            int promptTokens,
+            double accuracy,
+            double top1Agreement,
+            double meanKl,
+            long peakEngineBytes,
+            long storeBytes,
+            double prefillMsPerToken,
             double decodeMsPerToken) {}
 
     private final Transformer model;
@@ -53,8 +64,14 @@ public final class MemoryBench {
     }
 
     /** Runs every task x length x depth x policy with {@code samples} generated inputs each. */
-    public List<Row> run(List<LongInputTasks.Kind> tasks, int[] lengths, double[] depths, int samples, List<Candidate> policies,
-            long seed, Consumer<String> progress) {
+    public List<Row> run(
+            List<LongInputTasks.Kind> tasks,
+            int[] lengths,
+            double[] depths,
+            int samples,
+            List<Candidate> policies,
+            long seed,
+            Consumer<String> progress) {
         LongInputTasks gen = new LongInputTasks(tokenizer);
         List<Row> rows = new ArrayList<>();
         for (LongInputTasks.Kind task : tasks) {
@@ -66,20 +83,30 @@ public final class MemoryBench {
                     }
                     int promptTokens = 0;
                     for (int s = 0; s < samples; s++) {
-                        Random rnd = new Random(seed + 7919L * s + 31L * length + Math.round(depth * 1000) + task.ordinal());
+                        Random rnd =
+                                new Random(seed + 7919L * s + 31L * length + Math.round(depth * 1000) + task.ordinal());
                         LongInputTasks.Sample sample = gen.generate(task, length, depth, rnd);
                         int[] prompt = tokenizer.encode(sample.prompt(), true);
                         promptTokens = prompt.length;
                         int[] gold = tokenizer.encode(" " + String.join(" ", sample.answers()), false);
-                        float[][] reference = prompt.length <= fullMaxTokens ? teacherForced(new FullAttention(), prompt, gold, null) : null;
+                        float[][] reference = prompt.length <= fullMaxTokens
+                                ? teacherForced(new FullAttention(), prompt, gold, null)
+                                : null;
                         for (int p = 0; p < policies.size(); p++) {
                             if (policies.get(p).policy() instanceof FullAttention && prompt.length > fullMaxTokens) {
-                                progress.accept("skipping full attention at %d tokens (over the full-attention limit)".formatted(prompt.length));
+                                progress.accept("skipping full attention at %d tokens (over the full-attention limit)"
+                                        .formatted(prompt.length));
                                 acc[p].skipped = true;
                                 continue;
                             }
-                            progress.accept("%s %d tokens depth %.2f sample %d/%d: %s".formatted(task, prompt.length, depth, s + 1,
-                                    samples, policies.get(p).name()));
+                            progress.accept("%s %d tokens depth %.2f sample %d/%d: %s"
+                                    .formatted(
+                                            task,
+                                            prompt.length,
+                                            depth,
+                                            s + 1,
+                                            samples,
+                                            policies.get(p).name()));
                             measure(policies.get(p).policy(), prompt, gold, sample, reference, acc[p]);
                         }
                     }
@@ -88,9 +115,20 @@ public final class MemoryBench {
                         if (a.skipped) {
                             continue;
                         }
-                        rows.add(new Row(task, length, depth, policies.get(p).name(), samples, promptTokens, a.accuracy / samples,
-                                a.compared == 0 ? Double.NaN : a.agree / a.compared, a.compared == 0 ? Double.NaN : a.kl / a.compared,
-                                a.peak, a.store / samples, a.prefillNanos / 1e6 / a.prefillTokens, a.decodeNanos / 1e6 / Math.max(1, a.decodeTokens)));
+                        rows.add(new Row(
+                                task,
+                                length,
+                                depth,
+                                policies.get(p).name(),
+                                samples,
+                                promptTokens,
+                                a.accuracy / samples,
+                                a.compared == 0 ? Double.NaN : a.agree / a.compared,
+                                a.compared == 0 ? Double.NaN : a.kl / a.compared,
+                                a.peak,
+                                a.store / samples,
+                                a.prefillNanos / 1e6 / a.prefillTokens,
+                                a.decodeNanos / 1e6 / Math.max(1, a.decodeTokens)));
                     }
                 }
             }
@@ -112,7 +150,8 @@ public final class MemoryBench {
         long decodeTokens;
     }
 
-    private void measure(MemoryPolicy policy, int[] prompt, int[] gold, LongInputTasks.Sample sample, float[][] reference, Acc acc) {
+    private void measure(
+            MemoryPolicy policy, int[] prompt, int[] gold, LongInputTasks.Sample sample, float[][] reference, Acc acc) {
         KvCache cache = model.newCache();
         long[] peak = {0};
         float[][] last = new float[1][];
@@ -153,7 +192,8 @@ public final class MemoryBench {
             if (LongInputTasks.score(out.toString(), sample.answers()) == 1.0) {
                 break;
             }
-            model.forward(cache, new int[] {next}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+            model.forward(
+                    cache, new int[] {next}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
             logits = last[0];
             peak[0] = Math.max(peak[0], cache.residentBytes());
         }
@@ -182,7 +222,13 @@ public final class MemoryBench {
         for (int i = 0; i < gold.length; i++) {
             out[i] = Arrays.copyOf(last[0], vocab);
             if (i + 1 < gold.length) {
-                model.forward(cache, new int[] {gold[i]}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+                model.forward(
+                        cache,
+                        new int[] {gold[i]},
+                        null,
+                        policy,
+                        Transformer.Logits.LAST,
+                        (q, l) -> last[0] = l.clone());
             }
         }
         return out;

@@ -39,15 +39,31 @@ public final class QaReplay {
      * copy the fact, "The vault code of the old customs house was 7481."; a summary holds every fact's value), or the
      * refusal alone when nothing should be found.
      */
-    public record Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
-            List<String> values, String referenceAnswer, int ownFrom, int ownTo) {
+    public record Example(
+            String kind,
+            int length,
+            int tokens,
+            List<String> pieces,
+            String question,
+            String expected,
+            List<String> values,
+            String referenceAnswer,
+            int ownFrom,
+            int ownTo) {
 
         /**
          * An example as evaluated: all its pieces are its own. ({@code ownFrom..ownTo}: the pieces that are the
          * example's own text, the rest being filler {@link #padded} added.)
          */
-        public Example(String kind, int length, int tokens, List<String> pieces, String question, String expected,
-                List<String> values, String referenceAnswer) {
+        public Example(
+                String kind,
+                int length,
+                int tokens,
+                List<String> pieces,
+                String question,
+                String expected,
+                List<String> values,
+                String referenceAnswer) {
             this(kind, length, tokens, pieces, question, expected, values, referenceAnswer, 0, pieces.size());
         }
 
@@ -73,8 +89,16 @@ public final class QaReplay {
      *     among the memory spans the answer attended to in every layer ({@link io.engram.engine.session.Reply#retrieved}:
      *     retrieved units, init tokens, local window): whether the policy brought the fact to the answer; 0 for refusals
      */
-    public record Row(String policy, String kind, int length, int examples, double accuracy, double referenceAccuracy,
-            double agreement, double msPerExample, double ownAttended) {}
+    public record Row(
+            String policy,
+            String kind,
+            int length,
+            int examples,
+            double accuracy,
+            double referenceAccuracy,
+            double agreement,
+            double msPerExample,
+            double ownAttended) {}
 
     private QaReplay() {}
 
@@ -95,10 +119,18 @@ public final class QaReplay {
                 List<String> pieces = new ArrayList<>();
                 o.path("pieces").forEach(p -> pieces.add(p.asText()));
                 if (pieces.isEmpty() || !o.hasNonNull("question") || !o.hasNonNull("expected")) {
-                    throw new IllegalArgumentException("%s line %d: needs pieces, question and expected".formatted(file, n));
+                    throw new IllegalArgumentException(
+                            "%s line %d: needs pieces, question and expected".formatted(file, n));
                 }
-                out.add(new Example(o.path("kind").asText("?"), o.path("length").asInt(0), o.path("tokens").asInt(-1), pieces, o.get("question").asText(),
-                        o.get("expected").asText(), values(o), o.path("answer").asText(null)));
+                out.add(new Example(
+                        o.path("kind").asText("?"),
+                        o.path("length").asInt(0),
+                        o.path("tokens").asInt(-1),
+                        pieces,
+                        o.get("question").asText(),
+                        o.get("expected").asText(),
+                        values(o),
+                        o.path("answer").asText(null)));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
@@ -124,8 +156,13 @@ public final class QaReplay {
      * sit at depth 0, 0.5 or 1 of the filler in turn (0: first, 1: just before the question). {@code targetTokens} 0
      * keeps the examples as they are.
      */
-    public static List<Example> padded(List<Example> examples, List<String> skills, int perCell, int targetTokens,
-            Tokenizer tokenizer, long seed) {
+    public static List<Example> padded(
+            List<Example> examples,
+            List<String> skills,
+            int perCell,
+            int targetTokens,
+            Tokenizer tokenizer,
+            long seed) {
         java.util.Set<String> values = new java.util.HashSet<>();
         examples.forEach(e -> values.addAll(e.values()));
         values.remove(REFUSAL);
@@ -168,8 +205,17 @@ public final class QaReplay {
             List<String> pieces = new ArrayList<>(pad.subList(0, depth));
             pieces.addAll(e.pieces());
             pieces.addAll(pad.subList(depth, pad.size()));
-            out.add(new Example(e.kind(), targetTokens, -1, List.copyOf(pieces), e.question(), e.expected(), e.values(),
-                    e.referenceAnswer(), depth, depth + e.pieces().size()));
+            out.add(new Example(
+                    e.kind(),
+                    targetTokens,
+                    -1,
+                    List.copyOf(pieces),
+                    e.question(),
+                    e.expected(),
+                    e.values(),
+                    e.referenceAnswer(),
+                    depth,
+                    depth + e.pieces().size()));
         }
         return out;
     }
@@ -177,8 +223,13 @@ public final class QaReplay {
     /**
      * Runs every example under every policy. {@code progress} is told after each example.
      */
-    public static List<Row> run(Transformer model, Tokenizer tokenizer, List<Example> examples, Map<String, MemoryPolicy> policies,
-            int maxNewTokens, IntConsumer progress) {
+    public static List<Row> run(
+            Transformer model,
+            Tokenizer tokenizer,
+            List<Example> examples,
+            Map<String, MemoryPolicy> policies,
+            int maxNewTokens,
+            IntConsumer progress) {
         List<Row> rows = new ArrayList<>();
         int done = 0;
         for (Map.Entry<String, MemoryPolicy> p : policies.entrySet()) {
@@ -190,7 +241,8 @@ public final class QaReplay {
                 for (int i = 0; i < ex.pieces().size(); i++) {
                     engine.ingest(memory, ex.pieces().get(i), i);
                 }
-                var reply = engine.answer(memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> { });
+                var reply = engine.answer(
+                        memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> {});
                 String answer = reply.text().strip();
                 java.util.Set<Integer> facts = new java.util.HashSet<>(); // the example's pieces holding a value
                 for (int i = ex.ownFrom(); i < ex.ownTo(); i++) {
@@ -200,8 +252,10 @@ public final class QaReplay {
                     }
                 }
                 int layers = model.config().layers();
-                boolean own = reply.retrieved().stream().filter(r -> r.layers() >= layers)
-                        .flatMap(r -> r.eventIndices().stream()).anyMatch(facts::contains);
+                boolean own = reply.retrieved().stream()
+                        .filter(r -> r.layers() >= layers)
+                        .flatMap(r -> r.eventIndices().stream())
+                        .anyMatch(facts::contains);
                 int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[6]);
                 c[5] += own ? 1 : 0;
                 c[0] += ex.correct(answer) ? 1 : 0;
@@ -214,8 +268,16 @@ public final class QaReplay {
             for (Map.Entry<String, int[]> e : cells.entrySet()) {
                 int[] c = e.getValue();
                 String[] kl = e.getKey().split("@");
-                rows.add(new Row(p.getKey(), kl[0], Integer.parseInt(kl[1]), c[3], (double) c[0] / c[3], (double) c[1] / c[3],
-                        (double) c[2] / c[3], (double) c[4] / c[3], (double) c[5] / c[3]));
+                rows.add(new Row(
+                        p.getKey(),
+                        kl[0],
+                        Integer.parseInt(kl[1]),
+                        c[3],
+                        (double) c[0] / c[3],
+                        (double) c[1] / c[3],
+                        (double) c[2] / c[3],
+                        (double) c[4] / c[3],
+                        (double) c[5] / c[3]));
             }
         }
         return rows;

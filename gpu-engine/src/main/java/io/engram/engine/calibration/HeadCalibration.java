@@ -20,7 +20,8 @@ import java.util.function.IntConsumer;
  */
 public final class HeadCalibration {
     /** The filler unit of the passkey task (algorithms.md section 8). */
-    public static final String NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+    public static final String NOISE =
+            "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
 
     private final Transformer model;
     private final Tokenizer tokenizer;
@@ -44,9 +45,18 @@ public final class HeadCalibration {
         STORY
     }
 
-    private static final String[] STORY_FILLER = {"The sun was shining. ", "The bird sang a song. ", "It was a warm day. ",
-        "The dog ran in the park. ", "The flowers were red and yellow. ", "The cat sat on the mat. ", "The sky was blue. ",
-        "The tree was very big. ", "The wind was soft. ", "The ball was on the grass. "};
+    private static final String[] STORY_FILLER = {
+        "The sun was shining. ",
+        "The bird sang a song. ",
+        "It was a warm day. ",
+        "The dog ran in the park. ",
+        "The flowers were red and yellow. ",
+        "The cat sat on the mat. ",
+        "The sky was blue. ",
+        "The tree was very big. ",
+        "The wind was soft. ",
+        "The ball was on the grass. "
+    };
     private static final String[] NAMES = {"Tom", "Lily", "Ben", "Mia", "Sam", "Anna", "Max", "Sue", "Tim", "Lucy"};
 
     /** A passkey task of about {@code contextTokens} tokens with the needle at {@code depth} (0..1). */
@@ -97,7 +107,8 @@ public final class HeadCalibration {
         int to = -1;
         int chars = 0;
         StringBuilder decoded = new StringBuilder();
-        io.engram.engine.tokenizer.StreamingDecoder dec = new io.engram.engine.tokenizer.StreamingDecoder(tokenizer, true);
+        io.engram.engine.tokenizer.StreamingDecoder dec =
+                new io.engram.engine.tokenizer.StreamingDecoder(tokenizer, true);
         for (int i = 0; i < ids.length; i++) {
             decoded.append(dec.accept(ids[i]));
             int end = decoded.length();
@@ -117,21 +128,38 @@ public final class HeadCalibration {
      * Runs {@code samples} passkey tasks at the given context lengths and depths (cycled), generating up to
      * {@code maxNewTokens} tokens each.
      */
-    public Result run(int[] contextLengths, double[] depths, int samples, int maxNewTokens, boolean countFailed, long seed,
+    public Result run(
+            int[] contextLengths,
+            double[] depths,
+            int samples,
+            int maxNewTokens,
+            boolean countFailed,
+            long seed,
             IntConsumer progress) {
         return run(TaskKind.PASSKEY, contextLengths, depths, samples, maxNewTokens, countFailed, seed, progress);
     }
 
     /** As {@link #run(int[], double[], int, int, boolean, long, IntConsumer)} with tasks of {@code kind}. */
-    public Result run(TaskKind kind, int[] contextLengths, double[] depths, int samples, int maxNewTokens, boolean countFailed,
-            long seed, IntConsumer progress) {
+    public Result run(
+            TaskKind kind,
+            int[] contextLengths,
+            double[] depths,
+            int samples,
+            int maxNewTokens,
+            boolean countFailed,
+            long seed,
+            IntConsumer progress) {
         int layers = model.config().layers();
         int kvHeads = model.config().kvHeads();
         double[][] sum = new double[layers][kvHeads];
         Random rnd = new Random(seed);
         int counted = 0;
         for (int s = 0; s < samples; s++) {
-            Task task = task(kind, contextLengths[s % contextLengths.length], depths[(s / contextLengths.length) % depths.length], rnd);
+            Task task = task(
+                    kind,
+                    contextLengths[s % contextLengths.length],
+                    depths[(s / contextLengths.length) % depths.length],
+                    rnd);
             double[][] copy = new double[layers][kvHeads];
             String answer = answer(task, maxNewTokens, copy);
             if (countFailed || answer.contains(task.answer())) {
@@ -172,9 +200,16 @@ public final class HeadCalibration {
         MemoryPolicy observed = new FullAttention().observedBy(argmax);
         int[] next = new int[1];
         float[][] last = new float[1][];
-        model.forward(cache, task.prompt(), null, new FullAttention(), Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+        model.forward(
+                cache,
+                task.prompt(),
+                null,
+                new FullAttention(),
+                Transformer.Logits.LAST,
+                (q, l) -> last[0] = l.clone());
         StringBuilder out = new StringBuilder();
-        io.engram.engine.tokenizer.StreamingDecoder dec = new io.engram.engine.tokenizer.StreamingDecoder(tokenizer, true);
+        io.engram.engine.tokenizer.StreamingDecoder dec =
+                new io.engram.engine.tokenizer.StreamingDecoder(tokenizer, true);
         int[] needle = Arrays.copyOfRange(task.prompt(), task.answerFrom(), task.answerTo());
         for (int step = 0; step < maxNewTokens; step++) {
             next[0] = io.engram.engine.generate.Sampler.argmax(last[0], vocab);

@@ -44,7 +44,8 @@ public enum Architecture {
                 return a;
             }
         }
-        throw new ModelFormatException(file, "unsupported architecture '%s'; supported: %s".formatted(name, supported()));
+        throw new ModelFormatException(
+                file, "unsupported architecture '%s'; supported: %s".formatted(name, supported()));
     }
 
     public static Architecture fromGguf(String name, Path file) {
@@ -53,8 +54,14 @@ public enum Architecture {
                 return a;
             }
         }
-        throw new ModelFormatException(file, "unsupported general.architecture '%s'; supported: %s"
-                .formatted(name, Arrays.stream(values()).map(Architecture::ggufName).collect(Collectors.joining(", "))));
+        throw new ModelFormatException(
+                file,
+                "unsupported general.architecture '%s'; supported: %s"
+                        .formatted(
+                                name,
+                                Arrays.stream(values())
+                                        .map(Architecture::ggufName)
+                                        .collect(Collectors.joining(", "))));
     }
 
     static String supported() {

@@ -25,7 +25,8 @@ public record EngineSettings(int blockSize, int prefillChunk, int threads, boole
     }
 
     public static EngineSettings defaults() {
-        return new EngineSettings(DEFAULT_BLOCK_SIZE, DEFAULT_PREFILL_CHUNK, Runtime.getRuntime().availableProcessors(), false);
+        return new EngineSettings(
+                DEFAULT_BLOCK_SIZE, DEFAULT_PREFILL_CHUNK, Runtime.getRuntime().availableProcessors(), false);
     }
 
     public EngineSettings withBlockSize(int b) {

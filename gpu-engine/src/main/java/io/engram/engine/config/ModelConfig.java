@@ -1,8 +1,8 @@
 package io.engram.engine.config;
 
-import io.engram.engine.backend.RopeStyle;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.engram.engine.backend.RopeStyle;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,8 +45,8 @@ public record ModelConfig(
         positive("vocab_size", vocabSize);
         positive("max_position_embeddings", maxPositions);
         if (heads % kvHeads != 0) {
-            throw new IllegalArgumentException("num_attention_heads %d is not a multiple of num_key_value_heads %d"
-                    .formatted(heads, kvHeads));
+            throw new IllegalArgumentException(
+                    "num_attention_heads %d is not a multiple of num_key_value_heads %d".formatted(heads, kvHeads));
         }
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("head_dim must be even for RoPE, got " + headDim);
@@ -95,7 +95,8 @@ public record ModelConfig(
         }
         JsonNode archs = c.path("architectures");
         if (!archs.isArray() || archs.isEmpty()) {
-            throw new ModelFormatException(configJson, "no \"architectures\" list; supported: " + Architecture.supported());
+            throw new ModelFormatException(
+                    configJson, "no \"architectures\" list; supported: " + Architecture.supported());
         }
         Architecture arch = Architecture.fromHfClass(archs.get(0).asText(), configJson);
         int hidden = req(c, "hidden_size", configJson);
@@ -104,7 +105,8 @@ public record ModelConfig(
         int headDim = c.hasNonNull("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
         String act = c.path("hidden_act").asText("silu");
         if (!act.equals("silu")) {
-            throw new ModelFormatException(configJson, "hidden_act '%s' is not supported (only silu / SwiGLU)".formatted(act));
+            throw new ModelFormatException(
+                    configJson, "hidden_act '%s' is not supported (only silu / SwiGLU)".formatted(act));
         }
         if (c.path("mlp_bias").asBoolean(false)) {
             throw new ModelFormatException(configJson, "mlp_bias=true is not supported");
@@ -166,23 +168,28 @@ public record ModelConfig(
         if (s == null || s.isMissingNode() || s.isNull()) {
             return new RopeScaling.None();
         }
-        String type = s.hasNonNull("rope_type") ? s.get("rope_type").asText() : s.path("type").asText("");
+        String type = s.hasNonNull("rope_type")
+                ? s.get("rope_type").asText()
+                : s.path("type").asText("");
         return switch (type) {
             case "default" -> new RopeScaling.None();
             case "linear" -> new RopeScaling.Linear(s.path("factor").asDouble(1.0));
-            case "llama3" -> new RopeScaling.Llama3(
-                    s.path("factor").asDouble(8.0),
-                    s.path("low_freq_factor").asDouble(1.0),
-                    s.path("high_freq_factor").asDouble(4.0),
-                    s.path("original_max_position_embeddings").asInt(8192));
-            default -> throw new ModelFormatException(file,
-                    "rope_scaling type '%s' is not supported; supported: linear, llama3".formatted(type));
+            case "llama3" ->
+                new RopeScaling.Llama3(
+                        s.path("factor").asDouble(8.0),
+                        s.path("low_freq_factor").asDouble(1.0),
+                        s.path("high_freq_factor").asDouble(4.0),
+                        s.path("original_max_position_embeddings").asInt(8192));
+            default ->
+                throw new ModelFormatException(
+                        file, "rope_scaling type '%s' is not supported; supported: linear, llama3".formatted(type));
         };
     }
 
     /** The RoPE rotation of this model: its style, its (possibly scaled) inverse frequencies, cached positions. */
     public io.engram.engine.backend.RopeTable ropeTable() {
         double[] inv = ropeScaling().inverseFrequencies(ropeTheta(), headDim());
-        return new io.engram.engine.backend.RopeTable(ropeStyle(), headDim(), inv, Math.min(Math.max(maxPositions(), 4096), 1 << 16));
+        return new io.engram.engine.backend.RopeTable(
+                ropeStyle(), headDim(), inv, Math.min(Math.max(maxPositions(), 4096), 1 << 16));
     }
 }

@@ -8,8 +8,15 @@ package io.engram.engine.generate;
  * @param entropies entropy (nats) of the distribution each token was drawn from
  * @param text decoded output, cut before a matched stop string
  */
-public record Generation(int[] tokens, double[] logProbs, double[] entropies, String text, StopReason stopReason,
-        int promptTokens, long prefillNanos, long decodeNanos) {
+public record Generation(
+        int[] tokens,
+        double[] logProbs,
+        double[] entropies,
+        String text,
+        StopReason stopReason,
+        int promptTokens,
+        long prefillNanos,
+        long decodeNanos) {
 
     public enum StopReason {
         EOS,

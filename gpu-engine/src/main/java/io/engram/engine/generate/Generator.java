@@ -31,15 +31,22 @@ public final class Generator {
      */
     public Generator(Transformer model, int vocabLimit) {
         if (vocabLimit < 1 || vocabLimit > model.config().vocabSize()) {
-            throw new IllegalArgumentException("vocab limit %d outside [1, %d]".formatted(vocabLimit, model.config().vocabSize()));
+            throw new IllegalArgumentException("vocab limit %d outside [1, %d]"
+                    .formatted(vocabLimit, model.config().vocabSize()));
         }
         this.model = model;
         this.vocabLimit = vocabLimit;
     }
 
     /** One generation to run: its cache, prompt (with provenance tags or null), policy, options and listeners. */
-    public record Request(KvCache cache, int[] prompt, long[] promptSources, MemoryPolicy policy, SamplingOptions options,
-            Detokenizer detokenizer, TokenListener listener) {
+    public record Request(
+            KvCache cache,
+            int[] prompt,
+            long[] promptSources,
+            MemoryPolicy policy,
+            SamplingOptions options,
+            Detokenizer detokenizer,
+            TokenListener listener) {
         public Request {
             if (prompt.length == 0) {
                 throw new IllegalArgumentException("generation needs at least one prompt token to produce logits");
@@ -47,9 +54,16 @@ public final class Generator {
         }
     }
 
-    public Generation generate(KvCache cache, int[] prompt, long[] promptSources, MemoryPolicy policy, SamplingOptions options,
-            Detokenizer detokenizer, TokenListener listener) {
-        return generateBatch(List.of(new Request(cache, prompt, promptSources, policy, options, detokenizer, listener))).get(0);
+    public Generation generate(
+            KvCache cache,
+            int[] prompt,
+            long[] promptSources,
+            MemoryPolicy policy,
+            SamplingOptions options,
+            Detokenizer detokenizer,
+            TokenListener listener) {
+        return generateBatch(List.of(new Request(cache, prompt, promptSources, policy, options, detokenizer, listener)))
+                .get(0);
     }
 
     /** Runs the requests together; results in request order. Requests must use distinct caches. */
@@ -66,9 +80,16 @@ public final class Generator {
                 int len = run.req.prompt().length;
                 if (from < len) {
                     int to = Math.min(len, from + chunk);
-                    long[] src = run.req.promptSources() == null ? null : Arrays.copyOfRange(run.req.promptSources(), from, to);
-                    step.add(new Transformer.Sequence(run.req.cache(), Arrays.copyOfRange(run.req.prompt(), from, to), src,
-                            run.req.policy(), to == len ? Transformer.Logits.LAST : Transformer.Logits.NONE, run::logits));
+                    long[] src = run.req.promptSources() == null
+                            ? null
+                            : Arrays.copyOfRange(run.req.promptSources(), from, to);
+                    step.add(new Transformer.Sequence(
+                            run.req.cache(),
+                            Arrays.copyOfRange(run.req.prompt(), from, to),
+                            src,
+                            run.req.policy(),
+                            to == len ? Transformer.Logits.LAST : Transformer.Logits.NONE,
+                            run::logits));
                 }
             }
             if (step.isEmpty()) {
@@ -86,8 +107,13 @@ public final class Generator {
             List<Transformer.Sequence> step = new ArrayList<>();
             for (Run run : runs) {
                 if (!run.done) {
-                    step.add(new Transformer.Sequence(run.req.cache(), new int[] {run.pending}, null, run.req.policy(),
-                            Transformer.Logits.LAST, run::logits));
+                    step.add(new Transformer.Sequence(
+                            run.req.cache(),
+                            new int[] {run.pending},
+                            null,
+                            run.req.policy(),
+                            Transformer.Logits.LAST,
+                            run::logits));
                 }
             }
             if (step.isEmpty()) {
@@ -196,8 +222,15 @@ public final class Generator {
         }
 
         Generation result() {
-            return new Generation(Arrays.copyOf(tokens, n), Arrays.copyOf(lps, n), Arrays.copyOf(ents, n), text.toString(), reason,
-                    req.prompt().length, prefillNanos, endNanos - start - prefillNanos);
+            return new Generation(
+                    Arrays.copyOf(tokens, n),
+                    Arrays.copyOf(lps, n),
+                    Arrays.copyOf(ents, n),
+                    text.toString(),
+                    reason,
+                    req.prompt().length,
+                    prefillNanos,
+                    endNanos - start - prefillNanos);
         }
     }
 

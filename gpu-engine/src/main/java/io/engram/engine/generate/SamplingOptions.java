@@ -13,8 +13,15 @@ import java.util.List;
  * @param stopTokens token ids that end generation (in addition to the model's EOS ids when {@code stopAtEos})
  * @param stopStrings generation ends when the output text contains one; the text is cut before it
  */
-public record SamplingOptions(double temperature, int topK, double topP, long seed, int maxNewTokens, List<Integer> stopTokens,
-        List<String> stopStrings, boolean stopAtEos) {
+public record SamplingOptions(
+        double temperature,
+        int topK,
+        double topP,
+        long seed,
+        int maxNewTokens,
+        List<Integer> stopTokens,
+        List<String> stopStrings,
+        boolean stopAtEos) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {

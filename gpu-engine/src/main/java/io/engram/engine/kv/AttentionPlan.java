@@ -54,10 +54,12 @@ public record AttentionPlan(List<List<KvSpan>> spansPerKvHead, int[] queryPositi
         for (int g = 0; g < spansPerKvHead.size(); g++) {
             for (KvSpan span : spansPerKvHead.get(g)) {
                 if ((span.block().droppedHeads(layer) >>> g & 1) != 0) {
-                    throw new IllegalStateException(("KV head %d of layer %d attends to %s, whose rows for that head were "
-                            + "dropped (a DuoAttention streaming head behind its window): this memory was built under another "
-                            + "head pattern or with DuoAttention on. Restore that setting (engram.memory.duo.*), or RESET the "
-                            + "session").formatted(g, layer, span.block()));
+                    throw new IllegalStateException(
+                            ("KV head %d of layer %d attends to %s, whose rows for that head were "
+                                            + "dropped (a DuoAttention streaming head behind its window): this memory was built under another "
+                                            + "head pattern or with DuoAttention on. Restore that setting (engram.memory.duo.*), or RESET the "
+                                            + "session")
+                                    .formatted(g, layer, span.block()));
                 }
             }
         }

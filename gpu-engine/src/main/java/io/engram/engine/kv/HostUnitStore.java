@@ -19,7 +19,8 @@ public final class HostUnitStore implements UnitStore {
     public void offload(KvBlock block, int layer, float[] keys, float[] values) {
         Rows r = new Rows(kept(block, layer, keys), kept(block, layer, values), block.generation());
         Rows old = rows.put(new Key(block.id(), layer), r);
-        bytes += 4L * (r.keys.length + r.values.length) - (old == null ? 0 : 4L * (old.keys.length + old.values.length));
+        bytes +=
+                4L * (r.keys.length + r.values.length) - (old == null ? 0 : 4L * (old.keys.length + old.values.length));
     }
 
     @Override

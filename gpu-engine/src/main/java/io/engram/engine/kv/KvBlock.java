@@ -199,7 +199,8 @@ public final class KvBlock {
      */
     public int append(int[] tokenIds, int[] tokenPositions, long[] tokenSources, int from, int n) {
         if (length + n > capacity) {
-            throw new IllegalStateException("block %d has %d of %d slots used; cannot add %d".formatted(id, length, capacity, n));
+            throw new IllegalStateException(
+                    "block %d has %d of %d slots used; cannot add %d".formatted(id, length, capacity, n));
         }
         int slot = length;
         System.arraycopy(tokenIds, from, tokens, slot, n);

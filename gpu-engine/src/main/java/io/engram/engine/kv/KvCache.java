@@ -208,7 +208,8 @@ public final class KvCache {
                 for (int slot = 0; slot < block.length(); slot++) {
                     for (int h = 0; h < kvHeads; h++) {
                         if ((fresh[l] >>> h & 1) != 0) {
-                            java.util.Arrays.fill(rows, slot * kvDim + h * headDim, slot * kvDim + (h + 1) * headDim, 0f);
+                            java.util.Arrays.fill(
+                                    rows, slot * kvDim + h * headDim, slot * kvDim + (h + 1) * headDim, 0f);
                         }
                     }
                 }
@@ -281,7 +282,8 @@ public final class KvCache {
         float[] out = into == null || into.length != logits.length ? new float[logits.length] : into;
         for (int i = 0; i < logits.length; i++) {
             int bits = Float.floatToRawIntBits(logits[i]);
-            out[i] = Float.isNaN(logits[i]) ? logits[i]
+            out[i] = Float.isNaN(logits[i])
+                    ? logits[i]
                     : Float.intBitsToFloat((bits + 0x7FFF + ((bits >>> 16) & 1)) & 0xFFFF0000);
         }
         return out;
@@ -389,7 +391,9 @@ public final class KvCache {
      * copies) are rebuilt, as after a restore.
      */
     public void overwrite(KvBlock block, KvBlock stored) {
-        if (block.id() != stored.id() || block.firstSeq() != stored.firstSeq() || block.length() != stored.length()
+        if (block.id() != stored.id()
+                || block.firstSeq() != stored.firstSeq()
+                || block.length() != stored.length()
                 || block.capacity() != stored.capacity()) {
             throw new IllegalArgumentException("cannot overwrite %s with %s".formatted(block, stored));
         }

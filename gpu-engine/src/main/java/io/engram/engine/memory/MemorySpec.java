@@ -1,26 +1,23 @@
 package io.engram.engine.memory;
 
 import io.engram.engine.config.ModelConfig;
-import io.engram.engine.memory.duo.DuoAttention;
-import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.memory.sirllm.SirLlm;
 import io.engram.engine.memory.streaming.StreamingLlm;
 import java.io.Serializable;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 
 /**
  * Which memory policy a session attends with and its sizes: one record per policy, each checked when made and each
- * building its policy for a model ({@link #create}); {@link Duo} wraps the spec its retrieval heads run. The default
+ * building its policy for a model ({@link #create}); {@link DuoSpec} wraps the spec its retrieval heads run. The default
  * ({@link #defaults}) is EM-LLM, which keeps a session's engine memory bounded however long its stream, with its window
  * and budget {@link #AUTO}: sized for the model by {@link Window#sizedFor}. {@link Full} keeps every token (exact,
  * unbounded). Specs travel with stream jobs (serializable).
  */
 public sealed interface MemorySpec extends Serializable
-        permits MemorySpec.Full, MemorySpec.Streaming, MemorySpec.InfLlm, MemorySpec.EmLlm, MemorySpec.SirLlm, MemorySpec.Duo {
+        permits MemorySpec.Full, MemorySpec.Streaming, MemorySpec.InfLlm, MemorySpec.EmLlm, MemorySpec.SirLlm, DuoSpec {
 
     /** A size chosen for the model: {@link Window#sizedFor}, or per policy (StreamingLLM's and SirLLM's recent tokens). */
     int AUTO = -1;
@@ -39,7 +36,7 @@ public sealed interface MemorySpec extends Serializable
         SIRLLM
     }
 
-    /** The policy this spec runs (for {@link Duo}, the one its retrieval heads run). */
+    /** The policy this spec runs (for {@link DuoSpec}, the one its retrieval heads run). */
     Kind kind();
 
     /**
@@ -93,8 +90,9 @@ public sealed interface MemorySpec extends Serializable
     record Streaming(int sinkTokens, int recentTokens) implements MemorySpec {
         public Streaming {
             if (sinkTokens < 0 || recentTokens < AUTO) {
-                throw new IllegalArgumentException("StreamingLLM needs sinks >= 0 and recent tokens >= 0 (or auto), got %d and %d"
-                        .formatted(sinkTokens, recentTokens));
+                throw new IllegalArgumentException(
+                        "StreamingLLM needs sinks >= 0 and recent tokens >= 0 (or auto), got %d and %d"
+                                .formatted(sinkTokens, recentTokens));
             }
         }
 
@@ -118,8 +116,14 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public String describe(ModelConfig model) {
-            return "StreamingLLM %d sinks + %s recent".formatted(sinkTokens, model != null ? String.valueOf(recent(model))
-                    : recentTokens == AUTO ? "the model's window less the sinks" : String.valueOf(recentTokens));
+            return "StreamingLLM %d sinks + %s recent"
+                    .formatted(
+                            sinkTokens,
+                            model != null
+                                    ? String.valueOf(recent(model))
+                                    : recentTokens == AUTO
+                                            ? "the model's window less the sinks"
+                                            : String.valueOf(recentTokens));
         }
     }
 
@@ -130,11 +134,17 @@ public sealed interface MemorySpec extends Serializable
     record Window(int initTokens, int localTokens, int memoryTokens) implements Serializable {
         /** The papers' window and budget: 128 init + 4096 local + 2048 memory tokens. */
         public static final Window PAPER = new Window(128, 4096, 2048);
+
         public static final Window SIZED_FOR_MODEL = new Window(AUTO, AUTO, AUTO);
 
         public Window {
-            if (initTokens < AUTO || localTokens < AUTO || localTokens == 0 || memoryTokens < AUTO || memoryTokens == 0) {
-                throw new IllegalArgumentException("window sizes: init >= 0, local and memory > 0 (or auto), got " + this);
+            if (initTokens < AUTO
+                    || localTokens < AUTO
+                    || localTokens == 0
+                    || memoryTokens < AUTO
+                    || memoryTokens == 0) {
+                throw new IllegalArgumentException(
+                        "window sizes: init >= 0, local and memory > 0 (or auto), got " + this);
             }
         }
 
@@ -149,9 +159,12 @@ public sealed interface MemorySpec extends Serializable
         public Window sizedFor(ModelConfig model) {
             int window = model.maxPositions();
             boolean paper = window >= PAPER.initTokens + PAPER.localTokens + PAPER.memoryTokens;
-            int init = initTokens != AUTO ? initTokens : paper ? PAPER.initTokens : Math.max(1, Math.min(PAPER.initTokens, window / 16));
+            int init = initTokens != AUTO
+                    ? initTokens
+                    : paper ? PAPER.initTokens : Math.max(1, Math.min(PAPER.initTokens, window / 16));
             int memory = memoryTokens != AUTO ? memoryTokens : paper ? PAPER.memoryTokens : Math.max(1, window / 4);
-            int local = localTokens != AUTO ? localTokens : paper ? PAPER.localTokens : Math.max(1, window - init - memory);
+            int local =
+                    localTokens != AUTO ? localTokens : paper ? PAPER.localTokens : Math.max(1, window - init - memory);
             return new Window(init, local, memory);
         }
 
@@ -171,8 +184,10 @@ public sealed interface MemorySpec extends Serializable
 
         public InfLlm {
             if (window == null || topUnits < AUTO || topUnits == 0 || cachedBlocks < 0 || reprTokens < 1) {
-                throw new IllegalArgumentException("InfLLM needs a window, top units > 0 (or auto), cached blocks >= 0 and "
-                        + "representative tokens > 0: " + window + ", " + topUnits + ", " + cachedBlocks + ", " + reprTokens);
+                throw new IllegalArgumentException(
+                        "InfLLM needs a window, top units > 0 (or auto), cached blocks >= 0 and "
+                                + "representative tokens > 0: " + window + ", " + topUnits + ", " + cachedBlocks + ", "
+                                + reprTokens);
             }
         }
 
@@ -184,7 +199,14 @@ public sealed interface MemorySpec extends Serializable
         public RetrievalSettings retrieval(ModelConfig model) {
             Window w = window.sizedFor(model);
             int units = topUnits != AUTO ? topUnits : Math.max(1, w.memoryTokens() / UNIT_TOKENS);
-            return new RetrievalSettings(w.initTokens(), w.localTokens(), reprTokens, units, 0, 0, cachedBlocks,
+            return new RetrievalSettings(
+                    w.initTokens(),
+                    w.localTokens(),
+                    reprTokens,
+                    units,
+                    0,
+                    0,
+                    cachedBlocks,
                     new RetrievalSettings.Uniform());
         }
 
@@ -201,9 +223,11 @@ public sealed interface MemorySpec extends Serializable
         @Override
         public String describe(ModelConfig model) {
             Window w = window.resolved(model);
-            int units = topUnits != AUTO || w.memoryTokens() == AUTO ? topUnits : Math.max(1, w.memoryTokens() / UNIT_TOKENS);
-            return "InfLLM %s init + %s local + top-%s units, %d cached blocks/layer".formatted(size(w.initTokens()),
-                    size(w.localTokens()), size(units), cachedBlocks);
+            int units = topUnits != AUTO || w.memoryTokens() == AUTO
+                    ? topUnits
+                    : Math.max(1, w.memoryTokens() / UNIT_TOKENS);
+            return "InfLLM %s init + %s local + top-%s units, %d cached blocks/layer"
+                    .formatted(size(w.initTokens()), size(w.localTokens()), size(units), cachedBlocks);
         }
     }
 
@@ -213,13 +237,23 @@ public sealed interface MemorySpec extends Serializable
      * refineFromLayer} (-1: the last 3/8), the window's memory tokens retrieved per layer and step with {@code
      * contiguity} of them given to the neighbours of retrieved events.
      */
-    record EmLlm(Window window, double contiguity, int cachedBlocks, int reprTokens, double gamma, int eventMinTokens,
-            int eventMaxTokens, RetrievalSettings.Refinement refinement, int refineFromLayer) implements MemorySpec {
+    record EmLlm(
+            Window window,
+            double contiguity,
+            int cachedBlocks,
+            int reprTokens,
+            double gamma,
+            int eventMinTokens,
+            int eventMaxTokens,
+            RetrievalSettings.Refinement refinement,
+            int refineFromLayer)
+            implements MemorySpec {
 
         public EmLlm {
             if (window == null || refinement == null || cachedBlocks < 0 || reprTokens < 1 || gamma < 0) {
-                throw new IllegalArgumentException("EM-LLM needs a window, a refinement, cached blocks >= 0, representative "
-                        + "tokens > 0 and gamma >= 0");
+                throw new IllegalArgumentException(
+                        "EM-LLM needs a window, a refinement, cached blocks >= 0, representative "
+                                + "tokens > 0 and gamma >= 0");
             }
             if (!(contiguity >= 0 && contiguity < 1)) {
                 throw new IllegalArgumentException("contiguity share must be in [0, 1), got " + contiguity);
@@ -232,15 +266,29 @@ public sealed interface MemorySpec extends Serializable
         public static EmLlm paper() {
             RetrievalSettings em = RetrievalSettings.emLlm();
             RetrievalSettings.Surprise sp = (RetrievalSettings.Surprise) em.segmentation();
-            return new EmLlm(Window.SIZED_FOR_MODEL, em.contiguity(), em.cachedBlocks(), em.reprTokens(), sp.gamma(),
-                    sp.minTokens(), sp.maxTokens(), sp.refinement(), sp.refineFromLayer());
+            return new EmLlm(
+                    Window.SIZED_FOR_MODEL,
+                    em.contiguity(),
+                    em.cachedBlocks(),
+                    em.reprTokens(),
+                    sp.gamma(),
+                    sp.minTokens(),
+                    sp.maxTokens(),
+                    sp.refinement(),
+                    sp.refineFromLayer());
         }
 
         public RetrievalSettings retrieval(ModelConfig model) {
             Window w = window.sizedFor(model);
-            return new RetrievalSettings(w.initTokens(), w.localTokens(), reprTokens, 0, w.memoryTokens(), contiguity,
-                    cachedBlocks, new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement,
-                            refineFromLayer));
+            return new RetrievalSettings(
+                    w.initTokens(),
+                    w.localTokens(),
+                    reprTokens,
+                    0,
+                    w.memoryTokens(),
+                    contiguity,
+                    cachedBlocks,
+                    new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer));
         }
 
         @Override
@@ -256,12 +304,22 @@ public sealed interface MemorySpec extends Serializable
         @Override
         public String describe(ModelConfig model) {
             Window w = window.resolved(model);
-            String layer = model == null ? (refineFromLayer < 0 ? "auto" : String.valueOf(refineFromLayer))
+            String layer = model == null
+                    ? (refineFromLayer < 0 ? "auto" : String.valueOf(refineFromLayer))
                     : String.valueOf(RetrievalSettings.refineFrom(refineFromLayer, model.layers()));
-            return "EM-LLM %s init + %s local + %s memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s".formatted(
-                    size(w.initTokens()), size(w.localTokens()), size(w.memoryTokens()), contiguity, eventMinTokens,
-                    eventMaxTokens, gamma, refinement == RetrievalSettings.Refinement.NONE ? ""
-                            : ", " + refinement.name().toLowerCase(Locale.ROOT) + " refinement from layer " + layer);
+            return "EM-LLM %s init + %s local + %s memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s"
+                    .formatted(
+                            size(w.initTokens()),
+                            size(w.localTokens()),
+                            size(w.memoryTokens()),
+                            contiguity,
+                            eventMinTokens,
+                            eventMaxTokens,
+                            gamma,
+                            refinement == RetrievalSettings.Refinement.NONE
+                                    ? ""
+                                    : ", " + refinement.name().toLowerCase(Locale.ROOT) + " refinement from layer "
+                                            + layer);
         }
     }
 
@@ -274,8 +332,10 @@ public sealed interface MemorySpec extends Serializable
 
         public SirLlm {
             if (sinkTokens < 0 || recentTokens < AUTO || scoredTokens < 0 || !(decay > 0 && decay <= 1)) {
-                throw new IllegalArgumentException("SirLLM needs sinks, recent (or auto) and scored tokens >= 0 and a decay "
-                        + "in (0, 1], got %d, %d, %d, %s".formatted(sinkTokens, recentTokens, scoredTokens, decay));
+                throw new IllegalArgumentException(
+                        "SirLLM needs sinks, recent (or auto) and scored tokens >= 0 and a decay "
+                                + "in (0, 1], got %d, %d, %d, %s"
+                                        .formatted(sinkTokens, recentTokens, scoredTokens, decay));
             }
         }
 
@@ -299,58 +359,8 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public String describe(ModelConfig model) {
-            return "SirLLM %d sinks + %d scored + %d recent, decay %.2f".formatted(sinkTokens, scoredTokens, recent(), decay);
-        }
-    }
-
-    /**
-     * DuoAttention: the retrieval heads attend as {@code retrieval} does, the streaming heads (the {@code sparsity}
-     * share of KV heads with the lowest scores in the head pattern at {@code pattern}, or {@value HeadPattern#FILE_NAME}
-     * in the model folder when blank) only {@code sinkTokens} + {@code recentTokens}.
-     */
-    record Duo(MemorySpec retrieval, double sparsity, String pattern, int sinkTokens, int recentTokens) implements MemorySpec {
-        /** The share of streaming heads by default, also the fast attribution tier's when DuoAttention is off. */
-        public static final double DEFAULT_SPARSITY = 0.5;
-
-        public Duo {
-            if (retrieval == null || retrieval instanceof Duo) {
-                throw new IllegalArgumentException("DuoAttention wraps one policy other than itself, got " + retrieval);
-            }
-            if (!(sparsity >= 0 && sparsity <= 1) || sinkTokens < 0 || recentTokens < 0) {
-                throw new IllegalArgumentException("DuoAttention sparsity must be in [0, 1] and its sinks and recent tokens "
-                        + ">= 0, got %s, %d, %d".formatted(sparsity, sinkTokens, recentTokens));
-            }
-        }
-
-        /** DuoAttention over {@code retrieval} with the default sparsity, pattern location and streaming window. */
-        public static Duo over(MemorySpec retrieval) {
-            return new Duo(retrieval, DEFAULT_SPARSITY, "", DuoAttention.DEFAULT_SINK_TOKENS, DuoAttention.DEFAULT_RECENT_TOKENS);
-        }
-
-        @Override
-        public Kind kind() {
-            return retrieval.kind();
-        }
-
-        @Override
-        public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            MemoryPolicy base = retrieval.create(model, modelDir);
-            Path file = pattern == null || pattern.isBlank()
-                    ? (modelDir == null ? null : (Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent())
-                            .resolve(HeadPattern.FILE_NAME))
-                    : Path.of(pattern);
-            if (file == null || !Files.isRegularFile(file)) {
-                throw new IllegalArgumentException("DuoAttention is on but there is no head pattern at " + file
-                        + "; run 'engram calibrate-heads' for this model or set the pattern file");
-            }
-            float[][] scores = HeadPattern.read(file, model.layers(), model.kvHeads());
-            return new DuoAttention(HeadPattern.bySparsity(scores, sparsity), base, sinkTokens, recentTokens);
-        }
-
-        @Override
-        public String describe(ModelConfig model) {
-            return retrieval.describe(model) + " on retrieval heads; DuoAttention streaming heads %d sinks + %d recent, sparsity %.2f"
-                    .formatted(sinkTokens, recentTokens, sparsity);
+            return "SirLLM %d sinks + %d scored + %d recent, decay %.2f"
+                    .formatted(sinkTokens, scoredTokens, recent(), decay);
         }
     }
 

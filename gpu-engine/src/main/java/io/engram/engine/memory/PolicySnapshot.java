@@ -13,12 +13,41 @@ import java.util.List;
  * @param contiguity EM-LLM: per layer, the start of each unit in its temporal-contiguity buffer (kept from step to step);
  *     empty for other policies
  */
-public record PolicySnapshot(String policy, long packedEnd, int unitCount, int firstUnit, List<Unit> units, long[] boundaries,
-        long[] retained, float[] retainedScores, boolean evicted, List<BlockMass> windowMass, long[][] contiguity) {
+public record PolicySnapshot(
+        String policy,
+        long packedEnd,
+        int unitCount,
+        int firstUnit,
+        List<Unit> units,
+        long[] boundaries,
+        long[] retained,
+        float[] retainedScores,
+        boolean evicted,
+        List<BlockMass> windowMass,
+        long[][] contiguity) {
 
-    public PolicySnapshot(String policy, long packedEnd, int unitCount, int firstUnit, List<Unit> units, long[] boundaries,
-            long[] retained, float[] retainedScores, boolean evicted, List<BlockMass> windowMass) {
-        this(policy, packedEnd, unitCount, firstUnit, units, boundaries, retained, retainedScores, evicted, windowMass,
+    public PolicySnapshot(
+            String policy,
+            long packedEnd,
+            int unitCount,
+            int firstUnit,
+            List<Unit> units,
+            long[] boundaries,
+            long[] retained,
+            float[] retainedScores,
+            boolean evicted,
+            List<BlockMass> windowMass) {
+        this(
+                policy,
+                packedEnd,
+                unitCount,
+                firstUnit,
+                units,
+                boundaries,
+                retained,
+                retainedScores,
+                evicted,
+                windowMass,
                 new long[0][]);
     }
 

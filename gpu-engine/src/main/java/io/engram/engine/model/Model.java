@@ -1,8 +1,7 @@
 package io.engram.engine.model;
 
-import io.engram.engine.config.ModelFormatException;
-
 import io.engram.engine.config.ModelConfig;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.safetensors.HfCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,7 +1,5 @@
 package io.engram.engine.model;
 
-import io.engram.engine.config.ModelFormatException;
-
 import io.engram.engine.tokenizer.Tokenizer;
 import io.engram.engine.tokenizer.Tokenizers;
 import java.nio.file.Path;
@@ -82,8 +80,13 @@ public final class ModelRegistry {
                     throw ex;
                 }
                 LOADED.put(key, e);
-                LOG.info("loaded model {} ({} {} layers, hidden {}) in {} ms", key, m.config().architecture(),
-                        m.config().layers(), m.config().hiddenSize(), (System.nanoTime() - t0) / 1_000_000);
+                LOG.info(
+                        "loaded model {} ({} {} layers, hidden {}) in {} ms",
+                        key,
+                        m.config().architecture(),
+                        m.config().layers(),
+                        m.config().hiddenSize(),
+                        (System.nanoTime() - t0) / 1_000_000);
             }
             e.refs++;
             return new Lease(key, e);

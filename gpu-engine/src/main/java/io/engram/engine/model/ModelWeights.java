@@ -1,8 +1,7 @@
 package io.engram.engine.model;
 
-import io.engram.engine.config.ModelFormatException;
-
 import io.engram.engine.config.ModelConfig;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.tensor.WeightTensor;
 
 /**
@@ -68,10 +67,17 @@ public record ModelWeights(WeightTensor embedding, LayerWeights[] layers, Weight
         if (t == null) {
             throw new ModelFormatException(file, "a required tensor is missing");
         }
-        boolean ok = rows < 0 ? t.shape().length == 1 && t.cols() == cols : t.shape().length == 2 && t.rows() == rows && t.cols() == cols;
+        boolean ok = rows < 0
+                ? t.shape().length == 1 && t.cols() == cols
+                : t.shape().length == 2 && t.rows() == rows && t.cols() == cols;
         if (!ok) {
-            throw new ModelFormatException(file, "tensor '%s' has shape %s; expected %s"
-                    .formatted(t.name(), java.util.Arrays.toString(t.shape()), rows < 0 ? "[" + cols + "]" : "[" + rows + ", " + cols + "]"));
+            throw new ModelFormatException(
+                    file,
+                    "tensor '%s' has shape %s; expected %s"
+                            .formatted(
+                                    t.name(),
+                                    java.util.Arrays.toString(t.shape()),
+                                    rows < 0 ? "[" + cols + "]" : "[" + rows + ", " + cols + "]"));
         }
     }
 }

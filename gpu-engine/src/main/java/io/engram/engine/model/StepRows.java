@@ -23,8 +23,13 @@ final class StepRows {
     /** Per sequence, the sequence index of each of its tokens. */
     final long[][] seq;
 
-    private StepRows(int[] rowStart, int[] tokens, List<List<KvCache.Placement>> placed, AttentionPlan[] plans,
-            boolean[] wantsQueries, long[][] seq) {
+    private StepRows(
+            int[] rowStart,
+            int[] tokens,
+            List<List<KvCache.Placement>> placed,
+            AttentionPlan[] plans,
+            boolean[] wantsQueries,
+            long[][] seq) {
         this.rowStart = rowStart;
         this.tokens = tokens;
         this.placed = placed;

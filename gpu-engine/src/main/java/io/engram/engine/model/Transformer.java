@@ -1,14 +1,14 @@
 package io.engram.engine.model;
 
-import io.engram.engine.config.ModelConfig;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.config.EngineSettings;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
+import io.engram.engine.tensor.Buf;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -33,8 +33,18 @@ public final class Transformer {
     private final BoundWeight lmHead; // (vocab, hidden)
     private final Layer[] layers;
 
-    private record Layer(BoundWeight attnNorm, BoundWeight wq, BoundWeight wk, BoundWeight wv, BoundWeight bq,
-            BoundWeight bk, BoundWeight bv, BoundWeight wo, BoundWeight ffnNorm, BoundWeight wGate, BoundWeight wUp,
+    private record Layer(
+            BoundWeight attnNorm,
+            BoundWeight wq,
+            BoundWeight wk,
+            BoundWeight wv,
+            BoundWeight bq,
+            BoundWeight bk,
+            BoundWeight bv,
+            BoundWeight wo,
+            BoundWeight ffnNorm,
+            BoundWeight wGate,
+            BoundWeight wUp,
             BoundWeight wDown) {}
 
     public Transformer(ModelConfig config, ModelWeights w, Backend backend, EngineSettings settings) {
@@ -50,9 +60,18 @@ public final class Transformer {
         this.layers = new Layer[config.layers()];
         for (int i = 0; i < layers.length; i++) {
             ModelWeights.LayerWeights l = w.layers()[i];
-            layers[i] = new Layer(backend.bind(l.attnNorm()), backend.bind(l.wq()), backend.bind(l.wk()),
-                    backend.bind(l.wv()), bindOrNull(l.bq()), bindOrNull(l.bk()), bindOrNull(l.bv()),
-                    backend.bind(l.wo()), backend.bind(l.ffnNorm()), backend.bind(l.wGate()), backend.bind(l.wUp()),
+            layers[i] = new Layer(
+                    backend.bind(l.attnNorm()),
+                    backend.bind(l.wq()),
+                    backend.bind(l.wk()),
+                    backend.bind(l.wv()),
+                    bindOrNull(l.bq()),
+                    bindOrNull(l.bk()),
+                    bindOrNull(l.bv()),
+                    backend.bind(l.wo()),
+                    backend.bind(l.ffnNorm()),
+                    backend.bind(l.wGate()),
+                    backend.bind(l.wUp()),
                     backend.bind(l.wDown()));
         }
     }
@@ -91,7 +110,8 @@ public final class Transformer {
      * @param wantLogits which rows to compute logits for: {@code ALL}, {@code LAST} or {@code NONE}
      * @param sink receives (sequence index, logits) for the selected rows, in order
      */
-    public void forward(KvCache cache, int[] tokens, long[] sources, MemoryPolicy policy, Logits wantLogits, LogitsSink sink) {
+    public void forward(
+            KvCache cache, int[] tokens, long[] sources, MemoryPolicy policy, Logits wantLogits, LogitsSink sink) {
         int chunk = settings.prefillChunk();
         for (int from = 0; from < tokens.length; from += chunk) {
             int n = Math.min(chunk, tokens.length - from);
@@ -125,14 +145,16 @@ public final class Transformer {
      * @param tokens the sequence's tokens of this step (at most one prefill chunk)
      * @param sources provenance tag per token, or null
      */
-    public record Sequence(KvCache cache, int[] tokens, long[] sources, MemoryPolicy policy, Logits want, LogitsSink sink) {}
+    public record Sequence(
+            KvCache cache, int[] tokens, long[] sources, MemoryPolicy policy, Logits want, LogitsSink sink) {}
 
     /** Runs one step for each sequence; see {@link Sequence}. Sequences must use distinct caches. */
     public void forwardBatch(List<Sequence> batch) {
         for (Sequence s : batch) {
             if (s.tokens().length > settings.prefillChunk()) {
-                throw new IllegalArgumentException("a batched step takes at most one prefill chunk (%d tokens) per sequence, got %d"
-                        .formatted(settings.prefillChunk(), s.tokens().length));
+                throw new IllegalArgumentException(
+                        "a batched step takes at most one prefill chunk (%d tokens) per sequence, got %d"
+                                .formatted(settings.prefillChunk(), s.tokens().length));
             }
         }
         stepBatch(batch);
@@ -217,7 +239,9 @@ public final class Transformer {
             backend.addBias(a.k, L.bk, n);
             backend.addBias(a.v, L.bv, n);
         }
-        for (int s = 0; s < rows.sequences(); s++) { // K and V into the caches, un-rotated (RoPE is applied in attention)
+        for (int s = 0;
+                s < rows.sequences();
+                s++) { // K and V into the caches, un-rotated (RoPE is applied in attention)
             for (KvCache.Placement p : rows.placed.get(s)) {
                 backend.copyRows(a.k, rows.start(s) + p.row(), p.block().keys(l), p.slot(), p.count(), kvDim);
                 backend.copyRows(a.v, rows.start(s) + p.row(), p.block().values(l), p.slot(), p.count(), kvDim);
@@ -282,7 +306,9 @@ public final class Transformer {
         int needed = 0;
         for (int s = 0; s < batch.size(); s++) {
             int len = rows.length(s);
-            Logits want = batch.get(s).policy().needsTokenScores() ? Logits.ALL : batch.get(s).want();
+            Logits want = batch.get(s).policy().needsTokenScores()
+                    ? Logits.ALL
+                    : batch.get(s).want();
             firstRow[s] = want == Logits.NONE ? len : want == Logits.LAST ? len - 1 : 0;
             needed += len - firstRow[s];
         }

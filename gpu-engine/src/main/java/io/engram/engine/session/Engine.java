@@ -3,11 +3,12 @@ package io.engram.engine.session;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.Backends;
 import io.engram.engine.config.EngineSettings;
+import io.engram.engine.config.ModelConfig;
+import io.engram.engine.memory.DuoSpec;
 import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.engine.memory.duo.HeadPattern;
-import io.engram.engine.config.ModelConfig;
 import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
 import java.nio.file.Files;
@@ -34,8 +35,17 @@ public final class Engine implements AutoCloseable {
      * @param format how content and questions are laid out as tokens ({@link PromptFormat#PLAIN} or CONTINUATION)
      * @param segmentWords words per attribution segment
      */
-    public record Spec(String modelDir, Backends.DeviceSettings device, int gpuOrdinal, int threads, int blockSize,
-            int prefillChunk, MemorySpec memory, Format format, int segmentWords) implements java.io.Serializable {
+    public record Spec(
+            String modelDir,
+            Backends.DeviceSettings device,
+            int gpuOrdinal,
+            int threads,
+            int blockSize,
+            int prefillChunk,
+            MemorySpec memory,
+            Format format,
+            int segmentWords)
+            implements java.io.Serializable {
 
         /** The prompt layouts an engine can be built with (an enum: the spec travels with stream jobs). */
         public enum Format {
@@ -49,11 +59,13 @@ public final class Engine implements AutoCloseable {
 
         public Spec {
             if (modelDir == null || modelDir.isBlank() || device == null || memory == null || format == null) {
-                throw new IllegalArgumentException("a model folder, a device, memory settings and a prompt format are required");
+                throw new IllegalArgumentException(
+                        "a model folder, a device, memory settings and a prompt format are required");
             }
             if (gpuOrdinal < 0 || threads < 1 || blockSize < 1 || prefillChunk < 1 || segmentWords < 1) {
-                throw new IllegalArgumentException("GPU ordinal >= 0 and threads, block size, prefill chunk and segment words "
-                        + ">= 1 are required: " + this);
+                throw new IllegalArgumentException(
+                        "GPU ordinal >= 0 and threads, block size, prefill chunk and segment words "
+                                + ">= 1 are required: " + this);
             }
         }
 
@@ -69,7 +81,11 @@ public final class Engine implements AutoCloseable {
     private final MemoryPolicy policy;
     private final SessionEngine session;
 
-    private Engine(ModelRegistry.Lease model, Backend backend, Transformer transformer, MemoryPolicy policy,
+    private Engine(
+            ModelRegistry.Lease model,
+            Backend backend,
+            Transformer transformer,
+            MemoryPolicy policy,
             SessionEngine session) {
         this.model = model;
         this.backend = backend;
@@ -85,10 +101,18 @@ public final class Engine implements AutoCloseable {
         try {
             backend = Backends.open(spec.device(), spec.gpuOrdinal(), spec.threads(), false);
             ModelConfig c = model.model().config();
-            Transformer t = new Transformer(c, model.model().weights(), backend,
+            Transformer t = new Transformer(
+                    c,
+                    model.model().weights(),
+                    backend,
                     new EngineSettings(spec.blockSize(), spec.prefillChunk(), spec.threads(), false));
             MemoryPolicy policy = spec.memory().create(c, Path.of(spec.modelDir()));
-            SessionEngine session = new SessionEngine(t, model.tokenizer(), policy, spec.format().layout(), spec.segmentWords(),
+            SessionEngine session = new SessionEngine(
+                    t,
+                    model.tokenizer(),
+                    policy,
+                    spec.format().layout(),
+                    spec.segmentWords(),
                     retrievalHeads(spec, c, policy));
             return new Engine(model, backend, t, policy, session);
         } catch (RuntimeException | Error e) {
@@ -113,7 +137,7 @@ public final class Engine implements AutoCloseable {
         if (!Files.isRegularFile(file)) {
             return null;
         }
-        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), MemorySpec.Duo.DEFAULT_SPARSITY);
+        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), DuoSpec.DEFAULT_SPARSITY);
     }
 
     public SessionEngine session() {

@@ -15,5 +15,11 @@ import java.util.List;
  * @param retrieved the memory spans the answer attended to (the units the policy retrieved for it), in memory order;
  *     never the question or the answer itself
  */
-public record Reply(String text, Generation generation, long memoryTokens, List<AttendedSegment> citations,
-        List<Segment> segments, double[] segmentScores, List<RetrievedSpan> retrieved) {}
+public record Reply(
+        String text,
+        Generation generation,
+        long memoryTokens,
+        List<AttendedSegment> citations,
+        List<Segment> segments,
+        double[] segmentScores,
+        List<RetrievedSpan> retrieved) {}

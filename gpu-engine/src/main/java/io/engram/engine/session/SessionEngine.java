@@ -1,13 +1,13 @@
 package io.engram.engine.session;
 
+import io.engram.engine.attribution.AttentionTrace;
 import io.engram.engine.attribution.Provenance;
+import io.engram.engine.attribution.Segment;
+import io.engram.engine.attribution.Segmenter;
 import io.engram.engine.generate.Generation;
 import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.generate.TokenListener;
-import io.engram.engine.attribution.AttentionTrace;
-import io.engram.engine.attribution.Segment;
-import io.engram.engine.attribution.Segmenter;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
@@ -45,7 +45,8 @@ public final class SessionEngine {
      * @param segmentWords words per attribution segment (see {@link Segmenter}); the fast tier's attention mass counts
      *     only the retrieval heads when {@code policy} is DuoAttention, every head otherwise
      */
-    public SessionEngine(Transformer model, Tokenizer tokenizer, MemoryPolicy policy, PromptFormat format, int segmentWords) {
+    public SessionEngine(
+            Transformer model, Tokenizer tokenizer, MemoryPolicy policy, PromptFormat format, int segmentWords) {
         this(model, tokenizer, policy, format, segmentWords, policy instanceof DuoAttention duo ? duo.pattern() : null);
     }
 
@@ -53,7 +54,12 @@ public final class SessionEngine {
      * @param retrievalHeads the heads whose attention the fast attribution tier counts (e.g. a calibrated pattern,
      *     {@code engram calibrate-heads}), or null for every head
      */
-    public SessionEngine(Transformer model, Tokenizer tokenizer, MemoryPolicy policy, PromptFormat format, int segmentWords,
+    public SessionEngine(
+            Transformer model,
+            Tokenizer tokenizer,
+            MemoryPolicy policy,
+            PromptFormat format,
+            int segmentWords,
             HeadPattern retrievalHeads) {
         this.model = model;
         this.tokenizer = tokenizer;
@@ -172,7 +178,8 @@ public final class SessionEngine {
         int offset = 0;
         for (int i = 0; i < ids.length; i++) {
             int end = offset + dec.accept(ids[i]).length();
-            tags[i] = end <= prefix && end > offset ? Provenance.NONE
+            tags[i] = end <= prefix && end > offset
+                    ? Provenance.NONE
                     : Provenance.pack(eventIndex, charOffset + Math.max(0, Math.min(offset - prefix, text.length())));
             offset = end;
         }
@@ -187,7 +194,8 @@ public final class SessionEngine {
      * back to where it was.
      */
     public Reply answer(KvCache memory, String question, SamplingOptions options, TokenListener listener) {
-        return answerBatch(List.of(new Query(memory, question, options, listener))).get(0);
+        return answerBatch(List.of(new Query(memory, question, options, listener)))
+                .get(0);
     }
 
     /**
@@ -208,7 +216,8 @@ public final class SessionEngine {
             traces.add(trace);
             MemoryPolicy observed = policy.observedBy(trace);
             StreamingDecoder dec = new StreamingDecoder(tokenizer, true);
-            requests.add(new Generator.Request(q.memory(), prompt, null, observed, q.options(), dec::accept, q.listener()));
+            requests.add(
+                    new Generator.Request(q.memory(), prompt, null, observed, q.options(), dec::accept, q.listener()));
         }
         try {
             List<Generation> gens = new Generator(model, Math.min(model.config().vocabSize(), tokenizer.vocabSize()))
@@ -219,7 +228,13 @@ public final class SessionEngine {
                 mem.truncate(marks[i]);
                 List<Segment> segments = segmenter.segments(mem);
                 double[] scores = traces.get(i).segmentScores(segments);
-                out.add(new Reply(gens.get(i).text(), gens.get(i), marks[i], citations(segments, scores), segments, scores,
+                out.add(new Reply(
+                        gens.get(i).text(),
+                        gens.get(i),
+                        marks[i],
+                        citations(segments, scores),
+                        segments,
+                        scores,
                         retrieved(traces.get(i).retrieved(marks[i]), segments)));
             }
             return out;
@@ -255,10 +270,13 @@ public final class SessionEngine {
         List<AttendedSegment> out = new ArrayList<>();
         for (Segment seg : segments) {
             if (scores[seg.index()] > 0) {
-                out.add(new AttendedSegment(seg.eventIndex(), seg.charStart(), seg.charEnd(), scores[seg.index()], seg.index()));
+                out.add(new AttendedSegment(
+                        seg.eventIndex(), seg.charStart(), seg.charEnd(), scores[seg.index()], seg.index()));
             }
         }
-        out.sort((a, b) -> a.score() != b.score() ? Double.compare(b.score(), a.score()) : Integer.compare(a.segment(), b.segment()));
+        out.sort((a, b) -> a.score() != b.score()
+                ? Double.compare(b.score(), a.score())
+                : Integer.compare(a.segment(), b.segment()));
         return out;
     }
 
@@ -275,7 +293,8 @@ public final class SessionEngine {
         MemoryPolicy observed = policy.observedBy(trace);
         memory.beginTransient();
         try {
-            model.forward(memory, questionTokens(question, mark), null, observed, Transformer.Logits.NONE, (s, l) -> {});
+            model.forward(
+                    memory, questionTokens(question, mark), null, observed, Transformer.Logits.NONE, (s, l) -> {});
             for (int i = 0; i + 1 < answer.length; i++) {
                 model.forward(memory, new int[] {answer[i]}, null, observed, Transformer.Logits.NONE, (s, l) -> {});
             }
@@ -367,6 +386,8 @@ public final class SessionEngine {
     private String summaryOf(List<String> texts, SamplingOptions options) {
         KvCache scratch = newMemory();
         ingest(scratch, String.join("\n\n", texts), 0);
-        return answer(scratch, SUMMARY_INSTRUCTION, options, TokenListener.NONE).text().strip();
+        return answer(scratch, SUMMARY_INSTRUCTION, options, TokenListener.NONE)
+                .text()
+                .strip();
     }
 }

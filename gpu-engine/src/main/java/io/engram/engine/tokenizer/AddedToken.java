@@ -9,5 +9,11 @@ package io.engram.engine.tokenizer;
  * @param normalized match against the normalized text rather than the raw text
  * @param special skipped by {@code decode(ids, true)}
  */
-public record AddedToken(int id, String content, boolean lstrip, boolean rstrip, boolean singleWord,
-        boolean normalized, boolean special) {}
+public record AddedToken(
+        int id,
+        String content,
+        boolean lstrip,
+        boolean rstrip,
+        boolean singleWord,
+        boolean normalized,
+        boolean special) {}

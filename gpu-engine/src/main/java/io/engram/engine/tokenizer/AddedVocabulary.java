@@ -66,11 +66,14 @@ final class AddedVocabulary {
             this.contents = contents;
             for (int i = 0; i < contents.size(); i++) {
                 if (!contents.get(i).isEmpty()) {
-                    byFirstChar.computeIfAbsent(contents.get(i).charAt(0), k -> new ArrayList<>()).add(i);
+                    byFirstChar
+                            .computeIfAbsent(contents.get(i).charAt(0), k -> new ArrayList<>())
+                            .add(i);
                 }
             }
             for (List<Integer> list : byFirstChar.values()) {
-                list.sort((a, b) -> Integer.compare(contents.get(b).length(), contents.get(a).length()));
+                list.sort((a, b) -> Integer.compare(
+                        contents.get(b).length(), contents.get(a).length()));
             }
         }
 

@@ -35,8 +35,16 @@ final class BpeModel {
      * @param merges pairs in rank order (rank = index); a pair listed twice keeps its last rank, as the reference
      * @throws TokenizerFormatException if a merge names a piece not in the vocab, or the unknown token is missing
      */
-    BpeModel(String source, Map<String, Integer> vocab, List<String[]> merges, String unkToken, boolean fuseUnk,
-            boolean byteFallback, boolean ignoreMerges, String continuingSubwordPrefix, String endOfWordSuffix) {
+    BpeModel(
+            String source,
+            Map<String, Integer> vocab,
+            List<String[]> merges,
+            String unkToken,
+            boolean fuseUnk,
+            boolean byteFallback,
+            boolean ignoreMerges,
+            String continuingSubwordPrefix,
+            String endOfWordSuffix) {
         this.vocab = Map.copyOf(vocab);
         this.fuseUnk = fuseUnk;
         this.ignoreMerges = ignoreMerges;
@@ -45,8 +53,10 @@ final class BpeModel {
         if (unkToken != null) {
             Integer id = vocab.get(unkToken);
             if (id == null) {
-                throw new TokenizerFormatException(source,
-                        "model.unk_token '%s' is not in model.vocab; add it or set unk_token to null".formatted(unkToken));
+                throw new TokenizerFormatException(
+                        source,
+                        "model.unk_token '%s' is not in model.vocab; add it or set unk_token to null"
+                                .formatted(unkToken));
             }
             this.unkId = id;
         } else {
@@ -69,15 +79,20 @@ final class BpeModel {
             Integer a = vocab.get(pair[0]);
             Integer b = vocab.get(pair[1]);
             if (a == null || b == null) {
-                throw new TokenizerFormatException(source, "merge #%d ('%s' '%s') uses a piece that is not in model.vocab"
-                        .formatted(rank, pair[0], pair[1]));
+                throw new TokenizerFormatException(
+                        source,
+                        "merge #%d ('%s' '%s') uses a piece that is not in model.vocab"
+                                .formatted(rank, pair[0], pair[1]));
             }
             String right = prefixLen > 0 && pair[1].startsWith(this.continuingSubwordPrefix)
-                    ? pair[1].substring(prefixLen) : pair[1];
+                    ? pair[1].substring(prefixLen)
+                    : pair[1];
             Integer merged = vocab.get(pair[0] + right);
             if (merged == null) {
-                throw new TokenizerFormatException(source, "merge #%d ('%s' '%s') produces '%s', which is not in model.vocab"
-                        .formatted(rank, pair[0], pair[1], pair[0] + right));
+                throw new TokenizerFormatException(
+                        source,
+                        "merge #%d ('%s' '%s') produces '%s', which is not in model.vocab"
+                                .formatted(rank, pair[0], pair[1], pair[0] + right));
             }
             this.merges.put(a, b, rank);
             mergeResult[rank] = merged;

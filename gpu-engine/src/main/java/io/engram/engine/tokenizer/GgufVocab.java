@@ -22,8 +22,18 @@ import java.util.List;
  * @param addEos {@code tokenizer.ggml.add_eos_token}: {@code encode(text, true)} appends EOS
  * @param addSpacePrefix {@code tokenizer.ggml.add_space_prefix}; null means true (SentencePiece's dummy prefix)
  */
-public record GgufVocab(String model, String pre, List<String> tokens, float[] scores, int[] tokenTypes,
-        List<String> merges, Integer bosId, Integer eosId, Integer unkId, boolean addBos, boolean addEos,
+public record GgufVocab(
+        String model,
+        String pre,
+        List<String> tokens,
+        float[] scores,
+        int[] tokenTypes,
+        List<String> merges,
+        Integer bosId,
+        Integer eosId,
+        Integer unkId,
+        boolean addBos,
+        boolean addEos,
         Boolean addSpacePrefix) {
 
     public static final int TYPE_NORMAL = 1;
@@ -46,24 +56,29 @@ public record GgufVocab(String model, String pre, List<String> tokens, float[] s
         tokens = List.copyOf(tokens);
         merges = merges == null ? List.of() : List.copyOf(merges);
         if (scores != null && scores.length != tokens.size()) {
-            throw new TokenizerFormatException(SOURCE, "tokenizer.ggml.scores has %d entries for %d tokens"
-                    .formatted(scores.length, tokens.size()));
+            throw new TokenizerFormatException(
+                    SOURCE,
+                    "tokenizer.ggml.scores has %d entries for %d tokens".formatted(scores.length, tokens.size()));
         }
         if (tokenTypes != null && tokenTypes.length != tokens.size()) {
-            throw new TokenizerFormatException(SOURCE, "tokenizer.ggml.token_type has %d entries for %d tokens"
-                    .formatted(tokenTypes.length, tokens.size()));
+            throw new TokenizerFormatException(
+                    SOURCE,
+                    "tokenizer.ggml.token_type has %d entries for %d tokens"
+                            .formatted(tokenTypes.length, tokens.size()));
         }
         for (Integer id : new Integer[] {bosId, eosId, unkId}) {
             if (id != null && (id < 0 || id >= tokens.size())) {
-                throw new TokenizerFormatException(SOURCE, "special token id %d is outside the %d tokens"
-                        .formatted(id, tokens.size()));
+                throw new TokenizerFormatException(
+                        SOURCE, "special token id %d is outside the %d tokens".formatted(id, tokens.size()));
             }
         }
         if (addBos && bosId == null) {
-            throw new TokenizerFormatException(SOURCE, "tokenizer.ggml.add_bos_token is true but bos_token_id is missing");
+            throw new TokenizerFormatException(
+                    SOURCE, "tokenizer.ggml.add_bos_token is true but bos_token_id is missing");
         }
         if (addEos && eosId == null) {
-            throw new TokenizerFormatException(SOURCE, "tokenizer.ggml.add_eos_token is true but eos_token_id is missing");
+            throw new TokenizerFormatException(
+                    SOURCE, "tokenizer.ggml.add_eos_token is true but eos_token_id is missing");
         }
     }
 

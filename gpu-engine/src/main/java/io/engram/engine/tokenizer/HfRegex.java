@@ -22,8 +22,8 @@ final class HfRegex {
         // \h is a hex digit in Oniguruma but horizontal whitespace in Java; \K, \G and \R differ as well.
         for (String bad : new String[] {"\\h", "\\H", "\\K", "\\G", "\\R", "\\X", "(?~"}) {
             if (containsEscape(onigPattern, bad)) {
-                throw new IllegalArgumentException(
-                        "regex construct '%s' has no identical java.util.regex meaning: %s".formatted(bad, onigPattern));
+                throw new IllegalArgumentException("regex construct '%s' has no identical java.util.regex meaning: %s"
+                        .formatted(bad, onigPattern));
             }
         }
         try {

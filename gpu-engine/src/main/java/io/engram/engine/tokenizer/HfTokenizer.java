@@ -35,14 +35,23 @@ public final class HfTokenizer implements Tokenizer {
     /** {@code id + 1} when {@code id} is in {@code [0, limit)}. @throws TokenizerFormatException otherwise */
     private static int checkedId(String source, int id, long limit) {
         if (id < 0 || id >= limit) {
-            throw new TokenizerFormatException(source, "token id " + id + " is out of range: the file has entries for ids "
-                    + "0.." + (limit / 2) + " or so; a vocabulary or added-token id is corrupt");
+            throw new TokenizerFormatException(
+                    source,
+                    "token id " + id + " is out of range: the file has entries for ids " + "0.." + (limit / 2)
+                            + " or so; a vocabulary or added-token id is corrupt");
         }
         return id + 1;
     }
 
-    HfTokenizer(String source, Normalizer normalizer, PreTokenizer preTokenizer, BpeModel model,
-            List<AddedToken> addedTokens, PostProcessor postProcessor, TokenDecoder decoder, Integer bosId,
+    HfTokenizer(
+            String source,
+            Normalizer normalizer,
+            PreTokenizer preTokenizer,
+            BpeModel model,
+            List<AddedToken> addedTokens,
+            PostProcessor postProcessor,
+            TokenDecoder decoder,
+            Integer bosId,
             Integer eosId) {
         this.source = source;
         this.normalizer = normalizer;
@@ -80,8 +89,8 @@ public final class HfTokenizer implements Tokenizer {
 
     private void checkId(Integer id, String what) {
         if (id != null && (id < 0 || id >= idToToken.length || idToToken[id] == null)) {
-            throw new TokenizerFormatException(source, "%s id %d is not a token id (vocab size %d)"
-                    .formatted(what, id, idToToken.length));
+            throw new TokenizerFormatException(
+                    source, "%s id %d is not a token id (vocab size %d)".formatted(what, id, idToToken.length));
         }
     }
 
@@ -163,8 +172,8 @@ public final class HfTokenizer implements Tokenizer {
 
     private String token(int id) {
         if (id < 0 || id >= idToToken.length || idToToken[id] == null) {
-            throw new IllegalArgumentException("token id %d is not in the vocabulary of %s (size %d)"
-                    .formatted(id, source, idToToken.length));
+            throw new IllegalArgumentException(
+                    "token id %d is not in the vocabulary of %s (size %d)".formatted(id, source, idToToken.length));
         }
         return idToToken[id];
     }

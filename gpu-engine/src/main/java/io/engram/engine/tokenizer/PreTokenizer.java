@@ -21,7 +21,8 @@ sealed interface PreTokenizer {
     List<Piece> apply(List<Piece> in);
 
     /** GPT-2's pre-tokenization pattern, used by {@code ByteLevel} with {@code use_regex: true}. */
-    Pattern GPT2_PATTERN = HfRegex.compile("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+    Pattern GPT2_PATTERN =
+            HfRegex.compile("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
 
     /**
      * Byte-level: optional prefix space, optional GPT-2 regex split, then every piece is mapped to GPT-2's byte
@@ -107,13 +108,18 @@ sealed interface PreTokenizer {
 
         private static boolean isNumeric(int cp) {
             int type = Character.getType(cp);
-            return type == Character.DECIMAL_DIGIT_NUMBER || type == Character.LETTER_NUMBER
+            return type == Character.DECIMAL_DIGIT_NUMBER
+                    || type == Character.LETTER_NUMBER
                     || type == Character.OTHER_NUMBER;
         }
     }
 
     /** How {@link Metaspace} adds its replacement character in front of a piece. */
-    enum PrependScheme { ALWAYS, FIRST, NEVER }
+    enum PrependScheme {
+        ALWAYS,
+        FIRST,
+        NEVER
+    }
 
     /**
      * SentencePiece-style: spaces become {@code replacement}, a replacement is prepended per the scheme (when the

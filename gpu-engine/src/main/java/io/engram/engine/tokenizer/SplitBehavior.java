@@ -22,8 +22,12 @@ enum SplitBehavior {
             case "MergedWithPrevious" -> MERGED_WITH_PREVIOUS;
             case "MergedWithNext" -> MERGED_WITH_NEXT;
             case "Contiguous" -> CONTIGUOUS;
-            default -> throw new UnsupportedTokenizerException(source, "split behavior", value,
-                    "Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        source,
+                        "split behavior",
+                        value,
+                        "Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
         };
     }
 

@@ -34,7 +34,8 @@ final class SpmTokenizer implements Tokenizer {
 
     SpmTokenizer(GgufVocab vocab) {
         if (vocab.scores() == null) {
-            throw new TokenizerFormatException(GgufVocab.SOURCE,
+            throw new TokenizerFormatException(
+                    GgufVocab.SOURCE,
                     "tokenizer.ggml.scores is required for model 'llama' (SentencePiece merges by score)");
         }
         this.vocab = vocab;
@@ -50,12 +51,15 @@ final class SpmTokenizer implements Tokenizer {
             if (type == GgufVocab.TYPE_BYTE) {
                 int b = TokenDecoder.ByteFallback.byteValue(tokens.get(i));
                 if (b < 0) {
-                    throw new TokenizerFormatException(GgufVocab.SOURCE, "token %d '%s' has type byte but is not <0xAB>"
-                            .formatted(i, tokens.get(i)));
+                    throw new TokenizerFormatException(
+                            GgufVocab.SOURCE,
+                            "token %d '%s' has type byte but is not <0xAB>".formatted(i, tokens.get(i)));
                 }
                 byteIds[b] = i;
-            } else if ((type == GgufVocab.TYPE_UNKNOWN || type == GgufVocab.TYPE_CONTROL
-                    || type == GgufVocab.TYPE_USER_DEFINED) && !tokens.get(i).isEmpty()) {
+            } else if ((type == GgufVocab.TYPE_UNKNOWN
+                            || type == GgufVocab.TYPE_CONTROL
+                            || type == GgufVocab.TYPE_USER_DEFINED)
+                    && !tokens.get(i).isEmpty()) {
                 specials.add(i);
             }
         }
@@ -65,10 +69,13 @@ final class SpmTokenizer implements Tokenizer {
                 byteIds[b] = id == null ? -1 : id;
             }
         }
-        specials.sort((a, b) -> Integer.compare(tokens.get(b).length(), tokens.get(a).length()));
+        specials.sort(
+                (a, b) -> Integer.compare(tokens.get(b).length(), tokens.get(a).length()));
         specialsLongestFirst = specials.stream().mapToInt(Integer::intValue).toArray();
-        List<TokenDecoder> steps = new ArrayList<>(List.of(new TokenDecoder.Replace(HfRegex.literal("\u2581"), " "),
-                new TokenDecoder.ByteFallback(), new TokenDecoder.Fuse()));
+        List<TokenDecoder> steps = new ArrayList<>(List.of(
+                new TokenDecoder.Replace(HfRegex.literal("\u2581"), " "),
+                new TokenDecoder.ByteFallback(),
+                new TokenDecoder.Fuse()));
         if (vocab.spacePrefix()) {
             steps.add(new TokenDecoder.Strip(' ', 1, 0));
         }
@@ -185,8 +192,9 @@ final class SpmTokenizer implements Tokenizer {
             for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
                 int byteId = byteIds[b & 0xFF];
                 if (byteId < 0) {
-                    throw new IllegalArgumentException("'%s' is not in the GGUF vocabulary and it has no byte token <0x%02X>"
-                            .formatted(piece, b & 0xFF));
+                    throw new IllegalArgumentException(
+                            "'%s' is not in the GGUF vocabulary and it has no byte token <0x%02X>"
+                                    .formatted(piece, b & 0xFF));
                 }
                 out.add(byteId);
             }

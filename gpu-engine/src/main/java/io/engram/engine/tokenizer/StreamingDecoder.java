@@ -35,8 +35,8 @@ public final class StreamingDecoder {
      */
     public String accept(int id) {
         if (id < 0 || id >= tokenizer.vocabSize()) {
-            throw new IllegalArgumentException("token id %d is outside the vocabulary (size %d)"
-                    .formatted(id, tokenizer.vocabSize()));
+            throw new IllegalArgumentException(
+                    "token id %d is outside the vocabulary (size %d)".formatted(id, tokenizer.vocabSize()));
         }
         if (size == ids.length) {
             ids = Arrays.copyOf(ids, size * 2);

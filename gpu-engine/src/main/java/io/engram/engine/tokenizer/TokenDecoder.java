@@ -153,7 +153,7 @@ sealed interface TokenDecoder {
                     char c = t.charAt(i);
                     if (c != replacement) {
                         sb.append(c);
-                    } else if (!(k == 0 && atStart && prependScheme != PreTokenizer.PrependScheme.NEVER )) {
+                    } else if (!(k == 0 && atStart && prependScheme != PreTokenizer.PrependScheme.NEVER)) {
                         sb.append(' ');
                     }
                 }

@@ -38,8 +38,10 @@ final class TokenizerJson {
         try {
             return JSON.readTree(Files.readString(file));
         } catch (IOException e) {
-            throw new TokenizerFormatException(file.toString(), "cannot read as JSON (" + e.getMessage()
-                    + "); expected a Hugging Face tokenizer file", e);
+            throw new TokenizerFormatException(
+                    file.toString(),
+                    "cannot read as JSON (" + e.getMessage() + "); expected a Hugging Face tokenizer file",
+                    e);
         }
     }
 
@@ -76,8 +78,8 @@ final class TokenizerJson {
         }
         Integer id = ids.get(content);
         if (id == null) {
-            throw new TokenizerFormatException(configPath, "%s '%s' is not a token of tokenizer.json"
-                    .formatted(key, content));
+            throw new TokenizerFormatException(
+                    configPath, "%s '%s' is not a token of tokenizer.json".formatted(key, content));
         }
         return id;
     }
@@ -90,7 +92,10 @@ final class TokenizerJson {
             throw new UnsupportedTokenizerException(source, "model", type, "BPE");
         }
         if (m.hasNonNull("dropout") && m.get("dropout").asDouble() != 0.0) {
-            throw new UnsupportedTokenizerException(source, "model option", "dropout=" + m.get("dropout"),
+            throw new UnsupportedTokenizerException(
+                    source,
+                    "model option",
+                    "dropout=" + m.get("dropout"),
                     "dropout null (training-time randomness is not applied at inference)");
         }
         JsonNode vocabNode = required(m, "vocab", "model.vocab");
@@ -98,8 +103,8 @@ final class TokenizerJson {
         for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (!e.getValue().canConvertToInt() || e.getValue().asInt() < 0) {
-                throw new TokenizerFormatException(source, "model.vocab['%s'] is %s, not a token id"
-                        .formatted(e.getKey(), e.getValue()));
+                throw new TokenizerFormatException(
+                        source, "model.vocab['%s'] is %s, not a token id".formatted(e.getKey(), e.getValue()));
             }
             vocab.put(e.getKey(), e.getValue().asInt());
         }
@@ -116,14 +121,21 @@ final class TokenizerJson {
                 pair = null;
             }
             if (pair == null || pair.length != 2) {
-                throw new TokenizerFormatException(source, "model.merges[%d] is %s; expected \"a b\" or [\"a\", \"b\"]"
-                        .formatted(i, entry));
+                throw new TokenizerFormatException(
+                        source, "model.merges[%d] is %s; expected \"a b\" or [\"a\", \"b\"]".formatted(i, entry));
             }
             merges.add(pair);
         }
-        return new BpeModel(source, vocab, merges, textOrNull(m, "unk_token"), m.path("fuse_unk").asBoolean(false),
-                m.path("byte_fallback").asBoolean(false), m.path("ignore_merges").asBoolean(false),
-                textOrNull(m, "continuing_subword_prefix"), textOrNull(m, "end_of_word_suffix"));
+        return new BpeModel(
+                source,
+                vocab,
+                merges,
+                textOrNull(m, "unk_token"),
+                m.path("fuse_unk").asBoolean(false),
+                m.path("byte_fallback").asBoolean(false),
+                m.path("ignore_merges").asBoolean(false),
+                textOrNull(m, "continuing_subword_prefix"),
+                textOrNull(m, "end_of_word_suffix"));
     }
 
     private List<AddedToken> addedTokens(JsonNode list) {
@@ -131,12 +143,17 @@ final class TokenizerJson {
         for (int i = 0; i < list.size(); i++) {
             JsonNode t = list.get(i);
             if (!t.path("id").canConvertToInt() || !t.path("content").isTextual()) {
-                throw new TokenizerFormatException(source, "added_tokens[%d] lacks an integer 'id' or a string 'content'"
-                        .formatted(i));
+                throw new TokenizerFormatException(
+                        source, "added_tokens[%d] lacks an integer 'id' or a string 'content'".formatted(i));
             }
-            out.add(new AddedToken(t.get("id").asInt(), t.get("content").asText(), t.path("lstrip").asBoolean(false),
-                    t.path("rstrip").asBoolean(false), t.path("single_word").asBoolean(false),
-                    t.path("normalized").asBoolean(true), t.path("special").asBoolean(false)));
+            out.add(new AddedToken(
+                    t.get("id").asInt(),
+                    t.get("content").asText(),
+                    t.path("lstrip").asBoolean(false),
+                    t.path("rstrip").asBoolean(false),
+                    t.path("single_word").asBoolean(false),
+                    t.path("normalized").asBoolean(true),
+                    t.path("special").asBoolean(false)));
         }
         return out;
     }
@@ -156,7 +173,10 @@ final class TokenizerJson {
             case "Lowercase" -> new Normalizer.Lowercase();
             case "Prepend" -> new Normalizer.Prepend(requiredText(n, "prepend", path));
             case "Replace" -> new Normalizer.Replace(pattern(n, path), requiredText(n, "content", path));
-            case "Strip" -> new Normalizer.Strip(n.path("strip_left").asBoolean(true), n.path("strip_right").asBoolean(true));
+            case "Strip" ->
+                new Normalizer.Strip(
+                        n.path("strip_left").asBoolean(true),
+                        n.path("strip_right").asBoolean(true));
             case "Sequence" -> {
                 List<Normalizer> steps = new ArrayList<>();
                 JsonNode list = required(n, "normalizers", path + ".normalizers");
@@ -165,8 +185,9 @@ final class TokenizerJson {
                 }
                 yield new Normalizer.Sequence(steps);
             }
-            default -> throw new UnsupportedTokenizerException(source, path, type,
-                    "NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        source, path, type, "NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence");
         };
     }
 
@@ -178,13 +199,21 @@ final class TokenizerJson {
         }
         String type = type(n, path);
         return switch (type) {
-            case "ByteLevel" -> new PreTokenizer.ByteLevel(n.path("add_prefix_space").asBoolean(true),
-                    n.path("use_regex").asBoolean(true));
-            case "Split" -> new PreTokenizer.Split(pattern(n, path),
-                    SplitBehavior.fromJson(source, requiredText(n, "behavior", path)), n.path("invert").asBoolean(false));
+            case "ByteLevel" ->
+                new PreTokenizer.ByteLevel(
+                        n.path("add_prefix_space").asBoolean(true),
+                        n.path("use_regex").asBoolean(true));
+            case "Split" ->
+                new PreTokenizer.Split(
+                        pattern(n, path),
+                        SplitBehavior.fromJson(source, requiredText(n, "behavior", path)),
+                        n.path("invert").asBoolean(false));
             case "Digits" -> new PreTokenizer.Digits(n.path("individual_digits").asBoolean(false));
-            case "Metaspace" -> new PreTokenizer.Metaspace(replacement(n, path), prependScheme(n, path),
-                    n.path("split").asBoolean(true));
+            case "Metaspace" ->
+                new PreTokenizer.Metaspace(
+                        replacement(n, path),
+                        prependScheme(n, path),
+                        n.path("split").asBoolean(true));
             case "Sequence" -> {
                 List<PreTokenizer> steps = new ArrayList<>();
                 JsonNode list = required(n, "pretokenizers", path + ".pretokenizers");
@@ -193,8 +222,9 @@ final class TokenizerJson {
                 }
                 yield new PreTokenizer.Sequence(steps);
             }
-            default -> throw new UnsupportedTokenizerException(source, path, type,
-                    "ByteLevel, Split, Digits, Metaspace, Sequence");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        source, path, type, "ByteLevel, Split, Digits, Metaspace, Sequence");
         };
     }
 
@@ -213,11 +243,13 @@ final class TokenizerJson {
                 case "always" -> PreTokenizer.PrependScheme.ALWAYS;
                 case "first" -> PreTokenizer.PrependScheme.FIRST;
                 case "never" -> PreTokenizer.PrependScheme.NEVER;
-                default -> throw new UnsupportedTokenizerException(source, path + ".prepend_scheme", s,
-                        "always, first, never");
+                default ->
+                    throw new UnsupportedTokenizerException(
+                            source, path + ".prepend_scheme", s, "always, first, never");
             };
         }
-        return n.path("add_prefix_space").asBoolean(true) ? PreTokenizer.PrependScheme.ALWAYS
+        return n.path("add_prefix_space").asBoolean(true)
+                ? PreTokenizer.PrependScheme.ALWAYS
                 : PreTokenizer.PrependScheme.NEVER;
     }
 
@@ -231,9 +263,11 @@ final class TokenizerJson {
         return switch (type) {
             case "ByteLevel" -> new PostProcessor.Identity();
             case "TemplateProcessing" -> template(n, path);
-            case "BertProcessing", "RobertaProcessing" -> new PostProcessor.Template(List.of(
-                    new int[] {specialPair(n, "cls", path)}, PostProcessor.Template.SEQUENCE,
-                    new int[] {specialPair(n, "sep", path)}));
+            case "BertProcessing", "RobertaProcessing" ->
+                new PostProcessor.Template(
+                        List.of(new int[] {specialPair(n, "cls", path)}, PostProcessor.Template.SEQUENCE, new int[] {
+                            specialPair(n, "sep", path)
+                        }));
             case "Sequence" -> {
                 List<PostProcessor> steps = new ArrayList<>();
                 JsonNode list = required(n, "processors", path + ".processors");
@@ -242,8 +276,12 @@ final class TokenizerJson {
                 }
                 yield new PostProcessor.Sequence(steps);
             }
-            default -> throw new UnsupportedTokenizerException(source, path, type,
-                    "TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        source,
+                        path,
+                        type,
+                        "TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence");
         };
     }
 
@@ -264,16 +302,20 @@ final class TokenizerJson {
             if (item.has("Sequence")) {
                 String seq = item.get("Sequence").path("id").asText();
                 if (!seq.equals("A")) {
-                    throw new TokenizerFormatException(source, "%s.single[%d] refers to sequence '%s'; a single template can only use A"
-                            .formatted(path, i, seq));
+                    throw new TokenizerFormatException(
+                            source,
+                            "%s.single[%d] refers to sequence '%s'; a single template can only use A"
+                                    .formatted(path, i, seq));
                 }
                 pieces.add(PostProcessor.Template.SEQUENCE);
             } else if (item.has("SpecialToken")) {
                 String name = item.get("SpecialToken").path("id").asText();
                 JsonNode spec = specials.get(name);
                 if (spec == null || !spec.path("ids").isArray()) {
-                    throw new TokenizerFormatException(source, "%s.single[%d] uses special token '%s', missing from %s.special_tokens"
-                            .formatted(path, i, name, path));
+                    throw new TokenizerFormatException(
+                            source,
+                            "%s.single[%d] uses special token '%s', missing from %s.special_tokens"
+                                    .formatted(path, i, name, path));
                 }
                 int[] run = new int[spec.get("ids").size()];
                 for (int k = 0; k < run.length; k++) {
@@ -281,8 +323,8 @@ final class TokenizerJson {
                 }
                 pieces.add(run);
             } else {
-                throw new TokenizerFormatException(source, "%s.single[%d] is %s; expected Sequence or SpecialToken"
-                        .formatted(path, i, item));
+                throw new TokenizerFormatException(
+                        source, "%s.single[%d] is %s; expected Sequence or SpecialToken".formatted(path, i, item));
             }
         }
         return new PostProcessor.Template(pieces);
@@ -305,7 +347,10 @@ final class TokenizerJson {
                 if (content.codePointCount(0, content.length()) != 1) {
                     throw new TokenizerFormatException(source, path + ".content must be one character");
                 }
-                yield new TokenDecoder.Strip(content.codePointAt(0), n.path("start").asInt(0), n.path("stop").asInt(0));
+                yield new TokenDecoder.Strip(
+                        content.codePointAt(0),
+                        n.path("start").asInt(0),
+                        n.path("stop").asInt(0));
             }
             case "Metaspace" -> new TokenDecoder.Metaspace(replacement(n, path), prependScheme(n, path));
             case "Sequence" -> {
@@ -316,8 +361,9 @@ final class TokenizerJson {
                 }
                 yield new TokenDecoder.Sequence(steps);
             }
-            default -> throw new UnsupportedTokenizerException(source, path, type,
-                    "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        source, path, type, "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence");
         };
     }
 
@@ -335,7 +381,8 @@ final class TokenizerJson {
                 throw new TokenizerFormatException(source, path + ".pattern: " + e.getMessage(), e);
             }
         }
-        throw new TokenizerFormatException(source, path + ".pattern is " + p + "; expected {\"String\": ...} or {\"Regex\": ...}");
+        throw new TokenizerFormatException(
+                source, path + ".pattern is " + p + "; expected {\"String\": ...} or {\"Regex\": ...}");
     }
 
     private String type(JsonNode n, String path) {
@@ -348,7 +395,8 @@ final class TokenizerJson {
     private JsonNode required(JsonNode n, String field, String path) {
         JsonNode v = n.get(field);
         if (v == null || v.isNull()) {
-            throw new TokenizerFormatException(source, "missing '" + path + "'; is this a Hugging Face tokenizer.json?");
+            throw new TokenizerFormatException(
+                    source, "missing '" + path + "'; is this a Hugging Face tokenizer.json?");
         }
         return v;
     }

@@ -10,8 +10,9 @@ import java.util.Map;
 /** Entry points that build a {@link Tokenizer} from a model's files. */
 public final class Tokenizers {
 
-    private static final String LLAMA3_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
-            + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    private static final String LLAMA3_PATTERN =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
+                    + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     private static final String QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
             + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
@@ -26,8 +27,10 @@ public final class Tokenizers {
     public static HfTokenizer fromHuggingFace(Path modelDir) {
         Path json = modelDir.resolve("tokenizer.json");
         if (!Files.isRegularFile(json)) {
-            throw new TokenizerFormatException(json, "not found; a Hugging Face model folder needs tokenizer.json "
-                    + "(slow-tokenizer files such as tokenizer.model are not supported)");
+            throw new TokenizerFormatException(
+                    json,
+                    "not found; a Hugging Face model folder needs tokenizer.json "
+                            + "(slow-tokenizer files such as tokenizer.model are not supported)");
         }
         Path config = modelDir.resolve("tokenizer_config.json");
         return HfTokenizer.load(json, Files.isRegularFile(config) ? config : null);
@@ -46,8 +49,9 @@ public final class Tokenizers {
         return switch (vocab.model()) {
             case "llama" -> new SpmTokenizer(vocab);
             case "gpt2" -> byteLevelFromGguf(vocab);
-            default -> throw new UnsupportedTokenizerException(GgufVocab.SOURCE, "tokenizer.ggml.model", vocab.model(),
-                    "llama, gpt2");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        GgufVocab.SOURCE, "tokenizer.ggml.model", vocab.model(), "llama, gpt2");
         };
     }
 
@@ -62,11 +66,16 @@ public final class Tokenizers {
                 yield split(LLAMA3_PATTERN, byteLevel);
             }
             case "qwen2", "deepseek-r1-qwen" -> split(QWEN2_PATTERN, byteLevel);
-            case "smollm" -> new PreTokenizer.Sequence(List.of(new PreTokenizer.Digits(true),
-                    new PreTokenizer.ByteLevel(false, true)));
+            case "smollm" ->
+                new PreTokenizer.Sequence(
+                        List.of(new PreTokenizer.Digits(true), new PreTokenizer.ByteLevel(false, true)));
             case "gpt2", "gpt-2" -> new PreTokenizer.ByteLevel(false, true);
-            default -> throw new UnsupportedTokenizerException(source, "tokenizer.ggml.pre", pre,
-                    "llama-bpe, llama3, llama-v3, smaug-bpe, dbrx, qwen2, deepseek-r1-qwen, smollm, gpt2");
+            default ->
+                throw new UnsupportedTokenizerException(
+                        source,
+                        "tokenizer.ggml.pre",
+                        pre,
+                        "llama-bpe, llama3, llama-v3, smaug-bpe, dbrx, qwen2, deepseek-r1-qwen, smollm, gpt2");
         };
         Map<String, Integer> ids = new HashMap<>(vocab.tokens().size() * 2);
         List<AddedToken> added = new ArrayList<>();
@@ -82,8 +91,10 @@ public final class Tokenizers {
         for (int i = 0; i < vocab.merges().size(); i++) {
             String[] pair = vocab.merges().get(i).split(" ", -1);
             if (pair.length != 2) {
-                throw new TokenizerFormatException(source, "tokenizer.ggml.merges[%d] '%s' is not two pieces separated by one space"
-                        .formatted(i, vocab.merges().get(i)));
+                throw new TokenizerFormatException(
+                        source,
+                        "tokenizer.ggml.merges[%d] '%s' is not two pieces separated by one space"
+                                .formatted(i, vocab.merges().get(i)));
             }
             merges.add(pair);
         }
@@ -96,12 +107,20 @@ public final class Tokenizers {
         if (vocab.addEos()) {
             template.add(new int[] {vocab.eosId()});
         }
-        return new HfTokenizer(source, null, preTokenizer, model, added, new PostProcessor.Template(template),
-                new TokenDecoder.ByteLevel(), vocab.bosId(), vocab.eosId());
+        return new HfTokenizer(
+                source,
+                null,
+                preTokenizer,
+                model,
+                added,
+                new PostProcessor.Template(template),
+                new TokenDecoder.ByteLevel(),
+                vocab.bosId(),
+                vocab.eosId());
     }
 
     private static PreTokenizer split(String pattern, PreTokenizer byteLevel) {
-        return new PreTokenizer.Sequence(List.of(
-                new PreTokenizer.Split(HfRegex.compile(pattern), SplitBehavior.ISOLATED, false), byteLevel));
+        return new PreTokenizer.Sequence(
+                List.of(new PreTokenizer.Split(HfRegex.compile(pattern), SplitBehavior.ISOLATED, false), byteLevel));
     }
 }

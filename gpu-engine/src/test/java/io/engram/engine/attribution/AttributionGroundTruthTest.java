@@ -21,7 +21,6 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Random;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,9 +31,12 @@ import org.junit.jupiter.api.io.TempDir;
  * than removing a random segment, on average.
  */
 class AttributionGroundTruthTest {
-    static final Path MODEL = Path.of("../../shared/models/stories260K-hf").toAbsolutePath().normalize();
+    static final Path MODEL =
+            Path.of("../../shared/models/stories260K-hf").toAbsolutePath().normalize();
     static final long SEED = 20261124L;
-    @TempDir Path tmp;
+
+    @TempDir
+    Path tmp;
 
     static SessionEngine engine(CpuBackend b, Model m) {
         Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(32, 128, 2, false));
@@ -43,17 +45,29 @@ class AttributionGroundTruthTest {
 
     @Test
     void bothTiersFindThePlantedNeedleOnStories260k() {
-        assumeTrue(Files.isDirectory(MODEL), "no model at " + MODEL + "; skipping the stories260K attribution ground truth");
-        try (Model m = Model.open(MODEL); CpuBackend b = new CpuBackend(2, false)) {
-            AttributionBench bench = new AttributionBench(engine(b, m), new AttributionBench.Settings(3, 10, 1024, 2, true));
+        assumeTrue(
+                Files.isDirectory(MODEL),
+                "no model at " + MODEL + "; skipping the stories260K attribution ground truth");
+        try (Model m = Model.open(MODEL);
+                CpuBackend b = new CpuBackend(2, false)) {
+            AttributionBench bench =
+                    new AttributionBench(engine(b, m), new AttributionBench.Settings(3, 10, 1024, 2, true));
             double[] fastRecall = {0};
             double[] preciseRecall = {0};
             double[] precisePrecision = {0};
             int sessions = 3;
             for (int s = 0; s < sessions; s++) {
                 for (AttributionBench.Row r : bench.run(360, 40, 3, 1, SEED + s, line -> {})) {
-                    System.out.printf("%s, %d tokens: P@3 %.2f R@3 %.2f, %.0f ms, %.1f values, %.1f candidates (seed %d)%n", r.tier(),
-                            r.tokens(), r.precision(), r.recall(), r.msPerAttribution(), r.valueCallsPerAttribution(), r.candidates(), SEED + s);
+                    System.out.printf(
+                            "%s, %d tokens: P@3 %.2f R@3 %.2f, %.0f ms, %.1f values, %.1f candidates (seed %d)%n",
+                            r.tier(),
+                            r.tokens(),
+                            r.precision(),
+                            r.recall(),
+                            r.msPerAttribution(),
+                            r.valueCallsPerAttribution(),
+                            r.candidates(),
+                            SEED + s);
                     (r.tier().equals("fast") ? fastRecall : preciseRecall)[0] += r.recall() / sessions;
                     if (r.tier().equals("precise")) {
                         precisePrecision[0] += r.precision() / sessions;
@@ -70,22 +84,30 @@ class AttributionGroundTruthTest {
     @Test
     void removingTheTopCitedSegmentLowersTheAnswerMoreThanARandomOneOnStories260k() {
         assumeTrue(Files.isDirectory(MODEL), "no model at " + MODEL + "; skipping the stories260K removal property");
-        try (Model m = Model.open(MODEL); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.open(MODEL);
+                CpuBackend b = new CpuBackend(2, false)) {
             double[] drops = removalDrops(engine(b, m), 2, 360);
-            System.out.printf("stories260K: mean log-prob drop removing the top segment %.3f, a random one %.3f (seed %d)%n", drops[0],
-                    drops[1], SEED);
-            assertThat(drops[0]).as("drop removing the top segment vs a random one").isGreaterThan(drops[1] + 0.5);
+            System.out.printf(
+                    "stories260K: mean log-prob drop removing the top segment %.3f, a random one %.3f (seed %d)%n",
+                    drops[0], drops[1], SEED);
+            assertThat(drops[0])
+                    .as("drop removing the top segment vs a random one")
+                    .isGreaterThan(drops[1] + 0.5);
         }
     }
 
     @Test
     void removingTheTopCitedSegmentLowersTheAnswerMoreThanARandomOneOnATinyModel() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             double[] drops = removalDrops(engine(b, m), 2, 300);
-            System.out.printf("tiny LLAMA_GQA: mean log-prob drop removing the top segment %.3f, a random one %.3f (seed %d)%n",
+            System.out.printf(
+                    "tiny LLAMA_GQA: mean log-prob drop removing the top segment %.3f, a random one %.3f (seed %d)%n",
                     drops[0], drops[1], SEED);
-            assertThat(drops[0]).as("drop removing the top segment vs a random one").isGreaterThan(drops[1]);
+            assertThat(drops[0])
+                    .as("drop removing the top segment vs a random one")
+                    .isGreaterThan(drops[1]);
         }
     }
 
@@ -99,7 +121,8 @@ class AttributionGroundTruthTest {
         int cases = 0;
         Random pick = new Random(SEED);
         for (int s = 0; s < sessions; s++) {
-            AttributionTasks.Session session = new AttributionTasks(engine.tokenizer()).generate(tokens, 40, 3, 1, new Random(SEED + 17 * s));
+            AttributionTasks.Session session =
+                    new AttributionTasks(engine.tokenizer()).generate(tokens, 40, 3, 1, new Random(SEED + 17 * s));
             KvCache mem = engine.newMemory();
             for (int i = 0; i < session.events().size(); i++) {
                 engine.ingest(mem, session.events().get(i), i);
@@ -110,17 +133,26 @@ class AttributionGroundTruthTest {
                 int[] question = engine.questionTokens(q.question(), mem.nextSeq());
                 SessionEngine.Traced traced = engine.trace(mem, q.question(), answer);
                 List<Segment> all = traced.segments();
-                PreciseTier.Outcome o = PreciseTier.run(engine.model(), engine.policy(), preamble, all, question, answer,
+                PreciseTier.Outcome o = PreciseTier.run(
+                        engine.model(),
+                        engine.policy(),
+                        preamble,
+                        all,
+                        question,
+                        answer,
                         new TracSearch.Settings(3, 2, 0.2, 2.0, SEED));
                 List<int[]> tokensOf = new ArrayList<>();
                 for (Segment g : all) {
                     tokensOf.add(g.tokens());
                 }
-                AnswerScorer scorer = new AnswerScorer(engine.model(), engine.policy(), preamble, tokensOf, question, answer);
+                AnswerScorer scorer =
+                        new AnswerScorer(engine.model(), engine.policy(), preamble, tokensOf, question, answer);
                 BitSet everything = new BitSet();
                 everything.set(0, all.size());
                 double v = scorer.value(everything);
-                top += v - scorer.value(without(everything, o.top().get(0).segment().index()));
+                top += v
+                        - scorer.value(
+                                without(everything, o.top().get(0).segment().index()));
                 random += v - scorer.value(without(everything, pick.nextInt(all.size())));
                 cases++;
             }
@@ -137,9 +169,11 @@ class AttributionGroundTruthTest {
     @Test
     void theScorersPrefixReuseGivesTheValuesOfAFreshRun() {
         assumeTrue(Files.isDirectory(MODEL), "no model at " + MODEL + "; skipping");
-        try (Model m = Model.open(MODEL); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.open(MODEL);
+                CpuBackend b = new CpuBackend(2, false)) {
             SessionEngine engine = engine(b, m);
-            AttributionTasks.Session session = new AttributionTasks(engine.tokenizer()).generate(200, 30, 1, 1, new Random(SEED));
+            AttributionTasks.Session session =
+                    new AttributionTasks(engine.tokenizer()).generate(200, 30, 1, 1, new Random(SEED));
             KvCache mem = engine.newMemory();
             for (int i = 0; i < session.events().size(); i++) {
                 engine.ingest(mem, session.events().get(i), i);
@@ -157,8 +191,11 @@ class AttributionGroundTruthTest {
                 for (int i = 0; i < tokensOf.size(); i++) {
                     s.set(i, rnd.nextBoolean());
                 }
-                double fresh = new AnswerScorer(engine.model(), engine.policy(), new int[] {1}, tokensOf, q, a).value(s);
-                assertThat(reused.value(s)).as("subset %s", s).isCloseTo(fresh, org.assertj.core.data.Offset.offset(1e-4));
+                double fresh =
+                        new AnswerScorer(engine.model(), engine.policy(), new int[] {1}, tokensOf, q, a).value(s);
+                assertThat(reused.value(s))
+                        .as("subset %s", s)
+                        .isCloseTo(fresh, org.assertj.core.data.Offset.offset(1e-4));
             }
             assertThat(reused.tokensRun()).isLessThan(6L * (mem.nextSeq() + q.length + a.length));
         }

@@ -32,13 +32,15 @@ class TracSearchTest {
 
     @Test
     void findsTheSupportingTextsIncludingRedundantCopiesThatLeaveOneOutMisses() {
-        List<TracSearch.Scored> top = new TracSearch(new TracSearch.Settings(4, 10, 0.2, 2.0, 7)).run(16, TracSearchTest::value);
+        List<TracSearch.Scored> top =
+                new TracSearch(new TracSearch.Settings(4, 10, 0.2, 2.0, 7)).run(16, TracSearchTest::value);
         assertThat(top).hasSize(4);
         assertThat(ids(top)).containsExactlyInAnyOrder(3, 11, 6, 13);
         assertThat(top.get(0).score()).isGreaterThanOrEqualTo(top.get(3).score());
         // leave-one-out alone: removing one copy changes nothing while the other is there, so both are never found
         TracSearch.Settings all = new TracSearch.Settings(4, 10, 0.2, 2.0, 7);
-        List<TracSearch.Scored> loo = new TracSearch(all.withFunctions(TracSearch.ScoreFunction.LOO)).run(16, TracSearchTest::value);
+        List<TracSearch.Scored> loo =
+                new TracSearch(all.withFunctions(TracSearch.ScoreFunction.LOO)).run(16, TracSearchTest::value);
         assertThat(ids(loo)).contains(6, 13);
         assertThat(ids(loo).stream().filter(i -> i == 3 || i == 11)).hasSizeLessThan(2);
     }
@@ -47,11 +49,16 @@ class TracSearchTest {
     void eachScoreFunctionSearchesOnItsOwnAndTheEnsembleTakesEachTextsBest() {
         TracSearch.Settings all = new TracSearch.Settings(4, 10, 0.2, 2.0, 7);
         // single-text contribution finds both copies of the redundant fact by itself (each alone gives 5)
-        List<TracSearch.Scored> stc = new TracSearch(all.withFunctions(TracSearch.ScoreFunction.STC)).run(16, TracSearchTest::value);
+        List<TracSearch.Scored> stc =
+                new TracSearch(all.withFunctions(TracSearch.ScoreFunction.STC)).run(16, TracSearchTest::value);
         assertThat(ids(stc)).contains(3, 11, 6);
         // the ensemble's score of a text is the best of its searches': text 6 scores 2 x 4 by leave-one-out
         List<TracSearch.Scored> ens = new TracSearch(all).run(16, TracSearchTest::value);
-        double six = ens.stream().filter(x -> x.candidate() == 6).findFirst().orElseThrow().score();
+        double six = ens.stream()
+                .filter(x -> x.candidate() == 6)
+                .findFirst()
+                .orElseThrow()
+                .score();
         assertThat(six).isCloseTo(2 * (4 + 0.06), org.assertj.core.data.Offset.offset(1e-9));
     }
 
@@ -59,7 +66,8 @@ class TracSearchTest {
     void fewerTextsThanTopKAreAllScoredAndRanked() {
         List<TracSearch.Scored> top = new TracSearch(TracSearch.Settings.defaults(1)).run(3, TracSearchTest::value);
         assertThat(ids(top)).hasSize(3).startsWith(2); // 2 (0.02) beats 0 and 1 by leave-one-out weight
-        assertThat(new TracSearch(TracSearch.Settings.defaults(1)).run(0, s -> 0)).isEmpty();
+        assertThat(new TracSearch(TracSearch.Settings.defaults(1)).run(0, s -> 0))
+                .isEmpty();
     }
 
     @Test

@@ -1,7 +1,5 @@
 package io.engram.engine.backend;
 
-import io.engram.engine.tensor.Buf;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.engine.backend.cpu.CpuBackend;
@@ -9,7 +7,7 @@ import io.engram.engine.backend.reference.ReferenceBackend;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvSpan;
-import io.engram.engine.backend.RopeStyle;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
@@ -51,9 +49,17 @@ class BackendParityTest {
         for (int r = 0; r < rows; r++) {
             long off = r * t.bytesFor(cols);
             switch (t) {
-                case F32 -> { for (int j = 0; j < cols; j++) seg.set(Quant.F32_LE, off + 4L * j, data[r * cols + j]); }
-                case F16 -> { for (int j = 0; j < cols; j++) seg.set(Quant.I16_LE, off + 2L * j, Float.floatToFloat16(data[r * cols + j])); }
-                case BF16 -> { for (int j = 0; j < cols; j++) seg.set(Quant.I16_LE, off + 2L * j, Quant.floatToBf16(data[r * cols + j])); }
+                case F32 -> {
+                    for (int j = 0; j < cols; j++) seg.set(Quant.F32_LE, off + 4L * j, data[r * cols + j]);
+                }
+                case F16 -> {
+                    for (int j = 0; j < cols; j++)
+                        seg.set(Quant.I16_LE, off + 2L * j, Float.floatToFloat16(data[r * cols + j]));
+                }
+                case BF16 -> {
+                    for (int j = 0; j < cols; j++)
+                        seg.set(Quant.I16_LE, off + 2L * j, Quant.floatToBf16(data[r * cols + j]));
+                }
                 case Q8_0 -> Quant.encodeQ8_0(data, r * cols, cols, seg, off);
                 default -> throw new IllegalArgumentException(t.name());
             }
@@ -75,7 +81,9 @@ class BackendParityTest {
                 worst = i;
             }
         }
-        assertThat(d / scale).as("%s: worst index %d cpu %s ref %s", what, worst, a[worst], b[worst]).isLessThanOrEqualTo(rel);
+        assertThat(d / scale)
+                .as("%s: worst index %d cpu %s ref %s", what, worst, a[worst], b[worst])
+                .isLessThanOrEqualTo(rel);
     }
 
     float[] run(Backend be, java.util.function.Function<Backend, Buf> op, int len) {
@@ -91,13 +99,36 @@ class BackendParityTest {
     }
 
     @ParameterizedTest(name = "matmul {0} {1}x{2}, n={3}")
-    @CsvSource({"F32, 37, 64, 1", "F32, 131, 96, 5", "F16, 33, 64, 3", "BF16, 65, 128, 2", "BF16, 67, 100, 1", "BF16, 64, 256, 3", "Q8_0, 50, 96, 4", "F32, 300, 1024, 1"})
+    @CsvSource({
+        "F32, 37, 64, 1",
+        "F32, 131, 96, 5",
+        "F16, 33, 64, 3",
+        "BF16, 65, 128, 2",
+        "BF16, 67, 100, 1",
+        "BF16, 64, 256, 3",
+        "Q8_0, 50, 96, 4",
+        "F32, 300, 1024, 1"
+    })
     void matmul(DType t, int rows, int cols, int n) {
         SplittableRandom r = new SplittableRandom(rows * 31L + cols);
         WeightTensor w = tensor("w", t, rows, cols, random(r, rows * cols));
         float[] x = random(r, n * cols);
-        float[] a = run(cpu, be -> { Buf o = be.allocate(n * rows); be.matmul(be.bind(w), load(be, x), n, o); return o; }, n * rows);
-        float[] b = run(ref, be -> { Buf o = be.allocate(n * rows); be.matmul(be.bind(w), load(be, x), n, o); return o; }, n * rows);
+        float[] a = run(
+                cpu,
+                be -> {
+                    Buf o = be.allocate(n * rows);
+                    be.matmul(be.bind(w), load(be, x), n, o);
+                    return o;
+                },
+                n * rows);
+        float[] b = run(
+                ref,
+                be -> {
+                    Buf o = be.allocate(n * rows);
+                    be.matmul(be.bind(w), load(be, x), n, o);
+                    return o;
+                },
+                n * rows);
         assertClose("matmul " + t, a, b, 1e-5);
     }
 
@@ -109,8 +140,22 @@ class BackendParityTest {
         try (CpuBackend q8 = new CpuBackend(1, true)) {
             BoundWeight bw = q8.bind(w);
             assertThat(bw.dtype()).isEqualTo(DType.Q8_0);
-            float[] a = run(q8, be -> { Buf o = be.allocate(64); be.matmul(bw, load(be, x), 1, o); return o; }, 64);
-            float[] b = run(ref, be -> { Buf o = be.allocate(64); be.matmul(be.bind(w), load(be, x), 1, o); return o; }, 64);
+            float[] a = run(
+                    q8,
+                    be -> {
+                        Buf o = be.allocate(64);
+                        be.matmul(bw, load(be, x), 1, o);
+                        return o;
+                    },
+                    64);
+            float[] b = run(
+                    ref,
+                    be -> {
+                        Buf o = be.allocate(64);
+                        be.matmul(be.bind(w), load(be, x), 1, o);
+                        return o;
+                    },
+                    64);
             assertClose("q8 requantized matmul", a, b, 2e-2);
         }
     }
@@ -128,14 +173,82 @@ class BackendParityTest {
         for (Backend be : List.<Backend>of(cpu, ref)) {
             assertThat(be.kind()).isNotNull();
         }
-        assertClose("rms_norm", run(cpu, be -> { Buf o = be.allocate(n * dim); be.rmsNorm(load(be, x), be.bind(gamma), 1e-5f, n, dim, o); return o; }, n * dim),
-                run(ref, be -> { Buf o = be.allocate(n * dim); be.rmsNorm(load(be, x), be.bind(gamma), 1e-5f, n, dim, o); return o; }, n * dim), 1e-6);
-        assertClose("get_rows", run(cpu, be -> { Buf o = be.allocate(n * dim); be.getRows(be.bind(emb), ids, o); return o; }, n * dim),
-                run(ref, be -> { Buf o = be.allocate(n * dim); be.getRows(be.bind(emb), ids, o); return o; }, n * dim), 0);
-        assertClose("swiglu", run(cpu, be -> { Buf o = be.allocate(n * dim); be.swiglu(load(be, x), load(be, y), n * dim, o); return o; }, n * dim),
-                run(ref, be -> { Buf o = be.allocate(n * dim); be.swiglu(load(be, x), load(be, y), n * dim, o); return o; }, n * dim), 1e-6);
-        assertClose("add_bias", run(cpu, be -> { Buf o = load(be, x); be.addBias(o, be.bind(gamma), n); return o; }, n * dim),
-                run(ref, be -> { Buf o = load(be, x); be.addBias(o, be.bind(gamma), n); return o; }, n * dim), 1e-7);
+        assertClose(
+                "rms_norm",
+                run(
+                        cpu,
+                        be -> {
+                            Buf o = be.allocate(n * dim);
+                            be.rmsNorm(load(be, x), be.bind(gamma), 1e-5f, n, dim, o);
+                            return o;
+                        },
+                        n * dim),
+                run(
+                        ref,
+                        be -> {
+                            Buf o = be.allocate(n * dim);
+                            be.rmsNorm(load(be, x), be.bind(gamma), 1e-5f, n, dim, o);
+                            return o;
+                        },
+                        n * dim),
+                1e-6);
+        assertClose(
+                "get_rows",
+                run(
+                        cpu,
+                        be -> {
+                            Buf o = be.allocate(n * dim);
+                            be.getRows(be.bind(emb), ids, o);
+                            return o;
+                        },
+                        n * dim),
+                run(
+                        ref,
+                        be -> {
+                            Buf o = be.allocate(n * dim);
+                            be.getRows(be.bind(emb), ids, o);
+                            return o;
+                        },
+                        n * dim),
+                0);
+        assertClose(
+                "swiglu",
+                run(
+                        cpu,
+                        be -> {
+                            Buf o = be.allocate(n * dim);
+                            be.swiglu(load(be, x), load(be, y), n * dim, o);
+                            return o;
+                        },
+                        n * dim),
+                run(
+                        ref,
+                        be -> {
+                            Buf o = be.allocate(n * dim);
+                            be.swiglu(load(be, x), load(be, y), n * dim, o);
+                            return o;
+                        },
+                        n * dim),
+                1e-6);
+        assertClose(
+                "add_bias",
+                run(
+                        cpu,
+                        be -> {
+                            Buf o = load(be, x);
+                            be.addBias(o, be.bind(gamma), n);
+                            return o;
+                        },
+                        n * dim),
+                run(
+                        ref,
+                        be -> {
+                            Buf o = load(be, x);
+                            be.addBias(o, be.bind(gamma), n);
+                            return o;
+                        },
+                        n * dim),
+                1e-7);
     }
 
     @ParameterizedTest(name = "attention heads {0}/{1} hd {2} n={3} {4}")
@@ -202,7 +315,8 @@ class BackendParityTest {
             be.read(o, 0, outs[bi++], 0, outs[0].length);
         }
         assertClose("attention", outs[0], outs[1], 1e-5);
-        float[] m0 = new float[masses.get(0).size()], m1 = new float[masses.get(1).size()];
+        float[] m0 = new float[masses.get(0).size()],
+                m1 = new float[masses.get(1).size()];
         for (int i = 0; i < m0.length; i++) {
             m0[i] = masses.get(0).get(i);
             m1[i] = masses.get(1).get(i);
@@ -213,6 +327,8 @@ class BackendParityTest {
         for (float x : m1) {
             sum += x;
         }
-        assertThat(sum).as("each (query, head) distributes mass 1").isCloseTo(n * heads, org.assertj.core.data.Offset.offset(1e-3));
+        assertThat(sum)
+                .as("each (query, head) distributes mass 1")
+                .isCloseTo(n * heads, org.assertj.core.data.Offset.offset(1e-3));
     }
 }

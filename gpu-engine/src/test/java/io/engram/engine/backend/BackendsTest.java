@@ -21,7 +21,8 @@ class BackendsTest {
     @Test
     void autoUsesCudaExactlyWhenItIsAvailable() {
         try (Backend b = Backends.open(new Backends.DeviceSettings(Backends.Device.AUTO, 0), 0, 1, false)) {
-            assertThat(b.kind()).as("CUDA unavailable because: %s", unavailable.orElse("-"))
+            assertThat(b.kind())
+                    .as("CUDA unavailable because: %s", unavailable.orElse("-"))
                     .isEqualTo(unavailable.isPresent() ? Backend.Kind.CPU : Backend.Kind.CUDA);
         }
     }
@@ -42,6 +43,7 @@ class BackendsTest {
 
     @Test
     void settingsRejectNegativeBudgets() {
-        assertThatThrownBy(() -> new Backends.DeviceSettings(Backends.Device.CUDA, -1)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new Backends.DeviceSettings(Backends.Device.CUDA, -1))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 }

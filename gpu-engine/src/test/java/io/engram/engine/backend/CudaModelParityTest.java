@@ -45,7 +45,8 @@ class CudaModelParityTest {
     static CudaBackend cuda;
     static CpuBackend cpu;
 
-    @TempDir static Path tmp;
+    @TempDir
+    static Path tmp;
 
     static java.util.Optional<String> unavailable;
 
@@ -75,12 +76,19 @@ class CudaModelParityTest {
 
     @ParameterizedTest(name = "{0} {1}, block {2}, chunk {3}, {4}")
     @CsvSource({
-        "LLAMA, F32, 16, 24, FULL", "LLAMA_GQA, BF16, 8, 16, FULL", "LLAMA_GQA, BF16, 8, 8, FULL", "LLAMA_GQA, F32, 128, 512, FULL", "QWEN2, F16, 16, 24, FULL",
-        "MISTRAL, F32, 4, 9, FULL", "stories260K, F32, 64, 128, FULL", "stories260K, F32, 32, 64, STREAMING",
+        "LLAMA, F32, 16, 24, FULL",
+        "LLAMA_GQA, BF16, 8, 16, FULL",
+        "LLAMA_GQA, BF16, 8, 8, FULL",
+        "LLAMA_GQA, F32, 128, 512, FULL",
+        "QWEN2, F16, 16, 24, FULL",
+        "MISTRAL, F32, 4, 9, FULL",
+        "stories260K, F32, 64, 128, FULL",
+        "stories260K, F32, 32, 64, STREAMING",
         "stories260K, F32, 32, 64, INFLLM"
     })
     void logitsMatchTheCpu(String variant, DType dtype, int block, int chunk, MemorySpec.Kind policy) {
-        Path dir = variant.equals("stories260K") ? SharedFiles.require("models/stories260K-hf")
+        Path dir = variant.equals("stories260K")
+                ? SharedFiles.require("models/stories260K-hf")
                 : TinyModels.write(tmp.resolve(variant + "-" + dtype), TinyModels.Variant.valueOf(variant), dtype, 42);
         MemorySpec ms = switch (policy) {
             case STREAMING -> new MemorySpec.Streaming(4, 100);
@@ -109,7 +117,8 @@ class CudaModelParityTest {
             for (int step = 0; step < decode; step++) {
                 int next = Sampler.argmax(a.get(a.size() - 1), m.config().vocabSize());
                 onCpu.forward(cCpu, new int[] {next}, null, pCpu, Transformer.Logits.LAST, (s, l) -> a.add(l.clone()));
-                onCuda.forward(cCuda, new int[] {next}, null, pCuda, Transformer.Logits.LAST, (s, l) -> b.add(l.clone()));
+                onCuda.forward(
+                        cCuda, new int[] {next}, null, pCuda, Transformer.Logits.LAST, (s, l) -> b.add(l.clone()));
             }
             double worst = 0;
             double scale = 1e-6;
@@ -135,14 +144,27 @@ class CudaModelParityTest {
                     agree += Sampler.argmax(b.get(i), x.length) == top ? 1 : 0;
                 }
             }
-            System.out.printf("cuda model parity %s-%s %s block %d chunk %d: max |dlogit| %.2e, max |logit| %.2f, relative %.2e "
-                    + "(tolerance %.0e); greedy agrees on %d of %d clear steps%n", variant, dtype, policy, block, chunk, worst,
-                    scale, worst / scale, dtype == DType.BF16 && chunk <= CudaBackend.GEMV_MAX_TOKENS ? EXACT_TOL : LOGIT_TOL,
-                    agree, decided);
+            System.out.printf(
+                    "cuda model parity %s-%s %s block %d chunk %d: max |dlogit| %.2e, max |logit| %.2f, relative %.2e "
+                            + "(tolerance %.0e); greedy agrees on %d of %d clear steps%n",
+                    variant,
+                    dtype,
+                    policy,
+                    block,
+                    chunk,
+                    worst,
+                    scale,
+                    worst / scale,
+                    dtype == DType.BF16 && chunk <= CudaBackend.GEMV_MAX_TOKENS ? EXACT_TOL : LOGIT_TOL,
+                    agree,
+                    decided);
             double tol = dtype == DType.BF16 && chunk <= CudaBackend.GEMV_MAX_TOKENS ? EXACT_TOL : LOGIT_TOL;
-            assertThat(worst / scale).as("%s-%s %s chunk %d: max |dlogit| / max |logit|", variant, dtype, policy, chunk)
+            assertThat(worst / scale)
+                    .as("%s-%s %s chunk %d: max |dlogit| / max |logit|", variant, dtype, policy, chunk)
                     .isLessThanOrEqualTo(tol);
-            assertThat(agree).as("%s-%s %s greedy choices", variant, dtype, policy).isEqualTo(decided);
+            assertThat(agree)
+                    .as("%s-%s %s greedy choices", variant, dtype, policy)
+                    .isEqualTo(decided);
         }
     }
 }

@@ -1,7 +1,5 @@
 package io.engram.engine.backend;
 
-import io.engram.engine.tensor.Buf;
-
 import static io.engram.engine.backend.BackendParityTest.random;
 import static io.engram.engine.backend.BackendParityTest.tensor;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -13,7 +11,7 @@ import io.engram.engine.backend.reference.ReferenceBackend;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvSpan;
-import io.engram.engine.backend.RopeStyle;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
@@ -63,7 +61,8 @@ class CudaParityTest {
 
     /** Skips the calling test, saying why, where CUDA cannot be used. */
     static void requireCuda(Optional<String> unavailable) {
-        assumeTrue(unavailable.isEmpty(), () -> "no CUDA: " + unavailable.orElse("") + "; skipping the CUDA parity check");
+        assumeTrue(
+                unavailable.isEmpty(), () -> "no CUDA: " + unavailable.orElse("") + "; skipping the CUDA parity check");
     }
 
     @AfterAll
@@ -101,16 +100,25 @@ class CudaParityTest {
             }
         }
         System.out.printf("cuda parity %-55s max rel err %.2e (tolerance %.1e)%n", what, d / scale, tol);
-        assertThat(d / scale).as("%s on cuda: worst index %d cuda %s expected %s", what, worst, actual[worst], expected[worst])
+        assertThat(d / scale)
+                .as("%s on cuda: worst index %d cuda %s expected %s", what, worst, actual[worst], expected[worst])
                 .isLessThanOrEqualTo(tol);
         return d / scale;
     }
 
     @ParameterizedTest(name = "matmul {0} {1}x{2}, n={3}")
     @CsvSource({
-        "BF16, 65, 128, 1", "BF16, 37, 72, 5", "BF16, 33, 100, 8", // decode path: exact weights, F32 activations
-        "BF16, 130, 96, 9", "BF16, 200, 520, 70", "BF16, 64, 64, 64", // tensor cores, tile edges
-        "F32, 300, 1024, 1", "F32, 131, 96, 37", "F16, 33, 64, 3", "Q8_0, 50, 96, 4", "Q8_0, 96, 256, 130"
+        "BF16, 65, 128, 1",
+        "BF16, 37, 72, 5",
+        "BF16, 33, 100, 8", // decode path: exact weights, F32 activations
+        "BF16, 130, 96, 9",
+        "BF16, 200, 520, 70",
+        "BF16, 64, 64, 64", // tensor cores, tile edges
+        "F32, 300, 1024, 1",
+        "F32, 131, 96, 37",
+        "F16, 33, 64, 3",
+        "Q8_0, 50, 96, 4",
+        "Q8_0, 96, 256, 130"
     })
     void matmul(DType t, int rows, int cols, int n) {
         SplittableRandom r = new SplittableRandom(rows * 31L + cols + n);
@@ -122,7 +130,10 @@ class CudaParityTest {
             return o;
         };
         boolean exact = t == DType.BF16 && n <= 8;
-        check("matmul %s %dx%d n=%d".formatted(t, rows, cols, n), run(cuda, op, n * rows), run(ref, op, n * rows),
+        check(
+                "matmul %s %dx%d n=%d".formatted(t, rows, cols, n),
+                run(cuda, op, n * rows),
+                run(ref, op, n * rows),
                 exact ? F32_TOL : BF16_TOL);
     }
 
@@ -182,9 +193,14 @@ class CudaParityTest {
 
     @ParameterizedTest(name = "attention heads {0}/{1} hd {2} n={3} {4}, {5} past tokens, block {6}")
     @CsvSource({
-        "4, 4, 16, 5, HALF, 21, 8", "8, 2, 8, 7, INTERLEAVED, 21, 8", "6, 3, 32, 1, HALF, 21, 8", "4, 1, 64, 9, HALF, 21, 8",
+        "4, 4, 16, 5, HALF, 21, 8",
+        "8, 2, 8, 7, INTERLEAVED, 21, 8",
+        "6, 3, 32, 1, HALF, 21, 8",
+        "4, 1, 64, 9, HALF, 21, 8",
         "8, 2, 64, 1, HALF, 5000, 128", // decode over many blocks: split over the device, uncached RoPE positions
-        "32, 8, 128, 1, HALF, 3000, 64", "14, 2, 64, 3, HALF, 700, 32", "16, 1, 128, 1, INTERLEAVED, 900, 128",
+        "32, 8, 128, 1, HALF, 3000, 64",
+        "14, 2, 64, 3, HALF, 700, 32",
+        "16, 1, 128, 1, INTERLEAVED, 900, 128",
         "4, 2, 16, 80, HALF, 300, 16" // a prefill chunk
     })
     void attention(int heads, int kvHeads, int hd, int n, RopeStyle style, int past, int blockSize) {
@@ -228,7 +244,8 @@ class CudaParityTest {
             List<KvSpan> spans = new ArrayList<>();
             spans.add(KvSpan.stored(blocks.get(0)));
             spans.add(new KvSpan(blocks.get(1), 2, blockSize, KvSpan.Positions.CONTIGUOUS, 3));
-            spans.add(new KvSpan(blocks.get(2), 0, Math.min(blockSize, blocks.get(2).length()), KvSpan.Positions.FIXED, 100));
+            spans.add(new KvSpan(
+                    blocks.get(2), 0, Math.min(blockSize, blocks.get(2).length()), KvSpan.Positions.FIXED, 100));
             for (int i = 3; i < blocks.size(); i++) {
                 spans.add(KvSpan.stored(blocks.get(i)));
             }

@@ -21,7 +21,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class MemoryBenchTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void tasksAreSizedToTheTargetAndHoldTheirAnswersAtTheRequestedDepth() {
@@ -43,23 +44,38 @@ class MemoryBenchTest {
                 }
             }
         }
-        assertThat(LongInputTasks.score("the keys are ABCDE and FGHIJ", List.of("abcde", "fghij", "KLMNO"))).isEqualTo(2 / 3.0);
+        assertThat(LongInputTasks.score("the keys are ABCDE and FGHIJ", List.of("abcde", "fghij", "KLMNO")))
+                .isEqualTo(2 / 3.0);
     }
 
     @Test
     void fullAttentionAgreesWithItselfAndBoundedPoliciesHoldLessEngineMemory() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 64, 2, false));
             Tokenizer tok = Tokenizers.fromHuggingFace(dir);
             MemoryBench bench = new MemoryBench(t, tok, 6, 4096);
-            List<MemoryBench.Candidate> policies = List.of(new MemoryBench.Candidate("full", new FullAttention()),
-                    new MemoryBench.Candidate("infllm", RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(16, 64)
-                            .withTopUnits(2).withCachedBlocks(2), m.config())),
+            List<MemoryBench.Candidate> policies = List.of(
+                    new MemoryBench.Candidate("full", new FullAttention()),
+                    new MemoryBench.Candidate(
+                            "infllm",
+                            RetrievalMemory.of(
+                                    RetrievalSettings.infLlm()
+                                            .withWindow(16, 64)
+                                            .withTopUnits(2)
+                                            .withCachedBlocks(2),
+                                    m.config())),
                     new MemoryBench.Candidate("sirllm", new SirLlm(4, 32, 32, 0.9)),
                     new MemoryBench.Candidate("streaming", new io.engram.engine.memory.streaming.StreamingLlm(4, 64)));
-            List<MemoryBench.Row> rows = bench.run(List.of(LongInputTasks.Kind.PASSKEY), new int[] {600}, new double[] {0.5}, 1,
-                    policies, 1, line -> {});
+            List<MemoryBench.Row> rows = bench.run(
+                    List.of(LongInputTasks.Kind.PASSKEY),
+                    new int[] {600},
+                    new double[] {0.5},
+                    1,
+                    policies,
+                    1,
+                    line -> {});
             assertThat(rows).hasSize(4);
             MemoryBench.Row full = rows.get(0);
             assertThat(full.top1Agreement()).isEqualTo(1.0);

@@ -45,18 +45,23 @@ public final class PeerBench {
         }
         double[] ourPrefill = new double[runs];
         double[] ourDecode = new double[runs];
-        try (Model m = Model.open(gguf); CpuBackend b = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), b, EngineSettings.defaults().withThreads(threads));
+        try (Model m = Model.open(gguf);
+                CpuBackend b = new CpuBackend(threads, false)) {
+            Transformer t = new Transformer(
+                    m.config(), m.weights(), b, EngineSettings.defaults().withThreads(threads));
             EngineBench bench = new EngineBench(t, 1, runs);
             EngineBench.Row p = bench.prefill(ctx);
             EngineBench.Row d = bench.decode(ctx, steps);
             Arrays.fill(ourPrefill, p.medianTokPerSec());
             Arrays.fill(ourDecode, d.medianTokPerSec());
         }
-        System.out.printf("%-8s %10s %16s %7s %8s %6s  %s%n", "phase", "engram", "peer(llama.cpp)", "ratio", "threads", "ctx", "model");
+        System.out.printf(
+                "%-8s %10s %16s %7s %8s %6s  %s%n",
+                "phase", "engram", "peer(llama.cpp)", "ratio", "threads", "ctx", "model");
         row("prefill", median(ourPrefill), median(cppPrefill), threads, ctx, gguf);
         row("decode", median(ourDecode), median(cppDecode), threads, ctx, gguf);
-        System.out.printf("(llama.cpp decode measured as greedy(ctx, steps+1) minus greedy(ctx, 1); medians of %d runs; JDK %s)%n",
+        System.out.printf(
+                "(llama.cpp decode measured as greedy(ctx, steps+1) minus greedy(ctx, 1); medians of %d runs; JDK %s)%n",
                 runs, Runtime.version());
     }
 
@@ -70,15 +75,25 @@ public final class PeerBench {
         int layers = Integer.parseInt(p[2]);
         io.engram.engine.tensor.DType type = io.engram.engine.tensor.DType.valueOf(p[3]);
         int heads = hidden / 64;
-        var s = new io.engram.engine.model.gguf.TinyGgufModels.Spec("bench-h" + hidden + "-l" + layers,
-                io.engram.engine.config.Architecture.LLAMA, hidden, layers, heads, Math.max(1, heads / 4), hidden * 11 / 4 / 32 * 32,
-                2048, true, 7L);
+        var s = new io.engram.engine.model.gguf.TinyGgufModels.Spec(
+                "bench-h" + hidden + "-l" + layers,
+                io.engram.engine.config.Architecture.LLAMA,
+                hidden,
+                layers,
+                heads,
+                Math.max(1, heads / 4),
+                hidden * 11 / 4 / 32 * 32,
+                2048,
+                true,
+                7L);
         Path dir = java.nio.file.Files.createTempDirectory("engram-peerbench");
         return io.engram.engine.model.gguf.TinyGgufModels.write(s, type, dir);
     }
 
     static void row(String phase, double ours, double peer, int threads, int ctx, Path model) {
-        System.out.printf("%-8s %10.1f %16.1f %7.2f %8d %6d  %s%n", phase, ours, peer, ours / peer, threads, ctx, model.getFileName());
+        System.out.printf(
+                "%-8s %10.1f %16.1f %7.2f %8d %6d  %s%n",
+                phase, ours, peer, ours / peer, threads, ctx, model.getFileName());
     }
 
     static double median(double[] a) {

@@ -23,7 +23,8 @@ class HeadCalibrationTest {
     void theShippedModelsCopyingHeadsScoreAboveTheRest() throws Exception {
         Path dir = Path.of("..", "models", "engram-tiny").toAbsolutePath().normalize();
         assumeTrue(Files.isRegularFile(dir.resolve("config.json")), "models/engram-tiny is not in this checkout");
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(64, 256, 2, false));
             HeadCalibration cal = new HeadCalibration(t, Tokenizers.fromHuggingFace(dir));
             HeadCalibration.Result r = cal.run(new int[] {200, 320}, new double[] {0.3, 0.7}, 6, 10, false, 3, i -> {});

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class GeneratorTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     /** Maps each token to a fixed 2-char text, so stop strings can be checked exactly. */
     static Detokenizer fixedText() {
@@ -27,15 +28,24 @@ class GeneratorTest {
     @Test
     void greedyGenerationMatchesStepwiseArgmaxStreamsTokensAndStopsAtTheLimit() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
             int[] prompt = {5, 9, 100, 42, 7};
             List<Integer> streamed = new ArrayList<>();
-            Generation g = new Generator(t).generate(t.newCache(), prompt, null, new FullAttention(),
-                    SamplingOptions.greedy(12).withStopAtEos(false), fixedText(), (tok, text, lp) -> streamed.add(tok));
+            Generation g = new Generator(t)
+                    .generate(
+                            t.newCache(),
+                            prompt,
+                            null,
+                            new FullAttention(),
+                            SamplingOptions.greedy(12).withStopAtEos(false),
+                            fixedText(),
+                            (tok, text, lp) -> streamed.add(tok));
             assertThat(g.stopReason()).isEqualTo(Generation.StopReason.MAX_TOKENS);
             assertThat(g.tokens()).hasSize(12);
-            assertThat(streamed).containsExactly(java.util.Arrays.stream(g.tokens()).boxed().toArray(Integer[]::new));
+            assertThat(streamed)
+                    .containsExactly(java.util.Arrays.stream(g.tokens()).boxed().toArray(Integer[]::new));
             // the same tokens by hand, recomputing the whole sequence in a fresh cache each step
             List<Integer> seq = new ArrayList<>();
             for (int p : prompt) {
@@ -44,8 +54,13 @@ class GeneratorTest {
             for (int i = 0; i < 12; i++) {
                 KvCache c = t.newCache();
                 float[][] last = new float[1][];
-                t.forward(c, seq.stream().mapToInt(Integer::intValue).toArray(), null, new FullAttention(),
-                        Transformer.Logits.LAST, (s, l) -> last[0] = l.clone());
+                t.forward(
+                        c,
+                        seq.stream().mapToInt(Integer::intValue).toArray(),
+                        null,
+                        new FullAttention(),
+                        Transformer.Logits.LAST,
+                        (s, l) -> last[0] = l.clone());
                 int next = Sampler.argmax(last[0]);
                 assertThat(g.tokens()[i]).as("token %d", i).isEqualTo(next);
                 double max = Double.NEGATIVE_INFINITY, z = 0;
@@ -55,7 +70,8 @@ class GeneratorTest {
                 for (float l : last[0]) {
                     z += Math.exp(l - max);
                 }
-                assertThat(g.logProbs()[i]).isCloseTo(last[0][next] - max - Math.log(z), org.assertj.core.data.Offset.offset(1e-4));
+                assertThat(g.logProbs()[i])
+                        .isCloseTo(last[0][next] - max - Math.log(z), org.assertj.core.data.Offset.offset(1e-4));
                 seq.add(next);
             }
         }
@@ -64,28 +80,54 @@ class GeneratorTest {
     @Test
     void stopStringCutsTheTextAndStopTokenEndsWithoutEmittingIt() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.QWEN2, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(1, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(1, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(128, 512, 1, false));
             int[] prompt = {11, 12, 13};
-            Generation free = new Generator(t).generate(t.newCache(), prompt, null, new FullAttention(),
-                    SamplingOptions.greedy(10).withStopAtEos(false), fixedText(), TokenListener.NONE);
+            Generation free = new Generator(t)
+                    .generate(
+                            t.newCache(),
+                            prompt,
+                            null,
+                            new FullAttention(),
+                            SamplingOptions.greedy(10).withStopAtEos(false),
+                            fixedText(),
+                            TokenListener.NONE);
             String stop = free.text().substring(5, 9); // spans a token boundary
-            Generation cut = new Generator(t).generate(t.newCache(), prompt, null, new FullAttention(),
-                    SamplingOptions.greedy(10).withStopAtEos(false).withStops(List.of(), List.of(stop)), fixedText(), TokenListener.NONE);
+            Generation cut = new Generator(t)
+                    .generate(
+                            t.newCache(),
+                            prompt,
+                            null,
+                            new FullAttention(),
+                            SamplingOptions.greedy(10).withStopAtEos(false).withStops(List.of(), List.of(stop)),
+                            fixedText(),
+                            TokenListener.NONE);
             assertThat(cut.stopReason()).isEqualTo(Generation.StopReason.STOP_STRING);
-            assertThat(cut.text()).isEqualTo(free.text().substring(0, free.text().indexOf(stop)));
+            assertThat(cut.text())
+                    .isEqualTo(free.text().substring(0, free.text().indexOf(stop)));
             int third = free.tokens()[2];
-            Generation st = new Generator(t).generate(t.newCache(), prompt, null, new FullAttention(),
-                    SamplingOptions.greedy(10).withStopAtEos(false).withStops(List.of(third), List.of()), fixedText(), TokenListener.NONE);
+            Generation st = new Generator(t)
+                    .generate(
+                            t.newCache(),
+                            prompt,
+                            null,
+                            new FullAttention(),
+                            SamplingOptions.greedy(10).withStopAtEos(false).withStops(List.of(third), List.of()),
+                            fixedText(),
+                            TokenListener.NONE);
             assertThat(st.stopReason()).isEqualTo(Generation.StopReason.STOP_TOKEN);
-            assertThat(st.tokens()).containsExactly(java.util.Arrays.copyOf(free.tokens(), free.tokens()[0] == third ? 0 : free.tokens()[1] == third ? 1 : 2));
+            assertThat(st.tokens())
+                    .containsExactly(java.util.Arrays.copyOf(
+                            free.tokens(), free.tokens()[0] == third ? 0 : free.tokens()[1] == third ? 1 : 2));
         }
     }
 
     @Test
     void aBatchOfGenerationsEqualsEachRunAloneBitForBit() {
         Path dir = TinyModels.write(tmp.resolve("b"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(8, 6, 2, false));
             int[][] prompts = {{5, 9, 100, 42, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {300}, {17, 18, 19, 20}};
             SamplingOptions[] opts = {
@@ -96,21 +138,28 @@ class GeneratorTest {
             Generator gen = new Generator(t);
             List<Generation> alone = new ArrayList<>();
             for (int i = 0; i < prompts.length; i++) {
-                alone.add(gen.generate(t.newCache(), prompts[i], null, new FullAttention(), opts[i], fixedText(), TokenListener.NONE));
+                alone.add(gen.generate(
+                        t.newCache(), prompts[i], null, new FullAttention(), opts[i], fixedText(), TokenListener.NONE));
             }
             List<Generator.Request> reqs = new ArrayList<>();
             List<KvCache> caches = new ArrayList<>();
             for (int i = 0; i < prompts.length; i++) {
                 KvCache c = t.newCache();
                 caches.add(c);
-                reqs.add(new Generator.Request(c, prompts[i], null, new FullAttention(), opts[i], fixedText(), TokenListener.NONE));
+                reqs.add(new Generator.Request(
+                        c, prompts[i], null, new FullAttention(), opts[i], fixedText(), TokenListener.NONE));
             }
             List<Generation> together = gen.generateBatch(reqs);
             for (int i = 0; i < prompts.length; i++) {
-                assertThat(together.get(i).tokens()).as("request %d tokens", i).containsExactly(alone.get(i).tokens());
-                assertThat(together.get(i).logProbs()).as("request %d log-probs, bit for bit", i).containsExactly(alone.get(i).logProbs());
+                assertThat(together.get(i).tokens())
+                        .as("request %d tokens", i)
+                        .containsExactly(alone.get(i).tokens());
+                assertThat(together.get(i).logProbs())
+                        .as("request %d log-probs, bit for bit", i)
+                        .containsExactly(alone.get(i).logProbs());
                 assertThat(together.get(i).text()).isEqualTo(alone.get(i).text());
-                assertThat(caches.get(i).nextSeq()).isEqualTo(prompts[i].length + together.get(i).tokens().length - 1);
+                assertThat(caches.get(i).nextSeq())
+                        .isEqualTo(prompts[i].length + together.get(i).tokens().length - 1);
             }
         }
     }

@@ -25,8 +25,14 @@ class SamplerTest {
     @Test
     void topKOfOneAndTinyTopPAreGreedy() {
         for (long seed = 0; seed < 20; seed++) {
-            assertThat(new Sampler(SamplingOptions.greedy(1).withSampling(1.5, 1, 1, seed)).next(LOGITS).token()).isEqualTo(1);
-            assertThat(new Sampler(SamplingOptions.greedy(1).withSampling(1.5, 0, 1e-6, seed)).next(LOGITS).token()).isEqualTo(1);
+            assertThat(new Sampler(SamplingOptions.greedy(1).withSampling(1.5, 1, 1, seed))
+                            .next(LOGITS)
+                            .token())
+                    .isEqualTo(1);
+            assertThat(new Sampler(SamplingOptions.greedy(1).withSampling(1.5, 0, 1e-6, seed))
+                            .next(LOGITS)
+                            .token())
+                    .isEqualTo(1);
         }
     }
 
@@ -63,9 +69,12 @@ class SamplerTest {
 
     @Test
     void invalidOptionsAreRefusedWithTheRange() {
-        assertThatThrownBy(() -> SamplingOptions.greedy(1).withSampling(-1, 0, 1, 0)).hasMessageContaining("temperature");
-        assertThatThrownBy(() -> SamplingOptions.greedy(1).withSampling(1, 0, 0, 0)).hasMessageContaining("(0, 1]");
-        assertThatThrownBy(() -> SamplingOptions.greedy(1).withStops(List.of(), List.of(""))).hasMessageContaining("empty");
+        assertThatThrownBy(() -> SamplingOptions.greedy(1).withSampling(-1, 0, 1, 0))
+                .hasMessageContaining("temperature");
+        assertThatThrownBy(() -> SamplingOptions.greedy(1).withSampling(1, 0, 0, 0))
+                .hasMessageContaining("(0, 1]");
+        assertThatThrownBy(() -> SamplingOptions.greedy(1).withStops(List.of(), List.of("")))
+                .hasMessageContaining("empty");
         assertThat(new SplittableRandom(1).nextInt()).isEqualTo(new SplittableRandom(1).nextInt());
     }
 }

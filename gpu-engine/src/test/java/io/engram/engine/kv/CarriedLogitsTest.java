@@ -36,18 +36,20 @@ class CarriedLogitsTest {
         c.carryLogits(memory);
         float[] stored = c.carriedLogits();
         for (int i = 0; i < memory.length; i++) {
-            assertThat(Float.floatToRawIntBits(stored[i]) & 0xFFFF).as("a bfloat16 value").isZero();
+            assertThat(Float.floatToRawIntBits(stored[i]) & 0xFFFF)
+                    .as("a bfloat16 value")
+                    .isZero();
             assertThat(stored[i]).isCloseTo(memory[i], org.assertj.core.data.Offset.offset(Math.abs(memory[i]) / 128));
         }
         assertThat(c.scoreNext(1)).isCloseTo((float) surprise(stored, 1), org.assertj.core.data.Offset.offset(1e-5f));
 
         c.beginTransient(); // a question: its first token is scored by the memory's carry, later ones by its own
-        assertThat(c.scoreNext(2)).isCloseTo((float) surprise(stored, 2),
-                org.assertj.core.data.Offset.offset(1e-5f));
+        assertThat(c.scoreNext(2)).isCloseTo((float) surprise(stored, 2), org.assertj.core.data.Offset.offset(1e-5f));
         c.append(new int[3], new int[3], new long[3]);
         c.carryLogits(new float[] {9f, 0f, 0f, 0f});
-        assertThat(c.scoreNext(0)).isCloseTo((float) surprise(new float[] {9f, 0f, 0f, 0f}, 0),
-                org.assertj.core.data.Offset.offset(1e-5f));
+        assertThat(c.scoreNext(0))
+                .isCloseTo(
+                        (float) surprise(new float[] {9f, 0f, 0f, 0f}, 0), org.assertj.core.data.Offset.offset(1e-5f));
         c.truncate(5); // the answer is taken back: the memory's carry is still there
         assertThat(c.carriedLogits()).containsExactly(stored);
 

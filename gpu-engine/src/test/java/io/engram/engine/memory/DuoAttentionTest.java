@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.calibration.HeadCalibration;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.memory.duo.DuoAttention;
-import io.engram.engine.calibration.HeadCalibration;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
@@ -30,7 +30,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class DuoAttentionTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     private static Map<Long, Integer> visible(AttentionPlan plan, int kvHead) {
         Map<Long, Integer> out = new TreeMap<>();
@@ -56,7 +57,9 @@ class DuoAttentionTest {
         Path f = tmp.resolve(HeadPattern.FILE_NAME);
         HeadPattern.write(f, scores);
         assertThat(HeadPattern.read(f, 3, 2)).isDeepEqualTo(scores);
-        assertThatThrownBy(() -> HeadPattern.read(f, 3, 4)).hasMessageContaining("2 scores").hasMessageContaining("4 KV heads");
+        assertThatThrownBy(() -> HeadPattern.read(f, 3, 4))
+                .hasMessageContaining("2 scores")
+                .hasMessageContaining("4 KV heads");
         assertThatThrownBy(() -> HeadPattern.read(f, 2, 2)).hasMessageContaining("3 layers");
         Files.writeString(f, "0.5\tx\n0\t0\n0\t0\n");
         assertThatThrownBy(() -> HeadPattern.read(f, 3, 2)).hasMessageContaining("'x' is not a number");
@@ -94,7 +97,8 @@ class DuoAttentionTest {
         // a model shape for the retrieval policy: the tiny GQA one has 3 layers and 2 KV heads; use a 1-layer pattern
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
         try (Model m = Model.openHuggingFace(dir)) {
-            RetrievalMemory inner = RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), m.config());
+            RetrievalMemory inner = RetrievalMemory.of(
+                    RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), m.config());
             HeadPattern p = HeadPattern.byThreshold(new float[][] {{1, 0}}, 0.5);
             DuoAttention duo = new DuoAttention(p, inner, 2, 6);
             AttentionPlan step = duo.plan(c, 36, 4, 2);
@@ -111,7 +115,8 @@ class DuoAttentionTest {
     @Test
     void sinksAndWindowCoveringTheStreamGiveFullAttentionLogits() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
             int[] tokens = RetrievalMemoryTest.stream(50);
             float[][] none = new float[m.config().layers()][m.config().kvHeads()];
@@ -119,11 +124,27 @@ class DuoAttentionTest {
             List<float[]> full = new ArrayList<>();
             List<float[]> duo = new ArrayList<>();
             List<float[]> tight = new ArrayList<>();
-            t.forward(t.newCache(), tokens, null, new FullAttention(), Transformer.Logits.ALL, (s, l) -> full.add(l.clone()));
-            t.forward(t.newCache(), tokens, null, new DuoAttention(allStreaming, new FullAttention(), 4, 100),
-                    Transformer.Logits.ALL, (s, l) -> duo.add(l.clone()));
-            t.forward(t.newCache(), tokens, null, new DuoAttention(allStreaming, new FullAttention(), 4, 8),
-                    Transformer.Logits.ALL, (s, l) -> tight.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new FullAttention(),
+                    Transformer.Logits.ALL,
+                    (s, l) -> full.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new DuoAttention(allStreaming, new FullAttention(), 4, 100),
+                    Transformer.Logits.ALL,
+                    (s, l) -> duo.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new DuoAttention(allStreaming, new FullAttention(), 4, 8),
+                    Transformer.Logits.ALL,
+                    (s, l) -> tight.add(l.clone()));
             for (int i = 0; i < full.size(); i++) {
                 assertThat(duo.get(i)).as("position %d", i).isEqualTo(full.get(i));
             }
@@ -135,7 +156,8 @@ class DuoAttentionTest {
     @org.junit.jupiter.params.provider.ValueSource(strings = {"full", "infllm"})
     void streamingRowsBehindTheWindowAreDroppedWithoutChangingAnyLogit(String innerPolicy) {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
             int layers = m.config().layers();
             int kvHeads = m.config().kvHeads();
@@ -148,21 +170,36 @@ class DuoAttentionTest {
             List<float[]> dropped = new ArrayList<>();
             KvCache keep = t.newCache();
             KvCache drop = t.newCache();
-            java.util.function.Supplier<MemoryPolicy> inner = () -> innerPolicy.equals("full") ? new FullAttention()
-                    : RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2), m.config());
+            java.util.function.Supplier<MemoryPolicy> inner = () -> innerPolicy.equals("full")
+                    ? new FullAttention()
+                    : RetrievalMemory.of(
+                            RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2), m.config());
             DuoAttention keeping = new DuoAttention(p, inner.get(), 4, 24, false);
             DuoAttention dropping = new DuoAttention(p, inner.get(), 4, 24);
             t.forward(keep, tokens, null, keeping, Transformer.Logits.ALL, (s, l) -> kept.add(l.clone()));
             t.forward(drop, tokens, null, dropping, Transformer.Logits.ALL, (s, l) -> dropped.add(l.clone()));
-            assertThat(drop.blocks()).as("nothing dropped before the memory is committed")
+            assertThat(drop.blocks())
+                    .as("nothing dropped before the memory is committed")
                     .allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
             keeping.committed(keep);
             dropping.committed(drop);
             // a transient question after the stream drops nothing (its tokens are taken back)
             drop.beginTransient();
-            t.forward(drop, RetrievalMemoryTest.stream(40), null, dropping, Transformer.Logits.ALL, (s, l) -> dropped.add(l.clone()));
+            t.forward(
+                    drop,
+                    RetrievalMemoryTest.stream(40),
+                    null,
+                    dropping,
+                    Transformer.Logits.ALL,
+                    (s, l) -> dropped.add(l.clone()));
             keep.beginTransient();
-            t.forward(keep, RetrievalMemoryTest.stream(40), null, keeping, Transformer.Logits.ALL, (s, l) -> kept.add(l.clone()));
+            t.forward(
+                    keep,
+                    RetrievalMemoryTest.stream(40),
+                    null,
+                    keeping,
+                    Transformer.Logits.ALL,
+                    (s, l) -> kept.add(l.clone()));
             for (int i = 0; i < kept.size(); i++) {
                 assertThat(dropped.get(i)).as("logits %d", i).isEqualTo(kept.get(i));
             }
@@ -181,17 +218,24 @@ class DuoAttentionTest {
                     b.read(blk.keys(0), 0, k, 0, k.length);
                     for (int tok = 0; tok < blk.length(); tok++) {
                         for (int d = 0; d < kvDim; d++) {
-                            assertThat(k[tok * kvDim + d] == 0f).as("%s token %d dim %d", blk, tok, d).isEqualTo(d / headDim == 1);
+                            assertThat(k[tok * kvDim + d] == 0f)
+                                    .as("%s token %d dim %d", blk, tok, d)
+                                    .isEqualTo(d / headDim == 1);
                         }
                     }
                 }
             }
-            assertThat(drop.blocks().stream().filter(blk -> blk.droppedHeads(1) != 0)).hasSize(5);
-            assertThat(keep.blocks()).allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
+            assertThat(drop.blocks().stream().filter(blk -> blk.droppedHeads(1) != 0))
+                    .hasSize(5);
+            assertThat(keep.blocks())
+                    .allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
             // the memory read without DuoAttention (or under another pattern) is refused, never answered from zeros
             drop.truncate(120);
-            assertThatThrownBy(() -> t.forward(drop, new int[] {5}, null, inner.get(), Transformer.Logits.LAST, (s, l) -> {}))
-                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("dropped").hasMessageContaining("RESET");
+            assertThatThrownBy(() ->
+                            t.forward(drop, new int[] {5}, null, inner.get(), Transformer.Logits.LAST, (s, l) -> {}))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("dropped")
+                    .hasMessageContaining("RESET");
             if (innerPolicy.equals("infllm")) { // blocks moved out of engine memory are kept without the dropped rows
                 assertThat(keep.unitStore().bytes()).isPositive();
                 assertThat(drop.unitStore().bytes()).isLessThan(keep.unitStore().bytes() * 3 / 4);
@@ -202,7 +246,8 @@ class DuoAttentionTest {
     @Test
     void calibrationBuildsPasskeyTasksAndScoresEveryHead() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 64, 2, false));
             Tokenizer tok = Tokenizers.fromHuggingFace(dir);
             HeadCalibration cal = new HeadCalibration(t, tok);
@@ -214,7 +259,8 @@ class DuoAttentionTest {
             assertThat(answer.toString()).contains(task.answer());
             assertThat(task.prompt().length).isBetween(200, 400);
             int[] progress = new int[1];
-            HeadCalibration.Result r = cal.run(new int[] {120, 200}, new double[] {0.2, 0.8}, 2, 6, true, 1, i -> progress[0] = i);
+            HeadCalibration.Result r =
+                    cal.run(new int[] {120, 200}, new double[] {0.2, 0.8}, 2, 6, true, 1, i -> progress[0] = i);
             assertThat(progress[0]).isEqualTo(2);
             assertThat(r.counted()).isEqualTo(2);
             assertThat(r.scores()).hasNumberOfRows(m.config().layers());

@@ -25,8 +25,25 @@ import org.junit.jupiter.params.provider.EnumSource;
 class MemorySpecTest {
 
     private static ModelConfig model(int maxPositions) {
-        return new ModelConfig("m", Architecture.LLAMA, 64, 128, 2, 4, 2, 16, 256, maxPositions, 1e-5f, 10000,
-                new RopeScaling.None(), RopeStyle.HALF, true, false, 1, new int[] {2});
+        return new ModelConfig(
+                "m",
+                Architecture.LLAMA,
+                64,
+                128,
+                2,
+                4,
+                2,
+                16,
+                256,
+                maxPositions,
+                1e-5f,
+                10000,
+                new RopeScaling.None(),
+                RopeStyle.HALF,
+                true,
+                false,
+                1,
+                new int[] {2});
     }
 
     @Test
@@ -35,7 +52,8 @@ class MemorySpecTest {
         assertThat(d.kind()).isEqualTo(MemorySpec.Kind.EMLLM);
         assertThat(d.create(model(1024), null)).isInstanceOf(EmLlm.class);
         assertThat(d.describe(null)).contains("EM-LLM auto init + auto local + auto memory tokens");
-        assertThat(d.describe(model(1024))).startsWith("EM-LLM 64 init + 704 local + 256 memory tokens (contiguity 0.30)")
+        assertThat(d.describe(model(1024)))
+                .startsWith("EM-LLM 64 init + 704 local + 256 memory tokens (contiguity 0.30)")
                 .contains("modularity refinement from layer 1");
     }
 
@@ -45,7 +63,8 @@ class MemorySpecTest {
         assertThat(inf.initTokens()).isEqualTo(128);
         assertThat(inf.localTokens()).isEqualTo(4096);
         assertThat(inf.topUnits()).isEqualTo(16);
-        assertThat(MemorySpec.EmLlm.paper().retrieval(model(32768)).memoryTokens()).isEqualTo(2048);
+        assertThat(MemorySpec.EmLlm.paper().retrieval(model(32768)).memoryTokens())
+                .isEqualTo(2048);
     }
 
     @Test
@@ -64,30 +83,36 @@ class MemorySpecTest {
 
     @Test
     void setSizesAreKeptAndOnlyAutoOnesAreChosen() {
-        assertThat(new MemorySpec.Window(32, MemorySpec.AUTO, MemorySpec.AUTO).sizedFor(model(1024)).localTokens())
-                .as("the window takes what init and memory leave").isEqualTo(1024 - 32 - 256);
-        MemorySpec.InfLlm set = new MemorySpec.InfLlm(new MemorySpec.Window(32, 300, MemorySpec.AUTO), MemorySpec.AUTO, 32, 4);
+        assertThat(new MemorySpec.Window(32, MemorySpec.AUTO, MemorySpec.AUTO)
+                        .sizedFor(model(1024))
+                        .localTokens())
+                .as("the window takes what init and memory leave")
+                .isEqualTo(1024 - 32 - 256);
+        MemorySpec.InfLlm set =
+                new MemorySpec.InfLlm(new MemorySpec.Window(32, 300, MemorySpec.AUTO), MemorySpec.AUTO, 32, 4);
         RetrievalSettings r = set.retrieval(model(1024));
         assertThat(r.initTokens()).isEqualTo(32);
         assertThat(r.localTokens()).isEqualTo(300);
         assertThat(r.topUnits()).isEqualTo(2);
         assertThat(set.create(model(1024), null)).isInstanceOf(InfLlm.class);
-        assertThat(set.describe(model(1024))).isEqualTo("InfLLM 32 init + 300 local + top-2 units, 32 cached blocks/layer");
+        assertThat(set.describe(model(1024)))
+                .isEqualTo("InfLLM 32 init + 300 local + top-2 units, 32 cached blocks/layer");
     }
 
     @Test
     void specsRefuseWhatTheirPolicyCannotRun() {
         assertThatThrownBy(() -> new MemorySpec.Window(4, 0, 16)).hasMessageContaining("local and memory > 0");
-        assertThatThrownBy(() -> new MemorySpec.InfLlm(MemorySpec.Window.SIZED_FOR_MODEL, 0, 32, 4)).hasMessageContaining("top units");
+        assertThatThrownBy(() -> new MemorySpec.InfLlm(MemorySpec.Window.SIZED_FOR_MODEL, 0, 32, 4))
+                .hasMessageContaining("top units");
         MemorySpec.EmLlm em = MemorySpec.EmLlm.paper();
         assertThatThrownBy(() -> new MemorySpec.EmLlm(em.window(), 1.0, 32, 4, 1.0, 8, 128, em.refinement(), -1))
                 .hasMessageContaining("contiguity");
         assertThatThrownBy(() -> new MemorySpec.EmLlm(em.window(), 0.3, 32, 4, 1.0, 64, 8, em.refinement(), -1))
                 .hasMessageContaining("event sizes");
         assertThatThrownBy(() -> new MemorySpec.SirLlm(4, 100, 10, 0)).hasMessageContaining("decay");
-        assertThatThrownBy(() -> MemorySpec.Duo.over(MemorySpec.Duo.over(new MemorySpec.Full())))
+        assertThatThrownBy(() -> DuoSpec.over(DuoSpec.over(new MemorySpec.Full())))
                 .hasMessageContaining("other than itself");
-        assertThatThrownBy(() -> MemorySpec.Duo.over(MemorySpec.InfLlm.paper()).create(model(1024), null))
+        assertThatThrownBy(() -> DuoSpec.over(MemorySpec.InfLlm.paper()).create(model(1024), null))
                 .hasMessageContaining("no head pattern");
     }
 
@@ -97,9 +122,11 @@ class MemorySpecTest {
         MemorySpec spec = MemorySpec.defaults(kind);
         assertThat(spec.kind()).isEqualTo(kind);
         assertThat(spec.create(model(1024), null)).isNotNull();
-        MemorySpec duo = MemorySpec.Duo.over(spec);
+        MemorySpec duo = DuoSpec.over(spec);
         assertThat(duo.kind()).isEqualTo(kind);
-        assertThat(duo.describe(model(1024))).startsWith(spec.describe(model(1024))).contains("DuoAttention");
+        assertThat(duo.describe(model(1024)))
+                .startsWith(spec.describe(model(1024)))
+                .contains("DuoAttention");
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
             out.writeObject(duo);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.config.EngineSettings;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
@@ -13,7 +14,6 @@ import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalMemory.Unit;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.model.Model;
-import io.engram.engine.config.ModelConfig;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.tensor.DType;
@@ -26,7 +26,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class RetrievalMemoryTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     Model model;
     CpuBackend backend;
@@ -61,15 +62,18 @@ class RetrievalMemoryTest {
     @Test
     void settingsPickOneClassPerAlgorithm() {
         ModelConfig c = model.config();
-        assertThat(RetrievalMemory.of(RetrievalSettings.infLlm(), c)).isInstanceOf(io.engram.engine.memory.retrieval.InfLlm.class);
+        assertThat(RetrievalMemory.of(RetrievalSettings.infLlm(), c))
+                .isInstanceOf(io.engram.engine.memory.retrieval.InfLlm.class);
         RetrievalMemory em = RetrievalMemory.of(RetrievalSettings.emLlm(), c);
         assertThat(em).isInstanceOf(io.engram.engine.memory.retrieval.EmLlm.class);
         assertThat(em.needsTokenScores()).isTrue(); // surprise needs each token's score
-        assertThat(RetrievalMemory.of(RetrievalSettings.infLlm(), c).needsTokenScores()).isFalse();
+        assertThat(RetrievalMemory.of(RetrievalSettings.infLlm(), c).needsTokenScores())
+                .isFalse();
         // InfLLM's units are uniform: a top-k over surprise events is neither paper's method
         RetrievalSettings mixed = RetrievalSettings.emLlm().withTopUnits(4);
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> RetrievalMemory.of(mixed, c))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("uniform");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("uniform");
     }
 
     @Test
@@ -86,7 +90,8 @@ class RetrievalMemoryTest {
             }
         }
         // once the stream outgrows the window, retrieval (here 1 unit) changes the logits
-        RetrievalMemory small = RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), model.config());
+        RetrievalMemory small =
+                RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(1), model.config());
         List<float[]> got = logits(t, small, tokens);
         assertThat(got.get(15)).isEqualTo(full.get(15));
         assertThat(got.get(59)).isNotEqualTo(full.get(59));
@@ -96,18 +101,26 @@ class RetrievalMemoryTest {
     void engineMemoryStaysBoundedAsTheStreamGrowsAndOffloadedUnitsComeBack() {
         int bs = 8;
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(bs, 8, 2, false));
-        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(8, 32).withTopUnits(2).withCachedBlocks(2);
+        RetrievalSettings s =
+                RetrievalSettings.infLlm().withWindow(8, 32).withTopUnits(2).withCachedBlocks(2);
         RetrievalMemory policy = RetrievalMemory.of(s, model.config());
         KvCache cache = t.newCache();
         ModelConfig c = model.config();
         long bytesPerBlockLayer = 2L * bs * c.kvDim() * Float.BYTES;
-        // pinned: 1 init block + window (32) + step (8) + the partly packed block + the filling block; per layer: LRU of 2
+        // pinned: 1 init block + window (32) + step (8) + the partly packed block + the filling block; per layer: LRU
+        // of 2
         long bound = bytesPerBlockLayer * c.layers() * ((8 / bs) + (32 + 8) / bs + 2 + 2);
         long peak = 0;
         long at300 = 0;
         int[] tokens = stream(904);
         for (int i = 0; i < tokens.length; i += 8) {
-            t.forward(cache, java.util.Arrays.copyOfRange(tokens, i, i + 8), null, policy, Transformer.Logits.NONE, (q, l) -> {});
+            t.forward(
+                    cache,
+                    java.util.Arrays.copyOfRange(tokens, i, i + 8),
+                    null,
+                    policy,
+                    Transformer.Logits.NONE,
+                    (q, l) -> {});
             peak = Math.max(peak, cache.residentBytes());
             if (i + 8 == 304) {
                 at300 = cache.residentBytes();
@@ -115,12 +128,20 @@ class RetrievalMemoryTest {
         }
         assertThat(peak).isLessThanOrEqualTo(bound);
         assertThat(cache.residentBytes()).as("constant in the stream length").isEqualTo(at300);
-        assertThat(cache.unitStore().bytes()).as("memory beyond the window went to the unit store").isGreaterThan(0);
+        assertThat(cache.unitStore().bytes())
+                .as("memory beyond the window went to the unit store")
+                .isGreaterThan(0);
         assertThat(policy.units(cache)).hasSize((904 - 32 - 8) / bs);
         // decoding with retrieval: selected units come back from the store on demand
         float[][] last = new float[1][];
         for (int step = 0; step < 12; step++) {
-            t.forward(cache, new int[] {(step * 13) % 400}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+            t.forward(
+                    cache,
+                    new int[] {(step * 13) % 400},
+                    null,
+                    policy,
+                    Transformer.Logits.LAST,
+                    (q, l) -> last[0] = l.clone());
             for (int l = 0; l < c.layers(); l++) {
                 assertThat(policy.selected(cache, l)).hasSize(2);
             }
@@ -131,11 +152,23 @@ class RetrievalMemoryTest {
         // them: they are local again and must stay in engine memory while the LRUs evict
         long mark = cache.nextSeq();
         for (int step = 0; step < 40; step++) {
-            t.forward(cache, new int[] {(step * 7) % 400}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+            t.forward(
+                    cache,
+                    new int[] {(step * 7) % 400},
+                    null,
+                    policy,
+                    Transformer.Logits.LAST,
+                    (q, l) -> last[0] = l.clone());
         }
         cache.truncate(mark);
         for (int step = 0; step < 40; step++) {
-            t.forward(cache, new int[] {(step * 11) % 400}, null, policy, Transformer.Logits.LAST, (q, l) -> last[0] = l.clone());
+            t.forward(
+                    cache,
+                    new int[] {(step * 11) % 400},
+                    null,
+                    policy,
+                    Transformer.Logits.LAST,
+                    (q, l) -> last[0] = l.clone());
         }
         for (float v : last[0]) {
             assertThat(Float.isFinite(v)).isTrue();
@@ -193,7 +226,8 @@ class RetrievalMemoryTest {
     void inflmRetrievesTheUnitsWhoseRepresentativeKeysMatchTheQueryAtAFixedPosition() {
         int bs = 4;
         ModelConfig c = model.config();
-        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(2).withCachedBlocks(0);
+        RetrievalSettings s =
+                RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(2).withCachedBlocks(0);
         RetrievalMemory p = RetrievalMemory.of(s, c);
         KvCache cache = handBuilt(12, bs); // 48 tokens: block 0 = init, units = blocks 1..9, window = 40..47
         drive(p, cache, c.kvHeads(), 4);
@@ -231,7 +265,8 @@ class RetrievalMemoryTest {
         }
         assertThat(seen).isEqualTo(expected);
         assertThat(layer1.queryPositions()).containsExactly(8, 9, 10, 11);
-        // engine memory: unit blocks not retrieved by any layer were offloaded, retrieved ones are resident for layer 1 only
+        // engine memory: unit blocks not retrieved by any layer were offloaded, retrieved ones are resident for layer 1
+        // only
         KvBlock b6 = cache.blocks().get(6);
         KvBlock b5 = cache.blocks().get(5);
         assertThat(b6.isResident(1)).isTrue();
@@ -249,7 +284,8 @@ class RetrievalMemoryTest {
     void aUnitBlockThatATruncateBringsBackIntoTheWindowStaysResidentWhenTheLruEvicts() {
         int bs = 4;
         ModelConfig c = model.config();
-        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(1).withCachedBlocks(0);
+        RetrievalSettings s =
+                RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(1).withCachedBlocks(0);
         RetrievalMemory p = RetrievalMemory.of(s, c);
         KvCache cache = handBuilt(12, bs); // units: blocks 1..9 ([4, 40)), window 40..47
         drive(p, cache, c.kvHeads(), 4);
@@ -285,8 +321,10 @@ class RetrievalMemoryTest {
             for (int i = 0; i < score.length; i++) {
                 sorted.add(i);
             }
-            sorted.sort(java.util.Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
-            io.engram.engine.memory.retrieval.UnitRanking ranking = new io.engram.engine.memory.retrieval.UnitRanking.Exact(score);
+            sorted.sort(java.util.Comparator.<Integer>comparingDouble(i -> -score[i])
+                    .thenComparingInt(i -> i));
+            io.engram.engine.memory.retrieval.UnitRanking ranking =
+                    new io.engram.engine.memory.retrieval.UnitRanking.Exact(score);
             List<Integer> drawn = new ArrayList<>();
             while (ranking.hasNext()) {
                 drawn.add(ranking.next());
@@ -320,7 +358,8 @@ class RetrievalMemoryTest {
             ranges.add(new long[] {u.start(), u.end()});
             assertThat(u.length()).isBetween(4, 20);
         }
-        assertThat(ranges).extracting(r -> r[0] + ".." + r[1])
+        assertThat(ranges)
+                .extracting(r -> r[0] + ".." + r[1])
                 .containsExactly("4..24", "24..30", "30..50", "50..70", "70..90", "90..110");
     }
 
@@ -345,7 +384,8 @@ class RetrievalMemoryTest {
                     p.block().setScore(p.slot() + j, seq == 40 ? 9f : 1f); // surprise spikes 4 tokens late
                 }
             }
-            RetrievalSettings s = new RetrievalSettings(4, 16, 4, 0, 32, 0, 4, new RetrievalSettings.Surprise(1.0, 4, 40, r, 0));
+            RetrievalSettings s =
+                    new RetrievalSettings(4, 16, 4, 0, 32, 0, 4, new RetrievalSettings.Surprise(1.0, 4, 40, r, 0));
             RetrievalMemory p = RetrievalMemory.of(s, c);
             drive(p, cache, c.kvHeads(), 8);
             long expected = r == RetrievalSettings.Refinement.NONE ? 40 : 36;
@@ -377,20 +417,24 @@ class RetrievalMemoryTest {
         // similarity: blocks 5 and 9 (8 tokens); contiguity: the best one's neighbour first (block 6)
         assertThat(p.selected(cache, 0)).extracting(Unit::start).containsExactly(20L, 24L, 36L);
         // the init tokens and the remainder count against the budget: with 12 memory tokens only 8 are left
-        RetrievalMemory tight = RetrievalMemory.of(new RetrievalSettings(4, 8, 4, 0, 12, 0.3, 8,
-                new RetrievalSettings.Uniform()), c);
+        RetrievalMemory tight =
+                RetrievalMemory.of(new RetrievalSettings(4, 8, 4, 0, 12, 0.3, 8, new RetrievalSettings.Uniform()), c);
         KvCache cache2 = handBuilt(14, bs);
         drive(tight, cache2, c.kvHeads(), 4);
         cache2.append(new int[4], new int[] {56, 57, 58, 59}, null);
         tight.planLayer(cache2, 0, tight.plan(cache2, 56, 4, c.kvHeads()), queryFor(s, w));
-        assertThat(tight.selected(cache2, 0)).extracting(Unit::start).containsExactly(20L); // 5 by similarity, 3 neighbours
+        assertThat(tight.selected(cache2, 0))
+                .extracting(Unit::start)
+                .containsExactly(20L); // 5 by similarity, 3 neighbours
     }
 
     @Test
     void aQuestionAndItsAnswerLeaveNoAttentionMassBehind() {
         java.nio.file.Path dir = tmp.resolve("m");
-        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2).withCachedBlocks(0);
-        List<String> events = List.of("One two three four five six seven eight nine ten eleven twelve thirteen.",
+        RetrievalSettings s =
+                RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2).withCachedBlocks(0);
+        List<String> events = List.of(
+                "One two three four five six seven eight nine ten eleven twelve thirteen.",
                 "Fourteen fifteen sixteen seventeen eighteen nineteen twenty and a lighthouse keeper.",
                 "The vault code is seven four eight one and the ferry leaves at nine every morning.",
                 "Gulls and puffins and one heron stood on the rocks of the reef near the harbour wall.");
@@ -401,7 +445,8 @@ class RetrievalMemoryTest {
         for (int i = 0; i < plain.size(); i++) {
             assertThat(asked.get(i).start()).isEqualTo(plain.get(i).start());
             for (int l = 0; l < plain.get(i).repr().length; l++) {
-                assertThat(asked.get(i).repr()[l]).as("unit %d layer %d: the same representative keys", i, l)
+                assertThat(asked.get(i).repr()[l])
+                        .as("unit %d layer %d: the same representative keys", i, l)
                         .containsExactly(plain.get(i).repr()[l]);
             }
         }
@@ -411,14 +456,21 @@ class RetrievalMemoryTest {
     private List<Unit> units(java.nio.file.Path dir, RetrievalSettings s, List<String> events, boolean ask) {
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(4, 8, 1, false));
         RetrievalMemory p = RetrievalMemory.of(s, model.config());
-        io.engram.engine.session.SessionEngine engine = new io.engram.engine.session.SessionEngine(t,
-                io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir), p, io.engram.engine.session.PromptFormat.PLAIN, 4);
+        io.engram.engine.session.SessionEngine engine = new io.engram.engine.session.SessionEngine(
+                t,
+                io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir),
+                p,
+                io.engram.engine.session.PromptFormat.PLAIN,
+                4);
         KvCache mem = engine.newMemory();
         for (int i = 0; i < events.size(); i++) {
             engine.ingest(mem, events.get(i), i);
             if (ask) {
-                engine.answer(mem, "What is the vault code of the harbour?",
-                        io.engram.engine.generate.SamplingOptions.greedy(6), io.engram.engine.generate.TokenListener.NONE);
+                engine.answer(
+                        mem,
+                        "What is the vault code of the harbour?",
+                        io.engram.engine.generate.SamplingOptions.greedy(6),
+                        io.engram.engine.generate.TokenListener.NONE);
             }
         }
         return p.units(mem);
@@ -427,8 +479,10 @@ class RetrievalMemoryTest {
     @Test
     void aSessionRestoredMidStreamPicksTheSameRepresentativesAsOneThatNeverStopped() {
         java.nio.file.Path dir = tmp.resolve("m");
-        RetrievalSettings s = RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2).withCachedBlocks(0);
-        List<String> events = List.of("One two three four five six seven eight nine ten eleven twelve thirteen.",
+        RetrievalSettings s =
+                RetrievalSettings.infLlm().withWindow(4, 16).withTopUnits(2).withCachedBlocks(0);
+        List<String> events = List.of(
+                "One two three four five six seven eight nine ten eleven twelve thirteen.",
                 "Fourteen fifteen sixteen seventeen eighteen nineteen twenty and a lighthouse keeper.",
                 "The vault code is seven four eight one and the ferry leaves at nine every morning.",
                 "Gulls and puffins and one heron stood on the rocks of the reef near the harbour wall.");
@@ -436,23 +490,29 @@ class RetrievalMemoryTest {
         Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(4, 8, 1, false));
         var tok = io.engram.engine.tokenizer.Tokenizers.fromHuggingFace(dir);
         RetrievalMemory before = RetrievalMemory.of(s, model.config());
-        var engine = new io.engram.engine.session.SessionEngine(t, tok, before, io.engram.engine.session.PromptFormat.PLAIN, 4);
+        var engine = new io.engram.engine.session.SessionEngine(
+                t, tok, before, io.engram.engine.session.PromptFormat.PLAIN, 4);
         KvCache mem = engine.newMemory();
         engine.ingest(mem, events.get(0), 0);
         engine.ingest(mem, events.get(1), 1);
         PolicySnapshot snap = before.snapshot(mem, 0);
-        assertThat(snap.windowMass()).as("mass of tokens not packed yet is part of the state").isNotEmpty();
+        assertThat(snap.windowMass())
+                .as("mass of tokens not packed yet is part of the state")
+                .isNotEmpty();
         // a restart: a new policy instance that knows nothing but the snapshot
         RetrievalMemory after = RetrievalMemory.of(s, model.config());
         after.restore(mem, snap);
-        var resumed = new io.engram.engine.session.SessionEngine(t, tok, after, io.engram.engine.session.PromptFormat.PLAIN, 4);
+        var resumed = new io.engram.engine.session.SessionEngine(
+                t, tok, after, io.engram.engine.session.PromptFormat.PLAIN, 4);
         resumed.ingest(mem, events.get(2), 2);
         resumed.ingest(mem, events.get(3), 3);
         List<Unit> restored = after.units(mem);
         assertThat(restored).hasSameSizeAs(straight);
         for (int i = 0; i < straight.size(); i++) {
             for (int l = 0; l < straight.get(i).repr().length; l++) {
-                assertThat(restored.get(i).repr()[l]).as("unit %d layer %d", i, l).containsExactly(straight.get(i).repr()[l]);
+                assertThat(restored.get(i).repr()[l])
+                        .as("unit %d layer %d", i, l)
+                        .containsExactly(straight.get(i).repr()[l]);
             }
         }
     }

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class SirLlmTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void keepsSinksTopEntropyTokensAndRecentOnesWithPositionsReindexed() {
@@ -34,14 +35,19 @@ class SirLlmTest {
         SirLlm p = new SirLlm(2, 3, 4, 0.5); // a cache of 9 tokens
         for (long first = 0; first < 8; first += 4) {
             AttentionPlan plan = p.plan(c, first, 4, 1);
-            StreamingLlmTest.visible(plan).forEach((seq, pos) -> assertThat(pos).as("nothing evicted yet: stored positions").isEqualTo(seq.intValue()));
+            StreamingLlmTest.visible(plan)
+                    .forEach((seq, pos) -> assertThat(pos)
+                            .as("nothing evicted yet: stored positions")
+                            .isEqualTo(seq.intValue()));
             p.afterStep(c, first, 4);
         }
         // the third step (4 tokens) overflows 9: keep 5 = sinks 0,1 + the three highest scores 5, 3, 6
         AttentionPlan plan = p.plan(c, 8, 4, 1);
         assertThat(p.kept(c)).containsExactly(0, 1, 3, 5, 6);
         Map<Long, Integer> v = StreamingLlmTest.visible(plan);
-        assertThat(v).containsExactlyInAnyOrderEntriesOf(Map.of(0L, 0, 1L, 1, 3L, 2, 5L, 3, 6L, 4, 8L, 5, 9L, 6, 10L, 7, 11L, 8));
+        assertThat(v)
+                .containsExactlyInAnyOrderEntriesOf(
+                        Map.of(0L, 0, 1L, 1, 3L, 2, 5L, 3, 6L, 4, 8L, 5, 9L, 6, 10L, 7, 11L, 8));
         assertThat(plan.queryPositions()).containsExactly(5, 6, 7, 8);
         p.afterStep(c, 8, 4);
         assertThat(p.kept(c)).containsExactly(0, 1, 3, 5, 6, 8, 9, 10, 11);
@@ -66,13 +72,16 @@ class SirLlmTest {
         c.beginTransient();
         for (long s = 8; s < 12; s++) {
             AttentionPlan plan = p.plan(c, s, 1, 1);
-            assertThat(StreamingLlmTest.visible(plan).keySet()).as("kept tokens and the step").contains(2L, 3L, 7L, s);
+            assertThat(StreamingLlmTest.visible(plan).keySet())
+                    .as("kept tokens and the step")
+                    .contains(2L, 3L, 7L, s);
             p.afterStep(c, s, 1);
         }
         // the next turn starts where the question started (it was truncated away)
         turn(p, c, 8, 8); // one eviction: room for 8 > 6 keeps nothing but sinks (none here); no per-step eviction
         assertThat(p.kept(c)).containsExactly(8, 9, 10, 11, 12, 13, 14, 15);
-        assertThat(p.snapshot(c, 0).retainedScores()).as("the turn's own tokens, not decayed")
+        assertThat(p.snapshot(c, 0).retainedScores())
+                .as("the turn's own tokens, not decayed")
                 .containsExactly(18f, 19f, 20f, 21f, 22f, 23f, 24f, 25f);
     }
 
@@ -114,25 +123,46 @@ class SirLlmTest {
             noDecay.afterStep(c2, first, 4);
         }
         assertThat(noDecay.kept(c2)).contains(5L);
-        assertThat(c.blocks().get(0).isResident(0)).as("no kept token in block 0").isFalse();
+        assertThat(c.blocks().get(0).isResident(0))
+                .as("no kept token in block 0")
+                .isFalse();
         assertThat(c.unitStore().bytes()).isGreaterThan(0);
     }
 
     @Test
     void aCacheCoveringTheStreamIsFullAttentionOnAModel() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
             int[] tokens = RetrievalMemoryTest.stream(50);
             List<float[]> full = new ArrayList<>();
             List<float[]> sir = new ArrayList<>();
-            t.forward(t.newCache(), tokens, null, new FullAttention(), Transformer.Logits.ALL, (s, l) -> full.add(l.clone()));
-            t.forward(t.newCache(), tokens, null, new SirLlm(4, 30, 30, 0.9), Transformer.Logits.ALL, (s, l) -> sir.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new FullAttention(),
+                    Transformer.Logits.ALL,
+                    (s, l) -> full.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new SirLlm(4, 30, 30, 0.9),
+                    Transformer.Logits.ALL,
+                    (s, l) -> sir.add(l.clone()));
             for (int i = 0; i < full.size(); i++) {
                 assertThat(sir.get(i)).as("position %d", i).isEqualTo(full.get(i));
             }
             List<float[]> small = new ArrayList<>();
-            t.forward(t.newCache(), tokens, null, new SirLlm(4, 8, 8, 0.9), Transformer.Logits.ALL, (s, l) -> small.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new SirLlm(4, 8, 8, 0.9),
+                    Transformer.Logits.ALL,
+                    (s, l) -> small.add(l.clone()));
             assertThat(small.get(15)).isEqualTo(full.get(15));
             assertThat(small.get(49)).isNotEqualTo(full.get(49));
         }

@@ -21,7 +21,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class StreamingLlmTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     static KvCache cacheWith(int tokens, int blockSize) {
         KvCache c = new KvCache(new CpuBackend(1, false), 1, 4, blockSize);
@@ -39,18 +40,26 @@ class StreamingLlmTest {
         Map<Long, Integer> out = new HashMap<>();
         for (KvSpan s : plan.spans(0)) {
             for (int slot = s.from(); slot < s.to(); slot++) {
-                assertThat(out.put(s.block().seq(slot), s.positionOf(slot))).as("each key once").isNull();
+                assertThat(out.put(s.block().seq(slot), s.positionOf(slot)))
+                        .as("each key once")
+                        .isNull();
             }
         }
         return out;
     }
 
     @Test
-    void byDefaultTheCacheIsTheModelsTrainedWindowAsInThePaper(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
-        java.nio.file.Path dir = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
-                io.engram.engine.model.synthetic.TinyModels.Variant.LLAMA, io.engram.engine.tensor.DType.F32, 1);
-        io.engram.engine.config.ModelConfig c = io.engram.engine.config.ModelConfig.fromHuggingFace(dir.resolve("config.json"));
-        var p = (io.engram.engine.memory.streaming.StreamingLlm) MemorySpec.Streaming.defaults().create(c, null);
+    void byDefaultTheCacheIsTheModelsTrainedWindowAsInThePaper(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        java.nio.file.Path dir = io.engram.engine.model.synthetic.TinyModels.write(
+                tmp.resolve("m"),
+                io.engram.engine.model.synthetic.TinyModels.Variant.LLAMA,
+                io.engram.engine.tensor.DType.F32,
+                1);
+        io.engram.engine.config.ModelConfig c =
+                io.engram.engine.config.ModelConfig.fromHuggingFace(dir.resolve("config.json"));
+        var p = (io.engram.engine.memory.streaming.StreamingLlm)
+                MemorySpec.Streaming.defaults().create(c, null);
         assertThat(p.recentTokens()).isEqualTo(c.maxPositions() - 4);
         var set = (io.engram.engine.memory.streaming.StreamingLlm) new MemorySpec.Streaming(4, 100).create(c, null);
         assertThat(set.recentTokens()).isEqualTo(100);
@@ -94,7 +103,8 @@ class StreamingLlmTest {
     @Test
     void unlimitedBudgetGivesFullAttentionLogitsOnAModel() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
             int[] tokens = new int[50];
             for (int i = 0; i < tokens.length; i++) {
@@ -102,14 +112,32 @@ class StreamingLlmTest {
             }
             List<float[]> full = new ArrayList<>();
             List<float[]> streaming = new ArrayList<>();
-            t.forward(t.newCache(), tokens, null, new FullAttention(), Transformer.Logits.ALL, (s, l) -> full.add(l.clone()));
-            t.forward(t.newCache(), tokens, null, new StreamingLlm(4, 1000), Transformer.Logits.ALL, (s, l) -> streaming.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new FullAttention(),
+                    Transformer.Logits.ALL,
+                    (s, l) -> full.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new StreamingLlm(4, 1000),
+                    Transformer.Logits.ALL,
+                    (s, l) -> streaming.add(l.clone()));
             for (int i = 0; i < full.size(); i++) {
                 assertThat(streaming.get(i)).as("position %d", i).isEqualTo(full.get(i));
             }
             // a small budget changes the logits once the stream outgrows it, and only then
             List<float[]> small = new ArrayList<>();
-            t.forward(t.newCache(), tokens, null, new StreamingLlm(4, 12), Transformer.Logits.ALL, (s, l) -> small.add(l.clone()));
+            t.forward(
+                    t.newCache(),
+                    tokens,
+                    null,
+                    new StreamingLlm(4, 12),
+                    Transformer.Logits.ALL,
+                    (s, l) -> small.add(l.clone()));
             assertThat(small.get(10)).isEqualTo(full.get(10));
             assertThat(small.get(49)).isNotEqualTo(full.get(49));
         }

@@ -91,7 +91,9 @@ class UnitIndexTest {
             scored += approx.scored();
         }
         assertThat((double) hits / wanted).as("recall@4").isGreaterThanOrEqualTo(0.95);
-        assertThat((double) scored / 200 / index.size()).as("share of units scored").isLessThan(0.4);
+        assertThat((double) scored / 200 / index.size())
+                .as("share of units scored")
+                .isLessThan(0.4);
     }
 
     @Test
@@ -107,7 +109,9 @@ class UnitIndexTest {
         }
         UnitIndex restored = new UnitIndex(LAYERS, DIM, 8);
         restored.restore(units, stored);
-        assertThat(restored.takeReassigned()).as("rebuilt from the stored lists, not clustered").isFalse();
+        assertThat(restored.takeReassigned())
+                .as("rebuilt from the stored lists, not clustered")
+                .isFalse();
         // both keep growing the same way
         List<float[][]> more = topical(700, 32, 6);
         more.forEach(live::add);

@@ -18,12 +18,14 @@ import org.junit.jupiter.api.io.TempDir;
  * replaying a stream after a failure must rebuild exactly the memory a run without failure has.
  */
 class DeterminismTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void kvMemoryAndLogitsAreBitIdenticalAcrossRunsAndWarmUp() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 32, 2, false));
             float[][] logits = new float[6][];
             float[][] keys = new float[6][];

@@ -28,15 +28,18 @@ import org.junit.jupiter.api.Test;
 class EngramSmokeExportTest {
 
     static Path exportDir() throws Exception {
-        return Path.of(EngramSmokeExportTest.class.getResource("/engram-smoke/config.json").toURI()).getParent();
+        return Path.of(EngramSmokeExportTest.class
+                        .getResource("/engram-smoke/config.json")
+                        .toURI())
+                .getParent();
     }
 
     @Test
     void ggufCopyGivesTheSameLogitsAsTheSafetensorsFolder() throws Exception {
         Path dir = exportDir();
         int[] prompt = new int[1];
-        double worst = ggufVersusSafetensors(dir, "The pass key is 71432. Remember it.\n\nQuestion: What is the pass key?\nAnswer:",
-                prompt);
+        double worst = ggufVersusSafetensors(
+                dir, "The pass key is 71432. Remember it.\n\nQuestion: What is the pass key?\nAnswer:", prompt);
         System.out.printf("engram-smoke GGUF vs safetensors: max |dlogit| %.2e over %d tokens%n", worst, prompt[0]);
         assertThat(worst).as("same BF16 weights through two loaders").isLessThan(1e-4);
     }
@@ -61,11 +64,14 @@ class EngramSmokeExportTest {
     }
 
     private static float[] lastLogits(Model model, int[] prompt) {
-        try (model; Backend backend = new CpuBackend(2, false)) {
-            Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(16, 64, 2, false));
+        try (model;
+                Backend backend = new CpuBackend(2, false)) {
+            Transformer t =
+                    new Transformer(model.config(), model.weights(), backend, new EngineSettings(16, 64, 2, false));
             KvCache cache = t.newCache();
             float[][] last = new float[1][];
-            t.forward(cache, prompt, null, new FullAttention(), Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
+            t.forward(
+                    cache, prompt, null, new FullAttention(), Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
             return last[0];
         }
     }
@@ -73,14 +79,21 @@ class EngramSmokeExportTest {
     @Test
     void tokenizerMatchesHuggingFaceTokenizersInBothLayouts() throws Exception {
         JsonNode ref = reference();
-        try (Model hf = Model.openHuggingFace(exportDir()); Model gguf = Model.open(exportDir().resolve("engram-tiny.bf16.gguf"))) {
+        try (Model hf = Model.openHuggingFace(exportDir());
+                Model gguf = Model.open(exportDir().resolve("engram-tiny.bf16.gguf"))) {
             Tokenizer a = hf.tokenizer();
             Tokenizer b = gguf.tokenizer();
             for (JsonNode e : ref.get("encode")) {
                 String text = e.get("text").asText();
-                assertThat(a.encode(text, true)).as("tokenizer.json, with BOS: %s", text).containsExactly(ints(e.get("ids")));
-                assertThat(a.encode(text, false)).as("tokenizer.json: %s", text).containsExactly(ints(e.get("ids_no_special")));
-                assertThat(b.encode(text, false)).as("GGUF vocabulary: %s", text).containsExactly(ints(e.get("ids_no_special")));
+                assertThat(a.encode(text, true))
+                        .as("tokenizer.json, with BOS: %s", text)
+                        .containsExactly(ints(e.get("ids")));
+                assertThat(a.encode(text, false))
+                        .as("tokenizer.json: %s", text)
+                        .containsExactly(ints(e.get("ids_no_special")));
+                assertThat(b.encode(text, false))
+                        .as("GGUF vocabulary: %s", text)
+                        .containsExactly(ints(e.get("ids_no_special")));
             }
         }
     }
@@ -90,7 +103,8 @@ class EngramSmokeExportTest {
         JsonNode chat = reference().get("chat");
         List<ChatMessage> messages = new ArrayList<>();
         for (JsonNode m : chat.get("messages")) {
-            messages.add(new ChatMessage(m.get("role").asText(), m.get("content").asText()));
+            messages.add(
+                    new ChatMessage(m.get("role").asText(), m.get("content").asText()));
         }
         ChatTemplate t = ChatTemplate.fromTokenizerConfig(exportDir().resolve("tokenizer_config.json"));
         assertThat(t.toString()).contains("QUESTION_ANSWER");

@@ -17,8 +17,8 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.util.HexFormat;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.Map;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,7 +35,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ReferenceGoldenTest {
     static final double LOGIT_TOLERANCE = 1e-3;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @ParameterizedTest(name = "{0} on {1}, block {2}, chunk {3}")
     @CsvSource({
@@ -67,10 +68,12 @@ class ReferenceGoldenTest {
             dir = ShippedModelTest.shipped();
         } else {
             String[] parts = name.split("-");
-            dir = TinyModels.write(tmp.resolve(name), TinyModels.Variant.valueOf(parts[0]), DType.valueOf(parts[1]), 42);
+            dir = TinyModels.write(
+                    tmp.resolve(name), TinyModels.Variant.valueOf(parts[0]), DType.valueOf(parts[1]), 42);
         }
         for (var e : g.get("safetensors_sha256").properties()) {
-            assertThat(sha256(dir.resolve(e.getKey()))).as("%s/%s is the file the golden was made from", name, e.getKey())
+            assertThat(sha256(dir.resolve(e.getKey())))
+                    .as("%s/%s is the file the golden was made from", name, e.getKey())
                     .isEqualTo(e.getValue().asText());
         }
         int[] prompt = ints(g.get("prompt_ids"));
@@ -78,10 +81,17 @@ class ReferenceGoldenTest {
         int[] greedy = ints(g.get("greedy_ids"));
         try (Model model = Model.openHuggingFace(dir);
                 Backend backend = backendName.equals("cpu") ? new CpuBackend(2, false) : new ReferenceBackend()) {
-            Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(block, chunk, 2, false));
+            Transformer t = new Transformer(
+                    model.config(), model.weights(), backend, new EngineSettings(block, chunk, 2, false));
             KvCache cache = t.newCache();
             Map<Long, float[]> logits = new HashMap<>();
-            t.forward(cache, prompt, null, new FullAttention(), Transformer.Logits.ALL, (seq, l) -> logits.put(seq, l.clone()));
+            t.forward(
+                    cache,
+                    prompt,
+                    null,
+                    new FullAttention(),
+                    Transformer.Logits.ALL,
+                    (seq, l) -> logits.put(seq, l.clone()));
             double worst = 0;
             for (int i = 0; i < positions.length; i++) {
                 float[] ours = logits.get((long) positions[i]);
@@ -90,8 +100,14 @@ class ReferenceGoldenTest {
                     worst = Math.max(worst, Math.abs(ours[v] - ref.get(v).asDouble()));
                 }
             }
-            System.out.printf("%s on %s: max |dlogit| %.2e (tolerance %.0e, %.0f%% used) vs %s%n", name, backendName, worst,
-                    LOGIT_TOLERANCE, 100 * worst / LOGIT_TOLERANCE, g.get("reference").asText());
+            System.out.printf(
+                    "%s on %s: max |dlogit| %.2e (tolerance %.0e, %.0f%% used) vs %s%n",
+                    name,
+                    backendName,
+                    worst,
+                    LOGIT_TOLERANCE,
+                    100 * worst / LOGIT_TOLERANCE,
+                    g.get("reference").asText());
             assertThat(worst).as("%s max |dlogit| on %s", name, backendName).isLessThanOrEqualTo(LOGIT_TOLERANCE);
 
             int[] out = new int[greedy.length];
@@ -99,7 +115,12 @@ class ReferenceGoldenTest {
             for (int i = 0; i < greedy.length; i++) {
                 out[i] = next;
                 int[] pick = new int[1];
-                t.forward(cache, new int[] {next}, null, new FullAttention(), Transformer.Logits.LAST,
+                t.forward(
+                        cache,
+                        new int[] {next},
+                        null,
+                        new FullAttention(),
+                        Transformer.Logits.LAST,
                         (seq, l) -> pick[0] = Stories260kGoldenTest.argmax(l));
                 next = pick[0];
             }

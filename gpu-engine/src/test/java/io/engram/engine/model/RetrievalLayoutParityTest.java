@@ -35,7 +35,8 @@ class RetrievalLayoutParityTest {
     private static final int BLOCK = 128;
     private static final int CHUNK = 512;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void engineInfLlmAndTheTrainingLayoutGiveTheSameLogits() throws Exception {
@@ -50,7 +51,8 @@ class RetrievalLayoutParityTest {
         ArrayNode steps = spec.putArray("steps");
         float[] engine;
         int units;
-        try (Model m = Model.openHuggingFace(modelDir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(modelDir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Tokenizer tok = m.tokenizer();
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(BLOCK, CHUNK, 2, false));
             RetrievalMemory policy = RetrievalMemory.of(
@@ -83,8 +85,18 @@ class RetrievalLayoutParityTest {
         Path in = tmp.resolve("in.json");
         Path out = tmp.resolve("out.json");
         json.writeValue(in.toFile(), spec);
-        assertThat(py.run(List.of(py.python, "-m", "engram_train.memory_layout", modelDir.toString(), in.toString(),
-                out.toString()), 300, l -> false)).as("memory_layout").isZero();
+        assertThat(py.run(
+                        List.of(
+                                py.python,
+                                "-m",
+                                "engram_train.memory_layout",
+                                modelDir.toString(),
+                                in.toString(),
+                                out.toString()),
+                        300,
+                        l -> false))
+                .as("memory_layout")
+                .isZero();
         JsonNode logits = json.readTree(out.toFile()).get("logits");
         assertThat(logits.size()).isEqualTo(engine.length);
         double worst = 0;
@@ -95,9 +107,12 @@ class RetrievalLayoutParityTest {
             argEngine = engine[i] > engine[argEngine] ? i : argEngine;
             argPython = logits.get(i).asDouble() > logits.get(argPython).asDouble() ? i : argPython;
         }
-        System.out.printf("engine vs training layout over %d tokens, %d units: max |dlogit| %.2e%n", ids.size(), units, worst);
+        System.out.printf(
+                "engine vs training layout over %d tokens, %d units: max |dlogit| %.2e%n", ids.size(), units, worst);
         assertThat(argPython).as("greedy next token").isEqualTo(argEngine);
-        assertThat(worst).as("max |logit difference|, engine InfLLM vs memory_layout.py").isLessThan(1e-3);
+        assertThat(worst)
+                .as("max |logit difference|, engine InfLLM vs memory_layout.py")
+                .isLessThan(1e-3);
     }
 
     private static void add(ArrayNode ids, ArrayNode steps, int[] tokens, long first, boolean transientStep) {

@@ -24,13 +24,22 @@ class ShippedModelTest {
     @Test
     void theFolderHoldsEveryFileTheEngineAndPeersLoadUnder30MB() throws Exception {
         Path dir = shipped();
-        for (String f : new String[] {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                "engram-tiny.bf16.gguf", "MODEL.md", "loss.png"}) {
+        for (String f : new String[] {
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "engram-tiny.bf16.gguf",
+            "MODEL.md",
+            "loss.png"
+        }) {
             assertThat(dir.resolve(f)).as(f).isRegularFile();
         }
         long bytes;
         try (Stream<Path> files = Files.walk(dir)) {
-            bytes = files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+            bytes = files.filter(Files::isRegularFile)
+                    .mapToLong(p -> p.toFile().length())
+                    .sum();
         }
         assertThat(bytes).as("models/engram-tiny in bytes").isLessThan(30L << 20);
     }
@@ -39,8 +48,11 @@ class ShippedModelTest {
     void ggufCopyGivesTheSameLogitsAsTheSafetensors() throws Exception {
         Path dir = shipped();
         int[] prompt = new int[1];
-        double worst = EngramSmokeExportTest.ggufVersusSafetensors(dir, "The vault code of the old customs house was 7481."
-                + "\n\nQuestion: What is the vault code of the old customs house?\nAnswer:", prompt);
+        double worst = EngramSmokeExportTest.ggufVersusSafetensors(
+                dir,
+                "The vault code of the old customs house was 7481."
+                        + "\n\nQuestion: What is the vault code of the old customs house?\nAnswer:",
+                prompt);
         System.out.printf("engram-tiny GGUF vs safetensors: max |dlogit| %.2e over %d tokens%n", worst, prompt[0]);
         assertThat(worst).as("same BF16 weights through two loaders").isLessThan(1e-4);
     }

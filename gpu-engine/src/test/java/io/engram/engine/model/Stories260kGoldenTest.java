@@ -38,14 +38,20 @@ class Stories260kGoldenTest {
         int steps = backendName.equals("reference") ? 64 : expected.length;
         try (Model model = Model.openHuggingFace(dir);
                 Backend backend = backendName.equals("cpu") ? new CpuBackend(2, false) : new ReferenceBackend()) {
-            Transformer t = new Transformer(model.config(), model.weights(), backend,
-                    new EngineSettings(block, chunk, 2, false));
+            Transformer t = new Transformer(
+                    model.config(), model.weights(), backend, new EngineSettings(block, chunk, 2, false));
             KvCache cache = t.newCache();
             int[] out = new int[steps];
             int[] next = {1};
             for (int i = 0; i < steps; i++) {
                 int[] pick = new int[1];
-                t.forward(cache, next, null, new FullAttention(), Transformer.Logits.LAST, (seq, logits) -> pick[0] = argmax(logits));
+                t.forward(
+                        cache,
+                        next,
+                        null,
+                        new FullAttention(),
+                        Transformer.Logits.LAST,
+                        (seq, logits) -> pick[0] = argmax(logits));
                 out[i] = pick[0];
                 next = new int[] {pick[0]};
             }

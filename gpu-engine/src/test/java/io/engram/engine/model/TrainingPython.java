@@ -24,19 +24,28 @@ final class TrainingPython {
     /** This repository's training/ with a Python that has what it needs, or the calling test is skipped. */
     static TrainingPython require() throws IOException, InterruptedException {
         TrainingPython t = new TrainingPython();
-        assumeTrue(Files.isDirectory(t.training.resolve("engram_train")), "training/engram_train not found from " + t.repo);
-        assumeTrue(t.run(List.of(t.python, "-c", "import torch, transformers, tokenizers"), 120, l -> false) == 0,
-                "SKIPPED: " + t.python + " lacks torch/transformers/tokenizers (set ENGRAM_TRAINING_PYTHON or PYTHONPATH)");
+        assumeTrue(
+                Files.isDirectory(t.training.resolve("engram_train")),
+                "training/engram_train not found from " + t.repo);
+        assumeTrue(
+                t.run(List.of(t.python, "-c", "import torch, transformers, tokenizers"), 120, l -> false) == 0,
+                "SKIPPED: " + t.python
+                        + " lacks torch/transformers/tokenizers (set ENGRAM_TRAINING_PYTHON or PYTHONPATH)");
         return t;
     }
 
     /** Runs {@code cmd} in training/; its exit code, or -1 when it ran past {@code seconds}. */
     int run(List<String> cmd, int seconds, Predicate<String> echo) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).directory(training.toFile()).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(cmd)
+                .directory(training.toFile())
+                .redirectErrorStream(true)
+                .start();
         Thread pump = Thread.ofVirtual().start(() -> {
             try {
                 String s = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                s.lines().filter(l -> echo.test(l) || l.contains("Error")).forEach(l -> System.out.println("[training] " + l));
+                s.lines()
+                        .filter(l -> echo.test(l) || l.contains("Error"))
+                        .forEach(l -> System.out.println("[training] " + l));
             } catch (IOException ignored) {
                 // the process ended
             }

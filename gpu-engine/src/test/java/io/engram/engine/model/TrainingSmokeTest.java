@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TrainingSmokeTest {
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void cpuSmokeRunLowersTheLossAndItsExportLoads() throws Exception {
@@ -34,18 +35,53 @@ class TrainingSmokeTest {
 
         Path data = tmp.resolve("data");
         Path out = tmp.resolve("out");
-        assertThat(py.run(List.of(py.python, "-m", "engram_train.prepare", "--text", repo.resolve("README.md").toString(),
-                repo.resolve("docs/config.md").toString(), repo.resolve("training/README.md").toString(), "--vocab", "512",
-                "--task-examples", "500", "--out", data.toString()), 300, echo)).as("prepare").isZero();
-        assertThat(py.run(List.of(py.python, "-m", "engram_train.train", "--config", "cpu-smoke", "--minutes", "0.4",
-                "--skip-eval", "--data", data.toString(), "--out", out.toString()), 600, echo)).as("train").isZero();
+        assertThat(py.run(
+                        List.of(
+                                py.python,
+                                "-m",
+                                "engram_train.prepare",
+                                "--text",
+                                repo.resolve("README.md").toString(),
+                                repo.resolve("docs/config.md").toString(),
+                                repo.resolve("training/README.md").toString(),
+                                "--vocab",
+                                "512",
+                                "--task-examples",
+                                "500",
+                                "--out",
+                                data.toString()),
+                        300,
+                        echo))
+                .as("prepare")
+                .isZero();
+        assertThat(py.run(
+                        List.of(
+                                py.python,
+                                "-m",
+                                "engram_train.train",
+                                "--config",
+                                "cpu-smoke",
+                                "--minutes",
+                                "0.4",
+                                "--skip-eval",
+                                "--data",
+                                data.toString(),
+                                "--out",
+                                out.toString()),
+                        600,
+                        echo))
+                .as("train")
+                .isZero();
 
         List<Double> losses = new ArrayList<>();
         for (String line : Files.readAllLines(out.resolve("train_log.jsonl"))) {
             losses.add(new ObjectMapper().readTree(line).get("loss").asDouble());
         }
         assertThat(losses).hasSizeGreaterThanOrEqualTo(3);
-        double tail = losses.subList(losses.size() - 2, losses.size()).stream().mapToDouble(d -> d).average().orElseThrow();
+        double tail = losses.subList(losses.size() - 2, losses.size()).stream()
+                .mapToDouble(d -> d)
+                .average()
+                .orElseThrow();
         System.out.printf("smoke training loss %.3f -> %.3f over %d log points%n", losses.get(0), tail, losses.size());
         assertThat(tail).as("loss at the end vs the first step").isLessThan(losses.get(0) - 0.2);
 
@@ -54,17 +90,23 @@ class TrainingSmokeTest {
         float[] gguf = logits(Model.open(export.resolve("engram-tiny.bf16.gguf")));
         for (int i = 0; i < hf.length; i++) {
             assertThat(hf[i]).isFinite();
-            assertThat((double) Math.abs(hf[i] - gguf[i])).as("logit %d, safetensors vs GGUF", i).isLessThan(1e-4);
+            assertThat((double) Math.abs(hf[i] - gguf[i]))
+                    .as("logit %d, safetensors vs GGUF", i)
+                    .isLessThan(1e-4);
         }
     }
 
     private static float[] logits(Model model) {
-        try (model; Backend backend = new CpuBackend(2, false)) {
-            int[] prompt = model.tokenizer().encode("The passkey is 4417.\n\nQuestion: What is the passkey?\nAnswer:", true);
-            Transformer t = new Transformer(model.config(), model.weights(), backend, new EngineSettings(16, 64, 2, false));
+        try (model;
+                Backend backend = new CpuBackend(2, false)) {
+            int[] prompt =
+                    model.tokenizer().encode("The passkey is 4417.\n\nQuestion: What is the passkey?\nAnswer:", true);
+            Transformer t =
+                    new Transformer(model.config(), model.weights(), backend, new EngineSettings(16, 64, 2, false));
             KvCache cache = t.newCache();
             float[][] last = new float[1][];
-            t.forward(cache, prompt, null, new FullAttention(), Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
+            t.forward(
+                    cache, prompt, null, new FullAttention(), Transformer.Logits.LAST, (seq, l) -> last[0] = l.clone());
             return last[0];
         }
     }

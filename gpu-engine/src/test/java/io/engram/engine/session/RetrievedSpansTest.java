@@ -28,14 +28,16 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The memory spans an answer reports as retrieved are the ones the policy planned for it, never the question. */
 class RetrievedSpansTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     static final int BLOCK = 16;
 
     static List<String> events() {
         List<String> out = new ArrayList<>();
         for (int i = 0; i < 12; i++) {
-            out.add("Entry " + i + ": the keeper counted " + (17 * i + 3) + " gulls and " + (5 * i + 1) + " boats today.");
+            out.add("Entry " + i + ": the keeper counted " + (17 * i + 3) + " gulls and " + (5 * i + 1)
+                    + " boats today.");
         }
         return out;
     }
@@ -63,9 +65,11 @@ class RetrievedSpansTest {
     @Test
     void infLlmReportsExactlyTheUnitsItRetrievedWithTheirLayerCounts() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(BLOCK, 32, 2, false));
-            RetrievalSettings s = RetrievalSettings.infLlm().withWindow(BLOCK, 2 * BLOCK).withTopUnits(1);
+            RetrievalSettings s =
+                    RetrievalSettings.infLlm().withWindow(BLOCK, 2 * BLOCK).withTopUnits(1);
             Recording policy = new Recording(RetrievalMemory.of(s, m.config()));
             SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), policy, PromptFormat.PLAIN);
             KvCache mem = engine.newMemory();
@@ -78,7 +82,8 @@ class RetrievedSpansTest {
             assertThat(units).as("units packed").hasSizeGreaterThan(4);
             long unitsEnd = units.getLast().end();
 
-            Reply a = engine.answer(mem, "How many boats?", SamplingOptions.greedy(4).withStopAtEos(false), TokenListener.NONE);
+            Reply a = engine.answer(
+                    mem, "How many boats?", SamplingOptions.greedy(4).withStopAtEos(false), TokenListener.NONE);
 
             // every span is memory: none reaches the question
             assertThat(a.retrieved()).isNotEmpty().allSatisfy(sp -> {
@@ -114,7 +119,9 @@ class RetrievedSpansTest {
             assertThat(a.retrieved().getLast().layers()).isEqualTo(m.config().layers());
             // each span names the events of its tokens
             for (RetrievedSpan sp : a.retrieved()) {
-                assertThat(sp.eventIndices()).isNotEmpty().allSatisfy(ev -> assertThat(ev).isBetween(0, events.size() - 1));
+                assertThat(sp.eventIndices())
+                        .isNotEmpty()
+                        .allSatisfy(ev -> assertThat(ev).isBetween(0, events.size() - 1));
             }
         }
     }
@@ -122,22 +129,29 @@ class RetrievedSpansTest {
     @Test
     void fullAttentionRetrievesEveryBlockBeforeTheQuestion() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(BLOCK, 32, 2, false));
-            SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), new FullAttention(), PromptFormat.PLAIN);
+            SessionEngine engine =
+                    new SessionEngine(t, Tokenizers.fromHuggingFace(dir), new FullAttention(), PromptFormat.PLAIN);
             KvCache mem = engine.newMemory();
             List<String> events = events().subList(0, 4);
             for (int i = 0; i < events.size(); i++) {
                 engine.ingest(mem, events.get(i), i);
             }
             long mark = mem.nextSeq();
-            Reply a = engine.answer(mem, "How many boats?", SamplingOptions.greedy(3).withStopAtEos(false), TokenListener.NONE);
+            Reply a = engine.answer(
+                    mem, "How many boats?", SamplingOptions.greedy(3).withStopAtEos(false), TokenListener.NONE);
             List<List<Long>> blocks = new ArrayList<>();
             for (long first = 0; first < mark; first += BLOCK) {
                 blocks.add(List.of(first, Math.min(first + BLOCK, mark)));
             }
-            assertThat(a.retrieved()).extracting(sp -> List.of(sp.firstSeq(), sp.endSeq())).containsExactlyElementsOf(blocks);
-            assertThat(a.retrieved()).allSatisfy(sp -> assertThat(sp.layers()).isEqualTo(m.config().layers()));
+            assertThat(a.retrieved())
+                    .extracting(sp -> List.of(sp.firstSeq(), sp.endSeq()))
+                    .containsExactlyElementsOf(blocks);
+            assertThat(a.retrieved())
+                    .allSatisfy(
+                            sp -> assertThat(sp.layers()).isEqualTo(m.config().layers()));
             Set<Integer> covered = new HashSet<>();
             a.retrieved().forEach(sp -> covered.addAll(sp.eventIndices()));
             assertThat(covered).containsExactlyInAnyOrder(0, 1, 2, 3);

@@ -21,18 +21,23 @@ import org.junit.jupiter.api.Test;
  */
 class SpanSummaryTest {
 
-    static final String FIRST = "The vault code of the old customs house was 7481. The harbour master kept the key in a "
-            + "drawer of his desk, and nobody else in the town knew where it was.";
-    static final String SECOND = "On the cliffs the children counted 45 puffins. The lighthouse keeper wrote the number in "
-            + "her log and walked back along the shore before dark.";
+    static final String FIRST =
+            "The vault code of the old customs house was 7481. The harbour master kept the key in a "
+                    + "drawer of his desk, and nobody else in the town knew where it was.";
+    static final String SECOND =
+            "On the cliffs the children counted 45 puffins. The lighthouse keeper wrote the number in "
+                    + "her log and walked back along the shore before dark.";
 
     @Test
     void anEpisodeSummarySaysWhatItsSpanSaysAndNothingFromOutsideIt() {
         Path dir = Path.of("..", "models", "engram-tiny").toAbsolutePath().normalize();
         assumeTrue(Files.isRegularFile(dir.resolve("config.json")), "models/engram-tiny is not in this checkout");
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), b, EngineSettings.defaults().withThreads(2));
-            SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), new FullAttention(), PromptFormat.PLAIN);
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
+            Transformer t = new Transformer(
+                    m.config(), m.weights(), b, EngineSettings.defaults().withThreads(2));
+            SessionEngine engine =
+                    new SessionEngine(t, Tokenizers.fromHuggingFace(dir), new FullAttention(), PromptFormat.PLAIN);
             KvCache mem = engine.newMemory();
             engine.ingest(mem, FIRST, 0);
             long mid = mem.nextSeq();

@@ -93,11 +93,15 @@ final class GgufTestMetadata {
 
     @SuppressWarnings("unchecked")
     static GgufVocab vocab(Map<String, Object> kv) {
-        return new GgufVocab((String) kv.get("tokenizer.ggml.model"), (String) kv.get("tokenizer.ggml.pre"),
-                (List<String>) kv.get("tokenizer.ggml.tokens"), (float[]) kv.get("tokenizer.ggml.scores"),
+        return new GgufVocab(
+                (String) kv.get("tokenizer.ggml.model"),
+                (String) kv.get("tokenizer.ggml.pre"),
+                (List<String>) kv.get("tokenizer.ggml.tokens"),
+                (float[]) kv.get("tokenizer.ggml.scores"),
                 (int[]) kv.get("tokenizer.ggml.token_type"),
                 (List<String>) kv.getOrDefault("tokenizer.ggml.merges", List.of()),
-                id(kv.get("tokenizer.ggml.bos_token_id")), id(kv.get("tokenizer.ggml.eos_token_id")),
+                id(kv.get("tokenizer.ggml.bos_token_id")),
+                id(kv.get("tokenizer.ggml.eos_token_id")),
                 id(kv.get("tokenizer.ggml.unknown_token_id")),
                 (Boolean) kv.getOrDefault("tokenizer.ggml.add_bos_token", Boolean.TRUE),
                 (Boolean) kv.getOrDefault("tokenizer.ggml.add_eos_token", Boolean.FALSE),

@@ -23,7 +23,10 @@ final class TinyTokenizers {
     static ObjectNode spm(boolean byteFallback, boolean fuseUnk) {
         ObjectNode root = JSON.createObjectNode();
         ObjectNode model = root.putObject("model");
-        model.put("type", "BPE").put("unk_token", "<unk>").put("fuse_unk", fuseUnk).put("byte_fallback", byteFallback);
+        model.put("type", "BPE")
+                .put("unk_token", "<unk>")
+                .put("fuse_unk", fuseUnk)
+                .put("byte_fallback", byteFallback);
         ObjectNode vocab = model.putObject("vocab");
         vocab.put("<unk>", 0).put("<s>", 1).put("</s>", 2);
         for (int b = 0; b < 256; b++) {
@@ -76,8 +79,13 @@ final class TinyTokenizers {
 
     static ObjectNode added(int id, String content, boolean special) {
         ObjectNode t = JSON.createObjectNode();
-        t.put("id", id).put("content", content).put("single_word", false).put("lstrip", false).put("rstrip", false)
-                .put("normalized", false).put("special", special);
+        t.put("id", id)
+                .put("content", content)
+                .put("single_word", false)
+                .put("lstrip", false)
+                .put("rstrip", false)
+                .put("normalized", false)
+                .put("special", special);
         return t;
     }
 

@@ -28,33 +28,72 @@ class TokenizerComponentsTest {
 
     static Stream<Arguments> variants() {
         return Stream.of(
-                variant("metaspace always split", null,
+                variant(
+                        "metaspace always split",
+                        null,
                         "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"always\",\"split\":true}",
-                        "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"always\",\"split\":true}", null),
-                variant("metaspace first nosplit", null,
+                        "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"always\",\"split\":true}",
+                        null),
+                variant(
+                        "metaspace first nosplit",
+                        null,
                         "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"first\",\"split\":false}",
-                        "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"first\",\"split\":false}", null),
-                variant("metaspace never", null,
+                        "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"first\",\"split\":false}",
+                        null),
+                variant(
+                        "metaspace never",
+                        null,
                         "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"never\",\"split\":true}",
-                        "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"never\",\"split\":true}", null),
-                variant("nfkc lowercase strip + digits contiguous",
+                        "{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"never\",\"split\":true}",
+                        null),
+                variant(
+                        "nfkc lowercase strip + digits contiguous",
                         "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"},"
                                 + "{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":true},"
                                 + "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"▁\"}]}",
-                        "{\"type\":\"Digits\",\"individual_digits\":false}", null, null),
-                variant("regex replace + split removed", "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"content\":\" \"}",
-                        "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Removed\",\"invert\":false}", null, null),
-                variant("split merged with previous", null,
-                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"behavior\":\"MergedWithPrevious\",\"invert\":false}", null, null),
-                variant("split merged with next", null,
-                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[\\\\p{P}\\\\s]\"},\"behavior\":\"MergedWithNext\",\"invert\":false}", null, null),
-                variant("split contiguous inverted", null,
-                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{L}+\"},\"behavior\":\"Contiguous\",\"invert\":true}", null, null),
-                variant("bert post-processor", null, null, null,
+                        "{\"type\":\"Digits\",\"individual_digits\":false}",
+                        null,
+                        null),
+                variant(
+                        "regex replace + split removed",
+                        "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"content\":\" \"}",
+                        "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Removed\",\"invert\":false}",
+                        null,
+                        null),
+                variant(
+                        "split merged with previous",
+                        null,
+                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"behavior\":\"MergedWithPrevious\",\"invert\":false}",
+                        null,
+                        null),
+                variant(
+                        "split merged with next",
+                        null,
+                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[\\\\p{P}\\\\s]\"},\"behavior\":\"MergedWithNext\",\"invert\":false}",
+                        null,
+                        null),
+                variant(
+                        "split contiguous inverted",
+                        null,
+                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{L}+\"},\"behavior\":\"Contiguous\",\"invert\":true}",
+                        null,
+                        null),
+                variant(
+                        "bert post-processor",
+                        null,
+                        null,
+                        null,
                         "{\"type\":\"BertProcessing\",\"sep\":[\"</s>\",2],\"cls\":[\"<s>\",1]}"),
-                variant("roberta post-processor", null, null, null,
+                variant(
+                        "roberta post-processor",
+                        null,
+                        null,
+                        null,
                         "{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",2],\"cls\":[\"<s>\",1],\"trim_offsets\":true,\"add_prefix_space\":true}"),
-                variant("template bos+eos, regex replace + strip(2) decoder", null, null,
+                variant(
+                        "template bos+eos, regex replace + strip(2) decoder",
+                        null,
+                        null,
                         "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"▁+\"},\"content\":\" \"},"
                                 + "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\" \",\"start\":2,\"stop\":0}]}",
                         "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},"
@@ -105,10 +144,12 @@ class TokenizerComponentsTest {
     void aCraftedTokenIdIsAFormatErrorNotAnOutOfMemory() throws IOException {
         for (int id : new int[] {Integer.MAX_VALUE, 2_000_000_000, -5}) {
             ObjectNode root = TinyTokenizers.byteLevel();
-            ((com.fasterxml.jackson.databind.node.ArrayNode) root.get("added_tokens")).add(TinyTokenizers.added(id, "<|x|>", true));
+            ((com.fasterxml.jackson.databind.node.ArrayNode) root.get("added_tokens"))
+                    .add(TinyTokenizers.added(id, "<|x|>", true));
             Path file = TinyTokenizers.write(tmp, "tokenizer.json", root);
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> HfTokenizer.load(file, null))
-                    .isInstanceOf(TokenizerFormatException.class).hasMessageContaining("token id " + id)
+                    .isInstanceOf(TokenizerFormatException.class)
+                    .hasMessageContaining("token id " + id)
                     .hasMessageContaining("tokenizer.json");
         }
     }
@@ -121,33 +162,52 @@ class TokenizerComponentsTest {
         Path file = TinyTokenizers.write(tmp, "tokenizer.json", root);
         HfTokenizer ours = HfTokenizer.load(file, null);
         List<String> corpus = new ArrayList<>(TokenizerCorpus.varied());
-        corpus.addAll(List.of("<mask> x <mask>", "a <mask>b", "word words sword word_ word.", "  Hello  hello HELLO",
-                "ab c ab cab c", "x\t<mask>\t y", "1 22 333 ½ ①"));
-        corpus.addAll(TokenizerCorpus.random(11, 300, ours.vocabSize(), ours::tokenText,
-                List.of("<mask>", "word", "Hello", "ab c", "<s>")));
+        corpus.addAll(List.of(
+                "<mask> x <mask>",
+                "a <mask>b",
+                "word words sword word_ word.",
+                "  Hello  hello HELLO",
+                "ab c ab cab c",
+                "x\t<mask>\t y",
+                "1 22 333 ½ ①"));
+        corpus.addAll(TokenizerCorpus.random(
+                11, 300, ours.vocabSize(), ours::tokenText, List.of("<mask>", "word", "Hello", "ab c", "<s>")));
         List<String> failures = new ArrayList<>();
         try (HuggingFaceTokenizer ref = HuggingFaceTokenizer.newInstance(file, TokenizerReferenceTest.NO_TRUNCATION)) {
             for (String text : corpus) {
                 for (boolean special : new boolean[] {false, true}) {
-                    int[] expected = Arrays.stream(ref.encode(text, special, false).getIds()).mapToInt(v -> (int) v).toArray();
+                    int[] expected = Arrays.stream(
+                                    ref.encode(text, special, false).getIds())
+                            .mapToInt(v -> (int) v)
+                            .toArray();
                     int[] actual = ours.encode(text, special);
                     if (!Arrays.equals(actual, expected)) {
-                        failures.add("addSpecial=%s %s: %s".formatted(special,
-                                TokenizerCorpus.abbreviate(TokenizerCorpus.escape(text)), TokenizerCorpus.diff(actual, expected)));
+                        failures.add("addSpecial=%s %s: %s"
+                                .formatted(
+                                        special,
+                                        TokenizerCorpus.abbreviate(TokenizerCorpus.escape(text)),
+                                        TokenizerCorpus.diff(actual, expected)));
                     }
                     // tokenizers 0.21.4's Strip decoder panics when stop > 0 meets an empty or fully stripped text, so
                     // no variant uses stop > 0, and decoding nothing is not asked of it
-                    String refText = expected.length == 0 ? ""
+                    String refText = expected.length == 0
+                            ? ""
                             : ref.decode(Arrays.stream(expected).asLongStream().toArray(), false);
                     String ourText = ours.decode(expected, false);
                     if (!ourText.equals(refText)) {
-                        failures.add("decode of %s: ours %s, hf %s".formatted(TokenizerCorpus.escape(text),
-                                TokenizerCorpus.escape(ourText), TokenizerCorpus.escape(refText)));
+                        failures.add("decode of %s: ours %s, hf %s"
+                                .formatted(
+                                        TokenizerCorpus.escape(text),
+                                        TokenizerCorpus.escape(ourText),
+                                        TokenizerCorpus.escape(refText)));
                     }
                 }
             }
         }
-        assertThat(failures).as("%s: %d strings; first failures:%n%s", name, corpus.size(),
-                String.join("\n", failures.subList(0, Math.min(8, failures.size())))).isEmpty();
+        assertThat(failures)
+                .as(
+                        "%s: %d strings; first failures:%n%s",
+                        name, corpus.size(), String.join("\n", failures.subList(0, Math.min(8, failures.size()))))
+                .isEmpty();
     }
 }

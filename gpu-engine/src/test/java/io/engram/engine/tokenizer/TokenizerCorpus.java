@@ -85,10 +85,28 @@ final class TokenizerCorpus {
         Random rnd = new Random(seed);
         List<String> out = new ArrayList<>(count);
         int[][] ranges = {
-            {0x20, 0x7E}, {0x20, 0x7E}, {0x20, 0x7E}, {0xA0, 0xFF}, {0x100, 0x24F}, {0x370, 0x3FF}, {0x400, 0x4FF},
-            {0x590, 0x5FF}, {0x600, 0x6FF}, {0x900, 0x97F}, {0xE00, 0xE7F}, {0x3040, 0x30FF}, {0x4E00, 0x4FFF},
-            {0xAC00, 0xAD00}, {0x1F300, 0x1F64F}, {0x1F900, 0x1F9FF}, {0x2000, 0x206F}, {0x0300, 0x036F},
-            {0x2150, 0x218F}, {0xFF00, 0xFFEF}, {0x1D400, 0x1D4FF}};
+            {0x20, 0x7E},
+            {0x20, 0x7E},
+            {0x20, 0x7E},
+            {0xA0, 0xFF},
+            {0x100, 0x24F},
+            {0x370, 0x3FF},
+            {0x400, 0x4FF},
+            {0x590, 0x5FF},
+            {0x600, 0x6FF},
+            {0x900, 0x97F},
+            {0xE00, 0xE7F},
+            {0x3040, 0x30FF},
+            {0x4E00, 0x4FFF},
+            {0xAC00, 0xAD00},
+            {0x1F300, 0x1F64F},
+            {0x1F900, 0x1F9FF},
+            {0x2000, 0x206F},
+            {0x0300, 0x036F},
+            {0x2150, 0x218F},
+            {0xFF00, 0xFFEF},
+            {0x1D400, 0x1D4FF}
+        };
         String[] ws = {" ", "  ", "\n", "\t", "\r\n", "\u00A0", "\u3000", "\u200B", " \n ", "\n\n"};
         for (int i = 0; i < count; i++) {
             StringBuilder sb = new StringBuilder();
@@ -111,7 +129,8 @@ final class TokenizerCorpus {
                         int n = 1 + rnd.nextInt(6);
                         for (int k = 0; k < n; k++) {
                             int cp = r[0] + rnd.nextInt(r[1] - r[0] + 1);
-                            if (Character.isDefined(cp) && Character.getType(cp) != Character.SURROGATE
+                            if (Character.isDefined(cp)
+                                    && Character.getType(cp) != Character.SURROGATE
                                     && Character.getType(cp) != Character.UNASSIGNED) {
                                 sb.appendCodePoint(cp);
                             }
@@ -134,7 +153,9 @@ final class TokenizerCorpus {
                 sb.append("\\t");
             } else if (cp == '\r') {
                 sb.append("\\r");
-            } else if (cp < 0x20 || (cp >= 0x7F && cp < 0xA1) || Character.getType(cp) == Character.FORMAT
+            } else if (cp < 0x20
+                    || (cp >= 0x7F && cp < 0xA1)
+                    || Character.getType(cp) == Character.FORMAT
                     || Character.isSpaceChar(cp) && cp != ' ') {
                 sb.append(cp > 0xFFFF ? "\\U%06X".formatted(cp) : "\\u%04X".formatted(cp));
             } else {
@@ -156,9 +177,14 @@ final class TokenizerCorpus {
             i++;
         }
         int from = Math.max(0, i - 3);
-        return "first difference at index %d (lengths ours %d, reference %d): ours ...%s, reference ...%s".formatted(i,
-                actual.length, expected.length,
-                java.util.Arrays.toString(java.util.Arrays.copyOfRange(actual, from, Math.min(actual.length, i + 5))),
-                java.util.Arrays.toString(java.util.Arrays.copyOfRange(expected, from, Math.min(expected.length, i + 5))));
+        return "first difference at index %d (lengths ours %d, reference %d): ours ...%s, reference ...%s"
+                .formatted(
+                        i,
+                        actual.length,
+                        expected.length,
+                        java.util.Arrays.toString(
+                                java.util.Arrays.copyOfRange(actual, from, Math.min(actual.length, i + 5))),
+                        java.util.Arrays.toString(
+                                java.util.Arrays.copyOfRange(expected, from, Math.min(expected.length, i + 5))));
     }
 }

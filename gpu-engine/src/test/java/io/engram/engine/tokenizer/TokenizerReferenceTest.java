@@ -44,11 +44,16 @@ class TokenizerReferenceTest {
     void idsAndTextMatchHuggingFaceTokenizers(String name, Path dir) throws IOException {
         assumeTrue(Files.isDirectory(dir), "no tokenizer at " + dir + "; skipping");
         HfTokenizer ours = Tokenizers.fromHuggingFace(dir);
-        try (HuggingFaceTokenizer ref = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), NO_TRUNCATION)) {
+        try (HuggingFaceTokenizer ref =
+                HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), NO_TRUNCATION)) {
             List<String> corpus = new ArrayList<>(TokenizerCorpus.varied());
             int fixed = corpus.size();
-            corpus.addAll(TokenizerCorpus.random(SEED, RANDOM_STRINGS, ours.vocabSize(),
-                    id -> ref.decode(new long[] {id}, false), addedTokens(dir)));
+            corpus.addAll(TokenizerCorpus.random(
+                    SEED,
+                    RANDOM_STRINGS,
+                    ours.vocabSize(),
+                    id -> ref.decode(new long[] {id}, false),
+                    addedTokens(dir)));
             List<String> failures = new ArrayList<>();
             long totalIds = 0;
             for (int i = 0; i < corpus.size(); i++) {
@@ -57,32 +62,50 @@ class TokenizerReferenceTest {
                     long[] expected = ref.encode(text, special, false).getIds();
                     int[] actual = ours.encode(text, special);
                     totalIds += expected.length;
-                    if (!Arrays.equals(actual, Arrays.stream(expected).mapToInt(v -> (int) v).toArray())) {
-                        failures.add("#%d addSpecial=%s %s%n   %s".formatted(i, special,
-                                TokenizerCorpus.abbreviate(TokenizerCorpus.escape(text)),
-                                TokenizerCorpus.diff(actual, Arrays.stream(expected).mapToInt(v -> (int) v).toArray())));
+                    if (!Arrays.equals(
+                            actual,
+                            Arrays.stream(expected).mapToInt(v -> (int) v).toArray())) {
+                        failures.add("#%d addSpecial=%s %s%n   %s"
+                                .formatted(
+                                        i,
+                                        special,
+                                        TokenizerCorpus.abbreviate(TokenizerCorpus.escape(text)),
+                                        TokenizerCorpus.diff(
+                                                actual,
+                                                Arrays.stream(expected)
+                                                        .mapToInt(v -> (int) v)
+                                                        .toArray())));
                     }
                     for (boolean skip : new boolean[] {false, true}) {
                         String refText = ref.decode(expected, skip);
-                        String ourText = ours.decode(Arrays.stream(expected).mapToInt(v -> (int) v).toArray(), skip);
+                        String ourText = ours.decode(
+                                Arrays.stream(expected).mapToInt(v -> (int) v).toArray(), skip);
                         if (!ourText.equals(refText)) {
-                            failures.add("#%d decode(skip=%s) of %s%n   ours %s%n   hf   %s".formatted(i, skip,
-                                    TokenizerCorpus.abbreviate(TokenizerCorpus.escape(text)),
-                                    TokenizerCorpus.abbreviate(TokenizerCorpus.escape(ourText)),
-                                    TokenizerCorpus.abbreviate(TokenizerCorpus.escape(refText))));
+                            failures.add("#%d decode(skip=%s) of %s%n   ours %s%n   hf   %s"
+                                    .formatted(
+                                            i,
+                                            skip,
+                                            TokenizerCorpus.abbreviate(TokenizerCorpus.escape(text)),
+                                            TokenizerCorpus.abbreviate(TokenizerCorpus.escape(ourText)),
+                                            TokenizerCorpus.abbreviate(TokenizerCorpus.escape(refText))));
                         }
                     }
                 }
             }
-            System.out.printf("[%s] compared %d strings (%d fixed + %d random, seed %d), %d reference ids, %d failures%n",
+            System.out.printf(
+                    "[%s] compared %d strings (%d fixed + %d random, seed %d), %d reference ids, %d failures%n",
                     name, corpus.size(), fixed, corpus.size() - fixed, SEED, totalIds, failures.size());
-            assertThat(failures).as("%s vs HF tokenizers (seed %d); first failures:%n%s", name, SEED,
-                    String.join("\n", failures.subList(0, Math.min(10, failures.size())))).isEmpty();
+            assertThat(failures)
+                    .as(
+                            "%s vs HF tokenizers (seed %d); first failures:%n%s",
+                            name, SEED, String.join("\n", failures.subList(0, Math.min(10, failures.size()))))
+                    .isEmpty();
         }
     }
 
     static List<String> addedTokens(Path dir) throws IOException {
-        JsonNode root = new ObjectMapper().readTree(dir.resolve("tokenizer.json").toFile());
+        JsonNode root =
+                new ObjectMapper().readTree(dir.resolve("tokenizer.json").toFile());
         List<String> out = new ArrayList<>();
         root.path("added_tokens").forEach(t -> out.add(t.path("content").asText()));
         return out;

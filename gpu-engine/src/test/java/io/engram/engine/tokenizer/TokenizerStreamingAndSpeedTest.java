@@ -23,7 +23,11 @@ class TokenizerStreamingAndSpeedTest {
     static final Path SHARED = TokenizerReferenceTest.SHARED;
 
     static Stream<String> names() {
-        return Stream.of("tokenizers/qwen", "tokenizers/llama3", "tokenizers/mistral", "tokenizers/smollm2",
+        return Stream.of(
+                "tokenizers/qwen",
+                "tokenizers/llama3",
+                "tokenizers/mistral",
+                "tokenizers/smollm2",
                 "models/stories260K-hf");
     }
 
@@ -43,11 +47,14 @@ class TokenizerStreamingAndSpeedTest {
                 StringBuilder out = new StringBuilder();
                 for (int id : ids) {
                     String delta = stream.accept(id);
-                    assertThat(delta).as("delta must not end inside a character").doesNotEndWith("\uFFFD");
+                    assertThat(delta)
+                            .as("delta must not end inside a character")
+                            .doesNotEndWith("\uFFFD");
                     out.append(delta);
                 }
                 out.append(stream.flush());
-                assertThat(out.toString()).as("%s stream of %s", name, TokenizerCorpus.escape(text))
+                assertThat(out.toString())
+                        .as("%s stream of %s", name, TokenizerCorpus.escape(text))
                         .isEqualTo(t.decode(ids, skip));
                 checked++;
             }
@@ -84,7 +91,9 @@ class TokenizerStreamingAndSpeedTest {
         assertThat(t.eosId()).hasValue(151645);
         assertThat(t.tokenId("<|im_start|>")).hasValue(151644);
         assertThat(t.isSpecial(151644)).isTrue();
-        assertThat(t.isSpecial(151657)).as("<tool_call> is an added token but not special").isFalse();
+        assertThat(t.isSpecial(151657))
+                .as("<tool_call> is an added token but not special")
+                .isFalse();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -103,8 +112,9 @@ class TokenizerStreamingAndSpeedTest {
             n = t.encode(text, false).length;
             best = Math.min(best, System.nanoTime() - start);
         }
-        System.out.printf("[speed] %-22s %,d bytes -> %,d tokens, best of 3: %.0f ms = %.2f MB/s%n", name, bytes, n,
-                best / 1e6, bytes / 1e6 / (best / 1e9));
+        System.out.printf(
+                "[speed] %-22s %,d bytes -> %,d tokens, best of 3: %.0f ms = %.2f MB/s%n",
+                name, bytes, n, best / 1e6, bytes / 1e6 / (best / 1e9));
         assertThat(n).isPositive();
     }
 

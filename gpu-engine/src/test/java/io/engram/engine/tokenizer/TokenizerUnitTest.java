@@ -76,64 +76,87 @@ class TokenizerUnitTest {
     void malformedFilesFailWithFileAndReason() throws IOException {
         Path notJson = tmp.resolve("broken.json");
         Files.writeString(notJson, "{ \"model\": ");
-        assertThatThrownBy(() -> HfTokenizer.load(notJson, null)).isInstanceOf(TokenizerFormatException.class)
-                .hasMessageContaining(notJson.toString()).hasMessageContaining("cannot read as JSON");
+        assertThatThrownBy(() -> HfTokenizer.load(notJson, null))
+                .isInstanceOf(TokenizerFormatException.class)
+                .hasMessageContaining(notJson.toString())
+                .hasMessageContaining("cannot read as JSON");
 
         ObjectNode noModel = TinyTokenizers.byteLevel();
         noModel.remove("model");
-        assertThatThrownBy(() -> load(noModel)).isInstanceOf(TokenizerFormatException.class)
+        assertThatThrownBy(() -> load(noModel))
+                .isInstanceOf(TokenizerFormatException.class)
                 .hasMessageContaining("missing 'model'");
 
         ObjectNode unigram = TinyTokenizers.byteLevel();
         ((ObjectNode) unigram.get("model")).put("type", "Unigram");
-        assertThatThrownBy(() -> load(unigram)).isInstanceOf(UnsupportedTokenizerException.class)
-                .hasMessageContaining("unsupported model type 'Unigram'").hasMessageContaining("supported: BPE");
+        assertThatThrownBy(() -> load(unigram))
+                .isInstanceOf(UnsupportedTokenizerException.class)
+                .hasMessageContaining("unsupported model type 'Unigram'")
+                .hasMessageContaining("supported: BPE");
 
         ObjectNode bert = TinyTokenizers.byteLevel();
         bert.set("pre_tokenizer", TinyTokenizers.parse("{\"type\":\"BertPreTokenizer\"}"));
-        assertThatThrownBy(() -> load(bert)).isInstanceOf(UnsupportedTokenizerException.class)
-                .hasMessageContaining("pre_tokenizer").hasMessageContaining("'BertPreTokenizer'")
-                .satisfies(e -> assertThat(((UnsupportedTokenizerException) e).componentType()).isEqualTo("BertPreTokenizer"));
+        assertThatThrownBy(() -> load(bert))
+                .isInstanceOf(UnsupportedTokenizerException.class)
+                .hasMessageContaining("pre_tokenizer")
+                .hasMessageContaining("'BertPreTokenizer'")
+                .satisfies(e -> assertThat(((UnsupportedTokenizerException) e).componentType())
+                        .isEqualTo("BertPreTokenizer"));
 
         ObjectNode wordPiece = TinyTokenizers.spm(true, true);
         ((ObjectNode) wordPiece.get("decoder").get("decoders").get(1)).put("type", "WordPiece");
-        assertThatThrownBy(() -> load(wordPiece)).isInstanceOf(UnsupportedTokenizerException.class)
-                .hasMessageContaining("decoder.decoders[1]").hasMessageContaining("'WordPiece'");
+        assertThatThrownBy(() -> load(wordPiece))
+                .isInstanceOf(UnsupportedTokenizerException.class)
+                .hasMessageContaining("decoder.decoders[1]")
+                .hasMessageContaining("'WordPiece'");
 
         ObjectNode badMerge = TinyTokenizers.byteLevel();
         ((com.fasterxml.jackson.databind.node.ArrayNode) badMerge.get("model").get("merges")).add("Ġthe x y");
-        assertThatThrownBy(() -> load(badMerge)).isInstanceOf(TokenizerFormatException.class)
+        assertThatThrownBy(() -> load(badMerge))
+                .isInstanceOf(TokenizerFormatException.class)
                 .hasMessageContaining("model.merges[3]");
 
         ObjectNode mergeOutsideVocab = TinyTokenizers.byteLevel();
-        ((com.fasterxml.jackson.databind.node.ArrayNode) mergeOutsideVocab.get("model").get("merges")).add("t h");
-        assertThatThrownBy(() -> load(mergeOutsideVocab)).isInstanceOf(TokenizerFormatException.class)
+        ((com.fasterxml.jackson.databind.node.ArrayNode)
+                        mergeOutsideVocab.get("model").get("merges"))
+                .add("t h");
+        assertThatThrownBy(() -> load(mergeOutsideVocab))
+                .isInstanceOf(TokenizerFormatException.class)
                 .hasMessageContaining("produces 'th', which is not in model.vocab");
 
         ObjectNode badUnk = TinyTokenizers.spm(true, true);
         ((ObjectNode) badUnk.get("model")).put("unk_token", "<missing>");
-        assertThatThrownBy(() -> load(badUnk)).isInstanceOf(TokenizerFormatException.class)
+        assertThatThrownBy(() -> load(badUnk))
+                .isInstanceOf(TokenizerFormatException.class)
                 .hasMessageContaining("unk_token '<missing>' is not in model.vocab");
 
         ObjectNode badRegex = TinyTokenizers.byteLevel();
-        badRegex.set("pre_tokenizer", TinyTokenizers.parse(
-                "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\h+\"},\"behavior\":\"Isolated\",\"invert\":false}"));
-        assertThatThrownBy(() -> load(badRegex)).isInstanceOf(TokenizerFormatException.class)
-                .hasMessageContaining("pre_tokenizer.pattern").hasMessageContaining("\\h");
+        badRegex.set(
+                "pre_tokenizer",
+                TinyTokenizers.parse(
+                        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\h+\"},\"behavior\":\"Isolated\",\"invert\":false}"));
+        assertThatThrownBy(() -> load(badRegex))
+                .isInstanceOf(TokenizerFormatException.class)
+                .hasMessageContaining("pre_tokenizer.pattern")
+                .hasMessageContaining("\\h");
 
         Path config = tmp.resolve("tokenizer_config.json");
         Files.writeString(config, "{\"bos_token\": \"<nope>\"}");
         Path json = TinyTokenizers.write(tmp, "tokenizer.json", TinyTokenizers.byteLevel());
-        assertThatThrownBy(() -> HfTokenizer.load(json, config)).isInstanceOf(TokenizerFormatException.class)
+        assertThatThrownBy(() -> HfTokenizer.load(json, config))
+                .isInstanceOf(TokenizerFormatException.class)
                 .hasMessageContaining("bos_token '<nope>' is not a token");
         assertThatThrownBy(() -> Tokenizers.fromHuggingFace(tmp.resolve("absent")))
-                .isInstanceOf(TokenizerFormatException.class).hasMessageContaining("tokenizer.json").hasMessageContaining("not found");
+                .isInstanceOf(TokenizerFormatException.class)
+                .hasMessageContaining("tokenizer.json")
+                .hasMessageContaining("not found");
     }
 
     @Test
     void decodeRejectsIdsOutsideTheVocabulary() throws IOException {
         HfTokenizer t = load(TinyTokenizers.byteLevel());
-        assertThatThrownBy(() -> t.decode(new int[] {1, 260}, false)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> t.decode(new int[] {1, 260}, false))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("token id 260");
         assertThatThrownBy(() -> t.tokenText(-1)).isInstanceOf(IllegalArgumentException.class);
     }

@@ -34,7 +34,8 @@ public final class AnswerRecords {
     }
 
     /** The source segment record of {@code seg} with a score and a 1-based rank (0: unranked). */
-    public static SourceSegment segment(Segment seg, Events events, Tokenizer tokenizer, double score, int rank) throws Exception {
+    public static SourceSegment segment(Segment seg, Events events, Tokenizer tokenizer, double score, int rank)
+            throws Exception {
         EventProvenance p = events.get(seg.eventIndex());
         if (p == null) {
             throw new CorruptMemoryException("memory holds event " + seg.eventIndex() + " which has no provenance");
@@ -44,9 +45,15 @@ public final class AnswerRecords {
             text = text.substring(0, MAX_EXCERPT_CHARS - 1) + "\u2026";
         }
         int start = Math.min(seg.charStart(), p.getCharLength());
-        return SourceSegment.newBuilder().setSource(p.getSource()).setEventId(p.getEventId()).setCharStart(start)
-                .setCharEnd(Math.max(start, Math.min(seg.charEnd(), p.getCharLength()))).setExcerpt(text).setScore(score)
-                .setRank(rank).build();
+        return SourceSegment.newBuilder()
+                .setSource(p.getSource())
+                .setEventId(p.getEventId())
+                .setCharStart(start)
+                .setCharEnd(Math.max(start, Math.min(seg.charEnd(), p.getCharLength())))
+                .setExcerpt(text)
+                .setScore(score)
+                .setRank(rank)
+                .build();
     }
 
     /** The fast tier's best segments as source segments, ranked from 1. */
@@ -75,10 +82,13 @@ public final class AnswerRecords {
      * session's event provenance, as for citations; events recorded without coordinates are left out).
      */
     public static List<io.engram.schemas.RetrievedSpan> retrieved(Reply a, Events events) throws Exception {
-        List<io.engram.schemas.RetrievedSpan> out = new ArrayList<>(a.retrieved().size());
-        java.util.Map<Integer, io.engram.schemas.SourceCoordinates> sources = new java.util.HashMap<>(); // neighbours share events
+        List<io.engram.schemas.RetrievedSpan> out =
+                new ArrayList<>(a.retrieved().size());
+        java.util.Map<Integer, io.engram.schemas.SourceCoordinates> sources =
+                new java.util.HashMap<>(); // neighbours share events
         for (io.engram.engine.session.RetrievedSpan sp : a.retrieved()) {
-            List<io.engram.schemas.SourceCoordinates> coords = new ArrayList<>(sp.eventIndices().size());
+            List<io.engram.schemas.SourceCoordinates> coords =
+                    new ArrayList<>(sp.eventIndices().size());
             for (int ev : sp.eventIndices()) {
                 if (!sources.containsKey(ev)) {
                     EventProvenance p = events.get(ev);
@@ -97,30 +107,69 @@ public final class AnswerRecords {
     }
 
     /** The FAST attribution record of an answer. */
-    public static Attribution fast(String session, String queryId, Reply a, Events events, Tokenizer tokenizer, int topK,
-            long elapsedMs, long createdAtMs) throws Exception {
-        return Attribution.newBuilder().setSessionId(session).setQueryId(queryId).setMethod(AttributionMethod.FAST)
-                .setSegments(fastSegments(a, events, tokenizer, topK)).setElapsedMs(elapsedMs).setCreatedAtMs(createdAtMs).build();
+    public static Attribution fast(
+            String session,
+            String queryId,
+            Reply a,
+            Events events,
+            Tokenizer tokenizer,
+            int topK,
+            long elapsedMs,
+            long createdAtMs)
+            throws Exception {
+        return Attribution.newBuilder()
+                .setSessionId(session)
+                .setQueryId(queryId)
+                .setMethod(AttributionMethod.FAST)
+                .setSegments(fastSegments(a, events, tokenizer, topK))
+                .setElapsedMs(elapsedMs)
+                .setCreatedAtMs(createdAtMs)
+                .build();
     }
 
     /**
      * What the precise tier needs for an answer: candidates pre-filtered by fast and lexical score within the budgets, with their
      * tokens, the question's and answer's tokens, and the preamble.
      */
-    public static AttributionRequest request(String session, String queryId, String model, Reply a, int[] preamble,
-            int[] question, AttributionSettings s, Events events, Tokenizer tokenizer, long createdAtMs) throws Exception {
+    public static AttributionRequest request(
+            String session,
+            String queryId,
+            String model,
+            Reply a,
+            int[] preamble,
+            int[] question,
+            AttributionSettings s,
+            Events events,
+            Tokenizer tokenizer,
+            long createdAtMs)
+            throws Exception {
         List<AttributionCandidate> cands = new ArrayList<>();
-        for (Segment seg : Candidates.select(a.segments(), a.segmentScores(), question, a.generation().tokens(), s.maxCandidates(),
+        for (Segment seg : Candidates.select(
+                a.segments(),
+                a.segmentScores(),
+                question,
+                a.generation().tokens(),
+                s.maxCandidates(),
                 s.maxContextTokens())) {
             cands.add(AttributionCandidate.newBuilder()
                     .setSegment(segment(seg, events, tokenizer, a.segmentScores()[seg.index()], 0))
-                    .setSegmentIndex(seg.index()).setEventIndex(seg.eventIndex()).setFirstSeq(seg.firstSeq())
-                    .setTokens(ints(seg.tokens())).build());
+                    .setSegmentIndex(seg.index())
+                    .setEventIndex(seg.eventIndex())
+                    .setFirstSeq(seg.firstSeq())
+                    .setTokens(ints(seg.tokens()))
+                    .build());
         }
         cands.sort(Comparator.comparingInt(AttributionCandidate::getSegmentIndex));
-        return AttributionRequest.newBuilder().setSessionId(session).setQueryId(queryId).setModel(model)
-                .setPreambleTokens(ints(preamble)).setQuestionTokens(ints(question))
-                .setAnswerTokens(ints(a.generation().tokens())).setCandidates(cands).setCreatedAtMs(createdAtMs).build();
+        return AttributionRequest.newBuilder()
+                .setSessionId(session)
+                .setQueryId(queryId)
+                .setModel(model)
+                .setPreambleTokens(ints(preamble))
+                .setQuestionTokens(ints(question))
+                .setAnswerTokens(ints(a.generation().tokens()))
+                .setCandidates(cands)
+                .setCreatedAtMs(createdAtMs)
+                .build();
     }
 
     static List<Integer> ints(int[] a) {

@@ -18,8 +18,18 @@ import java.io.Serializable;
  * @param maxPending requests a session's precise queue holds at most (the one being searched included); a request
  *     arriving at a full queue is answered at once with a SKIPPED_BACKLOG record instead of being searched
  */
-public record AttributionSettings(Tier tier, int topK, int segmentWords, int maxCandidates, int maxContextTokens,
-        int permutations, double denoiseFraction, double looWeight, long sliceMillis, int maxPending) implements Serializable {
+public record AttributionSettings(
+        Tier tier,
+        int topK,
+        int segmentWords,
+        int maxCandidates,
+        int maxContextTokens,
+        int permutations,
+        double denoiseFraction,
+        double looWeight,
+        long sliceMillis,
+        int maxPending)
+        implements Serializable {
 
     /** Requests a session's precise queue holds at most by default. */
     public static final int DEFAULT_MAX_PENDING = 32;
@@ -52,17 +62,40 @@ public record AttributionSettings(Tier tier, int topK, int segmentWords, int max
         if (tier == null) {
             throw new IllegalArgumentException("an attribution tier is required (OFF, FAST, PRECISE or BOTH)");
         }
-        if (topK < 1 || segmentWords < 1 || maxCandidates < 1 || maxContextTokens < 1 || sliceMillis < 1 || maxPending < 1) {
+        if (topK < 1
+                || segmentWords < 1
+                || maxCandidates < 1
+                || maxContextTokens < 1
+                || sliceMillis < 1
+                || maxPending < 1) {
             throw new IllegalArgumentException(
-                    "top-k, segment words, candidates, context tokens, the slice and max pending must be >= 1: " + this);
+                    "top-k, segment words, candidates, context tokens, the slice and max pending must be >= 1: "
+                            + this);
         }
         new TracSearch.Settings(topK, permutations, denoiseFraction, looWeight, 0); // validates the search's own ranges
     }
 
     /** The settings with {@link #DEFAULT_MAX_PENDING} requests per session at most. */
-    public AttributionSettings(Tier tier, int topK, int segmentWords, int maxCandidates, int maxContextTokens, int permutations,
-            double denoiseFraction, double looWeight, long sliceMillis) {
-        this(tier, topK, segmentWords, maxCandidates, maxContextTokens, permutations, denoiseFraction, looWeight, sliceMillis,
+    public AttributionSettings(
+            Tier tier,
+            int topK,
+            int segmentWords,
+            int maxCandidates,
+            int maxContextTokens,
+            int permutations,
+            double denoiseFraction,
+            double looWeight,
+            long sliceMillis) {
+        this(
+                tier,
+                topK,
+                segmentWords,
+                maxCandidates,
+                maxContextTokens,
+                permutations,
+                denoiseFraction,
+                looWeight,
+                sliceMillis,
                 DEFAULT_MAX_PENDING);
     }
 
@@ -75,13 +108,31 @@ public record AttributionSettings(Tier tier, int topK, int segmentWords, int max
     }
 
     public AttributionSettings withTier(Tier t) {
-        return new AttributionSettings(t, topK, segmentWords, maxCandidates, maxContextTokens, permutations, denoiseFraction,
-                looWeight, sliceMillis, maxPending);
+        return new AttributionSettings(
+                t,
+                topK,
+                segmentWords,
+                maxCandidates,
+                maxContextTokens,
+                permutations,
+                denoiseFraction,
+                looWeight,
+                sliceMillis,
+                maxPending);
     }
 
     public AttributionSettings withMaxPending(int n) {
-        return new AttributionSettings(tier, topK, segmentWords, maxCandidates, maxContextTokens, permutations, denoiseFraction,
-                looWeight, sliceMillis, n);
+        return new AttributionSettings(
+                tier,
+                topK,
+                segmentWords,
+                maxCandidates,
+                maxContextTokens,
+                permutations,
+                denoiseFraction,
+                looWeight,
+                sliceMillis,
+                n);
     }
 
     /** The search settings for one query (the seed comes from the query id, so a replay searches alike). */

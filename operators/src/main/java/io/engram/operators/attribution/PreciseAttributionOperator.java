@@ -67,7 +67,9 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
     /** Values {@code v(S)} of the head request computed so far, by subset key (see {@code Memo.key}). */
     static final MapStateDescriptor<String, Double> VALUES =
             new MapStateDescriptor<>("engram-attribution-values", Types.STRING, Types.DOUBLE);
-    static final ValueStateDescriptor<Long> SPENT_NANOS = new ValueStateDescriptor<>("engram-attribution-spent-nanos", Types.LONG);
+
+    static final ValueStateDescriptor<Long> SPENT_NANOS =
+            new ValueStateDescriptor<>("engram-attribution-spent-nanos", Types.LONG);
 
     private final io.engram.engine.session.Engine.Spec spec;
     private final AttributionSettings attribution;
@@ -99,9 +101,16 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         spent = getRuntimeContext().getState(SPENT_NANOS);
         skippedBacklog = getRuntimeContext().getMetricGroup().counter(SKIPPED_BACKLOG_METRIC);
         AttributionSettings a = attribution;
-        LOG.info("precise attribution ready: model {}, top-{} of at most {} candidates ({} tokens), {} permutations, slices of {} ms, "
-                + "at most {} pending requests per session", modelName, a.topK(), a.maxCandidates(), a.maxContextTokens(),
-                a.permutations(), a.sliceMillis(), a.maxPending());
+        LOG.info(
+                "precise attribution ready: model {}, top-{} of at most {} candidates ({} tokens), {} permutations, slices of {} ms, "
+                        + "at most {} pending requests per session",
+                modelName,
+                a.topK(),
+                a.maxCandidates(),
+                a.maxContextTokens(),
+                a.permutations(),
+                a.sliceMillis(),
+                a.maxPending());
     }
 
     /** The GPU Flink assigned this task manager (its first "index"), or 0 on the CPU or without one. */
@@ -109,8 +118,8 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         if (spec.device().device() == io.engram.engine.backend.Backends.Device.CPU) {
             return 0;
         }
-        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info
-                : getRuntimeContext().getExternalResourceInfos("gpu")) {
+        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info :
+                getRuntimeContext().getExternalResourceInfos("gpu")) {
             java.util.Optional<String> index = info.getProperty("index");
             if (index.isPresent()) {
                 return Integer.parseInt(index.get().strip());
@@ -135,9 +144,13 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         int max = attribution.maxPending();
         if (pending >= max) {
             skippedBacklog.inc();
-            LOG.warn("session {} query {}: {} precise attribution requests are already pending (engram.attribution.max-pending "
-                    + "is {}); this one is not searched, its PRECISE record says SKIPPED_BACKLOG", r.getSessionId(),
-                    r.getQueryId(), pending, max);
+            LOG.warn(
+                    "session {} query {}: {} precise attribution requests are already pending (engram.attribution.max-pending "
+                            + "is {}); this one is not searched, its PRECISE record says SKIPPED_BACKLOG",
+                    r.getSessionId(),
+                    r.getQueryId(),
+                    pending,
+                    max);
             out.collect(record(r, List.of(), 0, AttributionStatus.SKIPPED_BACKLOG));
             return;
         }
@@ -172,17 +185,28 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
     private Attribution work(AttributionRequest r) throws Exception {
         long t0 = System.nanoTime();
         long before = spent.value() == null ? 0 : spent.value();
-        if (!r.getModel().equals(modelName) || r.getAnswerTokens().isEmpty() || r.getCandidates().isEmpty()) {
+        if (!r.getModel().equals(modelName)
+                || r.getAnswerTokens().isEmpty()
+                || r.getCandidates().isEmpty()) {
             if (!r.getModel().equals(modelName)) {
-                LOG.warn("session {} query {}: the answer was made by model {} but this job runs {}; no precise attribution",
-                        r.getSessionId(), r.getQueryId(), r.getModel(), modelName);
+                LOG.warn(
+                        "session {} query {}: the answer was made by model {} but this job runs {}; no precise attribution",
+                        r.getSessionId(),
+                        r.getQueryId(),
+                        r.getModel(),
+                        modelName);
             }
             return record(r, List.of(), 0, AttributionStatus.COMPLETE);
         }
         List<Segment> candidates = new ArrayList<>();
         for (AttributionCandidate c : r.getCandidates()) {
             SourceSegment s = c.getSegment();
-            candidates.add(new Segment(c.getSegmentIndex(), c.getEventIndex(), s.getCharStart(), s.getCharEnd(), c.getFirstSeq(),
+            candidates.add(new Segment(
+                    c.getSegmentIndex(),
+                    c.getEventIndex(),
+                    s.getCharStart(),
+                    s.getCharEnd(),
+                    c.getFirstSeq(),
                     AnswerRecords.ints(c.getTokens())));
         }
         Map<String, Double> known = new HashMap<>();
@@ -191,9 +215,16 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         }
         long deadline = t0 + attribution.sliceMillis() * 1_000_000L;
         int[] computed = {0};
-        PreciseTier.Outcome o = PreciseTier.attempt(transformer, policy, AnswerRecords.ints(r.getPreambleTokens()), candidates,
-                AnswerRecords.ints(r.getQuestionTokens()), AnswerRecords.ints(r.getAnswerTokens()),
-                attribution.search(r.getQueryId()), known, () -> computed[0]++ == 0 || System.nanoTime() < deadline);
+        PreciseTier.Outcome o = PreciseTier.attempt(
+                transformer,
+                policy,
+                AnswerRecords.ints(r.getPreambleTokens()),
+                candidates,
+                AnswerRecords.ints(r.getQuestionTokens()),
+                AnswerRecords.ints(r.getAnswerTokens()),
+                attribution.search(r.getQueryId()),
+                known,
+                () -> computed[0]++ == 0 || System.nanoTime() < deadline);
         values.putAll(o.added());
         long total = before + System.nanoTime() - t0;
         if (!o.finished()) {
@@ -202,18 +233,36 @@ public class PreciseAttributionOperator extends KeyedProcessFunction<String, Att
         }
         List<SourceSegment> segs = new ArrayList<>();
         for (PreciseTier.Cited c : o.top()) {
-            AttributionCandidate src = r.getCandidates().stream().filter(x -> x.getSegmentIndex() == c.segment().index()).findFirst()
+            AttributionCandidate src = r.getCandidates().stream()
+                    .filter(x -> x.getSegmentIndex() == c.segment().index())
+                    .findFirst()
                     .orElseThrow();
-            segs.add(SourceSegment.newBuilder(src.getSegment()).setScore(c.score()).setRank(segs.size() + 1).build());
+            segs.add(SourceSegment.newBuilder(src.getSegment())
+                    .setScore(c.score())
+                    .setRank(segs.size() + 1)
+                    .build());
         }
-        LOG.debug("session {} query {}: precise attribution over {} candidates in {} ms ({} values)", r.getSessionId(),
-                r.getQueryId(), candidates.size(), total / 1_000_000, known.size() + o.added().size());
+        LOG.debug(
+                "session {} query {}: precise attribution over {} candidates in {} ms ({} values)",
+                r.getSessionId(),
+                r.getQueryId(),
+                candidates.size(),
+                total / 1_000_000,
+                known.size() + o.added().size());
         return record(r, segs, total / 1_000_000, AttributionStatus.COMPLETE);
     }
 
-    private static Attribution record(AttributionRequest r, List<SourceSegment> segments, long elapsedMs, AttributionStatus status) {
-        return Attribution.newBuilder().setSessionId(r.getSessionId()).setQueryId(r.getQueryId()).setMethod(AttributionMethod.PRECISE)
-                .setSegments(segments).setElapsedMs(elapsedMs).setCreatedAtMs(r.getCreatedAtMs()).setStatus(status).build();
+    private static Attribution record(
+            AttributionRequest r, List<SourceSegment> segments, long elapsedMs, AttributionStatus status) {
+        return Attribution.newBuilder()
+                .setSessionId(r.getSessionId())
+                .setQueryId(r.getQueryId())
+                .setMethod(AttributionMethod.PRECISE)
+                .setSegments(segments)
+                .setElapsedMs(elapsedMs)
+                .setCreatedAtMs(r.getCreatedAtMs())
+                .setStatus(status)
+                .build();
     }
 
     /** Requests answered SKIPPED_BACKLOG by this instance (the {@value #SKIPPED_BACKLOG_METRIC} counter). */

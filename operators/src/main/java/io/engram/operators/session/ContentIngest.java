@@ -30,9 +30,18 @@ final class ContentIngest {
     private final SessionFaults.Injector injector;
     private final HotSessions hot;
 
-    ContentIngest(SessionSettings settings, SessionEngine engine, String modelName, SessionMemoryRepository repository,
-            SessionRepairs repairs, SessionPolicyStates policyStates, SessionSummaries summaries, SessionRetention retention,
-            MapState<Integer, EventProvenance> events, SessionMetrics metrics, SessionFaults.Injector injector,
+    ContentIngest(
+            SessionSettings settings,
+            SessionEngine engine,
+            String modelName,
+            SessionMemoryRepository repository,
+            SessionRepairs repairs,
+            SessionPolicyStates policyStates,
+            SessionSummaries summaries,
+            SessionRetention retention,
+            MapState<Integer, EventProvenance> events,
+            SessionMetrics metrics,
+            SessionFaults.Injector injector,
             HotSessions hot) {
         this.hot = hot;
         this.settings = settings;
@@ -58,7 +67,8 @@ final class ContentIngest {
         }
         String session = event.getSessionId();
         SessionIndex idx = repository.index(session);
-        KvCache mem = idx == null ? repository.create(session) : loaded(event, idx).cache();
+        KvCache mem =
+                idx == null ? repository.create(session) : loaded(event, idx).cache();
         if (idx != null) {
             idx = repository.index(session); // a quarantine may have rewritten it
         }
@@ -70,11 +80,17 @@ final class ContentIngest {
         long t0 = System.nanoTime();
         SessionEngine.Ingested in;
         try {
-            in = engine.ingest(mem, c.getText(), eventIndex, continued == null ? 0 : part.getCharOffset(),
+            in = engine.ingest(
+                    mem,
+                    c.getText(),
+                    eventIndex,
+                    continued == null ? 0 : part.getCharOffset(),
                     settings.limits().maxEventTokens());
         } catch (SessionEngine.TooManyTokensException e) {
-            throw new BadInput(ErrorClass.TOO_LARGE, e.getMessage() + " (engram.engine.max-event-tokens): split the text into"
-                    + " several content events or raise the cap");
+            throw new BadInput(
+                    ErrorClass.TOO_LARGE,
+                    e.getMessage() + " (engram.engine.max-event-tokens): split the text into"
+                            + " several content events or raise the cap");
         }
         metrics.ingested(in.tokens(), System.nanoTime() - t0);
         java.util.Map<Long, Integer> crcs = SessionMemoryRepository.checksums(idx);
@@ -82,13 +98,22 @@ final class ContentIngest {
         for (SessionMemoryRepository.Encoded e : encoded) {
             crcs.put(e.block().id(), e.crc());
         }
-        SessionIndex updated = SessionMemoryRepository.indexOf(idx, session, mem, crcs, modelName, settings.engine().blockSize())
-                .setEventCount(eventIndex + 1).build();
+        SessionIndex updated = SessionMemoryRepository.indexOf(
+                        idx, session, mem, crcs, modelName, settings.engine().blockSize())
+                .setEventCount(eventIndex + 1)
+                .build();
         // the provenance first (summaries cite it); harmless if the event fails later: the index does not count it yet.
         // A later part extends its event's record, which is only rewritten once the part is in the index (below).
         if (continued == null) {
-            events.put(eventIndex, EventProvenance.newBuilder().setEventId(event.getEventId()).setSource(event.getSource())
-                    .setFirstSeq(firstSeq).setTokenCount(in.tokens()).setCharLength(c.getText().length()).build());
+            events.put(
+                    eventIndex,
+                    EventProvenance.newBuilder()
+                            .setEventId(event.getEventId())
+                            .setSource(event.getSource())
+                            .setFirstSeq(firstSeq)
+                            .setTokenCount(in.tokens())
+                            .setCharLength(c.getText().length())
+                            .build());
         }
         summaries.afterIngest(event, mem, updated, eventIndex);
         retention.apply(event, mem, updated, crcs);
@@ -100,8 +125,12 @@ final class ContentIngest {
         }
         repository.saveIndex(session, updated);
         if (continued != null) {
-            events.put(eventIndex, EventProvenance.newBuilder(continued).setTokenCount(continued.getTokenCount() + in.tokens())
-                    .setCharLength(part.getCharOffset() + c.getText().length()).build());
+            events.put(
+                    eventIndex,
+                    EventProvenance.newBuilder(continued)
+                            .setTokenCount(continued.getTokenCount() + in.tokens())
+                            .setCharLength(part.getCharOffset() + c.getText().length())
+                            .build());
         }
         metrics.memory(session, mem);
         policyStates.remember(session, mem);
@@ -123,11 +152,19 @@ final class ContentIngest {
             return null;
         }
         EventProvenance last = idx == null || idx.getEventCount() == 0 ? null : events.get(idx.getEventCount() - 1);
-        if (last == null || !last.getEventId().equals(event.getEventId()) || !java.util.Objects.equals(last.getSource(),
-                event.getSource()) || last.getCharLength() != part.getCharOffset()) {
-            throw new BadInput(ErrorClass.INVALID_EVENT, "part %d of %d of event %s (from character %d) was not applied: an "
-                    .formatted(part.getIndex() + 1, part.getCount(), event.getEventId(), part.getCharOffset())
-                    + "earlier part of the event was not (see its dead letter); the session keeps the parts before it");
+        if (last == null
+                || !last.getEventId().equals(event.getEventId())
+                || !java.util.Objects.equals(last.getSource(), event.getSource())
+                || last.getCharLength() != part.getCharOffset()) {
+            throw new BadInput(
+                    ErrorClass.INVALID_EVENT,
+                    "part %d of %d of event %s (from character %d) was not applied: an "
+                                    .formatted(
+                                            part.getIndex() + 1,
+                                            part.getCount(),
+                                            event.getEventId(),
+                                            part.getCharOffset())
+                            + "earlier part of the event was not (see its dead letter); the session keeps the parts before it");
         }
         return last;
     }

@@ -28,8 +28,12 @@ final class FailureIsolation {
     private final Consumer<DeadLetter> deadLetters;
     private ContentIngest ingest;
 
-    FailureIsolation(SessionMemoryRepository repository, SessionPolicyStates policyStates, HotSessions hot,
-            SessionMetrics metrics, Consumer<DeadLetter> deadLetters) {
+    FailureIsolation(
+            SessionMemoryRepository repository,
+            SessionPolicyStates policyStates,
+            HotSessions hot,
+            SessionMetrics metrics,
+            Consumer<DeadLetter> deadLetters) {
         this.repository = repository;
         this.hot = hot;
         this.policyStates = policyStates;
@@ -80,8 +84,11 @@ final class FailureIsolation {
         } catch (CorruptMemoryException e) {
             forget(event.getSessionId());
             LOG.error("session {}: stored memory failed its checks: {}", event.getSessionId(), e.getMessage());
-            deadLetter(event, ErrorClass.CORRUPT_MEMORY, "the session's stored memory is damaged and was not used: "
-                    + e.getMessage(), e);
+            deadLetter(
+                    event,
+                    ErrorClass.CORRUPT_MEMORY,
+                    "the session's stored memory is damaged and was not used: " + e.getMessage(),
+                    e);
         } catch (InterruptedException e) {
             throw e; // the task is being cancelled
         } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
@@ -101,8 +108,11 @@ final class FailureIsolation {
         if (e instanceof SessionFaults.InjectedFault) {
             LOG.info("session {}: event {} dead-lettered: {}", session, event.getEventId(), e.getMessage());
         } else {
-            LOG.warn("session {}: event {} failed and was dead-lettered; the session keeps its memory", session,
-                    event.getEventId(), e);
+            LOG.warn(
+                    "session {}: event {} failed and was dead-lettered; the session keeps its memory",
+                    session,
+                    event.getEventId(),
+                    e);
         }
         deadLetter(event, ErrorClass.PROCESSING_FAILED, "handling the event failed, it was not applied: " + e, e);
         if (wrote) {
@@ -111,8 +121,11 @@ final class FailureIsolation {
                 try {
                     ingest.loaded(event, idx); // quarantines what the interrupted writes left inconsistent
                 } catch (CorruptMemoryException | IncompatibleMemoryException again) {
-                    deadLetter(event, ErrorClass.CORRUPT_MEMORY, "after the failure the session's memory is damaged: "
-                            + again.getMessage(), again);
+                    deadLetter(
+                            event,
+                            ErrorClass.CORRUPT_MEMORY,
+                            "after the failure the session's memory is damaged: " + again.getMessage(),
+                            again);
                 }
             }
         }

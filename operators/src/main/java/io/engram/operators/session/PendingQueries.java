@@ -21,6 +21,7 @@ final class PendingQueries {
     /** Where versions before the queue kept parked queries (one list, rewritten per answer): read to migrate only. */
     static final ListStateDescriptor<EngramEvent> LEGACY =
             new ListStateDescriptor<>("engram-pending-queries", new AvroTypeInfo<>(EngramEvent.class));
+
     static final MapStateDescriptor<Long, EngramEvent> QUEUE =
             new MapStateDescriptor<>("engram-pending-query-queue", Types.LONG, new AvroTypeInfo<>(EngramEvent.class));
     static final ValueStateDescriptor<Long> HEAD = new ValueStateDescriptor<>("engram-pending-query-head", Types.LONG);

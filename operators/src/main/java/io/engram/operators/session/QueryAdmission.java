@@ -20,7 +20,10 @@ final class QueryAdmission {
     private final PendingQueries pending;
     private final MapState<String, Boolean> queryIds;
 
-    QueryAdmission(SessionSettings settings, SessionMemoryRepository repository, PendingQueries pending,
+    QueryAdmission(
+            SessionSettings settings,
+            SessionMemoryRepository repository,
+            PendingQueries pending,
             MapState<String, Boolean> queryIds) {
         this.settings = settings;
         this.repository = repository;
@@ -29,14 +32,18 @@ final class QueryAdmission {
     }
 
     SamplingOptions sampling(GenerationOptions o) {
-        int max = o == null || o.getMaxNewTokens() <= 0 ? Math.min(64, settings.answers().maxNewTokensCap())
+        int max = o == null || o.getMaxNewTokens() <= 0
+                ? Math.min(64, settings.answers().maxNewTokensCap())
                 : Math.min(o.getMaxNewTokens(), settings.answers().maxNewTokensCap());
         SamplingOptions s = SamplingOptions.greedy(max);
         if (o == null) {
             return s;
         }
         if (o.getTemperature() > 0) {
-            s = s.withSampling(o.getTemperature(), o.getTopK() == null ? 0 : o.getTopK(), o.getTopP() == null ? 1.0 : o.getTopP(),
+            s = s.withSampling(
+                    o.getTemperature(),
+                    o.getTopK() == null ? 0 : o.getTopK(),
+                    o.getTopP() == null ? 1.0 : o.getTopP(),
                     o.getSeed() == null ? 0 : o.getSeed());
         }
         return o.getStop() == null || o.getStop().isEmpty() ? s : s.withStops(List.of(), List.copyOf(o.getStop()));
@@ -49,16 +56,22 @@ final class QueryAdmission {
      */
     void admit(EngramEvent event, QueryEvent q) throws Exception {
         if (repository.index(event.getSessionId()) == null) {
-            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "query " + q.getQueryId() + " for session " + event.getSessionId()
-                    + ", which has no memory (no content was ingested, or it was reset)");
+            throw new BadInput(
+                    ErrorClass.UNKNOWN_SESSION,
+                    "query " + q.getQueryId() + " for session " + event.getSessionId()
+                            + ", which has no memory (no content was ingested, or it was reset)");
         }
         if (pending.size() >= settings.limits().maxPendingQueries()) {
-            throw new BadInput(ErrorClass.TOO_LARGE, "session " + event.getSessionId() + " already has " + pending.size()
-                    + " queries waiting to be answered (engram.engine.max-pending-queries): ask again once they are");
+            throw new BadInput(
+                    ErrorClass.TOO_LARGE,
+                    "session " + event.getSessionId() + " already has " + pending.size()
+                            + " queries waiting to be answered (engram.engine.max-pending-queries): ask again once they are");
         }
         if (queryIds.contains(q.getQueryId())) {
-            throw new BadInput(ErrorClass.INVALID_EVENT, "query id " + q.getQueryId() + " was already used in session "
-                    + event.getSessionId() + ": every query needs its own id (answers are found by session and query id)");
+            throw new BadInput(
+                    ErrorClass.INVALID_EVENT,
+                    "query id " + q.getQueryId() + " was already used in session " + event.getSessionId()
+                            + ": every query needs its own id (answers are found by session and query id)");
         }
         if (q.getQuestion() == null || q.getQuestion().isBlank()) {
             throw new BadInput(ErrorClass.INVALID_EVENT, "query " + q.getQueryId() + " has no question");

@@ -25,7 +25,9 @@ import org.apache.flink.util.function.ThrowingConsumer;
 final class QueryBatches {
 
     /** Where answers, attributions and precise-attribution requests go. */
-    record Outputs(ThrowingConsumer<Answer, Exception> answers, ThrowingConsumer<Attribution, Exception> attributions,
+    record Outputs(
+            ThrowingConsumer<Answer, Exception> answers,
+            ThrowingConsumer<Attribution, Exception> attributions,
             ThrowingConsumer<AttributionRequest, Exception> requests) {}
 
     private final SessionSettings settings;
@@ -44,10 +46,20 @@ final class QueryBatches {
     /** How long the last batch of answers took. */
     private long lastBatchMillis;
 
-    QueryBatches(SessionSettings settings, SessionEngine engine, PendingQueries pending, ContentIngest ingest,
-            SessionMemoryRepository repository, FailureIsolation isolation, SessionPolicyStates policyStates,
-            SessionAnswerRecords records, SessionMetrics metrics, SessionFaults.Injector injector, QueryAdmission admission,
-            ThrowingConsumer<String, Exception> setKey, Outputs out) {
+    QueryBatches(
+            SessionSettings settings,
+            SessionEngine engine,
+            PendingQueries pending,
+            ContentIngest ingest,
+            SessionMemoryRepository repository,
+            FailureIsolation isolation,
+            SessionPolicyStates policyStates,
+            SessionAnswerRecords records,
+            SessionMetrics metrics,
+            SessionFaults.Injector injector,
+            QueryAdmission admission,
+            ThrowingConsumer<String, Exception> setKey,
+            Outputs out) {
         this.settings = settings;
         this.engine = engine;
         this.pending = pending;
@@ -134,7 +146,10 @@ final class QueryBatches {
             setKey.accept(e.getSessionId());
             Reply[] one = new Reply[1];
             int at = i;
-            isolation.guarded(e, () -> one[0] = timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
+            isolation.guarded(
+                    e,
+                    () -> one[0] =
+                            timedAnswers(List.of(e), List.of(memories.get(at))).get(0));
             replies.add(one[0]);
         }
         return replies;
@@ -143,9 +158,13 @@ final class QueryBatches {
     private List<Reply> timedAnswers(List<EngramEvent> events, List<SessionRepairs.Memory> memories) {
         List<SessionEngine.Query> batch = new ArrayList<>();
         for (int i = 0; i < events.size(); i++) {
-            injector.at(SessionFaults.Point.ANSWER, events.get(i).getSessionId(), events.get(i).getEventId());
+            injector.at(
+                    SessionFaults.Point.ANSWER,
+                    events.get(i).getSessionId(),
+                    events.get(i).getEventId());
             QueryEvent q = (QueryEvent) events.get(i).getPayload();
-            batch.add(new SessionEngine.Query(memories.get(i).cache(), q.getQuestion(), admission.sampling(q.getOptions()), TokenListener.NONE));
+            batch.add(new SessionEngine.Query(
+                    memories.get(i).cache(), q.getQuestion(), admission.sampling(q.getOptions()), TokenListener.NONE));
         }
         long t0 = System.nanoTime();
         List<Reply> answers = engine.answerBatch(batch);

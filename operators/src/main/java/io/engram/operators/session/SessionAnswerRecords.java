@@ -30,7 +30,11 @@ final class SessionAnswerRecords {
     private final AnswerRecords.Events events;
     private final io.engram.state.codec.KvDType storage;
 
-    SessionAnswerRecords(SessionEngine engine, String modelName, AttributionSettings attribution, AnswerRecords.Events events,
+    SessionAnswerRecords(
+            SessionEngine engine,
+            String modelName,
+            AttributionSettings attribution,
+            AnswerRecords.Events events,
             io.engram.state.codec.KvDType storage) {
         this.storage = storage;
         this.engine = engine;
@@ -40,7 +44,8 @@ final class SessionAnswerRecords {
     }
 
     /** The answer record of query {@code event}, answered over {@code mem} by a batch that took {@code batchMillis}. */
-    io.engram.schemas.Answer answer(EngramEvent event, Reply a, KvCache mem, String fingerprint, long batchMillis) throws Exception {
+    io.engram.schemas.Answer answer(EngramEvent event, Reply a, KvCache mem, String fingerprint, long batchMillis)
+            throws Exception {
         QueryEvent q = (QueryEvent) event.getPayload();
         return io.engram.schemas.Answer.newBuilder()
                 .setSessionId(event.getSessionId())
@@ -50,14 +55,22 @@ final class SessionAnswerRecords {
                 .setPromptTokens(a.generation().promptTokens())
                 .setMemoryTokens((int) Math.min(Integer.MAX_VALUE, a.memoryTokens()))
                 .setGeneratedTokens(a.generation().tokens().length)
-                .setTimings(new AnswerTimings(0L, 0L, a.generation().prefillNanos() / 1_000_000,
-                        a.generation().decodeNanos() / 1_000_000, batchMillis))
+                .setTimings(new AnswerTimings(
+                        0L,
+                        0L,
+                        a.generation().prefillNanos() / 1_000_000,
+                        a.generation().decodeNanos() / 1_000_000,
+                        batchMillis))
                 .setModel(modelName)
-                .setMemory(new MemoryStats(mem.attachedTokens(), mem.blocks().size(),
-                        io.engram.state.codec.KvBlockCodec.encodedSize(mem, storage), fingerprint))
-                .setCitations(attribution.tier().cites()
-                        ? AnswerRecords.citations(a, events, engine.tokenizer(), attribution.topK())
-                        : List.of())
+                .setMemory(new MemoryStats(
+                        mem.attachedTokens(),
+                        mem.blocks().size(),
+                        io.engram.state.codec.KvBlockCodec.encodedSize(mem, storage),
+                        fingerprint))
+                .setCitations(
+                        attribution.tier().cites()
+                                ? AnswerRecords.citations(a, events, engine.tokenizer(), attribution.topK())
+                                : List.of())
                 .setRetrieved(AnswerRecords.retrieved(a, events))
                 .setCreatedAtMs(event.getTimestampMs())
                 .build();
@@ -68,8 +81,15 @@ final class SessionAnswerRecords {
         if (!attribution.tier().fastRecord()) {
             return null;
         }
-        return AnswerRecords.fast(event.getSessionId(), ((QueryEvent) event.getPayload()).getQueryId(), a, events,
-                engine.tokenizer(), attribution.topK(), elapsedMs, event.getTimestampMs());
+        return AnswerRecords.fast(
+                event.getSessionId(),
+                ((QueryEvent) event.getPayload()).getQueryId(),
+                a,
+                events,
+                engine.tokenizer(),
+                attribution.topK(),
+                elapsedMs,
+                event.getTimestampMs());
     }
 
     /**
@@ -82,7 +102,16 @@ final class SessionAnswerRecords {
         }
         QueryEvent q = (QueryEvent) event.getPayload();
         int[] question = engine.questionTokens(q.getQuestion(), a.memoryTokens());
-        return AnswerRecords.request(event.getSessionId(), q.getQueryId(), modelName, a, Segmenter.preamble(mem, PREAMBLE_TOKENS),
-                question, attribution, events, engine.tokenizer(), event.getTimestampMs());
+        return AnswerRecords.request(
+                event.getSessionId(),
+                q.getQueryId(),
+                modelName,
+                a,
+                Segmenter.preamble(mem, PREAMBLE_TOKENS),
+                question,
+                attribution,
+                events,
+                engine.tokenizer(),
+                event.getTimestampMs());
     }
 }

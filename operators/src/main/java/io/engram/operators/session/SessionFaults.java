@@ -18,7 +18,8 @@ import java.util.SplittableRandom;
  * @param sessions the sessions that may fail (empty: every session)
  * @param limit failures raised at most per operator instance (0: no limit)
  */
-public record SessionFaults(Set<Point> points, double rate, long seed, Set<String> sessions, int limit) implements Serializable {
+public record SessionFaults(Set<Point> points, double rate, long seed, Set<String> sessions, int limit)
+        implements Serializable {
     private static final long serialVersionUID = 1L;
 
     /** Where a failure can be raised. */
@@ -35,7 +36,8 @@ public record SessionFaults(Set<Point> points, double rate, long seed, Set<Strin
 
     public SessionFaults {
         if (rate < 0 || rate > 1 || limit < 0) {
-            throw new IllegalArgumentException("fault rate must be in [0, 1] and the limit >= 0, got " + rate + " and " + limit);
+            throw new IllegalArgumentException(
+                    "fault rate must be in [0, 1] and the limit >= 0, got " + rate + " and " + limit);
         }
         points = points.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(points));
         sessions = Set.copyOf(sessions);
@@ -66,11 +68,13 @@ public record SessionFaults(Set<Point> points, double rate, long seed, Set<Strin
 
         /** @throws InjectedFault when the plan says this call, for {@code event} of {@code session}, fails */
         void at(Point point, String session, String event) {
-            if (!plan.points.contains(point) || (!plan.sessions.isEmpty() && !plan.sessions.contains(session))
+            if (!plan.points.contains(point)
+                    || (!plan.sessions.isEmpty() && !plan.sessions.contains(session))
                     || (plan.limit > 0 && raised >= plan.limit)) {
                 return;
             }
-            long h = plan.seed * 0x9E3779B97F4A7C15L + point.ordinal() * 0xBF58476D1CE4E5B9L
+            long h = plan.seed * 0x9E3779B97F4A7C15L
+                    + point.ordinal() * 0xBF58476D1CE4E5B9L
                     + (session + '\u0000' + event).hashCode() * 0x94D049BB133111EBL;
             if (new SplittableRandom(h).nextDouble() >= plan.rate) {
                 return;

@@ -56,12 +56,14 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(SessionMemoryOperator.class);
 
-    public static final OutputTag<Summary> SUMMARIES = new OutputTag<>("engram-summaries", new AvroTypeInfo<>(Summary.class));
+    public static final OutputTag<Summary> SUMMARIES =
+            new OutputTag<>("engram-summaries", new AvroTypeInfo<>(Summary.class));
     public static final OutputTag<Attribution> ATTRIBUTIONS =
             new OutputTag<>("engram-attributions", new AvroTypeInfo<>(Attribution.class));
     /** What the precise attribution tier needs for each answer (consumed by {@code PreciseAttributionOperator}). */
     public static final OutputTag<io.engram.schemas.AttributionRequest> ATTRIBUTION_REQUESTS = new OutputTag<>(
             "engram-attribution-requests", new AvroTypeInfo<>(io.engram.schemas.AttributionRequest.class));
+
     public static final OutputTag<DeadLetter> DEAD_LETTERS =
             new OutputTag<>("engram-session-dead-letters", new AvroTypeInfo<>(DeadLetter.class));
 
@@ -70,10 +72,12 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
 
     /** The model, backend, transformer, policy and session engine this instance answers with. */
     private transient Engine engines;
+
     private transient SessionEngine engine;
     private transient String modelName;
     /** The sessions' KV blocks and indexes in keyed state (RocksDB in the job), with a working set of decoded blocks. */
     private transient SessionMemoryRepository repository;
+
     private transient HotSessions hot;
     private transient SessionFaults.Injector injector;
     private transient MapState<Integer, EventProvenance> events;
@@ -82,6 +86,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient InternalTimerService<VoidNamespace> timers;
     /** Sessions with parked queries, in arrival order (an index of the pending queries, rebuilt from timers after a restore). */
     private transient Set<String> parked;
+
     private transient SessionPolicyStates policyStates;
     private transient SessionSummaries summaries;
     private transient SessionRetention retention;
@@ -108,39 +113,96 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         engines = Engine.open(settings.engine().withGpuOrdinal(gpuOrdinal()));
         engine = engines.session();
         modelName = engines.config().name();
-        repository = new SessionMemoryRepository(new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey, this::setCurrentKey),
-                new io.engram.state.cache.WorkingSet(settings.storage().workingSetBytes()), engines.backend(), engine::newMemory,
-                settings.storage().kvDType(), modelName, settings.engine().blockSize(), engines.policy().offloadsMemory());
+        repository = new SessionMemoryRepository(
+                new FlinkMemoryStore(getKeyedStateStore(), this::getCurrentKey, this::setCurrentKey),
+                new io.engram.state.cache.WorkingSet(settings.storage().workingSetBytes()),
+                engines.backend(),
+                engine::newMemory,
+                settings.storage().kvDType(),
+                modelName,
+                settings.engine().blockSize(),
+                engines.policy().offloadsMemory());
         metrics = new SessionMetrics(getMetricGroup(), settings.storage().kvDType());
         injector = faults.injector();
         events = getKeyedStateStore().getMapState(SessionStateDescriptors.EVENTS);
         pending = new PendingQueries(getKeyedStateStore());
-        admission = new QueryAdmission(settings, repository, pending, getKeyedStateStore().getMapState(SessionStateDescriptors.QUERY_IDS));
-        policyStates = new SessionPolicyStates(engines.policy(), getKeyedStateStore().getMapState(SessionStateDescriptors.POLICY_UNITS),
+        admission = new QueryAdmission(
+                settings, repository, pending, getKeyedStateStore().getMapState(SessionStateDescriptors.QUERY_IDS));
+        policyStates = new SessionPolicyStates(
+                engines.policy(),
+                getKeyedStateStore().getMapState(SessionStateDescriptors.POLICY_UNITS),
                 getKeyedStateStore().getState(SessionStateDescriptors.POLICY_STATE));
-        summaries = new SessionSummaries(engine, settings, modelName, engines.config().maxPositions(), events,
-                getKeyedStateStore().getMapState(SessionStateDescriptors.EPISODE_SUMMARIES), s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
+        summaries = new SessionSummaries(
+                engine,
+                settings,
+                modelName,
+                engines.config().maxPositions(),
+                events,
+                getKeyedStateStore().getMapState(SessionStateDescriptors.EPISODE_SUMMARIES),
+                s -> output.collect(SUMMARIES, new StreamRecord<>(s)));
         hot = new HotSessions(settings.storage().workingSetBytes());
-        isolation = new FailureIsolation(repository, policyStates, hot, metrics,
-                d -> output.collect(DEAD_LETTERS, new StreamRecord<>(d)));
-        SessionRepairs repairs = new SessionRepairs(repository, getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), modelName,
-                settings.engine().blockSize(), (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
-        retention = new SessionRetention(settings.storage().retention(), settings.storage().kvDType(), repository,
-                getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS), summaries);
-        ingest = new ContentIngest(settings, engine, modelName, repository, repairs, policyStates, summaries, retention, events,
-                metrics, injector, hot);
+        isolation = new FailureIsolation(
+                repository, policyStates, hot, metrics, d -> output.collect(DEAD_LETTERS, new StreamRecord<>(d)));
+        SessionRepairs repairs = new SessionRepairs(
+                repository,
+                getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS),
+                modelName,
+                settings.engine().blockSize(),
+                (e, reason) -> isolation.deadLetter(e, ErrorClass.CORRUPT_MEMORY, reason, null));
+        retention = new SessionRetention(
+                settings.storage().retention(),
+                settings.storage().kvDType(),
+                repository,
+                getKeyedStateStore().getMapState(SessionStateDescriptors.DROPPED_UNITS),
+                summaries);
+        ingest = new ContentIngest(
+                settings,
+                engine,
+                modelName,
+                repository,
+                repairs,
+                policyStates,
+                summaries,
+                retention,
+                events,
+                metrics,
+                injector,
+                hot);
         isolation.checkWith(ingest);
-        records = new SessionAnswerRecords(engine, modelName, settings.attribution(), events::get, settings.storage().kvDType());
-        batches = new QueryBatches(settings, engine, pending, ingest, repository, isolation, policyStates, records, metrics,
-                injector, admission, this::setCurrentKey, new QueryBatches.Outputs(
-                        a -> output.collect(new StreamRecord<>(a)), a -> output.collect(ATTRIBUTIONS, new StreamRecord<>(a)),
+        records = new SessionAnswerRecords(
+                engine,
+                modelName,
+                settings.attribution(),
+                events::get,
+                settings.storage().kvDType());
+        batches = new QueryBatches(
+                settings,
+                engine,
+                pending,
+                ingest,
+                repository,
+                isolation,
+                policyStates,
+                records,
+                metrics,
+                injector,
+                admission,
+                this::setCurrentKey,
+                new QueryBatches.Outputs(
+                        a -> output.collect(new StreamRecord<>(a)),
+                        a -> output.collect(ATTRIBUTIONS, new StreamRecord<>(a)),
                         r -> output.collect(ATTRIBUTION_REQUESTS, new StreamRecord<>(r))));
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         idle = new IdleSessions(settings.storage().retention().idleMillis(), getKeyedStateStore(), timers);
         parked = new LinkedHashSet<>();
-        LOG.info("session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
-                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(), modelName, engines.backend().describe(),
-                settings.engine().memory().describe(engines.config()), settings.batching().maxBatch(), settings.batching().batchWindowMillis());
+        LOG.info(
+                "session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
+                getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(),
+                modelName,
+                engines.backend().describe(),
+                settings.engine().memory().describe(engines.config()),
+                settings.batching().maxBatch(),
+                settings.batching().batchWindowMillis());
     }
 
     /**
@@ -151,8 +213,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (settings.engine().device().device() == Backends.Device.CPU) {
             return 0;
         }
-        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info
-                : getRuntimeContext().getExternalResourceInfos("gpu")) {
+        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info :
+                getRuntimeContext().getExternalResourceInfos("gpu")) {
             java.util.Optional<String> index = info.getProperty("index");
             if (index.isPresent()) {
                 return Integer.parseInt(index.get().strip());
@@ -180,11 +242,14 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (event.getPayload() instanceof QueryEvent q) {
             if (isolation.guarded(event, () -> admission.admit(event, q))) {
                 parked.add(session);
-                if (parked.size() >= settings.batching().maxBatch() || settings.batching().batchWindowMillis() == 0) {
+                if (parked.size() >= settings.batching().maxBatch()
+                        || settings.batching().batchWindowMillis() == 0) {
                     flush();
                 } else {
-                    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE,
-                            getProcessingTimeService().getCurrentProcessingTime() + settings.batching().batchWindowMillis());
+                    timers.registerProcessingTimeTimer(
+                            VoidNamespace.INSTANCE,
+                            getProcessingTimeService().getCurrentProcessingTime()
+                                    + settings.batching().batchWindowMillis());
                 }
             }
             return;
@@ -197,8 +262,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
             switch (event.getPayload()) {
                 case ContentEvent c -> ingest.ingest(event, c);
                 case ControlEvent c -> control(event, c);
-                default -> throw new BadInput(ErrorClass.UNSUPPORTED,
-                        "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled");
+                default ->
+                    throw new BadInput(
+                            ErrorClass.UNSUPPORTED,
+                            "payload type " + event.getPayload().getClass().getSimpleName() + " is not handled");
             }
         });
     }
@@ -208,7 +275,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         if (idle.expired(timer.getTimestamp())) {
             expireIdle(timer.getKey(), timer.getTimestamp());
         }
-        parked.add(timer.getKey()); // after a restore the index is empty; the timer says this session has parked queries
+        parked.add(
+                timer.getKey()); // after a restore the index is empty; the timer says this session has parked queries
         flush();
     }
 
@@ -238,8 +306,10 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 throw e;
             }
             isolation.forget(session);
-            LOG.warn("session {}: dropping its idle memory failed; it is kept and checked again after the next idle span",
-                    session, e);
+            LOG.warn(
+                    "session {}: dropping its idle memory failed; it is kept and checked again after the next idle span",
+                    session,
+                    e);
             idle.touch(at);
         }
     }
@@ -269,7 +339,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
             }
             case REQUEST_SUMMARY -> summarize(event);
-            default -> throw new BadInput(ErrorClass.UNSUPPORTED, "control action " + c.getAction() + " is not supported");
+            default ->
+                throw new BadInput(ErrorClass.UNSUPPORTED, "control action " + c.getAction() + " is not supported");
         }
     }
 
@@ -278,7 +349,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         String session = event.getSessionId();
         SessionIndex idx = repository.index(session);
         if (idx == null) {
-            throw new BadInput(ErrorClass.UNKNOWN_SESSION, "summary requested for session " + session + ", which has no memory");
+            throw new BadInput(
+                    ErrorClass.UNKNOWN_SESSION, "summary requested for session " + session + ", which has no memory");
         }
         KvCache mem = ingest.loaded(event, idx).cache();
         summaries.session(event, mem, repository.index(session));

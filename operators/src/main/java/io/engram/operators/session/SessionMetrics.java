@@ -35,6 +35,7 @@ final class SessionMetrics {
     static final String HIT_RATE = "workingSetHitRate";
     /** Events that started from the memory the session's previous event left (HotSessions): nothing loaded. */
     static final String MEMORY_REUSED = "memoryReused";
+
     static final String EVICTIONS = "workingSetEvictions";
     static final String ENGINE_TOKENS_PER_SECOND = "engineTokensPerSecond";
 
@@ -54,6 +55,7 @@ final class SessionMetrics {
     private final Histogram answerLatency;
     /** session -> {units, bytes} of the most recently active sessions, least recent first; task thread only. */
     private final LinkedHashMap<String, long[]> perSession = new LinkedHashMap<>(16, 0.75f, true);
+
     private final TreeMap<Long, Integer> sessionBytes = new TreeMap<>();
     private final TreeMap<Long, Integer> sessionUnits = new TreeMap<>();
     private long engineTokens;

@@ -69,7 +69,8 @@ final class SessionPolicyStates {
         for (PolicySnapshot.Unit u : snap.units()) {
             units.put(i++, PolicyStateCodec.unit(u));
         }
-        state.update(PolicyStateCodec.state(snap, mem.nextSeq(), policy.needsTokenScores() ? mem.carriedLogits() : null));
+        state.update(
+                PolicyStateCodec.state(snap, mem.nextSeq(), policy.needsTokenScores() ? mem.carriedLogits() : null));
     }
 
     /**
@@ -80,7 +81,8 @@ final class SessionPolicyStates {
         Kept kept = recent.get(session);
         if (kept != null && kept.nextSeq() == indexNextSeq) {
             mem.adoptPolicyStates(kept.states());
-            PolicyState ps = policy.needsTokenScores() ? state.value() : null; // the carried logits are not kept in memory
+            PolicyState ps =
+                    policy.needsTokenScores() ? state.value() : null; // the carried logits are not kept in memory
             if (ps != null && ps.getNextSeq() == indexNextSeq) {
                 mem.restoreCarriedLogits(PolicyStateCodec.carriedLogits(ps));
             }

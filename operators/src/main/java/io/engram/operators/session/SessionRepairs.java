@@ -33,7 +33,11 @@ final class SessionRepairs {
     private final BiConsumer<EngramEvent, String> report;
 
     /** @param report emits a dead letter for the event that found the damage, with the reason */
-    SessionRepairs(SessionMemoryRepository repository, MapState<Long, DroppedUnit> dropped, String model, int blockSize,
+    SessionRepairs(
+            SessionMemoryRepository repository,
+            MapState<Long, DroppedUnit> dropped,
+            String model,
+            int blockSize,
             BiConsumer<EngramEvent, String> report) {
         this.repository = repository;
         this.dropped = dropped;
@@ -47,23 +51,40 @@ final class SessionRepairs {
         String session = event.getSessionId();
         long tokens = 0;
         for (SessionMemoryRepository.DamagedBlock d : loaded.damaged()) {
-            dropped.put(d.blockId(), DroppedUnit.newBuilder().setBlockId(d.blockId()).setFirstSeq(d.firstSeq())
-                    .setTokens(d.tokens()).setFirstEvent(-1).setLastEvent(-1).setMeanScore(null)
-                    .setReason(RetentionPolicy.KEEP_ALL).setSummarizedSeq(idx.getSummarizedSeq())
-                    .setDroppedAtMs(event.getTimestampMs()).setCause(DropCause.CORRUPT).setIndexCrc(d.indexCrc())
-                    .setStoredCrc(d.storedCrc()).build());
+            dropped.put(
+                    d.blockId(),
+                    DroppedUnit.newBuilder()
+                            .setBlockId(d.blockId())
+                            .setFirstSeq(d.firstSeq())
+                            .setTokens(d.tokens())
+                            .setFirstEvent(-1)
+                            .setLastEvent(-1)
+                            .setMeanScore(null)
+                            .setReason(RetentionPolicy.KEEP_ALL)
+                            .setSummarizedSeq(idx.getSummarizedSeq())
+                            .setDroppedAtMs(event.getTimestampMs())
+                            .setCause(DropCause.CORRUPT)
+                            .setIndexCrc(d.indexCrc())
+                            .setStoredCrc(d.storedCrc())
+                            .build());
             repository.delete(session, d.blockId());
             tokens += d.tokens();
-            String reason = "session %s: block %d quarantined (index checksum %08x, stored %s): %s; it is never served again"
-                    .formatted(session, d.blockId(), d.indexCrc(), d.storedCrc() == null ? "none" : "%08x".formatted(d.storedCrc()),
-                            d.reason());
+            String reason =
+                    "session %s: block %d quarantined (index checksum %08x, stored %s): %s; it is never served again"
+                            .formatted(
+                                    session,
+                                    d.blockId(),
+                                    d.indexCrc(),
+                                    d.storedCrc() == null ? "none" : "%08x".formatted(d.storedCrc()),
+                                    d.reason());
             LOG.error(reason);
             report.accept(event, reason + "; the event itself was processed with the rest of the memory");
         }
         Map<Long, Integer> crcs = SessionMemoryRepository.checksums(idx);
         SessionIndex repaired = SessionMemoryRepository.indexOf(idx, session, loaded.memory(), crcs, model, blockSize)
                 .setDroppedTokens(idx.getDroppedTokens() + tokens)
-                .setDroppedUnits(idx.getDroppedUnits() + loaded.damaged().size()).build();
+                .setDroppedUnits(idx.getDroppedUnits() + loaded.damaged().size())
+                .build();
         repository.saveIndex(session, repaired);
     }
 }

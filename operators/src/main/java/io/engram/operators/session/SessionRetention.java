@@ -1,8 +1,8 @@
 package io.engram.operators.session;
 
+import io.engram.engine.attribution.Provenance;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.attribution.Provenance;
 import io.engram.schemas.DropCause;
 import io.engram.schemas.DroppedUnit;
 import io.engram.schemas.EngramEvent;
@@ -10,8 +10,8 @@ import io.engram.schemas.RetentionPolicy;
 import io.engram.schemas.SessionIndex;
 import io.engram.state.codec.KvBlockCodec;
 import io.engram.state.codec.KvDType;
-import io.engram.state.session.SessionMemoryRepository;
 import io.engram.state.retention.Retention;
+import io.engram.state.session.SessionMemoryRepository;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -39,8 +39,12 @@ final class SessionRetention {
     private final MapState<Long, DroppedUnit> dropped;
     private final SessionSummaries summaries;
 
-    SessionRetention(SessionSettings.Retention retention, KvDType storage, SessionMemoryRepository repository,
-            MapState<Long, DroppedUnit> dropped, SessionSummaries summaries) {
+    SessionRetention(
+            SessionSettings.Retention retention,
+            KvDType storage,
+            SessionMemoryRepository repository,
+            MapState<Long, DroppedUnit> dropped,
+            SessionSummaries summaries) {
         this.retention = retention;
         this.storage = storage;
         this.repository = repository;
@@ -58,11 +62,11 @@ final class SessionRetention {
         }
         List<Retention.Candidate> candidates = new ArrayList<>();
         for (KvBlock b : mem.blocks()) {
-            candidates.add(new Retention.Candidate(b.id(), b.firstSeq(), b.length(),
-                    KvBlockCodec.encodedSize(b, mem.kvDim(), storage), meanScore(b)));
+            candidates.add(new Retention.Candidate(
+                    b.id(), b.firstSeq(), b.length(), KvBlockCodec.encodedSize(b, mem.kvDim(), storage), meanScore(b)));
         }
-        List<Retention.Candidate> drop = Retention.choose(candidates, retention.policy(), retention.maxTokens(),
-                retention.maxBytes(), PROTECTED_BLOCKS);
+        List<Retention.Candidate> drop = Retention.choose(
+                candidates, retention.policy(), retention.maxTokens(), retention.maxBytes(), PROTECTED_BLOCKS);
         if (drop.isEmpty()) {
             return;
         }
@@ -73,7 +77,12 @@ final class SessionRetention {
             blocks.add(mem.blockAt(c.firstSeq()));
         }
         long droppedTokens = drop(session, event.getTimestampMs(), mem, updated, crcs, blocks, DropCause.RETENTION);
-        LOG.debug("session {}: retention {} dropped {} blocks ({} tokens)", session, retention.policy(), drop.size(), droppedTokens);
+        LOG.debug(
+                "session {}: retention {} dropped {} blocks ({} tokens)",
+                session,
+                retention.policy(),
+                drop.size(),
+                droppedTokens);
     }
 
     /**
@@ -86,14 +95,24 @@ final class SessionRetention {
         summaries.beforeDrop(session, atMs, mem, updated);
         Map<Long, Integer> crcs = SessionMemoryRepository.checksums(idx);
         long tokens = drop(session, atMs, mem, updated, crcs, new ArrayList<>(mem.blocks()), DropCause.IDLE);
-        LOG.info("session {}: idle for {} ms, its memory of {} tokens was dropped (summarized first)", session,
-                retention.idleMillis(), tokens);
+        LOG.info(
+                "session {}: idle for {} ms, its memory of {} tokens was dropped (summarized first)",
+                session,
+                retention.idleMillis(),
+                tokens);
         return updated;
     }
 
     /** Drops {@code blocks} of {@code mem}, each leaving a {@link DroppedUnit}; {@code updated} lists what is left. */
-    private long drop(String session, long atMs, KvCache mem, SessionIndex updated, Map<Long, Integer> crcs,
-            List<KvBlock> blocks, DropCause cause) throws Exception {
+    private long drop(
+            String session,
+            long atMs,
+            KvCache mem,
+            SessionIndex updated,
+            Map<Long, Integer> crcs,
+            List<KvBlock> blocks,
+            DropCause cause)
+            throws Exception {
         long droppedTokens = 0;
         for (KvBlock b : blocks) {
             int firstEvent = -1;
@@ -107,10 +126,20 @@ final class SessionRetention {
                 }
             }
             double mean = meanScore(b);
-            dropped.put(b.id(), DroppedUnit.newBuilder().setBlockId(b.id()).setFirstSeq(b.firstSeq())
-                    .setTokens(b.length()).setFirstEvent(firstEvent).setLastEvent(lastEvent)
-                    .setMeanScore(Double.isNaN(mean) ? null : (float) mean).setReason(retention.policy())
-                    .setCause(cause).setSummarizedSeq(updated.getSummarizedSeq()).setDroppedAtMs(atMs).build());
+            dropped.put(
+                    b.id(),
+                    DroppedUnit.newBuilder()
+                            .setBlockId(b.id())
+                            .setFirstSeq(b.firstSeq())
+                            .setTokens(b.length())
+                            .setFirstEvent(firstEvent)
+                            .setLastEvent(lastEvent)
+                            .setMeanScore(Double.isNaN(mean) ? null : (float) mean)
+                            .setReason(retention.policy())
+                            .setCause(cause)
+                            .setSummarizedSeq(updated.getSummarizedSeq())
+                            .setDroppedAtMs(atMs)
+                            .build());
             repository.delete(session, b.id());
             mem.detach(b);
             mem.unitStore().forget(b);

@@ -18,8 +18,14 @@ import java.io.Serializable;
  * @param attribution which attribution tiers run, and their budgets
  * @param limits what one event and one session may ask of the operator at most
  */
-public record SessionSettings(Engine.Spec engine, Answers answers, Batching batching, Storage storage,
-        AttributionSettings attribution, Limits limits) implements Serializable {
+public record SessionSettings(
+        Engine.Spec engine,
+        Answers answers,
+        Batching batching,
+        Storage storage,
+        AttributionSettings attribution,
+        Limits limits)
+        implements Serializable {
 
     /**
      * @param maxNewTokensCap upper bound on a query's {@code max_new_tokens}
@@ -27,11 +33,12 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
      * @param summaryIntervalTokens emit an episode summary each time this many new tokens were ingested (0 = only on
      *     request or before retention drops text)
      */
-    public record Answers(int maxNewTokensCap, int summaryMaxTokens, int summaryIntervalTokens) implements Serializable {
+    public record Answers(int maxNewTokensCap, int summaryMaxTokens, int summaryIntervalTokens)
+            implements Serializable {
         public Answers {
             if (maxNewTokensCap < 1 || summaryMaxTokens < 1 || summaryIntervalTokens < 0) {
-                throw new IllegalArgumentException("token limits must be positive and the summary interval >= 0 (0 = off): "
-                        + this);
+                throw new IllegalArgumentException(
+                        "token limits must be positive and the summary interval >= 0 (0 = off): " + this);
             }
         }
     }
@@ -56,7 +63,8 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
     public record Storage(KvDType kvDType, long workingSetBytes, Retention retention) implements Serializable {
         public Storage {
             if (kvDType == null || retention == null) {
-                throw new IllegalArgumentException("a KV storage type (F32, BF16, INT8 or INT4) and a retention are required");
+                throw new IllegalArgumentException(
+                        "a KV storage type (F32, BF16, INT8 or INT4) and a retention are required");
             }
             if (workingSetBytes < 0) {
                 throw new IllegalArgumentException("working-set bytes must be >= 0, got " + workingSetBytes);
@@ -121,8 +129,14 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
     }
 
     public SessionSettings {
-        if (engine == null || answers == null || batching == null || storage == null || attribution == null || limits == null) {
-            throw new IllegalArgumentException("engine, answers, batching, storage, attribution and limits settings are required");
+        if (engine == null
+                || answers == null
+                || batching == null
+                || storage == null
+                || attribution == null
+                || limits == null) {
+            throw new IllegalArgumentException(
+                    "engine, answers, batching, storage, attribution and limits settings are required");
         }
         if (engine.segmentWords() != attribution.segmentWords()) {
             throw new IllegalArgumentException("the engine segments by %d words but attribution by %d"
@@ -134,12 +148,31 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
      * Settings for the model in {@code modelDir} on the CPU, with the default memory policy, the default attribution tiers and
      * limits, and the given sizes.
      */
-    public static SessionSettings of(String modelDir, int blockSize, int prefillChunk, int threads, Answers answers,
-            Batching batching, Storage storage) {
+    public static SessionSettings of(
+            String modelDir,
+            int blockSize,
+            int prefillChunk,
+            int threads,
+            Answers answers,
+            Batching batching,
+            Storage storage) {
         AttributionSettings attribution = AttributionSettings.defaults();
-        return new SessionSettings(new Engine.Spec(modelDir, Backends.DeviceSettings.cpu(), 0, threads, blockSize, prefillChunk,
-                MemorySpec.defaults(), Engine.Spec.Format.PLAIN, attribution.segmentWords()), answers, batching, storage,
-                attribution, Limits.DEFAULT);
+        return new SessionSettings(
+                new Engine.Spec(
+                        modelDir,
+                        Backends.DeviceSettings.cpu(),
+                        0,
+                        threads,
+                        blockSize,
+                        prefillChunk,
+                        MemorySpec.defaults(),
+                        Engine.Spec.Format.PLAIN,
+                        attribution.segmentWords()),
+                answers,
+                batching,
+                storage,
+                attribution,
+                Limits.DEFAULT);
     }
 
     public SessionSettings withEngine(Engine.Spec e) {
@@ -147,13 +180,29 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
     }
 
     public SessionSettings withMemory(MemorySpec m) {
-        return withEngine(new Engine.Spec(engine.modelDir(), engine.device(), engine.gpuOrdinal(), engine.threads(),
-                engine.blockSize(), engine.prefillChunk(), m, engine.format(), engine.segmentWords()));
+        return withEngine(new Engine.Spec(
+                engine.modelDir(),
+                engine.device(),
+                engine.gpuOrdinal(),
+                engine.threads(),
+                engine.blockSize(),
+                engine.prefillChunk(),
+                m,
+                engine.format(),
+                engine.segmentWords()));
     }
 
     public SessionSettings withDevice(Backends.DeviceSettings d) {
-        return withEngine(new Engine.Spec(engine.modelDir(), d, engine.gpuOrdinal(), engine.threads(), engine.blockSize(),
-                engine.prefillChunk(), engine.memory(), engine.format(), engine.segmentWords()));
+        return withEngine(new Engine.Spec(
+                engine.modelDir(),
+                d,
+                engine.gpuOrdinal(),
+                engine.threads(),
+                engine.blockSize(),
+                engine.prefillChunk(),
+                engine.memory(),
+                engine.format(),
+                engine.segmentWords()));
     }
 
     public SessionSettings withStorage(Storage s) {
@@ -166,8 +215,16 @@ public record SessionSettings(Engine.Spec engine, Answers answers, Batching batc
 
     /** The attribution settings; the engine's segments follow their size. */
     public SessionSettings withAttribution(AttributionSettings a) {
-        Engine.Spec e = new Engine.Spec(engine.modelDir(), engine.device(), engine.gpuOrdinal(), engine.threads(),
-                engine.blockSize(), engine.prefillChunk(), engine.memory(), engine.format(), a.segmentWords());
+        Engine.Spec e = new Engine.Spec(
+                engine.modelDir(),
+                engine.device(),
+                engine.gpuOrdinal(),
+                engine.threads(),
+                engine.blockSize(),
+                engine.prefillChunk(),
+                engine.memory(),
+                engine.format(),
+                a.segmentWords());
         return new SessionSettings(e, answers, batching, storage, a, limits);
     }
 

@@ -34,12 +34,19 @@ final class SessionSummaries {
     private final String modelName;
     /** Positions the model takes at most (bounds the text a session summary is built from). */
     private final int maxPositions;
+
     private final MapState<Integer, EventProvenance> events;
     private final MapState<Long, Summary> episodes;
     private final Consumer<Summary> out;
 
-    SessionSummaries(SessionEngine engine, SessionSettings settings, String modelName, int maxPositions,
-            MapState<Integer, EventProvenance> events, MapState<Long, Summary> episodes, Consumer<Summary> out) {
+    SessionSummaries(
+            SessionEngine engine,
+            SessionSettings settings,
+            String modelName,
+            int maxPositions,
+            MapState<Integer, EventProvenance> events,
+            MapState<Long, Summary> episodes,
+            Consumer<Summary> out) {
         this.engine = engine;
         this.settings = settings;
         this.modelName = modelName;
@@ -75,7 +82,14 @@ final class SessionSummaries {
     /** {@link #beforeDrop(EngramEvent, KvCache, SessionIndex)} without an event (an idle session, at {@code atMs}). */
     void beforeDrop(String session, long atMs, KvCache mem, SessionIndex updated) throws Exception {
         if (updated.getSummarizedSeq() < updated.getNextSeq()) {
-            emit(session, atMs, mem, updated, SummaryKind.EPISODE, updated.getNextSeq() - 1, updated.getEventCount() - 1);
+            emit(
+                    session,
+                    atMs,
+                    mem,
+                    updated,
+                    SummaryKind.EPISODE,
+                    updated.getNextSeq() - 1,
+                    updated.getEventCount() - 1);
             updated.setSummarizedEvents(updated.getEventCount());
             updated.setSummarizedSeq(updated.getNextSeq());
         }
@@ -90,7 +104,13 @@ final class SessionSummaries {
         List<Summary> stored = new ArrayList<>();
         episodes.values().forEach(stored::add);
         if (stored.isEmpty()) {
-            emit(event.getSessionId(), event.getTimestampMs(), mem, idx, SummaryKind.SESSION, idx.getNextSeq() - 1,
+            emit(
+                    event.getSessionId(),
+                    event.getTimestampMs(),
+                    mem,
+                    idx,
+                    SummaryKind.SESSION,
+                    idx.getNextSeq() - 1,
                     idx.getEventCount() - 1);
             return;
         }
@@ -137,13 +157,21 @@ final class SessionSummaries {
      * events since the previous one (generated from their text alone, and kept), a SESSION summary the whole session
      * (generated over the whole memory, through the memory policy).
      */
-    private void emit(String session, long atMs, KvCache mem, SessionIndex idx, SummaryKind kind, long lastToken,
-            int lastEventIndex) throws Exception {
+    private void emit(
+            String session,
+            long atMs,
+            KvCache mem,
+            SessionIndex idx,
+            SummaryKind kind,
+            long lastToken,
+            int lastEventIndex)
+            throws Exception {
         boolean episode = kind == SummaryKind.EPISODE;
         SamplingOptions greedy = SamplingOptions.greedy(settings.answers().summaryMaxTokens());
         String text = episode
                 ? engine.summarizeSpan(mem, idx.getSummarizedSeq(), lastToken + 1, maxPositions, greedy)
-                : engine.answer(mem, SessionEngine.SUMMARY_INSTRUCTION, greedy, TokenListener.NONE).text();
+                : engine.answer(mem, SessionEngine.SUMMARY_INSTRUCTION, greedy, TokenListener.NONE)
+                        .text();
         EventProvenance first = events.get(episode ? idx.getSummarizedEvents() : 0);
         EventProvenance last = events.get(Math.max(0, lastEventIndex));
         Summary summary = Summary.newBuilder()

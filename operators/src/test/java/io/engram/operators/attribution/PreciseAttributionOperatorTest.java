@@ -37,7 +37,9 @@ import org.junit.jupiter.api.io.TempDir;
  * instance, and leaves no state or timer behind.
  */
 class PreciseAttributionOperatorTest {
-    @TempDir static Path tmp;
+    @TempDir
+    static Path tmp;
+
     static Path model;
 
     @BeforeAll
@@ -47,30 +49,57 @@ class PreciseAttributionOperatorTest {
     }
 
     static SessionSettings settings() {
-        return SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.F32, 1L << 20))
+        return SessionSettings.of(
+                        model.toString(),
+                        8,
+                        16,
+                        1,
+                        new SessionSettings.Answers(6, 4, 0),
+                        new SessionSettings.Batching(8, 0),
+                        SessionSettings.Storage.of(io.engram.state.codec.KvDType.F32, 1L << 20))
                 .withAttribution(new AttributionSettings(AttributionSettings.Tier.BOTH, 3, 5, 6, 400, 2, 0.2, 2.0, 1));
     }
 
     /** Runs the session operator over a few events and a query; returns its attribution request (and checks the rest). */
     static AttributionRequest request() throws Exception {
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(settings()), EngramEvent::getSessionId,
-                Types.STRING)) {
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new SessionMemoryOperator(settings()), EngramEvent::getSessionId, Types.STRING)) {
             h.open();
             long offset = 0;
-            for (String t : List.of("The lamp was lit at dusk by the keeper.", "The vault code is 4471, said the keeper.",
+            for (String t : List.of(
+                    "The lamp was lit at dusk by the keeper.",
+                    "The vault code is 4471, said the keeper.",
                     "Gulls nested on the cliffs all summer long.")) {
-                h.processElement(new StreamRecord<>(event("s", "c" + offset, ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK)
-                        .setText(t).build(), offset++)));
+                h.processElement(new StreamRecord<>(event(
+                        "s",
+                        "c" + offset,
+                        ContentEvent.newBuilder()
+                                .setKind(ContentKind.DOCUMENT_CHUNK)
+                                .setText(t)
+                                .build(),
+                        offset++)));
             }
-            h.processElement(new StreamRecord<>(event("s", "q", new QueryEvent("q1", "What is the vault code?", GenerationOptions
-                    .newBuilder().setMaxNewTokens(4).setTemperature(0f).setStop(List.of()).build()), offset)));
+            h.processElement(new StreamRecord<>(event(
+                    "s",
+                    "q",
+                    new QueryEvent(
+                            "q1",
+                            "What is the vault code?",
+                            GenerationOptions.newBuilder()
+                                    .setMaxNewTokens(4)
+                                    .setTemperature(0f)
+                                    .setStop(List.of())
+                                    .build()),
+                    offset)));
             Answer a = (Answer) h.extractOutputValues().get(0);
             List<Attribution> fast = values(h.getSideOutput(SessionMemoryOperator.ATTRIBUTIONS));
             assertThat(fast).singleElement().satisfies(f -> {
                 assertThat(f.getMethod()).isEqualTo(AttributionMethod.FAST);
                 assertThat(f.getQueryId()).isEqualTo("q1");
-                assertThat(f.getSegments()).isEqualTo(a.getCitations().stream().map(c -> c.getSegment()).toList());
+                assertThat(f.getSegments())
+                        .isEqualTo(a.getCitations().stream()
+                                .map(c -> c.getSegment())
+                                .toList());
             });
             List<AttributionRequest> requests = values(h.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS));
             assertThat(requests).singleElement().satisfies(r -> {
@@ -83,8 +112,13 @@ class PreciseAttributionOperatorTest {
     }
 
     static EngramEvent event(String session, String id, Object payload, long offset) {
-        return EngramEvent.newBuilder().setSessionId(session).setEventId(id).setTimestampMs(5L).setPayload(payload)
-                .setSource(new SourceCoordinates("in", 0, offset)).build();
+        return EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(id)
+                .setTimestampMs(5L)
+                .setPayload(payload)
+                .setSource(new SourceCoordinates("in", 0, offset))
+                .build();
     }
 
     @SuppressWarnings("unchecked")
@@ -97,17 +131,19 @@ class PreciseAttributionOperatorTest {
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise() throws Exception {
-        return precise(new PreciseAttributionOperator(settings().engine(), settings().attribution()));
+        return precise(
+                new PreciseAttributionOperator(settings().engine(), settings().attribution()));
     }
 
-    static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise(PreciseAttributionOperator op)
-            throws Exception {
-        return new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(op), AttributionRequest::getSessionId,
-                Types.STRING);
+    static KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> precise(
+            PreciseAttributionOperator op) throws Exception {
+        return new KeyedOneInputStreamOperatorTestHarness<>(
+                new KeyedProcessOperator<>(op), AttributionRequest::getSessionId, Types.STRING);
     }
 
     /** Advances processing time one ms at a time until an output appears (or {@code maxCalls} calls). */
-    static int runUntilOutput(KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> h, int maxCalls)
+    static int runUntilOutput(
+            KeyedOneInputStreamOperatorTestHarness<String, AttributionRequest, Attribution> h, int maxCalls)
             throws Exception {
         int calls = 0;
         while (h.extractOutputValues().isEmpty() && calls < maxCalls) {
@@ -155,11 +191,16 @@ class PreciseAttributionOperatorTest {
             h.open();
             runUntilOutput(h, 10_000);
             assertThat(h.extractOutputValues()).singleElement().satisfies(a -> {
-                assertThat(a.getSegments()).extracting(s -> s.getEventId() + ":" + s.getCharStart() + "-" + s.getCharEnd())
+                assertThat(a.getSegments())
+                        .extracting(s -> s.getEventId() + ":" + s.getCharStart() + "-" + s.getCharEnd())
                         .containsExactlyElementsOf(whole.getSegments().stream()
-                                .map(s -> s.getEventId() + ":" + s.getCharStart() + "-" + s.getCharEnd()).toList());
-                assertThat(a.getSegments()).extracting(s -> s.getScore())
-                        .containsExactlyElementsOf(whole.getSegments().stream().map(s -> s.getScore()).toList());
+                                .map(s -> s.getEventId() + ":" + s.getCharStart() + "-" + s.getCharEnd())
+                                .toList());
+                assertThat(a.getSegments())
+                        .extracting(s -> s.getScore())
+                        .containsExactlyElementsOf(whole.getSegments().stream()
+                                .map(s -> s.getScore())
+                                .toList());
             });
             assertThat(h.numKeyedStateEntries()).isZero();
         }
@@ -173,18 +214,27 @@ class PreciseAttributionOperatorTest {
     @Test
     void requestsBeyondMaxPendingAreAnsweredAsSkippedOnceEach() throws Exception {
         AttributionRequest r1 = request();
-        AttributionRequest r2 = AttributionRequest.newBuilder(r1).setQueryId("q2").build();
-        AttributionRequest r3 = AttributionRequest.newBuilder(r1).setQueryId("q3").build();
-        SessionSettings one = settings().withAttribution(settings().attribution().withMaxPending(1));
+        AttributionRequest r2 =
+                AttributionRequest.newBuilder(r1).setQueryId("q2").build();
+        AttributionRequest r3 =
+                AttributionRequest.newBuilder(r1).setQueryId("q3").build();
+        SessionSettings one =
+                settings().withAttribution(settings().attribution().withMaxPending(1));
         PreciseAttributionOperator op = new PreciseAttributionOperator(one.engine(), one.attribution());
         try (var h = precise(op)) {
             h.open();
             h.processElement(new StreamRecord<>(r1));
             h.processElement(new StreamRecord<>(r2));
             h.processElement(new StreamRecord<>(r3));
-            assertThat(h.extractOutputValues()).as("the overflow is answered before any search ran")
-                    .extracting(Attribution::getQueryId, Attribution::getMethod, Attribution::getStatus, a -> a.getSegments().size())
-                    .containsExactly(tuple("q2", AttributionMethod.PRECISE, AttributionStatus.SKIPPED_BACKLOG, 0),
+            assertThat(h.extractOutputValues())
+                    .as("the overflow is answered before any search ran")
+                    .extracting(
+                            Attribution::getQueryId,
+                            Attribution::getMethod,
+                            Attribution::getStatus,
+                            a -> a.getSegments().size())
+                    .containsExactly(
+                            tuple("q2", AttributionMethod.PRECISE, AttributionStatus.SKIPPED_BACKLOG, 0),
                             tuple("q3", AttributionMethod.PRECISE, AttributionStatus.SKIPPED_BACKLOG, 0));
             assertThat(op.skippedBacklog()).isEqualTo(2);
 
@@ -203,7 +253,10 @@ class PreciseAttributionOperatorTest {
             assertThat(h.numProcessingTimeTimers()).as("timers left behind").isZero();
 
             // the queue is free again: the next request is queued, not skipped (an empty answer completes at once)
-            h.processElement(new StreamRecord<>(AttributionRequest.newBuilder(r1).setQueryId("q4").setAnswerTokens(List.of()).build()));
+            h.processElement(new StreamRecord<>(AttributionRequest.newBuilder(r1)
+                    .setQueryId("q4")
+                    .setAnswerTokens(List.of())
+                    .build()));
             h.setProcessingTime(h.getProcessingTime() + 1);
             assertThat(h.extractOutputValues()).hasSize(4).last().satisfies(a -> {
                 assertThat(a.getQueryId()).isEqualTo("q4");

@@ -27,28 +27,39 @@ import org.junit.jupiter.api.io.TempDir;
  * part fails, the parts after it are refused, so the event never has a gap inside.
  */
 class ContentPartsIngestTest {
-    @TempDir static java.nio.file.Path tmp;
+    @TempDir
+    static java.nio.file.Path tmp;
 
-    static final String LONG = ("The keeper counted forty gulls on the cliffs. The vault code is 7481. My sister lives in "
-            + "Porto and keeps three cats. The ferry leaves at nine and the harbour closes at dusk. ").repeat(12);
+    static final String LONG =
+            ("The keeper counted forty gulls on the cliffs. The vault code is 7481. My sister lives in "
+                            + "Porto and keeps three cats. The ferry leaves at nine and the harbour closes at dusk. ")
+                    .repeat(12);
 
     @BeforeAll
     static void model() {
         io.engram.schemas.EngramSchemas.trustEngramClasses();
-        SessionFailureIsolationTest.model = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
-                io.engram.engine.model.synthetic.TinyModels.Variant.QWEN2, io.engram.engine.tensor.DType.F32, 42);
+        SessionFailureIsolationTest.model = io.engram.engine.model.synthetic.TinyModels.write(
+                tmp.resolve("m"),
+                io.engram.engine.model.synthetic.TinyModels.Variant.QWEN2,
+                io.engram.engine.tensor.DType.F32,
+                42);
     }
 
     private static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(SessionFaults faults)
             throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(
-                SessionFailureIsolationTest.settings().withMemory(new io.engram.engine.memory.MemorySpec.Full()), faults),
-                EngramEvent::getSessionId, Types.STRING);
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new SessionMemoryOperator(
+                        SessionFailureIsolationTest.settings()
+                                .withMemory(new io.engram.engine.memory.MemorySpec.Full()),
+                        faults),
+                EngramEvent::getSessionId,
+                Types.STRING);
         h.setup();
         return h;
     }
 
-    private static Answer ask(KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> h, String id) throws Exception {
+    private static Answer ask(KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> h, String id)
+            throws Exception {
         h.processElement(ev("a", id, query(id)));
         return h.extractOutputValues().getLast();
     }
@@ -89,16 +100,27 @@ class ContentPartsIngestTest {
             assertThat(b.getSegment().getCharEnd()).isEqualTo(a.getSegment().getCharEnd());
             assertThat(b.getSegment().getExcerpt()).isEqualTo(a.getSegment().getExcerpt());
             if (b.getSegment().getEventId().equals("doc")) {
-                assertThat(LONG.substring(b.getSegment().getCharStart(), b.getSegment().getCharEnd()).strip())
-                        .as("offsets in the whole text").isEqualTo(b.getSegment().getExcerpt().strip());
+                assertThat(LONG.substring(
+                                        b.getSegment().getCharStart(),
+                                        b.getSegment().getCharEnd())
+                                .strip())
+                        .as("offsets in the whole text")
+                        .isEqualTo(b.getSegment().getExcerpt().strip());
             }
         }
-        assertThat(split.stream().filter(c -> c.getSegment().getEventId().equals("doc")).count()).isGreaterThan(2);
+        assertThat(split.stream()
+                        .filter(c -> c.getSegment().getEventId().equals("doc"))
+                        .count())
+                .isGreaterThan(2);
     }
 
-    private static List<AttributionCandidate> candidates(KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> h) {
-        return h.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS).stream().map(StreamRecord::getValue)
-                .toList().getLast().getCandidates();
+    private static List<AttributionCandidate> candidates(
+            KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> h) {
+        return h.getSideOutput(SessionMemoryOperator.ATTRIBUTION_REQUESTS).stream()
+                .map(StreamRecord::getValue)
+                .toList()
+                .getLast()
+                .getCandidates();
     }
 
     @Test
@@ -120,13 +142,15 @@ class ContentPartsIngestTest {
                 assertThat(d.get(0).getErrorClass()).isEqualTo(ErrorClass.PROCESSING_FAILED);
                 for (int i = 1; i < d.size(); i++) {
                     assertThat(d.get(i).getErrorClass()).isEqualTo(ErrorClass.INVALID_EVENT);
-                    assertThat(d.get(i).getReason()).contains("part " + (i + 2) + " of " + parts.size())
+                    assertThat(d.get(i).getReason())
+                            .contains("part " + (i + 2) + " of " + parts.size())
                             .contains("an earlier part of the event was not");
                 }
             });
             Answer a = ask(h, "q");
             assertThat(a.getCitations().stream().map(c -> c.getSegment()))
-                    .allSatisfy(s -> assertThat(s.getCharEnd()).isLessThanOrEqualTo(parts.get(1).getPart().getCharOffset()));
+                    .allSatisfy(s -> assertThat(s.getCharEnd())
+                            .isLessThanOrEqualTo(parts.get(1).getPart().getCharOffset()));
             h.processElement(ev("a", "c1", text("The ferry leaves at nine.")));
             assertThat(ask(h, "q2").getMemoryTokens()).isGreaterThan(a.getMemoryTokens());
             assertThat(dead(h)).hasSize(parts.size() - 1);

@@ -22,19 +22,31 @@ import org.junit.jupiter.params.provider.EnumSource;
  * policy (the stream outgrows the bounded policies' windows, so their units, events and retained sets are restored).
  */
 class HotSessionsTest {
-    @TempDir static java.nio.file.Path tmp;
+    @TempDir
+    static java.nio.file.Path tmp;
 
     @BeforeAll
     static void model() {
         io.engram.schemas.EngramSchemas.trustEngramClasses();
-        SessionMemoryOperatorTest.model = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
-                io.engram.engine.model.synthetic.TinyModels.Variant.QWEN2, io.engram.engine.tensor.DType.F32, 42);
+        SessionMemoryOperatorTest.model = io.engram.engine.model.synthetic.TinyModels.write(
+                tmp.resolve("m"),
+                io.engram.engine.model.synthetic.TinyModels.Variant.QWEN2,
+                io.engram.engine.tensor.DType.F32,
+                42);
     }
 
     static final List<String> TURNS = List.of(
-            "The vault code is 7481.", "My sister lives in Porto.", "q", "The ferry leaves at nine and the harbour closes at dusk.",
-            "q", "q", "Code 12 opens the shed; the keeper counted forty gulls.", "The mason was called Ana.", "q",
-            "It rained all week in the village by the sea.", "q");
+            "The vault code is 7481.",
+            "My sister lives in Porto.",
+            "q",
+            "The ferry leaves at nine and the harbour closes at dusk.",
+            "q",
+            "q",
+            "Code 12 opens the shed; the keeper counted forty gulls.",
+            "The mason was called Ana.",
+            "q",
+            "It rained all week in the village by the sea.",
+            "q");
 
     @ParameterizedTest
     @EnumSource(io.engram.engine.memory.MemorySpec.Kind.class)
@@ -52,12 +64,15 @@ class HotSessionsTest {
     void withDuoAttentionDroppedStreamingRowsReadBackAnswerTheSame(io.engram.engine.memory.MemorySpec.Kind policy)
             throws Exception {
         java.nio.file.Path pattern = tmp.resolve("duo-" + policy + ".tsv");
-        java.nio.file.Files.writeString(pattern, "0.9\t0.1\n0.8\t0.2\n"); // head 0 of each layer retrieval, head 1 streaming
+        java.nio.file.Files.writeString(
+                pattern, "0.9\t0.1\n0.8\t0.2\n"); // head 0 of each layer retrieval, head 1 streaming
         SessionSettings s = settings(policy);
-        List<Answer> duo = hotEqualsCold(s.withMemory(new io.engram.engine.memory.MemorySpec.Duo(s.engine().memory(), 0.5, pattern.toString(), 4, 24)));
+        List<Answer> duo = hotEqualsCold(
+                s.withMemory(new io.engram.engine.memory.DuoSpec(s.engine().memory(), 0.5, pattern.toString(), 4, 24)));
         List<Answer> plain = hotEqualsCold(s);
         // half the heads stream: the stored blocks behind their window hold half the K/V rows
-        assertThat(duo.get(4).getMemory().getBytes()).isLessThan(plain.get(4).getMemory().getBytes() * 3 / 4);
+        assertThat(duo.get(4).getMemory().getBytes())
+                .isLessThan(plain.get(4).getMemory().getBytes() * 3 / 4);
     }
 
     private static List<Answer> hotEqualsCold(SessionSettings settings) throws Exception {
@@ -93,7 +108,9 @@ class HotSessionsTest {
             assertThat(a.getQueryId()).isEqualTo(b.getQueryId());
             assertThat(a.getText()).as("answer %d", i).isEqualTo(b.getText());
             assertThat(a.getMemoryTokens()).isEqualTo(b.getMemoryTokens());
-            assertThat(a.getMemory().getFingerprint()).as("answer %d", i).isEqualTo(b.getMemory().getFingerprint());
+            assertThat(a.getMemory().getFingerprint())
+                    .as("answer %d", i)
+                    .isEqualTo(b.getMemory().getFingerprint());
             assertThat(a.getMemory().getBlocks()).isEqualTo(b.getMemory().getBlocks());
             assertThat(a.getRetrieved()).isEqualTo(b.getRetrieved());
             assertThat(a.getCitations()).isEqualTo(b.getCitations());
@@ -104,8 +121,14 @@ class HotSessionsTest {
     /** Windows small enough that the stream (~150 tokens) leaves them: init 4 + local 24, two units or 16 tokens. */
     private static SessionSettings settings(io.engram.engine.memory.MemorySpec.Kind policy) {
         var m = SmallMemorySpecs.of(policy, 24);
-        return SessionSettings.of(SessionMemoryOperatorTest.model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20))
+        return SessionSettings.of(
+                        SessionMemoryOperatorTest.model.toString(),
+                        8,
+                        16,
+                        1,
+                        new SessionSettings.Answers(6, 4, 0),
+                        new SessionSettings.Batching(8, 0),
+                        SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20))
                 .withMemory(m);
     }
 

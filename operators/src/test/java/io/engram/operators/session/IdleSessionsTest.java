@@ -30,28 +30,37 @@ import org.junit.jupiter.api.io.TempDir;
  * that never repeat a dropped block's.
  */
 class IdleSessionsTest {
-    @TempDir static java.nio.file.Path tmp;
+    @TempDir
+    static java.nio.file.Path tmp;
 
     @BeforeAll
     static void model() {
         io.engram.schemas.EngramSchemas.trustEngramClasses();
-        SessionMemoryOperatorTest.model = io.engram.engine.model.synthetic.TinyModels.write(tmp.resolve("m"),
-                io.engram.engine.model.synthetic.TinyModels.Variant.QWEN2, io.engram.engine.tensor.DType.F32, 42);
+        SessionMemoryOperatorTest.model = io.engram.engine.model.synthetic.TinyModels.write(
+                tmp.resolve("m"),
+                io.engram.engine.model.synthetic.TinyModels.Variant.QWEN2,
+                io.engram.engine.tensor.DType.F32,
+                42);
     }
 
     private static SessionSettings settings(long idleMillis) {
-        SessionSettings s = SessionSettings.of(SessionMemoryOperatorTest.model.toString(), 8, 16, 1,
-                new SessionSettings.Answers(6, 4, 0), new SessionSettings.Batching(8, 0),
+        SessionSettings s = SessionSettings.of(
+                SessionMemoryOperatorTest.model.toString(),
+                8,
+                16,
+                1,
+                new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0),
                 SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         return s.withRetention(s.storage().retention().withIdle(idleMillis));
     }
 
-    private static List<DroppedUnit> dropped(KeyedOneInputStreamOperatorTestHarness<String, ?, Answer> h, String session)
-            throws Exception {
+    private static List<DroppedUnit> dropped(
+            KeyedOneInputStreamOperatorTestHarness<String, ?, Answer> h, String session) throws Exception {
         var backend = ((SessionMemoryOperator) h.getOperator()).<String>getKeyedStateBackend();
         backend.setCurrentKey(session);
-        MapState<Long, DroppedUnit> m = backend.getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE,
-                SessionStateDescriptors.DROPPED_UNITS);
+        MapState<Long, DroppedUnit> m = backend.getPartitionedState(
+                VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, SessionStateDescriptors.DROPPED_UNITS);
         List<DroppedUnit> out = new ArrayList<>();
         m.values().forEach(out::add);
         return out;
@@ -83,7 +92,9 @@ class IdleSessionsTest {
             h.initializeState(snapshot);
             h.open();
             h.setProcessingTime(1_000); // the restored timer fires: a has been idle for 1,000 ms, b for 400
-            List<Summary> sums = h.getSideOutput(SessionMemoryOperator.SUMMARIES).stream().map(StreamRecord::getValue).toList();
+            List<Summary> sums = h.getSideOutput(SessionMemoryOperator.SUMMARIES).stream()
+                    .map(StreamRecord::getValue)
+                    .toList();
             assertThat(sums).singleElement().satisfies(s -> {
                 assertThat(s.getSessionId()).isEqualTo("a");
                 assertThat(s.getKind()).isEqualTo(SummaryKind.EPISODE);
@@ -103,12 +114,16 @@ class IdleSessionsTest {
             h.processElement(ev("b", "qb", query("qb")));
             assertThat(last(h).getMemory().getTokens()).as("b keeps its memory").isEqualTo(tokensA);
             h.processElement(ev("a", "qa1", query("qa1")));
-            assertThat(last(h).getMemory().getBlocks()).as("a's KV memory is gone").isZero();
+            assertThat(last(h).getMemory().getBlocks())
+                    .as("a's KV memory is gone")
+                    .isZero();
 
             h.processElement(ev("a", "a1", text("The ferry leaves at nine.")));
             h.processElement(ev("a", "qa2", query("qa2")));
             assertThat(last(h).getQueryId()).isEqualTo("qa2");
-            assertThat(last(h).getMemory().getBlocks()).as("a later event starts afresh").isPositive();
+            assertThat(last(h).getMemory().getBlocks())
+                    .as("a later event starts afresh")
+                    .isPositive();
             assertThat(h.getSideOutput(SessionMemoryOperator.DEAD_LETTERS)).isNull();
 
             h.setProcessingTime(1_600); // b's first check (set at 600) fires, but b asked at 1,000: not idle yet
@@ -116,8 +131,11 @@ class IdleSessionsTest {
             h.setProcessingTime(2_000); // b's second check: idle since 1,000; a's too (its events came at 1,000)
             assertThat(dropped(h, "b")).isNotEmpty();
             List<DroppedUnit> all = dropped(h, "a");
-            assertThat(all).as("a's new blocks went too, with ids no dropped block had").hasSizeGreaterThan(gone.size());
-            assertThat(all.stream().map(DroppedUnit::getBlockId).distinct().count()).isEqualTo(all.size());
+            assertThat(all)
+                    .as("a's new blocks went too, with ids no dropped block had")
+                    .hasSizeGreaterThan(gone.size());
+            assertThat(all.stream().map(DroppedUnit::getBlockId).distinct().count())
+                    .isEqualTo(all.size());
         }
     }
 

@@ -29,7 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
 class SessionFailureIsolationTest {
     static final String FACTS = "The vault code is 7481. My sister lives in Porto and keeps three cats and a parrot. ";
 
-    @TempDir static Path tmp;
+    @TempDir
+    static Path tmp;
+
     static Path model;
 
     @BeforeAll
@@ -39,14 +41,20 @@ class SessionFailureIsolationTest {
     }
 
     static SessionSettings settings() {
-        return SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
+        return SessionSettings.of(
+                model.toString(),
+                8,
+                16,
+                1,
+                new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0),
+                SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
     }
 
-    static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(SessionSettings s, SessionFaults f)
-            throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s, f), EngramEvent::getSessionId,
-                Types.STRING);
+    static KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> harness(
+            SessionSettings s, SessionFaults f) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new SessionMemoryOperator(s, f), EngramEvent::getSessionId, Types.STRING);
         h.setup();
         h.open();
         return h;
@@ -58,11 +66,16 @@ class SessionFailureIsolationTest {
 
     static List<DeadLetter> dead(KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> h) {
         var out = h.getSideOutput(SessionMemoryOperator.DEAD_LETTERS);
-        return out == null ? List.of() : out.stream().map(StreamRecord::getValue).toList();
+        return out == null
+                ? List.of()
+                : out.stream().map(StreamRecord::getValue).toList();
     }
 
     static Answer answerOf(KeyedOneInputStreamOperatorTestHarness<String, EngramEvent, Answer> h, String session) {
-        return h.extractOutputValues().stream().filter(a -> a.getSessionId().equals(session)).reduce((a, b) -> b).orElseThrow();
+        return h.extractOutputValues().stream()
+                .filter(a -> a.getSessionId().equals(session))
+                .reduce((a, b) -> b)
+                .orElseThrow();
     }
 
     @Test
@@ -91,31 +104,45 @@ class SessionFailureIsolationTest {
             });
             Answer a = answerOf(h, "a");
             assertThat(a.getText()).isEqualTo(refA.getText());
-            assertThat(a.getMemory().getFingerprint()).as("a's memory is a1 alone").isEqualTo(refA.getMemory().getFingerprint());
+            assertThat(a.getMemory().getFingerprint())
+                    .as("a's memory is a1 alone")
+                    .isEqualTo(refA.getMemory().getFingerprint());
             assertThat(a.getMemoryTokens()).isEqualTo(refA.getMemoryTokens());
             assertThat(answerOf(h, "b").getText()).isEqualTo(refB.getText());
-            assertThat(answerOf(h, "b").getMemory().getFingerprint()).isEqualTo(refB.getMemory().getFingerprint());
+            assertThat(answerOf(h, "b").getMemory().getFingerprint())
+                    .isEqualTo(refB.getMemory().getFingerprint());
         }
     }
 
     @Test
     void aQueryWhoseAnswerFailsIsDeadLetteredAndTheRestOfItsBatchIsAnswered() throws Exception {
-        SessionSettings batched = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 60_000), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
+        SessionSettings batched = SessionSettings.of(
+                model.toString(),
+                8,
+                16,
+                1,
+                new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 60_000),
+                SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         try (var h = harness(batched, fail(SessionFaults.Point.ANSWER, "a", 2))) {
             h.processElement(ev("a", "a0", text(FACTS)));
             h.processElement(ev("b", "b0", text(FACTS)));
             h.processElement(ev("a", "qa", query("qa")));
             h.processElement(ev("b", "qb", query("qb")));
-            h.setProcessingTime(60_001); // the window closes: one batch of both, which fails; each is then answered alone
-            assertThat(h.extractOutputValues()).singleElement().satisfies(x -> assertThat(x.getSessionId()).isEqualTo("b"));
+            h.setProcessingTime(
+                    60_001); // the window closes: one batch of both, which fails; each is then answered alone
+            assertThat(h.extractOutputValues())
+                    .singleElement()
+                    .satisfies(x -> assertThat(x.getSessionId()).isEqualTo("b"));
             assertThat(dead(h)).singleElement().satisfies(d -> {
                 assertThat(d.getErrorClass()).isEqualTo(ErrorClass.PROCESSING_FAILED);
                 assertThat(d.getEventId()).isEqualTo("qa");
             });
             h.processElement(ev("a", "qa2", query("qa2")));
             h.setProcessingTime(120_002);
-            assertThat(h.extractOutputValues()).as("a answers again once the engine does").hasSize(2);
+            assertThat(h.extractOutputValues())
+                    .as("a answers again once the engine does")
+                    .hasSize(2);
         }
     }
 
@@ -140,8 +167,10 @@ class SessionFailureIsolationTest {
             assertThat(tokens % 8).isNotZero();
             snapshot = h.snapshot(1L, 1L);
         }
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(settings,
-                fail(SessionFaults.Point.WRITE, "a", 1)), EngramEvent::getSessionId, Types.STRING)) {
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new SessionMemoryOperator(settings, fail(SessionFaults.Point.WRITE, "a", 1)),
+                EngramEvent::getSessionId,
+                Types.STRING)) {
             h.setup();
             h.initializeState(snapshot);
             h.open();
@@ -153,18 +182,22 @@ class SessionFailureIsolationTest {
                 assertThat(d.get(0).getErrorClass()).isEqualTo(ErrorClass.PROCESSING_FAILED);
                 assertThat(d.get(0).getEventId()).isEqualTo("a1");
                 assertThat(d.get(1).getErrorClass()).isEqualTo(ErrorClass.CORRUPT_MEMORY);
-                assertThat(d.get(1).getReason()).contains("session a: block " + partialBlock + " quarantined (index checksum ")
+                assertThat(d.get(1).getReason())
+                        .contains("session a: block " + partialBlock + " quarantined (index checksum ")
                         .contains("never served again");
             });
             h.processElement(ev("a", "qa", query("qa")));
             h.processElement(ev("b", "qb", query("qb")));
             Answer a = answerOf(h, "a");
             assertThat(a.getQueryId()).isEqualTo("qa");
-            assertThat(a.getMemory().getBlocks()).as("the rest: every block before the quarantined one")
+            assertThat(a.getMemory().getBlocks())
+                    .as("the rest: every block before the quarantined one")
                     .isEqualTo((int) partialBlock);
             assertThat(a.getMemory().getTokens()).isEqualTo(partialBlock * 8);
             assertThat(answerOf(h, "b").getQueryId()).isEqualTo("qb");
-            assertThat(dead(h)).as("nothing more: the damaged block is gone from the index").hasSize(2);
+            assertThat(dead(h))
+                    .as("nothing more: the damaged block is gone from the index")
+                    .hasSize(2);
             h.processElement(ev("a", "a2", text("The ferry leaves at nine.")));
             h.processElement(ev("a", "qa2", query("qa2")));
             assertThat(answerOf(h, "a").getQueryId()).isEqualTo("qa2");
@@ -210,8 +243,15 @@ class SessionFailureIsolationTest {
 
     @Test
     void queriesBeyondTheSessionsPendingCapAreDeadLetteredAndTheRestAnsweredInOrder() throws Exception {
-        SessionSettings windowed = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 60_000), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20)).withLimits(new SessionSettings.Limits(16384, 2));
+        SessionSettings windowed = SessionSettings.of(
+                        model.toString(),
+                        8,
+                        16,
+                        1,
+                        new SessionSettings.Answers(6, 4, 0),
+                        new SessionSettings.Batching(8, 60_000),
+                        SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20))
+                .withLimits(new SessionSettings.Limits(16384, 2));
         try (var h = harness(windowed, SessionFaults.NONE)) {
             h.processElement(ev("a", "a0", text(FACTS)));
             for (int i = 0; i < 4; i++) {
@@ -232,17 +272,27 @@ class SessionFailureIsolationTest {
 
     @Test
     void queriesParkedByTheListVersionMoveIntoTheQueueAndAreAnswered() throws Exception {
-        SessionSettings windowed = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 60_000), SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
+        SessionSettings windowed = SessionSettings.of(
+                model.toString(),
+                8,
+                16,
+                1,
+                new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 60_000),
+                SessionSettings.Storage.of(io.engram.state.codec.KvDType.BF16, 1L << 20));
         try (var h = harness(windowed, SessionFaults.NONE)) {
             h.processElement(ev("a", "a0", text(FACTS)));
             // as a savepoint of the earlier version holds them: one list under the old state name
             org.apache.flink.runtime.state.KeyedStateBackend<String> backend =
                     ((SessionMemoryOperator) h.getOperator()).getKeyedStateBackend();
             backend.setCurrentKey("a");
-            backend.getPartitionedState(org.apache.flink.runtime.state.VoidNamespace.INSTANCE,
-                    org.apache.flink.runtime.state.VoidNamespaceSerializer.INSTANCE, PendingQueries.LEGACY)
-                    .update(List.of(ev("a", "old1", query("old1")).getValue(), ev("a", "old2", query("old2")).getValue()));
+            backend.getPartitionedState(
+                            org.apache.flink.runtime.state.VoidNamespace.INSTANCE,
+                            org.apache.flink.runtime.state.VoidNamespaceSerializer.INSTANCE,
+                            PendingQueries.LEGACY)
+                    .update(List.of(
+                            ev("a", "old1", query("old1")).getValue(),
+                            ev("a", "old2", query("old2")).getValue()));
             h.processElement(ev("a", "new", query("new")));
             h.processElement(ev("a", "a1", text("The ferry leaves at nine."))); // answers what waits first
             assertThat(h.extractOutputValues()).extracting(Answer::getQueryId).containsExactly("old1", "old2", "new");

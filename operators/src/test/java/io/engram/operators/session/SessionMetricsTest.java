@@ -34,7 +34,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The operator's metrics, registered on its real operator metric group in the keyed test harness, move as it works. */
 class SessionMetricsTest {
-    @TempDir static Path tmp;
+    @TempDir
+    static Path tmp;
+
     static Path model;
 
     @BeforeAll
@@ -56,8 +58,8 @@ class SessionMetricsTest {
     /** Sum of the stored unit bytes of {@code session}, read from the keyed state backend. */
     static long storedBytes(KeyedStateBackend<String> backend, String session) throws Exception {
         backend.setCurrentKey(session);
-        MapState<Long, byte[]> units = backend.getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE,
-                FlinkMemoryStore.UNITS);
+        MapState<Long, byte[]> units = backend.getPartitionedState(
+                VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, FlinkMemoryStore.UNITS);
         long n = 0;
         for (byte[] b : units.values()) {
             n += b.length;
@@ -73,18 +75,29 @@ class SessionMetricsTest {
                 return metrics;
             }
         };
-        SessionSettings s = SessionSettings.of(model.toString(), 8, 16, 1, new SessionSettings.Answers(6, 4, 0),
-                new SessionSettings.Batching(8, 0), SessionSettings.Storage.of(KvDType.INT8, 1L << 20));
-        try (MockEnvironment env = new MockEnvironmentBuilder().setMetricGroup(task).build();
-                var h = new KeyedOneInputStreamOperatorTestHarness<>(new SessionMemoryOperator(s), EngramEvent::getSessionId,
-                        Types.STRING, env)) {
+        SessionSettings s = SessionSettings.of(
+                model.toString(),
+                8,
+                16,
+                1,
+                new SessionSettings.Answers(6, 4, 0),
+                new SessionSettings.Batching(8, 0),
+                SessionSettings.Storage.of(KvDType.INT8, 1L << 20));
+        try (MockEnvironment env =
+                        new MockEnvironmentBuilder().setMetricGroup(task).build();
+                var h = new KeyedOneInputStreamOperatorTestHarness<>(
+                        new SessionMemoryOperator(s), EngramEvent::getSessionId, Types.STRING, env)) {
             h.setup();
             h.open();
             assertThat(count(SessionMetrics.TOKENS_INGESTED)).isZero();
             assertThat(gauge(SessionMetrics.SESSIONS)).isEqualTo(0);
-            h.processElement(SessionMemoryOperatorTest.ev("s1", "c0", SessionMemoryOperatorTest.text("The vault code is 7481.")));
-            h.processElement(SessionMemoryOperatorTest.ev("s1", "c1", SessionMemoryOperatorTest.text(
-                    "My sister lives in Porto, and the keeper counted forty gulls on the cliffs at dawn.")));
+            h.processElement(SessionMemoryOperatorTest.ev(
+                    "s1", "c0", SessionMemoryOperatorTest.text("The vault code is 7481.")));
+            h.processElement(SessionMemoryOperatorTest.ev(
+                    "s1",
+                    "c1",
+                    SessionMemoryOperatorTest.text(
+                            "My sister lives in Porto, and the keeper counted forty gulls on the cliffs at dawn.")));
             h.processElement(SessionMemoryOperatorTest.ev("s2", "c0", SessionMemoryOperatorTest.text("Code 12.")));
             long tokens = count(SessionMetrics.TOKENS_INGESTED);
             assertThat(tokens).isPositive();
@@ -93,11 +106,14 @@ class SessionMetricsTest {
             long s1 = storedBytes(backend, "s1");
             long s2 = storedBytes(backend, "s2");
             assertThat(s1).isGreaterThan(s2);
-            assertThat(gauge(SessionMetrics.STATE_BYTES)).as("gauge equals the stored unit bytes").isEqualTo(s1 + s2);
+            assertThat(gauge(SessionMetrics.STATE_BYTES))
+                    .as("gauge equals the stored unit bytes")
+                    .isEqualTo(s1 + s2);
             assertThat(gauge(SessionMetrics.MAX_SESSION_BYTES)).isEqualTo(s1);
             assertThat((Long) gauge(SessionMetrics.UNITS)).isGreaterThanOrEqualTo(3L);
             assertThat((Long) gauge(SessionMetrics.MAX_SESSION_UNITS)).isGreaterThanOrEqualTo(2L);
-            assertThat(count(SessionMetrics.MEMORY_REUSED)).as("s1's second event started from the memory its first left")
+            assertThat(count(SessionMetrics.MEMORY_REUSED))
+                    .as("s1's second event started from the memory its first left")
                     .isEqualTo(1);
             assertThat((Double) gauge(SessionMetrics.ENGINE_TOKENS_PER_SECOND)).isPositive();
 
@@ -106,7 +122,9 @@ class SessionMetricsTest {
             assertThat(count(SessionMetrics.QUERIES_ANSWERED)).isEqualTo(1);
             Histogram latency = (Histogram) metrics.get(SessionMetrics.ANSWER_LATENCY);
             assertThat(latency.getCount()).isEqualTo(1);
-            assertThat(count(SessionMetrics.TOKENS_INGESTED)).as("queries ingest nothing").isEqualTo(tokens);
+            assertThat(count(SessionMetrics.TOKENS_INGESTED))
+                    .as("queries ingest nothing")
+                    .isEqualTo(tokens);
 
             h.processElement(SessionMemoryOperatorTest.ev("s2", "r", new ControlEvent(ControlAction.RESET)));
             assertThat(gauge(SessionMetrics.SESSIONS)).isEqualTo(1);
@@ -139,10 +157,14 @@ class SessionMetricsTest {
             m.memory("s" + i, mem);
         }
         assertThat(group.gauges.get(SessionMetrics.SESSIONS).getValue()).isEqualTo(3);
-        assertThat(group.gauges.get(SessionMetrics.UNITS).getValue()).as("sessions 3, 4 and 5").isEqualTo(12L);
-        assertThat(group.gauges.get(SessionMetrics.MAX_SESSION_UNITS).getValue()).isEqualTo(5L);
+        assertThat(group.gauges.get(SessionMetrics.UNITS).getValue())
+                .as("sessions 3, 4 and 5")
+                .isEqualTo(12L);
+        assertThat(group.gauges.get(SessionMetrics.MAX_SESSION_UNITS).getValue())
+                .isEqualTo(5L);
         m.cleared("s5");
-        assertThat(group.gauges.get(SessionMetrics.MAX_SESSION_UNITS).getValue()).isEqualTo(4L);
+        assertThat(group.gauges.get(SessionMetrics.MAX_SESSION_UNITS).getValue())
+                .isEqualTo(4L);
         assertThat(group.gauges.get(SessionMetrics.UNITS).getValue()).isEqualTo(7L);
     }
 }

@@ -17,8 +17,17 @@ final class SmallMemorySpecs {
             case FULL -> new MemorySpec.Full();
             case STREAMING -> new MemorySpec.Streaming(4, recent);
             case INFLLM -> new MemorySpec.InfLlm(new MemorySpec.Window(4, 24, MemorySpec.AUTO), 2, 1, 4);
-            case EMLLM -> new MemorySpec.EmLlm(new MemorySpec.Window(4, 24, 16), em.contiguity(), 1, em.reprTokens(), em.gamma(),
-                    em.eventMinTokens(), em.eventMaxTokens(), em.refinement(), em.refineFromLayer());
+            case EMLLM ->
+                new MemorySpec.EmLlm(
+                        new MemorySpec.Window(4, 24, 16),
+                        em.contiguity(),
+                        1,
+                        em.reprTokens(),
+                        em.gamma(),
+                        em.eventMinTokens(),
+                        em.eventMaxTokens(),
+                        em.refinement(),
+                        em.refineFromLayer());
             case SIRLLM -> new MemorySpec.SirLlm(4, recent, 16, 1.0);
         };
     }

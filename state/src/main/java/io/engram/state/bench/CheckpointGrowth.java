@@ -34,6 +34,7 @@ import java.util.stream.Stream;
 public final class CheckpointGrowth {
     /** Per-token metadata of a stored block: token id, position, provenance, score (see {@link KvBlockCodec}). */
     static final int META_BYTES_PER_TOKEN = 4 + 4 + 8 + 4;
+
     static final double PER_MILLION = 1_000_000.0;
 
     private CheckpointGrowth() {}
@@ -49,16 +50,27 @@ public final class CheckpointGrowth {
      * @param savepointMiBPerMillion Flink native savepoint bytes per 1M tokens, MiB
      * @param measured true when measured on real bytes, false when computed from a measured row
      */
-    public record Row(String model, KvDType dtype, long valuesPerToken, double bytesPerToken, double encodedMiBPerMillion,
-            double checkpointMiBPerMillion, double savepointMiBPerMillion, boolean measured) {}
+    public record Row(
+            String model,
+            KvDType dtype,
+            long valuesPerToken,
+            double bytesPerToken,
+            double encodedMiBPerMillion,
+            double checkpointMiBPerMillion,
+            double savepointMiBPerMillion,
+            boolean measured) {}
 
     /** Measures the tiny model with about {@code tokens} tokens (in sessions of at most the model's context) per dtype. */
     public static List<Row> measureTiny(Path work, List<KvDType> types, int tokens, int blockSize) throws Exception {
         Path modelDir = TinyModels.write(work.resolve("model"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
         List<List<KvBlock>> sessions = new ArrayList<>();
         List<Row> rows = new ArrayList<>();
-        try (ModelRegistry.Lease lease = ModelRegistry.acquire(modelDir); CpuBackend backend = new CpuBackend(1, false)) {
-            Transformer t = new Transformer(lease.model().config(), lease.model().weights(), backend,
+        try (ModelRegistry.Lease lease = ModelRegistry.acquire(modelDir);
+                CpuBackend backend = new CpuBackend(1, false)) {
+            Transformer t = new Transformer(
+                    lease.model().config(),
+                    lease.model().weights(),
+                    backend,
                     new EngineSettings(blockSize, 64, 1, false));
             SessionEngine engine = new SessionEngine(t, lease.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
             int context = lease.model().config().maxPositions();
@@ -70,7 +82,8 @@ public final class CheckpointGrowth {
                 for (int event = 0; ; event++) {
                     String text = sentence(r);
                     if (mem.nextSeq() + text.length() + 8 > context) {
-                        break; // byte-level BPE: at most one token per (ASCII) char, plus specials; stay inside the context
+                        break; // byte-level BPE: at most one token per (ASCII) char, plus specials; stay inside the
+                        // context
                     }
                     engine.ingest(mem, text, event);
                 }
@@ -100,9 +113,17 @@ public final class CheckpointGrowth {
                     store.checkpoint(work.resolve("checkpoint-" + type));
                 }
                 long sst = sstBytes(work.resolve("checkpoint-" + type));
-                long savepoint = SavepointGrowth.savepointBytes(work.resolve("savepoint-" + type), units) - emptySavepoint;
-                rows.add(new Row(name + ", " + total + " tokens measured", type, values, (double) encoded / total,
-                        mibPerMillion(encoded, total), mibPerMillion(sst, total), mibPerMillion(savepoint, total), true));
+                long savepoint =
+                        SavepointGrowth.savepointBytes(work.resolve("savepoint-" + type), units) - emptySavepoint;
+                rows.add(new Row(
+                        name + ", " + total + " tokens measured",
+                        type,
+                        values,
+                        (double) encoded / total,
+                        mibPerMillion(encoded, total),
+                        mibPerMillion(sst, total),
+                        mibPerMillion(savepoint, total),
+                        true));
             }
         }
         return rows;
@@ -120,14 +141,36 @@ public final class CheckpointGrowth {
         double perValue = (measured.bytesPerToken() - META_BYTES_PER_TOKEN) / measured.valuesPerToken();
         double perToken = META_BYTES_PER_TOKEN + perValue * valuesPerToken;
         double encoded = perToken * PER_MILLION / (1 << 20);
-        return new Row(model + ", computed", measured.dtype(), valuesPerToken, perToken, encoded,
+        return new Row(
+                model + ", computed",
+                measured.dtype(),
+                valuesPerToken,
+                perToken,
+                encoded,
                 encoded * measured.checkpointMiBPerMillion() / measured.encodedMiBPerMillion(),
-                encoded * measured.savepointMiBPerMillion() / measured.encodedMiBPerMillion(), false);
+                encoded * measured.savepointMiBPerMillion() / measured.encodedMiBPerMillion(),
+                false);
     }
 
     private static String sentence(SplittableRandom r) {
-        String[] words = {"the", "keeper", "counted", "gulls", "vault", "code", "lighthouse", "north", "stone", "river",
-                "morning", "seven", "ledger", "harbour", "lamp", "tide"};
+        String[] words = {
+            "the",
+            "keeper",
+            "counted",
+            "gulls",
+            "vault",
+            "code",
+            "lighthouse",
+            "north",
+            "stone",
+            "river",
+            "morning",
+            "seven",
+            "ledger",
+            "harbour",
+            "lamp",
+            "tide"
+        };
         StringBuilder sb = new StringBuilder();
         int n = 6 + r.nextInt(6);
         for (int i = 0; i < n; i++) {
@@ -138,13 +181,15 @@ public final class CheckpointGrowth {
 
     private static long sstBytes(Path dir) {
         try (Stream<Path> files = Files.list(dir)) {
-            return files.filter(p -> p.getFileName().toString().endsWith(".sst")).mapToLong(p -> {
-                try {
-                    return Files.size(p);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }).sum();
+            return files.filter(p -> p.getFileName().toString().endsWith(".sst"))
+                    .mapToLong(p -> {
+                        try {
+                            return Files.size(p);
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    })
+                    .sum();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list checkpoint " + dir, e);
         }

@@ -37,7 +37,8 @@ public final class KeyedStoreBench {
     public record Settings(StoreBench.Shape shape, int units, long seed) implements Serializable {}
 
     /** Runs {@code runs} write+read runs per dtype and returns one row per dtype. RocksDB files go under {@code dir}. */
-    public static List<StoreBench.Row> run(Path dir, List<KvDType> types, Settings settings, int runs) throws Exception {
+    public static List<StoreBench.Row> run(Path dir, List<KvDType> types, Settings settings, int runs)
+            throws Exception {
         Configuration conf = new Configuration();
         conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
         conf.set(RocksDBOptions.LOCAL_DIRECTORIES, dir.toAbsolutePath().toString());
@@ -49,26 +50,29 @@ public final class KeyedStoreBench {
                 work.add(Tuple2.of(t.name(), r));
             }
         }
-        TypeInformation<Tuple4<String, Integer, Long, Long>> outType = Types.TUPLE(Types.STRING, Types.INT, Types.LONG, Types.LONG);
+        TypeInformation<Tuple4<String, Integer, Long, Long>> outType =
+                Types.TUPLE(Types.STRING, Types.INT, Types.LONG, Types.LONG);
         Map<KvDType, List<StoreBench.Run>> byType = new EnumMap<>(KvDType.class);
-        try (CloseableIterator<Tuple4<String, Integer, Long, Long>> it = env
-                .fromData(work, Types.TUPLE(Types.STRING, Types.INT))
+        try (CloseableIterator<Tuple4<String, Integer, Long, Long>> it = env.fromData(
+                        work, Types.TUPLE(Types.STRING, Types.INT))
                 .keyBy(w -> w.f0 + "-" + w.f1, Types.STRING)
                 .transform("engram store bench", outType, new BenchOperator(settings))
                 .uid("engram-store-bench")
                 .executeAndCollect("engram-bench-store")) {
             while (it.hasNext()) {
                 Tuple4<String, Integer, Long, Long> r = it.next();
-                byType.computeIfAbsent(KvDType.valueOf(r.f0), k -> new ArrayList<>()).add(new StoreBench.Run(r.f2, r.f3));
+                byType.computeIfAbsent(KvDType.valueOf(r.f0), k -> new ArrayList<>())
+                        .add(new StoreBench.Run(r.f2, r.f3));
             }
         }
         List<StoreBench.Row> rows = new ArrayList<>();
         for (KvDType t : types) {
             if (byType.getOrDefault(t, List.of()).size() != runs) {
-                throw new IllegalStateException("the keyed-state bench returned " + byType.getOrDefault(t, List.of()).size()
-                        + " of " + runs + " runs for " + t);
+                throw new IllegalStateException("the keyed-state bench returned "
+                        + byType.getOrDefault(t, List.of()).size() + " of " + runs + " runs for " + t);
             }
-            long unitBytes = StoreBench.units(settings.shape(), t, 1, settings.seed()).get(0).length;
+            long unitBytes =
+                    StoreBench.units(settings.shape(), t, 1, settings.seed()).get(0).length;
             rows.add(StoreBench.row("flink-keyed", t, unitBytes, settings.units(), byType.get(t)));
         }
         return rows;
@@ -96,7 +100,8 @@ public final class KeyedStoreBench {
         @Override
         public void processElement(StreamRecord<Tuple2<String, Integer>> element) {
             KvDType type = KvDType.valueOf(element.getValue().f0);
-            List<byte[]> us = units.computeIfAbsent(type, t -> StoreBench.units(settings.shape(), t, settings.units(), settings.seed()));
+            List<byte[]> us = units.computeIfAbsent(
+                    type, t -> StoreBench.units(settings.shape(), t, settings.units(), settings.seed()));
             String session = (String) getCurrentKey();
             long t0 = System.nanoTime();
             for (int i = 0; i < us.size(); i++) {

@@ -59,8 +59,18 @@ public final class RestartBench {
      * @param lastEventsMs the same for its last {@link #EDGE} events: per-event work that grows with the session shows
      *     as the difference
      */
-    public record Row(long tokens, int events, double storedMiB, double restoreMs, double restoredAnswerMs, double prefillMs,
-            double prefilledAnswerMs, boolean sameAsHot, boolean sameAsPrefilled, String answer, double firstEventsMs,
+    public record Row(
+            long tokens,
+            int events,
+            double storedMiB,
+            double restoreMs,
+            double restoredAnswerMs,
+            double prefillMs,
+            double prefilledAnswerMs,
+            boolean sameAsHot,
+            boolean sameAsPrefilled,
+            String answer,
+            double firstEventsMs,
             double lastEventsMs) {
         /** How many times faster the restored follow-up is than the re-prefilled one. */
         public double speedup() {
@@ -73,8 +83,17 @@ public final class RestartBench {
      * @param question the follow-up question
      * @param dir an empty folder for the RocksDB store
      */
-    public static Row run(SessionEngine engine, Backend backend, KvDType storage, String model, int blockSize,
-            List<String> events, String question, int maxNewTokens, Path dir, Consumer<String> progress) {
+    public static Row run(
+            SessionEngine engine,
+            Backend backend,
+            KvDType storage,
+            String model,
+            int blockSize,
+            List<String> events,
+            String question,
+            int maxNewTokens,
+            Path dir,
+            Consumer<String> progress) {
         String session = "restart-bench";
         SamplingOptions greedy = SamplingOptions.greedy(maxNewTokens);
         byte[][] policy;
@@ -84,8 +103,8 @@ public final class RestartBench {
         double firstMs;
         double lastMs;
         try (RocksDbMemoryStore store = RocksDbMemoryStore.open(dir)) {
-            SessionMemoryRepository repo = new SessionMemoryRepository(store, new WorkingSet(64L << 20), backend,
-                    engine::newMemory, storage, model, blockSize);
+            SessionMemoryRepository repo = new SessionMemoryRepository(
+                    store, new WorkingSet(64L << 20), backend, engine::newMemory, storage, model, blockSize);
             KvCache mem = repo.create(session);
             Map<Long, Integer> blockBytes = new java.util.HashMap<>();
             SessionIndex idx = null;
@@ -99,7 +118,9 @@ public final class RestartBench {
                     repo.write(session, mem, e);
                     blockBytes.put(e.block().id(), e.bytes().length); // the last write of a block is what stays
                 }
-                idx = SessionMemoryRepository.indexOf(idx, session, mem, crcs, model, blockSize).setEventCount(i + 1).build();
+                idx = SessionMemoryRepository.indexOf(idx, session, mem, crcs, model, blockSize)
+                        .setEventCount(i + 1)
+                        .build();
                 repo.saveIndex(session, idx);
                 eventNanos[i] = System.nanoTime() - e0;
                 if (i % 20 == 19) {
@@ -120,8 +141,15 @@ public final class RestartBench {
         String restored;
         long t1;
         try (RocksDbMemoryStore store = RocksDbMemoryStore.open(dir)) {
-            SessionMemoryRepository repo = new SessionMemoryRepository(store, new WorkingSet(64L << 20), backend,
-                    engine::newMemory, storage, model, blockSize, engine.policy().offloadsMemory());
+            SessionMemoryRepository repo = new SessionMemoryRepository(
+                    store,
+                    new WorkingSet(64L << 20),
+                    backend,
+                    engine::newMemory,
+                    storage,
+                    model,
+                    blockSize,
+                    engine.policy().offloadsMemory());
             SessionMemoryRepository.Loaded loaded = repo.load(session, repo.index(session));
             if (!loaded.damaged().isEmpty()) {
                 throw new IllegalStateException("the bench's own store has damaged blocks: " + loaded.damaged());
@@ -130,7 +158,8 @@ public final class RestartBench {
                 engine.policy().restore(loaded.memory(), decodePolicy(policy));
             }
             t1 = System.nanoTime();
-            restored = engine.answer(loaded.memory(), question, greedy, TokenListener.NONE).text();
+            restored = engine.answer(loaded.memory(), question, greedy, TokenListener.NONE)
+                    .text();
         }
         long t2 = System.nanoTime();
         progress.accept("prefilling again");
@@ -139,10 +168,22 @@ public final class RestartBench {
             engine.ingest(again, events.get(i), i);
         }
         long t3 = System.nanoTime();
-        String prefilled = engine.answer(again, question, greedy, TokenListener.NONE).text();
+        String prefilled =
+                engine.answer(again, question, greedy, TokenListener.NONE).text();
         long t4 = System.nanoTime();
-        return new Row(tokens, events.size(), storedBytes / 1048576.0, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
-                (t4 - t3) / 1e6, restored.equals(hot), prefilled.equals(hot), restored, firstMs, lastMs);
+        return new Row(
+                tokens,
+                events.size(),
+                storedBytes / 1048576.0,
+                (t1 - t0) / 1e6,
+                (t2 - t1) / 1e6,
+                (t3 - t2) / 1e6,
+                (t4 - t3) / 1e6,
+                restored.equals(hot),
+                prefilled.equals(hot),
+                restored,
+                firstMs,
+                lastMs);
     }
 
     private static double mean(long[] nanos, int from, int to) {
@@ -193,7 +234,8 @@ public final class RestartBench {
      * Content events of about {@code wordsPerEvent} words of filler each, {@code targetTokens} tokens in all (by the
      * engine's tokenizer, roughly), with {@code fact} planted in the event at {@code depth} (0..1).
      */
-    public static List<String> events(SessionEngine engine, int targetTokens, int wordsPerEvent, String fact, double depth) {
+    public static List<String> events(
+            SessionEngine engine, int targetTokens, int wordsPerEvent, String fact, double depth) {
         String filler = io.engram.engine.bench.LongInputTasks.NOISE;
         int perRepeat = engine.tokenizer().encode(filler, false).length;
         int wordsPerRepeat = filler.split(" ").length;

@@ -43,14 +43,18 @@ public final class SavepointGrowth {
         Files.createDirectories(work);
         Configuration conf = new Configuration();
         conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
-        conf.set(RocksDBOptions.LOCAL_DIRECTORIES, work.resolve("rocksdb").toAbsolutePath().toString());
+        conf.set(
+                RocksDBOptions.LOCAL_DIRECTORIES,
+                work.resolve("rocksdb").toAbsolutePath().toString());
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
-        DataGeneratorSource<Long> ticks = new DataGeneratorSource<>(i -> i, Long.MAX_VALUE, RateLimiterStrategy.perSecond(20),
-                Types.LONG);
-        CloseableIterator<Integer> written = env.fromSource(ticks, WatermarkStrategy.noWatermarks(), "ticks").uid("engram-ticks")
+        DataGeneratorSource<Long> ticks =
+                new DataGeneratorSource<>(i -> i, Long.MAX_VALUE, RateLimiterStrategy.perSecond(20), Types.LONG);
+        CloseableIterator<Integer> written = env.fromSource(ticks, WatermarkStrategy.noWatermarks(), "ticks")
+                .uid("engram-ticks")
                 .keyBy(i -> "writer", Types.STRING)
-                .transform("engram memory writer", Types.INT, new Writer(List.copyOf(sessions))).uid("engram-memory-writer")
+                .transform("engram memory writer", Types.INT, new Writer(List.copyOf(sessions)))
+                .uid("engram-memory-writer")
                 .collectAsync();
         JobClient job = env.executeAsync("engram-bench-savepoint-growth");
         try (written) {
@@ -62,9 +66,11 @@ public final class SavepointGrowth {
             if (units != expected) {
                 throw new IllegalStateException("the writer stored " + units + " units, expected " + expected);
             }
-            String location = job.triggerSavepoint(work.resolve("savepoints").toUri().toString(), SavepointFormatType.NATIVE)
+            String location = job.triggerSavepoint(
+                            work.resolve("savepoints").toUri().toString(), SavepointFormatType.NATIVE)
                     .get(120, TimeUnit.SECONDS);
-            return directoryBytes(Path.of(java.net.URI.create(location.startsWith("file:") ? location : "file:" + location)));
+            return directoryBytes(
+                    Path.of(java.net.URI.create(location.startsWith("file:") ? location : "file:" + location)));
         } finally {
             job.cancel().get(60, TimeUnit.SECONDS);
         }
@@ -72,13 +78,15 @@ public final class SavepointGrowth {
 
     private static long directoryBytes(Path dir) {
         try (Stream<Path> files = Files.walk(dir)) {
-            return files.filter(Files::isRegularFile).mapToLong(p -> {
-                try {
-                    return Files.size(p);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }).sum();
+            return files.filter(Files::isRegularFile)
+                    .mapToLong(p -> {
+                        try {
+                            return Files.size(p);
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    })
+                    .sum();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot measure savepoint " + dir, e);
         }

@@ -47,8 +47,16 @@ public final class StoreBench {
      *
      * @param unitBytes bytes of one encoded unit
      */
-    public record Row(String path, KvDType dtype, int units, long unitBytes, double writeMBps, double readMBps,
-            double worstWriteMBps, double worstReadMBps, int runs) {}
+    public record Row(
+            String path,
+            KvDType dtype,
+            int units,
+            long unitBytes,
+            double writeMBps,
+            double readMBps,
+            double worstWriteMBps,
+            double worstReadMBps,
+            int runs) {}
 
     /** Timings of one run: nanoseconds to write and to read all units. */
     public record Run(long writeNanos, long readNanos) implements java.io.Serializable {}

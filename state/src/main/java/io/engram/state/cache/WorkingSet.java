@@ -62,7 +62,6 @@ public final class WorkingSet {
         }
     }
 
-
     private void account(String session, long delta) {
         bytes += delta;
         bytesPerSession.merge(session, delta, Long::sum);

@@ -4,10 +4,10 @@ import io.engram.engine.backend.Backend;
 import io.engram.engine.kv.HeadRows;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
+import io.engram.engine.tensor.Quant;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.zip.CRC32C;
-import io.engram.engine.tensor.Quant;
 
 /**
  * The persisted form of one KV block: a version byte, the storage type of K/V, a fixed header, per-token metadata
@@ -49,7 +49,14 @@ public final class KvBlockCodec {
             throw new IllegalArgumentException(block + " is too large to encode (" + size + " bytes)");
         }
         ByteBuffer b = ByteBuffer.allocate((int) size).order(ByteOrder.LITTLE_ENDIAN);
-        b.put(VERSION).put((byte) type.code).putLong(block.id()).putLong(block.firstSeq()).putInt(block.capacity()).putInt(len).putInt(layers).putInt(kvDim);
+        b.put(VERSION)
+                .put((byte) type.code)
+                .putLong(block.id())
+                .putLong(block.firstSeq())
+                .putInt(block.capacity())
+                .putInt(len)
+                .putInt(layers)
+                .putInt(kvDim);
         for (int i = 0; i < len; i++) {
             b.putInt(block.token(i));
         }
@@ -101,7 +108,8 @@ public final class KvBlockCodec {
 
     private static KvBlock decode(byte[] bytes, KvCache cache, Backend backend, String what, boolean values) {
         if (bytes.length < HEADER + 4) {
-            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
+            throw new CorruptMemoryException(
+                    what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
         }
         CRC32C crc = new CRC32C();
         crc.update(bytes, 0, bytes.length - 4);
@@ -119,15 +127,29 @@ public final class KvBlockCodec {
         int len = b.getInt();
         int layers = b.getInt();
         int kvDim = b.getInt();
-        if (capacity != cache.blockSize() || layers != cache.layers() || kvDim != cache.kvDim() || len < 0 || len > capacity) {
-            throw new CorruptMemoryException("%s: block shape (capacity %d, length %d, layers %d, kvDim %d) does not fit the model's cache (block %d, layers %d, kvDim %d)"
-                    .formatted(what, capacity, len, layers, kvDim, cache.blockSize(), cache.layers(), cache.kvDim()));
+        if (capacity != cache.blockSize()
+                || layers != cache.layers()
+                || kvDim != cache.kvDim()
+                || len < 0
+                || len > capacity) {
+            throw new CorruptMemoryException(
+                    "%s: block shape (capacity %d, length %d, layers %d, kvDim %d) does not fit the model's cache (block %d, layers %d, kvDim %d)"
+                            .formatted(
+                                    what,
+                                    capacity,
+                                    len,
+                                    layers,
+                                    kvDim,
+                                    cache.blockSize(),
+                                    cache.layers(),
+                                    cache.kvDim()));
         }
         boolean scored = version != VERSION_WITHOUT_SCORES;
         Masks masks = masks(bytes, version, len, layers, kvDim, what);
         long expected = masks.valuesAt + masks.valueBytes(len, kvDim, type) + 4;
         if (bytes.length != expected) {
-            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes where the header implies " + expected);
+            throw new CorruptMemoryException(
+                    what + ": " + bytes.length + " bytes where the header implies " + expected);
         }
         int[] tokens = new int[len];
         int[] positions = new int[len];
@@ -180,7 +202,8 @@ public final class KvBlockCodec {
      */
     public static int decodeLayer(byte[] bytes, int layer, int kvDim, float[] keys, float[] values, String what) {
         if (bytes.length < HEADER + 4) {
-            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
+            throw new CorruptMemoryException(
+                    what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
         }
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         byte version = version(b.get(), what);
@@ -189,7 +212,12 @@ public final class KvBlockCodec {
         int len = b.getInt();
         int layers = b.getInt();
         int dim = b.getInt();
-        if (dim != kvDim || layer < 0 || layer >= layers || len < 0 || keys.length < len * kvDim || values.length < len * kvDim) {
+        if (dim != kvDim
+                || layer < 0
+                || layer >= layers
+                || len < 0
+                || keys.length < len * kvDim
+                || values.length < len * kvDim) {
             throw new CorruptMemoryException("%s: block of %d layers, kvDim %d, length %d has no layer %d of kvDim %d"
                     .formatted(what, layers, dim, len, layer, kvDim));
         }
@@ -217,7 +245,8 @@ public final class KvBlockCodec {
      */
     public static long encodedSize(int length, int layers, int kvDim, KvDType type) {
         if (length < 0 || layers < 1 || kvDim < 1) {
-            throw new IllegalArgumentException("no block has length %d, %d layers, kvDim %d".formatted(length, layers, kvDim));
+            throw new IllegalArgumentException(
+                    "no block has length %d, %d layers, kvDim %d".formatted(length, layers, kvDim));
         }
         return HEADER + (long) length * (4 + 4 + 8 + 4) + 4 + 2L * layers * type.bytesFor((long) length * kvDim) + 4;
     }
@@ -283,12 +312,14 @@ public final class KvBlockCodec {
             return new Masks(0, dropped, at);
         }
         if (heads < 0 || heads > Long.SIZE || kvDim % heads != 0 || at + 8L * layers > bytes.length) {
-            throw new CorruptMemoryException("%s: %d masked KV heads do not divide kvDim %d".formatted(what, heads, kvDim));
+            throw new CorruptMemoryException(
+                    "%s: %d masked KV heads do not divide kvDim %d".formatted(what, heads, kvDim));
         }
         for (int l = 0; l < layers; l++) {
             dropped[l] = b.getLong((int) at + 8 * l);
             if (heads < Long.SIZE && dropped[l] >>> heads != 0) {
-                throw new CorruptMemoryException("%s: layer %d drops heads %x of %d".formatted(what, l, dropped[l], heads));
+                throw new CorruptMemoryException(
+                        "%s: layer %d drops heads %x of %d".formatted(what, l, dropped[l], heads));
             }
         }
         return new Masks(heads, dropped, at + 8L * layers);
@@ -299,8 +330,17 @@ public final class KvBlockCodec {
      *
      * @param checksumOk whether the stored CRC32C matches the bytes (the other fields are unreliable when it does not)
      */
-    public record Header(int version, KvDType dtype, long blockId, long firstSeq, int capacity, int length, int layers,
-            int kvDim, int checksum, boolean checksumOk) {}
+    public record Header(
+            int version,
+            KvDType dtype,
+            long blockId,
+            long firstSeq,
+            int capacity,
+            int length,
+            int layers,
+            int kvDim,
+            int checksum,
+            boolean checksumOk) {}
 
     /**
      * Reads the header of {@code bytes} and verifies its checksum, without decoding the values.
@@ -309,7 +349,8 @@ public final class KvBlockCodec {
      */
     public static Header header(byte[] bytes, String what) {
         if (bytes.length < HEADER + 4) {
-            throw new CorruptMemoryException(what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
+            throw new CorruptMemoryException(
+                    what + ": " + bytes.length + " bytes, shorter than a block header; truncated");
         }
         CRC32C crc = new CRC32C();
         crc.update(bytes, 0, bytes.length - 4);
@@ -317,7 +358,16 @@ public final class KvBlockCodec {
         int stored = b.getInt(bytes.length - 4);
         byte version = version(b.get(), what);
         KvDType type = KvDType.of(b.get(), what);
-        return new Header(version, type, b.getLong(), b.getLong(), b.getInt(), b.getInt(), b.getInt(), b.getInt(), stored,
+        return new Header(
+                version,
+                type,
+                b.getLong(),
+                b.getLong(),
+                b.getInt(),
+                b.getInt(),
+                b.getInt(),
+                b.getInt(),
+                stored,
                 stored == (int) crc.getValue());
     }
 

@@ -26,8 +26,9 @@ public final class FlinkMemoryStore implements MemoryStore {
     /** State names are part of savepoints: never rename. */
     public static final ValueStateDescriptor<SessionIndex> INDEX =
             new ValueStateDescriptor<>("engram-session-index", new AvroTypeInfo<>(SessionIndex.class));
-    public static final MapStateDescriptor<Long, byte[]> UNITS =
-            new MapStateDescriptor<>("engram-kv-blocks", Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+
+    public static final MapStateDescriptor<Long, byte[]> UNITS = new MapStateDescriptor<>(
+            "engram-kv-blocks", Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
 
     private final ValueState<SessionIndex> index;
     private final MapState<Long, byte[]> units;
@@ -47,7 +48,8 @@ public final class FlinkMemoryStore implements MemoryStore {
      *     moves the key back (a batch of answers across sessions brings each session's offloaded layers back while
      *     another session's key is set); every other call still refuses any session but the current key
      */
-    public FlinkMemoryStore(KeyedStateStore state, Supplier<Object> currentKey, java.util.function.Consumer<Object> setCurrentKey) {
+    public FlinkMemoryStore(
+            KeyedStateStore state, Supplier<Object> currentKey, java.util.function.Consumer<Object> setCurrentKey) {
         this.index = state.getState(INDEX);
         this.units = state.getMapState(UNITS);
         this.currentKey = currentKey;
@@ -68,7 +70,8 @@ public final class FlinkMemoryStore implements MemoryStore {
         try {
             units.put(unitId, bytes);
         } catch (Exception e) {
-            throw new MemoryStoreException("keyed state: writing unit " + unitId + " of session '" + session + "' failed: " + e, e);
+            throw new MemoryStoreException(
+                    "keyed state: writing unit " + unitId + " of session '" + session + "' failed: " + e, e);
         }
     }
 
@@ -87,7 +90,8 @@ public final class FlinkMemoryStore implements MemoryStore {
         try {
             return units.get(unitId);
         } catch (Exception e) {
-            throw new MemoryStoreException("keyed state: reading unit " + unitId + " of session '" + session + "' failed: " + e, e);
+            throw new MemoryStoreException(
+                    "keyed state: reading unit " + unitId + " of session '" + session + "' failed: " + e, e);
         }
     }
 
@@ -97,7 +101,8 @@ public final class FlinkMemoryStore implements MemoryStore {
         try {
             units.remove(unitId);
         } catch (Exception e) {
-            throw new MemoryStoreException("keyed state: deleting unit " + unitId + " of session '" + session + "' failed: " + e, e);
+            throw new MemoryStoreException(
+                    "keyed state: deleting unit " + unitId + " of session '" + session + "' failed: " + e, e);
         }
     }
 
@@ -121,12 +126,14 @@ public final class FlinkMemoryStore implements MemoryStore {
     public void putIndex(String session, SessionIndex idx) {
         check(session);
         if (!session.equals(idx.getSessionId())) {
-            throw new MemoryStoreException("index of session " + idx.getSessionId() + " cannot be stored under session " + session);
+            throw new MemoryStoreException(
+                    "index of session " + idx.getSessionId() + " cannot be stored under session " + session);
         }
         try {
             index.update(idx);
         } catch (Exception e) {
-            throw new MemoryStoreException("keyed state: writing the index of session '" + session + "' failed: " + e, e);
+            throw new MemoryStoreException(
+                    "keyed state: writing the index of session '" + session + "' failed: " + e, e);
         }
     }
 
@@ -136,7 +143,8 @@ public final class FlinkMemoryStore implements MemoryStore {
         try {
             return index.value();
         } catch (Exception e) {
-            throw new MemoryStoreException("keyed state: reading the index of session '" + session + "' failed: " + e, e);
+            throw new MemoryStoreException(
+                    "keyed state: reading the index of session '" + session + "' failed: " + e, e);
         }
     }
 

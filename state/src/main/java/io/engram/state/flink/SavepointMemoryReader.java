@@ -53,19 +53,26 @@ public final class SavepointMemoryReader {
         StreamExecutionEnvironment env = batchEnvironment(snapshotDir);
         List<StoredSession> out = new ArrayList<>();
         try {
-            SavepointReader reader = SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
-            try (CloseableIterator<Tuple3<String, byte[], Map<Long, byte[]>>> it = reader
-                    .readKeyedState(OperatorIdentifier.forUid(operatorUid), new Reader(), Types.STRING, Reader.TYPE)
+            SavepointReader reader =
+                    SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
+            try (CloseableIterator<Tuple3<String, byte[], Map<Long, byte[]>>> it = reader.readKeyedState(
+                            OperatorIdentifier.forUid(operatorUid), new Reader(), Types.STRING, Reader.TYPE)
                     .executeAndCollect("engram-read-memory " + snapshotDir.getFileName())) {
                 while (it.hasNext()) {
                     Tuple3<String, byte[], Map<Long, byte[]>> row = it.next();
-                    out.add(new StoredSession(row.f0, row.f1.length == 0 ? null : SessionIndex.getDecoder().decode(row.f1),
+                    out.add(new StoredSession(
+                            row.f0,
+                            row.f1.length == 0
+                                    ? null
+                                    : SessionIndex.getDecoder().decode(row.f1),
                             new TreeMap<>(row.f2)));
                 }
             }
         } catch (Exception e) {
-            throw new MemoryStoreException("cannot read the memory of operator '" + operatorUid + "' from " + snapshotDir + ": "
-                    + rootMessage(e), e);
+            throw new MemoryStoreException(
+                    "cannot read the memory of operator '" + operatorUid + "' from " + snapshotDir + ": "
+                            + rootMessage(e),
+                    e);
         }
         out.sort(java.util.Comparator.comparing(StoredSession::session));
         return out;
@@ -77,32 +84,51 @@ public final class SavepointMemoryReader {
      *
      * @throws MemoryStoreException when the directory is not a snapshot, has no such operator, or cannot be read
      */
-    public static java.util.SortedMap<String, io.engram.state.store.StoredPolicy> readPolicies(Path snapshotDir, String operatorUid) {
+    public static java.util.SortedMap<String, io.engram.state.store.StoredPolicy> readPolicies(
+            Path snapshotDir, String operatorUid) {
         StreamExecutionEnvironment env = batchEnvironment(snapshotDir);
         java.util.SortedMap<String, io.engram.state.store.StoredPolicy> out = new TreeMap<>();
         try {
-            SavepointReader reader = SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
-            try (CloseableIterator<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> it = reader
-                    .readKeyedState(OperatorIdentifier.forUid(operatorUid), new PolicyReader(), Types.STRING, PolicyReader.TYPE)
-                    .executeAndCollect("engram-read-policy-state " + snapshotDir.getFileName())) {
+            SavepointReader reader =
+                    SavepointReader.read(env, snapshotDir.toUri().toString(), new EmbeddedRocksDBStateBackend());
+            try (CloseableIterator<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> it =
+                    reader.readKeyedState(
+                                    OperatorIdentifier.forUid(operatorUid),
+                                    new PolicyReader(),
+                                    Types.STRING,
+                                    PolicyReader.TYPE)
+                            .executeAndCollect("engram-read-policy-state " + snapshotDir.getFileName())) {
                 while (it.hasNext()) {
                     Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>> row = it.next();
                     Map<Integer, io.engram.schemas.MemoryUnit> units = new TreeMap<>();
                     for (var e : row.f2.entrySet()) {
-                        units.put(e.getKey(), io.engram.schemas.MemoryUnit.getDecoder().decode(e.getValue()));
+                        units.put(
+                                e.getKey(),
+                                io.engram.schemas.MemoryUnit.getDecoder().decode(e.getValue()));
                     }
                     Map<Long, io.engram.schemas.DroppedUnit> dropped = new TreeMap<>();
                     for (var e : row.f3.entrySet()) {
-                        dropped.put(e.getKey(), io.engram.schemas.DroppedUnit.getDecoder().decode(e.getValue()));
+                        dropped.put(
+                                e.getKey(),
+                                io.engram.schemas.DroppedUnit.getDecoder().decode(e.getValue()));
                     }
-                    out.put(row.f0, new io.engram.state.store.StoredPolicy(row.f0,
-                            row.f1.length == 0 ? null : io.engram.schemas.PolicyState.getDecoder().decode(row.f1),
-                            new TreeMap<>(units), new TreeMap<>(dropped)));
+                    out.put(
+                            row.f0,
+                            new io.engram.state.store.StoredPolicy(
+                                    row.f0,
+                                    row.f1.length == 0
+                                            ? null
+                                            : io.engram.schemas.PolicyState.getDecoder()
+                                                    .decode(row.f1),
+                                    new TreeMap<>(units),
+                                    new TreeMap<>(dropped)));
                 }
             }
         } catch (Exception e) {
-            throw new MemoryStoreException("cannot read the policy state of operator '" + operatorUid + "' from " + snapshotDir
-                    + ": " + rootMessage(e), e);
+            throw new MemoryStoreException(
+                    "cannot read the policy state of operator '" + operatorUid + "' from " + snapshotDir + ": "
+                            + rootMessage(e),
+                    e);
         }
         return out;
     }
@@ -111,10 +137,12 @@ public final class SavepointMemoryReader {
     static final class PolicyReader
             extends KeyedStateReaderFunction<String, Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> {
         private static final long serialVersionUID = 1L;
-        static final TypeInformation<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> TYPE = Types.TUPLE(
-                Types.STRING, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO,
-                Types.MAP(Types.INT, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO),
-                Types.MAP(Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        static final TypeInformation<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> TYPE =
+                Types.TUPLE(
+                        Types.STRING,
+                        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO,
+                        Types.MAP(Types.INT, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO),
+                        Types.MAP(Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
 
         private transient ValueState<io.engram.schemas.PolicyState> state;
         private transient MapState<Integer, io.engram.schemas.MemoryUnit> units;
@@ -128,27 +156,40 @@ public final class SavepointMemoryReader {
         }
 
         @Override
-        public void readKey(String session, Context ctx, Collector<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> out)
+        public void readKey(
+                String session,
+                Context ctx,
+                Collector<Tuple4<String, byte[], Map<Integer, byte[]>, Map<Long, byte[]>>> out)
                 throws Exception {
             Map<Integer, byte[]> u = new HashMap<>();
             Iterable<Map.Entry<Integer, io.engram.schemas.MemoryUnit>> ue = units.entries();
             if (ue != null) {
                 for (var e : ue) {
-                    u.put(e.getKey(), bytes(io.engram.schemas.MemoryUnit.getEncoder().encode(e.getValue())));
+                    u.put(
+                            e.getKey(),
+                            bytes(io.engram.schemas.MemoryUnit.getEncoder().encode(e.getValue())));
                 }
             }
             Map<Long, byte[]> d = new HashMap<>();
             Iterable<Map.Entry<Long, io.engram.schemas.DroppedUnit>> de = dropped.entries();
             if (de != null) {
                 for (var e : de) {
-                    d.put(e.getKey(), bytes(io.engram.schemas.DroppedUnit.getEncoder().encode(e.getValue())));
+                    d.put(
+                            e.getKey(),
+                            bytes(io.engram.schemas.DroppedUnit.getEncoder().encode(e.getValue())));
                 }
             }
             io.engram.schemas.PolicyState ps = state.value();
             if (ps == null && u.isEmpty() && d.isEmpty()) {
                 return;
             }
-            out.collect(Tuple4.of(session, ps == null ? new byte[0] : bytes(io.engram.schemas.PolicyState.getEncoder().encode(ps)), u, d));
+            out.collect(Tuple4.of(
+                    session,
+                    ps == null
+                            ? new byte[0]
+                            : bytes(io.engram.schemas.PolicyState.getEncoder().encode(ps)),
+                    u,
+                    d));
         }
 
         private static byte[] bytes(ByteBuffer b) {
@@ -161,7 +202,8 @@ public final class SavepointMemoryReader {
     /** A local batch environment to read {@code snapshotDir} with, after checking it is a snapshot. */
     private static StreamExecutionEnvironment batchEnvironment(Path snapshotDir) {
         if (!Files.isRegularFile(snapshotDir.resolve("_metadata"))) {
-            throw new MemoryStoreException(snapshotDir + " is not a savepoint or checkpoint directory (no _metadata file)");
+            throw new MemoryStoreException(
+                    snapshotDir + " is not a savepoint or checkpoint directory (no _metadata file)");
         }
         Configuration conf = new Configuration();
         conf.set(PipelineOptions.GENERIC_TYPES, false);
@@ -184,7 +226,8 @@ public final class SavepointMemoryReader {
      */
     static final class Reader extends KeyedStateReaderFunction<String, Tuple3<String, byte[], Map<Long, byte[]>>> {
         private static final long serialVersionUID = 1L;
-        static final TypeInformation<Tuple3<String, byte[], Map<Long, byte[]>>> TYPE = Types.TUPLE(Types.STRING,
+        static final TypeInformation<Tuple3<String, byte[], Map<Long, byte[]>>> TYPE = Types.TUPLE(
+                Types.STRING,
                 PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO,
                 Types.MAP(Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
 

@@ -90,7 +90,8 @@ public record MemoryReport(String session, SessionIndex index, List<Unit> units)
             detail = s.index() == null ? "the session has no index" : "the index does not list this unit";
         } else if (indexCrc == null || indexCrc != h.checksum()) {
             status = Status.INDEX_MISMATCH;
-            detail = indexCrc == null ? "the index lists no checksum for it"
+            detail = indexCrc == null
+                    ? "the index lists no checksum for it"
                     : "the index lists CRC32C %08x, the unit has %08x".formatted(indexCrc, h.checksum());
         } else {
             status = Status.OK;

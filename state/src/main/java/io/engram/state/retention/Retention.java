@@ -22,8 +22,8 @@ public final class Retention {
      * @param protectRecent most recent blocks never dropped
      * @return the blocks to drop, in the order chosen
      */
-    public static List<Candidate> choose(List<Candidate> blocks, RetentionPolicy policy, long maxTokens, long maxBytes,
-            int protectRecent) {
+    public static List<Candidate> choose(
+            List<Candidate> blocks, RetentionPolicy policy, long maxTokens, long maxBytes, int protectRecent) {
         long tokens = 0;
         long bytes = 0;
         for (Candidate c : blocks) {
@@ -35,10 +35,11 @@ public final class Retention {
         }
         List<Candidate> sorted = new ArrayList<>(blocks);
         sorted.sort(Comparator.comparingLong(Candidate::firstSeq));
-        List<Candidate> pool = new ArrayList<>(sorted.subList(Math.min(1, sorted.size()), Math.max(Math.min(1, sorted.size()),
-                sorted.size() - protectRecent)));
+        List<Candidate> pool = new ArrayList<>(sorted.subList(
+                Math.min(1, sorted.size()), Math.max(Math.min(1, sorted.size()), sorted.size() - protectRecent)));
         if (policy == RetentionPolicy.DROP_LOWEST_SCORED) {
-            pool.sort(Comparator.<Candidate>comparingDouble(c -> Double.isNaN(c.meanScore()) ? Double.NEGATIVE_INFINITY : c.meanScore())
+            pool.sort(Comparator.<Candidate>comparingDouble(
+                            c -> Double.isNaN(c.meanScore()) ? Double.NEGATIVE_INFINITY : c.meanScore())
                     .thenComparingLong(Candidate::firstSeq));
         }
         List<Candidate> out = new ArrayList<>();

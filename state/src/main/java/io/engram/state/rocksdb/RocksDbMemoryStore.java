@@ -42,7 +42,11 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
     private final ColumnFamilyHandle units;
     private final ColumnFamilyHandle index;
 
-    private RocksDbMemoryStore(Path dir, DBOptions dbOptions, ColumnFamilyOptions cfOptions, RocksDB db,
+    private RocksDbMemoryStore(
+            Path dir,
+            DBOptions dbOptions,
+            ColumnFamilyOptions cfOptions,
+            RocksDB db,
             List<ColumnFamilyHandle> handles) {
         this.dir = dir;
         this.dbOptions = dbOptions;
@@ -121,7 +125,8 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
     @Override
     public void putIndex(String session, SessionIndex idx) {
         if (!session.equals(idx.getSessionId())) {
-            throw new MemoryStoreException("index of session " + idx.getSessionId() + " cannot be stored under session " + session);
+            throw new MemoryStoreException(
+                    "index of session " + idx.getSessionId() + " cannot be stored under session " + session);
         }
         try {
             ByteBuffer b = SessionIndex.getEncoder().encode(idx);
@@ -142,7 +147,8 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
             }
             SessionIndex idx = SessionIndex.getDecoder().decode(v);
             if (!idx.getSessionId().equals(session)) {
-                throw new MemoryStoreException("store " + dir + " holds an index of session " + idx.getSessionId() + " under session " + session);
+                throw new MemoryStoreException("store " + dir + " holds an index of session " + idx.getSessionId()
+                        + " under session " + session);
             }
             return idx;
         } catch (IOException | RocksDBException e) {
@@ -186,12 +192,14 @@ public final class RocksDbMemoryStore implements MemoryStore, AutoCloseable {
         try (org.rocksdb.Checkpoint cp = org.rocksdb.Checkpoint.create(db)) {
             cp.createCheckpoint(target.toString());
         } catch (RocksDBException e) {
-            throw new MemoryStoreException("memory store %s: checkpoint to %s failed: %s".formatted(dir, target, e.getMessage()), e);
+            throw new MemoryStoreException(
+                    "memory store %s: checkpoint to %s failed: %s".formatted(dir, target, e.getMessage()), e);
         }
     }
 
     private MemoryStoreException fail(String what, String session, Exception e) {
-        return new MemoryStoreException("memory store %s: %s of session '%s' failed: %s".formatted(dir, what, session, e.getMessage()), e);
+        return new MemoryStoreException(
+                "memory store %s: %s of session '%s' failed: %s".formatted(dir, what, session, e.getMessage()), e);
     }
 
     @Override

@@ -35,9 +35,18 @@ public final class PolicyStateCodec {
         for (float f : snap.retainedScores()) {
             scores.add(f);
         }
-        return PolicyState.newBuilder().setPolicy(snap.policy()).setNextSeq(nextSeq).setPackedEnd(snap.packedEnd())
-                .setUnitCount(snap.unitCount()).setBoundaries(bounds).setRetainedSeqs(kept).setRetainedScores(scores)
-                .setEvicted(snap.evicted()).setWindowMass(massRecords(snap)).setContiguity(contiguityRecords(snap)).build();
+        return PolicyState.newBuilder()
+                .setPolicy(snap.policy())
+                .setNextSeq(nextSeq)
+                .setPackedEnd(snap.packedEnd())
+                .setUnitCount(snap.unitCount())
+                .setBoundaries(bounds)
+                .setRetainedSeqs(kept)
+                .setRetainedScores(scores)
+                .setEvicted(snap.evicted())
+                .setWindowMass(massRecords(snap))
+                .setContiguity(contiguityRecords(snap))
+                .build();
     }
 
     /**
@@ -68,7 +77,8 @@ public final class PolicyStateCodec {
             return null;
         }
         if (b.remaining() % 2 != 0) {
-            throw new CorruptMemoryException("carried logits hold " + b.remaining() + " bytes, not whole bfloat16 values");
+            throw new CorruptMemoryException(
+                    "carried logits hold " + b.remaining() + " bytes, not whole bfloat16 values");
         }
         float[] out = new float[b.remaining() / 2];
         for (int i = 0; i < out.length; i++) {
@@ -85,7 +95,9 @@ public final class PolicyStateCodec {
     public static PolicySnapshot snapshot(PolicyState ps, List<MemoryUnit> units) {
         if (units.size() != ps.getUnitCount() || units.contains(null)) {
             throw new CorruptMemoryException("policy state lists %d units but %d are stored"
-                    .formatted(ps.getUnitCount(), units.stream().filter(u -> u != null).count()));
+                    .formatted(
+                            ps.getUnitCount(),
+                            units.stream().filter(u -> u != null).count()));
         }
         List<PolicySnapshot.Unit> restored = new ArrayList<>(units.size());
         for (MemoryUnit u : units) {
@@ -99,10 +111,22 @@ public final class PolicyStateCodec {
         }
         long[][] contiguity = new long[ps.getContiguity().size()][];
         for (int l = 0; l < contiguity.length; l++) {
-            contiguity[l] = ps.getContiguity().get(l).stream().mapToLong(Long::longValue).toArray();
+            contiguity[l] = ps.getContiguity().get(l).stream()
+                    .mapToLong(Long::longValue)
+                    .toArray();
         }
-        return new PolicySnapshot(ps.getPolicy(), ps.getPackedEnd(), ps.getUnitCount(), 0, restored, bounds, kept, scores,
-                ps.getEvicted(), massOf(ps), contiguity);
+        return new PolicySnapshot(
+                ps.getPolicy(),
+                ps.getPackedEnd(),
+                ps.getUnitCount(),
+                0,
+                restored,
+                bounds,
+                kept,
+                scores,
+                ps.getEvicted(),
+                massOf(ps),
+                contiguity);
     }
 
     public static MemoryUnit unit(PolicySnapshot.Unit u) {
@@ -115,10 +139,18 @@ public final class PolicyStateCodec {
             }
         }
         b.flip();
-        return MemoryUnit.newBuilder().setStartSeq(u.start()).setEndSeq(u.end())
+        return MemoryUnit.newBuilder()
+                .setStartSeq(u.start())
+                .setEndSeq(u.end())
                 .setKind(u.episode() ? MemoryUnitKind.EPISODE : MemoryUnitKind.BLOCK)
-                .setLayers(layers).setKvDim(kvDim).setReprKeys(b)
-                .setIndexLists(u.lists() == null ? List.of() : Arrays.stream(u.lists()).boxed().toList()).build();
+                .setLayers(layers)
+                .setKvDim(kvDim)
+                .setReprKeys(b)
+                .setIndexLists(
+                        u.lists() == null
+                                ? List.of()
+                                : Arrays.stream(u.lists()).boxed().toList())
+                .build();
     }
 
     /** @throws CorruptMemoryException when the record's keys are not {@code layers x kvDim} floats */
@@ -134,8 +166,11 @@ public final class PolicyStateCodec {
                 row[j] = b.getFloat();
             }
         }
-        int[] lists = u.getIndexLists().isEmpty() ? null : u.getIndexLists().stream().mapToInt(Integer::intValue).toArray();
-        return new PolicySnapshot.Unit(u.getStartSeq(), u.getEndSeq(), u.getKind() == MemoryUnitKind.EPISODE, repr, lists);
+        int[] lists = u.getIndexLists().isEmpty()
+                ? null
+                : u.getIndexLists().stream().mapToInt(Integer::intValue).toArray();
+        return new PolicySnapshot.Unit(
+                u.getStartSeq(), u.getEndSeq(), u.getKind() == MemoryUnitKind.EPISODE, repr, lists);
     }
 
     private static List<List<Long>> contiguityRecords(PolicySnapshot snap) {

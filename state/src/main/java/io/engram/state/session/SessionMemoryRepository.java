@@ -42,7 +42,8 @@ public final class SessionMemoryRepository {
      * @param tokens tokens its header says it holds, or 0 when unreadable
      * @param reason what is wrong, in words
      */
-    public record DamagedBlock(long blockId, int indexCrc, Integer storedCrc, long firstSeq, int tokens, String reason) {}
+    public record DamagedBlock(
+            long blockId, int indexCrc, Integer storedCrc, long firstSeq, int tokens, String reason) {}
 
     /**
      * A session's memory as loaded.
@@ -72,8 +73,14 @@ public final class SessionMemoryRepository {
      * @param model the model the memory must have been built with
      * @param blockSize tokens per block the memory must have been built with
      */
-    public SessionMemoryRepository(MemoryStore store, WorkingSet workingSet, Backend backend, Supplier<KvCache> blank,
-            KvDType storage, String model, int blockSize) {
+    public SessionMemoryRepository(
+            MemoryStore store,
+            WorkingSet workingSet,
+            Backend backend,
+            Supplier<KvCache> blank,
+            KvDType storage,
+            String model,
+            int blockSize) {
         this(store, workingSet, backend, blank, storage, model, blockSize, false);
     }
 
@@ -82,8 +89,15 @@ public final class SessionMemoryRepository {
      *     store when a step needs them (for memory policies that attend to a bounded part of the memory); the
      *     block being appended to is always decoded whole
      */
-    public SessionMemoryRepository(MemoryStore store, WorkingSet workingSet, Backend backend, Supplier<KvCache> blank,
-            KvDType storage, String model, int blockSize, boolean lazy) {
+    public SessionMemoryRepository(
+            MemoryStore store,
+            WorkingSet workingSet,
+            Backend backend,
+            Supplier<KvCache> blank,
+            KvDType storage,
+            String model,
+            int blockSize,
+            boolean lazy) {
         this.lazy = lazy;
         this.store = store;
         this.workingSet = workingSet;
@@ -117,8 +131,9 @@ public final class SessionMemoryRepository {
             throw new CorruptMemoryException("index of session " + idx.getSessionId() + " found under key " + session);
         }
         if (!idx.getModel().equals(model) || idx.getBlockSize() != blockSize) {
-            throw new IncompatibleMemoryException("session memory was built with model %s (block %d); this job runs %s (block %d)"
-                    .formatted(idx.getModel(), idx.getBlockSize(), model, blockSize));
+            throw new IncompatibleMemoryException(
+                    "session memory was built with model %s (block %d); this job runs %s (block %d)"
+                            .formatted(idx.getModel(), idx.getBlockSize(), model, blockSize));
         }
         List<Long> ids = idx.getBlockIds();
         if (idx.getBlockCrcs().size() != ids.size()) {
@@ -154,16 +169,22 @@ public final class SessionMemoryRepository {
      * An index of {@code mem}'s attached blocks (with their checksums from {@code crcs}), carrying over the counters of
      * {@code previous} (null for a new session).
      */
-    public static SessionIndex.Builder indexOf(SessionIndex previous, String session, KvCache mem, Map<Long, Integer> crcs,
-            String model, int blockSize) {
+    public static SessionIndex.Builder indexOf(
+            SessionIndex previous, String session, KvCache mem, Map<Long, Integer> crcs, String model, int blockSize) {
         List<Long> ids = new ArrayList<>();
         List<Integer> blockCrcs = new ArrayList<>();
         for (KvBlock b : mem.blocks()) {
             ids.add(b.id());
             blockCrcs.add(crcs.get(b.id()));
         }
-        return SessionIndex.newBuilder().setSessionId(session).setNextSeq(mem.nextSeq()).setBlockIds(ids).setBlockCrcs(blockCrcs)
-                .setEventCount(previous == null ? 0 : previous.getEventCount()).setModel(model).setBlockSize(blockSize)
+        return SessionIndex.newBuilder()
+                .setSessionId(session)
+                .setNextSeq(mem.nextSeq())
+                .setBlockIds(ids)
+                .setBlockCrcs(blockCrcs)
+                .setEventCount(previous == null ? 0 : previous.getEventCount())
+                .setModel(model)
+                .setBlockSize(blockSize)
                 .setSummarizedEvents(previous == null ? 0 : previous.getSummarizedEvents())
                 .setSummarizedSeq(previous == null ? 0 : previous.getSummarizedSeq())
                 .setDroppedTokens(previous == null ? 0 : previous.getDroppedTokens())
@@ -196,16 +217,26 @@ public final class SessionMemoryRepository {
         try {
             h = KvBlockCodec.header(bytes, what);
         } catch (CorruptMemoryException e) {
-            damaged.add(new DamagedBlock(id, want, bytes.length >= 4 ? KvBlockCodec.checksum(bytes) : null, -1, 0, e.getMessage()));
+            damaged.add(new DamagedBlock(
+                    id, want, bytes.length >= 4 ? KvBlockCodec.checksum(bytes) : null, -1, 0, e.getMessage()));
             return null;
         }
         if (h.checksum() != want || !h.checksumOk()) {
-            damaged.add(new DamagedBlock(id, want, h.checksum(), h.firstSeq(), h.length(), what + (h.checksumOk()
-                    ? " is not the version the index lists" : " does not match its own checksum")));
+            damaged.add(new DamagedBlock(
+                    id,
+                    want,
+                    h.checksum(),
+                    h.firstSeq(),
+                    h.length(),
+                    what
+                            + (h.checksumOk()
+                                    ? " is not the version the index lists"
+                                    : " does not match its own checksum")));
             return null;
         }
         try {
-            KvBlock b = lazy && h.length() == h.capacity() ? KvBlockCodec.decodeMeta(bytes, mem, what)
+            KvBlock b = lazy && h.length() == h.capacity()
+                    ? KvBlockCodec.decodeMeta(bytes, mem, what)
                     : KvBlockCodec.decode(bytes, mem, backend, what);
             workingSet.put(session, id, b, bytes.length);
             return b;
@@ -219,7 +250,9 @@ public final class SessionMemoryRepository {
     public static Map<Long, Integer> checksums(SessionIndex idx) {
         Map<Long, Integer> crcs = new HashMap<>();
         if (idx != null) {
-            for (int i = 0; i < Math.min(idx.getBlockIds().size(), idx.getBlockCrcs().size()); i++) {
+            for (int i = 0;
+                    i < Math.min(idx.getBlockIds().size(), idx.getBlockCrcs().size());
+                    i++) {
                 crcs.put(idx.getBlockIds().get(i), idx.getBlockCrcs().get(i));
             }
         }
@@ -257,8 +290,13 @@ public final class SessionMemoryRepository {
         }
         writes++;
         store.putUnit(session, e.block().id(), e.bytes());
-        mem.overwrite(e.block(),
-                KvBlockCodec.decode(e.bytes(), blank.get(), backend, "session " + session + " block " + e.block().id()));
+        mem.overwrite(
+                e.block(),
+                KvBlockCodec.decode(
+                        e.bytes(),
+                        blank.get(),
+                        backend,
+                        "session " + session + " block " + e.block().id()));
         if (mem.unitStore() instanceof StoredUnitStore units) {
             units.persisted(e.block());
         }

@@ -26,9 +26,11 @@ final class StoredUnitStore implements UnitStore {
     private final Map<Key, float[][]> offloaded = new HashMap<>();
     /** Full blocks whose stored bytes are their current contents (read from the store, or written to it since). */
     private final java.util.Set<Long> persisted = new java.util.HashSet<>();
+
     private long bytes;
     /** Stored bytes of the blocks read most recently (least recently used first), at most {@link #RECENT_BYTES}. */
     private final java.util.LinkedHashMap<Long, byte[]> recent = new java.util.LinkedHashMap<>(16, 0.75f, true);
+
     private long recentBytes;
     /** Bytes of stored blocks kept for the layers fetched next (a step's retrieved blocks, layer after layer). */
     static final long RECENT_BYTES = 16L << 20;
@@ -86,11 +88,13 @@ final class StoredUnitStore implements UnitStore {
             return;
         }
         try {
-            KvBlockCodec.decodeLayer(stored(block.id()), layer, kvDim, keys, values, "session " + session + " block " + block.id());
+            KvBlockCodec.decodeLayer(
+                    stored(block.id()), layer, kvDim, keys, values, "session " + session + " block " + block.id());
         } catch (CorruptMemoryException e) {
             throw e;
         } catch (RuntimeException e) {
-            throw new IllegalStateException("session " + session + ": cannot read block " + block.id() + " back: " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "session " + session + ": cannot read block " + block.id() + " back: " + e.getMessage(), e);
         }
     }
 
@@ -106,7 +110,8 @@ final class StoredUnitStore implements UnitStore {
         }
         bytes = store.getUnit(session, id);
         if (bytes == null) {
-            throw new IllegalStateException("session " + session + ": block " + id + " is neither offloaded nor stored");
+            throw new IllegalStateException(
+                    "session " + session + ": block " + id + " is neither offloaded nor stored");
         }
         String what = "session " + session + " block " + id;
         KvBlockCodec.Header h = KvBlockCodec.header(bytes, what);
@@ -114,8 +119,10 @@ final class StoredUnitStore implements UnitStore {
             throw new CorruptMemoryException(what + ": checksum mismatch; the block is damaged");
         }
         if (h.layers() != layers || h.kvDim() != kvDim || h.capacity() != blockSize) {
-            throw new CorruptMemoryException("%s: block shape (capacity %d, layers %d, kvDim %d) does not fit the model's "
-                    .formatted(what, h.capacity(), h.layers(), h.kvDim()) + "cache");
+            throw new CorruptMemoryException(
+                    "%s: block shape (capacity %d, layers %d, kvDim %d) does not fit the model's "
+                                    .formatted(what, h.capacity(), h.layers(), h.kvDim())
+                            + "cache");
         }
         recentBytes += bytes.length;
         recent.put(id, bytes);

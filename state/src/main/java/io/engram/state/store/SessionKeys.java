@@ -31,7 +31,8 @@ public final class SessionKeys {
         }
         int n = ByteBuffer.wrap(prefixKey).getInt();
         if (n != prefixKey.length - 4) {
-            throw new MemoryStoreException("malformed session key: length prefix " + n + ", " + (prefixKey.length - 4) + " bytes follow");
+            throw new MemoryStoreException(
+                    "malformed session key: length prefix " + n + ", " + (prefixKey.length - 4) + " bytes follow");
         }
         return new String(prefixKey, 4, n, StandardCharsets.UTF_8);
     }

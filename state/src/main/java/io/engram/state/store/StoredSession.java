@@ -46,7 +46,8 @@ public record StoredSession(String session, SessionIndex index, SortedMap<Long, 
 
     /** Whether {@code other} stores the same index and byte-identical units. */
     public boolean sameContent(StoredSession other) {
-        if (!session.equals(other.session) || !java.util.Objects.equals(index, other.index)
+        if (!session.equals(other.session)
+                || !java.util.Objects.equals(index, other.index)
                 || !units.keySet().equals(other.units.keySet())) {
             return false;
         }

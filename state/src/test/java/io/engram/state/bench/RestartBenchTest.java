@@ -24,19 +24,31 @@ import org.junit.jupiter.api.io.TempDir;
  * InfLLM policy state decoded from its Avro bytes give the same answer (F32 blocks: exact), as does prefilling again.
  */
 class RestartBenchTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void aRestoredSessionAnswersAsTheOneThatNeverStopped() {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
-        try (Model m = Model.openHuggingFace(dir); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.openHuggingFace(dir);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 32, 2, false));
             // a window of 64 tokens: most of the session is packed into units the policy state describes
-            RetrievalMemory policy = RetrievalMemory.of(RetrievalSettings.infLlm().withWindow(16, 64).withTopUnits(2), m.config());
+            RetrievalMemory policy = RetrievalMemory.of(
+                    RetrievalSettings.infLlm().withWindow(16, 64).withTopUnits(2), m.config());
             SessionEngine engine = new SessionEngine(t, Tokenizers.fromHuggingFace(dir), policy, PromptFormat.PLAIN);
             List<String> events = RestartBench.events(engine, 600, 40, "The vault code is 7481.", 0.3);
-            RestartBench.Row r = RestartBench.run(engine, b, KvDType.F32, "tiny", 16, events, "What is the vault code?", 6,
-                    tmp.resolve("db"), line -> {});
+            RestartBench.Row r = RestartBench.run(
+                    engine,
+                    b,
+                    KvDType.F32,
+                    "tiny",
+                    16,
+                    events,
+                    "What is the vault code?",
+                    6,
+                    tmp.resolve("db"),
+                    line -> {});
             assertThat(r.tokens()).isGreaterThan(400);
             assertThat(r.storedMiB()).isGreaterThan(0);
             assertThat(r.sameAsHot()).as("restored answer '%s'", r.answer()).isTrue();

@@ -52,11 +52,15 @@ class KvBlockCodecTest {
             assertThat(d.token(i)).isEqualTo(b.token(i));
             assertThat(d.position(i)).isEqualTo(b.position(i));
             assertThat(d.source(i)).isEqualTo(b.source(i));
-            assertThat(Float.floatToIntBits(d.score(i))).as("token score %d (NaN when unknown)", i).isEqualTo(Float.floatToIntBits(b.score(i)));
+            assertThat(Float.floatToIntBits(d.score(i)))
+                    .as("token score %d (NaN when unknown)", i)
+                    .isEqualTo(Float.floatToIntBits(b.score(i)));
         }
         for (int l = 0; l < 3; l++) {
-            assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 5 * 16)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.keys(l)), 5 * 16));
-            assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 5 * 16)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(l)), 5 * 16));
+            assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 5 * 16))
+                    .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.keys(l)), 5 * 16));
+            assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 5 * 16))
+                    .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(l)), 5 * 16));
         }
         assertThat(KvBlockCodec.encode(d, backend, 16)).isEqualTo(bytes);
     }
@@ -75,7 +79,8 @@ class KvBlockCodecTest {
         KvBlock d3 = KvBlockCodec.decode(v3, new KvCache(backend, 2, 4, 4), backend, "s/b0");
         assertThat(d3.score(0)).isEqualTo(1.5f);
         assertThat(d3.maskedKvHeads()).isZero();
-        assertThat(java.util.Arrays.copyOf(HostBuf.of(d3.values(1)), 12)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
+        assertThat(java.util.Arrays.copyOf(HostBuf.of(d3.values(1)), 12))
+                .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
         float[] k = new float[12];
         float[] v = new float[12];
         KvBlockCodec.decodeLayer(v3, 1, 4, k, v, "s/b0");
@@ -86,7 +91,8 @@ class KvBlockCodecTest {
         assertThat(d.length()).isEqualTo(3);
         assertThat(d.token(2)).isEqualTo(b.token(2));
         assertThat(Float.isNaN(d.score(0))).as("scores unknown in version 2").isTrue();
-        assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(1)), 12)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
+        assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(1)), 12))
+                .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(b.values(1)), 12));
     }
 
     /** {@code bytes} without {@code cut} bytes at {@code at}, with version byte {@code version} and its own checksum. */
@@ -97,7 +103,8 @@ class KvBlockCodecTest {
         out[0] = (byte) version;
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         crc.update(out, 0, out.length - 4);
-        java.nio.ByteBuffer.wrap(out).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(out.length - 4, (int) crc.getValue());
+        java.nio.ByteBuffer.wrap(out).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(out.length - 4, (int)
+                crc.getValue());
         return out;
     }
 
@@ -111,7 +118,8 @@ class KvBlockCodecTest {
                 byte[] bad = bytes.clone();
                 bad[i] ^= (byte) (1 << bit);
                 assertThatThrownBy(() -> KvBlockCodec.decode(bad, new KvCache(backend, 1, 4, 4), backend, "s/b0"))
-                        .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("s/b0");
+                        .isInstanceOf(CorruptMemoryException.class)
+                        .hasMessageContaining("s/b0");
             }
         }
         for (int len = 0; len < bytes.length; len++) {
@@ -129,10 +137,22 @@ class KvBlockCodecTest {
             byte[] bytes = KvBlockCodec.encode(b, backend, 16, type);
             assertThat((long) bytes.length).as("%s", type).isEqualTo(KvBlockCodec.encodedSize(5, 3, 16, type));
             KvBlockCodec.Header h = KvBlockCodec.header(bytes, "b");
-            assertThat(h).isEqualTo(new KvBlockCodec.Header(KvBlockCodec.VERSION, type, b.id(), b.firstSeq(), 8, 5, 3, 16,
-                    KvBlockCodec.checksum(bytes), true));
+            assertThat(h)
+                    .isEqualTo(new KvBlockCodec.Header(
+                            KvBlockCodec.VERSION,
+                            type,
+                            b.id(),
+                            b.firstSeq(),
+                            8,
+                            5,
+                            3,
+                            16,
+                            KvBlockCodec.checksum(bytes),
+                            true));
             bytes[40] ^= 4;
-            assertThat(KvBlockCodec.header(bytes, "b").checksumOk()).as("damaged %s", type).isFalse();
+            assertThat(KvBlockCodec.header(bytes, "b").checksumOk())
+                    .as("damaged %s", type)
+                    .isFalse();
         }
     }
 
@@ -140,7 +160,8 @@ class KvBlockCodecTest {
     void aBlockOfAnotherModelShapeIsRefused() {
         byte[] bytes = KvBlockCodec.encode(filled(new KvCache(backend, 2, 8, 4), 2), backend, 8);
         assertThatThrownBy(() -> KvBlockCodec.decode(bytes, new KvCache(backend, 2, 16, 4), backend, "s/b0"))
-                .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("does not fit");
+                .isInstanceOf(CorruptMemoryException.class)
+                .hasMessageContaining("does not fit");
     }
 
     @org.junit.jupiter.params.ParameterizedTest
@@ -155,15 +176,21 @@ class KvBlockCodecTest {
             float[] v = new float[6 * 64];
             assertThat(KvBlockCodec.decodeLayer(bytes, l, 64, k, v, "s/b0")).isEqualTo(6);
             assertThat(k).as("layer %d keys", l).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.keys(l)), 6 * 64));
-            assertThat(v).as("layer %d values", l).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.values(l)), 6 * 64));
+            assertThat(v)
+                    .as("layer %d values", l)
+                    .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.values(l)), 6 * 64));
         }
         float[] big = new float[8 * 64];
         KvBlockCodec.decodeLayer(bytes, 2, 64, big, new float[8 * 64], "s/b0");
-        assertThat(java.util.Arrays.copyOf(big, 6 * 64)).isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.keys(2)), 6 * 64));
+        assertThat(java.util.Arrays.copyOf(big, 6 * 64))
+                .isEqualTo(java.util.Arrays.copyOf(HostBuf.of(whole.keys(2)), 6 * 64));
         assertThatThrownBy(() -> KvBlockCodec.decodeLayer(bytes, 3, 64, big, big, "s/b0"))
-                .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("has no layer 3");
-        assertThatThrownBy(() -> KvBlockCodec.decodeLayer(java.util.Arrays.copyOf(bytes, bytes.length - 40), 2, 64, big, big,
-                "s/b0")).isInstanceOf(CorruptMemoryException.class).hasMessageContaining("too short");
+                .isInstanceOf(CorruptMemoryException.class)
+                .hasMessageContaining("has no layer 3");
+        assertThatThrownBy(() -> KvBlockCodec.decodeLayer(
+                        java.util.Arrays.copyOf(bytes, bytes.length - 40), 2, 64, big, big, "s/b0"))
+                .isInstanceOf(CorruptMemoryException.class)
+                .hasMessageContaining("too short");
     }
 
     @org.junit.jupiter.params.ParameterizedTest
@@ -194,12 +221,14 @@ class KvBlockCodecTest {
                 }
             }
         }
-        System.out.printf("KV %s: %d bytes for 7 tokens x 2 layers x 64 (F32 would be %d); worst error / group max-abs %.2e%n",
+        System.out.printf(
+                "KV %s: %d bytes for 7 tokens x 2 layers x 64 (F32 would be %d); worst error / group max-abs %.2e%n",
                 type, bytes.length, KvBlockCodec.encode(b, backend, 64, KvDType.F32).length, worstRel);
         byte[] bad = bytes.clone();
         bad[bad.length / 2] ^= 4;
         assertThatThrownBy(() -> KvBlockCodec.decode(bad, new KvCache(backend, 2, 64, 8), backend, "s/b0"))
-                .isInstanceOf(CorruptMemoryException.class).hasMessageContaining("checksum");
+                .isInstanceOf(CorruptMemoryException.class)
+                .hasMessageContaining("checksum");
     }
 
     @Test
@@ -224,15 +253,19 @@ class KvBlockCodecTest {
             KvCache other = new KvCache(backend, 3, 16, 8);
             KvBlock d = KvBlockCodec.decode(bytes, other, backend, "session s block 0");
             assertThat(d.maskedKvHeads()).isEqualTo(4);
-            assertThat(new long[] {d.droppedHeads(0), d.droppedHeads(1), d.droppedHeads(2)}).containsExactly(0b0101, 0b1111, 0);
+            assertThat(new long[] {d.droppedHeads(0), d.droppedHeads(1), d.droppedHeads(2)})
+                    .containsExactly(0b0101, 0b1111, 0);
             KvBlock meta = KvBlockCodec.decodeMeta(bytes, new KvCache(backend, 3, 16, 8), "meta");
             assertThat(meta.droppedHeads(0)).isEqualTo(0b0101);
             for (int l = 0; l < 3; l++) {
                 float[] k = new float[8 * 16];
                 float[] v = new float[8 * 16];
                 KvBlockCodec.decodeLayer(bytes, l, 16, k, v, "layer");
-                assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 8 * 16)).as("%s layer %d", type, l).isEqualTo(k);
-                assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 8 * 16)).isEqualTo(v);
+                assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 8 * 16))
+                        .as("%s layer %d", type, l)
+                        .isEqualTo(k);
+                assertThat(java.util.Arrays.copyOf(HostBuf.of(d.values(l)), 8 * 16))
+                        .isEqualTo(v);
                 float[] orig = java.util.Arrays.copyOf(HostBuf.of(b.keys(l)), 8 * 16);
                 for (int i = 0; i < k.length; i++) {
                     if (orig[i] == 0f) {

@@ -17,10 +17,21 @@ class PolicyStateCodecTest {
 
     static PolicySnapshot snapshot() {
         float[][] repr = {{1.5f, -2f, Float.MIN_VALUE}, {0f, 3.25f, -0f}};
-        List<PolicySnapshot.Unit> units = List.of(new PolicySnapshot.Unit(4, 36, true, repr, new int[] {2, 0}),
+        List<PolicySnapshot.Unit> units = List.of(
+                new PolicySnapshot.Unit(4, 36, true, repr, new int[] {2, 0}),
                 new PolicySnapshot.Unit(36, 52, false, repr, null));
-        return new PolicySnapshot("emllm", 52, 2, 0, units, new long[] {60, 71}, new long[] {3, 9}, new float[] {0.5f, 1.25f},
-                true, List.of(new PolicySnapshot.BlockMass(48, new float[] {0.1f, 0.2f, 0.7f})), new long[][] {{4}, {}, {4, 36}});
+        return new PolicySnapshot(
+                "emllm",
+                52,
+                2,
+                0,
+                units,
+                new long[] {60, 71},
+                new long[] {3, 9},
+                new float[] {0.5f, 1.25f},
+                true,
+                List.of(new PolicySnapshot.BlockMass(48, new float[] {0.1f, 0.2f, 0.7f})),
+                new long[][] {{4}, {}, {4, 36}});
     }
 
     @Test
@@ -51,20 +62,25 @@ class PolicyStateCodecTest {
             assertThat(b.episode()).isEqualTo(a.episode());
             assertThat(b.lists()).isEqualTo(a.lists());
             for (int l = 0; l < a.repr().length; l++) {
-                assertThat(Arrays.equals(b.repr()[l], a.repr()[l])).as("layer %d keys, bit for bit", l).isTrue();
+                assertThat(Arrays.equals(b.repr()[l], a.repr()[l]))
+                        .as("layer %d keys, bit for bit", l)
+                        .isTrue();
             }
         }
     }
 
     @Test
     void carriedLogitsReadBackBitForBitAndAStateWithoutThemCarriesNone() {
-        float[] carried = {1.5f, -2.25f, 0f, 1024f, -0.0078125f}; // values a bfloat16 holds exactly, as KvCache carries them
+        float[] carried = {1.5f, -2.25f, 0f, 1024f, -0.0078125f
+        }; // values a bfloat16 holds exactly, as KvCache carries them
         PolicyState ps = PolicyStateCodec.state(snapshot(), 80, carried);
         assertThat(ps.getCarriedLogits().remaining()).isEqualTo(10);
         assertThat(PolicyStateCodec.carriedLogits(ps)).containsExactly(carried);
-        assertThat(PolicyStateCodec.carriedLogits(PolicyStateCodec.state(snapshot(), 80))).isNull();
+        assertThat(PolicyStateCodec.carriedLogits(PolicyStateCodec.state(snapshot(), 80)))
+                .isNull();
         ps.setCarriedLogits(java.nio.ByteBuffer.wrap(new byte[3]));
-        assertThatThrownBy(() -> PolicyStateCodec.carriedLogits(ps)).isInstanceOf(CorruptMemoryException.class)
+        assertThatThrownBy(() -> PolicyStateCodec.carriedLogits(ps))
+                .isInstanceOf(CorruptMemoryException.class)
                 .hasMessageContaining("not whole bfloat16 values");
     }
 
@@ -75,11 +91,13 @@ class PolicyStateCodecTest {
         List<MemoryUnit> one = new ArrayList<>();
         one.add(PolicyStateCodec.unit(s.units().get(0)));
         one.add(null);
-        assertThatThrownBy(() -> PolicyStateCodec.snapshot(ps, one)).isInstanceOf(CorruptMemoryException.class)
+        assertThatThrownBy(() -> PolicyStateCodec.snapshot(ps, one))
+                .isInstanceOf(CorruptMemoryException.class)
                 .hasMessageContaining("lists 2 units but 1 are stored");
         MemoryUnit bad = PolicyStateCodec.unit(s.units().get(0));
         bad.setKvDim(4);
-        assertThatThrownBy(() -> PolicyStateCodec.unit(bad)).isInstanceOf(CorruptMemoryException.class)
+        assertThatThrownBy(() -> PolicyStateCodec.unit(bad))
+                .isInstanceOf(CorruptMemoryException.class)
                 .hasMessageContaining("bytes of keys");
     }
 }

@@ -28,7 +28,9 @@ class SessionMemoryRepositoryTest {
     static final int KV_DIM = 8;
     static final int BLOCK = 4;
 
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
+
     final CpuBackend backend = new CpuBackend(1, false);
     RocksDbMemoryStore store;
     SessionMemoryRepository repo;
@@ -36,8 +38,14 @@ class SessionMemoryRepositoryTest {
     @BeforeEach
     void open() {
         store = RocksDbMemoryStore.open(dir.resolve("db"));
-        repo = new SessionMemoryRepository(store, new WorkingSet(1L << 20), backend,
-                () -> new KvCache(backend, LAYERS, KV_DIM, BLOCK), KvDType.F32, "m", BLOCK);
+        repo = new SessionMemoryRepository(
+                store,
+                new WorkingSet(1L << 20),
+                backend,
+                () -> new KvCache(backend, LAYERS, KV_DIM, BLOCK),
+                KvDType.F32,
+                "m",
+                BLOCK);
     }
 
     @AfterEach
@@ -75,9 +83,19 @@ class SessionMemoryRepositoryTest {
             ids.add(b.id());
             list.add(crcs.get(b.id()));
         }
-        SessionIndex idx = SessionIndex.newBuilder().setSessionId(session).setNextSeq(mem.nextSeq()).setBlockIds(ids)
-                .setBlockCrcs(list).setEventCount(1).setModel("m").setBlockSize(BLOCK).setSummarizedEvents(0)
-                .setSummarizedSeq(0).setDroppedTokens(0).setDroppedUnits(0).build();
+        SessionIndex idx = SessionIndex.newBuilder()
+                .setSessionId(session)
+                .setNextSeq(mem.nextSeq())
+                .setBlockIds(ids)
+                .setBlockCrcs(list)
+                .setEventCount(1)
+                .setModel("m")
+                .setBlockSize(BLOCK)
+                .setSummarizedEvents(0)
+                .setSummarizedSeq(0)
+                .setDroppedTokens(0)
+                .setDroppedUnits(0)
+                .build();
         repo.saveIndex(session, idx);
         return idx;
     }
@@ -90,7 +108,9 @@ class SessionMemoryRepositoryTest {
         assertThat(l.damaged()).isEmpty();
         assertThat(l.memory().blocks()).extracting(KvBlock::id).containsExactly(0L, 1L, 2L);
         assertThat(l.memory().nextSeq()).isEqualTo(10);
-        assertThat(repo.load("s", idx).fingerprint()).as("warm from the working set: same").isEqualTo(l.fingerprint());
+        assertThat(repo.load("s", idx).fingerprint())
+                .as("warm from the working set: same")
+                .isEqualTo(l.fingerprint());
     }
 
     @Test
@@ -98,13 +118,22 @@ class SessionMemoryRepositoryTest {
         SessionIndex idx = fill("s", repo.create("s"), 10);
         repo.invalidate("s");
         KvCache eager = repo.load("s", idx).memory();
-        SessionMemoryRepository lazy = new SessionMemoryRepository(store, new WorkingSet(1L << 20), backend,
-                () -> new KvCache(backend, LAYERS, KV_DIM, BLOCK), KvDType.F32, "m", BLOCK, true);
+        SessionMemoryRepository lazy = new SessionMemoryRepository(
+                store,
+                new WorkingSet(1L << 20),
+                backend,
+                () -> new KvCache(backend, LAYERS, KV_DIM, BLOCK),
+                KvDType.F32,
+                "m",
+                BLOCK,
+                true);
         SessionMemoryRepository.Loaded l = lazy.load("s", idx);
         assertThat(l.damaged()).isEmpty();
         assertThat(l.fingerprint()).isEqualTo(repo.load("s", idx).fingerprint());
         KvCache mem = l.memory();
-        assertThat(mem.blocks()).extracting(KvBlock::residentLayers).as("full blocks wait in the store; the tail is decoded")
+        assertThat(mem.blocks())
+                .extracting(KvBlock::residentLayers)
+                .as("full blocks wait in the store; the tail is decoded")
                 .containsExactly(0, 0, LAYERS);
         for (int b = 0; b < 3; b++) {
             KvBlock x = mem.blocks().get(b);
@@ -142,7 +171,8 @@ class SessionMemoryRepositoryTest {
         assertThat(l.damaged().get(0)).satisfies(d -> {
             assertThat(d.blockId()).isEqualTo(1);
             assertThat(d.indexCrc()).isEqualTo(idx.getBlockCrcs().get(1));
-            assertThat(d.storedCrc()).isEqualTo(idx.getBlockCrcs().get(1)); // the bytes changed, not their stored checksum
+            assertThat(d.storedCrc())
+                    .isEqualTo(idx.getBlockCrcs().get(1)); // the bytes changed, not their stored checksum
             assertThat(d.reason()).contains("does not match its own checksum");
             assertThat(d.firstSeq()).isEqualTo(4);
         });
@@ -153,7 +183,9 @@ class SessionMemoryRepositoryTest {
         });
         int[] one = {0};
         var placed = l.memory().append(one, new int[] {12}, new long[1]);
-        assertThat(placed.get(0).block().id()).as("a new block gets an id above the damaged ones").isEqualTo(3);
+        assertThat(placed.get(0).block().id())
+                .as("a new block gets an id above the damaged ones")
+                .isEqualTo(3);
     }
 
     @Test
@@ -170,7 +202,8 @@ class SessionMemoryRepositoryTest {
         });
         assertThatThrownBy(() -> repo.load("t", idx)).isInstanceOf(CorruptMemoryException.class);
         SessionIndex other = SessionIndex.newBuilder(idx).setModel("other").build();
-        assertThatThrownBy(() -> repo.load("s", other)).isInstanceOf(IncompatibleMemoryException.class)
+        assertThatThrownBy(() -> repo.load("s", other))
+                .isInstanceOf(IncompatibleMemoryException.class)
                 .hasMessageContaining("built with model other");
     }
 
@@ -183,9 +216,13 @@ class SessionMemoryRepositoryTest {
         KvBlock partial = loaded.blocks().get(3);
         float[] before = HostBuf.of(full.keys(1)).clone();
         loaded.offload(full, 1);
-        assertThat(loaded.unitStore().bytes()).as("a stored full block is not copied").isZero();
+        assertThat(loaded.unitStore().bytes())
+                .as("a stored full block is not copied")
+                .isZero();
         loaded.offload(partial, 1);
-        assertThat(loaded.unitStore().bytes()).as("a partial block may still grow: copied").isPositive();
+        assertThat(loaded.unitStore().bytes())
+                .as("a partial block may still grow: copied")
+                .isPositive();
         loaded.ensureResident(full, 1);
         assertThat(java.util.Arrays.copyOf(HostBuf.of(full.keys(1)), BLOCK * KV_DIM))
                 .isEqualTo(java.util.Arrays.copyOf(before, BLOCK * KV_DIM));

@@ -60,14 +60,17 @@ class FlinkMemoryStoreTest extends MemoryStoreContract {
     @Test
     void anotherSessionThanTheCurrentKeyIsRefused() {
         as("s1");
-        assertThatThrownBy(() -> holder.store.getUnit("s2", 0)).isInstanceOf(MemoryStoreException.class)
-                .hasMessageContaining("'s1'").hasMessageContaining("'s2'");
+        assertThatThrownBy(() -> holder.store.getUnit("s2", 0))
+                .isInstanceOf(MemoryStoreException.class)
+                .hasMessageContaining("'s1'")
+                .hasMessageContaining("'s2'");
         assertThatThrownBy(() -> holder.store.unitIds("s2")).isInstanceOf(MemoryStoreException.class);
     }
 
     @Test
     void withTheKeySetterAReadOfAnotherSessionsUnitHappensUnderItsKeyAndTheKeyComesBack() {
-        FlinkMemoryStore scoped = new FlinkMemoryStore(holder.getKeyedStateStore(), holder::getCurrentKey, holder::setCurrentKey);
+        FlinkMemoryStore scoped =
+                new FlinkMemoryStore(holder.getKeyedStateStore(), holder::getCurrentKey, holder::setCurrentKey);
         as("s2");
         scoped.putUnit("s2", 7, new byte[] {1, 2, 3});
         as("s1");

@@ -31,8 +31,14 @@ public abstract class MemoryStoreContract {
         for (long id : ids) {
             list.add(id);
         }
-        return SessionIndex.newBuilder().setSessionId(session).setNextSeq(ids.length * 128L).setBlockIds(list)
-                .setEventCount(ids.length).setModel("m").setBlockSize(128).build();
+        return SessionIndex.newBuilder()
+                .setSessionId(session)
+                .setNextSeq(ids.length * 128L)
+                .setBlockIds(list)
+                .setEventCount(ids.length)
+                .setModel("m")
+                .setBlockSize(128)
+                .build();
     }
 
     static byte[] bytes(String s) {
@@ -75,7 +81,8 @@ public abstract class MemoryStoreContract {
         assertThat(st.unitIds("a")).containsExactly(1L);
         assertThat(st.getIndex("a")).isNull();
         // ids crafted from another session's key bytes find nothing
-        long crafted = java.nio.ByteBuffer.wrap(new byte[] {0, 0, 0, 2, 'a', 'b', 0, 0}).getLong();
+        long crafted = java.nio.ByteBuffer.wrap(new byte[] {0, 0, 0, 2, 'a', 'b', 0, 0})
+                .getLong();
         assertThat(st.getUnit("a", crafted)).isNull();
         assertThat(st.getUnit("a", -1)).isNull();
         as("b");
@@ -86,7 +93,8 @@ public abstract class MemoryStoreContract {
         as("a");
         assertThat(st.getUnit("a", 1)).as("clearing 'ab' leaves 'a'").isEqualTo(bytes("a-1"));
         // an index naming another session is refused
-        assertThatThrownBy(() -> st.putIndex("a", index("ab", 1))).isInstanceOf(MemoryStoreException.class)
+        assertThatThrownBy(() -> st.putIndex("a", index("ab", 1)))
+                .isInstanceOf(MemoryStoreException.class)
                 .hasMessageContaining("ab");
         assertThatThrownBy(() -> st.putUnit("", 1, bytes("x"))).isInstanceOf(MemoryStoreException.class);
     }

@@ -10,7 +10,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class RocksDbMemoryStoreTest extends MemoryStoreContract {
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
+
     RocksDbMemoryStore store;
 
     @BeforeEach
@@ -52,7 +54,8 @@ class RocksDbMemoryStoreTest extends MemoryStoreContract {
         store.putIndex("later", index("later", 4));
         try (RocksDbMemoryStore copy = RocksDbMemoryStore.open(dir.resolve("copy"))) {
             assertThat(copy.sessions()).containsExactly("a", "ab");
-            assertThat(StoredSession.read(copy, "ab").sameContent(StoredSession.read(store, "ab"))).isTrue();
+            assertThat(StoredSession.read(copy, "ab").sameContent(StoredSession.read(store, "ab")))
+                    .isTrue();
             assertThat(StoredSession.read(copy, "orphan").index()).isNull();
             assertThat(StoredSession.read(copy, "nobody")).isNull();
         }

@@ -48,12 +48,18 @@ import picocli.CommandLine.ParentCommand;
 public final class AskCommand implements Callable<Integer> {
 
     /** Where to wait for the answer. */
-    public enum Via { HTTP, KAFKA }
+    public enum Via {
+        HTTP,
+        KAFKA
+    }
 
     @ParentCommand
     EngramCli root;
 
-    @Option(names = {"-s", "--session"}, required = true, description = "Session id.")
+    @Option(
+            names = {"-s", "--session"},
+            required = true,
+            description = "Session id.")
     String session;
 
     @Parameters(arity = "1..*", paramLabel = "QUESTION", description = "The question (words are joined by spaces).")
@@ -83,7 +89,9 @@ public final class AskCommand implements Callable<Integer> {
     @Option(names = "--via", description = "HTTP (poll the query endpoint) or KAFKA (consume answers). Default: HTTP.")
     Via via = Via.HTTP;
 
-    @Option(names = {"-b", "--bootstrap-servers"}, description = "Sets engram.kafka.bootstrap-servers.")
+    @Option(
+            names = {"-b", "--bootstrap-servers"},
+            description = "Sets engram.kafka.bootstrap-servers.")
     String bootstrapServers;
 
     private final ObjectMapper json = new ObjectMapper();
@@ -112,9 +120,12 @@ public final class AskCommand implements Callable<Integer> {
         }
         gen.setTopK(topK).setTopP(topP).setSeed(seed).setStop(List.copyOf(stop));
         String queryId = UUID.randomUUID().toString();
-        EngramEvent event = EngramEvent.newBuilder().setSessionId(session).setEventId(queryId)
+        EngramEvent event = EngramEvent.newBuilder()
+                .setSessionId(session)
+                .setEventId(queryId)
                 .setTimestampMs(System.currentTimeMillis())
-                .setPayload(new QueryEvent(queryId, question, gen.build())).build();
+                .setPayload(new QueryEvent(queryId, question, gen.build()))
+                .build();
         Instant deadline = Instant.now().plus(options.get(CliOptions.ASK_TIMEOUT));
 
         String answer;
@@ -122,7 +133,8 @@ public final class AskCommand implements Callable<Integer> {
             try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommittedConsumer(options)) {
                 String topic = options.get(KafkaOptions.ANSWERS_TOPIC);
                 List<TopicPartition> parts = consumer.partitionsFor(topic, Duration.ofSeconds(15)).stream()
-                        .map(p -> new TopicPartition(topic, p.partition())).collect(Collectors.toList());
+                        .map(p -> new TopicPartition(topic, p.partition()))
+                        .collect(Collectors.toList());
                 consumer.assign(parts);
                 consumer.seekToEnd(parts);
                 parts.forEach(consumer::position); // fix the start before the question exists
@@ -132,15 +144,20 @@ public final class AskCommand implements Callable<Integer> {
             }
         } else {
             send(options, event);
-            URI uri = URI.create("http://%s:%d/sessions/%s/answers/%s".formatted(options.get(QueryOptions.HTTP_HOST),
-                    options.get(QueryOptions.HTTP_PORT), URLEncoder.encode(session, StandardCharsets.UTF_8).replace("+", "%20"),
-                    URLEncoder.encode(queryId, StandardCharsets.UTF_8).replace("+", "%20")));
+            URI uri = URI.create("http://%s:%d/sessions/%s/answers/%s"
+                    .formatted(
+                            options.get(QueryOptions.HTTP_HOST),
+                            options.get(QueryOptions.HTTP_PORT),
+                            URLEncoder.encode(session, StandardCharsets.UTF_8).replace("+", "%20"),
+                            URLEncoder.encode(queryId, StandardCharsets.UTF_8).replace("+", "%20")));
             ctx.err().printf("asked query %s; waiting for its answer at %s%n", queryId, uri);
             answer = awaitOverHttp(uri, options.find(QueryOptions.AUTH_TOKEN).orElse(null), deadline);
         }
         if (answer == null) {
-            throw new CliException(ExitCode.UNAVAILABLE, "no answer to query %s within %s (is the job running?)"
-                    .formatted(queryId, CliOptions.ASK_TIMEOUT.format(options.get(CliOptions.ASK_TIMEOUT))));
+            throw new CliException(
+                    ExitCode.UNAVAILABLE,
+                    "no answer to query %s within %s (is the job running?)"
+                            .formatted(queryId, CliOptions.ASK_TIMEOUT.format(options.get(CliOptions.ASK_TIMEOUT))));
         }
         ctx.out().print(answer);
         ctx.out().flush();
@@ -155,10 +172,14 @@ public final class AskCommand implements Callable<Integer> {
         try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(options)) {
             producer.send(new ProducerRecord<>(topic, session.getBytes(StandardCharsets.UTF_8), value))
                     .get(30, TimeUnit.SECONDS);
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException
+        } catch (java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException
                 | org.apache.kafka.common.KafkaException e) {
-            throw new CliException(ExitCode.UNAVAILABLE, "cannot produce the query to topic %s on %s: %s".formatted(
-                    topic, options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()), e);
+            throw new CliException(
+                    ExitCode.UNAVAILABLE,
+                    "cannot produce the query to topic %s on %s: %s"
+                            .formatted(topic, options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()),
+                    e);
         }
     }
 
@@ -172,8 +193,9 @@ public final class AskCommand implements Callable<Integer> {
                         return OutputFormat.answer(a);
                     }
                 } catch (IOException | RuntimeException e) {
-                    root.context().err().printf("skipping undecodable record %s-%d@%d%n", r.topic(), r.partition(),
-                            r.offset());
+                    root.context()
+                            .err()
+                            .printf("skipping undecodable record %s-%d@%d%n", r.topic(), r.partition(), r.offset());
                 }
             }
         }
@@ -181,8 +203,10 @@ public final class AskCommand implements Callable<Integer> {
     }
 
     private String awaitOverHttp(URI uri, String token, Instant deadline) throws InterruptedException {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-        HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(5)).GET();
+        HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        HttpRequest.Builder b =
+                HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(5)).GET();
         if (token != null && !token.isBlank()) {
             b.header("Authorization", "Bearer " + token);
         }

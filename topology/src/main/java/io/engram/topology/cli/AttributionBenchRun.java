@@ -24,13 +24,29 @@ import java.util.Locale;
 final class AttributionBenchRun {
     private AttributionBenchRun() {}
 
-    record Params(Path model, int threads, List<Integer> lengths, int needles, int copies, int wordsPerEvent, int segmentWords,
-            AttributionBench.Settings settings, MemorySpec memory, Path heads, double headSparsity, long seed, int blockSize) {}
+    record Params(
+            Path model,
+            int threads,
+            List<Integer> lengths,
+            int needles,
+            int copies,
+            int wordsPerEvent,
+            int segmentWords,
+            AttributionBench.Settings settings,
+            MemorySpec memory,
+            Path heads,
+            double headSparsity,
+            long seed,
+            int blockSize) {}
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
-        try (Model m = Model.open(p.model()); CpuBackend backend = new CpuBackend(p.threads(), false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend,
+        try (Model m = Model.open(p.model());
+                CpuBackend backend = new CpuBackend(p.threads(), false)) {
+            Transformer t = new Transformer(
+                    m.config(),
+                    m.weights(),
+                    backend,
                     EngineSettings.defaults().withThreads(p.threads()).withBlockSize(p.blockSize()));
             MemoryPolicy policy;
             try {
@@ -39,35 +55,71 @@ final class AttributionBenchRun {
                 throw new CliException(ExitCode.INVALID_INPUT, "memory policy: " + e.getMessage());
             }
             HeadPattern heads = heads(p, m, policy);
-            SessionEngine engine = new SessionEngine(t, m.tokenizer(), policy, PromptFormat.CONTINUATION, p.segmentWords(), heads);
+            SessionEngine engine =
+                    new SessionEngine(t, m.tokenizer(), policy, PromptFormat.CONTINUATION, p.segmentWords(), heads);
             AttributionBench.Settings s = p.settings();
-            out.printf("machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d)%n",
-                    Runtime.getRuntime().availableProcessors(), Runtime.version(), backend.describe(), p.model().getFileName(),
-                    m.config().layers(), m.config().kvHeads(), m.config().maxPositions());
-            out.printf("memory policy: %s; fast tier counts %s%n", p.memory().describe(m.config()),
-                    heads == null ? "every head" : "%.0f%% of heads (retrieval heads)".formatted(100 * heads.retrievalShare()));
-            out.printf("task: %d needles x %d copies in events of %d words, segments of %d words; top-%d; precise: %s%n", p.needles(),
-                    p.copies(), p.wordsPerEvent(), p.segmentWords(), s.topK(), s.precise() ? "%d candidates, %d tokens, %d permutations"
-                            .formatted(s.maxCandidates(), s.maxContextTokens(), s.permutations()) : "off");
+            out.printf(
+                    "machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d)%n",
+                    Runtime.getRuntime().availableProcessors(),
+                    Runtime.version(),
+                    backend.describe(),
+                    p.model().getFileName(),
+                    m.config().layers(),
+                    m.config().kvHeads(),
+                    m.config().maxPositions());
+            out.printf(
+                    "memory policy: %s; fast tier counts %s%n",
+                    p.memory().describe(m.config()),
+                    heads == null
+                            ? "every head"
+                            : "%.0f%% of heads (retrieval heads)".formatted(100 * heads.retrievalShare()));
+            out.printf(
+                    "task: %d needles x %d copies in events of %d words, segments of %d words; top-%d; precise: %s%n",
+                    p.needles(),
+                    p.copies(),
+                    p.wordsPerEvent(),
+                    p.segmentWords(),
+                    s.topK(),
+                    s.precise()
+                            ? "%d candidates, %d tokens, %d permutations"
+                                    .formatted(s.maxCandidates(), s.maxContextTokens(), s.permutations())
+                            : "off");
             out.flush();
-            out.printf("%8s %-8s %9s %6s %6s %10s %11s %10s%n", "tokens", "tier", "questions", "P@k", "R@k", "ms/attr", "values/attr",
-                    "candidates");
+            out.printf(
+                    "%8s %-8s %9s %6s %6s %10s %11s %10s%n",
+                    "tokens", "tier", "questions", "P@k", "R@k", "ms/attr", "values/attr", "candidates");
             for (int length : p.lengths()) {
                 List<AttributionBench.Row> rows;
                 try (Progress progress = Progress.forContext(ctx, "bench attribution " + length, "steps", null)) {
                     long[] n = {0};
-                    rows = new AttributionBench(engine, s).run(length, p.wordsPerEvent(), p.needles(), p.copies(), p.seed() + length,
-                            line -> progress.update(++n[0], 0, 0));
+                    rows = new AttributionBench(engine, s)
+                            .run(
+                                    length,
+                                    p.wordsPerEvent(),
+                                    p.needles(),
+                                    p.copies(),
+                                    p.seed() + length,
+                                    line -> progress.update(++n[0], 0, 0));
                 }
                 for (AttributionBench.Row r : rows) {
-                    out.printf(Locale.ROOT, "%8d %-8s %9d %6.2f %6.2f %10.0f %11.1f %10.1f%n", r.tokens(), r.tier(), r.questions(),
-                            r.precision(), r.recall(), r.msPerAttribution(), r.valueCallsPerAttribution(), r.candidates());
+                    out.printf(
+                            Locale.ROOT,
+                            "%8d %-8s %9d %6.2f %6.2f %10.0f %11.1f %10.1f%n",
+                            r.tokens(),
+                            r.tier(),
+                            r.questions(),
+                            r.precision(),
+                            r.recall(),
+                            r.msPerAttribution(),
+                            r.valueCallsPerAttribution(),
+                            r.candidates());
                 }
                 out.flush();
             }
-            out.printf("P@k: supporting segments among those returned; R@k: supporting segments found; ms/attr for precise "
-                    + "includes its fast tier. With %d copies per needle the best P@%d is %.2f.%n", p.copies(), s.topK(),
-                    Math.min(1.0, p.copies() / (double) s.topK()));
+            out.printf(
+                    "P@k: supporting segments among those returned; R@k: supporting segments found; ms/attr for precise "
+                            + "includes its fast tier. With %d copies per needle the best P@%d is %.2f.%n",
+                    p.copies(), s.topK(), Math.min(1.0, p.copies() / (double) s.topK()));
             out.flush();
             return ExitCode.OK.code();
         }
@@ -77,14 +129,19 @@ final class AttributionBenchRun {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
         }
-        Path file = p.heads() != null ? p.heads()
-                : (Files.isDirectory(p.model()) ? p.model() : p.model().toAbsolutePath().getParent()).resolve(HeadPattern.FILE_NAME);
+        Path file = p.heads() != null
+                ? p.heads()
+                : (Files.isDirectory(p.model())
+                                ? p.model()
+                                : p.model().toAbsolutePath().getParent())
+                        .resolve(HeadPattern.FILE_NAME);
         if (!Files.isRegularFile(file)) {
             if (p.heads() != null) {
                 throw new CliException(ExitCode.INVALID_INPUT, "no head pattern at " + file);
             }
             return null;
         }
-        return HeadPattern.bySparsity(HeadPattern.read(file, m.config().layers(), m.config().kvHeads()), p.headSparsity());
+        return HeadPattern.bySparsity(
+                HeadPattern.read(file, m.config().layers(), m.config().kvHeads()), p.headSparsity());
     }
 }

@@ -1,8 +1,8 @@
 package io.engram.topology.cli;
 
 import io.engram.engine.backend.cpu.CpuBackend;
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.calibration.HeadCalibration;
+import io.engram.engine.config.EngineSettings;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
@@ -20,8 +20,12 @@ import picocli.CommandLine.ParentCommand;
  * {@code engram calibrate-heads}: finds a model's retrieval heads on generated passkey tasks (retrieval-score method)
  * and writes the DuoAttention head pattern next to the model.
  */
-@Command(name = "calibrate-heads", description = {"Scores every KV head for copying from the context (retrieval heads) on "
-        + "generated passkey tasks and writes the DuoAttention pattern (duo-heads.tsv) next to the model."})
+@Command(
+        name = "calibrate-heads",
+        description = {
+            "Scores every KV head for copying from the context (retrieval heads) on "
+                    + "generated passkey tasks and writes the DuoAttention pattern (duo-heads.tsv) next to the model."
+        })
 public final class CalibrateHeadsCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -33,48 +37,80 @@ public final class CalibrateHeadsCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Pattern file to write (default: duo-heads.tsv in the model folder).")
     Path outFile;
 
-    @Option(names = "--contexts", split = ",", defaultValue = "1000,2000,4000", description = "Task lengths in tokens (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--contexts",
+            split = ",",
+            defaultValue = "1000,2000,4000",
+            description = "Task lengths in tokens (default ${DEFAULT-VALUE}).")
     List<Integer> contexts;
 
-    @Option(names = "--depths", split = ",", defaultValue = "0.1,0.3,0.5,0.7,0.9", description = "Needle depths (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--depths",
+            split = ",",
+            defaultValue = "0.1,0.3,0.5,0.7,0.9",
+            description = "Needle depths (default ${DEFAULT-VALUE}).")
     List<Double> depths;
 
-    @Option(names = "--task", defaultValue = "PASSKEY",
-            description = "Needle task: PASSKEY (instruction models) or STORY (a name in a story, for story models; default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--task",
+            defaultValue = "PASSKEY",
+            description =
+                    "Needle task: PASSKEY (instruction models) or STORY (a name in a story, for story models; default ${DEFAULT-VALUE}).")
     HeadCalibration.TaskKind task;
 
     @Option(names = "--samples", defaultValue = "15", description = "Tasks to run (default ${DEFAULT-VALUE}).")
     int samples;
 
-    @Option(names = "--max-new-tokens", defaultValue = "12", description = "Answer length cap (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-new-tokens",
+            defaultValue = "12",
+            description = "Answer length cap (default ${DEFAULT-VALUE}).")
     int maxNew;
 
-    @Option(names = "--count-failed", description = "Count tasks the model answers wrongly too (for models too small to answer).")
+    @Option(
+            names = "--count-failed",
+            description = "Count tasks the model answers wrongly too (for models too small to answer).")
     boolean countFailed;
 
     @Option(names = "--threads", defaultValue = "2", description = "CPU threads (default ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--seed", defaultValue = "1", description = "Seed of the generated tasks (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seed",
+            defaultValue = "1",
+            description = "Seed of the generated tasks (default ${DEFAULT-VALUE}).")
     long seed;
 
     @Override
     public Integer call() throws Exception {
         CliContext ctx = root.context();
         PrintWriter out = ctx.out();
-        Path target = outFile != null ? outFile
-                : (Files.isDirectory(model) ? model : model.toAbsolutePath().getParent()).resolve(HeadPattern.FILE_NAME);
-        try (Model m = Model.open(model); CpuBackend backend = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+        Path target = outFile != null
+                ? outFile
+                : (Files.isDirectory(model) ? model : model.toAbsolutePath().getParent())
+                        .resolve(HeadPattern.FILE_NAME);
+        try (Model m = Model.open(model);
+                CpuBackend backend = new CpuBackend(threads, false)) {
+            Transformer t = new Transformer(
+                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
             HeadCalibration cal = new HeadCalibration(t, m.tokenizer());
             HeadCalibration.Result r;
             try (Progress progress = Progress.forContext(ctx, "calibrate-heads", "tasks", null)) {
-                r = cal.run(task, contexts.stream().mapToInt(Integer::intValue).toArray(), depths.stream().mapToDouble(Double::doubleValue).toArray(),
-                        samples, maxNew, countFailed, seed, i -> progress.update(i, samples, i));
+                r = cal.run(
+                        task,
+                        contexts.stream().mapToInt(Integer::intValue).toArray(),
+                        depths.stream().mapToDouble(Double::doubleValue).toArray(),
+                        samples,
+                        maxNew,
+                        countFailed,
+                        seed,
+                        i -> progress.update(i, samples, i));
             }
             if (r.counted() == 0) {
-                throw new CliException(ExitCode.INVALID_INPUT, "the model answered none of the %d tasks; nothing to score. Use "
-                        .formatted(r.samples()) + "--count-failed to score copying in every task anyway");
+                throw new CliException(
+                        ExitCode.INVALID_INPUT,
+                        "the model answered none of the %d tasks; nothing to score. Use ".formatted(r.samples())
+                                + "--count-failed to score copying in every task anyway");
             }
             HeadPattern.write(target, r.scores());
             out.printf(Locale.ROOT, "%d of %d tasks counted; scores per layer (KV heads):%n", r.counted(), r.samples());

@@ -53,13 +53,16 @@ public final class CancelCommand implements Callable<Integer> {
     static JobStatus awaitTerminal(FlinkRest rest, JobID id) throws InterruptedException {
         long deadline = System.nanoTime() + rest.timeout().toNanos();
         while (true) {
-            JobStatus state = rest.await(rest.client().getJobStatus(id), rest.timeout(), "reading the state of job " + id);
+            JobStatus state =
+                    rest.await(rest.client().getJobStatus(id), rest.timeout(), "reading the state of job " + id);
             if (state.isGloballyTerminalState()) {
                 return state;
             }
             if (System.nanoTime() > deadline) {
-                throw new CliException(ExitCode.UNAVAILABLE, "job %s is still %s after %s (engram.flink.operation-timeout)"
-                        .formatted(id, state, rest.timeout()));
+                throw new CliException(
+                        ExitCode.UNAVAILABLE,
+                        "job %s is still %s after %s (engram.flink.operation-timeout)"
+                                .formatted(id, state, rest.timeout()));
             }
             Thread.sleep(POLL.toMillis());
         }

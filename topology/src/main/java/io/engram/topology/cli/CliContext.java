@@ -17,5 +17,11 @@ import java.util.concurrent.CompletableFuture;
  * @param sessionStages creates the session stage of {@code run}
  * @param stop completes when a long-running command ({@code run}, {@code tail}) should stop
  */
-public record CliContext(PrintWriter out, PrintWriter err, Map<String, String> env, InputStream stdin, boolean console,
-        SessionStageFactory sessionStages, CompletableFuture<Void> stop) {}
+public record CliContext(
+        PrintWriter out,
+        PrintWriter err,
+        Map<String, String> env,
+        InputStream stdin,
+        boolean console,
+        SessionStageFactory sessionStages,
+        CompletableFuture<Void> stop) {}

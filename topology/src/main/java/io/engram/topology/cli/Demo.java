@@ -56,32 +56,61 @@ final class Demo {
         try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommittedConsumer(options);
                 KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(options)) {
             List<TopicPartition> parts = consumer.partitionsFor(answersTopic, Duration.ofSeconds(15)).stream()
-                    .map(p -> new TopicPartition(answersTopic, p.partition())).toList();
+                    .map(p -> new TopicPartition(answersTopic, p.partition()))
+                    .toList();
             consumer.assign(parts);
             consumer.seekToEnd(parts);
             parts.forEach(consumer::position);
             String run = Long.toString(System.currentTimeMillis(), 36); // ids unique per demo run
             // the session starts empty even when engram run restored it from an earlier demo
-            send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId("demo-" + run + "-reset")
-                    .setTimestampMs(System.currentTimeMillis())
-                    .setPayload(new io.engram.schemas.ControlEvent(io.engram.schemas.ControlAction.RESET)).build());
+            send(
+                    producer,
+                    input,
+                    EngramEvent.newBuilder()
+                            .setSessionId(SESSION)
+                            .setEventId("demo-" + run + "-reset")
+                            .setTimestampMs(System.currentTimeMillis())
+                            .setPayload(new io.engram.schemas.ControlEvent(io.engram.schemas.ControlAction.RESET))
+                            .build());
             for (int i = 0; i < chunks.size(); i++) {
-                send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId("demo-" + run + "-chunk-" + i)
-                        .setTimestampMs(System.currentTimeMillis())
-                        .setPayload(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(chunks.get(i))
-                                .setDocumentId("demo-document").setChunkIndex(i).build())
-                        .build());
+                send(
+                        producer,
+                        input,
+                        EngramEvent.newBuilder()
+                                .setSessionId(SESSION)
+                                .setEventId("demo-" + run + "-chunk-" + i)
+                                .setTimestampMs(System.currentTimeMillis())
+                                .setPayload(ContentEvent.newBuilder()
+                                        .setKind(ContentKind.DOCUMENT_CHUNK)
+                                        .setText(chunks.get(i))
+                                        .setDocumentId("demo-document")
+                                        .setChunkIndex(i)
+                                        .build())
+                                .build());
             }
-            err.printf("demo: streamed %d chunks of the sample document into session '%s' on %s%n", chunks.size(), SESSION, input);
+            err.printf(
+                    "demo: streamed %d chunks of the sample document into session '%s' on %s%n",
+                    chunks.size(), SESSION, input);
             Map<String, String> asked = new LinkedHashMap<>();
             for (int i = 0; i < QUESTIONS.size(); i++) {
                 String id = "demo-" + run + "-q" + (i + 1);
                 asked.put(id, QUESTIONS.get(i));
-                send(producer, input, EngramEvent.newBuilder().setSessionId(SESSION).setEventId(id)
-                        .setTimestampMs(System.currentTimeMillis())
-                        .setPayload(new QueryEvent(id, QUESTIONS.get(i),
-                                GenerationOptions.newBuilder().setMaxNewTokens(32).setTemperature(0f).setStop(List.of("\n")).build()))
-                        .build());
+                send(
+                        producer,
+                        input,
+                        EngramEvent.newBuilder()
+                                .setSessionId(SESSION)
+                                .setEventId(id)
+                                .setTimestampMs(System.currentTimeMillis())
+                                .setPayload(new QueryEvent(
+                                        id,
+                                        QUESTIONS.get(i),
+                                        GenerationOptions.newBuilder()
+                                                .setMaxNewTokens(32)
+                                                .setTemperature(0f)
+                                                .setStop(List.of("\n"))
+                                                .build()))
+                                .build());
             }
             err.printf("demo: asked %d questions; waiting for answers on %s%n", asked.size(), answersTopic);
             Instant deadline = Instant.now().plus(timeout);
@@ -100,8 +129,9 @@ final class Demo {
                 }
             }
             if (answered < asked.size()) {
-                throw new CliException(ExitCode.UNAVAILABLE, "demo: only %d of %d answers arrived within %s"
-                        .formatted(answered, asked.size(), timeout));
+                throw new CliException(
+                        ExitCode.UNAVAILABLE,
+                        "demo: only %d of %d answers arrived within %s".formatted(answered, asked.size(), timeout));
             }
         }
     }
@@ -110,7 +140,8 @@ final class Demo {
         ByteBuffer b = EngramEvent.getEncoder().encode(e);
         byte[] v = new byte[b.remaining()];
         b.get(v);
-        producer.send(new ProducerRecord<>(topic, e.getSessionId().getBytes(StandardCharsets.UTF_8), v)).get(30, TimeUnit.SECONDS);
+        producer.send(new ProducerRecord<>(topic, e.getSessionId().getBytes(StandardCharsets.UTF_8), v))
+                .get(30, TimeUnit.SECONDS);
     }
 
     static String document() throws IOException {

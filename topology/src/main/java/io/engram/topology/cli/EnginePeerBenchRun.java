@@ -43,10 +43,30 @@ final class EnginePeerBenchRun {
      * (GQA 4:1, SwiGLU at 2.75x), a 512-token vocabulary, weights from a fixed seed.
      */
     static final java.util.Map<String, TinyGgufModels.Spec> SYNTHETIC = java.util.Map.of(
-            "synthetic-90m", new TinyGgufModels.Spec("synthetic-llama-90m", io.engram.engine.config.Architecture.LLAMA, 1024, 8,
-                    16, 4, 2816, 8192, false, 20261206L),
-            "synthetic-25m", new TinyGgufModels.Spec("synthetic-llama-25m", io.engram.engine.config.Architecture.LLAMA, 512, 8, 8,
-                    2, 1408, 8192, false, 20261207L));
+            "synthetic-90m",
+                    new TinyGgufModels.Spec(
+                            "synthetic-llama-90m",
+                            io.engram.engine.config.Architecture.LLAMA,
+                            1024,
+                            8,
+                            16,
+                            4,
+                            2816,
+                            8192,
+                            false,
+                            20261206L),
+            "synthetic-25m",
+                    new TinyGgufModels.Spec(
+                            "synthetic-llama-25m",
+                            io.engram.engine.config.Architecture.LLAMA,
+                            512,
+                            8,
+                            8,
+                            2,
+                            1408,
+                            8192,
+                            false,
+                            20261207L));
 
     /**
      * The GGUF files to compare on: {@code model} itself (or the one in its folder), or for a synthetic name one file
@@ -59,9 +79,11 @@ final class EnginePeerBenchRun {
         }
         try {
             Files.createDirectories(dir);
-            return List.copyOf(TinyGgufModels.writeVariants(spec, dir, types.toArray(DType[]::new)).values());
+            return List.copyOf(TinyGgufModels.writeVariants(spec, dir, types.toArray(DType[]::new))
+                    .values());
         } catch (IOException e) {
-            throw new CliException(ExitCode.INVALID_INPUT, "cannot write the synthetic model under " + dir + ": " + e.getMessage());
+            throw new CliException(
+                    ExitCode.INVALID_INPUT, "cannot write the synthetic model under " + dir + ": " + e.getMessage());
         }
     }
 
@@ -72,18 +94,24 @@ final class EnginePeerBenchRun {
         }
         if (Files.isDirectory(model)) {
             try (Stream<Path> files = Files.list(model)) {
-                List<Path> found = files.filter(p -> p.toString().endsWith(".gguf")).sorted().toList();
+                List<Path> found = files.filter(p -> p.toString().endsWith(".gguf"))
+                        .sorted()
+                        .toList();
                 if (found.size() == 1) {
                     return found.getFirst();
                 }
-                throw new CliException(ExitCode.INVALID_INPUT, "bench engine --peer llama.cpp needs one GGUF file; %s holds %d"
-                        .formatted(model, found.size()) + " (give the .gguf file as --model)");
+                throw new CliException(
+                        ExitCode.INVALID_INPUT,
+                        "bench engine --peer llama.cpp needs one GGUF file; %s holds %d".formatted(model, found.size())
+                                + " (give the .gguf file as --model)");
             } catch (IOException e) {
                 throw new CliException(ExitCode.INVALID_INPUT, "cannot list " + model + ": " + e.getMessage());
             }
         }
-        throw new CliException(ExitCode.INVALID_INPUT, "bench engine --peer llama.cpp needs a .gguf file, a folder holding"
-                + " one, or one of " + new java.util.TreeSet<>(SYNTHETIC.keySet()) + "; got " + model);
+        throw new CliException(
+                ExitCode.INVALID_INPUT,
+                "bench engine --peer llama.cpp needs a .gguf file, a folder holding" + " one, or one of "
+                        + new java.util.TreeSet<>(SYNTHETIC.keySet()) + "; got " + model);
     }
 
     /** How long our engine runs before its measured runs, per thread count and context. */
@@ -118,7 +146,8 @@ final class EnginePeerBenchRun {
         try {
             Class.forName("de.kherud.llama.LlamaModel", true, EnginePeerBenchRun.class.getClassLoader());
         } catch (ClassNotFoundException e) {
-            throw new CliException(ExitCode.UNAVAILABLE, "the llama.cpp binding (de.kherud:llama) is not on the class path");
+            throw new CliException(
+                    ExitCode.UNAVAILABLE, "the llama.cpp binding (de.kherud:llama) is not on the class path");
         } finally {
             System.setOut(stdout);
         }
@@ -127,8 +156,10 @@ final class EnginePeerBenchRun {
     private static double[][] ours(Model m, int threads, int ctx, Params p) {
         double[][] out = new double[2][p.runs()];
         try (CpuBackend backend = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
-            // the JIT compiles the kernels over the first runs (llama.cpp's are compiled ahead): warm up for WARM_UP_NANOS
+            Transformer t = new Transformer(
+                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+            // the JIT compiles the kernels over the first runs (llama.cpp's are compiled ahead): warm up for
+            // WARM_UP_NANOS
             // (two runs at least) so that the medians are a long-running engine's, as a server's would be
             long warm = System.nanoTime();
             for (int r = 0; r < 2 || System.nanoTime() - warm < WARM_UP_NANOS; r++) {
@@ -169,13 +200,26 @@ final class EnginePeerBenchRun {
     }
 
     static void print(PrintWriter out, Path gguf, List<Row> rows, int runs) {
-        out.printf("machine: %d cpus, JDK %s; model %s; llama.cpp b4916 (de.kherud:llama 4.2.0, F16 KV cache); medians of %d"
-                + " runs [min-max], engram warmed up %d s first%n", Runtime.getRuntime().availableProcessors(), Runtime.version(),
-                gguf.getFileName(), runs, WARM_UP_NANOS / 1_000_000_000L);
-        out.printf("%-8s %7s %6s %24s %24s %6s%n", "phase", "threads", "ctx", "engram tok/s", "llama.cpp tok/s", "ratio");
+        out.printf(
+                "machine: %d cpus, JDK %s; model %s; llama.cpp b4916 (de.kherud:llama 4.2.0, F16 KV cache); medians of %d"
+                        + " runs [min-max], engram warmed up %d s first%n",
+                Runtime.getRuntime().availableProcessors(),
+                Runtime.version(),
+                gguf.getFileName(),
+                runs,
+                WARM_UP_NANOS / 1_000_000_000L);
+        out.printf(
+                "%-8s %7s %6s %24s %24s %6s%n", "phase", "threads", "ctx", "engram tok/s", "llama.cpp tok/s", "ratio");
         for (Row r : rows) {
-            out.printf(Locale.ROOT, "%-8s %7d %6d %24s %24s %6.2f%n", r.phase(), r.threads(), r.context(), cell(r.ours()),
-                    cell(r.peer()), r.ratio());
+            out.printf(
+                    Locale.ROOT,
+                    "%-8s %7d %6d %24s %24s %6.2f%n",
+                    r.phase(),
+                    r.threads(),
+                    r.context(),
+                    cell(r.ours()),
+                    cell(r.peer()),
+                    r.ratio());
         }
         out.flush();
     }

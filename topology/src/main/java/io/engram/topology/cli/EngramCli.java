@@ -1,7 +1,6 @@
 package io.engram.topology.cli;
 
 import io.engram.topology.EngramOptions;
-import io.engram.topology.SessionStageFactory;
 import io.engram.topology.SessionStageFactory.StageUnavailableException;
 import io.engram.topology.options.ConfigException;
 import io.engram.topology.options.ResolvedOptions;
@@ -21,22 +20,47 @@ import picocli.CommandLine.ScopeType;
  * {@code engram}: the command line of Engram. One class per subcommand; each returns an {@link ExitCode}. Results go to
  * {@link CliContext#out()}, everything else to {@link CliContext#err()}.
  */
-@Command(name = "engram", mixinStandardHelpOptions = true, version = "engram 0.1.0",
+@Command(
+        name = "engram",
+        mixinStandardHelpOptions = true,
+        version = "engram 0.1.0",
         description = "Unbounded, durable LLM memory over event streams.",
-        subcommands = {ProduceCommand.class, AskCommand.class, TailCommand.class, ConfigCommand.class, GenerateCommand.class, BenchCommand.class, SubmitCommand.class,
-                StateCommand.class, RunCommand.class, StatusCommand.class, CancelCommand.class, SavepointCommand.class,
-                TopicsCommand.class, CalibrateHeadsCommand.class, ExplainCommand.class})
+        subcommands = {
+            ProduceCommand.class,
+            AskCommand.class,
+            TailCommand.class,
+            ConfigCommand.class,
+            GenerateCommand.class,
+            BenchCommand.class,
+            SubmitCommand.class,
+            StateCommand.class,
+            RunCommand.class,
+            StatusCommand.class,
+            CancelCommand.class,
+            SavepointCommand.class,
+            TopicsCommand.class,
+            CalibrateHeadsCommand.class,
+            ExplainCommand.class
+        })
 public final class EngramCli implements Runnable {
 
-    @Option(names = "--config", scope = ScopeType.INHERIT, paramLabel = "FILE",
+    @Option(
+            names = "--config",
+            scope = ScopeType.INHERIT,
+            paramLabel = "FILE",
             description = "Properties file of engram.* options (default: $ENGRAM_CONFIG, if set).")
     Path configFile;
 
-    @Option(names = {"-D", "--set"}, scope = ScopeType.INHERIT, paramLabel = "KEY=VALUE",
+    @Option(
+            names = {"-D", "--set"},
+            scope = ScopeType.INHERIT,
+            paramLabel = "KEY=VALUE",
             description = "Set an option (see 'engram config list'); wins over environment and config file.")
     Map<String, String> settings = new LinkedHashMap<>();
 
-    @Option(names = {"-v", "--verbose"}, scope = ScopeType.INHERIT,
+    @Option(
+            names = {"-v", "--verbose"},
+            scope = ScopeType.INHERIT,
             description = "Print causes and stack traces of errors.")
     boolean verbose;
 
@@ -51,16 +75,25 @@ public final class EngramCli implements Runnable {
         PrintWriter err = new PrintWriter(System.err, true, StandardCharsets.UTF_8);
         CompletableFuture<Void> stop = new CompletableFuture<>();
         CompletableFuture<Void> stopped = new CompletableFuture<>();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            stop.complete(null);
-            try {
-                stopped.get(30, TimeUnit.SECONDS); // let run/tail close what they opened
-            } catch (Exception e) {
-                // exiting anyway
-            }
-        }, "engram-shutdown"));
-        CliContext context = new CliContext(out, err, System.getenv(), System.in, System.console() != null,
-                io.engram.topology.EngineSessionStage::from, stop);
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            stop.complete(null);
+                            try {
+                                stopped.get(30, TimeUnit.SECONDS); // let run/tail close what they opened
+                            } catch (Exception e) {
+                                // exiting anyway
+                            }
+                        },
+                        "engram-shutdown"));
+        CliContext context = new CliContext(
+                out,
+                err,
+                System.getenv(),
+                System.in,
+                System.console() != null,
+                io.engram.topology.EngineSessionStage::from,
+                stop);
         int code = new EngramCli(context).execute(args);
         stopped.complete(null);
         out.flush();
@@ -120,8 +153,8 @@ public final class EngramCli implements Runnable {
 
     @Override
     public void run() {
-        throw new CliException(ExitCode.INVALID_INPUT,
-                "name a command (produce, ask, tail, config, run); engram --help lists them");
+        throw new CliException(
+                ExitCode.INVALID_INPUT, "name a command (produce, ask, tail, config, run); engram --help lists them");
     }
 
     CliContext context() {

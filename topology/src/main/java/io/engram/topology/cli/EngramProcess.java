@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 final class EngramProcess implements AutoCloseable {
     /** What {@code engram run} prints once the broker, the job and the query app are up. */
     private static final String READY = "  queries: ";
+
     private static final String RESTORED = "  memory:  restored from ";
 
     private final Path dataDir;
@@ -54,18 +55,38 @@ final class EngramProcess implements AutoCloseable {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("engram run is already running (pid " + process.pid() + ")");
         }
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=io.engram.schemas",
-                "-Dai.djl.offline=true", "-Xmx2g", "-cp", System.getProperty("java.class.path"), EngramCli.class.getName()));
+        List<String> cmd = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules",
+                "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow",
+                "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=io.engram.schemas",
+                "-Dai.djl.offline=true",
+                "-Xmx2g",
+                "-cp",
+                System.getProperty("java.class.path"),
+                EngramCli.class.getName()));
         settings.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
-        cmd.addAll(List.of("--set", "engram.data-dir=" + dataDir, "--set", "engram.embedded.kafka-port=" + kafkaPort,
-                "--set", "engram.queries.http-port=0", "run"));
+        cmd.addAll(List.of(
+                "--set",
+                "engram.data-dir=" + dataDir,
+                "--set",
+                "engram.embedded.kafka-port=" + kafkaPort,
+                "--set",
+                "engram.queries.http-port=0",
+                "run"));
         long offset = Files.exists(log) ? Files.size(log) : 0;
-        Files.writeString(log, "=== start " + (starts + 1) + " at " + Instant.now() + "\n", StandardCharsets.UTF_8,
-                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
-        process = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        Files.writeString(
+                log,
+                "=== start " + (starts + 1) + " at " + Instant.now() + "\n",
+                StandardCharsets.UTF_8,
+                java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.APPEND);
+        process = new ProcessBuilder(cmd)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
         starts++;
         Instant deadline = Instant.now().plus(timeout);
         while (Instant.now().isBefore(deadline)) {
@@ -77,7 +98,8 @@ final class EngramProcess implements AutoCloseable {
                 return;
             }
             if (!process.isAlive()) {
-                throw new IOException("engram run exited with " + process.exitValue() + " before it served; see " + log);
+                throw new IOException(
+                        "engram run exited with " + process.exitValue() + " before it served; see " + log);
             }
             Thread.sleep(200);
         }
@@ -106,7 +128,10 @@ final class EngramProcess implements AutoCloseable {
 
     private String since(long offset) throws IOException {
         byte[] all = Files.readAllBytes(log);
-        return new String(all, (int) Math.min(offset, all.length), (int) Math.max(0, all.length - offset),
+        return new String(
+                all,
+                (int) Math.min(offset, all.length),
+                (int) Math.max(0, all.length - offset),
                 StandardCharsets.UTF_8);
     }
 }

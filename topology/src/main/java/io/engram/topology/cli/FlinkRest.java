@@ -45,10 +45,13 @@ final class FlinkRest implements AutoCloseable {
         conf.set(RestOptions.RETRY_MAX_ATTEMPTS, 2);
         conf.set(RestOptions.RETRY_DELAY, Duration.ofMillis(500));
         try {
-            return new FlinkRest(uri, options.get(ClusterOptions.OPERATION_TIMEOUT),
+            return new FlinkRest(
+                    uri,
+                    options.get(ClusterOptions.OPERATION_TIMEOUT),
                     new RestClusterClient<>(conf, StandaloneClusterId.getInstance()));
         } catch (Exception e) {
-            throw new CliException(ExitCode.INTERNAL, "cannot create a REST client for " + uri + ": " + e.getMessage(), e);
+            throw new CliException(
+                    ExitCode.INTERNAL, "cannot create a REST client for " + uri + ": " + e.getMessage(), e);
         }
     }
 
@@ -62,8 +65,11 @@ final class FlinkRest implements AutoCloseable {
         try {
             return JobID.fromHexString(text.strip());
         } catch (IllegalArgumentException e) {
-            throw new CliException(ExitCode.INVALID_INPUT, "'" + text + "' is not a Flink job id (32 hex digits, as "
-                    + "engram submit and engram status print them)", e);
+            throw new CliException(
+                    ExitCode.INVALID_INPUT,
+                    "'" + text + "' is not a Flink job id (32 hex digits, as "
+                            + "engram submit and engram status print them)",
+                    e);
         }
     }
 
@@ -73,9 +79,11 @@ final class FlinkRest implements AutoCloseable {
      * @throws CliException INVALID_INPUT when the cluster has no such job
      */
     JobStatusMessage job(JobID id) {
-        return await(client.listJobs(), timeout, "listing jobs").stream().filter(j -> j.getJobId().equals(id)).findFirst()
-                .orElseThrow(() -> new CliException(ExitCode.INVALID_INPUT, "%s has no job %s (engram status lists them)"
-                        .formatted(address, id)));
+        return await(client.listJobs(), timeout, "listing jobs").stream()
+                .filter(j -> j.getJobId().equals(id))
+                .findFirst()
+                .orElseThrow(() -> new CliException(
+                        ExitCode.INVALID_INPUT, "%s has no job %s (engram status lists them)".formatted(address, id)));
     }
 
     RestClusterClient<StandaloneClusterId> client() {
@@ -99,8 +107,11 @@ final class FlinkRest implements AutoCloseable {
             return request.get(limit.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             request.cancel(true);
-            throw new CliException(ExitCode.UNAVAILABLE, "%s on %s did not finish within %s (engram.flink.operation-timeout)"
-                    .formatted(what, address, limit), e);
+            throw new CliException(
+                    ExitCode.UNAVAILABLE,
+                    "%s on %s did not finish within %s (engram.flink.operation-timeout)"
+                            .formatted(what, address, limit),
+                    e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CliException(ExitCode.UNAVAILABLE, what + " was interrupted", e);
@@ -112,16 +123,22 @@ final class FlinkRest implements AutoCloseable {
     private CliException failure(String what, Throwable cause) {
         for (Throwable t = cause; t != null; t = t.getCause()) {
             if (t instanceof RestClientException r && r.getHttpResponseStatus().code() == 404) {
-                return new CliException(ExitCode.INVALID_INPUT, "%s: %s has no such job (%s)".formatted(what, address,
-                        firstLine(r.getMessage())), cause);
+                return new CliException(
+                        ExitCode.INVALID_INPUT,
+                        "%s: %s has no such job (%s)".formatted(what, address, firstLine(r.getMessage())),
+                        cause);
             }
             if (t instanceof ConnectException) {
-                return new CliException(ExitCode.UNAVAILABLE, "%s: cannot reach the Flink JobManager at %s (%s); is the "
-                        + "cluster up, and is --jobmanager / engram.flink.jobmanager its REST address?"
-                        .formatted(what, address, firstLine(t.getMessage())), cause);
+                return new CliException(
+                        ExitCode.UNAVAILABLE,
+                        "%s: cannot reach the Flink JobManager at %s (%s); is the "
+                                + "cluster up, and is --jobmanager / engram.flink.jobmanager its REST address?"
+                                        .formatted(what, address, firstLine(t.getMessage())),
+                        cause);
             }
         }
-        return new CliException(ExitCode.UNAVAILABLE, "%s on %s failed: %s".formatted(what, address, deepestMessage(cause)), cause);
+        return new CliException(
+                ExitCode.UNAVAILABLE, "%s on %s failed: %s".formatted(what, address, deepestMessage(cause)), cause);
     }
 
     /** The innermost cause's first message line: for Flink's wrapped failures that is the one that names the reason. */

@@ -1,12 +1,12 @@
 package io.engram.topology.cli;
 
 import io.engram.engine.config.EngineSettings;
+import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.generate.Generation;
 import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.memory.FullAttention;
 import io.engram.engine.model.Model;
-import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.tokenizer.StreamingDecoder;
 import io.engram.engine.tokenizer.Tokenizer;
@@ -19,7 +19,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code engram generate}: run the engine on a prompt and stream the tokens to stdout. */
-@Command(name = "generate", description = "Generate text from a prompt with Engram's engine, streaming tokens to stdout.")
+@Command(
+        name = "generate",
+        description = "Generate text from a prompt with Engram's engine, streaming tokens to stdout.")
 public final class GenerateCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -31,10 +33,16 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, description = "The prompt text.")
     String prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "128", description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-tokens",
+            defaultValue = "128",
+            description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default), else sampling temperature.")
+    @Option(
+            names = "--temperature",
+            defaultValue = "0",
+            description = "0 for greedy (default), else sampling temperature.")
     double temperature;
 
     @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens (0 = off).")
@@ -52,19 +60,27 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "2", description = "CPU threads (default ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--device", defaultValue = "cpu", converter = DeviceConverter.class,
-            description = "cpu, cuda or auto (cuda when a GPU, its driver and the kernels are present; default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--device",
+            defaultValue = "cpu",
+            converter = DeviceConverter.class,
+            description =
+                    "cpu, cuda or auto (cuda when a GPU, its driver and the kernels are present; default ${DEFAULT-VALUE}).")
     io.engram.engine.backend.Backends.Device device;
 
-    @Option(names = "--gpu-memory-mb", defaultValue = "0",
+    @Option(
+            names = "--gpu-memory-mb",
+            defaultValue = "0",
             description = "GPU memory budget in MiB with --device cuda/auto (0 = 90%% of what is free).")
     long gpuMemoryMb;
 
     @Option(names = "--q8", description = "Requantize float weights to Q8_0 at load.")
     boolean q8;
 
-    @Option(names = "--chat", description = "Send the prompt as a user message through the model's chat template "
-            + "(tokenizer_config.json of a model folder).")
+    @Option(
+            names = "--chat",
+            description = "Send the prompt as a user message through the model's chat template "
+                    + "(tokenizer_config.json of a model folder).")
     boolean chat;
 
     @Option(names = "--system", description = "System message for --chat.")
@@ -76,22 +92,32 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = ctx.out();
         SamplingOptions options;
         try {
-            options = SamplingOptions.greedy(maxTokens).withSampling(temperature, topK, topP, seed).withStops(List.of(), stops);
+            options = SamplingOptions.greedy(maxTokens)
+                    .withSampling(temperature, topK, topP, seed)
+                    .withStops(List.of(), stops);
         } catch (IllegalArgumentException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
         }
-        try (Model m = Model.open(model); io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
-                new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L), 0, threads, q8)) {
+        try (Model m = Model.open(model);
+                io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
+                        new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L),
+                        0,
+                        threads,
+                        q8)) {
             Tokenizer tok = m.tokenizer();
-            Transformer t = new Transformer(m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+            Transformer t = new Transformer(
+                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
             String text = prompt;
             boolean special = true;
             if (chat) {
                 java.nio.file.Path cfg = model.resolve("tokenizer_config.json");
                 if (!java.nio.file.Files.isRegularFile(cfg)) {
-                    throw new CliException(ExitCode.INVALID_INPUT, "--chat needs a model folder with tokenizer_config.json; " + cfg + " does not exist");
+                    throw new CliException(
+                            ExitCode.INVALID_INPUT,
+                            "--chat needs a model folder with tokenizer_config.json; " + cfg + " does not exist");
                 }
-                io.engram.engine.tokenizer.chat.ChatTemplate template = io.engram.engine.tokenizer.chat.ChatTemplate.fromTokenizerConfig(cfg);
+                io.engram.engine.tokenizer.chat.ChatTemplate template =
+                        io.engram.engine.tokenizer.chat.ChatTemplate.fromTokenizerConfig(cfg);
                 List<io.engram.engine.tokenizer.chat.ChatMessage> messages = new java.util.ArrayList<>();
                 if (system != null) {
                     messages.add(new io.engram.engine.tokenizer.chat.ChatMessage("system", system));
@@ -101,9 +127,16 @@ public final class GenerateCommand implements Callable<Integer> {
                 special = false; // the template already wrote the special tokens it wants
             }
             int[] ids = tok.encode(text, special);
-            ctx.err().printf("%s: %s, %d layers, hidden %d, vocab %d; %s; prompt %d tokens%n", m.source().getFileName(),
-                    m.config().architecture(), m.config().layers(), m.config().hiddenSize(), m.config().vocabSize(),
-                    backend.describe(), ids.length);
+            ctx.err()
+                    .printf(
+                            "%s: %s, %d layers, hidden %d, vocab %d; %s; prompt %d tokens%n",
+                            m.source().getFileName(),
+                            m.config().architecture(),
+                            m.config().layers(),
+                            m.config().hiddenSize(),
+                            m.config().vocabSize(),
+                            backend.describe(),
+                            ids.length);
             StreamingDecoder dec = new StreamingDecoder(tok, true);
             Generation g = new Generator(t, Math.min(m.config().vocabSize(), tok.vocabSize()))
                     .generate(t.newCache(), ids, null, new FullAttention(), options, dec::accept, (id, piece, lp) -> {
@@ -112,8 +145,13 @@ public final class GenerateCommand implements Callable<Integer> {
                     });
             out.println();
             out.flush();
-            ctx.err().printf("%d tokens, stop: %s; prefill %.1f tok/s, decode %.1f tok/s%n", g.tokens().length, g.stopReason(),
-                    ids.length / (g.prefillNanos() / 1e9), g.tokens().length / Math.max(1e-9, g.decodeNanos() / 1e9));
+            ctx.err()
+                    .printf(
+                            "%d tokens, stop: %s; prefill %.1f tok/s, decode %.1f tok/s%n",
+                            g.tokens().length,
+                            g.stopReason(),
+                            ids.length / (g.prefillNanos() / 1e9),
+                            g.tokens().length / Math.max(1e-9, g.decodeNanos() / 1e9));
             return ExitCode.OK.code();
         } catch (ModelFormatException | io.engram.engine.tokenizer.chat.UnsupportedChatTemplateException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());

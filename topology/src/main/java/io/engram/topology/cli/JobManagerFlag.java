@@ -6,7 +6,9 @@ import picocli.CommandLine.Option;
 /** The {@code --jobmanager URL} flag of the cluster commands; it overrides {@link ClusterOptions#JOBMANAGER}. */
 final class JobManagerFlag {
 
-    @Option(names = "--jobmanager", paramLabel = "URL",
+    @Option(
+            names = "--jobmanager",
+            paramLabel = "URL",
             description = "REST address of the Flink JobManager, e.g. http://flink-jobmanager:8081 "
                     + "(default: engram.flink.jobmanager).")
     String jobManager;

@@ -37,9 +37,12 @@ final class KafkaClients {
     static KafkaConsumer<byte[], byte[]> readCommittedConsumer(ResolvedOptions options) {
         Map<String, Object> p = KafkaOptions.clientProperties(options);
         p.putAll(Map.of(
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
-                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
-                ConsumerConfig.CLIENT_ID_CONFIG, "engram-cli-" + UUID.randomUUID()));
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                "read_committed",
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG,
+                false,
+                ConsumerConfig.CLIENT_ID_CONFIG,
+                "engram-cli-" + UUID.randomUUID()));
         return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 }

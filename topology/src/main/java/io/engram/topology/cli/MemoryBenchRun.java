@@ -23,13 +23,28 @@ final class MemoryBenchRun {
         MemorySpec of(MemorySpec.Kind kind, boolean duo);
     }
 
-    record Params(Path model, int threads, List<String> policies, List<String> tasks, List<Integer> lengths, List<Double> depths,
-            int samples, int maxNew, int fullMax, Specs memory, long seed, int blockSize) {}
+    record Params(
+            Path model,
+            int threads,
+            List<String> policies,
+            List<String> tasks,
+            List<Integer> lengths,
+            List<Double> depths,
+            int samples,
+            int maxNew,
+            int fullMax,
+            Specs memory,
+            long seed,
+            int blockSize) {}
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
-        try (Model m = Model.open(p.model()); CpuBackend backend = new CpuBackend(p.threads(), false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend,
+        try (Model m = Model.open(p.model());
+                CpuBackend backend = new CpuBackend(p.threads(), false)) {
+            Transformer t = new Transformer(
+                    m.config(),
+                    m.weights(),
+                    backend,
                     EngineSettings.defaults().withThreads(p.threads()).withBlockSize(p.blockSize()));
             Tokenizer tok = m.tokenizer();
             List<MemoryBench.Candidate> candidates = new ArrayList<>();
@@ -39,18 +54,30 @@ final class MemoryBenchRun {
             List<LongInputTasks.Kind> kinds = new ArrayList<>();
             for (String s : p.tasks()) {
                 try {
-                    kinds.add(LongInputTasks.Kind.valueOf(s.strip().toUpperCase(Locale.ROOT).replace('-', '_')));
+                    kinds.add(LongInputTasks.Kind.valueOf(
+                            s.strip().toUpperCase(Locale.ROOT).replace('-', '_')));
                 } catch (IllegalArgumentException e) {
-                    throw new CliException(ExitCode.INVALID_INPUT, "unknown task '%s'; available: passkey, multikey-niah, kv-retrieval, variable-tracking".formatted(s));
+                    throw new CliException(
+                            ExitCode.INVALID_INPUT,
+                            "unknown task '%s'; available: passkey, multikey-niah, kv-retrieval, variable-tracking"
+                                    .formatted(s));
                 }
             }
             int[] lengths = p.lengths().stream().mapToInt(Integer::intValue).toArray();
-            double[] depths = p.depths().stream().mapToDouble(Double::doubleValue).toArray();
+            double[] depths =
+                    p.depths().stream().mapToDouble(Double::doubleValue).toArray();
             long total = (long) kinds.size() * lengths.length * depths.length * p.samples() * candidates.size();
             MemoryBench bench = new MemoryBench(t, tok, p.maxNew(), p.fullMax());
-            out.printf("machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d); KV blocks of %d tokens%n",
-                    Runtime.getRuntime().availableProcessors(), Runtime.version(), backend.describe(), p.model().getFileName(),
-                    m.config().layers(), m.config().kvHeads(), m.config().maxPositions(), p.blockSize());
+            out.printf(
+                    "machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d); KV blocks of %d tokens%n",
+                    Runtime.getRuntime().availableProcessors(),
+                    Runtime.version(),
+                    backend.describe(),
+                    p.model().getFileName(),
+                    m.config().layers(),
+                    m.config().kvHeads(),
+                    m.config().maxPositions(),
+                    p.blockSize());
             for (MemoryBench.Candidate c : candidates) {
                 out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory(), m.config()));
             }
@@ -58,17 +85,49 @@ final class MemoryBenchRun {
             List<MemoryBench.Row> rows;
             try (Progress progress = Progress.forContext(ctx, "bench memory", "runs", null)) {
                 long[] done = {0};
-                rows = bench.run(kinds, lengths, depths, p.samples(), candidates, p.seed(), line -> progress.update(++done[0], total, 0));
+                rows = bench.run(
+                        kinds,
+                        lengths,
+                        depths,
+                        p.samples(),
+                        candidates,
+                        p.seed(),
+                        line -> progress.update(++done[0], total, 0));
             }
-            out.printf("%-18s %8s %5s %-10s %8s %7s %7s %8s %10s %10s %11s %10s%n", "task", "tokens", "depth", "policy", "accuracy",
-                    "top1", "KL", "samples", "engine MiB", "store MiB", "prefill ms/t", "decode ms/t");
+            out.printf(
+                    "%-18s %8s %5s %-10s %8s %7s %7s %8s %10s %10s %11s %10s%n",
+                    "task",
+                    "tokens",
+                    "depth",
+                    "policy",
+                    "accuracy",
+                    "top1",
+                    "KL",
+                    "samples",
+                    "engine MiB",
+                    "store MiB",
+                    "prefill ms/t",
+                    "decode ms/t");
             for (MemoryBench.Row r : rows) {
-                out.printf(Locale.ROOT, "%-18s %8d %5.2f %-10s %8.2f %7s %7s %8d %10.2f %10.2f %11.3f %10.2f%n", r.task(), r.promptTokens(),
-                        r.depth(), r.policy(), r.accuracy(), fmt(r.top1Agreement(), "%.3f"), fmt(r.meanKl(), "%.4f"), r.samples(),
-                        r.peakEngineBytes() / 1048576.0, r.storeBytes() / 1048576.0, r.prefillMsPerToken(), r.decodeMsPerToken());
+                out.printf(
+                        Locale.ROOT,
+                        "%-18s %8d %5.2f %-10s %8.2f %7s %7s %8d %10.2f %10.2f %11.3f %10.2f%n",
+                        r.task(),
+                        r.promptTokens(),
+                        r.depth(),
+                        r.policy(),
+                        r.accuracy(),
+                        fmt(r.top1Agreement(), "%.3f"),
+                        fmt(r.meanKl(), "%.4f"),
+                        r.samples(),
+                        r.peakEngineBytes() / 1048576.0,
+                        r.storeBytes() / 1048576.0,
+                        r.prefillMsPerToken(),
+                        r.decodeMsPerToken());
             }
-            out.println("top1/KL: agreement with full attention along the teacher-forced gold answer (- where the input is longer "
-                    + "than --full-max); engine MiB: peak KV held on the backend; store MiB: KV offloaded to the unit store.");
+            out.println(
+                    "top1/KL: agreement with full attention along the teacher-forced gold answer (- where the input is longer "
+                            + "than --full-max); engine MiB: peak KV held on the backend; store MiB: KV offloaded to the unit store.");
             for (MemoryBench.Candidate c : candidates) {
                 io.engram.engine.memory.MemoryPolicy policy = c.policy();
                 while (policy instanceof io.engram.engine.memory.ForwardingMemoryPolicy f) {
@@ -76,9 +135,17 @@ final class MemoryBenchRun {
                 }
                 if (policy instanceof io.engram.engine.memory.retrieval.RetrievalMemory rm) {
                     var s = rm.indexStats();
-                    out.printf(Locale.ROOT, "unit index %-10s %d rankings, %d over an index (from %d units): %.1f%% of units scored, "
-                            + "recall of the picks %.3f against %d exact scans%n", c.name(), s.rankings(), s.indexedRankings(),
-                            io.engram.engine.memory.retrieval.UnitIndex.CLUSTER_FROM, 100 * s.meanScoredShare(), s.recall(), s.sampled());
+                    out.printf(
+                            Locale.ROOT,
+                            "unit index %-10s %d rankings, %d over an index (from %d units): %.1f%% of units scored, "
+                                    + "recall of the picks %.3f against %d exact scans%n",
+                            c.name(),
+                            s.rankings(),
+                            s.indexedRankings(),
+                            io.engram.engine.memory.retrieval.UnitIndex.CLUSTER_FROM,
+                            100 * s.meanScoredShare(),
+                            s.recall(),
+                            s.sampled());
                 }
             }
             out.flush();
@@ -92,8 +159,18 @@ final class MemoryBenchRun {
      *     io.engram.engine.bench.QaReplay#padded}); empty: the examples as they are
      * @param skills only these skills (empty: all); {@code perCell} at most this many per skill and length (0: all)
      */
-    static int qa(CliContext ctx, Path modelPath, Path examplesFile, int threads, List<String> policies, Specs memory,
-            int maxNew, int blockSize, List<Integer> padTo, List<String> skills, int perCell) {
+    static int qa(
+            CliContext ctx,
+            Path modelPath,
+            Path examplesFile,
+            int threads,
+            List<String> policies,
+            Specs memory,
+            int maxNew,
+            int blockSize,
+            List<Integer> padTo,
+            List<String> skills,
+            int perCell) {
         PrintWriter out = ctx.out();
         List<io.engram.engine.bench.QaReplay.Example> examples;
         try {
@@ -101,8 +178,12 @@ final class MemoryBenchRun {
         } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
         }
-        try (Model m = Model.open(modelPath); CpuBackend backend = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend,
+        try (Model m = Model.open(modelPath);
+                CpuBackend backend = new CpuBackend(threads, false)) {
+            Transformer t = new Transformer(
+                    m.config(),
+                    m.weights(),
+                    backend,
                     EngineSettings.defaults().withThreads(threads).withBlockSize(blockSize));
             java.util.Map<String, io.engram.engine.memory.MemoryPolicy> chosen = new java.util.LinkedHashMap<>();
             for (String name : policies) {
@@ -110,29 +191,59 @@ final class MemoryBenchRun {
             }
             List<io.engram.engine.bench.QaReplay.Example> chosenExamples = new java.util.ArrayList<>();
             for (int target : padTo.isEmpty() ? List.of(0) : padTo) {
-                chosenExamples.addAll(io.engram.engine.bench.QaReplay.padded(examples, skills, perCell, target, m.tokenizer(), 1));
+                chosenExamples.addAll(
+                        io.engram.engine.bench.QaReplay.padded(examples, skills, perCell, target, m.tokenizer(), 1));
             }
-            out.printf("model %s; %d examples from %s%s; policies %s; %s%n", modelPath.getFileName(), chosenExamples.size(),
-                    examplesFile.getFileName(), padTo.isEmpty() ? "" : ", padded to " + padTo + " tokens with held-out filler "
-                            + "(the example's text at depth 0, 0.5, 1 in turn)", chosen.keySet(),
-                    chosen.keySet().stream().map(n -> n + ": " + describe(n, memory, m.config())).toList());
+            out.printf(
+                    "model %s; %d examples from %s%s; policies %s; %s%n",
+                    modelPath.getFileName(),
+                    chosenExamples.size(),
+                    examplesFile.getFileName(),
+                    padTo.isEmpty()
+                            ? ""
+                            : ", padded to " + padTo + " tokens with held-out filler "
+                                    + "(the example's text at depth 0, 0.5, 1 in turn)",
+                    chosen.keySet(),
+                    chosen.keySet().stream()
+                            .map(n -> n + ": " + describe(n, memory, m.config()))
+                            .toList());
             out.flush();
             List<io.engram.engine.bench.QaReplay.Row> rows;
             long total = (long) chosenExamples.size() * chosen.size();
             try (Progress progress = Progress.forContext(ctx, "bench qa", "examples", null)) {
-                rows = io.engram.engine.bench.QaReplay.run(t, m.tokenizer(), chosenExamples, chosen, maxNew,
-                        done -> progress.update(done, total, 0));
+                rows = io.engram.engine.bench.QaReplay.run(
+                        t, m.tokenizer(), chosenExamples, chosen, maxNew, done -> progress.update(done, total, 0));
             }
-            out.printf("%-10s %-10s %7s %8s %9s %10s %10s %9s %12s%n", "policy", "skill", "tokens", "examples", "accuracy",
-                    "reference", "agreement", "fact seen", "ms/example");
+            out.printf(
+                    "%-10s %-10s %7s %8s %9s %10s %10s %9s %12s%n",
+                    "policy",
+                    "skill",
+                    "tokens",
+                    "examples",
+                    "accuracy",
+                    "reference",
+                    "agreement",
+                    "fact seen",
+                    "ms/example");
             for (var r : rows) {
-                out.printf(Locale.ROOT, "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %9.3f %12.1f%n", r.policy(), r.kind(), r.length(),
-                        r.examples(), r.accuracy(), r.referenceAccuracy(), r.agreement(), r.ownAttended(), r.msPerExample());
+                out.printf(
+                        Locale.ROOT,
+                        "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %9.3f %12.1f%n",
+                        r.policy(),
+                        r.kind(),
+                        r.length(),
+                        r.examples(),
+                        r.accuracy(),
+                        r.referenceAccuracy(),
+                        r.agreement(),
+                        r.ownAttended(),
+                        r.msPerExample());
             }
-            out.println("accuracy: our greedy answer holds the expected value (exactly the refusal where one is expected);"
-                    + " reference: the PyTorch answer's; agreement: the two greedy answers are identical; fact seen: the piece"
-                    + " holding the expected value was among the memory spans the answer attended to in every layer (retrieved"
-                    + " units, init tokens, local window).");
+            out.println(
+                    "accuracy: our greedy answer holds the expected value (exactly the refusal where one is expected);"
+                            + " reference: the PyTorch answer's; agreement: the two greedy answers are identical; fact seen: the piece"
+                            + " holding the expected value was among the memory spans the answer attended to in every layer (retrieved"
+                            + " units, init tokens, local window).");
             out.flush();
             return ExitCode.OK.code();
         }
@@ -149,8 +260,11 @@ final class MemoryBenchRun {
             case "infllm" -> MemorySpec.Kind.INFLLM;
             case "emllm", "em-llm" -> MemorySpec.Kind.EMLLM;
             case "sirllm" -> MemorySpec.Kind.SIRLLM;
-            default -> throw new CliException(ExitCode.INVALID_INPUT,
-                    "unknown policy '%s'; available: full, streaming, infllm, emllm, sirllm, and duo+<policy>".formatted(name));
+            default ->
+                throw new CliException(
+                        ExitCode.INVALID_INPUT,
+                        "unknown policy '%s'; available: full, streaming, infllm, emllm, sirllm, and duo+<policy>"
+                                .formatted(name));
         };
     }
 

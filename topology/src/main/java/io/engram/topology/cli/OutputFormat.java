@@ -20,8 +20,14 @@ final class OutputFormat {
     }
 
     static String segment(SourceSegment s) {
-        return "%s event %s chars %d-%d (score %.3f): \"%s\"".formatted(coordinates(s.getSource()), s.getEventId(),
-                s.getCharStart(), s.getCharEnd(), s.getScore(), s.getExcerpt());
+        return "%s event %s chars %d-%d (score %.3f): \"%s\""
+                .formatted(
+                        coordinates(s.getSource()),
+                        s.getEventId(),
+                        s.getCharStart(),
+                        s.getCharEnd(),
+                        s.getScore(),
+                        s.getExcerpt());
     }
 
     /** The answer text, then one line per citation. */
@@ -39,25 +45,47 @@ final class OutputFormat {
         for (JsonNode c : a.path("citations")) {
             JsonNode s = c.path("segment");
             JsonNode src = s.path("source");
-            sb.append("%s %s-%d@%d event %s chars %d-%d (score %.3f): \"%s\"%n".formatted(c.path("marker").asText(),
-                    src.path("topic").asText(), src.path("partition").asInt(), src.path("offset").asLong(),
-                    s.path("event_id").asText(), s.path("char_start").asInt(), s.path("char_end").asInt(),
-                    s.path("score").asDouble(), s.path("excerpt").asText()));
+            sb.append("%s %s-%d@%d event %s chars %d-%d (score %.3f): \"%s\"%n"
+                    .formatted(
+                            c.path("marker").asText(),
+                            src.path("topic").asText(),
+                            src.path("partition").asInt(),
+                            src.path("offset").asLong(),
+                            s.path("event_id").asText(),
+                            s.path("char_start").asInt(),
+                            s.path("char_end").asInt(),
+                            s.path("score").asDouble(),
+                            s.path("excerpt").asText()));
         }
         return sb.toString();
     }
 
     static String tailLine(Object record) {
         return switch (record) {
-            case Answer a -> "answer session=%s query=%s tokens=%d: %s".formatted(a.getSessionId(), a.getQueryId(),
-                    a.getGeneratedTokens(), oneLine(a.getText()));
-            case Summary s -> "summary session=%s %s events %s..%s: %s".formatted(s.getSessionId(), s.getKind(),
-                    coordinates(s.getFirstEvent()), coordinates(s.getLastEvent()), oneLine(s.getText()));
-            case Attribution t -> "attribution session=%s query=%s %s%s segments=%d%s".formatted(t.getSessionId(),
-                    t.getQueryId(), t.getMethod(), t.getStatus() == AttributionStatus.COMPLETE ? "" : " " + t.getStatus(),
-                    t.getSegments().size(), t.getSegments().isEmpty() ? "" : " top: " + segment(t.getSegments().getFirst()));
-            case DeadLetter d -> "dead-letter %s session=%s: %s".formatted(d.getErrorClass(), d.getSessionId(),
-                    d.getReason());
+            case Answer a ->
+                "answer session=%s query=%s tokens=%d: %s"
+                        .formatted(a.getSessionId(), a.getQueryId(), a.getGeneratedTokens(), oneLine(a.getText()));
+            case Summary s ->
+                "summary session=%s %s events %s..%s: %s"
+                        .formatted(
+                                s.getSessionId(),
+                                s.getKind(),
+                                coordinates(s.getFirstEvent()),
+                                coordinates(s.getLastEvent()),
+                                oneLine(s.getText()));
+            case Attribution t ->
+                "attribution session=%s query=%s %s%s segments=%d%s"
+                        .formatted(
+                                t.getSessionId(),
+                                t.getQueryId(),
+                                t.getMethod(),
+                                t.getStatus() == AttributionStatus.COMPLETE ? "" : " " + t.getStatus(),
+                                t.getSegments().size(),
+                                t.getSegments().isEmpty()
+                                        ? ""
+                                        : " top: " + segment(t.getSegments().getFirst()));
+            case DeadLetter d ->
+                "dead-letter %s session=%s: %s".formatted(d.getErrorClass(), d.getSessionId(), d.getReason());
             default -> record.toString();
         };
     }

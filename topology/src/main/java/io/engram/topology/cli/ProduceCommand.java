@@ -37,17 +37,26 @@ import picocli.CommandLine.ParentCommand;
  * one session, keyed by the session id. Text becomes DOCUMENT_CHUNK events cut at paragraphs ({@link
  * ParagraphChunker}); JSONL lines {@code {"role":..,"speaker":..,"text":..}} become DIALOGUE_TURN events.
  */
-@Command(name = "produce", description = "Stream a text file, a JSONL dialogue or stdin into the input topic as "
-        + "content events of one session.")
+@Command(
+        name = "produce",
+        description = "Stream a text file, a JSONL dialogue or stdin into the input topic as "
+                + "content events of one session.")
 public final class ProduceCommand implements Callable<Integer> {
 
     /** How to read the input. */
-    public enum Format { AUTO, TEXT, JSONL }
+    public enum Format {
+        AUTO,
+        TEXT,
+        JSONL
+    }
 
     @ParentCommand
     EngramCli root;
 
-    @Option(names = {"-s", "--session"}, required = true, description = "Session id (the Kafka key).")
+    @Option(
+            names = {"-s", "--session"},
+            required = true,
+            description = "Session id (the Kafka key).")
     String session;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "FILE", description = "Input file; '-' or none: stdin.")
@@ -62,7 +71,9 @@ public final class ProduceCommand implements Callable<Integer> {
     @Option(names = "--max-chunk-chars", description = "Sets engram.produce.max-chunk-chars.")
     Integer maxChunkChars;
 
-    @Option(names = {"-b", "--bootstrap-servers"}, description = "Sets engram.kafka.bootstrap-servers.")
+    @Option(
+            names = {"-b", "--bootstrap-servers"},
+            description = "Sets engram.kafka.bootstrap-servers.")
     String bootstrapServers;
 
     private final ObjectMapper json = new ObjectMapper();
@@ -82,9 +93,12 @@ public final class ProduceCommand implements Callable<Integer> {
         }
         ResolvedOptions options = root.options(flags);
         boolean stdin = file.equals("-");
-        Format fmt = format != Format.AUTO ? format
+        Format fmt = format != Format.AUTO
+                ? format
                 : !stdin && file.toLowerCase(Locale.ROOT).endsWith(".jsonl") ? Format.JSONL : Format.TEXT;
-        String docId = documentId != null ? documentId : stdin ? "stdin" : Path.of(file).getFileName().toString();
+        String docId = documentId != null
+                ? documentId
+                : stdin ? "stdin" : Path.of(file).getFileName().toString();
         long total = -1;
         InputStream raw;
         if (stdin) {
@@ -99,24 +113,34 @@ public final class ProduceCommand implements Callable<Integer> {
         }
         String topic = options.get(KafkaOptions.INPUT_TOPIC);
         Counting counting = new Counting(raw);
-        try (BufferedReader reader = new BufferedReader(new InputStreamReader(counting, StandardCharsets.UTF_8
-                        .newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT)));
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(
+                        counting,
+                        StandardCharsets.UTF_8
+                                .newDecoder()
+                                .onMalformedInput(CodingErrorAction.REPORT)
+                                .onUnmappableCharacter(CodingErrorAction.REPORT)));
                 KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(options);
                 Progress progress = Progress.forContext(ctx, "producing " + (stdin ? "stdin" : file))) {
             Sender sender = new Sender(producer, topic, progress, counting, total);
             if (fmt == Format.JSONL) {
                 readDialogue(reader, sender);
             } else {
-                ParagraphChunker chunker = new ParagraphChunker(options.get(CliOptions.MAX_CHUNK_CHARS),
-                        chunk -> sender.send(ContentEvent.newBuilder().setKind(ContentKind.DOCUMENT_CHUNK).setText(chunk)
-                                .setDocumentId(docId).setChunkIndex(sender.sent).build()));
+                ParagraphChunker chunker = new ParagraphChunker(
+                        options.get(CliOptions.MAX_CHUNK_CHARS),
+                        chunk -> sender.send(ContentEvent.newBuilder()
+                                .setKind(ContentKind.DOCUMENT_CHUNK)
+                                .setText(chunk)
+                                .setDocumentId(docId)
+                                .setChunkIndex(sender.sent)
+                                .build()));
                 readLines(reader, chunker::line);
                 chunker.finish();
             }
             sender.finish();
-            ctx.out().printf("produced %d %s events to %s for session %s%n", sender.sent,
-                    fmt == Format.JSONL ? "dialogue-turn" : "document-chunk", topic, session);
+            ctx.out()
+                    .printf(
+                            "produced %d %s events to %s for session %s%n",
+                            sender.sent, fmt == Format.JSONL ? "dialogue-turn" : "document-chunk", topic, session);
             ctx.out().flush();
         }
         return ExitCode.OK.code();
@@ -147,23 +171,31 @@ public final class ProduceCommand implements Callable<Integer> {
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                 throw invalidLine(lineNo[0], sender, "not JSON: " + e.getOriginalMessage());
             }
-            if (!turn.isObject() || !turn.path("text").isTextual() || turn.get("text").asText().isBlank()) {
-                throw invalidLine(lineNo[0], sender, "expected {\"role\":..,\"speaker\":..,\"text\":..} with a "
-                        + "non-blank text");
+            if (!turn.isObject()
+                    || !turn.path("text").isTextual()
+                    || turn.get("text").asText().isBlank()) {
+                throw invalidLine(
+                        lineNo[0],
+                        sender,
+                        "expected {\"role\":..,\"speaker\":..,\"text\":..} with a " + "non-blank text");
             }
             sender.send(ContentEvent.newBuilder()
                     .setKind(ContentKind.DIALOGUE_TURN)
                     .setText(turn.get("text").asText())
                     .setRole(turn.path("role").isTextual() ? turn.get("role").asText() : null)
-                    .setSpeaker(turn.path("speaker").isTextual() ? turn.get("speaker").asText() : null)
+                    .setSpeaker(
+                            turn.path("speaker").isTextual()
+                                    ? turn.get("speaker").asText()
+                                    : null)
                     .build());
         });
     }
 
     private CliException invalidLine(int line, Sender sender, String what) {
         sender.finish();
-        return new CliException(ExitCode.INVALID_INPUT, "%s line %d: %s (%d events before it were produced)"
-                .formatted(file, line, what, sender.sent));
+        return new CliException(
+                ExitCode.INVALID_INPUT,
+                "%s line %d: %s (%d events before it were produced)".formatted(file, line, what, sender.sent));
     }
 
     /** Sends events in order and remembers the first failure, which ends the command. */
@@ -201,8 +233,8 @@ public final class ProduceCommand implements Callable<Integer> {
                 throw new CliException(ExitCode.INTERNAL, "encoding event " + sent + ": " + e.getMessage(), e);
             }
             try {
-                producer.send(new ProducerRecord<>(topic, session.getBytes(StandardCharsets.UTF_8), value),
-                        (metadata, e) -> {
+                producer.send(
+                        new ProducerRecord<>(topic, session.getBytes(StandardCharsets.UTF_8), value), (metadata, e) -> {
                             if (e != null) {
                                 failure.compareAndSet(null, e);
                             }
@@ -231,8 +263,8 @@ public final class ProduceCommand implements Callable<Integer> {
         }
 
         private CliException unavailable(Exception e) {
-            return new CliException(ExitCode.UNAVAILABLE, "cannot produce to topic %s: %s".formatted(topic,
-                    e.getMessage()), e);
+            return new CliException(
+                    ExitCode.UNAVAILABLE, "cannot produce to topic %s: %s".formatted(topic, e.getMessage()), e);
         }
     }
 

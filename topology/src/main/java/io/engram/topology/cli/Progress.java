@@ -28,7 +28,9 @@ public interface Progress extends AutoCloseable {
 
     /** As {@link #forContext(CliContext, String)}, counting {@code unit} done and {@code itemUnit} produced (null: none). */
     static Progress forContext(CliContext context, String what, String unit, String itemUnit) {
-        return context.console() ? new Bar(context.err(), what, unit, itemUnit) : new LogLines(what, 2_000, unit, itemUnit);
+        return context.console()
+                ? new Bar(context.err(), what, unit, itemUnit)
+                : new LogLines(what, 2_000, unit, itemUnit);
     }
 
     private static String items(long items, String itemUnit) {
@@ -69,8 +71,15 @@ public interface Progress extends AutoCloseable {
         private void draw() {
             if (total > 0) {
                 int filled = (int) Math.min(WIDTH, WIDTH * done / total);
-                err.printf("\r%s [%s%s] %3d%% %,d %s%s", what, "#".repeat(filled), " ".repeat(WIDTH - filled),
-                        100 * done / total, done, unit, Progress.items(items, itemUnit));
+                err.printf(
+                        "\r%s [%s%s] %3d%% %,d %s%s",
+                        what,
+                        "#".repeat(filled),
+                        " ".repeat(WIDTH - filled),
+                        100 * done / total,
+                        done,
+                        unit,
+                        Progress.items(items, itemUnit));
             } else {
                 err.printf("\r%s %,d %s%s", what, done, unit, Progress.items(items, itemUnit));
             }
@@ -118,7 +127,9 @@ public interface Progress extends AutoCloseable {
 
         private void log() {
             if (total > 0) {
-                LOG.info("{}: {} of {} {} ({}%){}", what, done, total, unit, 100 * done / total, Progress.items(items, itemUnit));
+                LOG.info(
+                        "{}: {} of {} {} ({}%){}",
+                        what, done, total, unit, 100 * done / total, Progress.items(items, itemUnit));
             } else {
                 LOG.info("{}: {} {}{}", what, done, unit, Progress.items(items, itemUnit));
             }

@@ -34,12 +34,31 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 final class ReliabilityBenchRun {
 
     /** @param model model folder for the child (null: its default, models/engram-tiny in the working directory) */
-    record Params(Path model, int sessions, int rounds, int kills, double faultRate, long seed, Path workDir,
-            Duration timeout, Function<Map<String, String>, ResolvedOptions> options) {}
+    record Params(
+            Path model,
+            int sessions,
+            int rounds,
+            int kills,
+            double faultRate,
+            long seed,
+            Path workDir,
+            Duration timeout,
+            Function<Map<String, String>, ResolvedOptions> options) {}
 
     /** The soak's counts; clean when nothing was duplicated, lost or different. */
-    record Result(int kills, int restores, int events, int queries, int answered, int contentDeadLettered,
-            int queriesDeadLettered, int duplicates, int lost, int differ, List<String> problems, double seconds) {
+    record Result(
+            int kills,
+            int restores,
+            int events,
+            int queries,
+            int answered,
+            int contentDeadLettered,
+            int queriesDeadLettered,
+            int duplicates,
+            int lost,
+            int differ,
+            List<String> problems,
+            double seconds) {
         boolean clean() {
             return duplicates == 0 && lost == 0 && differ == 0;
         }
@@ -51,9 +70,21 @@ final class ReliabilityBenchRun {
         Result r = soak(p, ctx.err());
         print(ctx.out(), p, r);
         if (!r.clean()) {
-            throw new CliException(ExitCode.INTERNAL, "reliability soak found %d duplicates, %d lost, %d different answers: %s"
-                    .formatted(r.duplicates(), r.lost(), r.differ(), String.join("; ", r.problems().subList(0,
-                            Math.min(5, r.problems().size())))));
+            throw new CliException(
+                    ExitCode.INTERNAL,
+                    "reliability soak found %d duplicates, %d lost, %d different answers: %s"
+                            .formatted(
+                                    r.duplicates(),
+                                    r.lost(),
+                                    r.differ(),
+                                    String.join(
+                                            "; ",
+                                            r.problems()
+                                                    .subList(
+                                                            0,
+                                                            Math.min(
+                                                                    5,
+                                                                    r.problems().size())))));
         }
         return ExitCode.OK.code();
     }
@@ -63,7 +94,8 @@ final class ReliabilityBenchRun {
         long t0 = System.nanoTime();
         List<List<SoakWorkload.Event>> rounds = SoakWorkload.rounds(p.sessions(), p.rounds(), p.seed());
         List<SoakWorkload.Event> all = rounds.stream().flatMap(List::stream).toList();
-        List<SoakWorkload.Event> queries = all.stream().filter(SoakWorkload.Event::query).toList();
+        List<SoakWorkload.Event> queries =
+                all.stream().filter(SoakWorkload.Event::query).toList();
         Random random = new Random(p.seed() * 31 + 7);
         Set<Integer> killAfter = new HashSet<>();
         while (killAfter.size() < Math.min(p.kills(), p.rounds())) {
@@ -88,13 +120,17 @@ final class ReliabilityBenchRun {
                 }
                 Thread.sleep(random.nextInt(1500)); // the kill lands mid-ingest, mid-answer or mid-checkpoint
                 if (killAfter.contains(i)) {
-                    log.printf("reliability: round %d of %d produced; kill -9 of engram run, restarting%n", i + 1, rounds.size());
+                    log.printf(
+                            "reliability: round %d of %d produced; kill -9 of engram run, restarting%n",
+                            i + 1, rounds.size());
                     run.kill();
                     kills++;
                     run.start(p.timeout());
                 }
             }
-            log.printf("reliability: %d events produced, %d kills; waiting for every query's outcome%n", all.size(), kills);
+            log.printf(
+                    "reliability: %d events produced, %d kills; waiting for every query's outcome%n",
+                    all.size(), kills);
             faultyOut = SoakWorkload.collect(kafka, queries, p.timeout(), Duration.ofSeconds(5));
         }
 
@@ -106,11 +142,14 @@ final class ReliabilityBenchRun {
             }
         });
         List<List<SoakWorkload.Event>> cleanRounds = rounds.stream()
-                .map(r -> r.stream().filter(e -> !refused.contains(e.key())).toList()).toList();
+                .map(r -> r.stream().filter(e -> !refused.contains(e.key())).toList())
+                .toList();
         EngramProcess reference = new EngramProcess(p.workDir().resolve("reference"), freePort(), settings(p));
-        ResolvedOptions refKafka = p.options().apply(Map.of(KafkaOptions.BOOTSTRAP_SERVERS.key(), reference.bootstrap()));
+        ResolvedOptions refKafka =
+                p.options().apply(Map.of(KafkaOptions.BOOTSTRAP_SERVERS.key(), reference.bootstrap()));
         SoakWorkload.Outcomes refOut;
-        log.printf("reliability: fault-free run over the %d events not refused by a fault%n", all.size() - refused.size());
+        log.printf(
+                "reliability: fault-free run over the %d events not refused by a fault%n", all.size() - refused.size());
         try (reference) {
             reference.start(p.timeout());
             try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(refKafka)) {
@@ -118,14 +157,23 @@ final class ReliabilityBenchRun {
                     SoakWorkload.produce(producer, input, r);
                 }
             }
-            refOut = SoakWorkload.collect(refKafka, queries.stream().filter(q -> !refused.contains(q.key())).toList(),
-                    p.timeout(), Duration.ofSeconds(2));
+            refOut = SoakWorkload.collect(
+                    refKafka,
+                    queries.stream().filter(q -> !refused.contains(q.key())).toList(),
+                    p.timeout(),
+                    Duration.ofSeconds(2));
         }
         return compare(all, faultyOut, refOut, refused, kills, run.restores(), (System.nanoTime() - t0) / 1e9);
     }
 
-    static Result compare(List<SoakWorkload.Event> all, SoakWorkload.Outcomes faulty, SoakWorkload.Outcomes ref,
-            Set<String> refused, int kills, int restores, double seconds) {
+    static Result compare(
+            List<SoakWorkload.Event> all,
+            SoakWorkload.Outcomes faulty,
+            SoakWorkload.Outcomes ref,
+            Set<String> refused,
+            int kills,
+            int restores,
+            double seconds) {
         int duplicates = 0;
         int lost = 0;
         int differ = 0;
@@ -158,7 +206,8 @@ final class ReliabilityBenchRun {
                 queriesDead++;
                 if (!refused.contains(e.key())) { // not a fault's: the fault-free run must refuse it the same way
                     List<DeadLetter> refDead = ref.deadLetters().getOrDefault(e.key(), List.of());
-                    if (refDead.isEmpty() || refDead.get(0).getErrorClass() != dead.get(0).getErrorClass()) {
+                    if (refDead.isEmpty()
+                            || refDead.get(0).getErrorClass() != dead.get(0).getErrorClass()) {
                         differ++;
                         problems.add(e.key() + " dead-lettered " + dead.get(0).getErrorClass() + " only with faults");
                     }
@@ -174,31 +223,60 @@ final class ReliabilityBenchRun {
             } else if (!same(a, refAnswers.get(0))) {
                 differ++;
                 Answer b = refAnswers.get(0);
-                problems.add("%s: '%s' (memory %s, %d tokens) vs fault-free '%s' (memory %s, %d tokens)".formatted(e.key(),
-                        a.getText(), a.getMemory().getFingerprint(), a.getMemoryTokens(), b.getText(),
-                        b.getMemory().getFingerprint(), b.getMemoryTokens()));
+                problems.add("%s: '%s' (memory %s, %d tokens) vs fault-free '%s' (memory %s, %d tokens)"
+                        .formatted(
+                                e.key(),
+                                a.getText(),
+                                a.getMemory().getFingerprint(),
+                                a.getMemoryTokens(),
+                                b.getText(),
+                                b.getMemory().getFingerprint(),
+                                b.getMemoryTokens()));
             }
         }
         int queries = (int) all.stream().filter(SoakWorkload.Event::query).count();
-        return new Result(kills, restores, all.size(), queries, answered, contentDead, queriesDead, duplicates, lost, differ,
-                problems, seconds);
+        return new Result(
+                kills,
+                restores,
+                all.size(),
+                queries,
+                answered,
+                contentDead,
+                queriesDead,
+                duplicates,
+                lost,
+                differ,
+                problems,
+                seconds);
     }
 
     private static boolean same(Answer a, Answer b) {
-        return a.getText().equals(b.getText()) && a.getMemoryTokens() == b.getMemoryTokens()
+        return a.getText().equals(b.getText())
+                && a.getMemoryTokens() == b.getMemoryTokens()
                 && Objects.equals(a.getMemory().getFingerprint(), b.getMemory().getFingerprint());
     }
 
     static void print(PrintWriter out, Params p, Result r) {
-        out.printf("engram bench reliability: %d sessions x %d rounds (a turn and a question each), faults at INGEST,ANSWER "
-                + "rate %.2f, seed %d, kill -9 of engram run after %d random rounds%n", p.sessions(), p.rounds(),
-                p.faultRate(), p.seed(), r.kills());
+        out.printf(
+                "engram bench reliability: %d sessions x %d rounds (a turn and a question each), faults at INGEST,ANSWER "
+                        + "rate %.2f, seed %d, kill -9 of engram run after %d random rounds%n",
+                p.sessions(), p.rounds(), p.faultRate(), p.seed(), r.kills());
         out.println("| kills | restores | events | queries | answered | content dead-lettered | queries dead-lettered "
                 + "| duplicates | lost | answers != fault-free | wall s |");
         out.println("|---|---|---|---|---|---|---|---|---|---|---|");
-        out.printf("| %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |%n", r.kills(), r.restores(), r.events(),
-                r.queries(), r.answered(), r.contentDeadLettered(), r.queriesDeadLettered(), r.duplicates(), r.lost(),
-                r.differ(), r.seconds());
+        out.printf(
+                "| %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |%n",
+                r.kills(),
+                r.restores(),
+                r.events(),
+                r.queries(),
+                r.answered(),
+                r.contentDeadLettered(),
+                r.queriesDeadLettered(),
+                r.duplicates(),
+                r.lost(),
+                r.differ(),
+                r.seconds());
         r.problems().forEach(s -> out.println("  " + s));
         out.flush();
     }

@@ -48,8 +48,10 @@ public final class RunCommand implements Callable<Integer> {
     @ParentCommand
     EngramCli root;
 
-    @picocli.CommandLine.Option(names = "--demo", description = "Stream a sample document into session 'demo', ask "
-            + "questions about it, print the answers with citations, then stop.")
+    @picocli.CommandLine.Option(
+            names = "--demo",
+            description = "Stream a sample document into session 'demo', ask "
+                    + "questions about it, print the answers with citations, then stop.")
     boolean demo;
 
     @Override
@@ -59,16 +61,31 @@ public final class RunCommand implements Callable<Integer> {
         SessionStage stage = ctx.sessionStages().create(configured); // before starting anything: fails fast
         try (Embedded running = Embedded.start(configured, stage)) {
             ctx.out().printf("engram is running%n");
-            ctx.out().printf("  kafka:   %s (topics %s)%n", running.kafka.bootstrapServers(),
-                    String.join(", ", EngramTopics.names(running.options)));
-            ctx.out().printf("  flink:   job %s on a local MiniCluster, parallelism %d, checkpoints in %s%n",
-                    running.job.getJobID(), running.options.get(JobOptions.PARALLELISM),
-                    EngramJob.checkpointDir(running.options));
-            ctx.out().printf("  memory:  %s%n", running.restoredFrom == null ? "new (no earlier checkpoint to restore)"
-                    : "restored from " + running.restoredFrom + " (every session's memory, Kafka offsets with it)");
-            ctx.out().printf("  queries: %s (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health)%n",
-                    running.queryUri());
-            ctx.out().printf("  web:     %s/ (sessions; a session's page at /sessions/{id}, live)%n", running.queryUri());
+            ctx.out()
+                    .printf(
+                            "  kafka:   %s (topics %s)%n",
+                            running.kafka.bootstrapServers(), String.join(", ", EngramTopics.names(running.options)));
+            ctx.out()
+                    .printf(
+                            "  flink:   job %s on a local MiniCluster, parallelism %d, checkpoints in %s%n",
+                            running.job.getJobID(),
+                            running.options.get(JobOptions.PARALLELISM),
+                            EngramJob.checkpointDir(running.options));
+            ctx.out()
+                    .printf(
+                            "  memory:  %s%n",
+                            running.restoredFrom == null
+                                    ? "new (no earlier checkpoint to restore)"
+                                    : "restored from " + running.restoredFrom
+                                            + " (every session's memory, Kafka offsets with it)");
+            ctx.out()
+                    .printf(
+                            "  queries: %s (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health)%n",
+                            running.queryUri());
+            ctx.out()
+                    .printf(
+                            "  web:     %s/ (sessions; a session's page at /sessions/{id}, live)%n",
+                            running.queryUri());
             ctx.out().flush();
             if (demo) {
                 Demo.run(running.options, ctx.out(), ctx.err(), java.time.Duration.ofMinutes(5));
@@ -92,8 +109,13 @@ public final class RunCommand implements Callable<Integer> {
         /** The checkpoint the job resumed from, or null for a first run. */
         final java.nio.file.Path restoredFrom;
 
-        private Embedded(EmbeddedKafka kafka, ResolvedOptions options, JobClient job, KafkaStreams streams,
-                QueryServer queries, java.nio.file.Path restoredFrom) {
+        private Embedded(
+                EmbeddedKafka kafka,
+                ResolvedOptions options,
+                JobClient job,
+                KafkaStreams streams,
+                QueryServer queries,
+                java.nio.file.Path restoredFrom) {
             this.restoredFrom = restoredFrom;
             this.kafka = kafka;
             this.options = options;
@@ -107,15 +129,17 @@ public final class RunCommand implements Callable<Integer> {
         }
 
         static Embedded start(ResolvedOptions configured, SessionStage stage) throws Exception {
-            EmbeddedKafka kafka = EmbeddedKafka.start(configured.get(JobOptions.DATA_DIR).resolve("kafka"),
-                    configured.get(EmbeddedOptions.KAFKA_PORT), Map.of());
+            EmbeddedKafka kafka = EmbeddedKafka.start(
+                    configured.get(JobOptions.DATA_DIR).resolve("kafka"),
+                    configured.get(EmbeddedOptions.KAFKA_PORT),
+                    Map.of());
             JobClient job = null;
             KafkaStreams streams = null;
             try {
-                ResolvedOptions options = configured.with(Map.of(KafkaOptions.BOOTSTRAP_SERVERS.key(),
-                        kafka.bootstrapServers()));
-                try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
-                        kafka.bootstrapServers()))) {
+                ResolvedOptions options =
+                        configured.with(Map.of(KafkaOptions.BOOTSTRAP_SERVERS.key(), kafka.bootstrapServers()));
+                try (Admin admin =
+                        Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
                     List<String> created = EngramTopics.createMissing(admin, options);
                     LOG.info("created topics {}", created);
                     EngramTopics.requireSamePartitions(admin, options);
@@ -123,13 +147,16 @@ public final class RunCommand implements Callable<Integer> {
                 // a rerun resumes from the last checkpoint the previous run completed (retained when it was stopped
                 // or killed): the sessions' memory and the source's offsets come back together
                 org.apache.flink.configuration.Configuration conf = EngramJob.flinkConfiguration(options);
-                java.nio.file.Path restoredFrom = RetainedCheckpoints.latest(EngramJob.checkpointDir(options)).orElse(null);
+                java.nio.file.Path restoredFrom = RetainedCheckpoints.latest(EngramJob.checkpointDir(options))
+                        .orElse(null);
                 if (restoredFrom != null) {
-                    conf.set(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH, restoredFrom.toUri().toString());
+                    conf.set(
+                            org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH,
+                            restoredFrom.toUri().toString());
                     LOG.info("resuming from checkpoint {}", restoredFrom);
                 }
-                StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(
-                        options.get(JobOptions.PARALLELISM), conf);
+                StreamExecutionEnvironment env =
+                        StreamExecutionEnvironment.createLocalEnvironment(options.get(JobOptions.PARALLELISM), conf);
                 EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, stage);
                 job = env.executeAsync("engram");
 
@@ -139,14 +166,23 @@ public final class RunCommand implements Callable<Integer> {
                 streams.start();
                 QueryServer server;
                 try {
-                    server = new QueryServer(streams, changes, options.get(QueryOptions.HTTP_HOST),
-                            options.get(QueryOptions.HTTP_PORT), options.find(QueryOptions.AUTH_TOKEN).orElse(null),
+                    server = new QueryServer(
+                            streams,
+                            changes,
+                            options.get(QueryOptions.HTTP_HOST),
+                            options.get(QueryOptions.HTTP_PORT),
+                            options.find(QueryOptions.AUTH_TOKEN).orElse(null),
                             options.get(QueryOptions.MAX_CONNECTIONS));
                 } catch (IllegalArgumentException e) {
                     throw new io.engram.topology.options.ConfigException(e.getMessage());
                 } catch (IOException e) {
-                    throw new CliException(ExitCode.UNAVAILABLE, "cannot serve queries on %s:%d: %s".formatted(
-                            options.get(QueryOptions.HTTP_HOST), options.get(QueryOptions.HTTP_PORT), e.getMessage()),
+                    throw new CliException(
+                            ExitCode.UNAVAILABLE,
+                            "cannot serve queries on %s:%d: %s"
+                                    .formatted(
+                                            options.get(QueryOptions.HTTP_HOST),
+                                            options.get(QueryOptions.HTTP_PORT),
+                                            e.getMessage()),
                             e);
                 }
                 return new Embedded(kafka, options, job, streams, server, restoredFrom);

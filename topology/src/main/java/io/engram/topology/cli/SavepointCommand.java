@@ -18,7 +18,9 @@ import picocli.CommandLine.ParentCommand;
  * Flink's canonical format, so they restore across state backends. The savepoint holds all keyed state: every
  * session's memory.
  */
-@Command(name = "savepoint", description = "Take a savepoint of a job (--stop: and stop it); prints the savepoint path.")
+@Command(
+        name = "savepoint",
+        description = "Take a savepoint of a job (--stop: and stop it); prints the savepoint path.")
 public final class SavepointCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -30,13 +32,18 @@ public final class SavepointCommand implements Callable<Integer> {
     @Parameters(paramLabel = "JOB_ID", description = "The job (engram status lists them).")
     String jobId;
 
-    @Option(names = "--dir", paramLabel = "URI",
-            description = "Target directory as the JobManager and TaskManagers see it (file:///..., s3://...); default: "
-                    + "the cluster's execution.checkpointing.savepoint-dir.")
+    @Option(
+            names = "--dir",
+            paramLabel = "URI",
+            description =
+                    "Target directory as the JobManager and TaskManagers see it (file:///..., s3://...); default: "
+                            + "the cluster's execution.checkpointing.savepoint-dir.")
     String dir;
 
-    @Option(names = "--stop", description = "Stop the job with the savepoint (sources stop first, so no output is "
-            + "produced after it); without it the job keeps running.")
+    @Option(
+            names = "--stop",
+            description = "Stop the job with the savepoint (sources stop first, so no output is "
+                    + "produced after it); without it the job keeps running.")
     boolean stop;
 
     @Override
@@ -50,21 +57,35 @@ public final class SavepointCommand implements Callable<Integer> {
         try (FlinkRest rest = FlinkRest.connect(options)) {
             JobStatus state = rest.job(id).getJobState();
             if (state != JobStatus.RUNNING) {
-                throw new CliException(ExitCode.INVALID_INPUT, "job %s is %s; only a RUNNING job can take a savepoint"
-                        .formatted(id, state));
+                throw new CliException(
+                        ExitCode.INVALID_INPUT,
+                        "job %s is %s; only a RUNNING job can take a savepoint".formatted(id, state));
             }
-            ctx.err().printf("%s job %s on %s (target: %s) ...%n", stop ? "stopping with a savepoint" : "taking a savepoint of",
-                    id, rest.address(), dir == null ? "the cluster's savepoint dir" : dir);
+            ctx.err()
+                    .printf(
+                            "%s job %s on %s (target: %s) ...%n",
+                            stop ? "stopping with a savepoint" : "taking a savepoint of",
+                            id,
+                            rest.address(),
+                            dir == null ? "the cluster's savepoint dir" : dir);
             ctx.err().flush();
             String what = (stop ? "stop-with-savepoint of job " : "savepoint of job ") + id;
             String path;
             try {
-                path = rest.await(stop
-                        ? rest.client().stopWithSavepoint(id, false, dir, SavepointFormatType.CANONICAL)
-                        : rest.client().triggerSavepoint(id, dir, SavepointFormatType.CANONICAL), rest.timeout(), what);
+                path = rest.await(
+                        stop
+                                ? rest.client().stopWithSavepoint(id, false, dir, SavepointFormatType.CANONICAL)
+                                : rest.client().triggerSavepoint(id, dir, SavepointFormatType.CANONICAL),
+                        rest.timeout(),
+                        what);
             } catch (CliException e) {
-                throw dir == null && mentionsMissingDir(e) ? new CliException(ExitCode.INVALID_INPUT, "no --dir given and "
-                        + "the cluster has no execution.checkpointing.savepoint-dir; pass --dir URI", e) : e;
+                throw dir == null && mentionsMissingDir(e)
+                        ? new CliException(
+                                ExitCode.INVALID_INPUT,
+                                "no --dir given and "
+                                        + "the cluster has no execution.checkpointing.savepoint-dir; pass --dir URI",
+                                e)
+                        : e;
             }
             if (stop) {
                 ctx.err().printf("job %s: %s%n", id, CancelCommand.awaitTerminal(rest, id));

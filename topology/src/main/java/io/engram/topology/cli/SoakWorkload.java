@@ -35,10 +35,30 @@ import org.apache.kafka.common.TopicPartition;
  * committed from the beginning of their topics so that duplicates are counted too).
  */
 final class SoakWorkload {
-    private static final String[] ITEMS = {"blue lantern", "brass key", "old map", "green ledger", "silver compass",
-        "red kettle", "iron box", "wooden flute", "paper kite", "glass jar", "stone owl", "copper bell"};
-    private static final String[] PLACES = {"the attic", "the boathouse", "the cellar", "the garden shed",
-        "the library", "the lighthouse", "the mill", "the station"};
+    private static final String[] ITEMS = {
+        "blue lantern",
+        "brass key",
+        "old map",
+        "green ledger",
+        "silver compass",
+        "red kettle",
+        "iron box",
+        "wooden flute",
+        "paper kite",
+        "glass jar",
+        "stone owl",
+        "copper bell"
+    };
+    private static final String[] PLACES = {
+        "the attic",
+        "the boathouse",
+        "the cellar",
+        "the garden shed",
+        "the library",
+        "the lighthouse",
+        "the mill",
+        "the station"
+    };
 
     /** One input event; queries use their event id as query id. */
     record Event(String session, String id, boolean query, String text) {
@@ -66,11 +86,20 @@ final class SoakWorkload {
                 String place = PLACES[r.nextInt(PLACES.length)];
                 String code = String.valueOf(1000 + r.nextInt(9000));
                 facts.get(s).add(new String[] {item, place, code});
-                events.add(new Event(session, session + "-r" + round + "-turn", false,
-                        "In round %d we put the %s in %s. The code of the %s is %s.".formatted(round + 1, item, place, item, code)));
+                events.add(new Event(
+                        session,
+                        session + "-r" + round + "-turn",
+                        false,
+                        "In round %d we put the %s in %s. The code of the %s is %s."
+                                .formatted(round + 1, item, place, item, code)));
                 String[] asked = facts.get(s).get(r.nextInt(facts.get(s).size()));
-                events.add(new Event(session, session + "-r" + round + "-q", true,
-                        r.nextBoolean() ? "What is the code of the " + asked[0] + "?" : "Where did we put the " + asked[0] + "?"));
+                events.add(new Event(
+                        session,
+                        session + "-r" + round + "-q",
+                        true,
+                        r.nextBoolean()
+                                ? "What is the code of the " + asked[0] + "?"
+                                : "Where did we put the " + asked[0] + "?"));
             }
             out.add(events);
         }
@@ -81,7 +110,8 @@ final class SoakWorkload {
     static void produce(KafkaProducer<byte[], byte[]> producer, String topic, List<Event> events) throws Exception {
         List<Future<RecordMetadata>> sent = new ArrayList<>();
         for (Event e : events) {
-            sent.add(producer.send(new ProducerRecord<>(topic, e.session().getBytes(StandardCharsets.UTF_8), encode(e))));
+            sent.add(producer.send(
+                    new ProducerRecord<>(topic, e.session().getBytes(StandardCharsets.UTF_8), encode(e))));
         }
         for (Future<RecordMetadata> f : sent) {
             f.get(60, TimeUnit.SECONDS);
@@ -89,13 +119,25 @@ final class SoakWorkload {
     }
 
     private static byte[] encode(Event e) throws java.io.IOException {
-        EngramEvent.Builder b = EngramEvent.newBuilder().setSessionId(e.session()).setEventId(e.id())
+        EngramEvent.Builder b = EngramEvent.newBuilder()
+                .setSessionId(e.session())
+                .setEventId(e.id())
                 .setTimestampMs(System.currentTimeMillis());
         if (e.query()) {
-            b.setPayload(new QueryEvent(e.id(), e.text(), GenerationOptions.newBuilder().setMaxNewTokens(12)
-                    .setTemperature(0f).setStop(List.of("\n")).build()));
+            b.setPayload(new QueryEvent(
+                    e.id(),
+                    e.text(),
+                    GenerationOptions.newBuilder()
+                            .setMaxNewTokens(12)
+                            .setTemperature(0f)
+                            .setStop(List.of("\n"))
+                            .build()));
         } else {
-            b.setPayload(ContentEvent.newBuilder().setKind(ContentKind.DIALOGUE_TURN).setText(e.text()).setRole("user").build());
+            b.setPayload(ContentEvent.newBuilder()
+                    .setKind(ContentKind.DIALOGUE_TURN)
+                    .setText(e.text())
+                    .setRole("user")
+                    .build());
         }
         ByteBuffer buf = EngramEvent.getEncoder().encode(b.build());
         byte[] v = new byte[buf.remaining()];
@@ -106,7 +148,8 @@ final class SoakWorkload {
     /** Everything that came out, by {@link Event#key()}: a list so that duplicates show. */
     record Outcomes(Map<String, List<Answer>> answers, Map<String, List<DeadLetter>> deadLetters) {
         int count(Event e) {
-            return answers.getOrDefault(e.key(), List.of()).size() + deadLetters.getOrDefault(e.key(), List.of()).size();
+            return answers.getOrDefault(e.key(), List.of()).size()
+                    + deadLetters.getOrDefault(e.key(), List.of()).size();
         }
     }
 
@@ -123,7 +166,8 @@ final class SoakWorkload {
         try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommittedConsumer(options)) {
             List<TopicPartition> parts = new ArrayList<>();
             for (String topic : List.of(answersTopic, deadTopic)) {
-                consumer.partitionsFor(topic, Duration.ofSeconds(30)).forEach(p -> parts.add(new TopicPartition(topic, p.partition())));
+                consumer.partitionsFor(topic, Duration.ofSeconds(30))
+                        .forEach(p -> parts.add(new TopicPartition(topic, p.partition())));
             }
             consumer.assign(parts);
             consumer.seekToBeginning(parts);
@@ -134,13 +178,18 @@ final class SoakWorkload {
                     try {
                         if (r.topic().equals(answersTopic)) {
                             Answer a = answerDecoder.decode(r.value());
-                            out.answers().computeIfAbsent(a.getSessionId() + "/" + a.getQueryId(), k -> new ArrayList<>()).add(a);
+                            out.answers()
+                                    .computeIfAbsent(a.getSessionId() + "/" + a.getQueryId(), k -> new ArrayList<>())
+                                    .add(a);
                         } else {
                             DeadLetter d = deadDecoder.decode(r.value());
-                            out.deadLetters().computeIfAbsent(d.getSessionId() + "/" + d.getEventId(), k -> new ArrayList<>()).add(d);
+                            out.deadLetters()
+                                    .computeIfAbsent(d.getSessionId() + "/" + d.getEventId(), k -> new ArrayList<>())
+                                    .add(d);
                         }
                     } catch (java.io.IOException e) {
-                        throw new IllegalStateException("undecodable record on " + r.topic() + " at offset " + r.offset(), e);
+                        throw new IllegalStateException(
+                                "undecodable record on " + r.topic() + " at offset " + r.offset(), e);
                     }
                 }
                 if (settled == null && queries.stream().allMatch(q -> out.count(q) > 0)) {

@@ -22,8 +22,8 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "status", description = "List the jobs of a Flink cluster with their state (or print one job's state).")
 public final class StatusCommand implements Callable<Integer> {
 
-    private static final DateTimeFormatter STARTED = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss'Z'")
-            .withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter STARTED =
+            DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss'Z'").withZone(ZoneOffset.UTC);
 
     @ParentCommand
     EngramCli root;
@@ -43,7 +43,8 @@ public final class StatusCommand implements Callable<Integer> {
             if (id != null) {
                 ctx.out().println(rest.job(id).getJobState());
             } else {
-                Collection<JobStatusMessage> jobs = rest.await(rest.client().listJobs(), rest.timeout(), "listing jobs");
+                Collection<JobStatusMessage> jobs =
+                        rest.await(rest.client().listJobs(), rest.timeout(), "listing jobs");
                 print(jobs, ctx);
                 if (jobs.isEmpty()) {
                     ctx.err().println("no jobs on " + rest.address());
@@ -60,12 +61,18 @@ public final class StatusCommand implements Callable<Integer> {
             return;
         }
         List<JobStatusMessage> sorted = jobs.stream()
-                .sorted(Comparator.comparingLong(JobStatusMessage::getStartTime).reversed()).toList();
+                .sorted(Comparator.comparingLong(JobStatusMessage::getStartTime).reversed())
+                .toList();
         String format = "%-32s  %-12s  %-20s  %s%n";
         ctx.out().printf(format, "JOB_ID", "STATE", "STARTED", "NAME");
         for (JobStatusMessage j : sorted) {
-            ctx.out().printf(format, j.getJobId(), j.getJobState(), STARTED.format(Instant.ofEpochMilli(j.getStartTime())),
-                    j.getJobName());
+            ctx.out()
+                    .printf(
+                            format,
+                            j.getJobId(),
+                            j.getJobState(),
+                            STARTED.format(Instant.ofEpochMilli(j.getStartTime())),
+                            j.getJobName());
         }
     }
 }

@@ -23,24 +23,44 @@ import picocli.CommandLine.Option;
 final class StoreBenchTable {
     /** Llama-3-8B-class KV shape: 32 layers, 8 KV heads of dim 128. */
     static final int EIGHT_B_LAYERS = 32;
+
     static final int EIGHT_B_KV_DIM = 8 * 128;
 
-    @Option(names = "--units", defaultValue = "32", description = "store: units written and read per run (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--units",
+            defaultValue = "32",
+            description = "store: units written and read per run (default ${DEFAULT-VALUE}).")
     int units;
 
-    @Option(names = "--block-tokens", defaultValue = "16", description = "store: tokens per unit (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--block-tokens",
+            defaultValue = "16",
+            description = "store: tokens per unit (default ${DEFAULT-VALUE}).")
     int blockTokens;
 
-    @Option(names = "--layers", defaultValue = "" + EIGHT_B_LAYERS, description = "store: layers of the unit shape (default ${DEFAULT-VALUE}, 8B-class).")
+    @Option(
+            names = "--layers",
+            defaultValue = "" + EIGHT_B_LAYERS,
+            description = "store: layers of the unit shape (default ${DEFAULT-VALUE}, 8B-class).")
     int layers;
 
-    @Option(names = "--kv-dim", defaultValue = "" + EIGHT_B_KV_DIM, description = "store: KV heads x head dim (default ${DEFAULT-VALUE}, 8B-class).")
+    @Option(
+            names = "--kv-dim",
+            defaultValue = "" + EIGHT_B_KV_DIM,
+            description = "store: KV heads x head dim (default ${DEFAULT-VALUE}, 8B-class).")
     int kvDim;
 
-    @Option(names = "--dtypes", split = ",", defaultValue = "F32,BF16,INT8,INT4", description = "store: KV dtypes (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--dtypes",
+            split = ",",
+            defaultValue = "F32,BF16,INT8,INT4",
+            description = "store: KV dtypes (default ${DEFAULT-VALUE}).")
     List<KvDType> dtypes;
 
-    @Option(names = "--growth-tokens", defaultValue = "4096", description = "store: tokens the tiny model ingests for the growth rows (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--growth-tokens",
+            defaultValue = "4096",
+            description = "store: tokens the tiny model ingests for the growth rows (default ${DEFAULT-VALUE}).")
     int growthTokens;
 
     int run(CliContext ctx, int runs) {
@@ -65,59 +85,101 @@ final class StoreBenchTable {
         try {
             List<StoreBench.Row> direct = new ArrayList<>();
             for (KvDType t : dtypes) {
-                err.printf("bench store [%d/%d]: RocksDB memory store, %s, %d runs%n", direct.size() + 1, steps, t, runs);
+                err.printf(
+                        "bench store [%d/%d]: RocksDB memory store, %s, %d runs%n", direct.size() + 1, steps, t, runs);
                 err.flush();
-                direct.add(StoreBench.direct(work.resolve("direct-" + t), t, StoreBench.units(shape, t, units, 42), runs));
+                direct.add(
+                        StoreBench.direct(work.resolve("direct-" + t), t, StoreBench.units(shape, t, units, 42), runs));
             }
             err.printf("bench store [%d/%d]: Flink keyed state on RocksDB (local job), %s%n", steps - 1, steps, dtypes);
             err.flush();
-            List<StoreBench.Row> keyed = KeyedStoreBench.run(work.resolve("keyed"), dtypes,
-                    new KeyedStoreBench.Settings(shape, units, 42), runs);
-            err.printf("bench store [%d/%d]: checkpoint growth, tiny model ingesting %d tokens%n", steps, steps, growthTokens);
+            List<StoreBench.Row> keyed = KeyedStoreBench.run(
+                    work.resolve("keyed"), dtypes, new KeyedStoreBench.Settings(shape, units, 42), runs);
+            err.printf(
+                    "bench store [%d/%d]: checkpoint growth, tiny model ingesting %d tokens%n",
+                    steps, steps, growthTokens);
             err.flush();
             List<CheckpointGrowth.Row> growth = new ArrayList<>();
-            for (CheckpointGrowth.Row tiny : CheckpointGrowth.measureTiny(work.resolve("growth"), dtypes, growthTokens, blockTokens)) {
+            for (CheckpointGrowth.Row tiny :
+                    CheckpointGrowth.measureTiny(work.resolve("growth"), dtypes, growthTokens, blockTokens)) {
                 growth.add(tiny);
-                growth.add(CheckpointGrowth.computed("8B-class (32 layers x 8 KV heads x 128)",
-                        2L * EIGHT_B_LAYERS * EIGHT_B_KV_DIM, tiny));
+                growth.add(CheckpointGrowth.computed(
+                        "8B-class (32 layers x 8 KV heads x 128)", 2L * EIGHT_B_LAYERS * EIGHT_B_KV_DIM, tiny));
             }
             print(ctx.out(), shape, runs, direct, keyed, growth);
             return ExitCode.OK.code();
         } catch (Exception e) {
-            throw e instanceof RuntimeException r ? r : new IllegalStateException("bench store failed: " + e.getMessage(), e);
+            throw e instanceof RuntimeException r
+                    ? r
+                    : new IllegalStateException("bench store failed: " + e.getMessage(), e);
         } finally {
             delete(work);
         }
     }
 
-    private void print(PrintWriter out, StoreBench.Shape shape, int runs, List<StoreBench.Row> direct, List<StoreBench.Row> keyed,
+    private void print(
+            PrintWriter out,
+            StoreBench.Shape shape,
+            int runs,
+            List<StoreBench.Row> direct,
+            List<StoreBench.Row> keyed,
             List<CheckpointGrowth.Row> growth) {
-        out.printf("machine: %d cpus, JDK %s; unit: %d tokens x %d layers x kvDim %d; %d units per run; %d runs; "
-                + "MB/s = 10^6 B/s, median (worst); reads follow the writes (warm)%n", Runtime.getRuntime().availableProcessors(),
-                Runtime.version(), shape.blockTokens(), shape.layers(), shape.kvDim(), units, runs);
-        out.printf("%-12s %-5s %10s %20s %20s %9s %9s%n", "path", "dtype", "unit KiB", "write MB/s", "read MB/s",
-                "write/rdb", "read/rdb");
+        out.printf(
+                "machine: %d cpus, JDK %s; unit: %d tokens x %d layers x kvDim %d; %d units per run; %d runs; "
+                        + "MB/s = 10^6 B/s, median (worst); reads follow the writes (warm)%n",
+                Runtime.getRuntime().availableProcessors(),
+                Runtime.version(),
+                shape.blockTokens(),
+                shape.layers(),
+                shape.kvDim(),
+                units,
+                runs);
+        out.printf(
+                "%-12s %-5s %10s %20s %20s %9s %9s%n",
+                "path", "dtype", "unit KiB", "write MB/s", "read MB/s", "write/rdb", "read/rdb");
         for (int i = 0; i < direct.size(); i++) {
             row(out, direct.get(i), direct.get(i));
             row(out, keyed.get(i), direct.get(i));
         }
         out.println();
-        out.println("checkpoint growth per 1M tokens: encoded = unit bytes before RocksDB; rocksdb = SST bytes of a RocksDB "
-                + "checkpoint of the store; flink = a native savepoint of a keyed operator on the RocksDB backend, minus an empty one");
-        out.printf("%-58s %-5s %12s %12s %15s %15s %15s %8s%n", "model", "dtype", "values/tok", "bytes/tok", "encoded MiB/1M",
-                "rocksdb MiB/1M", "flink MiB/1M", "flink/enc");
+        out.println(
+                "checkpoint growth per 1M tokens: encoded = unit bytes before RocksDB; rocksdb = SST bytes of a RocksDB "
+                        + "checkpoint of the store; flink = a native savepoint of a keyed operator on the RocksDB backend, minus an empty one");
+        out.printf(
+                "%-58s %-5s %12s %12s %15s %15s %15s %8s%n",
+                "model",
+                "dtype",
+                "values/tok",
+                "bytes/tok",
+                "encoded MiB/1M",
+                "rocksdb MiB/1M",
+                "flink MiB/1M",
+                "flink/enc");
         for (CheckpointGrowth.Row g : growth) {
-            out.printf("%-58s %-5s %12d %12.1f %15.1f %15.1f %15.1f %8.3f%n", g.model(), g.dtype(), g.valuesPerToken(),
-                    g.bytesPerToken(), g.encodedMiBPerMillion(), g.checkpointMiBPerMillion(), g.savepointMiBPerMillion(),
+            out.printf(
+                    "%-58s %-5s %12d %12.1f %15.1f %15.1f %15.1f %8.3f%n",
+                    g.model(),
+                    g.dtype(),
+                    g.valuesPerToken(),
+                    g.bytesPerToken(),
+                    g.encodedMiBPerMillion(),
+                    g.checkpointMiBPerMillion(),
+                    g.savepointMiBPerMillion(),
                     g.savepointMiBPerMillion() / g.encodedMiBPerMillion());
         }
         out.flush();
     }
 
     private static void row(PrintWriter out, StoreBench.Row r, StoreBench.Row peer) {
-        out.printf("%-12s %-5s %10.1f %20s %20s %9.2f %9.2f%n", r.path(), r.dtype(), r.unitBytes() / 1024.0,
-                "%.1f (%.1f)".formatted(r.writeMBps(), r.worstWriteMBps()), "%.1f (%.1f)".formatted(r.readMBps(), r.worstReadMBps()),
-                r.writeMBps() / peer.writeMBps(), r.readMBps() / peer.readMBps());
+        out.printf(
+                "%-12s %-5s %10.1f %20s %20s %9.2f %9.2f%n",
+                r.path(),
+                r.dtype(),
+                r.unitBytes() / 1024.0,
+                "%.1f (%.1f)".formatted(r.writeMBps(), r.worstWriteMBps()),
+                "%.1f (%.1f)".formatted(r.readMBps(), r.worstReadMBps()),
+                r.writeMBps() / peer.writeMBps(),
+                r.readMBps() / peer.readMBps());
     }
 
     private static void delete(Path dir) {

@@ -27,7 +27,9 @@ import picocli.CommandLine.ParentCommand;
  * the model folder must exist on every task manager. {@code --from-savepoint} restores the job from a savepoint that
  * {@code engram savepoint} took (operator uids are stable, see {@link EngramJob}).
  */
-@Command(name = "submit", description = "Submit the Engram job to a running Flink cluster over its REST API; prints the job id.")
+@Command(
+        name = "submit",
+        description = "Submit the Engram job to a running Flink cluster over its REST API; prints the job id.")
 public final class SubmitCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -36,26 +38,37 @@ public final class SubmitCommand implements Callable<Integer> {
     @Mixin
     JobManagerFlag flag;
 
-    @Option(names = "--jar", paramLabel = "FILE",
+    @Option(
+            names = "--jar",
+            paramLabel = "FILE",
             description = "The engram jar to ship as the job's code (default: the jar this command runs from).")
     Path jar;
 
-    @Option(names = "--from-savepoint", paramLabel = "PATH",
+    @Option(
+            names = "--from-savepoint",
+            paramLabel = "PATH",
             description = "Start from this savepoint (or retained checkpoint), as engram savepoint printed it: session "
                     + "memory, pending queries and Kafka offsets resume from there.")
     String fromSavepoint;
 
-    @Option(names = "--allow-non-restored-state",
-            description = "With --from-savepoint: start even if the savepoint holds state of operators the job no longer "
-                    + "has (that state is dropped).")
+    @Option(
+            names = "--allow-non-restored-state",
+            description =
+                    "With --from-savepoint: start even if the savepoint holds state of operators the job no longer "
+                            + "has (that state is dropped).")
     boolean allowNonRestoredState;
 
-    @Option(names = "--discard-memory",
-            description = "Without --from-savepoint: submit even though the job's consumer group has committed offsets. "
-                    + "The job starts there with empty memory; sessions from before answer UNKNOWN_SESSION.")
+    @Option(
+            names = "--discard-memory",
+            description =
+                    "Without --from-savepoint: submit even though the job's consumer group has committed offsets. "
+                            + "The job starts there with empty memory; sessions from before answer UNKNOWN_SESSION.")
     boolean discardMemory;
 
-    @Option(names = "--job-name", defaultValue = "engram", description = "Name of the job on the cluster (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--job-name",
+            defaultValue = "engram",
+            description = "Name of the job on the cluster (default ${DEFAULT-VALUE}).")
     String jobName;
 
     @Override
@@ -67,7 +80,8 @@ public final class SubmitCommand implements Callable<Integer> {
             throw new CliException(ExitCode.INVALID_INPUT, "--allow-non-restored-state needs --from-savepoint PATH");
         }
         if (fromSavepoint != null && fromSavepoint.isBlank()) {
-            throw new CliException(ExitCode.INVALID_INPUT, "--from-savepoint is empty; give the path engram savepoint printed");
+            throw new CliException(
+                    ExitCode.INVALID_INPUT, "--from-savepoint is empty; give the path engram savepoint printed");
         }
         Path code = jar != null ? jar : ownJar();
         if (!Files.isRegularFile(code)) {
@@ -82,19 +96,28 @@ public final class SubmitCommand implements Callable<Integer> {
             conf.set(StateRecoveryOptions.SAVEPOINT_PATH, fromSavepoint.strip());
             conf.set(StateRecoveryOptions.SAVEPOINT_IGNORE_UNCLAIMED_STATE, allowNonRestoredState);
         }
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createRemoteEnvironment(jobManager.getHost(),
-                jobManager.getPort(), conf, code.toAbsolutePath().toString());
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createRemoteEnvironment(
+                jobManager.getHost(),
+                jobManager.getPort(),
+                conf,
+                code.toAbsolutePath().toString());
         env.setParallelism(options.get(JobOptions.PARALLELISM));
         EngramJob.build(env, EngramSources.kafka(options), EngramSinks.kafka(options), options, stage);
         JobClient job;
         try {
             job = env.executeAsync(jobName);
         } catch (Exception e) {
-            throw new CliException(ExitCode.UNAVAILABLE, "submitting to %s failed: %s".formatted(jobManager, e.getMessage()), e);
+            throw new CliException(
+                    ExitCode.UNAVAILABLE, "submitting to %s failed: %s".formatted(jobManager, e.getMessage()), e);
         }
-        ctx.err().printf("submitted job '%s' to %s (Kafka %s, input topic %s%s)%n", jobName, jobManager,
-                options.get(KafkaOptions.BOOTSTRAP_SERVERS), options.get(KafkaOptions.INPUT_TOPIC),
-                fromSavepoint == null ? "" : ", restored from " + fromSavepoint.strip());
+        ctx.err()
+                .printf(
+                        "submitted job '%s' to %s (Kafka %s, input topic %s%s)%n",
+                        jobName,
+                        jobManager,
+                        options.get(KafkaOptions.BOOTSTRAP_SERVERS),
+                        options.get(KafkaOptions.INPUT_TOPIC),
+                        fromSavepoint == null ? "" : ", restored from " + fromSavepoint.strip());
         ctx.out().println(job.getJobID());
         ctx.out().flush();
         return ExitCode.OK.code();
@@ -107,34 +130,49 @@ public final class SubmitCommand implements Callable<Integer> {
     private static void refuseIfTheGroupHasCommittedOffsets(ResolvedOptions options) {
         String group = options.get(KafkaOptions.GROUP_ID);
         String input = options.get(KafkaOptions.INPUT_TOPIC);
-        java.util.Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> offsets;
+        java.util.Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>
+                offsets;
         try (org.apache.kafka.clients.admin.Admin admin = KafkaClients.admin(options)) {
-            offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata()
+            offsets = admin.listConsumerGroupOffsets(group)
+                    .partitionsToOffsetAndMetadata()
                     .get(30, java.util.concurrent.TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            throw new CliException(ExitCode.UNAVAILABLE, "cannot read the committed offsets of consumer group '%s' on %s: %s"
-                    .formatted(group, options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()), e);
+            throw new CliException(
+                    ExitCode.UNAVAILABLE,
+                    "cannot read the committed offsets of consumer group '%s' on %s: %s"
+                            .formatted(group, options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()),
+                    e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CliException(ExitCode.INTERNAL, "interrupted", e);
         }
-        long committed = offsets.entrySet().stream().filter(e -> e.getKey().topic().equals(input) && e.getValue() != null).count();
+        long committed = offsets.entrySet().stream()
+                .filter(e -> e.getKey().topic().equals(input) && e.getValue() != null)
+                .count();
         if (committed > 0) {
-            throw new CliException(ExitCode.INVALID_INPUT, ("consumer group '%s' has committed offsets on %d partition(s) of %s: "
-                    + "an earlier job read up to them, and its sessions' memory is in that job's savepoint or last retained "
-                    + "checkpoint (under %s). Restore it with --from-savepoint PATH (engram savepoint JOB_ID --stop prints "
-                    + "one), or pass --discard-memory to start empty at those offsets.")
-                    .formatted(group, committed, input, EngramJob.checkpointDir(options)));
+            throw new CliException(
+                    ExitCode.INVALID_INPUT,
+                    ("consumer group '%s' has committed offsets on %d partition(s) of %s: "
+                                    + "an earlier job read up to them, and its sessions' memory is in that job's savepoint or last retained "
+                                    + "checkpoint (under %s). Restore it with --from-savepoint PATH (engram savepoint JOB_ID --stop prints "
+                                    + "one), or pass --discard-memory to start empty at those offsets.")
+                            .formatted(group, committed, input, EngramJob.checkpointDir(options)));
         }
     }
 
     private static Path ownJar() {
         try {
-            Path p = Path.of(SubmitCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path p = Path.of(SubmitCommand.class
+                    .getProtectionDomain()
+                    .getCodeSource()
+                    .getLocation()
+                    .toURI());
             if (Files.isRegularFile(p) && p.toString().endsWith(".jar")) {
                 return p;
             }
-            throw new CliException(ExitCode.INVALID_INPUT, "not running from the engram jar (" + p + "); pass --jar topology/target/engram.jar");
+            throw new CliException(
+                    ExitCode.INVALID_INPUT,
+                    "not running from the engram jar (" + p + "); pass --jar topology/target/engram.jar");
         } catch (java.net.URISyntaxException e) {
             throw new CliException(ExitCode.INTERNAL, "cannot locate the engram jar: " + e.getMessage(), e);
         }

@@ -48,7 +48,9 @@ public final class TailCommand implements Callable<Integer> {
     @Option(names = "--timeout", description = "Stop after this long (e.g. 30s); default: until interrupted.")
     String timeout;
 
-    @Option(names = {"-b", "--bootstrap-servers"}, description = "Sets engram.kafka.bootstrap-servers.")
+    @Option(
+            names = {"-b", "--bootstrap-servers"},
+            description = "Sets engram.kafka.bootstrap-servers.")
     String bootstrapServers;
 
     @Override
@@ -59,8 +61,12 @@ public final class TailCommand implements Callable<Integer> {
             flags.put(KafkaOptions.BOOTSTRAP_SERVERS.key(), bootstrapServers);
         }
         ResolvedOptions options = root.options(flags);
-        Duration limit = timeout == null ? null : io.engram.topology.options.Option.durationKey("engram.tail.timeout")
-                .noDefault().description("--timeout").parse(timeout, "--timeout");
+        Duration limit = timeout == null
+                ? null
+                : io.engram.topology.options.Option.durationKey("engram.tail.timeout")
+                        .noDefault()
+                        .description("--timeout")
+                        .parse(timeout, "--timeout");
         Map<String, BinaryMessageDecoder<?>> topics = new HashMap<>();
         topics.put(options.get(KafkaOptions.ANSWERS_TOPIC), EngramSchemas.decoder(Answer.class));
         topics.put(options.get(KafkaOptions.SUMMARIES_TOPIC), EngramSchemas.decoder(Summary.class));
@@ -86,7 +92,8 @@ public final class TailCommand implements Callable<Integer> {
             }
             ctx.err().printf("following %s on %s%n", topics.keySet(), options.get(KafkaOptions.BOOTSTRAP_SERVERS));
             ctx.err().flush();
-            while (!ctx.stop().isDone() && Instant.now().isBefore(deadline)
+            while (!ctx.stop().isDone()
+                    && Instant.now().isBefore(deadline)
                     && (maxRecords == null || printed < maxRecords)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     ctx.out().println(line(r, topics.get(r.topic())));
@@ -98,8 +105,11 @@ public final class TailCommand implements Callable<Integer> {
                 ctx.out().flush();
             }
         } catch (org.apache.kafka.common.errors.TimeoutException e) {
-            throw new CliException(ExitCode.UNAVAILABLE, "cannot reach Kafka at %s: %s".formatted(
-                    options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()), e);
+            throw new CliException(
+                    ExitCode.UNAVAILABLE,
+                    "cannot reach Kafka at %s: %s"
+                            .formatted(options.get(KafkaOptions.BOOTSTRAP_SERVERS), e.getMessage()),
+                    e);
         }
         return ExitCode.OK.code();
     }

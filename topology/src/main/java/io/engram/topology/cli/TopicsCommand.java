@@ -11,7 +11,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code engram topics}: Engram's Kafka topics on a cluster that {@code engram run} did not start. */
-@Command(name = "topics", description = "Manage Engram's Kafka topics.", subcommands = TopicsCommand.CreateCommand.class)
+@Command(
+        name = "topics",
+        description = "Manage Engram's Kafka topics.",
+        subcommands = TopicsCommand.CreateCommand.class)
 public final class TopicsCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -28,8 +31,10 @@ public final class TopicsCommand implements Callable<Integer> {
      * {@code engram.kafka.topic.replication-factor} replicas; existing topics are left as they are. Prints each topic
      * with {@code created} or {@code exists}.
      */
-    @Command(name = "create", description = "Create Engram's topics that do not exist yet (partitions and replication "
-            + "from engram.kafka.topic.partitions and engram.kafka.topic.replication-factor).")
+    @Command(
+            name = "create",
+            description = "Create Engram's topics that do not exist yet (partitions and replication "
+                    + "from engram.kafka.topic.partitions and engram.kafka.topic.replication-factor).")
     public static final class CreateCommand implements Callable<Integer> {
 
         @ParentCommand
@@ -49,8 +54,13 @@ public final class TopicsCommand implements Callable<Integer> {
             for (String name : EngramTopics.names(options)) {
                 ctx.out().printf("%s %s%n", name, created.contains(name) ? "created" : "exists");
             }
-            ctx.err().printf("topics on %s: %d created (%d partitions, replication factor %d)%n", servers, created.size(),
-                    options.get(KafkaOptions.PARTITIONS), options.get(KafkaOptions.REPLICATION_FACTOR));
+            ctx.err()
+                    .printf(
+                            "topics on %s: %d created (%d partitions, replication factor %d)%n",
+                            servers,
+                            created.size(),
+                            options.get(KafkaOptions.PARTITIONS),
+                            options.get(KafkaOptions.REPLICATION_FACTOR));
             ctx.out().flush();
             ctx.err().flush();
             return ExitCode.OK.code();

@@ -114,8 +114,8 @@ public final class EmbeddedKafka implements AutoCloseable {
         try {
             formatter.run();
         } catch (Exception e) {
-            throw new IllegalStateException("formatting the embedded broker's log directory " + logDir + " failed: "
-                    + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "formatting the embedded broker's log directory " + logDir + " failed: " + e.getMessage(), e);
         }
     }
 
@@ -125,7 +125,10 @@ public final class EmbeddedKafka implements AutoCloseable {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers))) {
             while (Instant.now().isBefore(deadline)) {
                 try {
-                    if (!admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty()) {
+                    if (!admin.describeCluster()
+                            .nodes()
+                            .get(5, TimeUnit.SECONDS)
+                            .isEmpty()) {
                         return;
                     }
                 } catch (Exception e) {
@@ -137,8 +140,8 @@ public final class EmbeddedKafka implements AutoCloseable {
                 }
             }
         }
-        throw new IllegalStateException("embedded broker on " + bootstrapServers + " did not answer within " + timeout,
-                last);
+        throw new IllegalStateException(
+                "embedded broker on " + bootstrapServers + " did not answer within " + timeout, last);
     }
 
     /** {@code 127.0.0.1:<port>}, for clients. */

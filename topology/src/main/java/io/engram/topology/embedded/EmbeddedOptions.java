@@ -6,7 +6,8 @@ import io.engram.topology.options.Option;
 public final class EmbeddedOptions {
 
     public static final Option<Integer> KAFKA_PORT = Option.intKey("engram.embedded.kafka-port")
-            .defaultValue(9092).check(p -> p >= 0 && p <= 65535, "0..65535 (0: any free port)")
+            .defaultValue(9092)
+            .check(p -> p >= 0 && p <= 65535, "0..65535 (0: any free port)")
             .description("Port of the embedded broker's client listener (on 127.0.0.1). The default matches the "
                     + "default engram.kafka.bootstrap-servers, so other engram commands reach it.");
 

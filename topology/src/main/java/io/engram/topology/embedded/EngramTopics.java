@@ -18,8 +18,11 @@ public final class EngramTopics {
 
     /** The five topic names from the options: input, answers, summaries, attributions, dead letters. */
     public static List<String> names(ResolvedOptions options) {
-        return List.of(options.get(KafkaOptions.INPUT_TOPIC), options.get(KafkaOptions.ANSWERS_TOPIC),
-                options.get(KafkaOptions.SUMMARIES_TOPIC), options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
+        return List.of(
+                options.get(KafkaOptions.INPUT_TOPIC),
+                options.get(KafkaOptions.ANSWERS_TOPIC),
+                options.get(KafkaOptions.SUMMARIES_TOPIC),
+                options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
                 options.get(KafkaOptions.DEAD_LETTER_TOPIC));
     }
 
@@ -33,7 +36,9 @@ public final class EngramTopics {
             List<NewTopic> toCreate = new ArrayList<>();
             for (String name : names(options)) {
                 if (!existing.contains(name)) {
-                    toCreate.add(new NewTopic(name, options.get(KafkaOptions.PARTITIONS),
+                    toCreate.add(new NewTopic(
+                            name,
+                            options.get(KafkaOptions.PARTITIONS),
                             options.get(KafkaOptions.REPLICATION_FACTOR).shortValue()));
                 }
             }
@@ -43,8 +48,10 @@ public final class EngramTopics {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while creating topics", e);
         } catch (ExecutionException | TimeoutException e) {
-            throw new IllegalStateException("cannot create Engram's topics on "
-                    + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot create Engram's topics on " + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": "
+                            + e.getMessage(),
+                    e);
         }
     }
 
@@ -60,16 +67,20 @@ public final class EngramTopics {
             java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
             d.forEach((name, t) -> counts.put(name, t.partitions().size()));
             if (new java.util.HashSet<>(counts.values()).size() > 1) {
-                throw new io.engram.topology.options.ConfigException("Engram's topics need one partition count (the query "
-                        + "app keeps a session's events and outputs together by partition), but they have " + counts
-                        + ": add partitions to the smaller ones (kafka-topics --alter --partitions N) or use new topic names");
+                throw new io.engram.topology.options.ConfigException(
+                        "Engram's topics need one partition count (the query "
+                                + "app keeps a session's events and outputs together by partition), but they have "
+                                + counts
+                                + ": add partitions to the smaller ones (kafka-topics --alter --partitions N) or use new topic names");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while describing topics", e);
         } catch (ExecutionException | TimeoutException e) {
-            throw new IllegalStateException("cannot describe Engram's topics on "
-                    + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot describe Engram's topics on " + options.get(KafkaOptions.BOOTSTRAP_SERVERS) + ": "
+                            + e.getMessage(),
+                    e);
         }
     }
 
@@ -77,8 +88,9 @@ public final class EngramTopics {
      * The topics' descriptions; a broker that has just started or just created them may not know them yet (it answers
      * UnknownTopicOrPartition until its metadata catches up), so that answer is retried for up to 30 s.
      */
-    private static java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> describe(Admin admin,
-            java.util.Collection<String> topics) throws InterruptedException, ExecutionException, TimeoutException {
+    private static java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> describe(
+            Admin admin, java.util.Collection<String> topics)
+            throws InterruptedException, ExecutionException, TimeoutException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (true) {
             try {

@@ -49,7 +49,8 @@ public final class Option<T> {
         this.constraint = b.constraint;
         this.description = description;
         if (defaultValue != null && !check.test(defaultValue)) {
-            throw new IllegalArgumentException("default of " + key + " (" + format(defaultValue) + ") is not " + constraint);
+            throw new IllegalArgumentException(
+                    "default of " + key + " (" + format(defaultValue) + ") is not " + constraint);
         }
     }
 
@@ -83,8 +84,12 @@ public final class Option<T> {
     }
 
     public static <E extends Enum<E>> Builder<E> enumKey(String key, Class<E> type) {
-        String names = String.join("|", Arrays.stream(type.getEnumConstants()).map(Enum::name).toList());
-        return new Builder<>(key, names, s -> Enum.valueOf(type, s.strip().toUpperCase(Locale.ROOT).replace('-', '_')),
+        String names = String.join(
+                "|", Arrays.stream(type.getEnumConstants()).map(Enum::name).toList());
+        return new Builder<>(
+                key,
+                names,
+                s -> Enum.valueOf(type, s.strip().toUpperCase(Locale.ROOT).replace('-', '_')),
                 Enum::name);
     }
 
@@ -137,8 +142,10 @@ public final class Option<T> {
         try {
             value = parser.apply(raw);
         } catch (RuntimeException e) {
-            throw new ConfigException("%s = '%s' (from %s) is not a valid %s%s".formatted(key, raw, origin, typeName,
-                    e.getMessage() == null ? "" : ": " + e.getMessage()), e);
+            throw new ConfigException(
+                    "%s = '%s' (from %s) is not a valid %s%s"
+                            .formatted(key, raw, origin, typeName, e.getMessage() == null ? "" : ": " + e.getMessage()),
+                    e);
         }
         validate(value, raw, origin);
         return value;
@@ -146,8 +153,8 @@ public final class Option<T> {
 
     void validate(T value, String raw, String origin) {
         if (!check.test(value)) {
-            throw new ConfigException("%s = '%s' (from %s) is out of range; expected %s".formatted(key, raw, origin,
-                    constraint));
+            throw new ConfigException(
+                    "%s = '%s' (from %s) is out of range; expected %s".formatted(key, raw, origin, constraint));
         }
     }
 
@@ -252,7 +259,8 @@ public final class Option<T> {
 
         public Option<T> description(String description) {
             if (!defaultDecided) {
-                throw new IllegalStateException(key + ": call defaultValue(...) or noDefault() before description(...)");
+                throw new IllegalStateException(
+                        key + ": call defaultValue(...) or noDefault() before description(...)");
             }
             if (description == null || description.isBlank()) {
                 throw new IllegalArgumentException(key + ": every option needs a description");

@@ -33,6 +33,7 @@ public final class ResolvedOptions {
 
     /** Prefix of Kafka client properties passed through as they are. */
     public static final String KAFKA_PROPERTIES = "engram.kafka.properties.";
+
     private static final String KAFKA_PROPERTIES_ENV = "ENGRAM_KAFKA_PROPERTIES_";
 
     private record Value(Object value, String raw, OptionSource source) {}
@@ -44,8 +45,12 @@ public final class ResolvedOptions {
     private final String fileName;
     private final Map<String, Value> values = new LinkedHashMap<>();
 
-    private ResolvedOptions(Collection<Option<?>> declared, Map<String, String> cli, Map<String, String> env,
-            Map<String, String> file, String fileName) {
+    private ResolvedOptions(
+            Collection<Option<?>> declared,
+            Map<String, String> cli,
+            Map<String, String> env,
+            Map<String, String> file,
+            String fileName) {
         Map<String, Option<?>> byKey = new TreeMap<>();
         for (Option<?> o : declared) {
             if (byKey.put(o.key(), o) != null) {
@@ -72,8 +77,12 @@ public final class ResolvedOptions {
      * @param file values from the config file, by key; {@code fileName} names it in messages
      * @throws ConfigException on an unknown key or a value that does not parse or is out of range
      */
-    public static ResolvedOptions resolve(Collection<Option<?>> declared, Map<String, String> cli,
-            Map<String, String> env, Map<String, String> file, String fileName) {
+    public static ResolvedOptions resolve(
+            Collection<Option<?>> declared,
+            Map<String, String> cli,
+            Map<String, String> env,
+            Map<String, String> file,
+            String fileName) {
         return new ResolvedOptions(declared, cli, env, file, fileName);
     }
 
@@ -81,11 +90,13 @@ public final class ResolvedOptions {
      * Resolves with the config file named by {@code configFile}, or else by {@value #CONFIG_FILE_ENV} in {@code env}, or
      * none.
      */
-    public static ResolvedOptions resolve(Collection<Option<?>> declared, Map<String, String> cli,
-            Map<String, String> env, Path configFile) {
-        Path path = configFile != null ? configFile
+    public static ResolvedOptions resolve(
+            Collection<Option<?>> declared, Map<String, String> cli, Map<String, String> env, Path configFile) {
+        Path path = configFile != null
+                ? configFile
                 : env.containsKey(CONFIG_FILE_ENV) ? Path.of(env.get(CONFIG_FILE_ENV)) : null;
-        return path == null ? resolve(declared, cli, env, Map.of(), "(none)")
+        return path == null
+                ? resolve(declared, cli, env, Map.of(), "(none)")
                 : resolve(declared, cli, env, loadProperties(path), path.toString());
     }
 
@@ -101,9 +112,10 @@ public final class ResolvedOptions {
      * @throws IllegalArgumentException if the option was not declared to this resolver (a programming error)
      */
     public <T> T get(Option<T> option) {
-        return find(option).orElseThrow(() -> new ConfigException(
-                "%s is required and has no default: pass --set %s=..., set %s, or put it in the config file"
-                        .formatted(option.key(), option.key(), option.envVar())));
+        return find(option)
+                .orElseThrow(() -> new ConfigException(
+                        "%s is required and has no default: pass --set %s=..., set %s, or put it in the config file"
+                                .formatted(option.key(), option.key(), option.envVar())));
     }
 
     /** The value, or empty when the option has no default and nobody set it. */
@@ -138,7 +150,11 @@ public final class ResolvedOptions {
         });
         env.forEach((k, v) -> {
             if (k.startsWith(KAFKA_PROPERTIES_ENV) && k.length() > KAFKA_PROPERTIES_ENV.length()) {
-                out.put(k.substring(KAFKA_PROPERTIES_ENV.length()).toLowerCase(java.util.Locale.ROOT).replace('_', '.'), v);
+                out.put(
+                        k.substring(KAFKA_PROPERTIES_ENV.length())
+                                .toLowerCase(java.util.Locale.ROOT)
+                                .replace('_', '.'),
+                        v);
             }
         });
         cli.forEach((k, v) -> {
@@ -152,8 +168,12 @@ public final class ResolvedOptions {
     /** Whether a Kafka property's value is a secret (passwords, keys, JAAS configs): shown as {@code ****}. */
     public static boolean isSecret(String kafkaName) {
         String n = kafkaName.toLowerCase(java.util.Locale.ROOT);
-        return n.contains("password") || n.contains("jaas") || n.contains("secret") || n.endsWith(".key")
-                || n.contains("token") || n.contains("credential");
+        return n.contains("password")
+                || n.contains("jaas")
+                || n.contains("secret")
+                || n.endsWith(".key")
+                || n.contains("token")
+                || n.contains("credential");
     }
 
     /** Every declared option, sorted by key. */
@@ -189,7 +209,8 @@ public final class ResolvedOptions {
             }
             if (!declared.containsKey(key)) {
                 String nearest = declared.keySet().stream()
-                        .min(Comparator.comparingInt(k -> editDistance(k, key))).orElse("");
+                        .min(Comparator.comparingInt(k -> editDistance(k, key)))
+                        .orElse("");
                 throw new ConfigException("unknown option '%s' in %s; did you mean '%s'? (engram config list shows all)"
                         .formatted(key, origin, nearest));
             }

@@ -52,8 +52,14 @@ final class AccessControl {
      * @param cookie the Cookie header, or null
      * @param queryToken the {@code token} query parameter, or null
      */
-    Refusal check(String path, String rawUri, String contentLength, String transferEncoding, String authorization,
-            String cookie, String queryToken) {
+    Refusal check(
+            String path,
+            String rawUri,
+            String contentLength,
+            String transferEncoding,
+            String authorization,
+            String cookie,
+            String queryToken) {
         if (rawUri.length() > MAX_URL_CHARS) {
             return new Refusal(414, "the URL is over " + MAX_URL_CHARS + " characters");
         }
@@ -66,8 +72,10 @@ final class AccessControl {
         if (matches(bearer(authorization)) || matches(cookieValue(cookie)) || matches(queryToken)) {
             return null;
         }
-        return new Refusal(401, "this endpoint needs its token: 'Authorization: Bearer <engram.queries.auth-token>' "
-                + "(or open /?token=<token> once in a browser)");
+        return new Refusal(
+                401,
+                "this endpoint needs its token: 'Authorization: Bearer <engram.queries.auth-token>' "
+                        + "(or open /?token=<token> once in a browser)");
     }
 
     /** Whether the request's {@code ?token=} is right and a cookie should be set for the browser. */

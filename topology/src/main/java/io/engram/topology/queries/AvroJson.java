@@ -34,8 +34,10 @@ public final class AvroJson {
                 }
                 yield node;
             }
-            case UNION -> datum == null ? NODES.nullNode()
-                    : value(datum, schema.getTypes().get(GenericData.get().resolveUnion(schema, datum)));
+            case UNION ->
+                datum == null
+                        ? NODES.nullNode()
+                        : value(datum, schema.getTypes().get(GenericData.get().resolveUnion(schema, datum)));
             case ARRAY -> {
                 ArrayNode arr = NODES.arrayNode();
                 for (Object item : (Iterable<?>) datum) {
@@ -45,7 +47,8 @@ public final class AvroJson {
             }
             case MAP -> {
                 ObjectNode node = NODES.objectNode();
-                ((java.util.Map<?, ?>) datum).forEach((k, v) -> node.set(k.toString(), value(v, schema.getValueType())));
+                ((java.util.Map<?, ?>) datum)
+                        .forEach((k, v) -> node.set(k.toString(), value(v, schema.getValueType())));
                 yield node;
             }
             case STRING, ENUM -> NODES.textNode(datum.toString());

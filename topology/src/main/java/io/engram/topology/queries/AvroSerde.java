@@ -60,8 +60,10 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
             try {
                 return decoder.decode(bytes);
             } catch (IOException | RuntimeException e) {
-                throw new SerializationException("a record on topic " + topic + " is not a single-object encoded "
-                        + type.getSimpleName() + ": " + e.getMessage(), e);
+                throw new SerializationException(
+                        "a record on topic " + topic + " is not a single-object encoded " + type.getSimpleName() + ": "
+                                + e.getMessage(),
+                        e);
             }
         };
     }

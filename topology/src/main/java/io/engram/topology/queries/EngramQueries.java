@@ -61,10 +61,15 @@ public final class EngramQueries {
 
     public static SessionChanges build(StreamsBuilder builder, ResolvedOptions options) {
         SessionChanges changes = new SessionChanges();
-        SessionViews.Topics topics = new SessionViews.Topics(options.get(KafkaOptions.INPUT_TOPIC),
-                options.get(KafkaOptions.ANSWERS_TOPIC), options.get(KafkaOptions.SUMMARIES_TOPIC),
-                options.get(KafkaOptions.ATTRIBUTIONS_TOPIC), options.get(KafkaOptions.DEAD_LETTER_TOPIC));
-        builder.stream(topics.all(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("engram-session-topics"))
+        SessionViews.Topics topics = new SessionViews.Topics(
+                options.get(KafkaOptions.INPUT_TOPIC),
+                options.get(KafkaOptions.ANSWERS_TOPIC),
+                options.get(KafkaOptions.SUMMARIES_TOPIC),
+                options.get(KafkaOptions.ATTRIBUTIONS_TOPIC),
+                options.get(KafkaOptions.DEAD_LETTER_TOPIC));
+        builder.stream(
+                        topics.all(),
+                        Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("engram-session-topics"))
                 .process(new SessionViews(topics, changes), Named.as("engram-session-views"));
         return changes;
     }
@@ -74,7 +79,9 @@ public final class EngramQueries {
      * dead-letters the others, so the view leaves them out too).
      */
     static EngramEvent keepEvent(String key, EngramEvent event, io.engram.schemas.SourceCoordinates at) {
-        if (event.getSessionId() == null || event.getSessionId().isBlank() || !event.getSessionId().equals(key)) {
+        if (event.getSessionId() == null
+                || event.getSessionId().isBlank()
+                || !event.getSessionId().equals(key)) {
             return null;
         }
         event.setSource(at);
@@ -98,7 +105,10 @@ public final class EngramQueries {
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, options.get(KafkaOptions.BOOTSTRAP_SERVERS));
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, options.get(KafkaOptions.REPLICATION_FACTOR));
-        Path stateDir = options.get(JobOptions.DATA_DIR).resolve("streams").toAbsolutePath().normalize();
+        Path stateDir = options.get(JobOptions.DATA_DIR)
+                .resolve("streams")
+                .toAbsolutePath()
+                .normalize();
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);

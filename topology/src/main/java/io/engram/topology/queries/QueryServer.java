@@ -81,14 +81,16 @@ public final class QueryServer implements AutoCloseable {
      * @param authToken required from clients unless null or blank; required when {@code host} is not loopback
      * @throws IllegalArgumentException when bound off loopback without a token
      */
-    public QueryServer(KafkaStreams streams, SessionChanges changes, String host, int port, String authToken,
-            int maxConnections) throws IOException {
+    public QueryServer(
+            KafkaStreams streams, SessionChanges changes, String host, int port, String authToken, int maxConnections)
+            throws IOException {
         this.streams = streams;
         this.web = new WebView(streams, changes, json);
         this.guard = new RequestGuard(host);
         this.access = new AccessControl(authToken, guard.loopbackOnly(), maxConnections);
         this.server = HttpServer.create(new InetSocketAddress(host, port), 0);
-        this.executor = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("engram-query-http-", 0).factory());
+        this.executor = Executors.newThreadPerTaskExecutor(
+                Thread.ofVirtual().name("engram-query-http-", 0).factory());
         server.setExecutor(executor);
         server.createContext("/", this::handle);
         server.start();
@@ -107,8 +109,11 @@ public final class QueryServer implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         if (!access.enter()) {
             try (exchange) {
-                respond(exchange, 503, error("the endpoint is serving " + access.maxConnections()
-                        + " requests already (engram.queries.max-connections); retry"));
+                respond(
+                        exchange,
+                        503,
+                        error("the endpoint is serving " + access.maxConnections()
+                                + " requests already (engram.queries.max-connections); retry"));
             }
             return;
         }
@@ -125,7 +130,8 @@ public final class QueryServer implements AutoCloseable {
                 respond(exchange, 405, error("only GET is served"));
                 return;
             }
-            String refusal = guard.refusal(exchange.getRequestHeaders().getFirst("Host"),
+            String refusal = guard.refusal(
+                    exchange.getRequestHeaders().getFirst("Host"),
                     exchange.getRequestHeaders().getFirst("Origin"));
             if (refusal != null) {
                 respond(exchange, 403, error(refusal));
@@ -133,9 +139,16 @@ public final class QueryServer implements AutoCloseable {
             }
             String path = exchange.getRequestURI().getRawPath();
             var h = exchange.getRequestHeaders();
-            String queryToken = AccessControl.queryParameter(exchange.getRequestURI().getRawQuery(), "token");
-            AccessControl.Refusal denied = access.check(path, exchange.getRequestURI().toString(), h.getFirst("Content-Length"),
-                    h.getFirst("Transfer-Encoding"), h.getFirst("Authorization"), h.getFirst("Cookie"), queryToken);
+            String queryToken =
+                    AccessControl.queryParameter(exchange.getRequestURI().getRawQuery(), "token");
+            AccessControl.Refusal denied = access.check(
+                    path,
+                    exchange.getRequestURI().toString(),
+                    h.getFirst("Content-Length"),
+                    h.getFirst("Transfer-Encoding"),
+                    h.getFirst("Authorization"),
+                    h.getFirst("Cookie"),
+                    queryToken);
             if (denied != null) {
                 respond(exchange, denied.status(), error(denied.message()));
                 return;
@@ -161,24 +174,34 @@ public final class QueryServer implements AutoCloseable {
             ObjectNode body = json.createObjectNode().put("state", state.name());
             respond(exchange, state == KafkaStreams.State.RUNNING ? 200 : 503, body);
         } else if ((m = ANSWER.matcher(path)).matches()) {
-            lookup(exchange, EngramQueries.ANSWERS_STORE, EngramQueries.answerKey(decode(m.group(1)), decode(m.group(2))),
+            lookup(
+                    exchange,
+                    EngramQueries.ANSWERS_STORE,
+                    EngramQueries.answerKey(decode(m.group(1)), decode(m.group(2))),
                     "answer in session '" + decode(m.group(1)) + "' to query '" + decode(m.group(2)) + "'");
         } else if (SESSIONLESS_ANSWER.matcher(path).matches()) {
             respond(exchange, 404, error("answers are kept per session: GET /sessions/{sessionId}/answers/{queryId}"));
         } else if ((m = SUMMARY.matcher(path)).matches()) {
-            lookup(exchange, EngramQueries.SUMMARIES_STORE, decode(m.group(1)), "summary for session '" + decode(m.group(1)) + "'");
+            lookup(
+                    exchange,
+                    EngramQueries.SUMMARIES_STORE,
+                    decode(m.group(1)),
+                    "summary for session '" + decode(m.group(1)) + "'");
         } else if (!web.handle(exchange, path)) {
-            respond(exchange, 404, error("no such resource: " + path
-                    + " (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /,"
-                    + " /sessions/{id})"));
+            respond(
+                    exchange,
+                    404,
+                    error("no such resource: " + path
+                            + " (GET /sessions/{id}/answers/{queryId}, /sessions/{id}/summary, /health, /api/sessions, /,"
+                            + " /sessions/{id})"));
         }
     }
 
     private void lookup(HttpExchange exchange, String store, String key, String what) throws IOException {
         SpecificRecord value;
         try {
-            ReadOnlyKeyValueStore<String, SpecificRecord> kv = streams.store(
-                    StoreQueryParameters.fromNameAndType(store, QueryableStoreTypes.<String, SpecificRecord>keyValueStore()));
+            ReadOnlyKeyValueStore<String, SpecificRecord> kv = streams.store(StoreQueryParameters.fromNameAndType(
+                    store, QueryableStoreTypes.<String, SpecificRecord>keyValueStore()));
             value = kv.get(key);
         } catch (InvalidStateStoreException e) {
             respond(exchange, 503, error("store " + store + " is not available now (" + streams.state() + "); retry"));

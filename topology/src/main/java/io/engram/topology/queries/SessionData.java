@@ -16,12 +16,23 @@ import java.util.List;
  * @param latestSummary the summary covering the latest input, or null
  * @param truncated whether older records were left out (each list holds a log's newest records only)
  */
-public record SessionData(String sessionId, List<EngramEvent> events, List<Answer> answers, List<Summary> summaries,
-        List<Attribution> attributions, Summary latestSummary, boolean truncated) {
+public record SessionData(
+        String sessionId,
+        List<EngramEvent> events,
+        List<Answer> answers,
+        List<Summary> summaries,
+        List<Attribution> attributions,
+        Summary latestSummary,
+        boolean truncated) {
 
     /** Everything, nothing left out. */
-    public SessionData(String sessionId, List<EngramEvent> events, List<Answer> answers, List<Summary> summaries,
-            List<Attribution> attributions, Summary latestSummary) {
+    public SessionData(
+            String sessionId,
+            List<EngramEvent> events,
+            List<Answer> answers,
+            List<Summary> summaries,
+            List<Attribution> attributions,
+            Summary latestSummary) {
         this(sessionId, events, answers, summaries, attributions, latestSummary, false);
     }
 
@@ -34,7 +45,10 @@ public record SessionData(String sessionId, List<EngramEvent> events, List<Answe
 
     /** Whether the query app knows nothing of the session. */
     public boolean isEmpty() {
-        return events.isEmpty() && answers.isEmpty() && summaries.isEmpty() && attributions.isEmpty()
+        return events.isEmpty()
+                && answers.isEmpty()
+                && summaries.isEmpty()
+                && attributions.isEmpty()
                 && latestSummary == null;
     }
 }

@@ -55,18 +55,42 @@ public final class SessionReader {
     public SessionData read(String session, int limit, long before) {
         ReadOnlyKeyValueStore<String, Summary> latest = store(EngramQueries.SUMMARIES_STORE);
         boolean[] more = new boolean[1];
-        List<EngramEvent> events = log(EngramQueries.SESSION_EVENTS_STORE, session, EngramEvent::getSessionId, limit, more,
+        List<EngramEvent> events = log(
+                EngramQueries.SESSION_EVENTS_STORE,
+                session,
+                EngramEvent::getSessionId,
+                limit,
+                more,
                 e -> e.getSource() == null || e.getSource().getOffset() < before);
-        List<Answer> answers = log(EngramQueries.SESSION_ANSWERS_STORE, session, Answer::getSessionId, limit, more,
+        List<Answer> answers = log(
+                EngramQueries.SESSION_ANSWERS_STORE,
+                session,
+                Answer::getSessionId,
+                limit,
+                more,
                 a -> a.getQuerySource() == null || a.getQuerySource().getOffset() < before);
         java.util.Set<String> answered = new java.util.HashSet<>();
         answers.forEach(a -> answered.add(a.getQueryId()));
-        return new SessionData(session, events, answers,
-                log(EngramQueries.SESSION_SUMMARIES_STORE, session, Summary::getSessionId, limit, more,
+        return new SessionData(
+                session,
+                events,
+                answers,
+                log(
+                        EngramQueries.SESSION_SUMMARIES_STORE,
+                        session,
+                        Summary::getSessionId,
+                        limit,
+                        more,
                         m -> m.getLastEvent() == null || m.getLastEvent().getOffset() < before),
-                log(EngramQueries.SESSION_ATTRIBUTIONS_STORE, session, Attribution::getSessionId, limit, more,
+                log(
+                        EngramQueries.SESSION_ATTRIBUTIONS_STORE,
+                        session,
+                        Attribution::getSessionId,
+                        limit,
+                        more,
                         t -> before == Long.MAX_VALUE || answered.contains(t.getQueryId())),
-                before == Long.MAX_VALUE ? latest.get(session) : null, more[0]);
+                before == Long.MAX_VALUE ? latest.get(session) : null,
+                more[0]);
     }
 
     /**
@@ -86,14 +110,25 @@ public final class SessionReader {
             }
             int content = 0;
             int queries = 0;
-            for (EngramEvent e : this.<EngramEvent>log(EngramQueries.SESSION_EVENTS_STORE, id, EngramEvent::getSessionId, Integer.MAX_VALUE, new boolean[1])) {
+            for (EngramEvent e : this.<EngramEvent>log(
+                    EngramQueries.SESSION_EVENTS_STORE,
+                    id,
+                    EngramEvent::getSessionId,
+                    Integer.MAX_VALUE,
+                    new boolean[1])) {
                 if (e.getPayload() instanceof io.engram.schemas.ContentEvent) {
                     content++;
                 } else if (e.getPayload() instanceof io.engram.schemas.QueryEvent) {
                     queries++;
                 }
             }
-            int answers = log(EngramQueries.SESSION_ANSWERS_STORE, id, Answer::getSessionId, Integer.MAX_VALUE, new boolean[1]).size();
+            int answers = log(
+                            EngramQueries.SESSION_ANSWERS_STORE,
+                            id,
+                            Answer::getSessionId,
+                            Integer.MAX_VALUE,
+                            new boolean[1])
+                    .size();
             rows.add(new SessionRow(id, content, queries, answers));
         }
         return rows;
@@ -118,17 +153,24 @@ public final class SessionReader {
      * The session's newest {@code limit} records of one log, in topic order; sets {@code more[0]} when there are more.
      * Read newest first over the session's key range (its prefix up to the first key of the next session id).
      */
-    private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf, int limit, boolean[] more) {
+    private <T> List<T> log(
+            String storeName, String session, Function<T, String> sessionOf, int limit, boolean[] more) {
         return log(storeName, session, sessionOf, limit, more, t -> true);
     }
 
     /** As above, of the records {@code keep} accepts. */
-    private <T> List<T> log(String storeName, String session, Function<T, String> sessionOf, int limit, boolean[] more,
+    private <T> List<T> log(
+            String storeName,
+            String session,
+            Function<T, String> sessionOf,
+            int limit,
+            boolean[] more,
             java.util.function.Predicate<T> keep) {
         ReadOnlyKeyValueStore<String, T> store = store(storeName);
         String prefix = SessionLog.prefix(session);
         List<T> out = new ArrayList<>();
-        try (KeyValueIterator<String, T> it = store.reverseRange(prefix, prefix.substring(0, prefix.length() - 1) + '\u0001')) {
+        try (KeyValueIterator<String, T> it =
+                store.reverseRange(prefix, prefix.substring(0, prefix.length() - 1) + '\u0001')) {
             while (it.hasNext()) {
                 var kv = it.next();
                 if (!kv.key.startsWith(prefix) || !session.equals(sessionOf.apply(kv.value)) || !keep.test(kv.value)) {
@@ -146,6 +188,7 @@ public final class SessionReader {
     }
 
     private <T> ReadOnlyKeyValueStore<String, T> store(String name) {
-        return streams.store(StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, T>keyValueStore()));
+        return streams.store(
+                StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, T>keyValueStore()));
     }
 }

@@ -57,9 +57,12 @@ public final class SessionView {
                     queriesBySource.put(coordinates(e.getSource()), q);
                     queriesById.put(q.getQueryId(), q);
                 }
-                case ControlEvent c -> controls.add(NODES.objectNode().put("action", c.getAction().name())
-                        .put("before_event", content.size()).set("source", AvroJson.toJson(e.getSource())));
-                default -> { } // a payload newer than this reader: not shown
+                case ControlEvent c ->
+                    controls.add(NODES.objectNode()
+                            .put("action", c.getAction().name())
+                            .put("before_event", content.size())
+                            .set("source", AvroJson.toJson(e.getSource())));
+                default -> {} // a payload newer than this reader: not shown
             }
         }
         Map<String, Integer> eventIndex = new HashMap<>();
@@ -70,7 +73,8 @@ public final class SessionView {
         ObjectNode view = NODES.objectNode();
         view.put("session_id", data.sessionId());
         view.put("truncated", data.truncated()); // older records left out: numbering starts at the first one shown
-        long oldest = data.events().isEmpty() || data.events().getFirst().getSource() == null ? -1
+        long oldest = data.events().isEmpty() || data.events().getFirst().getSource() == null
+                ? -1
                 : data.events().getFirst().getSource().getOffset();
         if (data.truncated() && oldest >= 0) {
             view.put("next_before", oldest); // ?before= of the next older page
@@ -81,12 +85,19 @@ public final class SessionView {
             view.set("latest_summary", NODES.nullNode());
         } else {
             ObjectNode latest = AvroJson.toJson(data.latestSummary());
-            latest.put("first_event_index", eventIndex.getOrDefault(coordinates(data.latestSummary().getFirstEvent()), -1));
-            latest.put("last_event_index", eventIndex.getOrDefault(coordinates(data.latestSummary().getLastEvent()), -1));
+            latest.put(
+                    "first_event_index",
+                    eventIndex.getOrDefault(coordinates(data.latestSummary().getFirstEvent()), -1));
+            latest.put(
+                    "last_event_index",
+                    eventIndex.getOrDefault(coordinates(data.latestSummary().getLastEvent()), -1));
             view.set("latest_summary", latest);
         }
-        view.set("memory", data.answers().isEmpty() ? NODES.nullNode()
-                : AvroJson.toJson(data.answers().getLast().getMemory()));
+        view.set(
+                "memory",
+                data.answers().isEmpty()
+                        ? NODES.nullNode()
+                        : AvroJson.toJson(data.answers().getLast().getMemory()));
         view.set("events", events(content));
         view.set("controls", controls);
         List<int[]> episodeRanges = new ArrayList<>();
@@ -96,9 +107,11 @@ public final class SessionView {
         ArrayNode answers = NODES.arrayNode();
         for (Answer a : data.answers()) {
             answered.add(a.getQueryId());
-            QueryEvent q = queriesBySource.getOrDefault(coordinates(a.getQuerySource()), queriesById.get(a.getQueryId()));
+            QueryEvent q =
+                    queriesBySource.getOrDefault(coordinates(a.getQuerySource()), queriesById.get(a.getQueryId()));
             List<Attribution> attributions = data.attributions().stream()
-                    .filter(t -> t.getQueryId().equals(a.getQueryId())).toList();
+                    .filter(t -> t.getQueryId().equals(a.getQueryId()))
+                    .toList();
             answers.add(answer(a, q, attributions, eventIndex, episodeRanges, content));
         }
         view.set("answers", answers);
@@ -106,7 +119,9 @@ public final class SessionView {
         for (EngramEvent e : queries) {
             QueryEvent q = (QueryEvent) e.getPayload();
             if (!answered.contains(q.getQueryId())) {
-                pending.add(NODES.objectNode().put("query_id", q.getQueryId()).put("question", q.getQuestion())
+                pending.add(NODES.objectNode()
+                        .put("query_id", q.getQueryId())
+                        .put("question", q.getQuestion())
                         .set("source", AvroJson.toJson(e.getSource())));
             }
         }
@@ -120,8 +135,12 @@ public final class SessionView {
         for (int i = 0; i < content.size(); i++) {
             EngramEvent e = content.get(i);
             ContentEvent c = (ContentEvent) e.getPayload();
-            ObjectNode n = NODES.objectNode().put("index", i).put("event_id", e.getEventId())
-                    .put("kind", c.getKind().name()).put("text", c.getText()).put("timestamp_ms", e.getTimestampMs())
+            ObjectNode n = NODES.objectNode()
+                    .put("index", i)
+                    .put("event_id", e.getEventId())
+                    .put("kind", c.getKind().name())
+                    .put("text", c.getText())
+                    .put("timestamp_ms", e.getTimestampMs())
                     .put("stream_char_start", chars);
             n.set("source", AvroJson.toJson(e.getSource()));
             n.put("role", c.getRole());
@@ -152,8 +171,13 @@ public final class SessionView {
         return out;
     }
 
-    private static ObjectNode answer(Answer a, QueryEvent q, List<Attribution> attributions,
-            Map<String, Integer> eventIndex, List<int[]> episodes, List<EngramEvent> content) {
+    private static ObjectNode answer(
+            Answer a,
+            QueryEvent q,
+            List<Attribution> attributions,
+            Map<String, Integer> eventIndex,
+            List<int[]> episodes,
+            List<EngramEvent> content) {
         ObjectNode n = AvroJson.toJson(a);
         n.put("question", q == null ? null : q.getQuestion());
         TreeSet<Integer> cited = new TreeSet<>();
@@ -222,7 +246,8 @@ public final class SessionView {
         int n = 0;
         for (EngramEvent e : content) {
             SourceCoordinates s = e.getSource();
-            if (s.getTopic().equals(query.getTopic()) && s.getPartition() == query.getPartition()
+            if (s.getTopic().equals(query.getTopic())
+                    && s.getPartition() == query.getPartition()
                     && s.getOffset() < query.getOffset()) {
                 n++;
             }

@@ -64,13 +64,15 @@ final class SessionViews implements ProcessorSupplier<String, byte[], Void, Void
                 store(EngramQueries.SESSION_ANSWERS_STORE, new AvroSerde<>(Answer.class)),
                 store(EngramQueries.SESSION_SUMMARIES_STORE, new AvroSerde<>(Summary.class)),
                 store(EngramQueries.SESSION_ATTRIBUTIONS_STORE, new AvroSerde<>(Attribution.class)),
-                Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ERASED_STORE), Serdes.String(), Serdes.Long())
+                Stores.keyValueStoreBuilder(
+                                Stores.persistentKeyValueStore(ERASED_STORE), Serdes.String(), Serdes.Long())
                         .withCachingDisabled());
     }
 
     private static <T extends org.apache.avro.specific.SpecificRecord> StoreBuilder<KeyValueStore<String, T>> store(
             String name, AvroSerde<T> serde) {
-        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), Serdes.String(), serde).withCachingDisabled();
+        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), Serdes.String(), serde)
+                .withCachingDisabled();
     }
 
     @Override
@@ -115,8 +117,9 @@ final class SessionViews implements ProcessorSupplier<String, byte[], Void, Void
             if (record.value() == null) {
                 return;
             }
-            RecordMetadata m = context.recordMetadata().orElseThrow(() -> new IllegalStateException(
-                    "the session views are fed from topics; a record came without topic/partition/offset"));
+            RecordMetadata m = context.recordMetadata()
+                    .orElseThrow(() -> new IllegalStateException(
+                            "the session views are fed from topics; a record came without topic/partition/offset"));
             try {
                 String topic = m.topic();
                 if (topic.equals(topics.input())) {
@@ -131,7 +134,11 @@ final class SessionViews implements ProcessorSupplier<String, byte[], Void, Void
                     deadLetter(deadLetterSerde.deserializer().deserialize(topic, record.value()));
                 }
             } catch (RuntimeException e) {
-                LOG.warn("skipping the record at {}-{}@{}: it does not decode ({})", m.topic(), m.partition(), m.offset(),
+                LOG.warn(
+                        "skipping the record at {}-{}@{}: it does not decode ({})",
+                        m.topic(),
+                        m.partition(),
+                        m.offset(),
                         e.getMessage());
             }
         }
@@ -163,7 +170,8 @@ final class SessionViews implements ProcessorSupplier<String, byte[], Void, Void
         }
 
         private void summary(Summary s, RecordMetadata m) {
-            if (s.getLastEvent() != null && before(s.getSessionId(), s.getLastEvent().getOffset())) {
+            if (s.getLastEvent() != null
+                    && before(s.getSessionId(), s.getLastEvent().getOffset())) {
                 return;
             }
             Summary current = latest.get(s.getSessionId());
@@ -174,7 +182,8 @@ final class SessionViews implements ProcessorSupplier<String, byte[], Void, Void
 
         private void attribution(Attribution a, RecordMetadata m) {
             for (SourceSegment seg : a.getSegments()) {
-                if (seg.getSource() != null && before(a.getSessionId(), seg.getSource().getOffset())) {
+                if (seg.getSource() != null
+                        && before(a.getSessionId(), seg.getSource().getOffset())) {
                     return; // it cites text from before the session was closed or reset
                 }
             }
@@ -201,8 +210,10 @@ final class SessionViews implements ProcessorSupplier<String, byte[], Void, Void
         private void erase(String session, long offset) {
             Long was = erased.get(session);
             erased.put(session, Math.max(offset, was == null ? -1 : was));
-            int n = deleteAll(eventLog, SessionLog.prefix(session)) + deleteAll(answerLog, SessionLog.prefix(session))
-                    + deleteAll(summaryLog, SessionLog.prefix(session)) + deleteAll(attributionLog, SessionLog.prefix(session))
+            int n = deleteAll(eventLog, SessionLog.prefix(session))
+                    + deleteAll(answerLog, SessionLog.prefix(session))
+                    + deleteAll(summaryLog, SessionLog.prefix(session))
+                    + deleteAll(attributionLog, SessionLog.prefix(session))
                     + deleteAll(answers, EngramQueries.answerKey(session, ""));
             if (latest.delete(session) != null) {
                 n++;

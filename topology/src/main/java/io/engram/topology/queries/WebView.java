@@ -44,6 +44,7 @@ final class WebView {
     static final int MAX_SESSIONS = 1000;
     /** Records of each of a session's logs a view holds by default (its newest), and at most ({@code ?limit=}). */
     static final int DEFAULT_LIMIT = 500;
+
     static final int MAX_LIMIT = 10_000;
 
     private static final String ASSETS = "/io/engram/topology/queries/web/";
@@ -91,8 +92,11 @@ final class WebView {
         ArrayNode rows = json.createArrayNode();
         try {
             for (SessionReader.SessionRow r : reader.sessions(MAX_SESSIONS)) {
-                rows.addObject().put("session_id", r.sessionId()).put("content_events", r.contentEvents())
-                        .put("queries", r.queries()).put("answers", r.answers());
+                rows.addObject()
+                        .put("session_id", r.sessionId())
+                        .put("content_events", r.contentEvents())
+                        .put("queries", r.queries())
+                        .put("answers", r.answers());
             }
         } catch (InvalidStateStoreException e) {
             unavailable(exchange);
@@ -121,9 +125,16 @@ final class WebView {
                 }
             }
             if (!ok) {
-                send(exchange, 400, "application/json; charset=utf-8", json.writeValueAsBytes(json.createObjectNode()
-                        .put("error", "parameters: limit=N (1.." + MAX_LIMIT + ") and before=OFFSET (an input offset, from"
-                                + " a page's next_before), got '" + query + "'")));
+                send(
+                        exchange,
+                        400,
+                        "application/json; charset=utf-8",
+                        json.writeValueAsBytes(json.createObjectNode()
+                                .put(
+                                        "error",
+                                        "parameters: limit=N (1.." + MAX_LIMIT
+                                                + ") and before=OFFSET (an input offset, from"
+                                                + " a page's next_before), got '" + query + "'")));
                 return;
             }
         }
@@ -135,8 +146,12 @@ final class WebView {
             return;
         }
         if (data.isEmpty()) {
-            send(exchange, 404, "application/json; charset=utf-8", json.writeValueAsBytes(json.createObjectNode()
-                    .put("error", "no events, answers or summaries of session '" + session + "' (yet)")));
+            send(
+                    exchange,
+                    404,
+                    "application/json; charset=utf-8",
+                    json.writeValueAsBytes(json.createObjectNode()
+                            .put("error", "no events, answers or summaries of session '" + session + "' (yet)")));
             return;
         }
         send(exchange, 200, "application/json; charset=utf-8", json.writeValueAsBytes(SessionView.toJson(data)));
@@ -144,8 +159,12 @@ final class WebView {
 
     private void stream(HttpExchange exchange, String session) throws IOException {
         if (!streamSlots.tryAcquire()) {
-            send(exchange, 503, "application/json; charset=utf-8", json.writeValueAsBytes(json.createObjectNode()
-                    .put("error", MAX_STREAMS + " live streams are open already; retry later")));
+            send(
+                    exchange,
+                    503,
+                    "application/json; charset=utf-8",
+                    json.writeValueAsBytes(json.createObjectNode()
+                            .put("error", MAX_STREAMS + " live streams are open already; retry later")));
             return;
         }
         try {
@@ -163,7 +182,8 @@ final class WebView {
                     out.flush();
                     sent = view;
                     quietSince = System.nanoTime();
-                } else if (System.nanoTime() - quietSince >= Duration.ofSeconds(KEEPALIVE_SECONDS).toNanos()) {
+                } else if (System.nanoTime() - quietSince
+                        >= Duration.ofSeconds(KEEPALIVE_SECONDS).toNanos()) {
                     out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8)); // finds clients that went away
                     out.flush();
                     quietSince = System.nanoTime();
@@ -208,8 +228,14 @@ final class WebView {
     }
 
     private void unavailable(HttpExchange exchange) throws IOException {
-        send(exchange, 503, "application/json; charset=utf-8", json.writeValueAsBytes(json.createObjectNode()
-                .put("error", "the query app's stores are not available now (" + streams.state() + "); retry")));
+        send(
+                exchange,
+                503,
+                "application/json; charset=utf-8",
+                json.writeValueAsBytes(json.createObjectNode()
+                        .put(
+                                "error",
+                                "the query app's stores are not available now (" + streams.state() + "); retry")));
     }
 
     private static void send(HttpExchange exchange, int status, String type, byte[] body) throws IOException {

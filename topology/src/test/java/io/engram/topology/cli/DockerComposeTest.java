@@ -39,6 +39,7 @@ class DockerComposeTest {
     static final Path DOCKER = Path.of("..", "docker");
     /** Variables of the image and the launcher, not options. */
     static final Set<String> NOT_OPTIONS = Set.of("ENGRAM_JVM_FLAGS", "ENGRAM_JAVA_OPTS", "ENGRAM_CONFIG");
+
     static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Z0-9_]+)(:-([^}]*))?}");
     static final Pattern OPTION_KEY = Pattern.compile("(?<![\\w.-])engram\\.[a-z0-9.-]*[a-z0-9]");
 
@@ -59,7 +60,8 @@ class DockerComposeTest {
         for (var service : services.entrySet()) {
             for (String var : environment(service.getValue()).keySet()) {
                 if (var.startsWith("ENGRAM_") && !NOT_OPTIONS.contains(var)) {
-                    assertThat(envVars).as("%s sets %s: no option reads it (engram config list)", service.getKey(), var)
+                    assertThat(envVars)
+                            .as("%s sets %s: no option reads it (engram config list)", service.getKey(), var)
                             .contains(var);
                 }
             }
@@ -77,11 +79,13 @@ class DockerComposeTest {
             for (Object port : (List<?>) ports) {
                 Matcher m = VARIABLE.matcher(String.valueOf(port));
                 assertThat(m.lookingAt() && m.group(1).endsWith("_BIND") && "127.0.0.1".equals(m.group(3)))
-                        .as("service %s publishes %s: bind it to ${X_BIND:-127.0.0.1}", e.getKey(), port).isTrue();
+                        .as("service %s publishes %s: bind it to ${X_BIND:-127.0.0.1}", e.getKey(), port)
+                        .isTrue();
             }
         }
         assertThat(map(services.get("jobmanager")).get("restart")).isEqualTo("unless-stopped");
-        assertThat(String.valueOf(map(services.get("engram-init")).get("restart"))).startsWith("on-failure");
+        assertThat(String.valueOf(map(services.get("engram-init")).get("restart")))
+                .startsWith("on-failure");
     }
 
     @Test
@@ -106,25 +110,34 @@ class DockerComposeTest {
         ResolvedOptions options = EngramOptions.resolve(Map.of(), env, null);
 
         // required by engram submit: the model folder, under the models volume the TaskManagers mount too
-        Path model = options.find(EngineOptions.MODEL_DIR).orElseThrow(() -> new AssertionError("engram.model.dir unset"));
+        Path model =
+                options.find(EngineOptions.MODEL_DIR).orElseThrow(() -> new AssertionError("engram.model.dir unset"));
         String modelsMount = mountTarget(init, "/models");
-        assertThat(model.startsWith(modelsMount)).as("%s under the models volume %s", model, modelsMount).isTrue();
+        assertThat(model.startsWith(modelsMount))
+                .as("%s under the models volume %s", model, modelsMount)
+                .isTrue();
         assertThat(mountTarget(map(services.get("taskmanager-1")), "/models")).isEqualTo(modelsMount);
 
         // the brokers, the JobManager and the replication the compose file runs
-        List<String> brokers = services.keySet().stream().filter(s -> s.startsWith("kafka-")).sorted().toList();
+        List<String> brokers = services.keySet().stream()
+                .filter(s -> s.startsWith("kafka-"))
+                .sorted()
+                .toList();
         assertThat(brokers).hasSize(3);
         assertThat(options.get(KafkaOptions.BOOTSTRAP_SERVERS).split(","))
-                .containsExactlyElementsOf(brokers.stream().map(b -> b + ":9092").toList());
+                .containsExactlyElementsOf(
+                        brokers.stream().map(b -> b + ":9092").toList());
         for (String b : brokers) {
             Map<String, String> kafka = environment(services.get(b));
             assertThat(kafka.get("KAFKA_ADVERTISED_LISTENERS")).isEqualTo("PLAINTEXT://" + b + ":9092");
             assertThat(kafka.get("KAFKA_CONTROLLER_QUORUM_VOTERS").split(",")).hasSize(3);
-            assertThat(Integer.parseInt(kafka.get("KAFKA_DEFAULT_REPLICATION_FACTOR"))).isEqualTo(3);
+            assertThat(Integer.parseInt(kafka.get("KAFKA_DEFAULT_REPLICATION_FACTOR")))
+                    .isEqualTo(3);
             assertThat(Integer.parseInt(kafka.get("KAFKA_MIN_INSYNC_REPLICAS"))).isEqualTo(2);
             assertThat(Integer.parseInt(kafka.get("KAFKA_TRANSACTION_MAX_TIMEOUT_MS")))
                     .as("broker's transaction.max.timeout.ms >= engram.kafka.transaction-timeout")
-                    .isGreaterThanOrEqualTo((int) options.get(KafkaOptions.TRANSACTION_TIMEOUT).toMillis());
+                    .isGreaterThanOrEqualTo(
+                            (int) options.get(KafkaOptions.TRANSACTION_TIMEOUT).toMillis());
         }
         assertThat(options.get(KafkaOptions.REPLICATION_FACTOR)).isEqualTo(3);
         URI jm = URI.create(options.get(ClusterOptions.JOBMANAGER));
@@ -135,9 +148,16 @@ class DockerComposeTest {
         // the entrypoint's init role runs `engram <rest>`: it must be a valid engram submit command line
         List<String> command = strings(init.get("command"));
         assertThat(command.get(0)).isEqualTo("init");
-        CliContext ctx = new CliContext(new PrintWriter(new StringWriter()), new PrintWriter(new StringWriter()), env,
-                new ByteArrayInputStream(new byte[0]), false, SessionStageFactory.none(), new CompletableFuture<>());
-        CommandLine.ParseResult parsed = new EngramCli(ctx).commandLine()
+        CliContext ctx = new CliContext(
+                new PrintWriter(new StringWriter()),
+                new PrintWriter(new StringWriter()),
+                env,
+                new ByteArrayInputStream(new byte[0]),
+                false,
+                SessionStageFactory.none(),
+                new CompletableFuture<>());
+        CommandLine.ParseResult parsed = new EngramCli(ctx)
+                .commandLine()
                 .parseArgs(command.subList(1, command.size()).toArray(String[]::new));
         assertThat(parsed.subcommand().commandSpec().name()).isEqualTo("submit");
         // the entrypoint's `engram status | awk '$2 == "RUNNING"'` and `engram topics create` exist too
@@ -146,17 +166,24 @@ class DockerComposeTest {
 
     @Test
     void taskManagersHaveTheGpuAndFlinkJvmsTheFlagsOfTheImage() throws Exception {
-        for (String tm : services.keySet().stream().filter(s -> s.startsWith("taskmanager-")).toList()) {
+        for (String tm : services.keySet().stream()
+                .filter(s -> s.startsWith("taskmanager-"))
+                .toList()) {
             Map<String, Object> service = map(services.get(tm));
             List<String> command = strings(service.get("command"));
-            assertThat(command).as("%s command", tm).startsWith("taskmanager").contains(
-                    "-Dexternal-resources=gpu",
-                    "-Dexternal-resource.gpu.amount=1",
-                    "-Dexternal-resource.gpu.driver-factory.class=org.apache.flink.externalresource.gpu.GPUDriverFactory",
-                    "-Dexternal-resource.gpu.param.discovery-script.path="
-                            + "plugins/external-resource-gpu/nvidia-gpu-discovery.sh");
-            Map<String, Object> device = map(list(map(map(map(service.get("deploy")).get("resources")).get("reservations"))
-                    .get("devices")).get(0));
+            assertThat(command)
+                    .as("%s command", tm)
+                    .startsWith("taskmanager")
+                    .contains(
+                            "-Dexternal-resources=gpu",
+                            "-Dexternal-resource.gpu.amount=1",
+                            "-Dexternal-resource.gpu.driver-factory.class=org.apache.flink.externalresource.gpu.GPUDriverFactory",
+                            "-Dexternal-resource.gpu.param.discovery-script.path="
+                                    + "plugins/external-resource-gpu/nvidia-gpu-discovery.sh");
+            Map<String, Object> device = map(
+                    list(map(map(map(service.get("deploy")).get("resources")).get("reservations"))
+                                    .get("devices"))
+                            .get(0));
             assertThat(device.get("driver")).isEqualTo("nvidia");
             assertThat(strings(device.get("capabilities"))).contains("gpu");
             assertThat(mountTarget(service, "/engram-state")).isEqualTo("/engram-state");
@@ -166,8 +193,12 @@ class DockerComposeTest {
         assertThat(flags.find()).as("ENGRAM_JVM_FLAGS in the Dockerfile").isTrue();
         Set<String> imageFlags = Set.of(flags.group(1).split(" "));
         assertThat(Set.of(((String) flink.get("env.java.opts.all")).split(" ")))
-                .as("env.java.opts.all in flink/config.yaml = ENGRAM_JVM_FLAGS of the image").isEqualTo(imageFlags)
-                .contains("--add-modules", "jdk.incubator.vector", "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=io.engram.schemas");
+                .as("env.java.opts.all in flink/config.yaml = ENGRAM_JVM_FLAGS of the image")
+                .isEqualTo(imageFlags)
+                .contains(
+                        "--add-modules",
+                        "jdk.incubator.vector",
+                        "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=io.engram.schemas");
         assertThat(dockerfile).contains("ARG FLINK_VERSION=2.2.1").contains("/opt/flink/usrlib/engram.jar");
     }
 
@@ -183,10 +214,12 @@ class DockerComposeTest {
                 targets.addAll(strings(map(config).get("targets")));
             }
         }
-        assertThat(targets).contains("jobmanager:" + port, "taskmanager-1:" + port).allSatisfy(t -> {
-            assertThat(services).containsKey(t.substring(0, t.indexOf(':')));
-            assertThat(t).endsWith(":" + port);
-        });
+        assertThat(targets)
+                .contains("jobmanager:" + port, "taskmanager-1:" + port)
+                .allSatisfy(t -> {
+                    assertThat(services).containsKey(t.substring(0, t.indexOf(':')));
+                    assertThat(t).endsWith(":" + port);
+                });
     }
 
     /** The service's environment with ${VAR:-default} replaced by the default, as compose does without a .env file. */
@@ -204,9 +237,13 @@ class DockerComposeTest {
 
     /** The container path of the volume whose target is {@code target}, interpolated. */
     static String mountTarget(Map<String, Object> service, String target) {
-        return strings(service.get("volumes")).stream().map(DockerComposeTest::interpolate).map(v -> v.split(":")[1])
-                .filter(t -> t.equals(target)).findFirst()
-                .orElseThrow(() -> new AssertionError("no volume mounted at " + target + " in " + service.get("volumes")));
+        return strings(service.get("volumes")).stream()
+                .map(DockerComposeTest::interpolate)
+                .map(v -> v.split(":")[1])
+                .filter(t -> t.equals(target))
+                .findFirst()
+                .orElseThrow(
+                        () -> new AssertionError("no volume mounted at " + target + " in " + service.get("volumes")));
     }
 
     static String interpolate(String s) {

@@ -12,17 +12,27 @@ import org.junit.jupiter.api.Test;
 class ExplainFormatTest {
 
     static Attribution record(AttributionStatus status) {
-        return Attribution.newBuilder().setSessionId("s1").setQueryId("q7").setMethod(AttributionMethod.PRECISE)
-                .setSegments(List.of()).setElapsedMs(0).setCreatedAtMs(1L).setStatus(status).build();
+        return Attribution.newBuilder()
+                .setSessionId("s1")
+                .setQueryId("q7")
+                .setMethod(AttributionMethod.PRECISE)
+                .setSegments(List.of())
+                .setElapsedMs(0)
+                .setCreatedAtMs(1L)
+                .setStatus(status)
+                .build();
     }
 
     @Test
     void aSkippedRecordSaysWhy() {
         String text = ExplainCommand.format(record(AttributionStatus.SKIPPED_BACKLOG));
-        assertThat(text).startsWith("PRECISE attribution of query q7 in session s1")
-                .contains("skipped").contains("engram.attribution.max-pending")
+        assertThat(text)
+                .startsWith("PRECISE attribution of query q7 in session s1")
+                .contains("skipped")
+                .contains("engram.attribution.max-pending")
                 .doesNotContain("no supporting segments");
-        assertThat(OutputFormat.tailLine(record(AttributionStatus.SKIPPED_BACKLOG))).contains("PRECISE SKIPPED_BACKLOG segments=0");
+        assertThat(OutputFormat.tailLine(record(AttributionStatus.SKIPPED_BACKLOG)))
+                .contains("PRECISE SKIPPED_BACKLOG segments=0");
     }
 
     @Test

@@ -31,8 +31,14 @@ class ModelFolderCheckTest {
     final StringWriter err = new StringWriter();
 
     int run(Path modelDir) {
-        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
-                new ByteArrayInputStream(new byte[0]), false, EngineSessionStage::from, new CompletableFuture<>());
+        CliContext ctx = new CliContext(
+                new PrintWriter(out, true),
+                new PrintWriter(err, true),
+                Map.of(),
+                new ByteArrayInputStream(new byte[0]),
+                false,
+                EngineSessionStage::from,
+                new CompletableFuture<>());
         return new EngramCli(ctx).execute("run", "--set", "engram.model.dir=" + modelDir);
     }
 
@@ -81,7 +87,8 @@ class ModelFolderCheckTest {
     void configOfAnotherShapeIsAMismatch() throws IOException {
         Path dir = copyOfSmoke();
         Path config = dir.resolve("config.json");
-        Files.writeString(config, Files.readString(config).replaceFirst("\"hidden_size\": *\\d+", "\"hidden_size\": 64"));
+        Files.writeString(
+                config, Files.readString(config).replaceFirst("\"hidden_size\": *\\d+", "\"hidden_size\": 64"));
         assertRefused(run(dir), dir.toString());
     }
 

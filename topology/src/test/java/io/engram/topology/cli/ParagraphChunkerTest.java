@@ -38,7 +38,9 @@ class ParagraphChunkerTest {
         String emoji = "\uD83D\uDE00".repeat(20); // 40 UTF-16 units
         List<String> chunks = chunk(emoji, 7);
         assertThat(String.join("", chunks)).isEqualTo(emoji);
-        assertThat(chunks).allSatisfy(c -> assertThat(Character.isLowSurrogate(c.charAt(0))).isFalse());
+        assertThat(chunks)
+                .allSatisfy(
+                        c -> assertThat(Character.isLowSurrogate(c.charAt(0))).isFalse());
     }
 
     @Test

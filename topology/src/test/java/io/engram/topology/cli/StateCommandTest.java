@@ -39,8 +39,14 @@ class StateCommandTest {
     final StringWriter err = new StringWriter();
 
     int run(String... args) {
-        CliContext ctx = new CliContext(new PrintWriter(out, true), new PrintWriter(err, true), Map.of(),
-                new ByteArrayInputStream(new byte[0]), false, SessionStageFactory.none(), new CompletableFuture<>());
+        CliContext ctx = new CliContext(
+                new PrintWriter(out, true),
+                new PrintWriter(err, true),
+                Map.of(),
+                new ByteArrayInputStream(new byte[0]),
+                false,
+                SessionStageFactory.none(),
+                new CompletableFuture<>());
         return new EngramCli(ctx).execute(args);
     }
 
@@ -74,8 +80,15 @@ class StateCommandTest {
     }
 
     static SessionIndex index(String session, List<Long> ids, List<Integer> crcs, long nextSeq) {
-        return SessionIndex.newBuilder().setSessionId(session).setNextSeq(nextSeq).setBlockIds(ids).setBlockCrcs(crcs)
-                .setEventCount(2).setModel("tiny").setBlockSize(BLOCK).build();
+        return SessionIndex.newBuilder()
+                .setSessionId(session)
+                .setNextSeq(nextSeq)
+                .setBlockIds(ids)
+                .setBlockCrcs(crcs)
+                .setEventCount(2)
+                .setModel("tiny")
+                .setBlockSize(BLOCK)
+                .build();
     }
 
     /** ada: 10 tokens in 3 INT8 units, all fine. bo: unit 0 damaged, unit 1 missing, unit 9 not in the index. */
@@ -95,26 +108,43 @@ class StateCommandTest {
             damaged[damaged.length / 2] ^= 1;
             store.putUnit("bo", 0, damaged);
             store.putUnit("bo", 9, blocks(3, KvDType.BF16, 3).get(0));
-            store.putIndex("bo", index("bo", List.of(0L, 1L), List.of(KvBlockCodec.checksum(bo.get(0)),
-                    KvBlockCodec.checksum(bo.get(1))), 8));
+            store.putIndex(
+                    "bo",
+                    index(
+                            "bo",
+                            List.of(0L, 1L),
+                            List.of(KvBlockCodec.checksum(bo.get(0)), KvBlockCodec.checksum(bo.get(1))),
+                            8));
         }
     }
 
     @Test
     void textListsUnitsWithIndexFieldsAndChecksumStatus(@TempDir Path dir) {
         writeStore(dir);
-        assertThat(run("state", "inspect", "--rocksdb", dir.toString())).as(err.toString()).isZero();
+        assertThat(run("state", "inspect", "--rocksdb", dir.toString()))
+                .as(err.toString())
+                .isZero();
         List<String> lines = out.toString().lines().toList();
-        assertThat(lines.get(0)).isEqualTo("session ada: 3 units, %,d bytes".formatted(
-                KvBlockCodec.encodedSize(4, LAYERS, KV_DIM, KvDType.INT8) * 2
-                        + KvBlockCodec.encodedSize(2, LAYERS, KV_DIM, KvDType.INT8)));
-        assertThat(lines.get(1)).isEqualTo("  index: next_seq 10, events 2, blocks 3, model tiny, block_size 4, "
-                + "summarized_events 0, summarized_seq 0");
-        assertThat(lines.get(2).split("\\s+")).containsExactly("", "unit", "first_seq", "tokens", "bytes", "dtype", "checksum");
-        assertThat(lines.get(5).trim().split("\\s+")).containsExactly("2", "8", "2",
-                Long.toString(KvBlockCodec.encodedSize(2, LAYERS, KV_DIM, KvDType.INT8)), "INT8", "ok");
+        assertThat(lines.get(0))
+                .isEqualTo("session ada: 3 units, %,d bytes"
+                        .formatted(KvBlockCodec.encodedSize(4, LAYERS, KV_DIM, KvDType.INT8) * 2
+                                + KvBlockCodec.encodedSize(2, LAYERS, KV_DIM, KvDType.INT8)));
+        assertThat(lines.get(1))
+                .isEqualTo("  index: next_seq 10, events 2, blocks 3, model tiny, block_size 4, "
+                        + "summarized_events 0, summarized_seq 0");
+        assertThat(lines.get(2).split("\\s+"))
+                .containsExactly("", "unit", "first_seq", "tokens", "bytes", "dtype", "checksum");
+        assertThat(lines.get(5).trim().split("\\s+"))
+                .containsExactly(
+                        "2",
+                        "8",
+                        "2",
+                        Long.toString(KvBlockCodec.encodedSize(2, LAYERS, KV_DIM, KvDType.INT8)),
+                        "INT8",
+                        "ok");
         String bo = out.toString().substring(out.toString().indexOf("session bo"));
-        assertThat(bo).contains("session bo: 3 units")
+        assertThat(bo)
+                .contains("session bo: 3 units")
                 .containsPattern("\\n\\s+0\\s+0\\s+4\\s+\\d+ F32\\s+crc_mismatch: stored CRC32C")
                 .containsPattern("\\n\\s+1\\s+-\\s+0\\s+0 -\\s+missing: listed in the index but not stored")
                 .containsPattern("\\n\\s+9\\s+0\\s+3\\s+\\d+ BF16\\s+not_in_index: the index does not list this unit");
@@ -124,14 +154,16 @@ class StateCommandTest {
     @Test
     void jsonForOneSession(@TempDir Path dir) throws Exception {
         writeStore(dir);
-        assertThat(run("state", "inspect", "--rocksdb", dir.toString(), "--session", "bo", "--format", "json")).isZero();
+        assertThat(run("state", "inspect", "--rocksdb", dir.toString(), "--session", "bo", "--format", "json"))
+                .isZero();
         JsonNode all = new ObjectMapper().readTree(out.toString());
         assertThat(all).hasSize(1);
         JsonNode bo = all.get(0);
         assertThat(bo.path("session").asText()).isEqualTo("bo");
         assertThat(bo.path("healthy").asBoolean()).isFalse();
         assertThat(bo.path("index").path("block_ids").toString()).isEqualTo("[0,1]");
-        assertThat(bo.path("units").findValuesAsText("checksum")).containsExactly("CRC_MISMATCH", "MISSING", "NOT_IN_INDEX");
+        assertThat(bo.path("units").findValuesAsText("checksum"))
+                .containsExactly("CRC_MISMATCH", "MISSING", "NOT_IN_INDEX");
         assertThat(bo.path("units").get(1).path("first_seq").isNull()).isTrue();
         assertThat(bo.path("units").get(2).path("dtype").asText()).isEqualTo("BF16");
         assertThat(bo.path("units").get(2).path("tokens").asInt()).isEqualTo(3);
@@ -147,7 +179,9 @@ class StateCommandTest {
         assertThat(run("state", "inspect", "--snapshot", dir.toString())).isEqualTo(ExitCode.INVALID_INPUT.code());
         assertThat(run("state", "inspect", "--snapshot", dir.toString(), "--rocksdb", dir.toString()))
                 .isEqualTo(ExitCode.INVALID_INPUT.code());
-        assertThat(err.toString()).contains("is not a RocksDB memory store").contains("is not a savepoint or checkpoint directory")
+        assertThat(err.toString())
+                .contains("is not a RocksDB memory store")
+                .contains("is not a savepoint or checkpoint directory")
                 .contains("mutually exclusive");
         assertThat(out.toString()).isEmpty();
     }

@@ -21,7 +21,8 @@ class AvroSerdeTest {
     /** The query app keeps reading attributions written before {@code status} existed (schemas/README.md rule 5). */
     @Test
     void readsRecordsOfAReleasedSchema() throws Exception {
-        Schema v1 = EngramSchemas.releasedSchemas("v1").get(Attribution.getClassSchema().getFullName());
+        Schema v1 = EngramSchemas.releasedSchemas("v1")
+                .get(Attribution.getClassSchema().getFullName());
         AvroSerde<Attribution> serde = new AvroSerde<>(Attribution.class);
         for (Object datum : new RandomData(v1, 5, 20261124L)) {
             GenericRecord old = (GenericRecord) datum;
@@ -40,9 +41,10 @@ class AvroSerdeTest {
     @Test
     void garbageNamesTopicAndType() {
         AvroSerde<Attribution> serde = new AvroSerde<>(Attribution.class);
-        assertThatThrownBy(() -> serde.deserializer().deserialize("attributions",
-                "not avro".getBytes(StandardCharsets.UTF_8)))
+        assertThatThrownBy(() ->
+                        serde.deserializer().deserialize("attributions", "not avro".getBytes(StandardCharsets.UTF_8)))
                 .isInstanceOf(SerializationException.class)
-                .hasMessageContaining("attributions").hasMessageContaining("Attribution");
+                .hasMessageContaining("attributions")
+                .hasMessageContaining("Attribution");
     }
 }

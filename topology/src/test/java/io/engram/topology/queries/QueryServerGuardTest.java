@@ -60,18 +60,22 @@ class QueryServerGuardTest {
     @Test
     void loopbackHostsAreServed() throws IOException {
         String port = ":" + server.port();
-        assertThat(get("/health", "Host: 127.0.0.1" + port)).startsWith("HTTP/1.1 503"); // served: the app is not running
+        assertThat(get("/health", "Host: 127.0.0.1" + port))
+                .startsWith("HTTP/1.1 503"); // served: the app is not running
         assertThat(get("/health", "Host: localhost" + port)).startsWith("HTTP/1.1 503");
-        assertThat(get("/health", "Host: localhost" + port, "Origin: http://localhost" + port)).startsWith("HTTP/1.1 503");
+        assertThat(get("/health", "Host: localhost" + port, "Origin: http://localhost" + port))
+                .startsWith("HTTP/1.1 503");
     }
 
     @Test
     void dnsRebindingAndCrossSiteRequestsAreRefused() throws IOException {
         String port = ":" + server.port();
-        assertThat(get("/api/sessions", "Host: attacker.example" + port)).startsWith("HTTP/1.1 403")
+        assertThat(get("/api/sessions", "Host: attacker.example" + port))
+                .startsWith("HTTP/1.1 403")
                 .contains("serves only requests for localhost");
         assertThat(get("/health", "Host: 127.0.0.1.evil.example" + port)).startsWith("HTTP/1.1 403");
-        assertThat(get("/sessions/s/answers/q1", "Host: localhost" + port, "Origin: http://attacker.example")).startsWith("HTTP/1.1 403")
+        assertThat(get("/sessions/s/answers/q1", "Host: localhost" + port, "Origin: http://attacker.example"))
+                .startsWith("HTTP/1.1 403")
                 .contains("cross-origin");
     }
 
@@ -79,10 +83,12 @@ class QueryServerGuardTest {
     void badPercentEscapeIsABadRequest() throws IOException {
         // the JDK server refuses a malformed escape in the request line before our handler runs; the handler's own
         // 400 for a decoder failure is the second line of defence
-        assertThat(get("/sessions/s/answers/%zz", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 400");
+        assertThat(get("/sessions/s/answers/%zz", "Host: localhost:" + server.port()))
+                .startsWith("HTTP/1.1 400");
         assertThat(get("/api/sessions/%g1", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 400");
         // well-formed escapes of bytes that are not UTF-8 decode (to U+FFFD) and are looked up: no failure
-        assertThat(get("/sessions/%e0%a4/summary", "Host: localhost:" + server.port())).startsWith("HTTP/1.1 503");
+        assertThat(get("/sessions/%e0%a4/summary", "Host: localhost:" + server.port()))
+                .startsWith("HTTP/1.1 503");
     }
 
     @Test
@@ -92,7 +98,8 @@ class QueryServerGuardTest {
         assertThat(RequestGuard.isLoopbackName("127.1.2.3")).isTrue();
         assertThat(RequestGuard.isLoopbackName("127.0.0.1.nip.io")).isFalse();
         assertThat(RequestGuard.isLoopbackName("127.0.0.256")).isFalse();
-        assertThat(new RequestGuard("0.0.0.0").refusal("engram.example.org:8080", null)).isNull();
+        assertThat(new RequestGuard("0.0.0.0").refusal("engram.example.org:8080", null))
+                .isNull();
         assertThat(new RequestGuard("127.0.0.1").refusal(null, null)).contains("Host header");
     }
 
@@ -101,17 +108,24 @@ class QueryServerGuardTest {
         try (QueryServer guarded = new QueryServer(streams, new SessionChanges(), "127.0.0.1", 0, "s3cret-token", 4)) {
             String host = "Host: localhost:" + guarded.port();
             int port = guarded.port();
-            assertThat(get(port, "/sessions/s/answers/q", host)).startsWith("HTTP/1.1 401").contains("Bearer")
+            assertThat(get(port, "/sessions/s/answers/q", host))
+                    .startsWith("HTTP/1.1 401")
+                    .contains("Bearer")
                     .doesNotContain("s3cret");
-            assertThat(get(port, "/sessions/s/answers/q", host, "Authorization: Bearer wrong")).startsWith("HTTP/1.1 401");
+            assertThat(get(port, "/sessions/s/answers/q", host, "Authorization: Bearer wrong"))
+                    .startsWith("HTTP/1.1 401");
             assertThat(get(port, "/sessions/s/answers/q", host, "Authorization: Bearer s3cret-token"))
                     .startsWith("HTTP/1.1 503"); // past the token: the stores are not running
             assertThat(get(port, "/health", host)).startsWith("HTTP/1.1 503");
             String page = get(port, "/api/sessions?token=s3cret-token", host);
-            assertThat(page).startsWith("HTTP/1.1 503").containsIgnoringCase("Set-Cookie: engram_token=s3cret-token; Path=/; HttpOnly; "
-                    + "SameSite=Strict");
-            assertThat(get(port, "/api/sessions", host, "Cookie: a=b; engram_token=s3cret-token")).startsWith("HTTP/1.1 503");
-            assertThat(get(port, "/api/sessions", host, "Cookie: engram_token=nope")).startsWith("HTTP/1.1 401");
+            assertThat(page)
+                    .startsWith("HTTP/1.1 503")
+                    .containsIgnoringCase(
+                            "Set-Cookie: engram_token=s3cret-token; Path=/; HttpOnly; " + "SameSite=Strict");
+            assertThat(get(port, "/api/sessions", host, "Cookie: a=b; engram_token=s3cret-token"))
+                    .startsWith("HTTP/1.1 503");
+            assertThat(get(port, "/api/sessions", host, "Cookie: engram_token=nope"))
+                    .startsWith("HTTP/1.1 401");
         }
     }
 
@@ -120,13 +134,18 @@ class QueryServerGuardTest {
         String host = "Host: localhost:" + server.port();
         assertThat(get("/sessions/" + "x".repeat(3000) + "/summary", host)).startsWith("HTTP/1.1 414");
         try (Socket s = new Socket("127.0.0.1", server.port())) {
-            s.getOutputStream().write(("GET /health HTTP/1.1\r\n" + host + "\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
-                    + "hello").getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream()
+                    .write(("GET /health HTTP/1.1\r\n" + host + "\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+                                    + "hello")
+                            .getBytes(StandardCharsets.ISO_8859_1));
             s.getOutputStream().flush();
-            assertThat(new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).startsWith("HTTP/1.1 413");
+            assertThat(new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8))
+                    .startsWith("HTTP/1.1 413");
         }
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new QueryServer(streams, new SessionChanges(), "0.0.0.0", 0,
-                null, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("engram.queries.auth-token");
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                        () -> new QueryServer(streams, new SessionChanges(), "0.0.0.0", 0, null, 4))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("engram.queries.auth-token");
     }
 
     @Test
@@ -134,8 +153,9 @@ class QueryServerGuardTest {
         try (QueryServer small = new QueryServer(streams, new SessionChanges(), "127.0.0.1", 0, null, 1);
                 Socket held = new Socket("127.0.0.1", small.port())) {
             // a request whose headers never end holds the one place until it is answered or the server closes
-            held.getOutputStream().write(("GET /api/sessions/s/stream HTTP/1.1\r\nHost: localhost:" + small.port()
-                    + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            held.getOutputStream()
+                    .write(("GET /api/sessions/s/stream HTTP/1.1\r\nHost: localhost:" + small.port() + "\r\n\r\n")
+                            .getBytes(StandardCharsets.ISO_8859_1));
             held.getOutputStream().flush();
             String second = "";
             for (int i = 0; i < 50 && !second.startsWith("HTTP/1.1 503"); i++) {

@@ -1,15 +1,15 @@
 package io.engram.engine.backend.cpu;
 
-import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.HostBuf;
+import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvSpan;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
@@ -68,7 +68,8 @@ public final class CpuBackend extends HostMemoryBackend {
 
     @Override
     public String describe() {
-        return "cpu (%d threads, %d-bit vectors%s)".formatted(threads, Simd.BITS, quantizeQ8 ? ", weights requantized to Q8_0" : "");
+        return "cpu (%d threads, %d-bit vectors%s)"
+                .formatted(threads, Simd.BITS, quantizeQ8 ? ", weights requantized to Q8_0" : "");
     }
 
     /** A weight of this backend: the tensor (read in place by get_rows and the quantized matmul), repacked if float. */
@@ -129,7 +130,8 @@ public final class CpuBackend extends HostMemoryBackend {
         float[] o = HostBuf.of(out);
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= t.rows()) {
-                throw new BackendException("get_rows: id %d outside [0, %d) of %s".formatted(ids[i], t.rows(), t.name()));
+                throw new BackendException(
+                        "get_rows: id %d outside [0, %d) of %s".formatted(ids[i], t.rows(), t.name()));
             }
             Quant.decode(t.dtype(), t.data(), (long) ids[i] * t.cols(), o, i * t.cols(), t.cols());
         }
@@ -166,7 +168,8 @@ public final class CpuBackend extends HostMemoryBackend {
             return;
         }
         if (w instanceof CpuWeight c && c.quantPanels() != null) {
-            parallelRange(c.quantPanels().groups(), work, (g0, g1) -> c.quantPanels().multiply(g0, g1, a, n, o));
+            parallelRange(
+                    c.quantPanels().groups(), work, (g0, g1) -> c.quantPanels().multiply(g0, g1, a, n, o));
             return;
         }
         boolean fused = t.dtype() == DType.Q8_0 && n <= FUSED_MAX_TOKENS;
@@ -244,8 +247,16 @@ public final class CpuBackend extends HostMemoryBackend {
     private final Map<Buf, Rotated> rotatedKeys = Collections.synchronizedMap(new WeakHashMap<>());
 
     @Override
-    public void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
-            float scale, Buf out) {
+    public void attention(
+            int layer,
+            Buf q,
+            int n,
+            long[] qSeq,
+            AttentionPlan plan,
+            RopeTable rope,
+            AttentionShape shape,
+            float scale,
+            Buf out) {
         float[] qa = HostBuf.of(q);
         float[] o = HostBuf.of(out);
         int hd = shape.headDim();
@@ -316,7 +327,8 @@ public final class CpuBackend extends HostMemoryBackend {
                     }
                 }
                 if (max == Float.NEGATIVE_INFINITY) {
-                    throw new BackendException("attention: query %d (seq %d) of layer %d sees no key".formatted(i, qSeq[i], layer));
+                    throw new BackendException(
+                            "attention: query %d (seq %d) of layer %d sees no key".formatted(i, qSeq[i], layer));
                 }
                 float sum = 0;
                 for (t = 0; t < total; t++) {

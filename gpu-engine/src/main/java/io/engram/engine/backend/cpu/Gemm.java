@@ -121,18 +121,51 @@ final class Gemm {
             a33 = u.fma(v3, a33);
         }
         boolean vec = cols >= L;
-        store(out, rows, i, r, 0, finish(vec, a00, w, w0, x, x0, k, cols), finish(vec, a01, w, w0, x, x1, k, cols),
-                finish(vec, a02, w, w0, x, x2, k, cols), finish(vec, a03, w, w0, x, x3, k, cols));
-        store(out, rows, i, r, 1, finish(vec, a10, w, w1, x, x0, k, cols), finish(vec, a11, w, w1, x, x1, k, cols),
-                finish(vec, a12, w, w1, x, x2, k, cols), finish(vec, a13, w, w1, x, x3, k, cols));
-        store(out, rows, i, r, 2, finish(vec, a20, w, w2, x, x0, k, cols), finish(vec, a21, w, w2, x, x1, k, cols),
-                finish(vec, a22, w, w2, x, x2, k, cols), finish(vec, a23, w, w2, x, x3, k, cols));
-        store(out, rows, i, r, 3, finish(vec, a30, w, w3, x, x0, k, cols), finish(vec, a31, w, w3, x, x1, k, cols),
-                finish(vec, a32, w, w3, x, x2, k, cols), finish(vec, a33, w, w3, x, x3, k, cols));
+        store(
+                out,
+                rows,
+                i,
+                r,
+                0,
+                finish(vec, a00, w, w0, x, x0, k, cols),
+                finish(vec, a01, w, w0, x, x1, k, cols),
+                finish(vec, a02, w, w0, x, x2, k, cols),
+                finish(vec, a03, w, w0, x, x3, k, cols));
+        store(
+                out,
+                rows,
+                i,
+                r,
+                1,
+                finish(vec, a10, w, w1, x, x0, k, cols),
+                finish(vec, a11, w, w1, x, x1, k, cols),
+                finish(vec, a12, w, w1, x, x2, k, cols),
+                finish(vec, a13, w, w1, x, x3, k, cols));
+        store(
+                out,
+                rows,
+                i,
+                r,
+                2,
+                finish(vec, a20, w, w2, x, x0, k, cols),
+                finish(vec, a21, w, w2, x, x1, k, cols),
+                finish(vec, a22, w, w2, x, x2, k, cols),
+                finish(vec, a23, w, w2, x, x3, k, cols));
+        store(
+                out,
+                rows,
+                i,
+                r,
+                3,
+                finish(vec, a30, w, w3, x, x0, k, cols),
+                finish(vec, a31, w, w3, x, x1, k, cols),
+                finish(vec, a32, w, w3, x, x2, k, cols),
+                finish(vec, a33, w, w3, x, x3, k, cols));
     }
 
     /** Lane sum (when the vector loop ran) and scalar tail from {@code k}: the same order as {@link #dot}. */
-    private static float finish(boolean vec, FloatVector acc, float[] w, int wOff, float[] x, int xOff, int k, int cols) {
+    private static float finish(
+            boolean vec, FloatVector acc, float[] w, int wOff, float[] x, int xOff, int k, int cols) {
         float s = vec ? Simd.sumLanes(acc) : 0f;
         for (int j = k; j < cols; j++) {
             s += w[wOff + j] * x[xOff + j];

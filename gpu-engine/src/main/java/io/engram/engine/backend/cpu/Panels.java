@@ -31,6 +31,7 @@ final class Panels {
     private static final int PER_GROUP = 4;
     /** Rows per group: four vectors. */
     static final int GROUP = PER_GROUP * P;
+
     private static final int TOKENS = 4;
 
     private final float[] f;
@@ -40,6 +41,7 @@ final class Panels {
      * 4P)}. A shift or a mask widens them to floats inside an int vector.
      */
     private final int[] h;
+
     private final boolean bf16;
     private final int rows;
     private final int cols;
@@ -69,8 +71,8 @@ final class Panels {
         int cols = t.cols();
         long size = (long) ((rows + GROUP - 1) / GROUP) * GROUP * cols;
         if (size > Integer.MAX_VALUE - 64) {
-            throw new IllegalArgumentException("%s: %d x %d is too large to repack for the CPU matmul"
-                    .formatted(t.name(), rows, cols));
+            throw new IllegalArgumentException(
+                    "%s: %d x %d is too large to repack for the CPU matmul".formatted(t.name(), rows, cols));
         }
         float[] f = bf16 ? null : new float[(int) size]; // zeros: padding rows stay 0
         int[] h = bf16 ? new int[(int) (size / 2)] : null;
@@ -195,7 +197,6 @@ final class Panels {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int HIGH = 0xFFFF0000;
 
-
     private static void tile1Bf16(int[] h, int at, int cols, float[] x, int x0, float[] out, int i, int r, int rows) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int k = 0; k < cols; k++) {
@@ -295,7 +296,8 @@ final class Panels {
     }
 
     /** One token's outputs (from {@code out[o]}) for rows {@code [r, r + GROUP)}, the padding rows past {@code rows} left out. */
-    static void store(float[] out, int o, int r, int rows, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
+    static void store(
+            float[] out, int o, int r, int rows, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
         if (r + GROUP <= rows) {
             v0.intoArray(out, o + r);
             v1.intoArray(out, o + r + P);

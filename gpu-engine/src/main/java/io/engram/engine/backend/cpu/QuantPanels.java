@@ -25,7 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class QuantPanels {
     private static final VectorSpecies<Float> F = Simd.F;
     private static final int P = F.length();
-    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, P * 8)));
+    private static final VectorSpecies<Byte> B =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, P * 8)));
     private static final int GROUP = Panels.GROUP;
     private static final int BLOCK = 32;
     /** Up to this many tokens, the direct kernel; beyond, a dequantized group serves every token. */
@@ -48,7 +49,9 @@ final class QuantPanels {
 
     /** Whether a tensor of this type and shape is repacked (Q8_0/Q4_0 matrices, on CPUs with 8 or more float lanes). */
     static boolean accepts(WeightTensor t) {
-        return t.shape().length == 2 && (t.dtype() == DType.Q8_0 || t.dtype() == DType.Q4_0) && B.length() == P
+        return t.shape().length == 2
+                && (t.dtype() == DType.Q8_0 || t.dtype() == DType.Q4_0)
+                && B.length() == P
                 && t.cols() % BLOCK == 0;
     }
 
@@ -59,7 +62,8 @@ final class QuantPanels {
         boolean q4 = t.dtype() == DType.Q4_0;
         long size = (long) groups * (q4 ? GROUP / 2 : GROUP) * cols;
         if (size > Integer.MAX_VALUE - 64) {
-            throw new IllegalArgumentException("%s: %d x %d is too large to repack for the CPU matmul".formatted(t.name(), rows, cols));
+            throw new IllegalArgumentException(
+                    "%s: %d x %d is too large to repack for the CPU matmul".formatted(t.name(), rows, cols));
         }
         int blocks = cols / BLOCK;
         byte[] q = new byte[(int) size];
@@ -80,7 +84,8 @@ final class QuantPanels {
                         int at = g * cols * (GROUP / 2) + k * (GROUP / 2) + lane % (GROUP / 2);
                         q[at] |= (byte) (lane < GROUP / 2 ? v : v << 4);
                     } else {
-                        q[g * cols * GROUP + k * GROUP + lane] = t.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 2 + j);
+                        q[g * cols * GROUP + k * GROUP + lane] =
+                                t.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 2 + j);
                     }
                 }
             }
@@ -98,9 +103,13 @@ final class QuantPanels {
 
     /** The nibbles of {@code packed} in its low ({@code high} false) or high half, as floats 0..15. */
     private static FloatVector nibbles(ByteVector packed, boolean high) {
-        // the shift runs on int lanes (CPUs have no byte shift; a byte-lane LSHR is emulated), the mask keeps each byte's nibble
+        // the shift runs on int lanes (CPUs have no byte shift; a byte-lane LSHR is emulated), the mask keeps each
+        // byte's nibble
         ByteVector v = high
-                ? packed.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F).reinterpretAsBytes()
+                ? packed.reinterpretAsInts()
+                        .lanewise(VectorOperators.LSHR, 4)
+                        .and(0x0F0F0F0F)
+                        .reinterpretAsBytes()
                 : packed.and((byte) 0x0F);
         return (FloatVector) v.convertShape(VectorOperators.B2F, F, 0);
     }

@@ -34,12 +34,17 @@ final class Simd {
         int i = 0;
         float s = 0f;
         if (n >= 4 * L) {
-            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+            FloatVector s0 = FloatVector.zero(F),
+                    s1 = FloatVector.zero(F),
+                    s2 = FloatVector.zero(F),
+                    s3 = FloatVector.zero(F);
             for (; i <= n - 4 * L; i += 4 * L) {
                 s0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), s0);
                 s1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), s1);
-                s2 = FloatVector.fromArray(F, a, aOff + i + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
-                s3 = FloatVector.fromArray(F, a, aOff + i + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
+                s2 = FloatVector.fromArray(F, a, aOff + i + 2 * L)
+                        .fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
+                s3 = FloatVector.fromArray(F, a, aOff + i + 3 * L)
+                        .fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
             }
             s = sumLanes(s0.add(s1).add(s2.add(s3)));
         }
@@ -61,20 +66,28 @@ final class Simd {
         int i = 0;
         float s = 0f;
         if (n >= 4 * L) {
-            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+            FloatVector s0 = FloatVector.zero(F),
+                    s1 = FloatVector.zero(F),
+                    s2 = FloatVector.zero(F),
+                    s3 = FloatVector.zero(F);
             for (; i <= n - 4 * L; i += 4 * L) {
                 long o = segOff + 4L * i;
-                s0 = FloatVector.fromMemorySegment(F, seg, o, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i), s0);
-                s1 = FloatVector.fromMemorySegment(F, seg, o + 4L * L, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i + L), s1);
-                s2 = FloatVector.fromMemorySegment(F, seg, o + 8L * L, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
-                s3 = FloatVector.fromMemorySegment(F, seg, o + 12L * L, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
+                s0 = FloatVector.fromMemorySegment(F, seg, o, ByteOrder.LITTLE_ENDIAN)
+                        .fma(FloatVector.fromArray(F, b, bOff + i), s0);
+                s1 = FloatVector.fromMemorySegment(F, seg, o + 4L * L, ByteOrder.LITTLE_ENDIAN)
+                        .fma(FloatVector.fromArray(F, b, bOff + i + L), s1);
+                s2 = FloatVector.fromMemorySegment(F, seg, o + 8L * L, ByteOrder.LITTLE_ENDIAN)
+                        .fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
+                s3 = FloatVector.fromMemorySegment(F, seg, o + 12L * L, ByteOrder.LITTLE_ENDIAN)
+                        .fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
             }
             s = sumLanes(s0.add(s1).add(s2.add(s3)));
         }
         if (n - i >= L) {
             FloatVector acc = FloatVector.zero(F);
             for (; i <= n - L; i += L) {
-                acc = FloatVector.fromMemorySegment(F, seg, segOff + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+                acc = FloatVector.fromMemorySegment(F, seg, segOff + 4L * i, ByteOrder.LITTLE_ENDIAN)
+                        .fma(FloatVector.fromArray(F, b, bOff + i), acc);
             }
             s += sumLanes(acc);
         }
@@ -86,6 +99,7 @@ final class Simd {
 
     /** Lane permutations i -> i xor k (k = 8, 4, 2, 1, where the vector has more than k lanes): the folds of sumLanes. */
     private static final VectorShuffle<Float> FOLD8 = fold(8);
+
     private static final VectorShuffle<Float> FOLD4 = fold(4);
     private static final VectorShuffle<Float> FOLD2 = fold(2);
     private static final VectorShuffle<Float> FOLD1 = fold(1);
@@ -126,6 +140,7 @@ final class Simd {
 
     /** L bfloat16 values (the high halves of floats) that widen to one preferred float vector. */
     private static final VectorSpecies<Short> BF = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+
     private static final VectorSpecies<Integer> BF_WIDE = VectorSpecies.of(int.class, F.vectorShape());
 
     /** L bfloat16 values of {@code a} from index {@code off}, widened to floats (exact). */
@@ -138,7 +153,7 @@ final class Simd {
     /** L little-endian bfloat16 values of {@code seg} at byte {@code off}, widened to floats (exact). */
     static FloatVector bf16(MemorySegment seg, long off) {
         return ((IntVector) ShortVector.fromMemorySegment(BF, seg, off, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.S2I, BF_WIDE, 0))
+                        .convertShape(VectorOperators.S2I, BF_WIDE, 0))
                 .lanewise(VectorOperators.LSHL, 16)
                 .reinterpretAsFloats();
     }
@@ -154,7 +169,9 @@ final class Simd {
         }
         FloatVector va = FloatVector.broadcast(F, alpha);
         for (; i <= n - L; i += L) {
-            FloatVector.fromArray(F, x, xOff + i).fma(va, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+            FloatVector.fromArray(F, x, xOff + i)
+                    .fma(va, FloatVector.fromArray(F, y, yOff + i))
+                    .intoArray(y, yOff + i);
         }
         for (; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];
@@ -164,7 +181,9 @@ final class Simd {
     static void addInPlace(float[] a, int aOff, float[] b, int bOff, int n) {
         int i = 0;
         for (; i <= n - L; i += L) {
-            FloatVector.fromArray(F, a, aOff + i).add(FloatVector.fromArray(F, b, bOff + i)).intoArray(a, aOff + i);
+            FloatVector.fromArray(F, a, aOff + i)
+                    .add(FloatVector.fromArray(F, b, bOff + i))
+                    .intoArray(a, aOff + i);
         }
         for (; i < n; i++) {
             a[aOff + i] += b[bOff + i];
@@ -175,7 +194,10 @@ final class Simd {
     static void scaleMul(float[] a, int aOff, float s, float[] g, float[] out, int oOff, int n) {
         int i = 0;
         for (; i <= n - L; i += L) {
-            FloatVector.fromArray(F, a, aOff + i).mul(s).mul(FloatVector.fromArray(F, g, i)).intoArray(out, oOff + i);
+            FloatVector.fromArray(F, a, aOff + i)
+                    .mul(s)
+                    .mul(FloatVector.fromArray(F, g, i))
+                    .intoArray(out, oOff + i);
         }
         for (; i < n; i++) {
             out[oOff + i] = a[aOff + i] * s * g[i];
@@ -202,10 +224,11 @@ final class Simd {
     }
 
     /** int8 lanes that widen to one preferred float vector (16 bytes for 512-bit floats, 8 for 256-bit). */
-    private static final VectorSpecies<Byte> BQ = VectorSpecies.of(byte.class,
-            jdk.incubator.vector.VectorShape.forBitSize(Math.max(64, F.length() * 8)));
-    private static final VectorSpecies<Float> FQ = VectorSpecies.of(float.class,
-            jdk.incubator.vector.VectorShape.forBitSize(BQ.length() * 32));
+    private static final VectorSpecies<Byte> BQ =
+            VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(Math.max(64, F.length() * 8)));
+
+    private static final VectorSpecies<Float> FQ =
+            VectorSpecies.of(float.class, jdk.incubator.vector.VectorShape.forBitSize(BQ.length() * 32));
     private static final int LQ = BQ.length();
 
     /**
@@ -221,8 +244,9 @@ final class Simd {
             float d = Float.float16ToFloat(seg.get(io.engram.engine.tensor.Quant.I16_LE, off));
             FloatVector acc = FloatVector.zero(FQ);
             for (int j = 0; j < 32; j += LQ) {
-                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(BQ, seg, off + 2 + j, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2F, FQ, 0);
+                FloatVector q =
+                        (FloatVector) ByteVector.fromMemorySegment(BQ, seg, off + 2 + j, ByteOrder.LITTLE_ENDIAN)
+                                .convertShape(VectorOperators.B2F, FQ, 0);
                 acc = q.fma(FloatVector.fromArray(FQ, x, xOff + b * 32 + j), acc);
             }
             total = acc.fma(FloatVector.broadcast(FQ, d), total);

@@ -27,6 +27,7 @@ final class WorkerTeam implements AutoCloseable {
     private final AtomicIntegerArray parked;
     /** Bumped for every op posted; workers run an op once when they see a new value. */
     private volatile long generation;
+
     private volatile Op op;
     private volatile boolean closed;
 
@@ -72,7 +73,10 @@ final class WorkerTeam implements AutoCloseable {
         this.parked = new AtomicIntegerArray(threads - 1);
         for (int i = 0; i < workers.length; i++) {
             int id = i;
-            workers[i] = Thread.ofPlatform().daemon().name("engram-cpu-worker-" + (i + 1)).unstarted(() -> loop(id));
+            workers[i] = Thread.ofPlatform()
+                    .daemon()
+                    .name("engram-cpu-worker-" + (i + 1))
+                    .unstarted(() -> loop(id));
             workers[i].start();
         }
     }

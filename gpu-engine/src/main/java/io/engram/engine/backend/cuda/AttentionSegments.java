@@ -117,7 +117,8 @@ final class AttentionSegments {
                         default -> throw new IllegalStateException();
                     }
                     if ((segs + 1) * SEGMENT_BYTES > t.capacity()) {
-                        ByteBuffer bigger = ByteBuffer.allocate(t.capacity() * 2).order(ByteOrder.LITTLE_ENDIAN);
+                        ByteBuffer bigger =
+                                ByteBuffer.allocate(t.capacity() * 2).order(ByteOrder.LITTLE_ENDIAN);
                         bigger.put(0, t, 0, segs * SEGMENT_BYTES);
                         t = bigger;
                     }
@@ -160,5 +161,4 @@ final class AttentionSegments {
         }
         return Math.min(c.prefix, len);
     }
-
 }

@@ -30,7 +30,8 @@ final class CudaAttention {
     }
 
     /** RoPE tables of one {@link RopeTable} on the device. */
-    private record DeviceRope(DeviceMemory.Slot cos, DeviceMemory.Slot sin, DeviceMemory.Slot invFreq, int cached, int style) {}
+    private record DeviceRope(
+            DeviceMemory.Slot cos, DeviceMemory.Slot sin, DeviceMemory.Slot invFreq, int cached, int style) {}
 
     private final CudaDevice device;
     private final DeviceMemory memory;
@@ -54,7 +55,8 @@ final class CudaAttention {
         int group = heads / kvHeads;
         if (heads % kvHeads != 0 || group > MAX_GROUP || hd % 2 != 0 || hd > 512) {
             throw new BackendException("attention: %d query heads over %d KV heads of dim %d are not supported on CUDA "
-                    .formatted(heads, kvHeads, hd) + "(at most %d query heads per KV head, even head dim <= 512)".formatted(MAX_GROUP));
+                            .formatted(heads, kvHeads, hd)
+                    + "(at most %d query heads per KV head, even head dim <= 512)".formatted(MAX_GROUP));
         }
     }
 
@@ -62,7 +64,15 @@ final class CudaAttention {
      * Attention of {@code n} queries at device address {@code q} over the plan's spans into {@code out} (both n x qDim
      * floats); the plan's observer, if any, gets each key's attention mass.
      */
-    void run(int layer, long q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape, float scale,
+    void run(
+            int layer,
+            long q,
+            int n,
+            long[] qSeq,
+            AttentionPlan plan,
+            RopeTable rope,
+            AttentionShape shape,
+            float scale,
             long out) {
         int heads = shape.heads();
         int kvHeads = shape.kvHeads();
@@ -83,8 +93,10 @@ final class CudaAttention {
             int smemFloats = 2 * group * hd + TILE * group + 3 * group + (group & 1);
             int smem = smemFloats * 4 + TILE * 8;
             if (smem > 48 * 1024) {
-                throw new BackendException("attention: %d query heads per KV head of dim %d need %d bytes of shared memory, "
-                        .formatted(group, hd, smem) + "more than the 48 KiB the kernel is launched with");
+                throw new BackendException(
+                        "attention: %d query heads per KV head of dim %d need %d bytes of shared memory, "
+                                        .formatted(group, hd, smem)
+                                + "more than the 48 KiB the kernel is launched with");
             }
             DeviceRope r = rope(rope);
             int maxTotal = 0;
@@ -104,22 +116,76 @@ final class CudaAttention {
             long totAddr = staging.putInts(segs.totals());
             long seqAddr = staging.putLongs(qSeq);
             long posAddr = staging.putInts(plan.queryPositions());
-            DeviceMemory.Slot qr = memory.allocate(Use.ACTIVATIONS, (long) n * shape.qDim() * 4, null, "rotated queries");
+            DeviceMemory.Slot qr =
+                    memory.allocate(Use.ACTIVATIONS, (long) n * shape.qDim() * 4, null, "rotated queries");
             long parts = (long) n * heads * splits;
             DeviceMemory.Slot po = memory.allocate(Use.WORKSPACE, parts * hd * 4, null, "attention partials");
             DeviceMemory.Slot pm = memory.allocate(Use.WORKSPACE, parts * 4, null, "attention partials");
             DeviceMemory.Slot pl = memory.allocate(Use.WORKSPACE, parts * 4, null, "attention partials");
             DeviceMemory.Slot lse = memory.allocate(Use.WORKSPACE, (long) n * heads * 4, null, "attention lse");
             try {
-                launcher.launch("engram_rope_f32", n, 1, 1, 128, 0, q, posAddr, heads, hd, r.cos.address, r.sin.address,
-                        r.invFreq.address, r.cached, r.style, qr.address);
-                launcher.launch("engram_attention_f32", splits, n, kvHeads, TILE, smem, qr.address, seqAddr, segAddr, loAddr,
-                        hiAddr, totAddr, heads, kvHeads, hd, scale, keysPerSplit, r.cos.address, r.sin.address,
-                        r.invFreq.address, r.cached, r.style, po.address, pm.address, pl.address);
-                launcher.launch("engram_attention_combine_f32", n * heads, 1, 1, Math.min(256, ceilDiv(hd, 32) * 32), 0, po.address,
-                        pm.address, pl.address, heads, hd, splits, out, lse.address);
+                launcher.launch(
+                        "engram_rope_f32",
+                        n,
+                        1,
+                        1,
+                        128,
+                        0,
+                        q,
+                        posAddr,
+                        heads,
+                        hd,
+                        r.cos.address,
+                        r.sin.address,
+                        r.invFreq.address,
+                        r.cached,
+                        r.style,
+                        qr.address);
+                launcher.launch(
+                        "engram_attention_f32",
+                        splits,
+                        n,
+                        kvHeads,
+                        TILE,
+                        smem,
+                        qr.address,
+                        seqAddr,
+                        segAddr,
+                        loAddr,
+                        hiAddr,
+                        totAddr,
+                        heads,
+                        kvHeads,
+                        hd,
+                        scale,
+                        keysPerSplit,
+                        r.cos.address,
+                        r.sin.address,
+                        r.invFreq.address,
+                        r.cached,
+                        r.style,
+                        po.address,
+                        pm.address,
+                        pl.address);
+                launcher.launch(
+                        "engram_attention_combine_f32",
+                        n * heads,
+                        1,
+                        1,
+                        Math.min(256, ceilDiv(hd, 32) * 32),
+                        0,
+                        po.address,
+                        pm.address,
+                        pl.address,
+                        heads,
+                        hd,
+                        splits,
+                        out,
+                        lse.address);
                 if (plan.observer() != null) {
-                    observe(layer, plan, segs, maxTotal, n, shape, scale, r, qr, seqAddr, segAddr, loAddr, hiAddr, totAddr, lse);
+                    observe(
+                            layer, plan, segs, maxTotal, n, shape, scale, r, qr, seqAddr, segAddr, loAddr, hiAddr,
+                            totAddr, lse);
                 }
             } finally {
                 memory.free(qr);
@@ -134,15 +200,51 @@ final class CudaAttention {
     }
 
     /** Attention mass per key for the plan's observer, in the CPU backend's layout (span by span per KV head). */
-    private void observe(int layer, AttentionPlan plan, AttentionSegments.Table segs, int maxTotal, int n, AttentionShape shape, float scale,
-            DeviceRope r, DeviceMemory.Slot qr, long seqAddr, long segAddr, long loAddr, long hiAddr, long totAddr,
+    private void observe(
+            int layer,
+            AttentionPlan plan,
+            AttentionSegments.Table segs,
+            int maxTotal,
+            int n,
+            AttentionShape shape,
+            float scale,
+            DeviceRope r,
+            DeviceMemory.Slot qr,
+            long seqAddr,
+            long segAddr,
+            long loAddr,
+            long hiAddr,
+            long totAddr,
             DeviceMemory.Slot lse) {
         int kvHeads = shape.kvHeads();
         DeviceMemory.Slot mass = memory.allocate(Use.WORKSPACE, (long) kvHeads * maxTotal * 4, null, "attention mass");
         try {
-            launcher.launch("engram_attention_mass_f32", ceilDiv(maxTotal, 128), kvHeads, 1, 128, 0, qr.address, seqAddr, n, segAddr,
-                    loAddr, hiAddr, totAddr, shape.heads(), kvHeads, shape.headDim(), scale, r.cos.address, r.sin.address,
-                    r.invFreq.address, r.cached, r.style, lse.address, maxTotal, mass.address);
+            launcher.launch(
+                    "engram_attention_mass_f32",
+                    ceilDiv(maxTotal, 128),
+                    kvHeads,
+                    1,
+                    128,
+                    0,
+                    qr.address,
+                    seqAddr,
+                    n,
+                    segAddr,
+                    loAddr,
+                    hiAddr,
+                    totAddr,
+                    shape.heads(),
+                    kvHeads,
+                    shape.headDim(),
+                    scale,
+                    r.cos.address,
+                    r.sin.address,
+                    r.invFreq.address,
+                    r.cached,
+                    r.style,
+                    lse.address,
+                    maxTotal,
+                    mass.address);
             float[] host = new float[kvHeads * maxTotal];
             JCudaDriver.cuMemcpyDtoH(Pointer.to(host), DevicePointers.at(mass.address), host.length * 4L);
             staging.reset();
@@ -180,7 +282,11 @@ final class CudaAttention {
         for (int i = 0; i < half; i++) {
             invF[i] = (float) inv[i];
         }
-        r = new DeviceRope(upload(cos, "RoPE cosines"), upload(sin, "RoPE sines"), upload(invF, "RoPE frequencies"), cached,
+        r = new DeviceRope(
+                upload(cos, "RoPE cosines"),
+                upload(sin, "RoPE sines"),
+                upload(invF, "RoPE frequencies"),
+                cached,
                 table.style() == RopeStyle.HALF ? 0 : 1);
         ropes.put(table, r);
         return r;

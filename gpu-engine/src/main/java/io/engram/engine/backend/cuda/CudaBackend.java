@@ -3,18 +3,14 @@ package io.engram.engine.backend.cuda;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.backend.cuda.GpuMemoryBudget.Use;
 import io.engram.engine.kv.AttentionPlan;
-import io.engram.engine.kv.KvSpan;
-import io.engram.engine.backend.RopeStyle;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.WeightTensor;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUstream;
@@ -34,6 +30,7 @@ import jcuda.driver.JCudaDriver;
 public final class CudaBackend implements Backend {
     /** Matmuls of at most this many tokens take the decode path (F32 activations); larger ones the tensor cores. */
     public static final int GEMV_MAX_TOKENS = 8;
+
     private static final int STAGING_BYTES = 8 << 20;
 
     private final CudaDevice device;
@@ -77,8 +74,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String describe() {
-        return "cuda:%d %s (%d SMs, GPU memory budget %s)".formatted(device.ordinal(), device.name(),
-                device.multiprocessors(), GpuMemoryBudget.mib(device.budget().limit()));
+        return "cuda:%d %s (%d SMs, GPU memory budget %s)"
+                .formatted(
+                        device.ordinal(),
+                        device.name(),
+                        device.multiprocessors(),
+                        GpuMemoryBudget.mib(device.budget().limit()));
     }
 
     public CudaDevice device() {
@@ -126,7 +127,8 @@ public final class CudaBackend implements Backend {
 
     private static void checkRange(String op, Buf b, long off, long len) {
         if (off < 0 || len < 0 || off + len > b.size()) {
-            throw new BackendException("%s: [%d, %d) outside a buffer of %d floats".formatted(op, off, off + len, b.size()));
+            throw new BackendException(
+                    "%s: [%d, %d) outside a buffer of %d floats".formatted(op, off, off + len, b.size()));
         }
     }
 
@@ -137,7 +139,8 @@ public final class CudaBackend implements Backend {
         if (len == 0) {
             return;
         }
-        JCudaDriver.cuMemcpyHtoD(DevicePointers.at(addr(dst) + dstOff * 4L), Pointer.to(src).withByteOffset(srcOff * 4L), len * 4L);
+        JCudaDriver.cuMemcpyHtoD(
+                DevicePointers.at(addr(dst) + dstOff * 4L), Pointer.to(src).withByteOffset(srcOff * 4L), len * 4L);
         written(dst);
     }
 
@@ -149,7 +152,8 @@ public final class CudaBackend implements Backend {
             return;
         }
         // a synchronous copy on the null stream: waits for this backend's stream, so every staged argument is consumed
-        JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(dstOff * 4L), DevicePointers.at(addr(src) + srcOff * 4L), len * 4L);
+        JCudaDriver.cuMemcpyDtoH(
+                Pointer.to(dst).withByteOffset(dstOff * 4L), DevicePointers.at(addr(src) + srcOff * 4L), len * 4L);
         staging.reset();
     }
 
@@ -211,7 +215,8 @@ public final class CudaBackend implements Backend {
         CudaWeight g = CudaWeight.of(gamma);
         requireType("rms_norm", g, DType.F32);
         if (g.cols() != dim) {
-            throw new BackendException("rms_norm: gain %s has %d values for rows of %d".formatted(g.name(), g.cols(), dim));
+            throw new BackendException(
+                    "rms_norm: gain %s has %d values for rows of %d".formatted(g.name(), g.cols(), dim));
         }
         checkRange("rms_norm", x, 0, (long) n * dim);
         checkRange("rms_norm", out, 0, (long) n * dim);
@@ -234,11 +239,34 @@ public final class CudaBackend implements Backend {
         }
         if (n <= GEMV_MAX_TOKENS) {
             int warpsPerBlock = 8;
-            launch("engram_matmul_gemv_bf16", ceilDiv(m.rows(), warpsPerBlock), 1, 1, 32 * warpsPerBlock, 0, m.address(),
-                    addr(x), n, m.rows(), m.cols(), m.cols() % 8 == 0 ? 1 : 0, addr(out));
+            launch(
+                    "engram_matmul_gemv_bf16",
+                    ceilDiv(m.rows(), warpsPerBlock),
+                    1,
+                    1,
+                    32 * warpsPerBlock,
+                    0,
+                    m.address(),
+                    addr(x),
+                    n,
+                    m.rows(),
+                    m.cols(),
+                    m.cols() % 8 == 0 ? 1 : 0,
+                    addr(out));
         } else {
-            launch("engram_matmul_wmma_bf16", ceilDiv(m.rows(), 64), ceilDiv(n, 64), 1, 128, 0, m.address(), addr(x), n,
-                    m.rows(), m.cols(), addr(out));
+            launch(
+                    "engram_matmul_wmma_bf16",
+                    ceilDiv(m.rows(), 64),
+                    ceilDiv(n, 64),
+                    1,
+                    128,
+                    0,
+                    m.address(),
+                    addr(x),
+                    n,
+                    m.rows(),
+                    m.cols(),
+                    addr(out));
         }
         written(out);
     }
@@ -286,8 +314,16 @@ public final class CudaBackend implements Backend {
     // attention
 
     @Override
-    public void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
-            float scale, Buf out) {
+    public void attention(
+            int layer,
+            Buf q,
+            int n,
+            long[] qSeq,
+            AttentionPlan plan,
+            RopeTable rope,
+            AttentionShape shape,
+            float scale,
+            Buf out) {
         enter();
         attention.check(shape);
         checkRange("attention q", q, 0, (long) n * shape.qDim());
@@ -383,13 +419,27 @@ public final class CudaBackend implements Backend {
      * @param budgetPeakBytes the most of the budget in use at once
      * @param budgetBytes the budget
      */
-    public record MemoryReport(long weightBytes, long kvResidentBytes, long kvMirroredBytes, long evictions, long uploads,
-            long budgetUsedBytes, long budgetPeakBytes, long budgetBytes) {}
+    public record MemoryReport(
+            long weightBytes,
+            long kvResidentBytes,
+            long kvMirroredBytes,
+            long evictions,
+            long uploads,
+            long budgetUsedBytes,
+            long budgetPeakBytes,
+            long budgetBytes) {}
 
     public MemoryReport memoryReport() {
         GpuMemoryBudget b = device.budget();
-        return new MemoryReport(device.weights().bytes(), memory.residentKvBytes(), memory.mirroredKvBytes(),
-                memory.evictions(), memory.uploads(), b.used(), b.peak(), b.limit());
+        return new MemoryReport(
+                device.weights().bytes(),
+                memory.residentKvBytes(),
+                memory.mirroredKvBytes(),
+                memory.evictions(),
+                memory.uploads(),
+                b.used(),
+                b.peak(),
+                b.limit());
     }
 
     /**
@@ -427,8 +477,8 @@ public final class CudaBackend implements Backend {
 
     private static void requireType(String op, CudaWeight w, DType t) {
         if (w.dtype() != t) {
-            throw new BackendException("%s: %s is stored as %s on the device, the op needs %s (a %s)".formatted(op, w.name(),
-                    w.dtype(), t, t == DType.BF16 ? "matrix" : "vector"));
+            throw new BackendException("%s: %s is stored as %s on the device, the op needs %s (a %s)"
+                    .formatted(op, w.name(), w.dtype(), t, t == DType.BF16 ? "matrix" : "vector"));
         }
     }
 
@@ -452,11 +502,13 @@ public final class CudaBackend implements Backend {
             };
         }
         try {
-            JCudaDriver.cuLaunchKernel(device.function(kernel), gx, gy, gz, block, 1, 1, sharedBytes, stream, Pointer.to(p),
-                    null);
+            JCudaDriver.cuLaunchKernel(
+                    device.function(kernel), gx, gy, gz, block, 1, 1, sharedBytes, stream, Pointer.to(p), null);
         } catch (CudaException e) {
-            throw new BackendException("kernel %s, grid (%d, %d, %d), block %d, %d bytes shared, on %s: %s".formatted(kernel,
-                    gx, gy, gz, block, sharedBytes, device, e.getMessage()), e);
+            throw new BackendException(
+                    "kernel %s, grid (%d, %d, %d), block %d, %d bytes shared, on %s: %s"
+                            .formatted(kernel, gx, gy, gz, block, sharedBytes, device, e.getMessage()),
+                    e);
         }
     }
 }

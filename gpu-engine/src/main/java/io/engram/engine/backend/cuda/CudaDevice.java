@@ -29,6 +29,7 @@ public final class CudaDevice {
     private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
     /** The PTX built from src/main/cuda by the gpu-engine build (profile cuda-kernels). */
     public static final String KERNELS_RESOURCE = "/io/engram/engine/backend/cuda/engram_kernels.ptx";
+
     private static final Map<Integer, CudaDevice> OPEN = new HashMap<>();
 
     private final int ordinal;
@@ -62,8 +63,11 @@ public final class CudaDevice {
         this.totalMemory = total[0];
         long limit = budgetBytes > 0 ? budgetBytes : (long) (free[0] * 0.9);
         if (budgetBytes > free[0]) {
-            LOG.warn("GPU memory budget {} on cuda:{} is more than the {} free now; allocations may fail at the device",
-                    GpuMemoryBudget.mib(budgetBytes), ordinal, GpuMemoryBudget.mib(free[0]));
+            LOG.warn(
+                    "GPU memory budget {} on cuda:{} is more than the {} free now; allocations may fail at the device",
+                    GpuMemoryBudget.mib(budgetBytes),
+                    ordinal,
+                    GpuMemoryBudget.mib(free[0]));
         }
         this.budget = new GpuMemoryBudget(limit, "cuda:%d (%s)".formatted(ordinal, name));
         this.module = new CUmodule();
@@ -72,12 +76,21 @@ public final class CudaDevice {
             JCudaDriver.cuModuleLoadData(module, z);
         } catch (CudaException e) {
             JCudaDriver.cuDevicePrimaryCtxRelease(device);
-            throw new BackendException("cuda:%d (%s) rejected Engram's PTX kernels (%s): the driver may be older than the "
-                    .formatted(ordinal, name, e.getMessage()) + "CUDA toolkit that built them", e);
+            throw new BackendException(
+                    "cuda:%d (%s) rejected Engram's PTX kernels (%s): the driver may be older than the "
+                                    .formatted(ordinal, name, e.getMessage())
+                            + "CUDA toolkit that built them",
+                    e);
         }
         this.weights = new WeightCache(this);
-        LOG.info("cuda:{} {} ready: {} multiprocessors, {} total, {} free, budget {}", ordinal, name, multiprocessors,
-                GpuMemoryBudget.mib(total[0]), GpuMemoryBudget.mib(free[0]), GpuMemoryBudget.mib(limit));
+        LOG.info(
+                "cuda:{} {} ready: {} multiprocessors, {} total, {} free, budget {}",
+                ordinal,
+                name,
+                multiprocessors,
+                GpuMemoryBudget.mib(total[0]),
+                GpuMemoryBudget.mib(free[0]),
+                GpuMemoryBudget.mib(limit));
     }
 
     private static int indexOfZero(byte[] b) {
@@ -105,13 +118,17 @@ public final class CudaDevice {
                 int[] count = new int[1];
                 JCudaDriver.cuDeviceGetCount(count);
                 if (ordinal < 0 || ordinal >= count[0]) {
-                    throw new BackendException("no CUDA device %d: the driver sees %d device(s)".formatted(ordinal, count[0]));
+                    throw new BackendException(
+                            "no CUDA device %d: the driver sees %d device(s)".formatted(ordinal, count[0]));
                 }
                 d = new CudaDevice(ordinal, budgetBytes, ptx);
                 OPEN.put(ordinal, d);
             } else if (budgetBytes > 0 && budgetBytes != d.budget.limit()) {
-                LOG.warn("cuda:{} is already open with a budget of {}; ignoring the {} asked for now", ordinal,
-                        GpuMemoryBudget.mib(d.budget.limit()), GpuMemoryBudget.mib(budgetBytes));
+                LOG.warn(
+                        "cuda:{} is already open with a budget of {}; ignoring the {} asked for now",
+                        ordinal,
+                        GpuMemoryBudget.mib(d.budget.limit()),
+                        GpuMemoryBudget.mib(budgetBytes));
             }
             d.refs++;
             return d;
@@ -129,7 +146,10 @@ public final class CudaDevice {
             weights.close();
             JCudaDriver.cuModuleUnload(module);
             JCudaDriver.cuDevicePrimaryCtxRelease(device);
-            LOG.info("cuda:{} released (peak use {} of {})", ordinal, GpuMemoryBudget.mib(budget.peak()),
+            LOG.info(
+                    "cuda:{} released (peak use {} of {})",
+                    ordinal,
+                    GpuMemoryBudget.mib(budget.peak()),
                     GpuMemoryBudget.mib(budget.limit()));
         }
     }
@@ -161,9 +181,15 @@ public final class CudaDevice {
             JCudaDriver.cuInit(0);
         } catch (LinkageError e) {
             // JCuda's message carries the stack traces of every load attempt: its first line says what was missing
-            String first = String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip();
-            throw new BackendException("no usable CUDA driver (" + first + "): --device cuda needs an NVIDIA GPU with its "
-                    + "driver (libcuda.so.1) on x86-64 or aarch64 Linux; use --device cpu or --device auto here", e);
+            String first = String.valueOf(e.getMessage())
+                    .lines()
+                    .findFirst()
+                    .orElse("")
+                    .strip();
+            throw new BackendException(
+                    "no usable CUDA driver (" + first + "): --device cuda needs an NVIDIA GPU with its "
+                            + "driver (libcuda.so.1) on x86-64 or aarch64 Linux; use --device cpu or --device auto here",
+                    e);
         } catch (CudaException e) {
             throw new BackendException("the CUDA driver failed to initialise: " + e.getMessage(), e);
         }
@@ -174,9 +200,10 @@ public final class CudaDevice {
     static byte[] kernels() {
         try (InputStream in = CudaDevice.class.getResourceAsStream(KERNELS_RESOURCE)) {
             if (in == null) {
-                throw new BackendException("the CUDA kernels are missing: " + KERNELS_RESOURCE.substring(1) + " is not on the "
-                        + "classpath, so this gpu-engine build ran without nvcc. Rebuild with the CUDA toolkit installed "
-                        + "(profile cuda-kernels, active when /usr/local/cuda/bin/nvcc exists) to use --device cuda.");
+                throw new BackendException(
+                        "the CUDA kernels are missing: " + KERNELS_RESOURCE.substring(1) + " is not on the "
+                                + "classpath, so this gpu-engine build ran without nvcc. Rebuild with the CUDA toolkit installed "
+                                + "(profile cuda-kernels, active when /usr/local/cuda/bin/nvcc exists) to use --device cuda.");
             }
             return in.readAllBytes();
         } catch (IOException e) {
@@ -196,7 +223,8 @@ public final class CudaDevice {
             try {
                 JCudaDriver.cuModuleGetFunction(f, module, e);
             } catch (CudaException ex) {
-                throw new BackendException("kernel " + e + " is not in " + KERNELS_RESOURCE + ": " + ex.getMessage(), ex);
+                throw new BackendException(
+                        "kernel " + e + " is not in " + KERNELS_RESOURCE + ": " + ex.getMessage(), ex);
             }
             return f;
         });

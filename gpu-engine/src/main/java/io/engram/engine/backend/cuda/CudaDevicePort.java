@@ -18,8 +18,10 @@ final class CudaDevicePort implements DevicePort {
         try {
             JCudaDriver.cuMemAlloc(p, bytes);
         } catch (RuntimeException e) {
-            throw new GpuMemoryException("the device has no room for %s more (%s); lower engram.engine.gpu-memory-mb so "
-                    .formatted(GpuMemoryBudget.mib(bytes), e.getMessage()) + "the budget fits what the GPU has free");
+            throw new GpuMemoryException(
+                    "the device has no room for %s more (%s); lower engram.engine.gpu-memory-mb so "
+                                    .formatted(GpuMemoryBudget.mib(bytes), e.getMessage())
+                            + "the budget fits what the GPU has free");
         }
         return p.address();
     }

@@ -26,6 +26,7 @@ final class DeviceBuf implements Buf {
         if (b instanceof DeviceBuf d) {
             return d;
         }
-        throw new BackendException("the CUDA backend was given a buffer of another backend: " + b.getClass().getSimpleName());
+        throw new BackendException("the CUDA backend was given a buffer of another backend: "
+                + b.getClass().getSimpleName());
     }
 }

@@ -237,7 +237,9 @@ final class DeviceMemory implements AutoCloseable {
     long trimFreeLists() {
         long n = 0;
         for (Map.Entry<Use, TreeMap<Long, ArrayDeque<Long>>> e : free.entrySet()) {
-            for (Iterator<Map.Entry<Long, ArrayDeque<Long>>> it = e.getValue().entrySet().iterator(); it.hasNext(); ) {
+            for (Iterator<Map.Entry<Long, ArrayDeque<Long>>> it =
+                            e.getValue().entrySet().iterator();
+                    it.hasNext(); ) {
                 Map.Entry<Long, ArrayDeque<Long>> b = it.next();
                 for (long a : b.getValue()) {
                     port.free(a);

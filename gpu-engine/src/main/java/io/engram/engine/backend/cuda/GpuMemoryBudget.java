@@ -74,10 +74,18 @@ public final class GpuMemoryBudget {
     /** The exception for a reservation that does not fit, naming what holds the budget. */
     public synchronized GpuMemoryException exhausted(Use use, long bytes, String what) {
         return new GpuMemoryException(("GPU memory budget exceeded on %s: %s needs %s for %s but %s of the %s budget "
-                + "are held (weights %s, KV %s, activations %s, workspace %s). Raise the budget "
-                + "(engram.engine.gpu-memory-mb), use a smaller model, or bound the engine KV with a memory policy.")
-                .formatted(device, what, mib(bytes), use.name().toLowerCase(java.util.Locale.ROOT), mib(total), mib(limit),
-                        mib(used.get(Use.WEIGHTS)), mib(used.get(Use.KV)), mib(used.get(Use.ACTIVATIONS)),
+                        + "are held (weights %s, KV %s, activations %s, workspace %s). Raise the budget "
+                        + "(engram.engine.gpu-memory-mb), use a smaller model, or bound the engine KV with a memory policy.")
+                .formatted(
+                        device,
+                        what,
+                        mib(bytes),
+                        use.name().toLowerCase(java.util.Locale.ROOT),
+                        mib(total),
+                        mib(limit),
+                        mib(used.get(Use.WEIGHTS)),
+                        mib(used.get(Use.KV)),
+                        mib(used.get(Use.ACTIVATIONS)),
                         mib(used.get(Use.WORKSPACE))));
     }
 
@@ -85,7 +93,8 @@ public final class GpuMemoryBudget {
     public synchronized void release(Use use, long bytes) {
         long held = used.get(use);
         if (bytes < 0 || bytes > held) {
-            throw new IllegalStateException("releasing %d bytes of %s but only %d are reserved".formatted(bytes, use, held));
+            throw new IllegalStateException(
+                    "releasing %d bytes of %s but only %d are reserved".formatted(bytes, use, held));
         }
         used.put(use, held - bytes);
         total -= bytes;

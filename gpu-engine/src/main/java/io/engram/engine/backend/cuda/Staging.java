@@ -39,7 +39,8 @@ final class Staging implements AutoCloseable {
     void reserve(int bytes) {
         int need = bytes + 16 * ALIGN;
         if (need > capacity) {
-            throw new BackendException("an op's arguments take %d bytes, more than the %d-byte staging ring".formatted(bytes, capacity));
+            throw new BackendException(
+                    "an op's arguments take %d bytes, more than the %d-byte staging ring".formatted(bytes, capacity));
         }
         if (used + need > capacity) {
             JCudaDriver.cuStreamSynchronize(stream);
@@ -51,7 +52,8 @@ final class Staging implements AutoCloseable {
     long put(ByteBuffer src) {
         int len = src.limit();
         if (len > capacity) {
-            throw new BackendException("an op's arguments take %d bytes, more than the %d-byte staging ring".formatted(len, capacity));
+            throw new BackendException(
+                    "an op's arguments take %d bytes, more than the %d-byte staging ring".formatted(len, capacity));
         }
         if (used + len > capacity) {
             JCudaDriver.cuStreamSynchronize(stream);
@@ -88,5 +90,4 @@ final class Staging implements AutoCloseable {
         JCudaDriver.cuMemFreeHost(hostRing);
         memory.free(deviceRing);
     }
-
 }

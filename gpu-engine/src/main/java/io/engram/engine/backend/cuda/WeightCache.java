@@ -84,7 +84,9 @@ final class WeightCache {
         DType type = matrix ? DType.BF16 : DType.F32;
         long elements = t.elementCount();
         long bytes = elements * (matrix ? 2 : 4);
-        device.budget().reserve(Use.WEIGHTS, bytes, "weight '%s' %s".formatted(t.name(), java.util.Arrays.toString(t.shape())));
+        device.budget()
+                .reserve(
+                        Use.WEIGHTS, bytes, "weight '%s' %s".formatted(t.name(), java.util.Arrays.toString(t.shape())));
         DevicePointers.Allocated p = new DevicePointers.Allocated();
         try {
             JCudaDriver.cuMemAlloc(p, bytes);

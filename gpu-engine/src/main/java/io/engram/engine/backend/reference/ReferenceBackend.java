@@ -1,14 +1,14 @@
 package io.engram.engine.backend.reference;
 
-import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.BackendException;
 import io.engram.engine.backend.BoundWeight;
-import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.HostBuf;
+import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvSpan;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
 import java.util.List;
@@ -46,7 +46,8 @@ public final class ReferenceBackend extends HostMemoryBackend {
         float[] o = HostBuf.of(out);
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= t.rows()) {
-                throw new BackendException("get_rows: id %d outside [0, %d) of %s".formatted(ids[i], t.rows(), t.name()));
+                throw new BackendException(
+                        "get_rows: id %d outside [0, %d) of %s".formatted(ids[i], t.rows(), t.name()));
             }
             System.arraycopy(row(t, ids[i]), 0, o, i * t.cols(), t.cols());
         }
@@ -120,8 +121,16 @@ public final class ReferenceBackend extends HostMemoryBackend {
     }
 
     @Override
-    public void attention(int layer, Buf q, int n, long[] qSeq, AttentionPlan plan, RopeTable rope, AttentionShape shape,
-            float scale, Buf out) {
+    public void attention(
+            int layer,
+            Buf q,
+            int n,
+            long[] qSeq,
+            AttentionPlan plan,
+            RopeTable rope,
+            AttentionShape shape,
+            float scale,
+            Buf out) {
         float[] qa = HostBuf.of(q);
         float[] o = HostBuf.of(out);
         int hd = shape.headDim();
@@ -173,7 +182,8 @@ public final class ReferenceBackend extends HostMemoryBackend {
                     }
                 }
                 if (max == Double.NEGATIVE_INFINITY) {
-                    throw new BackendException("attention: query %d (seq %d) of layer %d sees no key".formatted(i, qSeq[i], layer));
+                    throw new BackendException(
+                            "attention: query %d (seq %d) of layer %d sees no key".formatted(i, qSeq[i], layer));
                 }
                 double sum = 0;
                 for (int j = 0; j < total; j++) {

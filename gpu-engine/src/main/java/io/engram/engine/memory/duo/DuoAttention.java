@@ -32,7 +32,8 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
     }
 
     /** @param dropStreamingKv whether streaming heads' rows behind their window are dropped (false: kept, for tests) */
-    public DuoAttention(HeadPattern pattern, MemoryPolicy retrieval, int sinkTokens, int recentTokens, boolean dropStreamingKv) {
+    public DuoAttention(
+            HeadPattern pattern, MemoryPolicy retrieval, int sinkTokens, int recentTokens, boolean dropStreamingKv) {
         super(retrieval);
         this.dropStreamingKv = dropStreamingKv;
         if (sinkTokens < 0 || recentTokens < 0) {
@@ -42,7 +43,8 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
         this.sinkTokens = sinkTokens;
         this.recentTokens = recentTokens;
         if (pattern.kvHeads() > Long.SIZE) {
-            throw new IllegalArgumentException("DuoAttention supports at most 64 KV heads per layer, got " + pattern.kvHeads());
+            throw new IllegalArgumentException(
+                    "DuoAttention supports at most 64 KV heads per layer, got " + pattern.kvHeads());
         }
         this.streamingMask = new long[pattern.layers()];
         for (int l = 0; l < pattern.layers(); l++) {
@@ -149,7 +151,9 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
     /** Whether the base plan puts the step's tokens at the positions they were written at. */
     private static boolean storedFrame(KvCache cache, long firstSeq, int n, AttentionPlan base) {
         for (KvBlock b : cache.blocks()) {
-            for (long s = Math.max(firstSeq, b.firstSeq()); s < Math.min(firstSeq + n, b.firstSeq() + b.length()); s++) {
+            for (long s = Math.max(firstSeq, b.firstSeq());
+                    s < Math.min(firstSeq + n, b.firstSeq() + b.length());
+                    s++) {
                 if (b.position((int) (s - b.firstSeq())) != base.queryPositions()[(int) (s - firstSeq)]) {
                     return false;
                 }
@@ -158,7 +162,8 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
         return true;
     }
 
-    private static boolean add(List<KvSpan> out, KvBlock b, long lo, long hi, long from, long to, long off, boolean stored) {
+    private static boolean add(
+            List<KvSpan> out, KvBlock b, long lo, long hi, long from, long to, long off, boolean stored) {
         long a = Math.max(lo, from);
         long z = Math.min(hi, to);
         if (a >= z) {
@@ -173,7 +178,8 @@ public final class DuoAttention extends io.engram.engine.memory.ForwardingMemory
             out.add(new KvSpan(b, (int) (a - lo), (int) (Math.min(z, inFrame) - lo), KvSpan.Positions.FIXED, 0));
         }
         if (inFrame < z) {
-            out.add(new KvSpan(b, (int) (inFrame - lo), (int) (z - lo), KvSpan.Positions.CONTIGUOUS, (int) (inFrame + off)));
+            out.add(new KvSpan(
+                    b, (int) (inFrame - lo), (int) (z - lo), KvSpan.Positions.CONTIGUOUS, (int) (inFrame + off)));
         }
         return true;
     }

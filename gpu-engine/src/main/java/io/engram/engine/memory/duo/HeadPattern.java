@@ -86,7 +86,8 @@ public final class HeadPattern {
                     try {
                         row[g] = Math.clamp(Float.parseFloat(cells[g]), 0f, 1f);
                     } catch (NumberFormatException e) {
-                        throw new IllegalArgumentException("%s line %d: '%s' is not a number".formatted(file, lineNo, cells[g]));
+                        throw new IllegalArgumentException(
+                                "%s line %d: '%s' is not a number".formatted(file, lineNo, cells[g]));
                     }
                 }
                 rows.add(row);
@@ -95,7 +96,8 @@ public final class HeadPattern {
             throw new UncheckedIOException("cannot read head pattern " + file, e);
         }
         if (rows.size() != layers) {
-            throw new IllegalArgumentException("%s has %d layers of scores; the model has %d".formatted(file, rows.size(), layers));
+            throw new IllegalArgumentException(
+                    "%s has %d layers of scores; the model has %d".formatted(file, rows.size(), layers));
         }
         return rows.toArray(new float[0][]);
     }

@@ -1,7 +1,7 @@
 package io.engram.engine.memory.retrieval;
 
-import io.engram.engine.kv.KvCache;
 import io.engram.engine.config.ModelConfig;
+import io.engram.engine.kv.KvCache;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -22,8 +22,8 @@ public final class EmLlm extends RetrievalMemory {
     EmLlm(RetrievalSettings settings, ModelConfig model) {
         super(settings, model);
         if (settings.topUnits() != 0 || settings.memoryTokens() < 1) {
-            throw new IllegalArgumentException("EM-LLM retrieves by a memory token budget (top units 0, memory tokens >= 1); got "
-                    + settings);
+            throw new IllegalArgumentException(
+                    "EM-LLM retrieves by a memory token budget (top units 0, memory tokens >= 1); got " + settings);
         }
         this.events = new EventBoundaries(settings, layers, kvHeads, headDim);
     }

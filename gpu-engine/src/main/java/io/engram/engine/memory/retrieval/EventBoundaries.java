@@ -52,7 +52,13 @@ final class EventBoundaries {
      * conductance) of the graph whose edge weights are dot products of raw keys, summed over heads and the layers
      * from {@code refineFromLayer}. Boundaries only move; their number stays.
      */
-    void refine(TreeSet<Long> boundaries, long packedEnd, KvCache cache, long firstSeq, long end, RetrievalSettings.Surprise sp) {
+    void refine(
+            TreeSet<Long> boundaries,
+            long packedEnd,
+            KvCache cache,
+            long firstSeq,
+            long end,
+            RetrievalSettings.Surprise sp) {
         List<Long> found = new ArrayList<>(boundaries.subSet(firstSeq, end));
         if (found.isEmpty()) {
             return;

@@ -1,7 +1,7 @@
 package io.engram.engine.memory.retrieval;
 
-import io.engram.engine.kv.KvCache;
 import io.engram.engine.config.ModelConfig;
+import io.engram.engine.kv.KvCache;
 import java.util.List;
 import java.util.Set;
 
@@ -14,8 +14,9 @@ public final class InfLlm extends RetrievalMemory {
     InfLlm(RetrievalSettings settings, ModelConfig model) {
         super(settings, model);
         if (settings.topUnits() < 1 || !(settings.segmentation() instanceof RetrievalSettings.Uniform)) {
-            throw new IllegalArgumentException("InfLLM retrieves a number of uniform units per step (top units >= 1, uniform "
-                    + "segmentation); got " + settings);
+            throw new IllegalArgumentException(
+                    "InfLLM retrieves a number of uniform units per step (top units >= 1, uniform "
+                            + "segmentation); got " + settings);
         }
     }
 

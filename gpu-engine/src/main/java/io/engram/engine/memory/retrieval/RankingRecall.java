@@ -28,7 +28,11 @@ public final class RankingRecall {
     public Stats stats() {
         long idx = indexedRankings.sum();
         long wanted = sampledWanted.sum();
-        return new Stats(rankings.sum(), idx, idx == 0 ? 1.0 : scoredShare.sum() / idx, samples.sum(),
+        return new Stats(
+                rankings.sum(),
+                idx,
+                idx == 0 ? 1.0 : scoredShare.sum() / idx,
+                samples.sum(),
                 wanted == 0 ? 1.0 : (double) sampledHits.sum() / wanted);
     }
 
@@ -44,7 +48,8 @@ public final class RankingRecall {
     }
 
     /** Counts one ranking; {@code seen}: the session's rankings before it (every SAMPLE_EVERY-th is checked). */
-    void measure(UnitIndex index, long seen, int layer, float[] q, UnitRanking ranking, List<Integer> rank, int wanted) {
+    void measure(
+            UnitIndex index, long seen, int layer, float[] q, UnitRanking ranking, List<Integer> rank, int wanted) {
         rankings.increment();
         if (!index.clustered()) {
             return;

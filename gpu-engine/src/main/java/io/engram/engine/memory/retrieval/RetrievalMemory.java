@@ -1,13 +1,13 @@
 package io.engram.engine.memory.retrieval;
 
 import io.engram.engine.backend.RopeTable;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.kv.AttentionObserver;
 import io.engram.engine.kv.AttentionPlan;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.kv.KvSpan;
 import io.engram.engine.memory.MemoryPolicy;
-import io.engram.engine.config.ModelConfig;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -100,7 +100,8 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
     }
 
     RetrievalState state(KvCache cache) {
-        return cache.policyState(this, () -> new RetrievalState(layers, kvHeads * headDim, cfg.initTokens(), INDEX_PROBES));
+        return cache.policyState(
+                this, () -> new RetrievalState(layers, kvHeads * headDim, cfg.initTokens(), INDEX_PROBES));
     }
 
     /** The units memory holds for a session (for tests and reports). */
@@ -175,7 +176,8 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
                 long a = Math.max(lo, w);
                 long z = Math.min(hi, end);
                 if (a < z) {
-                    spans.add(new KvSpan(b, (int) (a - lo), (int) (z - lo), KvSpan.Positions.CONTIGUOUS, (int) (a - w)));
+                    spans.add(
+                            new KvSpan(b, (int) (a - lo), (int) (z - lo), KvSpan.Positions.CONTIGUOUS, (int) (a - w)));
                 }
             }
             for (int i = 0; i < n; i++) {
@@ -221,7 +223,9 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
         long window = Math.max(0, firstSeq - cfg.localTokens());
         if (st.packedEnd > Math.max(window, cfg.initTokens())) {
             st.unitsRemoved |= removeUnits(st, u -> u.end() > window);
-            st.packedEnd = st.units.isEmpty() ? cfg.initTokens() : Math.max(cfg.initTokens(), st.units.getLast().end());
+            st.packedEnd = st.units.isEmpty()
+                    ? cfg.initTokens()
+                    : Math.max(cfg.initTokens(), st.units.getLast().end());
             for (int l = 0; l < layers; l++) {
                 st.contiguity.get(l).removeIf(u -> u.end() > window);
             }

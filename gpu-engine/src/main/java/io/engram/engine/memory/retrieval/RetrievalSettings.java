@@ -15,8 +15,15 @@ package io.engram.engine.memory.retrieval;
  *     {@code max_cached_block}, 32); never fewer than a step needs
  * @param segmentation how memory is cut into units
  */
-public record RetrievalSettings(int initTokens, int localTokens, int reprTokens, int topUnits, int memoryTokens, double contiguity,
-        int cachedBlocks, Segmentation segmentation) {
+public record RetrievalSettings(
+        int initTokens,
+        int localTokens,
+        int reprTokens,
+        int topUnits,
+        int memoryTokens,
+        double contiguity,
+        int cachedBlocks,
+        Segmentation segmentation) {
 
     /** How tokens that leave the local window are cut into memory units. */
     public sealed interface Segmentation permits Uniform, Surprise {}
@@ -43,11 +50,13 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
             implements Segmentation {
         public Surprise {
             if (minTokens < 1 || maxTokens < minTokens) {
-                throw new IllegalArgumentException("event sizes need 1 <= min <= max, got %d and %d".formatted(minTokens, maxTokens));
+                throw new IllegalArgumentException(
+                        "event sizes need 1 <= min <= max, got %d and %d".formatted(minTokens, maxTokens));
             }
             if (refinement == null || refineFromLayer < -1) {
-                throw new IllegalArgumentException("a refinement (NONE, MODULARITY, CONDUCTANCE) and a layer >= 0 (or -1: "
-                        + "the last 3/8 of the layers) are required");
+                throw new IllegalArgumentException(
+                        "a refinement (NONE, MODULARITY, CONDUCTANCE) and a layer >= 0 (or -1: "
+                                + "the last 3/8 of the layers) are required");
             }
         }
 
@@ -57,7 +66,12 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
     }
 
     public RetrievalSettings {
-        if (initTokens < 0 || localTokens < 1 || reprTokens < 1 || topUnits < 0 || memoryTokens < 0 || cachedBlocks < 0) {
+        if (initTokens < 0
+                || localTokens < 1
+                || reprTokens < 1
+                || topUnits < 0
+                || memoryTokens < 0
+                || cachedBlocks < 0) {
             throw new IllegalArgumentException("retrieval settings out of range: " + this);
         }
         if (topUnits == 0 && memoryTokens == 0) {
@@ -78,27 +92,33 @@ public record RetrievalSettings(int initTokens, int localTokens, int reprTokens,
      * by modularity on the keys of the last 3/8 of the layers, 30% of the budget for the temporal-contiguity buffer.
      */
     public static RetrievalSettings emLlm() {
-        return new RetrievalSettings(128, 4096, 4, 0, 2048, 0.3, 32, new Surprise(1.0, 8, 128, Refinement.MODULARITY, -1));
+        return new RetrievalSettings(
+                128, 4096, 4, 0, 2048, 0.3, 32, new Surprise(1.0, 8, 128, Refinement.MODULARITY, -1));
     }
 
     public RetrievalSettings withWindow(int init, int local) {
-        return new RetrievalSettings(init, local, reprTokens, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
+        return new RetrievalSettings(
+                init, local, reprTokens, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
     }
 
     public RetrievalSettings withTopUnits(int k) {
-        return new RetrievalSettings(initTokens, localTokens, reprTokens, k, memoryTokens, contiguity, cachedBlocks, segmentation);
+        return new RetrievalSettings(
+                initTokens, localTokens, reprTokens, k, memoryTokens, contiguity, cachedBlocks, segmentation);
     }
 
     public RetrievalSettings withMemoryTokens(int tokens, double contiguityShare) {
-        return new RetrievalSettings(initTokens, localTokens, reprTokens, 0, tokens, contiguityShare, cachedBlocks, segmentation);
+        return new RetrievalSettings(
+                initTokens, localTokens, reprTokens, 0, tokens, contiguityShare, cachedBlocks, segmentation);
     }
 
     public RetrievalSettings withCachedBlocks(int blocks) {
-        return new RetrievalSettings(initTokens, localTokens, reprTokens, topUnits, memoryTokens, contiguity, blocks, segmentation);
+        return new RetrievalSettings(
+                initTokens, localTokens, reprTokens, topUnits, memoryTokens, contiguity, blocks, segmentation);
     }
 
     public RetrievalSettings withReprTokens(int r) {
-        return new RetrievalSettings(initTokens, localTokens, r, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
+        return new RetrievalSettings(
+                initTokens, localTokens, r, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
     }
 
     /** The first layer boundary refinement reads: -1 chooses the last 3/8 of the layers, as EM-LLM's Mistral setting (20 of 32). */

@@ -35,7 +35,8 @@ final class RetrievalSnapshots {
         List<PolicySnapshot.BlockMass> mass = new ArrayList<>();
         for (Map.Entry<KvBlock, float[]> e : st.mass.entrySet()) {
             if (cache.blockAt(e.getKey().firstSeq()) == e.getKey()) {
-                mass.add(new PolicySnapshot.BlockMass(e.getKey().firstSeq(), e.getValue().clone()));
+                mass.add(new PolicySnapshot.BlockMass(
+                        e.getKey().firstSeq(), e.getValue().clone()));
             }
         }
         mass.sort(Comparator.comparingLong(PolicySnapshot.BlockMass::firstSeq));
@@ -43,8 +44,18 @@ final class RetrievalSnapshots {
         for (int l = 0; l < contiguity.length; l++) {
             contiguity[l] = st.contiguity.get(l).stream().mapToLong(Unit::start).toArray();
         }
-        return new PolicySnapshot(policy, st.packedEnd, st.units.size(), Math.max(0, fromUnit), out, bounds, new long[0],
-                new float[0], false, mass, contiguity);
+        return new PolicySnapshot(
+                policy,
+                st.packedEnd,
+                st.units.size(),
+                Math.max(0, fromUnit),
+                out,
+                bounds,
+                new long[0],
+                new float[0],
+                false,
+                mass,
+                contiguity);
     }
 
     /**
@@ -61,8 +72,9 @@ final class RetrievalSnapshots {
         List<int[]> lists = new ArrayList<>(stored.size());
         for (PolicySnapshot.Unit u : stored) {
             if (u.repr().length != layers || u.repr()[0].length != kvDim) {
-                throw new IllegalArgumentException("stored unit [%d, %d) has keys of %d x %d floats; the model needs %d x %d"
-                        .formatted(u.start(), u.end(), u.repr().length, u.repr()[0].length, layers, kvDim));
+                throw new IllegalArgumentException(
+                        "stored unit [%d, %d) has keys of %d x %d floats; the model needs %d x %d"
+                                .formatted(u.start(), u.end(), u.repr().length, u.repr()[0].length, layers, kvDim));
             }
             st.units.add(new Unit(u.start(), u.end(), u.repr()));
             lists.add(u.lists());
@@ -83,7 +95,8 @@ final class RetrievalSnapshots {
             List<Unit> buffer = new ArrayList<>();
             if (l < s.contiguity().length) {
                 for (long start : s.contiguity()[l]) {
-                    int at = Collections.binarySearch(st.units, new Unit(start, start, null), Comparator.comparingLong(Unit::start));
+                    int at = Collections.binarySearch(
+                            st.units, new Unit(start, start, null), Comparator.comparingLong(Unit::start));
                     if (at >= 0) {
                         buffer.add(st.units.get(at));
                     }

@@ -18,7 +18,8 @@ final class RetrievalState implements io.engram.engine.kv.PolicyState {
     long rankingsSeen; // per session, for the recall sampling
     long packedEnd; // tokens [initTokens, packedEnd) are packed into units
     final TreeSet<Long> boundaries = new TreeSet<>(); // EM-LLM: sequence indices that start a new event
-    final Map<KvBlock, float[]> mass = new IdentityHashMap<>(); // (layer, kvHead, slot) attention mass of unpacked tokens
+    final Map<KvBlock, float[]> mass =
+            new IdentityHashMap<>(); // (layer, kvHead, slot) attention mass of unpacked tokens
     final List<LinkedHashMap<KvBlock, Boolean>> lru = new ArrayList<>(); // per layer, access order
     final List<List<Unit>> contiguity = new ArrayList<>(); // per layer: EM-LLM contiguity buffer
     final List<List<Unit>> selected = new ArrayList<>(); // per layer: units of the last step

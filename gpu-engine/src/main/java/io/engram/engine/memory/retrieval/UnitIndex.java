@@ -25,6 +25,7 @@ public final class UnitIndex {
 
     /** Units below which rankings scan every unit. */
     public static final int CLUSTER_FROM = 512;
+
     private static final int KMEANS_ROUNDS = 6;
 
     private final int layers;

@@ -74,8 +74,17 @@ public final class SirLlm implements MemoryPolicy {
         while (valid < st.kept.length && st.kept[valid] < cache.nextSeq()) {
             valid++; // tokens a truncate removed (a question, an answer) are not part of the session
         }
-        return new io.engram.engine.memory.PolicySnapshot("sirllm", 0, 0, 0, List.of(), new long[0], Arrays.copyOf(st.kept, valid),
-                Arrays.copyOf(st.score, valid), st.evicted, List.of());
+        return new io.engram.engine.memory.PolicySnapshot(
+                "sirllm",
+                0,
+                0,
+                0,
+                List.of(),
+                new long[0],
+                Arrays.copyOf(st.kept, valid),
+                Arrays.copyOf(st.score, valid),
+                st.evicted,
+                List.of());
     }
 
     @Override
@@ -158,7 +167,9 @@ public final class SirLlm implements MemoryPolicy {
         if (!st.evicted) {
             for (KvBlock b : cache.blocks()) {
                 spans.add(KvSpan.stored(b));
-                for (long s = Math.max(firstSeq, b.firstSeq()); s < Math.min(firstSeq + n, b.firstSeq() + b.length()); s++) {
+                for (long s = Math.max(firstSeq, b.firstSeq());
+                        s < Math.min(firstSeq + n, b.firstSeq() + b.length());
+                        s++) {
                     qpos[(int) (s - firstSeq)] = b.position((int) (s - b.firstSeq()));
                 }
             }
@@ -175,10 +186,17 @@ public final class SirLlm implements MemoryPolicy {
             }
             KvBlock b = blocks.get(bi);
             int j = i;
-            while (j + 1 < st.kept.length && st.kept[j + 1] == st.kept[j] + 1 && st.kept[j + 1] < b.firstSeq() + b.length()) {
+            while (j + 1 < st.kept.length
+                    && st.kept[j + 1] == st.kept[j] + 1
+                    && st.kept[j + 1] < b.firstSeq() + b.length()) {
                 j++;
             }
-            spans.add(new KvSpan(b, (int) (s - b.firstSeq()), (int) (st.kept[j] - b.firstSeq()) + 1, KvSpan.Positions.CONTIGUOUS, i));
+            spans.add(new KvSpan(
+                    b,
+                    (int) (s - b.firstSeq()),
+                    (int) (st.kept[j] - b.firstSeq()) + 1,
+                    KvSpan.Positions.CONTIGUOUS,
+                    i));
             i = j + 1;
         }
         int base = st.kept.length;
@@ -186,8 +204,9 @@ public final class SirLlm implements MemoryPolicy {
             long lo = Math.max(firstSeq, b.firstSeq());
             long hi = Math.min(firstSeq + n, b.firstSeq() + b.length());
             if (lo < hi) {
-                spans.add(new KvSpan(b, (int) (lo - b.firstSeq()), (int) (hi - b.firstSeq()), KvSpan.Positions.CONTIGUOUS,
-                        (int) (base + lo - firstSeq)));
+                spans.add(new KvSpan(
+                        b, (int) (lo - b.firstSeq()), (int) (hi - b.firstSeq()), KvSpan.Positions.CONTIGUOUS, (int)
+                                (base + lo - firstSeq)));
             }
         }
         for (int q = 0; q < n; q++) {

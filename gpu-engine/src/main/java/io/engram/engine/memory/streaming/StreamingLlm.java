@@ -29,7 +29,8 @@ public final class StreamingLlm implements MemoryPolicy {
 
     public StreamingLlm(int sinkTokens, int recentTokens) {
         if (sinkTokens < 0 || recentTokens < 0) {
-            throw new IllegalArgumentException("sink and recent token counts must be >= 0, got %d and %d".formatted(sinkTokens, recentTokens));
+            throw new IllegalArgumentException(
+                    "sink and recent token counts must be >= 0, got %d and %d".formatted(sinkTokens, recentTokens));
         }
         this.sinkTokens = sinkTokens;
         this.recentTokens = recentTokens;
@@ -61,8 +62,8 @@ public final class StreamingLlm implements MemoryPolicy {
             long wLo = Math.max(lo, windowStart);
             long wHi = Math.min(hi, firstSeq + n);
             if (wLo < wHi) {
-                spans.add(new KvSpan(b, (int) (wLo - lo), (int) (wHi - lo), KvSpan.Positions.CONTIGUOUS,
-                        (int) (sinkEnd + (wLo - windowStart))));
+                spans.add(new KvSpan(b, (int) (wLo - lo), (int) (wHi - lo), KvSpan.Positions.CONTIGUOUS, (int)
+                        (sinkEnd + (wLo - windowStart))));
             }
         }
         int[] qpos = new int[n];

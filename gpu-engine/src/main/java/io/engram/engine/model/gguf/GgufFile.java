@@ -32,6 +32,7 @@ import java.util.Set;
 public final class GgufFile implements AutoCloseable {
     /** "GGUF" read as a little-endian u32. */
     public static final int MAGIC = 0x46554747;
+
     public static final int DEFAULT_ALIGNMENT = 32;
     public static final String ALIGNMENT_KEY = "general.alignment";
     private static final int MAX_DIMS = 4;
@@ -67,8 +68,14 @@ public final class GgufFile implements AutoCloseable {
     private final List<TensorInfo> infos;
     private final Map<String, WeightTensor> tensors;
 
-    private GgufFile(MappedFile file, int version, GgufMetadata metadata, int alignment, long dataStart,
-            List<TensorInfo> infos, Map<String, WeightTensor> tensors) {
+    private GgufFile(
+            MappedFile file,
+            int version,
+            GgufMetadata metadata,
+            int alignment,
+            long dataStart,
+            List<TensorInfo> infos,
+            Map<String, WeightTensor> tensors) {
         this.file = file;
         this.version = version;
         this.metadata = metadata;
@@ -103,27 +110,36 @@ public final class GgufFile implements AutoCloseable {
         GgufReader r = new GgufReader(path, mf.segment());
         long size = r.size();
         if (size < 4) {
-            throw new ModelFormatException(path, "file has %d bytes, too short for a GGUF header; truncated?".formatted(size));
+            throw new ModelFormatException(
+                    path, "file has %d bytes, too short for a GGUF header; truncated?".formatted(size));
         }
         int magic = r.u32("magic");
         if (magic != MAGIC) {
-            String hint = Integer.reverseBytes(magic) == MAGIC ? " (byte-swapped: big-endian GGUF is not supported)" : "";
-            throw new ModelFormatException(path, "not a GGUF file: magic is %08x, expected 47475546 (\"GGUF\")%s"
-                    .formatted(Integer.reverseBytes(magic), hint));
+            String hint =
+                    Integer.reverseBytes(magic) == MAGIC ? " (byte-swapped: big-endian GGUF is not supported)" : "";
+            throw new ModelFormatException(
+                    path,
+                    "not a GGUF file: magic is %08x, expected 47475546 (\"GGUF\")%s"
+                            .formatted(Integer.reverseBytes(magic), hint));
         }
         int version = r.u32("version");
         if (version != 2 && version != 3) {
-            String hint = version == 1 ? "; GGUF v1 (32-bit counts) is obsolete, re-convert the model"
-                    : Integer.reverseBytes(version) == 2 || Integer.reverseBytes(version) == 3 ? "; big-endian GGUF is not supported" : "";
-            throw new ModelFormatException(path, "GGUF version %d is not supported (only 2 and 3)%s"
-                    .formatted(version & 0xFFFFFFFFL, hint));
+            String hint = version == 1
+                    ? "; GGUF v1 (32-bit counts) is obsolete, re-convert the model"
+                    : Integer.reverseBytes(version) == 2 || Integer.reverseBytes(version) == 3
+                            ? "; big-endian GGUF is not supported"
+                            : "";
+            throw new ModelFormatException(
+                    path, "GGUF version %d is not supported (only 2 and 3)%s".formatted(version & 0xFFFFFFFFL, hint));
         }
         long tensorCount = r.u64("tensor count");
         long kvCount = r.u64("metadata count");
         // the smallest key-value pair is 13 bytes and the smallest tensor info 32; anything more is a corrupt header
         if (kvCount < 0 || kvCount > r.remaining() / 13) {
-            throw new ModelFormatException(path, "header claims %s metadata entries but only %d bytes follow; corrupt header or truncated file"
-                    .formatted(Long.toUnsignedString(kvCount), r.remaining()));
+            throw new ModelFormatException(
+                    path,
+                    "header claims %s metadata entries but only %d bytes follow; corrupt header or truncated file"
+                            .formatted(Long.toUnsignedString(kvCount), r.remaining()));
         }
         Map<String, GgufMetadata.Value> kv = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
@@ -131,14 +147,17 @@ public final class GgufFile implements AutoCloseable {
             String key = r.string("key of metadata entry #" + i);
             GgufMetadata.Value v = r.value(key);
             if (kv.put(key, v) != null) {
-                throw new ModelFormatException(path, "metadata key '%s' appears twice (second at byte %d)".formatted(key, at));
+                throw new ModelFormatException(
+                        path, "metadata key '%s' appears twice (second at byte %d)".formatted(key, at));
             }
         }
         GgufMetadata metadata = new GgufMetadata(path, kv);
         int alignment = alignment(path, metadata);
         if (tensorCount < 0 || tensorCount > r.remaining() / 32) {
-            throw new ModelFormatException(path, "header claims %s tensors but only %d bytes follow the metadata; corrupt header or truncated file"
-                    .formatted(Long.toUnsignedString(tensorCount), r.remaining()));
+            throw new ModelFormatException(
+                    path,
+                    "header claims %s tensors but only %d bytes follow the metadata; corrupt header or truncated file"
+                            .formatted(Long.toUnsignedString(tensorCount), r.remaining()));
         }
         List<TensorInfo> infos = new ArrayList<>((int) tensorCount);
         for (long i = 0; i < tensorCount; i++) {
@@ -160,7 +179,13 @@ public final class GgufFile implements AutoCloseable {
             }
         }
         checkOverlaps(path, infos, dataStart);
-        return new GgufFile(mf, version, metadata, alignment, dataStart, Collections.unmodifiableList(infos),
+        return new GgufFile(
+                mf,
+                version,
+                metadata,
+                alignment,
+                dataStart,
+                Collections.unmodifiableList(infos),
                 Collections.unmodifiableMap(tensors));
     }
 
@@ -170,7 +195,8 @@ public final class GgufFile implements AutoCloseable {
         }
         long a = metadata.getLong(ALIGNMENT_KEY);
         if (a <= 0 || a > (1 << 20) || Long.bitCount(a) != 1) {
-            throw new ModelFormatException(path, "%s = %d is not a power of two between 1 and 2^20".formatted(ALIGNMENT_KEY, a));
+            throw new ModelFormatException(
+                    path, "%s = %d is not a power of two between 1 and 2^20".formatted(ALIGNMENT_KEY, a));
         }
         return (int) a;
     }
@@ -181,16 +207,20 @@ public final class GgufFile implements AutoCloseable {
         String name = r.string("name of tensor info #" + index);
         int nDims = r.u32("n_dims of tensor '" + name + "'");
         if (nDims < 1 || nDims > MAX_DIMS) {
-            throw new ModelFormatException(path, "tensor '%s' (info at byte %d) has n_dims %d; expected 1 to %d"
-                    .formatted(name, at, nDims & 0xFFFFFFFFL, MAX_DIMS));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' (info at byte %d) has n_dims %d; expected 1 to %d"
+                            .formatted(name, at, nDims & 0xFFFFFFFFL, MAX_DIMS));
         }
         long[] ne = new long[nDims];
         long elements = 1;
         for (int d = 0; d < nDims; d++) {
             ne[d] = r.u64("ne[" + d + "] of tensor '" + name + "'");
             if (ne[d] <= 0 || ne[d] > (1L << 40)) {
-                throw new ModelFormatException(path, "tensor '%s' (info at byte %d) has dimension ne[%d] = %s; corrupt tensor info"
-                        .formatted(name, at, d, Long.toUnsignedString(ne[d])));
+                throw new ModelFormatException(
+                        path,
+                        "tensor '%s' (info at byte %d) has dimension ne[%d] = %s; corrupt tensor info"
+                                .formatted(name, at, d, Long.toUnsignedString(ne[d])));
             }
             elements = multiply(path, name, elements, ne[d]);
         }
@@ -198,17 +228,23 @@ public final class GgufFile implements AutoCloseable {
         long offset = r.u64("offset of tensor '" + name + "'");
         GgmlType type = GgmlType.byId(typeId);
         if (type == null) {
-            throw new ModelFormatException(path, "tensor '%s' has unknown ggml type id %d; corrupt file or a newer ggml type"
-                    .formatted(name, typeId & 0xFFFFFFFFL));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' has unknown ggml type id %d; corrupt file or a newer ggml type"
+                            .formatted(name, typeId & 0xFFFFFFFFL));
         }
         DType dtype = type.dtype();
         if (dtype == null) {
-            throw new ModelFormatException(path, "tensor '%s' has type %s (ggml type %d), which the engine does not support; supported: %s"
-                    .formatted(name, type, typeId, Arrays.toString(DType.values())));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' has type %s (ggml type %d), which the engine does not support; supported: %s"
+                            .formatted(name, type, typeId, Arrays.toString(DType.values())));
         }
         if (ne[0] % dtype.blockSize() != 0) {
-            throw new ModelFormatException(path, "tensor '%s' is %s with rows of %d values, not a multiple of its block size %d"
-                    .formatted(name, type, ne[0], dtype.blockSize()));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' is %s with rows of %d values, not a multiple of its block size %d"
+                            .formatted(name, type, ne[0], dtype.blockSize()));
         }
         return new TensorInfo(name, type, ne, offset, dtype.bytesFor(elements));
     }
@@ -217,24 +253,31 @@ public final class GgufFile implements AutoCloseable {
         try {
             return Math.multiplyExact(a, b);
         } catch (ArithmeticException e) {
-            throw new ModelFormatException(path, "tensor '%s' has more elements than fit in 64 bits; corrupt tensor info".formatted(name));
+            throw new ModelFormatException(
+                    path, "tensor '%s' has more elements than fit in 64 bits; corrupt tensor info".formatted(name));
         }
     }
 
     private static void checkBounds(Path path, TensorInfo t, long dataStart, int alignment, long size) {
         if (t.offset() < 0 || t.offset() > size) {
-            throw new ModelFormatException(path, "tensor '%s' has data offset %s, beyond the end of the %d-byte file"
-                    .formatted(t.name(), Long.toUnsignedString(t.offset()), size));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' has data offset %s, beyond the end of the %d-byte file"
+                            .formatted(t.name(), Long.toUnsignedString(t.offset()), size));
         }
         if (t.offset() % alignment != 0) {
-            throw new ModelFormatException(path, "tensor '%s' has data offset %d, not a multiple of the alignment %d"
-                    .formatted(t.name(), t.offset(), alignment));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' has data offset %d, not a multiple of the alignment %d"
+                            .formatted(t.name(), t.offset(), alignment));
         }
         long begin = dataStart + t.offset();
         long end = begin + t.byteSize();
         if (end > size || end < begin) {
-            throw new ModelFormatException(path, "tensor '%s' (%s ne=%s) spans bytes [%d, %d) but the file has %d bytes; truncated download?"
-                    .formatted(t.name(), t.type(), Arrays.toString(t.ne()), begin, end, size));
+            throw new ModelFormatException(
+                    path,
+                    "tensor '%s' (%s ne=%s) spans bytes [%d, %d) but the file has %d bytes; truncated download?"
+                            .formatted(t.name(), t.type(), Arrays.toString(t.ne()), begin, end, size));
         }
     }
 
@@ -245,9 +288,16 @@ public final class GgufFile implements AutoCloseable {
             TensorInfo prev = sorted.get(i - 1);
             TensorInfo next = sorted.get(i);
             if (next.offset() < prev.offset() + prev.byteSize()) {
-                throw new ModelFormatException(path, "tensors '%s' [%d, %d) and '%s' [%d, %d) overlap; corrupt tensor offsets"
-                        .formatted(prev.name(), dataStart + prev.offset(), dataStart + prev.offset() + prev.byteSize(),
-                                next.name(), dataStart + next.offset(), dataStart + next.offset() + next.byteSize()));
+                throw new ModelFormatException(
+                        path,
+                        "tensors '%s' [%d, %d) and '%s' [%d, %d) overlap; corrupt tensor offsets"
+                                .formatted(
+                                        prev.name(),
+                                        dataStart + prev.offset(),
+                                        dataStart + prev.offset() + prev.byteSize(),
+                                        next.name(),
+                                        dataStart + next.offset(),
+                                        dataStart + next.offset() + next.byteSize()));
             }
         }
     }
@@ -314,9 +364,12 @@ public final class GgufFile implements AutoCloseable {
         WeightTensor t = tensors.get(name);
         if (t == null) {
             boolean listed = infos.stream().anyMatch(i -> i.name().equals(name));
-            throw new ModelFormatException(path(), listed
-                    ? "tensor '%s' has more than two dimensions; only 1-D and 2-D weights are supported".formatted(name)
-                    : "tensor '%s' is missing".formatted(name));
+            throw new ModelFormatException(
+                    path(),
+                    listed
+                            ? "tensor '%s' has more than two dimensions; only 1-D and 2-D weights are supported"
+                                    .formatted(name)
+                            : "tensor '%s' is missing".formatted(name));
         }
         return t;
     }
@@ -329,6 +382,7 @@ public final class GgufFile implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "GGUF v" + version + " " + path() + " (" + infos.size() + " tensors, " + metadata.keys().size() + " keys)";
+        return "GGUF v" + version + " " + path() + " (" + infos.size() + " tensors, "
+                + metadata.keys().size() + " keys)";
     }
 }

@@ -74,8 +74,8 @@ public final class GgufMetadata {
         }
         long x = (Long) v.value();
         if (v.type() == GgufValueType.UINT64 && x < 0) {
-            throw new ModelFormatException(file, "metadata key '%s' is UINT64 %s, too large"
-                    .formatted(key, Long.toUnsignedString(x)));
+            throw new ModelFormatException(
+                    file, "metadata key '%s' is UINT64 %s, too large".formatted(key, Long.toUnsignedString(x)));
         }
         return x;
     }
@@ -169,8 +169,11 @@ public final class GgufMetadata {
     }
 
     private ModelFormatException wrongType(String key, Value v, String expected) {
-        String found = v.type() == GgufValueType.ARRAY ? "ARRAY of " + v.elementType() : v.type().name();
-        return new ModelFormatException(file, "metadata key '%s' has type %s; expected %s".formatted(key, found, expected));
+        String found = v.type() == GgufValueType.ARRAY
+                ? "ARRAY of " + v.elementType()
+                : v.type().name();
+        return new ModelFormatException(
+                file, "metadata key '%s' has type %s; expected %s".formatted(key, found, expected));
     }
 
     @Override

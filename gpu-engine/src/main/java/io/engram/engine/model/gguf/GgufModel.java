@@ -1,11 +1,11 @@
 package io.engram.engine.model.gguf;
 
+import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.config.Architecture;
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.config.ModelFormatException;
-import io.engram.engine.model.ModelWeights;
 import io.engram.engine.config.RopeScaling;
-import io.engram.engine.backend.RopeStyle;
+import io.engram.engine.model.ModelWeights;
 import io.engram.engine.tensor.WeightTensor;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -56,12 +56,16 @@ public final class GgufModel implements AutoCloseable {
         Architecture arch = Architecture.fromGguf(m.getString("general.architecture"), path);
         String p = arch.ggufName() + ".";
         if (m.getInt(p + "expert_count", 0) > 0) {
-            throw new ModelFormatException(path, "mixture-of-experts models (%sexpert_count = %d) are not supported"
-                    .formatted(p, m.getInt(p + "expert_count")));
+            throw new ModelFormatException(
+                    path,
+                    "mixture-of-experts models (%sexpert_count = %d) are not supported"
+                            .formatted(p, m.getInt(p + "expert_count")));
         }
         if (f.hasTensor("rope_freqs.weight")) {
-            throw new ModelFormatException(path, "tensor 'rope_freqs.weight' (llama3-style RoPE frequency factors) is not"
-                    + " supported; use a model without Llama 3.1 rope scaling");
+            throw new ModelFormatException(
+                    path,
+                    "tensor 'rope_freqs.weight' (llama3-style RoPE frequency factors) is not"
+                            + " supported; use a model without Llama 3.1 rope scaling");
         }
         int hidden = m.getInt(p + "embedding_length");
         int heads = m.getInt(p + "attention.head_count");
@@ -72,18 +76,24 @@ public final class GgufModel implements AutoCloseable {
         } else if (heads > 0 && hidden % heads == 0) {
             headDim = hidden / heads;
         } else {
-            throw new ModelFormatException(path, "%sembedding_length %d is not a multiple of %sattention.head_count %d"
-                    .formatted(p, hidden, p, heads));
+            throw new ModelFormatException(
+                    path,
+                    "%sembedding_length %d is not a multiple of %sattention.head_count %d"
+                            .formatted(p, hidden, p, heads));
         }
         int valueLength = m.getInt(p + "attention.value_length", headDim);
         if (valueLength != headDim) {
-            throw new ModelFormatException(path, "%sattention.value_length %d differs from the key length %d; not supported"
-                    .formatted(p, valueLength, headDim));
+            throw new ModelFormatException(
+                    path,
+                    "%sattention.value_length %d differs from the key length %d; not supported"
+                            .formatted(p, valueLength, headDim));
         }
         int ropeDims = m.getInt(p + "rope.dimension_count", headDim);
         if (ropeDims != headDim) {
-            throw new ModelFormatException(path, "%srope.dimension_count %d differs from the head size %d; partial rotary embeddings are not supported"
-                    .formatted(p, ropeDims, headDim));
+            throw new ModelFormatException(
+                    path,
+                    "%srope.dimension_count %d differs from the head size %d; partial rotary embeddings are not supported"
+                            .formatted(p, ropeDims, headDim));
         }
         int vocab;
         if (m.has(p + "vocab_size")) {
@@ -95,12 +105,17 @@ public final class GgufModel implements AutoCloseable {
         }
         int bos = m.has("tokenizer.ggml.bos_token_id") ? m.getInt("tokenizer.ggml.bos_token_id") : -1;
         int[] eos = Arrays.stream(new String[] {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"})
-                .filter(m::has).mapToInt(m::getInt).distinct().toArray();
+                .filter(m::has)
+                .mapToInt(m::getInt)
+                .distinct()
+                .toArray();
         RopeStyle style = switch (arch) {
             case LLAMA, MISTRAL -> RopeStyle.INTERLEAVED;
             case QWEN2 -> RopeStyle.HALF;
         };
-        String fileName = path.getFileName() == null ? path.toString() : path.getFileName().toString();
+        String fileName = path.getFileName() == null
+                ? path.toString()
+                : path.getFileName().toString();
         try {
             return new ModelConfig(
                     m.getString("general.name", fileName),
@@ -130,13 +145,16 @@ public final class GgufModel implements AutoCloseable {
     private static RopeScaling ropeScaling(GgufFile f, String p) {
         GgufMetadata m = f.metadata();
         String type = m.getString(p + "rope.scaling.type", "linear");
-        float factor = m.has(p + "rope.scaling.factor") ? m.getFloat(p + "rope.scaling.factor")
+        float factor = m.has(p + "rope.scaling.factor")
+                ? m.getFloat(p + "rope.scaling.factor")
                 : m.getFloat(p + "rope.scale_linear", 0f);
         return switch (type) {
             case "none" -> new RopeScaling.None();
             case "linear" -> factor == 0f || factor == 1f ? new RopeScaling.None() : new RopeScaling.Linear(factor);
-            default -> throw new ModelFormatException(f.path(), "%srope.scaling.type '%s' is not supported; supported: none, linear"
-                    .formatted(p, type));
+            default ->
+                throw new ModelFormatException(
+                        f.path(),
+                        "%srope.scaling.type '%s' is not supported; supported: none, linear".formatted(p, type));
         };
     }
 
@@ -147,7 +165,8 @@ public final class GgufModel implements AutoCloseable {
         for (int i = 0; i < c.layers(); i++) {
             String b = "blk." + i + ".";
             if (!f.hasTensor(b + "attn_q.weight") && f.hasTensor(b + "attn_qkv.weight")) {
-                throw new ModelFormatException(f.path(), "tensor '%sattn_qkv.weight' (fused q/k/v) is not supported".formatted(b));
+                throw new ModelFormatException(
+                        f.path(), "tensor '%sattn_qkv.weight' (fused q/k/v) is not supported".formatted(b));
             }
             layers[i] = new ModelWeights.LayerWeights(
                     require(f, b + "attn_norm.weight"),
@@ -167,8 +186,10 @@ public final class GgufModel implements AutoCloseable {
         ModelWeights w = new ModelWeights(emb, layers, require(f, "output_norm.weight"), head);
         w.validate(c, f.path());
         if (f.hasTensor("blk." + c.layers() + ".attn_norm.weight")) {
-            throw new ModelFormatException(f.path(), "the file has tensors for layer %d but %s.block_count is %d"
-                    .formatted(c.layers(), c.architecture().ggufName(), c.layers()));
+            throw new ModelFormatException(
+                    f.path(),
+                    "the file has tensors for layer %d but %s.block_count is %d"
+                            .formatted(c.layers(), c.architecture().ggufName(), c.layers()));
         }
         return w;
     }

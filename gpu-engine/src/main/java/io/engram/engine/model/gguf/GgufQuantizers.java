@@ -22,9 +22,11 @@ public final class GgufQuantizers {
     /** Encodes {@code x} (row-major, rows a multiple of the block size long) in {@code type}. */
     public static byte[] encode(DType type, float[] x) {
         if (x.length % type.blockSize() != 0) {
-            throw new IllegalArgumentException("%s needs a multiple of %d values, got %d".formatted(type, type.blockSize(), x.length));
+            throw new IllegalArgumentException(
+                    "%s needs a multiple of %d values, got %d".formatted(type, type.blockSize(), x.length));
         }
-        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(type.bytesFor(x.length))).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out =
+                ByteBuffer.allocate(Math.toIntExact(type.bytesFor(x.length))).order(ByteOrder.LITTLE_ENDIAN);
         switch (type) {
             case F32 -> {
                 for (float v : x) {

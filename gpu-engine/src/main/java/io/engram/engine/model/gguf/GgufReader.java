@@ -19,7 +19,8 @@ final class GgufReader {
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble F64 =
+            ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Path path;
     private final MemorySegment seg;
@@ -48,8 +49,10 @@ final class GgufReader {
 
     private void need(long n, String what) {
         if (n > remaining()) {
-            throw new ModelFormatException(path, "unexpected end of file reading %s at byte %d (%d bytes needed, the file has %d); truncated?"
-                    .formatted(what, pos, n, seg.byteSize()));
+            throw new ModelFormatException(
+                    path,
+                    "unexpected end of file reading %s at byte %d (%d bytes needed, the file has %d); truncated?"
+                            .formatted(what, pos, n, seg.byteSize()));
         }
     }
 
@@ -72,8 +75,10 @@ final class GgufReader {
         long at = pos;
         long len = u64("length of " + what);
         if (len < 0 || len > remaining() || len > Integer.MAX_VALUE - 8) {
-            throw new ModelFormatException(path, "%s at byte %d claims %s bytes but only %d remain; corrupt or truncated"
-                    .formatted(what, at, Long.toUnsignedString(len), remaining()));
+            throw new ModelFormatException(
+                    path,
+                    "%s at byte %d claims %s bytes but only %d remain; corrupt or truncated"
+                            .formatted(what, at, Long.toUnsignedString(len), remaining()));
         }
         byte[] b = seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
         pos += len;
@@ -85,8 +90,9 @@ final class GgufReader {
         int id = u32("type of " + what);
         GgufValueType t = GgufValueType.byId(id);
         if (t == null) {
-            throw new ModelFormatException(path, "%s at byte %d has unknown value type %d; corrupt metadata"
-                    .formatted(what, at, id & 0xFFFFFFFFL));
+            throw new ModelFormatException(
+                    path,
+                    "%s at byte %d has unknown value type %d; corrupt metadata".formatted(what, at, id & 0xFFFFFFFFL));
         }
         return t;
     }
@@ -103,11 +109,14 @@ final class GgufReader {
         long n = u64("length of " + what);
         long minBytes = et == GgufValueType.STRING ? 8 : Math.max(1, et.size());
         if (et == GgufValueType.ARRAY) {
-            throw new ModelFormatException(path, "%s at byte %d is an array of arrays, which is not supported".formatted(what, at));
+            throw new ModelFormatException(
+                    path, "%s at byte %d is an array of arrays, which is not supported".formatted(what, at));
         }
         if (n < 0 || n > remaining() / minBytes) {
-            throw new ModelFormatException(path, "%s at byte %d claims %s elements of %s but only %d bytes remain; corrupt or truncated"
-                    .formatted(what, at, Long.toUnsignedString(n), et, remaining()));
+            throw new ModelFormatException(
+                    path,
+                    "%s at byte %d claims %s elements of %s but only %d bytes remain; corrupt or truncated"
+                            .formatted(what, at, Long.toUnsignedString(n), et, remaining()));
         }
         int count = (int) n;
         Object values = switch (et) {

@@ -49,12 +49,14 @@ public record GgufTokenizerMetadata(
         float[] scores = m.has(P + "scores") ? m.getFloatArray(P + "scores") : null;
         int[] types = m.has(P + "token_type") ? m.getIntArray(P + "token_type") : null;
         if (scores != null && scores.length != tokens.size()) {
-            throw new ModelFormatException(file.path(), "%sscores has %d entries but there are %d tokens"
-                    .formatted(P, scores.length, tokens.size()));
+            throw new ModelFormatException(
+                    file.path(),
+                    "%sscores has %d entries but there are %d tokens".formatted(P, scores.length, tokens.size()));
         }
         if (types != null && types.length != tokens.size()) {
-            throw new ModelFormatException(file.path(), "%stoken_type has %d entries but there are %d tokens"
-                    .formatted(P, types.length, tokens.size()));
+            throw new ModelFormatException(
+                    file.path(),
+                    "%stoken_type has %d entries but there are %d tokens".formatted(P, types.length, tokens.size()));
         }
         return new GgufTokenizerMetadata(
                 model,
@@ -79,15 +81,15 @@ public record GgufTokenizerMetadata(
         }
         int id = m.getInt(P + key);
         if (id < 0 || (vocab > 0 && id >= vocab)) {
-            throw new ModelFormatException(file.path(), "%s%s = %d is outside the vocabulary of %d tokens"
-                    .formatted(P, key, id, vocab));
+            throw new ModelFormatException(
+                    file.path(), "%s%s = %d is outside the vocabulary of %d tokens".formatted(P, key, id, vocab));
         }
         return id;
     }
 
     /** The vocabulary in the form the tokenizer factory takes. */
     public io.engram.engine.tokenizer.GgufVocab vocab() {
-        return new io.engram.engine.tokenizer.GgufVocab(model, pre, tokens, scores, tokenTypes, merges, bosId, eosId, unkId,
-                addBos, addEos, addSpacePrefix);
+        return new io.engram.engine.tokenizer.GgufVocab(
+                model, pre, tokens, scores, tokenTypes, merges, bosId, eosId, unkId, addBos, addEos, addSpacePrefix);
     }
 }

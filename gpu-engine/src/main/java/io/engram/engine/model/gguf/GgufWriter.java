@@ -252,7 +252,9 @@ public final class GgufWriter {
                         scalar(et, x);
                     }
                 }
-                default -> throw new IllegalArgumentException("unsupported array value " + v.value().getClass());
+                default ->
+                    throw new IllegalArgumentException(
+                            "unsupported array value " + v.value().getClass());
             }
         }
 

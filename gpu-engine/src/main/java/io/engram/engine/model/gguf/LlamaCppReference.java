@@ -156,7 +156,10 @@ public final class LlamaCppReference implements AutoCloseable {
             KV_CLEAR = h(lib, "llama_kv_self_clear", FunctionDescriptor.ofVoid(a));
             FREE = h(lib, "llama_free", FunctionDescriptor.ofVoid(a));
             MODEL_FREE = h(lib, "llama_model_free", FunctionDescriptor.ofVoid(a));
-            TOKENIZE = h(lib, "llama_tokenize", FunctionDescriptor.of(i, a, a, i, a, i, ValueLayout.JAVA_BOOLEAN, ValueLayout.JAVA_BOOLEAN));
+            TOKENIZE = h(
+                    lib,
+                    "llama_tokenize",
+                    FunctionDescriptor.of(i, a, a, i, a, i, ValueLayout.JAVA_BOOLEAN, ValueLayout.JAVA_BOOLEAN));
             N_EMBD = h(lib, "llama_model_n_embd", FunctionDescriptor.of(i, a));
             N_LAYER = h(lib, "llama_model_n_layer", FunctionDescriptor.of(i, a));
             N_HEAD = h(lib, "llama_model_n_head", FunctionDescriptor.of(i, a));
@@ -167,8 +170,11 @@ public final class LlamaCppReference implements AutoCloseable {
             LOG_SET = h(lib, "llama_log_set", FunctionDescriptor.ofVoid(a, a));
             try {
                 checkLayouts();
-                MethodHandle quiet = MethodHandles.lookup().findStatic(Api.class, "quiet",
-                        MethodType.methodType(void.class, int.class, MemorySegment.class, MemorySegment.class));
+                MethodHandle quiet = MethodHandles.lookup()
+                        .findStatic(
+                                Api.class,
+                                "quiet",
+                                MethodType.methodType(void.class, int.class, MemorySegment.class, MemorySegment.class));
                 MemorySegment stub = LINKER.upcallStub(quiet, FunctionDescriptor.ofVoid(i, a, a), Arena.global());
                 LOG_SET.invokeExact(stub, MemorySegment.NULL);
                 BACKEND_INIT.invokeExact();
@@ -183,16 +189,21 @@ public final class LlamaCppReference implements AutoCloseable {
         }
 
         private static MethodHandle h(SymbolLookup lib, String name, FunctionDescriptor fd) {
-            MemorySegment sym = lib.find(name).orElseThrow(() -> new IllegalStateException(
-                    "symbol " + name + " not found in libjllama.so; is de.kherud:llama 4.2.0 (llama.cpp b4916) on the classpath?"));
+            MemorySegment sym = lib.find(name)
+                    .orElseThrow(
+                            () -> new IllegalStateException(
+                                    "symbol " + name
+                                            + " not found in libjllama.so; is de.kherud:llama 4.2.0 (llama.cpp b4916) on the classpath?"));
             return LINKER.downcallHandle(sym, fd);
         }
 
         /** The defaults b4916 documents; a different layout would read as different numbers here. */
         private static void checkLayouts() throws Throwable {
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment mp = (MemorySegment) MODEL_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) arena);
-                MemorySegment cp = (MemorySegment) CONTEXT_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) arena);
+                MemorySegment mp =
+                        (MemorySegment) MODEL_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) arena);
+                MemorySegment cp =
+                        (MemorySegment) CONTEXT_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) arena);
                 boolean ok = mp.get(ValueLayout.JAVA_INT, off(MODEL_PARAMS, "split_mode")) == 1
                         && mp.get(ValueLayout.JAVA_BOOLEAN, off(MODEL_PARAMS, "use_mmap"))
                         && !mp.get(ValueLayout.JAVA_BOOLEAN, off(MODEL_PARAMS, "vocab_only"))
@@ -203,7 +214,8 @@ public final class LlamaCppReference implements AutoCloseable {
                         && cp.get(ValueLayout.JAVA_BOOLEAN, off(CONTEXT_PARAMS, "offload_kqv"))
                         && cp.get(ValueLayout.JAVA_BOOLEAN, off(CONTEXT_PARAMS, "no_perf"));
                 if (!ok) {
-                    throw new IllegalStateException("llama.cpp default parameters do not match the b4916 struct layouts");
+                    throw new IllegalStateException(
+                            "llama.cpp default parameters do not match the b4916 struct layouts");
                 }
             }
         }
@@ -248,14 +260,16 @@ public final class LlamaCppReference implements AutoCloseable {
     /** As {@link #open(Path, int, boolean)} with {@code threads} threads for decode and batch (prompt) evaluation. */
     public static LlamaCppReference open(Path gguf, int contextSize, boolean f32KvCache, int threads) {
         try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment mp = (MemorySegment) Api.MODEL_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) tmp);
+            MemorySegment mp =
+                    (MemorySegment) Api.MODEL_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) tmp);
             mp.set(ValueLayout.JAVA_INT, off(MODEL_PARAMS, "n_gpu_layers"), 0);
             MemorySegment model = (MemorySegment) Api.MODEL_LOAD.invokeExact(
                     tmp.allocateFrom(gguf.toAbsolutePath().toString()), mp);
             if (model.equals(MemorySegment.NULL)) {
                 throw new IllegalStateException("llama.cpp could not load " + gguf);
             }
-            MemorySegment cp = (MemorySegment) Api.CONTEXT_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) tmp);
+            MemorySegment cp =
+                    (MemorySegment) Api.CONTEXT_DEFAULT_PARAMS.invokeExact((java.lang.foreign.SegmentAllocator) tmp);
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_ctx"), contextSize);
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_batch"), contextSize);
             cp.set(ValueLayout.JAVA_INT, off(CONTEXT_PARAMS, "n_ubatch"), contextSize);
@@ -317,7 +331,8 @@ public final class LlamaCppReference implements AutoCloseable {
      */
     public float[][] logits(int[] tokens) {
         if (tokens.length > contextSize) {
-            throw new IllegalArgumentException("%d tokens do not fit the context of %d".formatted(tokens.length, contextSize));
+            throw new IllegalArgumentException(
+                    "%d tokens do not fit the context of %d".formatted(tokens.length, contextSize));
         }
         clear();
         float[][] out = new float[tokens.length][];
@@ -339,7 +354,8 @@ public final class LlamaCppReference implements AutoCloseable {
     private float[] decode(int[] tokens) {
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment ids = tmp.allocateFrom(ValueLayout.JAVA_INT, tokens);
-            MemorySegment batch = (MemorySegment) Api.BATCH_GET_ONE.invokeExact((java.lang.foreign.SegmentAllocator) tmp, ids, tokens.length);
+            MemorySegment batch = (MemorySegment)
+                    Api.BATCH_GET_ONE.invokeExact((java.lang.foreign.SegmentAllocator) tmp, ids, tokens.length);
             int rc = (int) Api.DECODE.invokeExact(ctx, batch);
             if (rc != 0) {
                 throw new IllegalStateException("llama_decode returned " + rc + " for " + path);
@@ -376,7 +392,8 @@ public final class LlamaCppReference implements AutoCloseable {
         for (int i = 0; i < order.length; i++) {
             order[i] = i;
         }
-        Arrays.sort(order, (x, y) -> logits[x] != logits[y] ? Float.compare(logits[y], logits[x]) : Integer.compare(x, y));
+        Arrays.sort(
+                order, (x, y) -> logits[x] != logits[y] ? Float.compare(logits[y], logits[x]) : Integer.compare(x, y));
         int[] ids = new int[k];
         double[] probs = new double[k];
         for (int i = 0; i < k; i++) {
@@ -407,14 +424,21 @@ public final class LlamaCppReference implements AutoCloseable {
     }
 
     /** The hyper-parameters as llama.cpp read them. {@code ropeType}: 0 = norm (interleaved), 2 = neox (rotate_half). */
-    public record Info(int nEmbd, int nLayer, int nHead, int nHeadKv, int nCtxTrain, int nVocab, int ropeType, int bos, int eos) {}
+    public record Info(
+            int nEmbd, int nLayer, int nHead, int nHeadKv, int nCtxTrain, int nVocab, int ropeType, int bos, int eos) {}
 
     public Info info() {
         try {
-            return new Info((int) Api.N_EMBD.invokeExact(model), (int) Api.N_LAYER.invokeExact(model),
-                    (int) Api.N_HEAD.invokeExact(model), (int) Api.N_HEAD_KV.invokeExact(model),
-                    (int) Api.N_CTX_TRAIN.invokeExact(model), nVocab, (int) Api.ROPE_TYPE.invokeExact(model),
-                    (int) Api.VOCAB_BOS.invokeExact(vocab), (int) Api.VOCAB_EOS.invokeExact(vocab));
+            return new Info(
+                    (int) Api.N_EMBD.invokeExact(model),
+                    (int) Api.N_LAYER.invokeExact(model),
+                    (int) Api.N_HEAD.invokeExact(model),
+                    (int) Api.N_HEAD_KV.invokeExact(model),
+                    (int) Api.N_CTX_TRAIN.invokeExact(model),
+                    nVocab,
+                    (int) Api.ROPE_TYPE.invokeExact(model),
+                    (int) Api.VOCAB_BOS.invokeExact(vocab),
+                    (int) Api.VOCAB_EOS.invokeExact(vocab));
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
@@ -446,8 +470,14 @@ public final class LlamaCppReference implements AutoCloseable {
     // ---- the binding's own API ----
 
     private static ModelParameters bindingParams(Path gguf, int contextSize) {
-        return new ModelParameters().setModel(gguf.toAbsolutePath().toString()).setThreads(2).setCtxSize(contextSize)
-                .setGpuLayers(0).setCacheTypeK(CacheType.F32).setCacheTypeV(CacheType.F32).disableLog();
+        return new ModelParameters()
+                .setModel(gguf.toAbsolutePath().toString())
+                .setThreads(2)
+                .setCtxSize(contextSize)
+                .setGpuLayers(0)
+                .setCacheTypeK(CacheType.F32)
+                .setCacheTypeV(CacheType.F32)
+                .disableLog();
     }
 
     /** Tokenizes through the binding ({@code LlamaModel.encode}: no BOS, special-token text parsed). */
@@ -472,10 +502,20 @@ public final class LlamaCppReference implements AutoCloseable {
      */
     public static List<String> completeText(Path gguf, int[] prompt, int n, boolean ignoreEos) {
         try (LlamaModel m = new LlamaModel(bindingParams(gguf, Math.max(64, prompt.length + n)))) {
-            InferenceParameters ip = new InferenceParameters("").setNPredict(n).setTemperature(0f).setTopK(1)
-                    .setRepeatPenalty(1f).setCachePrompt(false).setIgnoreEos(ignoreEos);
+            InferenceParameters ip = new InferenceParameters("")
+                    .setNPredict(n)
+                    .setTemperature(0f)
+                    .setTopK(1)
+                    .setRepeatPenalty(1f)
+                    .setCachePrompt(false)
+                    .setIgnoreEos(ignoreEos);
             // the binding only sets string prompts; llama.cpp's server also takes an array of token ids
-            rawParameters(ip).put("prompt", Arrays.stream(prompt).mapToObj(Integer::toString).collect(Collectors.joining(",", "[", "]")));
+            rawParameters(ip)
+                    .put(
+                            "prompt",
+                            Arrays.stream(prompt)
+                                    .mapToObj(Integer::toString)
+                                    .collect(Collectors.joining(",", "[", "]")));
             List<String> out = new ArrayList<>();
             for (LlamaOutput o : m.generate(ip)) {
                 out.add(o.text);

@@ -34,15 +34,27 @@ public final class TinyGgufModels {
      * Shape and seed of a tiny model. {@code ffn} and {@code hidden} must be multiples of the block size of every type
      * it is written in (32 for Q8_0/Q4_0, 256 for Q4_K/Q6_K).
      */
-    public record Spec(String name, Architecture architecture, int hidden, int layers, int heads, int kvHeads, int ffn,
-            int contextLength, boolean tiedEmbeddings, long seed) {
+    public record Spec(
+            String name,
+            Architecture architecture,
+            int hidden,
+            int layers,
+            int heads,
+            int kvHeads,
+            int ffn,
+            int contextLength,
+            boolean tiedEmbeddings,
+            long seed) {
 
         /** Llama, hidden 64, 2 layers, 4 heads / 2 KV heads of 16, FFN 96, untied classifier. */
-        public static final Spec LLAMA_SMALL = new Spec("tiny-llama-h64", Architecture.LLAMA, 64, 2, 4, 2, 96, 256, false, 20240601L);
+        public static final Spec LLAMA_SMALL =
+                new Spec("tiny-llama-h64", Architecture.LLAMA, 64, 2, 4, 2, 96, 256, false, 20240601L);
         /** Llama, hidden 256, 2 layers, 4 heads / 2 KV heads of 64, FFN 512, tied: every matrix fits Q4_K/Q6_K blocks. */
-        public static final Spec LLAMA_KQUANT = new Spec("tiny-llama-h256", Architecture.LLAMA, 256, 2, 4, 2, 512, 256, true, 20240602L);
+        public static final Spec LLAMA_KQUANT =
+                new Spec("tiny-llama-h256", Architecture.LLAMA, 256, 2, 4, 2, 512, 256, true, 20240602L);
         /** Qwen2 (q/k/v biases, rotate_half RoPE), hidden 64, 3 layers, 4 heads / 1 KV head of 16, FFN 128. */
-        public static final Spec QWEN2_SMALL = new Spec("tiny-qwen2-h64", Architecture.QWEN2, 64, 3, 4, 1, 128, 256, false, 20240603L);
+        public static final Spec QWEN2_SMALL =
+                new Spec("tiny-qwen2-h64", Architecture.QWEN2, 64, 3, 4, 1, 128, 256, false, 20240603L);
 
         public int headDim() {
             return hidden / heads;
@@ -69,8 +81,11 @@ public final class TinyGgufModels {
         }
         try (GgufFile f = GgufFile.open(stories)) {
             GgufMetadata m = f.metadata();
-            return new Vocabulary(m.getStringList("tokenizer.ggml.tokens"), m.getFloatArray("tokenizer.ggml.scores"),
-                    m.getIntArray("tokenizer.ggml.token_type"), stories.toString());
+            return new Vocabulary(
+                    m.getStringList("tokenizer.ggml.tokens"),
+                    m.getFloatArray("tokenizer.ggml.scores"),
+                    m.getIntArray("tokenizer.ggml.token_type"),
+                    stories.toString());
         }
     }
 
@@ -84,13 +99,16 @@ public final class TinyGgufModels {
             tokens.add("<0x%02X>".formatted(b));
         }
         Set<String> pieces = new LinkedHashSet<>();
-        String[] words = {"the", "and", "was", "to", "a", "he", "she", "it", "they", "said", "day", "one", "upon", "time",
-            "once", "there", "little", "big", "girl", "boy", "play", "saw", "with", "her", "his", "in", "on", "happy"};
+        String[] words = {
+            "the", "and", "was", "to", "a", "he", "she", "it", "they", "said", "day", "one", "upon", "time", "once",
+            "there", "little", "big", "girl", "boy", "play", "saw", "with", "her", "his", "in", "on", "happy"
+        };
         for (String w : words) {
             pieces.add("\u2581" + w);
         }
-        for (String bigram : List.of("th", "he", "in", "er", "an", "re", "nd", "on", "en", "at", "ou", "ed", "ha", "to",
-                "or", "it", "is", "hi", "es", "ng")) {
+        for (String bigram : List.of(
+                "th", "he", "in", "er", "an", "re", "nd", "on", "en", "at", "ou", "ed", "ha", "to", "or", "it", "is",
+                "hi", "es", "ng")) {
             pieces.add(bigram);
             pieces.add("\u2581" + bigram);
         }
@@ -180,7 +198,11 @@ public final class TinyGgufModels {
 
     /** Writes {@code spec}'s random weights with matrices in {@code type}; returns {@code dir/<name>-<type>.gguf}. */
     public static Path write(Spec spec, DType type, Path dir) throws IOException {
-        return write(spec, randomWeights(spec), type, dir.resolve(spec.name() + "-" + type.name().toLowerCase() + ".gguf"));
+        return write(
+                spec,
+                randomWeights(spec),
+                type,
+                dir.resolve(spec.name() + "-" + type.name().toLowerCase() + ".gguf"));
     }
 
     /** Writes one file per type from one set of weights. */
@@ -188,7 +210,9 @@ public final class TinyGgufModels {
         Map<String, float[]> w = randomWeights(spec);
         Map<DType, Path> out = new EnumMap<>(DType.class);
         for (DType t : types) {
-            out.put(t, write(spec, w, t, dir.resolve(spec.name() + "-" + t.name().toLowerCase() + ".gguf")));
+            out.put(
+                    t,
+                    write(spec, w, t, dir.resolve(spec.name() + "-" + t.name().toLowerCase() + ".gguf")));
         }
         return out;
     }

@@ -54,7 +54,8 @@ public final class HfCheckpoint implements AutoCloseable {
                         throw new ModelFormatException(index, "shard name '%s' leaves the model folder".formatted(n));
                     }
                     if (!Files.isRegularFile(shard)) {
-                        throw new ModelFormatException(shard, "shard listed in model.safetensors.index.json is missing");
+                        throw new ModelFormatException(
+                                shard, "shard listed in model.safetensors.index.json is missing");
                     }
                     shards.add(shard);
                 }
@@ -74,18 +75,22 @@ public final class HfCheckpoint implements AutoCloseable {
                 opened.add(f);
                 for (var e : f.tensors().entrySet()) {
                     if (weightMap != null && !p.getFileName().toString().equals(weightMap.get(e.getKey()))) {
-                        throw new ModelFormatException(p, "tensor '%s' is not listed for this shard in the index".formatted(e.getKey()));
+                        throw new ModelFormatException(
+                                p, "tensor '%s' is not listed for this shard in the index".formatted(e.getKey()));
                     }
                     if (all.put(e.getKey(), e.getValue()) != null) {
-                        throw new ModelFormatException(p, "tensor '%s' appears in more than one shard".formatted(e.getKey()));
+                        throw new ModelFormatException(
+                                p, "tensor '%s' appears in more than one shard".formatted(e.getKey()));
                     }
                 }
             }
             if (weightMap != null) {
                 for (String name : weightMap.keySet()) {
                     if (!all.containsKey(name)) {
-                        throw new ModelFormatException(index, "tensor '%s' is listed in the index but missing from %s"
-                                .formatted(name, weightMap.get(name)));
+                        throw new ModelFormatException(
+                                index,
+                                "tensor '%s' is listed in the index but missing from %s"
+                                        .formatted(name, weightMap.get(name)));
                     }
                 }
             }
@@ -123,7 +128,8 @@ public final class HfCheckpoint implements AutoCloseable {
         WeightTensor head = tensors.get("lm_head.weight");
         if (head == null) {
             if (!c.tiedEmbeddings()) {
-                throw new ModelFormatException(dir, "tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
+                throw new ModelFormatException(
+                        dir, "tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
             }
             head = emb;
         }

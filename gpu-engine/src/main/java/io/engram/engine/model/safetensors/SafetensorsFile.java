@@ -58,12 +58,15 @@ public final class SafetensorsFile implements AutoCloseable {
         MemorySegment seg = mf.segment();
         long size = seg.byteSize();
         if (size < 8) {
-            throw new ModelFormatException(path, "file has %d bytes, too short for a safetensors header; truncated?".formatted(size));
+            throw new ModelFormatException(
+                    path, "file has %d bytes, too short for a safetensors header; truncated?".formatted(size));
         }
         long headerLen = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLen <= 0 || headerLen > MAX_HEADER || 8 + headerLen > size) {
-            throw new ModelFormatException(path, "header length %d does not fit the file of %d bytes; not a safetensors file or truncated"
-                    .formatted(headerLen, size));
+            throw new ModelFormatException(
+                    path,
+                    "header length %d does not fit the file of %d bytes; not a safetensors file or truncated"
+                            .formatted(headerLen, size));
         }
         byte[] hb = seg.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
         JsonNode header;
@@ -85,7 +88,8 @@ public final class SafetensorsFile implements AutoCloseable {
             String name = e.getKey();
             JsonNode t = e.getValue();
             if (name.equals("__metadata__")) {
-                t.fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+                t.fields()
+                        .forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
                 continue;
             }
             DType dtype = dtype(path, name, t.path("dtype").asText());
@@ -107,19 +111,26 @@ public final class SafetensorsFile implements AutoCloseable {
             try {
                 need = dtype.bytesFor(WeightTensor.elementCount(shape.length == 0 ? new long[] {1} : shape));
             } catch (ArithmeticException | IllegalArgumentException bad) {
-                throw new ModelFormatException(path, "tensor '%s' (%s %s) has a shape whose size cannot be stored: %s"
-                        .formatted(name, dtype, java.util.Arrays.toString(shape), bad.getMessage()));
+                throw new ModelFormatException(
+                        path,
+                        "tensor '%s' (%s %s) has a shape whose size cannot be stored: %s"
+                                .formatted(name, dtype, java.util.Arrays.toString(shape), bad.getMessage()));
             }
             if (begin < 0 || end < begin) {
-                throw new ModelFormatException(path, "tensor '%s' has invalid data_offsets [%d, %d]".formatted(name, begin, end));
+                throw new ModelFormatException(
+                        path, "tensor '%s' has invalid data_offsets [%d, %d]".formatted(name, begin, end));
             }
             if (end - begin != need) {
-                throw new ModelFormatException(path, "tensor '%s' (%s %s) spans %d bytes in the header but its shape needs %d; header/offset mismatch"
-                        .formatted(name, dtype, java.util.Arrays.toString(shape), end - begin, need));
+                throw new ModelFormatException(
+                        path,
+                        "tensor '%s' (%s %s) spans %d bytes in the header but its shape needs %d; header/offset mismatch"
+                                .formatted(name, dtype, java.util.Arrays.toString(shape), end - begin, need));
             }
             if (end > dataSize) {
-                throw new ModelFormatException(path, "tensor '%s' ends at byte %d but the file has %d bytes of data; truncated download?"
-                        .formatted(name, dataStart + end, size));
+                throw new ModelFormatException(
+                        path,
+                        "tensor '%s' ends at byte %d but the file has %d bytes of data; truncated download?"
+                                .formatted(name, dataStart + end, size));
             }
             ranges.add(new long[] {begin, end});
             if (shape.length == 0 || shape.length > 2) {
@@ -130,7 +141,8 @@ public final class SafetensorsFile implements AutoCloseable {
         ranges.sort((a, b) -> Long.compare(a[0], b[0]));
         for (int i = 1; i < ranges.size(); i++) {
             if (ranges.get(i)[0] < ranges.get(i - 1)[1]) {
-                throw new ModelFormatException(path, "tensor byte ranges overlap at offset %d; corrupt header".formatted(ranges.get(i)[0]));
+                throw new ModelFormatException(
+                        path, "tensor byte ranges overlap at offset %d; corrupt header".formatted(ranges.get(i)[0]));
             }
         }
         return new SafetensorsFile(mf, Collections.unmodifiableMap(out), Collections.unmodifiableMap(meta));
@@ -141,8 +153,11 @@ public final class SafetensorsFile implements AutoCloseable {
             case "F32" -> DType.F32;
             case "F16" -> DType.F16;
             case "BF16" -> DType.BF16;
-            default -> throw new ModelFormatException(path,
-                    "tensor '%s' has dtype %s; supported: F32, F16, BF16".formatted(name, s.isEmpty() ? "(none)" : s));
+            default ->
+                throw new ModelFormatException(
+                        path,
+                        "tensor '%s' has dtype %s; supported: F32, F16, BF16"
+                                .formatted(name, s.isEmpty() ? "(none)" : s));
         };
     }
 

@@ -39,7 +39,8 @@ public final class SafetensorsWriter {
             n *= d;
         }
         if (n != data.length) {
-            throw new IllegalArgumentException("tensor '%s': shape holds %d values, data has %d".formatted(name, n, data.length));
+            throw new IllegalArgumentException(
+                    "tensor '%s': shape holds %d values, data has %d".formatted(name, n, data.length));
         }
         if (tensors.putIfAbsent(name, new Entry(dtype, shape.clone(), data)) != null) {
             throw new IllegalArgumentException("tensor '%s' added twice".formatted(name));
@@ -72,7 +73,8 @@ public final class SafetensorsWriter {
         byte[] json = om.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) / 8 * 8;
         try (OutputStream out = Files.newOutputStream(file)) {
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+            ByteBuffer len =
+                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
             out.write(len.array());
             out.write(json);
             for (int i = json.length; i < padded; i++) {

@@ -15,8 +15,8 @@ import java.util.regex.Pattern;
  * pre-tokenizer regex). Enough to give synthetic test models a real {@code tokenizer.json}; not a production trainer.
  */
 final class BpeTrainer {
-    static final Pattern GPT2_SPLIT = Pattern.compile(
-            "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+    static final Pattern GPT2_SPLIT =
+            Pattern.compile("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
 
     /** The trained vocabulary (piece → id, bytes first) and merges in rank order. */
     record Result(Map<String, Integer> vocab, List<String> merges) {}
@@ -89,7 +89,9 @@ final class BpeTrainer {
                 List<String> s = e.getKey();
                 List<String> t = new ArrayList<>(s.size());
                 for (int i = 0; i < s.size(); i++) {
-                    if (i + 1 < s.size() && s.get(i).equals(ab[0]) && s.get(i + 1).equals(ab[1])) {
+                    if (i + 1 < s.size()
+                            && s.get(i).equals(ab[0])
+                            && s.get(i + 1).equals(ab[1])) {
                         t.add(joined);
                         i++;
                     } else {

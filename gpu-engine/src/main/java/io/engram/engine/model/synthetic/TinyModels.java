@@ -27,15 +27,38 @@ import java.util.SplittableRandom;
 public final class TinyModels {
     /** Token merges learned for the synthetic tokenizer. */
     static final int MERGES = 200;
+
     static final int VOCAB = 512;
     static final String[] SPECIALS = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
 
     /** The architectures the generator covers; each exercises a different code path. */
     public enum Variant {
         /** Llama, multi-head (4/4), untied head, linear RoPE scaling x2. */
-        LLAMA("LlamaForCausalLM", "llama", 64, 128, 2, 4, 4, 16, false, false, "{\"type\":\"linear\",\"factor\":2.0}", 10000.0),
+        LLAMA(
+                "LlamaForCausalLM",
+                "llama",
+                64,
+                128,
+                2,
+                4,
+                4,
+                16,
+                false,
+                false,
+                "{\"type\":\"linear\",\"factor\":2.0}",
+                10000.0),
         /** Llama with grouped-query attention (4/2), tied embeddings, llama3 RoPE scaling. */
-        LLAMA_GQA("LlamaForCausalLM", "llama", 64, 160, 3, 4, 2, 16, true, false,
+        LLAMA_GQA(
+                "LlamaForCausalLM",
+                "llama",
+                64,
+                160,
+                3,
+                4,
+                2,
+                16,
+                true,
+                false,
                 "{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":64}",
                 500000.0),
         /** Qwen2: q/k/v biases, GQA 4/2, tied embeddings, theta 1e6. */
@@ -56,8 +79,19 @@ public final class TinyModels {
         final String ropeScaling;
         final double theta;
 
-        Variant(String hfClass, String modelType, int hidden, int inter, int layers, int heads, int kvHeads, int headDim,
-                boolean tied, boolean bias, String ropeScaling, double theta) {
+        Variant(
+                String hfClass,
+                String modelType,
+                int hidden,
+                int inter,
+                int layers,
+                int heads,
+                int kvHeads,
+                int headDim,
+                boolean tied,
+                boolean bias,
+                String ropeScaling,
+                double theta) {
             this.hfClass = hfClass;
             this.modelType = modelType;
             this.hidden = hidden;
@@ -93,15 +127,30 @@ public final class TinyModels {
             Map<String, float[]> tensors = new LinkedHashMap<>();
             Map<String, long[]> shapes = new LinkedHashMap<>();
             SplittableRandom rnd = new SplittableRandom(seed);
-            add(tensors, shapes, "model.embed_tokens.weight", new long[] {VOCAB, v.hidden}, gaussian(rnd, VOCAB * v.hidden, 1.0));
+            add(
+                    tensors,
+                    shapes,
+                    "model.embed_tokens.weight",
+                    new long[] {VOCAB, v.hidden},
+                    gaussian(rnd, VOCAB * v.hidden, 1.0));
             for (int l = 0; l < v.layers; l++) {
                 String p = "model.layers." + l + ".";
                 int q = v.heads * v.headDim;
                 int kv = v.kvHeads * v.headDim;
                 add(tensors, shapes, p + "input_layernorm.weight", new long[] {v.hidden}, norm(rnd, v.hidden));
                 add(tensors, shapes, p + "self_attn.q_proj.weight", new long[] {q, v.hidden}, matrix(rnd, q, v.hidden));
-                add(tensors, shapes, p + "self_attn.k_proj.weight", new long[] {kv, v.hidden}, matrix(rnd, kv, v.hidden));
-                add(tensors, shapes, p + "self_attn.v_proj.weight", new long[] {kv, v.hidden}, matrix(rnd, kv, v.hidden));
+                add(
+                        tensors,
+                        shapes,
+                        p + "self_attn.k_proj.weight",
+                        new long[] {kv, v.hidden},
+                        matrix(rnd, kv, v.hidden));
+                add(
+                        tensors,
+                        shapes,
+                        p + "self_attn.v_proj.weight",
+                        new long[] {kv, v.hidden},
+                        matrix(rnd, kv, v.hidden));
                 if (v.bias) {
                     add(tensors, shapes, p + "self_attn.q_proj.bias", new long[] {q}, gaussian(rnd, q, 0.5));
                     add(tensors, shapes, p + "self_attn.k_proj.bias", new long[] {kv}, gaussian(rnd, kv, 0.5));
@@ -109,9 +158,24 @@ public final class TinyModels {
                 }
                 add(tensors, shapes, p + "self_attn.o_proj.weight", new long[] {v.hidden, q}, matrix(rnd, v.hidden, q));
                 add(tensors, shapes, p + "post_attention_layernorm.weight", new long[] {v.hidden}, norm(rnd, v.hidden));
-                add(tensors, shapes, p + "mlp.gate_proj.weight", new long[] {v.inter, v.hidden}, matrix(rnd, v.inter, v.hidden));
-                add(tensors, shapes, p + "mlp.up_proj.weight", new long[] {v.inter, v.hidden}, matrix(rnd, v.inter, v.hidden));
-                add(tensors, shapes, p + "mlp.down_proj.weight", new long[] {v.hidden, v.inter}, matrix(rnd, v.hidden, v.inter));
+                add(
+                        tensors,
+                        shapes,
+                        p + "mlp.gate_proj.weight",
+                        new long[] {v.inter, v.hidden},
+                        matrix(rnd, v.inter, v.hidden));
+                add(
+                        tensors,
+                        shapes,
+                        p + "mlp.up_proj.weight",
+                        new long[] {v.inter, v.hidden},
+                        matrix(rnd, v.inter, v.hidden));
+                add(
+                        tensors,
+                        shapes,
+                        p + "mlp.down_proj.weight",
+                        new long[] {v.hidden, v.inter},
+                        matrix(rnd, v.hidden, v.inter));
             }
             add(tensors, shapes, "model.norm.weight", new long[] {v.hidden}, norm(rnd, v.hidden));
             if (!v.tied) {
@@ -150,8 +214,14 @@ public final class TinyModels {
         return a;
     }
 
-    private static void writeWeights(Path dir, DType dtype, Map<String, float[]> tensors, Map<String, long[]> shapes,
-            int shards, ObjectMapper om) throws IOException {
+    private static void writeWeights(
+            Path dir,
+            DType dtype,
+            Map<String, float[]> tensors,
+            Map<String, long[]> shapes,
+            int shards,
+            ObjectMapper om)
+            throws IOException {
         List<String> names = new ArrayList<>(tensors.keySet());
         if (shards <= 1) {
             SafetensorsWriter w = new SafetensorsWriter().metadata("format", "pt");
@@ -201,12 +271,15 @@ public final class TinyModels {
         c.put("attention_bias", v.bias && !v.hfClass.startsWith("Qwen2") ? true : false);
         c.put("bos_token_id", 256 + MERGES); // <|endoftext|>
         c.put("eos_token_id", 256 + MERGES + 2); // <|im_end|>
-        c.put("torch_dtype", switch (dtype) {
-            case F32 -> "float32";
-            case F16 -> "float16";
-            case BF16 -> "bfloat16";
-            default -> throw new IllegalArgumentException("tiny models are written as F32, F16 or BF16, not " + dtype);
-        });
+        c.put(
+                "torch_dtype",
+                switch (dtype) {
+                    case F32 -> "float32";
+                    case F16 -> "float16";
+                    case BF16 -> "bfloat16";
+                    default ->
+                        throw new IllegalArgumentException("tiny models are written as F32, F16 or BF16, not " + dtype);
+                });
         if (v.hfClass.startsWith("Qwen2")) {
             c.put("use_sliding_window", false);
         }
@@ -287,14 +360,17 @@ public final class TinyModels {
         tc.put("add_bos_token", false);
         tc.put("model_max_length", 256);
         tc.put("tokenizer_class", "PreTrainedTokenizerFast");
-        tc.put("chat_template", "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
+        tc.put(
+                "chat_template",
+                "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
         om.writeValue(dir.resolve("tokenizer_config.json").toFile(), tc);
     }
 
     /** Writes the tiny models named on the command line: {@code DIR VARIANT DTYPE SEED}. Used to feed the reference script. */
     public static void main(String[] args) {
         if (args.length != 4) {
-            System.err.println("usage: TinyModels DIR VARIANT(" + java.util.Arrays.toString(Variant.values()) + ") DTYPE(F32|F16|BF16) SEED");
+            System.err.println("usage: TinyModels DIR VARIANT(" + java.util.Arrays.toString(Variant.values())
+                    + ") DTYPE(F32|F16|BF16) SEED");
             System.exit(2);
         }
         write(Path.of(args[0]), Variant.valueOf(args[1]), DType.valueOf(args[2]), Long.parseLong(args[3]));

@@ -11,8 +11,12 @@ final class ChatRenderers {
     private ChatRenderers() {}
 
     /** Qwen2.5 / SmolLM2 / plain ChatML (no tools). */
-    static void chatMl(List<ChatMessage> messages, boolean addGenerationPrompt, String defaultSystem,
-            boolean qwenToolResponses, StringBuilder out) {
+    static void chatMl(
+            List<ChatMessage> messages,
+            boolean addGenerationPrompt,
+            String defaultSystem,
+            boolean qwenToolResponses,
+            StringBuilder out) {
         if (defaultSystem != null && !messages.getFirst().role().equals("system")) {
             turn(out, "system", defaultSystem);
         }
@@ -28,7 +32,7 @@ final class ChatRenderers {
                 // the template renders a leading system message before its loop and skips it inside; same output
                 case "system" -> turn(out, "system", m.content());
                 case "tool" -> toolResponse(messages, i, out);
-                default -> { }
+                default -> {}
             }
         }
         if (addGenerationPrompt) {
@@ -37,16 +41,17 @@ final class ChatRenderers {
     }
 
     /** Qwen3: ChatML plus think-block handling for assistant turns after the last user query. */
-    static void qwen3(List<ChatMessage> messages, boolean addGenerationPrompt, Boolean enableThinking,
-            StringBuilder out) {
+    static void qwen3(
+            List<ChatMessage> messages, boolean addGenerationPrompt, Boolean enableThinking, StringBuilder out) {
         if (messages.getFirst().role().equals("system")) {
             turn(out, "system", messages.getFirst().content());
         }
         int lastQueryIndex = messages.size() - 1;
         for (int i = messages.size() - 1; i >= 0; i--) {
             ChatMessage m = messages.get(i);
-            if (m.role().equals("user") && !(m.content().startsWith("<tool_response>")
-                    && m.content().endsWith("</tool_response>"))) {
+            if (m.role().equals("user")
+                    && !(m.content().startsWith("<tool_response>")
+                            && m.content().endsWith("</tool_response>"))) {
                 lastQueryIndex = i;
                 break;
             }
@@ -64,21 +69,26 @@ final class ChatRenderers {
                     String content = m.content();
                     String reasoning = "";
                     if (content.contains("</think>")) {
-                        reasoning = PythonStrings.lstrip(PythonStrings.lastPart(
-                                PythonStrings.rstrip(PythonStrings.firstPart(content, "</think>"), '\n'), "<think>"), '\n');
+                        reasoning = PythonStrings.lstrip(
+                                PythonStrings.lastPart(
+                                        PythonStrings.rstrip(PythonStrings.firstPart(content, "</think>"), '\n'),
+                                        "<think>"),
+                                '\n');
                         content = PythonStrings.lstrip(PythonStrings.lastPart(content, "</think>"), '\n');
                     }
                     boolean last = i == messages.size() - 1;
                     if (i > lastQueryIndex && (last || !reasoning.isEmpty())) {
-                        out.append("<|im_start|>assistant\n<think>\n").append(PythonStrings.strip(reasoning, '\n'))
-                                .append("\n</think>\n\n").append(PythonStrings.lstrip(content, '\n'));
+                        out.append("<|im_start|>assistant\n<think>\n")
+                                .append(PythonStrings.strip(reasoning, '\n'))
+                                .append("\n</think>\n\n")
+                                .append(PythonStrings.lstrip(content, '\n'));
                     } else {
                         out.append("<|im_start|>assistant\n").append(content);
                     }
                     out.append("<|im_end|>\n");
                 }
                 case "tool" -> toolResponse(messages, i, out);
-                default -> { }
+                default -> {}
             }
         }
         if (addGenerationPrompt) {
@@ -93,8 +103,11 @@ final class ChatRenderers {
     static void llama3(List<ChatMessage> messages, boolean addGenerationPrompt, String bosToken, StringBuilder out) {
         out.append(bosToken);
         for (ChatMessage m : messages) {
-            out.append("<|start_header_id|>").append(m.role()).append("<|end_header_id|>\n\n")
-                    .append(PythonStrings.strip(m.content())).append("<|eot_id|>");
+            out.append("<|start_header_id|>")
+                    .append(m.role())
+                    .append("<|end_header_id|>\n\n")
+                    .append(PythonStrings.strip(m.content()))
+                    .append("<|eot_id|>");
         }
         if (addGenerationPrompt) {
             out.append("<|start_header_id|>assistant<|end_header_id|>\n\n");

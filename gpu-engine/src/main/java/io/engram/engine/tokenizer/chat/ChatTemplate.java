@@ -44,9 +44,22 @@ public final class ChatTemplate {
         QUESTION_ANSWER
     }
 
-    private static final List<String> KNOWN_MARKERS = List.of("<|im_start|>", "<|im_end|>", "<|start_header_id|>",
-            "<|eot_id|>", "[INST]", "<start_of_turn>", "<|user|>", "<|assistant|>", "<|system|>", "<think>",
-            "<tool_response>", "tools", "Cutting Knowledge Date", "add_generation_prompt", "bos_token");
+    private static final List<String> KNOWN_MARKERS = List.of(
+            "<|im_start|>",
+            "<|im_end|>",
+            "<|start_header_id|>",
+            "<|eot_id|>",
+            "[INST]",
+            "<start_of_turn>",
+            "<|user|>",
+            "<|assistant|>",
+            "<|system|>",
+            "<think>",
+            "<tool_response>",
+            "tools",
+            "Cutting Knowledge Date",
+            "add_generation_prompt",
+            "bos_token");
     private static final Pattern DEFAULT_SYSTEM =
             Pattern.compile("'<\\|im_start\\|>system\\\\n((?:[^'\\\\]|\\\\.)*)<\\|im_end\\|>\\\\n'");
 
@@ -59,8 +72,15 @@ public final class ChatTemplate {
     private final boolean generationPromptAlways; // LLAMA3: the template ignores add_generation_prompt
     private final Boolean enableThinking; // QWEN3: null = not passed
 
-    private ChatTemplate(String source, Family family, String bosToken, String eosToken, String defaultSystem, boolean qwenToolResponses,
-            boolean generationPromptAlways, Boolean enableThinking) {
+    private ChatTemplate(
+            String source,
+            Family family,
+            String bosToken,
+            String eosToken,
+            String defaultSystem,
+            boolean qwenToolResponses,
+            boolean generationPromptAlways,
+            Boolean enableThinking) {
         this.source = source;
         this.family = family;
         this.bosToken = bosToken;
@@ -83,7 +103,8 @@ public final class ChatTemplate {
         try {
             config = new ObjectMapper().readTree(Files.readString(tokenizerConfigJson));
         } catch (IOException e) {
-            throw new TokenizerFormatException(tokenizerConfigJson.toString(), "cannot read as JSON: " + e.getMessage(), e);
+            throw new TokenizerFormatException(
+                    tokenizerConfigJson.toString(), "cannot read as JSON: " + e.getMessage(), e);
         }
         JsonNode node = config.get("chat_template");
         String template = null;
@@ -97,10 +118,15 @@ public final class ChatTemplate {
             }
         }
         if (template == null) {
-            throw new TokenizerFormatException(tokenizerConfigJson, "has no chat_template (a base model, or the template "
-                    + "lives in chat_template.jinja, which is not read)");
+            throw new TokenizerFormatException(
+                    tokenizerConfigJson,
+                    "has no chat_template (a base model, or the template "
+                            + "lives in chat_template.jinja, which is not read)");
         }
-        return of(tokenizerConfigJson.toString(), template, specialToken(config.get("bos_token")),
+        return of(
+                tokenizerConfigJson.toString(),
+                template,
+                specialToken(config.get("bos_token")),
                 specialToken(config.get("eos_token")));
     }
 
@@ -108,12 +134,21 @@ public final class ChatTemplate {
     public static ChatTemplate of(String source, String template, String bosToken, String eosToken) {
         if (template.contains("Question: {{ message['content'] }}\nAnswer:")) {
             List<String> markers = List.of("Question:", "Answer:");
-            requireAll(source, template, markers, "Engram question/answer", "{{ bos_token }}",
-                    "{% if message['role'] == 'user' %}", "{% elif message['role'] == 'assistant' %} {{ message['content'] }}{{ eos_token }}",
+            requireAll(
+                    source,
+                    template,
+                    markers,
+                    "Engram question/answer",
+                    "{{ bos_token }}",
+                    "{% if message['role'] == 'user' %}",
+                    "{% elif message['role'] == 'assistant' %} {{ message['content'] }}{{ eos_token }}",
                     "{% if not loop.first %}\n\n{% endif %}");
             if (bosToken == null || eosToken == null) {
-                throw new UnsupportedChatTemplateException(source, "the question/answer template needs bos_token and "
-                        + "eos_token, and the tokenizer config lacks one", markers);
+                throw new UnsupportedChatTemplateException(
+                        source,
+                        "the question/answer template needs bos_token and "
+                                + "eos_token, and the tokenizer config lacks one",
+                        markers);
             }
             return new ChatTemplate(source, Family.QUESTION_ANSWER, bosToken, eosToken, null, false, false, null);
         }
@@ -144,62 +179,85 @@ public final class ChatTemplate {
         boolean chatml = template.contains("<|im_start|>");
         boolean llama3 = template.contains("<|start_header_id|>");
         if (chatml == llama3) {
-            throw new UnsupportedChatTemplateException(source, chatml ? "both ChatML and Llama-3 markers"
-                    : "no ChatML (<|im_start|>) or Llama-3 (<|start_header_id|>) markers", markers);
+            throw new UnsupportedChatTemplateException(
+                    source,
+                    chatml
+                            ? "both ChatML and Llama-3 markers"
+                            : "no ChatML (<|im_start|>) or Llama-3 (<|start_header_id|>) markers",
+                    markers);
         }
         if (llama3) {
             return llama3(source, template, bosToken, markers);
         }
         if (template.contains("reasoning_content") && template.contains("</think>")) {
-            requireAll(source, template, markers, "Qwen3",
+            requireAll(
+                    source,
+                    template,
+                    markers,
+                    "Qwen3",
                     "'<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n'",
-                    "ns.last_query_index", "message.content.split('</think>')[-1].lstrip('\\n')",
-                    "enable_thinking is defined and enable_thinking is false", "'<|im_start|>assistant\\n'");
+                    "ns.last_query_index",
+                    "message.content.split('</think>')[-1].lstrip('\\n')",
+                    "enable_thinking is defined and enable_thinking is false",
+                    "'<|im_start|>assistant\\n'");
             return new ChatTemplate(source, Family.QWEN3, null, null, null, true, false, null);
         }
         if (template.contains("<think>") || template.contains("Cutting Knowledge Date")) {
-            throw new UnsupportedChatTemplateException(source, "a ChatML variant with reasoning blocks we do not know",
-                    markers);
+            throw new UnsupportedChatTemplateException(
+                    source, "a ChatML variant with reasoning blocks we do not know", markers);
         }
-        boolean plainTurn = containsPart(template, "'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>'")
+        boolean plainTurn = containsPart(
+                        template, "'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>'")
                 || containsPart(template, "'<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>'");
-        if (!plainTurn || !template.contains("add_generation_prompt")
+        if (!plainTurn
+                || !template.contains("add_generation_prompt")
                 || !containsPart(template, "'<|im_start|>assistant\\n'")) {
-            throw new UnsupportedChatTemplateException(source, "a ChatML template whose per-message or generation-prompt "
-                    + "form is not the standard one", markers);
+            throw new UnsupportedChatTemplateException(
+                    source,
+                    "a ChatML template whose per-message or generation-prompt " + "form is not the standard one",
+                    markers);
         }
         Matcher m = DEFAULT_SYSTEM.matcher(template);
         String defaultSystem = m.find() ? unescapeJinja(m.group(1)) : null;
-        boolean qwenRoles = template.contains("(message.role == \"user\") or (message.role == \"system\" and not loop.first)");
+        boolean qwenRoles =
+                template.contains("(message.role == \"user\") or (message.role == \"system\" and not loop.first)");
         if (qwenRoles != template.contains("<tool_response>")) {
-            throw new UnsupportedChatTemplateException(source, "a ChatML template with an unfamiliar role/tool structure",
-                    markers);
+            throw new UnsupportedChatTemplateException(
+                    source, "a ChatML template with an unfamiliar role/tool structure", markers);
         }
         return new ChatTemplate(source, Family.CHATML, null, null, defaultSystem, qwenRoles, false, null);
     }
 
     private static ChatTemplate llama3(String source, String template, String bosToken, List<String> markers) {
-        if (template.contains("Cutting Knowledge Date") || template.contains("tools")
-                || template.contains("ipython")) {
+        if (template.contains("Cutting Knowledge Date") || template.contains("tools") || template.contains("ipython")) {
             throw new UnsupportedChatTemplateException(source, "a Llama-3.1+ template (tools, dates)", markers);
         }
-        requireAll(source, template, markers, "Llama-3", "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+",
-                "message['content'] | trim + '<|eot_id|>'", "{% if loop.index0 == 0 %}{% set content = bos_token + content %}",
+        requireAll(
+                source,
+                template,
+                markers,
+                "Llama-3",
+                "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+",
+                "message['content'] | trim + '<|eot_id|>'",
+                "{% if loop.index0 == 0 %}{% set content = bos_token + content %}",
                 "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}");
         if (bosToken == null) {
-            throw new UnsupportedChatTemplateException(source, "a Llama-3 template needs bos_token, and none was given",
-                    markers);
+            throw new UnsupportedChatTemplateException(
+                    source, "a Llama-3 template needs bos_token, and none was given", markers);
         }
-        return new ChatTemplate(source, Family.LLAMA3, bosToken, null, null, false,
-                !template.contains("add_generation_prompt"), null);
+        return new ChatTemplate(
+                source, Family.LLAMA3, bosToken, null, null, false, !template.contains("add_generation_prompt"), null);
     }
 
-    private static void requireAll(String source, String template, List<String> markers, String family,
-            String... parts) {
+    private static void requireAll(
+            String source, String template, List<String> markers, String family, String... parts) {
         for (String part : parts) {
             if (!containsPart(template, part)) {
-                throw new UnsupportedChatTemplateException(source, "looks like %s but lacks `%s`, so it is a variant we "
-                        .formatted(family, part) + "have no goldens for", markers);
+                throw new UnsupportedChatTemplateException(
+                        source,
+                        "looks like %s but lacks `%s`, so it is a variant we ".formatted(family, part)
+                                + "have no goldens for",
+                        markers);
             }
         }
     }
@@ -218,12 +276,13 @@ public final class ChatTemplate {
             char c = s.charAt(i);
             if (c == '\\' && i + 1 < s.length()) {
                 char n = s.charAt(++i);
-                sb.append(switch (n) {
-                    case 'n' -> '\n';
-                    case 't' -> '\t';
-                    case 'r' -> '\r';
-                    default -> n;
-                });
+                sb.append(
+                        switch (n) {
+                            case 'n' -> '\n';
+                            case 't' -> '\t';
+                            case 'r' -> '\r';
+                            default -> n;
+                        });
             } else {
                 sb.append(c);
             }
@@ -246,8 +305,8 @@ public final class ChatTemplate {
      * generation prompt). Other families ignore it, as their templates do.
      */
     public ChatTemplate withEnableThinking(boolean enable) {
-        return new ChatTemplate(source, family, bosToken, eosToken, defaultSystem, qwenToolResponses, generationPromptAlways,
-                enable);
+        return new ChatTemplate(
+                source, family, bosToken, eosToken, defaultSystem, qwenToolResponses, generationPromptAlways, enable);
     }
 
     /**
@@ -276,7 +335,11 @@ public final class ChatTemplate {
         for (int i = 0; i < messages.size(); i++) {
             ChatMessage m = messages.get(i);
             switch (m.role()) {
-                case "user" -> out.append(i == 0 ? "" : "\n\n").append("Question: ").append(m.content()).append("\nAnswer:");
+                case "user" ->
+                    out.append(i == 0 ? "" : "\n\n")
+                            .append("Question: ")
+                            .append(m.content())
+                            .append("\nAnswer:");
                 case "assistant" -> out.append(' ').append(m.content()).append(eosToken);
                 default -> out.append(i == 0 ? "" : "\n\n").append(m.content());
             }

@@ -12,7 +12,7 @@ public final class UnsupportedChatTemplateException extends RuntimeException {
 
     UnsupportedChatTemplateException(String source, String reason, List<String> markersFound) {
         super(("%s: %s; markers found: %s. Supported: ChatML (Qwen2.5, SmolLM2, plain), Qwen3 (ChatML with <think>), "
-                + "Llama-3. Render the prompt yourself, or add the family to ChatTemplate with goldens from jinja2.")
+                        + "Llama-3. Render the prompt yourself, or add the family to ChatTemplate with goldens from jinja2.")
                 .formatted(source, reason, markersFound.isEmpty() ? "none" : String.join(", ", markersFound)));
         this.markersFound = List.copyOf(markersFound);
     }

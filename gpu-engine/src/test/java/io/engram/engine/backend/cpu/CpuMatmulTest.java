@@ -3,8 +3,8 @@ package io.engram.engine.backend.cpu;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.BoundWeight;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
@@ -12,9 +12,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * The CPU backend's promise that a token's matmul result does not depend on how many tokens share the call (decode
@@ -36,7 +36,8 @@ class CpuMatmulTest {
     @CsvSource({"BF16, 67, 100, 1", "F32, 64, 256, 2", "BF16, 4096, 256, 2", "F16, 35, 15, 2", "Q8_0, 70, 64, 2"})
     void aTokensResultDoesNotDependOnTheTokensBesideItNorOnThreads(DType type, int rows, int cols, int threads) {
         SplittableRandom r = new SplittableRandom(rows + 7L * cols);
-        try (Arena arena = Arena.ofShared(); CpuBackend be = new CpuBackend(threads, false);
+        try (Arena arena = Arena.ofShared();
+                CpuBackend be = new CpuBackend(threads, false);
                 CpuBackend one = new CpuBackend(1, false)) {
             float[] values = new float[rows * cols];
             for (int i = 0; i < values.length; i++) {
@@ -48,7 +49,7 @@ class CpuMatmulTest {
                     case F32 -> seg.set(Quant.F32_LE, 4L * i, values[i]);
                     case F16 -> seg.set(Quant.I16_LE, 2L * i, Float.floatToFloat16(values[i]));
                     case BF16 -> seg.set(Quant.I16_LE, 2L * i, Quant.floatToBf16(values[i]));
-                    default -> { }
+                    default -> {}
                 }
             }
             if (type == DType.Q8_0) {
@@ -69,13 +70,16 @@ class CpuMatmulTest {
                 float[] singleOneThread = matmul(one, one.bind(t), xi, 1, rows);
                 for (int j = 0; j < rows; j++) {
                     if (type == DType.Q8_0) { // decode reads Q8_0 rows in place, in another order: close, not equal
-                        assertThat(single[j]).as("token %d row %d", i, j)
+                        assertThat(single[j])
+                                .as("token %d row %d", i, j)
                                 .isCloseTo(batch[i * rows + j], org.assertj.core.data.Offset.offset(1e-4f));
                         continue;
                     }
-                    assertThat(Float.floatToIntBits(single[j])).as("token %d row %d", i, j)
+                    assertThat(Float.floatToIntBits(single[j]))
+                            .as("token %d row %d", i, j)
                             .isEqualTo(Float.floatToIntBits(batch[i * rows + j]));
-                    assertThat(Float.floatToIntBits(singleOneThread[j])).as("1 thread, token %d row %d", i, j)
+                    assertThat(Float.floatToIntBits(singleOneThread[j]))
+                            .as("1 thread, token %d row %d", i, j)
                             .isEqualTo(Float.floatToIntBits(single[j]));
                 }
             }
@@ -95,7 +99,9 @@ class CpuMatmulTest {
                     }
                 });
                 for (int i = 0; i < count; i++) {
-                    assertThat(hits.get(i)).as("op %d index %d of %d", op, i, count).isEqualTo(1);
+                    assertThat(hits.get(i))
+                            .as("op %d index %d of %d", op, i, count)
+                            .isEqualTo(1);
                 }
                 if (op % 1_000 == 0) {
                     Thread.sleep(1); // let the workers park now and then: the next op must wake them
@@ -110,10 +116,12 @@ class CpuMatmulTest {
     void workerTeamRethrowsAFailureAndKeepsWorking() {
         try (WorkerTeam team = new WorkerTeam(2)) {
             assertThatThrownBy(() -> team.run(64, 8, (from, to) -> {
-                if (from >= 32) {
-                    throw new IllegalStateException("range " + from);
-                }
-            })).isInstanceOf(IllegalStateException.class).hasMessageStartingWith("range ");
+                        if (from >= 32) {
+                            throw new IllegalStateException("range " + from);
+                        }
+                    }))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageStartingWith("range ");
             AtomicIntegerArray hits = new AtomicIntegerArray(64);
             team.run(64, 8, (from, to) -> {
                 for (int i = from; i < to; i++) {

@@ -34,7 +34,8 @@ class QuantPanelsTest {
             xs[i] = (float) r.nextGaussian();
         }
         byte[] bytes = io.engram.engine.model.gguf.GgufQuantizers.encode(type, v);
-        try (Arena arena = Arena.ofConfined(); CpuBackend backend = new CpuBackend(threads, false)) {
+        try (Arena arena = Arena.ofConfined();
+                CpuBackend backend = new CpuBackend(threads, false)) {
             MemorySegment seg = arena.allocate(bytes.length, 64);
             MemorySegment.copy(MemorySegment.ofArray(bytes), 0, seg, 0, bytes.length);
             float[] w = new float[rows * cols];
@@ -54,7 +55,8 @@ class QuantPanelsTest {
                         want += (double) w[row * cols + k] * xs[t * cols + k];
                         mag += Math.abs((double) w[row * cols + k] * xs[t * cols + k]);
                     }
-                    assertThat((double) got[t * rows + row]).as("token %d row %d", t, row)
+                    assertThat((double) got[t * rows + row])
+                            .as("token %d row %d", t, row)
                             .isCloseTo(want, org.assertj.core.data.Offset.offset(1e-5 * mag + 1e-6));
                 }
             }

@@ -21,7 +21,9 @@ class SimdTest {
             }
         }
         for (float x : new float[] {0f, -0f, -1e-8f, -0.3465736f, -0.3465737f, -87f, -86.9f}) {
-            assertThat(Math.abs(Simd.expNonPositive(x) - Math.exp(x)) / Math.exp(x)).as("x=%s", x).isLessThan(5e-7);
+            assertThat(Math.abs(Simd.expNonPositive(x) - Math.exp(x)) / Math.exp(x))
+                    .as("x=%s", x)
+                    .isLessThan(5e-7);
         }
         assertThat(Simd.expNonPositive(-100f)).isZero();
         assertThat(worst).as("worst relative error").isLessThan(5e-7);
@@ -43,7 +45,9 @@ class SimdTest {
             for (int i = 0; i < n; i++) {
                 ref += (double) a[3 + i] * b[5 + i];
             }
-            assertThat((double) Simd.dot(a, 3, b, 5, n)).as("n=%d", n).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-4 * Math.max(1, Math.sqrt(n))));
+            assertThat((double) Simd.dot(a, 3, b, 5, n))
+                    .as("n=%d", n)
+                    .isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-4 * Math.max(1, Math.sqrt(n))));
         }
     }
 }

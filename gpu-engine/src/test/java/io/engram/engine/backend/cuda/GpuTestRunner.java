@@ -31,7 +31,10 @@ public final class GpuTestRunner {
             @Override
             public void executionFinished(TestIdentifier id, TestExecutionResult r) {
                 if (id.isTest()) {
-                    System.out.printf("%-8s %s%s%n", r.getStatus(), id.getDisplayName(),
+                    System.out.printf(
+                            "%-8s %s%s%n",
+                            r.getStatus(),
+                            id.getDisplayName(),
                             r.getThrowable().map(t -> "\n         " + t).orElse(""));
                 }
             }

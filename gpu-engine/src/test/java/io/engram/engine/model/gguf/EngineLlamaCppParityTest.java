@@ -27,13 +27,21 @@ import org.junit.jupiter.params.provider.CsvSource;
  * margin exceeds 0.1 in probability.
  */
 class EngineLlamaCppParityTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"LLAMA_SMALL, F32", "LLAMA_SMALL, F16", "LLAMA_SMALL, Q8_0", "LLAMA_SMALL, Q4_0", "QWEN2_SMALL, F32",
-        "QWEN2_SMALL, Q8_0"})
+    @CsvSource({
+        "LLAMA_SMALL, F32",
+        "LLAMA_SMALL, F16",
+        "LLAMA_SMALL, Q8_0",
+        "LLAMA_SMALL, Q4_0",
+        "QWEN2_SMALL, F32",
+        "QWEN2_SMALL, Q8_0"
+    })
     void greedyAndTopProbabilitiesMatchLlamaCpp(String specName, DType type) throws Exception {
-        TinyGgufModels.Spec spec = (TinyGgufModels.Spec) TinyGgufModels.Spec.class.getField(specName).get(null);
+        TinyGgufModels.Spec spec = (TinyGgufModels.Spec)
+                TinyGgufModels.Spec.class.getField(specName).get(null);
         Path gguf = TinyGgufModels.write(spec, type, tmp);
         boolean quantized = type.isQuantized();
         double probTol = quantized ? 0.05 : type == DType.F32 ? 1e-4 : 2e-3;
@@ -47,7 +55,8 @@ class EngineLlamaCppParityTest {
         try (LlamaCppReference cpp = LlamaCppReference.open(gguf, 256)) {
             ref = cpp.greedyWithLogits(prompt, steps);
         }
-        try (Model m = Model.open(gguf); CpuBackend b = new CpuBackend(2, false)) {
+        try (Model m = Model.open(gguf);
+                CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 8, 2, false));
             KvCache cache = t.newCache();
             float[][] last = new float[1][];
@@ -60,7 +69,8 @@ class EngineLlamaCppParityTest {
                 for (int k = 0; k < 5; k++) {
                     double p = probabilityOf(last[0], theirs.ids()[k]);
                     worst = Math.max(worst, Math.abs(p - theirs.probs()[k]));
-                    assertThat(p).as("step %d: p(token %d) ours vs llama.cpp", i, theirs.ids()[k])
+                    assertThat(p)
+                            .as("step %d: p(token %d) ours vs llama.cpp", i, theirs.ids()[k])
                             .isCloseTo(theirs.probs()[k], org.assertj.core.data.Offset.offset(probTol));
                 }
                 boolean clearMargin = theirs.probs()[0] - theirs.probs()[1] > 0.1;
@@ -70,7 +80,13 @@ class EngineLlamaCppParityTest {
                     break; // a near-tie under activation quantization: the sequences may part here; stop comparing
                 }
                 int next = step.token();
-                t.forward(cache, new int[] {next}, null, new FullAttention(), Transformer.Logits.LAST, (s, l) -> last[0] = l.clone());
+                t.forward(
+                        cache,
+                        new int[] {next},
+                        null,
+                        new FullAttention(),
+                        Transformer.Logits.LAST,
+                        (s, l) -> last[0] = l.clone());
             }
             System.out.printf("%s %s: worst |dp| over top-5 = %.2e (tolerance %.0e)%n", specName, type, worst, probTol);
         }

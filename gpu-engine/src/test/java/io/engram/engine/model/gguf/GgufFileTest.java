@@ -49,32 +49,45 @@ class GgufFileTest {
             assertThat(f.tensor("blk.2.ffn_down.weight").shape()).containsExactly(64, 172);
             assertThat(f.tensor("output_norm.weight").shape()).containsExactly(64);
             assertThat(f.tensorInfos().get(0).ne()).containsExactly(64, 512);
-            assertThat(f.tensor("token_embd.weight").data().isMapped()).as("a view into the mapping, not a heap copy").isTrue();
+            assertThat(f.tensor("token_embd.weight").data().isMapped())
+                    .as("a view into the mapping, not a heap copy")
+                    .isTrue();
             GgufMetadata m = f.metadata();
             assertThat(m.type("llama.vocab_size")).isEqualTo(GgufValueType.UINT32);
             assertThat(m.getInt("llama.block_count")).isEqualTo(5);
             assertThat(m.getFloat("llama.attention.layer_norm_rms_epsilon")).isEqualTo(1e-5f);
             assertThat(m.getString("general.name")).isEqualTo("stories260K");
-            assertThat(m.getStringList("tokenizer.ggml.tokens")).hasSize(512).startsWith("<unk>", "<s>", "</s>", "<0x00>");
+            assertThat(m.getStringList("tokenizer.ggml.tokens"))
+                    .hasSize(512)
+                    .startsWith("<unk>", "<s>", "</s>", "<0x00>");
             assertThat(m.getIntArray("tokenizer.ggml.token_type")).startsWith(2, 3, 3, 6);
             assertThat(m.getBoolean("tokenizer.ggml.add_bos_token")).isTrue();
-            assertThatThrownBy(() -> m.getInt("general.name")).isInstanceOf(ModelFormatException.class)
-                    .hasMessageContaining("stories260K-f32.gguf").hasMessageContaining("'general.name' has type STRING; expected an integer");
+            assertThatThrownBy(() -> m.getInt("general.name"))
+                    .isInstanceOf(ModelFormatException.class)
+                    .hasMessageContaining("stories260K-f32.gguf")
+                    .hasMessageContaining("'general.name' has type STRING; expected an integer");
             assertThatThrownBy(() -> m.getFloatArray("tokenizer.ggml.tokens"))
-                    .hasMessageContaining("'tokenizer.ggml.tokens' has type ARRAY of STRING; expected ARRAY of FLOAT32");
-            assertThatThrownBy(() -> m.getString("llama.nope")).hasMessageContaining("missing metadata key 'llama.nope'");
-            assertThatThrownBy(() -> f.tensor("output.weight")).hasMessageContaining("tensor 'output.weight' is missing");
+                    .hasMessageContaining(
+                            "'tokenizer.ggml.tokens' has type ARRAY of STRING; expected ARRAY of FLOAT32");
+            assertThatThrownBy(() -> m.getString("llama.nope"))
+                    .hasMessageContaining("missing metadata key 'llama.nope'");
+            assertThatThrownBy(() -> f.tensor("output.weight"))
+                    .hasMessageContaining("tensor 'output.weight' is missing");
         }
     }
 
     @Test
     void storiesQ8WeightsAreWithinHalfAStepOfTheF32Weights() {
-        try (GgufFile q8 = GgufFile.open(stories("q8_0")); GgufFile f32 = GgufFile.open(stories("f32"))) {
+        try (GgufFile q8 = GgufFile.open(stories("q8_0"));
+                GgufFile f32 = GgufFile.open(stories("f32"))) {
             assertThat(q8.dataStart()).isEqualTo(14_464);
             assertThat(q8.metadata().getInt("general.file_type")).isEqualTo(7);
-            List<GgufFile.TensorInfo> quantized = q8.tensorInfos().stream().filter(t -> t.type() == GgmlType.Q8_0).toList();
+            List<GgufFile.TensorInfo> quantized = q8.tensorInfos().stream()
+                    .filter(t -> t.type() == GgmlType.Q8_0)
+                    .toList();
             assertThat(quantized).hasSize(31);
-            assertThat(quantized).noneMatch(t -> t.name().contains("ffn_down") || t.name().contains("norm"));
+            assertThat(quantized)
+                    .noneMatch(t -> t.name().contains("ffn_down") || t.name().contains("norm"));
             assertThat(q8.tensorInfos()).hasSize(47);
             double worstFraction = 0;
             for (GgufFile.TensorInfo info : q8.tensorInfos()) {
@@ -92,7 +105,9 @@ class GgufFileTest {
                     // half a step, plus what rounding d to fp16 (relative 2^-11) can add over |q| <= 127
                     double bound = d / 2 + 127 * Math.abs(d) * 0x1p-11 + 1e-9;
                     double err = Math.abs(x[i] - y[i]);
-                    assertThat(err).as("%s[%d] = %s decoded as %s (d = %s)", info.name(), i, x[i], y[i], d).isLessThanOrEqualTo(bound);
+                    assertThat(err)
+                            .as("%s[%d] = %s decoded as %s (d = %s)", info.name(), i, x[i], y[i], d)
+                            .isLessThanOrEqualTo(bound);
                     worstFraction = Math.max(worstFraction, err / (d / 2 + 1e-12));
                 }
             }
@@ -149,7 +164,8 @@ class GgufFileTest {
     void roundTripsEveryMetadataTypeAndEveryTensorType() throws IOException {
         for (int[] versionAndAlignment : new int[][] {{3, 32}, {2, 64}, {3, 1}}) {
             Random rnd = new Random(7);
-            GgufWriter w = everyMetadataType(new GgufWriter().version(versionAndAlignment[0]).alignment(versionAndAlignment[1]));
+            GgufWriter w = everyMetadataType(
+                    new GgufWriter().version(versionAndAlignment[0]).alignment(versionAndAlignment[1]));
             Map<String, long[]> shapes = new java.util.LinkedHashMap<>();
             List<DType> types = new ArrayList<>();
             List<byte[]> encoded = new ArrayList<>();
@@ -164,19 +180,27 @@ class GgufFileTest {
                     encoded.add(GgufQuantizers.encode(t, values));
                 }
             }
-            Path p = w.write(tmp.resolve("roundtrip-v" + versionAndAlignment[0] + "-a" + versionAndAlignment[1] + ".gguf"));
+            Path p = w.write(
+                    tmp.resolve("roundtrip-v" + versionAndAlignment[0] + "-a" + versionAndAlignment[1] + ".gguf"));
             try (GgufFile f = GgufFile.open(p)) {
                 String at = "v%d alignment %d".formatted(versionAndAlignment[0], versionAndAlignment[1]);
                 assertThat(f.version()).as(at).isEqualTo(versionAndAlignment[0]);
                 assertThat(f.alignment()).as(at).isEqualTo(versionAndAlignment[1]);
-                Map<String, GgufMetadata.Value> expected = everyMetadataType(new GgufWriter().alignment(versionAndAlignment[1])).metadata();
+                Map<String, GgufMetadata.Value> expected = everyMetadataType(
+                                new GgufWriter().alignment(versionAndAlignment[1]))
+                        .metadata();
                 assertThat(f.metadata().keys()).as(at).containsExactlyElementsOf(expected.keySet());
                 for (var e : expected.entrySet()) {
                     GgufMetadata.Value got = f.metadata().entries().get(e.getKey());
                     assertThat(got.type()).as(e.getKey()).isEqualTo(e.getValue().type());
-                    assertThat(got.elementType()).as(e.getKey()).isEqualTo(e.getValue().elementType());
+                    assertThat(got.elementType())
+                            .as(e.getKey())
+                            .isEqualTo(e.getValue().elementType());
                     assertThat(Objects.deepEquals(got.value(), e.getValue().value()))
-                            .as("%s: %s vs %s", e.getKey(), got.value(), e.getValue().value()).isTrue();
+                            .as(
+                                    "%s: %s vs %s",
+                                    e.getKey(), got.value(), e.getValue().value())
+                            .isTrue();
                 }
                 assertThat(f.tensors().keySet()).as(at).containsExactlyElementsOf(shapes.keySet());
                 int i = 0;
@@ -184,14 +208,18 @@ class GgufFileTest {
                     WeightTensor t = f.tensor(e.getKey());
                     assertThat(t.dtype()).as(e.getKey()).isEqualTo(types.get(i));
                     assertThat(t.shape()).as(e.getKey()).containsExactly(e.getValue());
-                    assertThat(t.data().toArray(ValueLayout.JAVA_BYTE)).as(e.getKey()).containsExactly(encoded.get(i));
-                    assertThat((f.dataStart() + f.tensorInfos().get(i).offset()) % versionAndAlignment[1]).isZero();
+                    assertThat(t.data().toArray(ValueLayout.JAVA_BYTE))
+                            .as(e.getKey())
+                            .containsExactly(encoded.get(i));
+                    assertThat((f.dataStart() + f.tensorInfos().get(i).offset()) % versionAndAlignment[1])
+                            .isZero();
                     i++;
                 }
                 GgufMetadata m = f.metadata();
                 assertThat(m.getInt("t.u16")).isEqualTo(65535);
                 assertThat(m.getLong("t.u32")).isEqualTo(4_000_000_000L);
-                assertThatThrownBy(() -> m.getInt("t.u32")).hasMessageContaining("'t.u32' = 4000000000 does not fit a 32-bit int");
+                assertThatThrownBy(() -> m.getInt("t.u32"))
+                        .hasMessageContaining("'t.u32' = 4000000000 does not fit a 32-bit int");
                 assertThat(m.getFloat("t.f64")).isEqualTo((float) Math.PI);
                 assertThat(m.getIntArray("a.u8")).containsExactly(0, 7, 255);
                 assertThat(m.getFloatArray("a.f64")).containsExactly((float) 1e300, -2.5f);
@@ -209,7 +237,9 @@ class GgufFileTest {
                 .write(tmp.resolve("dims.gguf"));
         try (GgufFile f = GgufFile.open(p)) {
             assertThat(f.tensorInfos()).hasSize(2);
-            assertThat(f.tensor("flat").shape()).as("outer size-1 dimensions dropped").containsExactly(2, 8);
+            assertThat(f.tensor("flat").shape())
+                    .as("outer size-1 dimensions dropped")
+                    .containsExactly(2, 8);
             assertThatThrownBy(() -> f.tensor("conv")).hasMessageContaining("'conv' has more than two dimensions");
         }
     }
@@ -251,9 +281,13 @@ class GgufFileTest {
             try (GgufFile f = GgufFile.open(source)) {
                 dataStart = f.dataStart();
             }
-            long[] cuts = {0, 3, 10, 20, 30, 100, 1000, 5000, dataStart - 60, dataStart - 1, dataStart + 100, all.length - 1};
+            long[] cuts = {
+                0, 3, 10, 20, 30, 100, 1000, 5000, dataStart - 60, dataStart - 1, dataStart + 100, all.length - 1
+            };
             for (long cut : cuts) {
-                Path p = Files.write(tmp.resolve("cut-" + cut + "-" + source.getFileName()), java.util.Arrays.copyOf(all, (int) cut));
+                Path p = Files.write(
+                        tmp.resolve("cut-" + cut + "-" + source.getFileName()),
+                        java.util.Arrays.copyOf(all, (int) cut));
                 assertThatThrownBy(() -> GgufFile.open(p).close())
                         .as("%s cut at %d", source.getFileName(), cut)
                         .isInstanceOf(ModelFormatException.class)
@@ -261,8 +295,10 @@ class GgufFileTest {
                         .hasMessageContaining("truncated");
             }
         }
-        Path p = Files.write(tmp.resolve("cut-data.gguf"), java.util.Arrays.copyOf(Files.readAllBytes(sources.getLast()),
-                Files.readAllBytes(sources.getLast()).length - 1));
+        Path p = Files.write(
+                tmp.resolve("cut-data.gguf"),
+                java.util.Arrays.copyOf(
+                        Files.readAllBytes(sources.getLast()), Files.readAllBytes(sources.getLast()).length - 1));
         assertRejected(p, "tensor '", "spans bytes [", "truncated download?");
     }
 
@@ -273,42 +309,66 @@ class GgufFileTest {
         assertRejected(patched(model, "bigendian.gguf", 0, Integer.reverseBytes(GgufFile.MAGIC), 4), "big-endian");
         assertRejected(patched(model, "v1.gguf", 4, 1, 4), "GGUF version 1 is not supported", "re-convert");
         assertRejected(patched(model, "v4.gguf", 4, 4, 4), "GGUF version 4 is not supported");
-        assertRejected(patched(model, "tensors.gguf", 8, 1L << 40, 8), "claims 1099511627776 tensors", "corrupt header");
+        assertRejected(
+                patched(model, "tensors.gguf", 8, 1L << 40, 8), "claims 1099511627776 tensors", "corrupt header");
         assertRejected(patched(model, "kvs.gguf", 16, -1L, 8), "claims 18446744073709551615 metadata entries");
-        assertRejected(patched(model, "keylen.gguf", 24, 1L << 33, 8), "key of metadata entry #0", "claims 8589934592 bytes");
+        assertRejected(
+                patched(model, "keylen.gguf", 24, 1L << 33, 8), "key of metadata entry #0", "claims 8589934592 bytes");
     }
 
     @Test
     void badTensorOffsetsAreRejected() throws IOException {
-        GgufWriter w = TinyGgufModels.writer(TinyGgufModels.Spec.LLAMA_SMALL,
-                TinyGgufModels.randomWeights(TinyGgufModels.Spec.LLAMA_SMALL), DType.F32);
+        GgufWriter w = TinyGgufModels.writer(
+                TinyGgufModels.Spec.LLAMA_SMALL,
+                TinyGgufModels.randomWeights(TinyGgufModels.Spec.LLAMA_SMALL),
+                DType.F32);
         Path model = w.write(tmp.resolve("model.gguf"));
         long field = w.offsetFieldPosition("blk.0.attn_q.weight");
         long firstField = w.offsetFieldPosition("token_embd.weight");
         long size = Files.size(model);
-        assertRejected(patched(model, "beyond.gguf", field, 1L << 42, 8), "'blk.0.attn_q.weight'", "beyond the end of the " + size + "-byte file");
-        assertRejected(patched(model, "past.gguf", field, size - 4096, 8), "'blk.0.attn_q.weight'", "spans bytes", "truncated");
-        assertRejected(patched(model, "misaligned.gguf", field, readLong(model, field) + 4, 8),
-                "'blk.0.attn_q.weight' has data offset", "not a multiple of the alignment 32");
-        assertRejected(patched(model, "overlap.gguf", field, readLong(model, firstField) + 32, 8), "overlap", "'token_embd.weight'",
+        assertRejected(
+                patched(model, "beyond.gguf", field, 1L << 42, 8),
+                "'blk.0.attn_q.weight'",
+                "beyond the end of the " + size + "-byte file");
+        assertRejected(
+                patched(model, "past.gguf", field, size - 4096, 8),
+                "'blk.0.attn_q.weight'",
+                "spans bytes",
+                "truncated");
+        assertRejected(
+                patched(model, "misaligned.gguf", field, readLong(model, field) + 4, 8),
+                "'blk.0.attn_q.weight' has data offset",
+                "not a multiple of the alignment 32");
+        assertRejected(
+                patched(model, "overlap.gguf", field, readLong(model, firstField) + 32, 8),
+                "overlap",
+                "'token_embd.weight'",
                 "'blk.0.attn_q.weight'");
     }
 
     private static long readLong(Path p, long pos) throws IOException {
-        return ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN).getLong((int) pos);
+        return ByteBuffer.wrap(Files.readAllBytes(p))
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .getLong((int) pos);
     }
 
     @Test
     void unsupportedAndUnknownTypesAreNamed() throws IOException {
-        Path q5k = new GgufWriter().addRawTensor("blk.0.ffn_down.weight", 13, new long[] {256, 2}, new byte[2 * 176])
+        Path q5k = new GgufWriter()
+                .addRawTensor("blk.0.ffn_down.weight", 13, new long[] {256, 2}, new byte[2 * 176])
                 .write(tmp.resolve("q5k.gguf"));
         assertRejected(q5k, "tensor 'blk.0.ffn_down.weight' has type Q5_K (ggml type 13)", "not support", "Q4_K");
-        Path unknown = new GgufWriter().addRawTensor("w", 99, new long[] {32}, new byte[32]).write(tmp.resolve("t99.gguf"));
+        Path unknown = new GgufWriter()
+                .addRawTensor("w", 99, new long[] {32}, new byte[32])
+                .write(tmp.resolve("t99.gguf"));
         assertRejected(unknown, "tensor 'w' has unknown ggml type id 99");
-        Path rows = new GgufWriter().addRawTensor("w", GgmlType.Q8_0.id(), new long[] {48, 2}, new byte[3 * 34])
+        Path rows = new GgufWriter()
+                .addRawTensor("w", GgmlType.Q8_0.id(), new long[] {48, 2}, new byte[3 * 34])
                 .write(tmp.resolve("rows.gguf"));
         assertRejected(rows, "tensor 'w' is Q8_0 with rows of 48 values, not a multiple of its block size 32");
-        Path dims = new GgufWriter().addRawTensor("w", 0, new long[] {1, 1, 1, 1, 1}, new byte[4]).write(tmp.resolve("dims5.gguf"));
+        Path dims = new GgufWriter()
+                .addRawTensor("w", 0, new long[] {1, 1, 1, 1, 1}, new byte[4])
+                .write(tmp.resolve("dims5.gguf"));
         assertRejected(dims, "tensor 'w'", "n_dims 5");
     }
 
@@ -318,11 +378,19 @@ class GgufFileTest {
         String text = new String(twoKeys, java.nio.charset.StandardCharsets.ISO_8859_1);
         twoKeys[text.indexOf('b', 24)] = 'a';
         assertRejected(Files.write(tmp.resolve("dupkey.gguf"), twoKeys), "metadata key 'a' appears twice");
-        assertRejected(new GgufWriter().addRawTensor("w", 0, new long[] {8}, new byte[32]).addRawTensor("w", 0, new long[] {8}, new byte[32])
-                .write(tmp.resolve("duptensor.gguf")), "tensor 'w' is listed twice");
-        assertRejected(new GgufWriter().putU32(GgufFile.ALIGNMENT_KEY, 48).write(tmp.resolve("align.gguf")),
+        assertRejected(
+                new GgufWriter()
+                        .addRawTensor("w", 0, new long[] {8}, new byte[32])
+                        .addRawTensor("w", 0, new long[] {8}, new byte[32])
+                        .write(tmp.resolve("duptensor.gguf")),
+                "tensor 'w' is listed twice");
+        assertRejected(
+                new GgufWriter().putU32(GgufFile.ALIGNMENT_KEY, 48).write(tmp.resolve("align.gguf")),
                 "general.alignment = 48 is not a power of two");
-        assertRejected(new GgufWriter().putArray("nested", GgufValueType.ARRAY, new long[0]).write(tmp.resolve("nested.gguf")),
+        assertRejected(
+                new GgufWriter()
+                        .putArray("nested", GgufValueType.ARRAY, new long[0])
+                        .write(tmp.resolve("nested.gguf")),
                 "array of arrays");
         byte[] badType = new GgufWriter().putU32("k", 1).toBytes();
         ByteBuffer.wrap(badType).order(ByteOrder.LITTLE_ENDIAN).putInt(24 + 8 + 1, 77);

@@ -30,7 +30,8 @@ class GgufHfLayoutTest {
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) rnd.nextGaussian();
         }
-        assertThat(RotaryLayout.hfToGguf(RotaryLayout.ggufToHf(w, 4, 16, 5), 4, 16, 5)).containsExactly(w);
+        assertThat(RotaryLayout.hfToGguf(RotaryLayout.ggufToHf(w, 4, 16, 5), 4, 16, 5))
+                .containsExactly(w);
     }
 
     @Test
@@ -38,18 +39,24 @@ class GgufHfLayoutTest {
         Path hf = TinyGgufModels.sharedDir().resolve("models/stories260K-hf");
         Path gguf = TinyGgufModels.storiesGguf("f32");
         Assumptions.assumeTrue(Files.isDirectory(hf) && Files.isRegularFile(gguf), "no model at " + hf + "; skipping");
-        try (HfCheckpoint ck = HfCheckpoint.open(hf); GgufFile f = GgufFile.open(gguf)) {
+        try (HfCheckpoint ck = HfCheckpoint.open(hf);
+                GgufFile f = GgufFile.open(gguf)) {
             Map<String, WeightTensor> t = ck.tensors();
             for (int layer = 0; layer < 5; layer++) {
                 for (String[] names : new String[][] {{"q_proj", "attn_q", "8"}, {"k_proj", "attn_k", "4"}}) {
-                    float[] h = GgufFileTest.decodeAll(t.get("model.layers." + layer + ".self_attn." + names[0] + ".weight"));
+                    float[] h = GgufFileTest.decodeAll(
+                            t.get("model.layers." + layer + ".self_attn." + names[0] + ".weight"));
                     float[] g = GgufFileTest.decodeAll(f.tensor("blk." + layer + "." + names[1] + ".weight"));
                     int heads = Integer.parseInt(names[2]);
-                    assertThat(RotaryLayout.hfToGguf(h, heads, 8, 64)).as("layer %d %s", layer, names[0]).containsExactly(g);
+                    assertThat(RotaryLayout.hfToGguf(h, heads, 8, 64))
+                            .as("layer %d %s", layer, names[0])
+                            .containsExactly(g);
                     assertThat(h).as("negative control: HF order differs").isNotEqualTo(g);
                 }
                 float[] hv = GgufFileTest.decodeAll(t.get("model.layers." + layer + ".self_attn.v_proj.weight"));
-                assertThat(hv).as("v is not permuted").containsExactly(GgufFileTest.decodeAll(f.tensor("blk." + layer + ".attn_v.weight")));
+                assertThat(hv)
+                        .as("v is not permuted")
+                        .containsExactly(GgufFileTest.decodeAll(f.tensor("blk." + layer + ".attn_v.weight")));
             }
         }
     }

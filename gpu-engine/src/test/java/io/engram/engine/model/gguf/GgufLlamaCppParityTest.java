@@ -2,8 +2,8 @@ package io.engram.engine.model.gguf;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.config.ModelConfig;
 import io.engram.engine.backend.RopeStyle;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
@@ -34,6 +34,7 @@ class GgufLlamaCppParityTest {
     private static final int POSITIONS = 48;
     /** Measured: mean |diff| <= 0.069 and max <= 0.39 for every case (logit RMS about 3); a layout error gives >= 2 and ~15. */
     private static final double MEAN_TOL = 0.1;
+
     private static final double MAX_TOL = 0.6;
 
     @TempDir
@@ -92,8 +93,8 @@ class GgufLlamaCppParityTest {
     @Test
     void tinyModelsLoadInLlamaCppWithTheConfigWeRead() throws IOException {
         List<Path> files = new ArrayList<>();
-        for (TinyGgufModels.Spec s : List.of(TinyGgufModels.Spec.LLAMA_SMALL, TinyGgufModels.Spec.LLAMA_KQUANT,
-                TinyGgufModels.Spec.QWEN2_SMALL)) {
+        for (TinyGgufModels.Spec s : List.of(
+                TinyGgufModels.Spec.LLAMA_SMALL, TinyGgufModels.Spec.LLAMA_KQUANT, TinyGgufModels.Spec.QWEN2_SMALL)) {
             files.add(TinyGgufModels.write(s, DType.F32, tmp));
         }
         Path stories = TinyGgufModels.storiesGguf("f32");
@@ -101,12 +102,22 @@ class GgufLlamaCppParityTest {
             files.add(stories);
         }
         for (Path p : files) {
-            try (GgufModel ours = GgufModel.open(p); LlamaCppReference ref = LlamaCppReference.open(p, 64)) {
+            try (GgufModel ours = GgufModel.open(p);
+                    LlamaCppReference ref = LlamaCppReference.open(p, 64)) {
                 ModelConfig c = ours.config();
                 LlamaCppReference.Info info = ref.info();
-                assertThat(info).as(p.getFileName().toString()).isEqualTo(new LlamaCppReference.Info(c.hiddenSize(), c.layers(),
-                        c.heads(), c.kvHeads(), c.maxPositions(), c.vocabSize(),
-                        c.ropeStyle() == RopeStyle.INTERLEAVED ? 0 : 2, c.bosId(), c.eosIds()[0]));
+                assertThat(info)
+                        .as(p.getFileName().toString())
+                        .isEqualTo(new LlamaCppReference.Info(
+                                c.hiddenSize(),
+                                c.layers(),
+                                c.heads(),
+                                c.kvHeads(),
+                                c.maxPositions(),
+                                c.vocabSize(),
+                                c.ropeStyle() == RopeStyle.INTERLEAVED ? 0 : 2,
+                                c.bosId(),
+                                c.eosIds()[0]));
                 assertThat(ref.metaString("general.name")).isEqualTo(c.name());
                 assertThat(ref.metaString(c.architecture().ggufName() + ".feed_forward_length"))
                         .isEqualTo(Integer.toString(c.intermediateSize()));
@@ -116,12 +127,13 @@ class GgufLlamaCppParityTest {
 
     @Test
     void variantsFromOneSeedShareTheConfigAndRunInLlamaCpp() throws IOException {
-        Map<DType, Path> variants = TinyGgufModels.writeVariants(TinyGgufModels.Spec.LLAMA_SMALL, tmp,
-                DType.F32, DType.F16, DType.Q8_0, DType.Q4_0);
+        Map<DType, Path> variants = TinyGgufModels.writeVariants(
+                TinyGgufModels.Spec.LLAMA_SMALL, tmp, DType.F32, DType.F16, DType.Q8_0, DType.Q4_0);
         ModelConfig first = null;
         int[] greedyF32 = null;
         for (var e : variants.entrySet()) {
-            try (GgufModel m = GgufModel.open(e.getValue()); LlamaCppReference ref = LlamaCppReference.open(e.getValue(), 64)) {
+            try (GgufModel m = GgufModel.open(e.getValue());
+                    LlamaCppReference ref = LlamaCppReference.open(e.getValue(), 64)) {
                 assertThat(m.weights().layers()[1].wUp().dtype()).isEqualTo(e.getKey());
                 assertThat(m.weights().layers()[1].ffnNorm().dtype()).isEqualTo(DType.F32);
                 if (first == null) {
@@ -130,8 +142,11 @@ class GgufLlamaCppParityTest {
                     assertThat(m.config()).usingRecursiveComparison().isEqualTo(first);
                 }
                 List<LlamaCppReference.Step> steps = ref.greedyWithLogits(new int[] {1, 400, 300}, 20);
-                int[] ids = steps.stream().mapToInt(LlamaCppReference.Step::token).toArray();
-                assertThat(ref.greedy(new int[] {1, 400, 300}, 20)).as("deterministic").containsExactly(ids);
+                int[] ids =
+                        steps.stream().mapToInt(LlamaCppReference.Step::token).toArray();
+                assertThat(ref.greedy(new int[] {1, 400, 300}, 20))
+                        .as("deterministic")
+                        .containsExactly(ids);
                 LlamaCppReference.TopK top = LlamaCppReference.topK(steps.get(0).logits(), 5);
                 assertThat(top.ids()[0]).isEqualTo(ids[0]);
                 assertThat(top.probs()).isSortedAccordingTo((a, b) -> Double.compare(b, a));
@@ -170,13 +185,22 @@ class GgufLlamaCppParityTest {
         double mean = meanAbsDiff(ls, lo);
         double max = maxAbsDiff(ls, lo);
         double meanOriginal = meanAbsDiff(ls, le);
-        System.out.printf("%s %s: llama.cpp logits, stored vs our decoding: mean %.4f max %.4f (%.0f%% / %.0f%% of tolerance);"
-                + " stored vs original floats: mean %.4f%n", s.name(), type, mean, max, 100 * mean / MEAN_TOL, 100 * max / MAX_TOL, meanOriginal);
-        assertThat(mean).as("%s %s mean |logit diff|, stored vs our decoding", s.name(), type).isLessThanOrEqualTo(MEAN_TOL);
-        assertThat(max).as("%s %s max |logit diff|, stored vs our decoding", s.name(), type).isLessThanOrEqualTo(MAX_TOL);
+        System.out.printf(
+                "%s %s: llama.cpp logits, stored vs our decoding: mean %.4f max %.4f (%.0f%% / %.0f%% of tolerance);"
+                        + " stored vs original floats: mean %.4f%n",
+                s.name(), type, mean, max, 100 * mean / MEAN_TOL, 100 * max / MAX_TOL, meanOriginal);
+        assertThat(mean)
+                .as("%s %s mean |logit diff|, stored vs our decoding", s.name(), type)
+                .isLessThanOrEqualTo(MEAN_TOL);
+        assertThat(max)
+                .as("%s %s max |logit diff|, stored vs our decoding", s.name(), type)
+                .isLessThanOrEqualTo(MAX_TOL);
         if (type == DType.Q4_0 || type == DType.Q4_K) {
-            // 4-bit weight error dominates: our decoding must be far closer to what ggml computes than the originals are
-            assertThat(mean).as("%s %s: decoding explains the quantized model", s.name(), type).isLessThan(0.2 * meanOriginal);
+            // 4-bit weight error dominates: our decoding must be far closer to what ggml computes than the originals
+            // are
+            assertThat(mean)
+                    .as("%s %s: decoding explains the quantized model", s.name(), type)
+                    .isLessThan(0.2 * meanOriginal);
         }
     }
 

@@ -3,12 +3,12 @@ package io.engram.engine.model.gguf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.engram.engine.backend.RopeStyle;
 import io.engram.engine.config.Architecture;
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.config.ModelFormatException;
-import io.engram.engine.model.ModelWeights;
 import io.engram.engine.config.RopeScaling;
-import io.engram.engine.backend.RopeStyle;
+import io.engram.engine.model.ModelWeights;
 import io.engram.engine.tensor.DType;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -74,7 +74,9 @@ class GgufModelTest {
             assertThat(t.tokens().get(259)).isEqualTo("\u2581t");
             assertThat(t.tokens().get(13)).isEqualTo("<0x0A>");
             assertThat(t.scores()).hasSize(512);
-            assertThat(Float.floatToRawIntBits(t.scores()[259])).as("-0.0 kept").isEqualTo(Float.floatToRawIntBits(-0f));
+            assertThat(Float.floatToRawIntBits(t.scores()[259]))
+                    .as("-0.0 kept")
+                    .isEqualTo(Float.floatToRawIntBits(-0f));
             assertThat(t.scores()[511]).isNegative();
             assertThat(t.tokenTypes()).hasSize(512).startsWith(2, 3, 3, 6);
             assertThat(t.tokenTypes()[258]).isEqualTo(6);
@@ -93,15 +95,32 @@ class GgufModelTest {
     @Test
     void tinyModelConfigsFollowTheirSpecs() throws IOException {
         for (TinyGgufModels.Spec s : new TinyGgufModels.Spec[] {
-            TinyGgufModels.Spec.LLAMA_SMALL, TinyGgufModels.Spec.LLAMA_KQUANT, TinyGgufModels.Spec.QWEN2_SMALL}) {
+            TinyGgufModels.Spec.LLAMA_SMALL, TinyGgufModels.Spec.LLAMA_KQUANT, TinyGgufModels.Spec.QWEN2_SMALL
+        }) {
             try (GgufModel m = GgufModel.open(TinyGgufModels.write(s, DType.F32, tmp))) {
                 ModelConfig c = m.config();
                 assertThat(c.name()).isEqualTo(s.name());
                 assertThat(c.architecture()).isEqualTo(s.architecture());
-                assertThat(new int[] {c.hiddenSize(), c.layers(), c.heads(), c.kvHeads(), c.headDim(), c.intermediateSize(),
-                    c.vocabSize(), c.maxPositions()}).as(s.name())
-                        .containsExactly(s.hidden(), s.layers(), s.heads(), s.kvHeads(), s.headDim(), s.ffn(),
-                                TinyGgufModels.VOCAB_SIZE, s.contextLength());
+                assertThat(new int[] {
+                            c.hiddenSize(),
+                            c.layers(),
+                            c.heads(),
+                            c.kvHeads(),
+                            c.headDim(),
+                            c.intermediateSize(),
+                            c.vocabSize(),
+                            c.maxPositions()
+                        })
+                        .as(s.name())
+                        .containsExactly(
+                                s.hidden(),
+                                s.layers(),
+                                s.heads(),
+                                s.kvHeads(),
+                                s.headDim(),
+                                s.ffn(),
+                                TinyGgufModels.VOCAB_SIZE,
+                                s.contextLength());
                 assertThat(c.tiedEmbeddings()).isEqualTo(s.tiedEmbeddings());
                 boolean qwen = s.architecture() == Architecture.QWEN2;
                 assertThat(c.qkvBias()).isEqualTo(qwen);
@@ -128,18 +147,23 @@ class GgufModelTest {
     }
 
     private static void assertRejected(Path p, String... parts) {
-        assertThatThrownBy(() -> GgufModel.open(p).close()).isInstanceOf(ModelFormatException.class)
-                .hasMessageContaining(p.toString()).hasMessageContainingAll(parts);
+        assertThatThrownBy(() -> GgufModel.open(p).close())
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining(p.toString())
+                .hasMessageContainingAll(parts);
     }
 
     @Test
     void optionalKeysAndScaling() throws IOException {
-        Path linear = variant("linear", w -> w.putString("llama.rope.scaling.type", "linear").putF32("llama.rope.scaling.factor", 4f));
+        Path linear = variant(
+                "linear",
+                w -> w.putString("llama.rope.scaling.type", "linear").putF32("llama.rope.scaling.factor", 4f));
         try (GgufModel m = GgufModel.open(linear)) {
             assertThat(m.config().ropeScaling()).isEqualTo(new RopeScaling.Linear(4.0));
         }
-        Path defaults = variant("defaults", w -> w.remove("llama.rope.freq_base").remove("llama.vocab_size")
-                .remove("tokenizer.ggml.bos_token_id"));
+        Path defaults = variant(
+                "defaults",
+                w -> w.remove("llama.rope.freq_base").remove("llama.vocab_size").remove("tokenizer.ggml.bos_token_id"));
         try (GgufModel m = GgufModel.open(defaults)) {
             assertThat(m.config().ropeTheta()).isEqualTo(10000.0);
             assertThat(m.config().vocabSize()).as("from the token list").isEqualTo(512);
@@ -153,34 +177,59 @@ class GgufModelTest {
 
     @Test
     void unsupportedFeaturesAreRefusedByName() throws IOException {
-        assertRejected(variant("ropefreqs", w -> w.addTensor("rope_freqs.weight", DType.F32, new long[] {8}, new float[8])),
-                "'rope_freqs.weight'", "llama3-style", "not supported");
-        assertRejected(variant("yarn", w -> w.putString("llama.rope.scaling.type", "yarn").putF32("llama.rope.scaling.factor", 4f)),
+        assertRejected(
+                variant("ropefreqs", w -> w.addTensor("rope_freqs.weight", DType.F32, new long[] {8}, new float[8])),
+                "'rope_freqs.weight'",
+                "llama3-style",
+                "not supported");
+        assertRejected(
+                variant(
+                        "yarn",
+                        w -> w.putString("llama.rope.scaling.type", "yarn").putF32("llama.rope.scaling.factor", 4f)),
                 "llama.rope.scaling.type 'yarn' is not supported");
-        assertRejected(variant("moe", w -> w.putU32("llama.expert_count", 8)), "mixture-of-experts", "llama.expert_count = 8");
-        assertRejected(variant("arch", w -> w.putString("general.architecture", "gpt2")),
-                "unsupported general.architecture 'gpt2'", "llama, qwen2, mistral");
-        assertRejected(variant("partial", w -> w.putU32("llama.rope.dimension_count", 8)),
+        assertRejected(
+                variant("moe", w -> w.putU32("llama.expert_count", 8)), "mixture-of-experts", "llama.expert_count = 8");
+        assertRejected(
+                variant("arch", w -> w.putString("general.architecture", "gpt2")),
+                "unsupported general.architecture 'gpt2'",
+                "llama, qwen2, mistral");
+        assertRejected(
+                variant("partial", w -> w.putU32("llama.rope.dimension_count", 8)),
                 "llama.rope.dimension_count 8 differs from the head size 16");
-        assertRejected(variant("fused", w -> w.removeTensor("blk.0.attn_q.weight")
-                .addTensor("blk.0.attn_qkv.weight", DType.F32, new long[] {128, 64}, new float[128 * 64])),
+        assertRejected(
+                variant(
+                        "fused",
+                        w -> w.removeTensor("blk.0.attn_q.weight")
+                                .addTensor(
+                                        "blk.0.attn_qkv.weight", DType.F32, new long[] {128, 64}, new float[128 * 64])),
                 "'blk.0.attn_qkv.weight' (fused q/k/v) is not supported");
     }
 
     @Test
     void missingOrMisshapenPiecesAreNamed() throws IOException {
-        assertRejected(variant("nokey", w -> w.remove("llama.embedding_length")), "missing metadata key 'llama.embedding_length'");
-        assertRejected(variant("keytype", w -> w.putString("llama.block_count", "2")),
+        assertRejected(
+                variant("nokey", w -> w.remove("llama.embedding_length")),
+                "missing metadata key 'llama.embedding_length'");
+        assertRejected(
+                variant("keytype", w -> w.putString("llama.block_count", "2")),
                 "metadata key 'llama.block_count' has type STRING; expected an integer");
-        assertRejected(variant("notensor", w -> w.removeTensor("blk.1.ffn_up.weight")),
+        assertRejected(
+                variant("notensor", w -> w.removeTensor("blk.1.ffn_up.weight")),
                 "tensor 'blk.1.ffn_up.weight' is missing from the GGUF file");
-        assertRejected(variant("shape", w -> w.removeTensor("blk.1.attn_k.weight")
-                .addTensor("blk.1.attn_k.weight", DType.F32, new long[] {64, 64}, new float[64 * 64])),
+        assertRejected(
+                variant(
+                        "shape",
+                        w -> w.removeTensor("blk.1.attn_k.weight")
+                                .addTensor("blk.1.attn_k.weight", DType.F32, new long[] {64, 64}, new float[64 * 64])),
                 "tensor 'blk.1.attn_k.weight' has shape [64, 64]; expected [32, 64]");
-        assertRejected(variant("layers", w -> w.putU32("llama.block_count", 1)), "tensors for layer 1", "block_count is 1");
-        assertRejected(variant("heads", w -> w.putU32("llama.attention.head_count_kv", 3)),
-                "invalid hyper-parameters", "not a multiple of num_key_value_heads 3");
-        assertRejected(variant("bos", w -> w.putU32("tokenizer.ggml.bos_token_id", 512)),
+        assertRejected(
+                variant("layers", w -> w.putU32("llama.block_count", 1)), "tensors for layer 1", "block_count is 1");
+        assertRejected(
+                variant("heads", w -> w.putU32("llama.attention.head_count_kv", 3)),
+                "invalid hyper-parameters",
+                "not a multiple of num_key_value_heads 3");
+        assertRejected(
+                variant("bos", w -> w.putU32("tokenizer.ggml.bos_token_id", 512)),
                 "tokenizer.ggml.bos_token_id = 512 is outside the vocabulary of 512 tokens");
         Path keyLength = variant("keylength", w -> w.putU32("llama.attention.key_length", 32));
         assertRejected(keyLength, "rope.dimension_count 16 differs from the head size 32");
@@ -194,6 +243,7 @@ class GgufModelTest {
         assertThat(wq.dtype()).isEqualTo(DType.Q8_0);
         assertThat(wq.data().isMapped()).isTrue();
         m.close();
-        assertThatThrownBy(() -> wq.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0)).isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> wq.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0))
+                .isInstanceOf(IllegalStateException.class);
     }
 }

@@ -41,7 +41,9 @@ class GgufQuantTest {
 
     private float[] roundTrip(DType type, float[] x, int rows) throws IOException {
         long cols = x.length / rows;
-        Path p = new GgufWriter().addTensor("w", type, new long[] {rows, cols}, x).write(tmp.resolve(type + ".gguf"));
+        Path p = new GgufWriter()
+                .addTensor("w", type, new long[] {rows, cols}, x)
+                .write(tmp.resolve(type + ".gguf"));
         try (GgufFile f = GgufFile.open(p)) {
             WeightTensor t = f.tensor("w");
             assertThat(t.dtype()).isEqualTo(type);
@@ -72,8 +74,8 @@ class GgufQuantTest {
      * {@code [min(0, min), max]} for Q4_K, over {@code stepsPerRange}) plus {@code slack} times the absmax of its
      * enclosing block of {@code blockSize} values (what rounding the scales to fp16 or to 6/8 bits can add).
      */
-    private static void assertWithinSteps(DType type, float[] x, float[] y, int groupSize, double stepsPerRange, int blockSize,
-            double slack) {
+    private static void assertWithinSteps(
+            DType type, float[] x, float[] y, int groupSize, double stepsPerRange, int blockSize, double slack) {
         boolean symmetric = type != DType.Q4_K;
         double worst = 0;
         for (int b = 0; b < x.length; b += blockSize) {
@@ -92,7 +94,10 @@ class GgufQuantTest {
                 double bound = step / 2 + slack * blockAmax + 1e-7;
                 for (int i = g; i < g + groupSize; i++) {
                     double err = Math.abs(x[i] - y[i]);
-                    assertThat(err).as("%s value %d: %s decoded as %s (group range [%s, %s], seed %d)", type, i, x[i], y[i], lo, hi, SEED)
+                    assertThat(err)
+                            .as(
+                                    "%s value %d: %s decoded as %s (group range [%s, %s], seed %d)",
+                                    type, i, x[i], y[i], lo, hi, SEED)
                             .isLessThanOrEqualTo(bound);
                     worst = Math.max(worst, err / bound);
                 }

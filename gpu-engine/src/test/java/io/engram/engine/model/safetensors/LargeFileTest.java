@@ -2,9 +2,9 @@ package io.engram.engine.model.safetensors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.engine.tensor.Buf;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.WeightTensor;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -19,21 +19,26 @@ import org.junit.jupiter.api.io.TempDir;
  * copied, and a matmul reads it correctly through 64-bit offsets.
  */
 class LargeFileTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void tensorBeyondTwoGibibytesIsMappedAndUsedInPlace() throws Exception {
         long pad = (1L << 31) + 4096; // bytes of a first, all-zero tensor
         int rows = 3, cols = 64;
-        String header = "{\"pad\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%d]},\"w\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%d,%d]}}"
-                .formatted(pad / 4, pad, rows, cols, pad, pad + rows * cols * 4L);
+        String header =
+                "{\"pad\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%d]},\"w\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%d,%d]}}"
+                        .formatted(pad / 4, pad, rows, cols, pad, pad + rows * cols * 4L);
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
         int hl = (h.length + 7) / 8 * 8;
         Path f = tmp.resolve("big.safetensors");
         long dataStart = 8 + hl;
         try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
             raf.setLength(dataStart + pad + rows * cols * 4L); // sparse: the pad costs no disk
-            raf.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(hl).array());
+            raf.write(ByteBuffer.allocate(8)
+                    .order(ByteOrder.LITTLE_ENDIAN)
+                    .putLong(hl)
+                    .array());
             raf.write(h);
             for (int i = h.length; i < hl; i++) {
                 raf.write(' ');
@@ -46,9 +51,11 @@ class LargeFileTest {
             raf.write(w.array());
         }
         assertThat(f.toFile().length()).isGreaterThan(1L << 31);
-        try (SafetensorsFile st = SafetensorsFile.open(f); CpuBackend b = new CpuBackend(1, false)) {
+        try (SafetensorsFile st = SafetensorsFile.open(f);
+                CpuBackend b = new CpuBackend(1, false)) {
             WeightTensor t = st.tensors().get("w");
-            assertThat(t.data().address() - st.tensors().get("pad").data().address()).isEqualTo(pad);
+            assertThat(t.data().address() - st.tensors().get("pad").data().address())
+                    .isEqualTo(pad);
             float[] x = new float[cols];
             java.util.Arrays.fill(x, 2f);
             Buf in = b.allocate(cols);

@@ -3,8 +3,8 @@ package io.engram.engine.model.safetensors;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.model.Model;
 import io.engram.engine.config.ModelFormatException;
+import io.engram.engine.model.Model;
 import io.engram.engine.model.synthetic.TinyModels;
 import io.engram.engine.tensor.DType;
 import java.nio.charset.StandardCharsets;
@@ -15,7 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Bad files fail at load with a message naming the file and the problem, never a silent wrong result. */
 class SafetensorsCorruptionTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     Path model(String name) {
         return TinyModels.write(tmp.resolve(name), TinyModels.Variant.LLAMA, DType.F32, 42);
@@ -27,10 +28,14 @@ class SafetensorsCorruptionTest {
         Path f = dir.resolve("model.safetensors");
         byte[] all = Files.readAllBytes(f);
         Files.write(f, java.util.Arrays.copyOf(all, all.length - 100));
-        assertThatThrownBy(() -> Model.openHuggingFace(dir)).isInstanceOf(ModelFormatException.class)
-                .hasMessageContaining("model.safetensors").hasMessageContaining("truncated");
+        assertThatThrownBy(() -> Model.openHuggingFace(dir))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("model.safetensors")
+                .hasMessageContaining("truncated");
         Files.write(f, java.util.Arrays.copyOf(all, 5));
-        assertThatThrownBy(() -> Model.openHuggingFace(dir)).isInstanceOf(ModelFormatException.class).hasMessageContaining("too short");
+        assertThatThrownBy(() -> Model.openHuggingFace(dir))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("too short");
     }
 
     @Test
@@ -38,11 +43,14 @@ class SafetensorsCorruptionTest {
         Path f = Files.createTempDirectory("overflow").resolve("model.safetensors");
         byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,16]}}"
                 .getBytes(StandardCharsets.UTF_8);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + header.length + 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        java.nio.ByteBuffer b =
+                java.nio.ByteBuffer.allocate(8 + header.length + 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         b.putLong(header.length).put(header);
         Files.write(f, b.array());
-        assertThatThrownBy(() -> SafetensorsFile.open(f)).isInstanceOf(ModelFormatException.class)
-                .hasMessageContaining("model.safetensors").hasMessageContaining("tensor 'w'")
+        assertThatThrownBy(() -> SafetensorsFile.open(f))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("model.safetensors")
+                .hasMessageContaining("tensor 'w'")
                 .hasMessageContaining("size cannot be stored");
     }
 
@@ -62,13 +70,17 @@ class SafetensorsCorruptionTest {
         byte[] broken = all.clone();
         System.arraycopy(shorter.getBytes(StandardCharsets.ISO_8859_1), 0, broken, 8 + i + 18, num.length());
         Files.write(f, broken);
-        assertThatThrownBy(() -> Model.openHuggingFace(dir)).isInstanceOf(ModelFormatException.class).hasMessageContaining("mismatch");
+        assertThatThrownBy(() -> Model.openHuggingFace(dir))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("mismatch");
 
         byte[] dtype = all.clone();
         int d = new String(all, 8, 400, StandardCharsets.ISO_8859_1).indexOf("\"F32\"");
         System.arraycopy("\"I64\"".getBytes(StandardCharsets.ISO_8859_1), 0, dtype, 8 + d, 5);
         Files.write(f, dtype);
-        assertThatThrownBy(() -> Model.openHuggingFace(dir)).isInstanceOf(ModelFormatException.class).hasMessageContaining("I64")
+        assertThatThrownBy(() -> Model.openHuggingFace(dir))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("I64")
                 .hasMessageContaining("supported");
     }
 
@@ -79,15 +91,21 @@ class SafetensorsCorruptionTest {
         byte[] all = Files.readAllBytes(f);
         all[8] = 'x'; // the header no longer starts a JSON value
         Files.write(f, all);
-        assertThatThrownBy(() -> Model.openHuggingFace(dir)).isInstanceOf(ModelFormatException.class).hasMessageContaining("JSON");
+        assertThatThrownBy(() -> Model.openHuggingFace(dir))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("JSON");
         Files.delete(f);
-        assertThatThrownBy(() -> Model.openHuggingFace(dir)).isInstanceOf(ModelFormatException.class).hasMessageContaining("no model.safetensors");
+        assertThatThrownBy(() -> Model.openHuggingFace(dir))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("no model.safetensors");
 
         Path other = model("arch");
         Path cfg = other.resolve("config.json");
         Files.writeString(cfg, Files.readString(cfg).replace("LlamaForCausalLM", "GPTNeoXForCausalLM"));
-        assertThatThrownBy(() -> Model.openHuggingFace(other)).isInstanceOf(ModelFormatException.class)
-                .hasMessageContaining("GPTNeoXForCausalLM").hasMessageContaining("supported");
+        assertThatThrownBy(() -> Model.openHuggingFace(other))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("GPTNeoXForCausalLM")
+                .hasMessageContaining("supported");
     }
 
     @Test
@@ -95,13 +113,19 @@ class SafetensorsCorruptionTest {
         Path one = model("one");
         Path sharded = TinyModels.write(tmp.resolve("sharded"), TinyModels.Variant.LLAMA, DType.F32, 42, 3);
         assertThat(sharded.resolve("model-00002-of-00003.safetensors")).exists();
-        try (Model a = Model.openHuggingFace(one); Model b = Model.openHuggingFace(sharded)) {
+        try (Model a = Model.openHuggingFace(one);
+                Model b = Model.openHuggingFace(sharded)) {
             assertThat(b.weights().layers()[1].wDown().data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
                     .isEqualTo(a.weights().layers()[1].wDown().data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
-            assertThat(b.config()).usingRecursiveComparison().ignoringFields("name").isEqualTo(a.config());
+            assertThat(b.config())
+                    .usingRecursiveComparison()
+                    .ignoringFields("name")
+                    .isEqualTo(a.config());
         }
         Files.delete(sharded.resolve("model-00002-of-00003.safetensors"));
-        assertThatThrownBy(() -> Model.openHuggingFace(sharded)).isInstanceOf(ModelFormatException.class)
-                .hasMessageContaining("model-00002-of-00003.safetensors").hasMessageContaining("missing");
+        assertThatThrownBy(() -> Model.openHuggingFace(sharded))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("model-00002-of-00003.safetensors")
+                .hasMessageContaining("missing");
     }
 }

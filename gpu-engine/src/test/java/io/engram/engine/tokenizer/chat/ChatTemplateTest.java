@@ -32,8 +32,10 @@ class ChatTemplateTest {
         return switch (template) {
             case "qwen3" -> SHARED.resolve("tokenizers/qwen/tokenizer_config.json");
             case "llama3" -> SHARED.resolve("tokenizers/llama3/tokenizer_config.json");
-            default -> Path.of(Objects.requireNonNull(ChatTemplateTest.class.getResource(
-                    "/tokenizer/chat/" + template + "/tokenizer_config.json")).toURI());
+            default ->
+                Path.of(Objects.requireNonNull(ChatTemplateTest.class.getResource(
+                                "/tokenizer/chat/" + template + "/tokenizer_config.json"))
+                        .toURI());
         };
     }
 
@@ -55,22 +57,32 @@ class ChatTemplateTest {
             }
             ChatTemplate template = templates.computeIfAbsent(name, n -> ChatTemplate.fromTokenizerConfig(config));
             if (g.get("kwargs").has("enable_thinking")) {
-                template = template.withEnableThinking(g.get("kwargs").get("enable_thinking").asBoolean());
+                template = template.withEnableThinking(
+                        g.get("kwargs").get("enable_thinking").asBoolean());
             }
             List<ChatMessage> messages = new ArrayList<>();
-            g.get("messages").forEach(m -> messages.add(new ChatMessage(m.get("role").asText(), m.get("content").asText())));
-            String rendered = template.render(messages, g.get("add_generation_prompt").asBoolean());
+            g.get("messages")
+                    .forEach(m -> messages.add(new ChatMessage(
+                            m.get("role").asText(), m.get("content").asText())));
+            String rendered =
+                    template.render(messages, g.get("add_generation_prompt").asBoolean());
             String expected = g.get("rendered").asText();
             if (!rendered.equals(expected)) {
-                failures.add("%s / %s / addGenerationPrompt=%s %s:%n  ours   %s%n  jinja2 %s".formatted(name,
-                        g.get("conversation").asText(), g.get("add_generation_prompt"), g.get("kwargs"),
-                        rendered.replace("\n", "\\n"), expected.replace("\n", "\\n")));
+                failures.add("%s / %s / addGenerationPrompt=%s %s:%n  ours   %s%n  jinja2 %s"
+                        .formatted(
+                                name,
+                                g.get("conversation").asText(),
+                                g.get("add_generation_prompt"),
+                                g.get("kwargs"),
+                                rendered.replace("\n", "\\n"),
+                                expected.replace("\n", "\\n")));
             }
             perTemplate.merge(name, 1, Integer::sum);
         }
         System.out.println("chat template goldens compared per template: " + perTemplate);
         assertThat(perTemplate).as("goldens compared").isNotEmpty();
-        assertThat(failures).as("first failures:%n%s", String.join("\n", failures.subList(0, Math.min(5, failures.size()))))
+        assertThat(failures)
+                .as("first failures:%n%s", String.join("\n", failures.subList(0, Math.min(5, failures.size()))))
                 .isEmpty();
     }
 
@@ -80,7 +92,8 @@ class ChatTemplateTest {
                 .hasValue("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
         ChatTemplate smol = ChatTemplate.fromTokenizerConfig(config("smollm2"));
         assertThat(smol.family()).isEqualTo(ChatTemplate.Family.CHATML);
-        assertThat(smol.defaultSystemPrompt()).hasValue("You are a helpful AI assistant named SmolLM, trained by Hugging Face");
+        assertThat(smol.defaultSystemPrompt())
+                .hasValue("You are a helpful AI assistant named SmolLM, trained by Hugging Face");
         assumeTrue(Files.isRegularFile(config("qwen3")), "no Qwen3 tokenizer_config in shared; skipping");
         assertThat(ChatTemplate.fromTokenizerConfig(config("qwen3")).family()).isEqualTo(ChatTemplate.Family.QWEN3);
         assertThat(ChatTemplate.fromTokenizerConfig(config("llama3")).family()).isEqualTo(ChatTemplate.Family.LLAMA3);
@@ -94,9 +107,11 @@ class ChatTemplateTest {
                 .render(List.of(ChatMessage.user("What is the capital of France?")), true);
         Tokenizer t = Tokenizers.fromHuggingFace(dir);
         // ids from shared/tokenizers/smollm2/PROVENANCE.md (three independent implementations agree on them)
-        assertThat(t.encode(prompt, false)).containsExactly(1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511,
-                308, 34519, 28, 7018, 411, 407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2,
-                198, 1, 520, 9531, 198);
+        assertThat(t.encode(prompt, false))
+                .containsExactly(
+                        1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407,
+                        19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531,
+                        198);
     }
 
     @Test
@@ -105,18 +120,24 @@ class ChatTemplateTest {
                 + "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ message['content'] + eos_token }}"
                 + "{% endif %}{% endfor %}";
         assertThatThrownBy(() -> ChatTemplate.of("mistral-instruct", mistral, "<s>"))
-                .isInstanceOf(UnsupportedChatTemplateException.class).hasMessageContaining("mistral-instruct")
+                .isInstanceOf(UnsupportedChatTemplateException.class)
+                .hasMessageContaining("mistral-instruct")
                 .hasMessageContaining("[INST]")
-                .satisfies(e -> assertThat(((UnsupportedChatTemplateException) e).markersFound()).contains("[INST]", "bos_token"));
+                .satisfies(e -> assertThat(((UnsupportedChatTemplateException) e).markersFound())
+                        .contains("[INST]", "bos_token"));
         String llama31 = "{{- bos_token }}{%- if not date_string is defined %}{%- set date_string = \"26 Jul 2024\" %}"
                 + "{%- endif %}{{- \"Cutting Knowledge Date: December 2023\\n\" }}{{- '<|start_header_id|>' + "
                 + "message['role'] + '<|end_header_id|>\\n\\n' }}";
         assertThatThrownBy(() -> ChatTemplate.of("llama-3.1", llama31, "<|begin_of_text|>"))
-                .isInstanceOf(UnsupportedChatTemplateException.class).hasMessageContaining("Llama-3.1+");
-        String oddChatMl = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content | upper }}{% endfor %}";
+                .isInstanceOf(UnsupportedChatTemplateException.class)
+                .hasMessageContaining("Llama-3.1+");
+        String oddChatMl =
+                "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content | upper }}{% endfor %}";
         assertThatThrownBy(() -> ChatTemplate.of("odd", oddChatMl, null))
-                .isInstanceOf(UnsupportedChatTemplateException.class).hasMessageContaining("<|im_start|>");
+                .isInstanceOf(UnsupportedChatTemplateException.class)
+                .hasMessageContaining("<|im_start|>");
         assertThatThrownBy(() -> ChatTemplate.of("none", "{{ messages }}", null))
-                .isInstanceOf(UnsupportedChatTemplateException.class).hasMessageContaining("markers found: none");
+                .isInstanceOf(UnsupportedChatTemplateException.class)
+                .hasMessageContaining("markers found: none");
     }
 }
