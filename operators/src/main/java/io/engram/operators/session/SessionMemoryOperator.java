@@ -1,7 +1,5 @@
 package io.engram.operators.session;
 
-import io.engram.engine.backend.Backends;
-import io.engram.engine.kv.KvCache;
 import io.engram.engine.session.Engine;
 import io.engram.engine.session.SessionEngine;
 import io.engram.schemas.Attribution;
@@ -12,7 +10,6 @@ import io.engram.schemas.EngramEvent;
 import io.engram.schemas.ErrorClass;
 import io.engram.schemas.EventProvenance;
 import io.engram.schemas.QueryEvent;
-import io.engram.schemas.SessionIndex;
 import io.engram.schemas.Summary;
 import io.engram.state.flink.FlinkMemoryStore;
 import io.engram.state.session.SessionMemoryRepository;
@@ -96,6 +93,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     private transient ContentIngest ingest;
     private transient FailureIsolation isolation;
     private transient QueryBatches batches;
+    private transient SessionControl control;
 
     public SessionMemoryOperator(SessionSettings settings) {
         this(settings, SessionFaults.NONE);
@@ -110,7 +108,8 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     @Override
     public void open() throws Exception {
         super.open();
-        engines = Engine.open(settings.engine().withGpuOrdinal(gpuOrdinal()));
+        engines = Engine.open(settings.engine()
+                .withGpuOrdinal(TaskGpu.ordinal(settings.engine().device().device(), getRuntimeContext())));
         engine = engines.session();
         modelName = engines.config().name();
         repository = new SessionMemoryRepository(
@@ -195,6 +194,18 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         timers = getInternalTimerService("engram-query-batches", VoidNamespaceSerializer.INSTANCE, this);
         idle = new IdleSessions(settings.storage().retention().idleMillis(), getKeyedStateStore(), timers);
         parked = new LinkedHashSet<>();
+        control = new SessionControl(
+                repository,
+                hot,
+                policyStates,
+                events,
+                admission,
+                summaries,
+                retention,
+                idle,
+                metrics,
+                ingest,
+                isolation);
         LOG.info(
                 "session memory operator {} ready: model {}, backend {}, memory policy {}, batches of up to {} sessions within {} ms",
                 getRuntimeContext().getTaskInfo().getTaskNameWithSubtasks(),
@@ -203,24 +214,6 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
                 settings.engine().memory().describe(engines.config()),
                 settings.batching().maxBatch(),
                 settings.batching().batchWindowMillis());
-    }
-
-    /**
-     * The GPU Flink's GPU external resource assigned this task manager (its first "index"), or 0 without one. Every
-     * slot of the task manager gets the same device and shares its weights (one engine per task manager GPU).
-     */
-    private int gpuOrdinal() {
-        if (settings.engine().device().device() == Backends.Device.CPU) {
-            return 0;
-        }
-        for (org.apache.flink.api.common.externalresource.ExternalResourceInfo info :
-                getRuntimeContext().getExternalResourceInfos("gpu")) {
-            java.util.Optional<String> index = info.getProperty("index");
-            if (index.isPresent()) {
-                return Integer.parseInt(index.get().strip());
-            }
-        }
-        return 0;
     }
 
     @Override
@@ -261,7 +254,7 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
         isolation.guarded(event, () -> {
             switch (event.getPayload()) {
                 case ContentEvent c -> ingest.ingest(event, c);
-                case ControlEvent c -> control(event, c);
+                case ControlEvent c -> control.apply(event, c);
                 default ->
                     throw new BadInput(
                             ErrorClass.UNSUPPORTED,
@@ -273,45 +266,11 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     @Override
     public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
         if (idle.expired(timer.getTimestamp())) {
-            expireIdle(timer.getKey(), timer.getTimestamp());
+            control.expireIdle(timer.getKey(), timer.getTimestamp());
         }
         parked.add(
                 timer.getKey()); // after a restore the index is empty; the timer says this session has parked queries
         flush();
-    }
-
-    /**
-     * Drops the KV memory of a session that had no event for the idle span (an episode summary first, a DroppedUnit
-     * per block); its provenance, summaries and records stay, and a later event starts its memory afresh. A failure
-     * here is logged and leaves the memory as it was: there is no event to dead-letter, and the next idle check retries.
-     */
-    private void expireIdle(String session, long at) throws Exception {
-        SessionIndex idx = repository.index(session);
-        if (idx == null || idx.getBlockIds().isEmpty()) {
-            return;
-        }
-        try {
-            io.engram.state.session.SessionMemoryRepository.Loaded l = repository.load(session, idx);
-            for (io.engram.state.session.SessionMemoryRepository.DamagedBlock d : l.damaged()) {
-                repository.delete(session, d.blockId()); // damaged: not summarized, gone with the rest
-            }
-            SessionIndex updated = retention.expire(session, at, l.memory(), idx);
-            repository.saveIndex(session, updated);
-            policyStates.clear(session);
-            hot.forget(session);
-            repository.invalidate(session);
-            metrics.cleared(session);
-        } catch (Exception | OutOfMemoryError | StackOverflowError | AssertionError e) {
-            if (Thread.currentThread().isInterrupted()) {
-                throw e;
-            }
-            isolation.forget(session);
-            LOG.warn(
-                    "session {}: dropping its idle memory failed; it is kept and checked again after the next idle span",
-                    session,
-                    e);
-            idle.touch(at);
-        }
     }
 
     @Override
@@ -322,37 +281,5 @@ public class SessionMemoryOperator extends AbstractStreamOperator<io.engram.sche
     /** Answers every parked query ({@link QueryBatches#flush}). */
     private void flush() throws Exception {
         batches.flush(parked);
-    }
-
-    private void control(EngramEvent event, ControlEvent c) throws Exception {
-        switch (c.getAction()) {
-            case RESET, CLOSE_SESSION -> {
-                hot.forget(event.getSessionId());
-                repository.clear(event.getSessionId());
-                policyStates.clear(event.getSessionId());
-                events.clear();
-                admission.clear();
-                summaries.clear();
-                retention.clear();
-                idle.clear();
-                metrics.cleared(event.getSessionId());
-                LOG.info("session {}: memory cleared ({})", event.getSessionId(), c.getAction());
-            }
-            case REQUEST_SUMMARY -> summarize(event);
-            default ->
-                throw new BadInput(ErrorClass.UNSUPPORTED, "control action " + c.getAction() + " is not supported");
-        }
-    }
-
-    /** A SESSION summary on request (see {@link SessionSummaries#session}). */
-    private void summarize(EngramEvent event) throws Exception {
-        String session = event.getSessionId();
-        SessionIndex idx = repository.index(session);
-        if (idx == null) {
-            throw new BadInput(
-                    ErrorClass.UNKNOWN_SESSION, "summary requested for session " + session + ", which has no memory");
-        }
-        KvCache mem = ingest.loaded(event, idx).cache();
-        summaries.session(event, mem, repository.index(session));
     }
 }
