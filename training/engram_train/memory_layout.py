@@ -35,6 +35,9 @@ class Layout:
     unit: int = 128
     top: int = 2
     repr: int = 4
+    # InfLLM's code: representatives per query head (top tokens by that head's mass, GQA keys expanded) and the score
+    # summed over query heads; False: per KV head over its group's summed mass and queries, as the engine does
+    per_query_head: bool = False
 
 
 def rope(x, pos, inv_freq):
@@ -49,11 +52,11 @@ def rope(x, pos, inv_freq):
 class _LayerMemory:
     """What one layer's retrieval memory holds while a sequence is read: attention mass per token and the units."""
 
-    def __init__(self, lay: Layout, kv_heads, length, device):
+    def __init__(self, lay: Layout, heads, length, device):
         self.lay = lay
-        self.mass = torch.zeros(kv_heads, length, device=device)
+        self.mass = torch.zeros(heads, length, device=device)  # per KV head, or per query head (per_query_head)
         self.units = []  # (start, end)
-        self.reprs = []  # [G, D] each
+        self.reprs = []  # [G or H, D] each
         self.packed_end = lay.init
 
     def pack(self, k_raw, limit):
@@ -64,16 +67,16 @@ class _LayerMemory:
             if end > limit:
                 return
             a = self.packed_end
-            m = self.mass[:, a:end]  # [G, n]
+            m = self.mass[:, a:end]  # [G or H, n]
             # the tokens with the most mass, the earlier first on ties (as the engine)
-            top = m.sort(dim=1, descending=True, stable=True).indices[:, :lay.repr] + a  # [G, r]
+            top = m.sort(dim=1, descending=True, stable=True).indices[:, :lay.repr] + a  # [G or H, r]
             g = torch.arange(k_raw.shape[0], device=k_raw.device)[:, None]
-            self.reprs.append(k_raw[g, top].mean(dim=1))  # [G, D]
+            self.reprs.append(k_raw[g, top].mean(dim=1))  # [G or H, D]
             self.units.append((a, end))
             self.packed_end = end
 
     def select(self, q_mean_rot_grouped):
-        """The top units for a step's grouped query [G, D], in stream order."""
+        """The top units for a step's query [G or H, D] (grouped per KV head, or per query head), in stream order."""
         if len(self.units) <= self.lay.top:
             return list(self.units)
         reprs = torch.stack(self.reprs)  # [U, G, D]
@@ -84,14 +87,15 @@ class _LayerMemory:
         return [self.units[i] for i in picked]
 
 
-def _attend(q, k, v, steps, lay: Layout, inv_freq):
+def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None):
     """One layer's attention through the layout. q [H, T, D], k/v [G, T, D] (raw, unrotated); steps: (start, end,
-    transient) covering [0, T) in order. Returns [H, T, D]."""
+    transient) covering [0, T) in order. Returns [H, T, D]. With a trace list, appends the memory ranges each transient
+    step of more than one token (a question) attended to."""
     H, T, D = q.shape
     G = k.shape[0]
     group = H // G
-    mem = _LayerMemory(lay, G, T, q.device)
-    k_raw = k.detach()
+    mem = _LayerMemory(lay, H if lay.per_query_head else G, T, q.device)
+    k_raw = k.detach().repeat_interleave(group, dim=0) if lay.per_query_head else k.detach()
     outs = []
     scale = 1.0 / math.sqrt(D)
     dev = q.device
@@ -105,8 +109,10 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq):
             rem_start = max(init_end, mem.packed_end)
             qm = q[:, s:e].detach().mean(dim=1)  # [H, D] raw
             qm = rope(qm[:, None, :], torch.tensor([lay.local], device=dev), inv_freq)[:, 0]
-            grouped = qm.view(G, group, D).sum(dim=1)
+            grouped = qm if lay.per_query_head else qm.view(G, group, D).sum(dim=1)
             ranges = [(0, init_end)] + [u for u in mem.select(grouped) if u[0] < rem_start] + [(rem_start, w)]
+            if trace is not None and transient and e - s > 1:
+                trace.append(ranges + [(w, s)])
             mem_idx = torch.cat([torch.arange(a, z, device=dev) for a, z in ranges if z > a])
             idx = torch.cat([mem_idx, torch.arange(w, e, device=dev)])
             fixed = torch.cat([torch.ones(len(mem_idx), dtype=torch.bool, device=dev),
@@ -123,14 +129,16 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq):
         outs.append(p @ vv)
         if not transient:
             window = ~fixed
-            received = p.detach().float().view(G, group, e - s, -1).sum(dim=(1, 2))  # [G, K]
+            received = (p.detach().float().sum(dim=1) if lay.per_query_head  # [H, K]
+                        else p.detach().float().view(G, group, e - s, -1).sum(dim=(1, 2)))  # [G, K]
             mem.mass[:, idx[window]] += received[:, window]
             mem.pack(k_raw, e - lay.local)
     return torch.cat(outs, dim=1)
 
 
-def forward(model, ids, steps, lay: Layout = Layout()):
-    """Logits [T, V] of a Hugging Face Llama over ids [T] read step by step through the layout."""
+def forward(model, ids, steps, lay: Layout = Layout(), trace=None):
+    """Logits [T, V] of a Hugging Face Llama over ids [T] read step by step through the layout (trace: see _attend,
+    one entry per layer)."""
     m = model.model
     cfg = model.config
     H, G = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -144,7 +152,7 @@ def forward(model, ids, steps, lay: Layout = Layout()):
         q = a.q_proj(h).view(T, H, D).transpose(0, 1)  # [H, T, D]
         k = a.k_proj(h).view(T, G, D).transpose(0, 1)  # [G, T, D]
         v = a.v_proj(h).view(T, G, D).transpose(0, 1)
-        o = _attend(q, k, v, steps, lay, inv_freq)  # [H, T, D]
+        o = _attend(q, k, v, steps, lay, inv_freq, trace)  # [H, T, D]
         x = x + a.o_proj(o.transpose(0, 1).reshape(1, T, H * D))
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     return model.lm_head(m.norm(x))[0]
@@ -168,6 +176,7 @@ class LongExample:
     steps: list
     answer_start: int
     value: str
+    own: tuple = (0, 0)  # tokens of the example's own text (the rest is filler)
 
 
 class LongSamples:
@@ -209,9 +218,14 @@ class LongSamples:
         depth = self.r.randint(0, len(pad))
         pieces = pad[:depth] + list(ex.pieces) + pad[depth:]
         ids, ends = [], []
+        own = [0, 0]
         for i, p in enumerate(pieces):
+            if i == depth:
+                own[0] = len(ids)
             ids += self.enc.context([p]) if i == 0 else self.enc.ids("\n\n" + p)
             ends.append(len(ids))
+            if i == depth + len(ex.pieces) - 1:
+                own[1] = len(ids)
         steps, qs = steps_of(ends)
         qi, ai = self.enc.question(q), self.enc.answer(a)
         weights = [1.0] * (len(ids) + len(qi)) + [data.FIRST_ANSWER_WEIGHT] + [data.ANSWER_WEIGHT] * (len(ai) - 1)
@@ -219,18 +233,19 @@ class LongSamples:
         steps.append((qs, answer_start, True))
         ids = ids + qi + ai
         steps += [(t, t + 1, True) for t in range(answer_start, len(ids))]
-        return LongExample(ids, weights, steps, answer_start, ex.values[0])
+        return LongExample(ids, weights, steps, answer_start, ex.values[0], tuple(own))
 
 
 @torch.no_grad()
-def greedy(model, ex: LongExample, lay: Layout = Layout(), max_new=24):
-    """The model's answer to a LongExample's question through the layout (its gold answer is ignored)."""
+def greedy(model, ex: LongExample, lay: Layout = Layout(), max_new=24, trace=None):
+    """The model's answer to a LongExample's question through the layout (its gold answer is ignored); trace gets the
+    question step's attended memory ranges per layer."""
     prompt = ex.ids[:ex.answer_start]
     steps = [s for s in ex.steps if s[1] <= ex.answer_start]
     out = []
-    for _ in range(max_new):
+    for i in range(max_new):
         ids = torch.tensor(prompt + out)
-        logits = forward(model, ids, steps, lay)
+        logits = forward(model, ids, steps, lay, trace if i == 0 else None)
         nxt = int(logits[-1].argmax())
         if nxt == data.EOS_ID:
             break
