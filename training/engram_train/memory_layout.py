@@ -71,7 +71,13 @@ class _LayerMemory:
             # the tokens with the most mass, the earlier first on ties (as the engine)
             top = m.sort(dim=1, descending=True, stable=True).indices[:, :lay.repr] + a  # [G or H, r]
             g = torch.arange(k_raw.shape[0], device=k_raw.device)[:, None]
-            self.reprs.append(k_raw[g, top].mean(dim=1))  # [G or H, D]
+            keys = k_raw[g, top]  # [G or H, r, D]
+            # summed in mass order, then divided, as the engine does: units whose representatives are the same tokens
+            # (frequent in layer 0, where a key depends on its token alone) then tie exactly on both sides
+            r = keys[:, 0]
+            for i in range(1, keys.shape[1]):
+                r = r + keys[:, i]
+            self.reprs.append(r / keys.shape[1])  # [G or H, D]
             self.units.append((a, end))
             self.packed_end = end
 
@@ -80,7 +86,7 @@ class _LayerMemory:
         if len(self.units) <= self.lay.top:
             return list(self.units)
         reprs = torch.stack(self.reprs)  # [U, G, D]
-        score = (reprs * q_mean_rot_grouped[None]).sum(dim=(1, 2))
+        score = (reprs.double() * q_mean_rot_grouped[None].double()).sum(dim=(1, 2))  # in double, as the engine
         # the engine's order: score descending, the earlier unit first on ties (units of one token's keys tie exactly
         # in layer 0, where a key depends on its token alone)
         picked = sorted(score.sort(descending=True, stable=True).indices[:self.lay.top].tolist())
