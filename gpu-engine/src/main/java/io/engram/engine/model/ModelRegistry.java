@@ -1,7 +1,6 @@
 package io.engram.engine.model;
 
 import io.engram.engine.tokenizer.Tokenizer;
-import io.engram.engine.tokenizer.Tokenizers;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -59,22 +58,26 @@ public final class ModelRegistry {
                 if (--entry.refs == 0) {
                     LOADED.remove(key);
                     entry.model.close();
-                    LOG.info("released model {}", key);
+                    LOG.debug("released model {}", key);
                 }
             }
         }
     }
 
-    /** Loads (or shares) the Hugging Face model folder {@code dir}. @throws ModelFormatException for a bad folder */
-    public static Lease acquire(Path dir) {
-        Path key = dir.toAbsolutePath().normalize();
+    /**
+     * Loads (or shares) the model at {@code path}: a Hugging Face folder or a {@code .gguf} file.
+     *
+     * @throws ModelFormatException for a bad folder or file
+     */
+    public static Lease acquire(Path path) {
+        Path key = path.toAbsolutePath().normalize();
         synchronized (LOADED) {
             Entry e = LOADED.get(key);
             if (e == null) {
                 long t0 = System.nanoTime();
-                Model m = Model.openHuggingFace(key);
+                Model m = Model.open(key);
                 try {
-                    e = new Entry(m, Tokenizers.fromHuggingFace(key));
+                    e = new Entry(m, m.tokenizer());
                 } catch (RuntimeException ex) {
                     m.close();
                     throw ex;

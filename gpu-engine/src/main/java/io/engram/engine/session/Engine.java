@@ -1,5 +1,6 @@
 package io.engram.engine.session;
 
+import io.engram.engine.attribution.Segmenter;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.Backends;
 import io.engram.engine.config.EngineSettings;
@@ -25,7 +26,8 @@ public final class Engine implements AutoCloseable {
     /**
      * What an engine is built from.
      *
-     * @param modelDir Hugging Face model folder (a string: the spec travels with stream jobs)
+     * @param modelDir Hugging Face model folder, or a GGUF file for the tools (a string: the spec travels with stream
+     *     jobs)
      * @param device where it runs, and its GPU memory budget
      * @param gpuOrdinal the CUDA device (e.g. Flink's GPU resource index); ignored on the CPU
      * @param threads engine worker threads
@@ -34,6 +36,7 @@ public final class Engine implements AutoCloseable {
      * @param memory the memory policy and its sizes
      * @param format how content and questions are laid out as tokens ({@link PromptFormat#PLAIN} or CONTINUATION)
      * @param segmentWords words per attribution segment
+     * @param requantizeQ8 float weights requantized to Q8_0 at load (the {@code --q8} of the tools)
      */
     public record Spec(
             String modelDir,
@@ -44,7 +47,8 @@ public final class Engine implements AutoCloseable {
             int prefillChunk,
             MemorySpec memory,
             Format format,
-            int segmentWords)
+            int segmentWords,
+            boolean requantizeQ8)
             implements java.io.Serializable {
 
         /** The prompt layouts an engine can be built with (an enum: the spec travels with stream jobs). */
@@ -69,9 +73,66 @@ public final class Engine implements AutoCloseable {
             }
         }
 
+        /** The engine of the stream jobs: weights as stored. */
+        public Spec(
+                String modelDir,
+                Backends.DeviceSettings device,
+                int gpuOrdinal,
+                int threads,
+                int blockSize,
+                int prefillChunk,
+                MemorySpec memory,
+                Format format,
+                int segmentWords) {
+            this(modelDir, device, gpuOrdinal, threads, blockSize, prefillChunk, memory, format, segmentWords, false);
+        }
+
+        /**
+         * A tool's engine on {@code device}: default block size and prefill chunk, full attention, the plain prompt
+         * format (a tool that runs memory policies creates them over {@link Engine#transformer()}).
+         */
+        public static Spec tool(Path model, Backends.DeviceSettings device, int threads, boolean requantizeQ8) {
+            return new Spec(
+                    model.toString(),
+                    device,
+                    0,
+                    threads,
+                    EngineSettings.DEFAULT_BLOCK_SIZE,
+                    EngineSettings.DEFAULT_PREFILL_CHUNK,
+                    new MemorySpec.Full(),
+                    Format.PLAIN,
+                    Segmenter.DEFAULT_WORDS,
+                    requantizeQ8);
+        }
+
+        /** The same with blocks of {@code tokens} tokens. */
+        public Spec withBlockSize(int tokens) {
+            return new Spec(
+                    modelDir,
+                    device,
+                    gpuOrdinal,
+                    threads,
+                    tokens,
+                    prefillChunk,
+                    memory,
+                    format,
+                    segmentWords,
+                    requantizeQ8);
+        }
+
         /** The same on CUDA device {@code ordinal} (known only where the engine opens, e.g. from Flink's GPU resource). */
         public Spec withGpuOrdinal(int ordinal) {
-            return new Spec(modelDir, device, ordinal, threads, blockSize, prefillChunk, memory, format, segmentWords);
+            return new Spec(
+                    modelDir,
+                    device,
+                    ordinal,
+                    threads,
+                    blockSize,
+                    prefillChunk,
+                    memory,
+                    format,
+                    segmentWords,
+                    requantizeQ8);
         }
     }
 
@@ -99,13 +160,13 @@ public final class Engine implements AutoCloseable {
         ModelRegistry.Lease model = ModelRegistry.acquire(Path.of(spec.modelDir()));
         Backend backend = null;
         try {
-            backend = Backends.open(spec.device(), spec.gpuOrdinal(), spec.threads(), false);
+            backend = Backends.open(spec.device(), spec.gpuOrdinal(), spec.threads(), spec.requantizeQ8());
             ModelConfig c = model.model().config();
             Transformer t = new Transformer(
                     c,
                     model.model().weights(),
                     backend,
-                    new EngineSettings(spec.blockSize(), spec.prefillChunk(), spec.threads(), false));
+                    new EngineSettings(spec.blockSize(), spec.prefillChunk(), spec.threads(), spec.requantizeQ8()));
             MemoryPolicy policy = spec.memory().create(c, Path.of(spec.modelDir()));
             SessionEngine session = new SessionEngine(
                     t,
@@ -133,7 +194,9 @@ public final class Engine implements AutoCloseable {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
         }
-        Path file = Path.of(spec.modelDir()).resolve(HeadPattern.FILE_NAME);
+        Path model = Path.of(spec.modelDir());
+        Path file =
+                (Files.isDirectory(model) ? model : model.toAbsolutePath().getParent()).resolve(HeadPattern.FILE_NAME);
         if (!Files.isRegularFile(file)) {
             return null;
         }

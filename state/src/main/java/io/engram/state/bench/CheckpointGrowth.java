@@ -1,14 +1,11 @@
 package io.engram.state.bench;
 
-import io.engram.engine.backend.cpu.CpuBackend;
-import io.engram.engine.config.EngineSettings;
+import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.Backends;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
-import io.engram.engine.memory.FullAttention;
-import io.engram.engine.model.ModelRegistry;
-import io.engram.engine.model.Transformer;
 import io.engram.engine.model.synthetic.TinyModels;
-import io.engram.engine.session.PromptFormat;
+import io.engram.engine.session.Engine;
 import io.engram.engine.session.SessionEngine;
 import io.engram.engine.tensor.DType;
 import io.engram.state.codec.KvBlockCodec;
@@ -65,15 +62,11 @@ public final class CheckpointGrowth {
         Path modelDir = TinyModels.write(work.resolve("model"), TinyModels.Variant.LLAMA_GQA, DType.F32, 42);
         List<List<KvBlock>> sessions = new ArrayList<>();
         List<Row> rows = new ArrayList<>();
-        try (ModelRegistry.Lease lease = ModelRegistry.acquire(modelDir);
-                CpuBackend backend = new CpuBackend(1, false)) {
-            Transformer t = new Transformer(
-                    lease.model().config(),
-                    lease.model().weights(),
-                    backend,
-                    new EngineSettings(blockSize, 64, 1, false));
-            SessionEngine engine = new SessionEngine(t, lease.tokenizer(), new FullAttention(), PromptFormat.PLAIN);
-            int context = lease.model().config().maxPositions();
+        try (Engine opened = Engine.open(Engine.Spec.tool(modelDir, Backends.DeviceSettings.cpu(), 1, false)
+                .withBlockSize(blockSize))) {
+            SessionEngine engine = opened.session();
+            Backend backend = opened.backend();
+            int context = opened.config().maxPositions();
             SplittableRandom r = new SplittableRandom(7);
             long total = 0;
             KvCache probe = engine.newMemory();

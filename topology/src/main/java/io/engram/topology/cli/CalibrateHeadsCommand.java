@@ -1,11 +1,9 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.backend.Backends;
 import io.engram.engine.calibration.HeadCalibration;
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.memory.duo.HeadPattern;
-import io.engram.engine.model.Model;
-import io.engram.engine.model.Transformer;
+import io.engram.engine.session.Engine;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,11 +87,9 @@ public final class CalibrateHeadsCommand implements Callable<Integer> {
                 ? outFile
                 : (Files.isDirectory(model) ? model : model.toAbsolutePath().getParent())
                         .resolve(HeadPattern.FILE_NAME);
-        try (Model m = Model.open(model);
-                CpuBackend backend = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(
-                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
-            HeadCalibration cal = new HeadCalibration(t, m.tokenizer());
+        try (Engine engine = Engine.open(Engine.Spec.tool(model, Backends.DeviceSettings.cpu(), threads, false))) {
+            HeadCalibration cal =
+                    new HeadCalibration(engine.transformer(), engine.session().tokenizer());
             HeadCalibration.Result r;
             try (Progress progress = Progress.forContext(ctx, "calibrate-heads", "tasks", null)) {
                 r = cal.run(

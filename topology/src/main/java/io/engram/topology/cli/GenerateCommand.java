@@ -1,13 +1,12 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.generate.Generation;
 import io.engram.engine.generate.Generator;
 import io.engram.engine.generate.SamplingOptions;
 import io.engram.engine.memory.FullAttention;
-import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
+import io.engram.engine.session.Engine;
 import io.engram.engine.tokenizer.StreamingDecoder;
 import io.engram.engine.tokenizer.Tokenizer;
 import java.io.PrintWriter;
@@ -98,15 +97,14 @@ public final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
         }
-        try (Model m = Model.open(model);
-                io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
-                        new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L),
-                        0,
-                        threads,
-                        q8)) {
-            Tokenizer tok = m.tokenizer();
-            Transformer t = new Transformer(
-                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+        try (Engine engine = Engine.open(Engine.Spec.tool(
+                model,
+                new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L),
+                threads,
+                q8))) {
+            Tokenizer tok = engine.session().tokenizer();
+            Transformer t = engine.transformer();
+            io.engram.engine.config.ModelConfig config = engine.config();
             String text = prompt;
             boolean special = true;
             if (chat) {
@@ -130,15 +128,15 @@ public final class GenerateCommand implements Callable<Integer> {
             ctx.err()
                     .printf(
                             "%s: %s, %d layers, hidden %d, vocab %d; %s; prompt %d tokens%n",
-                            m.source().getFileName(),
-                            m.config().architecture(),
-                            m.config().layers(),
-                            m.config().hiddenSize(),
-                            m.config().vocabSize(),
-                            backend.describe(),
+                            model.getFileName(),
+                            config.architecture(),
+                            config.layers(),
+                            config.hiddenSize(),
+                            config.vocabSize(),
+                            engine.backend().describe(),
                             ids.length);
             StreamingDecoder dec = new StreamingDecoder(tok, true);
-            Generation g = new Generator(t, Math.min(m.config().vocabSize(), tok.vocabSize()))
+            Generation g = new Generator(t, Math.min(config.vocabSize(), tok.vocabSize()))
                     .generate(t.newCache(), ids, null, new FullAttention(), options, dec::accept, (id, piece, lp) -> {
                         out.print(piece);
                         out.flush();

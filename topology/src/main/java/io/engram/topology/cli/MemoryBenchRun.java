@@ -1,12 +1,12 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.backend.Backends;
 import io.engram.engine.bench.LongInputTasks;
 import io.engram.engine.bench.MemoryBench;
-import io.engram.engine.config.EngineSettings;
+import io.engram.engine.config.ModelConfig;
 import io.engram.engine.memory.MemorySpec;
-import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
+import io.engram.engine.session.Engine;
 import io.engram.engine.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -39,17 +39,14 @@ final class MemoryBenchRun {
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
-        try (Model m = Model.open(p.model());
-                CpuBackend backend = new CpuBackend(p.threads(), false)) {
-            Transformer t = new Transformer(
-                    m.config(),
-                    m.weights(),
-                    backend,
-                    EngineSettings.defaults().withThreads(p.threads()).withBlockSize(p.blockSize()));
-            Tokenizer tok = m.tokenizer();
+        try (Engine engine = Engine.open(Engine.Spec.tool(p.model(), Backends.DeviceSettings.cpu(), p.threads(), false)
+                .withBlockSize(p.blockSize()))) {
+            Transformer t = engine.transformer();
+            Tokenizer tok = engine.session().tokenizer();
+            ModelConfig config = engine.config();
             List<MemoryBench.Candidate> candidates = new ArrayList<>();
             for (String name : p.policies()) {
-                candidates.add(candidate(name, p.memory(), m, p.model()));
+                candidates.add(candidate(name, p.memory(), config, p.model()));
             }
             List<LongInputTasks.Kind> kinds = new ArrayList<>();
             for (String s : p.tasks()) {
@@ -72,14 +69,14 @@ final class MemoryBenchRun {
                     "machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d); KV blocks of %d tokens%n",
                     Runtime.getRuntime().availableProcessors(),
                     Runtime.version(),
-                    backend.describe(),
+                    engine.backend().describe(),
                     p.model().getFileName(),
-                    m.config().layers(),
-                    m.config().kvHeads(),
-                    m.config().maxPositions(),
+                    config.layers(),
+                    config.kvHeads(),
+                    config.maxPositions(),
                     p.blockSize());
             for (MemoryBench.Candidate c : candidates) {
-                out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory(), m.config()));
+                out.printf("policy %-10s %s%n", c.name(), describe(c.name(), p.memory(), config));
             }
             out.flush();
             List<MemoryBench.Row> rows;
@@ -178,21 +175,19 @@ final class MemoryBenchRun {
         } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
             throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
         }
-        try (Model m = Model.open(modelPath);
-                CpuBackend backend = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(
-                    m.config(),
-                    m.weights(),
-                    backend,
-                    EngineSettings.defaults().withThreads(threads).withBlockSize(blockSize));
+        try (Engine engine = Engine.open(Engine.Spec.tool(modelPath, Backends.DeviceSettings.cpu(), threads, false)
+                .withBlockSize(blockSize))) {
+            Transformer t = engine.transformer();
+            Tokenizer tok = engine.session().tokenizer();
+            ModelConfig config = engine.config();
             java.util.Map<String, io.engram.engine.memory.MemoryPolicy> chosen = new java.util.LinkedHashMap<>();
             for (String name : policies) {
-                chosen.put(name, candidate(name, memory, m, modelPath).policy());
+                chosen.put(name, candidate(name, memory, config, modelPath).policy());
             }
             List<io.engram.engine.bench.QaReplay.Example> chosenExamples = new java.util.ArrayList<>();
             for (int target : padTo.isEmpty() ? List.of(0) : padTo) {
                 chosenExamples.addAll(
-                        io.engram.engine.bench.QaReplay.padded(examples, skills, perCell, target, m.tokenizer(), 1));
+                        io.engram.engine.bench.QaReplay.padded(examples, skills, perCell, target, tok, 1));
             }
             out.printf(
                     "model %s; %d examples from %s%s; policies %s; %s%n",
@@ -205,14 +200,14 @@ final class MemoryBenchRun {
                                     + "(the example's text at depth 0, 0.5, 1 in turn)",
                     chosen.keySet(),
                     chosen.keySet().stream()
-                            .map(n -> n + ": " + describe(n, memory, m.config()))
+                            .map(n -> n + ": " + describe(n, memory, config))
                             .toList());
             out.flush();
             List<io.engram.engine.bench.QaReplay.Row> rows;
             long total = (long) chosenExamples.size() * chosen.size();
             try (Progress progress = Progress.forContext(ctx, "bench qa", "examples", null)) {
                 rows = io.engram.engine.bench.QaReplay.run(
-                        t, m.tokenizer(), chosenExamples, chosen, maxNew, done -> progress.update(done, total, 0));
+                        t, tok, chosenExamples, chosen, maxNew, done -> progress.update(done, total, 0));
             }
             out.printf(
                     "%-10s %-10s %7s %8s %9s %10s %10s %9s %12s%n",
@@ -268,10 +263,10 @@ final class MemoryBenchRun {
         };
     }
 
-    private static MemoryBench.Candidate candidate(String name, Specs specs, Model m, Path modelDir) {
+    private static MemoryBench.Candidate candidate(String name, Specs specs, ModelConfig config, Path modelDir) {
         String n = name.strip().toLowerCase(Locale.ROOT);
         try {
-            return new MemoryBench.Candidate(n, spec(n, specs).create(m.config(), modelDir));
+            return new MemoryBench.Candidate(n, spec(n, specs).create(config, modelDir));
         } catch (IllegalArgumentException e) {
             throw new CliException(ExitCode.INVALID_INPUT, n + ": " + e.getMessage());
         }
