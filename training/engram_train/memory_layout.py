@@ -57,6 +57,7 @@ class _LayerMemory:
         self.mass = torch.zeros(heads, length, device=device)  # per KV head, or per query head (per_query_head)
         self.units = []  # (start, end)
         self.reprs = []  # [G or H, D] each
+        self.tops = []  # the representative tokens of each unit, [G or H, r]
         self.packed_end = lay.init
 
     def pack(self, k_raw, limit):
@@ -78,6 +79,7 @@ class _LayerMemory:
             for i in range(1, keys.shape[1]):
                 r = r + keys[:, i]
             self.reprs.append(r / keys.shape[1])  # [G or H, D]
+            self.tops.append(top)
             self.units.append((a, end))
             self.packed_end = end
 
@@ -93,7 +95,25 @@ class _LayerMemory:
         return [self.units[i] for i in picked]
 
 
-def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None):
+def _retrieval_loss(mem, q, k, s, e, lay, inv_freq, target):
+    """-log of the softmax mass of the units overlapping `target` among all units, scored as the engine ranks them
+    (the step's mean query rotated to distance `local`, against the representative keys), with gradients to the
+    queries and the representatives' keys; None when no unit holds the target."""
+    hit = [i for i, (a, z) in enumerate(mem.units) if a < target[1] and z > target[0]]
+    if not hit or len(mem.units) <= lay.top:
+        return None
+    H, _, D = q.shape
+    G = k.shape[0]
+    qm = rope(q[:, s:e].mean(dim=1)[:, None, :], torch.tensor([lay.local], device=q.device), inv_freq)[:, 0]
+    qg = qm if lay.per_query_head else qm.view(G, H // G, D).sum(dim=1)
+    kk = k.repeat_interleave(H // G, dim=0) if lay.per_query_head else k
+    g = torch.arange(kk.shape[0], device=k.device)[:, None]
+    reprs = torch.stack([kk[g, top].mean(dim=1) for top in mem.tops])  # [U, G or H, D]
+    logp = (reprs * qg[None]).sum(dim=(1, 2)).float().log_softmax(dim=0)
+    return -torch.logsumexp(logp[hit], dim=0)
+
+
+def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=None):
     """One layer's attention through the layout. q [H, T, D], k/v [G, T, D] (raw, unrotated); steps: (start, end,
     transient) covering [0, T) in order. Returns [H, T, D]. With a trace list, appends the memory ranges each transient
     step of more than one token (a question) attended to."""
@@ -119,6 +139,10 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None):
             ranges = [(0, init_end)] + [u for u in mem.select(grouped) if u[0] < rem_start] + [(rem_start, w)]
             if trace is not None and transient and e - s > 1:
                 trace.append(ranges + [(w, s)])
+            if aux is not None and target is not None and transient and e - s > 1:
+                loss = _retrieval_loss(mem, q, k, s, e, lay, inv_freq, target)
+                if loss is not None:
+                    aux.append(loss)
             mem_idx = torch.cat([torch.arange(a, z, device=dev) for a, z in ranges if z > a])
             idx = torch.cat([mem_idx, torch.arange(w, e, device=dev)])
             fixed = torch.cat([torch.ones(len(mem_idx), dtype=torch.bool, device=dev),
@@ -142,9 +166,10 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None):
     return torch.cat(outs, dim=1)
 
 
-def forward(model, ids, steps, lay: Layout = Layout(), trace=None):
+def forward(model, ids, steps, lay: Layout = Layout(), trace=None, aux=None, target=None):
     """Logits [T, V] of a Hugging Face Llama over ids [T] read step by step through the layout (trace: see _attend,
-    one entry per layer)."""
+    one entry per layer). With an aux list and a target token span, appends each layer's retrieval loss for the
+    question step (_retrieval_loss)."""
     m = model.model
     cfg = model.config
     H, G = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -158,7 +183,7 @@ def forward(model, ids, steps, lay: Layout = Layout(), trace=None):
         q = a.q_proj(h).view(T, H, D).transpose(0, 1)  # [H, T, D]
         k = a.k_proj(h).view(T, G, D).transpose(0, 1)  # [G, T, D]
         v = a.v_proj(h).view(T, G, D).transpose(0, 1)
-        o = _attend(q, k, v, steps, lay, inv_freq, trace)  # [H, T, D]
+        o = _attend(q, k, v, steps, lay, inv_freq, trace, aux, target)  # [H, T, D]
         x = x + a.o_proj(o.transpose(0, 1).reshape(1, T, H * D))
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     return model.lm_head(m.norm(x))[0]

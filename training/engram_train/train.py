@@ -132,6 +132,14 @@ CONFIGS = {
                     probe_minutes=20.0, dense_share=0.35, copy_share=0.1, copy_until=1.0, copy_repeats=4,
                     copy_digits=True, copy_text=0.6, refuse_share=0.4, pair_refusals=True, layout_share=1.0,
                     layout_batch=2, layout_lengths=(1200, 3200)),
+    # cpu-mem with a retrieval loss: per layer, the question's units ranked as the engine ranks them (mean query
+    # against representative keys) with the unit holding the example's text as the target, so that queries and keys
+    # learn to find the fact (no gradient reaches the engine's choice of units otherwise)
+    "cpu-ret": dict(CPU_SHAPE, seq_len=1024, batch=2, lr=2e-4, warmup_s=20, minutes=20.0, workers=0,
+                    compile=False, eval_per_cell=20, eval_lengths=(256, 512, 1024), ppl_window=512, task_share=0.9,
+                    dense_share=0.35, copy_share=0.1, copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6,
+                    refuse_share=0.4, pair_refusals=True, layout_share=1.0, layout_batch=2,
+                    layout_lengths=(1200, 3200), retrieval_weight=1.0),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -301,6 +309,7 @@ def main():
     longs = (memory_layout.LongSamples(tok, train_paras, seed=a.seed + step, lengths=c.get("layout_lengths", (1200, 3200)))
              if c.get("layout_share") else None)
     rng = random.Random(a.seed + step)
+    retrieval_losses = []  # since the last log line
     t_start = time.time() - elapsed0
     last_ckpt = time.time()
     logf = open(log_path, "a")
@@ -334,11 +343,17 @@ def main():
             for _ in range(c.get("layout_batch", 2)):
                 ex = longs.sample()
                 ids = torch.tensor(ex.ids, device=dev)
+                aux = []
                 with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=amp):
-                    lg = memory_layout.forward(model, ids, ex.steps)
+                    lg = memory_layout.forward(model, ids, ex.steps, aux=aux, target=ex.own)
                 lce = F.cross_entropy(lg[:-1].float(), ids[1:], reduction="none")
                 lw = torch.tensor(ex.weights[1:], device=dev)
-                (weighted_loss(lce, lw, c.get("first_token_weight", 1.0)) / c.get("layout_batch", 2)).backward()
+                lloss = weighted_loss(lce, lw, c.get("first_token_weight", 1.0))
+                if aux and c.get("retrieval_weight"):
+                    # and the retrieval loss: each layer's units ranked for the question, the fact's unit the target
+                    lloss = lloss + c["retrieval_weight"] * torch.stack(aux).mean()
+                    retrieval_losses.append(torch.stack(aux).mean().item())
+                (lloss / c.get("layout_batch", 2)).backward()
                 tokens += len(ex.ids)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -349,10 +364,14 @@ def main():
             ans_loss = (round(ce[ans].mean().item(), 4) if ans.any() else None)  # null: no answer in this batch
             rec = dict(step=step, tokens=tokens, elapsed=round(time.time() - t_start, 1), lr=lr,
                        loss=round(ce.mean().item(), 4), answer_loss=ans_loss)
+            if retrieval_losses:
+                rec["retrieval_loss"] = round(sum(retrieval_losses) / len(retrieval_losses), 4)
+                retrieval_losses.clear()
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             rate = tokens / max(1e-6, time.time() - t_start)
             print(f"step {step:6d} | {tokens / 1e6:8.1f}M tok | loss {rec['loss']:.3f} | answer {ans_loss if ans_loss is not None else float('nan'):.3f}"
+                  f"{' | retrieval %.3f' % rec['retrieval_loss'] if 'retrieval_loss' in rec else ''}"
                   f" | lr {lr:.2e} | {rate / 1e3:.0f}K tok/s | {rec['elapsed']:.0f}/{budget:.0f}s", flush=True)
             if ans_loss is not None:
                 recent = (recent + [ans_loss])[-4:]
