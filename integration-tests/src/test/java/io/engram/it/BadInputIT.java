@@ -22,7 +22,6 @@ import io.engram.topology.KafkaOptions;
 import io.engram.topology.SessionOutputs;
 import io.engram.topology.SessionStage;
 import io.engram.topology.options.ResolvedOptions;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -122,10 +121,7 @@ class BadInputIT {
     }
 
     static byte[] encode(EngramEvent e) throws Exception {
-        ByteBuffer b = EngramEvent.getEncoder().encode(e);
-        byte[] out = new byte[b.remaining()];
-        b.get(out);
-        return out;
+        return AnswerWorkload.bytes(e);
     }
 
     static EngramEvent content(String session, String eventId, String text) {

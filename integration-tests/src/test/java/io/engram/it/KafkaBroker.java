@@ -102,10 +102,7 @@ public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
     public void produceEvents(ResolvedOptions options, List<io.engram.schemas.EngramEvent> events) throws Exception {
         try (KafkaProducer<byte[], byte[]> p = producer()) {
             for (io.engram.schemas.EngramEvent e : events) {
-                java.nio.ByteBuffer b =
-                        io.engram.schemas.EngramEvent.getEncoder().encode(e);
-                byte[] v = new byte[b.remaining()];
-                b.get(v);
+                byte[] v = AnswerWorkload.bytes(e);
                 p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(
                                 options.get(io.engram.topology.KafkaOptions.INPUT_TOPIC),
                                 e.getSessionId().getBytes(java.nio.charset.StandardCharsets.UTF_8),

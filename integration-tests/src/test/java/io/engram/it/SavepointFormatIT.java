@@ -210,9 +210,7 @@ class SavepointFormatIT {
                                     .setKind(ContentKind.DOCUMENT_CHUNK)
                                     .setText("Filler line " + i + ".")
                                     .build());
-                    java.nio.ByteBuffer b = EngramEvent.getEncoder().encode(e);
-                    byte[] v = new byte[b.remaining()];
-                    b.get(v);
+                    byte[] v = AnswerWorkload.bytes(e);
                     p.send(new ProducerRecord<>(TOPICS[0], partition, session.getBytes(StandardCharsets.UTF_8), v))
                             .get(10, TimeUnit.SECONDS);
                 }
