@@ -42,12 +42,7 @@ public record DuoSpec(MemorySpec retrieval, double sparsity, String pattern, int
     public MemoryPolicy create(ModelConfig model, Path modelDir) {
         MemoryPolicy base = retrieval.create(model, modelDir);
         Path file = pattern == null || pattern.isBlank()
-                ? (modelDir == null
-                        ? null
-                        : (Files.isDirectory(modelDir)
-                                        ? modelDir
-                                        : modelDir.toAbsolutePath().getParent())
-                                .resolve(HeadPattern.FILE_NAME))
+                ? (modelDir == null ? null : HeadPattern.besideModel(modelDir))
                 : Path.of(pattern);
         if (file == null || !Files.isRegularFile(file)) {
             throw new IllegalArgumentException("DuoAttention is on but there is no head pattern at " + file

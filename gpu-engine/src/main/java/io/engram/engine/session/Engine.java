@@ -194,9 +194,7 @@ public final class Engine implements AutoCloseable {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
         }
-        Path model = Path.of(spec.modelDir());
-        Path file =
-                (Files.isDirectory(model) ? model : model.toAbsolutePath().getParent()).resolve(HeadPattern.FILE_NAME);
+        Path file = HeadPattern.besideModel(Path.of(spec.modelDir()));
         if (!Files.isRegularFile(file)) {
             return null;
         }

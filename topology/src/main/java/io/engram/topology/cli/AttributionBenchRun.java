@@ -129,12 +129,7 @@ final class AttributionBenchRun {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
         }
-        Path file = p.heads() != null
-                ? p.heads()
-                : (Files.isDirectory(p.model())
-                                ? p.model()
-                                : p.model().toAbsolutePath().getParent())
-                        .resolve(HeadPattern.FILE_NAME);
+        Path file = p.heads() != null ? p.heads() : HeadPattern.besideModel(p.model());
         if (!Files.isRegularFile(file)) {
             if (p.heads() != null) {
                 throw new CliException(ExitCode.INVALID_INPUT, "no head pattern at " + file);

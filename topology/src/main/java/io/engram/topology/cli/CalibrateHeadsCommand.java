@@ -5,7 +5,6 @@ import io.engram.engine.calibration.HeadCalibration;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.session.Engine;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -83,10 +82,7 @@ public final class CalibrateHeadsCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CliContext ctx = root.context();
         PrintWriter out = ctx.out();
-        Path target = outFile != null
-                ? outFile
-                : (Files.isDirectory(model) ? model : model.toAbsolutePath().getParent())
-                        .resolve(HeadPattern.FILE_NAME);
+        Path target = outFile != null ? outFile : HeadPattern.besideModel(model);
         try (Engine engine = Engine.open(Engine.Spec.tool(model, Backends.DeviceSettings.cpu(), threads, false))) {
             HeadCalibration cal =
                     new HeadCalibration(engine.transformer(), engine.session().tokenizer());

@@ -19,6 +19,14 @@ public final class HeadPattern {
     /** The file name next to a model that run-time configuration looks for. */
     public static final String FILE_NAME = "duo-heads.tsv";
 
+    /** Where a model's pattern file sits: {@value #FILE_NAME} in its folder, or beside its GGUF file. */
+    public static java.nio.file.Path besideModel(java.nio.file.Path model) {
+        java.nio.file.Path dir = java.nio.file.Files.isDirectory(model)
+                ? model
+                : model.toAbsolutePath().getParent();
+        return dir.resolve(FILE_NAME);
+    }
+
     private final float[][] scores;
     private final boolean[][] retrieval;
 
