@@ -183,8 +183,7 @@ static std::map<std::string, CUfunc_st*>& functions() {
 #define K(name) (*m)[#name] = new CUfunc_st{#name, wrap(name)};
         K(engram_get_rows_bf16) K(engram_rms_norm_f32) K(engram_matmul_gemv_bf16) K(engram_matmul_wmma_bf16)
         K(engram_add_bias_f32) K(engram_add_f32) K(engram_swiglu_f32) K(engram_rope_f32) K(engram_attention_f32)
-        K(engram_attention_combine_f32) K(engram_attention_mass_f32) K(engram_argmax_f32) K(engram_quantize_q8_0)
-        K(engram_dequantize_q8_0)
+        K(engram_attention_combine_f32) K(engram_attention_mass_f32)
 #undef K
         return m;
     }();

@@ -3,12 +3,12 @@ package io.engram.engine.bench;
 import io.engram.engine.backend.Backend;
 import io.engram.engine.backend.Backends;
 import io.engram.engine.backend.cuda.CudaBackend;
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
+import io.engram.engine.session.Engine;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -80,13 +80,17 @@ public final class GpuBench {
         if (model == null) {
             throw new IllegalArgumentException("--model DIR is required");
         }
-        try (Model m = Model.openHuggingFace(model);
-                Backend backend = Backends.open(
+        Engine.Spec spec = Engine.Spec.tool(
+                        model,
                         new Backends.DeviceSettings(device, 0),
-                        0,
                         Runtime.getRuntime().availableProcessors(),
-                        false)) {
-            Transformer t = new Transformer(m.config(), m.weights(), backend, new EngineSettings(128, chunk, 1, false));
+                        false)
+                .withBlockSize(128)
+                .withPrefillChunk(chunk);
+        try (Engine engine = Engine.open(spec)) {
+            Model m = engine.model();
+            Backend backend = engine.backend();
+            Transformer t = engine.transformer();
             System.out.printf(
                     "machine: %s, JDK %s, model %s (%d layers, hidden %d, %d/%d heads of %d), weights %s%n",
                     backend.describe(),

@@ -10,6 +10,7 @@ import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.memory.MemorySpec;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.engine.memory.duo.HeadPattern;
+import io.engram.engine.model.Model;
 import io.engram.engine.model.ModelRegistry;
 import io.engram.engine.model.Transformer;
 import java.nio.file.Files;
@@ -37,6 +38,9 @@ public final class Engine implements AutoCloseable {
      * @param format how content and questions are laid out as tokens ({@link PromptFormat#PLAIN} or CONTINUATION)
      * @param segmentWords words per attribution segment
      * @param requantizeQ8 float weights requantized to Q8_0 at load (the {@code --q8} of the tools)
+     * @param heads the head pattern the fast attribution tier counts, or null for the default: DuoAttention's own
+     *     pattern when it runs, else the calibrated pattern beside the model at {@link DuoSpec#DEFAULT_SPARSITY},
+     *     else every head
      */
     public record Spec(
             String modelDir,
@@ -48,8 +52,24 @@ public final class Engine implements AutoCloseable {
             MemorySpec memory,
             Format format,
             int segmentWords,
-            boolean requantizeQ8)
+            boolean requantizeQ8,
+            Heads heads)
             implements java.io.Serializable {
+
+        /**
+         * A head pattern read from a file ({@code engram calibrate-heads} writes one) at a given sparsity.
+         *
+         * @param file the pattern's TSV
+         * @param sparsity the share of heads read as streaming heads, in [0, 1]
+         */
+        public record Heads(String file, double sparsity) implements java.io.Serializable {
+            public Heads {
+                if (file == null || file.isBlank() || !(sparsity >= 0 && sparsity <= 1)) {
+                    throw new IllegalArgumentException(
+                            "a head pattern needs a file and a sparsity in [0, 1], got " + file + " at " + sparsity);
+                }
+            }
+        }
 
         /** The prompt layouts an engine can be built with (an enum: the spec travels with stream jobs). */
         public enum Format {
@@ -84,7 +104,18 @@ public final class Engine implements AutoCloseable {
                 MemorySpec memory,
                 Format format,
                 int segmentWords) {
-            this(modelDir, device, gpuOrdinal, threads, blockSize, prefillChunk, memory, format, segmentWords, false);
+            this(
+                    modelDir,
+                    device,
+                    gpuOrdinal,
+                    threads,
+                    blockSize,
+                    prefillChunk,
+                    memory,
+                    format,
+                    segmentWords,
+                    false,
+                    null);
         }
 
         /**
@@ -102,7 +133,8 @@ public final class Engine implements AutoCloseable {
                     new MemorySpec.Full(),
                     Format.PLAIN,
                     Segmenter.DEFAULT_WORDS,
-                    requantizeQ8);
+                    requantizeQ8,
+                    null);
         }
 
         /** The same with blocks of {@code tokens} tokens. */
@@ -117,7 +149,8 @@ public final class Engine implements AutoCloseable {
                     memory,
                     format,
                     segmentWords,
-                    requantizeQ8);
+                    requantizeQ8,
+                    heads);
         }
 
         /** The same on CUDA device {@code ordinal} (known only where the engine opens, e.g. from Flink's GPU resource). */
@@ -132,7 +165,55 @@ public final class Engine implements AutoCloseable {
                     memory,
                     format,
                     segmentWords,
-                    requantizeQ8);
+                    requantizeQ8,
+                    heads);
+        }
+        /** The same with forward steps of {@code tokens} tokens while ingesting. */
+        public Spec withPrefillChunk(int tokens) {
+            return new Spec(
+                    modelDir,
+                    device,
+                    gpuOrdinal,
+                    threads,
+                    blockSize,
+                    tokens,
+                    memory,
+                    format,
+                    segmentWords,
+                    requantizeQ8,
+                    heads);
+        }
+
+        /** The same with {@code memory}, content and questions laid out as {@code format}, segments of {@code words}. */
+        public Spec withMemory(MemorySpec memory, Format format, int words) {
+            return new Spec(
+                    modelDir,
+                    device,
+                    gpuOrdinal,
+                    threads,
+                    blockSize,
+                    prefillChunk,
+                    memory,
+                    format,
+                    words,
+                    requantizeQ8,
+                    heads);
+        }
+
+        /** The same with the fast attribution tier counting the heads of {@code heads} (null: the default). */
+        public Spec withHeads(Heads heads) {
+            return new Spec(
+                    modelDir,
+                    device,
+                    gpuOrdinal,
+                    threads,
+                    blockSize,
+                    prefillChunk,
+                    memory,
+                    format,
+                    segmentWords,
+                    requantizeQ8,
+                    heads);
         }
     }
 
@@ -187,12 +268,22 @@ public final class Engine implements AutoCloseable {
 
     /**
      * The heads whose attention the fast attribution tier counts: DuoAttention's retrieval heads when it runs, else
-     * those of a calibrated head pattern next to the model ({@code engram calibrate-heads}) at DuoAttention's default sparsity,
-     * else every head (null).
+     * the spec's head pattern, else a calibrated head pattern next to the model ({@code engram calibrate-heads}) at
+     * DuoAttention's default sparsity, else every head (null).
      */
     private static HeadPattern retrievalHeads(Spec spec, ModelConfig c, MemoryPolicy policy) {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
+        }
+        if (spec.heads() != null) {
+            Path file = Path.of(spec.heads().file());
+            if (!Files.isRegularFile(file)) {
+                throw new IllegalArgumentException(
+                        "no head pattern at " + file + " (engram calibrate-heads writes one)");
+            }
+            return HeadPattern.bySparsity(
+                    HeadPattern.read(file, c.layers(), c.kvHeads()),
+                    spec.heads().sparsity());
         }
         Path file = HeadPattern.besideModel(Path.of(spec.modelDir()));
         if (!Files.isRegularFile(file)) {
@@ -219,6 +310,11 @@ public final class Engine implements AutoCloseable {
 
     public ModelConfig config() {
         return model.model().config();
+    }
+
+    /** The model: weights, tokenizer, where it was read from. */
+    public Model model() {
+        return model.model();
     }
 
     @Override

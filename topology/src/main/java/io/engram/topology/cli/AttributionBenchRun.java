@@ -1,18 +1,14 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.backend.Backend;
+import io.engram.engine.backend.Backends;
 import io.engram.engine.bench.AttributionBench;
-import io.engram.engine.config.EngineSettings;
-import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.memory.MemorySpec;
-import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.engine.memory.duo.HeadPattern;
 import io.engram.engine.model.Model;
-import io.engram.engine.model.Transformer;
-import io.engram.engine.session.PromptFormat;
+import io.engram.engine.session.Engine;
 import io.engram.engine.session.SessionEngine;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -41,22 +37,25 @@ final class AttributionBenchRun {
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
-        try (Model m = Model.open(p.model());
-                CpuBackend backend = new CpuBackend(p.threads(), false)) {
-            Transformer t = new Transformer(
-                    m.config(),
-                    m.weights(),
-                    backend,
-                    EngineSettings.defaults().withThreads(p.threads()).withBlockSize(p.blockSize()));
-            MemoryPolicy policy;
-            try {
-                policy = p.memory().create(m.config(), p.model());
-            } catch (IllegalArgumentException e) {
-                throw new CliException(ExitCode.INVALID_INPUT, "memory policy: " + e.getMessage());
-            }
-            HeadPattern heads = heads(p, m, policy);
-            SessionEngine engine =
-                    new SessionEngine(t, m.tokenizer(), policy, PromptFormat.CONTINUATION, p.segmentWords(), heads);
+        Engine.Spec spec = Engine.Spec.tool(
+                        p.model(), new Backends.DeviceSettings(Backends.Device.CPU, 0), p.threads(), false)
+                .withBlockSize(p.blockSize())
+                .withMemory(p.memory(), Engine.Spec.Format.CONTINUATION, p.segmentWords())
+                .withHeads(
+                        p.heads() == null
+                                ? null
+                                : new Engine.Spec.Heads(p.heads().toString(), p.headSparsity()));
+        Engine opened;
+        try {
+            opened = Engine.open(spec);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+        }
+        try (Engine e = opened) {
+            Model m = e.model();
+            Backend backend = e.backend();
+            SessionEngine engine = e.session();
+            HeadPattern heads = engine.retrievalHeads();
             AttributionBench.Settings s = p.settings();
             out.printf(
                     "machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d)%n",
@@ -123,20 +122,5 @@ final class AttributionBenchRun {
             out.flush();
             return ExitCode.OK.code();
         }
-    }
-
-    private static HeadPattern heads(Params p, Model m, MemoryPolicy policy) {
-        if (policy instanceof DuoAttention duo) {
-            return duo.pattern();
-        }
-        Path file = p.heads() != null ? p.heads() : HeadPattern.besideModel(p.model());
-        if (!Files.isRegularFile(file)) {
-            if (p.heads() != null) {
-                throw new CliException(ExitCode.INVALID_INPUT, "no head pattern at " + file);
-            }
-            return null;
-        }
-        return HeadPattern.bySparsity(
-                HeadPattern.read(file, m.config().layers(), m.config().kvHeads()), p.headSparsity());
     }
 }

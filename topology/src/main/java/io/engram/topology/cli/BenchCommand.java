@@ -1,10 +1,10 @@
 package io.engram.topology.cli;
 
 import io.engram.engine.bench.EngineBench;
-import io.engram.engine.config.EngineSettings;
 import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
+import io.engram.engine.session.Engine;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -429,14 +429,14 @@ public final class BenchCommand implements Callable<Integer> {
             }
             return ExitCode.OK.code();
         }
-        try (Model m = Model.open(model);
-                io.engram.engine.backend.Backend backend = io.engram.engine.backend.Backends.open(
-                        new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L),
-                        0,
-                        threads,
-                        q8)) {
-            Transformer t = new Transformer(
-                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
+        try (Engine engine = Engine.open(Engine.Spec.tool(
+                model,
+                new io.engram.engine.backend.Backends.DeviceSettings(device, gpuMemoryMb * 1024L * 1024L),
+                threads,
+                q8))) {
+            Model m = engine.model();
+            io.engram.engine.backend.Backend backend = engine.backend();
+            Transformer t = engine.transformer();
             EngineBench bench = new EngineBench(t, 1, runs);
             String dtype = m.weights().layers()[0].wq().dtype() + (q8 ? "->Q8_0" : "");
             out.printf(

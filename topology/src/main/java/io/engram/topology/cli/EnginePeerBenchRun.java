@@ -1,12 +1,11 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.backend.Backends;
 import io.engram.engine.bench.EngineBench;
-import io.engram.engine.config.EngineSettings;
-import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import io.engram.engine.model.gguf.LlamaCppReference;
 import io.engram.engine.model.gguf.TinyGgufModels;
+import io.engram.engine.session.Engine;
 import io.engram.engine.tensor.DType;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -120,14 +119,15 @@ final class EnginePeerBenchRun {
     static List<Row> measure(Params p, Path gguf) {
         loadPeerLibrary();
         List<Row> rows = new ArrayList<>();
-        try (Model m = Model.open(gguf)) {
-            for (int t : p.threads()) {
+        for (int t : p.threads()) {
+            try (Engine engine = Engine.open(
+                    Engine.Spec.tool(gguf, new Backends.DeviceSettings(Backends.Device.CPU, 0), t, false))) {
                 for (int ctx : p.contexts()) {
-                    if (ctx + p.decodeSteps() > m.config().maxPositions()) {
+                    if (ctx + p.decodeSteps() > engine.config().maxPositions()) {
                         continue;
                     }
-                    double[][] ours = ours(m, t, ctx, p);
-                    double[][] peer = peer(gguf, t, ctx, p, m.config().vocabSize());
+                    double[][] ours = ours(engine.transformer(), ctx, p);
+                    double[][] peer = peer(gguf, t, ctx, p, engine.config().vocabSize());
                     rows.add(new Row("prefill", t, ctx, ours[0], peer[0]));
                     rows.add(new Row("decode", t, ctx, ours[1], peer[1]));
                 }
@@ -153,25 +153,20 @@ final class EnginePeerBenchRun {
         }
     }
 
-    private static double[][] ours(Model m, int threads, int ctx, Params p) {
+    private static double[][] ours(Transformer t, int ctx, Params p) {
         double[][] out = new double[2][p.runs()];
-        try (CpuBackend backend = new CpuBackend(threads, false)) {
-            Transformer t = new Transformer(
-                    m.config(), m.weights(), backend, EngineSettings.defaults().withThreads(threads));
-            // the JIT compiles the kernels over the first runs (llama.cpp's are compiled ahead): warm up for
-            // WARM_UP_NANOS
-            // (two runs at least) so that the medians are a long-running engine's, as a server's would be
-            long warm = System.nanoTime();
-            for (int r = 0; r < 2 || System.nanoTime() - warm < WARM_UP_NANOS; r++) {
-                EngineBench bench = new EngineBench(t, 0, 1);
-                bench.prefill(ctx);
-                bench.decode(ctx, p.decodeSteps());
-            }
-            for (int r = 0; r < p.runs(); r++) {
-                EngineBench bench = new EngineBench(t, 0, 1);
-                out[0][r] = bench.prefill(ctx).medianTokPerSec();
-                out[1][r] = bench.decode(ctx, p.decodeSteps()).medianTokPerSec();
-            }
+        // the JIT compiles the kernels over the first runs (llama.cpp's are compiled ahead): warm up for WARM_UP_NANOS
+        // (two runs at least) so that the medians are a long-running engine's, as a server's would be
+        long warm = System.nanoTime();
+        for (int r = 0; r < 2 || System.nanoTime() - warm < WARM_UP_NANOS; r++) {
+            EngineBench bench = new EngineBench(t, 0, 1);
+            bench.prefill(ctx);
+            bench.decode(ctx, p.decodeSteps());
+        }
+        for (int r = 0; r < p.runs(); r++) {
+            EngineBench bench = new EngineBench(t, 0, 1);
+            out[0][r] = bench.prefill(ctx).medianTokPerSec();
+            out[1][r] = bench.decode(ctx, p.decodeSteps()).medianTokPerSec();
         }
         return out;
     }
