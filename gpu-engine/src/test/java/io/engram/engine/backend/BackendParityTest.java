@@ -251,9 +251,21 @@ class BackendParityTest {
                 1e-7);
     }
 
-    @ParameterizedTest(name = "attention heads {0}/{1} hd {2} n={3} {4}")
-    @CsvSource({"4, 4, 16, 5, HALF", "8, 2, 8, 7, INTERLEAVED", "6, 3, 32, 1, HALF", "4, 1, 64, 9, HALF"})
-    void attentionOverBlocksWithRepositionedSpans(int heads, int kvHeads, int hd, int n, RopeStyle style) {
+    @ParameterizedTest(name = "attention heads {0}/{1} hd {2} n={3} {4}, blocks of {5}, fixed at {6}")
+    @CsvSource({
+        "4, 4, 16, 5, HALF, 8, 100",
+        "8, 2, 8, 7, INTERLEAVED, 8, 100",
+        "6, 3, 32, 1, HALF, 8, 100",
+        "4, 1, 64, 9, HALF, 8, 100",
+        // spans long enough for the CPU kernel's vector paths (4 and 1 vectors of keys, and the tail), heads of 1 to
+        // 8 vectors, retrieved units at position 0 (raw keys)
+        "4, 2, 64, 3, HALF, 80, 0",
+        "8, 2, 128, 2, INTERLEAVED, 96, 0",
+        "4, 4, 48, 4, HALF, 72, 100",
+        "2, 1, 64, 1, HALF, 136, 0"
+    })
+    void attentionOverBlocksWithRepositionedSpans(
+            int heads, int kvHeads, int hd, int n, RopeStyle style, int block, int fixedBase) {
         SplittableRandom r = new SplittableRandom(heads * 100L + hd);
         Backend.AttentionShape shape = new Backend.AttentionShape(heads, kvHeads, hd);
         int kvDim = kvHeads * hd;
@@ -262,7 +274,7 @@ class BackendParityTest {
             inv[i] = Math.pow(10000, -2.0 * i / hd);
         }
         RopeTable rope = new RopeTable(style, hd, inv, 64); // positions above 64 use the uncached path
-        int past = 21; // 3 blocks of 8: 8, 8, 5 (+ n new tokens)
+        int past = 2 * block + block * 5 / 8; // 3 blocks: full, full, 5/8 full (+ n new tokens)
         int total = past + n;
         float[] k = random(r, total * kvDim);
         float[] v = random(r, total * kvDim);
@@ -278,12 +290,12 @@ class BackendParityTest {
         int bi = 0;
         for (Backend be : List.<Backend>of(cpu, ref)) {
             List<KvBlock> blocks = new ArrayList<>();
-            for (int s = 0; s < total; s += 8) {
-                int len = Math.min(8, total - s);
-                Buf kb = be.allocate(8 * kvDim), vb = be.allocate(8 * kvDim);
+            for (int s = 0; s < total; s += block) {
+                int len = Math.min(block, total - s);
+                Buf kb = be.allocate(block * kvDim), vb = be.allocate(block * kvDim);
                 be.write(kb, 0, k, s * kvDim, len * kvDim);
                 be.write(vb, 0, v, s * kvDim, len * kvDim);
-                KvBlock b = new KvBlock(s / 8, s, 8, new Buf[] {kb}, new Buf[] {vb});
+                KvBlock b = new KvBlock(s / block, s, block, new Buf[] {kb}, new Buf[] {vb});
                 int[] pos = new int[len];
                 for (int j = 0; j < len; j++) {
                     pos[j] = s + j + 40;
@@ -294,8 +306,8 @@ class BackendParityTest {
             // spans: first block at stored positions, second re-indexed, third partly at a fixed position, rest stored
             List<KvSpan> spans = new ArrayList<>();
             spans.add(KvSpan.stored(blocks.get(0)));
-            spans.add(new KvSpan(blocks.get(1), 2, 8, KvSpan.Positions.CONTIGUOUS, 3));
-            spans.add(new KvSpan(blocks.get(2), 0, 8, KvSpan.Positions.FIXED, 100));
+            spans.add(new KvSpan(blocks.get(1), 2, block, KvSpan.Positions.CONTIGUOUS, 3));
+            spans.add(new KvSpan(blocks.get(2), 0, block * 5 / 8, KvSpan.Positions.FIXED, fixedBase));
             for (int i = 3; i < blocks.size(); i++) {
                 spans.add(KvSpan.stored(blocks.get(i)));
             }

@@ -7,21 +7,12 @@ import io.engram.engine.backend.HostMemoryBackend;
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.RopeTable;
 import io.engram.engine.kv.AttentionPlan;
-import io.engram.engine.kv.KvBlock;
-import io.engram.engine.kv.KvSpan;
 import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
-import java.util.Collections;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.WeakHashMap;
-import java.util.concurrent.ConcurrentSkipListMap;
 
 /**
  * The multi-threaded host backend. Matmuls split output rows over a {@link WorkerTeam} of {@code threads} (the
@@ -46,6 +37,7 @@ public final class CpuBackend extends HostMemoryBackend {
     private final int threads;
     private final boolean quantizeQ8;
     private final WorkerTeam team;
+    private final CpuAttention attention;
     private final Arena arena = Arena.ofShared();
 
     public CpuBackend(int threads, boolean quantizeQ8) {
@@ -55,6 +47,7 @@ public final class CpuBackend extends HostMemoryBackend {
         this.threads = threads;
         this.quantizeQ8 = quantizeQ8;
         this.team = threads > 1 ? new WorkerTeam(threads) : null;
+        this.attention = new CpuAttention(this::parallelRange);
     }
 
     public int threads() {
@@ -222,30 +215,6 @@ public final class CpuBackend extends HostMemoryBackend {
         }
     }
 
-    /**
-     * Keys of one span ready for scoring: rotated rows at {@code k[(base + j) * kvDim + g * hd]} and value rows at
-     * {@code v[(vBase + j) * kvDim + g * hd]} for slot {@code from + j}, any KV head g.
-     */
-    private record Segment(float[] k, int base, float[] v, int vBase, int length, KvBlock block, int from) {}
-
-    /** Rotated keys of one block and layer at their stored positions, valid for slots below {@code valid}. */
-    private static final class Rotated {
-        final float[] data;
-        int valid;
-        int generation;
-
-        Rotated(int floats, int generation) {
-            this.data = new float[floats];
-            this.generation = generation;
-        }
-    }
-
-    /**
-     * Rotated copies of stored keys, per (block, layer) key buffer: a decode step rotates only the new token's key
-     * instead of every key in memory. Entries go when their block is no longer referenced.
-     */
-    private final Map<Buf, Rotated> rotatedKeys = Collections.synchronizedMap(new WeakHashMap<>());
-
     @Override
     public void attention(
             int layer,
@@ -257,160 +226,7 @@ public final class CpuBackend extends HostMemoryBackend {
             AttentionShape shape,
             float scale,
             Buf out) {
-        float[] qa = HostBuf.of(q);
-        float[] o = HostBuf.of(out);
-        int hd = shape.headDim();
-        int kvDim = shape.kvDim();
-        int kvHeads = shape.kvHeads();
-        int group = shape.heads() / kvHeads;
-        // 1. rotated keys for every span (once, shared by the KV heads that attend to it)
-        Map<KvSpan, Segment> prepared = new HashMap<>();
-        Segment[][] segs = new Segment[kvHeads][];
-        int[] totals = new int[kvHeads];
-        float[] cs = new float[hd / 2];
-        float[] sn = new float[hd / 2];
-        for (int g = 0; g < kvHeads; g++) {
-            List<KvSpan> spans = plan.spans(g);
-            segs[g] = new Segment[spans.size()];
-            for (int si = 0; si < spans.size(); si++) {
-                KvSpan s = spans.get(si);
-                segs[g][si] = prepared.computeIfAbsent(s, x -> prepare(x, layer, rope, kvDim, hd, cs, sn));
-                totals[g] += s.length();
-            }
-        }
-        // 2. per (query, head): scores, softmax, weighted values; attention mass per key when observed
-        float[][] mass = plan.observer() == null ? null : new float[kvHeads][];
-        // partial masses per task, merged in range order afterwards so the float sums do not depend on scheduling
-        ConcurrentSkipListMap<Integer, float[][]> partial = new ConcurrentSkipListMap<>();
-        if (mass != null) {
-            for (int g = 0; g < kvHeads; g++) {
-                mass[g] = new float[totals[g]];
-            }
-        }
-        int items = n * shape.heads();
-        long work = 0;
-        for (int g = 0; g < kvHeads; g++) {
-            work += (long) totals[g] * hd * 2 * n * group;
-        }
-        parallelRange(items, work, (w0, w1) -> {
-            float[] c = new float[hd / 2];
-            float[] sn2 = new float[hd / 2];
-            float[] qh = new float[hd];
-            float[] acc = new float[hd];
-            float[] scores = null;
-            float[][] localMass = mass == null ? null : new float[kvHeads][];
-            for (int w = w0; w < w1; w++) {
-                int i = w / shape.heads();
-                int h = w % shape.heads();
-                int g = h / group;
-                int total = totals[g];
-                if (scores == null || scores.length < total) {
-                    scores = new float[Math.max(total, 16)];
-                }
-                System.arraycopy(qa, i * shape.qDim() + h * hd, qh, 0, hd);
-                rope.angles(plan.queryPositions()[i], c, sn2);
-                rope.rotate(qh, 0, c, sn2);
-                float max = Float.NEGATIVE_INFINITY;
-                int t = 0;
-                for (Segment sg : segs[g]) {
-                    long seq0 = sg.block.seq(sg.from);
-                    for (int j = 0; j < sg.length; j++, t++) {
-                        if (seq0 + j > qSeq[i]) {
-                            scores[t] = Float.NEGATIVE_INFINITY;
-                            continue;
-                        }
-                        float sc = Simd.dot(qh, 0, sg.k, (sg.base + j) * kvDim + g * hd, hd) * scale;
-                        scores[t] = sc;
-                        if (sc > max) {
-                            max = sc;
-                        }
-                    }
-                }
-                if (max == Float.NEGATIVE_INFINITY) {
-                    throw new BackendException(
-                            "attention: query %d (seq %d) of layer %d sees no key".formatted(i, qSeq[i], layer));
-                }
-                float sum = 0;
-                for (t = 0; t < total; t++) {
-                    float e = scores[t] == Float.NEGATIVE_INFINITY ? 0f : Simd.expNonPositive(scores[t] - max);
-                    scores[t] = e;
-                    sum += e;
-                }
-                Arrays.fill(acc, 0f);
-                float inv = 1f / sum;
-                t = 0;
-                for (Segment sg : segs[g]) {
-                    for (int j = 0; j < sg.length; j++, t++) {
-                        if (scores[t] != 0f) {
-                            Simd.axpy(scores[t] * inv, sg.v, (sg.vBase + j) * kvDim + g * hd, acc, 0, hd);
-                        }
-                    }
-                }
-                System.arraycopy(acc, 0, o, i * shape.qDim() + h * hd, hd);
-                if (localMass != null) {
-                    if (localMass[g] == null) {
-                        localMass[g] = new float[total];
-                    }
-                    Simd.axpy(inv, scores, 0, localMass[g], 0, total);
-                }
-            }
-            if (localMass != null) {
-                partial.put(w0, localMass);
-            }
-        });
-        if (mass != null) {
-            for (float[][] localMass : partial.values()) {
-                for (int g = 0; g < kvHeads; g++) {
-                    if (localMass[g] != null) {
-                        Simd.addInPlace(mass[g], 0, localMass[g], 0, localMass[g].length);
-                    }
-                }
-            }
-            for (int g = 0; g < kvHeads; g++) {
-                int off = 0;
-                for (KvSpan s : plan.spans(g)) {
-                    plan.observer().observe(layer, g, s, mass[g], off);
-                    off += s.length();
-                }
-            }
-        }
-    }
-
-    /** Rotated keys of a span: from the per-block cache for stored positions, freshly rotated otherwise. */
-    private Segment prepare(KvSpan s, int layer, RopeTable rope, int kvDim, int hd, float[] cs, float[] sn) {
-        KvBlock b = s.block();
-        float[] raw = HostBuf.of(b.keys(layer));
-        float[] vals = HostBuf.of(b.values(layer));
-        int heads = kvDim / hd;
-        if (s.positions() == KvSpan.Positions.STORED) {
-            Rotated r = rotatedKeys.get(b.keys(layer));
-            if (r == null || r.generation != b.generation()) {
-                r = new Rotated(b.capacity() * kvDim, b.generation());
-                rotatedKeys.put(b.keys(layer), r);
-            }
-            for (int slot = r.valid; slot < b.length(); slot++) {
-                System.arraycopy(raw, slot * kvDim, r.data, slot * kvDim, kvDim);
-                rope.angles(b.position(slot), cs, sn);
-                for (int g = 0; g < heads; g++) {
-                    rope.rotate(r.data, slot * kvDim + g * hd, cs, sn);
-                }
-            }
-            r.valid = Math.max(r.valid, b.length());
-            return new Segment(r.data, s.from(), vals, s.from(), s.length(), b, s.from());
-        }
-        if (s.positions() == KvSpan.Positions.FIXED && s.base() == 0) {
-            // every key at position 0: RoPE is the identity there (cos 1, sin 0), the raw keys are the rotated keys
-            return new Segment(raw, s.from(), vals, s.from(), s.length(), b, s.from());
-        }
-        float[] k = new float[s.length() * kvDim];
-        for (int j = 0; j < s.length(); j++) {
-            System.arraycopy(raw, (s.from() + j) * kvDim, k, j * kvDim, kvDim);
-            rope.angles(s.positionOf(s.from() + j), cs, sn);
-            for (int g = 0; g < heads; g++) {
-                rope.rotate(k, j * kvDim + g * hd, cs, sn);
-            }
-        }
-        return new Segment(k, 0, vals, s.from(), s.length(), b, s.from());
+        attention.run(layer, q, n, qSeq, plan, rope, shape, scale, out);
     }
 
     /** A half-open index range worked on by one task. */

@@ -223,6 +223,30 @@ final class Simd {
         return p * Float.intBitsToFloat(((int) n + 127) << 23);
     }
 
+    private static final VectorSpecies<Integer> FI = VectorSpecies.of(int.class, F.vectorShape());
+
+    /**
+     * {@link #expNonPositive(float)} lane by lane, with the same float operations in the same order (the floor taken
+     * from the truncation, less one where it rounded up), so each lane equals the scalar result bit for bit.
+     */
+    static FloatVector expNonPositive(FloatVector x) {
+        FloatVector y = x.mul(LOG2E).add(0.5f);
+        FloatVector t = (FloatVector) ((IntVector) y.convert(VectorOperators.F2I, 0)).convert(VectorOperators.I2F, 0);
+        FloatVector n = t.sub(1f, t.compare(VectorOperators.GT, y));
+        FloatVector r = x.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+        FloatVector p = r.mul(1f / 720).add(1f / 120);
+        p = r.mul(p).add(1f / 24);
+        p = r.mul(p).add(1f / 6);
+        p = r.mul(p).add(0.5f);
+        p = r.mul(p).add(1f);
+        p = r.mul(p).add(1f);
+        FloatVector scale = ((IntVector) n.convert(VectorOperators.F2I, 0))
+                .add(127)
+                .lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        return p.mul(scale).blend(0f, x.compare(VectorOperators.LT, -87f));
+    }
+
     /** int8 lanes that widen to one preferred float vector (16 bytes for 512-bit floats, 8 for 256-bit). */
     private static final VectorSpecies<Byte> BQ =
             VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(Math.max(64, F.length() * 8)));

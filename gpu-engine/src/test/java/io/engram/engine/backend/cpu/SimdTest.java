@@ -3,6 +3,7 @@ package io.engram.engine.backend.cpu;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 
 class SimdTest {
@@ -27,6 +28,44 @@ class SimdTest {
         }
         assertThat(Simd.expNonPositive(-100f)).isZero();
         assertThat(worst).as("worst relative error").isLessThan(5e-7);
+    }
+
+    @Test
+    void vectorExpEqualsTheScalarExpBitForBit() {
+        SplittableRandom r = new SplittableRandom(9);
+        int lanes = Simd.F.length();
+        float[] special = {
+            0f,
+            -0f,
+            -1e-8f,
+            -0.3465736f,
+            -0.3465737f,
+            -0.5f,
+            -1.5f,
+            -2.5f,
+            -86.9f,
+            -87f,
+            -87.00001f,
+            -100f,
+            Float.NEGATIVE_INFINITY,
+            -Float.MIN_VALUE,
+            Float.NaN
+        };
+        for (int round = 0; round < 20_000; round++) {
+            float[] x = new float[lanes];
+            for (int i = 0; i < lanes; i++) {
+                x[i] = round == 0 && i < special.length
+                        ? special[i]
+                        : round < 10 ? special[r.nextInt(special.length)] : (float) (-r.nextDouble() * 95);
+            }
+            float[] got = new float[lanes];
+            Simd.expNonPositive(FloatVector.fromArray(Simd.F, x, 0)).intoArray(got, 0);
+            for (int i = 0; i < lanes; i++) {
+                assertThat(Float.floatToRawIntBits(got[i]))
+                        .as("x=%s", x[i])
+                        .isEqualTo(Float.floatToRawIntBits(Simd.expNonPositive(x[i])));
+            }
+        }
     }
 
     @Test
