@@ -13,6 +13,7 @@ import io.engram.engine.tensor.Quant;
 import io.engram.engine.tensor.WeightTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * The multi-threaded host backend. Matmuls split output rows over a {@link WorkerTeam} of {@code threads} (the
@@ -209,9 +210,16 @@ public final class CpuBackend extends HostMemoryBackend {
         float[] g = HostBuf.of(gate);
         float[] u = HostBuf.of(up);
         float[] o = HostBuf.of(out);
-        for (int i = 0; i < len; i++) {
+        int i = 0;
+        for (; i + Simd.F.length() <= len; i += Simd.F.length()) {
+            FloatVector v = FloatVector.fromArray(Simd.F, g, i);
+            v.div(Simd.exp(v.neg()).add(1f))
+                    .mul(FloatVector.fromArray(Simd.F, u, i))
+                    .intoArray(o, i);
+        }
+        for (; i < len; i++) {
             float v = g[i];
-            o[i] = v / (1f + (float) Math.exp(-v)) * u[i];
+            o[i] = v / (1f + Simd.exp(-v)) * u[i];
         }
     }
 

@@ -217,19 +217,46 @@ final class Simd {
         if (x < -87f) {
             return 0f;
         }
+        return expReduced(x);
+    }
+
+    /**
+     * e^x for any x with {@link #expNonPositive}'s method: 0 below -87, infinity above 88 (e^88 is within 2% of the
+     * largest float), else within 5e-7 relative. For the activation functions.
+     */
+    static float exp(float x) {
+        if (x < -87f) {
+            return 0f;
+        }
+        if (x > 88f) {
+            return Float.POSITIVE_INFINITY;
+        }
+        return expReduced(x);
+    }
+
+    private static float expReduced(float x) {
         float n = (float) Math.floor(x * LOG2E + 0.5f);
         float r = x - n * LN2_HI - n * LN2_LO;
         float p = 1f + r * (1f + r * (0.5f + r * (1f / 6 + r * (1f / 24 + r * (1f / 120 + r * (1f / 720))))));
         return p * Float.intBitsToFloat(((int) n + 127) << 23);
     }
 
-    private static final VectorSpecies<Integer> FI = VectorSpecies.of(int.class, F.vectorShape());
-
     /**
      * {@link #expNonPositive(float)} lane by lane, with the same float operations in the same order (the floor taken
      * from the truncation, less one where it rounded up), so each lane equals the scalar result bit for bit.
      */
     static FloatVector expNonPositive(FloatVector x) {
+        return expReduced(x).blend(0f, x.compare(VectorOperators.LT, -87f));
+    }
+
+    /** {@link #exp(float)} lane by lane, bit for bit. */
+    static FloatVector exp(FloatVector x) {
+        return expReduced(x)
+                .blend(0f, x.compare(VectorOperators.LT, -87f))
+                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88f));
+    }
+
+    private static FloatVector expReduced(FloatVector x) {
         FloatVector y = x.mul(LOG2E).add(0.5f);
         FloatVector t = (FloatVector) ((IntVector) y.convert(VectorOperators.F2I, 0)).convert(VectorOperators.I2F, 0);
         FloatVector n = t.sub(1f, t.compare(VectorOperators.GT, y));
@@ -244,7 +271,7 @@ final class Simd {
                 .add(127)
                 .lanewise(VectorOperators.LSHL, 23)
                 .reinterpretAsFloats();
-        return p.mul(scale).blend(0f, x.compare(VectorOperators.LT, -87f));
+        return p.mul(scale);
     }
 
     /** int8 lanes that widen to one preferred float vector (16 bytes for 512-bit floats, 8 for 256-bit). */

@@ -69,6 +69,33 @@ class SimdTest {
     }
 
     @Test
+    void expOfAnySignIsCloseToMathExpAndTheVectorEqualsTheScalar() {
+        SplittableRandom r = new SplittableRandom(13);
+        int lanes = Simd.F.length();
+        double worst = 0;
+        for (int round = 0; round < 20_000; round++) {
+            float[] x = new float[lanes];
+            for (int i = 0; i < lanes; i++) {
+                x[i] = round == 0 && i < 6
+                        ? new float[] {88f, 88.1f, Float.POSITIVE_INFINITY, 50f, -87.5f, Float.NaN}[i]
+                        : (float) (r.nextDouble() * 175 - 87);
+            }
+            float[] got = new float[lanes];
+            Simd.exp(FloatVector.fromArray(Simd.F, x, 0)).intoArray(got, 0);
+            for (int i = 0; i < lanes; i++) {
+                float scalar = Simd.exp(x[i]);
+                assertThat(Float.floatToRawIntBits(got[i])).as("x=%s", x[i]).isEqualTo(Float.floatToRawIntBits(scalar));
+                if (x[i] >= -87f && x[i] <= 88f) {
+                    worst = Math.max(worst, Math.abs(scalar - Math.exp(x[i])) / Math.exp(x[i]));
+                }
+            }
+        }
+        assertThat(worst).as("worst relative error").isLessThan(5e-7);
+        assertThat(Simd.exp(89f)).isEqualTo(Float.POSITIVE_INFINITY);
+        assertThat(Simd.exp(-88f)).isZero();
+    }
+
+    @Test
     void dotIsTheSameForEveryLengthAcrossScalarAndVectorPaths() {
         SplittableRandom r = new SplittableRandom(5);
         for (int n = 0; n < 200; n++) {
