@@ -140,6 +140,14 @@ CONFIGS = {
                     dense_share=0.35, copy_share=0.1, copy_until=1.0, copy_repeats=4, copy_digits=True, copy_text=0.6,
                     refuse_share=0.4, pair_refusals=True, layout_share=1.0, layout_batch=2,
                     layout_lengths=(1200, 3200), retrieval_weight=1.0),
+    # cpu-ret kept the retrieval skill it learned but lost the native ones (needle, multikey, vars, dialogue fell by half
+    # or more): pair2's native batch of four again, long examples through the layout on half the steps, the retrieval
+    # term at half weight
+    "cpu-ret-mix": dict(CPU_SHAPE, seq_len=1024, batch=4, lr=1.5e-4, warmup_s=20, minutes=90.0, workers=0,
+                        compile=False, eval_per_cell=20, eval_lengths=(256, 512, 1024), ppl_window=512,
+                        task_share=0.9, dense_share=0.35, copy_share=0.2, copy_until=1.0, copy_repeats=4,
+                        copy_digits=True, copy_text=0.6, refuse_share=0.4, pair_refusals=True, layout_share=0.5,
+                        layout_batch=2, layout_lengths=(1200, 3200), retrieval_weight=0.5),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
