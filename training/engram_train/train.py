@@ -148,6 +148,15 @@ CONFIGS = {
                         task_share=0.9, dense_share=0.35, copy_share=0.2, copy_until=1.0, copy_repeats=4,
                         copy_digits=True, copy_text=0.6, refuse_share=0.4, pair_refusals=True, layout_share=0.5,
                         layout_batch=2, layout_lengths=(1200, 3200), retrieval_weight=0.5),
+    # the retrieval loss moving only the query and key projections (cpu-ret and cpu-ret-mix reshaped the value path
+    # that copies answers, and the native needle/multikey/vars skills fell): which units a layer retrieves is decided
+    # by queries against representative keys, so those are what it trains
+    "cpu-ret-qk": dict(CPU_SHAPE, seq_len=1024, batch=2, lr=2e-4, warmup_s=20, minutes=20.0, workers=0,
+                       compile=False, eval_per_cell=20, eval_lengths=(256, 512, 1024), ppl_window=512,
+                       task_share=0.9, dense_share=0.35, copy_share=0.1, copy_until=1.0, copy_repeats=4,
+                       copy_digits=True, copy_text=0.6, refuse_share=0.4, pair_refusals=True, layout_share=1.0,
+                       layout_batch=2, layout_lengths=(1200, 3200), retrieval_weight=1.0,
+                       trainable=("q_proj", "k_proj")),
     # induction probe: only random-token runs, each repeated once (the log's answer loss is the copied halves' loss)
     "cpu-copy": dict(CPU_SHAPE, seq_len=256, batch=32, lr=2e-3, warmup_s=20, minutes=12.0, workers=0,
                      compile=False, eval_per_cell=10, eval_lengths=(256,), ppl_window=256, copy_share=1.0,
@@ -264,8 +273,15 @@ def main():
     model = LlamaForCausalLM(cfg).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters, device {dev}, config {a.config}", flush=True)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    if c.get("trainable"):
+        # only parameters whose names hold one of these parts learn (e.g. the query and key projections the retrieval
+        # loss needs to move); the rest stay as initialised
+        for n, p in model.named_parameters():
+            p.requires_grad = any(part in n for part in c["trainable"])
+        print(f"trainable: {sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6:.2f}M parameters "
+              f"({', '.join(c['trainable'])})", flush=True)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and p.requires_grad]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 and p.requires_grad]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": c.get("weight_decay", 0.1)},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=c["lr"], betas=(0.9, 0.95), eps=1e-8, fused=(dev == "cuda"))
