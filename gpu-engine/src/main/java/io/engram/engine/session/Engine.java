@@ -275,21 +275,17 @@ public final class Engine implements AutoCloseable {
         if (policy instanceof DuoAttention duo) {
             return duo.pattern();
         }
-        if (spec.heads() != null) {
-            Path file = Path.of(spec.heads().file());
-            if (!Files.isRegularFile(file)) {
+        boolean named = spec.heads() != null;
+        Path file = named ? Path.of(spec.heads().file()) : HeadPattern.besideModel(Path.of(spec.modelDir()));
+        if (!Files.isRegularFile(file)) {
+            if (named) {
                 throw new IllegalArgumentException(
                         "no head pattern at " + file + " (engram calibrate-heads writes one)");
             }
-            return HeadPattern.bySparsity(
-                    HeadPattern.read(file, c.layers(), c.kvHeads()),
-                    spec.heads().sparsity());
-        }
-        Path file = HeadPattern.besideModel(Path.of(spec.modelDir()));
-        if (!Files.isRegularFile(file)) {
             return null;
         }
-        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), DuoSpec.DEFAULT_SPARSITY);
+        double sparsity = named ? spec.heads().sparsity() : DuoSpec.DEFAULT_SPARSITY;
+        return HeadPattern.bySparsity(HeadPattern.read(file, c.layers(), c.kvHeads()), sparsity);
     }
 
     public SessionEngine session() {

@@ -103,17 +103,23 @@ final class QuantPanels {
         return (FloatVector) ByteVector.fromArray(B, q, at).convertShape(VectorOperators.B2F, F, 0);
     }
 
-    /** The nibbles of {@code packed} in its low ({@code high} false) or high half, as floats 0..15. */
-    private static FloatVector nibbles(ByteVector packed, boolean high) {
-        // the shift runs on int lanes (CPUs have no byte shift; a byte-lane LSHR is emulated), the mask keeps each
-        // byte's nibble
-        ByteVector v = high
-                ? packed.reinterpretAsInts()
-                        .lanewise(VectorOperators.LSHR, 4)
-                        .and(0x0F0F0F0F)
-                        .reinterpretAsBytes()
-                : packed.and((byte) 0x0F);
-        return (FloatVector) v.convertShape(VectorOperators.B2F, F, 0);
+    /**
+     * The {@link #B}-many packed bytes at {@code at}, each widened to an int lane once: its low nibble is
+     * {@link #low}, its high nibble {@link #high} (a mask or shift per nibble on bytes, then a widening per nibble, cost
+     * a third more operations).
+     */
+    private IntVector packed(int at) {
+        return (IntVector) ByteVector.fromArray(B, q, at).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+    }
+
+    /** The low nibbles of widened bytes, as floats 0..15. */
+    private static FloatVector low(IntVector packed) {
+        return (FloatVector) packed.and(0x0F).convert(VectorOperators.I2F, 0);
+    }
+
+    /** The high nibbles of widened bytes, as floats 0..15. */
+    private static FloatVector high(IntVector packed) {
+        return (FloatVector) packed.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0);
     }
 
     /**
@@ -152,12 +158,12 @@ final class QuantPanels {
                 int o = k * GROUP;
                 if (nibbles) {
                     int at = g * cols * (GROUP / 2) + k * (GROUP / 2);
-                    ByteVector lo = ByteVector.fromArray(B, q, at);
-                    ByteVector hi = ByteVector.fromArray(B, q, at + P);
-                    nibbles(lo, false).sub(eight).mul(s0).intoArray(scratch, o);
-                    nibbles(hi, false).sub(eight).mul(s1).intoArray(scratch, o + P);
-                    nibbles(lo, true).sub(eight).mul(s2).intoArray(scratch, o + 2 * P);
-                    nibbles(hi, true).sub(eight).mul(s3).intoArray(scratch, o + 3 * P);
+                    IntVector lo = packed(at);
+                    IntVector hi = packed(at + P);
+                    low(lo).sub(eight).mul(s0).intoArray(scratch, o);
+                    low(hi).sub(eight).mul(s1).intoArray(scratch, o + P);
+                    high(lo).sub(eight).mul(s2).intoArray(scratch, o + 2 * P);
+                    high(hi).sub(eight).mul(s3).intoArray(scratch, o + 3 * P);
                 } else {
                     int qBase = g * cols * GROUP;
                     quants(qBase + o).mul(s0).intoArray(scratch, o);
@@ -211,16 +217,12 @@ final class QuantPanels {
                 float xk = x[x0 + k];
                 sum += xk;
                 FloatVector b = FloatVector.broadcast(F, xk);
-                // each byte widened to an int once, then its low nibble masked and its high nibble shifted down there
-                // (a mask or shift per nibble on bytes, then a widening per nibble, cost a third more operations)
-                IntVector lo =
-                        (IntVector) ByteVector.fromArray(B, q, o).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                IntVector hi = (IntVector)
-                        ByteVector.fromArray(B, q, o + P).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                t0 = ((FloatVector) lo.and(0x0F).convert(VectorOperators.I2F, 0)).fma(b, t0);
-                t1 = ((FloatVector) hi.and(0x0F).convert(VectorOperators.I2F, 0)).fma(b, t1);
-                t2 = ((FloatVector) lo.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(b, t2);
-                t3 = ((FloatVector) hi.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(b, t3);
+                IntVector lo = packed(o);
+                IntVector hi = packed(o + P);
+                t0 = low(lo).fma(b, t0);
+                t1 = low(hi).fma(b, t1);
+                t2 = high(lo).fma(b, t2);
+                t3 = high(hi).fma(b, t3);
             }
             FloatVector off = FloatVector.broadcast(F, -8f * sum);
             int s = sBase + kb * GROUP;
