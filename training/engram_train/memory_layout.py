@@ -113,10 +113,12 @@ def _retrieval_loss(mem, q, k, s, e, lay, inv_freq, target):
     return -torch.logsumexp(logp[hit], dim=0)
 
 
-def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=None):
+def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=None, rank=None, probe=None):
     """One layer's attention through the layout. q [H, T, D], k/v [G, T, D] (raw, unrotated); steps: (start, end,
     transient) covering [0, T) in order. Returns [H, T, D]. With a trace list, appends the memory ranges each transient
-    step of more than one token (a question) attended to."""
+    step of more than one token (a question) attended to. rank [G, D, D]: the ranking projection (rank_adapter), applied
+    to the grouped query of every ranking; with a probe list, appends (grouped query before the projection, unit
+    representatives [U, G, D], unit ranges) for each question step that ranks units."""
     H, T, D = q.shape
     G = k.shape[0]
     group = H // G
@@ -136,6 +138,10 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=
             qm = q[:, s:e].detach().mean(dim=1)  # [H, D] raw
             qm = rope(qm[:, None, :], torch.tensor([lay.local], device=dev), inv_freq)[:, 0]
             grouped = qm if lay.per_query_head else qm.view(G, group, D).sum(dim=1)
+            if probe is not None and transient and e - s > 1 and len(mem.units) > lay.top:
+                probe.append((grouped.clone(), torch.stack(mem.reprs).clone(), list(mem.units)))
+            if rank is not None:
+                grouped = torch.einsum("gij,gj->gi", rank.to(grouped.dtype), grouped)
             ranges = [(0, init_end)] + [u for u in mem.select(grouped) if u[0] < rem_start] + [(rem_start, w)]
             if trace is not None and transient and e - s > 1:
                 trace.append(ranges + [(w, s)])
@@ -166,10 +172,11 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=
     return torch.cat(outs, dim=1)
 
 
-def forward(model, ids, steps, lay: Layout = Layout(), trace=None, aux=None, target=None):
+def forward(model, ids, steps, lay: Layout = Layout(), trace=None, aux=None, target=None, rank=None, probe=None):
     """Logits [T, V] of a Hugging Face Llama over ids [T] read step by step through the layout (trace: see _attend,
     one entry per layer). With an aux list and a target token span, appends each layer's retrieval loss for the
-    question step (_retrieval_loss)."""
+    question step (_retrieval_loss). rank: per layer the ranking projection [G, D, D] (rank_adapter) or None; probe: a
+    list that gets one list per layer of _attend's probes."""
     m = model.model
     cfg = model.config
     H, G = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -177,13 +184,17 @@ def forward(model, ids, steps, lay: Layout = Layout(), trace=None, aux=None, tar
     T = ids.shape[0]
     inv_freq = m.rotary_emb.inv_freq.float()
     x = m.embed_tokens(ids)[None]  # [1, T, hidden]
-    for layer in m.layers:
+    for li, layer in enumerate(m.layers):
         a = layer.self_attn
         h = layer.input_layernorm(x)
         q = a.q_proj(h).view(T, H, D).transpose(0, 1)  # [H, T, D]
         k = a.k_proj(h).view(T, G, D).transpose(0, 1)  # [G, T, D]
         v = a.v_proj(h).view(T, G, D).transpose(0, 1)
-        o = _attend(q, k, v, steps, lay, inv_freq, trace, aux, target)  # [H, T, D]
+        layer_probe = [] if probe is not None else None
+        o = _attend(q, k, v, steps, lay, inv_freq, trace, aux, target, None if rank is None else rank[li],
+                    layer_probe)  # [H, T, D]
+        if probe is not None:
+            probe.append(layer_probe)
         x = x + a.o_proj(o.transpose(0, 1).reshape(1, T, H * D))
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     return model.lm_head(m.norm(x))[0]
@@ -268,7 +279,7 @@ class LongSamples:
 
 
 @torch.no_grad()
-def greedy(model, ex: LongExample, lay: Layout = Layout(), max_new=24, trace=None):
+def greedy(model, ex: LongExample, lay: Layout = Layout(), max_new=24, trace=None, rank=None):
     """The model's answer to a LongExample's question through the layout (its gold answer is ignored); trace gets the
     question step's attended memory ranges per layer."""
     prompt = ex.ids[:ex.answer_start]
@@ -276,7 +287,7 @@ def greedy(model, ex: LongExample, lay: Layout = Layout(), max_new=24, trace=Non
     out = []
     for i in range(max_new):
         ids = torch.tensor(prompt + out)
-        logits = forward(model, ids, steps, lay, trace if i == 0 else None)
+        logits = forward(model, ids, steps, lay, trace if i == 0 else None, rank=rank)
         nxt = int(logits[-1].argmax())
         if nxt == data.EOS_ID:
             break
@@ -287,8 +298,9 @@ def greedy(model, ex: LongExample, lay: Layout = Layout(), max_new=24, trace=Non
 
 def main():
     """python -m engram_train.memory_layout MODEL_DIR IN.json OUT.json: the logits of the last token of IN's last step
-    ({"ids": [...], "steps": [[start, end, transient], ...]}) through the layout, as {"logits": [...]} (the engine's
-    parity test, RetrievalLayoutParityTest, compares them with its own InfLLM's)."""
+    ({"ids": [...], "steps": [[start, end, transient], ...]}, optionally "ranking": a ranking projection file,
+    rank_adapter) through the layout, as {"logits": [...]} (the engine's parity test, RetrievalLayoutParityTest,
+    compares them with its own InfLLM's)."""
     import json
     import sys
     from transformers import LlamaForCausalLM
@@ -298,7 +310,11 @@ def main():
     lay = Layout(**spec.get("layout", {}))
     steps = [(s, e, bool(t)) for s, e, t in spec["steps"]]
     with torch.no_grad():
-        logits = forward(model, torch.tensor(spec["ids"]), steps, lay)
+        rank = None
+        if spec.get("ranking"):
+            from . import rank_adapter
+            rank = rank_adapter.load(spec["ranking"])
+        logits = forward(model, torch.tensor(spec["ids"]), steps, lay, rank=rank)
     with open(out, "w") as f:
         json.dump({"logits": logits[steps[-1][1] - 1].tolist()}, f)
 

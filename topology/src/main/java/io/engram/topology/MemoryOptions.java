@@ -67,6 +67,12 @@ public final class MemoryOptions {
             .check(n -> n > 0, "> 0")
             .description("INFLLM/EMLLM: most attended tokens whose keys represent a unit for retrieval.");
 
+    public static final Option<Boolean> RANKING_PROJECTION = Option.booleanKey("engram.memory.ranking-projection")
+            .defaultValue(true)
+            .description("INFLLM/EMLLM: rank units through the ranking projection beside the model "
+                    + "(ranking.safetensors, learned with the model frozen) when the model has one; false ranks by "
+                    + "the raw query.");
+
     public static final Option<Double> SURPRISE_GAMMA = Option.doubleKey("engram.memory.surprise-gamma")
             .defaultValue(EM.gamma())
             .check(v -> v >= 0, ">= 0")
@@ -163,7 +169,9 @@ public final class MemoryOptions {
         MemorySpec base = switch (kind) {
             case FULL -> new MemorySpec.Full();
             case STREAMING -> new MemorySpec.Streaming(o.get(SINK_TOKENS), o.get(RECENT_TOKENS));
-            case INFLLM -> new MemorySpec.InfLlm(window, o.get(TOP_UNITS), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS));
+            case INFLLM ->
+                new MemorySpec.InfLlm(
+                        window, o.get(TOP_UNITS), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS), o.get(RANKING_PROJECTION));
             case EMLLM ->
                 new MemorySpec.EmLlm(
                         window,
@@ -174,7 +182,8 @@ public final class MemoryOptions {
                         o.get(EVENT_MIN),
                         o.get(EVENT_MAX),
                         o.get(REFINEMENT),
-                        o.get(REFINE_FROM_LAYER));
+                        o.get(REFINE_FROM_LAYER),
+                        o.get(RANKING_PROJECTION));
             case SIRLLM ->
                 new MemorySpec.SirLlm(o.get(SINK_TOKENS), o.get(RECENT_TOKENS), o.get(SCORED_TOKENS), o.get(DECAY));
         };

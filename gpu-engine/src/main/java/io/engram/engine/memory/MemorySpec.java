@@ -1,6 +1,7 @@
 package io.engram.engine.memory;
 
 import io.engram.engine.config.ModelConfig;
+import io.engram.engine.memory.retrieval.RankingProjection;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.memory.sirllm.SirLlm;
@@ -176,9 +177,11 @@ public sealed interface MemorySpec extends Serializable
     /**
      * InfLLM: uniform units of a storage block, the {@code topUnits} best per layer and step ({@link #AUTO}: the
      * window's memory tokens in units of {@value #UNIT_TOKENS}), {@code cachedBlocks} of them kept in engine memory
-     * per layer, each represented by the keys of its {@code reprTokens} most attended tokens.
+     * per layer, each represented by the keys of its {@code reprTokens} most attended tokens; units ranked through the
+     * model's {@link RankingProjection} when {@code rankingProjection} is on and the model folder holds one.
      */
-    record InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens) implements MemorySpec {
+    record InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens, boolean rankingProjection)
+            implements MemorySpec {
         /** Tokens per unit that {@link #AUTO} unit counts assume (the default block size). */
         static final int UNIT_TOKENS = 128;
 
@@ -189,6 +192,16 @@ public sealed interface MemorySpec extends Serializable
                                 + "representative tokens > 0: " + window + ", " + topUnits + ", " + cachedBlocks + ", "
                                 + reprTokens);
             }
+        }
+
+        /** With the model's ranking projection when it has one. */
+        public InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens) {
+            this(window, topUnits, cachedBlocks, reprTokens, true);
+        }
+
+        /** The same with the ranking projection on or off. */
+        public InfLlm withRankingProjection(boolean on) {
+            return new InfLlm(window, topUnits, cachedBlocks, reprTokens, on);
         }
 
         /** InfLLM's configuration (16 units of 128 at the papers' sizes, 4 representative tokens, 32 cached blocks). */
@@ -217,7 +230,11 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            return RetrievalMemory.of(retrieval(model), model);
+            RetrievalSettings settings = retrieval(model);
+            return RetrievalMemory.of(
+                    settings,
+                    model,
+                    rankingProjection ? RankingProjection.forWindow(modelDir, model, settings.localTokens()) : null);
         }
 
         @Override
@@ -235,7 +252,8 @@ public sealed interface MemorySpec extends Serializable
      * EM-LLM: events cut where surprise exceeds mean + {@code gamma} std of the window before ({@code eventMinTokens}
      * to {@code eventMaxTokens} long), boundaries moved by {@code refinement} on the keys of the layers from {@code
      * refineFromLayer} (-1: the last 3/8), the window's memory tokens retrieved per layer and step with {@code
-     * contiguity} of them given to the neighbours of retrieved events.
+     * contiguity} of them given to the neighbours of retrieved events; events ranked through the model's {@link
+     * RankingProjection} when {@code rankingProjection} is on and the model folder holds one.
      */
     record EmLlm(
             Window window,
@@ -246,7 +264,8 @@ public sealed interface MemorySpec extends Serializable
             int eventMinTokens,
             int eventMaxTokens,
             RetrievalSettings.Refinement refinement,
-            int refineFromLayer)
+            int refineFromLayer,
+            boolean rankingProjection)
             implements MemorySpec {
 
         public EmLlm {
@@ -260,6 +279,45 @@ public sealed interface MemorySpec extends Serializable
             }
             // event sizes and the refinement layer are checked by RetrievalSettings.Surprise
             new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer);
+        }
+
+        /** With the model's ranking projection when it has one. */
+        public EmLlm(
+                Window window,
+                double contiguity,
+                int cachedBlocks,
+                int reprTokens,
+                double gamma,
+                int eventMinTokens,
+                int eventMaxTokens,
+                RetrievalSettings.Refinement refinement,
+                int refineFromLayer) {
+            this(
+                    window,
+                    contiguity,
+                    cachedBlocks,
+                    reprTokens,
+                    gamma,
+                    eventMinTokens,
+                    eventMaxTokens,
+                    refinement,
+                    refineFromLayer,
+                    true);
+        }
+
+        /** The same with the ranking projection on or off. */
+        public EmLlm withRankingProjection(boolean on) {
+            return new EmLlm(
+                    window,
+                    contiguity,
+                    cachedBlocks,
+                    reprTokens,
+                    gamma,
+                    eventMinTokens,
+                    eventMaxTokens,
+                    refinement,
+                    refineFromLayer,
+                    on);
         }
 
         /** EM-LLM's full method: surprise, modularity refinement from the last 3/8 of the layers, 30% contiguity. */
@@ -298,7 +356,11 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            return RetrievalMemory.of(retrieval(model), model);
+            RetrievalSettings settings = retrieval(model);
+            return RetrievalMemory.of(
+                    settings,
+                    model,
+                    rankingProjection ? RankingProjection.forWindow(modelDir, model, settings.localTokens()) : null);
         }
 
         @Override

@@ -10,15 +10,19 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.engram.engine.backend.cpu.CpuBackend;
 import io.engram.engine.config.EngineSettings;
 import io.engram.engine.kv.KvCache;
+import io.engram.engine.memory.retrieval.RankingProjection;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
+import io.engram.engine.model.safetensors.SafetensorsWriter;
 import io.engram.engine.session.PromptFormat;
+import io.engram.engine.tensor.DType;
 import io.engram.engine.tokenizer.Tokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * in the middle, event by event, through the engine's {@link RetrievalMemory} (64 init + 704 local + top-2 units of 128,
  * 4 representative tokens) and through the Python layout; the logits of the question's last token agree. A layout that
  * retrieved other units, placed memory at other positions or chose other representatives would differ by whole logits.
- * Skipped where Python lacks PyTorch (TrainingPython).
+ * The same again with a random {@link RankingProjection} (rank_adapter.py's file) that changes which units are
+ * retrieved: both sides must apply it alike. Skipped where Python lacks PyTorch (TrainingPython).
  */
 class RetrievalLayoutParityTest {
 
@@ -39,7 +44,25 @@ class RetrievalLayoutParityTest {
     Path tmp;
 
     @Test
-    void engineInfLlmAndTheTrainingLayoutGiveTheSameLogits() throws Exception {
+    void engineInfLlmAndTheTrainingLayoutGiveTheSameLogitsWithAndWithoutARankingProjection() throws Exception {
+        List<List<Long>> raw = compare(null);
+        Path file = tmp.resolve(RankingProjection.FILE);
+        SafetensorsWriter w = new SafetensorsWriter().metadata("local_tokens", "704");
+        Random r = new Random(7);
+        for (int l = 0; l < 4; l++) {
+            float[] m = new float[2 * 64 * 64];
+            for (int i = 0; i < m.length; i++) {
+                m[i] = (float) r.nextGaussian();
+            }
+            w.add("layers." + l + ".query", DType.F32, new long[] {2 * 64, 64}, m);
+        }
+        w.write(file);
+        List<List<Long>> projected = compare(file);
+        assertThat(projected).as("a random projection retrieves other units").isNotEqualTo(raw);
+    }
+
+    /** The question's logits through the engine and through memory_layout.py, ranking through {@code ranking}. */
+    private List<List<Long>> compare(Path ranking) throws Exception {
         TrainingPython py = TrainingPython.require();
         Path modelDir = py.repo.resolve("models/engram-tiny");
         assumeTrue(Files.isRegularFile(modelDir.resolve("model.safetensors")), "models/engram-tiny not found");
@@ -49,14 +72,20 @@ class RetrievalLayoutParityTest {
         ObjectNode spec = json.createObjectNode();
         ArrayNode ids = spec.putArray("ids");
         ArrayNode steps = spec.putArray("steps");
+        if (ranking != null) {
+            spec.put("ranking", ranking.toString());
+        }
         float[] engine;
         int units;
+        List<List<Long>> chosen = new ArrayList<>();
         try (Model m = Model.openHuggingFace(modelDir);
                 CpuBackend b = new CpuBackend(2, false)) {
             Tokenizer tok = m.tokenizer();
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(BLOCK, CHUNK, 2, false));
             RetrievalMemory policy = RetrievalMemory.of(
-                    new RetrievalSettings(64, 704, 4, 2, 0, 0, 32, new RetrievalSettings.Uniform()), m.config());
+                    new RetrievalSettings(64, 704, 4, 2, 0, 0, 32, new RetrievalSettings.Uniform()),
+                    m.config(),
+                    ranking == null ? null : RankingProjection.read(ranking, m.config()));
             KvCache cache = t.newCache();
             for (int i = 0; i < pieces.size(); i++) {
                 int[] piece = tok.encode(PromptFormat.PLAIN.content(pieces.get(i), i == 0), i == 0);
@@ -78,7 +107,14 @@ class RetrievalLayoutParityTest {
             t.forward(cache, question, null, policy, Transformer.Logits.LAST, (s, l) -> last[0] = l.clone());
             add(ids, steps, question, first, true);
             engine = last[0];
+            for (int l = 0; l < m.config().layers(); l++) {
+                chosen.add(policy.selected(cache, l).stream()
+                        .map(RetrievalMemory.Unit::start)
+                        .toList());
+            }
         }
+        System.out.println("units retrieved for the question, per layer" + (ranking == null ? "" : " (projected)")
+                + " (unit starts): " + chosen);
         assertThat(ids.size()).as("tokens read: well past the 768-token window").isGreaterThan(1800);
         assertThat(units).as("units packed, of which each layer retrieves 2").isGreaterThan(6);
 
@@ -113,6 +149,7 @@ class RetrievalLayoutParityTest {
         assertThat(worst)
                 .as("max |logit difference|, engine InfLLM vs memory_layout.py")
                 .isLessThan(1e-3);
+        return chosen;
     }
 
     private static void add(ArrayNode ids, ArrayNode steps, int[] tokens, long first, boolean transientStep) {

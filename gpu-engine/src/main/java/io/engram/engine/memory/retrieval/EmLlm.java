@@ -19,8 +19,8 @@ public final class EmLlm extends RetrievalMemory {
 
     private final EventBoundaries events;
 
-    EmLlm(RetrievalSettings settings, ModelConfig model) {
-        super(settings, model);
+    EmLlm(RetrievalSettings settings, ModelConfig model, RankingProjection projection) {
+        super(settings, model, projection);
         if (settings.topUnits() != 0 || settings.memoryTokens() < 1) {
             throw new IllegalArgumentException(
                     "EM-LLM retrieves by a memory token budget (top units 0, memory tokens >= 1); got " + settings);

@@ -11,8 +11,8 @@ import java.util.Set;
  */
 public final class InfLlm extends RetrievalMemory {
 
-    InfLlm(RetrievalSettings settings, ModelConfig model) {
-        super(settings, model);
+    InfLlm(RetrievalSettings settings, ModelConfig model, RankingProjection projection) {
+        super(settings, model, projection);
         if (settings.topUnits() < 1 || !(settings.segmentation() instanceof RetrievalSettings.Uniform)) {
             throw new IllegalArgumentException(
                     "InfLLM retrieves a number of uniform units per step (top units >= 1, uniform "

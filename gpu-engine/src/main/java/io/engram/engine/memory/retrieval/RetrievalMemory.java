@@ -56,9 +56,11 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
     final int headDim;
     final UnitPacker packer;
     private final RankingRecall recall = new RankingRecall();
+    private final RankingProjection projection;
 
-    RetrievalMemory(RetrievalSettings settings, ModelConfig model) {
+    RetrievalMemory(RetrievalSettings settings, ModelConfig model, RankingProjection projection) {
         this.cfg = settings;
+        this.projection = projection;
         this.rope = model.ropeTable();
         this.layers = model.layers();
         this.heads = model.heads();
@@ -72,7 +74,19 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
      * token budget is (over its surprise events, or over uniform units as an ablation).
      */
     public static RetrievalMemory of(RetrievalSettings settings, ModelConfig model) {
-        return settings.topUnits() > 0 ? new InfLlm(settings, model) : new EmLlm(settings, model);
+        return of(settings, model, null);
+    }
+
+    /** The same, ranking units with {@code projection} applied to each step's query (null: the raw query). */
+    public static RetrievalMemory of(RetrievalSettings settings, ModelConfig model, RankingProjection projection) {
+        return settings.topUnits() > 0
+                ? new InfLlm(settings, model, projection)
+                : new EmLlm(settings, model, projection);
+    }
+
+    /** The ranking projection in use, or null. */
+    public RankingProjection projection() {
+        return projection;
     }
 
     /** The policy's name in snapshots: state written by one policy is not read by the other. */
@@ -330,6 +344,9 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
     /** Retrieval for one layer: the units {@link #pick} draws from the ranking, in stream order. */
     private List<Unit> select(RetrievalState st, int layer, float[] queryMean) {
         float[] q = groupedQuery(queryMean);
+        if (projection != null) {
+            q = projection.apply(layer, q);
+        }
         // units in rank order (score descending, earlier unit first on ties), drawn lazily: a step needs only the first
         // few of possibly millions of tokens' worth of units, and past UnitIndex.CLUSTER_FROM units only a few lists
         // of the index are scored
