@@ -63,6 +63,12 @@ if [ -z "${ENGRAM_REUSE_EVAL:-}" ]; then
 fi
 cp "$run/eval/eval.json" "$out/eval.json"
 gzip -9 -c "$run/eval/eval_examples.jsonl" > "$out/eval_examples.jsonl.gz"
+# the ranking projection InfLLM and EM-LLM rank units with (rank_adapter: learned with the model frozen, on long
+# training examples read through the retrieval layout; held-out examples measure it)
+"$py" -m engram_train.rank_adapter collect "$out" "$data" "$run/rank-held.pt" --examples 200 --split heldout --seed 6161
+"$py" -m engram_train.rank_adapter collect "$out" "$data" "$run/rank-train.pt" --examples 800 --split train
+"$py" -m engram_train.rank_adapter fit "$run/rank-train.pt" "$run/rank-held.pt" "$out" --epochs 600 --rank-reg 1e-3 \
+  --low-rank 4 --lr 1e-2
 "$py" "$repo/gpu-engine/src/test/reference/reference_logits.py" "$repo/gpu-engine/src/test/resources/golden" \
   "$out=engram-tiny"
 du -sh "$out"
