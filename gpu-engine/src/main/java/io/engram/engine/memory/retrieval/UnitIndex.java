@@ -4,6 +4,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.PriorityQueue;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * An inverted-file index over the units' representative keys, one per layer, so that ranking units for a query costs
@@ -274,9 +279,27 @@ public final class UnitIndex {
         return s;
     }
 
+    /** Doubles per vector, and the floats that widen into them. */
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+
+    private static final VectorSpecies<Float> FS =
+            VectorSpecies.of(float.class, VectorShape.forBitSize(DS.length() * Float.SIZE));
+
+    /**
+     * The inner product in double (every product of two floats is exact in double): ranking scores near-tie often
+     * (units whose representatives are the same tokens' keys tie exactly, and stay tied: equal inputs, equal sums).
+     */
     static double dot(float[] a, float[] b) {
-        double s = 0;
-        for (int j = 0; j < a.length; j++) {
+        int n = a.length;
+        int j = 0;
+        DoubleVector acc = DoubleVector.zero(DS);
+        for (; j <= n - DS.length(); j += DS.length()) {
+            DoubleVector x = (DoubleVector) FloatVector.fromArray(FS, a, j).convertShape(VectorOperators.F2D, DS, 0);
+            DoubleVector y = (DoubleVector) FloatVector.fromArray(FS, b, j).convertShape(VectorOperators.F2D, DS, 0);
+            acc = x.fma(y, acc);
+        }
+        double s = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
             s += (double) a[j] * b[j];
         }
         return s;
@@ -304,7 +327,7 @@ public final class UnitIndex {
         private final int layer;
         private final float[] q;
         private final PriorityQueue<double[]> closed = new PriorityQueue<>(UnitIndex::before); // {centroid score, list}
-        private final PriorityQueue<double[]> open = new PriorityQueue<>(UnitIndex::before); // {score, unit}
+        private final ScoreHeap open = new ScoreHeap(64); // units of the opened lists
         private int opened;
         private long scored;
 
@@ -322,21 +345,21 @@ public final class UnitIndex {
 
         @Override
         public boolean hasNext() {
-            return !open.isEmpty() || !closed.isEmpty();
+            return open.size() > 0 || !closed.isEmpty();
         }
 
         @Override
         public int next() {
-            while (!closed.isEmpty() && (open.isEmpty() || opened < probes)) {
+            while (!closed.isEmpty() && (open.size() == 0 || opened < probes)) {
                 Cluster cl = lists.get(layer).get((int) closed.poll()[1]);
                 opened++;
                 for (int m = 0; m < cl.size; m++) {
                     int u = cl.members[m];
-                    open.add(new double[] {dot(q, reprs.get(u)[layer]), u});
+                    open.push(dot(q, reprs.get(u)[layer]), u);
                 }
                 scored += cl.size;
             }
-            return (int) open.poll()[1];
+            return open.pop();
         }
 
         @Override

@@ -12,63 +12,27 @@ public interface UnitRanking {
 
     /** Every unit scored, then drawn from a binary heap: descending score, ascending index on ties. */
     final class Exact implements UnitRanking {
-        private final double[] score;
-        private final int[] heap;
-        private int size;
+        private final ScoreHeap heap;
+        private final long scored;
 
         public Exact(double[] score) {
-            this.score = score;
-            this.heap = new int[score.length];
-            for (int i = 0; i < score.length; i++) {
-                heap[i] = i;
-            }
-            size = score.length;
-            for (int i = size / 2 - 1; i >= 0; i--) {
-                down(i);
-            }
+            this.heap = ScoreHeap.of(score);
+            this.scored = score.length;
         }
 
         @Override
         public boolean hasNext() {
-            return size > 0;
+            return heap.size() > 0;
         }
 
         @Override
         public int next() {
-            int top = heap[0];
-            heap[0] = heap[--size];
-            down(0);
-            return top;
+            return heap.pop();
         }
 
         @Override
         public long scored() {
-            return score.length;
-        }
-
-        private boolean before(int a, int b) {
-            return score[a] > score[b] || (score[a] == score[b] && a < b);
-        }
-
-        private void down(int i) {
-            while (true) {
-                int l = 2 * i + 1;
-                int r = l + 1;
-                int best = i;
-                if (l < size && before(heap[l], heap[best])) {
-                    best = l;
-                }
-                if (r < size && before(heap[r], heap[best])) {
-                    best = r;
-                }
-                if (best == i) {
-                    return;
-                }
-                int t = heap[i];
-                heap[i] = heap[best];
-                heap[best] = t;
-                i = best;
-            }
+            return scored;
         }
     }
 }
