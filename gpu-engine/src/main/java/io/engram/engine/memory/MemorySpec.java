@@ -2,7 +2,6 @@ package io.engram.engine.memory;
 
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.memory.retrieval.RankingProjection;
-import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
 import io.engram.engine.memory.sirllm.SirLlm;
 import io.engram.engine.memory.streaming.StreamingLlm;
@@ -194,11 +193,6 @@ public sealed interface MemorySpec extends Serializable
             }
         }
 
-        /** With the model's ranking projection when it has one. */
-        public InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens) {
-            this(window, topUnits, cachedBlocks, reprTokens, true);
-        }
-
         /** The same with the ranking projection on or off. */
         public InfLlm withRankingProjection(boolean on) {
             return new InfLlm(window, topUnits, cachedBlocks, reprTokens, on);
@@ -206,7 +200,7 @@ public sealed interface MemorySpec extends Serializable
 
         /** InfLLM's configuration (16 units of 128 at the papers' sizes, 4 representative tokens, 32 cached blocks). */
         public static InfLlm paper() {
-            return new InfLlm(Window.SIZED_FOR_MODEL, AUTO, 32, 4);
+            return new InfLlm(Window.SIZED_FOR_MODEL, AUTO, 32, 4, true);
         }
 
         public RetrievalSettings retrieval(ModelConfig model) {
@@ -230,11 +224,7 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            RetrievalSettings settings = retrieval(model);
-            return RetrievalMemory.of(
-                    settings,
-                    model,
-                    rankingProjection ? RankingProjection.forWindow(modelDir, model, settings.localTokens()) : null);
+            return RankingProjection.policy(retrieval(model), model, modelDir, rankingProjection);
         }
 
         @Override
@@ -281,30 +271,6 @@ public sealed interface MemorySpec extends Serializable
             new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer);
         }
 
-        /** With the model's ranking projection when it has one. */
-        public EmLlm(
-                Window window,
-                double contiguity,
-                int cachedBlocks,
-                int reprTokens,
-                double gamma,
-                int eventMinTokens,
-                int eventMaxTokens,
-                RetrievalSettings.Refinement refinement,
-                int refineFromLayer) {
-            this(
-                    window,
-                    contiguity,
-                    cachedBlocks,
-                    reprTokens,
-                    gamma,
-                    eventMinTokens,
-                    eventMaxTokens,
-                    refinement,
-                    refineFromLayer,
-                    true);
-        }
-
         /** The same with the ranking projection on or off. */
         public EmLlm withRankingProjection(boolean on) {
             return new EmLlm(
@@ -333,7 +299,8 @@ public sealed interface MemorySpec extends Serializable
                     sp.minTokens(),
                     sp.maxTokens(),
                     sp.refinement(),
-                    sp.refineFromLayer());
+                    sp.refineFromLayer(),
+                    true);
         }
 
         public RetrievalSettings retrieval(ModelConfig model) {
@@ -356,11 +323,7 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            RetrievalSettings settings = retrieval(model);
-            return RetrievalMemory.of(
-                    settings,
-                    model,
-                    rankingProjection ? RankingProjection.forWindow(modelDir, model, settings.localTokens()) : null);
+            return RankingProjection.policy(retrieval(model), model, modelDir, rankingProjection);
         }
 
         @Override

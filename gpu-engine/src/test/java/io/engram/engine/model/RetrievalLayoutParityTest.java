@@ -13,7 +13,7 @@ import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.retrieval.RankingProjection;
 import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
-import io.engram.engine.model.safetensors.SafetensorsWriter;
+import io.engram.engine.safetensors.SafetensorsWriter;
 import io.engram.engine.session.PromptFormat;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tokenizer.Tokenizer;

@@ -16,7 +16,7 @@ final class SmallMemorySpecs {
         return switch (kind) {
             case FULL -> new MemorySpec.Full();
             case STREAMING -> new MemorySpec.Streaming(4, recent);
-            case INFLLM -> new MemorySpec.InfLlm(new MemorySpec.Window(4, 24, MemorySpec.AUTO), 2, 1, 4);
+            case INFLLM -> new MemorySpec.InfLlm(new MemorySpec.Window(4, 24, MemorySpec.AUTO), 2, 1, 4, true);
             case EMLLM ->
                 new MemorySpec.EmLlm(
                         new MemorySpec.Window(4, 24, 16),
@@ -27,7 +27,8 @@ final class SmallMemorySpecs {
                         em.eventMinTokens(),
                         em.eventMaxTokens(),
                         em.refinement(),
-                        em.refineFromLayer());
+                        em.refineFromLayer(),
+                        true);
             case SIRLLM -> new MemorySpec.SirLlm(4, recent, 16, 1.0);
         };
     }

@@ -2,7 +2,7 @@ package io.engram.engine.memory.retrieval;
 
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.config.ModelFormatException;
-import io.engram.engine.model.safetensors.SafetensorsFile;
+import io.engram.engine.safetensors.SafetensorsFile;
 import io.engram.engine.tensor.DType;
 import io.engram.engine.tensor.WeightTensor;
 import java.lang.foreign.ValueLayout;
@@ -71,6 +71,11 @@ public final class RankingProjection {
             return null;
         }
         return p;
+    }
+
+    /** The retrieval memory of {@code settings}, ranking through the projection beside the model when {@code on}. */
+    public static RetrievalMemory policy(RetrievalSettings settings, ModelConfig model, Path modelDir, boolean on) {
+        return RetrievalMemory.of(settings, model, on ? forWindow(modelDir, model, settings.localTokens()) : null);
     }
 
     /** Reads and checks {@code file} against the model's shape. @throws ModelFormatException naming what is wrong */

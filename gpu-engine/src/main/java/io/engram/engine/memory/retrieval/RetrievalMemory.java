@@ -1,6 +1,5 @@
 package io.engram.engine.memory.retrieval;
 
-import io.engram.engine.backend.RopeTable;
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.kv.AttentionObserver;
 import io.engram.engine.kv.AttentionPlan;
@@ -49,21 +48,17 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
     static final int INDEX_PROBES = 16;
 
     final RetrievalSettings cfg;
-    private final RopeTable rope;
     final int layers;
-    private final int heads;
     final int kvHeads;
     final int headDim;
     final UnitPacker packer;
     private final RankingRecall recall = new RankingRecall();
-    private final RankingProjection projection;
+    private final RankingQuery rankingQuery;
 
     RetrievalMemory(RetrievalSettings settings, ModelConfig model, RankingProjection projection) {
         this.cfg = settings;
-        this.projection = projection;
-        this.rope = model.ropeTable();
+        this.rankingQuery = new RankingQuery(model, settings.localTokens(), projection);
         this.layers = model.layers();
-        this.heads = model.heads();
         this.kvHeads = model.kvHeads();
         this.headDim = model.headDim();
         this.packer = new UnitPacker(settings, layers, kvHeads, headDim);
@@ -86,7 +81,7 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
 
     /** The ranking projection in use, or null. */
     public RankingProjection projection() {
-        return projection;
+        return rankingQuery.projection();
     }
 
     /** The policy's name in snapshots: state written by one policy is not read by the other. */
@@ -343,10 +338,7 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
 
     /** Retrieval for one layer: the units {@link #pick} draws from the ranking, in stream order. */
     private List<Unit> select(RetrievalState st, int layer, float[] queryMean) {
-        float[] q = groupedQuery(queryMean);
-        if (projection != null) {
-            q = projection.apply(layer, q);
-        }
+        float[] q = rankingQuery.of(layer, queryMean);
         // units in rank order (score descending, earlier unit first on ties), drawn lazily: a step needs only the first
         // few of possibly millions of tokens' worth of units, and past UnitIndex.CLUSTER_FROM units only a few lists
         // of the index are scored
@@ -360,24 +352,6 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
         Collections.sort(order);
         for (int i : order) {
             out.add(st.units.get(i));
-        }
-        return out;
-    }
-
-    /** Per KV head, the sum of its query heads' mean queries rotated to the distance of the fixed position. */
-    private float[] groupedQuery(float[] queryMean) {
-        float[] cs = new float[headDim / 2];
-        float[] sn = new float[headDim / 2];
-        rope.angles(cfg.localTokens(), cs, sn);
-        float[] rotated = queryMean.clone();
-        int group = heads / kvHeads;
-        float[] out = new float[kvHeads * headDim];
-        for (int h = 0; h < heads; h++) {
-            rope.rotate(rotated, h * headDim, cs, sn);
-            int g = h / group;
-            for (int j = 0; j < headDim; j++) {
-                out[g * headDim + j] += rotated[h * headDim + j];
-            }
         }
         return out;
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.ModelWeights;
+import io.engram.engine.safetensors.SafetensorsFile;
 import io.engram.engine.tensor.WeightTensor;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.engram.engine.model.safetensors.SafetensorsWriter;
+import io.engram.engine.safetensors.SafetensorsWriter;
 import io.engram.engine.tensor.DType;
 import java.io.IOException;
 import java.io.InputStream;

@@ -9,7 +9,7 @@ import io.engram.engine.config.ModelConfig;
 import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.config.RopeScaling;
 import io.engram.engine.memory.MemorySpec;
-import io.engram.engine.model.safetensors.SafetensorsWriter;
+import io.engram.engine.safetensors.SafetensorsWriter;
 import io.engram.engine.tensor.DType;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -124,7 +124,8 @@ class RankingProjectionTest {
         Path bare = java.nio.file.Files.createDirectory(dir.resolve("bare"));
         assertThat(((RetrievalMemory) inf.create(model(), bare)).projection()).isNull();
         // trained for another window: the queries it expects are rotated to another distance
-        MemorySpec.InfLlm wide = new MemorySpec.InfLlm(new MemorySpec.Window(64, 512, 256), MemorySpec.AUTO, 32, 4);
+        MemorySpec.InfLlm wide =
+                new MemorySpec.InfLlm(new MemorySpec.Window(64, 512, 256), MemorySpec.AUTO, 32, 4, true);
         assertThat(((RetrievalMemory) wide.create(model(), dir)).projection()).isNull();
     }
 

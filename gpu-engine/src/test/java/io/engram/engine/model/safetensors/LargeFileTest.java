@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.engine.backend.HostWeight;
 import io.engram.engine.backend.cpu.CpuBackend;
+import io.engram.engine.safetensors.SafetensorsFile;
 import io.engram.engine.tensor.Buf;
 import io.engram.engine.tensor.WeightTensor;
 import java.io.RandomAccessFile;

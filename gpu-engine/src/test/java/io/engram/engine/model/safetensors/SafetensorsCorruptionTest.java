@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.engram.engine.config.ModelFormatException;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.synthetic.TinyModels;
+import io.engram.engine.safetensors.SafetensorsFile;
 import io.engram.engine.tensor.DType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.engram.engine.model.safetensors;
+package io.engram.engine.safetensors;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

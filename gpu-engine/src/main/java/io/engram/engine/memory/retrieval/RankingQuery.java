@@ -1,0 +1,48 @@
+package io.engram.engine.memory.retrieval;
+
+import io.engram.engine.backend.RopeTable;
+import io.engram.engine.config.ModelConfig;
+
+/**
+ * The query a layer ranks units with: per KV head, the sum of its query heads' mean queries rotated to the distance of
+ * the fixed position (the local window's length), then the model's {@link RankingProjection} when it has one.
+ */
+final class RankingQuery {
+    private final RopeTable rope;
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+    private final int distance;
+    private final RankingProjection projection;
+
+    RankingQuery(ModelConfig model, int distance, RankingProjection projection) {
+        this.rope = model.ropeTable();
+        this.heads = model.heads();
+        this.kvHeads = model.kvHeads();
+        this.headDim = model.headDim();
+        this.distance = distance;
+        this.projection = projection;
+    }
+
+    RankingProjection projection() {
+        return projection;
+    }
+
+    /** The ranking query of {@code layer} for the step's mean query per head ({@code heads * headDim}). */
+    float[] of(int layer, float[] queryMean) {
+        float[] cs = new float[headDim / 2];
+        float[] sn = new float[headDim / 2];
+        rope.angles(distance, cs, sn);
+        float[] rotated = queryMean.clone();
+        int group = heads / kvHeads;
+        float[] out = new float[kvHeads * headDim];
+        for (int h = 0; h < heads; h++) {
+            rope.rotate(rotated, h * headDim, cs, sn);
+            int g = h / group;
+            for (int j = 0; j < headDim; j++) {
+                out[g * headDim + j] += rotated[h * headDim + j];
+            }
+        }
+        return projection == null ? out : projection.apply(layer, out);
+    }
+}
