@@ -3,10 +3,7 @@ package io.engram.engine.memory;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.backend.RopeStyle;
-import io.engram.engine.config.Architecture;
 import io.engram.engine.config.ModelConfig;
-import io.engram.engine.config.RopeScaling;
 import io.engram.engine.memory.retrieval.EmLlm;
 import io.engram.engine.memory.retrieval.InfLlm;
 import io.engram.engine.memory.retrieval.RetrievalSettings;
@@ -25,25 +22,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 class MemorySpecTest {
 
     private static ModelConfig model(int maxPositions) {
-        return new ModelConfig(
-                "m",
-                Architecture.LLAMA,
-                64,
-                128,
-                2,
-                4,
-                2,
-                16,
-                256,
-                maxPositions,
-                1e-5f,
-                10000,
-                new RopeScaling.None(),
-                RopeStyle.HALF,
-                true,
-                false,
-                1,
-                new int[] {2});
+        return SmallModelConfig.of(maxPositions);
     }
 
     @Test

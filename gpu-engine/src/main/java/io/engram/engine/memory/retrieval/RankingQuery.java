@@ -12,7 +12,8 @@ final class RankingQuery {
     private final int heads;
     private final int kvHeads;
     private final int headDim;
-    private final int distance;
+    private final float[] cos;
+    private final float[] sin;
     private final RankingProjection projection;
 
     RankingQuery(ModelConfig model, int distance, RankingProjection projection) {
@@ -20,7 +21,9 @@ final class RankingQuery {
         this.heads = model.heads();
         this.kvHeads = model.kvHeads();
         this.headDim = model.headDim();
-        this.distance = distance;
+        this.cos = new float[headDim / 2];
+        this.sin = new float[headDim / 2];
+        rope.angles(distance, cos, sin); // the same rotation for every step and layer
         this.projection = projection;
     }
 
@@ -30,14 +33,11 @@ final class RankingQuery {
 
     /** The ranking query of {@code layer} for the step's mean query per head ({@code heads * headDim}). */
     float[] of(int layer, float[] queryMean) {
-        float[] cs = new float[headDim / 2];
-        float[] sn = new float[headDim / 2];
-        rope.angles(distance, cs, sn);
         float[] rotated = queryMean.clone();
         int group = heads / kvHeads;
         float[] out = new float[kvHeads * headDim];
         for (int h = 0; h < heads; h++) {
-            rope.rotate(rotated, h * headDim, cs, sn);
+            rope.rotate(rotated, h * headDim, cos, sin);
             int g = h / group;
             for (int j = 0; j < headDim; j++) {
                 out[g * headDim + j] += rotated[h * headDim + j];

@@ -3,12 +3,10 @@ package io.engram.engine.memory.retrieval;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.engram.engine.backend.RopeStyle;
-import io.engram.engine.config.Architecture;
 import io.engram.engine.config.ModelConfig;
 import io.engram.engine.config.ModelFormatException;
-import io.engram.engine.config.RopeScaling;
 import io.engram.engine.memory.MemorySpec;
+import io.engram.engine.memory.SmallModelConfig;
 import io.engram.engine.safetensors.SafetensorsWriter;
 import io.engram.engine.tensor.DType;
 import java.nio.file.Path;
@@ -30,26 +28,9 @@ class RankingProjectionTest {
     @TempDir
     Path dir;
 
+    /** 2 layers, 2 KV heads of 16 dimensions (LAYERS, KV, D), trained to 1,024 positions: a 704-token window. */
     private static ModelConfig model() {
-        return new ModelConfig(
-                "m",
-                Architecture.LLAMA,
-                64,
-                128,
-                LAYERS,
-                4,
-                KV,
-                D,
-                256,
-                1024,
-                1e-5f,
-                10000,
-                new RopeScaling.None(),
-                RopeStyle.HALF,
-                true,
-                false,
-                1,
-                new int[] {2});
+        return SmallModelConfig.of(1024);
     }
 
     /** Layer l's matrix for head g: element (i, j) = 1 + 100 l + 10 g + i - 2 j (every entry distinct per head). */
