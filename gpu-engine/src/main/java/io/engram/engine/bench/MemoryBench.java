@@ -49,16 +49,21 @@ public final class MemoryBench {
     private final Transformer model;
     private final Tokenizer tokenizer;
     private final int maxNewTokens;
+    private final int decodeTokens;
     private final int fullMaxTokens;
     private final int vocab;
 
     /**
+     * @param maxNewTokens greedy answer length cap
+     * @param decodeTokens tokens each input decodes for the decode column: the answer, then greedy continuation (at
+     *     least the answer's tokens), so that the rate is the steady one and not the first steps' after the prompt
      * @param fullMaxTokens longest prompt full attention runs on as the reference (it is quadratic and unbounded)
      */
-    public MemoryBench(Transformer model, Tokenizer tokenizer, int maxNewTokens, int fullMaxTokens) {
+    public MemoryBench(Transformer model, Tokenizer tokenizer, int maxNewTokens, int decodeTokens, int fullMaxTokens) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.maxNewTokens = maxNewTokens;
+        this.decodeTokens = decodeTokens;
         this.fullMaxTokens = fullMaxTokens;
         this.vocab = Math.min(model.config().vocabSize(), tokenizer.vocabSize());
     }
@@ -183,13 +188,16 @@ public final class MemoryBench {
         float[] logits = afterPrompt;
         long t1 = System.nanoTime();
         int steps = 0;
-        for (; steps < maxNewTokens; steps++) {
+        boolean answering = true;
+        for (; steps < Math.max(maxNewTokens, decodeTokens); steps++) {
             int next = Sampler.argmax(logits, vocab);
-            if (model.config().isEos(next)) {
-                break;
+            if (answering && (steps == maxNewTokens || model.config().isEos(next))) {
+                answering = false;
             }
-            out.append(dec.accept(next));
-            if (LongInputTasks.score(out.toString(), sample.answers()) == 1.0) {
+            if (answering) {
+                out.append(dec.accept(next));
+                answering = LongInputTasks.score(out.toString(), sample.answers()) < 1.0;
+            } else if (steps >= decodeTokens) {
                 break;
             }
             model.forward(

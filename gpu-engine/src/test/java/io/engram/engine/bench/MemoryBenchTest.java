@@ -55,7 +55,7 @@ class MemoryBenchTest {
                 CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(16, 64, 2, false));
             Tokenizer tok = Tokenizers.fromHuggingFace(dir);
-            MemoryBench bench = new MemoryBench(t, tok, 6, 4096);
+            MemoryBench bench = new MemoryBench(t, tok, 6, 6, 4096);
             List<MemoryBench.Candidate> policies = List.of(
                     new MemoryBench.Candidate("full", new FullAttention()),
                     new MemoryBench.Candidate(

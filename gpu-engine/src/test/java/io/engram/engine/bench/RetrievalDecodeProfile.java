@@ -7,6 +7,7 @@ import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.ForwardingMemoryPolicy;
 import io.engram.engine.memory.MemoryPolicy;
 import io.engram.engine.memory.MemorySpec;
+import io.engram.engine.memory.retrieval.RetrievalMemory;
 import io.engram.engine.model.Model;
 import io.engram.engine.model.Transformer;
 import java.nio.file.Files;
@@ -17,13 +18,15 @@ import java.util.List;
 /**
  * Where a retrieval policy's decode time goes as a session grows: prefills this repository's docs (repeated) into one
  * cache through InfLLM or EM-LLM and, at each size named, decodes transient tokens, splitting each token's time into
- * the policy's planning (plan + per-layer retrieval) and the rest of the forward pass. A tool, not a test: run it under
+ * the policy's planning (plan + per-layer retrieval) and the rest of the forward pass, with the first 16 tokens' rate
+ * apart (what follows the prefill: retrieved blocks not cached yet) and the unit index's statistics. Sizes are measured
+ * in the order given, so name a small size twice to measure it with the JIT warm. A tool, not a test: run it under
  * JFR to see inside either part.
  *
  * <pre>
  * mvn -q -pl gpu-engine exec:exec -Dexec.executable=$JAVA_HOME/bin/java -Dexec.classpathScope=test \
  *   -Dexec.args="--add-modules jdk.incubator.vector -cp %classpath io.engram.engine.bench.RetrievalDecodeProfile \
- *   ../models/engram-tiny emllm 32768,131072 200"
+ *   ../models/engram-tiny emllm 32768,40000,1048576 400"
  * </pre>
  */
 public final class RetrievalDecodeProfile {
@@ -75,11 +78,13 @@ public final class RetrievalDecodeProfile {
         try (Model m = Model.openHuggingFace(dir);
                 CpuBackend b = new CpuBackend(2, false)) {
             Transformer t = new Transformer(m.config(), m.weights(), b, new EngineSettings(128, 512, 2, false));
-            Timed policy = new Timed(spec.create(m.config(), dir));
+            MemoryPolicy inner = spec.create(m.config(), dir);
+            Timed policy = new Timed(inner);
             int[] ids = m.tokenizer().encode(text.toString(), false);
             KvCache cache = t.newCache();
             System.out.printf("%s over %d-token pieces of the docs%n", spec.describe(m.config()), ids.length);
-            System.out.println("tokens | prefill s | decode ms/token | policy ms/token | rest ms/token");
+            System.out.println(
+                    "tokens | prefill s | decode ms/token | policy ms/token | rest ms/token | first 16 ms/token | index");
             long t0 = System.nanoTime();
             for (long size : sizes) {
                 while (cache.nextSeq() < size) {
@@ -96,7 +101,11 @@ public final class RetrievalDecodeProfile {
                 cache.beginTransient();
                 policy.nanos = 0;
                 long d0 = System.nanoTime();
+                long first16 = 0;
                 for (int i = 0; i < decode; i++) {
+                    if (i == Math.min(16, decode - 1)) {
+                        first16 = System.nanoTime() - d0;
+                    }
                     t.forward(
                             cache,
                             new int[] {ids[i % ids.length]},
@@ -108,7 +117,15 @@ public final class RetrievalDecodeProfile {
                 double total = (System.nanoTime() - d0) / 1e6 / decode;
                 double pol = policy.nanos / 1e6 / decode;
                 cache.truncate(mark);
-                System.out.printf("%d | %.1f | %.2f | %.2f | %.2f%n", mark, prefill, total, pol, total - pol);
+                System.out.printf(
+                        "%d | %.1f | %.2f | %.2f | %.2f | %.2f | %s%n",
+                        mark,
+                        prefill,
+                        total,
+                        pol,
+                        total - pol,
+                        first16 / 1e6 / Math.min(16, decode - 1),
+                        inner instanceof RetrievalMemory r ? r.indexStats() : "-");
             }
         }
     }

@@ -24,8 +24,8 @@ import picocli.CommandLine.ParentCommand;
         description = {
             "Benchmarks, printed as tables.",
             "'engram bench engine --model DIR [--peer llama.cpp]': prefill and decode tokens/s (with --peer: llama.cpp on the same GGUF, "
-                    + "1 and --threads threads, median of >= 5 runs, ratio; --model synthetic-90m writes a random 90M Llama in each of "
-                    + "--types first).",
+                    + "1 and --threads threads, median of >= 5 runs, ratio; --model synthetic-90m (or synthetic-1b, synthetic-25m) writes a random "
+                    + "Llama of that size in each of --types first).",
             "'engram bench store': memory-unit write/read MB/s (RocksDB store vs Flink keyed state) and checkpoint growth.",
             "'engram bench memory --model DIR [--set engram.memory.KEY=V]': memory policies on generated long inputs (passkey, "
                     + "multi-key NIAH, uuid KV retrieval, variable tracking): accuracy, agreement with full attention, engine memory, "
@@ -95,7 +95,7 @@ public final class BenchCommand implements Callable<Integer> {
             split = ",",
             defaultValue = "F32,BF16,Q8_0,Q4_0",
             description =
-                    "engine --peer with --model synthetic-90m or synthetic-25m: storage types of the random model's "
+                    "engine --peer with --model synthetic-1b, synthetic-90m or synthetic-25m: storage types of the random model's "
                             + "matrices, one GGUF each (default ${DEFAULT-VALUE}).")
     List<io.engram.engine.tensor.DType> types;
 
@@ -147,6 +147,14 @@ public final class BenchCommand implements Callable<Integer> {
             defaultValue = "24",
             description = "memory: greedy answer length cap (default ${DEFAULT-VALUE}).")
     int maxNew;
+
+    @Option(
+            names = "--decode-tokens",
+            defaultValue = "64",
+            description =
+                    "memory: tokens each input decodes for the decode column, the answer then greedy continuation "
+                            + "(the steady rate, not only the first steps after the prompt; default ${DEFAULT-VALUE}).")
+    int decodeTokens;
 
     @Option(
             names = "--full-max",
@@ -289,7 +297,18 @@ public final class BenchCommand implements Callable<Integer> {
             return MemoryBenchRun.run(
                     root.context(),
                     new MemoryBenchRun.Params(
-                            model, threads, policies, tasks, lengths, depths, samples, maxNew, fullMax, memory, seed,
+                            model,
+                            threads,
+                            policies,
+                            tasks,
+                            lengths,
+                            depths,
+                            samples,
+                            maxNew,
+                            decodeTokens,
+                            fullMax,
+                            memory,
+                            seed,
                             blockSize));
         }
         if (what.equals("qa")) {

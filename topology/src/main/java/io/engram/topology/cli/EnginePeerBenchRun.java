@@ -39,7 +39,8 @@ final class EnginePeerBenchRun {
 
     /**
      * Random Llamas the bench writes as GGUF itself ({@code --model synthetic-90m}): shapes of real models at that size
-     * (GQA 4:1, SwiGLU at 2.75x), a 512-token vocabulary, weights from a fixed seed.
+     * (GQA 4:1, SwiGLU at 2.75x; synthetic-1b has TinyLlama-1.1B's layer shapes and 22 layers, 1.0B parameters without
+     * its 32K vocabulary), a 512-token vocabulary, weights from a fixed seed.
      */
     static final java.util.Map<String, TinyGgufModels.Spec> SYNTHETIC = java.util.Map.of(
             "synthetic-90m",
@@ -54,6 +55,18 @@ final class EnginePeerBenchRun {
                             8192,
                             false,
                             20261206L),
+            "synthetic-1b",
+                    new TinyGgufModels.Spec(
+                            "synthetic-llama-1b",
+                            io.engram.engine.config.Architecture.LLAMA,
+                            2048,
+                            22,
+                            32,
+                            8,
+                            5632,
+                            8192,
+                            false,
+                            20261208L),
             "synthetic-25m",
                     new TinyGgufModels.Spec(
                             "synthetic-llama-25m",

@@ -32,6 +32,7 @@ final class MemoryBenchRun {
             List<Double> depths,
             int samples,
             int maxNew,
+            int decodeTokens,
             int fullMax,
             Specs memory,
             long seed,
@@ -64,7 +65,7 @@ final class MemoryBenchRun {
             double[] depths =
                     p.depths().stream().mapToDouble(Double::doubleValue).toArray();
             long total = (long) kinds.size() * lengths.length * depths.length * p.samples() * candidates.size();
-            MemoryBench bench = new MemoryBench(t, tok, p.maxNew(), p.fullMax());
+            MemoryBench bench = new MemoryBench(t, tok, p.maxNew(), p.decodeTokens(), p.fullMax());
             out.printf(
                     "machine: %d cpus, JDK %s, %s; model %s (%d layers, %d KV heads, trained context %d); KV blocks of %d tokens%n",
                     Runtime.getRuntime().availableProcessors(),

@@ -24,9 +24,7 @@ final class ScoreHeap {
             h.unit[i] = i;
         }
         h.size = scores.length;
-        for (int i = h.size / 2 - 1; i >= 0; i--) {
-            h.down(i);
-        }
+        h.heapify();
         return h;
     }
 
@@ -34,21 +32,20 @@ final class ScoreHeap {
         return size;
     }
 
-    void push(double s, int u) {
+    /** Adds a unit without restoring the heap order: {@link #heapify} before the next {@link #pop}. */
+    void append(double s, int u) {
         if (size == score.length) {
             score = Arrays.copyOf(score, size * 2);
             unit = Arrays.copyOf(unit, size * 2);
         }
-        int i = size++;
-        score[i] = s;
-        unit[i] = u;
-        while (i > 0) {
-            int p = (i - 1) / 2;
-            if (!above(i, p)) {
-                return;
-            }
-            swap(i, p);
-            i = p;
+        score[size] = s;
+        unit[size++] = u;
+    }
+
+    /** Restores the heap order after {@link #append}s, in time linear in the size. */
+    void heapify() {
+        for (int i = size / 2 - 1; i >= 0; i--) {
+            down(i);
         }
     }
 

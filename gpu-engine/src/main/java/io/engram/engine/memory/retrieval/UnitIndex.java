@@ -3,7 +3,6 @@ package io.engram.engine.memory.retrieval;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.PriorityQueue;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -18,7 +17,9 @@ import jdk.incubator.vector.VectorSpecies;
  * clustered by k-means into about {@code sqrt(units)} lists; the clustering is redone (from a strided sample, a fixed
  * number of rounds) whenever the unit count doubles, and a unit formed in between joins the list whose centroid is
  * nearest. A query ranks the lists by the inner product of their centroid with the query, scores the members of the
- * first {@code probes} lists and draws units from those in score order, opening the next list only when none is left.
+ * first {@code probes} lists (fewer when those hold more units than {@code probes} lists of the mean size: on repetitive
+ * text a few lists gather most units) and draws units from those in score order, opening the next list only when none
+ * is left.
  * The ranking is approximate: {@link RetrievalMemory} measures its recall against exact scans now and then, and bench
  * memory prints it. (Ordering lists by an upper bound, centroid score plus query norm times list radius, would make it
  * exact but opens nearly every list on attention keys: the radii are close to the spread of all keys.)
@@ -42,21 +43,29 @@ public final class UnitIndex {
     private int clusteredAt;
     private boolean reassigned;
 
+    /**
+     * One list of a layer: its members and a copy of their representatives side by side ({@code vectors}, member m at
+     * {@code m * dim}), so that scoring a list reads one array front to back instead of one object per unit.
+     */
     private static final class Cluster {
         final double[] sum;
         final float[] centroid;
         int[] members = new int[8];
+        float[] vectors;
         int size;
 
         Cluster(int dim) {
             sum = new double[dim];
             centroid = new float[dim];
+            vectors = new float[members.length * dim];
         }
 
         void add(int unit, float[] x) {
             if (size == members.length) {
                 members = Arrays.copyOf(members, size * 2);
+                vectors = Arrays.copyOf(vectors, members.length * x.length);
             }
+            System.arraycopy(x, 0, vectors, size * x.length, x.length);
             members[size++] = unit;
             for (int j = 0; j < x.length; j++) {
                 sum[j] += x[j];
@@ -290,17 +299,23 @@ public final class UnitIndex {
      * (units whose representatives are the same tokens' keys tie exactly, and stay tied: equal inputs, equal sums).
      */
     static double dot(float[] a, float[] b) {
+        return dot(a, b, 0);
+    }
+
+    /** {@link #dot} of {@code a} with the {@code a.length} floats of {@code b} from {@code off}. */
+    private static double dot(float[] a, float[] b, int off) {
         int n = a.length;
         int j = 0;
         DoubleVector acc = DoubleVector.zero(DS);
         for (; j <= n - DS.length(); j += DS.length()) {
             DoubleVector x = (DoubleVector) FloatVector.fromArray(FS, a, j).convertShape(VectorOperators.F2D, DS, 0);
-            DoubleVector y = (DoubleVector) FloatVector.fromArray(FS, b, j).convertShape(VectorOperators.F2D, DS, 0);
+            DoubleVector y =
+                    (DoubleVector) FloatVector.fromArray(FS, b, off + j).convertShape(VectorOperators.F2D, DS, 0);
             acc = x.fma(y, acc);
         }
         double s = acc.reduceLanes(VectorOperators.ADD);
         for (; j < n; j++) {
-            s += (double) a[j] * b[j];
+            s += (double) a[j] * b[off + j];
         }
         return s;
     }
@@ -326,8 +341,9 @@ public final class UnitIndex {
     private final class Probing implements UnitRanking {
         private final int layer;
         private final float[] q;
-        private final PriorityQueue<double[]> closed = new PriorityQueue<>(UnitIndex::before); // {centroid score, list}
+        private final ScoreHeap closed; // lists not opened yet, by centroid score
         private final ScoreHeap open = new ScoreHeap(64); // units of the opened lists
+        private final long budget; // units that {@code probes} lists of the mean size hold
         private int opened;
         private long scored;
 
@@ -335,29 +351,36 @@ public final class UnitIndex {
             this.layer = layer;
             this.q = q;
             List<Cluster> cs = lists.get(layer);
+            closed = new ScoreHeap(cs.size());
+            budget = (long) probes * reprs.size() / Math.max(1, cs.size());
             for (int c = 0; c < cs.size(); c++) {
                 Cluster cl = cs.get(c);
                 if (cl.size > 0) {
-                    closed.add(new double[] {dot(q, cl.centroid), c});
+                    closed.append(dot(q, cl.centroid), c);
                 }
             }
+            closed.heapify();
         }
 
         @Override
         public boolean hasNext() {
-            return open.size() > 0 || !closed.isEmpty();
+            return open.size() > 0 || closed.size() > 0;
         }
 
         @Override
         public int next() {
-            while (!closed.isEmpty() && (open.size() == 0 || opened < probes)) {
-                Cluster cl = lists.get(layer).get((int) closed.poll()[1]);
+            boolean appended = false;
+            while (closed.size() > 0 && (open.size() == 0 || (opened < probes && scored < budget))) {
+                Cluster cl = lists.get(layer).get(closed.pop());
                 opened++;
                 for (int m = 0; m < cl.size; m++) {
-                    int u = cl.members[m];
-                    open.push(dot(q, reprs.get(u)[layer]), u);
+                    open.append(dot(q, cl.vectors, m * dim), cl.members[m]);
                 }
                 scored += cl.size;
+                appended = true;
+            }
+            if (appended) {
+                open.heapify();
             }
             return open.pop();
         }
@@ -366,11 +389,5 @@ public final class UnitIndex {
         public long scored() {
             return scored;
         }
-    }
-
-    /** Higher first; ties: lower second element (unit or list index) first. */
-    private static int before(double[] a, double[] b) {
-        int c = Double.compare(b[0], a[0]);
-        return c != 0 ? c : Double.compare(a[1], b[1]);
     }
 }
