@@ -21,8 +21,8 @@ import java.util.stream.Stream;
 /**
  * {@code engram bench engine --peer llama.cpp}: our CPU engine and llama.cpp (de.kherud:llama, in this process) on the
  * same GGUF file with the same thread count, prefill and greedy decode tokens/s, median of the runs with their range,
- * and the ratio. llama.cpp keeps its default F16 KV cache; its decode rate is greedy(prompt, steps + 1) minus
- * greedy(prompt, 1), so both sides time decode steps after an equal prefill.
+ * and the ratio. llama.cpp keeps its default F16 KV cache; its prefill and its decode steps after it are timed apart
+ * in one greedy run ({@link LlamaCppReference#timedGreedy}), so both sides time decode steps after an equal prefill.
  */
 final class EnginePeerBenchRun {
 
@@ -193,14 +193,10 @@ final class EnginePeerBenchRun {
         double[][] out = new double[2][p.runs()];
         try (LlamaCppReference cpp = LlamaCppReference.open(gguf, ctx + p.decodeSteps() + 8, false, threads)) {
             for (int r = -1; r < p.runs(); r++) {
-                long t0 = System.nanoTime();
-                cpp.greedy(prompt, 1);
-                long t1 = System.nanoTime();
-                cpp.greedy(prompt, p.decodeSteps() + 1);
-                long t2 = System.nanoTime();
+                LlamaCppReference.Timing t = cpp.timedGreedy(prompt, p.decodeSteps());
                 if (r >= 0) {
-                    out[0][r] = ctx / ((t1 - t0) / 1e9);
-                    out[1][r] = p.decodeSteps() / (Math.max(1, (t2 - t1) - (t1 - t0)) / 1e9);
+                    out[0][r] = ctx / (t.prefillNanos() / 1e9);
+                    out[1][r] = t.steps() / (t.decodeNanos() / 1e9);
                 }
             }
         }

@@ -303,6 +303,28 @@ public final class LlamaCppReference implements AutoCloseable {
         return greedyWithLogits(prompt, n).stream().mapToInt(Step::token).toArray();
     }
 
+    /** Wall time of {@link #timedGreedy}: the prompt's prefill, then the {@code steps} one-token decodes after it. */
+    public record Timing(long prefillNanos, long decodeNanos, int steps) {}
+
+    /**
+     * As {@link #greedy}, timing the prompt's prefill and the decode steps apart (the first generated token comes from
+     * the prefill's logits; each of the {@code n} steps after it feeds one token), for throughput benchmarks.
+     */
+    public Timing timedGreedy(int[] prompt, int n) {
+        if (prompt.length == 0 || prompt.length + n + 1 > contextSize) {
+            throw new IllegalArgumentException("prompt of %d + %d tokens must be non-empty and fit the context of %d"
+                    .formatted(prompt.length, n + 1, contextSize));
+        }
+        clear();
+        long t0 = System.nanoTime();
+        float[] logits = decode(prompt);
+        long t1 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            logits = decode(new int[] {argmax(logits)});
+        }
+        return new Timing(t1 - t0, System.nanoTime() - t1, n);
+    }
+
     /** One generated token and the full next-token logits it was chosen from. */
     public record Step(int token, float[] logits) {}
 
