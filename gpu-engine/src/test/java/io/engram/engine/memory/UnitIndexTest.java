@@ -97,6 +97,28 @@ class UnitIndexTest {
     }
 
     @Test
+    void onRepeatedTextARankingStopsOpeningListsOnceItScoredWhatItsProbesWouldHoldAtTheMeanSize() {
+        // 600 units of one repeated passage (identical representatives gather in one list) among 424 varied ones
+        Random r = new Random(5);
+        float[] repeated = query(r);
+        for (int j = 0; j < DIM; j++) {
+            repeated[j] *= 4;
+        }
+        UnitIndex index = new UnitIndex(LAYERS, DIM, 16);
+        List<float[][]> varied = topical(424, 32, 6);
+        for (int i = 0, v = 0; i < 1024; i++) {
+            index.add(i % 5 < 3 && i - v < 600 ? new float[][] {repeated.clone(), repeated.clone()} : varied.get(v++));
+        }
+        assertThat(index.clustered()).isTrue();
+        UnitRanking ranking = index.rank(0, repeated);
+        List<Integer> first = drawn(ranking, 3);
+        // the repeated passage's list is opened first and already holds more than 16 lists of the mean size (16 x
+        // 1024 / 32 = 512): no other list is scored; ties draw the earliest units first, as the exact scan does
+        assertThat(ranking.scored()).isEqualTo(600);
+        assertThat(first).isEqualTo(drawn(index.exact(0, repeated), 3));
+    }
+
+    @Test
     void aRestoreFromTheStoredListsGivesTheSameRankingsWithoutClusteringAgain() {
         List<float[][]> units = topical(1500, 32, 5);
         UnitIndex live = new UnitIndex(LAYERS, DIM, 8);
