@@ -303,12 +303,15 @@ public final class LlamaCppReference implements AutoCloseable {
         return greedyWithLogits(prompt, n).stream().mapToInt(Step::token).toArray();
     }
 
-    /** Wall time of {@link #timedGreedy}: the prompt's prefill, then the {@code steps} one-token decodes after it. */
-    public record Timing(long prefillNanos, long decodeNanos, int steps) {}
+    /**
+     * Wall time of {@link #timedGreedy}: the prompt's prefill, then the {@code steps} one-token decodes after it; the
+     * {@code steps + 1} tokens generated.
+     */
+    public record Timing(long prefillNanos, long decodeNanos, int steps, int[] tokens) {}
 
     /**
-     * As {@link #greedy}, timing the prompt's prefill and the decode steps apart (the first generated token comes from
-     * the prefill's logits; each of the {@code n} steps after it feeds one token), for throughput benchmarks.
+     * {@link #greedy}{@code (prompt, n + 1)}, timing the prompt's prefill and the {@code n} one-token decode steps after
+     * it apart (the first generated token comes from the prefill's logits), for throughput benchmarks.
      */
     public Timing timedGreedy(int[] prompt, int n) {
         if (prompt.length == 0 || prompt.length + n + 1 > contextSize) {
@@ -316,13 +319,17 @@ public final class LlamaCppReference implements AutoCloseable {
                     .formatted(prompt.length, n + 1, contextSize));
         }
         clear();
+        int[] tokens = new int[n + 1];
         long t0 = System.nanoTime();
         float[] logits = decode(prompt);
         long t1 = System.nanoTime();
         for (int i = 0; i < n; i++) {
-            logits = decode(new int[] {argmax(logits)});
+            tokens[i] = argmax(logits);
+            logits = decode(new int[] {tokens[i]});
         }
-        return new Timing(t1 - t0, System.nanoTime() - t1, n);
+        long t2 = System.nanoTime();
+        tokens[n] = argmax(logits);
+        return new Timing(t1 - t0, t2 - t1, n, tokens);
     }
 
     /** One generated token and the full next-token logits it was chosen from. */

@@ -1,6 +1,7 @@
 package io.engram.engine.model.gguf;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,6 +53,21 @@ class LlamaCppReferenceTest {
         try (LlamaCppReference ref = LlamaCppReference.open(stories("f32"), 512)) {
             int[] ids = ref.greedy(new int[] {1}, 256);
             assertThat(ids).as("llama.cpp greedy ids from BOS").containsExactly(STORIES_REFERENCE);
+        }
+    }
+
+    @Test
+    void timedGreedyGeneratesWhatGreedyDoesAndTimesPrefillAndStepsApart() {
+        try (LlamaCppReference ref = LlamaCppReference.open(stories("f32"), 64)) {
+            int[] prompt = {1, 403, 407, 411};
+            LlamaCppReference.Timing t = ref.timedGreedy(prompt, 8);
+            assertThat(t.tokens()).containsExactly(ref.greedy(prompt, 9));
+            assertThat(t.steps()).isEqualTo(8);
+            assertThat(t.prefillNanos()).isPositive();
+            assertThat(t.decodeNanos()).isPositive();
+            assertThatThrownBy(() -> ref.timedGreedy(prompt, 60))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("fit the context of 64");
         }
     }
 
