@@ -41,7 +41,9 @@ def answer_units(tok, ex, units):
     return out
 
 
-def collect(model, tok, paragraphs, n, seed, split, lengths, lay):
+def collect(model, tok, paragraphs, n, seed, split, lengths, lay, out=None):
+    """Probes of n sampled examples (those whose value lands in a unit); with `out`, written there every 20 examples
+    too, so that a long collection stopped early keeps what it read."""
     samples = memory_layout.LongSamples(tok, paragraphs, seed=seed, split=split, refuse_share=0.0, lengths=lengths)
     rows = []  # per example: per layer (query [G, D], reprs [U, G, D], hit list)
     with torch.no_grad():
@@ -59,6 +61,8 @@ def collect(model, tok, paragraphs, n, seed, split, lengths, lay):
             rows.append([(p[-1][0].float(), p[-1][1].float(), hit) for p in probe])
             if (i + 1) % 20 == 0:
                 print(f"collected {len(rows)} of {i + 1} examples", flush=True)
+                if out:
+                    torch.save(rows, out)
     return rows
 
 
@@ -209,7 +213,7 @@ def main():
     tok = Tokenizer.from_file(str(Path(a.model) / "tokenizer.json"))
     if a.cmd == "collect":
         paras = corpus.load_paragraphs(Path(a.data) / "corpus", held_out=a.split == "heldout")
-        rows = collect(model, tok, paras, a.examples, a.seed, a.split, tuple(a.lengths), lay)
+        rows = collect(model, tok, paras, a.examples, a.seed, a.split, tuple(a.lengths), lay, out=a.out)
         torch.save(rows, a.out)
         print(f"{len(rows)} examples written to {a.out}")
     else:
