@@ -314,10 +314,7 @@ public final class LlamaCppReference implements AutoCloseable {
      * it apart (the first generated token comes from the prefill's logits), for throughput benchmarks.
      */
     public Timing timedGreedy(int[] prompt, int n) {
-        if (prompt.length == 0 || prompt.length + n + 1 > contextSize) {
-            throw new IllegalArgumentException("prompt of %d + %d tokens must be non-empty and fit the context of %d"
-                    .formatted(prompt.length, n + 1, contextSize));
-        }
+        requireFits(prompt, n + 1);
         clear();
         int[] tokens = new int[n + 1];
         long t0 = System.nanoTime();
@@ -335,12 +332,17 @@ public final class LlamaCppReference implements AutoCloseable {
     /** One generated token and the full next-token logits it was chosen from. */
     public record Step(int token, float[] logits) {}
 
+    /** A greedy run of {@code prompt} and {@code generated} tokens must fit the context, from a non-empty prompt. */
+    private void requireFits(int[] prompt, int generated) {
+        if (prompt.length == 0 || prompt.length + generated > contextSize) {
+            throw new IllegalArgumentException("prompt of %d + %d tokens must be non-empty and fit the context of %d"
+                    .formatted(prompt.length, generated, contextSize));
+        }
+    }
+
     /** As {@link #greedy}, keeping each step's logits (vocab floats). */
     public List<Step> greedyWithLogits(int[] prompt, int n) {
-        if (prompt.length == 0 || prompt.length + n > contextSize) {
-            throw new IllegalArgumentException("prompt of %d + %d tokens must be non-empty and fit the context of %d"
-                    .formatted(prompt.length, n, contextSize));
-        }
+        requireFits(prompt, n);
         clear();
         List<Step> steps = new ArrayList<>(n);
         float[] logits = decode(prompt);
