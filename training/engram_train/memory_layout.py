@@ -49,6 +49,15 @@ def rope(x, pos, inv_freq):
     return x * emb.cos().to(x.dtype) + rot * emb.sin().to(x.dtype)
 
 
+def _sum_sorted(keys):
+    """The sum of keys [r, D] taken in lexicographic order of their values (an order that depends on the set alone)."""
+    order = sorted(range(keys.shape[0]), key=lambda i: keys[i].tolist())
+    r = keys[order[0]]
+    for i in order[1:]:
+        r = r + keys[i]
+    return r
+
+
 class _LayerMemory:
     """What one layer's retrieval memory holds while a sequence is read: attention mass per token and the units."""
 
@@ -73,11 +82,10 @@ class _LayerMemory:
             top = m.sort(dim=1, descending=True, stable=True).indices[:, :lay.repr] + a  # [G or H, r]
             g = torch.arange(k_raw.shape[0], device=k_raw.device)[:, None]
             keys = k_raw[g, top]  # [G or H, r, D]
-            # summed in mass order, then divided, as the engine does: units whose representatives are the same tokens
-            # (frequent in layer 0, where a key depends on its token alone) then tie exactly on both sides
-            r = keys[:, 0]
-            for i in range(1, keys.shape[1]):
-                r = r + keys[:, i]
+            # summed in the keys' own (lexicographic) order, then divided, as the engine does: units whose
+            # representatives are the same keys in another mass order (frequent in layer 0, where a key depends on its
+            # token alone) then tie exactly, and the earlier unit wins on both sides instead of rounding noise
+            r = torch.stack([_sum_sorted(kg) for kg in keys])
             self.reprs.append(r / keys.shape[1])  # [G or H, D]
             self.tops.append(top)
             self.units.append((a, end))

@@ -310,6 +310,44 @@ class RetrievalMemoryTest {
     }
 
     @Test
+    void unitsWhoseRepresentativeTokensAreTheSameKeysInAnotherOrderTieExactly() {
+        // floats whose sum depends on the order: ((x+y)+y)+y != ((y+y)+x)+y
+        float x = 0.9370821f;
+        float y = 0.48708737f;
+        assertThat(((x + y) + y) + y).isNotEqualTo(((y + y) + x) + y);
+        int bs = 4;
+        ModelConfig c = model.config();
+        KvCache cache = new KvCache(backend, c.layers(), c.kvDim(), bs);
+        float[][] keys = { // block 0 init, blocks 1 and 2 the units, blocks 3 and 4 the window
+            {0, 0, 0, 0}, {x, y, y, y}, {y, y, x, y}, {0, 0, 0, 0}, {0, 0, 0, 0}
+        };
+        int[] pos = new int[keys.length * bs];
+        for (int i = 0; i < pos.length; i++) {
+            pos[i] = i;
+        }
+        for (KvCache.Placement p : cache.append(new int[pos.length], pos, null)) {
+            for (int j = 0; j < p.count(); j++) {
+                long seq = p.block().seq(p.slot() + j);
+                float[] row = new float[c.kvDim()];
+                row[0] = keys[(int) (seq / bs)][(int) (seq % bs)];
+                for (int l = 0; l < c.layers(); l++) {
+                    backend.write(p.block().keys(l), (p.slot() + j) * c.kvDim(), row, 0, row.length);
+                }
+            }
+        }
+        RetrievalMemory p = RetrievalMemory.of(
+                RetrievalSettings.infLlm().withWindow(4, 8).withTopUnits(1).withCachedBlocks(0), c);
+        drive(p, cache, c.kvHeads(), 4);
+        List<Unit> units = p.units(cache);
+        assertThat(units).extracting(Unit::start).containsExactly(4L, 8L);
+        for (int l = 0; l < c.layers(); l++) {
+            assertThat(units.get(1).repr()[l])
+                    .as("layer %d: the same four keys, summed in one order", l)
+                    .containsExactly(units.get(0).repr()[l]);
+        }
+    }
+
+    @Test
     void rankingDrawsUnitsByScoreThenIndexLikeAFullSort() {
         java.util.Random r = new java.util.Random(5);
         for (int trial = 0; trial < 50; trial++) {

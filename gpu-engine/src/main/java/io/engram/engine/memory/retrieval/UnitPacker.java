@@ -3,6 +3,7 @@ package io.engram.engine.memory.retrieval;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.retrieval.RetrievalMemory.Unit;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -121,7 +122,7 @@ final class UnitPacker {
                 // the reprTokens tokens with the most mass (earlier first on ties)
                 long[] bestSeq = new long[cfg.reprTokens()];
                 float[] bestMass = new float[cfg.reprTokens()];
-                java.util.Arrays.fill(bestMass, Float.NEGATIVE_INFINITY);
+                Arrays.fill(bestMass, Float.NEGATIVE_INFINITY);
                 for (KvBlock b : blocks) {
                     float[] m = st.mass.get(b);
                     int base = (l * kvHeads + g) * b.capacity();
@@ -141,6 +142,7 @@ final class UnitPacker {
                         }
                     }
                 }
+                float[][] keys = new float[cfg.reprTokens()][];
                 int count = 0;
                 for (int i = 0; i < cfg.reprTokens(); i++) {
                     if (bestMass[i] == Float.NEGATIVE_INFINITY) {
@@ -148,10 +150,16 @@ final class UnitPacker {
                     }
                     KvBlock b = cache.blockAt(bestSeq[i]);
                     cache.readKey(b, l, (int) (bestSeq[i] - b.firstSeq()), key);
+                    keys[count++] = Arrays.copyOfRange(key, g * headDim, (g + 1) * headDim);
+                }
+                // summed in the keys' own order, not the mass order: units whose representative tokens are the same
+                // keys in another mass order (frequent in layer 0, where a key depends on its token alone) then tie
+                // exactly and the earlier wins, instead of differing in the last bits and ranking by rounding noise
+                Arrays.sort(keys, 0, count, Arrays::compare);
+                for (int i = 0; i < count; i++) {
                     for (int j = 0; j < headDim; j++) {
-                        repr[l][g * headDim + j] += key[g * headDim + j];
+                        repr[l][g * headDim + j] += keys[i][j];
                     }
-                    count++;
                 }
                 for (int j = 0; j < headDim && count > 0; j++) {
                     repr[l][g * headDim + j] /= count;
