@@ -33,7 +33,16 @@ class CpuMatmulTest {
     }
 
     @ParameterizedTest(name = "{0} {1}x{2}, {3} threads")
-    @CsvSource({"BF16, 67, 100, 1", "F32, 64, 256, 2", "BF16, 4096, 256, 2", "F16, 35, 15, 2", "Q8_0, 70, 64, 2"})
+    @CsvSource({
+        "BF16, 67, 100, 1",
+        "F32, 64, 256, 2",
+        "BF16, 4096, 256, 2",
+        "F16, 35, 15, 2",
+        "Q8_0, 70, 64, 2",
+        "F32, 131, 40, 1",
+        "F32, 300, 33, 2",
+        "BF16, 150, 20, 1"
+    })
     void aTokensResultDoesNotDependOnTheTokensBesideItNorOnThreads(DType type, int rows, int cols, int threads) {
         SplittableRandom r = new SplittableRandom(rows + 7L * cols);
         try (Arena arena = Arena.ofShared();
