@@ -122,6 +122,14 @@ public final class KvBlock {
         return droppedHeads == null ? 0L : droppedHeads[layer];
     }
 
+    /**
+     * Whether every KV head of a layer was dropped: the layer keeps no rows, and the cache holds no buffers for it
+     * (never brought back: {@link KvCache#ensureResident} leaves it out, {@link KvCache#readKey} reads zeros).
+     */
+    public boolean vacant(int layer) {
+        return maskedKvHeads > 0 && Long.bitCount(droppedHeads[layer]) == maskedKvHeads;
+    }
+
     /** KV heads per layer the {@link #droppedHeads} masks count; 0 when no head was dropped. */
     public int maskedKvHeads() {
         return maskedKvHeads;

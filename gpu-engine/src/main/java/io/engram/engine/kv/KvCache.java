@@ -154,7 +154,7 @@ public final class KvCache {
 
     /** Brings an offloaded layer of a block back onto the backend. No-op when resident. */
     public void ensureResident(KvBlock block, int layer) {
-        if (block.isResident(layer)) {
+        if (block.isResident(layer) || block.vacant(layer)) {
             return;
         }
         int n = block.length() * kvDim;
@@ -171,7 +171,8 @@ public final class KvCache {
 
     /**
      * Drops the K/V rows of the KV heads in {@code masks[layer]} (bit {@code h} for KV head {@code h}) of a block: they
-     * are zeroed in engine memory and left out when the block is stored. For heads that will never attend to the block
+     * are zeroed in engine memory and left out when the block is stored; a layer that loses every head releases its
+     * buffers ({@link KvBlock#vacant}). For heads that will never attend to the block
      * again (DuoAttention's streaming heads behind their window). Layers out of engine memory are brought back for it and
      * moved out again (all of them: the block's generation changes, and copies kept under the old one are stale). The
      * block is then listed by {@link #drainRewritten} so that it is stored again.
@@ -203,6 +204,11 @@ public final class KvCache {
             if (fresh[l] == 0) {
                 continue;
             }
+            if (Long.bitCount(fresh[l] | block.droppedHeads(l)) == kvHeads) { // every head: release the layer
+                block.markDroppedHeads(l, fresh[l], kvHeads);
+                block.dropLayer(l);
+                continue;
+            }
             for (Buf buf : new Buf[] {block.keys(l), block.values(l)}) {
                 backend.read(buf, 0, rows, 0, n);
                 for (int slot = 0; slot < block.length(); slot++) {
@@ -225,6 +231,15 @@ public final class KvCache {
         }
     }
 
+    /** Releases the buffers of a block's {@link KvBlock#vacant} layers (a decoder that rebuilt every layer of it). */
+    public void releaseVacant(KvBlock block) {
+        for (int l = 0; l < layers; l++) {
+            if (block.vacant(l)) {
+                block.dropLayer(l);
+            }
+        }
+    }
+
     /** Blocks whose stored form changed in place since the last call ({@link #dropHeads}), still attached. */
     public java.util.Set<KvBlock> drainRewritten() {
         java.util.Set<KvBlock> out = new java.util.LinkedHashSet<>();
@@ -239,6 +254,10 @@ public final class KvCache {
 
     /** Copies the un-rotated key row of {@code slot} of a layer (brought back first when offloaded) into {@code dst[0..kvDim)}. */
     public void readKey(KvBlock block, int layer, int slot, float[] dst) {
+        if (block.vacant(layer)) {
+            java.util.Arrays.fill(dst, 0, kvDim, 0f);
+            return;
+        }
         ensureResident(block, layer);
         backend.read(block.keys(layer), slot * kvDim, dst, 0, kvDim);
     }
@@ -399,6 +418,10 @@ public final class KvCache {
         }
         int len = stored.length();
         for (int l = 0; l < layers; l++) {
+            if (stored.vacant(l)) {
+                block.dropLayer(l); // no rows kept: nothing to copy, no buffers held
+                continue;
+            }
             ensureResident(block, l);
             backend.copyRows(stored.keys(l), 0, block.keys(l), 0, len, kvDim);
             backend.copyRows(stored.values(l), 0, block.values(l), 0, len, kvDim);

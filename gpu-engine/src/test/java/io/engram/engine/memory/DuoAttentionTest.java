@@ -227,6 +227,28 @@ class DuoAttentionTest {
             }
             assertThat(drop.blocks().stream().filter(blk -> blk.droppedHeads(1) != 0))
                     .hasSize(5);
+            // layers whose every head streams keep no rows behind the window: their buffers are released, and read
+            // back as zeros where a policy asks (representative keys)
+            for (io.engram.engine.kv.KvBlock blk : drop.blocks()) {
+                boolean gone = blk.droppedHeads(1) != 0;
+                for (int l = 1; l < layers - 1; l++) {
+                    assertThat(blk.vacant(l)).as("%s layer %d", blk, l).isEqualTo(gone);
+                    if (gone) {
+                        assertThat(blk.isResident(l)).as("%s layer %d", blk, l).isFalse();
+                        float[] key = new float[kvDim];
+                        java.util.Arrays.fill(key, 1f);
+                        drop.readKey(blk, l, 0, key);
+                        assertThat(key).containsOnly(0f);
+                        drop.ensureResident(blk, l);
+                        assertThat(blk.isResident(l)).as("never brought back").isFalse();
+                    }
+                }
+                assertThat(blk.vacant(0)).as("layer 0 keeps its retrieval head").isFalse();
+            }
+            if (innerPolicy.equals("full")) { // every block stays in engine memory, less the released layers
+                long layerBytes = 2L * 16 * kvDim * Float.BYTES;
+                assertThat(drop.residentBytes()).isEqualTo(keep.residentBytes() - 5 * (layers - 2) * layerBytes);
+            }
             assertThat(keep.blocks())
                     .allSatisfy(blk -> assertThat(blk.maskedKvHeads()).isZero());
             // the memory read without DuoAttention (or under another pattern) is refused, never answered from zeros

@@ -77,6 +77,9 @@ public final class KvBlockCodec {
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
             long dropped = block.droppedHeads(l);
+            if (block.vacant(l)) { // every head dropped: no rows kept, no buffers to read
+                continue;
+            }
             backend.read(block.keys(l), 0, row, 0, row.length);
             put(b, HeadRows.keep(row, len, kvDim, heads, dropped), type);
             backend.read(block.values(l), 0, row, 0, row.length);
@@ -181,6 +184,9 @@ public final class KvBlockCodec {
         b.position((int) masks.valuesAt);
         float[] row = new float[len * kvDim];
         for (int l = 0; l < layers; l++) {
+            if (block.vacant(l)) {
+                continue;
+            }
             float[] kept = new float[len * masks.keptDim(l, kvDim)];
             get(b, kept, type);
             HeadRows.spread(kept, row, len, kvDim, masks.heads, masks.dropped[l]);
@@ -189,6 +195,7 @@ public final class KvBlockCodec {
             HeadRows.spread(kept, row, len, kvDim, masks.heads, masks.dropped[l]);
             backend.write(block.values(l), 0, row, 0, row.length);
         }
+        cache.releaseVacant(block);
         return block;
     }
 

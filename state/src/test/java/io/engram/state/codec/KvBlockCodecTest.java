@@ -261,6 +261,13 @@ class KvBlockCodecTest {
                 float[] k = new float[8 * 16];
                 float[] v = new float[8 * 16];
                 KvBlockCodec.decodeLayer(bytes, l, 16, k, v, "layer");
+                if (l == 1) { // every head dropped: no buffers on either side, zeros when a layer is asked for
+                    assertThat(b.vacant(1) && d.vacant(1)).isTrue();
+                    assertThat(b.isResident(1) || d.isResident(1)).isFalse();
+                    assertThat(k).containsOnly(0f);
+                    assertThat(v).containsOnly(0f);
+                    continue;
+                }
                 assertThat(java.util.Arrays.copyOf(HostBuf.of(d.keys(l)), 8 * 16))
                         .as("%s layer %d", type, l)
                         .isEqualTo(k);
