@@ -38,6 +38,9 @@ class Layout:
     # InfLLM's code: representatives per query head (top tokens by that head's mass, GQA keys expanded) and the score
     # summed over query heads; False: per KV head over its group's summed mass and queries, as the engine does
     per_query_head: bool = False
+    # every layer retrieves the units layer 0 ranked best for the step (the engine's shared selection), instead of
+    # ranking per layer
+    shared: bool = False
 
 
 def rope(x, pos, inv_freq):
@@ -121,7 +124,8 @@ def _retrieval_loss(mem, q, k, s, e, lay, inv_freq, target):
     return -torch.logsumexp(logp[hit], dim=0)
 
 
-def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=None, rank=None, probe=None):
+def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=None, rank=None, probe=None,
+            chosen=None):
     """One layer's attention through the layout. q [H, T, D], k/v [G, T, D] (raw, unrotated); steps: (start, end,
     transient) covering [0, T) in order. Returns [H, T, D]. With a trace list, appends the memory ranges each transient
     step of more than one token (a question) attended to. rank [G, D, D]: the ranking projection (rank_adapter), applied
@@ -150,7 +154,13 @@ def _attend(q, k, v, steps, lay: Layout, inv_freq, trace=None, aux=None, target=
                 probe.append((grouped.clone(), torch.stack(mem.reprs).clone(), list(mem.units)))
             if rank is not None:
                 grouped = torch.einsum("gij,gj->gi", rank.to(grouped.dtype), grouped)
-            ranges = [(0, init_end)] + [u for u in mem.select(grouped) if u[0] < rem_start] + [(rem_start, w)]
+            if chosen is not None and s in chosen:  # shared selection: the units layer 0 chose for this step
+                picked = chosen[s]
+            else:
+                picked = mem.select(grouped)
+                if chosen is not None:
+                    chosen[s] = picked
+            ranges = [(0, init_end)] + [u for u in picked if u[0] < rem_start] + [(rem_start, w)]
             if trace is not None and transient and e - s > 1:
                 trace.append(ranges + [(w, s)])
             if aux is not None and target is not None and transient and e - s > 1:
@@ -192,6 +202,7 @@ def forward(model, ids, steps, lay: Layout = Layout(), trace=None, aux=None, tar
     T = ids.shape[0]
     inv_freq = m.rotary_emb.inv_freq.float()
     x = m.embed_tokens(ids)[None]  # [1, T, hidden]
+    chosen = {} if lay.shared else None  # step start -> the units layer 0 retrieved
     for li, layer in enumerate(m.layers):
         a = layer.self_attn
         h = layer.input_layernorm(x)
@@ -200,7 +211,7 @@ def forward(model, ids, steps, lay: Layout = Layout(), trace=None, aux=None, tar
         v = a.v_proj(h).view(T, G, D).transpose(0, 1)
         layer_probe = [] if probe is not None else None
         o = _attend(q, k, v, steps, lay, inv_freq, trace, aux, target, None if rank is None else rank[li],
-                    layer_probe)  # [H, T, D]
+                    layer_probe, chosen)  # [H, T, D]
         if probe is not None:
             probe.append(layer_probe)
         x = x + a.o_proj(o.transpose(0, 1).reshape(1, T, H * D))
@@ -320,8 +331,10 @@ def main():
     with torch.no_grad():
         rank = None
         if spec.get("ranking"):
+            from dataclasses import replace
             from . import rank_adapter
             rank = rank_adapter.load(spec["ranking"])
+            lay = replace(lay, shared=rank_adapter.shared_selection(spec["ranking"]))
         logits = forward(model, torch.tensor(spec["ids"]), steps, lay, rank=rank)
     with open(out, "w") as f:
         json.dump({"logits": logits[steps[-1][1] - 1].tolist()}, f)

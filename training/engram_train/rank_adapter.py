@@ -66,17 +66,19 @@ def collect(model, tok, paragraphs, n, seed, split, lengths, lay, out=None):
     return rows
 
 
-def recall(rows, rank, top):
-    """Share of examples whose answer unit is among the `top` best-ranked units in every layer, and per layer."""
+def recall(rows, rank, top, shared=False):
+    """Share of examples whose answer unit is among the `top` best-ranked units in every layer, and per layer; with
+    `shared`, every layer retrieves layer 0's choice (memory_layout.Layout.shared)."""
     layers = len(rows[0])
     per = [0] * layers
     every = 0
     for r in rows:
         ok = True
         for li, (q, reps, hit) in enumerate(r):
-            qq = q if rank is None else torch.einsum("gij,gj->gi", rank[li], q)
-            score = (reps.double() * qq[None].double()).sum(dim=(1, 2))
-            best = score.sort(descending=True, stable=True).indices[:top].tolist()
+            if not (shared and li > 0):
+                qq = q if rank is None else torch.einsum("gij,gj->gi", rank[li], q)
+                score = (reps.double() * qq[None].double()).sum(dim=(1, 2))
+                best = score.sort(descending=True, stable=True).indices[:top].tolist()
             good = any(h in best for h in hit)
             per[li] += good
             ok &= good
@@ -102,9 +104,12 @@ def _batch(rows, li):
     return q, reps, valid, hit
 
 
-def fit(train, held, top, epochs=300, reg=1e-3, lr=3e-3, low_rank=0):
+def fit(train, held, top, epochs=300, reg=1e-3, lr=3e-3, low_rank=0, objective="mass"):
     """Per layer, M (identity plus a full or rank-`low_rank` update, pulled towards the identity by `reg`) that puts
-    the answer's units first: full-batch Adam on -log of the softmax mass on them."""
+    the answer's units first: full-batch Adam on -log of the softmax mass on them ("mass"), or on a margin that asks
+    the best answer unit to beat the `top`-th best other unit, what retrieval of `top` units needs ("margin"; with
+    hundreds of units the softmax mass is spent on the crowd, while a retrieval only needs the answer's unit above
+    the few best others), or both."""
     layers = len(train[0])
     G, D = train[0][0][0].shape
     rank = []
@@ -128,9 +133,16 @@ def fit(train, held, top, epochs=300, reg=1e-3, lr=3e-3, low_rank=0):
         for ep in range(epochs):
             mm = make()
             s = torch.einsum("nugd,ngd->nu", reps, torch.einsum("gij,ngj->ngi", mm, q)) * scale
-            logp = s.masked_fill(~valid, float("-inf")).log_softmax(dim=1)
-            loss = -torch.logsumexp(logp.masked_fill(~hit, float("-inf")), dim=1).mean()
-            loss = loss + reg * ((mm - eye) ** 2).sum()
+            loss = reg * ((mm - eye) ** 2).sum()
+            if objective in ("mass", "both"):
+                logp = s.masked_fill(~valid, float("-inf")).log_softmax(dim=1)
+                loss = loss - torch.logsumexp(logp.masked_fill(~hit, float("-inf")), dim=1).mean()
+            if objective in ("margin", "both"):
+                best = s.masked_fill(~hit, float("-inf")).max(dim=1).values
+                others = s.masked_fill(~valid | hit, float("-inf"))
+                kth = others.topk(min(top, others.shape[1]), dim=1).values[:, -1]
+                gap = torch.where(torch.isfinite(kth), kth - best + 1.0, torch.full_like(best, -30.0))
+                loss = loss + torch.nn.functional.softplus(gap).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -139,6 +151,8 @@ def fit(train, held, top, epochs=300, reg=1e-3, lr=3e-3, low_rank=0):
         rank.append(make().detach().clone())
     print("train recall (every layer, per layer): identity", recall(train, None, top), "fitted", recall(train, rank, top))
     print("held-out recall: identity", recall(held, None, top), "fitted", recall(held, rank, top))
+    print("held-out recall, every layer retrieving layer 0's units: identity", recall(held, None, top, True),
+          "fitted", recall(held, rank, top, True))
     return rank
 
 
@@ -148,7 +162,18 @@ def save(rank, lay, out_dir):
     tensors = {f"layers.{i}.query": m.float().reshape(-1, m.shape[-1]).contiguous() for i, m in enumerate(rank)}
     save_file(tensors, str(Path(out_dir) / FILE), metadata={
         "format": "engram-ranking-1", "local_tokens": str(lay.local), "init_tokens": str(lay.init),
-        "unit_tokens": str(lay.unit), "top_units": str(lay.top), "repr_tokens": str(lay.repr)})
+        "unit_tokens": str(lay.unit), "top_units": str(lay.top), "repr_tokens": str(lay.repr),
+        "shared_selection_layer": "0" if lay.shared else "-1"})
+
+
+def shared_selection(path):
+    """Whether a ranking file asks every layer to retrieve layer 0's units (metadata shared_selection_layer 0)."""
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        layer = int((f.metadata() or {}).get("shared_selection_layer", "-1"))
+    if layer not in (-1, 0):
+        raise ValueError(f"{path}: shared_selection_layer {layer}: the layout shares layer 0's choice only")
+    return layer == 0
 
 
 def load(path):
@@ -192,6 +217,9 @@ def main():
     f.add_argument("--rank-reg", type=float, default=1e-3)
     f.add_argument("--lr", type=float, default=3e-3)
     f.add_argument("--low-rank", type=int, default=0, help="rank of the update to the identity (0: full matrices)")
+    f.add_argument("--objective", default="mass", choices=["mass", "margin", "both"])
+    f.add_argument("--shared", action="store_true", help="write the file for shared selection (layer 0's units)")
+    f.add_argument("--extra-train", nargs="*", default=[], help="more probe files to fit on (e.g. short and long)")
     e = sub.add_parser("eval")
     e.add_argument("model"), e.add_argument("data")
     e.add_argument("--ranking")
@@ -201,11 +229,13 @@ def main():
     e.add_argument("--top", type=int, default=memory_layout.Layout.top, help="units retrieved per layer and step")
     a = ap.parse_args()
     torch.manual_seed(0)
-    lay = memory_layout.Layout(top=getattr(a, "top", memory_layout.Layout.top))
+    lay = memory_layout.Layout(top=getattr(a, "top", memory_layout.Layout.top), shared=getattr(a, "shared", False))
     if a.cmd == "fit":
         train, held = torch.load(a.train), torch.load(a.held)
+        for extra in a.extra_train:
+            train = train + torch.load(extra)
         print(f"{len(train)} training and {len(held)} held-out examples")
-        save(fit(train, held, lay.top, a.epochs, a.rank_reg, a.lr, a.low_rank), lay, a.out)
+        save(fit(train, held, lay.top, a.epochs, a.rank_reg, a.lr, a.low_rank, a.objective), lay, a.out)
         return
     from tokenizers import Tokenizer
     from transformers import LlamaForCausalLM
@@ -218,6 +248,9 @@ def main():
         print(f"{len(rows)} examples written to {a.out}")
     else:
         held = corpus.load_paragraphs(Path(a.data) / "corpus", held_out=True)
+        if a.ranking:
+            from dataclasses import replace
+            lay = replace(lay, shared=shared_selection(a.ranking))
         evaluate_layout(model, tok, held, load(a.ranking) if a.ranking else None, a.lengths, a.kinds, a.per_cell, lay)
 
 

@@ -33,7 +33,8 @@ import org.junit.jupiter.api.io.TempDir;
  * 4 representative tokens) and through the Python layout; the logits of the question's last token agree. A layout that
  * retrieved other units, placed memory at other positions or chose other representatives would differ by whole logits.
  * The same again with a random {@link RankingProjection} (rank_adapter.py's file) that changes which units are
- * retrieved: both sides must apply it alike. Skipped where Python lacks PyTorch (TrainingPython).
+ * retrieved: both sides must apply it alike; and once more with the projection's shared selection (every layer
+ * retrieves layer 0's units). Skipped where Python lacks PyTorch (TrainingPython).
  */
 class RetrievalLayoutParityTest {
 
@@ -46,8 +47,22 @@ class RetrievalLayoutParityTest {
     @Test
     void engineInfLlmAndTheTrainingLayoutGiveTheSameLogitsWithAndWithoutARankingProjection() throws Exception {
         List<List<Long>> raw = compare(null);
-        Path file = tmp.resolve(RankingProjection.FILE);
-        SafetensorsWriter w = new SafetensorsWriter().metadata("local_tokens", "704");
+        List<List<Long>> projected = compare(projection(tmp.resolve("per-layer"), "-1"));
+        assertThat(projected).as("a random projection retrieves other units").isNotEqualTo(raw);
+        List<List<Long>> shared = compare(projection(tmp.resolve("shared"), "0"));
+        assertThat(shared)
+                .as("shared selection: every layer retrieves layer 0's units")
+                .allSatisfy(units -> assertThat(units).isEqualTo(shared.getFirst()));
+        assertThat(shared.getFirst()).isEqualTo(projected.getFirst());
+        assertThat(shared).isNotEqualTo(projected);
+    }
+
+    /** A random ranking projection (seed 7) in {@code dir}, with metadata shared_selection_layer {@code shared}. */
+    private static Path projection(Path dir, String shared) throws Exception {
+        Files.createDirectories(dir);
+        Path file = dir.resolve(RankingProjection.FILE);
+        SafetensorsWriter w =
+                new SafetensorsWriter().metadata("local_tokens", "704").metadata("shared_selection_layer", shared);
         Random r = new Random(7);
         for (int l = 0; l < 4; l++) {
             float[] m = new float[2 * 64 * 64];
@@ -57,8 +72,7 @@ class RetrievalLayoutParityTest {
             w.add("layers." + l + ".query", DType.F32, new long[] {2 * 64, 64}, m);
         }
         w.write(file);
-        List<List<Long>> projected = compare(file);
-        assertThat(projected).as("a random projection retrieves other units").isNotEqualTo(raw);
+        return file;
     }
 
     /** The question's logits through the engine and through memory_layout.py, ranking through {@code ranking}. */

@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * training/engram_train/rank_adapter.py}), so the model's answers at native context are unchanged and only which units
  * a layer retrieves moves. Read from {@value #FILE} beside the model: tensors {@code layers.N.query} of shape {@code
  * [kvHeads * headDim, headDim]} in F32 (row {@code g * headDim + i} gives KV head {@code g}'s output element {@code i}), metadata {@code
- * local_tokens}: the window whose rotation the training queries carried.
+ * local_tokens}: the window whose rotation the training queries carried, and optionally {@code shared_selection_layer}:
+ * a layer whose choice of units every later layer retrieves too (instead of ranking per layer; see {@link #sharedFrom}).
  */
 public final class RankingProjection {
 
@@ -33,12 +34,14 @@ public final class RankingProjection {
     private final int kvHeads;
     private final int headDim;
     private final int localTokens;
+    private final int sharedFrom;
 
-    RankingProjection(float[][] matrices, int kvHeads, int headDim, int localTokens) {
+    RankingProjection(float[][] matrices, int kvHeads, int headDim, int localTokens, int sharedFrom) {
         this.matrices = matrices;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.localTokens = localTokens;
+        this.sharedFrom = sharedFrom;
     }
 
     /** The projection next to a model folder, or null when the folder has none. */
@@ -112,13 +115,30 @@ public final class RankingProjection {
                     }
                 }
             }
-            return new RankingProjection(m, g, d, Integer.parseInt(local));
+            String shared = st.metadata().getOrDefault("shared_selection_layer", "-1");
+            if (!shared.matches("-1|\\d{1,4}") || Integer.parseInt(shared) >= model.layers()) {
+                throw new ModelFormatException(
+                        file,
+                        "metadata shared_selection_layer must be a layer below %d (or -1: per layer), got %s"
+                                .formatted(model.layers(), shared));
+            }
+            return new RankingProjection(m, g, d, Integer.parseInt(local), Integer.parseInt(shared));
         }
     }
 
     /** The window whose query rotation the projection was trained with. */
     public int localTokens() {
         return localTokens;
+    }
+
+    /**
+     * The layer whose retrieved units every later layer retrieves too, in each step; -1 when each layer ranks units
+     * itself. One choice for all layers serves a model whose answer needs a unit in several layers at once: with
+     * engram-tiny at 12-36K tokens the answer's unit was among layer 0's top 2 in 0.43 of held-out probes but among every
+     * layer's own top 2 in 0.05 (training/PROBES.md).
+     */
+    public int sharedFrom() {
+        return sharedFrom;
     }
 
     /** {@code grouped} ({@code kvHeads * headDim}, per KV head) projected for ranking in {@code layer}. */

@@ -322,7 +322,17 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
         if (st.exact) {
             return stepPlan;
         }
-        List<Unit> chosen = queryMean == null ? List.copyOf(st.units) : select(st, layer, queryMean);
+        int shared = rankingQuery.projection() == null
+                ? -1
+                : rankingQuery.projection().sharedFrom();
+        List<Unit> chosen;
+        if (queryMean == null) {
+            chosen = List.copyOf(st.units);
+        } else if (shared >= 0 && layer > shared) {
+            chosen = st.selected.get(shared); // this step's choice of the shared layer, planned before this one
+        } else {
+            chosen = select(st, layer, queryMean);
+        }
         st.selected.set(layer, chosen);
         List<KvSpan> spans = new ArrayList<>();
         for (Unit u : chosen) {

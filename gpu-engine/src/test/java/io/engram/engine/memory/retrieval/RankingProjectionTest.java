@@ -126,5 +126,21 @@ class RankingProjectionTest {
                         RankingProjection.read(write("704", LAYERS, new long[] {KV * D, D}, Float.NaN), model()))
                 .isInstanceOf(ModelFormatException.class)
                 .hasMessageContaining("layers.1.query holds NaN");
+        assertThat(RankingProjection.read(write("704", LAYERS, new long[] {KV * D, D}, 3f), model())
+                        .sharedFrom())
+                .as("no shared_selection_layer: each layer ranks itself")
+                .isEqualTo(-1);
+        for (String bad : new String[] {"2", "x", "-2"}) {
+            Path f = write("704", LAYERS, new long[] {KV * D, D}, 3f);
+            SafetensorsWriter w = new SafetensorsWriter().metadata("local_tokens", "704");
+            w.metadata("shared_selection_layer", bad);
+            for (int l = 0; l < LAYERS; l++) {
+                w.add("layers." + l + ".query", DType.F32, new long[] {KV * D, D}, matrix(l));
+            }
+            w.write(f);
+            assertThatThrownBy(() -> RankingProjection.read(f, model()))
+                    .isInstanceOf(ModelFormatException.class)
+                    .hasMessageContaining("shared_selection_layer must be a layer below 2");
+        }
     }
 }
