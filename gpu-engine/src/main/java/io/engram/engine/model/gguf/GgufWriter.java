@@ -1,8 +1,10 @@
 package io.engram.engine.model.gguf;
 
 import io.engram.engine.tensor.DType;
+import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -140,6 +142,32 @@ public final class GgufWriter {
     }
 
     public byte[] toBytes() {
+        Out o = header();
+        for (Tensor t : tensors) {
+            o.bytes(t.data());
+            o.pad(align(t.data().length) - t.data().length);
+        }
+        return o.toByteArray();
+    }
+
+    /**
+     * Writes the file, streaming the tensors' data after the header (a model of more than 2 GiB, e.g. a ~1B Llama in
+     * F32, does not fit one byte array).
+     */
+    public Path write(Path path) throws IOException {
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(path), 1 << 20)) {
+            header().writeTo(out);
+            byte[] zeros = new byte[alignment];
+            for (Tensor t : tensors) {
+                out.write(t.data());
+                out.write(zeros, 0, (int) (align(t.data().length) - t.data().length));
+            }
+        }
+        return path;
+    }
+
+    /** Magic, version, metadata and tensor infos, padded to the alignment where the tensors' data starts. */
+    private Out header() {
         Out o = new Out();
         o.u32(GgufFile.MAGIC);
         o.u32(version);
@@ -151,7 +179,6 @@ public final class GgufWriter {
             o.value(e.getValue());
         }
         long offset = 0;
-        List<Long> offsets = new ArrayList<>();
         offsetFields.clear();
         for (Tensor t : tensors) {
             o.string(t.name());
@@ -162,20 +189,10 @@ public final class GgufWriter {
             o.u32(t.typeId());
             offsetFields.put(t.name(), (long) o.size());
             o.u64(offset);
-            offsets.add(offset);
             offset = align(offset + t.data().length);
         }
         o.pad(align(o.size()) - o.size());
-        for (Tensor t : tensors) {
-            o.bytes(t.data());
-            o.pad(align(t.data().length) - t.data().length);
-        }
-        return o.toByteArray();
-    }
-
-    public Path write(Path path) throws IOException {
-        Files.write(path, toBytes());
-        return path;
+        return o;
     }
 
     private long align(long n) {

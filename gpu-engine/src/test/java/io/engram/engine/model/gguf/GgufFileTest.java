@@ -182,6 +182,9 @@ class GgufFileTest {
             }
             Path p = w.write(
                     tmp.resolve("roundtrip-v" + versionAndAlignment[0] + "-a" + versionAndAlignment[1] + ".gguf"));
+            assertThat(java.nio.file.Files.readAllBytes(p))
+                    .as("the streamed file is the in-memory form")
+                    .isEqualTo(w.toBytes());
             try (GgufFile f = GgufFile.open(p)) {
                 String at = "v%d alignment %d".formatted(versionAndAlignment[0], versionAndAlignment[1]);
                 assertThat(f.version()).as(at).isEqualTo(versionAndAlignment[0]);
