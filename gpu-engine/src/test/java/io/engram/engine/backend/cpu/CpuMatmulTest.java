@@ -41,7 +41,8 @@ class CpuMatmulTest {
         "Q8_0, 70, 64, 2",
         "F32, 131, 40, 1",
         "F32, 300, 33, 2",
-        "BF16, 150, 20, 1"
+        "BF16, 150, 20, 1",
+        "BF16, 520, 24, 2"
     })
     void aTokensResultDoesNotDependOnTheTokensBesideItNorOnThreads(DType type, int rows, int cols, int threads) {
         SplittableRandom r = new SplittableRandom(rows + 7L * cols);
