@@ -204,8 +204,8 @@ public final class KvCache {
             if (fresh[l] == 0) {
                 continue;
             }
-            if (Long.bitCount(fresh[l] | block.droppedHeads(l)) == kvHeads) { // every head: release the layer
-                block.markDroppedHeads(l, fresh[l], kvHeads);
+            block.markDroppedHeads(l, fresh[l], kvHeads);
+            if (block.vacant(l)) { // every head dropped: release the layer
                 block.dropLayer(l);
                 continue;
             }
@@ -221,7 +221,6 @@ public final class KvCache {
                 }
                 backend.write(buf, 0, rows, 0, n);
             }
-            block.markDroppedHeads(l, fresh[l], kvHeads);
         }
         rewritten.add(block);
         for (int l = 0; l < layers; l++) {

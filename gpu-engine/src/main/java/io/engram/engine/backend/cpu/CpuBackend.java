@@ -158,15 +158,7 @@ public final class CpuBackend extends HostMemoryBackend {
         }
         long work = (long) rows * cols * n;
         if (w instanceof CpuWeight c && c.panels() != null) {
-            int groups = c.panels().groups();
-            if (n == 1) { // decode reads groups in pairs: chunks of whole pairs, so no chunk leaves one group alone
-                parallelRange(
-                        (groups + 1) / 2,
-                        work,
-                        (p0, p1) -> c.panels().multiply(2 * p0, Math.min(2 * p1, groups), a, n, o));
-                return;
-            }
-            parallelRange(groups, work, (g0, g1) -> c.panels().multiply(g0, g1, a, n, o));
+            parallelRange(c.panels().parts(n), work, (p0, p1) -> c.panels().multiplyParts(p0, p1, a, n, o));
             return;
         }
         if (w instanceof CpuWeight c && c.quantPanels() != null) {

@@ -102,6 +102,23 @@ final class Panels {
         return (rows + GROUP - 1) / GROUP;
     }
 
+    /**
+     * Work items a matmul of {@code n} tokens splits between threads: row groups, or pairs of them for one token (the
+     * decode kernel reads two groups side by side, so no thread's share leaves one group to the one-group kernel).
+     */
+    int parts(int n) {
+        return n == 1 ? (groups() + 1) / 2 : groups();
+    }
+
+    /** {@link #multiply} over the work items {@code [p0, p1)} of {@link #parts}. */
+    void multiplyParts(int p0, int p1, float[] x, int n, float[] out) {
+        if (n == 1) {
+            multiply(2 * p0, Math.min(2 * p1, groups()), x, n, out);
+        } else {
+            multiply(p0, p1, x, n, out);
+        }
+    }
+
     long bytes() {
         return 4L * (bf16 ? h.length : f.length);
     }

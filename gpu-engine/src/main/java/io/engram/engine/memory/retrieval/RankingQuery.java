@@ -31,6 +31,11 @@ final class RankingQuery {
         return projection;
     }
 
+    /** The layer whose choice of units later layers share ({@link RankingProjection#sharedFrom}); -1: per layer. */
+    int sharedFrom() {
+        return projection == null ? -1 : projection.sharedFrom();
+    }
+
     /** The ranking query of {@code layer} for the step's mean query per head ({@code heads * headDim}). */
     float[] of(int layer, float[] queryMean) {
         float[] rotated = queryMean.clone();

@@ -322,9 +322,7 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
         if (st.exact) {
             return stepPlan;
         }
-        int shared = rankingQuery.projection() == null
-                ? -1
-                : rankingQuery.projection().sharedFrom();
+        int shared = rankingQuery.sharedFrom();
         List<Unit> chosen;
         if (queryMean == null) {
             chosen = List.copyOf(st.units);

@@ -142,12 +142,13 @@ public final class GgufWriter {
     }
 
     public byte[] toBytes() {
-        Out o = header();
-        for (Tensor t : tensors) {
-            o.bytes(t.data());
-            o.pad(align(t.data().length) - t.data().length);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try {
+            writeTo(out);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e); // a byte array stream does not fail
         }
-        return o.toByteArray();
+        return out.toByteArray();
     }
 
     /**
@@ -156,14 +157,18 @@ public final class GgufWriter {
      */
     public Path write(Path path) throws IOException {
         try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(path), 1 << 20)) {
-            header().writeTo(out);
-            byte[] zeros = new byte[alignment];
-            for (Tensor t : tensors) {
-                out.write(t.data());
-                out.write(zeros, 0, (int) (align(t.data().length) - t.data().length));
-            }
+            writeTo(out);
         }
         return path;
+    }
+
+    private void writeTo(OutputStream out) throws IOException {
+        header().writeTo(out);
+        byte[] zeros = new byte[alignment];
+        for (Tensor t : tensors) {
+            out.write(t.data());
+            out.write(zeros, 0, (int) (align(t.data().length) - t.data().length));
+        }
     }
 
     /** Magic, version, metadata and tensor infos, padded to the alignment where the tensors' data starts. */
