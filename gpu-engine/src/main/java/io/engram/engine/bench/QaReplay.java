@@ -163,23 +163,9 @@ public final class QaReplay {
             int targetTokens,
             Tokenizer tokenizer,
             long seed) {
-        java.util.Set<String> values = new java.util.HashSet<>();
-        examples.forEach(e -> values.addAll(e.values()));
-        values.remove(REFUSAL);
-        List<String> filler = new ArrayList<>();
-        List<Integer> fillerTokens = new ArrayList<>();
-        java.util.Set<String> seen = new java.util.HashSet<>();
-        for (Example e : examples) {
-            for (String piece : e.pieces()) {
-                if (values.stream().noneMatch(piece::contains) && seen.add(piece)) {
-                    filler.add(piece);
-                    fillerTokens.add(tokenizer.encode(piece, false).length + 2);
-                }
-            }
-        }
-        if (targetTokens > 0 && filler.isEmpty()) {
-            throw new IllegalArgumentException("no filler: every piece of the examples holds a value");
-        }
+        Filler fill = targetTokens > 0 ? Filler.of(examples, tokenizer) : null;
+        List<String> filler = fill == null ? List.of() : fill.pieces();
+        List<Integer> fillerTokens = fill == null ? List.of() : fill.tokens();
         java.util.Random r = new java.util.Random(seed);
         Map<String, Integer> taken = new java.util.HashMap<>();
         List<Example> out = new ArrayList<>();
@@ -221,6 +207,54 @@ public final class QaReplay {
     }
 
     /**
+     * Held-out filler: the distinct pieces of {@code examples} that hold no example's value (prose the model never
+     * trained on), in file order, with their token counts as content events (text and separator).
+     */
+    record Filler(List<String> pieces, List<Integer> tokens) {
+        static Filler of(List<Example> examples, Tokenizer tokenizer) {
+            java.util.Set<String> values = new java.util.HashSet<>();
+            examples.forEach(e -> values.addAll(e.values()));
+            values.remove(REFUSAL);
+            List<String> filler = new ArrayList<>();
+            List<Integer> tokens = new ArrayList<>();
+            java.util.Set<String> seen = new java.util.HashSet<>();
+            for (Example e : examples) {
+                for (String piece : e.pieces()) {
+                    if (values.stream().noneMatch(piece::contains) && seen.add(piece)) {
+                        filler.add(piece);
+                        tokens.add(tokenizer.encode(piece, false).length + 2);
+                    }
+                }
+            }
+            if (filler.isEmpty()) {
+                throw new IllegalArgumentException("no filler: every piece of the examples holds a value");
+            }
+            return new Filler(List.copyOf(filler), List.copyOf(tokens));
+        }
+    }
+
+    /** Whether {@code reply} attended to one of {@code facts} (event indices) in every layer. */
+    static boolean attendedInEveryLayer(
+            io.engram.engine.session.Reply reply, java.util.Set<Integer> facts, int layers) {
+        return reply.retrieved().stream()
+                .filter(r -> r.layers() >= layers)
+                .flatMap(r -> r.eventIndices().stream())
+                .anyMatch(facts::contains);
+    }
+
+    /** The event indices among {@code [from, to)} of {@code pieces} that hold one of {@code values} (not the refusal). */
+    static java.util.Set<Integer> factPieces(List<String> pieces, int from, int to, List<String> values) {
+        java.util.Set<Integer> facts = new java.util.HashSet<>();
+        for (int i = from; i < to; i++) {
+            String piece = pieces.get(i);
+            if (values.stream().anyMatch(v -> !v.equals(REFUSAL) && piece.contains(v))) {
+                facts.add(i);
+            }
+        }
+        return facts;
+    }
+
+    /**
      * Runs every example under every policy. {@code progress} is told after each example.
      */
     public static List<Row> run(
@@ -244,18 +278,10 @@ public final class QaReplay {
                 var reply = engine.answer(
                         memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> {});
                 String answer = reply.text().strip();
-                java.util.Set<Integer> facts = new java.util.HashSet<>(); // the example's pieces holding a value
-                for (int i = ex.ownFrom(); i < ex.ownTo(); i++) {
-                    String piece = ex.pieces().get(i);
-                    if (ex.values().stream().anyMatch(v -> !v.equals(REFUSAL) && piece.contains(v))) {
-                        facts.add(i);
-                    }
-                }
-                int layers = model.config().layers();
-                boolean own = reply.retrieved().stream()
-                        .filter(r -> r.layers() >= layers)
-                        .flatMap(r -> r.eventIndices().stream())
-                        .anyMatch(facts::contains);
+                boolean own = attendedInEveryLayer(
+                        reply,
+                        factPieces(ex.pieces(), ex.ownFrom(), ex.ownTo(), ex.values()),
+                        model.config().layers());
                 int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[6]);
                 c[5] += own ? 1 : 0;
                 c[0] += ex.correct(answer) ? 1 : 0;

@@ -32,7 +32,8 @@ import picocli.CommandLine.ParentCommand;
                     + "time per token.",
             "'engram bench qa --model DIR --examples eval_examples.jsonl.gz [--pad-to 4096,32768]': replays training/'s PyTorch "
                     + "QA evaluation through the engine under each --policies entry: accuracy, the reference's accuracy, agreement of "
-                    + "the greedy answers; --pad-to sets each example in held-out filler of that length.",
+                    + "the greedy answers; --pad-to sets each example in held-out filler of that length; --stream 1048576 --facts 20 plants "
+                    + "20 facts in one stream of held-out filler and asks each once after it.",
             "'engram bench attribution --model DIR [--set engram.memory.KEY=V]': both attribution tiers on generated sessions "
                     + "with planted needles: precision@k, recall@k and time per attribution per length.",
             "'engram bench reliability [--sessions N --rounds N --kills N --fault-rate R]': engram run in a child JVM with injected "
@@ -253,6 +254,18 @@ public final class BenchCommand implements Callable<Integer> {
     int perCell;
 
     @Option(
+            names = "--stream",
+            description = "qa: instead of one session per example, one stream of this many tokens of held-out filler "
+                    + "with --facts examples planted at spread depths, every question asked after the whole stream.")
+    Long stream;
+
+    @Option(
+            names = "--facts",
+            defaultValue = "20",
+            description = "qa with --stream: facts planted (default ${DEFAULT-VALUE}).")
+    int facts;
+
+    @Option(
             names = "--sessions",
             defaultValue = "4",
             description = "reliability: sessions streamed (default ${DEFAULT-VALUE}).")
@@ -317,6 +330,21 @@ public final class BenchCommand implements Callable<Integer> {
             }
             var options = root.options(java.util.Map.of());
             MemoryBenchRun.Specs memory = (kind, duo) -> io.engram.topology.MemoryOptions.spec(options, kind, duo);
+            if (stream != null) {
+                if (stream < 1 || facts < 1) {
+                    throw new CliException(ExitCode.INVALID_INPUT, "bench qa: --stream and --facts must be positive");
+                }
+                return QaStreamRun.run(
+                        root.context(),
+                        model,
+                        examples,
+                        threads,
+                        policies,
+                        memory,
+                        maxNew,
+                        blockSize,
+                        new QaStreamRun.StreamShape(stream, facts, skills == null ? List.of() : skills));
+            }
             return MemoryBenchRun.qa(
                     root.context(),
                     model,

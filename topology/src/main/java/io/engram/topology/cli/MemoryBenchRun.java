@@ -264,7 +264,7 @@ final class MemoryBenchRun {
         };
     }
 
-    private static MemoryBench.Candidate candidate(String name, Specs specs, ModelConfig config, Path modelDir) {
+    static MemoryBench.Candidate candidate(String name, Specs specs, ModelConfig config, Path modelDir) {
         String n = name.strip().toLowerCase(Locale.ROOT);
         try {
             return new MemoryBench.Candidate(n, spec(n, specs).create(config, modelDir));
@@ -273,7 +273,7 @@ final class MemoryBenchRun {
         }
     }
 
-    private static String describe(String name, Specs specs, io.engram.engine.config.ModelConfig model) {
+    static String describe(String name, Specs specs, io.engram.engine.config.ModelConfig model) {
         return spec(name.strip().toLowerCase(Locale.ROOT), specs).describe(model);
     }
 
