@@ -52,8 +52,15 @@ public final class AttributionBench {
     /** One session of about {@code targetTokens} tokens with {@code needles} questions, each planted {@code copies} times. */
     public List<Row> run(
             int targetTokens, int wordsPerEvent, int needles, int copies, long seed, Consumer<String> progress) {
-        AttributionTasks.Session session = new AttributionTasks(engine.tokenizer())
-                .generate(targetTokens, wordsPerEvent, needles, copies, new Random(seed));
+        return run(
+                new AttributionTasks(engine.tokenizer())
+                        .generate(targetTokens, wordsPerEvent, needles, copies, new Random(seed)),
+                seed,
+                progress);
+    }
+
+    /** {@code session}'s events ingested into a fresh memory, then each of its questions attributed. */
+    public List<Row> run(AttributionTasks.Session session, long seed, Consumer<String> progress) {
         KvCache mem = engine.newMemory();
         for (int i = 0; i < session.events().size(); i++) {
             engine.ingest(mem, session.events().get(i), i);

@@ -36,8 +36,9 @@ public final class AttributionTasks {
     /**
      * One question with its known support.
      *
-     * @param question text the answer continues (the needle sentence up to the name)
-     * @param answer the name, with its leading space
+     * @param question text the answer continues (the needle sentence up to the name), or a question in the
+     *     question-answer format ({@link #fromFacts})
+     * @param answer the name, or the expected answer, with its leading space
      */
     public record Question(String question, String answer, List<Copy> copies) {
         /** Indices of the segments that hold (part of) a copy of the needle: the ground truth. */
@@ -129,6 +130,27 @@ public final class AttributionTasks {
             total += tokenizer.encode(t, false).length + 1;
         }
         return new Session(List.copyOf(texts), List.copyOf(located), total);
+    }
+
+    /**
+     * A session of held-out QA facts ({@link QaStream}): the stream's events, and per fact its question (asked in the
+     * question-answer format, in other words than the fact's sentence: held-out phrasings), the expected answer with its
+     * leading space, and as support every place in the fact's own events where its value stands.
+     */
+    public static Session fromFacts(QaStream.Stream stream) {
+        List<Question> questions = new ArrayList<>();
+        for (QaStream.Planted f : stream.facts()) {
+            String value = f.example().values().getFirst();
+            List<Copy> copies = new ArrayList<>();
+            for (int e = f.firstEvent(); e < f.endEvent(); e++) {
+                String text = stream.events().get(e);
+                for (int at = text.indexOf(value); at >= 0; at = text.indexOf(value, at + 1)) {
+                    copies.add(new Copy(e, at, at + value.length()));
+                }
+            }
+            questions.add(new Question(f.example().question(), " " + f.example().expected(), List.copyOf(copies)));
+        }
+        return new Session(stream.events(), List.copyOf(questions), (int) stream.tokens());
     }
 
     private static String sentence(Random rnd) {

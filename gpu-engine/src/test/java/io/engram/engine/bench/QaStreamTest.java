@@ -119,6 +119,21 @@ class QaStreamTest {
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("only 5 facts");
 
+            AttributionTasks.Session session = AttributionTasks.fromFacts(s);
+            assertThat(session.events()).isEqualTo(s.events());
+            assertThat(session.questions()).hasSize(5);
+            for (int i = 0; i < 5; i++) {
+                QaReplay.Example e = s.facts().get(i).example();
+                AttributionTasks.Question q = session.questions().get(i);
+                assertThat(q.question()).isEqualTo(e.question());
+                assertThat(q.answer()).isEqualTo(" " + e.expected());
+                assertThat(q.copies())
+                        .as("support: where the value stands in the fact's own events")
+                        .isNotEmpty()
+                        .allSatisfy(c -> assertThat(s.events().get(c.event()).substring(c.charStart(), c.charEnd()))
+                                .isEqualTo(e.values().getFirst()));
+            }
+
             Transformer t = new Transformer(m.config(), m.weights(), backend, new EngineSettings(16, 64, 2, false));
             List<Long> read = new ArrayList<>();
             QaStream.Result r = QaStream.run(t, m.tokenizer(), s, "full", new FullAttention(), 24, read::add);

@@ -33,14 +33,20 @@ final class AttributionBenchRun {
             Path heads,
             double headSparsity,
             long seed,
-            int blockSize) {}
+            int blockSize,
+            Path examples,
+            int facts,
+            List<String> skills) {}
 
     static int run(CliContext ctx, Params p) {
         PrintWriter out = ctx.out();
         Engine.Spec spec = Engine.Spec.tool(
                         p.model(), new Backends.DeviceSettings(Backends.Device.CPU, 0), p.threads(), false)
                 .withBlockSize(p.blockSize())
-                .withMemory(p.memory(), Engine.Spec.Format.CONTINUATION, p.segmentWords())
+                .withMemory(
+                        p.memory(),
+                        p.examples() == null ? Engine.Spec.Format.CONTINUATION : Engine.Spec.Format.PLAIN,
+                        p.segmentWords())
                 .withHeads(
                         p.heads() == null
                                 ? null
@@ -72,17 +78,32 @@ final class AttributionBenchRun {
                     heads == null
                             ? "every head"
                             : "%.0f%% of heads (retrieval heads)".formatted(100 * heads.retrievalShare()));
-            out.printf(
-                    "task: %d needles x %d copies in events of %d words, segments of %d words; top-%d; precise: %s%n",
-                    p.needles(),
-                    p.copies(),
-                    p.wordsPerEvent(),
-                    p.segmentWords(),
-                    s.topK(),
-                    s.precise()
-                            ? "%d candidates, %d tokens, %d permutations"
-                                    .formatted(s.maxCandidates(), s.maxContextTokens(), s.permutations())
-                            : "off");
+            String precise = s.precise()
+                    ? "%d candidates, %d tokens, %d permutations"
+                            .formatted(s.maxCandidates(), s.maxContextTokens(), s.permutations())
+                    : "off";
+            List<io.engram.engine.bench.QaReplay.Example> examples = null;
+            if (p.examples() != null) {
+                try {
+                    examples = io.engram.engine.bench.QaReplay.read(p.examples());
+                } catch (IllegalArgumentException | java.io.UncheckedIOException ex) {
+                    throw new CliException(ExitCode.INVALID_INPUT, ex.getMessage());
+                }
+                out.printf(
+                        "task: %d held-out facts of %s from %s in held-out filler, asked in their held-out phrasings "
+                                + "(question-answer format), the expected answer traced; support: the segments holding "
+                                + "the value; segments of %d words; top-%d; precise: %s%n",
+                        p.facts(),
+                        p.skills().isEmpty() ? "any skill" : p.skills(),
+                        p.examples().getFileName(),
+                        p.segmentWords(),
+                        s.topK(),
+                        precise);
+            } else {
+                out.printf(
+                        "task: %d needles x %d copies in events of %d words, segments of %d words; top-%d; precise: %s%n",
+                        p.needles(), p.copies(), p.wordsPerEvent(), p.segmentWords(), s.topK(), precise);
+            }
             out.flush();
             out.printf(
                     "%8s %-8s %9s %6s %6s %10s %11s %10s%n",
@@ -91,14 +112,21 @@ final class AttributionBenchRun {
                 List<AttributionBench.Row> rows;
                 try (Progress progress = Progress.forContext(ctx, "bench attribution " + length, "steps", null)) {
                     long[] n = {0};
-                    rows = new AttributionBench(engine, s)
-                            .run(
-                                    length,
-                                    p.wordsPerEvent(),
-                                    p.needles(),
-                                    p.copies(),
-                                    p.seed() + length,
-                                    line -> progress.update(++n[0], 0, 0));
+                    AttributionBench bench = new AttributionBench(engine, s);
+                    java.util.function.Consumer<String> step = line -> progress.update(++n[0], 0, 0);
+                    if (examples != null) {
+                        io.engram.engine.bench.QaStream.Stream stream;
+                        try {
+                            stream = io.engram.engine.bench.QaStream.build(
+                                    examples, p.skills(), p.facts(), length, engine.tokenizer(), p.seed() + length);
+                        } catch (IllegalArgumentException ex) {
+                            throw new CliException(ExitCode.INVALID_INPUT, "bench attribution: " + ex.getMessage());
+                        }
+                        rows = bench.run(
+                                io.engram.engine.bench.AttributionTasks.fromFacts(stream), p.seed() + length, step);
+                    } else {
+                        rows = bench.run(length, p.wordsPerEvent(), p.needles(), p.copies(), p.seed() + length, step);
+                    }
                 }
                 for (AttributionBench.Row r : rows) {
                     out.printf(
@@ -117,8 +145,10 @@ final class AttributionBenchRun {
             }
             out.printf(
                     "P@k: supporting segments among those returned; R@k: supporting segments found; ms/attr for precise "
-                            + "includes its fast tier. With %d copies per needle the best P@%d is %.2f.%n",
-                    p.copies(), s.topK(), Math.min(1.0, p.copies() / (double) s.topK()));
+                            + "includes its fast tier. With %d supporting segment(s) per question the best P@%d is %.2f.%n",
+                    examples != null ? 1 : p.copies(),
+                    s.topK(),
+                    Math.min(1.0, (examples != null ? 1 : p.copies()) / (double) s.topK()));
             out.flush();
             return ExitCode.OK.code();
         }

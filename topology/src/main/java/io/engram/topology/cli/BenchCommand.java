@@ -52,7 +52,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(
             names = "--examples",
-            description = "qa: eval_examples.jsonl[.gz] written by training/engram_train/evaluate.py.")
+            description = "qa: eval_examples.jsonl[.gz] written by training/engram_train/evaluate.py; attribution: "
+                    + "sessions of --facts of its held-out facts in held-out filler, asked in their own phrasings.")
     Path examples;
 
     @Option(names = "--model", description = "Hugging Face model folder or .gguf file (engine; required).")
@@ -262,7 +263,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--facts",
             defaultValue = "20",
-            description = "qa with --stream: facts planted (default ${DEFAULT-VALUE}).")
+            description = "qa with --stream, attribution with --examples: facts planted per stream or session "
+                    + "(default ${DEFAULT-VALUE}).")
     int facts;
 
     @Option(
@@ -390,7 +392,10 @@ public final class BenchCommand implements Callable<Integer> {
                             heads,
                             options.get(io.engram.topology.MemoryOptions.DUO_SPARSITY),
                             seed,
-                            blockSize));
+                            blockSize,
+                            examples,
+                            facts,
+                            skills == null ? List.of() : skills));
         }
         if (what.equals("restart")) {
             if (model == null) {

@@ -1,0 +1,99 @@
+package io.engram.topology.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.topology.SessionStageFactory;
+import java.io.ByteArrayInputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+
+/** {@code bench qa --stream} and {@code bench attribution --examples} end to end on the committed smoke model. */
+class QaBenchCliTest {
+    static final Path SMOKE = Path.of("..", "gpu-engine", "src", "test", "resources", "engram-smoke");
+
+    final StringWriter out = new StringWriter();
+    final StringWriter err = new StringWriter();
+
+    int run(String... args) {
+        CliContext ctx = new CliContext(
+                new PrintWriter(out, true),
+                new PrintWriter(err, true),
+                Map.of(),
+                new ByteArrayInputStream(new byte[0]),
+                false,
+                SessionStageFactory.none(),
+                new CompletableFuture<>());
+        return new EngramCli(ctx).execute(args);
+    }
+
+    @Test
+    void aStreamWithFactsPlantedAnswersEachOnceAfterIt() {
+        int code = run(
+                "bench",
+                "qa",
+                "--model",
+                SMOKE.toString(),
+                "--examples",
+                SMOKE.resolve("eval_examples.jsonl").toString(),
+                "--stream",
+                "2500",
+                "--facts",
+                "4",
+                "--policies",
+                "full,infllm",
+                "--max-new-tokens",
+                "16");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(out.toString())
+                .contains("with 4 facts planted")
+                .containsPattern("full: \\d of 4 facts answered \\([0-9.]+\\), fact seen in every layer 1\\.00")
+                .containsPattern("infllm: \\d of 4 facts answered");
+    }
+
+    @Test
+    void tooManyFactsIsRefusedWithTheCount() {
+        int code = run(
+                "bench",
+                "qa",
+                "--model",
+                SMOKE.toString(),
+                "--examples",
+                SMOKE.resolve("eval_examples.jsonl").toString(),
+                "--stream",
+                "2500",
+                "--facts",
+                "50",
+                "--policies",
+                "full");
+        assertThat(code).isEqualTo(ExitCode.INVALID_INPUT.code());
+        assertThat(err.toString()).contains("only 5 facts").contains("50 asked for");
+    }
+
+    @Test
+    void attributionOfHeldOutFactsAskedInTheirOwnWords() {
+        int code = run(
+                "bench",
+                "attribution",
+                "--model",
+                SMOKE.toString(),
+                "--examples",
+                SMOKE.resolve("eval_examples.jsonl").toString(),
+                "--facts",
+                "3",
+                "--lengths",
+                "1500",
+                "--permutations",
+                "1",
+                "--candidates",
+                "4");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(out.toString())
+                .contains("3 held-out facts of any skill")
+                .containsPattern("\\s+\\d+ fast\\s+3 ")
+                .containsPattern("\\s+\\d+ precise\\s+3 ");
+    }
+}
