@@ -246,7 +246,8 @@ class LongSamples:
 
     def __init__(self, tokenizer, paragraphs, seed, lengths=(1200, 3200), kinds=("passkey", "needle", "multikey",
                                                                                    "dialogue", "vars", "reading"),
-                 refuse_share=0.15, split="train"):
+                 refuse_share=0.15, split="train", distractors=0):
+        self.distractors = distractors
         self.enc = data.PieceEncoder(tokenizer)
         self.gen = tasks.TaskGenerator(paragraphs, split, seed=seed, refuse_share=refuse_share)
         self.r = random.Random(seed + 17)
@@ -270,12 +271,30 @@ class LongSamples:
             n += int(len(p.split()) * 1.6) + 2
         return out
 
+    DISTRACTOR_KINDS = ("needle", "multikey", "vars", "reading")
+
+    def _distractor_pieces(self, ex):
+        """The fact sentences of `self.distractors` other examples (keyed skills: each names its own entity, so it does
+        not answer `ex`'s question), so that a question must find its own fact among others of the same shape."""
+        out = []
+        own = [v for x in ex.values for v in (x if isinstance(x, list) else [x]) if v != tasks.REFUSAL]
+        while len(out) < self.distractors:
+            d = self.gen.example(target_words=self.r.randint(20, 60), kind=self.r.choice(self.DISTRACTOR_KINDS))
+            values = [v for x in d.values for v in (x if isinstance(x, list) else [x]) if v != tasks.REFUSAL]
+            facts = [p for p in d.pieces if any(v in p for v in values)]
+            if not facts or any(v in p for p in facts for v in own) or d.qa[0][0] == ex.qa[0][0]:
+                continue
+            out.append(self.r.choice(facts))
+        return out
+
     def sample(self, target=None, kind=None):
         target = target or self.r.randint(*self.lengths)
         ex = self.gen.example(target_words=self.r.randint(40, 200), kind=kind or self.r.choice(self.kinds))
         q, a = ex.qa[0]
         own = len(self.enc.context(ex.pieces))
         pad = self._filler_pieces(max(0, target - own))
+        for d in self._distractor_pieces(ex):
+            pad.insert(self.r.randint(0, len(pad)), d)
         depth = self.r.randint(0, len(pad))
         pieces = pad[:depth] + list(ex.pieces) + pad[depth:]
         ids, ends = [], []

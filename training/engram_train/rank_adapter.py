@@ -41,10 +41,12 @@ def answer_units(tok, ex, units):
     return out
 
 
-def collect(model, tok, paragraphs, n, seed, split, lengths, lay, out=None):
+def collect(model, tok, paragraphs, n, seed, split, lengths, lay, out=None, distractors=0):
     """Probes of n sampled examples (those whose value lands in a unit); with `out`, written there every 20 examples
-    too, so that a long collection stopped early keeps what it read."""
-    samples = memory_layout.LongSamples(tok, paragraphs, seed=seed, split=split, refuse_share=0.0, lengths=lengths)
+    too, so that a long collection stopped early keeps what it read. `distractors`: other examples' fact sentences in
+    the filler of each."""
+    samples = memory_layout.LongSamples(tok, paragraphs, seed=seed, split=split, refuse_share=0.0, lengths=lengths,
+                                        distractors=distractors)
     rows = []  # per example: per layer (query [G, D], reprs [U, G, D], hit list)
     with torch.no_grad():
         for i in range(n):
@@ -211,6 +213,8 @@ def main():
     c.add_argument("--split", default="train", choices=["train", "heldout"])
     c.add_argument("--seed", type=int, default=5151)
     c.add_argument("--lengths", type=int, nargs=2, default=[2000, 6000])
+    c.add_argument("--distractors", type=int, default=0,
+                   help="other examples' fact sentences set in each example's filler (keyed skills)")
     f = sub.add_parser("fit")
     f.add_argument("train"), f.add_argument("held"), f.add_argument("out")
     f.add_argument("--epochs", type=int, default=300)
@@ -243,7 +247,8 @@ def main():
     tok = Tokenizer.from_file(str(Path(a.model) / "tokenizer.json"))
     if a.cmd == "collect":
         paras = corpus.load_paragraphs(Path(a.data) / "corpus", held_out=a.split == "heldout")
-        rows = collect(model, tok, paras, a.examples, a.seed, a.split, tuple(a.lengths), lay, out=a.out)
+        rows = collect(model, tok, paras, a.examples, a.seed, a.split, tuple(a.lengths), lay, out=a.out,
+                       distractors=a.distractors)
         torch.save(rows, a.out)
         print(f"{len(rows)} examples written to {a.out}")
     else:
