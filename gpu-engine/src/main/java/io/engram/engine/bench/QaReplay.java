@@ -83,11 +83,15 @@ public final class QaReplay {
     /** The answer the model is trained to give when the memory does not hold what is asked. */
     public static final String REFUSAL = "I don't know.";
 
-    /** Results of one policy on one skill at one length. */
     /**
+     * Results of one policy on one skill at one length.
+     *
      * @param ownAttended share of the examples whose fact (a piece of their own text holding an expected value) was
      *     among the memory spans the answer attended to in every layer ({@link io.engram.engine.session.Reply#retrieved}:
      *     retrieved units, init tokens, local window): whether the policy brought the fact to the answer; 0 for refusals
+     * @param peakEngineBytes the most KV bytes the engine held for one example (after each event)
+     * @param prefillMsPerToken wall time of ingesting the examples' events per token ingested
+     * @param decodeMsPerToken the answers' decode time per generated token
      */
     public record Row(
             String policy,
@@ -98,7 +102,25 @@ public final class QaReplay {
             double referenceAccuracy,
             double agreement,
             double msPerExample,
-            double ownAttended) {}
+            double ownAttended,
+            long peakEngineBytes,
+            double prefillMsPerToken,
+            double decodeMsPerToken) {}
+
+    /** What one policy's examples of one skill and length add up to. */
+    private static final class Cell {
+        int ok;
+        int refOk;
+        int agree;
+        int n;
+        int own;
+        long nanos;
+        long ingestNanos;
+        long ingestTokens;
+        long decodeNanos;
+        long decodeTokens;
+        long peakBytes;
+    }
 
     private QaReplay() {}
 
@@ -268,42 +290,51 @@ public final class QaReplay {
         int done = 0;
         for (Map.Entry<String, MemoryPolicy> p : policies.entrySet()) {
             SessionEngine engine = new SessionEngine(model, tokenizer, p.getValue(), PromptFormat.PLAIN);
-            Map<String, int[]> cells = new LinkedHashMap<>(); // ok, refOk, agree, n, nanos/1e6
+            Map<String, Cell> cells = new LinkedHashMap<>();
             for (Example ex : examples) {
+                Cell c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new Cell());
                 long t0 = System.nanoTime();
                 KvCache memory = engine.newMemory();
                 for (int i = 0; i < ex.pieces().size(); i++) {
-                    engine.ingest(memory, ex.pieces().get(i), i);
+                    c.ingestTokens +=
+                            engine.ingest(memory, ex.pieces().get(i), i).tokens();
+                    c.peakBytes = Math.max(c.peakBytes, memory.residentBytes());
                 }
+                c.ingestNanos += System.nanoTime() - t0;
                 var reply = engine.answer(
                         memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> {});
+                c.decodeNanos += reply.generation().decodeNanos();
+                c.decodeTokens += reply.generation().tokens().length;
                 String answer = reply.text().strip();
-                boolean own = attendedInEveryLayer(
-                        reply,
-                        factPieces(ex.pieces(), ex.ownFrom(), ex.ownTo(), ex.values()),
-                        model.config().layers());
-                int[] c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new int[6]);
-                c[5] += own ? 1 : 0;
-                c[0] += ex.correct(answer) ? 1 : 0;
-                c[1] += ex.correct(ex.referenceAnswer()) ? 1 : 0;
-                c[2] += answer.equals(ex.referenceAnswer()) ? 1 : 0;
-                c[3]++;
-                c[4] += (int) ((System.nanoTime() - t0) / 1_000_000);
+                c.own += attendedInEveryLayer(
+                                reply,
+                                factPieces(ex.pieces(), ex.ownFrom(), ex.ownTo(), ex.values()),
+                                model.config().layers())
+                        ? 1
+                        : 0;
+                c.ok += ex.correct(answer) ? 1 : 0;
+                c.refOk += ex.correct(ex.referenceAnswer()) ? 1 : 0;
+                c.agree += answer.equals(ex.referenceAnswer()) ? 1 : 0;
+                c.n++;
+                c.nanos += System.nanoTime() - t0;
                 progress.accept(++done);
             }
-            for (Map.Entry<String, int[]> e : cells.entrySet()) {
-                int[] c = e.getValue();
+            for (Map.Entry<String, Cell> e : cells.entrySet()) {
+                Cell c = e.getValue();
                 String[] kl = e.getKey().split("@");
                 rows.add(new Row(
                         p.getKey(),
                         kl[0],
                         Integer.parseInt(kl[1]),
-                        c[3],
-                        (double) c[0] / c[3],
-                        (double) c[1] / c[3],
-                        (double) c[2] / c[3],
-                        (double) c[4] / c[3],
-                        (double) c[5] / c[3]));
+                        c.n,
+                        (double) c.ok / c.n,
+                        (double) c.refOk / c.n,
+                        (double) c.agree / c.n,
+                        c.nanos / 1e6 / c.n,
+                        (double) c.own / c.n,
+                        c.peakBytes,
+                        c.ingestNanos / 1e6 / Math.max(1, c.ingestTokens),
+                        c.decodeNanos / 1e6 / Math.max(1, c.decodeTokens)));
             }
         }
         return rows;

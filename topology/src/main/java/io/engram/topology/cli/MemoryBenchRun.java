@@ -211,7 +211,7 @@ final class MemoryBenchRun {
                         t, tok, chosenExamples, chosen, maxNew, done -> progress.update(done, total, 0));
             }
             out.printf(
-                    "%-10s %-10s %7s %8s %9s %10s %10s %9s %12s%n",
+                    "%-10s %-10s %7s %8s %9s %10s %10s %9s %12s %10s %12s %11s%n",
                     "policy",
                     "skill",
                     "tokens",
@@ -220,11 +220,14 @@ final class MemoryBenchRun {
                     "reference",
                     "agreement",
                     "fact seen",
-                    "ms/example");
+                    "ms/example",
+                    "engine MiB",
+                    "prefill ms/t",
+                    "decode ms/t");
             for (var r : rows) {
                 out.printf(
                         Locale.ROOT,
-                        "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %9.3f %12.1f%n",
+                        "%-10s %-10s %7d %8d %9.3f %10.3f %10.3f %9.3f %12.1f %10.2f %12.3f %11.2f%n",
                         r.policy(),
                         r.kind(),
                         r.length(),
@@ -233,13 +236,17 @@ final class MemoryBenchRun {
                         r.referenceAccuracy(),
                         r.agreement(),
                         r.ownAttended(),
-                        r.msPerExample());
+                        r.msPerExample(),
+                        r.peakEngineBytes() / 1048576.0,
+                        r.prefillMsPerToken(),
+                        r.decodeMsPerToken());
             }
             out.println(
                     "accuracy: our greedy answer holds the expected value (exactly the refusal where one is expected);"
                             + " reference: the PyTorch answer's; agreement: the two greedy answers are identical; fact seen: the piece"
                             + " holding the expected value was among the memory spans the answer attended to in every layer (retrieved"
-                            + " units, init tokens, local window).");
+                            + " units, init tokens, local window); engine MiB: the most KV the engine held for one example;"
+                            + " prefill ms/t: ingest time per event token; decode ms/t: the answer's time per generated token.");
             out.flush();
             return ExitCode.OK.code();
         }
