@@ -51,6 +51,9 @@ class QaReplayTest {
                     48,
                     done -> {});
             for (QaReplay.Row r : rows) {
+                assertThat(r.peakEngineBytes()).isPositive();
+                assertThat(r.prefillMsPerToken()).isPositive();
+                assertThat(r.decodeMsPerToken()).isPositive();
                 assertThat(r.agreement())
                         .as("greedy answers, engine vs transformers, %s@%d", r.kind(), r.length())
                         .isEqualTo(1.0);
