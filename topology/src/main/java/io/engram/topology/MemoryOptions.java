@@ -114,12 +114,15 @@ public final class MemoryOptions {
             .check(n -> n >= -1, ">= -1")
             .description(
                     "STREAMING/SIRLLM: most recent tokens kept; -1: STREAMING keeps the model's trained window less "
-                            + "the sinks (the papers' setting, e.g. 4 + 1020 for a 1024-token model), SIRLLM 1000.");
+                            + "the sinks (the papers' setting, e.g. 4 + 1020 for a 1024-token model); SIRLLM shares the "
+                            + "trained window less the sinks with its scored tokens, at most 1000 each (the reference's "
+                            + "default: 4 + 1000 + 1000; 4 + 510 + 510 for a 1024-token model).");
 
     public static final Option<Integer> SCORED_TOKENS = Option.intKey("engram.memory.scored-tokens")
             .defaultValue(SIR.scoredTokens())
-            .check(n -> n >= 0, ">= 0")
-            .description("SIRLLM: tokens with the highest token entropy kept besides sinks and recent tokens.");
+            .check(n -> n >= -1, ">= -1")
+            .description("SIRLLM: tokens with the highest token entropy kept besides sinks and recent tokens; -1: "
+                    + "what the trained window leaves after sinks and recent tokens, at most 1000.");
 
     public static final Option<Double> DECAY = Option.doubleKey("engram.memory.decay")
             .defaultValue(SIR.decay())

@@ -117,13 +117,7 @@ public sealed interface MemorySpec extends Serializable
         @Override
         public String describe(ModelConfig model) {
             return "StreamingLLM %d sinks + %s recent"
-                    .formatted(
-                            sinkTokens,
-                            model != null
-                                    ? String.valueOf(recent(model))
-                                    : recentTokens == AUTO
-                                            ? "the model's window less the sinks"
-                                            : String.valueOf(recentTokens));
+                    .formatted(sinkTokens, size(model != null ? recent(model) : recentTokens));
         }
     }
 
@@ -350,26 +344,34 @@ public sealed interface MemorySpec extends Serializable
 
     /**
      * SirLLM: {@code sinkTokens}, the {@code scoredTokens} of highest token entropy and the {@code recentTokens} most
-     * recent ({@link #AUTO}: 1000, the reference code's default), scores decayed by {@code decay} per turn.
+     * recent, scores decayed by {@code decay} per turn. {@link #AUTO} sizes keep the reference code's default split (1000
+     * scored + 1000 recent) where the model's trained context holds it, else share the trained context less the sinks
+     * between them (4 + 510 + 510 for a 1024-token model): the cache is re-indexed from 0, so it must fit the positions
+     * the model was trained on.
      */
     record SirLlm(int sinkTokens, int recentTokens, int scoredTokens, double decay) implements MemorySpec {
-        static final int RECENT = 1000;
+        static final int EACH = 1000; // recent and scored tokens each: the reference code's default
 
         public SirLlm {
-            if (sinkTokens < 0 || recentTokens < AUTO || scoredTokens < 0 || !(decay > 0 && decay <= 1)) {
+            if (sinkTokens < 0 || recentTokens < AUTO || scoredTokens < AUTO || !(decay > 0 && decay <= 1)) {
                 throw new IllegalArgumentException(
-                        "SirLLM needs sinks, recent (or auto) and scored tokens >= 0 and a decay "
+                        "SirLLM needs sinks >= 0, recent and scored tokens >= 0 (or auto) and a decay "
                                 + "in (0, 1], got %d, %d, %d, %s"
                                         .formatted(sinkTokens, recentTokens, scoredTokens, decay));
             }
         }
 
         public static SirLlm defaults() {
-            return new SirLlm(StreamingLlm.DEFAULT_SINK_TOKENS, AUTO, 1000, 1.0);
+            return new SirLlm(StreamingLlm.DEFAULT_SINK_TOKENS, AUTO, AUTO, 1.0);
         }
 
-        private int recent() {
-            return recentTokens == AUTO ? RECENT : recentTokens;
+        /** {recent, scored} for {@code model}: sizes given stay, {@link #AUTO} ones share what the context leaves. */
+        int[] sizes(ModelConfig model) {
+            int room = Math.max(2, model.maxPositions() - sinkTokens);
+            int recent = recentTokens != AUTO
+                    ? recentTokens
+                    : Math.max(1, Math.min(EACH, scoredTokens != AUTO ? room - scoredTokens : room / 2));
+            return new int[] {recent, scoredTokens != AUTO ? scoredTokens : Math.max(1, Math.min(EACH, room - recent))};
         }
 
         @Override
@@ -379,13 +381,15 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            return new io.engram.engine.memory.sirllm.SirLlm(sinkTokens, recent(), scoredTokens, decay);
+            int[] rs = sizes(model);
+            return new io.engram.engine.memory.sirllm.SirLlm(sinkTokens, rs[0], rs[1], decay);
         }
 
         @Override
         public String describe(ModelConfig model) {
-            return "SirLLM %d sinks + %d scored + %d recent, decay %.2f"
-                    .formatted(sinkTokens, scoredTokens, recent(), decay);
+            int[] rs = model == null ? new int[] {recentTokens, scoredTokens} : sizes(model);
+            return "SirLLM %d sinks + %s scored + %s recent, decay %.2f"
+                    .formatted(sinkTokens, size(rs[1]), size(rs[0]), decay);
         }
     }
 

@@ -79,6 +79,21 @@ class MemorySpecTest {
     }
 
     @Test
+    void sirLlmsAutomaticSizesFitTheTrainedContextAndKeepTheReferenceSplitWhereItFits() {
+        MemorySpec.SirLlm sir = MemorySpec.SirLlm.defaults();
+        // re-indexed from 0: sinks + scored + recent must stay within the positions the model was trained on
+        assertThat(sir.sizes(model(1024))).containsExactly(510, 510);
+        assertThat(sir.describe(model(1024))).isEqualTo("SirLLM 4 sinks + 510 scored + 510 recent, decay 1.00");
+        assertThat(sir.sizes(model(4096))).containsExactly(1000, 1000);
+        assertThat(new MemorySpec.SirLlm(4, MemorySpec.AUTO, 300, 1.0).sizes(model(1024)))
+                .containsExactly(720, 300);
+        assertThat(new MemorySpec.SirLlm(4, 100, MemorySpec.AUTO, 1.0).sizes(model(1024)))
+                .containsExactly(100, 920);
+        assertThat(new MemorySpec.SirLlm(4, 64, 32, 1.0).sizes(model(1024))).containsExactly(64, 32);
+        assertThat(sir.describe(null)).isEqualTo("SirLLM 4 sinks + auto scored + auto recent, decay 1.00");
+    }
+
+    @Test
     void specsRefuseWhatTheirPolicyCannotRun() {
         assertThatThrownBy(() -> new MemorySpec.Window(4, 0, 16)).hasMessageContaining("local and memory > 0");
         assertThatThrownBy(() -> new MemorySpec.InfLlm(MemorySpec.Window.SIZED_FOR_MODEL, 0, 32, 4, true))

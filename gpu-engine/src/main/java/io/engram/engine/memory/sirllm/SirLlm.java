@@ -40,11 +40,6 @@ public final class SirLlm implements MemoryPolicy {
         this.decay = (float) decay;
     }
 
-    /** The argparse defaults of the reference code: 4 sinks, 1000 recent, 1000 scored, no decay. */
-    public static SirLlm defaults() {
-        return new SirLlm(4, 1000, 1000, 1.0);
-    }
-
     public int cacheTokens() {
         return sinkTokens + recentTokens + scoredTokens;
     }
