@@ -332,33 +332,15 @@ public final class BenchCommand implements Callable<Integer> {
             }
             var options = root.options(java.util.Map.of());
             MemoryBenchRun.Specs memory = (kind, duo) -> io.engram.topology.MemoryOptions.spec(options, kind, duo);
+            var in = new MemoryBenchRun.QaInputs(model, examples, threads, policies, memory, maxNew, blockSize);
+            List<String> only = skills == null ? List.of() : skills;
             if (stream != null) {
                 if (stream < 1 || facts < 1) {
                     throw new CliException(ExitCode.INVALID_INPUT, "bench qa: --stream and --facts must be positive");
                 }
-                return QaStreamRun.run(
-                        root.context(),
-                        model,
-                        examples,
-                        threads,
-                        policies,
-                        memory,
-                        maxNew,
-                        blockSize,
-                        new QaStreamRun.StreamShape(stream, facts, skills == null ? List.of() : skills));
+                return QaStreamRun.run(root.context(), in, new QaStreamRun.StreamShape(stream, facts, only));
             }
-            return MemoryBenchRun.qa(
-                    root.context(),
-                    model,
-                    examples,
-                    threads,
-                    policies,
-                    memory,
-                    maxNew,
-                    blockSize,
-                    padTo == null ? List.of() : padTo,
-                    skills == null ? List.of() : skills,
-                    perCell);
+            return MemoryBenchRun.qa(root.context(), in, padTo == null ? List.of() : padTo, only, perCell);
         }
         if (what.equals("attribution")) {
             if (model == null) {

@@ -151,33 +151,47 @@ final class MemoryBenchRun {
         }
     }
 
-    /** {@code bench qa}: see {@link io.engram.engine.bench.QaReplay}. */
-    /**
-     * @param padTo pad each example to these lengths in tokens with held-out filler ({@link
-     *     io.engram.engine.bench.QaReplay#padded}); empty: the examples as they are
-     * @param skills only these skills (empty: all); {@code perCell} at most this many per skill and length (0: all)
-     */
-    static int qa(
-            CliContext ctx,
-            Path modelPath,
+    /** What every {@code bench qa} run reads: the model, the examples file, the policies and how to build them. */
+    record QaInputs(
+            Path model,
             Path examplesFile,
             int threads,
             List<String> policies,
             Specs memory,
             int maxNew,
-            int blockSize,
-            List<Integer> padTo,
-            List<String> skills,
-            int perCell) {
-        PrintWriter out = ctx.out();
-        List<io.engram.engine.bench.QaReplay.Example> examples;
-        try {
-            examples = io.engram.engine.bench.QaReplay.read(examplesFile);
-        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+            int blockSize) {
+
+        /** The examples, or the reason they cannot be read as an invalid-input error. */
+        List<io.engram.engine.bench.QaReplay.Example> examples() {
+            try {
+                return io.engram.engine.bench.QaReplay.read(examplesFile);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+                throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+            }
         }
-        try (Engine engine = Engine.open(Engine.Spec.tool(modelPath, Backends.DeviceSettings.cpu(), threads, false)
-                .withBlockSize(blockSize))) {
+
+        Engine open() {
+            return Engine.open(Engine.Spec.tool(model, Backends.DeviceSettings.cpu(), threads, false)
+                    .withBlockSize(blockSize));
+        }
+    }
+
+    /**
+     * {@code bench qa}: see {@link io.engram.engine.bench.QaReplay}.
+     *
+     * @param padTo pad each example to these lengths in tokens with held-out filler ({@link
+     *     io.engram.engine.bench.QaReplay#padded}); empty: the examples as they are
+     * @param skills only these skills (empty: all); {@code perCell} at most this many per skill and length (0: all)
+     */
+    static int qa(CliContext ctx, QaInputs in, List<Integer> padTo, List<String> skills, int perCell) {
+        PrintWriter out = ctx.out();
+        List<io.engram.engine.bench.QaReplay.Example> examples = in.examples();
+        Path modelPath = in.model();
+        Path examplesFile = in.examplesFile();
+        List<String> policies = in.policies();
+        Specs memory = in.memory();
+        int maxNew = in.maxNew();
+        try (Engine engine = in.open()) {
             Transformer t = engine.transformer();
             Tokenizer tok = engine.session().tokenizer();
             ModelConfig config = engine.config();

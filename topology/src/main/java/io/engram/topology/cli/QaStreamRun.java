@@ -1,6 +1,5 @@
 package io.engram.topology.cli;
 
-import io.engram.engine.backend.Backends;
 import io.engram.engine.bench.QaReplay;
 import io.engram.engine.bench.QaStream;
 import io.engram.engine.session.Engine;
@@ -22,25 +21,12 @@ final class QaStreamRun {
 
     private QaStreamRun() {}
 
-    static int run(
-            CliContext ctx,
-            Path modelPath,
-            Path examplesFile,
-            int threads,
-            List<String> policies,
-            MemoryBenchRun.Specs memory,
-            int maxNew,
-            int blockSize,
-            StreamShape shape) {
+    static int run(CliContext ctx, MemoryBenchRun.QaInputs in, StreamShape shape) {
         PrintWriter out = ctx.out();
-        List<QaReplay.Example> examples;
-        try {
-            examples = QaReplay.read(examplesFile);
-        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
-        }
-        try (Engine engine = Engine.open(Engine.Spec.tool(modelPath, Backends.DeviceSettings.cpu(), threads, false)
-                .withBlockSize(blockSize))) {
+        List<QaReplay.Example> examples = in.examples();
+        MemoryBenchRun.Specs memory = in.memory();
+        Path modelPath = in.model();
+        try (Engine engine = in.open()) {
             Tokenizer tok = engine.session().tokenizer();
             QaStream.Stream stream;
             try {
@@ -55,13 +41,13 @@ final class QaStreamRun {
                     modelPath.getFileName(),
                     stream.tokens(),
                     stream.events().size(),
-                    examplesFile.getFileName(),
+                    in.examplesFile().getFileName(),
                     stream.facts().size(),
                     stream.facts().size());
             out.printf(
                     "%-8s %6s %-9s %-8s %-5s %9s  %s%n", "policy", "depth", "skill", "correct", "seen", "ms", "answer");
             out.flush();
-            for (String name : policies) {
+            for (String name : in.policies()) {
                 var candidate = MemoryBenchRun.candidate(name, memory, engine.config(), modelPath);
                 out.printf("%s: %s%n", candidate.name(), MemoryBenchRun.describe(name, memory, engine.config()));
                 QaStream.Result r;
@@ -72,7 +58,7 @@ final class QaStreamRun {
                             stream,
                             candidate.name(),
                             candidate.policy(),
-                            maxNew,
+                            in.maxNew(),
                             read -> progress.update(read, stream.tokens(), 0));
                 }
                 for (QaStream.Answer a : r.answers()) {

@@ -2,32 +2,19 @@ package io.engram.topology.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.topology.SessionStageFactory;
-import java.io.ByteArrayInputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 
 /** {@code bench qa --stream} and {@code bench attribution --examples} end to end on the committed smoke model. */
 class QaBenchCliTest {
     static final Path SMOKE = Path.of("..", "gpu-engine", "src", "test", "resources", "engram-smoke");
 
-    final StringWriter out = new StringWriter();
-    final StringWriter err = new StringWriter();
+    /** The CLI harness of {@link EngramCliTest} (stdout and stderr captured, no broker). */
+    final EngramCliTest cli = new EngramCliTest();
 
     int run(String... args) {
-        CliContext ctx = new CliContext(
-                new PrintWriter(out, true),
-                new PrintWriter(err, true),
-                Map.of(),
-                new ByteArrayInputStream(new byte[0]),
-                false,
-                SessionStageFactory.none(),
-                new CompletableFuture<>());
-        return new EngramCli(ctx).execute(args);
+        return cli.run(Map.of(), args);
     }
 
     @Test
@@ -47,8 +34,8 @@ class QaBenchCliTest {
                 "full,infllm",
                 "--max-new-tokens",
                 "16");
-        assertThat(code).as(err.toString()).isZero();
-        assertThat(out.toString())
+        assertThat(code).as(cli.err.toString()).isZero();
+        assertThat(cli.out.toString())
                 .contains("with 4 facts planted")
                 .containsPattern("full: \\d of 4 facts answered \\([0-9.]+\\), fact seen in every layer 1\\.00")
                 .containsPattern("infllm: \\d of 4 facts answered");
@@ -70,7 +57,7 @@ class QaBenchCliTest {
                 "--policies",
                 "full");
         assertThat(code).isEqualTo(ExitCode.INVALID_INPUT.code());
-        assertThat(err.toString()).contains("only 5 facts").contains("50 asked for");
+        assertThat(cli.err.toString()).contains("only 5 facts").contains("50 asked for");
     }
 
     @Test
@@ -90,8 +77,8 @@ class QaBenchCliTest {
                 "1",
                 "--candidates",
                 "4");
-        assertThat(code).as(err.toString()).isZero();
-        assertThat(out.toString())
+        assertThat(code).as(cli.err.toString()).isZero();
+        assertThat(cli.out.toString())
                 .contains("3 held-out facts of any skill")
                 .containsPattern("\\s+\\d+ fast\\s+3 ")
                 .containsPattern("\\s+\\d+ precise\\s+3 ");
