@@ -107,6 +107,18 @@ public final class QaReplay {
             double prefillMsPerToken,
             double decodeMsPerToken) {}
 
+    /**
+     * One untimed answer over a few events of {@code ex}, so that the first cell's times do not include compiling the
+     * answer path (a handful of answer tokens per example would otherwise be timed mostly cold).
+     */
+    private static void warmUp(SessionEngine engine, Example ex, int maxNewTokens) {
+        KvCache memory = engine.newMemory();
+        for (int i = 0; i < Math.min(4, ex.pieces().size()); i++) {
+            engine.ingest(memory, ex.pieces().get(i), i);
+        }
+        engine.answer(memory, ex.question(), SamplingOptions.greedy(maxNewTokens), (id, piece, logProb) -> {});
+    }
+
     /** What one policy's examples of one skill and length add up to. */
     private static final class Cell {
         int ok;
@@ -290,6 +302,7 @@ public final class QaReplay {
         int done = 0;
         for (Map.Entry<String, MemoryPolicy> p : policies.entrySet()) {
             SessionEngine engine = new SessionEngine(model, tokenizer, p.getValue(), PromptFormat.PLAIN);
+            warmUp(engine, examples.getFirst(), maxNewTokens);
             Map<String, Cell> cells = new LinkedHashMap<>();
             for (Example ex : examples) {
                 Cell c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new Cell());
