@@ -38,10 +38,13 @@ final class CpuAttention {
 
     /**
      * Keys of one span ready for scoring: dimension d of head g of slot {@code from + j} at {@code kT[(g * hd + d) *
-     * stride + base + j]}, rotated to the plan's positions; its value row at {@code v[(vBase + j) * kvDim + g * hd]}.
+     * stride + base + j]}, rotated to the plan's positions less {@code shift}; its value row at {@code v[(vBase + j) *
+     * kvDim + g * hd]}. A query scores them rotated to its own position less {@code shift}: RoPE scores depend on the
+     * distance only, so a span whose positions move with every step (a window re-indexed from its start) keeps keys
+     * rotated once, in the block's own frame, and the query moves instead.
      */
     private record Segment(
-            float[] kT, int base, int stride, float[] v, int vBase, int length, KvBlock block, int from) {}
+            float[] kT, int base, int stride, float[] v, int vBase, int length, KvBlock block, int from, int shift) {}
 
     /** Transposed keys of one block and layer (capacity slots per row), valid for slots below {@code valid}. */
     private static final class Transposed {
@@ -66,6 +69,12 @@ final class CpuAttention {
     private final Map<Buf, Transposed> rotated = Collections.synchronizedMap(new WeakHashMap<>());
 
     private final Map<Buf, Transposed> unrotated = Collections.synchronizedMap(new WeakHashMap<>());
+
+    /**
+     * Keys rotated to the block's own frame for re-indexed spans: slot j at the stored position of slot 0 plus j (the
+     * positions the block was written at, where they run on, so a span re-indexed to them scores exactly as stored).
+     */
+    private final Map<Buf, Transposed> slotted = Collections.synchronizedMap(new WeakHashMap<>());
 
     CpuAttention(Parallel parallel) {
         this.parallel = parallel;
@@ -124,6 +133,7 @@ final class CpuAttention {
             float[] c = new float[hd / 2];
             float[] sn2 = new float[hd / 2];
             float[][] qh = new float[maxRows][hd];
+            float[][] qRaw = new float[maxRows][hd];
             float[][] acc = new float[maxRows][hd];
             float[][] scores = new float[maxRows][];
             int[] rowQuery = new int[maxRows];
@@ -136,14 +146,13 @@ final class CpuAttention {
                 int i0 = (w / kvHeads) * QUERIES;
                 int rows = 0;
                 for (int i = i0; i < Math.min(n, i0 + QUERIES); i++) {
-                    rope.angles(plan.queryPositions()[i], c, sn2);
                     for (int h = g * group; h < (g + 1) * group; h++, rows++) {
                         rowQuery[rows] = i;
                         rowHead[rows] = h;
-                        System.arraycopy(qa, i * shape.qDim() + h * hd, qh[rows], 0, hd);
-                        rope.rotate(qh[rows], 0, c, sn2);
+                        System.arraycopy(qa, i * shape.qDim() + h * hd, qRaw[rows], 0, hd);
                     }
                 }
+                int shift = Integer.MIN_VALUE; // the frame qh is rotated to: none yet
                 int total = totals[g];
                 for (int r = 0; r < rows; r++) {
                     if (scores[r] == null || scores[r].length < total) {
@@ -152,6 +161,14 @@ final class CpuAttention {
                 }
                 int t = 0;
                 for (Segment sg : segs[g]) {
+                    if (sg.shift != shift) {
+                        shift = sg.shift;
+                        for (int r = 0; r < rows; r++) {
+                            rope.angles(plan.queryPositions()[rowQuery[r]] - shift, c, sn2);
+                            System.arraycopy(qRaw[r], 0, qh[r], 0, hd);
+                            rope.rotate(qh[r], 0, c, sn2);
+                        }
+                    }
                     int k0 = g * hd * sg.stride + sg.base;
                     for (int r = 0; r < rows; r++) {
                         // slots of a span hold consecutive sequence numbers: the keys after the query's are a suffix
@@ -238,8 +255,9 @@ final class CpuAttention {
     }
 
     /**
-     * Transposed keys of a span: from the per-block caches for stored positions and for position 0 (raw keys), freshly
-     * rotated otherwise.
+     * Transposed keys of a span, from the per-block caches: rotated to their stored positions ({@code STORED}), as
+     * stored ({@code FIXED}: every key at one position, the query moved by it) or to the block's frame ({@code
+     * CONTIGUOUS}: the query moved by the span's offset from it).
      */
     private Segment prepare(
             KvSpan s, int layer, RopeTable rope, int kvDim, int hd, float[] cs, float[] sn, float[] row) {
@@ -247,37 +265,34 @@ final class CpuAttention {
         float[] raw = HostBuf.of(b.keys(layer));
         float[] vals = HostBuf.of(b.values(layer));
         int heads = kvDim / hd;
-        boolean stored = s.positions() == KvSpan.Positions.STORED;
-        if (stored || (s.positions() == KvSpan.Positions.FIXED && s.base() == 0)) {
-            Map<Buf, Transposed> cache = stored ? rotated : unrotated;
-            Transposed tr = cache.get(b.keys(layer));
-            if (tr == null || tr.generation != b.generation()) {
-                tr = new Transposed(b.capacity(), kvDim, b.generation());
-                cache.put(b.keys(layer), tr);
-            }
-            for (int slot = tr.valid; slot < b.length(); slot++) {
-                System.arraycopy(raw, slot * kvDim, row, 0, kvDim);
-                if (stored) {
-                    rope.angles(b.position(slot), cs, sn);
-                    for (int g = 0; g < heads; g++) {
-                        rope.rotate(row, g * hd, cs, sn);
-                    }
+        KvSpan.Positions kind = s.positions();
+        Map<Buf, Transposed> cache = switch (kind) {
+            case STORED -> rotated;
+            case FIXED -> unrotated;
+            case CONTIGUOUS -> slotted;
+        };
+        Transposed tr = cache.get(b.keys(layer));
+        if (tr == null || tr.generation != b.generation()) {
+            tr = new Transposed(b.capacity(), kvDim, b.generation());
+            cache.put(b.keys(layer), tr);
+        }
+        for (int slot = tr.valid; slot < b.length(); slot++) {
+            System.arraycopy(raw, slot * kvDim, row, 0, kvDim);
+            if (kind != KvSpan.Positions.FIXED) {
+                rope.angles(kind == KvSpan.Positions.STORED ? b.position(slot) : b.position(0) + slot, cs, sn);
+                for (int g = 0; g < heads; g++) {
+                    rope.rotate(row, g * hd, cs, sn);
                 }
-                scatter(row, kvDim, tr.data, tr.stride, slot);
             }
-            tr.valid = Math.max(tr.valid, b.length());
-            return new Segment(tr.data, s.from(), tr.stride, vals, s.from(), s.length(), b, s.from());
+            scatter(row, kvDim, tr.data, tr.stride, slot);
         }
-        float[] kT = new float[s.length() * kvDim];
-        for (int j = 0; j < s.length(); j++) {
-            System.arraycopy(raw, (s.from() + j) * kvDim, row, 0, kvDim);
-            rope.angles(s.positionOf(s.from() + j), cs, sn);
-            for (int g = 0; g < heads; g++) {
-                rope.rotate(row, g * hd, cs, sn);
-            }
-            scatter(row, kvDim, kT, s.length(), j);
-        }
-        return new Segment(kT, 0, s.length(), vals, s.from(), s.length(), b, s.from());
+        tr.valid = Math.max(tr.valid, b.length());
+        int shift = switch (kind) {
+            case STORED -> 0;
+            case FIXED -> s.base();
+            case CONTIGUOUS -> s.base() - s.from() - b.position(0);
+        };
+        return new Segment(tr.data, s.from(), tr.stride, vals, s.from(), s.length(), b, s.from(), shift);
     }
 
     private static void scatter(float[] row, int kvDim, float[] kT, int stride, int slot) {
