@@ -302,7 +302,9 @@ public final class QaReplay {
         int done = 0;
         for (Map.Entry<String, MemoryPolicy> p : policies.entrySet()) {
             SessionEngine engine = new SessionEngine(model, tokenizer, p.getValue(), PromptFormat.PLAIN);
-            warmUp(engine, examples.getFirst(), maxNewTokens);
+            if (!examples.isEmpty()) {
+                warmUp(engine, examples.getFirst(), maxNewTokens);
+            }
             Map<String, Cell> cells = new LinkedHashMap<>();
             for (Example ex : examples) {
                 Cell c = cells.computeIfAbsent(ex.kind() + "@" + ex.length(), k -> new Cell());

@@ -104,11 +104,10 @@ public final class QaStream {
         }
         List<String> fill = new ArrayList<>();
         int at = new java.util.Random(seed).nextInt(filler.pieces().size());
-        for (long total = own;
-                total < targetTokens;
-                at = (at + 1) % filler.pieces().size()) {
+        long tokens = own; // every event's tokens: the facts' and the filler's
+        for (; tokens < targetTokens; at = (at + 1) % filler.pieces().size()) {
             fill.add(filler.pieces().get(at));
-            total += filler.tokens().get(at);
+            tokens += filler.tokens().get(at);
         }
         List<String> events = new ArrayList<>();
         List<Planted> planted = new ArrayList<>();
@@ -122,10 +121,6 @@ public final class QaStream {
             events.addAll(e.pieces());
         }
         events.addAll(fill.subList(used, fill.size()));
-        long tokens = 0;
-        for (String ev : events) {
-            tokens += tokenizer.encode(ev, false).length + 2;
-        }
         return new Stream(List.copyOf(events), List.copyOf(planted), tokens);
     }
 

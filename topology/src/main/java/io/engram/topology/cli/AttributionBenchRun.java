@@ -84,11 +84,7 @@ final class AttributionBenchRun {
                     : "off";
             List<io.engram.engine.bench.QaReplay.Example> examples = null;
             if (p.examples() != null) {
-                try {
-                    examples = io.engram.engine.bench.QaReplay.read(p.examples());
-                } catch (IllegalArgumentException | java.io.UncheckedIOException ex) {
-                    throw new CliException(ExitCode.INVALID_INPUT, ex.getMessage());
-                }
+                examples = MemoryBenchRun.readExamples(p.examples());
                 out.printf(
                         "task: %d held-out facts of %s from %s in held-out filler, asked in their held-out phrasings "
                                 + "(question-answer format), the expected answer traced; support: the segments holding "

@@ -151,6 +151,15 @@ final class MemoryBenchRun {
         }
     }
 
+    /** The examples of {@code file}, or the reason they cannot be read as an invalid-input error. */
+    static List<io.engram.engine.bench.QaReplay.Example> readExamples(Path file) {
+        try {
+            return io.engram.engine.bench.QaReplay.read(file);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
+        }
+    }
+
     /** What every {@code bench qa} run reads: the model, the examples file, the policies and how to build them. */
     record QaInputs(
             Path model,
@@ -161,13 +170,8 @@ final class MemoryBenchRun {
             int maxNew,
             int blockSize) {
 
-        /** The examples, or the reason they cannot be read as an invalid-input error. */
         List<io.engram.engine.bench.QaReplay.Example> examples() {
-            try {
-                return io.engram.engine.bench.QaReplay.read(examplesFile);
-            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-                throw new CliException(ExitCode.INVALID_INPUT, e.getMessage());
-            }
+            return readExamples(examplesFile);
         }
 
         Engine open() {

@@ -3,6 +3,8 @@ package io.engram.topology.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -17,9 +19,9 @@ class QaBenchCliTest {
         return cli.run(Map.of(), args);
     }
 
-    @Test
-    void aStreamWithFactsPlantedAnswersEachOnceAfterIt() {
-        int code = run(
+    /** {@code bench qa --stream 2500} on the smoke model and its examples, with {@code more} options. */
+    int stream(String facts, String policies, String... more) {
+        List<String> args = new ArrayList<>(List.of(
                 "bench",
                 "qa",
                 "--model",
@@ -29,11 +31,16 @@ class QaBenchCliTest {
                 "--stream",
                 "2500",
                 "--facts",
-                "4",
+                facts,
                 "--policies",
-                "full,infllm",
-                "--max-new-tokens",
-                "16");
+                policies));
+        args.addAll(List.of(more));
+        return run(args.toArray(String[]::new));
+    }
+
+    @Test
+    void aStreamWithFactsPlantedAnswersEachOnceAfterIt() {
+        int code = stream("4", "full,infllm", "--max-new-tokens", "16");
         assertThat(code).as(cli.err.toString()).isZero();
         assertThat(cli.out.toString())
                 .contains("with 4 facts planted")
@@ -43,19 +50,7 @@ class QaBenchCliTest {
 
     @Test
     void tooManyFactsIsRefusedWithTheCount() {
-        int code = run(
-                "bench",
-                "qa",
-                "--model",
-                SMOKE.toString(),
-                "--examples",
-                SMOKE.resolve("eval_examples.jsonl").toString(),
-                "--stream",
-                "2500",
-                "--facts",
-                "50",
-                "--policies",
-                "full");
+        int code = stream("50", "full");
         assertThat(code).isEqualTo(ExitCode.INVALID_INPUT.code());
         assertThat(cli.err.toString()).contains("only 5 facts").contains("50 asked for");
     }
