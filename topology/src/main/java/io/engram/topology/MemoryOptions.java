@@ -2,6 +2,7 @@ package io.engram.topology;
 
 import io.engram.engine.memory.DuoSpec;
 import io.engram.engine.memory.MemorySpec;
+import io.engram.engine.memory.RankingSpec;
 import io.engram.engine.memory.duo.DuoAttention;
 import io.engram.topology.options.Option;
 import io.engram.topology.options.ResolvedOptions;
@@ -72,6 +73,13 @@ public final class MemoryOptions {
             .description("INFLLM/EMLLM: rank units through the ranking projection beside the model "
                     + "(ranking.safetensors, learned with the model frozen) when the model has one; false ranks by "
                     + "the raw query.");
+
+    public static final Option<Integer> LEXICAL_UNITS = Option.intKey("engram.memory.lexical-units")
+            .defaultValue(RankingSpec.DEFAULT.lexicalUnits())
+            .check(n -> n >= 0, ">= 0")
+            .description("INFLLM/EMLLM: on a question's steps, also retrieve the units whose tokens best match the "
+                    + "question's (BM25 over the session's units), each with the unit after it, on top of those the "
+                    + "query ranks; 0 retrieves by the query alone, as the papers.");
 
     public static final Option<Double> SURPRISE_GAMMA = Option.doubleKey("engram.memory.surprise-gamma")
             .defaultValue(EM.gamma())
@@ -163,6 +171,10 @@ public final class MemoryOptions {
         return spec(o, o.get(POLICY), o.get(DUO));
     }
 
+    private static RankingSpec ranking(ResolvedOptions o) {
+        return new RankingSpec(o.get(RANKING_PROJECTION), o.get(LEXICAL_UNITS));
+    }
+
     /** Policy {@code kind} (with DuoAttention when {@code duo}) at the sizes the options set, e.g. for a bench. */
     public static MemorySpec spec(ResolvedOptions o, MemorySpec.Kind kind, boolean duo) {
         if (o.get(EVENT_MIN) > o.get(EVENT_MAX)) {
@@ -173,8 +185,7 @@ public final class MemoryOptions {
             case FULL -> new MemorySpec.Full();
             case STREAMING -> new MemorySpec.Streaming(o.get(SINK_TOKENS), o.get(RECENT_TOKENS));
             case INFLLM ->
-                new MemorySpec.InfLlm(
-                        window, o.get(TOP_UNITS), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS), o.get(RANKING_PROJECTION));
+                new MemorySpec.InfLlm(window, o.get(TOP_UNITS), o.get(CACHED_BLOCKS), o.get(REPR_TOKENS), ranking(o));
             case EMLLM ->
                 new MemorySpec.EmLlm(
                         window,
@@ -186,7 +197,7 @@ public final class MemoryOptions {
                         o.get(EVENT_MAX),
                         o.get(REFINEMENT),
                         o.get(REFINE_FROM_LAYER),
-                        o.get(RANKING_PROJECTION));
+                        ranking(o));
             case SIRLLM ->
                 new MemorySpec.SirLlm(o.get(SINK_TOKENS), o.get(RECENT_TOKENS), o.get(SCORED_TOKENS), o.get(DECAY));
         };

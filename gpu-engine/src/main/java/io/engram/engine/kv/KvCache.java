@@ -278,6 +278,11 @@ public final class KvCache {
         transientFrom = nextSeq;
     }
 
+    /** The sequence index the transient section starts at, or -1 outside one. */
+    public long transientFrom() {
+        return transientFrom;
+    }
+
     /** Whether the cache is in a transient section (see {@link #beginTransient}). */
     public boolean isTransient() {
         return transientFrom >= 0;

@@ -171,15 +171,20 @@ public sealed interface MemorySpec extends Serializable
      * InfLLM: uniform units of a storage block, the {@code topUnits} best per layer and step ({@link #AUTO}: the
      * window's memory tokens in units of {@value #UNIT_TOKENS}), {@code cachedBlocks} of them kept in engine memory
      * per layer, each represented by the keys of its {@code reprTokens} most attended tokens; units ranked through the
-     * model's {@link RankingProjection} when {@code rankingProjection} is on and the model folder holds one.
+     * model's {@link RankingProjection} and the question's words as {@code ranking} says.
      */
-    record InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens, boolean rankingProjection)
+    record InfLlm(Window window, int topUnits, int cachedBlocks, int reprTokens, RankingSpec ranking)
             implements MemorySpec {
         /** Tokens per unit that {@link #AUTO} unit counts assume (the default block size). */
         static final int UNIT_TOKENS = 128;
 
         public InfLlm {
-            if (window == null || topUnits < AUTO || topUnits == 0 || cachedBlocks < 0 || reprTokens < 1) {
+            if (window == null
+                    || topUnits < AUTO
+                    || topUnits == 0
+                    || cachedBlocks < 0
+                    || reprTokens < 1
+                    || ranking == null) {
                 throw new IllegalArgumentException(
                         "InfLLM needs a window, top units > 0 (or auto), cached blocks >= 0 and "
                                 + "representative tokens > 0: " + window + ", " + topUnits + ", " + cachedBlocks + ", "
@@ -189,12 +194,12 @@ public sealed interface MemorySpec extends Serializable
 
         /** The same with the ranking projection on or off. */
         public InfLlm withRankingProjection(boolean on) {
-            return new InfLlm(window, topUnits, cachedBlocks, reprTokens, on);
+            return new InfLlm(window, topUnits, cachedBlocks, reprTokens, ranking.withProjection(on));
         }
 
         /** InfLLM's configuration (16 units of 128 at the papers' sizes, 4 representative tokens, 32 cached blocks). */
         public static InfLlm paper() {
-            return new InfLlm(Window.SIZED_FOR_MODEL, AUTO, 32, 4, true);
+            return new InfLlm(Window.SIZED_FOR_MODEL, AUTO, 32, 4, RankingSpec.DEFAULT);
         }
 
         public RetrievalSettings retrieval(ModelConfig model) {
@@ -208,7 +213,8 @@ public sealed interface MemorySpec extends Serializable
                     0,
                     0,
                     cachedBlocks,
-                    new RetrievalSettings.Uniform());
+                    new RetrievalSettings.Uniform(),
+                    ranking.lexicalUnits());
         }
 
         @Override
@@ -218,7 +224,7 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            return RankingProjection.policy(retrieval(model), model, modelDir, rankingProjection);
+            return RankingProjection.policy(retrieval(model), model, modelDir, ranking.projection());
         }
 
         @Override
@@ -228,7 +234,8 @@ public sealed interface MemorySpec extends Serializable
                     ? topUnits
                     : Math.max(1, w.memoryTokens() / UNIT_TOKENS);
             return "InfLLM %s init + %s local + top-%s units, %d cached blocks/layer"
-                    .formatted(size(w.initTokens()), size(w.localTokens()), size(units), cachedBlocks);
+                            .formatted(size(w.initTokens()), size(w.localTokens()), size(units), cachedBlocks)
+                    + ranking.describe();
         }
     }
 
@@ -237,7 +244,7 @@ public sealed interface MemorySpec extends Serializable
      * to {@code eventMaxTokens} long), boundaries moved by {@code refinement} on the keys of the layers from {@code
      * refineFromLayer} (-1: the last 3/8), the window's memory tokens retrieved per layer and step with {@code
      * contiguity} of them given to the neighbours of retrieved events; events ranked through the model's {@link
-     * RankingProjection} when {@code rankingProjection} is on and the model folder holds one.
+     * RankingProjection} and the question's words as {@code ranking} says.
      */
     record EmLlm(
             Window window,
@@ -249,11 +256,16 @@ public sealed interface MemorySpec extends Serializable
             int eventMaxTokens,
             RetrievalSettings.Refinement refinement,
             int refineFromLayer,
-            boolean rankingProjection)
+            RankingSpec ranking)
             implements MemorySpec {
 
         public EmLlm {
-            if (window == null || refinement == null || cachedBlocks < 0 || reprTokens < 1 || gamma < 0) {
+            if (window == null
+                    || refinement == null
+                    || ranking == null
+                    || cachedBlocks < 0
+                    || reprTokens < 1
+                    || gamma < 0) {
                 throw new IllegalArgumentException(
                         "EM-LLM needs a window, a refinement, cached blocks >= 0, representative "
                                 + "tokens > 0 and gamma >= 0");
@@ -277,7 +289,7 @@ public sealed interface MemorySpec extends Serializable
                     eventMaxTokens,
                     refinement,
                     refineFromLayer,
-                    on);
+                    ranking.withProjection(on));
         }
 
         /** EM-LLM's full method: surprise, modularity refinement from the last 3/8 of the layers, 30% contiguity. */
@@ -294,7 +306,7 @@ public sealed interface MemorySpec extends Serializable
                     sp.maxTokens(),
                     sp.refinement(),
                     sp.refineFromLayer(),
-                    true);
+                    RankingSpec.DEFAULT);
         }
 
         public RetrievalSettings retrieval(ModelConfig model) {
@@ -307,7 +319,8 @@ public sealed interface MemorySpec extends Serializable
                     w.memoryTokens(),
                     contiguity,
                     cachedBlocks,
-                    new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer));
+                    new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer),
+                    ranking.lexicalUnits());
         }
 
         @Override
@@ -317,7 +330,7 @@ public sealed interface MemorySpec extends Serializable
 
         @Override
         public MemoryPolicy create(ModelConfig model, Path modelDir) {
-            return RankingProjection.policy(retrieval(model), model, modelDir, rankingProjection);
+            return RankingProjection.policy(retrieval(model), model, modelDir, ranking.projection());
         }
 
         @Override
@@ -327,18 +340,19 @@ public sealed interface MemorySpec extends Serializable
                     ? (refineFromLayer < 0 ? "auto" : String.valueOf(refineFromLayer))
                     : String.valueOf(RetrievalSettings.refineFrom(refineFromLayer, model.layers()));
             return "EM-LLM %s init + %s local + %s memory tokens (contiguity %.2f), events %d..%d at gamma %.2f%s"
-                    .formatted(
-                            size(w.initTokens()),
-                            size(w.localTokens()),
-                            size(w.memoryTokens()),
-                            contiguity,
-                            eventMinTokens,
-                            eventMaxTokens,
-                            gamma,
-                            refinement == RetrievalSettings.Refinement.NONE
-                                    ? ""
-                                    : ", " + refinement.name().toLowerCase(Locale.ROOT) + " refinement from layer "
-                                            + layer);
+                            .formatted(
+                                    size(w.initTokens()),
+                                    size(w.localTokens()),
+                                    size(w.memoryTokens()),
+                                    contiguity,
+                                    eventMinTokens,
+                                    eventMaxTokens,
+                                    gamma,
+                                    refinement == RetrievalSettings.Refinement.NONE
+                                            ? ""
+                                            : ", " + refinement.name().toLowerCase(Locale.ROOT)
+                                                    + " refinement from layer " + layer)
+                    + ranking.describe();
         }
     }
 

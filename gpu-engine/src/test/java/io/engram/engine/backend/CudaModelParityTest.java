@@ -92,7 +92,13 @@ class CudaModelParityTest {
                 : TinyModels.write(tmp.resolve(variant + "-" + dtype), TinyModels.Variant.valueOf(variant), dtype, 42);
         MemorySpec ms = switch (policy) {
             case STREAMING -> new MemorySpec.Streaming(4, 100);
-            case INFLLM -> new MemorySpec.InfLlm(new MemorySpec.Window(16, 96, MemorySpec.AUTO), 3, 8, 4, true);
+            case INFLLM ->
+                new MemorySpec.InfLlm(
+                        new MemorySpec.Window(16, 96, MemorySpec.AUTO),
+                        3,
+                        8,
+                        4,
+                        io.engram.engine.memory.RankingSpec.DEFAULT);
             default -> MemorySpec.defaults(policy);
         };
         int promptLen = variant.equals("stories260K") ? 320 : 90; // past the StreamingLLM and InfLLM windows

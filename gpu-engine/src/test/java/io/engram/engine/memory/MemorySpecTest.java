@@ -67,15 +67,16 @@ class MemorySpecTest {
                         .localTokens())
                 .as("the window takes what init and memory leave")
                 .isEqualTo(1024 - 32 - 256);
-        MemorySpec.InfLlm set =
-                new MemorySpec.InfLlm(new MemorySpec.Window(32, 300, MemorySpec.AUTO), MemorySpec.AUTO, 32, 4, true);
+        MemorySpec.InfLlm set = new MemorySpec.InfLlm(
+                new MemorySpec.Window(32, 300, MemorySpec.AUTO), MemorySpec.AUTO, 32, 4, RankingSpec.DEFAULT);
         RetrievalSettings r = set.retrieval(model(1024));
         assertThat(r.initTokens()).isEqualTo(32);
         assertThat(r.localTokens()).isEqualTo(300);
         assertThat(r.topUnits()).isEqualTo(2);
         assertThat(set.create(model(1024), null)).isInstanceOf(InfLlm.class);
         assertThat(set.describe(model(1024)))
-                .isEqualTo("InfLLM 32 init + 300 local + top-2 units, 32 cached blocks/layer");
+                .isEqualTo(
+                        "InfLLM 32 init + 300 local + top-2 units, 32 cached blocks/layer, 2 lexical units per question");
     }
 
     @Test
@@ -96,12 +97,15 @@ class MemorySpecTest {
     @Test
     void specsRefuseWhatTheirPolicyCannotRun() {
         assertThatThrownBy(() -> new MemorySpec.Window(4, 0, 16)).hasMessageContaining("local and memory > 0");
-        assertThatThrownBy(() -> new MemorySpec.InfLlm(MemorySpec.Window.SIZED_FOR_MODEL, 0, 32, 4, true))
+        assertThatThrownBy(
+                        () -> new MemorySpec.InfLlm(MemorySpec.Window.SIZED_FOR_MODEL, 0, 32, 4, RankingSpec.DEFAULT))
                 .hasMessageContaining("top units");
         MemorySpec.EmLlm em = MemorySpec.EmLlm.paper();
-        assertThatThrownBy(() -> new MemorySpec.EmLlm(em.window(), 1.0, 32, 4, 1.0, 8, 128, em.refinement(), -1, true))
+        assertThatThrownBy(() -> new MemorySpec.EmLlm(
+                        em.window(), 1.0, 32, 4, 1.0, 8, 128, em.refinement(), -1, RankingSpec.DEFAULT))
                 .hasMessageContaining("contiguity");
-        assertThatThrownBy(() -> new MemorySpec.EmLlm(em.window(), 0.3, 32, 4, 1.0, 64, 8, em.refinement(), -1, true))
+        assertThatThrownBy(() -> new MemorySpec.EmLlm(
+                        em.window(), 0.3, 32, 4, 1.0, 64, 8, em.refinement(), -1, RankingSpec.DEFAULT))
                 .hasMessageContaining("event sizes");
         assertThatThrownBy(() -> new MemorySpec.SirLlm(4, 100, 10, 0)).hasMessageContaining("decay");
         assertThatThrownBy(() -> DuoSpec.over(DuoSpec.over(new MemorySpec.Full())))

@@ -16,7 +16,13 @@ final class SmallMemorySpecs {
         return switch (kind) {
             case FULL -> new MemorySpec.Full();
             case STREAMING -> new MemorySpec.Streaming(4, recent);
-            case INFLLM -> new MemorySpec.InfLlm(new MemorySpec.Window(4, 24, MemorySpec.AUTO), 2, 1, 4, true);
+            case INFLLM ->
+                new MemorySpec.InfLlm(
+                        new MemorySpec.Window(4, 24, MemorySpec.AUTO),
+                        2,
+                        1,
+                        4,
+                        io.engram.engine.memory.RankingSpec.DEFAULT);
             case EMLLM ->
                 new MemorySpec.EmLlm(
                         new MemorySpec.Window(4, 24, 16),
@@ -28,7 +34,7 @@ final class SmallMemorySpecs {
                         em.eventMaxTokens(),
                         em.refinement(),
                         em.refineFromLayer(),
-                        true);
+                        io.engram.engine.memory.RankingSpec.DEFAULT);
             case SIRLLM -> new MemorySpec.SirLlm(4, recent, 16, 1.0);
         };
     }

@@ -26,7 +26,8 @@ import java.util.Set;
  *
  * <p>Units are chosen per layer by the inner product of the step's mean query (rotated to the distance of the fixed
  * position) with each unit's representative keys: per KV head, the mean raw key of the {@code reprTokens} tokens that
- * received the most attention while they were in the local window. The storage blocks of units stay in engine memory
+ * received the most attention while they were in the local window. On a question's steps the units its tokens match
+ * best ({@link LexicalMatch}) join them. The storage blocks of units stay in engine memory
  * only while an LRU per layer holds them ({@code cachedBlocks}); the rest live in the cache's {@link
  * io.engram.engine.kv.UnitStore}. While the whole stream fits the local window the plan is exact full attention.
  *
@@ -194,6 +195,7 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
             }
         }
         st.base = spans;
+        LexicalMatch.matchQuestion(st, cache, cfg.lexicalUnits(), firstSeq, n);
         AttentionPlan plan = AttentionPlan.uniform(kvHeadCount, spans, qpos);
         // a question, its answer or a summary prompt is truncated away: the attention it paid must not pick the
         // representatives of units packed later
@@ -355,6 +357,7 @@ public abstract sealed class RetrievalMemory implements MemoryPolicy permits Inf
         Set<Integer> picked = new LinkedHashSet<>();
         pick(st, layer, ranking, rank, picked);
         recall.measure(st.index, st.rankingsSeen++, layer, q, ranking, rank, RankingRecall.similar(picked, rank));
+        LexicalMatch.addMatched(st, picked);
         List<Unit> out = new ArrayList<>(picked.size());
         List<Integer> order = new ArrayList<>(picked);
         Collections.sort(order);

@@ -14,6 +14,8 @@ package io.engram.engine.memory.retrieval;
  * @param cachedBlocks storage blocks of retrieved memory kept in engine memory per layer (LRU; InfLLM
  *     {@code max_cached_block}, 32); never fewer than a step needs
  * @param segmentation how memory is cut into units
+ * @param lexicalUnits on a question's steps, units the question's tokens match best (each with the next unit) retrieved
+ *     on top of the ranked ones ({@link LexicalMatch}; 0 = none, the papers' method)
  */
 public record RetrievalSettings(
         int initTokens,
@@ -23,7 +25,8 @@ public record RetrievalSettings(
         int memoryTokens,
         double contiguity,
         int cachedBlocks,
-        Segmentation segmentation) {
+        Segmentation segmentation,
+        int lexicalUnits) {
 
     /** How tokens that leave the local window are cut into memory units. */
     public sealed interface Segmentation permits Uniform, Surprise {}
@@ -65,13 +68,27 @@ public record RetrievalSettings(
         }
     }
 
+    /** Settings without lexical matching (the papers' retrieval). */
+    public RetrievalSettings(
+            int initTokens,
+            int localTokens,
+            int reprTokens,
+            int topUnits,
+            int memoryTokens,
+            double contiguity,
+            int cachedBlocks,
+            Segmentation segmentation) {
+        this(initTokens, localTokens, reprTokens, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation, 0);
+    }
+
     public RetrievalSettings {
         if (initTokens < 0
                 || localTokens < 1
                 || reprTokens < 1
                 || topUnits < 0
                 || memoryTokens < 0
-                || cachedBlocks < 0) {
+                || cachedBlocks < 0
+                || lexicalUnits < 0) {
             throw new IllegalArgumentException("retrieval settings out of range: " + this);
         }
         if (topUnits == 0 && memoryTokens == 0) {
@@ -98,27 +115,59 @@ public record RetrievalSettings(
 
     public RetrievalSettings withWindow(int init, int local) {
         return new RetrievalSettings(
-                init, local, reprTokens, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
+                init, local, reprTokens, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation, lexicalUnits);
     }
 
     public RetrievalSettings withTopUnits(int k) {
         return new RetrievalSettings(
-                initTokens, localTokens, reprTokens, k, memoryTokens, contiguity, cachedBlocks, segmentation);
+                initTokens,
+                localTokens,
+                reprTokens,
+                k,
+                memoryTokens,
+                contiguity,
+                cachedBlocks,
+                segmentation,
+                lexicalUnits);
     }
 
     public RetrievalSettings withMemoryTokens(int tokens, double contiguityShare) {
         return new RetrievalSettings(
-                initTokens, localTokens, reprTokens, 0, tokens, contiguityShare, cachedBlocks, segmentation);
+                initTokens,
+                localTokens,
+                reprTokens,
+                0,
+                tokens,
+                contiguityShare,
+                cachedBlocks,
+                segmentation,
+                lexicalUnits);
     }
 
     public RetrievalSettings withCachedBlocks(int blocks) {
         return new RetrievalSettings(
-                initTokens, localTokens, reprTokens, topUnits, memoryTokens, contiguity, blocks, segmentation);
+                initTokens,
+                localTokens,
+                reprTokens,
+                topUnits,
+                memoryTokens,
+                contiguity,
+                blocks,
+                segmentation,
+                lexicalUnits);
     }
 
     public RetrievalSettings withReprTokens(int r) {
         return new RetrievalSettings(
-                initTokens, localTokens, r, topUnits, memoryTokens, contiguity, cachedBlocks, segmentation);
+                initTokens,
+                localTokens,
+                r,
+                topUnits,
+                memoryTokens,
+                contiguity,
+                cachedBlocks,
+                segmentation,
+                lexicalUnits);
     }
 
     /** The first layer boundary refinement reads: -1 chooses the last 3/8 of the layers, as EM-LLM's Mistral setting (20 of 32). */

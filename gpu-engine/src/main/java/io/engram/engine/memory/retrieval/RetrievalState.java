@@ -28,6 +28,8 @@ final class RetrievalState implements io.engram.engine.kv.PolicyState {
     boolean unitsRemoved; // since the last snapshot: the next one is complete, not incremental
     long checkedStructure = -1; // the cache's structure version the units were last checked against for gaps
     List<KvSpan> base = List.of();
+    List<Integer> lexical = List.of(); // units the question's tokens match, during a transient section
+    long lexicalTokens = -1; // transient tokens the lexical match was computed over
 
     RetrievalState(int layers, int kvDim, int initTokens, int probes) {
         index = new UnitIndex(layers, kvDim, probes);

@@ -105,8 +105,12 @@ class RankingProjectionTest {
         Path bare = java.nio.file.Files.createDirectory(dir.resolve("bare"));
         assertThat(((RetrievalMemory) inf.create(model(), bare)).projection()).isNull();
         // trained for another window: the queries it expects are rotated to another distance
-        MemorySpec.InfLlm wide =
-                new MemorySpec.InfLlm(new MemorySpec.Window(64, 512, 256), MemorySpec.AUTO, 32, 4, true);
+        MemorySpec.InfLlm wide = new MemorySpec.InfLlm(
+                new MemorySpec.Window(64, 512, 256),
+                MemorySpec.AUTO,
+                32,
+                4,
+                io.engram.engine.memory.RankingSpec.DEFAULT);
         assertThat(((RetrievalMemory) wide.create(model(), dir)).projection()).isNull();
     }
 

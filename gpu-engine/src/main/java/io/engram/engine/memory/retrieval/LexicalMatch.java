@@ -1,0 +1,147 @@
+package io.engram.engine.memory.retrieval;
+
+import io.engram.engine.kv.KvBlock;
+import io.engram.engine.kv.KvCache;
+import io.engram.engine.memory.retrieval.RetrievalMemory.Unit;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The units whose tokens best match a question's (BM25 over the session's units, document frequencies counted over
+ * the same units): Engram's lexical half of retrieval on question steps, beside the representative-key ranking of
+ * InfLLM and EM-LLM. A fact is stored where its key words are; the question repeats those words, so their rare tokens
+ * find the fact's unit wherever it lies in the stream, however the query vector of a small model ranks it. Tokens
+ * every unit holds ("the", spaces) weigh about nothing; the template's tokens ("Question:") weigh what they are worth
+ * in this stream.
+ */
+final class LexicalMatch {
+
+    /** BM25's term-frequency saturation and length normalisation (the usual values). */
+    static final double K1 = 1.2;
+
+    static final double B = 0.75;
+
+    private LexicalMatch() {}
+
+    /**
+     * The {@code count} best units for {@code query} (indices into {@code units}, best first; ties to the later unit),
+     * only units that share a token of the query with a positive weight.
+     */
+    static List<Integer> top(List<Unit> units, KvCache cache, int[] query, int count) {
+        double[] score = scores(units, cache, query);
+        List<Integer> out = new ArrayList<>(count);
+        boolean[] taken = new boolean[score.length];
+        for (int k = 0; k < count; k++) {
+            int best = -1;
+            for (int i = 0; i < score.length; i++) {
+                if (!taken[i] && score[i] > 0 && (best < 0 || score[i] >= score[best])) {
+                    best = i;
+                }
+            }
+            if (best < 0) {
+                break;
+            }
+            taken[best] = true;
+            out.add(best);
+        }
+        return out;
+    }
+
+    /**
+     * On a question's steps (a transient section), the units its tokens match lexically ({@link LexicalMatch}),
+     * computed over the section's tokens as its prefill steps append them; answer tokens (single-token steps) leave the
+     * match as it is.
+     */
+    static void matchQuestion(RetrievalState st, KvCache cache, int lexicalUnits, long firstSeq, int n) {
+        if (lexicalUnits == 0 || !cache.isTransient() || st.exact) {
+            st.lexical = List.of();
+            st.lexicalTokens = -1;
+            return;
+        }
+        long from = cache.transientFrom();
+        long end = firstSeq + n;
+        if (n == 1 && st.lexicalTokens >= 0 || end - from == st.lexicalTokens) {
+            return;
+        }
+        int[] query = new int[(int) (end - from)];
+        for (long s = from; s < end; s++) {
+            KvBlock b = cache.blockAt(s);
+            query[(int) (s - from)] = b.token((int) (s - b.firstSeq()));
+        }
+        st.lexical = LexicalMatch.top(st.units, cache, query, lexicalUnits);
+        st.lexicalTokens = end - from;
+    }
+
+    /** Adds the units the question matched to {@code picked}, each with the unit after it. */
+    static void addMatched(RetrievalState st, Set<Integer> picked) {
+        for (int i : st.lexical) { // each matched unit with the one after it: a fact's value follows its key
+            picked.add(i);
+            if (i + 1 < st.units.size()) {
+                picked.add(i + 1);
+            }
+        }
+    }
+
+    /** BM25 of the distinct tokens of {@code query} for every unit. */
+    static double[] scores(List<Unit> units, KvCache cache, int[] query) {
+        int[] terms =
+                Arrays.stream(query).filter(t -> t >= 0).distinct().sorted().toArray();
+        double[] out = new double[units.size()];
+        if (terms.length == 0 || units.isEmpty()) {
+            return out;
+        }
+        int[][] tf = new int[units.size()][];
+        int[] df = new int[terms.length];
+        long totalLength = 0;
+        for (int u = 0; u < units.size(); u++) {
+            tf[u] = termCounts(units.get(u), cache, terms);
+            totalLength += units.get(u).length();
+            for (int t = 0; t < terms.length; t++) {
+                if (tf[u][t] > 0) {
+                    df[t]++;
+                }
+            }
+        }
+        int n = units.size();
+        double avg = (double) totalLength / n;
+        double[] idf = new double[terms.length];
+        for (int t = 0; t < terms.length; t++) {
+            idf[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
+        }
+        for (int u = 0; u < n; u++) {
+            double norm = K1 * (1 - B + B * units.get(u).length() / avg);
+            double s = 0;
+            for (int t = 0; t < terms.length; t++) {
+                int f = tf[u][t];
+                if (f > 0) {
+                    s += idf[t] * f * (K1 + 1) / (f + norm);
+                }
+            }
+            out[u] = s;
+        }
+        return out;
+    }
+
+    /** How often each of {@code terms} (sorted) occurs in the unit's tokens. */
+    private static int[] termCounts(Unit unit, KvCache cache, int[] terms) {
+        int[] counts = new int[terms.length];
+        for (long s = unit.start(); s < unit.end(); ) {
+            KvBlock b = cache.blockAt(s);
+            if (b == null) {
+                throw new IllegalStateException("memory has no block holding sequence index " + s);
+            }
+            int from = (int) (s - b.firstSeq());
+            int to = (int) Math.min(b.length(), unit.end() - b.firstSeq());
+            for (int slot = from; slot < to; slot++) {
+                int i = Arrays.binarySearch(terms, b.token(slot));
+                if (i >= 0) {
+                    counts[i]++;
+                }
+            }
+            s = b.firstSeq() + b.capacity();
+        }
+        return counts;
+    }
+}
