@@ -23,6 +23,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.IntConsumer;
 import java.util.zip.GZIPInputStream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Replays the question-answering evaluation that training/engram_train/evaluate.py ran with PyTorch
@@ -32,6 +34,7 @@ import java.util.zip.GZIPInputStream;
  * policy, skill and length: our accuracy, the reference's accuracy, and how often the two greedy answers agree.
  */
 public final class QaReplay {
+    private static final Logger LOG = LoggerFactory.getLogger(QaReplay.class);
 
     /**
      * One evaluation example as evaluate.py wrote it. {@code tokens}: the prompt's length (content + question) as the
@@ -321,12 +324,19 @@ public final class QaReplay {
                 c.decodeNanos += reply.generation().decodeNanos();
                 c.decodeTokens += reply.generation().tokens().length;
                 String answer = reply.text().strip();
-                c.own += attendedInEveryLayer(
-                                reply,
-                                factPieces(ex.pieces(), ex.ownFrom(), ex.ownTo(), ex.values()),
-                                model.config().layers())
-                        ? 1
-                        : 0;
+                boolean seen = attendedInEveryLayer(
+                        reply,
+                        factPieces(ex.pieces(), ex.ownFrom(), ex.ownTo(), ex.values()),
+                        model.config().layers());
+                c.own += seen ? 1 : 0;
+                LOG.debug(
+                        "{} {}@{}: correct {}, seen {}, answer: {}",
+                        p.getKey(),
+                        ex.kind(),
+                        ex.length(),
+                        ex.correct(answer),
+                        seen,
+                        answer);
                 c.ok += ex.correct(answer) ? 1 : 0;
                 c.refOk += ex.correct(ex.referenceAnswer()) ? 1 : 0;
                 c.agree += answer.equals(ex.referenceAnswer()) ? 1 : 0;
