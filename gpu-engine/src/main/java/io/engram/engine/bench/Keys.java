@@ -94,6 +94,25 @@ final class Keys {
         return true;
     }
 
+    /** {@code filler} without the pieces that hold the key of one of {@code chosen}'s questions. */
+    QaReplay.Filler without(QaReplay.Filler filler, List<Example> chosen) {
+        List<String> named =
+                chosen.stream().map(this::key).filter(k -> k != null).toList();
+        List<String> pieces = new ArrayList<>();
+        List<Integer> tokens = new ArrayList<>();
+        for (int i = 0; i < filler.pieces().size(); i++) {
+            String text = " " + String.join(" ", words(filler.pieces().get(i))) + " ";
+            if (named.stream().noneMatch(k -> text.contains(" " + k + " "))) {
+                pieces.add(filler.pieces().get(i));
+                tokens.add(filler.tokens().get(i));
+            }
+        }
+        if (pieces.isEmpty()) {
+            throw new IllegalArgumentException("no filler left: every piece names a planted fact's key");
+        }
+        return new QaReplay.Filler(List.copyOf(pieces), List.copyOf(tokens));
+    }
+
     /** Whether the text of {@code a} holds a value of {@code b} (asking b would find a's text too). */
     private static boolean mentions(Example a, Example b) {
         return b.values().stream().anyMatch(v -> a.pieces().stream().anyMatch(p -> p.contains(v)));

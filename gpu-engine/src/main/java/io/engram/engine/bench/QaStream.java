@@ -61,7 +61,9 @@ public final class QaStream {
     /**
      * Picks {@code facts} examples of {@code skills} (all answerable skills when empty; shortest examples first,
      * taking the skills in turn) whose questions each have one answer in the stream ({@link Keys}), and plants them in
-     * held-out filler of about {@code targetTokens} tokens, fact i at depth (i + 0.5) / facts.
+     * held-out filler of about {@code targetTokens} tokens, fact i at depth (i + 0.5) / facts. Filler pieces that name
+     * a planted fact's key (another example's fact about the same thing, "the gate code of the rusty carousel") are left
+     * out: they would give its question a second answer.
      *
      * @throws IllegalArgumentException when fewer than {@code facts} such facts can be drawn
      */
@@ -95,7 +97,7 @@ public final class QaStream {
                     "only %d facts of %s whose questions have one answer in a stream, %d asked for"
                             .formatted(chosen.size(), skills.isEmpty() ? "any skill" : skills, facts));
         }
-        QaReplay.Filler filler = QaReplay.Filler.of(examples, tokenizer);
+        QaReplay.Filler filler = keys.without(QaReplay.Filler.of(examples, tokenizer), chosen);
         long own = 0;
         for (Example e : chosen) {
             for (String p : e.pieces()) {

@@ -74,6 +74,16 @@ class QaStreamTest {
                 "x",
                 List.of("27182"),
                 null);
+        // filler that names a planted fact's key (another example's fact about the same thing) is left out
+        QaReplay.Filler filler = new QaReplay.Filler(
+                List.of(
+                        "Everyone knew the gate code of the crooked quarry: it was 5150.",
+                        "The crooked path to the quarry is long.",
+                        "Some text about packages."),
+                List.of(16, 10, 6));
+        assertThat(keys.without(filler, List.of(ex.get(0))).pieces())
+                .containsExactly("The crooked path to the quarry is long.", "Some text about packages.");
+        assertThat(keys.without(filler, List.of(ex.get(0))).tokens()).containsExactly(10, 6);
         Keys withPass = new Keys(List.of(pass1, pass2));
         assertThat(withPass.key(pass1)).isNull();
         assertThat(withPass.unambiguous(pass2, List.of(pass1))).isFalse();

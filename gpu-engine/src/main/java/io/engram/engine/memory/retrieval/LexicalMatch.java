@@ -9,8 +9,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The units whose tokens best match a question's (BM25 over the session's units, document frequencies counted over
- * the same units): Engram's lexical half of retrieval on question steps, beside the representative-key ranking of
+ * The units whose tokens best match a question's (BM25 over the session's units of the question's tokens and pairs of
+ * adjacent tokens, document frequencies counted over the same units): Engram's lexical half of retrieval on question steps, beside the representative-key ranking of
  * InfLLM and EM-LLM. A fact is stored where its key words are; the question repeats those words, so their rare tokens
  * find the fact's unit wherever it lies in the stream, however the query vector of a small model ranks it. Tokens
  * every unit holds ("the", spaces) weigh about nothing; the template's tokens ("Question:") weigh what they are worth
@@ -84,10 +84,13 @@ final class LexicalMatch {
         }
     }
 
-    /** BM25 of the distinct tokens of {@code query} for every unit. */
+    /**
+     * BM25 for every unit of the query's terms: its distinct tokens and its distinct pairs of adjacent tokens (a key of
+     * two words, "wandering archive", stands together only where its fact is, while each word alone may stand in many
+     * units).
+     */
     static double[] scores(List<Unit> units, KvCache cache, int[] query) {
-        int[] terms =
-                Arrays.stream(query).filter(t -> t >= 0).distinct().sorted().toArray();
+        long[] terms = terms(query);
         double[] out = new double[units.size()];
         if (terms.length == 0 || units.isEmpty()) {
             return out;
@@ -124,9 +127,29 @@ final class LexicalMatch {
         return out;
     }
 
+    /** The distinct terms of {@code query}, sorted: its tokens and its pairs of adjacent tokens ({@link #pair}). */
+    static long[] terms(int[] query) {
+        java.util.TreeSet<Long> terms = new java.util.TreeSet<>();
+        for (int i = 0; i < query.length; i++) {
+            if (query[i] >= 0) {
+                terms.add((long) query[i]);
+                if (i > 0 && query[i - 1] >= 0) {
+                    terms.add(pair(query[i - 1], query[i]));
+                }
+            }
+        }
+        return terms.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** The term of token {@code b} right after token {@code a} (above every single token's term). */
+    static long pair(int a, int b) {
+        return ((long) a + 1) << 32 | b;
+    }
+
     /** How often each of {@code terms} (sorted) occurs in the unit's tokens. */
-    private static int[] termCounts(Unit unit, KvCache cache, int[] terms) {
+    private static int[] termCounts(Unit unit, KvCache cache, long[] terms) {
         int[] counts = new int[terms.length];
+        int prev = -1;
         for (long s = unit.start(); s < unit.end(); ) {
             KvBlock b = cache.blockAt(s);
             if (b == null) {
@@ -135,10 +158,15 @@ final class LexicalMatch {
             int from = (int) (s - b.firstSeq());
             int to = (int) Math.min(b.length(), unit.end() - b.firstSeq());
             for (int slot = from; slot < to; slot++) {
-                int i = Arrays.binarySearch(terms, b.token(slot));
+                int token = b.token(slot);
+                int i = Arrays.binarySearch(terms, token);
                 if (i >= 0) {
                     counts[i]++;
+                    if (prev >= 0 && (i = Arrays.binarySearch(terms, pair(prev, token))) >= 0) {
+                        counts[i]++;
+                    }
                 }
+                prev = token;
             }
             s = b.firstSeq() + b.capacity();
         }

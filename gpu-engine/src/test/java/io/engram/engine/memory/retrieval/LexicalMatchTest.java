@@ -43,7 +43,10 @@ class LexicalMatchTest {
         model.close();
     }
 
-    /** 48 tokens in blocks of 4: every block holds COMMON, block 6 the key, block 7 the value; keys favour blocks 2, 3. */
+    /**
+     * 48 tokens in blocks of 4: every block holds COMMON, block 6 the key (two adjacent tokens), block 7 the value,
+     * block 8 the key's tokens apart; keys favour blocks 2, 3.
+     */
     private KvCache stream() {
         ModelConfig c = model.config();
         KvCache cache = new KvCache(backend, c.layers(), c.kvDim(), BS);
@@ -57,6 +60,8 @@ class LexicalMatchTest {
         tokens[25] = KEY_A;
         tokens[26] = KEY_B;
         tokens[29] = VALUE;
+        tokens[33] = KEY_B; // both key tokens again in [32, 36), apart and in the other order
+        tokens[35] = KEY_A;
         for (KvCache.Placement p : cache.append(tokens, pos, null)) {
             float[] row = new float[c.kvDim()];
             for (int j = 0; j < p.count(); j++) {
@@ -133,13 +138,15 @@ class LexicalMatchTest {
         double[] score = LexicalMatch.scores(units, cache, new int[] {COMMON, KEY_A, KEY_B, COMMON, 9999});
         assertThat(score[5]).isGreaterThan(0);
         for (int u = 0; u < units.size(); u++) {
-            if (u != 5) {
+            if (u != 5 && u != 7) {
                 assertThat(score[u])
                         .as("unit %d holds only the common token", u)
                         .isLessThan(score[5] / 20);
             }
         }
-        assertThat(LexicalMatch.top(units, cache, new int[] {KEY_A, KEY_B}, 3)).containsExactly(5);
+        // the key's tokens side by side outrank the same tokens apart (which would win a tie: the later unit)
+        assertThat(LexicalMatch.top(units, cache, new int[] {KEY_A, KEY_B}, 3)).containsExactly(5, 7);
+        assertThat(LexicalMatch.top(units, cache, new int[] {KEY_B, KEY_A}, 3)).containsExactly(7, 5);
         assertThat(LexicalMatch.top(units, cache, new int[] {9999}, 3)).isEmpty();
         // a token every unit holds scores every unit alike: ties go to the later unit
         assertThat(LexicalMatch.top(units, cache, new int[] {COMMON}, 2)).containsExactly(8, 7);
@@ -152,12 +159,12 @@ class LexicalMatchTest {
         drive(p, cache, model.config().kvHeads());
         // the query alone ranks blocks 2 and 3 (units [8, 12) and [12, 16)); the question's key words add [24, 28) and
         // the value's unit after it
-        assertThat(selected(p, cache, true, COMMON, KEY_B, KEY_A, COMMON)).containsExactly(8L, 12L, 24L, 28L);
+        assertThat(selected(p, cache, true, COMMON, KEY_A, KEY_B, COMMON)).containsExactly(8L, 12L, 24L, 28L);
         // the answer's steps keep the question's match
         assertThat(selected(p, cache, false, 55)).containsExactly(8L, 12L, 24L, 28L);
         cache.truncate(48);
         // the same tokens ingested as content: retrieval by the query alone
-        assertThat(selected(p, cache, false, COMMON, KEY_B, KEY_A, COMMON)).containsExactly(8L, 12L);
+        assertThat(selected(p, cache, false, COMMON, KEY_A, KEY_B, COMMON)).containsExactly(8L, 12L);
     }
 
     @Test
@@ -165,6 +172,6 @@ class LexicalMatchTest {
         KvCache cache = stream();
         RetrievalMemory p = policy(0);
         drive(p, cache, model.config().kvHeads());
-        assertThat(selected(p, cache, true, COMMON, KEY_B, KEY_A, COMMON)).containsExactly(8L, 12L);
+        assertThat(selected(p, cache, true, COMMON, KEY_A, KEY_B, COMMON)).containsExactly(8L, 12L);
     }
 }
