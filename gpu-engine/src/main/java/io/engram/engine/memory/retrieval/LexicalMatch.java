@@ -17,6 +17,7 @@ import java.util.Set;
  * in this stream.
  */
 final class LexicalMatch {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LexicalMatch.class);
 
     /** BM25's term-frequency saturation and length normalisation (the usual values). */
     static final double K1 = 1.2;
@@ -72,6 +73,16 @@ final class LexicalMatch {
         }
         st.lexical = LexicalMatch.top(st.units, cache, query, lexicalUnits);
         st.lexicalTokens = end - from;
+        if (LOG.isDebugEnabled()) {
+            LOG.debug(
+                    "question of {} tokens matched units {} of {}",
+                    query.length,
+                    st.lexical.stream()
+                            .map(i -> "[" + st.units.get(i).start() + ", "
+                                    + st.units.get(i).end() + ")")
+                            .toList(),
+                    st.units.size());
+        }
     }
 
     /** Adds the units the question matched to {@code picked}, each with the unit after it. */
