@@ -1,9 +1,9 @@
 package io.engram.engine.attribution;
 
+import io.engram.engine.text.Bm25;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -19,11 +19,6 @@ import java.util.Set;
  */
 public final class Candidates {
     private Candidates() {}
-
-    /** BM25's term-frequency saturation and length normalisation (the usual values). */
-    static final double K1 = 1.2;
-
-    static final double B = 0.75;
 
     /**
      * @param fastScores fast-tier score per segment index
@@ -74,47 +69,30 @@ public final class Candidates {
      * document frequencies over {@code segments}: tokens every segment holds (spaces, "the") score about nothing.
      */
     public static double[] lexicalScores(List<Segment> segments, int[] question, int[] answer) {
-        Set<Integer> query = new HashSet<>();
-        for (int t : question) {
-            query.add(t);
-        }
-        for (int t : answer) {
-            query.add(t);
+        Map<Integer, Integer> column = new HashMap<>();
+        for (int[] part : new int[][] {question, answer}) {
+            for (int t : part) {
+                column.putIfAbsent(t, column.size());
+            }
         }
         int maxIndex = -1;
-        Map<Integer, Integer> df = new HashMap<>();
-        long totalLength = 0;
-        for (Segment s : segments) {
+        int[][] counts = new int[segments.size()][column.size()];
+        int[] lengths = new int[segments.size()];
+        for (int i = 0; i < segments.size(); i++) {
+            Segment s = segments.get(i);
             maxIndex = Math.max(maxIndex, s.index());
-            totalLength += s.tokens().length;
-            Set<Integer> seen = new HashSet<>();
+            lengths[i] = s.tokens().length;
             for (int t : s.tokens()) {
-                if (query.contains(t) && seen.add(t)) {
-                    df.merge(t, 1, Integer::sum);
+                Integer c = column.get(t);
+                if (c != null) {
+                    counts[i][c]++;
                 }
             }
         }
+        double[] scores = Bm25.scores(counts, lengths);
         double[] out = new double[maxIndex + 1];
-        if (segments.isEmpty() || df.isEmpty()) {
-            return out;
-        }
-        int n = segments.size();
-        double avg = (double) totalLength / n;
-        for (Segment s : segments) {
-            Map<Integer, Integer> tf = new HashMap<>();
-            for (int t : s.tokens()) {
-                if (df.containsKey(t)) {
-                    tf.merge(t, 1, Integer::sum);
-                }
-            }
-            double score = 0;
-            double norm = K1 * (1 - B + B * s.tokens().length / avg);
-            for (Map.Entry<Integer, Integer> e : tf.entrySet()) {
-                int d = df.get(e.getKey());
-                double idf = Math.log(1 + (n - d + 0.5) / (d + 0.5));
-                score += idf * e.getValue() * (K1 + 1) / (e.getValue() + norm);
-            }
-            out[s.index()] = score;
+        for (int i = 0; i < segments.size(); i++) {
+            out[segments.get(i).index()] = scores[i];
         }
         return out;
     }

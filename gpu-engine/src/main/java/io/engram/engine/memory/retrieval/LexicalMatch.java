@@ -3,6 +3,7 @@ package io.engram.engine.memory.retrieval;
 import io.engram.engine.kv.KvBlock;
 import io.engram.engine.kv.KvCache;
 import io.engram.engine.memory.retrieval.RetrievalMemory.Unit;
+import io.engram.engine.text.Bm25;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -18,11 +19,6 @@ import java.util.Set;
  */
 final class LexicalMatch {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LexicalMatch.class);
-
-    /** BM25's term-frequency saturation and length normalisation (the usual values). */
-    static final double K1 = 1.2;
-
-    static final double B = 0.75;
 
     private LexicalMatch() {}
 
@@ -107,35 +103,12 @@ final class LexicalMatch {
             return out;
         }
         int[][] tf = new int[units.size()][];
-        int[] df = new int[terms.length];
-        long totalLength = 0;
+        int[] lengths = new int[units.size()];
         for (int u = 0; u < units.size(); u++) {
             tf[u] = termCounts(units.get(u), cache, terms);
-            totalLength += units.get(u).length();
-            for (int t = 0; t < terms.length; t++) {
-                if (tf[u][t] > 0) {
-                    df[t]++;
-                }
-            }
+            lengths[u] = units.get(u).length();
         }
-        int n = units.size();
-        double avg = (double) totalLength / n;
-        double[] idf = new double[terms.length];
-        for (int t = 0; t < terms.length; t++) {
-            idf[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
-        }
-        for (int u = 0; u < n; u++) {
-            double norm = K1 * (1 - B + B * units.get(u).length() / avg);
-            double s = 0;
-            for (int t = 0; t < terms.length; t++) {
-                int f = tf[u][t];
-                if (f > 0) {
-                    s += idf[t] * f * (K1 + 1) / (f + norm);
-                }
-            }
-            out[u] = s;
-        }
-        return out;
+        return Bm25.scores(tf, lengths);
     }
 
     /** The distinct terms of {@code query}, sorted: its tokens and its pairs of adjacent tokens ({@link #pair}). */
