@@ -192,11 +192,6 @@ public sealed interface MemorySpec extends Serializable
             }
         }
 
-        /** The same with the ranking projection on or off. */
-        public InfLlm withRankingProjection(boolean on) {
-            return new InfLlm(window, topUnits, cachedBlocks, reprTokens, ranking.withProjection(on));
-        }
-
         /** InfLLM's configuration (16 units of 128 at the papers' sizes, 4 representative tokens, 32 cached blocks). */
         public static InfLlm paper() {
             return new InfLlm(Window.SIZED_FOR_MODEL, AUTO, 32, 4, RankingSpec.DEFAULT);
@@ -275,21 +270,6 @@ public sealed interface MemorySpec extends Serializable
             }
             // event sizes and the refinement layer are checked by RetrievalSettings.Surprise
             new RetrievalSettings.Surprise(gamma, eventMinTokens, eventMaxTokens, refinement, refineFromLayer);
-        }
-
-        /** The same with the ranking projection on or off. */
-        public EmLlm withRankingProjection(boolean on) {
-            return new EmLlm(
-                    window,
-                    contiguity,
-                    cachedBlocks,
-                    reprTokens,
-                    gamma,
-                    eventMinTokens,
-                    eventMaxTokens,
-                    refinement,
-                    refineFromLayer,
-                    ranking.withProjection(on));
         }
 
         /** EM-LLM's full method: surprise, modularity refinement from the last 3/8 of the layers, 30% contiguity. */

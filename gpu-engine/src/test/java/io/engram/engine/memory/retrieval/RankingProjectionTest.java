@@ -98,10 +98,22 @@ class RankingProjectionTest {
         MemorySpec.EmLlm em = MemorySpec.EmLlm.paper();
         assertThat(((RetrievalMemory) inf.create(model(), dir)).projection()).isNotNull();
         assertThat(((RetrievalMemory) em.create(model(), dir)).projection()).isNotNull();
-        assertThat(((RetrievalMemory) inf.withRankingProjection(false).create(model(), dir)).projection())
-                .isNull();
-        assertThat(((RetrievalMemory) em.withRankingProjection(false).create(model(), dir)).projection())
-                .isNull();
+        io.engram.engine.memory.RankingSpec off = inf.ranking().withProjection(false);
+        MemorySpec.InfLlm infOff =
+                new MemorySpec.InfLlm(inf.window(), inf.topUnits(), inf.cachedBlocks(), inf.reprTokens(), off);
+        MemorySpec.EmLlm emOff = new MemorySpec.EmLlm(
+                em.window(),
+                em.contiguity(),
+                em.cachedBlocks(),
+                em.reprTokens(),
+                em.gamma(),
+                em.eventMinTokens(),
+                em.eventMaxTokens(),
+                em.refinement(),
+                em.refineFromLayer(),
+                off);
+        assertThat(((RetrievalMemory) infOff.create(model(), dir)).projection()).isNull();
+        assertThat(((RetrievalMemory) emOff.create(model(), dir)).projection()).isNull();
         Path bare = java.nio.file.Files.createDirectory(dir.resolve("bare"));
         assertThat(((RetrievalMemory) inf.create(model(), bare)).projection()).isNull();
         // trained for another window: the queries it expects are rotated to another distance
