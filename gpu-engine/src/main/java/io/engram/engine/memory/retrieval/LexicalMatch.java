@@ -67,17 +67,19 @@ final class LexicalMatch {
             KvBlock b = cache.blockAt(s);
             query[(int) (s - from)] = b.token((int) (s - b.firstSeq()));
         }
+        long t0 = System.nanoTime();
         st.lexical = LexicalMatch.top(st.units, cache, query, lexicalUnits);
         st.lexicalTokens = end - from;
         if (LOG.isDebugEnabled()) {
             LOG.debug(
-                    "question of {} tokens matched units {} of {}",
+                    "question of {} tokens matched units {} of {} in {} ms",
                     query.length,
                     st.lexical.stream()
                             .map(i -> "[" + st.units.get(i).start() + ", "
                                     + st.units.get(i).end() + ")")
                             .toList(),
-                    st.units.size());
+                    st.units.size(),
+                    (System.nanoTime() - t0) / 1_000_000);
         }
     }
 
