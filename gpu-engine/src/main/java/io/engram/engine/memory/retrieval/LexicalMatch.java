@@ -11,8 +11,8 @@ import java.util.Set;
 
 /**
  * The units whose tokens best match a question's (BM25 over the session's units of the question's tokens and pairs of
- * adjacent tokens, document frequencies counted over the same units): Engram's lexical half of retrieval on question steps, beside the representative-key ranking of
- * InfLLM and EM-LLM. A fact is stored where its key words are; the question repeats those words, so their rare tokens
+ * adjacent tokens, document frequencies counted over the same units): Engram's lexical half of retrieval on question
+ * steps, beside the representative-key ranking of InfLLM and EM-LLM. A fact is stored where its key words are; the question repeats those words, so their rare tokens
  * find the fact's unit wherever it lies in the stream, however the query vector of a small model ranks it. Tokens
  * every unit holds ("the", spaces) weigh about nothing; the template's tokens ("Question:") weigh what they are worth
  * in this stream.
@@ -136,12 +136,8 @@ final class LexicalMatch {
     private static int[] termCounts(Unit unit, KvCache cache, long[] terms) {
         int[] counts = new int[terms.length];
         int prev = -1;
-        for (long s = unit.start(); s < unit.end(); ) {
-            KvBlock b = cache.blockAt(s);
-            if (b == null) {
-                throw new IllegalStateException("memory has no block holding sequence index " + s);
-            }
-            int from = (int) (s - b.firstSeq());
+        for (KvBlock b : RetrievalMemory.blocksOf(cache, unit.start(), unit.end())) {
+            int from = (int) Math.max(0, unit.start() - b.firstSeq());
             int to = (int) Math.min(b.length(), unit.end() - b.firstSeq());
             for (int slot = from; slot < to; slot++) {
                 int token = b.token(slot);
@@ -154,7 +150,6 @@ final class LexicalMatch {
                 }
                 prev = token;
             }
-            s = b.firstSeq() + b.capacity();
         }
         return counts;
     }
